@@ -1,0 +1,359 @@
+//===- FusedOpsOps.td - fusedops operations ----------------*- tablegen -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_DIALECT_FUSEDOPS_IR_FUSEDOPSOPS_TD
+#define FUSEDOPS_DIALECT_FUSEDOPS_IR_FUSEDOPSOPS_TD
+
+include "fusedops/Dialect/FusedOps/IR/FusedOpsAttrs.td"
+include "fusedops/Dialect/FusedOps/IR/FusedOpsDialect.td"
+include "fusedops/Dialect/FusedOps/IR/FusedOpsInterfaces.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+
+/// Every shaped operand is a ranked tensor (tensor form) or a ranked memref
+/// (buffer form, after bufferization). Element types and shapes are checked
+/// by the op verifiers, which can name the operand and what was expected.
+def FusedOps_Shaped : AnyTypeOf<[AnyRankedTensor, AnyMemRef]>;
+
+/// Base of the fusedops compute ops: destination style, tile-configurable,
+/// memory effects only in buffer form.
+class FusedOps_ComputeOp<string mnemonic, list<Trait> traits = []>
+    : FusedOps_Op<mnemonic, !listconcat(traits, [
+        DestinationStyleOpInterface,
+        DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+        DeclareOpInterfaceMethods<FusedOps_TileConfigurableOpInterface,
+                                  ["getTileBlockRank"]>
+      ])> {
+  let hasVerifier = 1;
+  code commonExtraClassDeclaration = [{
+    /// Destination-style inits: the `outs` operands.
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return getInitsMutable();
+    }
+  }];
+  let extraClassDeclaration = commonExtraClassDeclaration;
+}
+
+//===----------------------------------------------------------------------===//
+// RmsNormRopeOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_RmsNormRopeOp : FusedOps_ComputeOp<"rmsnorm_rope",
+    [AttrSizedOperandSegments]> {
+  let summary = "RMSNorm over the hidden dimension fused with per-head RoPE";
+  let description = [{
+    Normalises each row of `input [..., H]` by its root mean square, scales it
+    by `weight [H]`, and applies a rotary position embedding to every head
+    (consecutive `head_dim`-wide chunks of the row). Arithmetic is in f32:
+
+    ```
+    y         = x · rsqrt(mean(x², over H) + eps) · weight
+    R         = head_dim · rotary_fraction        (rotated dims per head)
+    neox:  out[i]   = y[i]·cos[p,i]       − y[i+R/2]·sin[p,i]        i < R/2
+           out[i+R/2] = y[i+R/2]·cos[p,i+R/2] + y[i]·sin[p,i+R/2]
+    gptj:  out[2i]   = y[2i]·cos[p,2i]     − y[2i+1]·sin[p,2i]
+           out[2i+1] = y[2i+1]·cos[p,2i+1] + y[2i]·sin[p,2i+1]
+    out[d] = y[d]                                                 R ≤ d < head_dim
+    ```
+
+    `cos` and `sin` are `[S, R]` tables laid out as HuggingFace builds them
+    (duplicated halves for `neox`, interleaved pairs for `gptj`). The position
+    `p` of a row is its index along dimension -2 of `input` (then `input` has
+    rank ≥ 2), or, with the `positions` operand (shape `input[:-1]`, i32 or
+    i64), the value given for the row: the decoding case. Positions outside
+    `[0, S)` are a runtime error; kernels write NaN to such rows so that the
+    error cannot pass silently.
+
+    `input`, `weight` and the result share one element type (f16, bf16 or
+    f32); `cos`/`sin` are f32 or that type. Leading dimensions may be dynamic.
+
+    Example:
+
+    ```mlir
+    %r = fusedops.rmsnorm_rope
+        ins(%x, %w, %cos, %sin : tensor<?x2048x4096xf16>, tensor<4096xf16>,
+            tensor<2048x64xf32>, tensor<2048x64xf32>)
+        outs(%init : tensor<?x2048x4096xf16>)
+        head_dim = 64 eps = 9.99999997E-7 style = neox
+        -> tensor<?x2048x4096xf16>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$weight,
+    FusedOps_Shaped:$cos,
+    FusedOps_Shaped:$sin,
+    Optional<FusedOps_Shaped>:$positions,
+    Variadic<FusedOps_Shaped>:$inits,
+    ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+    F32Attr:$eps,
+    FusedOps_RopeStyleAttr:$rope_style,
+    OptionalAttr<F32Attr>:$rotary_fraction,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $weight `,` $cos `,` $sin `:`
+      type($input) `,` type($weight) `,` type($cos) `,` type($sin) `)`
+    (`positions` `(` $positions^ `:` type($positions) `)`)?
+    `outs` `(` $inits `:` type($inits) `)`
+    `head_dim` `=` $head_dim `eps` `=` $eps `style` `=` $rope_style
+    (`rotary_fraction` `=` $rotary_fraction^)?
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$cos,
+                   "Value":$sin, "Value":$init, "int64_t":$headDim,
+                   "float":$eps, "RopeStyle":$ropeStyle,
+                   CArg<"Value", "{}">:$positions,
+                   CArg<"std::optional<float>", "std::nullopt">:$rotaryFraction), [{
+      build($_builder, $_state, getDestinationResultTypes(init), input,
+            weight, cos, sin, positions, ValueRange{init},
+            $_builder.getI64IntegerAttr(headDim), $_builder.getF32FloatAttr(eps),
+            RopeStyleAttr::get($_builder.getContext(), ropeStyle),
+            rotaryFraction ? $_builder.getF32FloatAttr(*rotaryFraction)
+                           : FloatAttr(),
+            TileConfigAttr());
+    }]>
+  ];
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    /// Number of dimensions rotated in each head (`head_dim · rotary_fraction`).
+    /// Only meaningful on a verified op.
+    int64_t getRotaryDim();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// GatedMlpOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_GatedMlpOp : FusedOps_ComputeOp<"gated_mlp"> {
+  let summary = "gated MLP: act(x·Wgᵀ) ⊙ (x·Wuᵀ)";
+  let description = [{
+    Computes `out[..., n] = act(Σ_k x[..., k]·Wg[n, k]) · (Σ_k x[..., k]·Wu[n, k])`
+    for `input [..., K]`, `gate_weight [N, K]` and `up_weight [N, K]` (the
+    `nn.Linear` weight layout), accumulating in f32. The two `[..., N]`
+    projections are intermediate values of one kernel: they never reach
+    memory. All operands and the result share one element type (f16, bf16 or
+    f32); leading dimensions may be dynamic.
+
+    Example:
+
+    ```mlir
+    %h = fusedops.gated_mlp
+        ins(%x, %wg, %wu : tensor<?x4096xbf16>, tensor<11008x4096xbf16>,
+            tensor<11008x4096xbf16>)
+        outs(%init : tensor<?x11008xbf16>) activation = silu
+        {tile = #fusedops.tile<block = [128, 128, 32], warps = 4, stages = 3>}
+        -> tensor<?x11008xbf16>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$gate_weight,
+    FusedOps_Shaped:$up_weight,
+    Variadic<FusedOps_Shaped>:$inits,
+    FusedOps_ActivationAttr:$activation,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $gate_weight `,` $up_weight `:`
+      type($input) `,` type($gate_weight) `,` type($up_weight) `)`
+    `outs` `(` $inits `:` type($inits) `)`
+    `activation` `=` $activation
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$gateWeight, "Value":$upWeight,
+                   "Value":$init, "Activation":$activation), [{
+      build($_builder, $_state, getDestinationResultTypes(init), input,
+            gateWeight, upWeight, ValueRange{init},
+            ActivationAttr::get($_builder.getContext(), activation),
+            TileConfigAttr());
+    }]>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Fp8GemmOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
+    [AttrSizedOperandSegments]> {
+  let summary = "scaled FP8 matrix product: (A·sa)·(B·sb)ᵀ + bias";
+  let description = [{
+    Computes `out[m, n] = Σ_k A[m,k]·sa(m,k) · B[n,k]·sb(n,k) + bias[n]` in
+    f32 for `lhs A [M, K]` and `rhs B [N, K]` in `f8E4M3FN` or `f8E5M2` (the
+    two may differ). The scales are f32 and shaped by `granularity`:
+
+    | granularity | lhs_scale                  | rhs_scale                  |
+    |-------------|----------------------------|----------------------------|
+    | `tensor`    | `tensor<f32>`              | `tensor<f32>`              |
+    | `row`       | `[M]`                      | `[N]`                      |
+    | `block128`  | `[⌈M/128⌉, ⌈K/128⌉]`       | `[⌈N/128⌉, ⌈K/128⌉]`       |
+
+    The optional `bias [N]` is f32 or the result's element type. The result
+    `[M, N]` is f16, bf16 or f32. `M` may be dynamic.
+
+    Example:
+
+    ```mlir
+    %c = fusedops.fp8_gemm
+        ins(%a, %b, %sa, %sb : tensor<?x4096xf8E4M3FN>, tensor<4096x4096xf8E4M3FN>,
+            tensor<f32>, tensor<f32>)
+        outs(%init : tensor<?x4096xbf16>) granularity = tensor
+        -> tensor<?x4096xbf16>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$lhs,
+    FusedOps_Shaped:$rhs,
+    FusedOps_Shaped:$lhs_scale,
+    FusedOps_Shaped:$rhs_scale,
+    Optional<FusedOps_Shaped>:$bias,
+    Variadic<FusedOps_Shaped>:$inits,
+    FusedOps_ScaleGranularityAttr:$granularity,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $lhs `,` $rhs `,` $lhs_scale `,` $rhs_scale `:`
+      type($lhs) `,` type($rhs) `,` type($lhs_scale) `,` type($rhs_scale) `)`
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    `outs` `(` $inits `:` type($inits) `)`
+    `granularity` `=` $granularity
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$lhs, "Value":$rhs, "Value":$lhsScale,
+                   "Value":$rhsScale, "Value":$init,
+                   "ScaleGranularity":$granularity,
+                   CArg<"Value", "{}">:$bias), [{
+      build($_builder, $_state, getDestinationResultTypes(init), lhs, rhs,
+            lhsScale, rhsScale, bias, ValueRange{init},
+            ScaleGranularityAttr::get($_builder.getContext(), granularity),
+            TileConfigAttr());
+    }]>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_QuantizeOp : FusedOps_ComputeOp<"quantize",
+    [AttrSizedOperandSegments]> {
+  let summary = "FP8 quantization with dynamic (absmax) or static scales";
+  let description = [{
+    Quantizes `input [M, K]` (f16, bf16 or f32) to `f8E4M3FN` or `f8E5M2`
+    with one f32 scale per group of elements chosen by `granularity` (see
+    `fusedops.fp8_gemm` for the scale shapes).
+
+    *Dynamic* (no `scale` operand; two inits, values and scales): for each
+    group, `amax = max |x|` over its finite elements,
+    `scale = max(amax, 1e-12) / fp8_max` (448 for e4m3, 57344 for e5m2) is
+    written to the scale init, and `q = saturate(round(x / scale))`.
+
+    *Static* (a `scale` operand; one init): `q = saturate(round(x / scale))`
+    with the given positive, finite scales.
+
+    Rounding is to nearest, ties to even. Saturation clamps finite values
+    and ±inf to ±fp8_max; NaN stays NaN.
+
+    `quantize(dequantize(q, s), scale = s)` with the same granularity folds
+    to `q` when the dequantized values are f32: `q` has at most 4 significant
+    bits, so `q·s` and `(q·s)/s` lose nothing that rounding to FP8 could
+    see, for every normal f32 scale. The reverse, `dequantize(quantize(x))`,
+    is not `x` and is never folded.
+
+    Example:
+
+    ```mlir
+    %q, %s = fusedops.quantize ins(%x : tensor<?x4096xbf16>)
+        outs(%qi, %si : tensor<?x4096xf8E4M3FN>, tensor<?xf32>)
+        granularity = row -> tensor<?x4096xf8E4M3FN>, tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    Optional<FusedOps_Shaped>:$scale,
+    Variadic<FusedOps_Shaped>:$inits,
+    FusedOps_ScaleGranularityAttr:$granularity,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `:` type($input) `)`
+    (`scale` `(` $scale^ `:` type($scale) `)`)?
+    `outs` `(` $inits `:` type($inits) `)`
+    `granularity` `=` $granularity
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    /// Dynamic quantization: `inits` are the values and the scales. Static
+    /// quantization: `scale` is given and `inits` holds the values only.
+    OpBuilder<(ins "Value":$input, "ValueRange":$inits,
+                   "ScaleGranularity":$granularity,
+                   CArg<"Value", "{}">:$scale), [{
+      build($_builder, $_state, getDestinationResultTypes(inits), input,
+            scale, inits,
+            ScaleGranularityAttr::get($_builder.getContext(), granularity),
+            TileConfigAttr());
+    }]>
+  ];
+  let hasFolder = 1;
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    /// True when the op computes its scales (no `scale` operand).
+    bool isDynamic() { return !getScale(); }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// DequantizeOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_DequantizeOp : FusedOps_ComputeOp<"dequantize"> {
+  let summary = "FP8 dequantization: q · scale";
+  let description = [{
+    Computes `out = f32(q) · scale` for `input [M, K]` in `f8E4M3FN` or
+    `f8E5M2` and f32 scales shaped by `granularity` (see `fusedops.fp8_gemm`),
+    rounded to the result's element type (f16, bf16 or f32).
+
+    Example:
+
+    ```mlir
+    %x = fusedops.dequantize ins(%q, %s : tensor<?x4096xf8E4M3FN>, tensor<?xf32>)
+        outs(%init : tensor<?x4096xf32>) granularity = row -> tensor<?x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$scale,
+    Variadic<FusedOps_Shaped>:$inits,
+    FusedOps_ScaleGranularityAttr:$granularity,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $scale `:` type($input) `,` type($scale) `)`
+    `outs` `(` $inits `:` type($inits) `)`
+    `granularity` `=` $granularity
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$scale, "Value":$init,
+                   "ScaleGranularity":$granularity), [{
+      build($_builder, $_state, getDestinationResultTypes(init), input, scale,
+            ValueRange{init},
+            ScaleGranularityAttr::get($_builder.getContext(), granularity),
+            TileConfigAttr());
+    }]>
+  ];
+}
+
+#endif // FUSEDOPS_DIALECT_FUSEDOPS_IR_FUSEDOPSOPS_TD

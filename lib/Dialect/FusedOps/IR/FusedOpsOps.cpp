@@ -1,0 +1,610 @@
+//===- FusedOpsOps.cpp - fusedops op verifiers, folds and patterns --------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fusedops;
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+std::optional<double> mlir::fusedops::getFp8MaxFinite(Type type) {
+  if (isa<Float8E4M3FNType>(type))
+    return 448.0;
+  if (isa<Float8E5M2Type>(type))
+    return 57344.0;
+  return std::nullopt;
+}
+
+/// Each scale of the `block128` granularity covers this many rows and columns.
+static constexpr int64_t kScaleBlock = 128;
+
+SmallVector<int64_t> mlir::fusedops::getScaleShape(ScaleGranularity granularity,
+                                                   int64_t rows, int64_t cols) {
+  auto blocks = [](int64_t size) {
+    return ShapedType::isDynamic(size)
+               ? ShapedType::kDynamic
+               : static_cast<int64_t>(llvm::divideCeil(size, kScaleBlock));
+  };
+  switch (granularity) {
+  case ScaleGranularity::tensor:
+    return {};
+  case ScaleGranularity::row:
+    return {rows};
+  case ScaleGranularity::block128:
+    return {blocks(rows), blocks(cols)};
+  }
+  llvm_unreachable("unknown scale granularity");
+}
+
+SmallVector<Type> mlir::fusedops::getDestinationResultTypes(ValueRange inits) {
+  SmallVector<Type> types;
+  for (Value init : inits)
+    if (isa<RankedTensorType>(init.getType()))
+      types.push_back(init.getType());
+  return types;
+}
+
+Operation *mlir::fusedops::cloneWithNewOperands(OpBuilder &builder,
+                                                Operation *op,
+                                                ValueRange operands,
+                                                TypeRange resultTypes) {
+  OperationState state(op->getLoc(), op->getName(), operands, resultTypes,
+                       llvm::to_vector(op->getDiscardableAttrs()));
+  state.propertiesAttr = op->getPropertiesAsAttribute();
+  return builder.create(state);
+}
+
+namespace {
+/// Checks the types of one op's operands and reports the first mismatch with
+/// the operand's name and what was expected.
+class OperandChecker {
+public:
+  explicit OperandChecker(Operation *op) : op(op) {}
+
+  static bool isFloatElement(Type type) {
+    return type.isF16() || type.isBF16() || type.isF32();
+  }
+  static bool isFp8Element(Type type) {
+    return getFp8MaxFinite(type).has_value();
+  }
+
+  /// `name` must have rank `rank`.
+  LogicalResult rank(StringRef name, Value value, int64_t rank) {
+    auto type = cast<ShapedType>(value.getType());
+    if (type.getRank() != rank)
+      return op->emitOpError() << "expects '" << name << "' to have rank "
+                               << rank << ", got " << type;
+    return success();
+  }
+
+  /// `name` must have rank at least `rank`.
+  LogicalResult minRank(StringRef name, Value value, int64_t rank,
+                        StringRef why) {
+    auto type = cast<ShapedType>(value.getType());
+    if (type.getRank() < rank)
+      return op->emitOpError() << "expects '" << name << "' to have rank >= "
+                               << rank << " (" << why << "), got " << type;
+    return success();
+  }
+
+  /// `name` must have shape `shape` (dynamic sizes on either side match any).
+  LogicalResult shape(StringRef name, Value value, ArrayRef<int64_t> shape,
+                      StringRef what) {
+    auto type = cast<ShapedType>(value.getType());
+    bool ok = type.getRank() == static_cast<int64_t>(shape.size());
+    for (auto [actual, expected] : llvm::zip(type.getShape(), shape))
+      ok = ok && (ShapedType::isDynamic(actual) ||
+                  ShapedType::isDynamic(expected) || actual == expected);
+    if (ok)
+      return success();
+    InFlightDiagnostic diag = op->emitOpError()
+                              << "expects '" << name << "' to have shape [";
+    llvm::interleaveComma(shape, diag, [&](int64_t size) {
+      if (ShapedType::isDynamic(size))
+        diag << "?";
+      else
+        diag << size;
+    });
+    diag << "] (" << what << "), got " << type;
+    return diag;
+  }
+
+  /// `name`'s element type must satisfy `pred`, described by `expected`.
+  LogicalResult element(StringRef name, Value value,
+                        function_ref<bool(Type)> pred, StringRef expected) {
+    Type type = getElementTypeOrSelf(value.getType());
+    if (!pred(type))
+      return op->emitOpError() << "expects '" << name << "' to have " << expected
+                               << " elements, got " << type;
+    return success();
+  }
+
+  /// `name`'s element type must equal `other`'s.
+  LogicalResult sameElement(StringRef name, Value value, StringRef otherName,
+                            Value other) {
+    Type type = getElementTypeOrSelf(value.getType());
+    Type expected = getElementTypeOrSelf(other.getType());
+    if (type != expected)
+      return op->emitOpError()
+             << "expects '" << name << "' to have the element type of '"
+             << otherName << "' (" << expected << "), got " << type;
+    return success();
+  }
+
+  /// `name` must be f32, or of `other`'s element type.
+  LogicalResult f32OrSameElement(StringRef name, Value value,
+                                 StringRef otherName, Value other) {
+    Type type = getElementTypeOrSelf(value.getType());
+    Type otherType = getElementTypeOrSelf(other.getType());
+    if (!type.isF32() && type != otherType)
+      return op->emitOpError()
+             << "expects '" << name << "' to have f32 elements or those of '"
+             << otherName << "' (" << otherType << "), got " << type;
+    return success();
+  }
+
+private:
+  Operation *op;
+};
+} // namespace
+
+static int64_t dimOf(Value value, int64_t dim) {
+  auto type = cast<ShapedType>(value.getType());
+  return type.getDimSize(dim < 0 ? type.getRank() + dim : dim);
+}
+
+/// Checks the destination-style structure shared by every fusedops op: all
+/// shaped operands in one form (tensors or memrefs), `numInits` inits, and
+/// one tensor result per init in tensor form, none in buffer form.
+static LogicalResult verifyDestinationStyle(Operation *op, unsigned numInits,
+                                            StringRef initsDescription) {
+  auto dps = cast<DestinationStyleOpInterface>(op);
+  if (dps.getNumDpsInits() != static_cast<int64_t>(numInits))
+    return op->emitOpError() << "expects " << numInits << " 'outs' operand"
+                             << (numInits == 1 ? "" : "s") << " ("
+                             << initsDescription << "), got "
+                             << dps.getNumDpsInits();
+  bool anyTensor = false, anyMemRef = false;
+  for (Type type : op->getOperandTypes()) {
+    anyTensor |= isa<RankedTensorType>(type);
+    anyMemRef |= isa<MemRefType>(type);
+  }
+  if (anyTensor && anyMemRef)
+    return op->emitOpError()
+           << "expects all operands to be tensors (tensor form) or all to be "
+              "memrefs (buffer form), got a mix";
+  if (anyTensor) {
+    if (op->getNumResults() != numInits)
+      return op->emitOpError()
+             << "in tensor form expects one result per 'outs' operand ("
+             << numInits << "), got " << op->getNumResults();
+    for (auto [index, pair] :
+         llvm::enumerate(llvm::zip(op->getResultTypes(),
+                                   dps.getDpsInits().getTypes()))) {
+      auto [resultType, initType] = pair;
+      if (resultType != initType)
+        return op->emitOpError()
+               << "expects result #" << index << " to have the type of its "
+               << "'outs' operand (" << initType << "), got " << resultType;
+    }
+  } else if (op->getNumResults() != 0) {
+    return op->emitOpError() << "in buffer form (memref operands) has no "
+                                "results, got "
+                             << op->getNumResults();
+  }
+  return success();
+}
+
+/// Reads of memref inputs and whole-buffer writes of memref inits: an op in
+/// tensor form has no memory effects, so unused ones fold away.
+static void getDestinationStyleEffects(
+    DestinationStyleOpInterface op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  for (OpOperand *operand : op.getDpsInputOperands())
+    if (isa<MemRefType>(operand->get().getType()))
+      effects.emplace_back(MemoryEffects::Read::get(), operand, /*stage=*/0,
+                           /*effectOnFullRegion=*/true,
+                           SideEffects::DefaultResource::get());
+  for (OpOperand &operand : op.getDpsInitsMutable())
+    if (isa<MemRefType>(operand.get().getType()))
+      effects.emplace_back(MemoryEffects::Write::get(), &operand, /*stage=*/0,
+                           /*effectOnFullRegion=*/true,
+                           SideEffects::DefaultResource::get());
+}
+
+/// Checks that `scale` is an f32 scale for a `[rows, cols]` matrix.
+static LogicalResult verifyScale(OperandChecker &check, StringRef name,
+                                 Value scale, ScaleGranularity granularity,
+                                 int64_t rows, int64_t cols,
+                                 StringRef matrixName) {
+  if (failed(check.element(
+          name, scale, [](Type t) { return t.isF32(); }, "f32")))
+    return failure();
+  std::string what = ("one per " + stringifyScaleGranularity(granularity) +
+                      " group of '" + matrixName + "'")
+                         .str();
+  return check.shape(name, scale, getScaleShape(granularity, rows, cols), what);
+}
+
+LogicalResult
+mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
+  auto tileable = cast<TileConfigurableOpInterface>(op);
+  TileConfigAttr tile = tileable.getTileConfig();
+  if (!tile)
+    return success();
+  unsigned expected = tileable.getTileBlockRank();
+  if (tile.getBlock().size() != expected)
+    return op->emitOpError()
+           << "expects 'tile' to have " << expected << " block size"
+           << (expected == 1 ? "" : "s") << ", got " << tile.getBlock().size();
+  return success();
+}
+
+#define FUSEDOPS_DEFINE_EFFECTS(OpTy)                                          \
+  void OpTy::getEffects(                                                       \
+      SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>      \
+          &effects) {                                                          \
+    getDestinationStyleEffects(*this, effects);                                \
+  }
+FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeOp)
+FUSEDOPS_DEFINE_EFFECTS(GatedMlpOp)
+FUSEDOPS_DEFINE_EFFECTS(Fp8GemmOp)
+FUSEDOPS_DEFINE_EFFECTS(QuantizeOp)
+FUSEDOPS_DEFINE_EFFECTS(DequantizeOp)
+#undef FUSEDOPS_DEFINE_EFFECTS
+
+static constexpr StringLiteral kFloatTypes = "f16, bf16 or f32";
+static constexpr StringLiteral kFp8Types = "f8E4M3FN or f8E5M2";
+
+//===----------------------------------------------------------------------===//
+// RmsNormRopeOp
+//===----------------------------------------------------------------------===//
+
+unsigned RmsNormRopeOp::getTileBlockRank() { return 1; }
+
+int64_t RmsNormRopeOp::getRotaryDim() {
+  auto headDim = static_cast<int64_t>(getHeadDim());
+  if (std::optional<APFloat> fraction = getRotaryFraction())
+    return std::llround(static_cast<double>(headDim) *
+                        fraction->convertToDouble());
+  return headDim;
+}
+
+LogicalResult RmsNormRopeOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput(), init = getInits()[0];
+  bool hasPositions = static_cast<bool>(getPositions());
+  if (failed(check.minRank("input", input, hasPositions ? 1 : 2,
+                           hasPositions ? "a hidden dimension"
+                                        : "[..., seq, hidden]: without a "
+                                          "'positions' operand, dimension -2 "
+                                          "gives each row's position")) ||
+      failed(check.element("input", input, OperandChecker::isFloatElement,
+                           kFloatTypes)))
+    return failure();
+
+  auto inputType = cast<ShapedType>(input.getType());
+  int64_t hidden = dimOf(input, -1);
+  auto headDim = static_cast<int64_t>(getHeadDim());
+  if (!ShapedType::isDynamic(hidden) && hidden % headDim != 0)
+    return emitOpError() << "expects the hidden size of 'input' (" << hidden
+                         << ") to be a multiple of head_dim (" << headDim
+                         << ")";
+
+  double eps = getEps().convertToDouble();
+  if (!std::isfinite(eps) || eps < 0)
+    return emitOpError() << "expects 'eps' to be finite and >= 0, got " << eps;
+
+  int64_t rotaryDim = headDim;
+  if (std::optional<APFloat> fractionAttr = getRotaryFraction()) {
+    double fraction = fractionAttr->convertToDouble();
+    if (!(fraction > 0.0 && fraction <= 1.0))
+      return emitOpError() << "expects 'rotary_fraction' in (0, 1], got "
+                           << fraction;
+    double exact = static_cast<double>(headDim) * fraction;
+    rotaryDim = std::llround(exact);
+    if (std::abs(exact - static_cast<double>(rotaryDim)) > 1e-3)
+      return emitOpError() << "expects head_dim * rotary_fraction to be a "
+                              "whole number of dimensions, got "
+                           << exact;
+  }
+  if (rotaryDim <= 0 || rotaryDim % 2 != 0)
+    return emitOpError() << "expects an even, positive number of rotated "
+                            "dimensions per head (head_dim * "
+                            "rotary_fraction), got "
+                         << rotaryDim;
+
+  if (failed(check.shape("weight", getWeight(), {hidden},
+                         "the hidden size of 'input'")) ||
+      failed(check.sameElement("weight", getWeight(), "input", input)))
+    return failure();
+
+  for (auto [name, table] :
+       {std::pair<StringRef, Value>{"cos", getCos()}, {"sin", getSin()}}) {
+    if (failed(check.rank(name, table, 2)) ||
+        failed(check.shape(name, table, {ShapedType::kDynamic, rotaryDim},
+                           "[max positions, rotated dims per head]")) ||
+        failed(check.f32OrSameElement(name, table, "input", input)))
+      return failure();
+  }
+  if (failed(check.shape("sin", getSin(),
+                         cast<ShapedType>(getCos().getType()).getShape(),
+                         "the shape of 'cos'")) ||
+      failed(check.sameElement("sin", getSin(), "cos", getCos())))
+    return failure();
+
+  if (Value positions = getPositions()) {
+    if (failed(check.shape("positions", positions,
+                           inputType.getShape().drop_back(),
+                           "one position per row of 'input'")) ||
+        failed(check.element(
+            "positions", positions,
+            [](Type t) { return t.isSignlessInteger(32) || t.isSignlessInteger(64); },
+            "i32 or i64")))
+      return failure();
+  } else {
+    int64_t seq = dimOf(input, -2), maxPositions = dimOf(getCos(), 0);
+    if (!ShapedType::isDynamic(seq) && !ShapedType::isDynamic(maxPositions) &&
+        seq > maxPositions)
+      return emitOpError() << "expects 'cos'/'sin' to hold at least " << seq
+                           << " positions (dimension -2 of 'input'), got "
+                           << maxPositions;
+  }
+
+  if (failed(check.shape("outs", init, inputType.getShape(),
+                         "the shape of 'input'")) ||
+      failed(check.sameElement("outs", init, "input", input)))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GatedMlpOp
+//===----------------------------------------------------------------------===//
+
+unsigned GatedMlpOp::getTileBlockRank() { return 3; }
+
+LogicalResult GatedMlpOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput(), init = getInits()[0];
+  if (failed(check.minRank("input", input, 1, "[..., K]")) ||
+      failed(check.element("input", input, OperandChecker::isFloatElement,
+                           kFloatTypes)) ||
+      failed(check.rank("gate_weight", getGateWeight(), 2)))
+    return failure();
+  int64_t k = dimOf(input, -1), n = dimOf(getGateWeight(), 0);
+  if (failed(check.shape("gate_weight", getGateWeight(), {n, k},
+                         "[N, K] with K the last dimension of 'input'")) ||
+      failed(check.sameElement("gate_weight", getGateWeight(), "input",
+                               input)) ||
+      failed(check.shape("up_weight", getUpWeight(), {n, k},
+                         "the shape of 'gate_weight'")) ||
+      failed(check.sameElement("up_weight", getUpWeight(), "input", input)))
+    return failure();
+  SmallVector<int64_t> outShape(
+      cast<ShapedType>(input.getType()).getShape().drop_back());
+  outShape.push_back(n);
+  if (failed(check.shape("outs", init, outShape,
+                         "[..., N]: the leading dimensions of 'input' and N "
+                         "of the weights")) ||
+      failed(check.sameElement("outs", init, "input", input)))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Fp8GemmOp
+//===----------------------------------------------------------------------===//
+
+unsigned Fp8GemmOp::getTileBlockRank() { return 3; }
+
+LogicalResult Fp8GemmOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+    return failure();
+  OperandChecker check(*this);
+  Value lhs = getLhs(), rhs = getRhs(), init = getInits()[0];
+  if (failed(check.rank("lhs", lhs, 2)) ||
+      failed(check.element("lhs", lhs, OperandChecker::isFp8Element,
+                           kFp8Types)) ||
+      failed(check.rank("rhs", rhs, 2)) ||
+      failed(check.element("rhs", rhs, OperandChecker::isFp8Element,
+                           kFp8Types)))
+    return failure();
+  int64_t m = dimOf(lhs, 0), k = dimOf(lhs, 1), n = dimOf(rhs, 0);
+  if (failed(check.shape("rhs", rhs, {n, k},
+                         "[N, K] with K the last dimension of 'lhs'")))
+    return failure();
+  ScaleGranularity granularity = getGranularity();
+  if (failed(verifyScale(check, "lhs_scale", getLhsScale(), granularity, m, k,
+                         "lhs")) ||
+      failed(verifyScale(check, "rhs_scale", getRhsScale(), granularity, n, k,
+                         "rhs")))
+    return failure();
+  if (failed(check.shape("outs", init, {m, n}, "[M, N]")) ||
+      failed(check.element("outs", init, OperandChecker::isFloatElement,
+                           kFloatTypes)))
+    return failure();
+  if (Value bias = getBias())
+    if (failed(check.shape("bias", bias, {n}, "one per output column")) ||
+        failed(check.f32OrSameElement("bias", bias, "outs", init)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeOp
+//===----------------------------------------------------------------------===//
+
+unsigned QuantizeOp::getTileBlockRank() { return 2; }
+
+LogicalResult QuantizeOp::verify() {
+  if (failed(verifyDestinationStyle(
+          *this, isDynamic() ? 2 : 1,
+          isDynamic() ? "dynamic: the values and the computed scales"
+                      : "static, with a 'scale' operand: the values")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput(), values = getInits()[0];
+  if (failed(check.rank("input", input, 2)) ||
+      failed(check.element("input", input, OperandChecker::isFloatElement,
+                           kFloatTypes)))
+    return failure();
+  int64_t m = dimOf(input, 0), k = dimOf(input, 1);
+  if (failed(check.shape("outs", values, {m, k}, "the shape of 'input'")) ||
+      failed(check.element("outs", values, OperandChecker::isFp8Element,
+                           kFp8Types)))
+    return failure();
+  Value scale = isDynamic() ? getInits()[1] : getScale();
+  return verifyScale(check, isDynamic() ? "outs" : "scale", scale,
+                     getGranularity(), m, k, "input");
+}
+
+LogicalResult QuantizeOp::fold(FoldAdaptor,
+                               SmallVectorImpl<OpFoldResult> &results) {
+  // Only quantize(dequantize(q, s), scale = s) folds, and only when the
+  // dequantized values are f32 (see the op description for why that is
+  // exact). Dynamic quantization recomputes the scale and does not fold.
+  if (isDynamic() || getResults().empty())
+    return failure();
+  auto dequantize = getInput().getDefiningOp<DequantizeOp>();
+  if (!dequantize || dequantize.getResults().empty() ||
+      dequantize.getScale() != getScale() ||
+      dequantize.getGranularity() != getGranularity() ||
+      !getElementTypeOrSelf(dequantize.getResults()[0].getType()).isF32() ||
+      dequantize.getInput().getType() != getResults()[0].getType())
+    return failure();
+  results.push_back(dequantize.getInput());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// DequantizeOp
+//===----------------------------------------------------------------------===//
+
+unsigned DequantizeOp::getTileBlockRank() { return 2; }
+
+LogicalResult DequantizeOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput(), init = getInits()[0];
+  if (failed(check.rank("input", input, 2)) ||
+      failed(check.element("input", input, OperandChecker::isFp8Element,
+                           kFp8Types)))
+    return failure();
+  int64_t m = dimOf(input, 0), k = dimOf(input, 1);
+  if (failed(verifyScale(check, "scale", getScale(), getGranularity(), m, k,
+                         "input")) ||
+      failed(check.shape("outs", init, {m, k}, "the shape of 'input'")) ||
+      failed(check.element("outs", init, OperandChecker::isFloatElement,
+                           kFloatTypes)))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Canonicalization
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Folds a `tensor.cast` that only erases static information into the
+/// fusedops op that consumes it, e.g.
+///
+///   %c = tensor.cast %x : tensor<8x64xf16> to tensor<?x64xf16>
+///   %r = fusedops.gated_mlp ins(%c, ...) outs(%o : ...)
+///
+/// uses `%x` directly. Where an init is refined the result type changes, and
+/// a cast back to the old type keeps the users' types. The refined op is
+/// verified before it replaces the old one: more static shapes can expose a
+/// mismatch the dynamic ones hid, and then nothing is rewritten.
+struct FoldTensorCastIntoFusedOp
+    : public OpInterfaceRewritePattern<TileConfigurableOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(TileConfigurableOpInterface tileable,
+                                PatternRewriter &rewriter) const override {
+    Operation *op = tileable.getOperation();
+    auto dps = dyn_cast<DestinationStyleOpInterface>(op);
+    if (!dps || !dps.hasPureTensorSemantics())
+      return failure();
+
+    bool changed = false;
+    SmallVector<Value> operands;
+    for (Value operand : op->getOperands()) {
+      auto castOp = operand.getDefiningOp<tensor::CastOp>();
+      if (castOp && tensor::canFoldIntoConsumerOp(castOp)) {
+        operands.push_back(castOp.getSource());
+        changed = true;
+      } else {
+        operands.push_back(operand);
+      }
+    }
+    if (!changed)
+      return failure();
+
+    SmallVector<Type> resultTypes;
+    for (OpOperand &init : dps.getDpsInitsMutable())
+      resultTypes.push_back(operands[init.getOperandNumber()].getType());
+
+    // Build detached first: a refined op that does not verify is dropped
+    // without touching the IR or reporting anything.
+    OpBuilder detached(op->getContext());
+    Operation *refined =
+        cloneWithNewOperands(detached, op, operands, resultTypes);
+    LogicalResult verified = success();
+    {
+      ScopedDiagnosticHandler silence(op->getContext(),
+                                      [](Diagnostic &) { return success(); });
+      verified = mlir::verify(refined, /*verifyRecursively=*/false);
+    }
+    if (failed(verified)) {
+      refined->erase();
+      return rewriter.notifyMatchFailure(op, "refined types do not verify");
+    }
+    rewriter.insert(refined);
+
+    SmallVector<Value> replacements;
+    for (auto [oldResult, newResult] :
+         llvm::zip(op->getResults(), refined->getResults())) {
+      if (oldResult.getType() == newResult.getType())
+        replacements.push_back(newResult);
+      else
+        replacements.push_back(tensor::CastOp::create(
+            rewriter, op->getLoc(), oldResult.getType(), newResult));
+    }
+    rewriter.replaceOp(op, replacements);
+    return success();
+  }
+};
+} // namespace
+
+void FusedOpsDialect::getCanonicalizationPatterns(
+    RewritePatternSet &results) const {
+  results.add<FoldTensorCastIntoFusedOp>(getContext());
+}
+
+#define GET_OP_CLASSES
+#include "fusedops/Dialect/FusedOps/IR/FusedOpsOps.cpp.inc"
+
+#include "fusedops/Dialect/FusedOps/IR/FusedOpsInterfaces.cpp.inc"

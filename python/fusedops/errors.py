@@ -1,0 +1,31 @@
+"""Exception hierarchy for fusedops.
+
+Every error raised on purpose by this package derives from :class:`FusedOpsError`, so callers can
+catch one type. Each subclass also derives from the matching built-in exception (``ValueError`` or
+``TypeError``) so code written against plain NumPy conventions keeps working. Messages are meant
+to be actionable: they state what was received and what to change.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ArgumentError", "DTypeError", "FusedOpsError", "ShapeError"]
+
+
+class FusedOpsError(Exception):
+    """Base class of all errors raised deliberately by fusedops."""
+
+
+class ShapeError(FusedOpsError, ValueError):
+    """An array has the wrong rank or shape, or shapes of several arguments do not agree."""
+
+
+class DTypeError(FusedOpsError, TypeError):
+    """An array's dtype is not accepted (e.g. integers passed where floats are required)."""
+
+
+class ArgumentError(FusedOpsError, ValueError):
+    """A non-shape argument is out of range or not one of the allowed choices.
+
+    Examples: an unknown ``rope_style``, a negative ``eps``, a position index past the end of the
+    rotary tables, or a non-positive quantization scale.
+    """

@@ -1,0 +1,22 @@
+"""Shared pytest fixtures.
+
+Tests use fresh random inputs on every run so that repeated CI runs explore more cases; the seed
+is printed (pytest shows it under "Captured stdout setup" when a test fails) and a failing run can
+be replayed with ``FUSEDOPS_TEST_SEED=<seed> python -m pytest python/tests``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A freshly seeded generator; the seed is printed so failures are reproducible."""
+    env = os.environ.get("FUSEDOPS_TEST_SEED")
+    seed = int(env) if env else int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+    print(f"random seed: {seed} (replay with FUSEDOPS_TEST_SEED={seed})")
+    return np.random.default_rng(seed)
