@@ -23,6 +23,8 @@ install(DIRECTORY ${FUSEDOPS_BINARY_DIR}/include/fusedops
   FILES_MATCHING PATTERN "*.inc")
 
 get_property(fusedops_exports GLOBAL PROPERTY FUSEDOPS_EXPORTS)
+# Read by FusedOpsConfig.cmake.in.
+string(REPLACE ";" " " FUSEDOPS_EXPORTED_LIBS "${fusedops_exports}")
 install(TARGETS ${fusedops_exports}
   EXPORT FusedOpsTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

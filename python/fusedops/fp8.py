@@ -127,7 +127,8 @@ def _decode_magnitude(fmt: FP8Format, codes: ArrayLike) -> NDArray[np.float64]:
     # exponent field 0 (subnormal) uses the same scale as exponent field 1.
     significand = np.where(exp_field == 0, mant, mant + (1 << fmt.mantissa_bits))
     scale_exp = np.maximum(exp_field, 1) - fmt.bias - fmt.mantissa_bits
-    return np.ldexp(significand.astype(np.float64), scale_exp)
+    values: NDArray[np.float64] = np.ldexp(significand.astype(np.float64), scale_exp)
+    return values
 
 
 E4M3FN = FP8Format(

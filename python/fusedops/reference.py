@@ -227,7 +227,7 @@ def rmsnorm_rope(
         new_even = ye * cp[..., 0::2] - yo * sp[..., 0::2]
         new_odd = yo * cp[..., 1::2] + ye * sp[..., 1::2]
         rotated = np.stack([new_even, new_odd], axis=-1).reshape(yr.shape)
-    out = heads.copy()
+    out: NDArray[np.float64] = heads.copy()
     out[..., :rot] = rotated
     return out.reshape(xa.shape)
 
@@ -359,14 +359,15 @@ def _group_amax(xa: NDArray[np.float64], granularity: str) -> NDArray[np.float64
     """max |x| over the finite elements of each scale group (0 for a group with none)."""
     finite_abs = np.where(np.isfinite(xa), np.abs(xa), 0.0)
     if granularity == "tensor":
-        return np.asarray(finite_abs.max(initial=0.0))
+        return np.asarray(finite_abs.max(initial=0.0), dtype=np.float64)
     if granularity == "row":
-        return finite_abs.max(axis=1, initial=0.0)
+        return np.asarray(finite_abs.max(axis=1, initial=0.0), dtype=np.float64)
     rows, cols = xa.shape
     rb, cb = _scale_shape("block128", rows, cols)
     padded = np.zeros((rb * BLOCK_SIZE, cb * BLOCK_SIZE))
     padded[:rows, :cols] = finite_abs
-    return padded.reshape(rb, BLOCK_SIZE, cb, BLOCK_SIZE).max(axis=(1, 3), initial=0.0)
+    blocks = padded.reshape(rb, BLOCK_SIZE, cb, BLOCK_SIZE)
+    return np.asarray(blocks.max(axis=(1, 3), initial=0.0), dtype=np.float64)
 
 
 def _checked_scale(
@@ -463,7 +464,14 @@ def dequantize(
     gran = require_choice("granularity", granularity, _GRANULARITIES)
     rows, cols = q.shape
     s = _checked_scale("scale", scale, gran, rows, cols, "q_bits")
-    return fp8.decode(q, f) * _expand_scale(s, gran, rows, cols)
+    return _dequantize_unchecked(q, s, f, gran)
+
+
+def _dequantize_unchecked(
+    q: NDArray[np.uint8], scale: NDArray[np.float64], fmt: fp8.FP8Format, granularity: str
+) -> NDArray[np.float64]:
+    rows, cols = q.shape
+    return fp8.decode(q, fmt) * _expand_scale(scale, granularity, rows, cols)
 
 
 def fp8_gemm(
@@ -501,8 +509,11 @@ def fp8_gemm(
             f"{tuple(b.shape)}; B must be [N, K] (transpose a [K, N] B before quantizing)"
         )
     gran = require_choice("granularity", granularity, _GRANULARITIES)
-    a_val = dequantize(a, _checked_scale("a_scale", a_scale, gran, *a.shape, "A"), a_fmt, gran)
-    b_val = dequantize(b, _checked_scale("b_scale", b_scale, gran, *b.shape, "B"), b_fmt, gran)
+    (m, k), n = a.shape, b.shape[0]
+    sa = _checked_scale("a_scale", a_scale, gran, m, k, "A")
+    sb = _checked_scale("b_scale", b_scale, gran, n, k, "B")
+    a_val = _dequantize_unchecked(a, sa, fp8.get_format(a_fmt), gran)
+    b_val = _dequantize_unchecked(b, sb, fp8.get_format(b_fmt), gran)
     out: NDArray[np.float64] = a_val @ b_val.T
     if bias is not None:
         bias_a = as_float64("bias", bias)

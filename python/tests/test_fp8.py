@@ -210,8 +210,17 @@ def test_e5m2_rounding_cases() -> None:
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
 def test_saturation(fmt: FP8Format) -> None:
     top = fmt.max_finite_bits
-    big = np.array([fmt.max_finite, fmt.max_finite * 1.01, fmt.max_finite * 1.2, 1e6, 1e300,
-                    np.finfo(np.float64).max, np.inf])  # fmt: skip
+    big = np.array(
+        [
+            fmt.max_finite,
+            fmt.max_finite * 1.01,
+            fmt.max_finite * 1.2,
+            1e6,
+            1e300,
+            np.finfo(np.float64).max,
+            np.inf,
+        ]
+    )
     np.testing.assert_array_equal(fp8.encode(big, fmt), np.full(big.shape, top))
     np.testing.assert_array_equal(fp8.encode(-big, fmt), np.full(big.shape, top | 0x80))
     np.testing.assert_array_equal(fp8.round_to(-big, fmt), -fmt.max_finite)

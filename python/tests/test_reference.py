@@ -8,6 +8,7 @@ RoPE), on small random inputs that change every run (see conftest.py for the see
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import warnings
@@ -35,13 +36,8 @@ def test_package_surface() -> None:
 
 def test_import_does_not_pull_in_torch() -> None:
     code = "import sys, fusedops; assert 'torch' not in sys.modules, 'torch was imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=_package_root())
-
-
-def _package_root() -> str:
-    import os
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(fusedops.__file__)))
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(fusedops.__file__)))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=package_root)
 
 
 def test_error_hierarchy() -> None:
@@ -115,14 +111,13 @@ def test_rmsnorm_rope_matches_loops(
     # Arbitrary (not cos/sin-consistent) tables, so any indexing mix-up changes the result.
     cos = rng.standard_normal((table_len, rot))
     sin = rng.standard_normal((table_len, rot))
+    kwargs: dict[str, object] = {"rope_style": style, "rotary_fraction": rotary_fraction}
     if explicit_positions:
         positions = rng.integers(0, table_len, size=(batch, seq))
-        got = ref.rmsnorm_rope(x, w, cos, sin, eps=1e-5, head_dim=head_dim, rope_style=style,
-                               rotary_fraction=rotary_fraction, positions=positions)  # fmt: skip
+        kwargs["positions"] = positions
     else:
         positions = np.broadcast_to(np.arange(seq), (batch, seq))
-        got = ref.rmsnorm_rope(x, w, cos, sin, eps=1e-5, head_dim=head_dim, rope_style=style,
-                               rotary_fraction=rotary_fraction)  # fmt: skip
+    got = ref.rmsnorm_rope(x, w, cos, sin, eps=1e-5, head_dim=head_dim, **kwargs)  # type: ignore[arg-type]
     expected = loop_rmsnorm_rope(x, w, cos, sin, 1e-5, head_dim, style, rot, positions)
     assert got.dtype == np.float64 and got.shape == x.shape
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
@@ -151,8 +146,16 @@ def test_rope_matches_complex_rotation(
     x = rng.standard_normal((seq, n_heads * head_dim))
     w = rng.uniform(0.5, 1.5, n_heads * head_dim)
     cos, sin = ref.rope_cache(seq, rot, base=base, style=style)
-    got = ref.rmsnorm_rope(x, w, cos, sin, eps=1e-6, head_dim=head_dim, rope_style=style,
-                           rotary_fraction=rotary_fraction)  # fmt: skip
+    got = ref.rmsnorm_rope(
+        x,
+        w,
+        cos,
+        sin,
+        eps=1e-6,
+        head_dim=head_dim,
+        rope_style=style,
+        rotary_fraction=rotary_fraction,
+    )
 
     y = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-6) * w
     theta = np.array([base ** (-2.0 * j / rot) for j in range(rot // 2)])
@@ -201,9 +204,13 @@ def test_rmsnorm_rope_rank1_with_position(rng: np.random.Generator) -> None:
 
 def _rope_call(**overrides: object) -> np.ndarray:
     args: dict[str, object] = dict(
-        x=np.ones((2, 4, 16)), weight=np.ones(16), cos=np.ones((6, 8)), sin=np.zeros((6, 8)),
-        eps=1e-6, head_dim=8,
-    )  # fmt: skip
+        x=np.ones((2, 4, 16)),
+        weight=np.ones(16),
+        cos=np.ones((6, 8)),
+        sin=np.zeros((6, 8)),
+        eps=1e-6,
+        head_dim=8,
+    )
     args.update(overrides)
     return ref.rmsnorm_rope(**args)  # type: ignore[arg-type]
 
@@ -515,9 +522,13 @@ def loop_fp8_gemm(a, b, sa, sb, a_fmt, b_fmt, granularity, bias):  # type: ignor
 
 @pytest.mark.parametrize(
     ("granularity", "mnk"),
-    [("tensor", (3, 4, 20)), ("row", (5, 3, 33)), ("block128", (3, 130, 260)),
-     ("block128", (130, 2, 200))],
-)  # fmt: skip
+    [
+        ("tensor", (3, 4, 20)),
+        ("row", (5, 3, 33)),
+        ("block128", (3, 130, 260)),
+        ("block128", (130, 2, 200)),
+    ],
+)
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_fp8_gemm_matches_loops(
     granularity: str, mnk: tuple[int, int, int], with_bias: bool, rng: np.random.Generator
@@ -526,8 +537,9 @@ def test_fp8_gemm_matches_loops(
     a_q, a_s = ref.quantize(varied_magnitudes(rng, (m, k)), E4M3FN, granularity)  # type: ignore[arg-type]
     b_q, b_s = ref.quantize(varied_magnitudes(rng, (n, k)), E5M2, granularity)  # type: ignore[arg-type]
     bias = rng.standard_normal(n) if with_bias else None
-    got = ref.fp8_gemm(a_q, b_q, a_s, b_s, a_fmt=E4M3FN, b_fmt="e5m2",
-                       granularity=granularity, bias=bias)  # type: ignore[arg-type]  # fmt: skip
+    got = ref.fp8_gemm(
+        a_q, b_q, a_s, b_s, a_fmt=E4M3FN, b_fmt="e5m2", granularity=granularity, bias=bias
+    )  # type: ignore[arg-type]
     expected = loop_fp8_gemm(a_q, b_q, a_s, b_s, E4M3FN, E5M2, granularity, bias)
     assert got.shape == (m, n) and got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
@@ -536,8 +548,9 @@ def test_fp8_gemm_matches_loops(
 def test_fp8_gemm_propagates_nan() -> None:
     a = fp8.encode(np.array([[1.0, np.nan], [1.0, 2.0]]), E4M3FN)
     b = fp8.encode(np.ones((3, 2)), E4M3FN)
-    out = ref.fp8_gemm(a, b, np.float32(1), np.float32(1), a_fmt=E4M3FN, b_fmt=E4M3FN,
-                       granularity="tensor")  # fmt: skip
+    out = ref.fp8_gemm(
+        a, b, np.float32(1), np.float32(1), a_fmt=E4M3FN, b_fmt=E4M3FN, granularity="tensor"
+    )
     assert np.all(np.isnan(out[0])) and np.array_equal(out[1], [3.0, 3.0, 3.0])
 
 
@@ -557,10 +570,14 @@ def test_fp8_gemm_validation(
     overrides: dict[str, object], error: type[Exception], message: str
 ) -> None:
     args: dict[str, object] = dict(
-        a_bits=np.zeros((3, 6), dtype=np.uint8), b_bits=np.zeros((5, 6), dtype=np.uint8),
-        a_scale=np.ones(3, dtype=np.float32), b_scale=np.ones(5, dtype=np.float32),
-        a_fmt=E4M3FN, b_fmt=E4M3FN, granularity="row",
-    )  # fmt: skip
+        a_bits=np.zeros((3, 6), dtype=np.uint8),
+        b_bits=np.zeros((5, 6), dtype=np.uint8),
+        a_scale=np.ones(3, dtype=np.float32),
+        b_scale=np.ones(5, dtype=np.float32),
+        a_fmt=E4M3FN,
+        b_fmt=E4M3FN,
+        granularity="row",
+    )
     args.update(overrides)
     with pytest.raises(error, match=message):
         ref.fp8_gemm(**args)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "gtest/gtest.h"
 
+#include <ostream>
 #include <string>
 
 using namespace mlir;
@@ -68,9 +69,12 @@ TEST_F(FusedOpsAttrsTest, TileRoundTripsEveryParameter) {
 }
 
 struct InvalidTile {
+  const char *name;
   const char *text;
   const char *message;
 };
+/// Names the case in gtest's output instead of dumping its bytes.
+void PrintTo(const InvalidTile &tile, std::ostream *os) { *os << tile.name; }
 
 class InvalidTileTest : public FusedOpsAttrsTest,
                         public ::testing::WithParamInterface<InvalidTile> {};
@@ -84,33 +88,36 @@ TEST_P(InvalidTileTest, IsRejectedWithReason) {
 INSTANTIATE_TEST_SUITE_P(
     Tile, InvalidTileTest,
     ::testing::Values(
-        InvalidTile{"#fusedops.tile<block = [], warps = 4>",
+        InvalidTile{"EmptyBlock", "#fusedops.tile<block = [], warps = 4>",
                     "'block' must list 1 to 3 tile sizes, got 0"},
-        InvalidTile{"#fusedops.tile<block = [1, 2, 3, 4], warps = 4>",
+        InvalidTile{"LongBlock", "#fusedops.tile<block = [1, 2, 3, 4], warps = 4>",
                     "'block' must list 1 to 3 tile sizes, got 4"},
-        InvalidTile{"#fusedops.tile<block = [128, 0], warps = 4>",
+        InvalidTile{"ZeroBlock", "#fusedops.tile<block = [128, 0], warps = 4>",
                     "'block' sizes must be positive, got 0"},
-        InvalidTile{"#fusedops.tile<block = [128], warps = 3>",
+        InvalidTile{"WarpsNotPowerOfTwo", "#fusedops.tile<block = [128], warps = 3>",
                     "'warps' must be a power of two in [1, 32], got 3"},
-        InvalidTile{"#fusedops.tile<block = [128], warps = 64>",
+        InvalidTile{"TooManyWarps", "#fusedops.tile<block = [128], warps = 64>",
                     "'warps' must be a power of two in [1, 32], got 64"},
-        InvalidTile{"#fusedops.tile<block = [128], warps = 4, stages = 0>",
+        InvalidTile{"ZeroStages", "#fusedops.tile<block = [128], warps = 4, stages = 0>",
                     "'stages' must be at least 1, got 0"},
-        InvalidTile{"#fusedops.tile<block = [128], warps = 4, cluster = "
+        InvalidTile{"ClusterRank", "#fusedops.tile<block = [128], warps = 4, cluster = "
                     "[1, 1, 1, 1]>",
                     "'cluster' must have at most 3 dimensions, got 4"},
-        InvalidTile{"#fusedops.tile<block = [128], warps = 4, cluster = [0]>",
+        InvalidTile{"ZeroCluster", "#fusedops.tile<block = [128], warps = 4, cluster = [0]>",
                     "'cluster' dimensions must be positive, got 0"},
-        InvalidTile{"#fusedops.tile<block = [128], warps = 4, cluster = "
+        InvalidTile{"ClusterTooLarge", "#fusedops.tile<block = [128], warps = 4, cluster = "
                     "[4, 8]>",
                     "'cluster' holds 32 thread blocks; at most 16"},
-        InvalidTile{"#fusedops.tile<block = [64], warps = 4, unroll = 2>",
+        InvalidTile{"UnknownKey", "#fusedops.tile<block = [64], warps = 4, unroll = 2>",
                     "unknown tile parameter 'unroll'; expected 'block', "
                     "'warps', 'stages' or 'cluster'"},
-        InvalidTile{"#fusedops.tile<block = [64], warps = 4, warps = 8>",
+        InvalidTile{"DuplicateKey", "#fusedops.tile<block = [64], warps = 4, warps = 8>",
                     "tile parameter 'warps' is given twice"},
-        InvalidTile{"#fusedops.tile<block = [64]>",
-                    "a tile needs 'block' and 'warps'"}));
+        InvalidTile{"MissingWarps", "#fusedops.tile<block = [64]>",
+                    "a tile needs 'block' and 'warps'"}),
+    [](const ::testing::TestParamInfo<InvalidTile> &info) {
+      return std::string(info.param.name);
+    });
 
 TEST_F(FusedOpsAttrsTest, TileKeysMayComeInAnyOrder) {
   Attribute attr =

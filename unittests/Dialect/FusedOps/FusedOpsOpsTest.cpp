@@ -6,7 +6,6 @@
 
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -25,7 +24,7 @@ namespace {
 class FusedOpsOpsTest : public ::testing::Test {
 protected:
   FusedOpsOpsTest() : builder(&context) {
-    context.loadDialect<FusedOpsDialect, tensor::TensorDialect>();
+    context.loadDialect<FusedOpsDialect>();
     module = ModuleOp::create(builder.getUnknownLoc());
     builder.setInsertionPointToEnd(module->getBody());
   }

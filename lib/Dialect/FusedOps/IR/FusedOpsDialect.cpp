@@ -6,7 +6,6 @@
 
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"

@@ -6,12 +6,9 @@
 
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
-#include "mlir/IR/PatternMatch.h"
-#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -521,87 +518,6 @@ LogicalResult DequantizeOp::verify() {
                            kFloatTypes)))
     return failure();
   return success();
-}
-
-//===----------------------------------------------------------------------===//
-// Canonicalization
-//===----------------------------------------------------------------------===//
-
-namespace {
-/// Folds a `tensor.cast` that only erases static information into the
-/// fusedops op that consumes it, e.g.
-///
-///   %c = tensor.cast %x : tensor<8x64xf16> to tensor<?x64xf16>
-///   %r = fusedops.gated_mlp ins(%c, ...) outs(%o : ...)
-///
-/// uses `%x` directly. Where an init is refined the result type changes, and
-/// a cast back to the old type keeps the users' types. The refined op is
-/// verified before it replaces the old one: more static shapes can expose a
-/// mismatch the dynamic ones hid, and then nothing is rewritten.
-struct FoldTensorCastIntoFusedOp
-    : public OpInterfaceRewritePattern<TileConfigurableOpInterface> {
-  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
-
-  LogicalResult matchAndRewrite(TileConfigurableOpInterface tileable,
-                                PatternRewriter &rewriter) const override {
-    Operation *op = tileable.getOperation();
-    auto dps = dyn_cast<DestinationStyleOpInterface>(op);
-    if (!dps || !dps.hasPureTensorSemantics())
-      return failure();
-
-    bool changed = false;
-    SmallVector<Value> operands;
-    for (Value operand : op->getOperands()) {
-      auto castOp = operand.getDefiningOp<tensor::CastOp>();
-      if (castOp && tensor::canFoldIntoConsumerOp(castOp)) {
-        operands.push_back(castOp.getSource());
-        changed = true;
-      } else {
-        operands.push_back(operand);
-      }
-    }
-    if (!changed)
-      return failure();
-
-    SmallVector<Type> resultTypes;
-    for (OpOperand &init : dps.getDpsInitsMutable())
-      resultTypes.push_back(operands[init.getOperandNumber()].getType());
-
-    // Build detached first: a refined op that does not verify is dropped
-    // without touching the IR or reporting anything.
-    OpBuilder detached(op->getContext());
-    Operation *refined =
-        cloneWithNewOperands(detached, op, operands, resultTypes);
-    LogicalResult verified = success();
-    {
-      ScopedDiagnosticHandler silence(op->getContext(),
-                                      [](Diagnostic &) { return success(); });
-      verified = mlir::verify(refined, /*verifyRecursively=*/false);
-    }
-    if (failed(verified)) {
-      refined->erase();
-      return rewriter.notifyMatchFailure(op, "refined types do not verify");
-    }
-    rewriter.insert(refined);
-
-    SmallVector<Value> replacements;
-    for (auto [oldResult, newResult] :
-         llvm::zip(op->getResults(), refined->getResults())) {
-      if (oldResult.getType() == newResult.getType())
-        replacements.push_back(newResult);
-      else
-        replacements.push_back(tensor::CastOp::create(
-            rewriter, op->getLoc(), oldResult.getType(), newResult));
-    }
-    rewriter.replaceOp(op, replacements);
-    return success();
-  }
-};
-} // namespace
-
-void FusedOpsDialect::getCanonicalizationPatterns(
-    RewritePatternSet &results) const {
-  results.add<FoldTensorCastIntoFusedOp>(getContext());
 }
 
 #define GET_OP_CLASSES

@@ -33,13 +33,14 @@ def FusedOps_Dialect : Dialect {
     `one-shot-bufferize` takes the tensor form to the memref form, which the
     lowering to GPU kernels consumes.
 
+    `tensor.cast`s that only erase static sizes fold into fusedops ops through
+    the tensor dialect's canonicalization of destination-style ops.
+
     Every op may carry a `#fusedops.tile<...>` attribute that fixes the tile
     configuration of the kernel it lowers to; the autotuner sets it where the
     user did not.
   }];
   let useDefaultAttributePrinterParser = 1;
-  let hasCanonicalizer = 1;
-  let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
 /// Base class of every fusedops op.

@@ -101,7 +101,7 @@ def FusedOps_RmsNormRopeOp : FusedOps_ComputeOp<"rmsnorm_rope",
       type($input) `,` type($weight) `,` type($cos) `,` type($sin) `)`
     (`positions` `(` $positions^ `:` type($positions) `)`)?
     `outs` `(` $inits `:` type($inits) `)`
-    `head_dim` `=` $head_dim `eps` `=` $eps `style` `=` $rope_style
+    `head_dim` `=` $head_dim `eps` `=` $eps `style` `=` `` $rope_style
     (`rotary_fraction` `=` $rotary_fraction^)?
     attr-dict (`->` type($results)^)?
   }];
@@ -165,7 +165,7 @@ def FusedOps_GatedMlpOp : FusedOps_ComputeOp<"gated_mlp"> {
     `ins` `(` $input `,` $gate_weight `,` $up_weight `:`
       type($input) `,` type($gate_weight) `,` type($up_weight) `)`
     `outs` `(` $inits `:` type($inits) `)`
-    `activation` `=` $activation
+    `activation` `=` `` $activation
     attr-dict (`->` type($results)^)?
   }];
   let builders = [
@@ -226,7 +226,7 @@ def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
       type($lhs) `,` type($rhs) `,` type($lhs_scale) `,` type($rhs_scale) `)`
     (`bias` `(` $bias^ `:` type($bias) `)`)?
     `outs` `(` $inits `:` type($inits) `)`
-    `granularity` `=` $granularity
+    `granularity` `=` `` $granularity
     attr-dict (`->` type($results)^)?
   }];
   let builders = [
@@ -291,7 +291,7 @@ def FusedOps_QuantizeOp : FusedOps_ComputeOp<"quantize",
     `ins` `(` $input `:` type($input) `)`
     (`scale` `(` $scale^ `:` type($scale) `)`)?
     `outs` `(` $inits `:` type($inits) `)`
-    `granularity` `=` $granularity
+    `granularity` `=` `` $granularity
     attr-dict (`->` type($results)^)?
   }];
   let builders = [
@@ -342,7 +342,7 @@ def FusedOps_DequantizeOp : FusedOps_ComputeOp<"dequantize"> {
   let assemblyFormat = [{
     `ins` `(` $input `,` $scale `:` type($input) `,` type($scale) `)`
     `outs` `(` $inits `:` type($inits) `)`
-    `granularity` `=` $granularity
+    `granularity` `=` `` $granularity
     attr-dict (`->` type($results)^)?
   }];
   let builders = [

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+#===- utils/build.sh - configure and build fusedops -----------------------===#
+#
+# Usage: utils/build.sh [ninja targets...]   (build directory: $BUILD_DIR,
+# default build/). Configures once with Debian's LLVM/MLIR 22.
+#
+#===----------------------------------------------------------------------===#
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -G Ninja -S "$root" -B "$build" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit
+fi
+ninja -C "$build" "$@"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+#===- utils/run-tests.sh - every test -------------------------------------===#
+#
+# Installs what is missing, builds, then runs the lit and GoogleTest suites
+# (through ctest) and the Python tests. GPU tests skip, visibly, on a machine
+# without a GPU. `.ci/run` calls exactly this.
+#
+#===----------------------------------------------------------------------===#
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+
+"$root/utils/setup.sh"
+"$root/utils/build.sh" all mlir-doc
+
+echo "== ctest: lit and GoogleTest"
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+
+echo "== pytest: python/"
+"${PYTHON:-python3}" -m pytest -q -rs "$root/python/tests"

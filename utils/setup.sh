@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+#===- utils/setup.sh - install what fusedops needs on Debian 12 -----------===#
+#
+# Installs, only where missing: LLVM/MLIR 22 from Debian, the C++ toolchain
+# pieces (ninja, cmake, GoogleTest) and the Python test tools. Safe to run
+# again; it does nothing when everything is there. Sourced or run by the
+# other utils/ scripts.
+#
+#===----------------------------------------------------------------------===#
+set -euo pipefail
+
+need_apt=()
+[ -f /usr/lib/llvm-22/lib/cmake/mlir/MLIRConfig.cmake ] ||
+  need_apt+=(llvm-22-dev libmlir-22-dev)
+[ -x /usr/lib/llvm-22/bin/mlir-opt ] || need_apt+=(mlir-22-tools)
+[ -x /usr/lib/llvm-22/bin/FileCheck ] || need_apt+=(llvm-22-tools)
+command -v ninja >/dev/null || need_apt+=(ninja-build)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v g++ >/dev/null || need_apt+=(g++)
+[ -f /usr/lib/x86_64-linux-gnu/cmake/GTest/GTestConfig.cmake ] ||
+  [ -f /usr/lib/cmake/GTest/GTestConfig.cmake ] || need_apt+=(libgtest-dev)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+    "${need_apt[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import numpy, pytest" 2>/dev/null; then
+  echo "setup: installing numpy and pytest for $PYTHON"
+  "$PYTHON" -m pip install -q numpy pytest
+fi
