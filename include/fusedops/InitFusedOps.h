@@ -13,9 +13,17 @@
 #ifndef FUSEDOPS_INITFUSEDOPS_H
 #define FUSEDOPS_INITFUSEDOPS_H
 
+#include "fusedops/Conversion/Passes.h"
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/Dialect/FusedOps/Transforms/BufferizableOpInterfaceImpl.h"
+#include "fusedops/Pipelines/Pipelines.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 
 namespace mlir::fusedops {
 
@@ -23,6 +31,28 @@ namespace mlir::fusedops {
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<FusedOpsDialect>();
   registerBufferizableOpInterfaceExternalModels(registry);
+}
+
+/// Adds what `fusedops-to-binary` needs beyond the dialects it loads: the
+/// upstream extensions (among them each dialect's ConvertToLLVM interface,
+/// which convert-gpu-to-nvvm relies on), the NVVM target (serialising
+/// gpu.module to PTX/cubin) and the translations to LLVM IR of the dialects
+/// the kernels and host code end in.
+inline void registerPipelineDependencies(DialectRegistry &registry) {
+  mlir::registerAllExtensions(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+}
+
+/// Registers the fusedops passes and pipelines (for fusedops-opt and other
+/// mlir-opt-like drivers).
+inline void registerAllPasses() {
+  registerFusedOpsConversionPasses();
+  registerFusedOpsPipelines();
 }
 
 } // namespace mlir::fusedops

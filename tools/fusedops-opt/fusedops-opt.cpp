@@ -17,11 +17,13 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  mlir::fusedops::registerAllPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::fusedops::registerAllDialects(registry);
+  mlir::fusedops::registerPipelineDependencies(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "fusedops optimizer driver\n", registry));

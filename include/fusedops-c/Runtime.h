@@ -1,0 +1,121 @@
+/*===- fusedops-c/Runtime.h - the fusedops CUDA runtime, C API ----*- C -*-===*\
+|*                                                                            *|
+|* Part of fusedops, under the MIT License.                                   *|
+|*                                                                            *|
+|* Loads compiled kernels and launches them. The CUDA driver is opened with   *|
+|* dlopen on first use: nothing links against libcuda, and on a machine       *|
+|* without a driver or GPU every call returns an error whose message says so. *|
+|*                                                                            *|
+|* Every function returns FUSEDOPS_SUCCESS (0) or an error code; the message  *|
+|* of the last error on the calling thread is fusedopsGetLastErrorMessage().  *|
+|*                                                                            *|
+|* The library also defines the mgpu* functions that MLIR's gpu-to-llvm host  *|
+|* code calls (mgpuModuleLoad, mgpuLaunchKernel, ...). They route to the      *|
+|* stream set with fusedopsSetCurrentStream, so compiled host code launches   *|
+|* on the caller's stream and stays capturable in a CUDA graph.               *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef FUSEDOPS_C_RUNTIME_H
+#define FUSEDOPS_C_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fusedops_status {
+  FUSEDOPS_SUCCESS = 0,
+  /* No CUDA driver (libcuda.so.1) could be loaded. */
+  FUSEDOPS_ERROR_NO_DRIVER = 1,
+  /* The driver loaded but reports no usable GPU. */
+  FUSEDOPS_ERROR_NO_DEVICE = 2,
+  /* A CUDA driver call failed; the message names the call and the error. */
+  FUSEDOPS_ERROR_CUDA = 3,
+  /* An argument was invalid (null pointer, empty image, ...). */
+  FUSEDOPS_ERROR_INVALID_ARGUMENT = 4
+} fusedops_status;
+
+typedef struct fusedops_module_st *fusedops_module;
+typedef struct fusedops_function_st *fusedops_function;
+/* A CUstream; NULL is the legacy default stream. */
+typedef void *fusedops_stream;
+
+/* Message of the last error on this thread ("" if none). */
+const char *fusedopsGetLastErrorMessage(void);
+
+/* Loads the driver and makes device 0's primary context current on this
+ * thread if no context is. Called implicitly by every other function. */
+fusedops_status fusedopsInit(void);
+
+/* Compute capability of the current device, e.g. 9 and 0 for an H100. */
+fusedops_status fusedopsGetDeviceArch(int *major, int *minor);
+
+/* Loads a cubin, fatbin or PTX image (PTX is compiled for the device by the
+ * driver: this is how sm_80 code runs on later chips). */
+fusedops_status fusedopsModuleLoad(const void *image, size_t size,
+                                   fusedops_module *module);
+fusedops_status fusedopsModuleUnload(fusedops_module module);
+fusedops_status fusedopsModuleGetFunction(fusedops_module module,
+                                          const char *name,
+                                          fusedops_function *function);
+
+/* Launches `function` on `stream` with cuLaunchKernel's parameter array. */
+fusedops_status fusedopsLaunchKernel(fusedops_function function,
+                                     const uint32_t grid[3],
+                                     const uint32_t block[3],
+                                     uint32_t sharedMemoryBytes,
+                                     fusedops_stream stream, void **params);
+
+/* The stream compiled host code launches on (thread-local). Once set (NULL
+ * is the legacy default stream), launches are asynchronous on it; until set,
+ * or after fusedopsClearCurrentStream, each launch is synchronous on a
+ * stream of its own, as with upstream MLIR's runtime. */
+void fusedopsSetCurrentStream(fusedops_stream stream);
+void fusedopsClearCurrentStream(void);
+fusedops_stream fusedopsGetCurrentStream(void);
+
+/* Device memory and copies, for tests, benchmarks and hosts without a
+ * framework of their own. */
+fusedops_status fusedopsMalloc(size_t bytes, void **devicePtr);
+fusedops_status fusedopsFree(void *devicePtr);
+fusedops_status fusedopsMemcpyHtoD(void *dst, const void *src, size_t bytes);
+fusedops_status fusedopsMemcpyDtoH(void *dst, const void *src, size_t bytes);
+fusedops_status fusedopsMemcpyDtoD(void *dst, const void *src, size_t bytes,
+                                   fusedops_stream stream);
+fusedops_status fusedopsMemsetD8(void *dst, unsigned char value, size_t bytes,
+                                 fusedops_stream stream);
+fusedops_status fusedopsStreamSynchronize(fusedops_stream stream);
+
+/* Milliseconds `count` runs of `body(user)` take on `stream`, timed with
+ * CUDA events around the whole loop (after the caller's warm-up). */
+fusedops_status fusedopsTimeOnStream(fusedops_stream stream,
+                                     void (*body)(void *user), void *user,
+                                     int count, float *milliseconds);
+
+/* Number of errors the mgpu* wrappers (which cannot return one) have hit on
+ * this thread since the last call; their messages go to
+ * fusedopsGetLastErrorMessage and stderr. */
+int fusedopsTakeAsyncErrorCount(void);
+
+/* The functions MLIR 22's gpu-to-llvm host code calls (see CudaRuntime.cpp
+ * for how they differ from upstream's CudaRuntimeWrappers). */
+void *mgpuModuleLoad(void *data, uint64_t size);
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, uint64_t paramsCount);
+void *mgpuStreamCreate(void);
+void mgpuStreamSynchronize(void *stream);
+void mgpuStreamDestroy(void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FUSEDOPS_C_RUNTIME_H */

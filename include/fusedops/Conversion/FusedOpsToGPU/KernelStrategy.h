@@ -1,0 +1,77 @@
+//===- KernelStrategy.h - how one op becomes one kernel ---------*- C++ -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// A kernel strategy builds the GPU kernel for one kind of fusedops op on a
+// set of chips: the sm_80 GEMM strategy (cp.async, ldmatrix, mma.sync), the
+// sm_90a one (TMA, wgmma), the memory-bound row kernels that serve both.
+// The conversion asks `selectKernelStrategy` for the op and target and never
+// looks inside a strategy, so a new chip or algorithm is a new strategy file
+// registered in KernelStrategy.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_CONVERSION_FUSEDOPSTOGPU_KERNELSTRATEGY_H
+#define FUSEDOPS_CONVERSION_FUSEDOPSTOGPU_KERNELSTRATEGY_H
+
+#include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mlir::fusedops {
+
+/// The chip kernels are built for.
+struct KernelTarget {
+  /// "sm_80", "sm_90a", ...
+  std::string chip;
+  /// Compute capability as major * 10 + minor (80, 90).
+  int smVersion = 0;
+  /// Whether arch-specific features (the `a` suffix: wgmma, setmaxnreg) may
+  /// be used.
+  bool archSpecific = false;
+
+  /// Parses "sm_<NN>[a]"; std::nullopt for anything else.
+  static std::optional<KernelTarget> parse(StringRef chip);
+};
+
+/// Builds the kernel for one kind of op. Implementations are stateless.
+class KernelStrategy {
+public:
+  virtual ~KernelStrategy();
+
+  /// A short name for diagnostics and tests, e.g. "rmsnorm-rope-rowwise".
+  virtual StringRef getName() const = 0;
+
+  /// Whether this strategy serves `op` on `target` at all.
+  virtual bool matches(Operation *op, const KernelTarget &target) const = 0;
+
+  /// The tile used when the op carries none.
+  virtual TileConfigAttr getDefaultTile(Operation *op,
+                                        const KernelTarget &target) const = 0;
+
+  /// Emits a diagnostic on `op` and fails if it cannot be built with `tile`
+  /// (an element type, shape or tile the kernel does not handle).
+  virtual LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                                       const KernelTarget &target) const = 0;
+
+  /// Builds the kernel into `kernelModule` and replaces `op` (in buffer form)
+  /// by its launch. Called only after `checkSupported` succeeded.
+  virtual LogicalResult lower(Operation *op, TileConfigAttr tile,
+                              const KernelTarget &target,
+                              gpu::GPUModuleOp kernelModule,
+                              RewriterBase &rewriter) const = 0;
+};
+
+/// The strategy that builds `op` for `target`, or null if none does.
+const KernelStrategy *selectKernelStrategy(Operation *op,
+                                           const KernelTarget &target);
+
+} // namespace mlir::fusedops
+
+#endif // FUSEDOPS_CONVERSION_FUSEDOPSTOGPU_KERNELSTRATEGY_H

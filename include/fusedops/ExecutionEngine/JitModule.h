@@ -1,0 +1,59 @@
+//===- JitModule.h - compile and JIT a module with fusedops ops -*- C++ -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// Compiles MLIR source holding fusedops ops with `fusedops-to-binary`, then
+// JIT-compiles the host code with MLIR's ExecutionEngine. The host code's
+// mgpu* calls resolve to the fusedops runtime (fusedops-c/Runtime.h), so the
+// functions run their kernels on the GPU. The GPU tests, the benchmarks and
+// fusedops-runner use it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_EXECUTIONENGINE_JITMODULE_H
+#define FUSEDOPS_EXECUTIONENGINE_JITMODULE_H
+
+#include "fusedops/Pipelines/Pipelines.h"
+#include "mlir/Support/LLVM.h"
+
+#include <memory>
+#include <string>
+
+namespace mlir {
+class ExecutionEngine;
+class MLIRContext;
+
+namespace fusedops {
+
+class JitModule {
+public:
+  ~JitModule();
+
+  /// Compiles `source`. On failure returns null and sets `error` to the
+  /// diagnostics.
+  static std::unique_ptr<JitModule>
+  compile(StringRef source, const FusedOpsToBinaryOptions &options,
+          std::string &error);
+
+  /// Address of the C interface (`_mlir_ciface_<name>`) of a function marked
+  /// `llvm.emit_c_interface`, or null. Its arguments are pointers to memref
+  /// descriptors (StridedMemRefType) in the function's argument order.
+  void *lookupCInterface(StringRef name);
+
+  /// The kernels' binary as embedded in the host code (PTX text for
+  /// format=isa, cubin bytes for format=bin).
+  StringRef getKernelImage() const { return kernelImage; }
+
+private:
+  JitModule();
+  std::unique_ptr<MLIRContext> context;
+  std::unique_ptr<ExecutionEngine> engine;
+  std::string kernelImage;
+};
+
+} // namespace fusedops
+} // namespace mlir
+
+#endif // FUSEDOPS_EXECUTIONENGINE_JITMODULE_H

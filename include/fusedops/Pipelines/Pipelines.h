@@ -1,0 +1,67 @@
+//===- Pipelines.h - fusedops pass pipelines --------------------*- C++ -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_PIPELINES_PIPELINES_H
+#define FUSEDOPS_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
+namespace mlir {
+class OpPassManager;
+
+namespace fusedops {
+
+/// Options of `fusedops-to-binary`: from fusedops ops (tensor or buffer
+/// form) to a `gpu.binary` holding the kernels, with host code in the LLVM
+/// dialect that launches them.
+struct FusedOpsToBinaryOptions
+    : public PassPipelineOptions<FusedOpsToBinaryOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("Target chip: sm_80 or sm_90a"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What gpu.binary holds: isa (PTX), bin (cubin) or "
+                     "fatbin"),
+      llvm::cl::init("bin")};
+  PassOptions::Option<unsigned> optLevel{
+      *this, "opt-level", llvm::cl::desc("NVVM optimisation level, 0 to 3"),
+      llvm::cl::init(3)};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit (ptxas, libdevice); default: $CUDA_HOME, "
+                     "else /usr/local/cuda"),
+      llvm::cl::init("")};
+};
+
+/// The PTX ISA version fusedops emits for `chip` (e.g. 80 for sm_90a).
+/// Fails with a message for a chip it does not serve.
+FailureOr<unsigned> getPtxVersionForChip(StringRef chip, std::string &error);
+
+/// Parses `ptxas --version` output ("... release 13.0, V13.0.48") into
+/// major * 10 + minor; std::nullopt if there is no release number.
+std::optional<unsigned> parsePtxasVersion(StringRef versionText);
+
+/// The PTX ISA version a ptxas release reads at most (e.g. 90 for 13.0).
+unsigned getMaxPtxVersionForPtxas(unsigned ptxasVersion);
+
+/// Builds the pipeline into `pm`. Checks the options and the toolchain
+/// first: an unknown chip or format, or a ptxas too old for the chip, is
+/// reported through `errorHandler` and nothing is added.
+LogicalResult buildFusedOpsToBinaryPipeline(
+    OpPassManager &pm, const FusedOpsToBinaryOptions &options,
+    function_ref<LogicalResult(const Twine &)> errorHandler);
+
+/// Registers `fusedops-to-binary` (and the pieces below it) with the pass
+/// pipeline registry, for fusedops-opt and mlir-opt-like tools.
+void registerFusedOpsPipelines();
+
+} // namespace fusedops
+} // namespace mlir
+
+#endif // FUSEDOPS_PIPELINES_PIPELINES_H

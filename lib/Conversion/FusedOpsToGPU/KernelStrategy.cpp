@@ -1,0 +1,47 @@
+//===- KernelStrategy.cpp - choosing a kernel strategy --------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
+
+#include "Strategies.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+
+KernelStrategy::~KernelStrategy() = default;
+
+std::optional<KernelTarget> KernelTarget::parse(StringRef chip) {
+  StringRef rest = chip;
+  if (!rest.consume_front("sm_"))
+    return std::nullopt;
+  bool archSpecific = rest.consume_back("a");
+  int version = 0;
+  if (rest.getAsInteger(10, version) || version < 10)
+    return std::nullopt;
+  return KernelTarget{chip.str(), version, archSpecific};
+}
+
+/// Every strategy, most specialised first: the first that matches an op on
+/// a target builds it.
+static ArrayRef<std::unique_ptr<KernelStrategy>> getStrategies() {
+  static const auto strategies = [] {
+    std::vector<std::unique_ptr<KernelStrategy>> list;
+    list.push_back(kernel::createRmsNormRopeStrategy());
+    return list;
+  }();
+  return strategies;
+}
+
+const KernelStrategy *
+mlir::fusedops::selectKernelStrategy(Operation *op,
+                                     const KernelTarget &target) {
+  for (const std::unique_ptr<KernelStrategy> &strategy : getStrategies())
+    if (strategy->matches(op, target))
+      return strategy.get();
+  return nullptr;
+}

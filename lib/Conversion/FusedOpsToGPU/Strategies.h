@@ -1,0 +1,24 @@
+//===- Strategies.h - the kernel strategies fusedops ships ------*- C++ -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// One factory per strategy file; KernelStrategy.cpp lists them in the order
+// they are tried. Private to lib/Conversion/FusedOpsToGPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_STRATEGIES_H
+#define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_STRATEGIES_H
+
+#include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
+
+#include <memory>
+
+namespace mlir::fusedops::kernel {
+/// rmsnorm_rope on any chip: one block per row, see RmsNormRopeStrategy.cpp.
+std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
+} // namespace mlir::fusedops::kernel
+
+#endif // FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_STRATEGIES_H

@@ -1,0 +1,118 @@
+//===- JitModule.cpp - compile and JIT a module with fusedops ops ---------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops/ExecutionEngine/JitModule.h"
+
+#include "fusedops-c/Runtime.h"
+#include "fusedops/InitFusedOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/TargetSelect.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+
+JitModule::JitModule() = default;
+JitModule::~JitModule() = default;
+
+/// The runtime functions host code calls, bound by address so that they
+/// resolve whatever the process exports.
+static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) {
+  llvm::orc::SymbolMap symbols;
+  auto add = [&](const char *name, void *address) {
+    symbols[mangle(name)] = llvm::orc::ExecutorSymbolDef(
+        llvm::orc::ExecutorAddr::fromPtr(address), llvm::JITSymbolFlags::Exported);
+  };
+  add("mgpuModuleLoad", reinterpret_cast<void *>(&mgpuModuleLoad));
+  add("mgpuModuleLoadJIT", reinterpret_cast<void *>(&mgpuModuleLoadJIT));
+  add("mgpuModuleUnload", reinterpret_cast<void *>(&mgpuModuleUnload));
+  add("mgpuModuleGetFunction",
+      reinterpret_cast<void *>(&mgpuModuleGetFunction));
+  add("mgpuLaunchKernel", reinterpret_cast<void *>(&mgpuLaunchKernel));
+  add("mgpuStreamCreate", reinterpret_cast<void *>(&mgpuStreamCreate));
+  add("mgpuStreamSynchronize",
+      reinterpret_cast<void *>(&mgpuStreamSynchronize));
+  add("mgpuStreamDestroy", reinterpret_cast<void *>(&mgpuStreamDestroy));
+  return symbols;
+}
+
+std::unique_ptr<JitModule>
+JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
+                   std::string &error) {
+  static bool targetsInitialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)targetsInitialised;
+
+  std::unique_ptr<JitModule> jit(new JitModule());
+  DialectRegistry registry;
+  registry.insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
+                  memref::MemRefDialect, scf::SCFDialect>();
+  registerAllDialects(registry);
+  registerPipelineDependencies(registry);
+  jit->context = std::make_unique<MLIRContext>(registry);
+  MLIRContext *ctx = jit->context.get();
+
+  llvm::raw_string_ostream diagnostics(error);
+  ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &diag) {
+    diagnostics << diag.getLocation() << ": " << diag << "\n";
+    return success();
+  });
+
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, ctx);
+  if (!module)
+    return nullptr;
+  PassManager pm(ctx);
+  if (failed(buildFusedOpsToBinaryPipeline(
+          pm, options, [&](const Twine &message) {
+            diagnostics << message << "\n";
+            return failure();
+          })) ||
+      failed(pm.run(*module)))
+    return nullptr;
+
+  module->walk([&](gpu::BinaryOp binary) {
+    for (Attribute object : binary.getObjects())
+      if (auto gpuObject = dyn_cast<gpu::ObjectAttr>(object))
+        jit->kernelImage = gpuObject.getObject().getValue().str();
+  });
+
+  auto transformer = makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
+                                               /*targetMachine=*/nullptr);
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
+  auto engine = ExecutionEngine::create(*module, engineOptions);
+  if (!engine) {
+    diagnostics << "JIT compilation failed: "
+                << llvm::toString(engine.takeError()) << "\n";
+    return nullptr;
+  }
+  jit->engine = std::move(*engine);
+  jit->engine->registerSymbols(runtimeSymbols);
+  return jit;
+}
+
+void *JitModule::lookupCInterface(StringRef name) {
+  auto address = engine->lookup(("_mlir_ciface_" + name).str());
+  if (!address) {
+    llvm::consumeError(address.takeError());
+    return nullptr;
+  }
+  return *address;
+}

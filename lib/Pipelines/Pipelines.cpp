@@ -1,0 +1,230 @@
+//===- Pipelines.cpp - fusedops-to-binary and its pieces ------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// The pipeline follows upstream's gpu-lower-to-nvvm-pipeline
+// (mlir/lib/Dialect/GPU/Pipelines/GPUToNVVMPipeline.cpp) with two changes:
+// it starts from fusedops ops (bufferize, then convert-fusedops-to-gpu), and
+// it checks the chip, format and toolchain before adding a pass, so that a
+// request the toolchain cannot serve is an error message rather than an
+// abort inside LLVM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops/Pipelines/Pipelines.h"
+
+#include "fusedops/Conversion/Passes.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+
+FailureOr<unsigned> mlir::fusedops::getPtxVersionForChip(StringRef chip,
+                                                         std::string &error) {
+  // The lowest PTX ISA that has every instruction our kernels use on the
+  // chip: sm_90a needs 8.0 (wgmma, setmaxnreg); sm_80 7.0 (cp.async,
+  // ldmatrix, mma.sync m16n8k16).
+  if (chip == "sm_90a" || chip == "sm_90")
+    return 80u;
+  if (chip == "sm_80" || chip == "sm_86" || chip == "sm_89")
+    return 70u;
+  error = ("unsupported chip '" + chip +
+           "'; fusedops builds for sm_80 (Ampere) and sm_90a (Hopper)")
+              .str();
+  return failure();
+}
+
+std::optional<unsigned> mlir::fusedops::parsePtxasVersion(StringRef text) {
+  size_t at = text.find("release ");
+  if (at == StringRef::npos)
+    return std::nullopt;
+  StringRef rest = text.drop_front(at + strlen("release "));
+  unsigned major = 0, minor = 0;
+  if (rest.consumeInteger(10, major) || !rest.consume_front(".") ||
+      rest.consumeInteger(10, minor))
+    return std::nullopt;
+  return major * 10 + minor;
+}
+
+unsigned mlir::fusedops::getMaxPtxVersionForPtxas(unsigned ptxasVersion) {
+  // CUDA 12.x reads PTX 8.x (12.0 -> 8.0 ... 12.8 -> 8.7, 12.9 -> 8.8);
+  // CUDA 13.0 reads 9.0; CUDA 11.8 reads 7.8, 11.x older reads 7.x.
+  unsigned major = ptxasVersion / 10, minor = ptxasVersion % 10;
+  if (major >= 13)
+    return 90 + (major - 13) * 10 + minor;
+  if (major == 12)
+    return std::min(80 + minor, 88u);
+  if (major == 11)
+    return 70 + minor;
+  return 60;
+}
+
+/// The CUDA toolkit directory: the option, $CUDA_HOME, or /usr/local/cuda.
+static std::string findToolkit(const FusedOpsToBinaryOptions &options) {
+  if (!options.toolkit.empty())
+    return options.toolkit;
+  if (const char *home = std::getenv("CUDA_HOME"))
+    return home;
+  return "/usr/local/cuda";
+}
+
+/// Runs `ptxas --version` and returns its release as major * 10 + minor.
+static FailureOr<unsigned> queryPtxasVersion(StringRef ptxas,
+                                             std::string &error) {
+  SmallString<128> output;
+  int fd = -1;
+  if (llvm::sys::fs::createTemporaryFile("fusedops-ptxas", "txt", fd, output)) {
+    error = "cannot create a temporary file to query ptxas";
+    return failure();
+  }
+  llvm::sys::fs::closeFile(fd);
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(output),
+                                          StringRef(output)};
+  std::string message;
+  int status = llvm::sys::ExecuteAndWait(ptxas, {ptxas, "--version"},
+                                         std::nullopt, redirects,
+                                         /*SecondsToWait=*/30, 0, &message);
+  auto text = llvm::MemoryBuffer::getFile(output);
+  llvm::sys::fs::remove(output);
+  std::optional<unsigned> version;
+  if (status == 0 && text)
+    version = parsePtxasVersion((*text)->getBuffer());
+  if (!version) {
+    error = ("cannot read the version of " + ptxas + " (" + message + ")").str();
+    return failure();
+  }
+  return *version;
+}
+
+LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
+    OpPassManager &pm, const FusedOpsToBinaryOptions &options,
+    function_ref<LogicalResult(const Twine &)> errorHandler) {
+  std::string error;
+  FailureOr<unsigned> ptxVersion = getPtxVersionForChip(options.chip, error);
+  if (failed(ptxVersion))
+    return errorHandler(error);
+  StringRef format = options.format;
+  if (format != "isa" && format != "bin" && format != "fatbin")
+    return errorHandler("unknown format '" + format +
+                        "'; expected isa (PTX), bin (cubin) or fatbin");
+  if (options.optLevel > 3)
+    return errorHandler("opt-level must be 0 to 3, got " +
+                        Twine(options.optLevel));
+
+  std::string toolkit = findToolkit(options);
+  if (format != "isa") {
+    // cubin and fatbin come from ptxas: it must exist and read our PTX.
+    SmallString<128> ptxas(toolkit);
+    llvm::sys::path::append(ptxas, "bin", "ptxas");
+    if (!llvm::sys::fs::can_execute(ptxas)) {
+      llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas");
+      if (!onPath)
+        return errorHandler("format=" + format + " needs ptxas, found "
+                            "neither " + ptxas + " nor one on PATH; install "
+                            "the CUDA toolkit, pass toolkit=<dir>, or use "
+                            "format=isa for PTX");
+      ptxas = *onPath;
+    }
+    FailureOr<unsigned> ptxasVersion = queryPtxasVersion(ptxas, error);
+    if (failed(ptxasVersion))
+      return errorHandler(error);
+    unsigned readable = getMaxPtxVersionForPtxas(*ptxasVersion);
+    if (readable < *ptxVersion)
+      return errorHandler(
+          Twine(ptxas) + " (CUDA " + Twine(*ptxasVersion / 10) + "." +
+          Twine(*ptxasVersion % 10) + ") reads PTX up to " +
+          Twine(readable / 10) + "." + Twine(readable % 10) + ", but " +
+          options.chip + " needs PTX " + Twine(*ptxVersion / 10) + "." +
+          Twine(*ptxVersion % 10) + "; use a newer CUDA toolkit or format=isa");
+  }
+
+  // fusedops ops: tensors to buffers, buffers to kernels and launches.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  ConvertFusedOpsToGPUOptions toGPU;
+  toGPU.chip = options.chip;
+  pm.addPass(createConvertFusedOpsToGPU(toGPU));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Common lowering, as upstream.
+  pm.addPass(createConvertNVGPUToNVVMPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertNVVMToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  GpuNVVMAttachTargetOptions nvvmTarget;
+  nvvmTarget.chip = options.chip;
+  nvvmTarget.features = "+ptx" + std::to_string(*ptxVersion);
+  nvvmTarget.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(nvvmTarget));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Kernels: GPU to NVVM (vector, memref, math included).
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createStripDebugInfoPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+
+  // Host: launches to runtime calls, kernels to the binary.
+  pm.addPass(createGpuToLLVMConversionPass());
+  GpuModuleToBinaryPassOptions toBinary;
+  toBinary.compilationTarget = options.format;
+  toBinary.toolkitPath = toolkit;
+  pm.addPass(createGpuModuleToBinaryPass(toBinary));
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  return success();
+}
+
+void mlir::fusedops::registerFusedOpsPipelines() {
+  registerPassPipeline(
+      "fusedops-to-binary",
+      "Lower fusedops ops to GPU kernels in a gpu.binary (PTX, cubin or "
+      "fatbin) and host code in the LLVM dialect that launches them",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        FusedOpsToBinaryOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        return buildFusedOpsToBinaryPipeline(pm, options, errorHandler);
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optionsHandler) {
+        optionsHandler(FusedOpsToBinaryOptions());
+      });
+}

@@ -1,0 +1,552 @@
+//===- CudaRuntime.cpp - the fusedops CUDA runtime ------------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// Implements fusedops-c/Runtime.h and the mgpu* functions that MLIR's
+// gpu-to-llvm host code calls, on the CUDA driver API opened with dlopen.
+//
+// Two departures from upstream's CudaRuntimeWrappers.cpp, both for hosts
+// that call compiled code many times (PyTorch, benchmarks):
+//  * mgpuModuleLoad caches modules by image address, and mgpuModuleUnload
+//    keeps them: the generated code loads and unloads the module around
+//    every launch, which would cost milliseconds each time;
+//  * with a current stream set (fusedopsSetCurrentStream), mgpuStreamCreate
+//    returns it and mgpuStreamSynchronize/Destroy leave it alone, so a launch
+//    is asynchronous on the caller's stream and can be captured in a graph.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops-c/Runtime.h"
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// The slice of the CUDA driver API we use, declared here so that building
+// fusedops needs no CUDA headers.
+//===----------------------------------------------------------------------===//
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUevent = struct CUevent_st *;
+
+constexpr CUresult kCudaSuccess = 0;
+constexpr int kAttrComputeCapabilityMajor = 75;
+constexpr int kAttrComputeCapabilityMinor = 76;
+constexpr unsigned kStreamNonBlocking = 1;
+constexpr int kJitErrorLogBuffer = 5;
+constexpr int kJitErrorLogBufferSize = 6;
+
+struct Driver {
+  void *handle = nullptr;
+  CUresult (*cuInit)(unsigned) = nullptr;
+  CUresult (*cuDeviceGetCount)(int *) = nullptr;
+  CUresult (*cuDeviceGet)(CUdevice *, int) = nullptr;
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice) = nullptr;
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice) = nullptr;
+  CUresult (*cuCtxGetCurrent)(CUcontext *) = nullptr;
+  CUresult (*cuCtxSetCurrent)(CUcontext) = nullptr;
+  CUresult (*cuCtxGetDevice)(CUdevice *) = nullptr;
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *) = nullptr;
+  CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned, int *,
+                                 void **) = nullptr;
+  CUresult (*cuModuleUnload)(CUmodule) = nullptr;
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *) =
+      nullptr;
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, unsigned, CUstream,
+                             void **, void **) = nullptr;
+  CUresult (*cuStreamCreate)(CUstream *, unsigned) = nullptr;
+  CUresult (*cuStreamDestroy)(CUstream) = nullptr;
+  CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t) = nullptr;
+  CUresult (*cuMemFree)(CUdeviceptr) = nullptr;
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t) = nullptr;
+  CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t) = nullptr;
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t,
+                                CUstream) = nullptr;
+  CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t,
+                              CUstream) = nullptr;
+  CUresult (*cuEventCreate)(CUevent *, unsigned) = nullptr;
+  CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
+  CUresult (*cuEventSynchronize)(CUevent) = nullptr;
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent) = nullptr;
+  CUresult (*cuEventDestroy)(CUevent) = nullptr;
+  CUresult (*cuGetErrorName)(CUresult, const char **) = nullptr;
+  CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
+};
+
+thread_local std::string lastError;
+thread_local int asyncErrorCount = 0;
+thread_local fusedops_stream currentStream = nullptr;
+thread_local bool hasCurrentStream = false;
+
+fusedops_status fail(fusedops_status status, std::string message) {
+  lastError = std::move(message);
+  return status;
+}
+
+/// Loads libcuda and resolves every entry point, once per process.
+const Driver *loadDriver(std::string &error) {
+  static Driver driver;
+  static std::string loadError;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char *names[] = {"libcuda.so.1", "libcuda.so"};
+    for (const char *name : names)
+      if ((driver.handle = dlopen(name, RTLD_NOW | RTLD_LOCAL)))
+        break;
+    if (!driver.handle) {
+      const char *why = dlerror();
+      loadError = std::string("cannot load the CUDA driver (libcuda.so.1): ") +
+                  (why ? why : "not found") +
+                  "; running kernels needs an NVIDIA GPU and its driver";
+      return;
+    }
+    bool ok = true;
+    auto bind = [&](auto &fn, std::initializer_list<const char *> symbols) {
+      for (const char *symbol : symbols)
+        if (void *address = dlsym(driver.handle, symbol)) {
+          fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(address);
+          return;
+        }
+      ok = false;
+      loadError = std::string("the CUDA driver lacks ") + *symbols.begin() +
+                  "; update the NVIDIA driver";
+    };
+    bind(driver.cuInit, {"cuInit"});
+    bind(driver.cuDeviceGetCount, {"cuDeviceGetCount"});
+    bind(driver.cuDeviceGet, {"cuDeviceGet"});
+    bind(driver.cuDeviceGetAttribute, {"cuDeviceGetAttribute"});
+    bind(driver.cuDevicePrimaryCtxRetain, {"cuDevicePrimaryCtxRetain"});
+    bind(driver.cuCtxGetCurrent, {"cuCtxGetCurrent"});
+    bind(driver.cuCtxSetCurrent, {"cuCtxSetCurrent"});
+    bind(driver.cuCtxGetDevice, {"cuCtxGetDevice"});
+    bind(driver.cuModuleLoadData, {"cuModuleLoadData"});
+    bind(driver.cuModuleLoadDataEx, {"cuModuleLoadDataEx"});
+    bind(driver.cuModuleUnload, {"cuModuleUnload"});
+    bind(driver.cuModuleGetFunction, {"cuModuleGetFunction"});
+    bind(driver.cuLaunchKernel, {"cuLaunchKernel"});
+    bind(driver.cuStreamCreate, {"cuStreamCreate"});
+    bind(driver.cuStreamDestroy, {"cuStreamDestroy_v2", "cuStreamDestroy"});
+    bind(driver.cuStreamSynchronize, {"cuStreamSynchronize"});
+    bind(driver.cuMemAlloc, {"cuMemAlloc_v2"});
+    bind(driver.cuMemFree, {"cuMemFree_v2"});
+    bind(driver.cuMemcpyHtoD, {"cuMemcpyHtoD_v2"});
+    bind(driver.cuMemcpyDtoH, {"cuMemcpyDtoH_v2"});
+    bind(driver.cuMemcpyDtoDAsync, {"cuMemcpyDtoDAsync_v2"});
+    bind(driver.cuMemsetD8Async, {"cuMemsetD8Async"});
+    bind(driver.cuEventCreate, {"cuEventCreate"});
+    bind(driver.cuEventRecord, {"cuEventRecord"});
+    bind(driver.cuEventSynchronize, {"cuEventSynchronize"});
+    bind(driver.cuEventElapsedTime,
+         {"cuEventElapsedTime_v2", "cuEventElapsedTime"});
+    bind(driver.cuEventDestroy, {"cuEventDestroy_v2", "cuEventDestroy"});
+    bind(driver.cuGetErrorName, {"cuGetErrorName"});
+    bind(driver.cuGetErrorString, {"cuGetErrorString"});
+    if (!ok) {
+      dlclose(driver.handle);
+      driver.handle = nullptr;
+    }
+  });
+  error = loadError;
+  return driver.handle ? &driver : nullptr;
+}
+
+const Driver *driverOrNull() {
+  std::string error;
+  return loadDriver(error);
+}
+
+/// Turns a failed driver call into FUSEDOPS_ERROR_CUDA with its name.
+fusedops_status check(CUresult result, const char *call) {
+  if (result == kCudaSuccess)
+    return FUSEDOPS_SUCCESS;
+  const Driver *driver = driverOrNull();
+  const char *name = nullptr, *text = nullptr;
+  if (driver) {
+    driver->cuGetErrorName(result, &name);
+    driver->cuGetErrorString(result, &text);
+  }
+  return fail(FUSEDOPS_ERROR_CUDA,
+              std::string(call) + " failed: " + (name ? name : "CUDA error ") +
+                  (name ? "" : std::to_string(result)) +
+                  (text ? std::string(" (") + text + ")" : ""));
+}
+
+#define FUSEDOPS_CHECK(call)                                                   \
+  do {                                                                         \
+    if (fusedops_status status_ = check((call), #call))                        \
+      return status_;                                                          \
+  } while (false)
+
+/// The driver, initialised, with a context current on this thread: the
+/// caller's if it has one (PyTorch's), else device 0's primary context.
+fusedops_status ready(const Driver *&driver) {
+  std::string error;
+  driver = loadDriver(error);
+  if (!driver)
+    return fail(FUSEDOPS_ERROR_NO_DRIVER, error);
+  static CUresult initResult = driver->cuInit(0);
+  if (initResult != kCudaSuccess) {
+    check(initResult, "cuInit(0)");
+    return fail(FUSEDOPS_ERROR_NO_DEVICE,
+                lastError + "; is an NVIDIA GPU visible to this process?");
+  }
+  CUcontext context = nullptr;
+  FUSEDOPS_CHECK(driver->cuCtxGetCurrent(&context));
+  if (context)
+    return FUSEDOPS_SUCCESS;
+  int count = 0;
+  FUSEDOPS_CHECK(driver->cuDeviceGetCount(&count));
+  if (count == 0)
+    return fail(FUSEDOPS_ERROR_NO_DEVICE, "the CUDA driver reports no GPU");
+  static CUcontext primary = [&] {
+    CUdevice device = 0;
+    CUcontext ctx = nullptr;
+    if (driver->cuDeviceGet(&device, 0) == kCudaSuccess)
+      driver->cuDevicePrimaryCtxRetain(&ctx, device);
+    return ctx;
+  }();
+  if (!primary)
+    return fail(FUSEDOPS_ERROR_CUDA,
+                "cannot retain the primary context of device 0");
+  FUSEDOPS_CHECK(driver->cuCtxSetCurrent(primary));
+  return FUSEDOPS_SUCCESS;
+}
+
+#define FUSEDOPS_READY(driver)                                                 \
+  const Driver *driver = nullptr;                                              \
+  if (fusedops_status status_ = ready(driver))                                 \
+    return status_
+
+/// Whether an image is PTX text rather than a cubin/fatbin.
+bool isPtx(const void *image, size_t size) {
+  const char *text = static_cast<const char *>(image);
+  // ELF cubins start with 0x7f 'E'; fatbins with a magic 0xba55ed50; PTX is
+  // text and always has a .version directive near the top.
+  if (size >= 4 && text[0] == 0x7f && text[1] == 'E')
+    return false;
+  size_t limit = size < 4096 ? size : 4096;
+  return std::string(text, limit).find(".version") != std::string::npos;
+}
+
+fusedops_status loadModule(const void *image, size_t size,
+                           fusedops_module *module) {
+  FUSEDOPS_READY(driver);
+  if (!image || !module)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsModuleLoad needs an image and a module pointer");
+  CUmodule cuModule = nullptr;
+  if (isPtx(image, size)) {
+    // The driver compiles PTX for this device; keep its log for errors.
+    char log[8192] = {0};
+    int options[] = {kJitErrorLogBuffer, kJitErrorLogBufferSize};
+    void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
+    std::string text(static_cast<const char *>(image), size);
+    CUresult result =
+        driver->cuModuleLoadDataEx(&cuModule, text.c_str(), 2, options, values);
+    if (result != kCudaSuccess) {
+      check(result, "cuModuleLoadDataEx (PTX JIT)");
+      return fail(FUSEDOPS_ERROR_CUDA, lastError + ": " + log);
+    }
+  } else {
+    FUSEDOPS_CHECK(driver->cuModuleLoadData(&cuModule, image));
+  }
+  *module = reinterpret_cast<fusedops_module>(cuModule);
+  return FUSEDOPS_SUCCESS;
+}
+
+/// Records an error from an mgpu* wrapper, which has no way to return one.
+void reportAsync(const char *what) {
+  ++asyncErrorCount;
+  std::fprintf(stderr, "fusedops runtime: %s: %s\n", what, lastError.c_str());
+}
+
+/// Modules loaded by mgpuModuleLoad, by image address, kept for the process.
+std::mutex moduleCacheMutex;
+std::unordered_map<const void *, CUmodule> &moduleCache() {
+  static std::unordered_map<const void *, CUmodule> cache;
+  return cache;
+}
+
+CUmodule cachedModule(const void *image, size_t size) {
+  std::lock_guard<std::mutex> lock(moduleCacheMutex);
+  auto it = moduleCache().find(image);
+  if (it != moduleCache().end())
+    return it->second;
+  fusedops_module module = nullptr;
+  if (loadModule(image, size, &module)) {
+    reportAsync("mgpuModuleLoad");
+    return nullptr;
+  }
+  CUmodule cuModule = reinterpret_cast<CUmodule>(module);
+  moduleCache()[image] = cuModule;
+  return cuModule;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// C API
+//===----------------------------------------------------------------------===//
+
+extern "C" {
+
+const char *fusedopsGetLastErrorMessage(void) { return lastError.c_str(); }
+
+fusedops_status fusedopsInit(void) {
+  FUSEDOPS_READY(driver);
+  (void)driver;
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsGetDeviceArch(int *major, int *minor) {
+  FUSEDOPS_READY(driver);
+  if (!major || !minor)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsGetDeviceArch needs two int pointers");
+  CUdevice device = 0;
+  FUSEDOPS_CHECK(driver->cuCtxGetDevice(&device));
+  FUSEDOPS_CHECK(
+      driver->cuDeviceGetAttribute(major, kAttrComputeCapabilityMajor, device));
+  FUSEDOPS_CHECK(
+      driver->cuDeviceGetAttribute(minor, kAttrComputeCapabilityMinor, device));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsModuleLoad(const void *image, size_t size,
+                                   fusedops_module *module) {
+  return loadModule(image, size, module);
+}
+
+fusedops_status fusedopsModuleUnload(fusedops_module module) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuModuleUnload(reinterpret_cast<CUmodule>(module)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsModuleGetFunction(fusedops_module module,
+                                          const char *name,
+                                          fusedops_function *function) {
+  FUSEDOPS_READY(driver);
+  if (!module || !name || !function)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsModuleGetFunction needs a module, a name and a "
+                "function pointer");
+  CUfunction cuFunction = nullptr;
+  CUresult result = driver->cuModuleGetFunction(
+      &cuFunction, reinterpret_cast<CUmodule>(module), name);
+  if (result != kCudaSuccess) {
+    check(result, "cuModuleGetFunction");
+    return fail(FUSEDOPS_ERROR_CUDA,
+                lastError + " for kernel '" + name + "'");
+  }
+  *function = reinterpret_cast<fusedops_function>(cuFunction);
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsLaunchKernel(fusedops_function function,
+                                     const uint32_t grid[3],
+                                     const uint32_t block[3],
+                                     uint32_t sharedMemoryBytes,
+                                     fusedops_stream stream, void **params) {
+  FUSEDOPS_READY(driver);
+  if (!function)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchKernel needs a function");
+  FUSEDOPS_CHECK(driver->cuLaunchKernel(
+      reinterpret_cast<CUfunction>(function), grid[0], grid[1], grid[2],
+      block[0], block[1], block[2], sharedMemoryBytes,
+      static_cast<CUstream>(stream), params, nullptr));
+  return FUSEDOPS_SUCCESS;
+}
+
+void fusedopsSetCurrentStream(fusedops_stream stream) {
+  currentStream = stream;
+  hasCurrentStream = true;
+}
+
+void fusedopsClearCurrentStream(void) {
+  currentStream = nullptr;
+  hasCurrentStream = false;
+}
+
+fusedops_stream fusedopsGetCurrentStream(void) { return currentStream; }
+
+fusedops_status fusedopsMalloc(size_t bytes, void **devicePtr) {
+  FUSEDOPS_READY(driver);
+  if (!devicePtr)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsMalloc needs a pointer");
+  CUdeviceptr ptr = 0;
+  FUSEDOPS_CHECK(driver->cuMemAlloc(&ptr, bytes ? bytes : 1));
+  *devicePtr = reinterpret_cast<void *>(ptr);
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsFree(void *devicePtr) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuMemFree(reinterpret_cast<CUdeviceptr>(devicePtr)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsMemcpyHtoD(void *dst, const void *src, size_t bytes) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(
+      driver->cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(dst), src, bytes));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsMemcpyDtoH(void *dst, const void *src, size_t bytes) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(
+      driver->cuMemcpyDtoH(dst, reinterpret_cast<CUdeviceptr>(src), bytes));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsMemcpyDtoD(void *dst, const void *src, size_t bytes,
+                                   fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuMemcpyDtoDAsync(
+      reinterpret_cast<CUdeviceptr>(dst), reinterpret_cast<CUdeviceptr>(src),
+      bytes, static_cast<CUstream>(stream)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsMemsetD8(void *dst, unsigned char value, size_t bytes,
+                                 fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(dst),
+                                         value, bytes,
+                                         static_cast<CUstream>(stream)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsStreamSynchronize(fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuStreamSynchronize(static_cast<CUstream>(stream)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsTimeOnStream(fusedops_stream stream,
+                                     void (*body)(void *), void *user,
+                                     int count, float *milliseconds) {
+  FUSEDOPS_READY(driver);
+  if (!body || count <= 0 || !milliseconds)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsTimeOnStream needs a body, a positive count and an "
+                "output");
+  CUevent start = nullptr, stop = nullptr;
+  FUSEDOPS_CHECK(driver->cuEventCreate(&start, 0));
+  FUSEDOPS_CHECK(driver->cuEventCreate(&stop, 0));
+  auto cuStream = static_cast<CUstream>(stream);
+  fusedops_status status = check(driver->cuEventRecord(start, cuStream),
+                                 "cuEventRecord(start)");
+  for (int i = 0; i < count && !status; ++i)
+    body(user);
+  if (!status)
+    status = check(driver->cuEventRecord(stop, cuStream), "cuEventRecord(stop)");
+  if (!status)
+    status = check(driver->cuEventSynchronize(stop), "cuEventSynchronize");
+  if (!status)
+    status = check(driver->cuEventElapsedTime(milliseconds, start, stop),
+                   "cuEventElapsedTime");
+  driver->cuEventDestroy(start);
+  driver->cuEventDestroy(stop);
+  return status;
+}
+
+int fusedopsTakeAsyncErrorCount(void) {
+  int count = asyncErrorCount;
+  asyncErrorCount = 0;
+  return count;
+}
+
+//===----------------------------------------------------------------------===//
+// mgpu* wrappers called by gpu-to-llvm host code (signatures of MLIR 22's
+// SelectObjectAttr translation).
+//===----------------------------------------------------------------------===//
+
+void *mgpuModuleLoad(void *data, uint64_t size) {
+  return cachedModule(data, size);
+}
+
+void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
+  return cachedModule(data, std::strlen(static_cast<const char *>(data)) + 1);
+}
+
+void mgpuModuleUnload(void * /*module*/) {
+  // Kept in the cache: see the file comment.
+}
+
+void *mgpuModuleGetFunction(void *module, const char *name) {
+  fusedops_function function = nullptr;
+  if (fusedopsModuleGetFunction(static_cast<fusedops_module>(module), name,
+                                &function))
+    reportAsync("mgpuModuleGetFunction");
+  return function;
+}
+
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void ** /*extra*/,
+                      uint64_t /*paramsCount*/) {
+  const uint32_t grid[3] = {static_cast<uint32_t>(gridX),
+                            static_cast<uint32_t>(gridY),
+                            static_cast<uint32_t>(gridZ)};
+  const uint32_t block[3] = {static_cast<uint32_t>(blockX),
+                             static_cast<uint32_t>(blockY),
+                             static_cast<uint32_t>(blockZ)};
+  if (fusedopsLaunchKernel(static_cast<fusedops_function>(function), grid,
+                           block, static_cast<uint32_t>(smem), stream, params))
+    reportAsync("mgpuLaunchKernel");
+}
+
+void *mgpuStreamCreate(void) {
+  if (hasCurrentStream)
+    return currentStream;
+  const Driver *driver = nullptr;
+  if (ready(driver)) {
+    reportAsync("mgpuStreamCreate");
+    return nullptr;
+  }
+  CUstream stream = nullptr;
+  if (check(driver->cuStreamCreate(&stream, kStreamNonBlocking),
+            "cuStreamCreate"))
+    reportAsync("mgpuStreamCreate");
+  return stream;
+}
+
+void mgpuStreamSynchronize(void *stream) {
+  if (hasCurrentStream && stream == currentStream)
+    return; // The caller orders work on its own stream.
+  if (fusedopsStreamSynchronize(stream))
+    reportAsync("mgpuStreamSynchronize");
+}
+
+void mgpuStreamDestroy(void *stream) {
+  if (hasCurrentStream && stream == currentStream)
+    return;
+  const Driver *driver = driverOrNull();
+  if (driver && check(driver->cuStreamDestroy(static_cast<CUstream>(stream)),
+                      "cuStreamDestroy"))
+    reportAsync("mgpuStreamDestroy");
+}
+
+} // extern "C"
