@@ -105,6 +105,9 @@ JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
   }
   jit->engine = std::move(*engine);
   jit->engine->registerSymbols(runtimeSymbols);
+  // Runs the global constructors, among them the one that loads the kernels'
+  // module (mgpuModuleLoad) into the global the launches read.
+  jit->engine->initialize();
   return jit;
 }
 

@@ -7,14 +7,13 @@
 // Implements fusedops-c/Runtime.h and the mgpu* functions that MLIR's
 // gpu-to-llvm host code calls, on the CUDA driver API opened with dlopen.
 //
-// Two departures from upstream's CudaRuntimeWrappers.cpp, both for hosts
-// that call compiled code many times (PyTorch, benchmarks):
-//  * mgpuModuleLoad caches modules by image address, and mgpuModuleUnload
-//    keeps them: the generated code loads and unloads the module around
-//    every launch, which would cost milliseconds each time;
-//  * with a current stream set (fusedopsSetCurrentStream), mgpuStreamCreate
-//    returns it and mgpuStreamSynchronize/Destroy leave it alone, so a launch
-//    is asynchronous on the caller's stream and can be captured in a graph.
+// One departure from upstream's CudaRuntimeWrappers.cpp, for hosts that call
+// compiled code many times (PyTorch, benchmarks): with a current stream set
+// (fusedopsSetCurrentStream), mgpuStreamCreate returns it and
+// mgpuStreamSynchronize/Destroy leave it alone, so a launch is asynchronous on
+// the caller's stream and can be captured in a CUDA graph. (MLIR 22's host
+// code loads the kernels' module once, in a global constructor, and unloads
+// it in a destructor; mgpuModuleLoad/Unload map straight to the driver.)
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,7 +25,6 @@
 #include <cstring>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 
 namespace {
 
@@ -277,26 +275,11 @@ void reportAsync(const char *what) {
   std::fprintf(stderr, "fusedops runtime: %s: %s\n", what, lastError.c_str());
 }
 
-/// Modules loaded by mgpuModuleLoad, by image address, kept for the process.
-std::mutex moduleCacheMutex;
-std::unordered_map<const void *, CUmodule> &moduleCache() {
-  static std::unordered_map<const void *, CUmodule> cache;
-  return cache;
-}
-
-CUmodule cachedModule(const void *image, size_t size) {
-  std::lock_guard<std::mutex> lock(moduleCacheMutex);
-  auto it = moduleCache().find(image);
-  if (it != moduleCache().end())
-    return it->second;
+void *loadModuleOrReport(const void *image, size_t size) {
   fusedops_module module = nullptr;
-  if (loadModule(image, size, &module)) {
+  if (loadModule(image, size, &module))
     reportAsync("mgpuModuleLoad");
-    return nullptr;
-  }
-  CUmodule cuModule = reinterpret_cast<CUmodule>(module);
-  moduleCache()[image] = cuModule;
-  return cuModule;
+  return module;
 }
 
 } // namespace
@@ -483,15 +466,17 @@ int fusedopsTakeAsyncErrorCount(void) {
 //===----------------------------------------------------------------------===//
 
 void *mgpuModuleLoad(void *data, uint64_t size) {
-  return cachedModule(data, size);
+  return loadModuleOrReport(data, size);
 }
 
 void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
-  return cachedModule(data, std::strlen(static_cast<const char *>(data)) + 1);
+  return loadModuleOrReport(data,
+                            std::strlen(static_cast<const char *>(data)) + 1);
 }
 
-void mgpuModuleUnload(void * /*module*/) {
-  // Kept in the cache: see the file comment.
+void mgpuModuleUnload(void *module) {
+  if (module && fusedopsModuleUnload(static_cast<fusedops_module>(module)))
+    reportAsync("mgpuModuleUnload");
 }
 
 void *mgpuModuleGetFunction(void *module, const char *name) {

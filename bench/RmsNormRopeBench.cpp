@@ -1,0 +1,213 @@
+//===- RmsNormRopeBench.cpp - rmsnorm_rope against the copy ceiling -------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// rmsnorm_rope must move each input byte once and each output byte once, so
+// its ceiling is a device-to-device copy of the same tensor: both move
+// 2·N·bytes. This benchmark measures that copy and the kernel in one run on
+// one card and reports GB/s and the kernel's share of the copy rate.
+//
+// Timing: CUDA events around a batch of launches on the default stream
+// (asynchronous: fusedopsSetCurrentStream), after warm-up; each benchmark
+// iteration is one batch and the reported figure is the median over
+// iterations. Inputs are larger than the L2 cache, so no rotation is needed.
+//
+//   fusedops-bench --benchmark_out=results.json --benchmark_out_format=json
+//
+//===----------------------------------------------------------------------===//
+
+#include "Support/DeviceArrays.h"
+
+#include "fusedops/ExecutionEngine/JitModule.h"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+using namespace fusedops::test;
+using mlir::fusedops::FusedOpsToBinaryOptions;
+using mlir::fusedops::JitModule;
+
+namespace {
+
+constexpr int kLaunchesPerBatch = 20;
+constexpr int kWarmupBatches = 3;
+
+/// GB/s of the copy, by bytes moved, for the kernels' "pct_of_copy".
+std::map<int64_t, double> &copyRates() {
+  static std::map<int64_t, double> rates;
+  return rates;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+/// Runs `launch` in timed batches, one per benchmark iteration; reports the
+/// median rate for `bytesMoved` bytes per launch.
+template <typename Launch>
+double timeBatches(benchmark::State &state, int64_t bytesMoved, Launch launch) {
+  auto body = [](void *user) { (*static_cast<Launch *>(user))(); };
+  fusedopsSetCurrentStream(nullptr);
+  float ms = 0;
+  for (int i = 0; i < kWarmupBatches; ++i)
+    if (fusedopsTimeOnStream(nullptr, body, &launch, kLaunchesPerBatch, &ms)) {
+      state.SkipWithError(fusedopsGetLastErrorMessage());
+      return 0;
+    }
+  std::vector<double> perLaunch;
+  for (auto _ : state) {
+    if (fusedopsTimeOnStream(nullptr, body, &launch, kLaunchesPerBatch, &ms)) {
+      state.SkipWithError(fusedopsGetLastErrorMessage());
+      return 0;
+    }
+    double seconds = ms / 1e3 / kLaunchesPerBatch;
+    perLaunch.push_back(seconds);
+    state.SetIterationTime(seconds);
+  }
+  fusedopsClearCurrentStream();
+  if (int errors = fusedopsTakeAsyncErrorCount()) {
+    state.SkipWithError(fusedopsGetLastErrorMessage());
+    return 0;
+  }
+  double seconds = median(perLaunch);
+  double rate = bytesMoved / seconds / 1e9;
+  state.counters["median_us"] = seconds * 1e6;
+  state.counters["GB/s"] = rate;
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * bytesMoved);
+  return rate;
+}
+
+bool requireGpu(benchmark::State &state) {
+  if (fusedopsInit() == FUSEDOPS_SUCCESS)
+    return true;
+  state.SkipWithError((std::string("no GPU: ") + fusedopsGetLastErrorMessage()).c_str());
+  return false;
+}
+
+/// Device-to-device copy of `bytes` bytes: the memory ceiling.
+void BM_DeviceCopy(benchmark::State &state) {
+  if (!requireGpu(state))
+    return;
+  int64_t bytes = state.range(0);
+  void *src = nullptr, *dst = nullptr;
+  if (fusedopsMalloc(bytes, &src) || fusedopsMalloc(bytes, &dst) ||
+      fusedopsMemsetD8(src, 0x3c, bytes, nullptr)) {
+    state.SkipWithError(fusedopsGetLastErrorMessage());
+    return;
+  }
+  auto launch = [&] { fusedopsMemcpyDtoD(dst, src, bytes, nullptr); };
+  double rate = timeBatches(state, 2 * bytes, launch);
+  copyRates()[2 * bytes] = rate;
+  fusedopsFree(src);
+  fusedopsFree(dst);
+}
+
+struct RmsNormShape {
+  const char *name;
+  const char *type; // f16 or bf16
+  int64_t batch, seq, hidden, headDim;
+  const char *style;
+};
+
+const RmsNormShape kShapes[] = {
+    {"f16_8x2048x4096_h64_neox", "f16", 8, 2048, 4096, 64, "neox"},
+    {"bf16_8x2048x4096_h128_neox", "bf16", 8, 2048, 4096, 128, "neox"},
+    {"f16_8x2048x4096_h64_gptj", "f16", 8, 2048, 4096, 64, "gptj"},
+};
+
+void BM_RmsNormRope(benchmark::State &state, RmsNormShape shape,
+                    std::string chip) {
+  if (!requireGpu(state))
+    return;
+  std::ostringstream t;
+  t << "memref<?x" << shape.seq << "x" << shape.hidden << "x" << shape.type << ">";
+  std::string xType = t.str();
+  std::string wType = "memref<" + std::to_string(shape.hidden) + "x" + shape.type + ">";
+  std::string cType = "memref<" + std::to_string(shape.seq) + "x" +
+                      std::to_string(shape.headDim) + "xf32>";
+  std::string src = "func.func @f(%x: " + xType + ", %w: " + wType +
+                    ", %c: " + cType + ", %s: " + cType + ", %o: " + xType +
+                    ") attributes {llvm.emit_c_interface} {\n"
+                    "  fusedops.rmsnorm_rope ins(%x, %w, %c, %s : " + xType +
+                    ", " + wType + ", " + cType + ", " + cType +
+                    ") outs(%o : " + xType + ") head_dim = " +
+                    std::to_string(shape.headDim) + " eps = 1.0e-5 style = " +
+                    shape.style + "\n  return\n}\n";
+  FusedOpsToBinaryOptions options;
+  options.chip = chip;
+  options.format = chip == "sm_80" ? "isa" : "bin";
+  std::string error;
+  std::unique_ptr<JitModule> jit = JitModule::compile(src, options, error);
+  if (!jit) {
+    state.SkipWithError(("compile: " + error).c_str());
+    return;
+  }
+  auto entry = reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
+      jit->lookupCInterface("f"));
+
+  ElementType type = std::string(shape.type) == "f16" ? ElementType::F16
+                                                      : ElementType::BF16;
+  int64_t elements = shape.batch * shape.seq * shape.hidden;
+  std::mt19937_64 rng(42);
+  HostArray x(type, elements), w(type, shape.hidden),
+      cs(ElementType::F32, shape.seq * shape.headDim), out(type, elements);
+  x.fillRandom(rng, -2, 2);
+  w.fillRandom(rng, 0.5, 1.5);
+  cs.fillRandom(rng, -1, 1);
+  DeviceArray dx(x), dw(w), dc(cs), ds(cs), dout(out);
+  for (DeviceArray *d : {&dx, &dw, &dc, &ds, &dout})
+    if (d->getStatus()) {
+      state.SkipWithError(fusedopsGetLastErrorMessage());
+      return;
+    }
+  auto xd = describe<3>(dx.get(), {shape.batch, shape.seq, shape.hidden});
+  auto od = describe<3>(dout.get(), {shape.batch, shape.seq, shape.hidden});
+  auto wd = describe<1>(dw.get(), {shape.hidden});
+  auto cd = describe<2>(dc.get(), {shape.seq, shape.headDim});
+  auto sd = describe<2>(ds.get(), {shape.seq, shape.headDim});
+  auto launch = [&] { entry(&xd, &wd, &cd, &sd, &od); };
+
+  int64_t bytesMoved = 2 * elements * 2; // read x, write out
+  double rate = timeBatches(state, bytesMoved, launch);
+  auto copy = copyRates().find(bytesMoved);
+  if (copy != copyRates().end() && copy->second > 0)
+    state.counters["pct_of_copy"] = 100.0 * rate / copy->second;
+}
+
+void registerBenchmarks() {
+  // The copy first: the kernels report against it.
+  int64_t copyBytes = 8 * 2048 * 4096 * 2;
+  benchmark::RegisterBenchmark("DeviceCopy/128MiB", BM_DeviceCopy)
+      ->Arg(copyBytes)
+      ->UseManualTime()
+      ->Iterations(30)
+      ->Unit(benchmark::kMicrosecond);
+  for (const char *chip : {"sm_90a", "sm_80"})
+    for (const RmsNormShape &shape : kShapes)
+      benchmark::RegisterBenchmark(
+          (std::string("RmsNormRope/") + chip + "/" + shape.name).c_str(),
+          BM_RmsNormRope, shape, std::string(chip))
+          ->UseManualTime()
+          ->Iterations(30)
+          ->Unit(benchmark::kMicrosecond);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  benchmark::Initialize(&argc, argv);
+  registerBenchmarks();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
