@@ -117,12 +117,23 @@ struct RmsNormShape {
   const char *type; // f16 or bf16
   int64_t batch, seq, hidden, headDim;
   const char *style;
+  const char *tile = nullptr; // null: the strategy's default
 };
 
 const RmsNormShape kShapes[] = {
     {"f16_8x2048x4096_h64_neox", "f16", 8, 2048, 4096, 64, "neox"},
     {"bf16_8x2048x4096_h128_neox", "bf16", 8, 2048, 4096, 128, "neox"},
     {"f16_8x2048x4096_h64_gptj", "f16", 8, 2048, 4096, 64, "gptj"},
+};
+
+/// Tiles swept on the first shape (sm_90a), to show where the default sits.
+const char *const kTileSweep[] = {
+    "#fusedops.tile<block = [1], warps = 1>",
+    "#fusedops.tile<block = [1], warps = 2>",
+    "#fusedops.tile<block = [1], warps = 8>",
+    "#fusedops.tile<block = [1], warps = 16>",
+    "#fusedops.tile<block = [2], warps = 2>",
+    "#fusedops.tile<block = [4], warps = 1>",
 };
 
 void BM_RmsNormRope(benchmark::State &state, RmsNormShape shape,
@@ -142,7 +153,10 @@ void BM_RmsNormRope(benchmark::State &state, RmsNormShape shape,
                     ", " + wType + ", " + cType + ", " + cType +
                     ") outs(%o : " + xType + ") head_dim = " +
                     std::to_string(shape.headDim) + " eps = 1.0e-5 style = " +
-                    shape.style + "\n  return\n}\n";
+                    shape.style +
+                    (shape.tile ? std::string(" {tile = ") + shape.tile + "}"
+                                : std::string()) +
+                    "\n  return\n}\n";
   FusedOpsToBinaryOptions options;
   options.chip = chip;
   options.format = chip == "sm_80" ? "isa" : "bin";
@@ -200,6 +214,16 @@ void registerBenchmarks() {
           ->UseManualTime()
           ->Iterations(30)
           ->Unit(benchmark::kMicrosecond);
+  for (const char *tile : kTileSweep) {
+    RmsNormShape shape = kShapes[0];
+    shape.tile = tile;
+    benchmark::RegisterBenchmark(
+        (std::string("RmsNormRope/sm_90a/") + shape.name + "/" + tile).c_str(),
+        BM_RmsNormRope, shape, std::string("sm_90a"))
+        ->UseManualTime()
+        ->Iterations(30)
+        ->Unit(benchmark::kMicrosecond);
+  }
 }
 
 } // namespace

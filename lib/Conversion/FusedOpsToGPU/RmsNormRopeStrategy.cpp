@@ -6,24 +6,26 @@
 //
 // rmsnorm_rope is memory-bound: per row it must read H input elements and
 // write H outputs, against ~6 flops an element. The kernel reads each input
-// element from HBM once and writes each output once:
+// element from HBM once and writes each output once, and keeps the row in
+// registers in between:
 //
-//   1. a thread block takes one row at a time; each thread loads its chunks
-//      of the row with 16-byte vector loads (coalesced: chunk c of thread t
-//      starts at element (c·T + t)·V) and keeps them in registers, summing
-//      squares in f32;
-//   2. warp shuffles and one shared-memory exchange give every thread the
-//      row's sum, hence rstd;
-//   3. y = x·rstd·weight goes to a shared-memory row buffer (f32), because
-//      RoPE pairs element i with i ± R/2 (neox), which another thread holds;
-//   4. each thread rotates its chunks reading the partners from shared
-//      memory and the cos/sin entries of the row's position, and stores the
-//      result with 16-byte vector stores.
+//   * a thread block takes one row at a time (`tile.block[0]` rows in turn);
+//   * the row is cut into *units*: for neox, a unit is a pair of vectors
+//     that RoPE mixes (dims [i, i+V) and [i+R/2, i+R/2+V) of one head), so
+//     one thread holds both partners and no thread needs another's data; for
+//     gptj a unit is one vector (its pairs are adjacent); the dims a partial
+//     rotary leaves alone are single-vector units too;
+//   * each thread loads its units with 16-byte vector loads, sums squares in
+//     f32, and the block reduces with warp shuffles and, for several warps,
+//     one shared-memory exchange;
+//   * it scales by rstd and the weight, rotates with the position's cos/sin
+//     entries and stores with 16-byte vector stores.
 //
 // The vector width V is the widest (at most 16 bytes) that divides the
 // hidden size, the head size and the rotated half, so a vector never
 // straddles a head or the rotated/pass-through boundary. Both chips use this
-// kernel: nothing in it is chip-specific.
+// kernel: nothing in it is chip-specific. docs/perf/rmsnorm_rope.md has the
+// measurements behind this design.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,18 +47,25 @@ using namespace mlir::fusedops::kernel;
 
 namespace {
 
-/// Static shared memory available to one block without opting in.
-constexpr int64_t kStaticSharedMemoryBytes = 48 * 1024;
-
 /// Everything the kernel's shape depends on.
 struct RowPlan {
   int64_t hidden = 0;
   int64_t headDim = 0;
   int64_t rotaryDim = 0;
+  bool neox = true;
   int64_t vectorWidth = 1;
+  /// Units per head that RoPE rotates (neox: vector pairs; gptj: vectors).
+  int64_t rotatedUnitsPerHead = 0;
+  /// Single-vector units per head that pass through (partial rotary).
+  int64_t passUnitsPerHead = 0;
+  int64_t numUnits = 0;
   int64_t numThreads = 0;
-  int64_t chunksPerThread = 0;
+  int64_t unitsPerThread = 0;
   int64_t rowsPerBlock = 1;
+
+  int64_t unitsPerHead() const { return rotatedUnitsPerHead + passUnitsPerHead; }
+  /// Vectors a thread holds at most (for the register bound).
+  int64_t vectorsPerThread() const { return unitsPerThread * (neox ? 2 : 1); }
 };
 
 int64_t elementBytes(Type type) { return type.getIntOrFloatBitWidth() / 8; }
@@ -78,13 +87,21 @@ RowPlan makePlan(RmsNormRopeOp op, TileConfigAttr tile) {
   plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
   plan.headDim = static_cast<int64_t>(op.getHeadDim());
   plan.rotaryDim = op.getRotaryDim();
+  plan.neox = op.getRopeStyle() == RopeStyle::neox;
   plan.vectorWidth = chooseVectorWidth(op);
+  int64_t vec = plan.vectorWidth;
+  plan.rotatedUnitsPerHead =
+      plan.neox ? plan.rotaryDim / 2 / vec : plan.rotaryDim / vec;
+  plan.passUnitsPerHead = (plan.headDim - plan.rotaryDim) / vec;
+  plan.numUnits = plan.hidden / plan.headDim * plan.unitsPerHead();
   plan.numThreads = tile.getNumThreads();
   plan.rowsPerBlock = tile.getBlock()[0];
-  plan.chunksPerThread =
-      llvm::divideCeil(plan.hidden, plan.numThreads * plan.vectorWidth);
+  plan.unitsPerThread = llvm::divideCeil(plan.numUnits, plan.numThreads);
   return plan;
 }
+
+/// At most this many vectors of the row per thread: they live in registers.
+constexpr int64_t kMaxVectorsPerThread = 32;
 
 class RmsNormRopeStrategy final : public KernelStrategy {
 public:
@@ -100,8 +117,8 @@ public:
     int64_t hidden = cast<ShapedType>(norm.getInput().getType()).getShape().back();
     if (ShapedType::isDynamic(hidden))
       hidden = 4096;
-    // About four 16-byte chunks per thread: enough loads in flight per
-    // thread, few enough registers to keep many blocks resident.
+    // About four 16-byte vectors per thread: several loads in flight per
+    // thread, few enough registers to keep many rows resident per SM.
     int64_t vectors = llvm::divideCeil(hidden, chooseVectorWidth(norm));
     int64_t threads = llvm::PowerOf2Ceil(llvm::divideCeil(vectors, 4));
     threads = std::clamp<int64_t>(threads, 32, 1024);
@@ -129,20 +146,12 @@ public:
     if (!tile.getCluster().empty())
       return op->emitOpError() << "'tile' of rmsnorm_rope takes no cluster";
     RowPlan plan = makePlan(norm, tile);
-    int64_t sharedBytes = plan.hidden * 4 + tile.getWarps() * 4;
-    if (sharedBytes > kStaticSharedMemoryBytes)
+    if (plan.vectorsPerThread() > kMaxVectorsPerThread)
       return op->emitOpError()
-             << "hidden size " << plan.hidden
-             << " needs " << sharedBytes
-             << " bytes of shared memory for the normalised row; the kernel "
-                "has at most "
-             << kStaticSharedMemoryBytes;
-    // Chunks are unrolled into registers: keep them bounded.
-    if (plan.chunksPerThread > 32)
-      return op->emitOpError()
-             << "'tile' gives each thread " << plan.chunksPerThread
-             << " vectors of the row to hold; use more warps (at most 32 "
-                "vectors per thread)";
+             << "'tile' gives each thread " << plan.vectorsPerThread()
+             << " vectors of the row to hold in registers; use more warps "
+                "(at most "
+             << kMaxVectorsPerThread << " vectors per thread)";
     return success();
   }
 
@@ -159,30 +168,68 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
   const bool hasPositions = static_cast<bool>(op.getPositions());
-  const bool neox = op.getRopeStyle() == RopeStyle::neox;
+  const bool neox = plan.neox;
+  const int64_t half = plan.rotaryDim / 2;
 
   Value x = kernel.getArgument(0), weight = kernel.getArgument(1),
         cosTable = kernel.getArgument(2), sinTable = kernel.getArgument(3),
         positionsOrSeq = kernel.getArgument(4), out = kernel.getArgument(5);
   Value reduceBuffer = kernel.getWorkgroupAttributions()[0];
-  Value rowBuffer = kernel.getWorkgroupAttributions()[1];
   Type cosElementType = cast<ShapedType>(cosTable.getType()).getElementType();
 
   auto vecType = VectorType::get({vec}, elementType);
   auto vecF32 = VectorType::get({vec}, f32);
   auto vecCos = VectorType::get({vec}, cosElementType);
   int64_t alignX = vectorAlignment(elementType, vec);
-  int64_t alignF32 = vectorAlignment(f32, vec);
   int64_t alignCos = vectorAlignment(cosElementType, vec);
-  auto load = [&](VectorType type, Value memref, ValueRange indices,
-                  int64_t align) -> Value {
-    return vector::LoadOp::create(b, type, memref, indices, /*nontemporal=*/false,
-                                  llvm::MaybeAlign(align));
+  auto loadVec = [&](VectorType type, Value memref, ValueRange indices,
+                     int64_t align) -> Value {
+    return vector::LoadOp::create(b, type, memref, indices,
+                                  /*nontemporal=*/false, llvm::MaybeAlign(align));
   };
-  auto store = [&](Value value, Value memref, ValueRange indices,
-                   int64_t align) {
-    vector::StoreOp::create(b, value, memref, indices, /*nontemporal=*/false,
-                            llvm::MaybeAlign(align));
+  auto loadF32 = [&](Value memref, ValueRange indices) {
+    return castFloat(b, loadVec(vecType, memref, indices, alignX), f32);
+  };
+  auto loadTable = [&](Value table, Value position, Value column) {
+    return castFloat(b, loadVec(vecCos, table, {position, column}, alignCos),
+                     f32);
+  };
+  auto storeVec = [&](Value value, ValueRange indices) {
+    vector::StoreOp::create(b, castFloat(b, value, elementType), out, indices,
+                            /*nontemporal=*/false, llvm::MaybeAlign(alignX));
+  };
+  // Emits `thenBody` under `cond` (no else), or inline when `cond` is null.
+  auto ifThen = [&](Value cond, function_ref<void()> thenBody) {
+    if (!cond) {
+      thenBody();
+      return;
+    }
+    auto ifOp = scf::IfOp::create(b, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    thenBody();
+  };
+  // `value` when `cond` holds, else zeros: loads guarded by `cond`.
+  Value zeroVec =
+      arith::ConstantOp::create(b, DenseElementsAttr::get(vecF32, 0.0f));
+  auto ifLoad = [&](Value cond, function_ref<Value()> load) -> Value {
+    if (!cond)
+      return load();
+    auto ifOp = scf::IfOp::create(b, vecF32, cond, /*addThenBlock=*/true,
+                                  /*addElseBlock=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, load());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, zeroVec);
+    return ifOp.getResult(0);
+  };
+  auto andOrNull = [&](Value lhs, Value rhs) -> Value {
+    if (!lhs)
+      return rhs;
+    if (!rhs)
+      return lhs;
+    return arith::AndIOp::create(b, lhs, rhs);
   };
 
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1), c32 = cIndex(b, 32);
@@ -193,35 +240,43 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Value rows = memref::DimOp::create(b, x, 0);
   Value hiddenF = cF32(b, static_cast<float>(plan.hidden));
   Value eps = arith::ConstantOp::create(b, op.getEpsAttr());
-  Value zeroVec = arith::ConstantOp::create(b, DenseElementsAttr::get(vecF32, 0.0f));
 
-  // Column of chunk c of this thread, and whether it lies in the row.
-  auto chunkColumn = [&](int64_t c) -> Value {
-    Value base = cIndex(b, c * threads * vec);
-    return arith::AddIOp::create(
-        b, base, arith::MulIOp::create(b, tid, cIndex(b, vec)));
+  // Where each of this thread's units lies in the row (row-independent).
+  struct Unit {
+    Value inRow;   // null when the unit always exists
+    Value rotated; // null when every unit is rotated; else i1
+    Value columnA; // first vector
+    Value columnB; // neox partner (columnA + R/2)
+    Value inHeadA; // offset of columnA in its head (index into cos/sin)
   };
-  auto chunkAlwaysInRow = [&](int64_t c) {
-    return (c + 1) * threads * vec <= plan.hidden;
-  };
-  auto inRow = [&](Value column) -> Value {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, column,
-                                 cIndex(b, plan.hidden));
-  };
-  // Runs `body` for the chunks of this thread that lie in the row.
-  auto forEachChunk = [&](function_ref<void(int64_t, Value)> body) {
-    for (int64_t c = 0; c < plan.chunksPerThread; ++c) {
-      Value column = chunkColumn(c);
-      if (chunkAlwaysInRow(c)) {
-        body(c, column);
-        continue;
-      }
-      auto ifOp = scf::IfOp::create(b, inRow(column), /*withElse=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      body(c, column);
+  SmallVector<Unit> units;
+  for (int64_t s = 0; s < plan.unitsPerThread; ++s) {
+    Unit unit;
+    Value u = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
+    if ((s + 1) * threads > plan.numUnits)
+      unit.inRow = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, u,
+                                         cIndex(b, plan.numUnits));
+    Value head = arith::DivUIOp::create(b, u, cIndex(b, plan.unitsPerHead()));
+    Value k = arith::RemUIOp::create(b, u, cIndex(b, plan.unitsPerHead()));
+    Value headBase = arith::MulIOp::create(b, head, cIndex(b, plan.headDim));
+    Value rotatedOffset = arith::MulIOp::create(b, k, cIndex(b, vec));
+    if (plan.passUnitsPerHead == 0) {
+      unit.inHeadA = rotatedOffset;
+    } else {
+      unit.rotated = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
+                                           cIndex(b, plan.rotatedUnitsPerHead));
+      // Pass-through units start at R within the head.
+      Value passOffset = arith::AddIOp::create(
+          b, cIndex(b, plan.rotaryDim - plan.rotatedUnitsPerHead * vec),
+          rotatedOffset);
+      unit.inHeadA =
+          arith::SelectOp::create(b, unit.rotated, rotatedOffset, passOffset);
     }
-  };
+    unit.columnA = arith::AddIOp::create(b, headBase, unit.inHeadA);
+    if (neox)
+      unit.columnB = arith::AddIOp::create(b, unit.columnA, cIndex(b, half));
+    units.push_back(unit);
+  }
 
   auto rowLoop = scf::ForOp::create(b, c0, cIndex(b, plan.rowsPerBlock), c1);
   b.setInsertionPointToStart(rowLoop.getBody());
@@ -233,45 +288,33 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
       /*withElse=*/false);
   b.setInsertionPointToStart(rowIf.thenBlock());
 
-  // 1. Load the row's chunks, sum of squares in f32.
-  SmallVector<Value> chunks;
+  // 1. Load every unit, sum of squares in f32.
+  SmallVector<Value> xa, xb;
   Value sum = cF32(b, 0.0f);
-  for (int64_t c = 0; c < plan.chunksPerThread; ++c) {
-    Value column = chunkColumn(c);
-    Value value;
-    if (chunkAlwaysInRow(c)) {
-      value = castFloat(b, load(vecType, x, {row, column}, alignX), f32);
-    } else {
-      auto ifOp = scf::IfOp::create(b, vecF32, inRow(column),
-                                    /*addThenBlock=*/true, /*addElseBlock=*/true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        scf::YieldOp::create(
-            b, castFloat(b, load(vecType, x, {row, column}, alignX), f32));
-        b.setInsertionPointToStart(ifOp.elseBlock());
-        scf::YieldOp::create(b, zeroVec);
-      }
-      value = ifOp.getResult(0);
-    }
-    chunks.push_back(value);
-    Value squares = arith::MulFOp::create(b, value, value);
+  auto addSquares = [&](Value v) {
+    Value squares = arith::MulFOp::create(b, v, v);
     sum = arith::AddFOp::create(
-        b, sum, vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
+        b, sum,
+        vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
+  };
+  for (const Unit &unit : units) {
+    Value a = ifLoad(unit.inRow, [&] { return loadF32(x, {row, unit.columnA}); });
+    xa.push_back(a);
+    addSquares(a);
+    if (neox) {
+      Value b2 = ifLoad(andOrNull(unit.inRow, unit.rotated),
+                        [&] { return loadF32(x, {row, unit.columnB}); });
+      xb.push_back(b2);
+      addSquares(b2);
+    }
   }
 
   // 2. Block-wide sum: warps reduce with shuffles, then through shared memory.
   sum = warpAllReduceSum(b, sum);
   int64_t warps = threads / 32;
   if (warps > 1) {
-    auto laneZero = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
-        /*withElse=*/false);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(laneZero.thenBlock());
-      memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp});
-    }
+    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
+           [&] { memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp}); });
     gpu::BarrierOp::create(b);
     sum = cF32(b, 0.0f);
     for (int64_t w = 0; w < warps; ++w)
@@ -292,88 +335,101 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   }
   Value maxPositions = memref::DimOp::create(b, cosTable, 0);
   Value positionOk = arith::AndIOp::create(
-      b,
-      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
       arith::CmpIOp::create(b, arith::CmpIPredicate::slt, position,
                             maxPositions));
   rstd = arith::SelectOp::create(
-      b, positionOk, rstd,
-      cF32(b, std::numeric_limits<float>::quiet_NaN()));
+      b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
   position = arith::SelectOp::create(b, positionOk, position, c0);
-
-  // 3. y = x · rstd · weight into the shared row buffer.
   Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
-  forEachChunk([&](int64_t c, Value column) {
-    Value w = castFloat(b, load(vecType, weight, {column}, alignX), f32);
-    Value y = arith::MulFOp::create(
-        b, arith::MulFOp::create(b, chunks[c], rstdVec), w);
-    store(y, rowBuffer, {column}, alignF32);
-  });
-  gpu::BarrierOp::create(b);
 
-  // 4. Rotate and store.
-  const int64_t half = plan.rotaryDim / 2;
-  Value headDimV = cIndex(b, plan.headDim);
-  Value rotaryV = cIndex(b, plan.rotaryDim);
-  forEachChunk([&](int64_t, Value column) {
-    Value inHead = arith::RemUIOp::create(b, column, headDimV);
-    Value y = load(vecF32, rowBuffer, {column}, alignF32);
-    Value rotated = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, inHead,
-                                          rotaryV);
-    auto rotIf = scf::IfOp::create(b, vecF32, rotated, /*addThenBlock=*/true,
-                                   /*addElseBlock=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(rotIf.thenBlock());
-      Value cosV = castFloat(
-          b, load(vecCos, cosTable, {position, inHead}, alignCos), f32);
-      Value sinV = castFloat(
-          b, load(vecCos, sinTable, {position, inHead}, alignCos), f32);
-      Value signedPartner;
+  // 3. Scale, rotate, store.
+  SmallVector<float> signValues;
+  for (int64_t i = 0; i < vec; ++i)
+    signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
+  for (auto [index, unit] : llvm::enumerate(units)) {
+    ifThen(unit.inRow, [&] {
+      Value ya = arith::MulFOp::create(
+          b, arith::MulFOp::create(b, xa[index], rstdVec),
+          loadF32(weight, {unit.columnA}));
       if (neox) {
-        // out[i] = y[i]·cos − y[i+R/2]·sin for the first half,
-        // out[i] = y[i]·cos + y[i−R/2]·sin for the second.
-        Value firstHalf = arith::CmpIOp::create(
-            b, arith::CmpIPredicate::ult, inHead, cIndex(b, half));
-        Value partnerColumn = arith::SelectOp::create(
-            b, firstHalf, arith::AddIOp::create(b, column, cIndex(b, half)),
-            arith::SubIOp::create(b, column, cIndex(b, half)));
-        Value partner = load(vecF32, rowBuffer, {partnerColumn}, alignF32);
-        Value negated = arith::NegFOp::create(b, partner);
-        signedPartner = arith::SelectOp::create(b, firstHalf, negated, partner);
-      } else if (vec >= 2) {
-        // gptj pairs (2i, 2i+1) lie inside one vector.
-        SmallVector<int64_t> swap, signs;
-        for (int64_t i = 0; i < vec; ++i)
-          swap.push_back(i ^ 1);
-        Value partner = vector::ShuffleOp::create(b, y, y, swap);
-        SmallVector<float> signValues;
-        for (int64_t i = 0; i < vec; ++i)
-          signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
-        Value signVec = arith::ConstantOp::create(
-            b, DenseElementsAttr::get(vecF32, ArrayRef<float>(signValues)));
-        signedPartner = arith::MulFOp::create(b, partner, signVec);
-      } else {
-        Value partnerColumn = arith::XOrIOp::create(b, column, c1);
-        Value partner = load(vecF32, rowBuffer, {partnerColumn}, alignF32);
-        Value even = arith::CmpIOp::create(
-            b, arith::CmpIPredicate::eq, arith::AndIOp::create(b, column, c1),
-            c0);
-        signedPartner = arith::SelectOp::create(
-            b, even, arith::NegFOp::create(b, partner), partner);
+        // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
+        // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
+        auto rotate = [&] {
+          Value yb = arith::MulFOp::create(
+              b, arith::MulFOp::create(b, xb[index], rstdVec),
+              loadF32(weight, {unit.columnB}));
+          Value inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+          Value outA = arith::SubFOp::create(
+              b, arith::MulFOp::create(b, ya, loadTable(cosTable, position, unit.inHeadA)),
+              arith::MulFOp::create(b, yb, loadTable(sinTable, position, unit.inHeadA)));
+          Value outB = arith::AddFOp::create(
+              b, arith::MulFOp::create(b, yb, loadTable(cosTable, position, inHeadB)),
+              arith::MulFOp::create(b, ya, loadTable(sinTable, position, inHeadB)));
+          storeVec(outA, {row, unit.columnA});
+          storeVec(outB, {row, unit.columnB});
+        };
+        if (!unit.rotated) {
+          rotate();
+          return;
+        }
+        auto ifOp = scf::IfOp::create(b, unit.rotated, /*withElse=*/true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        rotate();
+        b.setInsertionPointToStart(ifOp.elseBlock());
+        storeVec(ya, {row, unit.columnA});
+        return;
       }
-      Value result = arith::AddFOp::create(
-          b, arith::MulFOp::create(b, y, cosV),
-          arith::MulFOp::create(b, signedPartner, sinV));
-      scf::YieldOp::create(b, result);
-      b.setInsertionPointToStart(rotIf.elseBlock());
-      scf::YieldOp::create(b, y);
-    }
-    store(castFloat(b, rotIf.getResult(0), elementType), out, {row, column},
-          alignX);
-  });
-  if (plan.rowsPerBlock > 1)
-    gpu::BarrierOp::create(b); // The next row reuses the shared buffers.
+      // gptj: out[2i] = y[2i]·cos − y[2i+1]·sin, out[2i+1] = y[2i+1]·cos +
+      // y[2i]·sin; pairs lie inside the vector (V even), or straddle
+      // neighbouring scalar units when V == 1.
+      auto rotate = [&]() -> Value {
+        Value partner;
+        if (vec >= 2) {
+          SmallVector<int64_t> swap;
+          for (int64_t i = 0; i < vec; ++i)
+            swap.push_back(i ^ 1);
+          partner = vector::ShuffleOp::create(b, ya, ya, swap);
+          partner = arith::MulFOp::create(
+              b, partner,
+              arith::ConstantOp::create(
+                  b, DenseElementsAttr::get(vecF32, ArrayRef<float>(signValues))));
+        } else {
+          Value partnerColumn = arith::XOrIOp::create(b, unit.columnA, c1);
+          Value yp = arith::MulFOp::create(
+              b,
+              arith::MulFOp::create(b, loadF32(x, {row, partnerColumn}), rstdVec),
+              loadF32(weight, {partnerColumn}));
+          Value even = arith::CmpIOp::create(
+              b, arith::CmpIPredicate::eq,
+              arith::AndIOp::create(b, unit.columnA, c1), c0);
+          partner = arith::SelectOp::create(
+              b, even, arith::NegFOp::create(b, yp), yp);
+        }
+        return arith::AddFOp::create(
+            b, arith::MulFOp::create(b, ya, loadTable(cosTable, position, unit.inHeadA)),
+            arith::MulFOp::create(b, partner,
+                                  loadTable(sinTable, position, unit.inHeadA)));
+      };
+      if (!unit.rotated) {
+        storeVec(rotate(), {row, unit.columnA});
+        return;
+      }
+      auto ifOp = scf::IfOp::create(b, vecF32, unit.rotated,
+                                    /*addThenBlock=*/true, /*addElseBlock=*/true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        scf::YieldOp::create(b, rotate());
+        b.setInsertionPointToStart(ifOp.elseBlock());
+        scf::YieldOp::create(b, ya);
+      }
+      storeVec(ifOp.getResult(0), {row, unit.columnA});
+    });
+  }
+  if (plan.rowsPerBlock > 1 && warps > 1)
+    gpu::BarrierOp::create(b); // The next row reuses the reduction buffer.
 }
 
 LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
@@ -425,8 +481,7 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
     argTypes.push_back(arg.getType());
   Type f32 = b.getF32Type();
   SmallVector<Type> buffers = {
-      getWorkgroupBufferType({tile.getWarps()}, f32),
-      getWorkgroupBufferType({plan.hidden}, f32)};
+      getWorkgroupBufferType({tile.getWarps()}, f32)};
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
