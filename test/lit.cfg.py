@@ -21,5 +21,17 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.fusedops_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("fusedops-opt", unresolved="fatal")]
+tools = [
+    ToolSubst("fusedops-opt", unresolved="fatal"),
+    ToolSubst("fusedops-compile", unresolved="fatal"),
+    "not",
+    "count",
+]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# PTX and cubin tests need ptxas (the CUDA toolkit), GPU tests a GPU.
+import shutil
+
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if os.access(os.path.join(cuda_home, "bin", "ptxas"), os.X_OK) or shutil.which("ptxas"):
+    config.available_features.add("ptxas")

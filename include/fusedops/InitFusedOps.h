@@ -17,6 +17,10 @@
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/Dialect/FusedOps/Transforms/BufferizableOpInterfaceImpl.h"
 #include "fusedops/Pipelines/Pipelines.h"
+#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
@@ -34,12 +38,18 @@ inline void registerAllDialects(DialectRegistry &registry) {
 }
 
 /// Adds what `fusedops-to-binary` needs beyond the dialects it loads: the
-/// upstream extensions (among them each dialect's ConvertToLLVM interface,
+/// bufferization models of the ops around fusedops ops (functions, arith,
+/// scf, tensor), the upstream extensions (among them each dialect's ConvertToLLVM interface,
 /// which convert-gpu-to-nvvm relies on), the NVVM target (serialising
 /// gpu.module to PTX/cubin) and the translations to LLVM IR of the dialects
 /// the kernels and host code end in.
 inline void registerPipelineDependencies(DialectRegistry &registry) {
   mlir::registerAllExtensions(registry);
+  arith::registerBufferizableOpInterfaceExternalModels(registry);
+  bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
+      registry);
+  scf::registerBufferizableOpInterfaceExternalModels(registry);
+  tensor::registerBufferizableOpInterfaceExternalModels(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   registerBuiltinDialectTranslation(registry);
   registerGPUDialectTranslation(registry);

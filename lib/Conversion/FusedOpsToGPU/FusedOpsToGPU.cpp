@@ -63,7 +63,7 @@ struct ConvertFusedOpsToGPUPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     std::optional<KernelTarget> target = KernelTarget::parse(chip);
-    if (!target) {
+    if (!target || !target->isSupported()) {
       module.emitError() << "unknown chip '" << chip
                          << "'; expected sm_80 or sm_90a";
       return signalPassFailure();

@@ -38,6 +38,13 @@ struct KernelTarget {
 
   /// Parses "sm_<NN>[a]"; std::nullopt for anything else.
   static std::optional<KernelTarget> parse(StringRef chip);
+
+  /// Whether fusedops builds kernels for this chip: Ampere (sm_80, sm_86,
+  /// sm_89 run the sm_80 kernels) and Hopper (sm_90, sm_90a).
+  bool isSupported() const {
+    return smVersion == 80 || smVersion == 86 || smVersion == 89 ||
+           smVersion == 90;
+  }
 };
 
 /// Builds the kernel for one kind of op. Implementations are stateless.

@@ -1,0 +1,63 @@
+// The rmsnorm_rope row kernel and its launch.
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" -split-input-file | FileCheck %s
+
+// Default tile for hidden 4096 in f16: 8-wide (16-byte) vectors, 512 per
+// row, four per thread: 128 threads, one row per block.
+// CHECK-LABEL: func.func @implicit_positions
+//  CHECK-SAME:   (%[[X:.*]]: memref<?x2048x4096xf16>, %[[W:.*]]: memref<4096xf16>, %[[COS:.*]]: memref<2048x64xf32>, %[[SIN:.*]]: memref<2048x64xf32>, %[[O:.*]]: memref<?x2048x4096xf16>)
+//   CHECK-DAG:   %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[}}[0, 1], [2]] : memref<?x2048x4096xf16> into memref<?x4096xf16>
+//   CHECK-DAG:   %[[O2:.*]] = memref.collapse_shape %[[O]] {{\[}}[0, 1], [2]]
+//   CHECK-DAG:   %[[SEQ:.*]] = memref.dim %[[X]], %c1
+//   CHECK-DAG:   %[[ROWS:.*]] = memref.dim %[[X2]], %c0
+//       CHECK:   scf.if
+//       CHECK:     gpu.launch_func @fusedops_kernels::@rmsnorm_rope blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}}) args(%[[X2]] : memref<?x4096xf16>, %[[W]] : memref<4096xf16>, %[[COS]] : memref<2048x64xf32>, %[[SIN]] : memref<2048x64xf32>, %[[SEQ]] : index, %[[O2]] : memref<?x4096xf16>)
+//   CHECK-NOT:   fusedops.
+//       CHECK: gpu.module @fusedops_kernels
+//       CHECK:   gpu.func @rmsnorm_rope({{.*}}) workgroup(%{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+//       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x4096xf16>, vector<8xf16>
+//       CHECK:     gpu.shuffle  xor
+//       CHECK:     gpu.barrier
+//       CHECK:     math.rsqrt
+//       CHECK:     arith.remui %{{.*}}, %{{.*}} : index
+//       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<2048x64xf32>, vector<8xf32>
+//       CHECK:     vector.store %{{.*}} {alignment = 16 : i64} : memref<?x4096xf16>, vector<8xf16>
+func.func @implicit_positions(%x: memref<?x2048x4096xf16>, %w: memref<4096xf16>, %cos: memref<2048x64xf32>,
+                              %sin: memref<2048x64xf32>, %o: memref<?x2048x4096xf16>) {
+  fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<?x2048x4096xf16>, memref<4096xf16>, memref<2048x64xf32>, memref<2048x64xf32>)
+      outs(%o : memref<?x2048x4096xf16>) head_dim = 64 eps = 1.0e-5 style = neox
+  return
+}
+
+// -----
+
+// A user's tile is used as given; explicit positions are read per row; gptj
+// pairs are swapped inside the vector; one warp needs no shared memory
+// exchange.
+// CHECK-LABEL: func.func @explicit_positions_gptj
+//       CHECK:   gpu.launch_func @fusedops_kernels::@rmsnorm_rope blocks in ({{.*}}) threads in (%c32, {{.*}}) args({{.*}}, %{{.*}} : memref<?xi64>, {{.*}})
+//       CHECK:   gpu.func @rmsnorm_rope({{.*}}) workgroup(%{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 32, 1, 1>}
+//   CHECK-NOT:     gpu.barrier
+//       CHECK:     memref.load %{{.*}} : memref<?xi64>
+//       CHECK:     arith.index_cast
+//       CHECK:     vector.shuffle %{{.*}}, %{{.*}} [1, 0, 3, 2] : vector<4xf32>, vector<4xf32>
+func.func @explicit_positions_gptj(%x: memref<?x512xf32>, %w: memref<512xf32>, %cos: memref<4096x64xf32>,
+                                   %sin: memref<4096x64xf32>, %pos: memref<?xi64>, %o: memref<?x512xf32>) {
+  fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<?x512xf32>, memref<512xf32>, memref<4096x64xf32>, memref<4096x64xf32>)
+      positions(%pos : memref<?xi64>) outs(%o : memref<?x512xf32>) head_dim = 128 eps = 1.0e-6 style = gptj
+      rotary_fraction = 0.5 {tile = #fusedops.tile<block = [1], warps = 1>}
+  return
+}
+
+// -----
+
+// Hidden and head sizes that only a narrower vector divides: 90 = 3 heads of
+// 30, rotated half 15, so one element per vector.
+// CHECK-LABEL: func.func @narrow_vectors
+//       CHECK:   gpu.func @rmsnorm_rope
+//       CHECK:     vector.load %{{.*}} {alignment = 2 : i64} : memref<?x90xf16>, vector<1xf16>
+func.func @narrow_vectors(%x: memref<?x7x90xf16>, %w: memref<90xf16>, %cos: memref<7x30xf32>,
+                          %sin: memref<7x30xf32>, %o: memref<?x7x90xf16>) {
+  fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<?x7x90xf16>, memref<90xf16>, memref<7x30xf32>, memref<7x30xf32>)
+      outs(%o : memref<?x7x90xf16>) head_dim = 30 eps = 1.0e-6 style = neox
+  return
+}
