@@ -9,6 +9,8 @@
 #include "fusedops/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -106,9 +108,9 @@ struct ConvertFusedOpsToGPUPass
     ConversionTarget conversionTarget(getContext());
     conversionTarget.addIllegalDialect<FusedOpsDialect>();
     conversionTarget.addLegalDialect<
-        arith::ArithDialect, gpu::GPUDialect, math::MathDialect,
-        memref::MemRefDialect, nvgpu::NVGPUDialect, scf::SCFDialect,
-        vector::VectorDialect>();
+        arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
+        math::MathDialect, memref::MemRefDialect, NVVM::NVVMDialect,
+        nvgpu::NVGPUDialect, scf::SCFDialect, vector::VectorDialect>();
     if (failed(applyPartialConversion(module, conversionTarget,
                                       std::move(patterns))))
       signalPassFailure();

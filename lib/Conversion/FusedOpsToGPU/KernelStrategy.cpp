@@ -32,6 +32,7 @@ static ArrayRef<std::unique_ptr<KernelStrategy>> getStrategies() {
   static const auto strategies = [] {
     std::vector<std::unique_ptr<KernelStrategy>> list;
     list.push_back(kernel::createRmsNormRopeStrategy());
+    list.push_back(kernel::createSm80GatedMlpStrategy());
     return list;
   }();
   return strategies;

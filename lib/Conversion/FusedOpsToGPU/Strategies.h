@@ -19,6 +19,9 @@
 namespace mlir::fusedops::kernel {
 /// rmsnorm_rope on any chip: one block per row, see RmsNormRopeStrategy.cpp.
 std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
+/// gated_mlp with cp.async, ldmatrix and mma.sync (sm_80 and later), see
+/// Sm80GatedMlpStrategy.cpp.
+std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
 } // namespace mlir::fusedops::kernel
 
 #endif // FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_STRATEGIES_H
