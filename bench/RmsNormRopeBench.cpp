@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchSupport.h"
 #include "Support/DeviceArrays.h"
 
 #include "fusedops/ExecutionEngine/JitModule.h"
@@ -31,68 +32,12 @@
 #include <sstream>
 #include <string>
 
+using namespace fusedops::bench;
 using namespace fusedops::test;
 using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
-
-constexpr int kLaunchesPerBatch = 20;
-constexpr int kWarmupBatches = 3;
-
-/// GB/s of the copy, by bytes moved, for the kernels' "pct_of_copy".
-std::map<int64_t, double> &copyRates() {
-  static std::map<int64_t, double> rates;
-  return rates;
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-/// Runs `launch` in timed batches, one per benchmark iteration; reports the
-/// median rate for `bytesMoved` bytes per launch.
-template <typename Launch>
-double timeBatches(benchmark::State &state, int64_t bytesMoved, Launch launch) {
-  auto body = [](void *user) { (*static_cast<Launch *>(user))(); };
-  fusedopsSetCurrentStream(nullptr);
-  float ms = 0;
-  for (int i = 0; i < kWarmupBatches; ++i)
-    if (fusedopsTimeOnStream(nullptr, body, &launch, kLaunchesPerBatch, &ms)) {
-      state.SkipWithError(fusedopsGetLastErrorMessage());
-      return 0;
-    }
-  std::vector<double> perLaunch;
-  for (auto _ : state) {
-    if (fusedopsTimeOnStream(nullptr, body, &launch, kLaunchesPerBatch, &ms)) {
-      state.SkipWithError(fusedopsGetLastErrorMessage());
-      return 0;
-    }
-    double seconds = ms / 1e3 / kLaunchesPerBatch;
-    perLaunch.push_back(seconds);
-    state.SetIterationTime(seconds);
-  }
-  fusedopsClearCurrentStream();
-  if (int errors = fusedopsTakeAsyncErrorCount()) {
-    state.SkipWithError(fusedopsGetLastErrorMessage());
-    return 0;
-  }
-  double seconds = median(perLaunch);
-  double rate = bytesMoved / seconds / 1e9;
-  state.counters["median_us"] = seconds * 1e6;
-  state.counters["GB/s"] = rate;
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * bytesMoved);
-  return rate;
-}
-
-bool requireGpu(benchmark::State &state) {
-  if (fusedopsInit() == FUSEDOPS_SUCCESS)
-    return true;
-  state.SkipWithError((std::string("no GPU: ") + fusedopsGetLastErrorMessage()).c_str());
-  return false;
-}
 
 /// Device-to-device copy of `bytes` bytes: the memory ceiling.
 void BM_DeviceCopy(benchmark::State &state) {
@@ -198,7 +143,9 @@ void BM_RmsNormRope(benchmark::State &state, RmsNormShape shape,
     state.counters["pct_of_copy"] = 100.0 * rate / copy->second;
 }
 
-void registerBenchmarks() {
+} // namespace
+
+void fusedops::bench::registerRmsNormRopeBenchmarks() {
   // The copy first: the kernels report against it.
   int64_t copyBytes = 8 * 2048 * 4096 * 2;
   benchmark::RegisterBenchmark("DeviceCopy/128MiB", BM_DeviceCopy)
@@ -224,14 +171,4 @@ void registerBenchmarks() {
         ->Iterations(30)
         ->Unit(benchmark::kMicrosecond);
   }
-}
-
-} // namespace
-
-int main(int argc, char **argv) {
-  benchmark::Initialize(&argc, argv);
-  registerBenchmarks();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
 }
