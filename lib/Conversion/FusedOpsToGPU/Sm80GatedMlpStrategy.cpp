@@ -30,12 +30,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
+#include "MmaSync.h"
 #include "Strategies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -192,46 +191,6 @@ Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g) {
   llvm_unreachable("unknown activation");
 }
 
-/// The 32-bit registers of an ldmatrix result (vector<Rx2xT>, T 16-bit), as
-/// nvvm.mma.sync takes them: vector<2xf16> for f16, i32 for bf16.
-SmallVector<Value> toRegisters(ImplicitLocOpBuilder &b, Value fragment) {
-  auto type = cast<VectorType>(fragment.getType());
-  auto i32x1 = VectorType::get({1}, b.getI32Type());
-  SmallVector<Value> regs;
-  for (int64_t r = 0; r < type.getDimSize(0); ++r) {
-    Value pair = vector::ExtractOp::create(b, fragment, ArrayRef<int64_t>{r});
-    if (type.getElementType().isF16()) {
-      regs.push_back(pair);
-      continue;
-    }
-    Value bits = vector::BitCastOp::create(b, i32x1, pair);
-    regs.push_back(vector::ExtractOp::create(b, bits, ArrayRef<int64_t>{0}));
-  }
-  return regs;
-}
-
-/// acc += A·B for one m16n8k16 tile: `a` 4 and `b` 2 registers of packed
-/// 16-bit values, `acc` 4 f32 (rows lane/4 and lane/4 + 8, two columns each).
-SmallVector<Value> mmaSync16816(ImplicitLocOpBuilder &b, ValueRange a,
-                                ValueRange bRegs, ValueRange acc,
-                                Type elementType) {
-  Type f32 = b.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(4, f32));
-  NVVM::MMATypes type =
-      elementType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  Value result = NVVM::MmaOp::create(
-      b, b.getLoc(), resultType, a, bRegs, acc, ArrayRef<int64_t>{16, 8, 16},
-      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-      std::array<NVVM::MMATypes, 2>{type, type},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  SmallVector<Value> out;
-  for (int64_t i = 0; i < 4; ++i)
-    out.push_back(LLVM::ExtractValueOp::create(b, result, ArrayRef<int64_t>{i}));
-  return out;
-}
-
 /// Kernel arguments: x [M, K], Wg [N, K], Wu [N, K], out [M, N].
 void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
                      const GemmPlan &plan, gpu::GPUFuncOp kernel) {
@@ -354,7 +313,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
         Value row = arith::AddIOp::create(
             b, arith::AddIOp::create(b, warpRow, cIndex(b, i * 16)), aRow);
         Value col = arith::AddIOp::create(b, kOff, aCol);
-        aFrag.push_back(toRegisters(
+        aFrag.push_back(toMmaRegisters(
             b, nvgpu::LdMatrixOp::create(b, aType, smemA,
                                          ValueRange{stage, row, col},
                                          /*transpose=*/false, /*numTiles=*/4)));
@@ -363,10 +322,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
         Value row = arith::AddIOp::create(
             b, arith::AddIOp::create(b, warpCol, cIndex(b, j * 8)), bRow);
         Value col = arith::AddIOp::create(b, kOff, bCol);
-        gFrag.push_back(toRegisters(
+        gFrag.push_back(toMmaRegisters(
             b, nvgpu::LdMatrixOp::create(b, bType, smemG,
                                          ValueRange{stage, row, col}, false, 2)));
-        uFrag.push_back(toRegisters(
+        uFrag.push_back(toMmaRegisters(
             b, nvgpu::LdMatrixOp::create(b, bType, smemU,
                                          ValueRange{stage, row, col}, false, 2)));
       }

@@ -22,6 +22,14 @@ std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
 /// gated_mlp with cp.async, ldmatrix and mma.sync (sm_80 and later), see
 /// Sm80GatedMlpStrategy.cpp.
 std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
+/// fp8_gemm converted to f16 in the kernel and run on mma.sync (sm_80 and
+/// later), see Sm80Fp8GemmStrategy.cpp.
+std::unique_ptr<KernelStrategy> createSm80Fp8GemmStrategy();
+/// quantize (every granularity, dynamic or static) on any chip, see
+/// QuantizeStrategy.cpp.
+std::unique_ptr<KernelStrategy> createQuantizeStrategy();
+/// dequantize (every granularity) on any chip, see QuantizeStrategy.cpp.
+std::unique_ptr<KernelStrategy> createDequantizeStrategy();
 } // namespace mlir::fusedops::kernel
 
 #endif // FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_STRATEGIES_H

@@ -1,0 +1,34 @@
+//===- MmaSync.h - warp-level mma.sync building blocks ----------*- C++ -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// The pieces the sm_80 GEMM strategies share: ldmatrix fragments turned into
+// the registers nvvm.mma.sync takes, and one m16n8k16 tile update. Private
+// to lib/Conversion/FusedOpsToGPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H
+#define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::fusedops::kernel {
+
+/// The 32-bit registers of an ldmatrix result (vector<Rx2xT>, T 16-bit), as
+/// nvvm.mma.sync takes them: vector<2xf16> for f16, i32 for bf16.
+SmallVector<Value> toMmaRegisters(ImplicitLocOpBuilder &b, Value fragment);
+
+/// acc += A·B for one m16n8k16 tile (row-major A, column-major B): `a` 4
+/// and `bRegs` 2 registers from toMmaRegisters, `acc` 4 f32 (lane l holds
+/// rows l/4 and l/4 + 8, columns 2·(l%4) and 2·(l%4)+1). Emitted as
+/// nvvm.mma.sync because nvgpu.mma.sync has no bf16 lowering in MLIR 22.
+SmallVector<Value> mmaSync16816(ImplicitLocOpBuilder &b, ValueRange a,
+                                ValueRange bRegs, ValueRange acc,
+                                Type elementType);
+
+} // namespace mlir::fusedops::kernel
+
+#endif // FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H

@@ -1,0 +1,454 @@
+//===- Sm80Fp8GemmStrategy.cpp - scaled FP8 GEMM on f16 mma.sync ----------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// fp8_gemm for chips without FP8 tensor cores (sm_80), and for now on sm_90a
+// too: every FP8 value (e4m3 or e5m2) is exactly an f16 value, and f16·f16
+// products are exact in f32, so converting the operands to f16 in the kernel
+// and multiplying on the f16 tensor cores with f32 accumulation computes the
+// op's f32 result as precisely as FP8 tensor cores would.
+//
+// Per BK step of K:
+//   * 16-byte cp.async copies bring the FP8 A [BM, BK] and B [BN, BK] tiles
+//     into a `stages`-deep ring of shared-memory byte tiles;
+//   * the block converts the landed tiles to f16 tiles in shared memory
+//     (software FP8 decode, KernelBuilder.h);
+//   * warps run ldmatrix + mma.sync m16n8k16 over the f16 tiles.
+// Scales are applied in f32: per-tensor and per-row ones to the finished
+// accumulators; 128×128 block scales to a partial accumulator that is folded
+// into the main one at each 128-wide step of K, with the one scale pair that
+// covers the whole block tile (the tile divides 128 in M and N). Bias is
+// added last.
+//
+// Requirements (checked): static N and K, K a multiple of 16 (16-byte
+// copies); for block128 scales BM, BN and BK dividing 128.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+#include "MmaSync.h"
+#include "Strategies.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+using namespace mlir::fusedops::kernel;
+
+namespace {
+
+/// FP8 elements in one 16-byte cp.async.
+constexpr int64_t kChunk = 16;
+/// Row padding of the byte tiles and of the f16 tiles (16 bytes each).
+constexpr int64_t kBytePad = 16;
+constexpr int64_t kHalfPad = 8;
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
+struct Plan {
+  int64_t bm, bn, bk, stages, threads, warpsM, warpsN, n, k;
+  ScaleGranularity granularity;
+  int64_t warpTileM() const { return bm / warpsM; }
+  int64_t warpTileN() const { return bn / warpsN; }
+  int64_t mmaTilesM() const { return warpTileM() / 16; }
+  int64_t mmaTilesN() const { return warpTileN() / 8; }
+  int64_t sharedBytes() const {
+    return stages * (bm + bn) * (bk + kBytePad) +
+           (bm + bn) * (bk + kHalfPad) * 2;
+  }
+  bool blockScales() const { return granularity == ScaleGranularity::block128; }
+};
+
+Plan makePlan(Fp8GemmOp op, TileConfigAttr tile) {
+  Plan plan;
+  plan.bm = tile.getBlock()[0];
+  plan.bn = tile.getBlock()[1];
+  plan.bk = tile.getBlock()[2];
+  plan.stages = tile.getStages();
+  plan.threads = tile.getNumThreads();
+  plan.warpsN = tile.getWarps() >= 2 ? 2 : 1;
+  plan.warpsM = tile.getWarps() / plan.warpsN;
+  auto rhs = cast<ShapedType>(op.getRhs().getType());
+  plan.n = rhs.getDimSize(0);
+  plan.k = rhs.getDimSize(1);
+  plan.granularity = op.getGranularity();
+  return plan;
+}
+
+class Sm80Fp8GemmStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "fp8-gemm-sm80-f16-mma-sync"; }
+
+  bool matches(Operation *op, const KernelTarget &target) const override {
+    return isa<Fp8GemmOp>(op) && target.smVersion >= 80;
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    // 128×128 outputs, 4 warps of 64×64 (128 f32 accumulators each; 256
+    // with the partial sums of block scales: a smaller tile then).
+    auto gemm = cast<Fp8GemmOp>(op);
+    if (gemm.getGranularity() == ScaleGranularity::block128)
+      return TileConfigAttr::get(op->getContext(), {128, 64, 32}, 4, 2, {});
+    return TileConfigAttr::get(op->getContext(), {128, 128, 32}, 4, 2, {});
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &) const override {
+    auto gemm = cast<Fp8GemmOp>(op);
+    for (Value operand : op->getOperands())
+      if (!isContiguous(operand.getType()))
+        return op->emitOpError()
+               << "needs contiguous buffers (identity layout) to lower to a "
+                  "GPU kernel, got "
+               << operand.getType();
+    Plan plan = makePlan(gemm, tile);
+    if (ShapedType::isDynamic(plan.k) || ShapedType::isDynamic(plan.n))
+      return op->emitOpError()
+             << "needs static N and K (the shape of 'rhs') to lower to a GPU "
+                "kernel";
+    if (plan.k % kChunk != 0)
+      return op->emitOpError()
+             << "needs K (" << plan.k
+             << ") to be a multiple of 16 for 16-byte asynchronous copies";
+    if (!tile.getCluster().empty())
+      return op->emitOpError()
+             << "'tile' of the sm_80 fp8_gemm kernel takes no cluster";
+    if (plan.bk % 16 != 0 || plan.warpTileM() % 16 != 0 ||
+        plan.warpTileN() % 8 != 0 || plan.bm % plan.warpsM != 0 ||
+        plan.bn % plan.warpsN != 0)
+      return op->emitOpError()
+             << "'tile' " << tile
+             << " does not split into mma.sync tiles: BK must be a multiple "
+                "of 16 and each warp's tile a multiple of 16×8";
+    int64_t chunksA = plan.bm * plan.bk / kChunk,
+            chunksB = plan.bn * plan.bk / kChunk;
+    if (chunksA % plan.threads != 0 || chunksB % plan.threads != 0)
+      return op->emitOpError()
+             << "'tile' " << tile << " gives " << chunksA << " and " << chunksB
+             << " 16-byte chunks per stage, not a multiple of its "
+             << plan.threads << " threads";
+    if (plan.blockScales() &&
+        (128 % plan.bm != 0 || 128 % plan.bn != 0 || 128 % plan.bk != 0))
+      return op->emitOpError()
+             << "with block128 scales, 'tile' " << tile
+             << " must have BM, BN and BK dividing 128";
+    if (plan.sharedBytes() > kMaxSharedBytes)
+      return op->emitOpError()
+             << "'tile' " << tile << " needs " << plan.sharedBytes()
+             << " bytes of shared memory; at most " << kMaxSharedBytes;
+    int64_t accumulators =
+        plan.mmaTilesM() * plan.mmaTilesN() * 4 * (plan.blockScales() ? 2 : 1);
+    if (accumulators > 192)
+      return op->emitOpError()
+             << "'tile' " << tile << " needs " << accumulators
+             << " accumulator registers per thread; at most 192";
+    return success();
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override;
+};
+
+/// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
+/// out [M, N].
+void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
+                     gpu::GPUFuncOp kernel) {
+  MLIRContext *ctx = b.getContext();
+  Type f16 = b.getF16Type(), f32 = b.getF32Type();
+  bool hasBias = static_cast<bool>(op.getBias());
+  Value a = kernel.getArgument(0), bMat = kernel.getArgument(1),
+        sa = kernel.getArgument(2), sb = kernel.getArgument(3);
+  Value bias = hasBias ? kernel.getArgument(4) : Value();
+  Value out = kernel.getArgument(hasBias ? 5 : 4);
+  Value stageA = kernel.getWorkgroupAttributions()[0];
+  Value stageB = kernel.getWorkgroupAttributions()[1];
+  Value halfA = kernel.getWorkgroupAttributions()[2];
+  Value halfB = kernel.getWorkgroupAttributions()[3];
+  Type outElement = cast<MemRefType>(out.getType()).getElementType();
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
+
+  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value lane = arith::RemUIOp::create(b, tid, cIndex(b, 32));
+  Value warp = arith::DivUIOp::create(b, tid, cIndex(b, 32));
+  Value warpM = arith::DivUIOp::create(b, warp, cIndex(b, plan.warpsN));
+  Value warpN = arith::RemUIOp::create(b, warp, cIndex(b, plan.warpsN));
+  Value m0 = arith::MulIOp::create(
+      b, gpu::BlockIdOp::create(b, gpu::Dimension::y), cIndex(b, plan.bm));
+  Value n0 = arith::MulIOp::create(
+      b, gpu::BlockIdOp::create(b, gpu::Dimension::x), cIndex(b, plan.bn));
+  Value rowsM = memref::DimOp::create(b, a, 0);
+  Value sizeK = cIndex(b, plan.k), sizeN = cIndex(b, plan.n);
+  int64_t numK = llvm::divideCeil(plan.k, plan.bk);
+  int64_t chunksPerRow = plan.bk / kChunk;
+
+  // The c-th chunk this thread moves of a rows×BK tile: (row, column).
+  auto chunkAt = [&](int64_t i) -> std::pair<Value, Value> {
+    Value c = arith::AddIOp::create(b, cIndex(b, i * plan.threads), tid);
+    Value r = arith::DivUIOp::create(b, c, cIndex(b, chunksPerRow));
+    Value kc = arith::MulIOp::create(
+        b, arith::RemUIOp::create(b, c, cIndex(b, chunksPerRow)),
+        cIndex(b, kChunk));
+    return {r, kc};
+  };
+  auto issueAndCommit = [&](Value kt) -> Value {
+    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
+    Value exists = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kt,
+                                         cIndex(b, numK));
+    auto ifOp = scf::IfOp::create(b, exists, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Value k0 = arith::MulIOp::create(b, kt, cIndex(b, plan.bk));
+      auto copy = [&](Value global, Value shared, Value rowBase, Value limit,
+                      int64_t rows) {
+        for (int64_t i = 0; i < rows * chunksPerRow / plan.threads; ++i) {
+          auto [r, kc] = chunkAt(i);
+          Value gRow = arith::AddIOp::create(b, rowBase, r);
+          Value gK = arith::AddIOp::create(b, k0, kc);
+          Value valid = arith::AndIOp::create(
+              b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, limit),
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gK, sizeK));
+          nvgpu::DeviceAsyncCopyOp::create(
+              b, tokenType, shared, ValueRange{slot, r, kc}, global,
+              ValueRange{arith::SelectOp::create(b, valid, gRow, c0),
+                         arith::SelectOp::create(b, valid, gK, c0)},
+              b.getIndexAttr(kChunk),
+              arith::SelectOp::create(b, valid, cIndex(b, kChunk), c0),
+              b.getUnitAttr());
+        }
+      };
+      copy(a, stageA, m0, rowsM, plan.bm);
+      copy(bMat, stageB, n0, sizeN, plan.bn);
+    }
+    return nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+  };
+  // FP8 byte tile (slot) → f16 tile, 16 elements per chunk.
+  auto convertTile = [&](Value slot, Value bytes, Value halves, int64_t rows,
+                         Type fp8) {
+    auto fp8Vec = VectorType::get({kChunk}, fp8);
+    auto halfVec = VectorType::get({kChunk}, f16);
+    for (int64_t i = 0; i < rows * chunksPerRow / plan.threads; ++i) {
+      auto [r, kc] = chunkAt(i);
+      Value raw = vector::LoadOp::create(b, fp8Vec, bytes, ValueRange{slot, r, kc},
+                                         false, llvm::MaybeAlign(16));
+      Value wide = arith::TruncFOp::create(b, halfVec, convertFp8ToF32(b, raw));
+      vector::StoreOp::create(b, wide, halves, ValueRange{r, kc}, false,
+                              llvm::MaybeAlign(16));
+    }
+  };
+
+  for (int64_t s = 0; s + 1 < plan.stages; ++s)
+    issueAndCommit(cIndex(b, s));
+
+  const int64_t mt = plan.mmaTilesM(), nt = plan.mmaTilesN();
+  const int64_t perSet = mt * nt * 4;
+  Value zero = cF32(b, 0.0f);
+  SmallVector<Value> inits(perSet * (plan.blockScales() ? 2 : 1), zero);
+  Type aFp8 = cast<MemRefType>(a.getType()).getElementType();
+  Type bFp8 = cast<MemRefType>(bMat.getType()).getElementType();
+  Value warpRow = arith::MulIOp::create(b, warpM, cIndex(b, plan.warpTileM()));
+  Value warpCol = arith::MulIOp::create(b, warpN, cIndex(b, plan.warpTileN()));
+
+  auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), c1, inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value kt = loop.getInductionVar();
+    Value group =
+        issueAndCommit(arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 1)));
+    nvgpu::DeviceAsyncWaitOp::create(b, group,
+                                     b.getI32IntegerAttr(plan.stages - 1));
+    gpu::BarrierOp::create(b);
+    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
+    convertTile(slot, stageA, halfA, plan.bm, aFp8);
+    convertTile(slot, stageB, halfB, plan.bn, bFp8);
+    gpu::BarrierOp::create(b);
+
+    SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
+                           loop.getRegionIterArgs().end());
+    // Block scales accumulate into the partial set (the second half).
+    int64_t target = plan.blockScales() ? perSet : 0;
+    Value aRow = arith::RemUIOp::create(b, lane, cIndex(b, 16));
+    Value aCol = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, lane, cIndex(b, 16)), cIndex(b, 8));
+    Value bRow = arith::RemUIOp::create(b, lane, cIndex(b, 8));
+    Value bCol = arith::MulIOp::create(
+        b,
+        arith::RemUIOp::create(b, arith::DivUIOp::create(b, lane, cIndex(b, 8)),
+                               cIndex(b, 2)),
+        cIndex(b, 8));
+    auto aType = VectorType::get({4, 2}, f16);
+    auto bType = VectorType::get({2, 2}, f16);
+    for (int64_t kk = 0; kk < plan.bk / 16; ++kk) {
+      Value kOff = cIndex(b, kk * 16);
+      SmallVector<SmallVector<Value>> aFrag, bFrag;
+      for (int64_t i = 0; i < mt; ++i) {
+        Value row = arith::AddIOp::create(
+            b, arith::AddIOp::create(b, warpRow, cIndex(b, i * 16)), aRow);
+        aFrag.push_back(toMmaRegisters(
+            b, nvgpu::LdMatrixOp::create(
+                   b, aType, halfA,
+                   ValueRange{row, arith::AddIOp::create(b, kOff, aCol)},
+                   false, 4)));
+      }
+      for (int64_t j = 0; j < nt; ++j) {
+        Value row = arith::AddIOp::create(
+            b, arith::AddIOp::create(b, warpCol, cIndex(b, j * 8)), bRow);
+        bFrag.push_back(toMmaRegisters(
+            b, nvgpu::LdMatrixOp::create(
+                   b, bType, halfB,
+                   ValueRange{row, arith::AddIOp::create(b, kOff, bCol)},
+                   false, 2)));
+      }
+      for (int64_t i = 0; i < mt; ++i)
+        for (int64_t j = 0; j < nt; ++j) {
+          int64_t base = target + (i * nt + j) * 4;
+          SmallVector<Value> updated =
+              mmaSync16816(b, aFrag[i], bFrag[j],
+                           ArrayRef<Value>(acc).slice(base, 4), f16);
+          std::copy(updated.begin(), updated.end(), acc.begin() + base);
+        }
+    }
+
+    if (plan.blockScales()) {
+      // At the end of each 128-wide step of K (or of K), fold the partial
+      // sums into the main ones with this block tile's scale pair.
+      int64_t stepsPerBlock = 128 / plan.bk;
+      Value nextKt = arith::AddIOp::create(b, kt, c1);
+      Value endOfBlock = arith::OrIOp::create(
+          b,
+          arith::CmpIOp::create(
+              b, arith::CmpIPredicate::eq,
+              arith::RemUIOp::create(b, nextKt, cIndex(b, stepsPerBlock)), c0),
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, nextKt,
+                                cIndex(b, numK)));
+      Value kb = arith::DivUIOp::create(b, kt, cIndex(b, stepsPerBlock));
+      Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
+      Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
+      Value scale = arith::MulFOp::create(
+          b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
+          memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
+      for (int64_t e = 0; e < perSet; ++e) {
+        Value folded = arith::AddFOp::create(
+            b, acc[e], arith::MulFOp::create(b, acc[perSet + e], scale));
+        acc[e] = arith::SelectOp::create(b, endOfBlock, folded, acc[e]);
+        acc[perSet + e] =
+            arith::SelectOp::create(b, endOfBlock, zero, acc[perSet + e]);
+      }
+    }
+    scf::YieldOp::create(b, acc);
+  }
+
+  // Epilogue: scales (tensor, row), bias, store.
+  Value tensorScale;
+  if (plan.granularity == ScaleGranularity::tensor)
+    tensorScale = arith::MulFOp::create(
+        b, memref::LoadOp::create(b, sa, ValueRange{}),
+        memref::LoadOp::create(b, sb, ValueRange{}));
+  Value laneRow = arith::DivUIOp::create(b, lane, cIndex(b, 4));
+  Value laneCol = arith::MulIOp::create(
+      b, arith::RemUIOp::create(b, lane, cIndex(b, 4)), cIndex(b, 2));
+  for (int64_t i = 0; i < mt; ++i)
+    for (int64_t j = 0; j < nt; ++j)
+      for (int64_t h = 0; h < 2; ++h) {
+        Value row = arith::AddIOp::create(
+            b,
+            arith::AddIOp::create(
+                b, m0, arith::AddIOp::create(b, warpRow, cIndex(b, i * 16 + h * 8))),
+            laneRow);
+        Value rowOk =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rowsM);
+        for (int64_t e = 0; e < 2; ++e) {
+          Value col = arith::AddIOp::create(
+              b,
+              arith::AddIOp::create(
+                  b, n0, arith::AddIOp::create(b, warpCol, cIndex(b, j * 8 + e))),
+              laneCol);
+          Value ok = arith::AndIOp::create(
+              b, rowOk,
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col, sizeN));
+          auto ifOp = scf::IfOp::create(b, ok, /*withElse=*/false);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          Value value = loop.getResult((i * nt + j) * 4 + h * 2 + e);
+          if (tensorScale)
+            value = arith::MulFOp::create(b, value, tensorScale);
+          if (plan.granularity == ScaleGranularity::row)
+            value = arith::MulFOp::create(
+                b,
+                arith::MulFOp::create(
+                    b, value, memref::LoadOp::create(b, sa, ValueRange{row})),
+                memref::LoadOp::create(b, sb, ValueRange{col}));
+          if (bias)
+            value = arith::AddFOp::create(
+                b, value,
+                castFloat(b, memref::LoadOp::create(b, bias, ValueRange{col}),
+                          f32));
+          memref::StoreOp::create(b, castFloat(b, value, outElement), out,
+                                  ValueRange{row, col});
+        }
+      }
+}
+
+LogicalResult Sm80Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
+                                         const KernelTarget &,
+                                         gpu::GPUModuleOp module,
+                                         RewriterBase &rewriter) const {
+  auto gemm = cast<Fp8GemmOp>(op);
+  Plan plan = makePlan(gemm, tile);
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  SmallVector<Value> args = {gemm.getLhs(), gemm.getRhs(), gemm.getLhsScale(),
+                             gemm.getRhsScale()};
+  if (Value bias = gemm.getBias())
+    args.push_back(bias);
+  args.push_back(gemm.getInits()[0]);
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  Type lhsFp8 = cast<MemRefType>(gemm.getLhs().getType()).getElementType();
+  Type rhsFp8 = cast<MemRefType>(gemm.getRhs().getType()).getElementType();
+  Type f16 = b.getF16Type();
+  SmallVector<Type> buffers = {
+      getWorkgroupBufferType({plan.stages, plan.bm, plan.bk + kBytePad}, lhsFp8),
+      getWorkgroupBufferType({plan.stages, plan.bn, plan.bk + kBytePad}, rhsFp8),
+      getWorkgroupBufferType({plan.bm, plan.bk + kHalfPad}, f16),
+      getWorkgroupBufferType({plan.bn, plan.bk + kHalfPad}, f16)};
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(b, op->getLoc(), module, "fp8_gemm", argTypes,
+                          plan.threads, buffers);
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    buildKernelBody(b, gemm, plan, kernel);
+  }
+  Value rows = memref::DimOp::create(b, gemm.getLhs(), 0);
+  Value c1 = cIndex(b, 1);
+  Value gridM = arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm));
+  Value gridN = cIndex(b, llvm::divideCeil(plan.n, plan.bn));
+  auto ifAny = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
+      /*withElse=*/false);
+  b.setInsertionPointToStart(ifAny.thenBlock());
+  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridN, gridM, c1},
+                            gpu::KernelDim3{cIndex(b, plan.threads), c1, c1},
+                            /*dynamicSharedMemorySize=*/Value(), args);
+  rewriter.eraseOp(op);
+  return success();
+}
+
+} // namespace
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createSm80Fp8GemmStrategy() {
+  return std::make_unique<Sm80Fp8GemmStrategy>();
+}
