@@ -16,6 +16,7 @@ int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   fusedops::bench::registerRmsNormRopeBenchmarks();
   fusedops::bench::registerGatedMlpBenchmarks();
+  fusedops::bench::registerFp8GemmBenchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -85,6 +85,8 @@ inline bool requireGpu(benchmark::State &state) {
 void registerRmsNormRopeBenchmarks();
 /// Registers the gated_mlp benchmarks (GatedMlpBench.cpp).
 void registerGatedMlpBenchmarks();
+/// Registers the fp8_gemm benchmarks (Fp8GemmBench.cpp).
+void registerFp8GemmBenchmarks();
 
 } // namespace fusedops::bench
 

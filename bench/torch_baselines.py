@@ -54,7 +54,43 @@ def main() -> int:
             print(json.dumps({"device": device, "shape": name, "variant": variant,
                               "ms": round(ms, 4),
                               "TFLOP/s": round(flops / ms / 1e9, 1)}))
+    fp8_baselines(device)
     return 0
+
+
+FP8_SHAPES = [
+    ("4096x4096x4096", 4096, 4096, 4096),
+    ("4096x11008x4096", 4096, 11008, 4096),
+]
+
+
+def fp8_baselines(device: str) -> None:
+    """cuBLASLt FP8 (torch._scaled_mm, e4m3, bf16 out) and f16 cuBLAS."""
+    for name, m, n, k in FP8_SHAPES:
+        flops = 2.0 * m * n * k
+        a = torch.randn(m, k, device="cuda").to(torch.float8_e4m3fn)
+        b = torch.randn(n, k, device="cuda").to(torch.float8_e4m3fn)
+        one = torch.ones((), device="cuda")
+        row_a = torch.ones(m, 1, device="cuda")
+        row_b = torch.ones(1, n, device="cuda")
+        a16 = a.to(torch.float16)
+        b16 = b.to(torch.float16)
+        runs = {
+            "scaled_mm_tensor": lambda: torch._scaled_mm(
+                a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16),
+            "scaled_mm_row": lambda: torch._scaled_mm(
+                a, b.t(), scale_a=row_a, scale_b=row_b, out_dtype=torch.bfloat16),
+            "matmul_f16": lambda: torch.matmul(a16, b16.t()),
+        }
+        for variant, fn in runs.items():
+            try:
+                ms = time_ms(fn)
+            except RuntimeError as error:  # a variant this build lacks
+                print(json.dumps({"device": device, "shape": name, "variant": variant,
+                                  "error": str(error).splitlines()[0]}))
+                continue
+            print(json.dumps({"device": device, "shape": name, "variant": variant,
+                              "ms": round(ms, 4), "TFLOP/s": round(flops / ms / 1e9, 1)}))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ tool_dirs = [config.fusedops_tools_dir, config.llvm_tools_dir]
 tools = [
     ToolSubst("fusedops-opt", unresolved="fatal"),
     ToolSubst("fusedops-compile", unresolved="fatal"),
+    ToolSubst("fusedops-runner", unresolved="ignore"),
     "not",
     "count",
 ]
@@ -35,3 +36,29 @@ import shutil
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 if os.access(os.path.join(cuda_home, "bin", "ptxas"), os.X_OK) or shutil.which("ptxas"):
     config.available_features.add("ptxas")
+
+
+def _cuda_device_count():
+    """Number of GPUs the CUDA driver reports, 0 without a driver."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    if cuda.cuInit(0) != 0:
+        return 0
+    count = ctypes.c_int(0)
+    if cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+if _cuda_device_count() > 0:
+    config.available_features.add("cuda")
+
+# The runner utilities (printMemrefF32, ...) that integration tests load.
+config.substitutions.append(
+    ("%mlir_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_runner_utils.so")))
+config.substitutions.append(
+    ("%mlir_c_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_c_runner_utils.so")))

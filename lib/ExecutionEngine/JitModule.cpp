@@ -31,7 +31,8 @@ JitModule::~JitModule() = default;
 
 /// The runtime functions host code calls, bound by address so that they
 /// resolve whatever the process exports.
-static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) {
+llvm::orc::SymbolMap
+mlir::fusedops::getRuntimeSymbolMap(llvm::orc::MangleAndInterner mangle) {
   llvm::orc::SymbolMap symbols;
   auto add = [&](const char *name, void *address) {
     symbols[mangle(name)] = llvm::orc::ExecutorSymbolDef(
@@ -43,6 +44,10 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   add("mgpuModuleGetFunction",
       reinterpret_cast<void *>(&mgpuModuleGetFunction));
   add("mgpuLaunchKernel", reinterpret_cast<void *>(&mgpuLaunchKernel));
+  add("mgpuMemAlloc", reinterpret_cast<void *>(&mgpuMemAlloc));
+  add("mgpuMemFree", reinterpret_cast<void *>(&mgpuMemFree));
+  add("mgpuMemcpy", reinterpret_cast<void *>(&mgpuMemcpy));
+  add("mgpuMemset32", reinterpret_cast<void *>(&mgpuMemset32));
   add("mgpuStreamCreate", reinterpret_cast<void *>(&mgpuStreamCreate));
   add("mgpuStreamSynchronize",
       reinterpret_cast<void *>(&mgpuStreamSynchronize));
@@ -104,7 +109,7 @@ JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
     return nullptr;
   }
   jit->engine = std::move(*engine);
-  jit->engine->registerSymbols(runtimeSymbols);
+  jit->engine->registerSymbols(getRuntimeSymbolMap);
   // Runs the global constructors, among them the one that loads the kernels'
   // module (mgpuModuleLoad) into the global the launches read.
   jit->engine->initialize();

@@ -29,6 +29,7 @@
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -173,6 +174,9 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
   pm.addPass(createConvertFusedOpsToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Host-side gpu.alloc/memcpy/launch_func become async ops on a stream, the
+  // form gpu-to-llvm lowers.
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
 
   // Common lowering, as upstream.
   pm.addPass(createConvertNVGPUToNVVMPass());

@@ -79,6 +79,10 @@ struct Driver {
                                 CUstream) = nullptr;
   CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t,
                               CUstream) = nullptr;
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t,
+                               CUstream) = nullptr;
+  CUresult (*cuMemcpyAsync)(CUdeviceptr, CUdeviceptr, size_t,
+                            CUstream) = nullptr;
   CUresult (*cuEventCreate)(CUevent *, unsigned) = nullptr;
   CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
   CUresult (*cuEventSynchronize)(CUevent) = nullptr;
@@ -148,6 +152,8 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuMemcpyDtoH, {"cuMemcpyDtoH_v2"});
     bind(driver.cuMemcpyDtoDAsync, {"cuMemcpyDtoDAsync_v2"});
     bind(driver.cuMemsetD8Async, {"cuMemsetD8Async"});
+    bind(driver.cuMemsetD32Async, {"cuMemsetD32Async"});
+    bind(driver.cuMemcpyAsync, {"cuMemcpyAsync"});
     bind(driver.cuEventCreate, {"cuEventCreate"});
     bind(driver.cuEventRecord, {"cuEventRecord"});
     bind(driver.cuEventSynchronize, {"cuEventSynchronize"});
@@ -523,6 +529,51 @@ void mgpuStreamSynchronize(void *stream) {
     return; // The caller orders work on its own stream.
   if (fusedopsStreamSynchronize(stream))
     reportAsync("mgpuStreamSynchronize");
+}
+
+void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
+                   bool isHostShared) {
+  if (isHostShared) {
+    lastError = "gpu.alloc host_shared (managed memory) is not supported by "
+                "the fusedops runtime; allocate device memory";
+    reportAsync("mgpuMemAlloc");
+    return nullptr;
+  }
+  void *ptr = nullptr;
+  if (fusedopsMalloc(sizeBytes, &ptr))
+    reportAsync("mgpuMemAlloc");
+  return ptr;
+}
+
+void mgpuMemFree(void *ptr, void * /*stream*/) {
+  if (ptr && fusedopsFree(ptr))
+    reportAsync("mgpuMemFree");
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream) {
+  const Driver *driver = nullptr;
+  if (ready(driver)) {
+    reportAsync("mgpuMemcpy");
+    return;
+  }
+  // Unified addressing tells the direction from the pointers themselves.
+  if (check(driver->cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                                  reinterpret_cast<CUdeviceptr>(src),
+                                  sizeBytes, static_cast<CUstream>(stream)),
+            "cuMemcpyAsync"))
+    reportAsync("mgpuMemcpy");
+}
+
+void mgpuMemset32(void *dst, unsigned int value, size_t count, void *stream) {
+  const Driver *driver = nullptr;
+  if (ready(driver)) {
+    reportAsync("mgpuMemset32");
+    return;
+  }
+  if (check(driver->cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value,
+                                     count, static_cast<CUstream>(stream)),
+            "cuMemsetD32Async"))
+    reportAsync("mgpuMemset32");
 }
 
 void mgpuStreamDestroy(void *stream) {

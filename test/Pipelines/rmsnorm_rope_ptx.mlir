@@ -30,9 +30,12 @@
 // SM80: shfl.sync.bfly.b32
 // SM80: st.global.v4.b32
 
-// The host code calls the runtime to launch the embedded kernels.
+// The host code launches the embedded kernels on a stream from the runtime
+// (gpu-async-region made the launch asynchronous) and waits for it.
 // HOST: llvm.func @norm(
-// HOST: gpu.launch_func {{ *}}@fusedops_kernels::@rmsnorm_rope
+// HOST: %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
+// HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@rmsnorm_rope
+// HOST: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
 // HOST: gpu.binary @fusedops_kernels {{ *}}[#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
 
 func.func @norm(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %cos: tensor<2048x128xf32>,

@@ -18,6 +18,9 @@
 #include "fusedops/Pipelines/Pipelines.h"
 #include "mlir/Support/LLVM.h"
 
+#include "llvm/ExecutionEngine/Orc/CoreContainers.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+
 #include <memory>
 #include <string>
 
@@ -26,6 +29,11 @@ class ExecutionEngine;
 class MLIRContext;
 
 namespace fusedops {
+
+/// The fusedops runtime functions that host code from gpu-to-llvm calls
+/// (mgpu*), bound by address: pass to ExecutionEngine::registerSymbols or
+/// JitRunnerConfig::runtimeSymbolMap.
+llvm::orc::SymbolMap getRuntimeSymbolMap(llvm::orc::MangleAndInterner mangle);
 
 class JitModule {
 public:
