@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 #===- utils/run-example.sh - the main job ---------------------------------===#
 #
-# Installs what is missing, builds fusedops-opt and runs it on the bundled
+# Installs what is missing, builds the tools and runs them on the bundled
 # example (examples/llama_block.mlir): parse and verify, round trip through
-# the generic form, canonicalize, and bufferize to the buffer form that the
-# GPU lowering consumes. Prints what it did at each step.
+# the generic form, bufferize, then compile to PTX and cubin for sm_90a and
+# sm_80. Where a GPU is present it runs the block on it
+# (examples/run_llama_block.mlir, fusedops-runner) and checks the results.
+# Prints what it did at each step.
 #
 #===----------------------------------------------------------------------===#
 set -euo pipefail
@@ -15,7 +17,7 @@ out=$build/example
 opt=$build/bin/fusedops-opt
 
 "$root/utils/setup.sh"
-"$root/utils/build.sh" fusedops-opt
+"$root/utils/build.sh" fusedops-opt fusedops-compile fusedops-runner
 mkdir -p "$out"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -41,5 +43,41 @@ step "canonicalize and bufferize (one-shot-bufferize)"
   -o "$out/buffers.mlir"
 echo "   buffer form written to $out/buffers.mlir:"
 grep -E 'fusedops\.|memref.alloc' "$out/buffers.mlir" | sed 's/^ */     /' | cut -c1-140
+
+for chip in sm_90a sm_80; do
+  step "compile to PTX and cubin for $chip (fusedops-compile)"
+  "$build/bin/fusedops-compile" "$example" --chip=$chip \
+    --ptx="$out/llama_block.$chip.ptx" --cubin="$out/llama_block.$chip.cubin" \
+    -o "$out/llama_block.$chip.llvm.mlir" | sed 's/^/   /'
+  printf '   kernels: %s\n' "$(grep -o '^.visible .entry [a-z_0-9]*' \
+    "$out/llama_block.$chip.ptx" | awk '{print $3}' | tr '\n' ' ')"
+done
+
+step "run on the GPU (examples/run_llama_block.mlir, fusedops-runner)"
+if python3 - <<'PY'
+import ctypes, sys
+try:
+    cuda = ctypes.CDLL("libcuda.so.1")
+except OSError:
+    sys.exit(1)
+count = ctypes.c_int(0)
+sys.exit(0 if cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0
+         and count.value > 0 else 1)
+PY
+then
+  libs=/usr/lib/llvm-22/lib
+  "$build/bin/fusedops-runner" "$root/examples/run_llama_block.mlir" -e main \
+    --entry-point-result=void \
+    --shared-libs=$libs/libmlir_runner_utils.so,$libs/libmlir_c_runner_utils.so \
+    | tee "$out/run.txt" | sed 's/^/   /'
+  # q_rot must be exactly 1 and h = silu(8)*8 = 63.98, 64 in bf16.
+  if grep -q 'nan' "$out/run.txt" ||
+     [ "$(grep -c '^\[\[1, \+1\|^ \[1, \+1' "$out/run.txt")" -lt 1 ]; then
+    echo "   unexpected results: see $out/run.txt"; exit 1
+  fi
+  echo "   results as expected (q_rot = 1, h = 64)"
+else
+  echo "   no GPU here: compiled, not run (the device check runs it: utils/device-check.sh example)"
+fi
 
 step "done: outputs in $out"

@@ -16,6 +16,7 @@
 #include "fusedops/Conversion/Passes.h"
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/Dialect/FusedOps/Transforms/BufferizableOpInterfaceImpl.h"
+#include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 #include "fusedops/Pipelines/Pipelines.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -61,6 +62,7 @@ inline void registerPipelineDependencies(DialectRegistry &registry) {
 /// Registers the fusedops passes and pipelines (for fusedops-opt and other
 /// mlir-opt-like drivers).
 inline void registerAllPasses() {
+  registerFusedOpsTransformsPasses();
   registerFusedOpsConversionPasses();
   registerFusedOpsPipelines();
 }

@@ -1,0 +1,22 @@
+//===- Passes.h - fusedops dialect transforms -------------------*- C++ -*-===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSEDOPS_DIALECT_FUSEDOPS_TRANSFORMS_PASSES_H
+#define FUSEDOPS_DIALECT_FUSEDOPS_TRANSFORMS_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::fusedops {
+
+#define GEN_PASS_DECL
+#include "fusedops/Dialect/FusedOps/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "fusedops/Dialect/FusedOps/Transforms/Passes.h.inc"
+
+} // namespace mlir::fusedops
+
+#endif // FUSEDOPS_DIALECT_FUSEDOPS_TRANSFORMS_PASSES_H

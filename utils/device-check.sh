@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+#===- utils/device-check.sh - GPU checks on the lent GPU machine ----------===#
+#
+# Runs on the GPU machine (no MLIR, no network) what needs a GPU: the GPU
+# GoogleTests, the integration lit tests (fusedops-runner), compute-sanitizer
+# and the benchmarks, from binaries built here and carried in .device/:
+#
+#   ../shared/device/mlir-libs.sh fetch .device/mlir     # Debian's MLIR/LLVM libs
+#   utils/device-check.sh --stage                        # copy binaries to .device/bin
+#   (device) utils/device-check.sh [tests|lit|sanitize|bench|all]
+#
+# Results go to $OUT (the device tool's output folder) when set.
+#
+#===----------------------------------------------------------------------===#
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$root/.device/bin
+out=${OUT:-$root/.device/out}
+
+if [ "${1:-}" = "--stage" ]; then
+  mkdir -p "$bin" "$root/.device/whl"
+  build=${BUILD_DIR:-$root/build}
+  cp "$build"/unittests/Conversion/FusedOpsToGPU/FusedOpsToGPUTests \
+     "$build"/bench/fusedops-bench "$build"/lib/libFusedOpsRuntime.so \
+     "$build"/bin/fusedops-runner "$build"/bin/fusedops-opt \
+     "$build"/bin/fusedops-compile \
+     /usr/lib/llvm-22/bin/FileCheck /usr/lib/llvm-22/bin/not \
+     /usr/lib/llvm-22/bin/count \
+     /usr/lib/x86_64-linux-gnu/libbenchmark.so.1debian "$bin"/
+  [ -n "$(ls "$root"/.device/whl/lit-*.whl 2>/dev/null)" ] ||
+    python3 -m pip download -q --no-deps -d "$root/.device/whl" lit
+  du -sh "$root/.device"
+  exit 0
+fi
+
+mkdir -p "$out"
+. "$root/.device/mlir/unpack.sh"
+export LD_LIBRARY_PATH=$bin:$LD_LIBRARY_PATH
+mlir_lib=$root/.device/mlir/root/usr/lib/llvm-22/lib
+what=${1:-all}
+
+run_tests() {
+  "$bin/FusedOpsToGPUTests" >"$out/gpu-tests.log" 2>&1
+  echo "GPU GoogleTests rc=$?"
+  grep -E "^\[ result|FAILED|PASSED" "$out/gpu-tests.log"
+}
+
+run_lit() {
+  python3 -m pip install -q --no-index --no-deps --target /tmp/fusedops-site \
+    "$root"/.device/whl/lit-*.whl && export PYTHONPATH=/tmp/fusedops-site
+  local exec_root=/tmp/fusedops-lit/test
+  mkdir -p "$exec_root/Integration/GPU"
+  cat >"$exec_root/lit.site.cfg.py" <<CFG
+config.llvm_tools_dir = "$bin"
+config.mlir_obj_dir = "/tmp/fusedops-lit"
+config.mlir_lib_dir = "$mlir_lib"
+config.fusedops_obj_root = "/tmp/fusedops-lit"
+config.fusedops_tools_dir = "$bin"
+config.fusedops_src_root = "$root"
+import lit.llvm
+lit.llvm.initialize(lit_config, config)
+lit_config.load_config(config, "$root/test/lit.cfg.py")
+CFG
+  python3 -m lit -v "$exec_root/Integration" 2>&1 | tee "$out/lit.log" | tail -8
+}
+
+run_sanitize() {
+  local filter='*masked_tail:*sm80_bf16*:*bf16_silu_3x100x200:*f16_silu_3stages:*block_mixed*:*tensor_e5m2*'
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool $tool "$bin/FusedOpsToGPUTests" \
+      --gtest_filter="$filter" >"$out/$tool.log" 2>&1
+    echo "$tool rc=$?"
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$out/$tool.log"
+  done
+}
+
+run_bench() {
+  "$bin/fusedops-bench" --benchmark_out="$out/bench.json" \
+    --benchmark_out_format=json >"$out/bench.log" 2>&1
+  echo "bench rc=$?"
+  grep -E "manual_time|rror" "$out/bench.log" |
+    sed -E 's/ +/ /g; s/bytes_per_second=[^ ]+ //' | cut -c1-160
+  python3 "$root/bench/torch_baselines.py" | tee "$out/torch.jsonl"
+}
+
+run_example() {
+  "$bin/fusedops-runner" "$root/examples/run_llama_block.mlir" -e main \
+    --entry-point-result=void \
+    --shared-libs=$mlir_lib/libmlir_runner_utils.so,$mlir_lib/libmlir_c_runner_utils.so \
+    2>&1 | tee "$out/example.txt"
+  echo "example rc=$?"
+}
+
+case "$what" in
+  example) run_example ;;
+  tests) run_tests ;;
+  lit) run_lit ;;
+  sanitize) run_sanitize ;;
+  bench) run_bench ;;
+  all) run_example; run_tests; run_lit; run_sanitize; run_bench ;;
+  *) echo "usage: $0 [--stage|example|tests|lit|sanitize|bench|all]"; exit 2 ;;
+esac
