@@ -8,7 +8,9 @@ from lit.llvm import llvm_config
 from lit.llvm.subst import ToolSubst
 
 config.name = "FUSEDOPS"
-config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+# The internal shell: the same behaviour with every lit version (lit 23 drops
+# the external one).
+config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.fusedops_obj_root, "test")
@@ -57,8 +59,18 @@ def _cuda_device_count():
 if _cuda_device_count() > 0:
     config.available_features.add("cuda")
 
+
+
+def _runtime_library(name):
+    """The runner library `name` in MLIR's lib dir: the development symlink
+    where libmlir-22-dev is installed, else the versioned file (libmlir-22)."""
+    for candidate in (name + ".so", name + ".so.22.1"):
+        path = os.path.join(config.mlir_lib_dir, candidate)
+        if os.path.exists(path):
+            return path
+    return os.path.join(config.mlir_lib_dir, name + ".so")
+
+
 # The runner utilities (printMemrefF32, ...) that integration tests load.
-config.substitutions.append(
-    ("%mlir_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_runner_utils.so")))
-config.substitutions.append(
-    ("%mlir_c_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_c_runner_utils.so")))
+config.substitutions.append(("%mlir_runner_utils", _runtime_library("libmlir_runner_utils")))
+config.substitutions.append(("%mlir_c_runner_utils", _runtime_library("libmlir_c_runner_utils")))

@@ -61,7 +61,8 @@ import lit.llvm
 lit.llvm.initialize(lit_config, config)
 lit_config.load_config(config, "$root/test/lit.cfg.py")
 CFG
-  python3 -m lit -v "$exec_root/Integration" 2>&1 | tee "$out/lit.log" | tail -8
+  python3 -c 'import sys, lit.main; sys.argv[0] = "lit"; lit.main.main()' \
+    -v "$exec_root/Integration" 2>&1 | tee "$out/lit.log" | tail -12
 }
 
 run_sanitize() {
@@ -86,7 +87,7 @@ run_bench() {
 run_example() {
   "$bin/fusedops-runner" "$root/examples/run_llama_block.mlir" -e main \
     --entry-point-result=void \
-    --shared-libs=$mlir_lib/libmlir_runner_utils.so,$mlir_lib/libmlir_c_runner_utils.so \
+    --shared-libs=$mlir_lib/libmlir_runner_utils.so.22.1,$mlir_lib/libmlir_c_runner_utils.so.22.1 \
     2>&1 | tee "$out/example.txt"
   echo "example rc=$?"
 }

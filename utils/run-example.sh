@@ -68,7 +68,7 @@ then
   libs=/usr/lib/llvm-22/lib
   "$build/bin/fusedops-runner" "$root/examples/run_llama_block.mlir" -e main \
     --entry-point-result=void \
-    --shared-libs=$libs/libmlir_runner_utils.so,$libs/libmlir_c_runner_utils.so \
+    --shared-libs=$libs/libmlir_runner_utils.so.22.1,$libs/libmlir_c_runner_utils.so.22.1 \
     | tee "$out/run.txt" | sed 's/^/   /'
   # q_rot must be exactly 1 and h = silu(8)*8 = 63.98, 64 in bf16.
   if grep -q 'nan' "$out/run.txt" ||

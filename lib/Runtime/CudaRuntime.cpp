@@ -21,6 +21,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -92,13 +93,27 @@ struct Driver {
   CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
 };
 
-thread_local std::string lastError;
+/// The last error message of this thread. A fixed buffer, not a
+/// std::string: mgpu* calls from JIT-compiled global destructors can come
+/// after thread-local destructors have run at process exit.
+thread_local char lastErrorBuffer[2048];
+struct LastError {
+  LastError &operator=(const std::string &message) {
+    size_t n = std::min(message.size(), sizeof(lastErrorBuffer) - 1);
+    std::memcpy(lastErrorBuffer, message.data(), n);
+    lastErrorBuffer[n] = '\0';
+    return *this;
+  }
+  operator std::string() const { return std::string(lastErrorBuffer); }
+  const char *c_str() const { return lastErrorBuffer; }
+};
+LastError lastError;
 thread_local int asyncErrorCount = 0;
 thread_local fusedops_stream currentStream = nullptr;
 thread_local bool hasCurrentStream = false;
 
-fusedops_status fail(fusedops_status status, std::string message) {
-  lastError = std::move(message);
+fusedops_status fail(fusedops_status status, const std::string &message) {
+  lastError = message;
   return status;
 }
 
@@ -209,7 +224,8 @@ fusedops_status ready(const Driver *&driver) {
   if (initResult != kCudaSuccess) {
     check(initResult, "cuInit(0)");
     return fail(FUSEDOPS_ERROR_NO_DEVICE,
-                lastError + "; is an NVIDIA GPU visible to this process?");
+                std::string(lastError) +
+                    "; is an NVIDIA GPU visible to this process?");
   }
   CUcontext context = nullptr;
   FUSEDOPS_CHECK(driver->cuCtxGetCurrent(&context));
@@ -266,7 +282,7 @@ fusedops_status loadModule(const void *image, size_t size,
         driver->cuModuleLoadDataEx(&cuModule, text.c_str(), 2, options, values);
     if (result != kCudaSuccess) {
       check(result, "cuModuleLoadDataEx (PTX JIT)");
-      return fail(FUSEDOPS_ERROR_CUDA, lastError + ": " + log);
+      return fail(FUSEDOPS_ERROR_CUDA, std::string(lastError) + ": " + log);
     }
   } else {
     FUSEDOPS_CHECK(driver->cuModuleLoadData(&cuModule, image));
@@ -343,7 +359,7 @@ fusedops_status fusedopsModuleGetFunction(fusedops_module module,
   if (result != kCudaSuccess) {
     check(result, "cuModuleGetFunction");
     return fail(FUSEDOPS_ERROR_CUDA,
-                lastError + " for kernel '" + name + "'");
+                std::string(lastError) + " for kernel '" + name + "'");
   }
   *function = reinterpret_cast<fusedops_function>(cuFunction);
   return FUSEDOPS_SUCCESS;
@@ -481,7 +497,15 @@ void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
 }
 
 void mgpuModuleUnload(void *module) {
-  if (module && fusedopsModuleUnload(static_cast<fusedops_module>(module)))
+  // At process exit the driver may already be shut down
+  // (CUDA_ERROR_DEINITIALIZED): the module is gone with it.
+  constexpr CUresult kDeinitialized = 4;
+  const Driver *driver = driverOrNull();
+  if (!module || !driver)
+    return;
+  CUresult result = driver->cuModuleUnload(static_cast<CUmodule>(module));
+  if (result != kCudaSuccess && result != kDeinitialized &&
+      check(result, "cuModuleUnload"))
     reportAsync("mgpuModuleUnload");
 }
 
@@ -534,8 +558,9 @@ void mgpuStreamSynchronize(void *stream) {
 void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
                    bool isHostShared) {
   if (isHostShared) {
-    lastError = "gpu.alloc host_shared (managed memory) is not supported by "
-                "the fusedops runtime; allocate device memory";
+    lastError = std::string("gpu.alloc host_shared (managed memory) is not "
+                            "supported by the fusedops runtime; allocate "
+                            "device memory");
     reportAsync("mgpuMemAlloc");
     return nullptr;
   }

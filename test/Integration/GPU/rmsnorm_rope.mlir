@@ -60,10 +60,5 @@ func.func @main() {
   %flat = memref.collapse_shape %out [[0, 1], [2]] : memref<1x2x8xf32> into memref<2x8xf32>
   %print = memref.cast %flat : memref<2x8xf32> to memref<*xf32>
   call @printMemrefF32(%print) : (memref<*xf32>) -> ()
-  gpu.dealloc %dx : memref<1x2x8xf32>
-  gpu.dealloc %dw : memref<8xf32>
-  gpu.dealloc %dcos : memref<2x4xf32>
-  gpu.dealloc %dsin : memref<2x4xf32>
-  gpu.dealloc %dout : memref<1x2x8xf32>
   return
 }
