@@ -1,4 +1,4 @@
-// RUN: fusedops-opt %s --fusedops-device-buffers | FileCheck %s
+// RUN: fusedops-opt %s --fusedops-device-buffers -split-input-file | FileCheck %s
 
 // Buffers that reach a fusedops op (through views too) move to the GPU,
 // their deallocations with them; the host's own buffers stay.
@@ -26,5 +26,24 @@ func.func @moves_kernel_buffers(%n: index, %w: memref<64xf32>, %t: memref<8x32xf
   memref.dealloc %x : memref<?x64xf32>
   memref.dealloc %o : memref<?x64xf32>
   memref.dealloc %host : memref<4xf32>
+  return
+}
+
+// -----
+
+// GPU buffers a callee returns are freed with gpu.dealloc by the caller.
+// CHECK-LABEL: func @frees_returned_device_buffers
+//       CHECK:   %[[R:.*]] = call @make
+//       CHECK:   %[[V:.*]] = memref.cast %[[R]]
+//       CHECK:   gpu.dealloc %[[V]]
+//   CHECK-NOT:   memref.dealloc
+func.func @make() -> memref<8xf32> {
+  %b = gpu.alloc () : memref<8xf32>
+  return %b : memref<8xf32>
+}
+func.func @frees_returned_device_buffers() {
+  %r = call @make() : () -> memref<8xf32>
+  %v = memref.cast %r : memref<8xf32> to memref<?xf32>
+  memref.dealloc %v : memref<?xf32>
   return
 }

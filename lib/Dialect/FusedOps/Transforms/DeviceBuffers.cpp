@@ -7,6 +7,7 @@
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -69,6 +70,58 @@ struct FusedOpsDeviceBuffersPass
         }
       alloc.getResult().replaceAllUsesWith(device.getMemref());
       alloc.erase();
+    }
+    freeDeviceBuffersOnDevice();
+  }
+
+  /// `memref.dealloc`s of GPU buffers (from gpu.alloc, through views and
+  /// function results) become `gpu.dealloc`: the deallocation pipeline
+  /// frees what a function owns, including GPU buffers a callee returned,
+  /// and a host free() of a device pointer would crash.
+  void freeDeviceBuffersOnDevice() {
+    ModuleOp module = getOperation();
+    DenseSet<Value> device;
+    module.walk([&](gpu::AllocOp alloc) { device.insert(alloc.getMemref()); });
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      auto mark = [&](Value value) {
+        changed |= device.insert(value).second;
+      };
+      module.walk([&](Operation *op) {
+        if (op->getParentOfType<gpu::GPUModuleOp>())
+          return;
+        if (auto view = dyn_cast<ViewLikeOpInterface>(op)) {
+          if (device.contains(view.getViewSource()))
+            mark(op->getResult(0));
+        } else if (isa<memref::CastOp>(op)) {
+          if (device.contains(op->getOperand(0)))
+            mark(op->getResult(0));
+        } else if (auto meta = dyn_cast<memref::ExtractStridedMetadataOp>(op)) {
+          if (device.contains(meta.getSource()))
+            mark(meta.getBaseBuffer());
+        } else if (auto call = dyn_cast<func::CallOp>(op)) {
+          auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+          if (!callee || callee.isExternal())
+            return;
+          callee.walk([&](func::ReturnOp ret) {
+            for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
+              if (device.contains(operand))
+                mark(call.getResult(index));
+          });
+        }
+      });
+    }
+    SmallVector<memref::DeallocOp> deallocs;
+    module.walk([&](memref::DeallocOp dealloc) {
+      if (device.contains(dealloc.getMemref()))
+        deallocs.push_back(dealloc);
+    });
+    for (memref::DeallocOp dealloc : deallocs) {
+      OpBuilder b(dealloc);
+      gpu::DeallocOp::create(b, dealloc.getLoc(), /*asyncToken=*/Type(),
+                             ValueRange{}, dealloc.getMemref());
+      dealloc.erase();
     }
   }
 };

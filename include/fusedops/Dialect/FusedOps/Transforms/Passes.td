@@ -16,8 +16,9 @@ def FusedOpsDeviceBuffers : Pass<"fusedops-device-buffers", "ModuleOp"> {
     `memref.alloc`s in host memory, but fusedops ops run as GPU kernels. This
     pass turns every `memref.alloc` whose buffer reaches a fusedops op
     (directly or through view-like ops: casts, reshapes, subviews) into a
-    `gpu.alloc`, and its `memref.dealloc`s into `gpu.dealloc`s. Buffers the
-    host reads or writes itself are left alone. Run it after
+    `gpu.alloc`, and every `memref.dealloc` of a GPU buffer (a `gpu.alloc`,
+    a view of one, or one a called function returns) into a `gpu.dealloc`.
+    Buffers the host reads or writes itself are left alone. Run it after
     `buffer-deallocation-pipeline` so that intermediates are freed.
 
     Example:
