@@ -90,6 +90,19 @@ fusedops_status fusedopsMemsetD8(void *dst, unsigned char value, size_t bytes,
                                  fusedops_stream stream);
 fusedops_status fusedopsStreamSynchronize(fusedops_stream stream);
 
+/* Streams and CUDA graphs, so that hosts without a framework can capture
+ * fusedops launches (the legacy default stream cannot be captured). */
+typedef struct fusedops_graph_st *fusedops_graph;
+fusedops_status fusedopsStreamCreate(fusedops_stream *stream);
+fusedops_status fusedopsStreamDestroy(fusedops_stream stream);
+fusedops_status fusedopsStreamBeginCapture(fusedops_stream stream);
+/* Ends the capture and instantiates the captured graph. */
+fusedops_status fusedopsStreamEndCapture(fusedops_stream stream,
+                                         fusedops_graph *graph);
+fusedops_status fusedopsGraphLaunch(fusedops_graph graph,
+                                    fusedops_stream stream);
+fusedops_status fusedopsGraphDestroy(fusedops_graph graph);
+
 /* Milliseconds `count` runs of `body(user)` take on `stream`, timed with
  * CUDA events around the whole loop (after the caller's warm-up). */
 fusedops_status fusedopsTimeOnStream(fusedops_stream stream,

@@ -42,6 +42,8 @@ using CUmodule = struct CUmod_st *;
 using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUevent = struct CUevent_st *;
+using CUgraph = struct CUgraph_st *;
+using CUgraphExec = struct CUgraphExec_st *;
 
 constexpr CUresult kCudaSuccess = 0;
 constexpr int kAttrComputeCapabilityMajor = 75;
@@ -49,6 +51,8 @@ constexpr int kAttrComputeCapabilityMinor = 76;
 constexpr unsigned kStreamNonBlocking = 1;
 constexpr int kJitErrorLogBuffer = 5;
 constexpr int kJitErrorLogBufferSize = 6;
+/// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: other threads' CUDA calls may go on.
+constexpr int kCaptureModeThreadLocal = 1;
 
 struct Driver {
   void *handle = nullptr;
@@ -89,6 +93,13 @@ struct Driver {
   CUresult (*cuEventSynchronize)(CUevent) = nullptr;
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent) = nullptr;
   CUresult (*cuEventDestroy)(CUevent) = nullptr;
+  CUresult (*cuStreamBeginCapture)(CUstream, int) = nullptr;
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *) = nullptr;
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *, CUgraph,
+                                          unsigned long long) = nullptr;
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream) = nullptr;
+  CUresult (*cuGraphExecDestroy)(CUgraphExec) = nullptr;
+  CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
   CUresult (*cuGetErrorName)(CUresult, const char **) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
 };
@@ -175,6 +186,13 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuEventElapsedTime,
          {"cuEventElapsedTime_v2", "cuEventElapsedTime"});
     bind(driver.cuEventDestroy, {"cuEventDestroy_v2", "cuEventDestroy"});
+    bind(driver.cuStreamBeginCapture,
+         {"cuStreamBeginCapture_v2", "cuStreamBeginCapture"});
+    bind(driver.cuStreamEndCapture, {"cuStreamEndCapture"});
+    bind(driver.cuGraphInstantiateWithFlags, {"cuGraphInstantiateWithFlags"});
+    bind(driver.cuGraphLaunch, {"cuGraphLaunch"});
+    bind(driver.cuGraphExecDestroy, {"cuGraphExecDestroy"});
+    bind(driver.cuGraphDestroy, {"cuGraphDestroy"});
     bind(driver.cuGetErrorName, {"cuGetErrorName"});
     bind(driver.cuGetErrorString, {"cuGetErrorString"});
     if (!ok) {
@@ -445,6 +463,69 @@ fusedops_status fusedopsMemsetD8(void *dst, unsigned char value, size_t bytes,
 fusedops_status fusedopsStreamSynchronize(fusedops_stream stream) {
   FUSEDOPS_READY(driver);
   FUSEDOPS_CHECK(driver->cuStreamSynchronize(static_cast<CUstream>(stream)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsStreamCreate(fusedops_stream *stream) {
+  FUSEDOPS_READY(driver);
+  if (!stream)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsStreamCreate needs a stream pointer");
+  CUstream created = nullptr;
+  FUSEDOPS_CHECK(driver->cuStreamCreate(&created, kStreamNonBlocking));
+  *stream = created;
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsStreamDestroy(fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuStreamDestroy(static_cast<CUstream>(stream)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsStreamBeginCapture(fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  if (!stream)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "the legacy default stream (NULL) cannot be captured; use a "
+                "stream from fusedopsStreamCreate");
+  FUSEDOPS_CHECK(driver->cuStreamBeginCapture(static_cast<CUstream>(stream),
+                                              kCaptureModeThreadLocal));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsStreamEndCapture(fusedops_stream stream,
+                                         fusedops_graph *graph) {
+  FUSEDOPS_READY(driver);
+  if (!graph)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsStreamEndCapture needs a graph pointer");
+  CUgraph captured = nullptr;
+  FUSEDOPS_CHECK(
+      driver->cuStreamEndCapture(static_cast<CUstream>(stream), &captured));
+  CUgraphExec exec = nullptr;
+  fusedops_status status =
+      check(driver->cuGraphInstantiateWithFlags(&exec, captured, 0),
+            "cuGraphInstantiateWithFlags");
+  driver->cuGraphDestroy(captured);
+  if (status)
+    return status;
+  *graph = reinterpret_cast<fusedops_graph>(exec);
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsGraphLaunch(fusedops_graph graph,
+                                    fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(driver->cuGraphLaunch(reinterpret_cast<CUgraphExec>(graph),
+                                       static_cast<CUstream>(stream)));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsGraphDestroy(fusedops_graph graph) {
+  FUSEDOPS_READY(driver);
+  FUSEDOPS_CHECK(
+      driver->cuGraphExecDestroy(reinterpret_cast<CUgraphExec>(graph)));
   return FUSEDOPS_SUCCESS;
 }
 

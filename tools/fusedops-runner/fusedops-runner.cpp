@@ -26,9 +26,6 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
 
-#include <cstdio>
-#include <cstdlib>
-
 using namespace mlir;
 
 static llvm::cl::opt<std::string>
@@ -64,11 +61,5 @@ int main(int argc, char **argv) {
   JitRunnerConfig config;
   config.mlirTransformer = lowerModule;
   config.runtimesymbolMap = fusedops::getRuntimeSymbolMap;
-  int status = JitRunnerMain(argc, argv, registry, config);
-  // Leave without static destructors: on the GPU machine a crash at exit
-  // was seen after correct output (the CUDA driver's own teardown against
-  // handlers the JIT registered); the work is done and flushed here.
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::_Exit(status);
+  return JitRunnerMain(argc, argv, registry, config);
 }

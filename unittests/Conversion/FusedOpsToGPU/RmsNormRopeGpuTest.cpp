@@ -240,3 +240,76 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 } // namespace
+
+namespace {
+
+// Compiled host code launches on the caller's stream without synchronising,
+// so a CUDA graph can capture it; replaying the graph must give the same
+// result as the reference.
+TEST(RmsNormRopeGraphCapture, ReplaysFromACudaGraph) {
+  RmsNormCase c{"graph", ElementType::F16, {4, 8, 256}, 8, 64, "neox", 1.0,
+                false, ElementType::F32, "sm_90a"};
+  const double eps = 1e-5;
+  std::string src =
+      "func.func @f(%x: memref<?x8x256xf16>, %w: memref<256xf16>, %c: "
+      "memref<8x64xf32>, %s: memref<8x64xf32>, %o: memref<?x8x256xf16>) "
+      "attributes {llvm.emit_c_interface} {\n"
+      "  fusedops.rmsnorm_rope ins(%x, %w, %c, %s : memref<?x8x256xf16>, "
+      "memref<256xf16>, memref<8x64xf32>, memref<8x64xf32>) outs(%o : "
+      "memref<?x8x256xf16>) head_dim = 64 eps = 1.0e-5 style = neox\n"
+      "  return\n}\n";
+  FusedOpsToBinaryOptions options;
+  std::string error;
+  std::unique_ptr<JitModule> jit = JitModule::compile(src, options, error);
+  ASSERT_TRUE(jit) << error;
+  auto entry = reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
+      jit->lookupCInterface("f"));
+  ASSERT_TRUE(entry);
+
+  FUSEDOPS_REQUIRE_GPU();
+  std::mt19937_64 rng = makeRng();
+  HostArray x(ElementType::F16, 4 * 8 * 256), w(ElementType::F16, 256),
+      cosT(ElementType::F32, 8 * 64), sinT(ElementType::F32, 8 * 64),
+      out(ElementType::F16, 4 * 8 * 256);
+  x.fillRandom(rng, -2, 2);
+  w.fillRandom(rng, 0.5, 1.5);
+  cosT.fillRandom(rng, -1, 1);
+  sinT.fillRandom(rng, -1, 1);
+  DeviceArray dx(x), dw(w), dc(cosT), ds(sinT), dout(out);
+  for (DeviceArray *d : {&dx, &dw, &dc, &ds, &dout})
+    FUSEDOPS_ASSERT_OK(d->getStatus());
+  auto xd = describe<3>(dx.get(), {4, 8, 256});
+  auto od = describe<3>(dout.get(), {4, 8, 256});
+  auto wd = describe<1>(dw.get(), {256});
+  auto cd = describe<2>(dc.get(), {8, 64});
+  auto sd = describe<2>(ds.get(), {8, 64});
+
+  fusedops_stream stream = nullptr;
+  FUSEDOPS_ASSERT_OK(fusedopsStreamCreate(&stream));
+  fusedopsSetCurrentStream(stream);
+  FUSEDOPS_ASSERT_OK(fusedopsStreamBeginCapture(stream));
+  entry(&xd, &wd, &cd, &sd, &od);
+  fusedops_graph graph = nullptr;
+  FUSEDOPS_ASSERT_OK(fusedopsStreamEndCapture(stream, &graph));
+  fusedopsClearCurrentStream();
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0) << fusedopsGetLastErrorMessage();
+
+  // Nothing ran during capture; the replay writes the poisoned output.
+  FUSEDOPS_ASSERT_OK(dout.poison());
+  FUSEDOPS_ASSERT_OK(fusedopsStreamSynchronize(nullptr));
+  FUSEDOPS_ASSERT_OK(fusedopsGraphLaunch(graph, stream));
+  FUSEDOPS_ASSERT_OK(fusedopsStreamSynchronize(stream));
+  FUSEDOPS_ASSERT_OK(dout.copyTo(out));
+  std::vector<int64_t> positions(32);
+  for (int64_t r = 0; r < 32; ++r)
+    positions[r] = r % 8;
+  std::vector<double> ref = reference(c, x, w, cosT, sinT, positions, eps);
+  std::vector<double> got(out.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    got[i] = out.get(i);
+  EXPECT_LE(relativeError(got, ref), toleranceFor(ElementType::F16));
+  FUSEDOPS_ASSERT_OK(fusedopsGraphDestroy(graph));
+  FUSEDOPS_ASSERT_OK(fusedopsStreamDestroy(stream));
+}
+
+} // namespace

@@ -1,0 +1,92 @@
+//===- RuntimeTest.cpp - the runtime's errors and argument checks ---------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// Without a CUDA driver every runtime call must fail with
+// FUSEDOPS_ERROR_NO_DRIVER and a message that names libcuda; the mgpu*
+// wrappers, which cannot return errors, must count them. With a GPU, bad
+// arguments must be refused with FUSEDOPS_ERROR_INVALID_ARGUMENT.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops-c/Runtime.h"
+
+#include "gtest/gtest.h"
+
+#include <string>
+
+namespace {
+
+bool haveGpu() { return fusedopsInit() == FUSEDOPS_SUCCESS; }
+
+TEST(RuntimeWithoutGpu, EveryCallReportsTheMissingDriver) {
+  if (haveGpu())
+    GTEST_SKIP() << "a GPU is present: this checks the path without one";
+  fusedops_status status = fusedopsInit();
+  EXPECT_TRUE(status == FUSEDOPS_ERROR_NO_DRIVER ||
+              status == FUSEDOPS_ERROR_NO_DEVICE);
+  std::string message = fusedopsGetLastErrorMessage();
+  EXPECT_NE(message.find("CUDA driver"), std::string::npos) << message;
+
+  void *ptr = nullptr;
+  EXPECT_EQ(fusedopsMalloc(16, &ptr), status);
+  EXPECT_EQ(ptr, nullptr);
+  int major = 0, minor = 0;
+  EXPECT_EQ(fusedopsGetDeviceArch(&major, &minor), status);
+  fusedops_module module = nullptr;
+  const char ptx[] = ".version 8.0\n.target sm_90a\n";
+  EXPECT_EQ(fusedopsModuleLoad(ptx, sizeof(ptx), &module), status);
+  fusedops_stream stream = nullptr;
+  EXPECT_EQ(fusedopsStreamCreate(&stream), status);
+}
+
+TEST(RuntimeWithoutGpu, WrappersCountWhatTheyCannotReturn) {
+  if (haveGpu())
+    GTEST_SKIP() << "a GPU is present: this checks the path without one";
+  fusedopsTakeAsyncErrorCount();
+  EXPECT_EQ(mgpuMemAlloc(64, nullptr, false), nullptr);
+  mgpuLaunchKernel(nullptr, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr, 0);
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 2);
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0);
+}
+
+TEST(Runtime, RefusesBadArguments) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  EXPECT_EQ(fusedopsMalloc(16, nullptr), FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(fusedopsModuleLoad(nullptr, 0, nullptr),
+            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(fusedopsStreamBeginCapture(nullptr),
+            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(fusedopsGetLastErrorMessage()).find("cannot be captured"),
+            std::string::npos);
+  // Managed memory is refused, not silently used.
+  fusedopsTakeAsyncErrorCount();
+  EXPECT_EQ(mgpuMemAlloc(64, nullptr, true), nullptr);
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 1);
+}
+
+TEST(Runtime, ReportsTheDeviceArchitecture) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  int major = 0, minor = 0;
+  ASSERT_EQ(fusedopsGetDeviceArch(&major, &minor), FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  EXPECT_GE(major * 10 + minor, 50);
+}
+
+TEST(Runtime, ReportsBadImagesWithTheDriversMessage) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  const char bad[] = ".version 8.0\n.target sm_80\n.address_size 64\nnonsense;\n";
+  fusedops_module module = nullptr;
+  EXPECT_EQ(fusedopsModuleLoad(bad, sizeof(bad), &module),
+            FUSEDOPS_ERROR_CUDA);
+  EXPECT_NE(std::string(fusedopsGetLastErrorMessage()).find("cuModuleLoadDataEx"),
+            std::string::npos)
+      << fusedopsGetLastErrorMessage();
+}
+
+} // namespace
