@@ -21,6 +21,7 @@ if [ "${1:-}" = "--stage" ]; then
   mkdir -p "$bin" "$root/.device/whl"
   build=${BUILD_DIR:-$root/build}
   cp "$build"/unittests/Conversion/FusedOpsToGPU/FusedOpsToGPUTests \
+     "$build"/unittests/Runtime/FusedOpsRuntimeTests \
      "$build"/bench/fusedops-bench "$build"/lib/libFusedOpsRuntime.so \
      "$build"/bin/fusedops-runner "$build"/bin/fusedops-opt \
      "$build"/bin/fusedops-compile \
@@ -40,9 +41,12 @@ mlir_lib=$root/.device/mlir/root/usr/lib/llvm-22/lib
 what=${1:-all}
 
 run_tests() {
+  "$bin/FusedOpsRuntimeTests" >"$out/runtime-tests.log" 2>&1
+  echo "runtime GoogleTests rc=$?"
+  grep -E "FAILED|PASSED|SKIPPED" "$out/runtime-tests.log"
   "$bin/FusedOpsToGPUTests" >"$out/gpu-tests.log" 2>&1
   echo "GPU GoogleTests rc=$?"
-  grep -E "^\[ result|FAILED|PASSED" "$out/gpu-tests.log"
+  grep -E "^\[ result|FAILED|PASSED|SKIPPED" "$out/gpu-tests.log"
 }
 
 run_lit() {
