@@ -50,10 +50,10 @@ using namespace mlir::fusedops;
 FailureOr<unsigned> mlir::fusedops::getPtxVersionForChip(StringRef chip,
                                                          std::string &error) {
   // The lowest PTX ISA that has every instruction our kernels use on the
-  // chip: sm_90a needs 8.0 (wgmma, setmaxnreg); sm_80 7.0 (cp.async,
-  // ldmatrix, mma.sync m16n8k16).
+  // chip: sm_90a needs 8.4 (mma.sync with FP8 operands; wgmma needs 8.0);
+  // sm_80 7.0 (cp.async, ldmatrix, mma.sync m16n8k16).
   if (chip == "sm_90a" || chip == "sm_90")
-    return 80u;
+    return 84u;
   if (chip == "sm_80" || chip == "sm_86" || chip == "sm_89")
     return 70u;
   error = ("unsupported chip '" + chip +

@@ -11,7 +11,7 @@
 // WROTE80: wrote {{.*}}.sm80.ptx (isa, sm_80, {{[0-9]+}} bytes)
 
 // The PTX version is the lowest that has the chip's instructions.
-// SM90: .version 8.0
+// SM90: .version 8.4
 // SM90: .target sm_90a
 // SM90: .entry rmsnorm_rope(
 // SM90: .maxntid 128, 1, 1
@@ -36,7 +36,7 @@
 // HOST: %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
 // HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@rmsnorm_rope
 // HOST: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
-// HOST: gpu.binary @fusedops_kernels {{ *}}[#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+// HOST: gpu.binary @fusedops_kernels {{ *}}[#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx84">
 
 func.func @norm(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %cos: tensor<2048x128xf32>,
                 %sin: tensor<2048x128xf32>, %pos: tensor<?xi32>, %o: tensor<?x4096xbf16>) -> tensor<?x4096xbf16> {

@@ -33,6 +33,7 @@ static ArrayRef<std::unique_ptr<KernelStrategy>> getStrategies() {
     std::vector<std::unique_ptr<KernelStrategy>> list;
     list.push_back(kernel::createRmsNormRopeStrategy());
     list.push_back(kernel::createSm80GatedMlpStrategy());
+    list.push_back(kernel::createSm89Fp8GemmStrategy());
     list.push_back(kernel::createSm80Fp8GemmStrategy());
     list.push_back(kernel::createQuantizeStrategy());
     list.push_back(kernel::createDequantizeStrategy());

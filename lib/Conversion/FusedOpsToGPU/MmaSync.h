@@ -17,8 +17,9 @@
 
 namespace mlir::fusedops::kernel {
 
-/// The 32-bit registers of an ldmatrix result (vector<Rx2xT>, T 16-bit), as
-/// nvvm.mma.sync takes them: vector<2xf16> for f16, i32 for bf16.
+/// The 32-bit registers of an ldmatrix result (vector<Rx2xT> of a 16-bit T,
+/// or vector<Rx4xT> of an 8-bit T), as the mma ops take them: vector<2xf16>
+/// for f16, i32 for bf16 and 8-bit types.
 SmallVector<Value> toMmaRegisters(ImplicitLocOpBuilder &b, Value fragment);
 
 /// acc += A·B for one m16n8k16 tile (row-major A, column-major B): `a` 4
@@ -28,6 +29,14 @@ SmallVector<Value> toMmaRegisters(ImplicitLocOpBuilder &b, Value fragment);
 SmallVector<Value> mmaSync16816(ImplicitLocOpBuilder &b, ValueRange a,
                                 ValueRange bRegs, ValueRange acc,
                                 Type elementType);
+
+/// acc += A·B for one m16n8k32 tile of FP8 operands (sm_89 and later),
+/// `a` 4 and `bRegs` 2 i32 registers of packed FP8 bytes (the ldmatrix b16
+/// layout of the byte tiles), `aType`/`bType` f8E4M3FN or f8E5M2. Emitted as
+/// inline PTX: MLIR 22's nvvm.mma.sync does not accept FP8 operands.
+SmallVector<Value> mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
+                              ValueRange bRegs, ValueRange acc, Type aType,
+                              Type bType);
 
 } // namespace mlir::fusedops::kernel
 

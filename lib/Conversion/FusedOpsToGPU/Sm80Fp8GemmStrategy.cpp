@@ -4,18 +4,20 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// fp8_gemm for chips without FP8 tensor cores (sm_80), and for now on sm_90a
-// too: every FP8 value (e4m3 or e5m2) is exactly an f16 value, and f16·f16
-// products are exact in f32, so converting the operands to f16 in the kernel
-// and multiplying on the f16 tensor cores with f32 accumulation computes the
-// op's f32 result as precisely as FP8 tensor cores would.
+// Two variants of one kernel:
 //
-// Per BK step of K:
-//   * 16-byte cp.async copies bring the FP8 A [BM, BK] and B [BN, BK] tiles
-//     into a `stages`-deep ring of shared-memory byte tiles;
-//   * the block converts the landed tiles to f16 tiles in shared memory
-//     (software FP8 decode, KernelBuilder.h);
-//   * warps run ldmatrix + mma.sync m16n8k16 over the f16 tiles.
+// * sm_80 (no FP8 tensor cores): every FP8 value (e4m3 or e5m2) is exactly
+//   an f16 value and f16·f16 products are exact in f32, so the kernel decodes
+//   the landed FP8 tiles to f16 tiles in shared memory (software decode,
+//   KernelBuilder.h) and runs ldmatrix + mma.sync m16n8k16 on them: the op's
+//   f32 result, as precisely as FP8 tensor cores would give it.
+// * sm_89 and later (sm_90a here): the FP8 tiles feed
+//   mma.sync.m16n8k32 with e4m3/e5m2 operands straight from shared memory
+//   (ldmatrix reads the byte tiles as 16-bit pairs: the fragment layouts
+//   match), no decode pass.
+//
+// Per BK step of K, 16-byte cp.async copies bring the FP8 A [BM, BK] and
+// B [BN, BK] tiles into a `stages`-deep ring of shared-memory byte tiles.
 // Scales are applied in f32: per-tensor and per-row ones to the finished
 // accumulators; 128×128 block scales to a partial accumulator that is folded
 // into the main one at each 128-wide step of K, with the one scale pair that
@@ -54,19 +56,23 @@ constexpr int64_t kMaxSharedBytes = 48 * 1024;
 struct Plan {
   int64_t bm, bn, bk, stages, threads, warpsM, warpsN, n, k;
   ScaleGranularity granularity;
+  /// FP8 mma.sync (sm_89+) instead of the f16 decode.
+  bool native = false;
+  int64_t mmaK() const { return native ? 32 : 16; }
   int64_t warpTileM() const { return bm / warpsM; }
   int64_t warpTileN() const { return bn / warpsN; }
   int64_t mmaTilesM() const { return warpTileM() / 16; }
   int64_t mmaTilesN() const { return warpTileN() / 8; }
   int64_t sharedBytes() const {
     return stages * (bm + bn) * (bk + kBytePad) +
-           (bm + bn) * (bk + kHalfPad) * 2;
+           (native ? 0 : (bm + bn) * (bk + kHalfPad) * 2);
   }
   bool blockScales() const { return granularity == ScaleGranularity::block128; }
 };
 
-Plan makePlan(Fp8GemmOp op, TileConfigAttr tile) {
+Plan makePlan(Fp8GemmOp op, TileConfigAttr tile, bool native) {
   Plan plan;
+  plan.native = native;
   plan.bm = tile.getBlock()[0];
   plan.bn = tile.getBlock()[1];
   plan.bk = tile.getBlock()[2];
@@ -81,22 +87,29 @@ Plan makePlan(Fp8GemmOp op, TileConfigAttr tile) {
   return plan;
 }
 
-class Sm80Fp8GemmStrategy final : public KernelStrategy {
+class Fp8GemmStrategy final : public KernelStrategy {
 public:
-  StringRef getName() const override { return "fp8-gemm-sm80-f16-mma-sync"; }
+  /// `native`: FP8 mma.sync (sm_89+); otherwise the sm_80 f16 decode.
+  explicit Fp8GemmStrategy(bool native) : native(native) {}
+
+  StringRef getName() const override {
+    return native ? "fp8-gemm-sm89-fp8-mma-sync" : "fp8-gemm-sm80-f16-mma-sync";
+  }
 
   bool matches(Operation *op, const KernelTarget &target) const override {
-    return isa<Fp8GemmOp>(op) && target.smVersion >= 80;
+    return isa<Fp8GemmOp>(op) && target.smVersion >= (native ? 89 : 80);
   }
 
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
     // 128×128 outputs, 4 warps of 64×64 (128 f32 accumulators each; 256
-    // with the partial sums of block scales: a smaller tile then).
+    // with the partial sums of block scales: a smaller tile then). FP8 mma
+    // consumes K 32 at a time: 64-byte K steps.
     auto gemm = cast<Fp8GemmOp>(op);
+    int64_t bk = native ? 64 : 32;
     if (gemm.getGranularity() == ScaleGranularity::block128)
-      return TileConfigAttr::get(op->getContext(), {128, 64, 32}, 4, 2, {});
-    return TileConfigAttr::get(op->getContext(), {128, 128, 32}, 4, 2, {});
+      return TileConfigAttr::get(op->getContext(), {128, 64, bk}, 4, 2, {});
+    return TileConfigAttr::get(op->getContext(), {128, 128, bk}, 4, 2, {});
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
@@ -108,7 +121,7 @@ public:
                << "needs contiguous buffers (identity layout) to lower to a "
                   "GPU kernel, got "
                << operand.getType();
-    Plan plan = makePlan(gemm, tile);
+    Plan plan = makePlan(gemm, tile, native);
     if (ShapedType::isDynamic(plan.k) || ShapedType::isDynamic(plan.n))
       return op->emitOpError()
              << "needs static N and K (the shape of 'rhs') to lower to a GPU "
@@ -120,13 +133,14 @@ public:
     if (!tile.getCluster().empty())
       return op->emitOpError()
              << "'tile' of the sm_80 fp8_gemm kernel takes no cluster";
-    if (plan.bk % 16 != 0 || plan.warpTileM() % 16 != 0 ||
+    if (plan.bk % plan.mmaK() != 0 || plan.warpTileM() % 16 != 0 ||
         plan.warpTileN() % 8 != 0 || plan.bm % plan.warpsM != 0 ||
         plan.bn % plan.warpsN != 0)
       return op->emitOpError()
              << "'tile' " << tile
              << " does not split into mma.sync tiles: BK must be a multiple "
-                "of 16 and each warp's tile a multiple of 16×8";
+                "of "
+             << plan.mmaK() << " and each warp's tile a multiple of 16×8";
     int64_t chunksA = plan.bm * plan.bk / kChunk,
             chunksB = plan.bn * plan.bk / kChunk;
     if (chunksA % plan.threads != 0 || chunksB % plan.threads != 0)
@@ -155,6 +169,9 @@ public:
   LogicalResult lower(Operation *op, TileConfigAttr tile,
                       const KernelTarget &target, gpu::GPUModuleOp module,
                       RewriterBase &rewriter) const override;
+
+private:
+  bool native;
 };
 
 /// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
@@ -170,8 +187,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
   Value out = kernel.getArgument(hasBias ? 5 : 4);
   Value stageA = kernel.getWorkgroupAttributions()[0];
   Value stageB = kernel.getWorkgroupAttributions()[1];
-  Value halfA = kernel.getWorkgroupAttributions()[2];
-  Value halfB = kernel.getWorkgroupAttributions()[3];
+  Value halfA = plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[2]);
+  Value halfB = plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[3]);
   Type outElement = cast<MemRefType>(out.getType()).getElementType();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
 
@@ -269,14 +286,22 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
                                      b.getI32IntegerAttr(plan.stages - 1));
     gpu::BarrierOp::create(b);
     Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
-    convertTile(slot, stageA, halfA, plan.bm, aFp8);
-    convertTile(slot, stageB, halfB, plan.bn, bFp8);
-    gpu::BarrierOp::create(b);
+    if (!plan.native) {
+      convertTile(slot, stageA, halfA, plan.bm, aFp8);
+      convertTile(slot, stageB, halfB, plan.bn, bFp8);
+      gpu::BarrierOp::create(b);
+    }
 
     SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
                            loop.getRegionIterArgs().end());
     // Block scales accumulate into the partial set (the second half).
     int64_t target = plan.blockScales() ? perSet : 0;
+    // f16 tiles: ldmatrix (A x4: row lane % 16, column (lane / 16)·8; B x2:
+    // row lane % 8, column ((lane / 8) % 2)·8). FP8 byte tiles: the FP8
+    // types have no LLVM equivalent for nvgpu.ldmatrix's lowering, so each
+    // 32-bit register is a 4-byte shared load at its place in the
+    // m16n8k32 fragment (rows lane/4 and +8, bytes 4·(lane%4) and +16);
+    // 80-byte rows keep the eight rows of a load in distinct banks.
     Value aRow = arith::RemUIOp::create(b, lane, cIndex(b, 16));
     Value aCol = arith::MulIOp::create(
         b, arith::DivUIOp::create(b, lane, cIndex(b, 16)), cIndex(b, 8));
@@ -286,35 +311,69 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
         arith::RemUIOp::create(b, arith::DivUIOp::create(b, lane, cIndex(b, 8)),
                                cIndex(b, 2)),
         cIndex(b, 8));
-    auto aType = VectorType::get({4, 2}, f16);
-    auto bType = VectorType::get({2, 2}, f16);
-    for (int64_t kk = 0; kk < plan.bk / 16; ++kk) {
-      Value kOff = cIndex(b, kk * 16);
+    Value laneGroup = arith::DivUIOp::create(b, lane, cIndex(b, 4));
+    Value quad = arith::MulIOp::create(
+        b, arith::RemUIOp::create(b, lane, cIndex(b, 4)), cIndex(b, 4));
+    auto i32x1 = VectorType::get({1}, b.getI32Type());
+    auto fp8Register = [&](Value tile, Type fp8, Value row, Value col) -> Value {
+      Value bytes = vector::LoadOp::create(
+          b, VectorType::get({4}, fp8), tile, ValueRange{slot, row, col},
+          false, llvm::MaybeAlign(4));
+      Value word = vector::BitCastOp::create(b, i32x1, bytes);
+      return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
+    };
+    auto aFragment = [&](Value rowBase, Value kOff) -> SmallVector<Value> {
+      if (!plan.native)
+        return toMmaRegisters(
+            b, nvgpu::LdMatrixOp::create(
+                   b, VectorType::get({4, 2}, f16), halfA,
+                   ValueRange{arith::AddIOp::create(b, rowBase, aRow),
+                              arith::AddIOp::create(b, kOff, aCol)},
+                   false, 4));
+      SmallVector<Value> regs;
+      for (int64_t r = 0; r < 4; ++r) {
+        Value row = arith::AddIOp::create(
+            b, arith::AddIOp::create(b, rowBase, laneGroup), cIndex(b, (r % 2) * 8));
+        Value col = arith::AddIOp::create(
+            b, arith::AddIOp::create(b, kOff, quad), cIndex(b, (r / 2) * 16));
+        regs.push_back(fp8Register(stageA, aFp8, row, col));
+      }
+      return regs;
+    };
+    auto bFragment = [&](Value rowBase, Value kOff) -> SmallVector<Value> {
+      if (!plan.native)
+        return toMmaRegisters(
+            b, nvgpu::LdMatrixOp::create(
+                   b, VectorType::get({2, 2}, f16), halfB,
+                   ValueRange{arith::AddIOp::create(b, rowBase, bRow),
+                              arith::AddIOp::create(b, kOff, bCol)},
+                   false, 2));
+      SmallVector<Value> regs;
+      Value row = arith::AddIOp::create(b, rowBase, laneGroup);
+      for (int64_t r = 0; r < 2; ++r)
+        regs.push_back(fp8Register(
+            stageB, bFp8, row,
+            arith::AddIOp::create(b, arith::AddIOp::create(b, kOff, quad),
+                                  cIndex(b, r * 16))));
+      return regs;
+    };
+    for (int64_t kk = 0; kk < plan.bk / plan.mmaK(); ++kk) {
+      Value kOff = cIndex(b, kk * plan.mmaK());
       SmallVector<SmallVector<Value>> aFrag, bFrag;
-      for (int64_t i = 0; i < mt; ++i) {
-        Value row = arith::AddIOp::create(
-            b, arith::AddIOp::create(b, warpRow, cIndex(b, i * 16)), aRow);
-        aFrag.push_back(toMmaRegisters(
-            b, nvgpu::LdMatrixOp::create(
-                   b, aType, halfA,
-                   ValueRange{row, arith::AddIOp::create(b, kOff, aCol)},
-                   false, 4)));
-      }
-      for (int64_t j = 0; j < nt; ++j) {
-        Value row = arith::AddIOp::create(
-            b, arith::AddIOp::create(b, warpCol, cIndex(b, j * 8)), bRow);
-        bFrag.push_back(toMmaRegisters(
-            b, nvgpu::LdMatrixOp::create(
-                   b, bType, halfB,
-                   ValueRange{row, arith::AddIOp::create(b, kOff, bCol)},
-                   false, 2)));
-      }
+      for (int64_t i = 0; i < mt; ++i)
+        aFrag.push_back(aFragment(
+            arith::AddIOp::create(b, warpRow, cIndex(b, i * 16)), kOff));
+      for (int64_t j = 0; j < nt; ++j)
+        bFrag.push_back(bFragment(
+            arith::AddIOp::create(b, warpCol, cIndex(b, j * 8)), kOff));
       for (int64_t i = 0; i < mt; ++i)
         for (int64_t j = 0; j < nt; ++j) {
           int64_t base = target + (i * nt + j) * 4;
+          ArrayRef<Value> accSlice = ArrayRef<Value>(acc).slice(base, 4);
           SmallVector<Value> updated =
-              mmaSync16816(b, aFrag[i], bFrag[j],
-                           ArrayRef<Value>(acc).slice(base, 4), f16);
+              plan.native
+                  ? mmaSyncFp8(b, aFrag[i], bFrag[j], accSlice, aFp8, bFp8)
+                  : mmaSync16816(b, aFrag[i], bFrag[j], accSlice, f16);
           std::copy(updated.begin(), updated.end(), acc.begin() + base);
         }
     }
@@ -399,12 +458,12 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
       }
 }
 
-LogicalResult Sm80Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
-                                         const KernelTarget &,
-                                         gpu::GPUModuleOp module,
-                                         RewriterBase &rewriter) const {
+LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
+                                     const KernelTarget &,
+                                     gpu::GPUModuleOp module,
+                                     RewriterBase &rewriter) const {
   auto gemm = cast<Fp8GemmOp>(op);
-  Plan plan = makePlan(gemm, tile);
+  Plan plan = makePlan(gemm, tile, native);
   ImplicitLocOpBuilder b(op->getLoc(), rewriter);
   b.setInsertionPoint(op);
   SmallVector<Value> args = {gemm.getLhs(), gemm.getRhs(), gemm.getLhsScale(),
@@ -420,9 +479,12 @@ LogicalResult Sm80Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   Type f16 = b.getF16Type();
   SmallVector<Type> buffers = {
       getWorkgroupBufferType({plan.stages, plan.bm, plan.bk + kBytePad}, lhsFp8),
-      getWorkgroupBufferType({plan.stages, plan.bn, plan.bk + kBytePad}, rhsFp8),
-      getWorkgroupBufferType({plan.bm, plan.bk + kHalfPad}, f16),
-      getWorkgroupBufferType({plan.bn, plan.bk + kHalfPad}, f16)};
+      getWorkgroupBufferType({plan.stages, plan.bn, plan.bk + kBytePad},
+                             rhsFp8)};
+  if (!plan.native) {
+    buffers.push_back(getWorkgroupBufferType({plan.bm, plan.bk + kHalfPad}, f16));
+    buffers.push_back(getWorkgroupBufferType({plan.bn, plan.bk + kHalfPad}, f16));
+  }
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
@@ -450,5 +512,10 @@ LogicalResult Sm80Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
 
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createSm80Fp8GemmStrategy() {
-  return std::make_unique<Sm80Fp8GemmStrategy>();
+  return std::make_unique<Fp8GemmStrategy>(/*native=*/false);
+}
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createSm89Fp8GemmStrategy() {
+  return std::make_unique<Fp8GemmStrategy>(/*native=*/true);
 }

@@ -25,6 +25,8 @@ std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
 /// fp8_gemm converted to f16 in the kernel and run on mma.sync (sm_80 and
 /// later), see Sm80Fp8GemmStrategy.cpp.
 std::unique_ptr<KernelStrategy> createSm80Fp8GemmStrategy();
+/// fp8_gemm on FP8 mma.sync (sm_89 and later, sm_90a here), same file.
+std::unique_ptr<KernelStrategy> createSm89Fp8GemmStrategy();
 /// quantize (every granularity, dynamic or static) on any chip, see
 /// QuantizeStrategy.cpp.
 std::unique_ptr<KernelStrategy> createQuantizeStrategy();
