@@ -404,6 +404,11 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
             arith::SelectOp::create(b, endOfBlock, zero, acc[perSet + e]);
       }
     }
+    // FP8 mma reads the ring slot itself: the next iteration refills it, so
+    // every warp must be done with it first. (The f16 path reads its own
+    // tiles, and the decode barrier already protects the slot.)
+    if (plan.native)
+      gpu::BarrierOp::create(b);
     scf::YieldOp::create(b, acc);
   }
 
