@@ -15,6 +15,7 @@
 int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   fusedops::bench::registerRmsNormRopeBenchmarks();
+  fusedops::bench::registerQuantizeBenchmarks();
   fusedops::bench::registerGatedMlpBenchmarks();
   fusedops::bench::registerFp8GemmBenchmarks();
   benchmark::RunSpecifiedBenchmarks();

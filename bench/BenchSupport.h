@@ -87,6 +87,8 @@ void registerRmsNormRopeBenchmarks();
 void registerGatedMlpBenchmarks();
 /// Registers the fp8_gemm benchmarks (Fp8GemmBench.cpp).
 void registerFp8GemmBenchmarks();
+/// Registers the quantize/dequantize benchmarks (QuantizeBench.cpp).
+void registerQuantizeBenchmarks();
 
 } // namespace fusedops::bench
 
