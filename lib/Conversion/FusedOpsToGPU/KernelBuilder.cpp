@@ -9,6 +9,10 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/bit.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::fusedops;
@@ -114,4 +118,196 @@ Value kernel::castFloat(ImplicitLocOpBuilder &b, Value value,
 int64_t kernel::vectorAlignment(Type elementType, int64_t numElements) {
   int64_t bytes = numElements * elementType.getIntOrFloatBitWidth() / 8;
   return std::min<int64_t>(bytes, 16);
+}
+
+//===----------------------------------------------------------------------===//
+// FP8 conversions
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The bit layout of an FP8 format, read off its APFloat semantics.
+struct Fp8Layout {
+  /// Explicit mantissa bits (3 for e4m3, 2 for e5m2).
+  int32_t mantissaBits;
+  /// Exponent bias (7, 15).
+  int32_t bias;
+  /// Unbiased exponent of the smallest normal value (1 - bias).
+  int32_t minExponent;
+  /// Code of +max (0x7E, 0x7B) and of the canonical quiet NaN (0x7F, 0x7E).
+  uint32_t maxFiniteCode;
+  uint32_t nanCode;
+  /// IEEE-style specials (e5m2: all-ones exponent is inf/NaN) rather than the
+  /// "FN" convention (e4m3fn: only all-ones exponent and mantissa is NaN).
+  bool hasInf;
+};
+} // namespace
+
+static Fp8Layout getFp8Layout(FloatType fp8Type) {
+  const llvm::fltSemantics &semantics = fp8Type.getFloatSemantics();
+  Fp8Layout layout;
+  layout.mantissaBits =
+      static_cast<int32_t>(llvm::APFloat::semanticsPrecision(semantics)) - 1;
+  layout.minExponent = llvm::APFloat::semanticsMinExponent(semantics);
+  layout.bias = 1 - layout.minExponent;
+  layout.maxFiniteCode = static_cast<uint32_t>(
+      llvm::APFloat::getLargest(semantics).bitcastToAPInt().getZExtValue());
+  layout.nanCode = static_cast<uint32_t>(
+      llvm::APFloat::getQNaN(semantics).bitcastToAPInt().getZExtValue());
+  layout.hasInf = llvm::APFloat::semanticsHasInf(semantics);
+  return layout;
+}
+
+bool kernel::isSupportedFp8Type(Type type) {
+  return isa<Float8E4M3FNType, Float8E5M2Type>(type);
+}
+
+float kernel::getFp8MaxFinite(FloatType fp8Type) {
+  return llvm::APFloat::getLargest(fp8Type.getFloatSemantics())
+      .convertToFloat();
+}
+
+/// `like`'s shape (scalar or 1-D vector) with element type `elementType`.
+static Type withElementType(Value like, Type elementType) {
+  if (auto vecType = dyn_cast<VectorType>(like.getType()))
+    return vecType.clone(elementType);
+  return elementType;
+}
+
+/// An integer constant of type `type` (scalar or splat vector).
+static Value cInt(ImplicitLocOpBuilder &b, Type type, int64_t value) {
+  auto elementType = cast<IntegerType>(getElementTypeOrSelf(type));
+  APInt bits(elementType.getWidth(), value, /*isSigned=*/true);
+  if (auto vecType = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, bits));
+  return arith::ConstantOp::create(b, b.getIntegerAttr(elementType, bits));
+}
+
+/// An f32 constant of type `type` (scalar or splat vector).
+static Value cFloat(ImplicitLocOpBuilder &b, Type type, float value) {
+  if (auto vecType = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, value));
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(value));
+}
+
+Value kernel::convertF32ToFp8(ImplicitLocOpBuilder &b, Value value,
+                              FloatType fp8Type) {
+  assert(getElementTypeOrSelf(value.getType()).isF32() && "expected f32");
+  assert(isSupportedFp8Type(fp8Type) && "expected f8E4M3FN or f8E5M2");
+  const Fp8Layout fp8 = getFp8Layout(fp8Type);
+  const int32_t m = fp8.mantissaBits;
+  Type i32 = withElementType(value, b.getI32Type());
+  Type f32 = value.getType();
+  auto c = [&](int64_t v) { return cInt(b, i32, v); };
+
+  Value bits = arith::BitcastOp::create(b, i32, value);
+  Value abs = arith::AndIOp::create(b, bits, c(0x7fffffff));
+  Value sign =
+      arith::AndIOp::create(b, arith::ShRUIOp::create(b, bits, c(24)), c(0x80));
+
+  // Normal results: round the 23-bit mantissa to m bits in place (adding
+  // just under half a unit, plus the lowest kept bit for ties to even; a
+  // carry moves into the exponent, as it should), then rebias the exponent.
+  // Valid for |x| >= the smallest normal FP8 value; larger magnitudes
+  // (inf and NaN included) give codes past the largest finite one.
+  Value keptLsb =
+      arith::AndIOp::create(b, arith::ShRUIOp::create(b, abs, c(23 - m)), c(1));
+  int64_t rebias = (int64_t(fp8.bias) - 127) * (int64_t(1) << 23) +
+                   (int64_t(1) << (22 - m)) - 1;
+  Value normal = arith::ShRUIOp::create(
+      b,
+      arith::AddIOp::create(b, arith::AddIOp::create(b, abs, c(rebias)),
+                            keptLsb),
+      c(23 - m));
+
+  // Subnormal results (|x| below the smallest normal, 2^minExponent): adding
+  // 2^(minExponent - m + 23) leaves the f32 sum with a unit in the last place
+  // of 2^(minExponent - m), the FP8 subnormal step, so the f32 addition does
+  // the round-to-nearest-even, and the sum's low bits count the steps. The
+  // largest result, 2^m, is the code of the smallest normal value.
+  float magic = std::ldexp(1.0f, fp8.minExponent - m + 23);
+  int64_t magicBits = llvm::bit_cast<uint32_t>(magic);
+  Value shifted = arith::AddFOp::create(
+      b, arith::BitcastOp::create(b, f32, abs), cFloat(b, f32, magic));
+  Value subnormal = arith::SubIOp::create(
+      b, arith::BitcastOp::create(b, i32, shifted), c(magicBits));
+
+  int64_t minNormalBits = int64_t(127 + fp8.minExponent) << 23;
+  Value code = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, abs,
+                            c(minNormalBits)),
+      subnormal, normal);
+  // Saturate: finite overflow and ±inf (whose codes lie beyond) become max.
+  code = arith::MinUIOp::create(b, code, c(fp8.maxFiniteCode));
+  code = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, abs, c(0x7f800000)),
+      c(fp8.nanCode), code);
+  code = arith::OrIOp::create(b, code, sign);
+  Value bytes =
+      arith::TruncIOp::create(b, withElementType(value, b.getI8Type()), code);
+  return arith::BitcastOp::create(b, withElementType(value, fp8Type), bytes);
+}
+
+Value kernel::convertFp8ToF32(ImplicitLocOpBuilder &b, Value value) {
+  auto fp8Type = cast<FloatType>(getElementTypeOrSelf(value.getType()));
+  assert(isSupportedFp8Type(fp8Type) && "expected f8E4M3FN or f8E5M2");
+  const Fp8Layout fp8 = getFp8Layout(fp8Type);
+  const int32_t m = fp8.mantissaBits;
+  Type i32 = withElementType(value, b.getI32Type());
+  Type f32 = withElementType(value, b.getF32Type());
+  auto c = [&](int64_t v) { return cInt(b, i32, v); };
+
+  Value bytes =
+      arith::BitcastOp::create(b, withElementType(value, b.getI8Type()), value);
+  Value code = arith::ExtUIOp::create(b, i32, bytes);
+  Value magnitude = arith::AndIOp::create(b, code, c(0x7f));
+  Value sign =
+      arith::ShLIOp::create(b, arith::AndIOp::create(b, code, c(0x80)), c(24));
+
+  // Normal codes: move exponent and mantissa into place and rebias.
+  Value normal =
+      arith::AddIOp::create(b, arith::ShLIOp::create(b, magnitude, c(23 - m)),
+                            c(int64_t(127 - fp8.bias) << 23));
+  // Subnormal codes (exponent field 0) count steps of 2^(minExponent - m):
+  // placed in the low bits of 2^(minExponent - m + 23), whose last place is
+  // one step, and that power of two subtracted again, exactly.
+  float magic = std::ldexp(1.0f, fp8.minExponent - m + 23);
+  int64_t magicBits = llvm::bit_cast<uint32_t>(magic);
+  Value subnormal = arith::BitcastOp::create(
+      b, i32,
+      arith::SubFOp::create(
+          b,
+          arith::BitcastOp::create(
+              b, f32, arith::AddIOp::create(b, magnitude, c(magicBits))),
+          cFloat(b, f32, magic)));
+  Value result = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, magnitude,
+                            c(int64_t(1) << m)),
+      subnormal, normal);
+
+  // Specials: e4m3fn has NaN at 0x7F only; e5m2 has inf at 0x7C and NaN
+  // above.
+  const int64_t infBits = 0x7f800000, nanBits = 0x7fc00000;
+  if (fp8.hasInf) {
+    int64_t infCode = ((int64_t(1) << (7 - m)) - 1) << m;
+    Value special = arith::SelectOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, magnitude,
+                              c(infCode)),
+        c(infBits), c(nanBits));
+    result = arith::SelectOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::uge, magnitude,
+                              c(infCode)),
+        special, result);
+  } else {
+    result = arith::SelectOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, magnitude, c(0x7f)),
+        c(nanBits), result);
+  }
+  result = arith::OrIOp::create(b, result, sign);
+  return arith::BitcastOp::create(b, f32, result);
 }

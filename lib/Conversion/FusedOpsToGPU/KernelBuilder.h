@@ -60,6 +60,43 @@ Value castFloat(ImplicitLocOpBuilder &b, Value value, Type elementType);
 /// loaded at a multiple of its own size: at most 16 bytes.
 int64_t vectorAlignment(Type elementType, int64_t numElements);
 
+//===----------------------------------------------------------------------===//
+// FP8 conversions
+//===----------------------------------------------------------------------===//
+//
+// LLVM has no FP8 types (MLIR lowers them to i8) and `arith.truncf`/`extf`
+// to or from them do not lower to NVVM, so kernels convert in software, with
+// integer operations on the IEEE bit patterns. The conversions are the OCP
+// ones that python/fusedops/fp8.py specifies bit for bit, and the same on
+// every chip, which keeps sm_80 and sm_90a results identical.
+
+/// Whether the FP8 conversions below handle `type`: f8E4M3FN or f8E5M2.
+bool isSupportedFp8Type(Type type);
+
+/// The largest finite value of `fp8Type` (448 for f8E4M3FN, 57344 for
+/// f8E5M2).
+float getFp8MaxFinite(FloatType fp8Type);
+
+/// Rounds f32 values (a scalar or a 1-D vector) to `fp8Type` (f8E4M3FN or
+/// f8E5M2) and returns them as that element type (`f8E4M3FN` or
+/// `vector<Nxf8E4M3FN>`, an `arith.bitcast` of the computed bytes):
+///
+///   * round to nearest, ties to even, with gradual underflow (subnormals);
+///     results that round to zero keep the sign;
+///   * finite values beyond the largest finite FP8 value, and ±inf, saturate
+///     to ±max (448 / 57344), as PTX's `cvt.satfinite` does;
+///   * NaN becomes the format's quiet NaN (0x7F / 0x7E) with the input's sign.
+///
+/// f32 subnormal inputs give ±0 (they are far below half the smallest FP8
+/// subnormal), also where the chip flushes them.
+Value convertF32ToFp8(ImplicitLocOpBuilder &b, Value value, FloatType fp8Type);
+
+/// The exact f32 values of FP8 values (a scalar or a 1-D vector of f8E4M3FN
+/// or f8E5M2): every FP8 value, subnormals included, is an f32 normal or
+/// zero. Infinities (f8E5M2) stay infinite and NaN codes give a quiet NaN
+/// of the code's sign. The inverse of `convertF32ToFp8` on FP8 values.
+Value convertFp8ToF32(ImplicitLocOpBuilder &b, Value value);
+
 } // namespace mlir::fusedops::kernel
 
 #endif // FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_KERNELBUILDER_H

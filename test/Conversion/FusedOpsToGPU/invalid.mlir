@@ -40,3 +40,75 @@ func.func @cluster(%x: memref<2x8x128xf16>, %w: memref<128xf16>, %c: memref<8x64
   fusedops.rmsnorm_rope ins(%x, %w, %c, %c : memref<2x8x128xf16>, memref<128xf16>, memref<8x64xf32>, memref<8x64xf32>) outs(%o : memref<2x8x128xf16>) head_dim = 64 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 4, cluster = [2]>}
   return
 }
+
+// -----
+
+func.func @quantize_dynamic_cols(%x: memref<4x?xbf16>, %q: memref<4x?xf8E4M3FN>, %s: memref<4xf32>) {
+  // expected-error @+1 {{'fusedops.quantize' op needs a static number of columns (dimension 1 of 'input') to lower to a GPU kernel}}
+  fusedops.quantize ins(%x : memref<4x?xbf16>) outs(%q, %s : memref<4x?xf8E4M3FN>, memref<4xf32>) granularity = row
+  return
+}
+
+// -----
+
+func.func @dequantize_dynamic_cols(%q: memref<?x?xf8E5M2>, %s: memref<f32>, %o: memref<?x?xf16>) {
+  // expected-error @+1 {{'fusedops.dequantize' op needs a static number of columns (dimension 1 of 'input') to lower to a GPU kernel}}
+  fusedops.dequantize ins(%q, %s : memref<?x?xf8E5M2>, memref<f32>) outs(%o : memref<?x?xf16>) granularity = tensor
+  return
+}
+
+// -----
+
+func.func @quantize_strided(%x: memref<4x256xf16, strided<[512, 1]>>, %q: memref<4x256xf8E4M3FN>, %s: memref<f32>) {
+  // expected-error @+1 {{'fusedops.quantize' op needs contiguous buffers (identity layout) to lower to a GPU kernel, got 'memref<4x256xf16, strided<[512, 1]>>'; bufferize with function-boundary-type-conversion=identity-layout-map}}
+  fusedops.quantize ins(%x : memref<4x256xf16, strided<[512, 1]>>) outs(%q, %s : memref<4x256xf8E4M3FN>, memref<f32>) granularity = tensor
+  return
+}
+
+// -----
+
+func.func @quantize_row_split(%x: memref<?x4096xf16>, %q: memref<?x4096xf8E4M3FN>, %s: memref<?xf32>) {
+  // expected-error @+1 {{'fusedops.quantize' op 'tile' #fusedops.tile<block = [1, 2048], warps = 4> splits rows of 4096 columns; row scales need whole rows in a thread block: use block = [1, 4096]}}
+  fusedops.quantize ins(%x : memref<?x4096xf16>) outs(%q, %s : memref<?x4096xf8E4M3FN>, memref<?xf32>) granularity = row {tile = #fusedops.tile<block = [1, 2048], warps = 4>}
+  return
+}
+
+// -----
+
+func.func @quantize_row_rows(%x: memref<?x256xf16>, %q: memref<?x256xf8E4M3FN>, %s: memref<?xf32>) {
+  // expected-error @+1 {{'fusedops.quantize' op 'tile' #fusedops.tile<block = [3, 256], warps = 4> must give each row the same power-of-two number of threads: rows per block must be a power of two, at most 128 (the threads of 4 warps)}}
+  fusedops.quantize ins(%x : memref<?x256xf16>) outs(%q, %s : memref<?x256xf8E4M3FN>, memref<?xf32>) granularity = row {tile = #fusedops.tile<block = [3, 256], warps = 4>}
+  return
+}
+
+// -----
+
+func.func @quantize_block128_tile(%x: memref<?x256xbf16>, %q: memref<?x256xf8E4M3FN>, %s: memref<?x2xf32>) {
+  // expected-error @+1 {{'fusedops.quantize' op 'tile' #fusedops.tile<block = [64, 128], warps = 8> must be block = [128, 128] for dynamic block128 scales: one thread block per scale block}}
+  fusedops.quantize ins(%x : memref<?x256xbf16>) outs(%q, %s : memref<?x256xf8E4M3FN>, memref<?x2xf32>) granularity = block128 {tile = #fusedops.tile<block = [64, 128], warps = 8>}
+  return
+}
+
+// -----
+
+func.func @quantize_tile_cols(%x: memref<?x4096xbf16>, %s: memref<f32>, %q: memref<?x4096xf8E4M3FN>) {
+  // expected-error @+1 {{'fusedops.quantize' op 'tile' #fusedops.tile<block = [1, 100], warps = 1> has 100 columns, not a multiple of the 8-element vectors the quantize kernel moves}}
+  fusedops.quantize ins(%x : memref<?x4096xbf16>) scale(%s : memref<f32>) outs(%q : memref<?x4096xf8E4M3FN>) granularity = tensor {tile = #fusedops.tile<block = [1, 100], warps = 1>}
+  return
+}
+
+// -----
+
+func.func @dequantize_registers(%q: memref<?x8192xf8E4M3FN>, %s: memref<?xf32>, %o: memref<?x8192xf32>) {
+  // expected-error @+1 {{'fusedops.dequantize' op 'tile' #fusedops.tile<block = [1, 8192], warps = 1> gives each thread 64 vectors of 4 elements to hold in registers; use more warps or a smaller block (at most 32 vectors per thread)}}
+  fusedops.dequantize ins(%q, %s : memref<?x8192xf8E4M3FN>, memref<?xf32>) outs(%o : memref<?x8192xf32>) granularity = row {tile = #fusedops.tile<block = [1, 8192], warps = 1>}
+  return
+}
+
+// -----
+
+func.func @quantize_cluster(%x: memref<?x256xf16>, %q: memref<?x256xf8E4M3FN>, %s: memref<?xf32>) {
+  // expected-error @+1 {{'fusedops.quantize' op 'tile' of quantize takes no cluster}}
+  fusedops.quantize ins(%x : memref<?x256xf16>) outs(%q, %s : memref<?x256xf8E4M3FN>, memref<?xf32>) granularity = row {tile = #fusedops.tile<block = [1, 256], warps = 1, cluster = [2]>}
+  return
+}

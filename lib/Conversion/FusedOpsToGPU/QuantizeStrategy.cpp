@@ -1,0 +1,1147 @@
+//===- QuantizeStrategy.cpp - FP8 quantize and dequantize kernels ---------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// quantize and dequantize are memory-bound: per element they move 3 to 5
+// bytes. Every kernel moves whole vectors of V elements, V the widest (at
+// most 16 bytes of the wider element type) that divides K, so that a vector
+// never straddles a row or a 128-wide scale block. Each thread issues the
+// loads of all its vectors before it converts any, to keep enough bytes in
+// flight; loads are not branched around: a vector past the matrix loads a
+// clamped copy of one of its own scale group and is not stored. The kernels:
+//
+//   * elementwise (dequantize; static quantize; the last pass of dynamic
+//     `tensor` quantize): a thread block covers a tile of `tile.block` =
+//     [rows, cols] of the matrix, its threads take the tile's vectors in
+//     turn, look up the scale of each vector (tensor: one load per thread;
+//     row: scale[row]; block128: scale[row/128, col/128]) and convert it.
+//   * dynamic `row`: `tile.block[0]` rows per thread block, side by side,
+//     each row held in the registers of threads/rows threads; the row's
+//     absmax is reduced with warp shuffles (and shared memory when a row has
+//     more than a warp), its scale written by the row's first thread, and
+//     the registers quantized and stored: x is read from memory once.
+//   * dynamic `block128`: one thread block per 128×128 scale block, its
+//     elements in registers, absmax reduced over the block (shuffles, then
+//     shared memory), then quantized: again one read of x.
+//   * dynamic `tensor`: the scale needs the absmax of the whole tensor
+//     before any element can be quantized, and thread blocks cannot wait for
+//     each other, so it takes three launches in order: one thread writes
+//     the scale of an all-zero tensor to the scale buffer; every block
+//     reduces the absmax of its tile and raises the scale buffer to its own
+//     scale with one atomic max (no other buffer needed: the scale is a
+//     non-decreasing function of the absmax, so the largest block scale is
+//     the tensor's scale, and the IEEE bits of non-negative floats order as
+//     unsigned integers, so a u32 atomic max does it); then the elementwise
+//     kernel quantizes with that scale. x is read twice: the second read
+//     comes from L2 where x fits there.
+//
+// Scales follow the op: amax over finite elements (NaN and ±inf ignored),
+// scale = max(amax, 1e-12) / fp8_max as an f32 division, and
+// q = fp8(x / scale), rounded as an f32 division rounds it, then to FP8.
+//
+// The arithmetic per element is what keeps these kernels from the memory's
+// speed, so it is trimmed: x / scale takes three FMA-pipe instructions from
+// the scale's reciprocal (exactly the IEEE quotient, see `divide`); the
+// finite absmax takes an FMA and a max. The FP8 conversions are the
+// software ones of KernelBuilder.h (a dozen integer operations an element)
+// on sm_80, which has no FP8 instructions, and sm_90's cvt instructions on
+// pairs on sm_90a, where the software ones would hold the H100 and H200 at
+// about half their bandwidth; both give the same bytes (the GPU tests check
+// them against one reference).
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+#include "Strategies.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+using namespace mlir::fusedops::kernel;
+
+namespace {
+
+/// The smallest absmax a scale is computed from (the op's 1e-12), so that an
+/// all-zero group gets a positive, finite scale.
+constexpr float kMinAbsMax = 1e-12f;
+/// At most this many vectors per thread: they live in registers.
+constexpr int64_t kMaxVectorsPerThread = 32;
+/// Vectors per thread that the default tiles aim for: enough loads in flight
+/// per thread to cover memory latency at full occupancy, few registers.
+constexpr int64_t kDefaultVectorsPerThread = 4;
+/// Side of a block128 scale block.
+constexpr int64_t kScaleBlock = 128;
+
+/// Which kernels an op lowers to (see the file comment).
+enum class KernelKind { Elementwise, RowAbsMax, BlockAbsMax, TensorAbsMax };
+
+/// Everything the kernels' shapes depend on.
+struct QuantPlan {
+  KernelKind kind = KernelKind::Elementwise;
+  bool quantize = true;
+  ScaleGranularity granularity = ScaleGranularity::tensor;
+  /// Element types of the input and the output; `fp8Type` is one of them.
+  Type inputType, outputType;
+  FloatType fp8Type;
+  /// K, static.
+  int64_t cols = 0;
+  /// Elements per vector.
+  int64_t vectorWidth = 1;
+  int64_t tileRows = 1, tileCols = 1;
+  int64_t numThreads = 32;
+  /// Vectors per row of the tile (for the row kernel: of the matrix row).
+  int64_t vectorsPerTileRow = 1;
+  /// Vectors per tile; the row kernel's tile is tileRows whole rows.
+  int64_t vectorsPerTile = 1;
+  int64_t vectorsPerThread = 1;
+  /// Row kernel: threads that share one row.
+  int64_t threadsPerRow = 1;
+  /// Convert with the chip's FP8 conversion instructions (see
+  /// `encodeWithCvt`, `decodeWithCvt`) rather than `convertF32ToFp8` and
+  /// `convertFp8ToF32`.
+  bool hardwareConvert = false;
+
+  int64_t warps() const { return numThreads / 32; }
+};
+
+int64_t elementBytes(Type type) { return type.getIntOrFloatBitWidth() / 8; }
+
+ShapedType getInputType(Operation *op) {
+  return cast<ShapedType>(op->getOperand(0).getType());
+}
+
+/// The widest vector (at most 16 bytes of the wider of `a` and `b`) that
+/// divides `cols`.
+int64_t chooseVectorWidth(int64_t cols, Type a, Type b) {
+  int64_t width = 16 / std::max(elementBytes(a), elementBytes(b));
+  while (width > 1 && cols % width != 0)
+    width /= 2;
+  return width;
+}
+
+/// The plan without a tile: kind, types, K and V.
+QuantPlan makeBasePlan(Operation *op) {
+  QuantPlan plan;
+  ShapedType input = getInputType(op);
+  plan.cols = input.getShape()[1];
+  plan.inputType = input.getElementType();
+  if (auto quantizeOp = dyn_cast<QuantizeOp>(op)) {
+    plan.quantize = true;
+    plan.granularity = quantizeOp.getGranularity();
+    plan.outputType =
+        cast<ShapedType>(quantizeOp.getInits()[0].getType()).getElementType();
+    plan.fp8Type = cast<FloatType>(plan.outputType);
+    if (quantizeOp.isDynamic()) {
+      switch (plan.granularity) {
+      case ScaleGranularity::tensor:
+        plan.kind = KernelKind::TensorAbsMax;
+        break;
+      case ScaleGranularity::row:
+        plan.kind = KernelKind::RowAbsMax;
+        break;
+      case ScaleGranularity::block128:
+        plan.kind = KernelKind::BlockAbsMax;
+        break;
+      }
+    }
+  } else {
+    auto dequantizeOp = cast<DequantizeOp>(op);
+    plan.quantize = false;
+    plan.granularity = dequantizeOp.getGranularity();
+    plan.outputType =
+        cast<ShapedType>(dequantizeOp.getInits()[0].getType()).getElementType();
+    plan.fp8Type = cast<FloatType>(plan.inputType);
+  }
+  if (!ShapedType::isDynamic(plan.cols))
+    plan.vectorWidth =
+        chooseVectorWidth(plan.cols, plan.inputType, plan.outputType);
+  return plan;
+}
+
+QuantPlan makePlan(Operation *op, TileConfigAttr tile,
+                   const KernelTarget &target) {
+  QuantPlan plan = makeBasePlan(op);
+  // sm_90 has cvt.rn.satfinite.{e4m3x2,e5m2x2}.f32 and
+  // cvt.rn.f16x2.{e4m3x2,e5m2x2} (PTX 7.8, which the pipeline's PTX 8.0 for
+  // sm_90 covers); they take pairs. The software conversions cost a dozen
+  // integer operations per element, too many for the H100's and H200's
+  // bandwidth.
+  plan.hardwareConvert = target.smVersion >= 90 && plan.vectorWidth % 2 == 0;
+  plan.numThreads = tile.getNumThreads();
+  plan.tileRows = tile.getBlock()[0];
+  plan.tileCols = tile.getBlock().size() > 1 ? tile.getBlock()[1] : plan.cols;
+  if (plan.kind == KernelKind::RowAbsMax) {
+    // Whole rows: the tile's columns only need to cover the row.
+    plan.vectorsPerTileRow = llvm::divideCeil(plan.cols, plan.vectorWidth);
+    plan.threadsPerRow = std::max<int64_t>(plan.numThreads / plan.tileRows, 1);
+    plan.vectorsPerTile = plan.tileRows * plan.vectorsPerTileRow;
+    plan.vectorsPerThread =
+        llvm::divideCeil(plan.vectorsPerTileRow, plan.threadsPerRow);
+    return plan;
+  }
+  plan.vectorsPerTileRow = plan.tileCols / plan.vectorWidth;
+  plan.vectorsPerTile = plan.tileRows * plan.vectorsPerTileRow;
+  plan.vectorsPerThread =
+      llvm::divideCeil(plan.vectorsPerTile, plan.numThreads);
+  return plan;
+}
+
+/// Shared checks of both strategies.
+LogicalResult checkCommon(Operation *op, TileConfigAttr tile,
+                          const QuantPlan &base) {
+  for (Value operand : op->getOperands())
+    if (!isContiguous(operand.getType()))
+      return op->emitOpError()
+             << "needs contiguous buffers (identity layout) to lower to a "
+                "GPU kernel, got "
+             << operand.getType()
+             << "; bufferize with "
+                "function-boundary-type-conversion=identity-layout-map";
+  if (ShapedType::isDynamic(base.cols))
+    return op->emitOpError()
+           << "needs a static number of columns (dimension 1 of 'input') to "
+              "lower to a GPU kernel";
+  if (!isSupportedFp8Type(base.fp8Type))
+    return op->emitOpError() << "has no GPU kernel for " << base.fp8Type
+                             << "; expected f8E4M3FN or f8E5M2";
+  if (!tile.getCluster().empty())
+    return op->emitOpError() << "'tile' of " << op->getName().stripDialect()
+                             << " takes no cluster";
+  return success();
+}
+
+/// Checks of a tile for the kernels of `plan`.
+LogicalResult checkTile(Operation *op, TileConfigAttr tile,
+                        const QuantPlan &plan) {
+  StringRef name = op->getName().stripDialect();
+  switch (plan.kind) {
+  case KernelKind::RowAbsMax:
+    if (plan.tileCols < plan.cols)
+      return op->emitOpError()
+             << "'tile' " << tile << " splits rows of " << plan.cols
+             << " columns; row scales need whole rows in a thread block: use "
+                "block = ["
+             << plan.tileRows << ", " << plan.cols << "]";
+    if (!llvm::isPowerOf2_64(plan.tileRows) || plan.tileRows > plan.numThreads)
+      return op->emitOpError()
+             << "'tile' " << tile
+             << " must give each row the same power-of-two number of "
+                "threads: rows per block must be a power of two, at most "
+             << plan.numThreads << " (the threads of " << tile.getWarps()
+             << " warps)";
+    break;
+  case KernelKind::BlockAbsMax:
+    if (plan.tileRows != kScaleBlock || plan.tileCols != kScaleBlock)
+      return op->emitOpError()
+             << "'tile' " << tile
+             << " must be block = [128, 128] for dynamic block128 scales: "
+                "one thread block per scale block";
+    break;
+  case KernelKind::Elementwise:
+  case KernelKind::TensorAbsMax:
+    if (plan.tileCols % plan.vectorWidth != 0)
+      return op->emitOpError()
+             << "'tile' " << tile << " has " << plan.tileCols
+             << " columns, not a multiple of the " << plan.vectorWidth
+             << "-element vectors the " << name << " kernel moves";
+    break;
+  }
+  if (plan.vectorsPerThread > kMaxVectorsPerThread)
+    return op->emitOpError()
+           << "'tile' " << tile << " gives each thread "
+           << plan.vectorsPerThread << " vectors of " << plan.vectorWidth
+           << " elements to hold in registers; use more warps or a smaller "
+              "block (at most "
+           << kMaxVectorsPerThread << " vectors per thread)";
+  return success();
+}
+
+/// The default tile of `op`: about kDefaultVectorsPerThread vectors per
+/// thread.
+TileConfigAttr makeDefaultTile(Operation *op) {
+  QuantPlan plan = makeBasePlan(op);
+  MLIRContext *ctx = op->getContext();
+  int64_t cols = ShapedType::isDynamic(plan.cols) ? 4096 : plan.cols;
+  int64_t rowVectors = llvm::divideCeil(cols, plan.vectorWidth);
+  auto make = [&](int64_t rows, int64_t tileCols, int64_t threads) {
+    return TileConfigAttr::get(ctx, {rows, tileCols}, threads / 32,
+                               /*stages=*/1, /*cluster=*/{});
+  };
+  switch (plan.kind) {
+  case KernelKind::RowAbsMax: {
+    // A power-of-two share of threads per row; short rows share a block of
+    // at least 128 threads.
+    int64_t perRow = llvm::PowerOf2Ceil(
+        llvm::divideCeil(rowVectors, kDefaultVectorsPerThread));
+    perRow = std::min<int64_t>(perRow, 1024);
+    int64_t threads = std::max<int64_t>(perRow, 128);
+    return make(threads / perRow, cols, threads);
+  }
+  case KernelKind::BlockAbsMax: {
+    // 8 vectors per thread (8 warps for 16-bit inputs, 16 for f32): the
+    // whole block lives in registers, and a thread with 16 vectors takes
+    // so many that only one block fits an SM.
+    int64_t threads = kScaleBlock * kScaleBlock / plan.vectorWidth / 8;
+    return make(kScaleBlock, kScaleBlock,
+                std::clamp<int64_t>(threads, 32, 1024));
+  }
+  case KernelKind::Elementwise:
+  case KernelKind::TensorAbsMax: {
+    // 8 warps, 1024 vectors per tile: whole rows where they fit.
+    const int64_t threads = 256,
+                  tileVectors = threads * kDefaultVectorsPerThread;
+    if (rowVectors >= tileVectors)
+      return make(1, tileVectors * plan.vectorWidth, threads);
+    return make(std::max<int64_t>(tileVectors / rowVectors, 1), cols, threads);
+  }
+  }
+  llvm_unreachable("unknown kernel kind");
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel bodies
+//===----------------------------------------------------------------------===//
+
+/// One vector of a thread: where it starts and whether it exists.
+struct Chunk {
+  Value row, col;
+  /// i1, or null where the vector always exists.
+  Value valid;
+  /// Where it is loaded from: (row, col) clamped into the matrix and into
+  /// the vector's scale group, so that loads need no branch. A vector past
+  /// the matrix loads a copy of one of its group, which leaves the group's
+  /// absmax alone, and is not stored.
+  Value loadRow, loadCol;
+};
+
+Value andOrNull(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+  if (!lhs)
+    return rhs;
+  if (!rhs)
+    return lhs;
+  return arith::AndIOp::create(b, lhs, rhs);
+}
+
+Value cmpULT(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, lhs, rhs);
+}
+
+/// Emits `thenBody` under `cond` (no else), or inline when `cond` is null.
+void ifThen(ImplicitLocOpBuilder &b, Value cond,
+            function_ref<void()> thenBody) {
+  if (!cond) {
+    thenBody();
+    return;
+  }
+  auto ifOp = scf::IfOp::create(b, cond, /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  thenBody();
+}
+
+/// What dividing by a scale needs: the scale, its reciprocal (an IEEE
+/// division, once per scale), and whether the reciprocal route is exact for
+/// it (see `QuantKernelBuilder::divide`).
+struct Divisor {
+  Value scale, reciprocal;
+  /// i1, or null where the scale is known to be in range (computed scales).
+  Value inRange;
+};
+
+/// Builds the kernel bodies of one op: the pieces they share.
+class QuantKernelBuilder {
+public:
+  QuantKernelBuilder(ImplicitLocOpBuilder &b, const QuantPlan &plan)
+      : b(b), plan(plan), f32(b.getF32Type()) {}
+
+  /// Elementwise: converts the tile at block (x: row tile, y: column tile).
+  /// Arguments: input, scale, output.
+  void buildElementwise(gpu::GPUFuncOp kernel);
+
+  /// Dynamic row quantize. Arguments: x, q, scale [M].
+  void buildRowAbsMax(gpu::GPUFuncOp kernel);
+
+  /// Dynamic block128 quantize. Arguments: x, q, scale [⌈M/128⌉, ⌈K/128⌉].
+  void buildBlockAbsMax(gpu::GPUFuncOp kernel);
+
+  /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0.
+  void buildTensorScaleInit(gpu::GPUFuncOp kernel);
+
+  /// Dynamic tensor quantize, second kernel: raises scale[] to the scale of
+  /// the block's tile. Arguments: x, scale.
+  void buildTensorAbsMax(gpu::GPUFuncOp kernel);
+
+private:
+  /// The vectors of the tile at (rowBase, colBase) that thread `tid` takes.
+  SmallVector<Chunk> getTileChunks(Value rows, Value rowBase, Value colBase,
+                                   Value tid);
+  /// Loads every chunk (zeros where it does not exist), all loads first.
+  SmallVector<Value> loadChunks(Value memref, ArrayRef<Chunk> chunks);
+  /// max |x| over the finite elements of this thread's vectors, as f32.
+  Value threadAbsMax(ArrayRef<Value> values);
+  /// Max of a non-negative `value` over the block's threads, in each of
+  /// them.
+  Value blockAllReduceMax(Value value, Value reduceBuffer);
+  /// The scale of a group with absmax `amax`.
+  Value scaleOf(Value amax);
+  /// The scale of the vector at (row, col) for the elementwise kernel.
+  Value lookupScale(Value scale, Value tensorScale, const Chunk &chunk);
+  /// The divisor of `scale`; `computed` where the kernel computed it.
+  Divisor makeDivisor(Value scale, bool computed);
+  /// x / scale (f32 vectors) rounded as an IEEE f32 division rounds it.
+  Value divide(Value x, const Divisor &divisor);
+  /// A loaded vector as f32.
+  Value extendToF32(Value x);
+  /// FP8 codes of `values` (x/scale) with the signs of `signSource`, by
+  /// cvt.rn.satfinite (sm_90).
+  Value encodeWithCvt(Value values, Value signSource);
+  /// The f32 values of FP8 codes `q` by cvt.rn.f16x2 (sm_90), NaN signs
+  /// not kept.
+  Value decodeWithCvt(Value q);
+  /// Quantizes `x` (a loaded vector) and stores it at `chunk`.
+  void storeQuantized(Value x, const Divisor &divisor, Value q,
+                      const Chunk &chunk);
+  /// Dequantizes `q` (a loaded vector) with `scale` and stores it.
+  void storeDequantized(Value q, Value scale, Value out, const Chunk &chunk);
+
+  VectorType getVectorType(Type elementType) const {
+    return VectorType::get({plan.vectorWidth}, elementType);
+  }
+  int64_t getAlignment(Type elementType) const {
+    return vectorAlignment(elementType, plan.vectorWidth);
+  }
+
+  ImplicitLocOpBuilder &b;
+  const QuantPlan &plan;
+  Type f32;
+};
+
+SmallVector<Chunk> QuantKernelBuilder::getTileChunks(Value rows, Value rowBase,
+                                                     Value colBase, Value tid) {
+  const int64_t threads = plan.numThreads, width = plan.vectorWidth;
+  // Only a last tile column can run past K; only a last tile row past M.
+  bool colsMayOverflow = plan.cols % plan.tileCols != 0;
+  // Kernels run only for M > 0.
+  Value lastRow = arith::SubIOp::create(b, rows, cIndex(b, 1));
+  SmallVector<Chunk> chunks;
+  for (int64_t s = 0; s < plan.vectorsPerThread; ++s) {
+    Value v = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
+    Chunk chunk;
+    Value loadV = v;
+    if ((s + 1) * threads > plan.vectorsPerTile) {
+      chunk.valid = cmpULT(b, v, cIndex(b, plan.vectorsPerTile));
+      loadV = arith::MinUIOp::create(b, v, cIndex(b, plan.vectorsPerTile - 1));
+    }
+    auto position = [&](Value vector, Value &row, Value &col) {
+      Value r =
+          arith::DivUIOp::create(b, vector, cIndex(b, plan.vectorsPerTileRow));
+      Value c =
+          arith::RemUIOp::create(b, vector, cIndex(b, plan.vectorsPerTileRow));
+      row = arith::AddIOp::create(b, rowBase, r);
+      col = arith::AddIOp::create(
+          b, colBase, arith::MulIOp::create(b, c, cIndex(b, width)));
+    };
+    position(v, chunk.row, chunk.col);
+    if (loadV == v) {
+      chunk.loadRow = chunk.row;
+      chunk.loadCol = chunk.col;
+    } else {
+      position(loadV, chunk.loadRow, chunk.loadCol);
+    }
+    chunk.valid = andOrNull(b, chunk.valid, cmpULT(b, chunk.row, rows));
+    chunk.loadRow = arith::MinUIOp::create(b, chunk.loadRow, lastRow);
+    if (colsMayOverflow) {
+      chunk.valid =
+          andOrNull(b, chunk.valid, cmpULT(b, chunk.col, cIndex(b, plan.cols)));
+      chunk.loadCol = arith::MinUIOp::create(b, chunk.loadCol,
+                                             cIndex(b, plan.cols - width));
+    }
+    chunks.push_back(chunk);
+  }
+  return chunks;
+}
+
+SmallVector<Value> QuantKernelBuilder::loadChunks(Value memref,
+                                                  ArrayRef<Chunk> chunks) {
+  Type elementType = cast<MemRefType>(memref.getType()).getElementType();
+  VectorType vecType = getVectorType(elementType);
+  int64_t align = getAlignment(elementType);
+  SmallVector<Value> values;
+  for (const Chunk &chunk : chunks)
+    values.push_back(vector::LoadOp::create(
+        b, vecType, memref, ValueRange{chunk.loadRow, chunk.loadCol},
+        /*nontemporal=*/false, llvm::MaybeAlign(align)));
+  return values;
+}
+
+Value QuantKernelBuilder::threadAbsMax(ArrayRef<Value> values) {
+  // |x|·0 + |x| is |x| for finite x and NaN for ±inf and NaN, and maxnum
+  // skips NaN: max |x| over finite x in an FMA and a max per element.
+  VectorType vecF32 = getVectorType(f32);
+  Value zeros = arith::ConstantOp::create(b, b.getZeroAttr(vecF32));
+  Value amax = cF32(b, 0.0f);
+  for (Value value : values) {
+    Value abs = math::AbsFOp::create(b, extendToF32(value));
+    Value finite = math::FmaOp::create(b, abs, zeros, abs);
+    amax = arith::MaxNumFOp::create(
+        b, amax,
+        vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF, finite));
+  }
+  return amax;
+}
+
+Value QuantKernelBuilder::blockAllReduceMax(Value value, Value reduceBuffer) {
+  value = warpAllReduceMax(b, value);
+  if (plan.warps() == 1)
+    return value;
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value c32 = cIndex(b, 32);
+  Value lane = arith::RemUIOp::create(b, tid, c32);
+  Value warp = arith::DivUIOp::create(b, tid, c32);
+  ifThen(b,
+         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
+         [&] {
+           memref::StoreOp::create(b, value, reduceBuffer, ValueRange{warp});
+         });
+  gpu::BarrierOp::create(b);
+  value = cF32(b, 0.0f);
+  for (int64_t w = 0; w < plan.warps(); ++w)
+    value = arith::MaximumFOp::create(
+        b, value,
+        memref::LoadOp::create(b, reduceBuffer, ValueRange{cIndex(b, w)}));
+  return value;
+}
+
+Value QuantKernelBuilder::scaleOf(Value amax) {
+  return arith::DivFOp::create(
+      b, arith::MaximumFOp::create(b, amax, cF32(b, kMinAbsMax)),
+      cF32(b, getFp8MaxFinite(plan.fp8Type)));
+}
+
+Value QuantKernelBuilder::lookupScale(Value scale, Value tensorScale,
+                                      const Chunk &chunk) {
+  switch (plan.granularity) {
+  case ScaleGranularity::tensor:
+    return tensorScale;
+  case ScaleGranularity::row:
+    return memref::LoadOp::create(b, scale, ValueRange{chunk.row});
+  case ScaleGranularity::block128: {
+    Value c128 = cIndex(b, kScaleBlock);
+    return memref::LoadOp::create(
+        b, scale,
+        ValueRange{arith::DivUIOp::create(b, chunk.row, c128),
+                   arith::DivUIOp::create(b, chunk.col, c128)});
+  }
+  }
+  llvm_unreachable("unknown granularity");
+}
+
+Divisor QuantKernelBuilder::makeDivisor(Value scale, bool computed) {
+  Divisor divisor;
+  divisor.scale = scale;
+  divisor.reciprocal = arith::DivFOp::create(b, cF32(b, 1.0f), scale);
+  // Computed scales lie in [1e-12/57344, FLT_MAX/448], well inside.
+  if (!computed)
+    divisor.inRange = arith::AndIOp::create(
+        b,
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, scale,
+                              cF32(b, std::ldexp(1.0f, -126))),
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, scale,
+                              cF32(b, std::ldexp(1.0f, 126))));
+  return divisor;
+}
+
+Value QuantKernelBuilder::divide(Value x, const Divisor &divisor) {
+  VectorType vecF32 = getVectorType(f32);
+  Value scale = vector::BroadcastOp::create(b, vecF32, divisor.scale);
+  // An IEEE division per element costs about eight instructions; with the
+  // scale's reciprocal r = RN(1/s), three give the same result: q0 = x·r is
+  // within an ulp of x/s, so its remainder x − q0·s is exact in one FMA, and
+  // q0 + remainder·r rounds to RN(x/s) (Markstein's theorem; it needs s and
+  // r normal: `inRange`). Quotients beyond the f32 range don't matter: they
+  // saturate either way, and where x·r overflows, or x is inf or NaN, the
+  // correction is NaN and q0 (±inf, NaN) stands.
+  auto viaReciprocal = [&]() -> Value {
+    Value r = vector::BroadcastOp::create(b, vecF32, divisor.reciprocal);
+    Value q0 = arith::MulFOp::create(b, x, r);
+    Value remainder =
+        math::FmaOp::create(b, arith::NegFOp::create(b, q0), scale, x);
+    Value q1 = math::FmaOp::create(b, remainder, r, q0);
+    return arith::SelectOp::create(
+        b, arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, q1, q1), q0, q1);
+  };
+  if (!divisor.inRange)
+    return viaReciprocal();
+  // A scale of the user's beyond that range (uniform in the group) divides.
+  auto ifOp = scf::IfOp::create(b, vecF32, divisor.inRange,
+                                /*addThenBlock=*/true, /*addElseBlock=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  scf::YieldOp::create(b, viaReciprocal());
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, arith::DivFOp::create(b, x, scale).getResult());
+  return ifOp.getResult(0);
+}
+
+Value QuantKernelBuilder::extendToF32(Value x) {
+  // bf16 is the upper half of an f32: a shift, which also keeps NaN signs.
+  if (!getElementTypeOrSelf(x.getType()).isBF16())
+    return castFloat(b, x, f32);
+  VectorType i32Vec = getVectorType(b.getI32Type());
+  Value bits = arith::ExtUIOp::create(
+      b, i32Vec, arith::BitcastOp::create(b, getVectorType(b.getI16Type()), x));
+  bits = arith::ShLIOp::create(
+      b, bits,
+      arith::ConstantOp::create(b,
+                                DenseElementsAttr::get(i32Vec, APInt(32, 16))));
+  return arith::BitcastOp::create(b, getVectorType(f32), bits);
+}
+
+Value QuantKernelBuilder::encodeWithCvt(Value values, Value signSource) {
+  // cvt.rn.satfinite rounds to nearest even, keeps subnormals and saturates
+  // finite values and ±inf to ±max, as convertF32ToFp8 does; it returns NaN
+  // without the input's sign, and the quotient's sign is lost in NaN
+  // anyway. So the sign bytes of x are or-ed in afterwards (a no-op on every
+  // other code, whose sign is already x's), on 32-bit words of 4 codes.
+  const int64_t width = plan.vectorWidth;
+  Type i8 = b.getI8Type();
+  auto pairType = VectorType::get({2}, i8);
+  Value codes;
+  for (int64_t i = 0; i < width; i += 2) {
+    // The first operand lands in the upper byte: element i + 1.
+    Value pair = NVVM::ConvertF32x2ToF8x2Op::create(
+        b, pairType, vector::ExtractOp::create(b, values, i + 1),
+        vector::ExtractOp::create(b, values, i), NVVM::FPRoundingMode::RN,
+        NVVM::SaturationMode::SATFINITE, /*relu=*/false, plan.fp8Type);
+    if (!codes) {
+      codes = pair;
+      continue;
+    }
+    SmallVector<int64_t> concat;
+    for (int64_t j = 0; j < i + 2; ++j)
+      concat.push_back(j);
+    codes = vector::ShuffleOp::create(b, codes, pair, concat);
+  }
+  // The top byte of each f32 of signSource, masked to its sign bit.
+  SmallVector<int64_t> topBytes;
+  for (int64_t i = 0; i < width; ++i)
+    topBytes.push_back(4 * i + 3);
+  Value bytes = vector::BitCastOp::create(b, VectorType::get({4 * width}, i8),
+                                          signSource);
+  Value signs = vector::ShuffleOp::create(b, bytes, bytes, topBytes);
+  // Words of 4 codes (2 where the vector has only 2).
+  int64_t wordBytes = width % 4 == 0 ? 4 : 2;
+  Type wordType = b.getIntegerType(8 * wordBytes);
+  auto wordsType = VectorType::get({width / wordBytes}, wordType);
+  auto splat = [&](uint64_t byte) -> Value {
+    uint64_t word = 0;
+    for (int64_t i = 0; i < wordBytes; ++i)
+      word |= byte << (8 * i);
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(wordsType, APInt(8 * wordBytes, word)));
+  };
+  Value words = vector::BitCastOp::create(b, wordsType, codes);
+  words = arith::OrIOp::create(
+      b, words,
+      arith::AndIOp::create(b, vector::BitCastOp::create(b, wordsType, signs),
+                            splat(0x80)));
+  if (isa<Float8E5M2Type>(plan.fp8Type)) {
+    // e5m2's NaN is 0x7E (the op's and the reference's); turn a 0x7F of the
+    // instruction into it: +1 carries into bit 7 of a byte only from 0x7F.
+    Value low = arith::AndIOp::create(b, words, splat(0x7f));
+    Value isAllOnes = arith::AndIOp::create(
+        b, arith::AddIOp::create(b, low, splat(0x01)), splat(0x80));
+    words = arith::XOrIOp::create(
+        b, words,
+        arith::ShRUIOp::create(
+            b, isAllOnes,
+            arith::ConstantOp::create(
+                b,
+                DenseElementsAttr::get(wordsType, APInt(8 * wordBytes, 7)))));
+  }
+  return arith::BitcastOp::create(
+      b, getVectorType(plan.fp8Type),
+      vector::BitCastOp::create(b, getVectorType(i8), words));
+}
+
+Value QuantKernelBuilder::decodeWithCvt(Value q) {
+  // cvt.rn.f16x2.{e4m3x2,e5m2x2} is exact (every FP8 value is an f16), and
+  // so is f16 to f32.
+  const int64_t width = plan.vectorWidth;
+  Type i8 = b.getI8Type();
+  auto pairType = VectorType::get({2}, i8);
+  auto halfPairType = VectorType::get({2}, b.getF16Type());
+  Value bytes = arith::BitcastOp::create(b, getVectorType(i8), q);
+  Value halves;
+  for (int64_t i = 0; i < width; i += 2) {
+    Value pair = vector::ShuffleOp::create(b, pairType, bytes, bytes,
+                                           ArrayRef<int64_t>{i, i + 1});
+    Value converted = NVVM::ConvertF8x2ToF16x2Op::create(
+        b, halfPairType, pair, /*relu=*/false, plan.fp8Type);
+    if (!halves) {
+      halves = converted;
+      continue;
+    }
+    SmallVector<int64_t> concat;
+    for (int64_t j = 0; j < i + 2; ++j)
+      concat.push_back(j);
+    halves = vector::ShuffleOp::create(b, halves, converted, concat);
+  }
+  return castFloat(b, halves, f32);
+}
+
+void QuantKernelBuilder::storeQuantized(Value x, const Divisor &divisor,
+                                        Value q, const Chunk &chunk) {
+  Value wide = extendToF32(x);
+  Value quotient = divide(wide, divisor);
+  // The GPU's arithmetic returns NaN without its sign, and so does its f16
+  // to f32 conversion. scale > 0, so the quotient has x's sign: put it back
+  // from x's bits, so that -NaN quantizes to -NaN.
+  Value signSource = wide;
+  Type elementType = getElementTypeOrSelf(x.getType());
+  if (elementType.isF16()) {
+    VectorType i32Vec = getVectorType(b.getI32Type());
+    Value bits = arith::ExtUIOp::create(
+        b, i32Vec,
+        arith::BitcastOp::create(b, getVectorType(b.getI16Type()), x));
+    bits = arith::ShLIOp::create(
+        b, bits,
+        arith::ConstantOp::create(
+            b, DenseElementsAttr::get(i32Vec, APInt(32, 16))));
+    signSource = arith::BitcastOp::create(b, getVectorType(f32), bits);
+  }
+  Value fp8 = plan.hardwareConvert
+                  ? encodeWithCvt(quotient, signSource)
+                  : convertF32ToFp8(
+                        b, math::CopySignOp::create(b, quotient, signSource),
+                        plan.fp8Type);
+  vector::StoreOp::create(b, fp8, q, ValueRange{chunk.row, chunk.col},
+                          /*nontemporal=*/false,
+                          llvm::MaybeAlign(getAlignment(plan.fp8Type)));
+}
+
+void QuantKernelBuilder::storeDequantized(Value q, Value scale, Value out,
+                                          const Chunk &chunk) {
+  // scale > 0: the product has the code's sign, which the GPU's
+  // multiplication drops from NaN. Or-ing in the code's sign bit puts it
+  // back (a no-op elsewhere); an integer or, which LLVM keeps on the f32
+  // rather than moving a copysign past the final conversion.
+  Value decoded =
+      plan.hardwareConvert ? decodeWithCvt(q) : convertFp8ToF32(b, q);
+  Type i8 = b.getI8Type();
+  VectorType i32Vec = getVectorType(b.getI32Type());
+  int64_t width = plan.vectorWidth;
+  SmallVector<int64_t> codeOnTop;
+  for (int64_t i = 0; i < width; ++i)
+    codeOnTop.append({width, width, width, i});
+  Value bytes = arith::BitcastOp::create(b, getVectorType(i8), q);
+  Value zeros = arith::ConstantOp::create(b, b.getZeroAttr(getVectorType(i8)));
+  Value signBits = arith::AndIOp::create(
+      b,
+      vector::BitCastOp::create(
+          b, i32Vec, vector::ShuffleOp::create(b, bytes, zeros, codeOnTop)),
+      arith::ConstantOp::create(
+          b, DenseElementsAttr::get(i32Vec, APInt(32, 0x80000000))));
+  Value product = arith::MulFOp::create(
+      b, decoded, vector::BroadcastOp::create(b, getVectorType(f32), scale));
+  Value value = arith::BitcastOp::create(
+      b, getVectorType(f32),
+      arith::OrIOp::create(b, arith::BitcastOp::create(b, i32Vec, product),
+                           signBits));
+  vector::StoreOp::create(b, castFloat(b, value, plan.outputType), out,
+                          ValueRange{chunk.row, chunk.col},
+                          /*nontemporal=*/false,
+                          llvm::MaybeAlign(getAlignment(plan.outputType)));
+}
+
+void QuantKernelBuilder::buildElementwise(gpu::GPUFuncOp kernel) {
+  Value input = kernel.getArgument(0), scale = kernel.getArgument(1),
+        output = kernel.getArgument(2);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value rowTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value colTile = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value rows = memref::DimOp::create(b, input, 0);
+  Value rowBase = arith::MulIOp::create(b, rowTile, cIndex(b, plan.tileRows));
+  Value colBase = arith::MulIOp::create(b, colTile, cIndex(b, plan.tileCols));
+  SmallVector<Chunk> chunks = getTileChunks(rows, rowBase, colBase, tid);
+  Value tensorScale;
+  std::optional<Divisor> tensorDivisor;
+  if (plan.granularity == ScaleGranularity::tensor) {
+    tensorScale = memref::LoadOp::create(b, scale, ValueRange{});
+    if (plan.quantize)
+      tensorDivisor = makeDivisor(tensorScale, /*computed=*/false);
+  }
+  SmallVector<Value> values = loadChunks(input, chunks);
+  for (auto [chunk, value] : llvm::zip_equal(chunks, values)) {
+    ifThen(b, chunk.valid, [&] {
+      if (!plan.quantize) {
+        storeDequantized(value, lookupScale(scale, tensorScale, chunk), output,
+                         chunk);
+        return;
+      }
+      storeQuantized(value,
+                     tensorDivisor
+                         ? *tensorDivisor
+                         : makeDivisor(lookupScale(scale, tensorScale, chunk),
+                                       /*computed=*/false),
+                     output, chunk);
+    });
+  }
+}
+
+void QuantKernelBuilder::buildRowAbsMax(gpu::GPUFuncOp kernel) {
+  Value x = kernel.getArgument(0), q = kernel.getArgument(1),
+        scale = kernel.getArgument(2);
+  const int64_t perRow = plan.threadsPerRow, width = plan.vectorWidth;
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value rows = memref::DimOp::create(b, x, 0);
+  Value laneInRow = arith::RemUIOp::create(b, tid, cIndex(b, perRow));
+  Value row = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, bid, cIndex(b, plan.tileRows)),
+      arith::DivUIOp::create(b, tid, cIndex(b, perRow)));
+  Value rowValid = cmpULT(b, row, rows);
+  Value loadRow = arith::MinUIOp::create(
+      b, row, arith::SubIOp::create(b, rows, cIndex(b, 1)));
+
+  SmallVector<Chunk> chunks;
+  for (int64_t s = 0; s < plan.vectorsPerThread; ++s) {
+    Value v = arith::AddIOp::create(b, cIndex(b, s * perRow), laneInRow);
+    Chunk chunk;
+    chunk.row = row;
+    chunk.loadRow = loadRow;
+    chunk.col = arith::MulIOp::create(b, v, cIndex(b, width));
+    chunk.loadCol = chunk.col;
+    chunk.valid = rowValid;
+    if ((s + 1) * perRow > plan.vectorsPerTileRow) {
+      chunk.valid = andOrNull(b, chunk.valid,
+                              cmpULT(b, v, cIndex(b, plan.vectorsPerTileRow)));
+      chunk.loadCol = arith::MulIOp::create(
+          b,
+          arith::MinUIOp::create(b, v, cIndex(b, plan.vectorsPerTileRow - 1)),
+          cIndex(b, width));
+    }
+    chunks.push_back(chunk);
+  }
+  SmallVector<Value> values = loadChunks(x, chunks);
+
+  // Every thread takes part in the reduction, rows past M included: the
+  // shuffles and the barrier need the whole warp and block.
+  Value amax = threadAbsMax(values);
+  if (perRow <= 32) {
+    // A row's threads are aligned groups of lanes: xor shuffles within them.
+    for (int32_t offset = perRow / 2; offset > 0; offset /= 2) {
+      Value other = gpu::ShuffleOp::create(b, amax, offset, /*width=*/32,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      amax = arith::MaximumFOp::create(b, amax, other);
+    }
+  } else {
+    // Whole warps per row: reduce each warp, then the row's warps through
+    // shared memory.
+    amax = warpAllReduceMax(b, amax);
+    Value reduceBuffer = kernel.getWorkgroupAttributions()[0];
+    Value c32 = cIndex(b, 32);
+    Value warp = arith::DivUIOp::create(b, tid, c32);
+    ifThen(b,
+           arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                 arith::RemUIOp::create(b, tid, c32),
+                                 cIndex(b, 0)),
+           [&] {
+             memref::StoreOp::create(b, amax, reduceBuffer, ValueRange{warp});
+           });
+    gpu::BarrierOp::create(b);
+    int64_t warpsPerRow = perRow / 32;
+    Value firstWarp = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, tid, cIndex(b, perRow)),
+        cIndex(b, warpsPerRow));
+    amax = cF32(b, 0.0f);
+    for (int64_t w = 0; w < warpsPerRow; ++w)
+      amax = arith::MaximumFOp::create(
+          b, amax,
+          memref::LoadOp::create(
+              b, reduceBuffer,
+              ValueRange{arith::AddIOp::create(b, firstWarp, cIndex(b, w))}));
+  }
+  Value rowScale = scaleOf(amax);
+  Divisor divisor = makeDivisor(rowScale, /*computed=*/true);
+  ifThen(
+      b,
+      arith::AndIOp::create(b, rowValid,
+                            arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                  laneInRow, cIndex(b, 0))),
+      [&] { memref::StoreOp::create(b, rowScale, scale, ValueRange{row}); });
+  for (auto [chunk, value] : llvm::zip_equal(chunks, values))
+    ifThen(b, chunk.valid, [&] { storeQuantized(value, divisor, q, chunk); });
+}
+
+void QuantKernelBuilder::buildBlockAbsMax(gpu::GPUFuncOp kernel) {
+  Value x = kernel.getArgument(0), q = kernel.getArgument(1),
+        scale = kernel.getArgument(2);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value rowBlock = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value colBlock = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value rows = memref::DimOp::create(b, x, 0);
+  Value c128 = cIndex(b, kScaleBlock);
+  SmallVector<Chunk> chunks =
+      getTileChunks(rows, arith::MulIOp::create(b, rowBlock, c128),
+                    arith::MulIOp::create(b, colBlock, c128), tid);
+  SmallVector<Value> values = loadChunks(x, chunks);
+  Value amax = blockAllReduceMax(threadAbsMax(values),
+                                 kernel.getWorkgroupAttributions()[0]);
+  Value blockScale = scaleOf(amax);
+  Divisor divisor = makeDivisor(blockScale, /*computed=*/true);
+  ifThen(b,
+         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, cIndex(b, 0)),
+         [&] {
+           memref::StoreOp::create(b, blockScale, scale,
+                                   ValueRange{rowBlock, colBlock});
+         });
+  for (auto [chunk, value] : llvm::zip_equal(chunks, values))
+    ifThen(b, chunk.valid, [&] { storeQuantized(value, divisor, q, chunk); });
+}
+
+void QuantKernelBuilder::buildTensorScaleInit(gpu::GPUFuncOp kernel) {
+  memref::StoreOp::create(b, scaleOf(cF32(b, 0.0f)), kernel.getArgument(0),
+                          ValueRange{});
+}
+
+void QuantKernelBuilder::buildTensorAbsMax(gpu::GPUFuncOp kernel) {
+  Value x = kernel.getArgument(0), scale = kernel.getArgument(1);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value rowTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value colTile = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value rows = memref::DimOp::create(b, x, 0);
+  SmallVector<Chunk> chunks = getTileChunks(
+      rows, arith::MulIOp::create(b, rowTile, cIndex(b, plan.tileRows)),
+      arith::MulIOp::create(b, colTile, cIndex(b, plan.tileCols)), tid);
+  Value amax = blockAllReduceMax(threadAbsMax(loadChunks(x, chunks)),
+                                 kernel.getWorkgroupAttributions()[0]);
+  ifThen(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, cIndex(b, 0)),
+      [&] {
+        // The block's scale, max-ed into scale[] as u32 bits (see the file
+        // comment); memref.atomic_rmw has no unsigned max on floats, and
+        // its float max is a compare-and-swap loop at system scope.
+        Value bits = arith::BitcastOp::create(b, b.getI32Type(), scaleOf(amax));
+        Value address = arith::IndexCastUIOp::create(
+            b, b.getI64Type(),
+            memref::ExtractAlignedPointerAsIndexOp::create(b, scale));
+        MLIRContext *ctx = b.getContext();
+        Value pointer = LLVM::AddrSpaceCastOp::create(
+            b, LLVM::LLVMPointerType::get(ctx, /*addressSpace=*/1),
+            LLVM::IntToPtrOp::create(b, LLVM::LLVMPointerType::get(ctx),
+                                     address));
+        LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::umax, pointer, bits,
+                                  LLVM::AtomicOrdering::monotonic,
+                                  /*syncscope=*/"device");
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Host side
+//===----------------------------------------------------------------------===//
+
+/// Creates a kernel and builds its body with `build`.
+gpu::GPUFuncOp
+makeKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
+           ValueRange args, int64_t numThreads, TypeRange buffers,
+           function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp)> build) {
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  OpBuilder::InsertionGuard guard(b);
+  gpu::GPUFuncOp kernel =
+      createKernel(b, b.getLoc(), module, name, argTypes, numThreads, buffers);
+  b.setInsertionPoint(kernel.getBody().front().getTerminator());
+  build(b, kernel);
+  return kernel;
+}
+
+void launch(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value gridX,
+            Value gridY, int64_t numThreads, ValueRange args) {
+  Value c1 = cIndex(b, 1);
+  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, c1},
+                            gpu::KernelDim3{cIndex(b, numThreads), c1, c1},
+                            /*dynamicSharedMemorySize=*/Value(), args);
+}
+
+/// Builds the kernels of `op` and replaces it by their launches.
+LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
+                           const KernelTarget &target, gpu::GPUModuleOp module,
+                           RewriterBase &rewriter) {
+  QuantPlan plan = makePlan(op, tile, target);
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  QuantKernelBuilder builder(b, plan);
+  Value input = op->getOperand(0);
+  Value output, scale;
+  if (auto quantizeOp = dyn_cast<QuantizeOp>(op)) {
+    output = quantizeOp.getInits()[0];
+    scale = quantizeOp.isDynamic() ? quantizeOp.getInits()[1]
+                                   : quantizeOp.getScale();
+  } else {
+    auto dequantizeOp = cast<DequantizeOp>(op);
+    output = dequantizeOp.getInits()[0];
+    scale = dequantizeOp.getScale();
+  }
+  std::string granularity = stringifyScaleGranularity(plan.granularity).str();
+  Type f32 = b.getF32Type();
+  SmallVector<Type> warpBuffer = {getWorkgroupBufferType({plan.warps()}, f32)};
+  SmallVector<Type> noBuffers;
+
+  Value rows = memref::DimOp::create(b, input, 0);
+  Value c1 = cIndex(b, 1);
+  Value rowTiles =
+      arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.tileRows));
+  Value colTiles = cIndex(b, llvm::divideCeil(plan.cols, plan.tileCols));
+  auto buildElementwiseKernel = [&](StringRef name) {
+    return makeKernel(b, module, name, {input, scale, output}, plan.numThreads,
+                      noBuffers, [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+                        builder.buildElementwise(k);
+                      });
+  };
+
+  // Nothing to launch for M = 0, except that the scale of an empty tensor
+  // is still defined (that of amax 0): the init kernel runs in both
+  // branches, so that each branch's launches stay in order on one stream.
+  gpu::GPUFuncOp init;
+  if (plan.kind == KernelKind::TensorAbsMax)
+    init = makeKernel(b, module, "quantize_tensor_scale_init", {scale},
+                      /*numThreads=*/1, noBuffers,
+                      [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+                        builder.buildTensorScaleInit(k);
+                      });
+  auto any = scf::IfOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
+      /*withElse=*/static_cast<bool>(init));
+  if (init) {
+    b.setInsertionPointToStart(any.elseBlock());
+    launch(b, init, c1, c1, 1, {scale});
+  }
+  b.setInsertionPointToStart(any.thenBlock());
+  switch (plan.kind) {
+  case KernelKind::Elementwise: {
+    std::string name =
+        (plan.quantize ? "quantize_" : "dequantize_") + granularity;
+    launch(b, buildElementwiseKernel(name), rowTiles, colTiles, plan.numThreads,
+           {input, scale, output});
+    break;
+  }
+  case KernelKind::RowAbsMax: {
+    gpu::GPUFuncOp kernel = makeKernel(
+        b, module, "quantize_row_dynamic", {input, output, scale},
+        plan.numThreads, plan.threadsPerRow > 32 ? warpBuffer : noBuffers,
+        [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+          builder.buildRowAbsMax(k);
+        });
+    launch(b, kernel, rowTiles, c1, plan.numThreads, {input, output, scale});
+    break;
+  }
+  case KernelKind::BlockAbsMax: {
+    gpu::GPUFuncOp kernel = makeKernel(
+        b, module, "quantize_block128_dynamic", {input, output, scale},
+        plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
+        [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+          builder.buildBlockAbsMax(k);
+        });
+    launch(b, kernel, rowTiles, colTiles, plan.numThreads,
+           {input, output, scale});
+    break;
+  }
+  case KernelKind::TensorAbsMax: {
+    launch(b, init, c1, c1, 1, {scale});
+    gpu::GPUFuncOp absMax =
+        makeKernel(b, module, "quantize_tensor_absmax", {input, scale},
+                   plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
+                   [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+                     builder.buildTensorAbsMax(k);
+                   });
+    launch(b, absMax, rowTiles, colTiles, plan.numThreads, {input, scale});
+    launch(b, buildElementwiseKernel("quantize_tensor"), rowTiles, colTiles,
+           plan.numThreads, {input, scale, output});
+    break;
+  }
+  }
+  rewriter.eraseOp(op);
+  return success();
+}
+
+/// fusedops.quantize, dynamic or static, every granularity.
+class QuantizeStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "quantize-fp8"; }
+
+  bool matches(Operation *op, const KernelTarget &) const override {
+    return isa<QuantizeOp>(op);
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    return makeDefaultTile(op);
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &target) const override {
+    if (failed(checkCommon(op, tile, makeBasePlan(op))))
+      return failure();
+    return checkTile(op, tile, makePlan(op, tile, target));
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override {
+    return lowerQuantOp(op, tile, target, module, rewriter);
+  }
+};
+
+/// fusedops.dequantize, every granularity.
+class DequantizeStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "dequantize-fp8"; }
+
+  bool matches(Operation *op, const KernelTarget &) const override {
+    return isa<DequantizeOp>(op);
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    return makeDefaultTile(op);
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &target) const override {
+    if (failed(checkCommon(op, tile, makeBasePlan(op))))
+      return failure();
+    return checkTile(op, tile, makePlan(op, tile, target));
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override {
+    return lowerQuantOp(op, tile, target, module, rewriter);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createQuantizeStrategy() {
+  return std::make_unique<QuantizeStrategy>();
+}
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createDequantizeStrategy() {
+  return std::make_unique<DequantizeStrategy>();
+}
