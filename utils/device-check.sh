@@ -70,7 +70,7 @@ CFG
 }
 
 run_sanitize() {
-  local filter='*masked_tail:*sm80_bf16*:*bf16_silu_3x100x200:*f16_silu_3stages:*block_mixed*:*tensor_e5m2*'
+  local filter='*masked_tail:*sm80_bf16_gptj*:*sm80_bf16_gelu:*bf16_silu_3x100x200:*f16_silu_3stages:*block_mixed*:*tensor_e5m2_bf16*:*row_e4m3_bf16_k200_sm90a:*block128_e5m2_f16_k4096_sm80:*tensor_e4m3_f32_k200_sm90a:*Graph*'
   for tool in memcheck racecheck; do
     compute-sanitizer --tool $tool "$bin/FusedOpsToGPUTests" \
       --gtest_filter="$filter" >"$out/$tool.log" 2>&1
