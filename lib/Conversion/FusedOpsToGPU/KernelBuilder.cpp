@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/bit.h"
@@ -51,6 +52,32 @@ MemRefType kernel::getWorkgroupBufferType(ArrayRef<int64_t> shape,
 bool kernel::isContiguous(Type type) {
   auto memref = dyn_cast<MemRefType>(type);
   return memref && memref.getLayout().isIdentity();
+}
+
+LogicalResult kernel::checkContiguousBuffers(Operation *op) {
+  for (Value operand : op->getOperands())
+    if (!isContiguous(operand.getType()))
+      return op->emitOpError()
+             << "needs contiguous buffers (identity layout) to lower to a "
+                "GPU kernel, got "
+             << operand.getType()
+             << "; bufferize with "
+                "function-boundary-type-conversion=identity-layout-map";
+  return success();
+}
+
+void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
+                          Value rows, Value gridX, Value gridY,
+                          int64_t threads, ValueRange args) {
+  OpBuilder::InsertionGuard guard(b);
+  Value c1 = cIndex(b, 1);
+  auto ifAny = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
+      /*withElse=*/false);
+  b.setInsertionPointToStart(ifAny.thenBlock());
+  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, c1},
+                            gpu::KernelDim3{cIndex(b, threads), c1, c1},
+                            /*dynamicSharedMemorySize=*/Value(), args);
 }
 
 Value kernel::collapseLeadingDims(ImplicitLocOpBuilder &b, Value memref) {

@@ -34,6 +34,15 @@ MemRefType getWorkgroupBufferType(ArrayRef<int64_t> shape, Type elementType);
 /// Whether `type` is a memref with the identity layout (row-major, dense).
 bool isContiguous(Type type);
 
+/// Reports on `op` the first operand that is not a contiguous buffer, with
+/// what to change; every kernel indexes its buffers as dense row-major.
+LogicalResult checkContiguousBuffers(Operation *op);
+
+/// Launches `kernel` on a (gridX, gridY) grid of `threads`-thread blocks
+/// with `args`, only when `rows` > 0 (a zero-sized grid is a launch error).
+void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
+                  Value gridX, Value gridY, int64_t threads, ValueRange args);
+
 /// Views a contiguous memref of rank >= 2 as [prod(leading dims), last dim];
 /// a rank-2 memref is returned as it is.
 Value collapseLeadingDims(ImplicitLocOpBuilder &b, Value memref);

@@ -199,14 +199,8 @@ QuantPlan makePlan(Operation *op, TileConfigAttr tile,
 /// Shared checks of both strategies.
 LogicalResult checkCommon(Operation *op, TileConfigAttr tile,
                           const QuantPlan &base) {
-  for (Value operand : op->getOperands())
-    if (!isContiguous(operand.getType()))
-      return op->emitOpError()
-             << "needs contiguous buffers (identity layout) to lower to a "
-                "GPU kernel, got "
-             << operand.getType()
-             << "; bufferize with "
-                "function-boundary-type-conversion=identity-layout-map";
+  if (failed(checkContiguousBuffers(op)))
+    return failure();
   if (ShapedType::isDynamic(base.cols))
     return op->emitOpError()
            << "needs a static number of columns (dimension 1 of 'input') to "

@@ -129,14 +129,8 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeOp>(op);
-    for (Value operand : op->getOperands())
-      if (!isContiguous(operand.getType()))
-        return op->emitOpError()
-               << "needs contiguous buffers (identity layout) to lower to a "
-                  "GPU kernel, got "
-               << operand.getType()
-               << "; bufferize with "
-                  "function-boundary-type-conversion=identity-layout-map";
+    if (failed(checkContiguousBuffers(op)))
+      return failure();
     int64_t hidden =
         cast<ShapedType>(norm.getInput().getType()).getShape().back();
     if (ShapedType::isDynamic(hidden))
@@ -493,15 +487,9 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 
   // One block per `rowsPerBlock` rows; nothing to launch for zero rows.
   Value rows = memref::DimOp::create(b, x, 0);
-  Value c1 = cIndex(b, 1);
-  Value grid = arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock));
-  Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows,
-                                    cIndex(b, 0));
-  auto ifAny = scf::IfOp::create(b, any, /*withElse=*/false);
-  b.setInsertionPointToStart(ifAny.thenBlock());
-  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{grid, c1, c1},
-                            gpu::KernelDim3{cIndex(b, plan.numThreads), c1, c1},
-                            /*dynamicSharedMemorySize=*/Value(), args);
+  launchIfRows(b, kernel, rows,
+               arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock)),
+               cIndex(b, 1), plan.numThreads, args);
   rewriter.eraseOp(op);
   return success();
 }

@@ -115,12 +115,8 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto gemm = cast<Fp8GemmOp>(op);
-    for (Value operand : op->getOperands())
-      if (!isContiguous(operand.getType()))
-        return op->emitOpError()
-               << "needs contiguous buffers (identity layout) to lower to a "
-                  "GPU kernel, got "
-               << operand.getType();
+    if (failed(checkContiguousBuffers(op)))
+      return failure();
     Plan plan = makePlan(gemm, tile, native);
     if (ShapedType::isDynamic(plan.k) || ShapedType::isDynamic(plan.n))
       return op->emitOpError()
@@ -499,16 +495,9 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
     buildKernelBody(b, gemm, plan, kernel);
   }
   Value rows = memref::DimOp::create(b, gemm.getLhs(), 0);
-  Value c1 = cIndex(b, 1);
-  Value gridM = arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm));
-  Value gridN = cIndex(b, llvm::divideCeil(plan.n, plan.bn));
-  auto ifAny = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
-      /*withElse=*/false);
-  b.setInsertionPointToStart(ifAny.thenBlock());
-  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridN, gridM, c1},
-                            gpu::KernelDim3{cIndex(b, plan.threads), c1, c1},
-                            /*dynamicSharedMemorySize=*/Value(), args);
+  launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(plan.n, plan.bn)),
+               arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
+               plan.threads, args);
   rewriter.eraseOp(op);
   return success();
 }

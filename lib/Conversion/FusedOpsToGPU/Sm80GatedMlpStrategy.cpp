@@ -102,12 +102,8 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto mlp = cast<GatedMlpOp>(op);
-    for (Value operand : op->getOperands())
-      if (!isContiguous(operand.getType()))
-        return op->emitOpError()
-               << "needs contiguous buffers (identity layout) to lower to a "
-                  "GPU kernel, got "
-               << operand.getType();
+    if (failed(checkContiguousBuffers(op)))
+      return failure();
     Type element = cast<ShapedType>(mlp.getInput().getType()).getElementType();
     if (!element.isF16() && !element.isBF16())
       return op->emitOpError()
@@ -439,16 +435,9 @@ LogicalResult Sm80GatedMlpStrategy::lower(Operation *op, TileConfigAttr tile,
   }
 
   Value rows = memref::DimOp::create(b, x, 0);
-  Value c1 = cIndex(b, 1);
-  Value gridM = arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm));
-  Value gridN = cIndex(b, llvm::divideCeil(plan.n, plan.bn));
-  Value any =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0));
-  auto ifAny = scf::IfOp::create(b, any, /*withElse=*/false);
-  b.setInsertionPointToStart(ifAny.thenBlock());
-  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridN, gridM, c1},
-                            gpu::KernelDim3{cIndex(b, plan.threads), c1, c1},
-                            /*dynamicSharedMemorySize=*/Value(), args);
+  launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(plan.n, plan.bn)),
+               arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
+               plan.threads, args);
   rewriter.eraseOp(op);
   return success();
 }
