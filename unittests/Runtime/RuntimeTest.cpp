@@ -90,3 +90,41 @@ TEST(Runtime, ReportsBadImagesWithTheDriversMessage) {
 }
 
 } // namespace
+
+#include "fusedops/Runtime/Runtime.h"
+
+namespace {
+
+using namespace mlir::fusedops;
+
+TEST(RuntimeCxx, ErrorsCarryTheRuntimesMessage) {
+  if (haveGpu())
+    GTEST_SKIP() << "a GPU is present: this checks the path without one";
+  llvm::Error error = runtime::initialize();
+  ASSERT_TRUE(static_cast<bool>(error));
+  std::string message = llvm::toString(std::move(error));
+  EXPECT_NE(message.find("CUDA driver"), std::string::npos) << message;
+  auto buffer = runtime::DeviceBuffer::allocate(64);
+  ASSERT_FALSE(static_cast<bool>(buffer));
+  llvm::consumeError(buffer.takeError());
+  auto stream = runtime::Stream::create();
+  ASSERT_FALSE(static_cast<bool>(stream));
+  llvm::consumeError(stream.takeError());
+}
+
+TEST(RuntimeCxx, BuffersRoundTripAndFreeThemselves) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  auto buffer = runtime::DeviceBuffer::allocate(4 * sizeof(float));
+  ASSERT_TRUE(static_cast<bool>(buffer)) << llvm::toString(buffer.takeError());
+  float in[4] = {1.5f, -2.0f, 3.25f, 0.0f}, out[4] = {};
+  ASSERT_FALSE(static_cast<bool>(buffer->copyFromHost(in)));
+  ASSERT_FALSE(static_cast<bool>(buffer->copyToHost(out)));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(in[i], out[i]);
+  auto module = runtime::Module::load(llvm::StringRef("not an image", 12));
+  ASSERT_FALSE(static_cast<bool>(module));
+  llvm::consumeError(module.takeError());
+}
+
+} // namespace
