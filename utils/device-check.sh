@@ -7,7 +7,7 @@
 #
 #   ../shared/device/mlir-libs.sh fetch .device/mlir     # Debian's MLIR/LLVM libs
 #   utils/device-check.sh --stage                        # copy binaries to .device/bin
-#   (device) utils/device-check.sh [tests|lit|sanitize|bench|all]
+#   (device) utils/device-check.sh [tests|lit|python|sanitize|bench|all]
 #
 # Results go to $OUT (the device tool's output folder) when set.
 #
@@ -23,6 +23,7 @@ if [ "${1:-}" = "--stage" ]; then
   cp "$build"/unittests/Conversion/FusedOpsToGPU/FusedOpsToGPUTests \
      "$build"/unittests/Runtime/FusedOpsRuntimeTests \
      "$build"/bench/fusedops-bench "$build"/lib/libFusedOpsRuntime.so \
+     "$build"/lib/libFusedOpsCAPI.so \
      "$build"/bin/fusedops-runner "$build"/bin/fusedops-opt \
      "$build"/bin/fusedops-compile \
      /usr/lib/llvm-22/bin/FileCheck /usr/lib/llvm-22/bin/not \
@@ -30,6 +31,9 @@ if [ "${1:-}" = "--stage" ]; then
      /usr/lib/x86_64-linux-gnu/libbenchmark.so.1debian "$bin"/
   [ -n "$(ls "$root"/.device/whl/lit-*.whl 2>/dev/null)" ] ||
     python3 -m pip download -q --no-deps -d "$root/.device/whl" lit
+  [ -n "$(ls "$root"/.device/whl/pytest-*.whl 2>/dev/null)" ] ||
+    python3 -m pip download -q --no-deps -d "$root/.device/whl" \
+      pytest pluggy iniconfig packaging
   du -sh "$root/.device"
   exit 0
 fi
@@ -96,12 +100,23 @@ run_example() {
   echo "example rc=$?"
 }
 
+# The Python package's tests (PyTorch API on the GPU) against the carried libraries.
+run_python() {
+  python3 -c 'import pytest' 2>/dev/null ||
+    python3 -m pip install -q --no-index --no-deps --target /tmp/fusedops-pytest \
+      "$root"/.device/whl/{pytest,pluggy,iniconfig,packaging}-*.whl
+  PYTHONPATH=/tmp/fusedops-pytest${PYTHONPATH:+:$PYTHONPATH} FUSEDOPS_LIBRARY_DIR=$bin \
+    python3 -m pytest -q -rs -p no:cacheprovider "$root/python/tests" \
+    2>&1 | tee "$out/pytest.log" | tail -25
+}
+
 case "$what" in
   example) run_example ;;
+  python) run_python ;;
   tests) run_tests ;;
   lit) run_lit ;;
   sanitize) run_sanitize ;;
   bench) run_bench ;;
-  all) run_example; run_tests; run_lit; run_sanitize; run_bench ;;
-  *) echo "usage: $0 [--stage|example|tests|lit|sanitize|bench|all]"; exit 2 ;;
+  all) run_example; run_tests; run_lit; run_python; run_sanitize; run_bench ;;
+  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|all]"; exit 2 ;;
 esac

@@ -124,6 +124,27 @@ static FailureOr<unsigned> queryPtxasVersion(StringRef ptxas,
   return *version;
 }
 
+FailureOr<unsigned>
+mlir::fusedops::getPtxasVersion(const FusedOpsToBinaryOptions &options,
+                                std::string &error, std::string *path) {
+  SmallString<128> ptxas(findToolkit(options));
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  if (!llvm::sys::fs::can_execute(ptxas)) {
+    llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas");
+    if (!onPath) {
+      error = ("format=" + options.format + " needs ptxas, found neither " +
+               ptxas + " nor one on PATH; install the CUDA toolkit, pass "
+               "toolkit=<dir>, or use format=isa for PTX")
+                  .str();
+      return failure();
+    }
+    ptxas = *onPath;
+  }
+  if (path)
+    *path = ptxas.str().str();
+  return queryPtxasVersion(ptxas, error);
+}
+
 LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
     OpPassManager &pm, const FusedOpsToBinaryOptions &options,
     function_ref<LogicalResult(const Twine &)> errorHandler) {
@@ -139,21 +160,10 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
     return errorHandler("opt-level must be 0 to 3, got " +
                         Twine(options.optLevel));
 
-  std::string toolkit = findToolkit(options);
   if (format != "isa") {
     // cubin and fatbin come from ptxas: it must exist and read our PTX.
-    SmallString<128> ptxas(toolkit);
-    llvm::sys::path::append(ptxas, "bin", "ptxas");
-    if (!llvm::sys::fs::can_execute(ptxas)) {
-      llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas");
-      if (!onPath)
-        return errorHandler("format=" + format + " needs ptxas, found "
-                            "neither " + ptxas + " nor one on PATH; install "
-                            "the CUDA toolkit, pass toolkit=<dir>, or use "
-                            "format=isa for PTX");
-      ptxas = *onPath;
-    }
-    FailureOr<unsigned> ptxasVersion = queryPtxasVersion(ptxas, error);
+    std::string ptxas;
+    FailureOr<unsigned> ptxasVersion = getPtxasVersion(options, error, &ptxas);
     if (failed(ptxasVersion))
       return errorHandler(error);
     unsigned readable = getMaxPtxVersionForPtxas(*ptxasVersion);
@@ -215,7 +225,7 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
   pm.addPass(createGpuToLLVMConversionPass());
   GpuModuleToBinaryPassOptions toBinary;
   toBinary.compilationTarget = options.format;
-  toBinary.toolkitPath = toolkit;
+  toBinary.toolkitPath = findToolkit(options);
   pm.addPass(createGpuModuleToBinaryPass(toBinary));
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createCanonicalizerPass());

@@ -1,15 +1,35 @@
 """fusedops: an MLIR-based compiler for fused Transformer kernels (Python side).
 
-This package currently provides the float64 reference implementations of the dialect's operations
-(:mod:`fusedops.reference`) against which compiled GPU kernels are tested, built on the bit-exact
-FP8 helpers in :mod:`fusedops.fp8`. It deliberately imports nothing beyond NumPy, so the references
-can be used on machines without a GPU or PyTorch.
+* :mod:`fusedops.reference` and :mod:`fusedops.fp8`: float64 reference implementations and
+  bit-exact FP8 helpers; they import nothing beyond NumPy.
+* With PyTorch installed, the PyTorch API: the functions :func:`fused_rmsnorm_rope`,
+  :func:`fused_gated_mlp`, :func:`fp8_gemm`, :func:`quantize_fp8`, :func:`dequantize_fp8` and the
+  modules :class:`FusedRMSNormRoPE`, :class:`FusedGatedMLP`, :class:`FP8Linear`, which compile
+  fusedops ops in this process (through ``libFusedOpsCAPI.so``) and launch them on the current
+  CUDA stream. They are imported lazily, on first use, so ``import fusedops`` needs no PyTorch.
 """
 
 from __future__ import annotations
 
-from . import reference
+from typing import Any
+
+from . import errors, reference
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "reference"]
+_TORCH_API = {
+    "fused_rmsnorm_rope": "torch_ops", "fused_gated_mlp": "torch_ops", "fp8_gemm": "torch_ops",
+    "quantize_fp8": "torch_ops", "dequantize_fp8": "torch_ops",
+    "FusedRMSNormRoPE": "nn", "FusedGatedMLP": "nn", "FP8Linear": "nn",
+}
+
+__all__ = ["__version__", "errors", "reference", *sorted(_TORCH_API)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_API:
+        import importlib
+
+        module = importlib.import_module(f".{_TORCH_API[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'fusedops' has no attribute {name!r}")

@@ -8,7 +8,16 @@ to be actionable: they state what was received and what to change.
 
 from __future__ import annotations
 
-__all__ = ["ArgumentError", "DTypeError", "FusedOpsError", "ShapeError"]
+__all__ = [
+    "ArgumentError",
+    "CompilationError",
+    "DTypeError",
+    "DeviceError",
+    "FusedOpsError",
+    "LibraryNotFoundError",
+    "RuntimeLaunchError",
+    "ShapeError",
+]
 
 
 class FusedOpsError(Exception):
@@ -29,3 +38,19 @@ class ArgumentError(FusedOpsError, ValueError):
     Examples: an unknown ``rope_style``, a negative ``eps``, a position index past the end of the
     rotary tables, or a non-positive quantization scale.
     """
+
+
+class LibraryNotFoundError(FusedOpsError, ImportError):
+    """The native libraries (libFusedOpsRuntime.so, libFusedOpsCAPI.so) cannot be found or loaded."""
+
+
+class CompilationError(FusedOpsError, RuntimeError):
+    """The compiler rejected a module; the message holds its diagnostics."""
+
+
+class DeviceError(FusedOpsError, RuntimeError):
+    """No usable GPU or driver, or a tensor is on the wrong device."""
+
+
+class RuntimeLaunchError(FusedOpsError, RuntimeError):
+    """A kernel could not be loaded or launched, or failed on the GPU."""

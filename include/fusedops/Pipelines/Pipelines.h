@@ -50,6 +50,13 @@ std::optional<unsigned> parsePtxasVersion(StringRef versionText);
 /// The PTX ISA version a ptxas release reads at most (e.g. 90 for 13.0).
 unsigned getMaxPtxVersionForPtxas(unsigned ptxasVersion);
 
+/// The release (major * 10 + minor) of the ptxas that format=bin/fatbin
+/// uses with `options` (its toolkit, else $CUDA_HOME, /usr/local/cuda, PATH);
+/// stores its path in `*path` if given. Fails with a message in `error`.
+FailureOr<unsigned> getPtxasVersion(const FusedOpsToBinaryOptions &options,
+                                    std::string &error,
+                                    std::string *path = nullptr);
+
 /// Builds the pipeline into `pm`. Checks the options and the toolchain
 /// first: an unknown chip or format, or a ptxas too old for the chip, is
 /// reported through `errorHandler` and nothing is added.

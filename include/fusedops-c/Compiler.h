@@ -1,0 +1,79 @@
+/*===- fusedops-c/Compiler.h - compile fusedops modules in-process -*- C -*-===*
+ *
+ * Part of fusedops, under the MIT License.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * A C API over the compiler: MLIR source holding fusedops ops goes through
+ * `fusedops-to-binary` and MLIR's ExecutionEngine, in this process, and
+ * comes back as a handle whose functions can be called. The Python package
+ * (python/fusedops) loads it with ctypes; any language with a C FFI can.
+ *
+ * A function marked `llvm.emit_c_interface` is called through its C
+ * interface: each memref argument is passed as a pointer to its descriptor
+ * { T *allocated; T *aligned; int64_t offset; int64_t sizes[rank];
+ *   int64_t strides[rank]; }. Its kernels launch on the stream set with
+ * fusedopsSetCurrentStream (fusedops-c/Runtime.h), asynchronously.
+ *
+ * Errors: functions return a status; fusedopsCompilerGetLastError() gives
+ * the message (the diagnostics) of the last failure on this thread.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef FUSEDOPS_C_COMPILER_H
+#define FUSEDOPS_C_COMPILER_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fusedops_compile_status {
+  FUSEDOPS_COMPILE_SUCCESS = 0,
+  /* The source did not parse, verify or lower; the message holds the
+   * diagnostics. */
+  FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE = 1,
+  /* An option was invalid (unknown chip or format, null pointer). */
+  FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT = 2
+} fusedops_compile_status;
+
+typedef struct fusedops_jit_st *fusedops_jit;
+
+/* What the compiler is: the fusedops C API version, the LLVM/MLIR version it
+ * was built with and the ptxas release it finds (e.g.
+ * "fusedops-capi 1; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
+ * code put it in their keys. */
+const char *fusedopsCompilerVersion(void);
+
+/* Message of the last failure on this thread ("" if none). */
+const char *fusedopsCompilerGetLastError(void);
+
+/* Compiles `size` bytes of MLIR source for `chip` (sm_80, sm_86, sm_89,
+ * sm_90, sm_90a), embedding the kernels as `format` ("isa" for PTX, "bin"
+ * for cubin, "fatbin"), NVVM optimisation level `optLevel` (0-3). `toolkit`
+ * is the CUDA toolkit directory, or NULL for $CUDA_HOME or /usr/local/cuda.
+ * On success stores a handle in *jit. Needs no GPU. */
+fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
+                                           const char *chip,
+                                           const char *format,
+                                           unsigned optLevel,
+                                           const char *toolkit,
+                                           fusedops_jit *jit);
+
+/* Address of the C interface of function `name` (declared with
+ * `llvm.emit_c_interface`), or NULL with a message if there is none. */
+void *fusedopsJitLookup(fusedops_jit jit, const char *name);
+
+/* The kernels' image as embedded in the host code (PTX text or cubin bytes);
+ * stores its address in *data and returns its size. */
+size_t fusedopsJitGetKernelImage(fusedops_jit jit, const void **data);
+
+/* Releases the handle; its functions must not be called afterwards. */
+void fusedopsJitDestroy(fusedops_jit jit);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FUSEDOPS_C_COMPILER_H */

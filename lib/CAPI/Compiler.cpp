@@ -1,0 +1,115 @@
+//===- Compiler.cpp - C API of the in-process compiler --------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// Implements fusedops-c/Compiler.h over JitModule. Nothing here throws or
+// aborts on bad input: every failure becomes a status and a message.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops-c/Compiler.h"
+
+#include "fusedops/ExecutionEngine/JitModule.h"
+#include "fusedops/Pipelines/Pipelines.h"
+
+#include "llvm/Config/llvm-config.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+using mlir::fusedops::FusedOpsToBinaryOptions;
+using mlir::fusedops::JitModule;
+
+struct fusedops_jit_st {
+  std::unique_ptr<JitModule> module;
+};
+
+namespace {
+thread_local std::string lastError;
+
+fusedops_compile_status fail(fusedops_compile_status status,
+                             std::string message) {
+  lastError = std::move(message);
+  return status;
+}
+} // namespace
+
+extern "C" {
+
+const char *fusedopsCompilerVersion(void) {
+  static std::once_flag once;
+  static std::string version;
+  std::call_once(once, [] {
+    FusedOpsToBinaryOptions options;
+    std::string error;
+    mlir::FailureOr<unsigned> ptxas =
+        mlir::fusedops::getPtxasVersion(options, error);
+    version = std::string("fusedops-capi 1; llvm ") + LLVM_VERSION_STRING +
+              "; ptxas " +
+              (mlir::succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
+                                            std::to_string(*ptxas % 10)
+                                      : std::string("none"));
+  });
+  return version.c_str();
+}
+
+const char *fusedopsCompilerGetLastError(void) { return lastError.c_str(); }
+
+fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
+                                           const char *chip,
+                                           const char *format,
+                                           unsigned optLevel,
+                                           const char *toolkit,
+                                           fusedops_jit *jit) {
+  if (!jit)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                "fusedopsJitCompile needs a handle pointer");
+  *jit = nullptr;
+  if (!source || !chip || !format)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                "fusedopsJitCompile needs source, chip and format");
+  FusedOpsToBinaryOptions options;
+  options.chip = chip;
+  options.format = format;
+  options.optLevel = optLevel;
+  if (toolkit)
+    options.toolkit = toolkit;
+  std::string error;
+  std::unique_ptr<JitModule> module =
+      JitModule::compile(llvm::StringRef(source, size), options, error);
+  if (!module)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                error.empty() ? "compilation failed" : error);
+  *jit = new fusedops_jit_st{std::move(module)};
+  lastError.clear();
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+void *fusedopsJitLookup(fusedops_jit jit, const char *name) {
+  if (!jit || !name) {
+    fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+         "fusedopsJitLookup needs a handle and a name");
+    return nullptr;
+  }
+  void *address = jit->module->lookupCInterface(name);
+  if (!address)
+    fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+         std::string("no function @") + name +
+             " with llvm.emit_c_interface in the module");
+  return address;
+}
+
+size_t fusedopsJitGetKernelImage(fusedops_jit jit, const void **data) {
+  if (!jit || !data)
+    return 0;
+  llvm::StringRef image = jit->module->getKernelImage();
+  *data = image.data();
+  return image.size();
+}
+
+void fusedopsJitDestroy(fusedops_jit jit) { delete jit; }
+
+} // extern "C"

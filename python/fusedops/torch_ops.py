@@ -1,0 +1,472 @@
+"""PyTorch API: functions that compile a fusedops op for the tensors given and launch it.
+
+Each call checks its arguments (device, dtype, shape, contiguity: nothing is silently copied or
+cast), builds the op in the fusedops dialect (:mod:`fusedops._codegen`), compiles it in this
+process through the C API (:mod:`fusedops._native`) once per key, and launches the kernel on
+PyTorch's current CUDA stream. The key is (op, shapes, dtypes, attributes, chip, compiler and
+ptxas versions); compiled modules are kept in memory for the life of the process.
+
+The public functions go through ``torch.library`` custom ops (``fusedops::<name>``) with fake
+implementations, so ``torch.compile(fullgraph=True)`` traces them and CUDA graphs capture them
+(call once before capturing, so the compilation happens outside the capture).
+
+Chip: the current device's (sm_80, sm_86, sm_89, sm_90a). ``FUSEDOPS_CHIP`` overrides it, e.g.
+``FUSEDOPS_CHIP=sm_80`` runs the Ampere kernels as PTX on a Hopper card.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
+
+import torch
+
+from . import _codegen, _native
+from .errors import ArgumentError, DeviceError, DTypeError, RuntimeLaunchError, ShapeError
+
+__all__ = [
+    "dequantize_fp8",
+    "fp8_gemm",
+    "fused_gated_mlp",
+    "fused_rmsnorm_rope",
+    "quantize_fp8",
+]
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16)
+_FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+_FP8_BY_NAME = {"e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2}
+_GRANULARITIES = ("tensor", "row", "block128")
+_ACTIVATIONS = ("silu", "gelu", "gelu_tanh")
+_ROPE_STYLES = ("neox", "gptj")
+
+
+# ------------------------------------------------------------------------------------------
+# Compilation cache and launching
+# ------------------------------------------------------------------------------------------
+
+class _Kernel:
+    """A compiled module, the address of its ``@kernel`` and how to call it."""
+
+    def __init__(self, module: _native.CompiledModule, ranks: Sequence[int]) -> None:
+        self.module = module
+        self.ranks = list(ranks)
+        self.descriptor_types = [_descriptor_type(r) for r in ranks]
+        proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(ranks)))
+        self.entry = proto(module.function("kernel"))
+
+
+_descriptor_cache: dict[int, type] = {}
+
+
+def _descriptor_type(rank: int) -> type:
+    """ctypes struct of a ranked memref descriptor (allocated, aligned, offset, sizes, strides)."""
+    if rank not in _descriptor_cache:
+        fields: list[tuple[str, Any]] = [
+            ("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+            ("offset", ctypes.c_int64),
+        ]
+        if rank:
+            fields += [("sizes", ctypes.c_int64 * rank), ("strides", ctypes.c_int64 * rank)]
+        _descriptor_cache[rank] = type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
+    return _descriptor_cache[rank]
+
+
+_kernels: dict[tuple, _Kernel] = {}
+_kernels_lock = threading.Lock()
+
+
+def _chip_for(device: torch.device) -> str:
+    forced = os.environ.get("FUSEDOPS_CHIP")
+    if forced:
+        return forced
+    major, minor = torch.cuda.get_device_capability(device)
+    chips = {(8, 0): "sm_80", (8, 6): "sm_86", (8, 7): "sm_86", (8, 9): "sm_89",
+             (9, 0): "sm_90a"}
+    if (major, minor) not in chips:
+        raise DeviceError(
+            f"fusedops compiles for sm_80, sm_86, sm_89 and sm_90a; {device} is sm_{major}{minor}; "
+            "set FUSEDOPS_CHIP to one of those to try the nearest one"
+        )
+    return chips[(major, minor)]
+
+
+def _kernel(op: str, key: tuple, device: torch.device,
+            build: Callable[[], tuple[str, list[str]]], ranks: Sequence[int]) -> _Kernel:
+    chip = _chip_for(device)
+    full_key = (op, chip, _native.compiler_version(), *key)
+    kernel = _kernels.get(full_key)
+    if kernel is not None:
+        return kernel
+    with _kernels_lock:
+        kernel = _kernels.get(full_key)
+        if kernel is None:
+            source, _ = build()
+            # PTX for the Ampere chips lets the driver compile it for any later card.
+            fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
+            rt = _native.runtime()
+            _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")
+            rt.fusedopsTakeAsyncErrorCount()
+            module = _native.compile_module(source, chip=chip, fmt=fmt)
+            if rt.fusedopsTakeAsyncErrorCount():
+                raise RuntimeLaunchError(
+                    f"loading the {op} kernels failed: "
+                    f"{rt.fusedopsGetLastErrorMessage().decode()}")
+            kernel = _Kernel(module, ranks)
+            _kernels[full_key] = kernel
+    return kernel
+
+
+def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
+    descriptors = []
+    for t, dtype in zip(tensors, kernel.descriptor_types):
+        d = dtype()
+        ptr = t.data_ptr()
+        d.allocated = ptr
+        d.aligned = ptr
+        d.offset = 0
+        if t.dim():
+            d.sizes[:] = list(t.shape)
+            d.strides[:] = list(t.stride())
+        descriptors.append(ctypes.addressof(d))
+        # Keep the struct alive until the call returns.
+        descriptors.append(d)
+    rt = _native.runtime()
+    stream = torch.cuda.current_stream(tensors[0].device).cuda_stream
+    rt.fusedopsSetCurrentStream(stream)
+    try:
+        kernel.entry(*descriptors[0::2])
+    finally:
+        rt.fusedopsClearCurrentStream()
+    if rt.fusedopsTakeAsyncErrorCount():
+        raise RuntimeLaunchError(
+            f"launching a fusedops kernel failed: {rt.fusedopsGetLastErrorMessage().decode()}")
+
+
+# ------------------------------------------------------------------------------------------
+# Argument checks
+# ------------------------------------------------------------------------------------------
+
+def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype], device: Optional[torch.device],
+                  ) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise ArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"{name} is on {t.device}; fusedops runs on an NVIDIA GPU and "
+                              "PyTorch sees none (torch.cuda.is_available() is False)")
+        raise DeviceError(f"{name} is on {t.device}; move it to the GPU with {name}.cuda()")
+    if t.device.index not in (0, None):
+        raise DeviceError(f"{name} is on {t.device}; fusedops launches on cuda:0 only for now")
+    if device is not None and t.device != device:
+        raise DeviceError(f"{name} is on {t.device} but the other arguments are on {device}")
+    if t.dtype not in dtypes:
+        names = ", ".join(str(d) for d in dtypes)
+        raise DTypeError(f"{name} has dtype {t.dtype}; expected one of {names}; "
+                         f"convert it with {name}.to(<dtype>) if that is intended")
+    if not t.is_contiguous():
+        raise ShapeError(f"{name} is not contiguous (strides {tuple(t.stride())}); pass "
+                         f"{name}.contiguous()")
+    if t.numel() == 0:
+        raise ShapeError(f"{name} is empty (shape {tuple(t.shape)})")
+    return t
+
+
+def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ArgumentError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _mlir(dtype: torch.dtype) -> str:
+    return _codegen.MLIR_ELEMENT_TYPES[str(dtype).replace("torch.", "")]
+
+
+def _scale_shape(granularity: str, rows: int, cols: int) -> tuple[int, ...]:
+    if granularity == "tensor":
+        return ()
+    if granularity == "row":
+        return (rows,)
+    return ((rows + 127) // 128, (cols + 127) // 128)
+
+
+# ------------------------------------------------------------------------------------------
+# Implementations (custom ops below)
+# ------------------------------------------------------------------------------------------
+
+def _rmsnorm_rope_impl(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
+                       sin: torch.Tensor, positions: Optional[torch.Tensor], head_dim: int,
+                       eps: float, rope_style: str, rotary_fraction: float) -> torch.Tensor:
+    out = torch.empty_like(x)
+    key = (tuple(x.shape), x.dtype, tuple(cos.shape), cos.dtype,
+           None if positions is None else tuple(positions.shape), head_dim, eps, rope_style,
+           rotary_fraction)
+
+    def build() -> tuple[str, list[str]]:
+        return _codegen.rmsnorm_rope_source(
+            x.shape, _mlir(x.dtype), cos.shape, _mlir(cos.dtype), head_dim=head_dim, eps=eps,
+            style=rope_style, rotary_fraction=rotary_fraction,
+            positions_shape=None if positions is None else positions.shape)
+
+    args = [x, weight, cos, sin] + ([positions] if positions is not None else []) + [out]
+    kernel = _kernel("rmsnorm_rope", key, x.device, build, [a.dim() for a in args])
+    _launch(kernel, args)
+    return out
+
+
+def fused_rmsnorm_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
+                       sin: torch.Tensor, *, eps: float, head_dim: int,
+                       rope_style: str = "neox", rotary_fraction: float = 1.0,
+                       positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """RMSNorm over the last dim of ``x`` ``[..., H]`` fused with RoPE on each ``head_dim`` head.
+
+    ``weight`` is ``[H]`` in ``x``'s dtype; ``cos``/``sin`` are ``[S, R]`` tables (float32 or
+    ``x``'s dtype) with ``R = head_dim * rotary_fraction`` laid out for ``rope_style``;
+    ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
+    dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
+    """
+    x = _check_tensor("x", x, _FLOAT_DTYPES, None)
+    weight = _check_tensor("weight", weight, (x.dtype,), x.device)
+    cos = _check_tensor("cos", cos, (torch.float32, x.dtype), x.device)
+    sin = _check_tensor("sin", sin, (cos.dtype,), x.device)
+    _choice("rope_style", rope_style, _ROPE_STYLES)
+    hidden = x.shape[-1]
+    if not isinstance(head_dim, int) or head_dim <= 0 or hidden % head_dim:
+        raise ShapeError(f"head_dim must be a positive divisor of x.shape[-1] = {hidden}; "
+                         f"got {head_dim!r}")
+    if weight.shape != (hidden,):
+        raise ShapeError(f"weight must have shape ({hidden},) to match x {tuple(x.shape)}; got "
+                         f"{tuple(weight.shape)}")
+    rotary = round(head_dim * rotary_fraction)
+    if cos.dim() != 2 or cos.shape[1] != rotary or sin.shape != cos.shape:
+        raise ShapeError(f"cos and sin must both be [max_positions, {rotary}] (head_dim * "
+                         f"rotary_fraction); got {tuple(cos.shape)} and {tuple(sin.shape)}")
+    if not (eps >= 0.0) or eps == float("inf"):
+        raise ArgumentError(f"eps must be finite and >= 0; got {eps!r}")
+    if positions is not None:
+        positions = _check_tensor("positions", positions, (torch.int32,), x.device)
+        if positions.shape != x.shape[:-1]:
+            raise ShapeError(f"positions must have shape {tuple(x.shape[:-1])} (x.shape[:-1]); "
+                             f"got {tuple(positions.shape)}")
+    elif x.dim() < 2 or x.shape[-2] > cos.shape[0]:
+        raise ShapeError(f"without positions, x needs rank >= 2 and x.shape[-2] <= "
+                         f"{cos.shape[0]} rows of the tables; got x {tuple(x.shape)}")
+    return torch.ops.fusedops.rmsnorm_rope(x, weight, cos, sin, positions, head_dim, float(eps),
+                                           rope_style, float(rotary_fraction))
+
+
+def _gated_mlp_impl(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
+                    activation: str) -> torch.Tensor:
+    out = x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
+    key = (tuple(x.shape), tuple(gate_weight.shape), x.dtype, activation)
+    kernel = _kernel(
+        "gated_mlp", key, x.device,
+        lambda: _codegen.gated_mlp_source(x.shape, gate_weight.shape, _mlir(x.dtype),
+                                          activation=activation),
+        [x.dim(), 2, 2, out.dim()])
+    _launch(kernel, [x, gate_weight, up_weight, out])
+    return out
+
+
+def fused_gated_mlp(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
+                    activation: str = "silu") -> torch.Tensor:
+    """``act(x @ gate_weight.T) * (x @ up_weight.T)`` for ``x`` ``[..., K]``, weights ``[N, K]``.
+
+    ``activation`` is ``"silu"`` (SwiGLU), ``"gelu"`` or ``"gelu_tanh"`` (GeGLU).
+    """
+    x = _check_tensor("x", x, _FLOAT_DTYPES, None)
+    gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,), x.device)
+    up_weight = _check_tensor("up_weight", up_weight, (x.dtype,), x.device)
+    _choice("activation", activation, _ACTIVATIONS)
+    if gate_weight.dim() != 2 or gate_weight.shape[1] != x.shape[-1]:
+        raise ShapeError(f"gate_weight must be [N, {x.shape[-1]}] (x's last dim); got "
+                         f"{tuple(gate_weight.shape)}")
+    if up_weight.shape != gate_weight.shape:
+        raise ShapeError(f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
+                         f"got {tuple(up_weight.shape)}")
+    return torch.ops.fusedops.gated_mlp(x, gate_weight, up_weight, activation)
+
+
+def _quantize_impl(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    rows, cols = x.shape
+    q = torch.empty((rows, cols), dtype=fp8_dtype, device=x.device)
+    s = torch.empty(_scale_shape(granularity, rows, cols), dtype=torch.float32, device=x.device)
+    kernel = _kernel(
+        "quantize", (rows, cols, x.dtype, fp8_dtype, granularity), x.device,
+        lambda: _codegen.quantize_source(rows, cols, _mlir(x.dtype), _mlir(fp8_dtype),
+                                         granularity=granularity),
+        [2, 2, s.dim()])
+    _launch(kernel, [x, q, s])
+    return q, s
+
+
+def quantize_fp8(x: torch.Tensor, *, fmt: str = "e4m3", granularity: str = "row",
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dynamic FP8 quantization of ``x`` ``[M, K]``: returns ``(q, scale)`` with
+    ``x ≈ q.float() * scale`` per group (see :func:`fusedops.reference.quantize`)."""
+    x = _check_tensor("x", x, _FLOAT_DTYPES + (torch.float32,), None)
+    if x.dim() != 2:
+        raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
+    _choice("fmt", fmt, tuple(_FP8_BY_NAME))
+    _choice("granularity", granularity, _GRANULARITIES)
+    return torch.ops.fusedops.quantize(x, _FP8_BY_NAME[fmt], granularity)
+
+
+def _dequantize_impl(q: torch.Tensor, scale: torch.Tensor, granularity: str,
+                     out_dtype: torch.dtype) -> torch.Tensor:
+    rows, cols = q.shape
+    out = torch.empty((rows, cols), dtype=out_dtype, device=q.device)
+    kernel = _kernel(
+        "dequantize", (rows, cols, q.dtype, out_dtype, granularity), q.device,
+        lambda: _codegen.dequantize_source(rows, cols, _mlir(q.dtype), _mlir(out_dtype),
+                                           granularity=granularity),
+        [2, scale.dim(), 2])
+    _launch(kernel, [q, scale, out])
+    return out
+
+
+def _check_scale(name: str, scale: Any, granularity: str, rows: int, cols: int,
+                 device: torch.device) -> torch.Tensor:
+    scale = _check_tensor(name, scale, (torch.float32,), device)
+    want = _scale_shape(granularity, rows, cols)
+    if tuple(scale.shape) != want:
+        raise ShapeError(f"{name} must have shape {want} for granularity={granularity} and a "
+                         f"[{rows}, {cols}] operand; got {tuple(scale.shape)}")
+    return scale
+
+
+def dequantize_fp8(q: torch.Tensor, scale: torch.Tensor, *, granularity: str = "row",
+                   out_dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+    """``q.float() * scale`` per group, in ``out_dtype`` (float16, bfloat16 or float32)."""
+    q = _check_tensor("q", q, _FP8_DTYPES, None)
+    if q.dim() != 2:
+        raise ShapeError(f"q must be 2-D [M, K]; got shape {tuple(q.shape)}")
+    _choice("granularity", granularity, _GRANULARITIES)
+    if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
+        raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
+    scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1], q.device)
+    return torch.ops.fusedops.dequantize(q, scale, granularity, out_dtype)
+
+
+def _fp8_gemm_impl(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor,
+                   b_scale: torch.Tensor, bias: Optional[torch.Tensor], granularity: str,
+                   out_dtype: torch.dtype) -> torch.Tensor:
+    m, k = a.shape
+    n = b.shape[0]
+    out = torch.empty((m, n), dtype=out_dtype, device=a.device)
+    key = (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None)
+    kernel = _kernel(
+        "fp8_gemm", key, a.device,
+        lambda: _codegen.fp8_gemm_source(m, n, k, _mlir(a.dtype), _mlir(b.dtype),
+                                         _mlir(out_dtype), granularity=granularity,
+                                         bias=bias is not None),
+        [2, 2, a_scale.dim(), b_scale.dim()] + ([1] if bias is not None else []) + [2])
+    _launch(kernel, [a, b, a_scale, b_scale] + ([bias] if bias is not None else []) + [out])
+    return out
+
+
+def fp8_gemm(a: torch.Tensor, b: torch.Tensor, *, a_scale: Optional[torch.Tensor] = None,
+             b_scale: Optional[torch.Tensor] = None, granularity: str = "tensor",
+             out_dtype: Optional[torch.dtype] = None,
+             bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``(a * a_scale) @ (b * b_scale).T (+ bias)`` with ``a`` ``[M, K]`` and ``b`` ``[N, K]``.
+
+    FP8 operands (float8_e4m3fn / float8_e5m2) need their scales; float16/bfloat16 operands are
+    quantized dynamically to e4m3 with ``granularity`` first (their scale must be ``None``).
+    ``out_dtype`` defaults to ``a``'s dtype for 16-bit inputs and bfloat16 for FP8 inputs;
+    ``bias`` is float32 ``[N]``.
+    """
+    _choice("granularity", granularity, _GRANULARITIES)
+    a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES, None)
+    b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES, a.device)
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ShapeError(f"a must be [M, K] and b [N, K] with the same K; got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if out_dtype is None:
+        out_dtype = a.dtype if a.dtype in _FLOAT_DTYPES else torch.bfloat16
+    if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
+        raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
+    operands = []
+    for name, t, s in (("a", a, a_scale), ("b", b, b_scale)):
+        if t.dtype in _FP8_DTYPES:
+            if s is None:
+                raise ArgumentError(f"{name} is FP8 ({t.dtype}): pass {name}_scale, or pass "
+                                    f"{name} in float16/bfloat16 to quantize it dynamically")
+            s = _check_scale(f"{name}_scale", s, granularity, t.shape[0], t.shape[1], t.device)
+        else:
+            if s is not None:
+                raise ArgumentError(f"{name} is {t.dtype}, so it is quantized dynamically; "
+                                    f"{name}_scale must be None (quantize it yourself with "
+                                    "quantize_fp8 to choose the scale)")
+            t, s = quantize_fp8(t, fmt="e4m3", granularity=granularity)
+        operands.append((t, s))
+    if bias is not None:
+        bias = _check_tensor("bias", bias, (torch.float32,), a.device)
+        if tuple(bias.shape) != (b.shape[0],):
+            raise ShapeError(f"bias must be float32 [{b.shape[0]}]; got {tuple(bias.shape)}")
+    (qa, sa), (qb, sb) = operands
+    return torch.ops.fusedops.fp8_gemm(qa, qb, sa, sb, bias, granularity, out_dtype)
+
+
+# ------------------------------------------------------------------------------------------
+# torch.library registration
+# ------------------------------------------------------------------------------------------
+
+def _register() -> None:
+    lib = "fusedops"
+
+    @torch.library.custom_op(f"{lib}::rmsnorm_rope", mutates_args=())
+    def rmsnorm_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
+                     sin: torch.Tensor, positions: Optional[torch.Tensor], head_dim: int,
+                     eps: float, rope_style: str, rotary_fraction: float) -> torch.Tensor:
+        return _rmsnorm_rope_impl(x, weight, cos, sin, positions, head_dim, eps, rope_style,
+                                  rotary_fraction)
+
+    @rmsnorm_rope.register_fake
+    def _(x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction):
+        return torch.empty_like(x)
+
+    @torch.library.custom_op(f"{lib}::gated_mlp", mutates_args=())
+    def gated_mlp(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
+                  activation: str) -> torch.Tensor:
+        return _gated_mlp_impl(x, gate_weight, up_weight, activation)
+
+    @gated_mlp.register_fake
+    def _(x, gate_weight, up_weight, activation):
+        return x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
+
+    @torch.library.custom_op(f"{lib}::quantize", mutates_args=())
+    def quantize(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _quantize_impl(x, fp8_dtype, granularity)
+
+    @quantize.register_fake
+    def _(x, fp8_dtype, granularity):
+        rows, cols = x.shape
+        return (x.new_empty((rows, cols), dtype=fp8_dtype),
+                x.new_empty(_scale_shape(granularity, rows, cols), dtype=torch.float32))
+
+    @torch.library.custom_op(f"{lib}::dequantize", mutates_args=())
+    def dequantize(q: torch.Tensor, scale: torch.Tensor, granularity: str,
+                   out_dtype: torch.dtype) -> torch.Tensor:
+        return _dequantize_impl(q, scale, granularity, out_dtype)
+
+    @dequantize.register_fake
+    def _(q, scale, granularity, out_dtype):
+        return q.new_empty(q.shape, dtype=out_dtype)
+
+    @torch.library.custom_op(f"{lib}::fp8_gemm", mutates_args=())
+    def fp8_gemm_op(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor,
+                    b_scale: torch.Tensor, bias: Optional[torch.Tensor], granularity: str,
+                    out_dtype: torch.dtype) -> torch.Tensor:
+        return _fp8_gemm_impl(a, b, a_scale, b_scale, bias, granularity, out_dtype)
+
+    @fp8_gemm_op.register_fake
+    def _(a, b, a_scale, b_scale, bias, granularity, out_dtype):
+        return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)
+
+
+_register()

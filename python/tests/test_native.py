@@ -1,0 +1,107 @@
+"""The in-process compiler through its C API (libFusedOpsCAPI.so), from Python. No GPU needed.
+
+Every op the PyTorch API builds (:mod:`fusedops._codegen`) must compile for every chip, and bad
+source must come back as a CompilationError with the compiler's diagnostics.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fusedops import _codegen as cg
+from fusedops import _native
+from fusedops.errors import CompilationError, LibraryNotFoundError
+
+try:
+    _native.library_dir()
+except LibraryNotFoundError as e:  # pragma: no cover - CI builds the libraries first
+    pytest.skip(f"native libraries not built: {e}", allow_module_level=True)
+
+SOURCES = {
+    "rmsnorm_rope": cg.rmsnorm_rope_source(
+        [2, 8, 256], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"),
+    "rmsnorm_rope_positions_partial": cg.rmsnorm_rope_source(
+        [8, 256], "bf16", [32, 32], "bf16", head_dim=64, eps=1e-5, style="gptj",
+        rotary_fraction=0.5, positions_shape=[8]),
+    "gated_mlp": cg.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="gelu_tanh"),
+    "fp8_gemm_bias": cg.fp8_gemm_source(64, 128, 256, "f8E4M3FN", "f8E5M2", "f16",
+                                        granularity="row", bias=True),
+    "fp8_gemm_tensor": cg.fp8_gemm_source(32, 64, 128, "f8E4M3FN", "f8E4M3FN", "bf16",
+                                          granularity="tensor"),
+    "quantize_block": cg.quantize_source(256, 384, "bf16", "f8E4M3FN", granularity="block128"),
+    "dequantize_tensor": cg.dequantize_source(16, 64, "f8E5M2", "f32", granularity="tensor"),
+}
+
+
+def test_compiler_version_names_llvm_and_ptxas() -> None:
+    v = _native.compiler_version()
+    assert re.fullmatch(r"fusedops-capi \d+; llvm 22\.\d+\.\d+; ptxas (\d+\.\d+|none)", v), v
+
+
+@pytest.mark.parametrize("chip", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_every_op_compiles_to_ptx(name: str, chip: str) -> None:
+    source, args = SOURCES[name]
+    module = _native.compile_module(source, chip=chip, fmt="isa")
+    image = module.kernel_image.decode()
+    assert f".target {chip}" in image
+    assert ".entry" in image
+    assert module.function("kernel") != 0
+    # The function's parameters are the op's operands, then its outputs.
+    assert [m.group(1) for m in re.finditer(r"%(\w+): memref", source)] == args
+    module.close()
+    with pytest.raises(CompilationError, match="released"):
+        module.function("kernel")
+
+
+def test_cubin_for_hopper() -> None:
+    source, _ = SOURCES["gated_mlp"]
+    module = _native.compile_module(source, chip="sm_90a", fmt="bin")
+    assert module.kernel_image[:4] == b"\x7fELF"
+
+
+def test_parse_error_carries_the_diagnostic() -> None:
+    with pytest.raises(CompilationError, match=r"could not compile.*\n.*expected"):
+        _native.compile_module("func.func @kernel(", chip="sm_90a", fmt="isa")
+
+
+def test_verifier_error_carries_the_diagnostic() -> None:
+    source, _ = cg.rmsnorm_rope_source([2, 8, 250], "f16", [16, 128], "f32", head_dim=128,
+                                       eps=1e-6, style="neox")
+    with pytest.raises(CompilationError, match="head_dim"):
+        _native.compile_module(source, chip="sm_90a", fmt="isa")
+
+
+def test_unknown_chip_and_format_are_reported() -> None:
+    source, _ = SOURCES["quantize_block"]
+    with pytest.raises(CompilationError, match="sm_70"):
+        _native.compile_module(source, chip="sm_70", fmt="isa")
+    with pytest.raises(CompilationError, match="unknown format 'elf'"):
+        _native.compile_module(source, chip="sm_90a", fmt="elf")
+
+
+def test_missing_function_is_reported() -> None:
+    module = _native.compile_module(SOURCES["dequantize_tensor"][0], chip="sm_90a", fmt="isa")
+    with pytest.raises(CompilationError, match="no function @nope"):
+        module.function("nope")
+
+
+def test_library_search_honours_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("FUSEDOPS_LIBRARY_DIR", str(tmp_path))
+    assert _native._candidate_dirs()[0] == tmp_path
+    # An empty folder is skipped for the next candidate that holds both libraries.
+    assert _native.library_dir() != tmp_path
+
+
+def test_missing_libraries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path) -> None:
+    monkeypatch.setattr(_native, "_candidate_dirs", lambda: [tmp_path])
+    with pytest.raises(LibraryNotFoundError, match="utils/build.sh.*FUSEDOPS_LIBRARY_DIR"):
+        _native.library_dir()
+
+
+def test_memref_type() -> None:
+    assert cg.memref_type([2, 3], "f16") == "memref<2x3xf16>"
+    assert cg.memref_type([], "f32") == "memref<f32>"

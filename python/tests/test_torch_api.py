@@ -1,0 +1,295 @@
+"""The PyTorch API against PyTorch references computed in float64.
+
+Needs PyTorch (skipped visibly without it); the correctness tests also need a GPU. The argument
+checks that raise before anything reaches the GPU run with PyTorch alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the PyTorch API needs PyTorch")
+
+import fusedops  # noqa: E402
+from fusedops import errors  # noqa: E402
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    seed = torch.seed() % (2**31)
+    print(f"torch seed: {seed}")
+    g.manual_seed(seed)
+    return g
+
+
+def rand(shape, dtype, gen, scale=1.0):
+    return (torch.randn(shape, generator=gen, dtype=torch.float32) * scale).to(
+        device="cuda", dtype=dtype)
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    out, ref = out.double(), ref.double()
+    return float((out - ref).norm() / ref.norm())
+
+
+# ------------------------------------------------------------------------------------------
+# References (float64)
+# ------------------------------------------------------------------------------------------
+
+def ref_rmsnorm_rope(x, w, cos, sin, eps, head_dim, style, positions=None, frac=1.0):
+    x64 = x.double()
+    y = x64 * torch.rsqrt(x64.pow(2).mean(-1, keepdim=True) + eps) * w.double()
+    rot = round(head_dim * frac)
+    if positions is None:
+        seq = x.shape[-2]
+        positions = torch.arange(seq, device=x.device).expand(x.shape[:-1])
+    c = cos.double()[positions.long()]  # [..., rot]
+    s = sin.double()[positions.long()]
+    heads = y.reshape(*y.shape[:-1], -1, head_dim)
+    r = heads[..., :rot]
+    c, s = c.unsqueeze(-2), s.unsqueeze(-2)
+    if style == "neox":
+        half = rot // 2
+        rotated = torch.cat([-r[..., half:], r[..., :half]], dim=-1)
+    else:
+        pairs = r.reshape(*r.shape[:-1], rot // 2, 2)
+        rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).reshape(r.shape)
+    out = heads.clone()
+    out[..., :rot] = r * c + rotated * s
+    return out.reshape(y.shape)
+
+
+def ref_act(g, activation):
+    if activation == "silu":
+        return torch.nn.functional.silu(g)
+    return torch.nn.functional.gelu(g, approximate="tanh" if activation == "gelu_tanh" else "none")
+
+
+def rope_tables(n, rot, style):
+    inv = 10000.0 ** (-torch.arange(0, rot, 2, dtype=torch.float64) / rot)
+    f = torch.outer(torch.arange(n, dtype=torch.float64), inv)
+    a = torch.cat([f, f], -1) if style == "neox" else torch.repeat_interleave(f, 2, -1)
+    return a.cos().float().cuda(), a.sin().float().cuda()
+
+
+# ------------------------------------------------------------------------------------------
+# Argument checks (no kernel runs)
+# ------------------------------------------------------------------------------------------
+
+def test_cpu_tensors_are_rejected_with_a_fix() -> None:
+    x = torch.zeros(2, 4, 128, dtype=torch.float16)
+    w = torch.ones(128, dtype=torch.float16)
+    c = torch.zeros(8, 64)
+    with pytest.raises(errors.DeviceError, match="x is on cpu"):
+        fusedops.fused_rmsnorm_rope(x, w, c, c, eps=1e-6, head_dim=64)
+
+
+def test_public_names() -> None:
+    for name in ("fused_rmsnorm_rope", "fused_gated_mlp", "fp8_gemm", "quantize_fp8",
+                 "dequantize_fp8", "FusedRMSNormRoPE", "FusedGatedMLP", "FP8Linear"):
+        assert callable(getattr(fusedops, name))
+    for op in ("rmsnorm_rope", "gated_mlp", "quantize", "dequantize", "fp8_gemm"):
+        assert hasattr(torch.ops.fusedops, op)
+
+
+@needs_gpu
+def test_bad_arguments_raise_fusedops_errors(gen) -> None:
+    x = rand((2, 8, 256), torch.float16, gen)
+    w = rand((256,), torch.float16, gen)
+    c, s = rope_tables(16, 128, "neox")
+    with pytest.raises(errors.DTypeError, match="weight has dtype torch.bfloat16"):
+        fusedops.fused_rmsnorm_rope(x, w.bfloat16(), c, s, eps=1e-6, head_dim=128)
+    with pytest.raises(errors.ShapeError, match="head_dim must be a positive divisor"):
+        fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=100)
+    with pytest.raises(errors.ShapeError, match="not contiguous"):
+        fusedops.fused_rmsnorm_rope(x.transpose(0, 1), w, c, s, eps=1e-6, head_dim=128)
+    with pytest.raises(errors.ArgumentError, match="rope_style must be one of"):
+        fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128, rope_style="llama")
+    with pytest.raises(errors.ShapeError, match="cos and sin"):
+        fusedops.fused_rmsnorm_rope(x, w, c[:, :64], s[:, :64], eps=1e-6, head_dim=128)
+    with pytest.raises(errors.ShapeError, match="x.shape\\[-2\\] <= 4"):
+        fusedops.fused_rmsnorm_rope(x, w, c[:4], s[:4], eps=1e-6, head_dim=128)
+    wg = rand((512, 256), torch.float16, gen)
+    with pytest.raises(errors.ShapeError, match="up_weight must have"):
+        fusedops.fused_gated_mlp(x, wg, wg[:256])
+    with pytest.raises(errors.ArgumentError, match="activation must be one of"):
+        fusedops.fused_gated_mlp(x, wg, wg, activation="relu")
+    a = rand((64, 256), torch.bfloat16, gen)
+    with pytest.raises(errors.ArgumentError, match="a_scale must be None"):
+        fusedops.fp8_gemm(a, a, a_scale=torch.ones((), device="cuda"))
+    qa, sa = fusedops.quantize_fp8(a, granularity="row")
+    with pytest.raises(errors.ArgumentError, match="pass a_scale"):
+        fusedops.fp8_gemm(qa, a)
+    with pytest.raises(errors.ShapeError, match="a_scale must have shape \\(64,\\)"):
+        fusedops.fp8_gemm(qa, a, a_scale=sa[:8], granularity="row")
+    with pytest.raises(errors.ShapeError, match="same K"):
+        fusedops.fp8_gemm(a, a[:, :128])
+
+
+# ------------------------------------------------------------------------------------------
+# Correctness
+# ------------------------------------------------------------------------------------------
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("style", ["neox", "gptj"])
+def test_rmsnorm_rope(dtype, style, gen) -> None:
+    x = rand((2, 37, 1024), dtype, gen)
+    w = rand((1024,), dtype, gen)
+    c, s = rope_tables(64, 128, style)
+    out = fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128, rope_style=style)
+    ref = ref_rmsnorm_rope(x, w, c, s, 1e-6, 128, style)
+    assert out.dtype == dtype and out.shape == x.shape
+    assert rel_err(out, ref) < 1e-2
+
+
+@needs_gpu
+def test_rmsnorm_rope_positions_and_partial_rotary(gen) -> None:
+    x = rand((48, 512), torch.bfloat16, gen)
+    w = rand((512,), torch.bfloat16, gen)
+    c, s = rope_tables(100, 32, "neox")
+    pos = torch.randint(0, 100, (48,), generator=gen, dtype=torch.int32).cuda()
+    out = fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-5, head_dim=64, rotary_fraction=0.5,
+                                      positions=pos)
+    ref = ref_rmsnorm_rope(x, w, c, s, 1e-5, 64, "neox", positions=pos, frac=0.5)
+    assert rel_err(out, ref) < 1e-2
+
+
+@needs_gpu
+@pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_gated_mlp(activation, dtype, gen) -> None:
+    x = rand((3, 40, 512), dtype, gen)
+    wg = rand((768, 512), dtype, gen, 0.05)
+    wu = rand((768, 512), dtype, gen, 0.05)
+    out = fusedops.fused_gated_mlp(x, wg, wu, activation)
+    x64 = x.double()
+    ref = ref_act(x64 @ wg.double().T, activation) * (x64 @ wu.double().T)
+    assert out.shape == (3, 40, 768)
+    assert rel_err(out, ref) < 2e-2
+
+
+@needs_gpu
+@pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_quantize_dequantize_round_trip(granularity, fmt, gen) -> None:
+    x = rand((256, 384), torch.bfloat16, gen)
+    q, s = fusedops.quantize_fp8(x, fmt=fmt, granularity=granularity)
+    assert q.dtype == (torch.float8_e4m3fn if fmt == "e4m3" else torch.float8_e5m2)
+    back = fusedops.dequantize_fp8(q, s, granularity=granularity, out_dtype=torch.float32)
+    if granularity == "tensor":
+        expand = s
+    elif granularity == "row":
+        expand = s[:, None]
+    else:
+        expand = s.repeat_interleave(128, 0)[:256].repeat_interleave(128, 1)[:, :384]
+    torch.testing.assert_close(back, q.float() * expand, rtol=1e-6, atol=0)
+    assert rel_err(back, x) < (0.04 if fmt == "e4m3" else 0.08)
+
+
+@needs_gpu
+@pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
+def test_fp8_gemm_matches_dequantized_product(granularity, gen) -> None:
+    a = rand((96, 512), torch.bfloat16, gen)
+    b = rand((256, 512), torch.bfloat16, gen)
+    bias = rand((256,), torch.float32, gen)
+    qa, sa = fusedops.quantize_fp8(a, granularity=granularity)
+    qb, sb = fusedops.quantize_fp8(b, granularity=granularity)
+    out = fusedops.fp8_gemm(qa, qb, a_scale=sa, b_scale=sb, granularity=granularity,
+                            out_dtype=torch.float32, bias=bias)
+    da = fusedops.dequantize_fp8(qa, sa, granularity=granularity, out_dtype=torch.float32)
+    db = fusedops.dequantize_fp8(qb, sb, granularity=granularity, out_dtype=torch.float32)
+    ref = da.double() @ db.double().T + bias.double()
+    assert rel_err(out, ref) < 1e-5
+    # Dynamic quantization from bf16 gives the same result.
+    dyn = fusedops.fp8_gemm(a, b, granularity=granularity, out_dtype=torch.float32, bias=bias)
+    assert rel_err(dyn, ref) < 1e-5
+    assert rel_err(out, a.double() @ b.double().T + bias.double()) < 0.08
+
+
+# ------------------------------------------------------------------------------------------
+# Modules, torch.compile, CUDA graphs, streams
+# ------------------------------------------------------------------------------------------
+
+@needs_gpu
+def test_fp8_linear_from_linear(gen) -> None:
+    lin = torch.nn.Linear(512, 384, bias=True).cuda().bfloat16()
+    m = fusedops.FP8Linear.from_linear(lin)
+    x = rand((4, 32, 512), torch.bfloat16, gen)
+    out = m(x)
+    assert out.shape == (4, 32, 384) and out.dtype == torch.bfloat16
+    assert rel_err(out, lin(x)) < 0.08
+
+
+@needs_gpu
+def test_llama_block_with_fused_modules_matches_unfused(gen) -> None:
+    hidden, inter, head_dim, seq = 512, 1024, 64, 48
+    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
+    norm_w = (1 + 0.1 * torch.randn(hidden)).bfloat16().cuda()
+    gate = (torch.randn(inter, hidden) * 0.04).bfloat16().cuda()
+    up = (torch.randn(inter, hidden) * 0.04).bfloat16().cuda()
+    down = (torch.randn(hidden, inter) * 0.03).bfloat16().cuda()
+    x = rand((2, seq, hidden), torch.bfloat16, gen)
+
+    def unfused(x):
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6) * norm_w.float()
+        c, s = rope_tables(seq, head_dim, "neox")
+        heads = h.reshape(2, seq, -1, head_dim)
+        half = head_dim // 2
+        rot = torch.cat([-heads[..., half:], heads[..., :half]], -1)
+        q = (heads * c[:, None] + rot * s[:, None]).reshape(2, seq, hidden).bfloat16()
+        mlp = (torch.nn.functional.silu(q @ gate.T) * (q @ up.T)) @ down.T
+        return x + mlp
+
+    norm = fusedops.FusedRMSNormRoPE(hidden, head_dim, eps=1e-6, max_positions=seq,
+                                     device="cuda", dtype=torch.bfloat16)
+    with torch.no_grad():
+        norm.weight.copy_(norm_w)
+    mlp = fusedops.FusedGatedMLP.from_weights(gate, up, down)
+    mlp8 = fusedops.FusedGatedMLP.from_weights(gate, up, down, fp8_down=True)
+    ref = unfused(x)
+    with torch.no_grad():
+        assert rel_err(x + mlp(norm(x)), ref) < 2e-2
+        assert rel_err(x + mlp8(norm(x)), ref) < 5e-2
+
+
+@needs_gpu
+def test_torch_compile_fullgraph(gen) -> None:
+    x = rand((4, 16, 256), torch.float16, gen)
+    wg = rand((512, 256), torch.float16, gen, 0.05)
+    wu = rand((512, 256), torch.float16, gen, 0.05)
+
+    def f(x):
+        return fusedops.fused_gated_mlp(x * 2, wg, wu) + 1
+
+    eager = f(x)
+    compiled = torch.compile(f, fullgraph=True)(x)
+    torch.testing.assert_close(compiled, eager, rtol=2e-3, atol=2e-3)
+
+
+@needs_gpu
+def test_cuda_graph_capture_and_side_stream(gen) -> None:
+    x = rand((64, 512), torch.bfloat16, gen)
+    w = rand((512,), torch.bfloat16, gen)
+    c, s = rope_tables(64, 128, "neox")
+    pos = torch.arange(64, dtype=torch.int32, device="cuda")
+    call = lambda: fusedops.fused_rmsnorm_rope(  # noqa: E731
+        x, w, c, s, eps=1e-6, head_dim=128, positions=pos)
+    expected = call()  # compiles outside the capture
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        on_side = call()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.testing.assert_close(on_side, expected, rtol=0, atol=0)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = call()
+    x.copy_(rand((64, 512), torch.bfloat16, gen))
+    graph.replay()
+    torch.cuda.synchronize()
+    torch.testing.assert_close(captured, call(), rtol=0, atol=0)
