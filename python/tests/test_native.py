@@ -89,10 +89,17 @@ def test_missing_function_is_reported() -> None:
 
 
 def test_library_search_honours_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    real = _native.library_dir()
     monkeypatch.setenv("FUSEDOPS_LIBRARY_DIR", str(tmp_path))
     assert _native._candidate_dirs()[0] == tmp_path
-    # An empty folder is skipped for the next candidate that holds both libraries.
-    assert _native.library_dir() != tmp_path
+    # A folder without the libraries is never chosen.
+    try:
+        assert _native.library_dir() != tmp_path
+    except LibraryNotFoundError:
+        pass
+    for name in (_native._RUNTIME, _native._CAPI):
+        (tmp_path / name).symlink_to(real / name)
+    assert _native.library_dir() == tmp_path
 
 
 def test_missing_libraries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch,

@@ -109,7 +109,8 @@ def test_bad_arguments_raise_fusedops_errors(gen) -> None:
     with pytest.raises(errors.ArgumentError, match="rope_style must be one of"):
         fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128, rope_style="llama")
     with pytest.raises(errors.ShapeError, match="cos and sin"):
-        fusedops.fused_rmsnorm_rope(x, w, c[:, :64], s[:, :64], eps=1e-6, head_dim=128)
+        fusedops.fused_rmsnorm_rope(x, w, c[:, :64].contiguous(), s[:, :64].contiguous(),
+                                    eps=1e-6, head_dim=128)
     with pytest.raises(errors.ShapeError, match="x.shape\\[-2\\] <= 4"):
         fusedops.fused_rmsnorm_rope(x, w, c[:4], s[:4], eps=1e-6, head_dim=128)
     wg = rand((512, 256), torch.float16, gen)
