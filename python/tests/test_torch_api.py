@@ -127,7 +127,7 @@ def test_bad_arguments_raise_fusedops_errors(gen) -> None:
     with pytest.raises(errors.ShapeError, match="a_scale must have shape \\(64,\\)"):
         fusedops.fp8_gemm(qa, a, a_scale=sa[:8], granularity="row")
     with pytest.raises(errors.ShapeError, match="same K"):
-        fusedops.fp8_gemm(a, a[:, :128])
+        fusedops.fp8_gemm(a, a[:, :128].contiguous())
 
 
 # ------------------------------------------------------------------------------------------

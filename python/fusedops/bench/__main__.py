@@ -356,12 +356,15 @@ def plot(report: dict, path: Path) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fusedops.bench", description=__doc__)
-    parser.add_argument("ops", nargs="*", choices=list(SUITES), default=[],
-                        metavar="op", help=f"operators to run (default: all of {list(SUITES)})")
+    parser.add_argument("ops", nargs="*", metavar="op",
+                        help=f"operators to run, of {', '.join(SUITES)} (default: all)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")),
                         help="folder for bench.md, bench.json, bench.png (default: $OUT or "
                              "./bench-out)")
     args = parser.parse_args(argv)
+    unknown = [o for o in args.ops if o not in SUITES]
+    if unknown:
+        parser.error(f"unknown operator {', '.join(unknown)}; choose from {', '.join(SUITES)}")
     if not torch.cuda.is_available():
         print("fusedops.bench needs a CUDA GPU; PyTorch sees none", file=sys.stderr)
         return 2
