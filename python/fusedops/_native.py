@@ -57,6 +57,8 @@ def library_dir() -> Path:
 
 def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
     global _libs
+    if _libs is not None:
+        return _libs
     with _lock:
         if _libs is not None:
             return _libs

@@ -54,7 +54,7 @@ class _Kernel:
         self.module = module
         self.ranks = list(ranks)
         self.descriptor_types = [_descriptor_type(r) for r in ranks]
-        proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(ranks)))
+        proto = ctypes.CFUNCTYPE(None, *[ctypes.POINTER(t) for t in self.descriptor_types])
         self.entry = proto(module.function("kernel"))
 
 
@@ -93,10 +93,22 @@ def _chip_for(device: torch.device) -> str:
     return chips[(major, minor)]
 
 
+_targets: dict[Optional[int], tuple[str, str]] = {}
+
+
+def _target(device: torch.device) -> tuple[str, str]:
+    """(chip, compiler version) for ``device``, looked up once per device."""
+    target = _targets.get(device.index)
+    if target is None:
+        target = (_chip_for(device), _native.compiler_version())
+        _targets[device.index] = target
+    return target
+
+
 def _kernel(op: str, key: tuple, device: torch.device,
             build: Callable[[], tuple[str, list[str]]], ranks: Sequence[int]) -> _Kernel:
-    chip = _chip_for(device)
-    full_key = (op, chip, _native.compiler_version(), *key)
+    chip, version = _target(device)
+    full_key = (op, chip, version, *key)
     kernel = _kernels.get(full_key)
     if kernel is not None:
         return kernel
@@ -122,22 +134,17 @@ def _kernel(op: str, key: tuple, device: torch.device,
 def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
     descriptors = []
     for t, dtype in zip(tensors, kernel.descriptor_types):
-        d = dtype()
         ptr = t.data_ptr()
-        d.allocated = ptr
-        d.aligned = ptr
-        d.offset = 0
         if t.dim():
-            d.sizes[:] = list(t.shape)
-            d.strides[:] = list(t.stride())
-        descriptors.append(ctypes.addressof(d))
-        # Keep the struct alive until the call returns.
-        descriptors.append(d)
+            d = dtype(ptr, ptr, 0, (ctypes.c_int64 * t.dim())(*t.shape),
+                      (ctypes.c_int64 * t.dim())(*t.stride()))
+        else:
+            d = dtype(ptr, ptr, 0)
+        descriptors.append(d)  # alive until the call returns
     rt = _native.runtime()
-    stream = torch.cuda.current_stream(tensors[0].device).cuda_stream
-    rt.fusedopsSetCurrentStream(stream)
+    rt.fusedopsSetCurrentStream(torch.cuda.current_stream(tensors[0].device).cuda_stream)
     try:
-        kernel.entry(*descriptors[0::2])
+        kernel.entry(*[ctypes.byref(d) for d in descriptors])
     finally:
         rt.fusedopsClearCurrentStream()
     if rt.fusedopsTakeAsyncErrorCount():
@@ -253,8 +260,8 @@ def fused_rmsnorm_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
     elif x.dim() < 2 or x.shape[-2] > cos.shape[0]:
         raise ShapeError(f"without positions, x needs rank >= 2 and x.shape[-2] <= "
                          f"{cos.shape[0]} rows of the tables; got x {tuple(x.shape)}")
-    return torch.ops.fusedops.rmsnorm_rope(x, weight, cos, sin, positions, head_dim, float(eps),
-                                           rope_style, float(rotary_fraction))
+    return _dispatch("rmsnorm_rope", _rmsnorm_rope_impl, x, weight, cos, sin, positions,
+                     head_dim, float(eps), rope_style, float(rotary_fraction))
 
 
 def _gated_mlp_impl(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
@@ -286,7 +293,7 @@ def fused_gated_mlp(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch
     if up_weight.shape != gate_weight.shape:
         raise ShapeError(f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
                          f"got {tuple(up_weight.shape)}")
-    return torch.ops.fusedops.gated_mlp(x, gate_weight, up_weight, activation)
+    return _dispatch("gated_mlp", _gated_mlp_impl, x, gate_weight, up_weight, activation)
 
 
 def _quantize_impl(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
@@ -312,7 +319,7 @@ def quantize_fp8(x: torch.Tensor, *, fmt: str = "e4m3", granularity: str = "row"
         raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
     _choice("fmt", fmt, tuple(_FP8_BY_NAME))
     _choice("granularity", granularity, _GRANULARITIES)
-    return torch.ops.fusedops.quantize(x, _FP8_BY_NAME[fmt], granularity)
+    return _dispatch("quantize", _quantize_impl, x, _FP8_BY_NAME[fmt], granularity)
 
 
 def _dequantize_impl(q: torch.Tensor, scale: torch.Tensor, granularity: str,
@@ -348,7 +355,7 @@ def dequantize_fp8(q: torch.Tensor, scale: torch.Tensor, *, granularity: str = "
     if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
         raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
     scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1], q.device)
-    return torch.ops.fusedops.dequantize(q, scale, granularity, out_dtype)
+    return _dispatch("dequantize", _dequantize_impl, q, scale, granularity, out_dtype)
 
 
 def _fp8_gemm_impl(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor,
@@ -408,7 +415,22 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, *, a_scale: Optional[torch.Tensor
         if tuple(bias.shape) != (b.shape[0],):
             raise ShapeError(f"bias must be float32 [{b.shape[0]}]; got {tuple(bias.shape)}")
     (qa, sa), (qb, sb) = operands
-    return torch.ops.fusedops.fp8_gemm(qa, qb, sa, sb, bias, granularity, out_dtype)
+    return _dispatch("fp8_gemm", _fp8_gemm_impl, qa, qb, sa, sb, bias, granularity, out_dtype)
+
+
+def _dispatch(op: str, impl: Callable[..., Any], *args: Any) -> Any:
+    """Runs ``impl`` directly in plain eager mode, else the ``fusedops::<op>`` custom op.
+
+    The custom op's dispatcher costs tens of microseconds of host time per call; plain eager
+    calls (exact ``torch.Tensor`` arguments, none requiring grad, not under torch.compile) do not
+    need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
+    which has the fake implementation and rejects backward through the kernels.
+    """
+    plain = not torch.compiler.is_compiling()
+    for a in args:
+        if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.requires_grad):
+            plain = False
+    return impl(*args) if plain else getattr(torch.ops.fusedops, op)(*args)
 
 
 # ------------------------------------------------------------------------------------------
