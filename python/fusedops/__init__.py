@@ -18,9 +18,14 @@ from . import errors, reference
 __version__ = "0.1.0"
 
 _TORCH_API = {
-    "fused_rmsnorm_rope": "torch_ops", "fused_gated_mlp": "torch_ops", "fp8_gemm": "torch_ops",
-    "quantize_fp8": "torch_ops", "dequantize_fp8": "torch_ops",
-    "FusedRMSNormRoPE": "nn", "FusedGatedMLP": "nn", "FP8Linear": "nn",
+    "fused_rmsnorm_rope": "torch_ops",
+    "fused_gated_mlp": "torch_ops",
+    "fp8_gemm": "torch_ops",
+    "quantize_fp8": "torch_ops",
+    "dequantize_fp8": "torch_ops",
+    "FusedRMSNormRoPE": "nn",
+    "FusedGatedMLP": "nn",
+    "FP8Linear": "nn",
 }
 
 __all__ = ["__version__", "errors", "reference", *sorted(_TORCH_API)]

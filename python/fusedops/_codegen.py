@@ -47,8 +47,15 @@ def _function(args: Sequence[tuple[str, str]], body: str) -> str:
 
 
 def rmsnorm_rope_source(
-    x_shape: Sequence[int], dtype: str, table_shape: Sequence[int], table_dtype: str, *,
-    head_dim: int, eps: float, style: str, rotary_fraction: float = 1.0,
+    x_shape: Sequence[int],
+    dtype: str,
+    table_shape: Sequence[int],
+    table_dtype: str,
+    *,
+    head_dim: int,
+    eps: float,
+    style: str,
+    rotary_fraction: float = 1.0,
     positions_shape: Optional[Sequence[int]] = None,
 ) -> tuple[str, list[str]]:
     x = memref_type(x_shape, dtype)
@@ -70,7 +77,11 @@ def rmsnorm_rope_source(
 
 
 def gated_mlp_source(
-    x_shape: Sequence[int], weight_shape: Sequence[int], dtype: str, *, activation: str,
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    dtype: str,
+    *,
+    activation: str,
 ) -> tuple[str, list[str]]:
     x = memref_type(x_shape, dtype)
     w = memref_type(weight_shape, dtype)
@@ -92,8 +103,15 @@ def _scale_shape(granularity: str, rows: int, cols: int) -> list[int]:
 
 
 def fp8_gemm_source(
-    m: int, n: int, k: int, a_dtype: str, b_dtype: str, out_dtype: str, *,
-    granularity: str, bias: bool = False,
+    m: int,
+    n: int,
+    k: int,
+    a_dtype: str,
+    b_dtype: str,
+    out_dtype: str,
+    *,
+    granularity: str,
+    bias: bool = False,
 ) -> tuple[str, list[str]]:
     a = memref_type([m, k], a_dtype)
     b = memref_type([n, k], b_dtype)
@@ -115,7 +133,12 @@ def fp8_gemm_source(
 
 
 def quantize_source(
-    rows: int, cols: int, dtype: str, fp8: str, *, granularity: str,
+    rows: int,
+    cols: int,
+    dtype: str,
+    fp8: str,
+    *,
+    granularity: str,
 ) -> tuple[str, list[str]]:
     """Dynamic quantization: ``x`` -> FP8 values ``q`` and float32 scales ``s``."""
     x = memref_type([rows, cols], dtype)
@@ -127,14 +150,18 @@ def quantize_source(
 
 
 def dequantize_source(
-    rows: int, cols: int, fp8: str, out_dtype: str, *, granularity: str,
+    rows: int,
+    cols: int,
+    fp8: str,
+    out_dtype: str,
+    *,
+    granularity: str,
 ) -> tuple[str, list[str]]:
     q = memref_type([rows, cols], fp8)
     s = memref_type(_scale_shape(granularity, rows, cols), "f32")
     o = memref_type([rows, cols], out_dtype)
     args = [("q", q), ("s", s), ("out", o)]
     body = (
-        f"fusedops.dequantize ins(%q, %s : {q}, {s}) outs(%out : {o}) "
-        f"granularity = {granularity}"
+        f"fusedops.dequantize ins(%q, %s : {q}, {s}) outs(%out : {o}) granularity = {granularity}"
     )
     return _function(args, body), [a for a, _ in args]

@@ -79,7 +79,12 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsCompilerGetLastError.argtypes = []
         capi.fusedopsJitCompile.restype = ctypes.c_int
         capi.fusedopsJitCompile.argtypes = [
-            c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p,
+            c_char_p,
+            c_size_t,
+            c_char_p,
+            c_char_p,
+            ctypes.c_uint,
+            c_char_p,
             ctypes.POINTER(c_void_p),
         ]
         capi.fusedopsJitLookup.restype = c_void_p
@@ -153,7 +158,11 @@ class CompiledModule:
 
 
 def compile_module(
-    source: str, *, chip: str, fmt: str = "bin", opt_level: int = 3,
+    source: str,
+    *,
+    chip: str,
+    fmt: str = "bin",
+    opt_level: int = 3,
     toolkit: Optional[str] = None,
 ) -> CompiledModule:
     """Compile MLIR ``source`` for ``chip`` in this process. Needs no GPU."""
@@ -161,8 +170,13 @@ def compile_module(
     handle = ctypes.c_void_p()
     data = source.encode()
     status = capi.fusedopsJitCompile(
-        data, len(data), chip.encode(), fmt.encode(), opt_level,
-        toolkit.encode() if toolkit else None, ctypes.byref(handle),
+        data,
+        len(data),
+        chip.encode(),
+        fmt.encode(),
+        opt_level,
+        toolkit.encode() if toolkit else None,
+        ctypes.byref(handle),
     )
     if status != 0 or not handle.value:
         message = capi.fusedopsCompilerGetLastError().decode()

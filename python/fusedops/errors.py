@@ -41,7 +41,7 @@ class ArgumentError(FusedOpsError, ValueError):
 
 
 class LibraryNotFoundError(FusedOpsError, ImportError):
-    """The native libraries (libFusedOpsRuntime.so, libFusedOpsCAPI.so) cannot be found or loaded."""
+    """The native libraries (libFusedOpsRuntime.so, libFusedOpsCAPI.so) cannot be loaded."""
 
 
 class CompilationError(FusedOpsError, RuntimeError):

@@ -14,8 +14,12 @@ from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_f
 __all__ = ["FP8Linear", "FusedGatedMLP", "FusedRMSNormRoPE"]
 
 
-def _rope_tables(max_positions: int, rotary_dim: int, base: float, style: str,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def _rope_tables(
+    max_positions: int,
+    rotary_dim: int,
+    base: float,
+    style: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
     inv_freq = base ** (-torch.arange(0, rotary_dim, 2, dtype=torch.float64) / rotary_dim)
     freqs = torch.outer(torch.arange(max_positions, dtype=torch.float64), inv_freq)
     if style == "neox":
@@ -33,18 +37,30 @@ class FusedRMSNormRoPE(nn.Module):
     ``x.shape[:-1]``) is given. The float32 RoPE tables cover ``max_positions`` positions.
     """
 
-    def __init__(self, hidden_dim: int, head_dim: int, eps: float = 1e-6, *,
-                 rope_style: str = "neox", rotary_fraction: float = 1.0,
-                 max_positions: int = 4096, base: float = 10000.0,
-                 device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None):
+    def __init__(
+        self,
+        hidden_dim: int,
+        head_dim: int,
+        eps: float = 1e-6,
+        *,
+        rope_style: str = "neox",
+        rotary_fraction: float = 1.0,
+        max_positions: int = 4096,
+        base: float = 10000.0,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ):
         super().__init__()
         if head_dim <= 0 or hidden_dim % head_dim:
-            raise ShapeError(f"hidden_dim ({hidden_dim}) must be a multiple of head_dim "
-                             f"({head_dim})")
+            raise ShapeError(
+                f"hidden_dim ({hidden_dim}) must be a multiple of head_dim ({head_dim})"
+            )
         rotary = round(head_dim * rotary_fraction)
         if rotary <= 0 or rotary % 2:
-            raise ArgumentError(f"head_dim * rotary_fraction must be a positive even number; "
-                                f"got {head_dim} * {rotary_fraction}")
+            raise ArgumentError(
+                f"head_dim * rotary_fraction must be a positive even number; "
+                f"got {head_dim} * {rotary_fraction}"
+            )
         self.hidden_dim, self.head_dim, self.eps = hidden_dim, head_dim, eps
         self.rope_style, self.rotary_fraction = rope_style, rotary_fraction
         self.weight = nn.Parameter(torch.ones(hidden_dim, device=device, dtype=dtype))
@@ -53,13 +69,23 @@ class FusedRMSNormRoPE(nn.Module):
         self.register_buffer("sin", sin.to(device), persistent=False)
 
     def forward(self, x: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return fused_rmsnorm_rope(x, self.weight, self.cos, self.sin, eps=self.eps,
-                                  head_dim=self.head_dim, rope_style=self.rope_style,
-                                  rotary_fraction=self.rotary_fraction, positions=positions)
+        return fused_rmsnorm_rope(
+            x,
+            self.weight,
+            self.cos,
+            self.sin,
+            eps=self.eps,
+            head_dim=self.head_dim,
+            rope_style=self.rope_style,
+            rotary_fraction=self.rotary_fraction,
+            positions=positions,
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.hidden_dim}, head_dim={self.head_dim}, eps={self.eps}, "
-                f"rope_style={self.rope_style}")
+        return (
+            f"{self.hidden_dim}, head_dim={self.head_dim}, eps={self.eps}, "
+            f"rope_style={self.rope_style}"
+        )
 
 
 class FP8Linear(nn.Module):
@@ -70,18 +96,31 @@ class FP8Linear(nn.Module):
     output has the input's dtype.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 granularity: str = "row", device: Optional[torch.device] = None,
-                 dtype: torch.dtype = torch.bfloat16):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        granularity: str = "row",
+        device: Optional[torch.device] = None,
+        dtype: torch.dtype = torch.bfloat16,
+    ):
         super().__init__()
-        self.in_features, self.out_features, self.granularity = (in_features, out_features,
-                                                                 granularity)
+        self.in_features, self.out_features, self.granularity = (
+            in_features,
+            out_features,
+            granularity,
+        )
         weight = torch.empty(out_features, in_features, device=device, dtype=dtype)
         nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
         self.register_buffer("weight_fp8", torch.empty(0, device=device))
         self.register_buffer("weight_scale", torch.empty(0, device=device))
-        self.bias = (nn.Parameter(torch.zeros(out_features, device=device, dtype=torch.float32))
-                     if bias else None)
+        self.bias = (
+            nn.Parameter(torch.zeros(out_features, device=device, dtype=torch.float32))
+            if bias
+            else None
+        )
         if weight.is_cuda:
             self.set_weight(weight)
         else:
@@ -90,10 +129,11 @@ class FP8Linear(nn.Module):
     def set_weight(self, weight: torch.Tensor) -> None:
         """Quantizes ``weight`` ``[out_features, in_features]`` (on the GPU) and stores it."""
         if tuple(weight.shape) != (self.out_features, self.in_features):
-            raise ShapeError(f"weight must be [{self.out_features}, {self.in_features}]; got "
-                             f"{tuple(weight.shape)}")
-        q, s = quantize_fp8(weight.detach().contiguous(), fmt="e4m3",
-                            granularity=self.granularity)
+            raise ShapeError(
+                f"weight must be [{self.out_features}, {self.in_features}]; got "
+                f"{tuple(weight.shape)}"
+            )
+        q, s = quantize_fp8(weight.detach().contiguous(), fmt="e4m3", granularity=self.granularity)
         self.weight_fp8, self.weight_scale = q, s
 
     @classmethod
@@ -101,10 +141,18 @@ class FP8Linear(nn.Module):
         """An FP8Linear computing what ``linear`` (on the GPU) computes, up to FP8 rounding."""
         w = linear.weight
         if not w.is_cuda:
-            raise ArgumentError("move the nn.Linear to the GPU first (linear.cuda()): its weight "
-                                "is quantized by a GPU kernel")
-        m = cls(linear.in_features, linear.out_features, linear.bias is not None,
-                granularity=granularity, device=w.device, dtype=w.dtype)
+            raise ArgumentError(
+                "move the nn.Linear to the GPU first (linear.cuda()): its weight "
+                "is quantized by a GPU kernel"
+            )
+        m = cls(
+            linear.in_features,
+            linear.out_features,
+            linear.bias is not None,
+            granularity=granularity,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             m.set_weight(w)
             if linear.bias is not None:
@@ -113,16 +161,26 @@ class FP8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight_fp8.numel() == 0:
-            raise ArgumentError("FP8Linear has no quantized weight yet: move it to the GPU and "
-                                "call set_weight(weight), or build it with from_linear")
+            raise ArgumentError(
+                "FP8Linear has no quantized weight yet: move it to the GPU and "
+                "call set_weight(weight), or build it with from_linear"
+            )
         lead = x.shape[:-1]
-        y = fp8_gemm(x.reshape(-1, x.shape[-1]), self.weight_fp8, b_scale=self.weight_scale,
-                     granularity=self.granularity, out_dtype=x.dtype, bias=self.bias)
+        y = fp8_gemm(
+            x.reshape(-1, x.shape[-1]),
+            self.weight_fp8,
+            b_scale=self.weight_scale,
+            granularity=self.granularity,
+            out_dtype=x.dtype,
+            bias=self.bias,
+        )
         return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, granularity={self.granularity}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, granularity={self.granularity}"
+        )
 
 
 class FusedGatedMLP(nn.Module):
@@ -132,31 +190,59 @@ class FusedGatedMLP(nn.Module):
     ``fp8_down=True``.
     """
 
-    def __init__(self, hidden_dim: int, intermediate_dim: int, activation: str = "silu", *,
-                 fp8_down: bool = False, device: Optional[torch.device] = None,
-                 dtype: Optional[torch.dtype] = None):
+    def __init__(
+        self,
+        hidden_dim: int,
+        intermediate_dim: int,
+        activation: str = "silu",
+        *,
+        fp8_down: bool = False,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ):
         super().__init__()
         self.activation = activation
-        self.gate_weight = nn.Parameter(torch.empty(intermediate_dim, hidden_dim, device=device,
-                                                    dtype=dtype))
-        self.up_weight = nn.Parameter(torch.empty(intermediate_dim, hidden_dim, device=device,
-                                                  dtype=dtype))
+        self.gate_weight = nn.Parameter(
+            torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
+        )
+        self.up_weight = nn.Parameter(
+            torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
+        )
         nn.init.kaiming_uniform_(self.gate_weight, a=math.sqrt(5))
         nn.init.kaiming_uniform_(self.up_weight, a=math.sqrt(5))
         self.down: nn.Module
         if fp8_down:
-            self.down = FP8Linear(intermediate_dim, hidden_dim, bias=False, device=device,
-                                  dtype=dtype or torch.bfloat16)
+            self.down = FP8Linear(
+                intermediate_dim,
+                hidden_dim,
+                bias=False,
+                device=device,
+                dtype=dtype or torch.bfloat16,
+            )
         else:
-            self.down = nn.Linear(intermediate_dim, hidden_dim, bias=False, device=device,
-                                  dtype=dtype)
+            self.down = nn.Linear(
+                intermediate_dim, hidden_dim, bias=False, device=device, dtype=dtype
+            )
 
     @classmethod
-    def from_weights(cls, gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor,
-                     activation: str = "silu", *, fp8_down: bool = False) -> FusedGatedMLP:
+    def from_weights(
+        cls,
+        gate: torch.Tensor,
+        up: torch.Tensor,
+        down: torch.Tensor,
+        activation: str = "silu",
+        *,
+        fp8_down: bool = False,
+    ) -> FusedGatedMLP:
         """From the ``[I, H]`` gate/up and ``[H, I]`` down weights of an unfused MLP."""
-        m = cls(gate.shape[1], gate.shape[0], activation, fp8_down=fp8_down,
-                device=gate.device, dtype=gate.dtype)
+        m = cls(
+            gate.shape[1],
+            gate.shape[0],
+            activation,
+            fp8_down=fp8_down,
+            device=gate.device,
+            dtype=gate.dtype,
+        )
         with torch.no_grad():
             m.gate_weight.copy_(gate)
             m.up_weight.copy_(up)

@@ -47,15 +47,31 @@ _ROPE_STYLES = ("neox", "gptj")
 # Compilation cache and launching
 # ------------------------------------------------------------------------------------------
 
-class _Kernel:
-    """A compiled module, the address of its ``@kernel`` and how to call it."""
 
-    def __init__(self, module: _native.CompiledModule, ranks: Sequence[int]) -> None:
+class _Kernel:
+    """A compiled module, the address of its ``@kernel`` and its argument descriptors.
+
+    The module is compiled for static shapes, so the descriptors' sizes and strides are fixed
+    when it is built; a launch only writes the data pointers (under a lock, so threads can share
+    the kernel).
+    """
+
+    def __init__(
+        self, module: _native.CompiledModule, shapes: Sequence[tuple[Sequence[int], Sequence[int]]]
+    ) -> None:
         self.module = module
-        self.ranks = list(ranks)
-        self.descriptor_types = [_descriptor_type(r) for r in ranks]
-        proto = ctypes.CFUNCTYPE(None, *[ctypes.POINTER(t) for t in self.descriptor_types])
+        self.descriptors = []
+        for shape, strides in shapes:
+            rank = len(shape)
+            d = _descriptor_type(rank)()
+            if rank:
+                d.sizes[:] = list(shape)
+                d.strides[:] = list(strides)
+            self.descriptors.append(d)
+        self.arguments = [ctypes.byref(d) for d in self.descriptors]
+        proto = ctypes.CFUNCTYPE(None, *[ctypes.POINTER(type(d)) for d in self.descriptors])
         self.entry = proto(module.function("kernel"))
+        self.lock = threading.Lock()
 
 
 _descriptor_cache: dict[int, type] = {}
@@ -65,7 +81,8 @@ def _descriptor_type(rank: int) -> type:
     """ctypes struct of a ranked memref descriptor (allocated, aligned, offset, sizes, strides)."""
     if rank not in _descriptor_cache:
         fields: list[tuple[str, Any]] = [
-            ("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+            ("allocated", ctypes.c_void_p),
+            ("aligned", ctypes.c_void_p),
             ("offset", ctypes.c_int64),
         ]
         if rank:
@@ -83,8 +100,7 @@ def _chip_for(device: torch.device) -> str:
     if forced:
         return forced
     major, minor = torch.cuda.get_device_capability(device)
-    chips = {(8, 0): "sm_80", (8, 6): "sm_86", (8, 7): "sm_86", (8, 9): "sm_89",
-             (9, 0): "sm_90a"}
+    chips = {(8, 0): "sm_80", (8, 6): "sm_86", (8, 7): "sm_86", (8, 9): "sm_89", (9, 0): "sm_90a"}
     if (major, minor) not in chips:
         raise DeviceError(
             f"fusedops compiles for sm_80, sm_86, sm_89 and sm_90a; {device} is sm_{major}{minor}; "
@@ -105,8 +121,13 @@ def _target(device: torch.device) -> tuple[str, str]:
     return target
 
 
-def _kernel(op: str, key: tuple, device: torch.device,
-            build: Callable[[], tuple[str, list[str]]], ranks: Sequence[int]) -> _Kernel:
+def _kernel(
+    op: str,
+    key: tuple,
+    device: torch.device,
+    build: Callable[[], tuple[str, list[str]]],
+    args: Sequence[torch.Tensor],
+) -> _Kernel:
     chip, version = _target(device)
     full_key = (op, chip, version, *key)
     kernel = _kernels.get(full_key)
@@ -124,46 +145,56 @@ def _kernel(op: str, key: tuple, device: torch.device,
             module = _native.compile_module(source, chip=chip, fmt=fmt)
             if rt.fusedopsTakeAsyncErrorCount():
                 raise RuntimeLaunchError(
-                    f"loading the {op} kernels failed: "
-                    f"{rt.fusedopsGetLastErrorMessage().decode()}")
-            kernel = _Kernel(module, ranks)
+                    f"loading the {op} kernels failed: {rt.fusedopsGetLastErrorMessage().decode()}"
+                )
+            kernel = _Kernel(module, [(a.shape, a.stride()) for a in args])
             _kernels[full_key] = kernel
     return kernel
 
 
+try:
+    _raw_stream = torch._C._cuda_getCurrentRawStream  # no Stream object per call
+except AttributeError:  # pragma: no cover - older PyTorch
+
+    def _raw_stream(index: int) -> int:
+        return torch.cuda.current_stream(index).cuda_stream
+
+
 def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
-    descriptors = []
-    for t, dtype in zip(tensors, kernel.descriptor_types):
-        ptr = t.data_ptr()
-        if t.dim():
-            d = dtype(ptr, ptr, 0, (ctypes.c_int64 * t.dim())(*t.shape),
-                      (ctypes.c_int64 * t.dim())(*t.stride()))
-        else:
-            d = dtype(ptr, ptr, 0)
-        descriptors.append(d)  # alive until the call returns
     rt = _native.runtime()
-    rt.fusedopsSetCurrentStream(torch.cuda.current_stream(tensors[0].device).cuda_stream)
-    try:
-        kernel.entry(*[ctypes.byref(d) for d in descriptors])
-    finally:
-        rt.fusedopsClearCurrentStream()
+    with kernel.lock:
+        for d, t in zip(kernel.descriptors, tensors):
+            d.allocated = d.aligned = t.data_ptr()
+        rt.fusedopsSetCurrentStream(_raw_stream(tensors[0].device.index or 0))
+        try:
+            kernel.entry(*kernel.arguments)
+        finally:
+            rt.fusedopsClearCurrentStream()
     if rt.fusedopsTakeAsyncErrorCount():
         raise RuntimeLaunchError(
-            f"launching a fusedops kernel failed: {rt.fusedopsGetLastErrorMessage().decode()}")
+            f"launching a fusedops kernel failed: {rt.fusedopsGetLastErrorMessage().decode()}"
+        )
 
 
 # ------------------------------------------------------------------------------------------
 # Argument checks
 # ------------------------------------------------------------------------------------------
 
-def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype], device: Optional[torch.device],
-                  ) -> torch.Tensor:
+
+def _check_tensor(
+    name: str,
+    t: Any,
+    dtypes: Sequence[torch.dtype],
+    device: Optional[torch.device],
+) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise ArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.device.type != "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"{name} is on {t.device}; fusedops runs on an NVIDIA GPU and "
-                              "PyTorch sees none (torch.cuda.is_available() is False)")
+            raise DeviceError(
+                f"{name} is on {t.device}; fusedops runs on an NVIDIA GPU and "
+                "PyTorch sees none (torch.cuda.is_available() is False)"
+            )
         raise DeviceError(f"{name} is on {t.device}; move it to the GPU with {name}.cuda()")
     if t.device.index not in (0, None):
         raise DeviceError(f"{name} is on {t.device}; fusedops launches on cuda:0 only for now")
@@ -171,11 +202,14 @@ def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype], device: Opti
         raise DeviceError(f"{name} is on {t.device} but the other arguments are on {device}")
     if t.dtype not in dtypes:
         names = ", ".join(str(d) for d in dtypes)
-        raise DTypeError(f"{name} has dtype {t.dtype}; expected one of {names}; "
-                         f"convert it with {name}.to(<dtype>) if that is intended")
+        raise DTypeError(
+            f"{name} has dtype {t.dtype}; expected one of {names}; "
+            f"convert it with {name}.to(<dtype>) if that is intended"
+        )
     if not t.is_contiguous():
-        raise ShapeError(f"{name} is not contiguous (strides {tuple(t.stride())}); pass "
-                         f"{name}.contiguous()")
+        raise ShapeError(
+            f"{name} is not contiguous (strides {tuple(t.stride())}); pass {name}.contiguous()"
+        )
     if t.numel() == 0:
         raise ShapeError(f"{name} is empty (shape {tuple(t.shape)})")
     return t
@@ -203,30 +237,62 @@ def _scale_shape(granularity: str, rows: int, cols: int) -> tuple[int, ...]:
 # Implementations (custom ops below)
 # ------------------------------------------------------------------------------------------
 
-def _rmsnorm_rope_impl(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
-                       sin: torch.Tensor, positions: Optional[torch.Tensor], head_dim: int,
-                       eps: float, rope_style: str, rotary_fraction: float) -> torch.Tensor:
+
+def _rmsnorm_rope_impl(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> torch.Tensor:
     out = torch.empty_like(x)
-    key = (tuple(x.shape), x.dtype, tuple(cos.shape), cos.dtype,
-           None if positions is None else tuple(positions.shape), head_dim, eps, rope_style,
-           rotary_fraction)
+    key = (
+        tuple(x.shape),
+        x.dtype,
+        tuple(cos.shape),
+        cos.dtype,
+        None if positions is None else tuple(positions.shape),
+        head_dim,
+        eps,
+        rope_style,
+        rotary_fraction,
+    )
 
     def build() -> tuple[str, list[str]]:
         return _codegen.rmsnorm_rope_source(
-            x.shape, _mlir(x.dtype), cos.shape, _mlir(cos.dtype), head_dim=head_dim, eps=eps,
-            style=rope_style, rotary_fraction=rotary_fraction,
-            positions_shape=None if positions is None else positions.shape)
+            x.shape,
+            _mlir(x.dtype),
+            cos.shape,
+            _mlir(cos.dtype),
+            head_dim=head_dim,
+            eps=eps,
+            style=rope_style,
+            rotary_fraction=rotary_fraction,
+            positions_shape=None if positions is None else positions.shape,
+        )
 
     args = [x, weight, cos, sin] + ([positions] if positions is not None else []) + [out]
-    kernel = _kernel("rmsnorm_rope", key, x.device, build, [a.dim() for a in args])
+    kernel = _kernel("rmsnorm_rope", key, x.device, build, args)
     _launch(kernel, args)
     return out
 
 
-def fused_rmsnorm_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
-                       sin: torch.Tensor, *, eps: float, head_dim: int,
-                       rope_style: str = "neox", rotary_fraction: float = 1.0,
-                       positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+def fused_rmsnorm_rope(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    *,
+    eps: float,
+    head_dim: int,
+    rope_style: str = "neox",
+    rotary_fraction: float = 1.0,
+    positions: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """RMSNorm over the last dim of ``x`` ``[..., H]`` fused with RoPE on each ``head_dim`` head.
 
     ``weight`` is ``[H]`` in ``x``'s dtype; ``cos``/``sin`` are ``[S, R]`` tables (float32 or
@@ -241,44 +307,70 @@ def fused_rmsnorm_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
     _choice("rope_style", rope_style, _ROPE_STYLES)
     hidden = x.shape[-1]
     if not isinstance(head_dim, int) or head_dim <= 0 or hidden % head_dim:
-        raise ShapeError(f"head_dim must be a positive divisor of x.shape[-1] = {hidden}; "
-                         f"got {head_dim!r}")
+        raise ShapeError(
+            f"head_dim must be a positive divisor of x.shape[-1] = {hidden}; got {head_dim!r}"
+        )
     if weight.shape != (hidden,):
-        raise ShapeError(f"weight must have shape ({hidden},) to match x {tuple(x.shape)}; got "
-                         f"{tuple(weight.shape)}")
+        raise ShapeError(
+            f"weight must have shape ({hidden},) to match x {tuple(x.shape)}; got "
+            f"{tuple(weight.shape)}"
+        )
     rotary = round(head_dim * rotary_fraction)
     if cos.dim() != 2 or cos.shape[1] != rotary or sin.shape != cos.shape:
-        raise ShapeError(f"cos and sin must both be [max_positions, {rotary}] (head_dim * "
-                         f"rotary_fraction); got {tuple(cos.shape)} and {tuple(sin.shape)}")
+        raise ShapeError(
+            f"cos and sin must both be [max_positions, {rotary}] (head_dim * "
+            f"rotary_fraction); got {tuple(cos.shape)} and {tuple(sin.shape)}"
+        )
     if not (eps >= 0.0) or eps == float("inf"):
         raise ArgumentError(f"eps must be finite and >= 0; got {eps!r}")
     if positions is not None:
         positions = _check_tensor("positions", positions, (torch.int32,), x.device)
         if positions.shape != x.shape[:-1]:
-            raise ShapeError(f"positions must have shape {tuple(x.shape[:-1])} (x.shape[:-1]); "
-                             f"got {tuple(positions.shape)}")
+            raise ShapeError(
+                f"positions must have shape {tuple(x.shape[:-1])} (x.shape[:-1]); "
+                f"got {tuple(positions.shape)}"
+            )
     elif x.dim() < 2 or x.shape[-2] > cos.shape[0]:
-        raise ShapeError(f"without positions, x needs rank >= 2 and x.shape[-2] <= "
-                         f"{cos.shape[0]} rows of the tables; got x {tuple(x.shape)}")
-    return _dispatch("rmsnorm_rope", _rmsnorm_rope_impl, x, weight, cos, sin, positions,
-                     head_dim, float(eps), rope_style, float(rotary_fraction))
+        raise ShapeError(
+            f"without positions, x needs rank >= 2 and x.shape[-2] <= "
+            f"{cos.shape[0]} rows of the tables; got x {tuple(x.shape)}"
+        )
+    return _dispatch(
+        "rmsnorm_rope",
+        _rmsnorm_rope_impl,
+        x,
+        weight,
+        cos,
+        sin,
+        positions,
+        head_dim,
+        float(eps),
+        rope_style,
+        float(rotary_fraction),
+    )
 
 
-def _gated_mlp_impl(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
-                    activation: str) -> torch.Tensor:
+def _gated_mlp_impl(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> torch.Tensor:
     out = x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
     key = (tuple(x.shape), tuple(gate_weight.shape), x.dtype, activation)
     kernel = _kernel(
-        "gated_mlp", key, x.device,
-        lambda: _codegen.gated_mlp_source(x.shape, gate_weight.shape, _mlir(x.dtype),
-                                          activation=activation),
-        [x.dim(), 2, 2, out.dim()])
+        "gated_mlp",
+        key,
+        x.device,
+        lambda: _codegen.gated_mlp_source(
+            x.shape, gate_weight.shape, _mlir(x.dtype), activation=activation
+        ),
+        [x, gate_weight, up_weight, out],
+    )
     _launch(kernel, [x, gate_weight, up_weight, out])
     return out
 
 
-def fused_gated_mlp(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
-                    activation: str = "silu") -> torch.Tensor:
+def fused_gated_mlp(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str = "silu"
+) -> torch.Tensor:
     """``act(x @ gate_weight.T) * (x @ up_weight.T)`` for ``x`` ``[..., K]``, weights ``[N, K]``.
 
     ``activation`` is ``"silu"`` (SwiGLU), ``"gelu"`` or ``"gelu_tanh"`` (GeGLU).
@@ -288,30 +380,44 @@ def fused_gated_mlp(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch
     up_weight = _check_tensor("up_weight", up_weight, (x.dtype,), x.device)
     _choice("activation", activation, _ACTIVATIONS)
     if gate_weight.dim() != 2 or gate_weight.shape[1] != x.shape[-1]:
-        raise ShapeError(f"gate_weight must be [N, {x.shape[-1]}] (x's last dim); got "
-                         f"{tuple(gate_weight.shape)}")
+        raise ShapeError(
+            f"gate_weight must be [N, {x.shape[-1]}] (x's last dim); got {tuple(gate_weight.shape)}"
+        )
     if up_weight.shape != gate_weight.shape:
-        raise ShapeError(f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
-                         f"got {tuple(up_weight.shape)}")
+        raise ShapeError(
+            f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
+            f"got {tuple(up_weight.shape)}"
+        )
     return _dispatch("gated_mlp", _gated_mlp_impl, x, gate_weight, up_weight, activation)
 
 
-def _quantize_impl(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def _quantize_impl(
+    x: torch.Tensor,
+    fp8_dtype: torch.dtype,
+    granularity: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
     rows, cols = x.shape
     q = torch.empty((rows, cols), dtype=fp8_dtype, device=x.device)
     s = torch.empty(_scale_shape(granularity, rows, cols), dtype=torch.float32, device=x.device)
     kernel = _kernel(
-        "quantize", (rows, cols, x.dtype, fp8_dtype, granularity), x.device,
-        lambda: _codegen.quantize_source(rows, cols, _mlir(x.dtype), _mlir(fp8_dtype),
-                                         granularity=granularity),
-        [2, 2, s.dim()])
+        "quantize",
+        (rows, cols, x.dtype, fp8_dtype, granularity),
+        x.device,
+        lambda: _codegen.quantize_source(
+            rows, cols, _mlir(x.dtype), _mlir(fp8_dtype), granularity=granularity
+        ),
+        [x, q, s],
+    )
     _launch(kernel, [x, q, s])
     return q, s
 
 
-def quantize_fp8(x: torch.Tensor, *, fmt: str = "e4m3", granularity: str = "row",
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_fp8(
+    x: torch.Tensor,
+    *,
+    fmt: str = "e4m3",
+    granularity: str = "row",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Dynamic FP8 quantization of ``x`` ``[M, K]``: returns ``(q, scale)`` with
     ``x ≈ q.float() * scale`` per group (see :func:`fusedops.reference.quantize`)."""
     x = _check_tensor("x", x, _FLOAT_DTYPES + (torch.float32,), None)
@@ -322,31 +428,44 @@ def quantize_fp8(x: torch.Tensor, *, fmt: str = "e4m3", granularity: str = "row"
     return _dispatch("quantize", _quantize_impl, x, _FP8_BY_NAME[fmt], granularity)
 
 
-def _dequantize_impl(q: torch.Tensor, scale: torch.Tensor, granularity: str,
-                     out_dtype: torch.dtype) -> torch.Tensor:
+def _dequantize_impl(
+    q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
+) -> torch.Tensor:
     rows, cols = q.shape
     out = torch.empty((rows, cols), dtype=out_dtype, device=q.device)
     kernel = _kernel(
-        "dequantize", (rows, cols, q.dtype, out_dtype, granularity), q.device,
-        lambda: _codegen.dequantize_source(rows, cols, _mlir(q.dtype), _mlir(out_dtype),
-                                           granularity=granularity),
-        [2, scale.dim(), 2])
+        "dequantize",
+        (rows, cols, q.dtype, out_dtype, granularity),
+        q.device,
+        lambda: _codegen.dequantize_source(
+            rows, cols, _mlir(q.dtype), _mlir(out_dtype), granularity=granularity
+        ),
+        [q, scale, out],
+    )
     _launch(kernel, [q, scale, out])
     return out
 
 
-def _check_scale(name: str, scale: Any, granularity: str, rows: int, cols: int,
-                 device: torch.device) -> torch.Tensor:
+def _check_scale(
+    name: str, scale: Any, granularity: str, rows: int, cols: int, device: torch.device
+) -> torch.Tensor:
     scale = _check_tensor(name, scale, (torch.float32,), device)
     want = _scale_shape(granularity, rows, cols)
     if tuple(scale.shape) != want:
-        raise ShapeError(f"{name} must have shape {want} for granularity={granularity} and a "
-                         f"[{rows}, {cols}] operand; got {tuple(scale.shape)}")
+        raise ShapeError(
+            f"{name} must have shape {want} for granularity={granularity} and a "
+            f"[{rows}, {cols}] operand; got {tuple(scale.shape)}"
+        )
     return scale
 
 
-def dequantize_fp8(q: torch.Tensor, scale: torch.Tensor, *, granularity: str = "row",
-                   out_dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+def dequantize_fp8(
+    q: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    granularity: str = "row",
+    out_dtype: torch.dtype = torch.bfloat16,
+) -> torch.Tensor:
     """``q.float() * scale`` per group, in ``out_dtype`` (float16, bfloat16 or float32)."""
     q = _check_tensor("q", q, _FP8_DTYPES, None)
     if q.dim() != 2:
@@ -358,27 +477,50 @@ def dequantize_fp8(q: torch.Tensor, scale: torch.Tensor, *, granularity: str = "
     return _dispatch("dequantize", _dequantize_impl, q, scale, granularity, out_dtype)
 
 
-def _fp8_gemm_impl(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor,
-                   b_scale: torch.Tensor, bias: Optional[torch.Tensor], granularity: str,
-                   out_dtype: torch.dtype) -> torch.Tensor:
+def _fp8_gemm_impl(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    granularity: str,
+    out_dtype: torch.dtype,
+) -> torch.Tensor:
     m, k = a.shape
     n = b.shape[0]
     out = torch.empty((m, n), dtype=out_dtype, device=a.device)
     key = (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None)
+    args = [a, b, a_scale, b_scale] + ([bias] if bias is not None else []) + [out]
     kernel = _kernel(
-        "fp8_gemm", key, a.device,
-        lambda: _codegen.fp8_gemm_source(m, n, k, _mlir(a.dtype), _mlir(b.dtype),
-                                         _mlir(out_dtype), granularity=granularity,
-                                         bias=bias is not None),
-        [2, 2, a_scale.dim(), b_scale.dim()] + ([1] if bias is not None else []) + [2])
-    _launch(kernel, [a, b, a_scale, b_scale] + ([bias] if bias is not None else []) + [out])
+        "fp8_gemm",
+        key,
+        a.device,
+        lambda: _codegen.fp8_gemm_source(
+            m,
+            n,
+            k,
+            _mlir(a.dtype),
+            _mlir(b.dtype),
+            _mlir(out_dtype),
+            granularity=granularity,
+            bias=bias is not None,
+        ),
+        args,
+    )
+    _launch(kernel, args)
     return out
 
 
-def fp8_gemm(a: torch.Tensor, b: torch.Tensor, *, a_scale: Optional[torch.Tensor] = None,
-             b_scale: Optional[torch.Tensor] = None, granularity: str = "tensor",
-             out_dtype: Optional[torch.dtype] = None,
-             bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+def fp8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    a_scale: Optional[torch.Tensor] = None,
+    b_scale: Optional[torch.Tensor] = None,
+    granularity: str = "tensor",
+    out_dtype: Optional[torch.dtype] = None,
+    bias: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """``(a * a_scale) @ (b * b_scale).T (+ bias)`` with ``a`` ``[M, K]`` and ``b`` ``[N, K]``.
 
     FP8 operands (float8_e4m3fn / float8_e5m2) need their scales; float16/bfloat16 operands are
@@ -390,8 +532,10 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, *, a_scale: Optional[torch.Tensor
     a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES, None)
     b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES, a.device)
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
-        raise ShapeError(f"a must be [M, K] and b [N, K] with the same K; got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+        raise ShapeError(
+            f"a must be [M, K] and b [N, K] with the same K; got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
     if out_dtype is None:
         out_dtype = a.dtype if a.dtype in _FLOAT_DTYPES else torch.bfloat16
     if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
@@ -400,14 +544,18 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, *, a_scale: Optional[torch.Tensor
     for name, t, s in (("a", a, a_scale), ("b", b, b_scale)):
         if t.dtype in _FP8_DTYPES:
             if s is None:
-                raise ArgumentError(f"{name} is FP8 ({t.dtype}): pass {name}_scale, or pass "
-                                    f"{name} in float16/bfloat16 to quantize it dynamically")
+                raise ArgumentError(
+                    f"{name} is FP8 ({t.dtype}): pass {name}_scale, or pass "
+                    f"{name} in float16/bfloat16 to quantize it dynamically"
+                )
             s = _check_scale(f"{name}_scale", s, granularity, t.shape[0], t.shape[1], t.device)
         else:
             if s is not None:
-                raise ArgumentError(f"{name} is {t.dtype}, so it is quantized dynamically; "
-                                    f"{name}_scale must be None (quantize it yourself with "
-                                    "quantize_fp8 to choose the scale)")
+                raise ArgumentError(
+                    f"{name} is {t.dtype}, so it is quantized dynamically; "
+                    f"{name}_scale must be None (quantize it yourself with "
+                    "quantize_fp8 to choose the scale)"
+                )
             t, s = quantize_fp8(t, fmt="e4m3", granularity=granularity)
         operands.append((t, s))
     if bias is not None:
@@ -437,54 +585,87 @@ def _dispatch(op: str, impl: Callable[..., Any], *args: Any) -> Any:
 # torch.library registration
 # ------------------------------------------------------------------------------------------
 
+
+def _dense(*args: Any) -> list[Any]:
+    """The custom ops' arguments with tensors made contiguous.
+
+    The public functions reject non-contiguous tensors; under torch.compile the graph compiler
+    may still choose other strides for intermediates, and the kernels (compiled for static,
+    contiguous layouts) must not read those as contiguous.
+    """
+    return [a.contiguous() if isinstance(a, torch.Tensor) else a for a in args]
+
+
 def _register() -> None:
     lib = "fusedops"
 
     @torch.library.custom_op(f"{lib}::rmsnorm_rope", mutates_args=())
-    def rmsnorm_rope(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor,
-                     sin: torch.Tensor, positions: Optional[torch.Tensor], head_dim: int,
-                     eps: float, rope_style: str, rotary_fraction: float) -> torch.Tensor:
-        return _rmsnorm_rope_impl(x, weight, cos, sin, positions, head_dim, eps, rope_style,
-                                  rotary_fraction)
+    def rmsnorm_rope(
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        positions: Optional[torch.Tensor],
+        head_dim: int,
+        eps: float,
+        rope_style: str,
+        rotary_fraction: float,
+    ) -> torch.Tensor:
+        return _rmsnorm_rope_impl(
+            *_dense(x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction)
+        )
 
     @rmsnorm_rope.register_fake
     def _(x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction):
         return torch.empty_like(x)
 
     @torch.library.custom_op(f"{lib}::gated_mlp", mutates_args=())
-    def gated_mlp(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
-                  activation: str) -> torch.Tensor:
-        return _gated_mlp_impl(x, gate_weight, up_weight, activation)
+    def gated_mlp(
+        x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+    ) -> torch.Tensor:
+        return _gated_mlp_impl(*_dense(x, gate_weight, up_weight, activation))
 
     @gated_mlp.register_fake
     def _(x, gate_weight, up_weight, activation):
         return x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
 
     @torch.library.custom_op(f"{lib}::quantize", mutates_args=())
-    def quantize(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        return _quantize_impl(x, fp8_dtype, granularity)
+    def quantize(
+        x: torch.Tensor,
+        fp8_dtype: torch.dtype,
+        granularity: str,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _quantize_impl(*_dense(x, fp8_dtype, granularity))
 
     @quantize.register_fake
     def _(x, fp8_dtype, granularity):
         rows, cols = x.shape
-        return (x.new_empty((rows, cols), dtype=fp8_dtype),
-                x.new_empty(_scale_shape(granularity, rows, cols), dtype=torch.float32))
+        return (
+            x.new_empty((rows, cols), dtype=fp8_dtype),
+            x.new_empty(_scale_shape(granularity, rows, cols), dtype=torch.float32),
+        )
 
     @torch.library.custom_op(f"{lib}::dequantize", mutates_args=())
-    def dequantize(q: torch.Tensor, scale: torch.Tensor, granularity: str,
-                   out_dtype: torch.dtype) -> torch.Tensor:
-        return _dequantize_impl(q, scale, granularity, out_dtype)
+    def dequantize(
+        q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
+    ) -> torch.Tensor:
+        return _dequantize_impl(*_dense(q, scale, granularity, out_dtype))
 
     @dequantize.register_fake
     def _(q, scale, granularity, out_dtype):
         return q.new_empty(q.shape, dtype=out_dtype)
 
     @torch.library.custom_op(f"{lib}::fp8_gemm", mutates_args=())
-    def fp8_gemm_op(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor,
-                    b_scale: torch.Tensor, bias: Optional[torch.Tensor], granularity: str,
-                    out_dtype: torch.dtype) -> torch.Tensor:
-        return _fp8_gemm_impl(a, b, a_scale, b_scale, bias, granularity, out_dtype)
+    def fp8_gemm_op(
+        a: torch.Tensor,
+        b: torch.Tensor,
+        a_scale: torch.Tensor,
+        b_scale: torch.Tensor,
+        bias: Optional[torch.Tensor],
+        granularity: str,
+        out_dtype: torch.dtype,
+    ) -> torch.Tensor:
+        return _fp8_gemm_impl(*_dense(a, b, a_scale, b_scale, bias, granularity, out_dtype))
 
     @fp8_gemm_op.register_fake
     def _(a, b, a_scale, b_scale, bias, granularity, out_dtype):

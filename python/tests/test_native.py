@@ -21,15 +21,26 @@ except LibraryNotFoundError as e:  # pragma: no cover - CI builds the libraries 
 
 SOURCES = {
     "rmsnorm_rope": cg.rmsnorm_rope_source(
-        [2, 8, 256], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"),
+        [2, 8, 256], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
+    ),
     "rmsnorm_rope_positions_partial": cg.rmsnorm_rope_source(
-        [8, 256], "bf16", [32, 32], "bf16", head_dim=64, eps=1e-5, style="gptj",
-        rotary_fraction=0.5, positions_shape=[8]),
+        [8, 256],
+        "bf16",
+        [32, 32],
+        "bf16",
+        head_dim=64,
+        eps=1e-5,
+        style="gptj",
+        rotary_fraction=0.5,
+        positions_shape=[8],
+    ),
     "gated_mlp": cg.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="gelu_tanh"),
-    "fp8_gemm_bias": cg.fp8_gemm_source(64, 128, 256, "f8E4M3FN", "f8E5M2", "f16",
-                                        granularity="row", bias=True),
-    "fp8_gemm_tensor": cg.fp8_gemm_source(32, 64, 128, "f8E4M3FN", "f8E4M3FN", "bf16",
-                                          granularity="tensor"),
+    "fp8_gemm_bias": cg.fp8_gemm_source(
+        64, 128, 256, "f8E4M3FN", "f8E5M2", "f16", granularity="row", bias=True
+    ),
+    "fp8_gemm_tensor": cg.fp8_gemm_source(
+        32, 64, 128, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="tensor"
+    ),
     "quantize_block": cg.quantize_source(256, 384, "bf16", "f8E4M3FN", granularity="block128"),
     "dequantize_tensor": cg.dequantize_source(16, 64, "f8E5M2", "f32", granularity="tensor"),
 }
@@ -68,8 +79,9 @@ def test_parse_error_carries_the_diagnostic() -> None:
 
 
 def test_verifier_error_carries_the_diagnostic() -> None:
-    source, _ = cg.rmsnorm_rope_source([2, 8, 250], "f16", [16, 128], "f32", head_dim=128,
-                                       eps=1e-6, style="neox")
+    source, _ = cg.rmsnorm_rope_source(
+        [2, 8, 250], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
+    )
     with pytest.raises(CompilationError, match="head_dim"):
         _native.compile_module(source, chip="sm_90a", fmt="isa")
 
@@ -102,8 +114,7 @@ def test_library_search_honours_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert _native.library_dir() == tmp_path
 
 
-def test_missing_libraries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch,
-                                                 tmp_path) -> None:
+def test_missing_libraries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setattr(_native, "_candidate_dirs", lambda: [tmp_path])
     with pytest.raises(LibraryNotFoundError, match="utils/build.sh.*FUSEDOPS_LIBRARY_DIR"):
         _native.library_dir()

@@ -31,8 +31,17 @@ from fusedops.fp8 import E4M3FN, E5M2, FP8Format
 def test_package_surface() -> None:
     assert fusedops.__version__ == "0.1.0"
     assert fusedops.__all__ == [
-        "__version__", "errors", "reference", "FP8Linear", "FusedGatedMLP", "FusedRMSNormRoPE",
-        "dequantize_fp8", "fp8_gemm", "fused_gated_mlp", "fused_rmsnorm_rope", "quantize_fp8",
+        "__version__",
+        "errors",
+        "reference",
+        "FP8Linear",
+        "FusedGatedMLP",
+        "FusedRMSNormRoPE",
+        "dequantize_fp8",
+        "fp8_gemm",
+        "fused_gated_mlp",
+        "fused_rmsnorm_rope",
+        "quantize_fp8",
     ]
     assert fusedops.reference is ref
 

@@ -27,7 +27,8 @@ def gen() -> torch.Generator:
 
 def rand(shape, dtype, gen, scale=1.0):
     return (torch.randn(shape, generator=gen, dtype=torch.float32) * scale).to(
-        device="cuda", dtype=dtype)
+        device="cuda", dtype=dtype
+    )
 
 
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -38,6 +39,7 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
 # ------------------------------------------------------------------------------------------
 # References (float64)
 # ------------------------------------------------------------------------------------------
+
 
 def ref_rmsnorm_rope(x, w, cos, sin, eps, head_dim, style, positions=None, frac=1.0):
     x64 = x.double()
@@ -79,6 +81,7 @@ def rope_tables(n, rot, style):
 # Argument checks (no kernel runs)
 # ------------------------------------------------------------------------------------------
 
+
 def test_cpu_tensors_are_rejected_with_a_fix() -> None:
     x = torch.zeros(2, 4, 128, dtype=torch.float16)
     w = torch.ones(128, dtype=torch.float16)
@@ -88,8 +91,16 @@ def test_cpu_tensors_are_rejected_with_a_fix() -> None:
 
 
 def test_public_names() -> None:
-    for name in ("fused_rmsnorm_rope", "fused_gated_mlp", "fp8_gemm", "quantize_fp8",
-                 "dequantize_fp8", "FusedRMSNormRoPE", "FusedGatedMLP", "FP8Linear"):
+    for name in (
+        "fused_rmsnorm_rope",
+        "fused_gated_mlp",
+        "fp8_gemm",
+        "quantize_fp8",
+        "dequantize_fp8",
+        "FusedRMSNormRoPE",
+        "FusedGatedMLP",
+        "FP8Linear",
+    ):
         assert callable(getattr(fusedops, name))
     for op in ("rmsnorm_rope", "gated_mlp", "quantize", "dequantize", "fp8_gemm"):
         assert hasattr(torch.ops.fusedops, op)
@@ -109,8 +120,9 @@ def test_bad_arguments_raise_fusedops_errors(gen) -> None:
     with pytest.raises(errors.ArgumentError, match="rope_style must be one of"):
         fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128, rope_style="llama")
     with pytest.raises(errors.ShapeError, match="cos and sin"):
-        fusedops.fused_rmsnorm_rope(x, w, c[:, :64].contiguous(), s[:, :64].contiguous(),
-                                    eps=1e-6, head_dim=128)
+        fusedops.fused_rmsnorm_rope(
+            x, w, c[:, :64].contiguous(), s[:, :64].contiguous(), eps=1e-6, head_dim=128
+        )
     with pytest.raises(errors.ShapeError, match="x.shape\\[-2\\] <= 4"):
         fusedops.fused_rmsnorm_rope(x, w, c[:4], s[:4], eps=1e-6, head_dim=128)
     wg = rand((512, 256), torch.float16, gen)
@@ -134,6 +146,7 @@ def test_bad_arguments_raise_fusedops_errors(gen) -> None:
 # Correctness
 # ------------------------------------------------------------------------------------------
 
+
 @needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("style", ["neox", "gptj"])
@@ -153,8 +166,9 @@ def test_rmsnorm_rope_positions_and_partial_rotary(gen) -> None:
     w = rand((512,), torch.bfloat16, gen)
     c, s = rope_tables(100, 32, "neox")
     pos = torch.randint(0, 100, (48,), generator=gen, dtype=torch.int32).cuda()
-    out = fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-5, head_dim=64, rotary_fraction=0.5,
-                                      positions=pos)
+    out = fusedops.fused_rmsnorm_rope(
+        x, w, c, s, eps=1e-5, head_dim=64, rotary_fraction=0.5, positions=pos
+    )
     ref = ref_rmsnorm_rope(x, w, c, s, 1e-5, 64, "neox", positions=pos, frac=0.5)
     assert rel_err(out, ref) < 1e-2
 
@@ -199,8 +213,9 @@ def test_fp8_gemm_matches_dequantized_product(granularity, gen) -> None:
     bias = rand((256,), torch.float32, gen)
     qa, sa = fusedops.quantize_fp8(a, granularity=granularity)
     qb, sb = fusedops.quantize_fp8(b, granularity=granularity)
-    out = fusedops.fp8_gemm(qa, qb, a_scale=sa, b_scale=sb, granularity=granularity,
-                            out_dtype=torch.float32, bias=bias)
+    out = fusedops.fp8_gemm(
+        qa, qb, a_scale=sa, b_scale=sb, granularity=granularity, out_dtype=torch.float32, bias=bias
+    )
     da = fusedops.dequantize_fp8(qa, sa, granularity=granularity, out_dtype=torch.float32)
     db = fusedops.dequantize_fp8(qb, sb, granularity=granularity, out_dtype=torch.float32)
     ref = da.double() @ db.double().T + bias.double()
@@ -214,6 +229,7 @@ def test_fp8_gemm_matches_dequantized_product(granularity, gen) -> None:
 # ------------------------------------------------------------------------------------------
 # Modules, torch.compile, CUDA graphs, streams
 # ------------------------------------------------------------------------------------------
+
 
 @needs_gpu
 def test_fp8_linear_from_linear(gen) -> None:
@@ -246,8 +262,9 @@ def test_llama_block_with_fused_modules_matches_unfused(gen) -> None:
         mlp = (torch.nn.functional.silu(q @ gate.T) * (q @ up.T)) @ down.T
         return x + mlp
 
-    norm = fusedops.FusedRMSNormRoPE(hidden, head_dim, eps=1e-6, max_positions=seq,
-                                     device="cuda", dtype=torch.bfloat16)
+    norm = fusedops.FusedRMSNormRoPE(
+        hidden, head_dim, eps=1e-6, max_positions=seq, device="cuda", dtype=torch.bfloat16
+    )
     with torch.no_grad():
         norm.weight.copy_(norm_w)
     mlp = fusedops.FusedGatedMLP.from_weights(gate, up, down)
@@ -279,7 +296,8 @@ def test_cuda_graph_capture_and_side_stream(gen) -> None:
     c, s = rope_tables(64, 128, "neox")
     pos = torch.arange(64, dtype=torch.int32, device="cuda")
     call = lambda: fusedops.fused_rmsnorm_rope(  # noqa: E731
-        x, w, c, s, eps=1e-6, head_dim=128, positions=pos)
+        x, w, c, s, eps=1e-6, head_dim=128, positions=pos
+    )
     expected = call()  # compiles outside the capture
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())

@@ -65,8 +65,10 @@ class Progress:
         width = 30
         filled = width * self.done // max(self.total, 1)
         elapsed = time.time() - self.start
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                         f"{elapsed:5.0f}s {label[:50]:<50}")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+            f"{elapsed:5.0f}s {label[:50]:<50}"
+        )
         if self.done == self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -81,6 +83,7 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
 # Ceilings
 # ------------------------------------------------------------------------------------------
 
+
 def measure_ceilings() -> dict[str, float]:
     n = 1 << 30
     src = torch.empty(n, dtype=torch.uint8, device="cuda")
@@ -93,17 +96,18 @@ def measure_ceilings() -> dict[str, float]:
     gemm_tflops = 2 * 8192**3 / ms / 1e9
     one = torch.ones((), device="cuda")
     qa, qb = a.to(torch.float8_e4m3fn), b.to(torch.float8_e4m3fn).T
-    ms = time_ms(lambda: torch._scaled_mm(qa, qb, scale_a=one, scale_b=one,
-                                          out_dtype=torch.bfloat16))
+    ms = time_ms(
+        lambda: torch._scaled_mm(qa, qb, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+    )
     fp8_tflops = 2 * 8192**3 / ms / 1e9
-    del src, dst, a, b, qa, qb
-    return {"copy_GBps": copy_gbs, "dense_bf16_TFLOPs": gemm_tflops,
-            "dense_fp8_TFLOPs": fp8_tflops}
+
+    return {"copy_GBps": copy_gbs, "dense_bf16_TFLOPs": gemm_tflops, "dense_fp8_TFLOPs": fp8_tflops}
 
 
 # ------------------------------------------------------------------------------------------
 # Cases: each returns {impl: fn}, a float64 reference, a tolerance, and the work done
 # ------------------------------------------------------------------------------------------
+
 
 def _rope_tables(n: int, rot: int) -> tuple[torch.Tensor, torch.Tensor]:
     inv = 10000.0 ** (-torch.arange(0, rot, 2, dtype=torch.float64) / rot)
@@ -131,8 +135,7 @@ def case_rmsnorm_rope(batch: int, seq: int, hidden: int, head_dim: int = 128):
     eager = lambda: _eager_rmsnorm_rope(x, w, cos, sin, eps, head_dim)  # noqa: E731
     compiled_fn = torch.compile(_eager_rmsnorm_rope)
     impls = {
-        "fusedops": lambda: fusedops.fused_rmsnorm_rope(x, w, cos, sin, eps=eps,
-                                                        head_dim=head_dim),
+        "fusedops": lambda: fusedops.fused_rmsnorm_rope(x, w, cos, sin, eps=eps, head_dim=head_dim),
         "eager": eager,
         "torch.compile": lambda: compiled_fn(x, w, cos, sin, eps, head_dim),
     }
@@ -179,8 +182,9 @@ def case_fp8_gemm(m: int, n: int, k: int):
         return torch._scaled_mm(qa, qbt, scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16)
 
     impls = {
-        "fusedops": lambda: fusedops.fp8_gemm(qa, qb, a_scale=sa, b_scale=sb,
-                                              granularity="tensor", out_dtype=torch.bfloat16),
+        "fusedops": lambda: fusedops.fp8_gemm(
+            qa, qb, a_scale=sa, b_scale=sb, granularity="tensor", out_dtype=torch.bfloat16
+        ),
         "cuBLASLt FP8 (_scaled_mm)": lambda: eager_fn(qa, qbt, sa, sb),
         "torch.compile": (lambda f: lambda: f(qa, qbt, sa, sb))(torch.compile(eager_fn)),
         "cuBLAS bf16 matmul": lambda: a @ bt,
@@ -254,7 +258,8 @@ def measure_host_overhead(calls: int = 500) -> dict[str, float]:
     cos, sin = _rope_tables(16, 128)
     fns = {
         "fusedops.fused_rmsnorm_rope": lambda: fusedops.fused_rmsnorm_rope(
-            x, w, cos, sin, eps=1e-6, head_dim=128),
+            x, w, cos, sin, eps=1e-6, head_dim=128
+        ),
         "torch.add (eager)": lambda: torch.add(x, x),
         "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
     }
@@ -300,22 +305,29 @@ def run(ops: list[str], out_dir: Path) -> dict:
                             entry["pct_of_ceiling"] = 100 * entry["GBps"] / ceilings["copy_GBps"]
                         else:
                             entry["TFLOPs"] = meta["flops"] / ms / 1e9
-                            peak = ceilings["dense_fp8_TFLOPs" if op == "fp8_gemm"
-                                            else "dense_bf16_TFLOPs"]
+                            peak = ceilings[
+                                "dense_fp8_TFLOPs" if op == "fp8_gemm" else "dense_bf16_TFLOPs"
+                            ]
                             entry["pct_of_ceiling"] = 100 * entry["TFLOPs"] / peak
                 except Exception as e:  # report, keep going with the other implementations
                     entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
                 results[impl] = entry
             base = results.get("fusedops", {}).get("ms")
-            for impl, entry in results.items():
+            for entry in results.values():
                 if base and "ms" in entry:
                     entry["fusedops_speedup"] = entry["ms"] / base
             rows.append({"op": op, "shape": label, "results": results})
             progress.step(f"{op} {label}")
             del impls, ref
             torch.cuda.empty_cache()
-    report = {"device": device, "torch": torch.__version__,
-              "compiler": _native.compiler_version(), "ceilings": ceilings, "host_us_per_call": host, "rows": rows}
+    report = {
+        "device": device,
+        "torch": torch.__version__,
+        "compiler": _native.compiler_version(),
+        "ceilings": ceilings,
+        "host_us_per_call": host,
+        "rows": rows,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(report, indent=1))
     md = markdown(report)
@@ -344,19 +356,23 @@ def markdown(report: dict) -> str:
     for row in report["rows"]:
         for impl, e in row["results"].items():
             if "error" in e:
-                lines.append(f"| {row['op']} | {row['shape']} | {impl} | – | – | – | – | "
-                             f"{e['error']} |")
+                lines.append(
+                    f"| {row['op']} | {row['shape']} | {impl} | – | – | – | – | {e['error']} |"
+                )
                 continue
-            rate = (f"{e['GBps']:.0f} GB/s" if "GBps" in e else f"{e['TFLOPs']:.0f} TFLOP/s")
+            rate = f"{e['GBps']:.0f} GB/s" if "GBps" in e else f"{e['TFLOPs']:.0f} TFLOP/s"
             speed = f"{e['fusedops_speedup']:.2f}×" if "fusedops_speedup" in e else "–"
             err = f"{e['rel_err']:.1e}" if "rel_err" in e else "not checked"
-            lines.append(f"| {row['op']} | {row['shape']} | {impl} | {e['ms']:.3f} | {rate} | "
-                         f"{e['pct_of_ceiling']:.1f}% | {speed} | {err} |")
+            lines.append(
+                f"| {row['op']} | {row['shape']} | {impl} | {e['ms']:.3f} | {rate} | "
+                f"{e['pct_of_ceiling']:.1f}% | {speed} | {err} |"
+            )
     lines += ["", "Host time per call, enqueuing back to back on a tiny input (µs):", ""]
     lines += [f"- {name}: {us:.1f}" for name, us in report["host_us_per_call"].items()]
     lines.append("")
-    lines.append("fusedops speedup = that implementation's time / fusedops' time (>1: fusedops "
-                 "is faster).")
+    lines.append(
+        "fusedops speedup = that implementation's time / fusedops' time (>1: fusedops is faster)."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -387,11 +403,18 @@ def plot(report: dict, path: Path) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fusedops.bench", description=__doc__)
-    parser.add_argument("ops", nargs="*", metavar="op",
-                        help=f"operators to run, of {', '.join(SUITES)} (default: all)")
-    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")),
-                        help="folder for bench.md, bench.json, bench.png (default: $OUT or "
-                             "./bench-out)")
+    parser.add_argument(
+        "ops",
+        nargs="*",
+        metavar="op",
+        help=f"operators to run, of {', '.join(SUITES)} (default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(os.environ.get("OUT", "bench-out")),
+        help="folder for bench.md, bench.json, bench.png (default: $OUT or ./bench-out)",
+    )
     args = parser.parse_args(argv)
     unknown = [o for o in args.ops if o not in SUITES]
     if unknown:
