@@ -16,3 +16,11 @@ if [ ! -f "$build/build.ninja" ]; then
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit
 fi
 ninja -C "$build" "$@"
+
+# The Python package ships the native libraries it loads: `pip install ./python`
+# after a build installs them with it (python/fusedops/_lib is not tracked).
+if [ -f "$build/lib/libFusedOpsCAPI.so" ] && [ -f "$build/lib/libFusedOpsRuntime.so" ]; then
+  mkdir -p "$root/python/fusedops/_lib"
+  cp "$build/lib/libFusedOpsCAPI.so" "$build/lib/libFusedOpsRuntime.so" \
+     "$root/python/fusedops/_lib/"
+fi

@@ -17,4 +17,4 @@ echo "== ctest: lit and GoogleTest"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 
 echo "== pytest: python/"
-"${PYTHON:-python3}" -m pytest -q -rs "$root/python/tests"
+FUSEDOPS_LIBRARY_DIR="$build/lib" "${PYTHON:-python3}" -m pytest -q -rs "$root/python/tests"

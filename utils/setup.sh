@@ -30,7 +30,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import numpy, pytest" 2>/dev/null; then
-  echo "setup: installing numpy and pytest for $PYTHON"
-  "$PYTHON" -m pip install -q numpy pytest
+if ! "$PYTHON" -c "import numpy, pytest, setuptools, wheel" 2>/dev/null; then
+  echo "setup: installing numpy, pytest, setuptools and wheel for $PYTHON"
+  "$PYTHON" -m pip install -q numpy pytest setuptools wheel
 fi
