@@ -42,7 +42,7 @@ typedef struct fusedops_jit_st *fusedops_jit;
 
 /* What the compiler is: the fusedops C API version, the LLVM/MLIR version it
  * was built with and the ptxas release it finds (e.g.
- * "fusedops-capi 1; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
+ * "fusedops-capi 2; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
  * code put it in their keys. */
 const char *fusedopsCompilerVersion(void);
 
@@ -60,6 +60,23 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
                                            unsigned optLevel,
                                            const char *toolkit,
                                            fusedops_jit *jit);
+
+/* Like fusedopsJitCompile, but stops after fusedops-to-binary and returns the
+ * lowered module (host code with the kernels' binary) as MLIR bytecode in a
+ * buffer from malloc: *data and *dataSize; free it with fusedopsBufferFree.
+ * A cache can keep these bytes and give them to fusedopsJitLoad. */
+fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
+                                         const char *chip, const char *format,
+                                         unsigned optLevel, const char *toolkit,
+                                         void **data, size_t *dataSize);
+
+/* JIT-compiles bytes that fusedopsJitLower returned: no NVVM code generation
+ * and no ptxas. Bytes that are not such a module (truncated, corrupt, from
+ * another version) fail with FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE. */
+fusedops_compile_status fusedopsJitLoad(const void *data, size_t size,
+                                        fusedops_jit *jit);
+
+void fusedopsBufferFree(void *data);
 
 /* Address of the C interface of function `name` (declared with
  * `llvm.emit_c_interface`), or NULL with a message if there is none. */

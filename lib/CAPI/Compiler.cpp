@@ -16,6 +16,8 @@
 
 #include "llvm/Config/llvm-config.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,7 +49,7 @@ const char *fusedopsCompilerVersion(void) {
     std::string error;
     mlir::FailureOr<unsigned> ptxas =
         mlir::fusedops::getPtxasVersion(options, error);
-    version = std::string("fusedops-capi 1; llvm ") + LLVM_VERSION_STRING +
+    version = std::string("fusedops-capi 2; llvm ") + LLVM_VERSION_STRING +
               "; ptxas " +
               (mlir::succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
                                             std::to_string(*ptxas % 10)
@@ -87,6 +89,57 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
   lastError.clear();
   return FUSEDOPS_COMPILE_SUCCESS;
 }
+
+fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
+                                         const char *chip, const char *format,
+                                         unsigned optLevel, const char *toolkit,
+                                         void **data, size_t *dataSize) {
+  if (!data || !dataSize || !source || !chip || !format)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                "fusedopsJitLower needs source, chip, format and out pointers");
+  *data = nullptr;
+  *dataSize = 0;
+  FusedOpsToBinaryOptions options;
+  options.chip = chip;
+  options.format = format;
+  options.optLevel = optLevel;
+  if (toolkit)
+    options.toolkit = toolkit;
+  std::string error;
+  std::optional<std::string> bytes =
+      JitModule::lower(llvm::StringRef(source, size), options, error);
+  if (!bytes)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                error.empty() ? "compilation failed" : error);
+  void *buffer = std::malloc(bytes->size());
+  if (!buffer)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                "out of memory for the lowered module");
+  std::memcpy(buffer, bytes->data(), bytes->size());
+  *data = buffer;
+  *dataSize = bytes->size();
+  lastError.clear();
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+fusedops_compile_status fusedopsJitLoad(const void *data, size_t size,
+                                        fusedops_jit *jit) {
+  if (!jit || !data)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                "fusedopsJitLoad needs data and a handle pointer");
+  *jit = nullptr;
+  std::string error;
+  std::unique_ptr<JitModule> module = JitModule::load(
+      llvm::StringRef(static_cast<const char *>(data), size), error);
+  if (!module)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                error.empty() ? "cannot load the lowered module" : error);
+  *jit = new fusedops_jit_st{std::move(module)};
+  lastError.clear();
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+void fusedopsBufferFree(void *data) { std::free(data); }
 
 void *fusedopsJitLookup(fusedops_jit jit, const char *name) {
   if (!jit || !name) {

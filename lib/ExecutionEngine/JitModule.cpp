@@ -13,6 +13,8 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Bytecode/BytecodeReader.h"
+#include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -55,31 +57,29 @@ mlir::fusedops::getRuntimeSymbolMap(llvm::orc::MangleAndInterner mangle) {
   return symbols;
 }
 
-std::unique_ptr<JitModule>
-JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
-                   std::string &error) {
-  static bool targetsInitialised = [] {
+static void initialiseNativeTarget() {
+  static bool initialised = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     return true;
   }();
-  (void)targetsInitialised;
+  (void)initialised;
+}
 
-  std::unique_ptr<JitModule> jit(new JitModule());
+static std::unique_ptr<MLIRContext> makeContext() {
   DialectRegistry registry;
   registry.insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
                   memref::MemRefDialect, scf::SCFDialect>();
   registerAllDialects(registry);
   registerPipelineDependencies(registry);
-  jit->context = std::make_unique<MLIRContext>(registry);
-  MLIRContext *ctx = jit->context.get();
+  return std::make_unique<MLIRContext>(registry);
+}
 
-  llvm::raw_string_ostream diagnostics(error);
-  ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &diag) {
-    diagnostics << diag.getLocation() << ": " << diag << "\n";
-    return success();
-  });
-
+/// Parses `source` and runs fusedops-to-binary on it; diagnostics go to
+/// `diagnostics`.
+static OwningOpRef<ModuleOp> parseAndLower(MLIRContext *ctx, StringRef source,
+                                           const FusedOpsToBinaryOptions &options,
+                                           llvm::raw_ostream &diagnostics) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, ctx);
   if (!module)
     return nullptr;
@@ -91,7 +91,24 @@ JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
           })) ||
       failed(pm.run(*module)))
     return nullptr;
+  return module;
+}
 
+static void collectDiagnostics(MLIRContext *ctx, llvm::raw_ostream &os,
+                               std::unique_ptr<ScopedDiagnosticHandler> &handler) {
+  handler = std::make_unique<ScopedDiagnosticHandler>(ctx, [&os](Diagnostic &diag) {
+    os << diag.getLocation() << ": " << diag << "\n";
+    return success();
+  });
+}
+
+std::unique_ptr<JitModule>
+JitModule::fromLowered(std::unique_ptr<MLIRContext> context,
+                       OwningOpRef<ModuleOp> module, std::string &error) {
+  initialiseNativeTarget();
+  std::unique_ptr<JitModule> jit(new JitModule());
+  jit->context = std::move(context);
+  llvm::raw_string_ostream diagnostics(error);
   module->walk([&](gpu::BinaryOp binary) {
     for (Attribute object : binary.getObjects())
       if (auto gpuObject = dyn_cast<gpu::ObjectAttr>(object))
@@ -114,6 +131,67 @@ JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
   // module (mgpuModuleLoad) into the global the launches read.
   jit->engine->initialize();
   return jit;
+}
+
+std::unique_ptr<JitModule>
+JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
+                   std::string &error) {
+  std::unique_ptr<MLIRContext> context = makeContext();
+  llvm::raw_string_ostream diagnostics(error);
+  std::unique_ptr<ScopedDiagnosticHandler> handler;
+  collectDiagnostics(context.get(), diagnostics, handler);
+  OwningOpRef<ModuleOp> module =
+      parseAndLower(context.get(), source, options, diagnostics);
+  if (!module)
+    return nullptr;
+  handler.reset();
+  return fromLowered(std::move(context), std::move(module), error);
+}
+
+std::optional<std::string>
+JitModule::lower(StringRef source, const FusedOpsToBinaryOptions &options,
+                 std::string &error) {
+  std::unique_ptr<MLIRContext> context = makeContext();
+  llvm::raw_string_ostream diagnostics(error);
+  std::unique_ptr<ScopedDiagnosticHandler> handler;
+  collectDiagnostics(context.get(), diagnostics, handler);
+  OwningOpRef<ModuleOp> module =
+      parseAndLower(context.get(), source, options, diagnostics);
+  if (!module)
+    return std::nullopt;
+  std::string bytes;
+  llvm::raw_string_ostream os(bytes);
+  if (failed(writeBytecodeToFile(*module, os))) {
+    diagnostics << "cannot write the lowered module as bytecode\n";
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
+                                           std::string &error) {
+  std::unique_ptr<MLIRContext> context = makeContext();
+  llvm::raw_string_ostream diagnostics(error);
+  std::unique_ptr<ScopedDiagnosticHandler> handler;
+  collectDiagnostics(context.get(), diagnostics, handler);
+  if (!isBytecode(llvm::MemoryBufferRef(lowered, "lowered"))) {
+    diagnostics << "not a lowered fusedops module (no MLIR bytecode header)\n";
+    return nullptr;
+  }
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(lowered, context.get());
+  if (!module)
+    return nullptr;
+  bool lowered_ = true;
+  module->walk([&](Operation *op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "fusedops")
+      lowered_ = false;
+  });
+  if (!lowered_) {
+    diagnostics << "the module still holds fusedops ops: pass what lower() returned\n";
+    return nullptr;
+  }
+  handler.reset();
+  return fromLowered(std::move(context), std::move(module), error);
 }
 
 void *JitModule::lookupCInterface(StringRef name) {

@@ -7,22 +7,34 @@ Two shared libraries make up the native side:
 * ``libFusedOpsCAPI.so`` (``fusedops-c/Compiler.h``): parses MLIR, runs ``fusedops-to-binary`` and
   JIT-compiles the host code, in this process.
 
-They are searched in ``$FUSEDOPS_LIBRARY_DIR``, then the package's own ``_lib`` folder (a wheel),
-then ``build/lib`` of the source tree this package sits in. ctypes works on every CPython 3.9+, so
-no extension module has to be built per Python version.
+They are searched in ``$FUSEDOPS_LIBRARY_DIR``, then ``build/lib`` of the source tree this package
+sits in (a checkout), then the package's own ``_lib`` folder (an installed wheel). ctypes works on
+every CPython 3.9+, so no extension module has to be built per Python version.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import os
+import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional
 
 from .errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
 
-__all__ = ["CompiledModule", "compile_module", "compiler_version", "library_dir", "runtime"]
+__all__ = [
+    "CompiledModule",
+    "cache_dir",
+    "cache_key",
+    "compile_module",
+    "compiler_version",
+    "library_dir",
+    "runtime",
+]
 
 _RUNTIME = "libFusedOpsRuntime.so"
 _CAPI = "libFusedOpsCAPI.so"
@@ -36,8 +48,9 @@ def _candidate_dirs() -> list[Path]:
     if env:
         dirs.append(Path(env))
     here = Path(__file__).resolve().parent
-    dirs.append(here / "_lib")
+    # A source checkout's own build first: fresher than the copy in _lib.
     dirs.append(here.parent.parent / "build" / "lib")
+    dirs.append(here / "_lib")
     return dirs
 
 
@@ -87,6 +100,21 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
             c_char_p,
             ctypes.POINTER(c_void_p),
         ]
+        capi.fusedopsJitLower.restype = ctypes.c_int
+        capi.fusedopsJitLower.argtypes = [
+            c_char_p,
+            c_size_t,
+            c_char_p,
+            c_char_p,
+            ctypes.c_uint,
+            c_char_p,
+            ctypes.POINTER(c_void_p),
+            ctypes.POINTER(c_size_t),
+        ]
+        capi.fusedopsJitLoad.restype = ctypes.c_int
+        capi.fusedopsJitLoad.argtypes = [c_char_p, c_size_t, ctypes.POINTER(c_void_p)]
+        capi.fusedopsBufferFree.restype = None
+        capi.fusedopsBufferFree.argtypes = [c_void_p]
         capi.fusedopsJitLookup.restype = c_void_p
         capi.fusedopsJitLookup.argtypes = [c_void_p, c_char_p]
         capi.fusedopsJitGetKernelImage.restype = c_size_t
@@ -115,7 +143,7 @@ def runtime() -> ctypes.CDLL:
 
 
 def compiler_version() -> str:
-    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 1; llvm 22.1.8; ...``."""
+    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 2; llvm 22.1.8; ...``."""
     return _load()[1].fusedopsCompilerVersion().decode()
 
 
@@ -164,23 +192,201 @@ def compile_module(
     fmt: str = "bin",
     opt_level: int = 3,
     toolkit: Optional[str] = None,
+    disk_cache: bool = True,
 ) -> CompiledModule:
-    """Compile MLIR ``source`` for ``chip`` in this process. Needs no GPU."""
+    """Compile MLIR ``source`` for ``chip`` in this process. Needs no GPU.
+
+    With ``disk_cache`` (and the cache not disabled, see :func:`cache_dir`) the lowered module is
+    looked up in, and else written to, the on-disk kernel cache, so later processes skip the
+    pipeline and ptxas.
+    """
     _, capi = _load()
-    handle = ctypes.c_void_p()
+    directory = cache_dir() if disk_cache else None
+    if directory is None:
+        handle = ctypes.c_void_p()
+        data = source.encode()
+        status = capi.fusedopsJitCompile(
+            data,
+            len(data),
+            chip.encode(),
+            fmt.encode(),
+            opt_level,
+            toolkit.encode() if toolkit else None,
+            ctypes.byref(handle),
+        )
+        if status != 0 or not handle.value:
+            raise CompilationError(_compile_failure(capi, chip))
+        return CompiledModule(handle.value, capi, source)
+    key = cache_key(source, chip=chip, fmt=fmt, opt_level=opt_level, toolkit=toolkit)
+    path = directory / f"{key}.fokc"
+    lowered = _read_entry(path, key)
+    if lowered is not None:
+        module = _load_lowered(capi, lowered, source)
+        if module is not None:
+            return module
+        warnings.warn(
+            f"fusedops: the kernel cache entry {path} did not load; recompiling", stacklevel=3
+        )
+    lowered = _lower(capi, source, chip, fmt, opt_level, toolkit)
+    _write_entry(path, key, lowered)
+    module = _load_lowered(capi, lowered, source)
+    if module is None:
+        raise CompilationError(
+            "fusedops could not load a module it has just compiled: "
+            + capi.fusedopsCompilerGetLastError().decode()
+        )
+    return module
+
+
+# ------------------------------------------------------------------------------------------
+# The on-disk kernel cache
+# ------------------------------------------------------------------------------------------
+
+#: First line of every cache entry; the second is a JSON header, the rest the payload.
+CACHE_MAGIC = b"fusedops kernel cache\n"
+#: Version of the entry layout; entries of another version are ignored and rewritten.
+CACHE_FORMAT = 1
+
+
+def cache_dir() -> Optional[Path]:
+    """The kernel cache folder, or None when the cache is disabled.
+
+    ``$FUSEDOPS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/fusedops``, else
+    ``~/.cache/fusedops``; ``FUSEDOPS_DISABLE_DISK_CACHE=1`` disables it.
+    """
+    if os.environ.get("FUSEDOPS_DISABLE_DISK_CACHE", "").lower() in ("1", "true", "yes"):
+        return None
+    env = os.environ.get("FUSEDOPS_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "fusedops"
+
+
+def cache_key(
+    source: str, *, chip: str, fmt: str, opt_level: int, toolkit: Optional[str] = None
+) -> str:
+    """SHA-256 over everything the compiled module depends on: the op's MLIR (its shapes,
+    dtypes and attributes), chip, format, optimisation level, toolkit, and the compiler's,
+    LLVM's and ptxas' versions."""
+    parts = [
+        f"format {CACHE_FORMAT}",
+        compiler_version(),
+        chip,
+        fmt,
+        str(opt_level),
+        toolkit or "",
+        source,
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _read_entry(path: Path, key: str) -> Optional[bytes]:
+    """The payload of a valid entry; None (with a warning for a bad one) otherwise."""
+    try:
+        blob = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        warnings.warn(f"fusedops: cannot read the kernel cache entry {path}: {e}", stacklevel=4)
+        return None
+    reason = None
+    if not blob.startswith(CACHE_MAGIC):
+        reason = "it is not a fusedops cache entry"
+    else:
+        header_end = blob.find(b"\n", len(CACHE_MAGIC))
+        try:
+            header = json.loads(blob[len(CACHE_MAGIC) : header_end])
+        except ValueError:
+            header = None
+        payload = blob[header_end + 1 :] if header_end >= 0 else b""
+        if not isinstance(header, dict) or header_end < 0:
+            reason = "its header is unreadable"
+        elif header.get("format") != CACHE_FORMAT:
+            reason = f"it has format {header.get('format')!r}, this fusedops reads {CACHE_FORMAT}"
+        elif header.get("key") != key or header.get("compiler") != compiler_version():
+            reason = "it was written for another module or compiler version"
+        elif header.get("size") != len(payload):
+            reason = f"it is truncated ({len(payload)} of {header.get('size')} bytes)"
+        elif header.get("sha256") != hashlib.sha256(payload).hexdigest():
+            reason = "its checksum does not match (corrupt)"
+        else:
+            return payload
+    warnings.warn(
+        f"fusedops: ignoring the kernel cache entry {path}: {reason}; recompiling", stacklevel=4
+    )
+    return None
+
+
+def _write_entry(path: Path, key: str, payload: bytes) -> None:
+    """Writes an entry atomically (a temporary file in the same folder, then rename), so a
+    concurrent reader sees the old entry or the new one, never a partial one."""
+    header = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "compiler": compiler_version(),
+        "size": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    data = CACHE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".fokc", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        warnings.warn(
+            f"fusedops: cannot write the kernel cache entry {path}: {e}; kernels will be "
+            "recompiled in every process (set FUSEDOPS_CACHE_DIR to a writable folder, or "
+            "FUSEDOPS_DISABLE_DISK_CACHE=1)",
+            stacklevel=4,
+        )
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _compile_failure(capi: ctypes.CDLL, chip: str) -> str:
+    message = capi.fusedopsCompilerGetLastError().decode()
+    return f"fusedops could not compile the module for {chip}:\n{message}"
+
+
+def _lower(
+    capi: ctypes.CDLL, source: str, chip: str, fmt: str, opt_level: int, toolkit: Optional[str]
+) -> bytes:
     data = source.encode()
-    status = capi.fusedopsJitCompile(
+    out = ctypes.c_void_p()
+    size = ctypes.c_size_t()
+    status = capi.fusedopsJitLower(
         data,
         len(data),
         chip.encode(),
         fmt.encode(),
         opt_level,
         toolkit.encode() if toolkit else None,
-        ctypes.byref(handle),
+        ctypes.byref(out),
+        ctypes.byref(size),
     )
-    if status != 0 or not handle.value:
-        message = capi.fusedopsCompilerGetLastError().decode()
-        raise CompilationError(f"fusedops could not compile the module for {chip}:\n{message}")
+    if status != 0 or not out.value:
+        raise CompilationError(_compile_failure(capi, chip))
+    try:
+        return ctypes.string_at(out, size.value)
+    finally:
+        capi.fusedopsBufferFree(out)
+
+
+def _load_lowered(capi: ctypes.CDLL, lowered: bytes, source: str) -> Optional[CompiledModule]:
+    handle = ctypes.c_void_p()
+    if capi.fusedopsJitLoad(lowered, len(lowered), ctypes.byref(handle)) != 0 or not handle.value:
+        return None
     return CompiledModule(handle.value, capi, source)
 
 

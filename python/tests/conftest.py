@@ -20,3 +20,14 @@ def rng() -> np.random.Generator:
     seed = int(env) if env else int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
     print(f"random seed: {seed} (replay with FUSEDOPS_TEST_SEED={seed})")
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_kernel_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Keeps the tests' compiled kernels out of the user's cache (unless one is chosen)."""
+    if "FUSEDOPS_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["FUSEDOPS_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernel-cache"))
+    yield
+    del os.environ["FUSEDOPS_CACHE_DIR"]

@@ -16,12 +16,15 @@
 #define FUSEDOPS_EXECUTIONENGINE_JITMODULE_H
 
 #include "fusedops/Pipelines/Pipelines.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
 
 #include "llvm/ExecutionEngine/Orc/CoreContainers.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace mlir {
@@ -45,6 +48,19 @@ public:
   compile(StringRef source, const FusedOpsToBinaryOptions &options,
           std::string &error);
 
+  /// Runs `fusedops-to-binary` on `source` and returns the lowered module
+  /// (host code in the LLVM dialect with the kernels' gpu.binary) as MLIR
+  /// bytecode, for a cache to keep; `load` JIT-compiles it without running
+  /// the pipeline (no NVVM code generation, no ptxas). On failure returns
+  /// std::nullopt and sets `error` to the diagnostics.
+  static std::optional<std::string>
+  lower(StringRef source, const FusedOpsToBinaryOptions &options,
+        std::string &error);
+
+  /// JIT-compiles a module that `lower` returned. On failure (not bytecode,
+  /// unreadable, not lowered) returns null and sets `error`.
+  static std::unique_ptr<JitModule> load(StringRef lowered, std::string &error);
+
   /// Address of the C interface (`_mlir_ciface_<name>`) of a function marked
   /// `llvm.emit_c_interface`, or null. Its arguments are pointers to memref
   /// descriptors (StridedMemRefType) in the function's argument order.
@@ -56,6 +72,9 @@ public:
 
 private:
   JitModule();
+  static std::unique_ptr<JitModule>
+  fromLowered(std::unique_ptr<MLIRContext> context, OwningOpRef<ModuleOp> module,
+              std::string &error);
   std::unique_ptr<MLIRContext> context;
   std::unique_ptr<ExecutionEngine> engine;
   std::string kernelImage;
