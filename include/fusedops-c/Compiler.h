@@ -55,8 +55,7 @@ const char *fusedopsCompilerGetLastError(void);
  * is the CUDA toolkit directory, or NULL for $CUDA_HOME or /usr/local/cuda.
  * On success stores a handle in *jit. Needs no GPU. */
 fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
-                                           const char *chip,
-                                           const char *format,
+                                           const char *chip, const char *format,
                                            unsigned optLevel,
                                            const char *toolkit,
                                            fusedops_jit *jit);

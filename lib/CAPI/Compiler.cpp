@@ -61,8 +61,7 @@ const char *fusedopsCompilerVersion(void) {
 const char *fusedopsCompilerGetLastError(void) { return lastError.c_str(); }
 
 fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
-                                           const char *chip,
-                                           const char *format,
+                                           const char *chip, const char *format,
                                            unsigned optLevel,
                                            const char *toolkit,
                                            fusedops_jit *jit) {

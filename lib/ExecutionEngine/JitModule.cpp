@@ -8,13 +8,13 @@
 
 #include "fusedops-c/Runtime.h"
 #include "fusedops/InitFusedOps.h"
+#include "mlir/Bytecode/BytecodeReader.h"
+#include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Bytecode/BytecodeReader.h"
-#include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -37,8 +37,9 @@ llvm::orc::SymbolMap
 mlir::fusedops::getRuntimeSymbolMap(llvm::orc::MangleAndInterner mangle) {
   llvm::orc::SymbolMap symbols;
   auto add = [&](const char *name, void *address) {
-    symbols[mangle(name)] = llvm::orc::ExecutorSymbolDef(
-        llvm::orc::ExecutorAddr::fromPtr(address), llvm::JITSymbolFlags::Exported);
+    symbols[mangle(name)] =
+        llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(address),
+                                     llvm::JITSymbolFlags::Exported);
   };
   add("mgpuModuleLoad", reinterpret_cast<void *>(&mgpuModuleLoad));
   add("mgpuModuleLoadJIT", reinterpret_cast<void *>(&mgpuModuleLoadJIT));
@@ -77,29 +78,32 @@ static std::unique_ptr<MLIRContext> makeContext() {
 
 /// Parses `source` and runs fusedops-to-binary on it; diagnostics go to
 /// `diagnostics`.
-static OwningOpRef<ModuleOp> parseAndLower(MLIRContext *ctx, StringRef source,
-                                           const FusedOpsToBinaryOptions &options,
-                                           llvm::raw_ostream &diagnostics) {
+static OwningOpRef<ModuleOp>
+parseAndLower(MLIRContext *ctx, StringRef source,
+              const FusedOpsToBinaryOptions &options,
+              llvm::raw_ostream &diagnostics) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, ctx);
   if (!module)
     return nullptr;
   PassManager pm(ctx);
-  if (failed(buildFusedOpsToBinaryPipeline(
-          pm, options, [&](const Twine &message) {
-            diagnostics << message << "\n";
-            return failure();
-          })) ||
+  if (failed(buildFusedOpsToBinaryPipeline(pm, options,
+                                           [&](const Twine &message) {
+                                             diagnostics << message << "\n";
+                                             return failure();
+                                           })) ||
       failed(pm.run(*module)))
     return nullptr;
   return module;
 }
 
-static void collectDiagnostics(MLIRContext *ctx, llvm::raw_ostream &os,
-                               std::unique_ptr<ScopedDiagnosticHandler> &handler) {
-  handler = std::make_unique<ScopedDiagnosticHandler>(ctx, [&os](Diagnostic &diag) {
-    os << diag.getLocation() << ": " << diag << "\n";
-    return success();
-  });
+static void
+collectDiagnostics(MLIRContext *ctx, llvm::raw_ostream &os,
+                   std::unique_ptr<ScopedDiagnosticHandler> &handler) {
+  handler =
+      std::make_unique<ScopedDiagnosticHandler>(ctx, [&os](Diagnostic &diag) {
+        os << diag.getLocation() << ": " << diag << "\n";
+        return success();
+      });
 }
 
 std::unique_ptr<JitModule>
@@ -178,7 +182,8 @@ std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
     diagnostics << "not a lowered fusedops module (no MLIR bytecode header)\n";
     return nullptr;
   }
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(lowered, context.get());
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(lowered, context.get());
   if (!module)
     return nullptr;
   bool lowered_ = true;
@@ -187,7 +192,8 @@ std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
       lowered_ = false;
   });
   if (!lowered_) {
-    diagnostics << "the module still holds fusedops ops: pass what lower() returned\n";
+    diagnostics
+        << "the module still holds fusedops ops: pass what lower() returned\n";
     return nullptr;
   }
   handler.reset();

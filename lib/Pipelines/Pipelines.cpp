@@ -29,8 +29,8 @@
 #include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
-#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -118,7 +118,8 @@ static FailureOr<unsigned> queryPtxasVersion(StringRef ptxas,
   if (status == 0 && text)
     version = parsePtxasVersion((*text)->getBuffer());
   if (!version) {
-    error = ("cannot read the version of " + ptxas + " (" + message + ")").str();
+    error =
+        ("cannot read the version of " + ptxas + " (" + message + ")").str();
     return failure();
   }
   return *version;
@@ -132,10 +133,11 @@ mlir::fusedops::getPtxasVersion(const FusedOpsToBinaryOptions &options,
   if (!llvm::sys::fs::can_execute(ptxas)) {
     llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas");
     if (!onPath) {
-      error = ("format=" + options.format + " needs ptxas, found neither " +
-               ptxas + " nor one on PATH; install the CUDA toolkit, pass "
-               "toolkit=<dir>, or use format=isa for PTX")
-                  .str();
+      error =
+          ("format=" + options.format + " needs ptxas, found neither " + ptxas +
+           " nor one on PATH; install the CUDA toolkit, pass "
+           "toolkit=<dir>, or use format=isa for PTX")
+              .str();
       return failure();
     }
     ptxas = *onPath;

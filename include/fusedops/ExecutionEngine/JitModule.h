@@ -73,8 +73,8 @@ public:
 private:
   JitModule();
   static std::unique_ptr<JitModule>
-  fromLowered(std::unique_ptr<MLIRContext> context, OwningOpRef<ModuleOp> module,
-              std::string &error);
+  fromLowered(std::unique_ptr<MLIRContext> context,
+              OwningOpRef<ModuleOp> module, std::string &error);
   std::unique_ptr<MLIRContext> context;
   std::unique_ptr<ExecutionEngine> engine;
   std::string kernelImage;
