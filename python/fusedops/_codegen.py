@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
+from .reference import _scale_shape
+
 __all__ = [
     "MLIR_ELEMENT_TYPES",
     "dequantize_source",
@@ -92,14 +94,6 @@ def gated_mlp_source(
         f"activation = {activation}"
     )
     return _function(args, body), [a for a, _ in args]
-
-
-def _scale_shape(granularity: str, rows: int, cols: int) -> list[int]:
-    if granularity == "tensor":
-        return []
-    if granularity == "row":
-        return [rows]
-    return [(rows + 127) // 128, (cols + 127) // 128]
 
 
 def fp8_gemm_source(

@@ -11,15 +11,20 @@ from torch import nn
 from .errors import ArgumentError, ShapeError
 from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_fp8
 
-__all__ = ["FP8Linear", "FusedGatedMLP", "FusedRMSNormRoPE"]
+__all__ = ["FP8Linear", "FusedGatedMLP", "FusedRMSNormRoPE", "rope_tables"]
 
 
-def _rope_tables(
+def rope_tables(
     max_positions: int,
     rotary_dim: int,
     base: float,
     style: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 RoPE tables ``(cos, sin)``, each ``[max_positions, rotary_dim]``, on the CPU.
+
+    Computed in float64 like :func:`fusedops.reference.rope_cache` (HuggingFace's layout:
+    ``"neox"`` repeats the frequencies as two halves, ``"gptj"`` interleaves them).
+    """
     inv_freq = base ** (-torch.arange(0, rotary_dim, 2, dtype=torch.float64) / rotary_dim)
     freqs = torch.outer(torch.arange(max_positions, dtype=torch.float64), inv_freq)
     if style == "neox":
@@ -64,7 +69,7 @@ class FusedRMSNormRoPE(nn.Module):
         self.hidden_dim, self.head_dim, self.eps = hidden_dim, head_dim, eps
         self.rope_style, self.rotary_fraction = rope_style, rotary_fraction
         self.weight = nn.Parameter(torch.ones(hidden_dim, device=device, dtype=dtype))
-        cos, sin = _rope_tables(max_positions, rotary, base, rope_style)
+        cos, sin = rope_tables(max_positions, rotary, base, rope_style)
         self.register_buffer("cos", cos.to(device), persistent=False)
         self.register_buffer("sin", sin.to(device), persistent=False)
 

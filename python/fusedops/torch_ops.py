@@ -26,6 +26,7 @@ import torch
 
 from . import _codegen, _native
 from .errors import ArgumentError, DeviceError, DTypeError, RuntimeLaunchError, ShapeError
+from .reference import _scale_shape
 
 __all__ = [
     "dequantize_fp8",
@@ -223,14 +224,6 @@ def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def _mlir(dtype: torch.dtype) -> str:
     return _codegen.MLIR_ELEMENT_TYPES[str(dtype).replace("torch.", "")]
-
-
-def _scale_shape(granularity: str, rows: int, cols: int) -> tuple[int, ...]:
-    if granularity == "tensor":
-        return ()
-    if granularity == "row":
-        return (rows,)
-    return ((rows + 127) // 128, (cols + 127) // 128)
 
 
 # ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     sys.exit("fusedops.bench needs PyTorch with CUDA: pip install torch")
 
 import fusedops
+import fusedops.nn
 from fusedops import _native
 
 Fn = Callable[[], torch.Tensor]
@@ -110,10 +111,8 @@ def measure_ceilings() -> dict[str, float]:
 
 
 def _rope_tables(n: int, rot: int) -> tuple[torch.Tensor, torch.Tensor]:
-    inv = 10000.0 ** (-torch.arange(0, rot, 2, dtype=torch.float64) / rot)
-    f = torch.outer(torch.arange(n, dtype=torch.float64), inv)
-    a = torch.cat([f, f], -1)
-    return a.cos().float().cuda(), a.sin().float().cuda()
+    cos, sin = fusedops.nn.rope_tables(n, rot, 10000.0, "neox")
+    return cos.cuda(), sin.cuda()
 
 
 def _eager_rmsnorm_rope(x, w, cos, sin, eps: float, head_dim: int):
