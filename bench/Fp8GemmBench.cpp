@@ -21,7 +21,6 @@
 
 using namespace fusedops::bench;
 using namespace fusedops::test;
-using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
@@ -71,11 +70,8 @@ void BM_Fp8Gemm(benchmark::State &state, Fp8Shape shape, std::string chip) {
                     "  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : " + aT + ", " +
                     bT + ", " + saT + ", " + sbT + ") outs(%o : " + oT +
                     ") granularity = " + g + "\n  return\n}\n";
-  FusedOpsToBinaryOptions options;
-  options.chip = chip;
-  options.format = chip == "sm_80" ? "isa" : "bin";
   std::string error;
-  std::unique_ptr<JitModule> jit = JitModule::compile(src, options, error);
+  std::unique_ptr<JitModule> jit = JitModule::compileForChip(src, chip, error);
   if (!jit) {
     state.SkipWithError(("compile: " + error).c_str());
     return;

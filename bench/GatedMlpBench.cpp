@@ -21,7 +21,6 @@
 
 using namespace fusedops::bench;
 using namespace fusedops::test;
-using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
@@ -59,11 +58,8 @@ void BM_GatedMlp(benchmark::State &state, GatedMlpShape shape,
                     (shape.tile ? std::string(" {tile = ") + shape.tile + "}"
                                 : std::string()) +
                     "\n  return\n}\n";
-  FusedOpsToBinaryOptions options;
-  options.chip = chip;
-  options.format = chip == "sm_80" ? "isa" : "bin";
   std::string error;
-  std::unique_ptr<JitModule> jit = JitModule::compile(src, options, error);
+  std::unique_ptr<JitModule> jit = JitModule::compileForChip(src, chip, error);
   if (!jit) {
     state.SkipWithError(("compile: " + error).c_str());
     return;

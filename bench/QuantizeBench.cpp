@@ -21,7 +21,6 @@
 
 using namespace fusedops::bench;
 using namespace fusedops::test;
-using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
@@ -73,9 +72,9 @@ void BM_Quantize(benchmark::State &state, QuantizeShape shape) {
   std::string src = "func.func @f(%x: " + xT + ", %q: " + qT + ", %s: " + sT +
                     ") attributes {llvm.emit_c_interface} {\n" + body +
                     "  return\n}\n";
-  FusedOpsToBinaryOptions options;
   std::string error;
-  std::unique_ptr<JitModule> jit = JitModule::compile(src, options, error);
+  std::unique_ptr<JitModule> jit =
+      JitModule::compileForChip(src, "sm_90a", error);
   if (!jit) {
     state.SkipWithError(("compile: " + error).c_str());
     return;

@@ -37,6 +37,27 @@ fusedops_compile_status fail(fusedops_compile_status status,
   lastError = std::move(message);
   return status;
 }
+/// The pipeline options of the C API's arguments (pass options are not
+/// copyable, hence the out-parameter).
+void setOptions(FusedOpsToBinaryOptions &options, const char *chip,
+                const char *format, unsigned optLevel, const char *toolkit) {
+  options.chip = chip;
+  options.format = format;
+  options.optLevel = optLevel;
+  if (toolkit)
+    options.toolkit = toolkit;
+}
+
+/// Hands `module` out as a handle, or reports `error` if there is none.
+fusedops_compile_status handOut(std::unique_ptr<JitModule> module,
+                                const std::string &error, fusedops_jit *jit) {
+  if (!module)
+    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                error.empty() ? "compilation failed" : error);
+  *jit = new fusedops_jit_st{std::move(module)};
+  lastError.clear();
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
 } // namespace
 
 extern "C" {
@@ -73,20 +94,11 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
     return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                 "fusedopsJitCompile needs source, chip and format");
   FusedOpsToBinaryOptions options;
-  options.chip = chip;
-  options.format = format;
-  options.optLevel = optLevel;
-  if (toolkit)
-    options.toolkit = toolkit;
+  setOptions(options, chip, format, optLevel, toolkit);
   std::string error;
   std::unique_ptr<JitModule> module =
       JitModule::compile(llvm::StringRef(source, size), options, error);
-  if (!module)
-    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                error.empty() ? "compilation failed" : error);
-  *jit = new fusedops_jit_st{std::move(module)};
-  lastError.clear();
-  return FUSEDOPS_COMPILE_SUCCESS;
+  return handOut(std::move(module), error, jit);
 }
 
 fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
@@ -99,11 +111,7 @@ fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
   *data = nullptr;
   *dataSize = 0;
   FusedOpsToBinaryOptions options;
-  options.chip = chip;
-  options.format = format;
-  options.optLevel = optLevel;
-  if (toolkit)
-    options.toolkit = toolkit;
+  setOptions(options, chip, format, optLevel, toolkit);
   std::string error;
   std::optional<std::string> bytes =
       JitModule::lower(llvm::StringRef(source, size), options, error);
@@ -130,12 +138,7 @@ fusedops_compile_status fusedopsJitLoad(const void *data, size_t size,
   std::string error;
   std::unique_ptr<JitModule> module = JitModule::load(
       llvm::StringRef(static_cast<const char *>(data), size), error);
-  if (!module)
-    return fail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                error.empty() ? "cannot load the lowered module" : error);
-  *jit = new fusedops_jit_st{std::move(module)};
-  lastError.clear();
-  return FUSEDOPS_COMPILE_SUCCESS;
+  return handOut(std::move(module), error, jit);
 }
 
 void fusedopsBufferFree(void *data) { std::free(data); }

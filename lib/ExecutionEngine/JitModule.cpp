@@ -76,34 +76,42 @@ static std::unique_ptr<MLIRContext> makeContext() {
   return std::make_unique<MLIRContext>(registry);
 }
 
-/// Parses `source` and runs fusedops-to-binary on it; diagnostics go to
-/// `diagnostics`.
+namespace {
+/// Collects a context's diagnostics, and messages of our own written to
+/// `stream()`, into `error` for as long as it lives.
+class DiagnosticCollector {
+public:
+  DiagnosticCollector(MLIRContext *ctx, std::string &error)
+      : os(error), handler(ctx, [this](Diagnostic &diag) {
+          os << diag.getLocation() << ": " << diag << "\n";
+          return success();
+        }) {}
+  llvm::raw_ostream &stream() { return os; }
+
+private:
+  llvm::raw_string_ostream os;
+  ScopedDiagnosticHandler handler;
+};
+} // namespace
+
+/// Parses `source` and runs fusedops-to-binary on it.
 static OwningOpRef<ModuleOp>
 parseAndLower(MLIRContext *ctx, StringRef source,
               const FusedOpsToBinaryOptions &options,
-              llvm::raw_ostream &diagnostics) {
+              DiagnosticCollector &diagnostics) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, ctx);
   if (!module)
     return nullptr;
   PassManager pm(ctx);
   if (failed(buildFusedOpsToBinaryPipeline(pm, options,
                                            [&](const Twine &message) {
-                                             diagnostics << message << "\n";
+                                             diagnostics.stream()
+                                                 << message << "\n";
                                              return failure();
                                            })) ||
       failed(pm.run(*module)))
     return nullptr;
   return module;
-}
-
-static void
-collectDiagnostics(MLIRContext *ctx, llvm::raw_ostream &os,
-                   std::unique_ptr<ScopedDiagnosticHandler> &handler) {
-  handler =
-      std::make_unique<ScopedDiagnosticHandler>(ctx, [&os](Diagnostic &diag) {
-        os << diag.getLocation() << ": " << diag << "\n";
-        return success();
-      });
 }
 
 std::unique_ptr<JitModule>
@@ -141,24 +149,32 @@ std::unique_ptr<JitModule>
 JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
                    std::string &error) {
   std::unique_ptr<MLIRContext> context = makeContext();
-  llvm::raw_string_ostream diagnostics(error);
-  std::unique_ptr<ScopedDiagnosticHandler> handler;
-  collectDiagnostics(context.get(), diagnostics, handler);
+  DiagnosticCollector diagnostics(context.get(), error);
   OwningOpRef<ModuleOp> module =
       parseAndLower(context.get(), source, options, diagnostics);
   if (!module)
     return nullptr;
-  handler.reset();
   return fromLowered(std::move(context), std::move(module), error);
+}
+
+StringRef JitModule::getJitFormat(StringRef chip) {
+  return chip == "sm_80" || chip == "sm_86" ? "isa" : "bin";
+}
+
+std::unique_ptr<JitModule> JitModule::compileForChip(StringRef source,
+                                                     StringRef chip,
+                                                     std::string &error) {
+  FusedOpsToBinaryOptions options;
+  options.chip = chip.str();
+  options.format = getJitFormat(chip).str();
+  return compile(source, options, error);
 }
 
 std::optional<std::string>
 JitModule::lower(StringRef source, const FusedOpsToBinaryOptions &options,
                  std::string &error) {
   std::unique_ptr<MLIRContext> context = makeContext();
-  llvm::raw_string_ostream diagnostics(error);
-  std::unique_ptr<ScopedDiagnosticHandler> handler;
-  collectDiagnostics(context.get(), diagnostics, handler);
+  DiagnosticCollector diagnostics(context.get(), error);
   OwningOpRef<ModuleOp> module =
       parseAndLower(context.get(), source, options, diagnostics);
   if (!module)
@@ -166,7 +182,7 @@ JitModule::lower(StringRef source, const FusedOpsToBinaryOptions &options,
   std::string bytes;
   llvm::raw_string_ostream os(bytes);
   if (failed(writeBytecodeToFile(*module, os))) {
-    diagnostics << "cannot write the lowered module as bytecode\n";
+    diagnostics.stream() << "cannot write the lowered module as bytecode\n";
     return std::nullopt;
   }
   return bytes;
@@ -175,28 +191,30 @@ JitModule::lower(StringRef source, const FusedOpsToBinaryOptions &options,
 std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
                                            std::string &error) {
   std::unique_ptr<MLIRContext> context = makeContext();
-  llvm::raw_string_ostream diagnostics(error);
-  std::unique_ptr<ScopedDiagnosticHandler> handler;
-  collectDiagnostics(context.get(), diagnostics, handler);
+  DiagnosticCollector diagnostics(context.get(), error);
   if (!isBytecode(llvm::MemoryBufferRef(lowered, "lowered"))) {
-    diagnostics << "not a lowered fusedops module (no MLIR bytecode header)\n";
+    diagnostics.stream()
+        << "not a lowered fusedops module (no MLIR bytecode header)\n";
     return nullptr;
   }
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(lowered, context.get());
   if (!module)
     return nullptr;
-  bool lowered_ = true;
-  module->walk([&](Operation *op) {
-    if (op->getDialect() && op->getDialect()->getNamespace() == "fusedops")
-      lowered_ = false;
-  });
-  if (!lowered_) {
-    diagnostics
+  bool holdsFusedOps =
+      module
+          ->walk([](Operation *op) {
+            Dialect *dialect = op->getDialect();
+            return dialect && dialect->getNamespace() == "fusedops"
+                       ? WalkResult::interrupt()
+                       : WalkResult::advance();
+          })
+          .wasInterrupted();
+  if (holdsFusedOps) {
+    diagnostics.stream()
         << "the module still holds fusedops ops: pass what lower() returned\n";
     return nullptr;
   }
-  handler.reset();
   return fromLowered(std::move(context), std::move(module), error);
 }
 

@@ -90,24 +90,14 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsCompilerVersion.argtypes = []
         capi.fusedopsCompilerGetLastError.restype = c_char_p
         capi.fusedopsCompilerGetLastError.argtypes = []
+        # fusedopsJitCompile and fusedopsJitLower take the same compile arguments
+        # (source, size, chip, format, optLevel, toolkit), then their outputs.
+        compile_args = [c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p]
         capi.fusedopsJitCompile.restype = ctypes.c_int
-        capi.fusedopsJitCompile.argtypes = [
-            c_char_p,
-            c_size_t,
-            c_char_p,
-            c_char_p,
-            ctypes.c_uint,
-            c_char_p,
-            ctypes.POINTER(c_void_p),
-        ]
+        capi.fusedopsJitCompile.argtypes = [*compile_args, ctypes.POINTER(c_void_p)]
         capi.fusedopsJitLower.restype = ctypes.c_int
         capi.fusedopsJitLower.argtypes = [
-            c_char_p,
-            c_size_t,
-            c_char_p,
-            c_char_p,
-            ctypes.c_uint,
-            c_char_p,
+            *compile_args,
             ctypes.POINTER(c_void_p),
             ctypes.POINTER(c_size_t),
         ]

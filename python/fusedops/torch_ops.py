@@ -138,7 +138,8 @@ def _kernel(
         kernel = _kernels.get(full_key)
         if kernel is None:
             source, _ = build()
-            # PTX for the Ampere chips lets the driver compile it for any later card.
+            # PTX for the Ampere chips lets the driver compile it for any later card
+            # (the rule of JitModule::getJitFormat).
             fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
             rt = _native.runtime()
             _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")

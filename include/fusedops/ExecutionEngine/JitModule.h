@@ -48,6 +48,16 @@ public:
   compile(StringRef source, const FusedOpsToBinaryOptions &options,
           std::string &error);
 
+  /// The format a JIT user embeds for `chip`: PTX ("isa") for the Ampere
+  /// chips sm_80 and sm_86, which the driver compiles for the card present
+  /// (how their kernels run on a Hopper card), cubin ("bin") otherwise.
+  static StringRef getJitFormat(StringRef chip);
+
+  /// `compile` for `chip` in `getJitFormat(chip)`, other options at their
+  /// defaults.
+  static std::unique_ptr<JitModule>
+  compileForChip(StringRef source, StringRef chip, std::string &error);
+
   /// Runs `fusedops-to-binary` on `source` and returns the lowered module
   /// (host code in the LLVM dialect with the kernels' gpu.binary) as MLIR
   /// bytecode, for a cache to keep; `load` JIT-compiles it without running

@@ -20,7 +20,6 @@
 #include <sstream>
 
 using namespace fusedops::test;
-using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
@@ -74,11 +73,9 @@ TEST_P(GatedMlpGpuTest, MatchesFloat64Reference) {
       << (c.tile ? std::string(" {tile = ") + c.tile + "}" : std::string())
       << "\n  return\n}\n";
 
-  FusedOpsToBinaryOptions options;
-  options.chip = c.chip;
-  options.format = std::string(c.chip) == "sm_80" ? "isa" : "bin";
   std::string error;
-  std::unique_ptr<JitModule> jit = JitModule::compile(src.str(), options, error);
+  std::unique_ptr<JitModule> jit =
+      JitModule::compileForChip(src.str(), c.chip, error);
   ASSERT_TRUE(jit) << error << "\nsource:\n" << src.str();
   void *entry = jit->lookupCInterface("f");
   ASSERT_TRUE(entry);

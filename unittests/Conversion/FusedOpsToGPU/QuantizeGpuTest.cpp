@@ -40,7 +40,6 @@
 #include <sstream>
 
 using namespace fusedops::test;
-using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
@@ -250,10 +249,7 @@ std::string makeSource(const QuantizeCase &c) {
 /// compile it for a later card).
 std::unique_ptr<JitModule> compileFor(const std::string &source,
                                       const char *chip, std::string &error) {
-  FusedOpsToBinaryOptions options;
-  options.chip = chip;
-  options.format = std::string(chip) == "sm_80" ? "isa" : "bin";
-  return JitModule::compile(source, options, error);
+  return JitModule::compileForChip(source, chip, error);
 }
 
 using Entry = void (*)(void *, void *, void *);

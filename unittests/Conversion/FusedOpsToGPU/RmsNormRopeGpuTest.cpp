@@ -22,7 +22,6 @@
 #include <sstream>
 
 using namespace fusedops::test;
-using mlir::fusedops::FusedOpsToBinaryOptions;
 using mlir::fusedops::JitModule;
 
 namespace {
@@ -126,12 +125,10 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
       << (c.tile ? std::string(" {tile = ") + c.tile + "}" : std::string())
       << "\n  return\n}\n";
 
-  FusedOpsToBinaryOptions options;
-  options.chip = c.chip;
   // sm_80 code ships as PTX so the driver can compile it for a later card.
-  options.format = std::string(c.chip) == "sm_80" ? "isa" : "bin";
   std::string error;
-  std::unique_ptr<JitModule> jit = JitModule::compile(src.str(), options, error);
+  std::unique_ptr<JitModule> jit =
+      JitModule::compileForChip(src.str(), c.chip, error);
   ASSERT_TRUE(jit) << error << "\nsource:\n" << src.str();
   void *entry = jit->lookupCInterface("f");
   ASSERT_TRUE(entry);
@@ -258,9 +255,9 @@ TEST(RmsNormRopeGraphCapture, ReplaysFromACudaGraph) {
       "memref<256xf16>, memref<8x64xf32>, memref<8x64xf32>) outs(%o : "
       "memref<?x8x256xf16>) head_dim = 64 eps = 1.0e-5 style = neox\n"
       "  return\n}\n";
-  FusedOpsToBinaryOptions options;
   std::string error;
-  std::unique_ptr<JitModule> jit = JitModule::compile(src, options, error);
+  std::unique_ptr<JitModule> jit =
+      JitModule::compileForChip(src, "sm_90a", error);
   ASSERT_TRUE(jit) << error;
   auto entry = reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
       jit->lookupCInterface("f"));
