@@ -1072,13 +1072,16 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
   return success();
 }
 
-/// fusedops.quantize, dynamic or static, every granularity.
-class QuantizeStrategy final : public KernelStrategy {
+/// fusedops.quantize (dynamic or static) or fusedops.dequantize, every
+/// granularity: the two share their plan, checks and kernel builder.
+template <typename OpT> class QuantOpStrategy final : public KernelStrategy {
 public:
-  StringRef getName() const override { return "quantize-fp8"; }
+  explicit QuantOpStrategy(StringRef name) : name(name) {}
+
+  StringRef getName() const override { return name; }
 
   bool matches(Operation *op, const KernelTarget &) const override {
-    return isa<QuantizeOp>(op);
+    return isa<OpT>(op);
   }
 
   TileConfigAttr getDefaultTile(Operation *op,
@@ -1098,44 +1101,19 @@ public:
                       RewriterBase &rewriter) const override {
     return lowerQuantOp(op, tile, target, module, rewriter);
   }
-};
 
-/// fusedops.dequantize, every granularity.
-class DequantizeStrategy final : public KernelStrategy {
-public:
-  StringRef getName() const override { return "dequantize-fp8"; }
-
-  bool matches(Operation *op, const KernelTarget &) const override {
-    return isa<DequantizeOp>(op);
-  }
-
-  TileConfigAttr getDefaultTile(Operation *op,
-                                const KernelTarget &) const override {
-    return makeDefaultTile(op);
-  }
-
-  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
-                               const KernelTarget &target) const override {
-    if (failed(checkCommon(op, tile, makeBasePlan(op))))
-      return failure();
-    return checkTile(op, tile, makePlan(op, tile, target));
-  }
-
-  LogicalResult lower(Operation *op, TileConfigAttr tile,
-                      const KernelTarget &target, gpu::GPUModuleOp module,
-                      RewriterBase &rewriter) const override {
-    return lowerQuantOp(op, tile, target, module, rewriter);
-  }
+private:
+  StringRef name;
 };
 
 } // namespace
 
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createQuantizeStrategy() {
-  return std::make_unique<QuantizeStrategy>();
+  return std::make_unique<QuantOpStrategy<QuantizeOp>>("quantize-fp8");
 }
 
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createDequantizeStrategy() {
-  return std::make_unique<DequantizeStrategy>();
+  return std::make_unique<QuantOpStrategy<DequantizeOp>>("dequantize-fp8");
 }
