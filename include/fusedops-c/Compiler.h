@@ -42,7 +42,7 @@ typedef struct fusedops_jit_st *fusedops_jit;
 
 /* What the compiler is: the fusedops C API version, the LLVM/MLIR version it
  * was built with and the ptxas release it finds (e.g.
- * "fusedops-capi 2; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
+ * "fusedops-capi 3; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
  * code put it in their keys. */
 const char *fusedopsCompilerVersion(void);
 
@@ -84,6 +84,14 @@ void *fusedopsJitLookup(fusedops_jit jit, const char *name);
 /* The kernels' image as embedded in the host code (PTX text or cubin bytes);
  * stores its address in *data and returns its size. */
 size_t fusedopsJitGetKernelImage(fusedops_jit jit, const void **data);
+
+/* The launch plan of host function `name` as JSON (see
+ * JitModule::getLaunchPlan in fusedops/ExecutionEngine/JitModule.h), owned
+ * by the handle, or NULL if it has none: its host code must run, through
+ * fusedopsJitLookup. With a plan, a caller can launch the kernels itself
+ * (fusedopsLaunchPlanAdd/Run in fusedops-c/Runtime.h), skipping the host
+ * code's runtime calls. */
+const char *fusedopsJitGetLaunchPlan(fusedops_jit jit, const char *name);
 
 /* Releases the handle; its functions must not be called afterwards. */
 void fusedopsJitDestroy(fusedops_jit jit);

@@ -70,6 +70,38 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
                                      uint32_t sharedMemoryBytes,
                                      fusedops_stream stream, void **params);
 
+/* A launch plan: a list of kernel launches with fixed geometry whose
+ * parameters are fixed but for data pointers, given at each run. This is
+ * what a host function that only launches kernels on its arguments does
+ * (the `fusedops-launch-plan` pass describes such functions; the compiler C
+ * API hands the description out with fusedopsJitGetLaunchPlan). Running a
+ * plan is one cuLaunchKernel per launch: none of the JIT-compiled host
+ * code's runtime calls. Plans are immutable once built; fusedopsLaunchPlanRun
+ * may be called from several threads at once. */
+typedef struct fusedops_launch_plan_st *fusedops_launch_plan;
+
+fusedops_status fusedopsLaunchPlanCreate(fusedops_launch_plan *plan);
+
+/* Appends a launch of `function`. Its kernel takes `numParams` parameters of
+ * 8 bytes each: parameter i is the pointer buffers[bufferIndex[i]] given to
+ * fusedopsLaunchPlanRun when bufferIndex[i] >= 0, else values[i]. Where the
+ * driver can tell (cuFuncGetParamInfo, CUDA 12.4+), a kernel whose
+ * parameters differ in number or size is refused with a message. */
+fusedops_status
+fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
+                      const uint32_t grid[3], const uint32_t block[3],
+                      uint32_t sharedMemoryBytes, size_t numParams,
+                      const int64_t *values, const int64_t *bufferIndex);
+
+/* Launches the plan's kernels in order on `stream` with `numBuffers` data
+ * pointers; fails (launching nothing) if a launch refers to a buffer past
+ * numBuffers. */
+fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
+                                      void *const *buffers, size_t numBuffers,
+                                      fusedops_stream stream);
+
+fusedops_status fusedopsLaunchPlanDestroy(fusedops_launch_plan plan);
+
 /* The stream compiled host code launches on (thread-local). Once set (NULL
  * is the legacy default stream), launches are asynchronous on it; until set,
  * or after fusedopsClearCurrentStream, each launch is synchronous on a

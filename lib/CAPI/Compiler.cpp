@@ -70,7 +70,7 @@ const char *fusedopsCompilerVersion(void) {
     std::string error;
     mlir::FailureOr<unsigned> ptxas =
         mlir::fusedops::getPtxasVersion(options, error);
-    version = std::string("fusedops-capi 2; llvm ") + LLVM_VERSION_STRING +
+    version = std::string("fusedops-capi 3; llvm ") + LLVM_VERSION_STRING +
               "; ptxas " +
               (mlir::succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
                                             std::to_string(*ptxas % 10)
@@ -163,6 +163,13 @@ size_t fusedopsJitGetKernelImage(fusedops_jit jit, const void **data) {
   llvm::StringRef image = jit->module->getKernelImage();
   *data = image.data();
   return image.size();
+}
+
+const char *fusedopsJitGetLaunchPlan(fusedops_jit jit, const char *name) {
+  if (!jit || !name)
+    return nullptr;
+  const std::string *plan = jit->module->getLaunchPlan(name);
+  return plan ? plan->c_str() : nullptr;
 }
 
 void fusedopsJitDestroy(fusedops_jit jit) { delete jit; }

@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -23,10 +24,51 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/TargetSelect.h"
 
 using namespace mlir;
 using namespace mlir::fusedops;
+
+/// The JSON form of a `fusedops.launch_plan` attribute (see
+/// JitModule::getLaunchPlan), or nothing if the attribute is not one the
+/// launch-plan pass writes (a module from elsewhere keeps its host code).
+static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
+  llvm::json::Array launches;
+  for (Attribute entry : plan) {
+    auto dict = dyn_cast<DictionaryAttr>(entry);
+    if (!dict)
+      return std::nullopt;
+    auto module = dict.getAs<StringAttr>("module");
+    auto kernel = dict.getAs<StringAttr>("kernel");
+    auto grid = dict.getAs<DenseI64ArrayAttr>("grid");
+    auto block = dict.getAs<DenseI64ArrayAttr>("block");
+    auto shared = dict.getAs<IntegerAttr>("shared_memory");
+    auto params = dict.getAs<DenseI64ArrayAttr>("params");
+    auto paramArgs = dict.getAs<DenseI64ArrayAttr>("param_args");
+    if (!module || !kernel || !grid || grid.size() != 3 || !block ||
+        block.size() != 3 || !shared || !params || !paramArgs ||
+        params.size() != paramArgs.size())
+      return std::nullopt;
+    auto numbers = [](ArrayRef<int64_t> values) {
+      return llvm::json::Array(values);
+    };
+    launches.push_back(llvm::json::Object{
+        {"module", module.getValue()},
+        {"kernel", kernel.getValue()},
+        {"grid", numbers(grid.asArrayRef())},
+        {"block", numbers(block.asArrayRef())},
+        {"shared_memory", shared.getInt()},
+        {"params", numbers(params.asArrayRef())},
+        {"param_args", numbers(paramArgs.asArrayRef())},
+    });
+  }
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(
+      llvm::json::Object{{"launches", std::move(launches)}});
+  return text;
+}
 
 JitModule::JitModule() = default;
 JitModule::~JitModule() = default;
@@ -127,6 +169,12 @@ JitModule::fromLowered(std::unique_ptr<MLIRContext> context,
         jit->kernelImage = gpuObject.getObject().getValue().str();
   });
 
+  module->walk([&](LLVM::LLVMFuncOp func) {
+    if (auto plan = func->getAttrOfType<ArrayAttr>("fusedops.launch_plan"))
+      if (std::optional<std::string> json = launchPlanToJson(plan))
+        jit->launchPlans[func.getSymName()] = std::move(*json);
+  });
+
   auto transformer = makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
                                                /*targetMachine=*/nullptr);
   ExecutionEngineOptions engineOptions;
@@ -216,6 +264,11 @@ std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
     return nullptr;
   }
   return fromLowered(std::move(context), std::move(module), error);
+}
+
+const std::string *JitModule::getLaunchPlan(StringRef name) const {
+  auto it = launchPlans.find(name);
+  return it == launchPlans.end() ? nullptr : &it->second;
 }
 
 void *JitModule::lookupCInterface(StringRef name) {

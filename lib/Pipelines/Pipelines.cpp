@@ -194,6 +194,9 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
   pm.addPass(createConvertFusedOpsToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Functions that only launch kernels on their arguments get a plan a
+  // runtime can replay with cuLaunchKernel alone.
+  pm.addPass(createFusedOpsLaunchPlan());
   // Host-side gpu.alloc/memcpy/launch_func become async ops on a stream, the
   // form gpu-to-llvm lowers.
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -68,11 +69,11 @@ struct Driver {
   CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned, int *,
                                  void **) = nullptr;
   CUresult (*cuModuleUnload)(CUmodule) = nullptr;
-  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *) =
-      nullptr;
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **) = nullptr;
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule,
+                                  const char *) = nullptr;
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **) = nullptr;
   CUresult (*cuStreamCreate)(CUstream *, unsigned) = nullptr;
   CUresult (*cuStreamDestroy)(CUstream) = nullptr;
   CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
@@ -101,6 +102,9 @@ struct Driver {
   CUresult (*cuGraphExecDestroy)(CUgraphExec) = nullptr;
   CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
   CUresult (*cuGetErrorName)(CUresult, const char **) = nullptr;
+  /// Optional (CUDA 12.4+): checks launch plans against their kernels.
+  CUresult (*cuFuncGetParamInfo)(CUfunction, size_t, size_t *,
+                                 size_t *) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
 };
 
@@ -195,6 +199,9 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuGraphDestroy, {"cuGraphDestroy"});
     bind(driver.cuGetErrorName, {"cuGetErrorName"});
     bind(driver.cuGetErrorString, {"cuGetErrorString"});
+    if (void *address = dlsym(driver.handle, "cuFuncGetParamInfo"))
+      driver.cuFuncGetParamInfo =
+          reinterpret_cast<decltype(driver.cuFuncGetParamInfo)>(address);
     if (!ok) {
       dlclose(driver.handle);
       driver.handle = nullptr;
@@ -270,7 +277,7 @@ fusedops_status ready(const Driver *&driver) {
 #define FUSEDOPS_READY(driver)                                                 \
   const Driver *driver = nullptr;                                              \
   if (fusedops_status status_ = ready(driver))                                 \
-    return status_
+  return status_
 
 /// Whether an image is PTX text rather than a cubin/fatbin.
 bool isPtx(const void *image, size_t size) {
@@ -396,6 +403,134 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
       reinterpret_cast<CUfunction>(function), grid[0], grid[1], grid[2],
       block[0], block[1], block[2], sharedMemoryBytes,
       static_cast<CUstream>(stream), params, nullptr));
+  return FUSEDOPS_SUCCESS;
+}
+
+//===----------------------------------------------------------------------===//
+// Launch plans
+//===----------------------------------------------------------------------===//
+
+struct fusedops_launch_plan_st {
+  struct Launch {
+    CUfunction function;
+    uint32_t grid[3];
+    uint32_t block[3];
+    uint32_t sharedMemoryBytes;
+    std::vector<int64_t> values;
+    /// (parameter, buffer) pairs: the parameters that are data pointers.
+    std::vector<std::pair<size_t, size_t>> pointers;
+  };
+  std::vector<Launch> launches;
+  /// One more than the largest buffer index any launch reads.
+  size_t numBuffers = 0;
+};
+
+fusedops_status fusedopsLaunchPlanCreate(fusedops_launch_plan *plan) {
+  if (!plan)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchPlanCreate needs somewhere to store the plan");
+  *plan = new fusedops_launch_plan_st();
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status
+fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
+                      const uint32_t grid[3], const uint32_t block[3],
+                      uint32_t sharedMemoryBytes, size_t numParams,
+                      const int64_t *values, const int64_t *bufferIndex) {
+  FUSEDOPS_READY(driver);
+  if (!plan || !function || !grid || !block ||
+      (numParams && (!values || !bufferIndex)))
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchPlanAdd needs a plan, a function, the grid and "
+                "block sizes and, for parameters, their values and buffer "
+                "indices");
+  auto cuFunction = reinterpret_cast<CUfunction>(function);
+  if (driver->cuFuncGetParamInfo) {
+    // The kernel's own parameter list, as the driver read it from the image.
+    constexpr CUresult kInvalidValue = 1;
+    size_t count = 0, offset = 0, size = 0;
+    for (;; ++count) {
+      CUresult result =
+          driver->cuFuncGetParamInfo(cuFunction, count, &offset, &size);
+      if (result == kInvalidValue)
+        break;
+      FUSEDOPS_CHECK(result);
+      if (size != 8)
+        return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                    "launch plan: kernel parameter " + std::to_string(count) +
+                        " is " + std::to_string(size) +
+                        " bytes, but plans pass 8-byte parameters; launch "
+                        "this kernel through its host code");
+    }
+    if (count != numParams)
+      return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                  "launch plan: the kernel takes " + std::to_string(count) +
+                      " parameters but the plan gives " +
+                      std::to_string(numParams) +
+                      "; the plan does not belong to this kernel");
+  }
+  fusedops_launch_plan_st::Launch launch;
+  launch.function = cuFunction;
+  std::copy(grid, grid + 3, launch.grid);
+  std::copy(block, block + 3, launch.block);
+  launch.sharedMemoryBytes = sharedMemoryBytes;
+  launch.values.assign(values, values + numParams);
+  size_t numBuffers = plan->numBuffers;
+  for (size_t i = 0; i < numParams; ++i) {
+    if (bufferIndex[i] < 0)
+      continue;
+    launch.pointers.emplace_back(i, static_cast<size_t>(bufferIndex[i]));
+    numBuffers = std::max(numBuffers, static_cast<size_t>(bufferIndex[i]) + 1);
+  }
+  plan->launches.push_back(std::move(launch));
+  plan->numBuffers = numBuffers;
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
+                                      void *const *buffers, size_t numBuffers,
+                                      fusedops_stream stream) {
+  FUSEDOPS_READY(driver);
+  if (!plan || (numBuffers && !buffers))
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchPlanRun needs a plan and its buffers");
+  if (numBuffers < plan->numBuffers)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "the launch plan reads " + std::to_string(plan->numBuffers) +
+                    " buffers but was given " + std::to_string(numBuffers));
+  // Kernel parameters live on this thread's stack: runs may overlap.
+  constexpr size_t kInline = 64;
+  for (const auto &launch : plan->launches) {
+    size_t n = launch.values.size();
+    int64_t inlineValues[kInline];
+    void *inlineParams[kInline];
+    std::vector<int64_t> heapValues;
+    std::vector<void *> heapParams;
+    int64_t *values = inlineValues;
+    void **params = inlineParams;
+    if (n > kInline) {
+      heapValues.resize(n);
+      heapParams.resize(n);
+      values = heapValues.data();
+      params = heapParams.data();
+    }
+    std::copy(launch.values.begin(), launch.values.end(), values);
+    for (auto [param, buffer] : launch.pointers)
+      values[param] = reinterpret_cast<intptr_t>(buffers[buffer]);
+    for (size_t i = 0; i < n; ++i)
+      params[i] = &values[i];
+    FUSEDOPS_CHECK(
+        driver->cuLaunchKernel(launch.function, launch.grid[0], launch.grid[1],
+                               launch.grid[2], launch.block[0], launch.block[1],
+                               launch.block[2], launch.sharedMemoryBytes,
+                               static_cast<CUstream>(stream), params, nullptr));
+  }
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsLaunchPlanDestroy(fusedops_launch_plan plan) {
+  delete plan;
   return FUSEDOPS_SUCCESS;
 }
 
@@ -541,12 +676,13 @@ fusedops_status fusedopsTimeOnStream(fusedops_stream stream,
   FUSEDOPS_CHECK(driver->cuEventCreate(&start, 0));
   FUSEDOPS_CHECK(driver->cuEventCreate(&stop, 0));
   auto cuStream = static_cast<CUstream>(stream);
-  fusedops_status status = check(driver->cuEventRecord(start, cuStream),
-                                 "cuEventRecord(start)");
+  fusedops_status status =
+      check(driver->cuEventRecord(start, cuStream), "cuEventRecord(start)");
   for (int i = 0; i < count && !status; ++i)
     body(user);
   if (!status)
-    status = check(driver->cuEventRecord(stop, cuStream), "cuEventRecord(stop)");
+    status =
+        check(driver->cuEventRecord(stop, cuStream), "cuEventRecord(stop)");
   if (!status)
     status = check(driver->cuEventSynchronize(stop), "cuEventSynchronize");
   if (!status)
@@ -636,8 +772,7 @@ void mgpuStreamSynchronize(void *stream) {
     reportAsync("mgpuStreamSynchronize");
 }
 
-void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
-                   bool isHostShared) {
+void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/, bool isHostShared) {
   if (isHostShared) {
     lastError = std::string("gpu.alloc host_shared (managed memory) is not "
                             "supported by the fusedops runtime; allocate "
@@ -664,8 +799,8 @@ void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream) {
   }
   // Unified addressing tells the direction from the pointers themselves.
   if (check(driver->cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
-                                  reinterpret_cast<CUdeviceptr>(src),
-                                  sizeBytes, static_cast<CUstream>(stream)),
+                                  reinterpret_cast<CUdeviceptr>(src), sizeBytes,
+                                  static_cast<CUstream>(stream)),
             "cuMemcpyAsync"))
     reportAsync("mgpuMemcpy");
 }

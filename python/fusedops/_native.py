@@ -28,6 +28,7 @@ from .errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
 
 __all__ = [
     "CompiledModule",
+    "LaunchPlan",
     "cache_dir",
     "cache_key",
     "compile_module",
@@ -109,6 +110,8 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsJitLookup.argtypes = [c_void_p, c_char_p]
         capi.fusedopsJitGetKernelImage.restype = c_size_t
         capi.fusedopsJitGetKernelImage.argtypes = [c_void_p, ctypes.POINTER(c_void_p)]
+        capi.fusedopsJitGetLaunchPlan.restype = c_char_p
+        capi.fusedopsJitGetLaunchPlan.argtypes = [c_void_p, c_char_p]
         capi.fusedopsJitDestroy.restype = None
         capi.fusedopsJitDestroy.argtypes = [c_void_p]
         rt.fusedopsGetLastErrorMessage.restype = c_char_p
@@ -123,6 +126,31 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         rt.fusedopsClearCurrentStream.argtypes = []
         rt.fusedopsTakeAsyncErrorCount.restype = ctypes.c_int
         rt.fusedopsTakeAsyncErrorCount.argtypes = []
+        rt.fusedopsModuleLoad.restype = ctypes.c_int
+        rt.fusedopsModuleLoad.argtypes = [c_char_p, c_size_t, ctypes.POINTER(c_void_p)]
+        rt.fusedopsModuleUnload.restype = ctypes.c_int
+        rt.fusedopsModuleUnload.argtypes = [c_void_p]
+        rt.fusedopsModuleGetFunction.restype = ctypes.c_int
+        rt.fusedopsModuleGetFunction.argtypes = [c_void_p, c_char_p, ctypes.POINTER(c_void_p)]
+        rt.fusedopsLaunchPlanCreate.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanCreate.argtypes = [ctypes.POINTER(c_void_p)]
+        uint3 = ctypes.c_uint32 * 3
+        int64s = ctypes.POINTER(ctypes.c_int64)
+        rt.fusedopsLaunchPlanAdd.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanAdd.argtypes = [
+            c_void_p,
+            c_void_p,
+            uint3,
+            uint3,
+            ctypes.c_uint32,
+            c_size_t,
+            int64s,
+            int64s,
+        ]
+        rt.fusedopsLaunchPlanRun.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanRun.argtypes = [c_void_p, ctypes.POINTER(c_void_p), c_size_t, c_void_p]
+        rt.fusedopsLaunchPlanDestroy.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanDestroy.argtypes = [c_void_p]
         _libs = (rt, capi)
         return _libs
 
@@ -133,7 +161,7 @@ def runtime() -> ctypes.CDLL:
 
 
 def compiler_version() -> str:
-    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 2; llvm 22.1.8; ...``."""
+    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 3; llvm 22.1.8; ...``."""
     return _load()[1].fusedopsCompilerVersion().decode()
 
 
@@ -163,10 +191,91 @@ class CompiledModule:
         size = self._capi.fusedopsJitGetKernelImage(self._handle, ctypes.byref(data))
         return ctypes.string_at(data, size) if size else b""
 
+    def launch_plan(self, name: str) -> Optional[dict]:
+        """The launch plan of host function ``name`` (see :class:`LaunchPlan`), or None if its
+        host code does more than launch kernels on its arguments."""
+        if self._handle is None:
+            raise CompilationError("the module was released")
+        text = self._capi.fusedopsJitGetLaunchPlan(self._handle, name.encode())
+        return json.loads(text) if text else None
+
     def close(self) -> None:
         if self._handle is not None:
             self._capi.fusedopsJitDestroy(self._handle)
             self._handle = None
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class LaunchPlan:
+    """Launches a host function's kernels directly: one ``cuLaunchKernel`` per kernel.
+
+    Built from the plan that the ``fusedops-launch-plan`` pass wrote on a function that only
+    launches kernels on its arguments (:meth:`CompiledModule.launch_plan`). Running it takes the
+    arguments' data pointers in the function's argument order and a stream, and skips the
+    JIT-compiled host code and its runtime calls. Loads its own copy of the kernels' image.
+    """
+
+    def __init__(self, module: CompiledModule, plan: dict) -> None:
+        rt = runtime()
+        self._rt = rt
+        self._module: Optional[int] = None
+        self._plan: Optional[int] = None
+        image = module.kernel_image
+        handle = ctypes.c_void_p()
+        check_runtime(
+            rt.fusedopsModuleLoad(image, len(image), ctypes.byref(handle)),
+            "loading the kernels' image",
+        )
+        self._module = handle.value
+        plan_handle = ctypes.c_void_p()
+        check_runtime(rt.fusedopsLaunchPlanCreate(ctypes.byref(plan_handle)), "creating a plan")
+        self._plan = plan_handle.value
+        self.num_buffers = 0
+        for launch in plan["launches"]:
+            function = ctypes.c_void_p()
+            kernel = launch["kernel"]
+            check_runtime(
+                rt.fusedopsModuleGetFunction(self._module, kernel.encode(), ctypes.byref(function)),
+                f"finding kernel {kernel}",
+            )
+            params, args = launch["params"], launch["param_args"]
+            n = len(params)
+            check_runtime(
+                rt.fusedopsLaunchPlanAdd(
+                    self._plan,
+                    function,
+                    (ctypes.c_uint32 * 3)(*launch["grid"]),
+                    (ctypes.c_uint32 * 3)(*launch["block"]),
+                    launch["shared_memory"],
+                    n,
+                    (ctypes.c_int64 * n)(*params),
+                    (ctypes.c_int64 * n)(*args),
+                ),
+                f"planning the launch of {kernel}",
+            )
+            self.num_buffers = max([self.num_buffers, *(a + 1 for a in args)])
+        self.launches = len(plan["launches"])
+
+    def run(self, buffers: ctypes.Array, stream: int) -> None:
+        """Launch on ``stream`` with ``buffers`` (a ``c_void_p`` array of data pointers)."""
+        if self._rt.fusedopsLaunchPlanRun(self._plan, buffers, len(buffers), stream):
+            raise RuntimeLaunchError(
+                f"launching a fusedops kernel failed: "
+                f"{self._rt.fusedopsGetLastErrorMessage().decode()}"
+            )
+
+    def close(self) -> None:
+        if self._plan is not None:
+            self._rt.fusedopsLaunchPlanDestroy(self._plan)
+            self._plan = None
+        if self._module is not None:
+            self._rt.fusedopsModuleUnload(self._module)
+            self._module = None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
         try:

@@ -19,13 +19,21 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 import torch
 
 from . import _codegen, _native
-from .errors import ArgumentError, DeviceError, DTypeError, RuntimeLaunchError, ShapeError
+from .errors import (
+    ArgumentError,
+    DeviceError,
+    DTypeError,
+    FusedOpsError,
+    RuntimeLaunchError,
+    ShapeError,
+)
 from .reference import _scale_shape
 
 __all__ = [
@@ -73,6 +81,22 @@ class _Kernel:
         proto = ctypes.CFUNCTYPE(None, *[ctypes.POINTER(type(d)) for d in self.descriptors])
         self.entry = proto(module.function("kernel"))
         self.lock = threading.Lock()
+        # The direct path: the kernels' launches replayed with cuLaunchKernel alone.
+        self.plan: Optional[_native.LaunchPlan] = None
+        self.buffers: Optional[ctypes.Array] = None
+        if os.environ.get("FUSEDOPS_LAUNCH", "plan") != "host-code":
+            description = module.launch_plan("kernel")
+            if description is not None:
+                try:
+                    self.plan = _native.LaunchPlan(module, description)
+                except FusedOpsError as e:  # a compiler bug; the host code still works
+                    warnings.warn(
+                        f"fusedops: launching through the JIT'd host code: {e}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                else:
+                    self.buffers = (ctypes.c_void_p * len(self.descriptors))()
 
 
 _descriptor_cache: dict[int, type] = {}
@@ -163,6 +187,15 @@ except AttributeError:  # pragma: no cover - older PyTorch
 
 
 def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
+    plan = kernel.plan
+    if plan is not None:
+        stream = _raw_stream(tensors[0].device.index or 0)
+        with kernel.lock:
+            buffers = kernel.buffers
+            for i, t in enumerate(tensors):
+                buffers[i] = t.data_ptr()
+            plan.run(buffers, stream)
+        return
     rt = _native.runtime()
     with kernel.lock:
         for d, t in zip(kernel.descriptors, tensors):

@@ -12,7 +12,7 @@ import pytest
 
 from fusedops import _codegen as cg
 from fusedops import _native
-from fusedops.errors import CompilationError, LibraryNotFoundError
+from fusedops.errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
 
 try:
     _native.library_dir()
@@ -123,3 +123,38 @@ def test_missing_libraries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch
 def test_memref_type() -> None:
     assert cg.memref_type([2, 3], "f16") == "memref<2x3xf16>"
     assert cg.memref_type([], "f32") == "memref<f32>"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_every_op_gets_a_launch_plan(name: str) -> None:
+    # The PyTorch API's modules only launch kernels on their arguments, so each gets a plan that
+    # launches them without the JIT'd host code: the arguments' data pointers, in order, fill
+    # the pointer parameters; everything else is fixed.
+    source, args = SOURCES[name]
+    module = _native.compile_module(source, chip="sm_90a", fmt="isa")
+    plan = module.launch_plan("kernel")
+    assert plan is not None
+    assert plan["launches"], plan
+    used = set()
+    for launch in plan["launches"]:
+        assert launch["module"] == "fusedops_kernels"
+        assert f".entry {launch['kernel']}(" in module.kernel_image.decode()
+        assert len(launch["grid"]) == 3 and len(launch["block"]) == 3
+        assert 0 < launch["block"][0] * launch["block"][1] * launch["block"][2] <= 1024
+        assert len(launch["params"]) == len(launch["param_args"])
+        pointers = [a for a in launch["param_args"] if a >= 0]
+        # Descriptors: allocated and aligned pointers of the same argument, side by side.
+        assert pointers and len(pointers) % 2 == 0
+        assert all(a < len(args) for a in pointers)
+        used.update(pointers)
+    assert used == set(range(len(args))), "every argument reaches a kernel"
+    assert module.launch_plan("absent") is None
+
+
+def test_launch_plan_needs_a_gpu_to_run() -> None:
+    source, _ = SOURCES["dequantize_tensor"]
+    module = _native.compile_module(source, chip="sm_90a", fmt="isa")
+    if _native.runtime().fusedopsInit() == 0:
+        pytest.skip("a GPU is present: this checks the path without one")
+    with pytest.raises(RuntimeLaunchError, match="CUDA driver"):
+        _native.LaunchPlan(module, module.launch_plan("kernel"))

@@ -312,3 +312,42 @@ def test_cuda_graph_capture_and_side_stream(gen) -> None:
     graph.replay()
     torch.cuda.synchronize()
     torch.testing.assert_close(captured, call(), rtol=0, atol=0)
+
+
+@needs_gpu
+def test_launch_plans_write_what_the_host_code_writes(gen, monkeypatch) -> None:
+    # Every op launches through its plan (cuLaunchKernel alone); FUSEDOPS_LAUNCH=host-code runs
+    # the JIT'd host code instead. The two must write the same bits.
+    from fusedops import torch_ops
+
+    x = rand((2, 32, 256), torch.float16, gen)
+    w = rand((256,), torch.float16, gen)
+    c, s = rope_tables(32, 64, "gptj")
+    wg = rand((384, 256), torch.float16, gen, 0.05)
+    wu = rand((384, 256), torch.float16, gen, 0.05)
+    a = rand((64, 256), torch.bfloat16, gen)
+    b = rand((128, 256), torch.bfloat16, gen)
+
+    def run_all():
+        outs = [
+            fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=64, rope_style="gptj"),
+            fusedops.fused_gated_mlp(x, wg, wu, activation="gelu"),
+        ]
+        for granularity in ("tensor", "row", "block128"):
+            q, sc = fusedops.quantize_fp8(a, granularity=granularity)
+            outs += [q.view(torch.uint8), sc]
+            outs.append(fusedops.dequantize_fp8(q, sc, granularity=granularity))
+            outs.append(fusedops.fp8_gemm(a, b, granularity=granularity, out_dtype=torch.bfloat16))
+        torch.cuda.synchronize()
+        return outs
+
+    torch_ops._kernels.clear()
+    planned = run_all()
+    assert torch_ops._kernels and all(k.plan is not None for k in torch_ops._kernels.values())
+    monkeypatch.setenv("FUSEDOPS_LAUNCH", "host-code")
+    torch_ops._kernels.clear()
+    hosted = run_all()
+    assert all(k.plan is None for k in torch_ops._kernels.values())
+    torch_ops._kernels.clear()
+    for p, h in zip(planned, hosted):
+        torch.testing.assert_close(p, h, rtol=0, atol=0)

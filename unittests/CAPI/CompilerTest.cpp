@@ -12,11 +12,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "fusedops-c/Compiler.h"
+#include "fusedops-c/Runtime.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -39,7 +43,7 @@ std::string image(fusedops_jit jit) {
 
 TEST(CompilerCAPI, VersionNamesTheToolchain) {
   std::string version = fusedopsCompilerVersion();
-  EXPECT_EQ(version.rfind("fusedops-capi 2; llvm 22.", 0), 0u) << version;
+  EXPECT_EQ(version.rfind("fusedops-capi 3; llvm 22.", 0), 0u) << version;
   EXPECT_NE(version.find("; ptxas "), std::string::npos) << version;
 }
 
@@ -121,6 +125,211 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
             FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
   EXPECT_NE(lastError().find("unknown format 'elf'"), std::string::npos);
   EXPECT_EQ(bytes, nullptr);
+}
+
+//===----------------------------------------------------------------------===//
+// Launch plans
+//===----------------------------------------------------------------------===//
+
+// What the launch-plan pass wrote for kSource: one launch of the row
+// dequantize kernel whose parameters are the three memref descriptors
+// (allocated, aligned, offset, sizes, strides) of the function's arguments.
+TEST(CompilerCAPI, LaunchPlanSpellsOutTheKernelParameters) {
+  void *bytes = nullptr;
+  size_t size = 0;
+  ASSERT_EQ(fusedopsJitLower(kSource, std::strlen(kSource), "sm_90a", "isa", 3,
+                             nullptr, &bytes, &size),
+            FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  fusedops_jit jit = nullptr;
+  ASSERT_EQ(fusedopsJitLoad(bytes, size, &jit), FUSEDOPS_COMPILE_SUCCESS);
+  fusedopsBufferFree(bytes);
+  const char *plan = fusedopsJitGetLaunchPlan(jit, "kernel");
+  ASSERT_NE(plan, nullptr);
+  std::string text = plan;
+  EXPECT_EQ(text.rfind("{\"launches\":[{", 0), 0u) << text;
+  EXPECT_NE(text.find("\"module\":\"fusedops_kernels\""), std::string::npos);
+  EXPECT_NE(text.find("\"kernel\":\"dequantize_row\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\"params\":[0,0,0,16,64,64,1,0,0,0,16,1,"
+                      "0,0,0,16,64,64,1]"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\"param_args\":[0,0,-1,-1,-1,-1,-1,1,1,-1,-1,-1,"
+                      "2,2,-1,-1,-1,-1,-1]"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("},{"), std::string::npos) << "one launch: " << text;
+  EXPECT_EQ(fusedopsJitGetLaunchPlan(jit, "absent"), nullptr);
+  EXPECT_EQ(fusedopsJitGetLaunchPlan(nullptr, "kernel"), nullptr);
+  fusedopsJitDestroy(jit);
+}
+
+// An intermediate buffer is host work (the pipeline allocates and frees it in
+// GPU memory): no plan, and the host code is still there to run.
+TEST(CompilerCAPI, NoLaunchPlanWhereTheHostCodeDoesMore) {
+  const char *source = R"mlir(
+func.func @kernel(%x: memref<16x64xf16>, %o: memref<16x64xf16>)
+    attributes {llvm.emit_c_interface} {
+  %q = memref.alloc() : memref<16x64xf8E4M3FN>
+  %s = memref.alloc() : memref<16xf32>
+  fusedops.quantize ins(%x : memref<16x64xf16>)
+      outs(%q, %s : memref<16x64xf8E4M3FN>, memref<16xf32>) granularity = row
+  fusedops.dequantize ins(%q, %s : memref<16x64xf8E4M3FN>, memref<16xf32>)
+      outs(%o : memref<16x64xf16>) granularity = row
+  return
+}
+)mlir";
+  fusedops_jit jit = nullptr;
+  ASSERT_EQ(fusedopsJitCompile(source, std::strlen(source), "sm_90a", "isa", 3,
+                               nullptr, &jit),
+            FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  EXPECT_EQ(fusedopsJitGetLaunchPlan(jit, "kernel"), nullptr);
+  EXPECT_NE(fusedopsJitLookup(jit, "kernel"), nullptr);
+  fusedopsJitDestroy(jit);
+}
+
+/// A ranked memref descriptor as the C interface takes it.
+template <int Rank> struct MemRef {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[Rank];
+  int64_t strides[Rank];
+};
+
+/// Parses the numbers of JSON array `key` in `text` (the plans are flat).
+std::vector<int64_t> jsonNumbers(const std::string &text, const char *key) {
+  std::vector<int64_t> numbers;
+  size_t at = text.find(std::string("\"") + key + "\":[");
+  if (at == std::string::npos)
+    return numbers;
+  const char *p = text.c_str() + text.find('[', at) + 1;
+  while (*p != ']') {
+    char *end = nullptr;
+    numbers.push_back(std::strtoll(p, &end, 10));
+    p = *end == ',' ? end + 1 : end;
+  }
+  return numbers;
+}
+
+// On a GPU: the plan's launch writes exactly what the JIT'd host code writes,
+// and the runtime refuses a plan whose parameters do not fit the kernel.
+TEST(CompilerCAPI, LaunchPlanRunsLikeTheHostCode) {
+  if (fusedopsInit() != FUSEDOPS_SUCCESS)
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  int major = 0, minor = 0;
+  ASSERT_EQ(fusedopsGetDeviceArch(&major, &minor), FUSEDOPS_SUCCESS);
+  const bool hopper = major == 9;
+  fusedops_jit jit = nullptr;
+  ASSERT_EQ(fusedopsJitCompile(kSource, std::strlen(kSource),
+                               hopper ? "sm_90a" : "sm_80",
+                               hopper ? "bin" : "isa", 3, nullptr, &jit),
+            FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  const char *planText = fusedopsJitGetLaunchPlan(jit, "kernel");
+  ASSERT_NE(planText, nullptr);
+  std::string text = planText;
+
+  // Inputs: finite e4m3 bytes (0x7f/0xff are NaN) and positive scales.
+  std::mt19937 rng(7);
+  std::vector<uint8_t> q(16 * 64);
+  for (uint8_t &byte : q)
+    byte = static_cast<uint8_t>(rng() & 0xF7);
+  std::vector<float> scales(16);
+  for (float &scale : scales)
+    scale = 0.01f + static_cast<float>(rng() % 1000) / 997.0f;
+  void *dq = nullptr, *ds = nullptr, *hostOut = nullptr, *planOut = nullptr;
+  ASSERT_EQ(fusedopsMalloc(q.size(), &dq), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMalloc(scales.size() * 4, &ds), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMalloc(16 * 64 * 2, &hostOut), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMalloc(16 * 64 * 2, &planOut), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMemcpyHtoD(dq, q.data(), q.size()), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMemcpyHtoD(ds, scales.data(), scales.size() * 4),
+            FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMemsetD8(hostOut, 0xAB, 16 * 64 * 2, nullptr),
+            FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMemsetD8(planOut, 0xCD, 16 * 64 * 2, nullptr),
+            FUSEDOPS_SUCCESS);
+
+  // The host code.
+  MemRef<2> mq{dq, dq, 0, {16, 64}, {64, 1}};
+  MemRef<1> ms{ds, ds, 0, {16}, {1}};
+  MemRef<2> mo{hostOut, hostOut, 0, {16, 64}, {64, 1}};
+  auto entry =
+      reinterpret_cast<void (*)(MemRef<2> *, MemRef<1> *, MemRef<2> *)>(
+          fusedopsJitLookup(jit, "kernel"));
+  ASSERT_NE(entry, nullptr);
+  entry(&mq, &ms, &mo);
+  ASSERT_EQ(fusedopsTakeAsyncErrorCount(), 0) << fusedopsGetLastErrorMessage();
+
+  // The plan.
+  const void *image = nullptr;
+  size_t imageSize = fusedopsJitGetKernelImage(jit, &image);
+  fusedops_module module = nullptr;
+  ASSERT_EQ(fusedopsModuleLoad(image, imageSize, &module), FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  fusedops_function function = nullptr;
+  ASSERT_EQ(fusedopsModuleGetFunction(module, "dequantize_row", &function),
+            FUSEDOPS_SUCCESS);
+  std::vector<int64_t> grid = jsonNumbers(text, "grid"),
+                       block = jsonNumbers(text, "block"),
+                       params = jsonNumbers(text, "params"),
+                       paramArgs = jsonNumbers(text, "param_args");
+  ASSERT_EQ(grid.size(), 3u);
+  ASSERT_EQ(block.size(), 3u);
+  ASSERT_EQ(params.size(), paramArgs.size());
+  const uint32_t g[3] = {uint32_t(grid[0]), uint32_t(grid[1]),
+                         uint32_t(grid[2])};
+  const uint32_t b[3] = {uint32_t(block[0]), uint32_t(block[1]),
+                         uint32_t(block[2])};
+  fusedops_launch_plan plan = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsLaunchPlanAdd(plan, function, g, b, 0, params.size(),
+                                  params.data(), paramArgs.data()),
+            FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  void *buffers[3] = {dq, ds, planOut};
+  EXPECT_EQ(fusedopsLaunchPlanRun(plan, buffers, 2, nullptr),
+            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(fusedopsGetLastErrorMessage())
+                .find("reads 3 buffers but was given 2"),
+            std::string::npos)
+      << fusedopsGetLastErrorMessage();
+  ASSERT_EQ(fusedopsLaunchPlanRun(plan, buffers, 3, nullptr), FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  ASSERT_EQ(fusedopsStreamSynchronize(nullptr), FUSEDOPS_SUCCESS);
+
+  std::vector<uint16_t> fromHost(16 * 64), fromPlan(16 * 64);
+  ASSERT_EQ(fusedopsMemcpyDtoH(fromHost.data(), hostOut, 16 * 64 * 2),
+            FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsMemcpyDtoH(fromPlan.data(), planOut, 16 * 64 * 2),
+            FUSEDOPS_SUCCESS);
+  EXPECT_EQ(fromHost, fromPlan);
+  EXPECT_NE(fromHost[0], 0xABAB) << "the host code wrote nothing";
+
+  // One parameter short: the driver's parameter list says no.
+  fusedops_launch_plan wrong = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&wrong), FUSEDOPS_SUCCESS);
+  fusedops_status status =
+      fusedopsLaunchPlanAdd(wrong, function, g, b, 0, params.size() - 1,
+                            params.data(), paramArgs.data());
+  if (status == FUSEDOPS_SUCCESS)
+    std::printf("[ note     ] the driver has no cuFuncGetParamInfo: "
+                "plans are not checked against their kernels\n");
+  else
+    EXPECT_NE(std::string(fusedopsGetLastErrorMessage())
+                  .find("the plan does not belong to this kernel"),
+              std::string::npos)
+        << fusedopsGetLastErrorMessage();
+
+  fusedopsLaunchPlanDestroy(wrong);
+  fusedopsLaunchPlanDestroy(plan);
+  fusedopsModuleUnload(module);
+  for (void *p : {dq, ds, hostOut, planOut})
+    fusedopsFree(p);
+  fusedopsJitDestroy(jit);
 }
 
 } // namespace

@@ -23,6 +23,8 @@
 #include "llvm/ExecutionEngine/Orc/CoreContainers.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 
+#include "llvm/ADT/StringMap.h"
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +82,16 @@ public:
   /// format=isa, cubin bytes for format=bin).
   StringRef getKernelImage() const { return kernelImage; }
 
+  /// The launch plan that `fusedops-launch-plan` wrote on host function
+  /// `name`, as JSON, or null if it has none (its host code does more than
+  /// launch kernels on its arguments). The JSON is an object
+  /// `{"launches": [...]}`; each launch has "module", "kernel", "grid" and
+  /// "block" (three numbers each), "shared_memory", "params" and
+  /// "param_args": kernel parameter i is the data pointer of function
+  /// argument param_args[i] when that is >= 0, else the 8-byte value
+  /// params[i]. fusedopsLaunchPlanAdd in fusedops-c/Runtime.h takes these.
+  const std::string *getLaunchPlan(StringRef name) const;
+
 private:
   JitModule();
   static std::unique_ptr<JitModule>
@@ -88,6 +100,7 @@ private:
   std::unique_ptr<MLIRContext> context;
   std::unique_ptr<ExecutionEngine> engine;
   std::string kernelImage;
+  llvm::StringMap<std::string> launchPlans;
 };
 
 } // namespace fusedops

@@ -36,4 +36,54 @@ def FusedOpsDeviceBuffers : Pass<"fusedops-device-buffers", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def FusedOpsLaunchPlan : Pass<"fusedops-launch-plan", "ModuleOp"> {
+  let summary = "Describe each host function's launches for a direct launcher";
+  let description = [{
+    Runs on host code after `convert-fusedops-to-gpu`, before
+    `gpu-async-region`. A host function whose body is nothing but
+    `gpu.launch_func`s with constant grid, block and shared-memory sizes whose
+    operands are the function's own static, identity-layout memref
+    arguments (and `arith.constant`s feeding the sizes) needs none of its
+    host code at run time: a launcher only has to call `cuLaunchKernel` for
+    each launch with the kernel parameters that `gpu-to-llvm` would pass.
+    This pass writes those parameters on the function as
+    `fusedops.launch_plan`, which survives the rest of the pipeline (it is
+    copied to the `llvm.func`), so a runtime can launch from a lowered,
+    cached module without running its JIT-compiled host code.
+
+    Each launch is a dictionary: the kernel's `module` and `kernel` names,
+    `grid`, `block`, `shared_memory`, and the kernel's parameters as
+    `gpu-to-llvm` expands them (a memref becomes its descriptor: allocated
+    pointer, aligned pointer, offset, sizes, strides): `params[i]` is the
+    value of parameter `i` unless `param_args[i]` is a function argument
+    number, in which case the parameter is that argument's data pointer.
+    Functions with any other host work (allocations, copies, loops, views)
+    get no plan and keep only their host code (`-mlir-pass-statistics`
+    counts both kinds in LLVM builds with statistics enabled).
+
+    Example:
+
+    ```mlir
+    func.func @kernel(%x: memref<2x256xf16>, %q: memref<2x256xf8E4M3FN>,
+                      %s: memref<2x1xf32>) attributes {llvm.emit_c_interface} {
+      gpu.launch_func @fusedops_kernels::@quantize_row blocks in (%c2, %c1, %c1)
+          threads in (%c256, %c1, %c1) args(%x : ..., %q : ..., %s : ...)
+      return
+    }
+    // gets
+    //   fusedops.launch_plan = [{block = array<i64: 256, 1, 1>,
+    //     grid = array<i64: 2, 1, 1>, kernel = "quantize_row",
+    //     module = "fusedops_kernels", param_args = array<i64: 0, 0, -1, ...>,
+    //     params = array<i64: 0, 0, 0, 2, 256, 256, 1, ...>, shared_memory = 0},
+    //    ...]
+    ```
+  }];
+  let statistics = [
+    Statistic<"numPlanned", "planned-functions",
+              "Host functions given a launch plan">,
+    Statistic<"numUnplanned", "unplanned-functions",
+              "Host functions with launches that keep only their host code">
+  ];
+}
+
 #endif // FUSEDOPS_DIALECT_FUSEDOPS_TRANSFORMS_PASSES_TD

@@ -1,0 +1,108 @@
+// RUN: fusedops-opt %s --fusedops-launch-plan | FileCheck %s
+
+// Only the functions whose host work is launching kernels on their own
+// arguments get a plan; each memref operand becomes the kernel parameters
+// gpu-to-llvm passes (allocated, aligned, offset, sizes, strides).
+
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @one(%a: memref<4x8xf16>) kernel { gpu.return }
+    gpu.func @two(%a: memref<32x8xf16>, %n: index, %b: memref<8xf32, strided<[1], offset: 3>>) kernel { gpu.return }
+    gpu.func @dyn(%a: memref<?x8xf16>) kernel { gpu.return }
+    gpu.func @scalar(%a: memref<f32>) kernel { gpu.return }
+  }
+
+  // CHECK-LABEL: func.func @two_launches
+  // CHECK-SAME: fusedops.launch_plan = [
+  // CHECK-SAME: {block = array<i64: 128, 1, 1>, grid = array<i64: 2, 1, 1>, kernel = "one", module = "kernels", param_args = array<i64: 1, 1, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 4, 8, 8, 1>, shared_memory = 0 : i64},
+  // CHECK-SAME: {block = array<i64: 64, 2, 1>, grid = array<i64: 1, 1, 1>, kernel = "one", module = "kernels", param_args = array<i64: 0, 0, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 4, 8, 8, 1>, shared_memory = 1024 : i64}]
+  func.func @two_launches(%x: memref<4x8xf16>, %y: memref<4x8xf16>) {
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c64 = arith.constant 64 : index
+    %c128 = arith.constant 128 : index
+    %smem = arith.constant 1024 : i32
+    gpu.launch_func @kernels::@one blocks in (%c2, %c1, %c1) threads in (%c128, %c1, %c1) args(%y : memref<4x8xf16>)
+    gpu.launch_func @kernels::@one blocks in (%c1, %c1, %c1) threads in (%c64, %c2, %c1) dynamic_shared_memory_size %smem args(%x : memref<4x8xf16>)
+    return
+  }
+
+  // Views of arguments keep the base pointer: the view's own offset, sizes
+  // and strides go in the plan. Index constants are 8-byte parameters.
+  // CHECK-LABEL: func.func @views
+  // CHECK-SAME: param_args = array<i64: 0, 0, -1, -1, -1, -1, -1, -1, 1, 1, -1, -1, -1>
+  // CHECK-SAME: params = array<i64: 0, 0, 0, 32, 8, 8, 1, 16, 0, 0, 3, 8, 1>
+  func.func @views(%x: memref<2x16x8xf16>, %t: memref<16xf32>) {
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %flat = memref.collapse_shape %x [[0, 1], [2]] : memref<2x16x8xf16> into memref<32x8xf16>
+    %part = memref.subview %t[3] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1], offset: 3>>
+    %cast = memref.cast %part : memref<8xf32, strided<[1], offset: 3>> to memref<8xf32, strided<[1], offset: 3>>
+    gpu.launch_func @kernels::@two blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%flat : memref<32x8xf16>, %c16 : index, %cast : memref<8xf32, strided<[1], offset: 3>>)
+    return
+  }
+
+  // A function without launches is not counted.
+  // CHECK-LABEL: func.func @no_launch
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @no_launch(%x: memref<4x8xf16>) {
+    return
+  }
+
+  // CHECK-LABEL: func.func @rank0
+  // CHECK-SAME: params = array<i64: 0, 0, 0>
+  func.func @rank0(%x: memref<f32>) {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @kernels::@scalar blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<f32>)
+    return
+  }
+
+  // Host work other than launching: no plan.
+  // CHECK-LABEL: func.func @allocates
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @allocates() {
+    %c1 = arith.constant 1 : index
+    %b = gpu.alloc () : memref<4x8xf16>
+    gpu.launch_func @kernels::@one blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%b : memref<4x8xf16>)
+    gpu.dealloc %b : memref<4x8xf16>
+    return
+  }
+
+  // A grid that depends on the arguments: no plan.
+  // CHECK-LABEL: func.func @dynamic
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @dynamic(%x: memref<?x8xf16>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %n = memref.dim %x, %c0 : memref<?x8xf16>
+    gpu.launch_func @kernels::@dyn blocks in (%n, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<?x8xf16>)
+    return
+  }
+
+  // A scalar operand that is not known now: no plan.
+  // CHECK-LABEL: func.func @runtime_scalar
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @runtime_scalar(%x: memref<32x8xf16>, %n: index, %t: memref<16xf32>) {
+    %v = memref.subview %t[3] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1], offset: 3>>
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @kernels::@two blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<32x8xf16>, %n : index, %v : memref<8xf32, strided<[1], offset: 3>>)
+    return
+  }
+
+  // Launches inside a loop: no plan.
+  // CHECK-LABEL: func.func @loop
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @loop(%x: memref<4x8xf16>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    scf.for %i = %c0 to %c4 step %c1 {
+      gpu.launch_func @kernels::@one blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<4x8xf16>)
+    }
+    return
+  }
+  // CHECK-LABEL: func.func @last
+  func.func @last() {
+    return
+  }
+}
