@@ -22,6 +22,7 @@ if [ "${1:-}" = "--stage" ]; then
   build=${BUILD_DIR:-$root/build}
   cp "$build"/unittests/Conversion/FusedOpsToGPU/FusedOpsToGPUTests \
      "$build"/unittests/Runtime/FusedOpsRuntimeTests \
+     "$build"/unittests/CAPI/FusedOpsCAPITests \
      "$build"/bench/fusedops-bench "$build"/lib/libFusedOpsRuntime.so \
      "$build"/lib/libFusedOpsCAPI.so \
      "$build"/bin/fusedops-runner "$build"/bin/fusedops-opt \
@@ -48,6 +49,9 @@ run_tests() {
   "$bin/FusedOpsRuntimeTests" >"$out/runtime-tests.log" 2>&1
   echo "runtime GoogleTests rc=$?"
   grep -E "FAILED|PASSED|SKIPPED" "$out/runtime-tests.log"
+  "$bin/FusedOpsCAPITests" >"$out/capi-tests.log" 2>&1
+  echo "compiler C API GoogleTests rc=$?"
+  grep -E "FAILED|PASSED|SKIPPED|note" "$out/capi-tests.log"
   "$bin/FusedOpsToGPUTests" >"$out/gpu-tests.log" 2>&1
   echo "GPU GoogleTests rc=$?"
   grep -E "^\[ result|FAILED|PASSED|SKIPPED" "$out/gpu-tests.log"

@@ -249,29 +249,49 @@ def _check(name: str, out: Any, ref: torch.Tensor, tol: float, meta: dict) -> Op
 def measure_host_overhead(calls: int = 500) -> dict[str, float]:
     """Host microseconds per call, enqueuing back to back on a tiny input (GPU never the limit).
 
-    Compares a fusedops call (second and later calls: the kernel is compiled and cached) with
-    single PyTorch eager ops on the same tensors.
+    Compares fusedops calls (second and later calls: the kernel is compiled and cached) through
+    their launch plans and, for one op, through the JIT'd host code (``FUSEDOPS_LAUNCH=host-code``)
+    with single PyTorch eager ops on the same tensors.
     """
+    from fusedops import torch_ops
+
     x = torch.randn(1, 16, 1024, device="cuda", dtype=torch.bfloat16)
     w = torch.ones(1024, device="cuda", dtype=torch.bfloat16)
+    wg = torch.randn(256, 1024, device="cuda", dtype=torch.bfloat16) * 0.03
     cos, sin = _rope_tables(16, 128)
+    rmsnorm_rope = lambda: fusedops.fused_rmsnorm_rope(  # noqa: E731
+        x, w, cos, sin, eps=1e-6, head_dim=128
+    )
     fns = {
-        "fusedops.fused_rmsnorm_rope": lambda: fusedops.fused_rmsnorm_rope(
-            x, w, cos, sin, eps=1e-6, head_dim=128
-        ),
+        "fusedops.fused_rmsnorm_rope": rmsnorm_rope,
+        "fusedops.fused_gated_mlp": lambda: fusedops.fused_gated_mlp(x, wg, wg),
+        "fusedops.quantize_fp8 (row)": lambda: fusedops.quantize_fp8(x, granularity="row"),
+        "fusedops.fused_rmsnorm_rope (JIT'd host code)": rmsnorm_rope,
         "torch.add (eager)": lambda: torch.add(x, x),
         "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
+        "F.linear (eager)": lambda: F.linear(x, wg),
     }
     result = {}
-    for name, fn in fns.items():
-        for _ in range(20):
-            fn()
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        result[name] = (time.perf_counter() - start) / calls * 1e6
-        torch.cuda.synchronize()
+    saved = os.environ.get("FUSEDOPS_LAUNCH")
+    try:
+        for name, fn in fns.items():
+            if "host code" in name:
+                os.environ["FUSEDOPS_LAUNCH"] = "host-code"
+                torch_ops._kernels.clear()
+            for _ in range(20):
+                fn()
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            result[name] = (time.perf_counter() - start) / calls * 1e6
+            torch.cuda.synchronize()
+    finally:
+        if saved is None:
+            os.environ.pop("FUSEDOPS_LAUNCH", None)
+        else:
+            os.environ["FUSEDOPS_LAUNCH"] = saved
+        torch_ops._kernels.clear()
     return result
 
 
