@@ -265,7 +265,7 @@ def measure_host_overhead(calls: int = 500) -> dict[str, float]:
     fns = {
         "fusedops.fused_rmsnorm_rope": rmsnorm_rope,
         "fusedops.fused_gated_mlp": lambda: fusedops.fused_gated_mlp(x, wg, wg),
-        "fusedops.quantize_fp8 (row)": lambda: fusedops.quantize_fp8(x, granularity="row"),
+        "fusedops.quantize_fp8 (row)": lambda: fusedops.quantize_fp8(x[0], granularity="row"),
         "fusedops.fused_rmsnorm_rope (JIT'd host code)": rmsnorm_rope,
         "torch.add (eager)": lambda: torch.add(x, x),
         "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
