@@ -36,5 +36,7 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module = importlib.import_module(f".{_TORCH_API[name]}", __name__)
-        return getattr(module, name)
+        value = getattr(module, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'fusedops' has no attribute {name!r}")

@@ -189,7 +189,7 @@ except AttributeError:  # pragma: no cover - older PyTorch
 def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
     plan = kernel.plan
     if plan is not None:
-        stream = _raw_stream(tensors[0].device.index or 0)
+        stream = _raw_stream(0)  # _check_tensor: every argument is on cuda:0
         with kernel.lock:
             buffers = kernel.buffers
             for i, t in enumerate(tensors):
@@ -200,7 +200,7 @@ def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
     with kernel.lock:
         for d, t in zip(kernel.descriptors, tensors):
             d.allocated = d.aligned = t.data_ptr()
-        rt.fusedopsSetCurrentStream(_raw_stream(tensors[0].device.index or 0))
+        rt.fusedopsSetCurrentStream(_raw_stream(0))
         try:
             kernel.entry(*kernel.arguments)
         finally:
@@ -216,25 +216,24 @@ def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _check_tensor(
-    name: str,
-    t: Any,
-    dtypes: Sequence[torch.dtype],
-    device: Optional[torch.device],
-) -> torch.Tensor:
+def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype]) -> torch.Tensor:
+    """``t`` if it is a contiguous, non-empty tensor of one of ``dtypes`` on cuda:0.
+
+    All arguments of a call are on cuda:0 once each has passed, so they are on one device.
+    Written for speed on the accepted path (it runs for every tensor of every call): ``is_cuda``
+    and ``get_device()`` instead of building a ``torch.device``.
+    """
     if not isinstance(t, torch.Tensor):
         raise ArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cuda":
+    if not t.is_cuda:
         if not torch.cuda.is_available():
             raise DeviceError(
                 f"{name} is on {t.device}; fusedops runs on an NVIDIA GPU and "
                 "PyTorch sees none (torch.cuda.is_available() is False)"
             )
         raise DeviceError(f"{name} is on {t.device}; move it to the GPU with {name}.cuda()")
-    if t.device.index not in (0, None):
+    if t.get_device() != 0:
         raise DeviceError(f"{name} is on {t.device}; fusedops launches on cuda:0 only for now")
-    if device is not None and t.device != device:
-        raise DeviceError(f"{name} is on {t.device} but the other arguments are on {device}")
     if t.dtype not in dtypes:
         names = ", ".join(str(d) for d in dtypes)
         raise DTypeError(
@@ -327,10 +326,10 @@ def fused_rmsnorm_rope(
     ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
     dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
     """
-    x = _check_tensor("x", x, _FLOAT_DTYPES, None)
-    weight = _check_tensor("weight", weight, (x.dtype,), x.device)
-    cos = _check_tensor("cos", cos, (torch.float32, x.dtype), x.device)
-    sin = _check_tensor("sin", sin, (cos.dtype,), x.device)
+    x = _check_tensor("x", x, _FLOAT_DTYPES)
+    weight = _check_tensor("weight", weight, (x.dtype,))
+    cos = _check_tensor("cos", cos, (torch.float32, x.dtype))
+    sin = _check_tensor("sin", sin, (cos.dtype,))
     _choice("rope_style", rope_style, _ROPE_STYLES)
     hidden = x.shape[-1]
     if not isinstance(head_dim, int) or head_dim <= 0 or hidden % head_dim:
@@ -351,7 +350,7 @@ def fused_rmsnorm_rope(
     if not (eps >= 0.0) or eps == float("inf"):
         raise ArgumentError(f"eps must be finite and >= 0; got {eps!r}")
     if positions is not None:
-        positions = _check_tensor("positions", positions, (torch.int32,), x.device)
+        positions = _check_tensor("positions", positions, (torch.int32,))
         if positions.shape != x.shape[:-1]:
             raise ShapeError(
                 f"positions must have shape {tuple(x.shape[:-1])} (x.shape[:-1]); "
@@ -402,9 +401,9 @@ def fused_gated_mlp(
 
     ``activation`` is ``"silu"`` (SwiGLU), ``"gelu"`` or ``"gelu_tanh"`` (GeGLU).
     """
-    x = _check_tensor("x", x, _FLOAT_DTYPES, None)
-    gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,), x.device)
-    up_weight = _check_tensor("up_weight", up_weight, (x.dtype,), x.device)
+    x = _check_tensor("x", x, _FLOAT_DTYPES)
+    gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,))
+    up_weight = _check_tensor("up_weight", up_weight, (x.dtype,))
     _choice("activation", activation, _ACTIVATIONS)
     if gate_weight.dim() != 2 or gate_weight.shape[1] != x.shape[-1]:
         raise ShapeError(
@@ -447,7 +446,7 @@ def quantize_fp8(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dynamic FP8 quantization of ``x`` ``[M, K]``: returns ``(q, scale)`` with
     ``x ≈ q.float() * scale`` per group (see :func:`fusedops.reference.quantize`)."""
-    x = _check_tensor("x", x, _FLOAT_DTYPES + (torch.float32,), None)
+    x = _check_tensor("x", x, _FLOAT_DTYPES + (torch.float32,))
     if x.dim() != 2:
         raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
     _choice("fmt", fmt, tuple(_FP8_BY_NAME))
@@ -473,10 +472,8 @@ def _dequantize_impl(
     return out
 
 
-def _check_scale(
-    name: str, scale: Any, granularity: str, rows: int, cols: int, device: torch.device
-) -> torch.Tensor:
-    scale = _check_tensor(name, scale, (torch.float32,), device)
+def _check_scale(name: str, scale: Any, granularity: str, rows: int, cols: int) -> torch.Tensor:
+    scale = _check_tensor(name, scale, (torch.float32,))
     want = _scale_shape(granularity, rows, cols)
     if tuple(scale.shape) != want:
         raise ShapeError(
@@ -494,13 +491,13 @@ def dequantize_fp8(
     out_dtype: torch.dtype = torch.bfloat16,
 ) -> torch.Tensor:
     """``q.float() * scale`` per group, in ``out_dtype`` (float16, bfloat16 or float32)."""
-    q = _check_tensor("q", q, _FP8_DTYPES, None)
+    q = _check_tensor("q", q, _FP8_DTYPES)
     if q.dim() != 2:
         raise ShapeError(f"q must be 2-D [M, K]; got shape {tuple(q.shape)}")
     _choice("granularity", granularity, _GRANULARITIES)
     if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
         raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
-    scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1], q.device)
+    scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1])
     return _dispatch("dequantize", _dequantize_impl, q, scale, granularity, out_dtype)
 
 
@@ -556,8 +553,8 @@ def fp8_gemm(
     ``bias`` is float32 ``[N]``.
     """
     _choice("granularity", granularity, _GRANULARITIES)
-    a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES, None)
-    b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES, a.device)
+    a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES)
+    b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES)
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
         raise ShapeError(
             f"a must be [M, K] and b [N, K] with the same K; got "
@@ -575,7 +572,7 @@ def fp8_gemm(
                     f"{name} is FP8 ({t.dtype}): pass {name}_scale, or pass "
                     f"{name} in float16/bfloat16 to quantize it dynamically"
                 )
-            s = _check_scale(f"{name}_scale", s, granularity, t.shape[0], t.shape[1], t.device)
+            s = _check_scale(f"{name}_scale", s, granularity, t.shape[0], t.shape[1])
         else:
             if s is not None:
                 raise ArgumentError(
@@ -586,7 +583,7 @@ def fp8_gemm(
             t, s = quantize_fp8(t, fmt="e4m3", granularity=granularity)
         operands.append((t, s))
     if bias is not None:
-        bias = _check_tensor("bias", bias, (torch.float32,), a.device)
+        bias = _check_tensor("bias", bias, (torch.float32,))
         if tuple(bias.shape) != (b.shape[0],):
             raise ShapeError(f"bias must be float32 [{b.shape[0]}]; got {tuple(bias.shape)}")
     (qa, sa), (qb, sb) = operands
@@ -601,11 +598,16 @@ def _dispatch(op: str, impl: Callable[..., Any], *args: Any) -> Any:
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
     which has the fake implementation and rejects backward through the kernels.
     """
-    plain = not torch.compiler.is_compiling()
-    for a in args:
-        if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.requires_grad):
-            plain = False
-    return impl(*args) if plain else getattr(torch.ops.fusedops, op)(*args)
+    if not _is_compiling():
+        for a in args:
+            if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.requires_grad):
+                break
+        else:
+            return impl(*args)
+    return getattr(torch.ops.fusedops, op)(*args)
+
+
+_is_compiling = torch.compiler.is_compiling
 
 
 # ------------------------------------------------------------------------------------------
