@@ -24,6 +24,7 @@
 #define FUSEDOPS_C_COMPILER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,11 +54,15 @@ const char *fusedopsCompilerGetLastError(void);
  * sm_90, sm_90a), embedding the kernels as `format` ("isa" for PTX, "bin"
  * for cubin, "fatbin"), NVVM optimisation level `optLevel` (0-3). `toolkit`
  * is the CUDA toolkit directory, or NULL for $CUDA_HOME or /usr/local/cuda.
- * On success stores a handle in *jit. Needs no GPU. */
+ * Ops without a tile get one from the tuning cache file `tuningCache` (see
+ * fusedopsTuningCacheRecord) where it has a measured entry for them, else
+ * from the cost model; NULL: the cost model only. On success stores a handle
+ * in *jit. Needs no GPU. */
 fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
                                            const char *chip, const char *format,
                                            unsigned optLevel,
                                            const char *toolkit,
+                                           const char *tuningCache,
                                            fusedops_jit *jit);
 
 /* Like fusedopsJitCompile, but stops after fusedops-to-binary and returns the
@@ -67,7 +72,8 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
 fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
                                          const char *chip, const char *format,
                                          unsigned optLevel, const char *toolkit,
-                                         void **data, size_t *dataSize);
+                                         const char *tuningCache, void **data,
+                                         size_t *dataSize);
 
 /* JIT-compiles bytes that fusedopsJitLower returned: no NVVM code generation
  * and no ptxas. Bytes that are not such a module (truncated, corrupt, from
@@ -92,6 +98,36 @@ size_t fusedopsJitGetKernelImage(fusedops_jit jit, const void **data);
  * (fusedopsLaunchPlanAdd/Run in fusedops-c/Runtime.h), skipping the host
  * code's runtime calls. */
 const char *fusedopsJitGetLaunchPlan(fusedops_jit jit, const char *name);
+
+/* Autotuning (fusedops/Autotune/): the candidate tiles of every fusedops op
+ * in `source` (buffer form, memref operands) for `chip`, as JSON in a buffer
+ * from malloc (*json, free it with fusedopsBufferFree):
+ *   {"ops": [{"op": "fusedops.gated_mlp", "strategy": "...",
+ *             "key": {"op", "shape_class", "dtypes", "attributes", "chip",
+ *                     "compiler"},
+ *             "default": "#fusedops.tile<...>",
+ *             "candidates": [{"tile", "predicted_us", "limiter",
+ *                             "blocks_per_sm"}, ...],   fastest first
+ *             "rejected": [{"tile", "reason"}, ...]}]}
+ * Needs no GPU. */
+fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
+                                               const char *chip, char **json);
+
+/* Records that `tile` (#fusedops.tile<...> text) ran the one fusedops op in
+ * `source` in `microseconds` (the best of `candidates` measured) under CUDA
+ * driver `driver` on `device`, in the tuning cache at `path`: merged with
+ * what is there under an exclusive lock and replaced atomically, the file
+ * and its folder created if missing. The key (op, shape class, element
+ * types, attributes, chip, fusedopsCompilerVersion()) comes from the op. If
+ * the file there was not a valid cache it is moved to `<path>.corrupt` and
+ * *warning (if `warning` is not NULL) gets a message from malloc saying so;
+ * else *warning is NULL. */
+fusedops_compile_status
+fusedopsTuningCacheRecord(const char *path, const char *source, size_t size,
+                          const char *chip, const char *tile,
+                          double microseconds, int64_t candidates,
+                          const char *driver, const char *device,
+                          char **warning);
 
 /* Releases the handle; its functions must not be called afterwards. */
 void fusedopsJitDestroy(fusedops_jit jit);

@@ -13,6 +13,7 @@
 #ifndef FUSEDOPS_INITFUSEDOPS_H
 #define FUSEDOPS_INITFUSEDOPS_H
 
+#include "fusedops/Autotune/Passes.h"
 #include "fusedops/Conversion/Passes.h"
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/Dialect/FusedOps/Transforms/BufferizableOpInterfaceImpl.h"
@@ -63,6 +64,7 @@ inline void registerPipelineDependencies(DialectRegistry &registry) {
 /// mlir-opt-like drivers).
 inline void registerAllPasses() {
   registerFusedOpsTransformsPasses();
+  registerFusedOpsAutotunePasses();
   registerFusedOpsConversionPasses();
   registerFusedOpsPipelines();
 }

@@ -40,12 +40,15 @@ fusedops_compile_status fail(fusedops_compile_status status,
 /// The pipeline options of the C API's arguments (pass options are not
 /// copyable, hence the out-parameter).
 void setOptions(FusedOpsToBinaryOptions &options, const char *chip,
-                const char *format, unsigned optLevel, const char *toolkit) {
+                const char *format, unsigned optLevel, const char *toolkit,
+                const char *tuningCache) {
   options.chip = chip;
   options.format = format;
   options.optLevel = optLevel;
   if (toolkit)
     options.toolkit = toolkit;
+  if (tuningCache)
+    options.tuningCache = tuningCache;
 }
 
 /// Hands `module` out as a handle, or reports `error` if there is none.
@@ -60,22 +63,16 @@ fusedops_compile_status handOut(std::unique_ptr<JitModule> module,
 }
 } // namespace
 
+fusedops_compile_status fusedopsCapiFail(fusedops_compile_status status,
+                                         std::string message) {
+  return fail(status, std::move(message));
+}
+
 extern "C" {
 
 const char *fusedopsCompilerVersion(void) {
-  static std::once_flag once;
-  static std::string version;
-  std::call_once(once, [] {
-    FusedOpsToBinaryOptions options;
-    std::string error;
-    mlir::FailureOr<unsigned> ptxas =
-        mlir::fusedops::getPtxasVersion(options, error);
-    version = std::string("fusedops-capi 3; llvm ") + LLVM_VERSION_STRING +
-              "; ptxas " +
-              (mlir::succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
-                                            std::to_string(*ptxas % 10)
-                                      : std::string("none"));
-  });
+  static const std::string version =
+      mlir::fusedops::getCompilerVersion(FusedOpsToBinaryOptions());
   return version.c_str();
 }
 
@@ -85,6 +82,7 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
                                            const char *chip, const char *format,
                                            unsigned optLevel,
                                            const char *toolkit,
+                                           const char *tuningCache,
                                            fusedops_jit *jit) {
   if (!jit)
     return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
@@ -94,7 +92,7 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
     return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                 "fusedopsJitCompile needs source, chip and format");
   FusedOpsToBinaryOptions options;
-  setOptions(options, chip, format, optLevel, toolkit);
+  setOptions(options, chip, format, optLevel, toolkit, tuningCache);
   std::string error;
   std::unique_ptr<JitModule> module =
       JitModule::compile(llvm::StringRef(source, size), options, error);
@@ -104,14 +102,15 @@ fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
 fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
                                          const char *chip, const char *format,
                                          unsigned optLevel, const char *toolkit,
-                                         void **data, size_t *dataSize) {
+                                         const char *tuningCache, void **data,
+                                         size_t *dataSize) {
   if (!data || !dataSize || !source || !chip || !format)
     return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                 "fusedopsJitLower needs source, chip, format and out pointers");
   *data = nullptr;
   *dataSize = 0;
   FusedOpsToBinaryOptions options;
-  setOptions(options, chip, format, optLevel, toolkit);
+  setOptions(options, chip, format, optLevel, toolkit, tuningCache);
   std::string error;
   std::optional<std::string> bytes =
       JitModule::lower(llvm::StringRef(source, size), options, error);

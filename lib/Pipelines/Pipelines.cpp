@@ -15,6 +15,7 @@
 
 #include "fusedops/Pipelines/Pipelines.h"
 
+#include "fusedops/Autotune/Passes.h"
 #include "fusedops/Conversion/Passes.h"
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -43,6 +44,11 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Config/llvm-config.h"
+
+#include <mutex>
 
 using namespace mlir;
 using namespace mlir::fusedops;
@@ -147,6 +153,24 @@ mlir::fusedops::getPtxasVersion(const FusedOpsToBinaryOptions &options,
   return queryPtxasVersion(ptxas, error);
 }
 
+std::string
+mlir::fusedops::getCompilerVersion(const FusedOpsToBinaryOptions &options) {
+  static std::mutex mutex;
+  static llvm::StringMap<std::string> versions;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto [it, inserted] = versions.try_emplace(options.toolkit.getValue());
+  if (inserted) {
+    std::string error;
+    FailureOr<unsigned> ptxas = getPtxasVersion(options, error);
+    it->second = std::string("fusedops-capi 3; llvm ") + LLVM_VERSION_STRING +
+                 "; ptxas " +
+                 (succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
+                                         std::to_string(*ptxas % 10)
+                                   : std::string("none"));
+  }
+  return it->second;
+}
+
 LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
     OpPassManager &pm, const FusedOpsToBinaryOptions &options,
     function_ref<LogicalResult(const Twine &)> errorHandler) {
@@ -189,6 +213,13 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
   pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createFusedOpsDeviceBuffers());
+  // Tiles: measured ones from the tuning cache, else the cost model's.
+  FusedOpsAutotuneOptions autotune;
+  autotune.chip = options.chip;
+  autotune.cache = options.tuningCache;
+  autotune.compiler = getCompilerVersion(options);
+  autotune.force = options.forceTile;
+  pm.addPass(createFusedOpsAutotune(autotune));
   ConvertFusedOpsToGPUOptions toGPU;
   toGPU.chip = options.chip;
   pm.addPass(createConvertFusedOpsToGPU(toGPU));

@@ -35,6 +35,7 @@ __all__ = [
     "compiler_version",
     "library_dir",
     "runtime",
+    "tuning_cache_path",
 ]
 
 _RUNTIME = "libFusedOpsRuntime.so"
@@ -92,8 +93,8 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsCompilerGetLastError.restype = c_char_p
         capi.fusedopsCompilerGetLastError.argtypes = []
         # fusedopsJitCompile and fusedopsJitLower take the same compile arguments
-        # (source, size, chip, format, optLevel, toolkit), then their outputs.
-        compile_args = [c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p]
+        # (source, size, chip, format, optLevel, toolkit, tuningCache), then their outputs.
+        compile_args = [c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p, c_char_p]
         capi.fusedopsJitCompile.restype = ctypes.c_int
         capi.fusedopsJitCompile.argtypes = [*compile_args, ctypes.POINTER(c_void_p)]
         capi.fusedopsJitLower.restype = ctypes.c_int
@@ -110,6 +111,26 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsJitLookup.argtypes = [c_void_p, c_char_p]
         capi.fusedopsJitGetKernelImage.restype = c_size_t
         capi.fusedopsJitGetKernelImage.argtypes = [c_void_p, ctypes.POINTER(c_void_p)]
+        capi.fusedopsTuneCandidates.restype = ctypes.c_int
+        capi.fusedopsTuneCandidates.argtypes = [
+            c_char_p,
+            c_size_t,
+            c_char_p,
+            ctypes.POINTER(c_void_p),
+        ]
+        capi.fusedopsTuningCacheRecord.restype = ctypes.c_int
+        capi.fusedopsTuningCacheRecord.argtypes = [
+            c_char_p,
+            c_char_p,
+            c_size_t,
+            c_char_p,
+            c_char_p,
+            ctypes.c_double,
+            ctypes.c_int64,
+            c_char_p,
+            c_char_p,
+            ctypes.POINTER(c_void_p),
+        ]
         capi.fusedopsJitGetLaunchPlan.restype = c_char_p
         capi.fusedopsJitGetLaunchPlan.argtypes = [c_void_p, c_char_p]
         capi.fusedopsJitDestroy.restype = None
@@ -292,14 +313,19 @@ def compile_module(
     opt_level: int = 3,
     toolkit: Optional[str] = None,
     disk_cache: bool = True,
+    tuning_cache: Optional[Path] = None,
 ) -> CompiledModule:
     """Compile MLIR ``source`` for ``chip`` in this process. Needs no GPU.
 
     With ``disk_cache`` (and the cache not disabled, see :func:`cache_dir`) the lowered module is
     looked up in, and else written to, the on-disk kernel cache, so later processes skip the
-    pipeline and ptxas.
+    pipeline and ptxas. Ops without a tile take the measured one from the tuning cache
+    (``tuning_cache``, by default :func:`tuning_cache_path`) where it has one, else the cost
+    model's.
     """
     _, capi = _load()
+    tuning = usable_tuning_cache(tuning_cache if tuning_cache is not None else tuning_cache_path())
+    tuning_arg = str(tuning).encode() if tuning else None
     directory = cache_dir() if disk_cache else None
     if directory is None:
         handle = ctypes.c_void_p()
@@ -311,12 +337,20 @@ def compile_module(
             fmt.encode(),
             opt_level,
             toolkit.encode() if toolkit else None,
+            tuning_arg,
             ctypes.byref(handle),
         )
         if status != 0 or not handle.value:
             raise CompilationError(_compile_failure(capi, chip))
         return CompiledModule(handle.value, capi, source)
-    key = cache_key(source, chip=chip, fmt=fmt, opt_level=opt_level, toolkit=toolkit)
+    key = cache_key(
+        source,
+        chip=chip,
+        fmt=fmt,
+        opt_level=opt_level,
+        toolkit=toolkit,
+        tuning=_file_digest(tuning),
+    )
     path = directory / f"{key}.fokc"
     lowered = _read_entry(path, key)
     if lowered is not None:
@@ -326,7 +360,7 @@ def compile_module(
         warnings.warn(
             f"fusedops: the kernel cache entry {path} did not load; recompiling", stacklevel=3
         )
-    lowered = _lower(capi, source, chip, fmt, opt_level, toolkit)
+    lowered = _lower(capi, source, chip, fmt, opt_level, toolkit, tuning_arg)
     _write_entry(path, key, lowered)
     module = _load_lowered(capi, lowered, source)
     if module is None:
@@ -362,12 +396,72 @@ def cache_dir() -> Optional[Path]:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fusedops"
 
 
+TUNING_CACHE_FORMAT = "fusedops-tuning-cache"
+TUNING_CACHE_VERSION = 1
+
+
+def tuning_cache_path() -> Optional[Path]:
+    """The tuning cache the compiler takes measured tiles from (``fusedops-tune`` writes it).
+
+    ``$FUSEDOPS_TUNING_CACHE`` if set (``none`` turns tuned tiles off), else ``tuning.json``
+    in ``$XDG_CACHE_HOME/fusedops`` or ``~/.cache/fusedops``.
+    """
+    env = os.environ.get("FUSEDOPS_TUNING_CACHE")
+    if env:
+        return None if env.lower() == "none" else Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "fusedops" / "tuning.json"
+
+
+def usable_tuning_cache(path: Optional[Path]) -> Optional[Path]:
+    """``path`` if it holds a tuning cache this compiler reads; None if there is none there, and
+    None with a warning if what is there is unreadable, corrupt or of another version (it is
+    then ignored, never trusted; ``fusedops-tune`` moves it aside when it next writes)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != TUNING_CACHE_FORMAT:
+            raise ValueError(f'not a tuning cache (no "format": "{TUNING_CACHE_FORMAT}")')
+        if data.get("version") != TUNING_CACHE_VERSION:
+            raise ValueError(
+                f"version {data.get('version')!r}, but this compiler reads version "
+                f"{TUNING_CACHE_VERSION}"
+            )
+        if not isinstance(data.get("entries"), list):
+            raise ValueError('no "entries" list')
+    except (OSError, ValueError, AttributeError) as e:
+        warnings.warn(
+            f"fusedops: ignoring the tuning cache {path}: {e}; tiles come from the cost model "
+            "(re-run fusedops-tune to rebuild it)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return path
+
+
+def _file_digest(path: Optional[Path]) -> str:
+    if path is None:
+        return ""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
 def cache_key(
-    source: str, *, chip: str, fmt: str, opt_level: int, toolkit: Optional[str] = None
+    source: str,
+    *,
+    chip: str,
+    fmt: str,
+    opt_level: int,
+    toolkit: Optional[str] = None,
+    tuning: str = "",
 ) -> str:
     """SHA-256 over everything the compiled module depends on: the op's MLIR (its shapes,
-    dtypes and attributes), chip, format, optimisation level, toolkit, and the compiler's,
-    LLVM's and ptxas' versions."""
+    dtypes and attributes), chip, format, optimisation level, toolkit, the compiler's, LLVM's
+    and ptxas' versions, and ``tuning``, the digest of the tuning cache the tiles came from."""
     parts = [
         f"format {CACHE_FORMAT}",
         compiler_version(),
@@ -376,6 +470,7 @@ def cache_key(
         str(opt_level),
         toolkit or "",
         source,
+        tuning,
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -459,7 +554,13 @@ def _compile_failure(capi: ctypes.CDLL, chip: str) -> str:
 
 
 def _lower(
-    capi: ctypes.CDLL, source: str, chip: str, fmt: str, opt_level: int, toolkit: Optional[str]
+    capi: ctypes.CDLL,
+    source: str,
+    chip: str,
+    fmt: str,
+    opt_level: int,
+    toolkit: Optional[str],
+    tuning: Optional[bytes],
 ) -> bytes:
     data = source.encode()
     out = ctypes.c_void_p()
@@ -471,6 +572,7 @@ def _lower(
         fmt.encode(),
         opt_level,
         toolkit.encode() if toolkit else None,
+        tuning,
         ctypes.byref(out),
         ctypes.byref(size),
     )

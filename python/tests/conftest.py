@@ -31,3 +31,14 @@ def _private_kernel_cache(tmp_path_factory: pytest.TempPathFactory):
     os.environ["FUSEDOPS_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernel-cache"))
     yield
     del os.environ["FUSEDOPS_CACHE_DIR"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_tuning_cache():
+    """Tiles in the tests come from the cost model, not from a tuning cache the user has."""
+    if "FUSEDOPS_TUNING_CACHE" in os.environ:
+        yield
+        return
+    os.environ["FUSEDOPS_TUNING_CACHE"] = "none"
+    yield
+    del os.environ["FUSEDOPS_TUNING_CACHE"]

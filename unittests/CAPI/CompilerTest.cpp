@@ -50,7 +50,7 @@ TEST(CompilerCAPI, VersionNamesTheToolchain) {
 TEST(CompilerCAPI, CompilesAndFindsTheFunction) {
   fusedops_jit jit = nullptr;
   ASSERT_EQ(fusedopsJitCompile(kSource, std::strlen(kSource), "sm_90a", "isa",
-                               3, nullptr, &jit),
+                               3, nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
   EXPECT_NE(fusedopsJitLookup(jit, "kernel"), nullptr);
@@ -64,7 +64,7 @@ TEST(CompilerCAPI, LoweredBytesLoadToTheSameKernels) {
   void *bytes = nullptr;
   size_t size = 0;
   ASSERT_EQ(fusedopsJitLower(kSource, std::strlen(kSource), "sm_80", "isa", 3,
-                             nullptr, &bytes, &size),
+                             nullptr, nullptr, &bytes, &size),
             FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
   ASSERT_GT(size, 4u);
@@ -74,7 +74,7 @@ TEST(CompilerCAPI, LoweredBytesLoadToTheSameKernels) {
       << lastError();
   fusedops_jit direct = nullptr;
   ASSERT_EQ(fusedopsJitCompile(kSource, std::strlen(kSource), "sm_80", "isa", 3,
-                               nullptr, &direct),
+                               nullptr, nullptr, &direct),
             FUSEDOPS_COMPILE_SUCCESS);
   EXPECT_EQ(image(loaded), image(direct));
   EXPECT_NE(fusedopsJitLookup(loaded, "kernel"), nullptr);
@@ -96,7 +96,7 @@ TEST(CompilerCAPI, LoadRejectsWhatIsNotALoweredModule) {
   void *bytes = nullptr;
   size_t size = 0;
   ASSERT_EQ(fusedopsJitLower(kSource, std::strlen(kSource), "sm_90a", "isa", 3,
-                             nullptr, &bytes, &size),
+                             nullptr, nullptr, &bytes, &size),
             FUSEDOPS_COMPILE_SUCCESS);
   EXPECT_EQ(fusedopsJitLoad(bytes, size / 2, &jit),
             FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
@@ -109,19 +109,19 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
   fusedops_jit jit = nullptr;
   const char *bad = "func.func @kernel(";
   EXPECT_EQ(fusedopsJitCompile(bad, std::strlen(bad), "sm_90a", "isa", 3,
-                               nullptr, &jit),
+                               nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
   EXPECT_NE(lastError().find("expected"), std::string::npos) << lastError();
   EXPECT_EQ(fusedopsJitCompile(kSource, std::strlen(kSource), "sm_70", "isa", 3,
-                               nullptr, &jit),
+                               nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
   EXPECT_NE(lastError().find("sm_70"), std::string::npos) << lastError();
-  EXPECT_EQ(fusedopsJitCompile(nullptr, 0, "sm_90a", "isa", 3, nullptr, &jit),
+  EXPECT_EQ(fusedopsJitCompile(nullptr, 0, "sm_90a", "isa", 3, nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
   void *bytes = nullptr;
   size_t size = 0;
   EXPECT_EQ(fusedopsJitLower(kSource, std::strlen(kSource), "sm_90a", "elf", 3,
-                             nullptr, &bytes, &size),
+                             nullptr, nullptr, &bytes, &size),
             FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
   EXPECT_NE(lastError().find("unknown format 'elf'"), std::string::npos);
   EXPECT_EQ(bytes, nullptr);
@@ -138,7 +138,7 @@ TEST(CompilerCAPI, LaunchPlanSpellsOutTheKernelParameters) {
   void *bytes = nullptr;
   size_t size = 0;
   ASSERT_EQ(fusedopsJitLower(kSource, std::strlen(kSource), "sm_90a", "isa", 3,
-                             nullptr, &bytes, &size),
+                             nullptr, nullptr, &bytes, &size),
             FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
   fusedops_jit jit = nullptr;
@@ -182,7 +182,7 @@ func.func @kernel(%x: memref<16x64xf16>, %o: memref<16x64xf16>)
 )mlir";
   fusedops_jit jit = nullptr;
   ASSERT_EQ(fusedopsJitCompile(source, std::strlen(source), "sm_90a", "isa", 3,
-                               nullptr, &jit),
+                               nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
   EXPECT_EQ(fusedopsJitGetLaunchPlan(jit, "kernel"), nullptr);
@@ -225,7 +225,7 @@ TEST(CompilerCAPI, LaunchPlanRunsLikeTheHostCode) {
   fusedops_jit jit = nullptr;
   ASSERT_EQ(fusedopsJitCompile(kSource, std::strlen(kSource),
                                hopper ? "sm_90a" : "sm_80",
-                               hopper ? "bin" : "isa", 3, nullptr, &jit),
+                               hopper ? "bin" : "isa", 3, nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
   const char *planText = fusedopsJitGetLaunchPlan(jit, "kernel");

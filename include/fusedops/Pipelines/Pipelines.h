@@ -37,7 +37,23 @@ struct FusedOpsToBinaryOptions
       llvm::cl::desc("CUDA toolkit (ptxas, libdevice); default: $CUDA_HOME, "
                      "else /usr/local/cuda"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> tuningCache{
+      *this, "tuning-cache",
+      llvm::cl::desc("Tuning cache (JSON) fusedops-autotune takes measured "
+                     "tiles from; empty: the cost model only"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> forceTile{
+      *this, "force-tile",
+      llvm::cl::desc("A #fusedops.tile<...> for every op without a tile "
+                     "(experiments)"),
+      llvm::cl::init("")};
 };
+
+/// What built a kernel, for caches to key on: the fusedops version, the
+/// LLVM/MLIR version and the ptxas release `options` finds, e.g.
+/// "fusedops-capi 3; llvm 22.1.8; ptxas 13.0" ("ptxas none" without one).
+/// Computed once per toolkit.
+std::string getCompilerVersion(const FusedOpsToBinaryOptions &options);
 
 /// The PTX ISA version fusedops emits for `chip` (e.g. 80 for sm_90a).
 /// Fails with a message for a chip it does not serve.

@@ -50,3 +50,14 @@ mlir::fusedops::selectKernelStrategy(Operation *op,
       return strategy.get();
   return nullptr;
 }
+
+int64_t mlir::fusedops::getEstimatedRows(Operation *op) {
+  auto type = cast<ShapedType>(op->getOperand(0).getType());
+  int64_t rows = 1;
+  for (int64_t size : type.getShape().drop_back()) {
+    if (ShapedType::isDynamic(size))
+      return 4096;
+    rows *= size;
+  }
+  return rows;
+}

@@ -82,3 +82,52 @@ SmallVector<Value> kernel::mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
         LLVM::ExtractValueOp::create(b, result, ArrayRef<int64_t>{i}));
   return out;
 }
+
+SmallVector<TileConfigAttr>
+kernel::enumerateMmaGemmTiles(MLIRContext *ctx, ArrayRef<int64_t> bks,
+                              TileConfigAttr defaultTile) {
+  SmallVector<TileConfigAttr> tiles = {defaultTile};
+  for (int64_t bm : {32, 64, 128, 256})
+    for (int64_t bn : {32, 64, 128, 256})
+      for (int64_t bk : bks)
+        for (int64_t warps : {2, 4, 8})
+          for (int64_t stages : {1, 2, 3, 4})
+            tiles.push_back(TileConfigAttr::get(ctx, {bm, bn, bk}, warps,
+                                                stages, /*cluster=*/{}));
+  return tiles;
+}
+
+KernelResources kernel::estimateMmaGemm(const MmaGemmTile &t) {
+  int64_t warpsN = t.warps >= 2 ? 2 : 1, warpsM = t.warps / warpsN;
+  int64_t mmaTilesM = t.bm / warpsM / 16, mmaTilesN = t.bn / warpsN / 8;
+  int64_t rowBlocks = llvm::divideCeil(t.m, t.bm);
+  int64_t colBlocks = llvm::divideCeil(t.n, t.bn);
+  KernelResources r;
+  r.blocks = rowBlocks * colBlocks;
+  r.threadsPerBlock = t.warps * 32;
+  r.sharedBytesPerBlock = t.sharedBytes;
+  // Accumulators, one K step's fragments, addresses and the loop state.
+  int64_t fragments = mmaTilesM * 4 + mmaTilesN * 2 * t.numB;
+  r.registersPerThread = t.accumulatorsPerThread + fragments + 40;
+  double a = double(t.m) * t.k * t.aBytes, b = double(t.n) * t.k * t.bBytes;
+  double out = double(t.m) * t.n * t.outBytes;
+  r.dramBytes = a + t.numB * b + out;
+  r.l2Bytes = a * colBlocks + t.numB * b * rowBlocks + out;
+  r.flops = 2.0 * t.m * t.n * t.k * t.numB;
+  r.unit = t.unit;
+  r.auxFlops = t.decodeFlopsPerElement * double(t.bm + t.bn) * t.k * r.blocks;
+  // Per mma.k step a warp issues mmaTilesM·mmaTilesN·numB mmas and loads
+  // its fragments: one ldmatrix.x4 per A tile and per pair of B tiles, or
+  // four 32-bit loads per A tile and two per B tile (FP8).
+  double mmas = double(mmaTilesM) * mmaTilesN * t.numB;
+  double loads = t.ldmatrix
+                     ? mmaTilesM + (mmaTilesN * t.numB + 1) / 2
+                     : 4.0 * mmaTilesM + 2.0 * mmaTilesN * t.numB;
+  r.issueEfficiency = mmas / (mmas + loads);
+  r.bytesInFlightPerBlock = double(std::max<int64_t>(t.stages - 1, 1)) *
+                            (t.bm * t.aBytes + t.numB * t.bn * t.bBytes) *
+                            t.bk;
+  r.stages = t.stages;
+  r.kSteps = llvm::divideCeil(t.k, t.bk);
+  return r;
+}

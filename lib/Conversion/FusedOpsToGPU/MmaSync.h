@@ -13,6 +13,7 @@
 #ifndef FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H
 #define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H
 
+#include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::fusedops::kernel {
@@ -37,6 +38,39 @@ SmallVector<Value> mmaSync16816(ImplicitLocOpBuilder &b, ValueRange a,
 SmallVector<Value> mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
                               ValueRange bRegs, ValueRange acc, Type aType,
                               Type bType);
+
+/// One tile of an mma.sync GEMM kernel (block tile BM×BN×BK of a
+/// 2 × (warps/2) warp grid, `stages`-deep cp.async ring), as the cost model
+/// sees it.
+struct MmaGemmTile {
+  int64_t m, n, k;
+  int64_t bm, bn, bk, warps, stages;
+  /// Bytes per element of A, of each B operand, of the output.
+  int64_t aBytes, bBytes, outBytes;
+  /// B operands sharing A (gated_mlp: gate and up).
+  int64_t numB = 1;
+  /// K of one mma instruction (16 for f16/bf16, 32 for FP8).
+  int64_t mmaK = 16;
+  int64_t accumulatorsPerThread;
+  int64_t sharedBytes;
+  KernelResources::ComputeUnit unit;
+  /// Fragments per mma tile loaded with one ldmatrix (f16 paths) or with
+  /// four 32-bit shared loads (the FP8 path).
+  bool ldmatrix = true;
+  /// FMA-unit work per element of each K step's A and B tiles (decoding).
+  double decodeFlopsPerElement = 0;
+};
+
+/// The autotuner's GEMM tiles: BM, BN in {32, ..., 256}, BK in `bks`, 2, 4
+/// or 8 warps, 1 to 4 stages, `defaultTile` first.
+SmallVector<TileConfigAttr> enumerateMmaGemmTiles(MLIRContext *ctx,
+                                                  ArrayRef<int64_t> bks,
+                                                  TileConfigAttr defaultTile);
+
+/// Traffic, work and resources of `tile`: A re-read once per column of
+/// blocks and B once per row of blocks (through L2), the unique bytes from
+/// DRAM; the warp tile's fragment reuse as issue efficiency.
+KernelResources estimateMmaGemm(const MmaGemmTile &tile);
 
 } // namespace mlir::fusedops::kernel
 

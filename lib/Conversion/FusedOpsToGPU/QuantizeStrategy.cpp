@@ -302,6 +302,92 @@ TileConfigAttr makeDefaultTile(Operation *op) {
   llvm_unreachable("unknown kernel kind");
 }
 
+/// The autotuner's candidates: tile shapes and thread counts around the
+/// default, per kernel kind.
+SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
+  QuantPlan plan = makeBasePlan(op);
+  MLIRContext *ctx = op->getContext();
+  int64_t cols = ShapedType::isDynamic(plan.cols) ? 4096 : plan.cols;
+  SmallVector<TileConfigAttr> tiles = {makeDefaultTile(op)};
+  auto add = [&](int64_t rows, int64_t tileCols, int64_t warps) {
+    tiles.push_back(TileConfigAttr::get(ctx, {rows, tileCols}, warps,
+                                        /*stages=*/1, /*cluster=*/{}));
+  };
+  switch (plan.kind) {
+  case KernelKind::RowAbsMax:
+    for (int64_t rows : {1, 2, 4, 8, 16})
+      for (int64_t warps : {1, 2, 4, 8, 16, 32})
+        add(rows, cols, warps);
+    break;
+  case KernelKind::BlockAbsMax:
+    for (int64_t warps : {1, 2, 4, 8, 16, 32})
+      add(kScaleBlock, kScaleBlock, warps);
+    break;
+  case KernelKind::Elementwise:
+  case KernelKind::TensorAbsMax: {
+    SmallVector<int64_t> widths;
+    if (cols % plan.vectorWidth == 0)
+      widths.push_back(cols);
+    for (int64_t vectors : {512, 1024, 2048})
+      if (vectors * plan.vectorWidth < cols)
+        widths.push_back(vectors * plan.vectorWidth);
+    for (int64_t tileCols : widths)
+      for (int64_t rows : {1, 2, 4, 8})
+        for (int64_t warps : {2, 4, 8, 16})
+          add(rows, tileCols, warps);
+    break;
+  }
+  }
+  return tiles;
+}
+
+/// What `tile` costs: every element read once (twice for the dynamic tensor
+/// scale) and written once; the tile sets parallelism and bytes in flight.
+KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
+                                       const KernelTarget &target) {
+  QuantPlan plan = makePlan(op, tile, target);
+  int64_t rows = getEstimatedRows(op);
+  int64_t cols = ShapedType::isDynamic(plan.cols) ? 4096 : plan.cols;
+  int64_t in = elementBytes(plan.inputType), out = elementBytes(plan.outputType);
+  KernelResources r;
+  r.threadsPerBlock = plan.numThreads;
+  int64_t rowTiles = llvm::divideCeil(rows, plan.tileRows);
+  switch (plan.kind) {
+  case KernelKind::RowAbsMax:
+    r.blocks = rowTiles;
+    r.sharedBytesPerBlock = plan.threadsPerRow > 32 ? 4 * plan.warps() : 0;
+    break;
+  case KernelKind::BlockAbsMax:
+  case KernelKind::TensorAbsMax:
+    r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
+    r.sharedBytesPerBlock = plan.warps() > 1 ? 4 * plan.warps() : 0;
+    break;
+  case KernelKind::Elementwise:
+    r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
+    break;
+  }
+  r.registersPerThread = 24 + plan.vectorsPerThread * plan.vectorWidth;
+  double elements = double(rows) * cols;
+  r.dramBytes = elements * (in + out);
+  r.l2Bytes = r.dramBytes;
+  if (plan.kind == KernelKind::TensorAbsMax) {
+    // The second pass re-reads x (from L2 when it fits) and launches twice
+    // more.
+    r.l2Bytes += elements * in;
+    r.dramBytes += elements * in * 0.5;
+    r.launches = 3;
+  }
+  r.flops = elements * (plan.hardwareConvert ? 4 : 16);
+  r.unit = KernelResources::ComputeUnit::Fma;
+  int64_t tileVectors = plan.kind == KernelKind::RowAbsMax
+                            ? plan.tileRows * plan.vectorsPerTileRow
+                            : plan.vectorsPerTile;
+  r.bytesInFlightPerBlock =
+      double(std::min(tileVectors, plan.numThreads * plan.vectorsPerThread)) *
+      plan.vectorWidth * in;
+  return r;
+}
+
 //===----------------------------------------------------------------------===//
 // Kernel bodies
 //===----------------------------------------------------------------------===//
@@ -1087,6 +1173,16 @@ public:
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
     return makeDefaultTile(op);
+  }
+
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &) const override {
+    return makeTileCandidates(op);
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &target) const override {
+    return estimateQuantResources(op, tile, target);
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,

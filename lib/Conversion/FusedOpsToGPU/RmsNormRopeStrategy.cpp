@@ -126,6 +126,45 @@ public:
                                /*stages=*/1, /*cluster=*/{});
   }
 
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    // Rows per block × warps: the row's vectors spread over 1 to 32 warps;
+    // checkSupported drops those that leave a thread more than 32 vectors.
+    SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
+    for (int64_t rows : {1, 2, 4, 8})
+      for (int64_t warps : {1, 2, 4, 8, 16, 32})
+        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
+                                            /*stages=*/1, /*cluster=*/{}));
+    return tiles;
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto norm = cast<RmsNormRopeOp>(op);
+    RowPlan plan = makePlan(norm, tile);
+    auto type = cast<ShapedType>(norm.getInput().getType());
+    int64_t bytes = elementBytes(type.getElementType());
+    int64_t rows = getEstimatedRows(op);
+    int64_t vectorBytes = plan.vectorWidth * bytes;
+    KernelResources r;
+    r.blocks = llvm::divideCeil(rows, plan.rowsPerBlock);
+    r.threadsPerBlock = plan.numThreads;
+    r.sharedBytesPerBlock = 4 * tile.getWarps();
+    // The row's values in f32 plus addresses, rstd and the cos/sin pair.
+    r.registersPerThread = 32 + plan.vectorsPerThread() * plan.vectorWidth;
+    // Each input element in, each output out; weight and tables stay in L2.
+    r.dramBytes = 2.0 * rows * plan.hidden * bytes;
+    r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes * 3;
+    r.flops = 10.0 * rows * plan.hidden;
+    r.unit = KernelResources::ComputeUnit::Fma;
+    // A block loads its row whole before the reduction.
+    r.bytesInFlightPerBlock =
+        double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
+                        plan.numThreads * plan.vectorsPerThread())) *
+        vectorBytes;
+    return r;
+  }
+
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeOp>(op);

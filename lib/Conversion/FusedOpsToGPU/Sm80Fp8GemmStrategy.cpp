@@ -112,6 +112,43 @@ public:
     return TileConfigAttr::get(op->getContext(), {128, 128, bk}, 4, 2, {});
   }
 
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    SmallVector<int64_t> bks = native ? SmallVector<int64_t>{32, 64, 128}
+                                      : SmallVector<int64_t>{16, 32, 64};
+    return enumerateMmaGemmTiles(op->getContext(), bks,
+                                 getDefaultTile(op, target));
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto gemm = cast<Fp8GemmOp>(op);
+    Plan plan = makePlan(gemm, tile, native);
+    MmaGemmTile t;
+    t.m = getEstimatedRows(op);
+    t.n = plan.n;
+    t.k = plan.k;
+    t.bm = plan.bm;
+    t.bn = plan.bn;
+    t.bk = plan.bk;
+    t.warps = tile.getWarps();
+    t.stages = plan.stages;
+    t.aBytes = t.bBytes = 1;
+    t.outBytes =
+        cast<ShapedType>(gemm.getInits()[0].getType()).getElementTypeBitWidth() /
+        8;
+    t.mmaK = plan.mmaK();
+    t.accumulatorsPerThread =
+        plan.mmaTilesM() * plan.mmaTilesN() * 4 * (plan.blockScales() ? 2 : 1);
+    t.sharedBytes = plan.sharedBytes();
+    t.unit = native ? KernelResources::ComputeUnit::TensorFp8
+                    : KernelResources::ComputeUnit::TensorF16;
+    t.ldmatrix = !native;
+    // The sm_80 path decodes each FP8 byte to f16 in software.
+    t.decodeFlopsPerElement = native ? 0 : 12;
+    return estimateMmaGemm(t);
+  }
+
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto gemm = cast<Fp8GemmOp>(op);

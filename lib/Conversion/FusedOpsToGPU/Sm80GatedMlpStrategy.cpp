@@ -99,6 +99,34 @@ public:
                                /*stages=*/2, /*cluster=*/{});
   }
 
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    return enumerateMmaGemmTiles(op->getContext(), {16, 32, 64},
+                                 getDefaultTile(op, target));
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto mlp = cast<GatedMlpOp>(op);
+    GemmPlan plan = makePlan(mlp, tile);
+    MmaGemmTile t;
+    t.m = getEstimatedRows(op);
+    t.n = plan.n;
+    t.k = plan.k;
+    t.bm = plan.bm;
+    t.bn = plan.bn;
+    t.bk = plan.bk;
+    t.warps = tile.getWarps();
+    t.stages = plan.stages;
+    t.aBytes = t.bBytes = t.outBytes = 2;
+    t.numB = 2;
+    t.mmaK = 16;
+    t.accumulatorsPerThread = 2 * plan.mmaTilesM() * plan.mmaTilesN() * 4;
+    t.sharedBytes = plan.sharedBytes();
+    t.unit = KernelResources::ComputeUnit::TensorF16;
+    return estimateMmaGemm(t);
+  }
+
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto mlp = cast<GatedMlpOp>(op);

@@ -48,6 +48,40 @@ struct KernelTarget {
 };
 
 /// Builds the kernel for one kind of op. Implementations are stateless.
+/// What the kernel(s) one tile builds for an op cost: the cost model's input
+/// (fusedops/Autotune/CostModel.h). Geometry is the op's main kernel's;
+/// traffic and work are all of its kernels'. Where the row count is dynamic,
+/// strategies assume 4096 rows.
+struct KernelResources {
+  /// The unit that does the op's arithmetic.
+  enum class ComputeUnit { Fma, TensorF16, TensorFp8 };
+
+  int64_t blocks = 0;
+  int64_t threadsPerBlock = 0;
+  int64_t sharedBytesPerBlock = 0;
+  /// Estimated (the real count is known only after ptxas).
+  int64_t registersPerThread = 0;
+  /// Bytes that must come from or go to DRAM at least once.
+  double dramBytes = 0;
+  /// Bytes all blocks load from global memory, re-reads included (served by
+  /// L2 where DRAM is not needed).
+  double l2Bytes = 0;
+  double flops = 0;
+  ComputeUnit unit = ComputeUnit::Fma;
+  /// Work on the FMA units besides `flops` (e.g. FP8 decoding before f16
+  /// tensor cores), in FLOP-equivalents; it does not overlap the math.
+  double auxFlops = 0;
+  /// How well one warp's tile feeds its unit: 1 when operand loads hide
+  /// behind the math, less when small warp tiles reload operands per mma.
+  double issueEfficiency = 1;
+  /// Bytes one block has in flight to memory between waits.
+  double bytesInFlightPerBlock = 0;
+  /// Multistage kernels: pipeline depth and K steps (0: not pipelined).
+  int64_t stages = 0;
+  int64_t kSteps = 0;
+  int64_t launches = 1;
+};
+
 class KernelStrategy {
 public:
   virtual ~KernelStrategy();
@@ -67,6 +101,17 @@ public:
   virtual LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                        const KernelTarget &target) const = 0;
 
+  /// The tiles the autotuner tries for `op` on `target`, the default tile
+  /// among them. Not all need pass `checkSupported`: the autotuner reports
+  /// those that fail, with the reason.
+  virtual SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const = 0;
+
+  /// What the kernel built with `tile` costs (for a tile `checkSupported`
+  /// accepted).
+  virtual KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                            const KernelTarget &target) const = 0;
+
   /// Builds the kernel into `kernelModule` and replaces `op` (in buffer form)
   /// by its launch. Called only after `checkSupported` succeeded.
   virtual LogicalResult lower(Operation *op, TileConfigAttr tile,
@@ -78,6 +123,10 @@ public:
 /// The strategy that builds `op` for `target`, or null if none does.
 const KernelStrategy *selectKernelStrategy(Operation *op,
                                            const KernelTarget &target);
+
+/// Rows of `op`'s first operand (the product of all but its last dimension),
+/// 4096 where one is dynamic: the row count a cost estimate assumes.
+int64_t getEstimatedRows(Operation *op);
 
 } // namespace mlir::fusedops
 

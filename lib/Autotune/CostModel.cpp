@@ -1,0 +1,150 @@
+//===- CostModel.cpp - analytical time of a tiled kernel ------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops/Autotune/CostModel.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fusedops;
+using namespace mlir::fusedops::autotune;
+
+const ChipModel &ChipModel::get(const KernelTarget &target) {
+  // Datasheet rates; DRAM at the ~90 % a copy kernel sustains. The tensor
+  // rates are what mma.sync (not wgmma) can issue: on Hopper about 2/3 of
+  // the dense wgmma peak.
+  static const ChipModel ampere = [] {
+    ChipModel c;
+    c.name = "A100 (sm_80)";
+    c.smCount = 108;
+    c.dramBytesPerSecond = 1.8e12;
+    c.l2BytesPerSecond = 4.5e12;
+    c.dramLatencySeconds = 600e-9;
+    c.tensorF16FlopsPerSecond = 312e12;
+    c.tensorFp8FlopsPerSecond = 0;
+    c.fmaFlopsPerSecond = 19.5e12;
+    c.sharedBytesPerSm = 164 * 1024;
+    c.launchSeconds = 2.5e-6;
+    return c;
+  }();
+  static const ChipModel hopper = [] {
+    ChipModel c;
+    c.name = "H100 SXM (sm_90)";
+    c.smCount = 132;
+    c.dramBytesPerSecond = 3.0e12;
+    c.l2BytesPerSecond = 7.0e12;
+    c.dramLatencySeconds = 600e-9;
+    c.tensorF16FlopsPerSecond = 660e12;
+    c.tensorFp8FlopsPerSecond = 1320e12;
+    c.fmaFlopsPerSecond = 67e12;
+    c.sharedBytesPerSm = 228 * 1024;
+    c.launchSeconds = 2.5e-6;
+    return c;
+  }();
+  return target.smVersion >= 90 ? hopper : ampere;
+}
+
+FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
+                                               const ChipModel &chip,
+                                               std::string &reason) {
+  if (r.blocks <= 0 || r.threadsPerBlock <= 0) {
+    reason = "launches no threads";
+    return failure();
+  }
+  // Occupancy: the tightest of threads, registers (allocated per warp in
+  // units of 256), shared memory and the block limit.
+  int64_t registers = llvm::alignTo(std::max<int64_t>(r.registersPerThread, 16),
+                                    8);
+  if (registers > chip.maxRegistersPerThread) {
+    reason = "needs about " + std::to_string(registers) +
+             " registers per thread; at most " +
+             std::to_string(chip.maxRegistersPerThread);
+    return failure();
+  }
+  int64_t warps = llvm::divideCeil(r.threadsPerBlock, 32);
+  int64_t registersPerBlock = warps * llvm::alignTo(registers * 32, 256);
+  int64_t byThreads = chip.maxThreadsPerSm / (warps * 32);
+  int64_t byRegisters = chip.registersPerSm / registersPerBlock;
+  int64_t byShared = r.sharedBytesPerBlock
+                         ? chip.sharedBytesPerSm / (r.sharedBytesPerBlock + 1024)
+                         : chip.maxBlocksPerSm;
+  int64_t blocksPerSm =
+      std::min({chip.maxBlocksPerSm, byThreads, byRegisters, byShared});
+  if (r.sharedBytesPerBlock > chip.maxSharedBytesPerBlock) {
+    reason = "needs " + std::to_string(r.sharedBytesPerBlock) +
+             " bytes of shared memory; a block has " +
+             std::to_string(chip.maxSharedBytesPerBlock);
+    return failure();
+  }
+  if (blocksPerSm < 1) {
+    reason = byRegisters < 1 ? "a block needs " +
+                                   std::to_string(registersPerBlock) +
+                                   " registers; an SM has " +
+                                   std::to_string(chip.registersPerSm)
+                             : "a block does not fit on an SM";
+    return failure();
+  }
+
+  CostEstimate e;
+  // Blocks that can run at once, and how full the last wave is.
+  int64_t concurrent = std::min(r.blocks, blocksPerSm * chip.smCount);
+  e.blocksPerSm = blocksPerSm;
+  int64_t waves = llvm::divideCeil(r.blocks, blocksPerSm * chip.smCount);
+  e.waveEfficiency =
+      double(r.blocks) / double(waves * blocksPerSm * chip.smCount);
+  // A grid smaller than one wave leaves SMs idle: the work per busy SM is
+  // what counts, which the wave efficiency expresses too.
+  double activeSms = std::min<double>(chip.smCount, r.blocks);
+
+  // Memory: bandwidth × latency bytes must be in flight to sustain the
+  // bandwidth (Little's law), spread over the SMs that have blocks.
+  double inFlight = double(concurrent) * r.bytesInFlightPerBlock;
+  double needed = chip.dramBytesPerSecond * chip.dramLatencySeconds;
+  e.latencyCover = needed > 0 ? std::min(1.0, inFlight / needed) : 1.0;
+  double bandwidthShare = activeSms / chip.smCount;
+  double dramSeconds = r.dramBytes / (chip.dramBytesPerSecond *
+                                      std::max(e.latencyCover, 1e-3) *
+                                      bandwidthShare);
+  double l2Seconds = r.l2Bytes / (chip.l2BytesPerSecond * bandwidthShare);
+  e.memorySeconds = std::max(dramSeconds, l2Seconds);
+
+  // Compute: the unit's peak on the SMs in use, scaled by issue efficiency,
+  // by a warp per SM scheduler (four per SM) and, for pipelined kernels, by
+  // how much of the load latency the other stages and blocks hide.
+  double peak = chip.fmaFlopsPerSecond;
+  if (r.unit == KernelResources::ComputeUnit::TensorF16)
+    peak = chip.tensorF16FlopsPerSecond;
+  else if (r.unit == KernelResources::ComputeUnit::TensorFp8)
+    peak = chip.tensorFp8FlopsPerSecond;
+  double residentWarps = double(blocksPerSm * warps);
+  double schedulers = std::min(1.0, residentWarps / 4.0);
+  double perSm = peak / chip.smCount * r.issueEfficiency * schedulers;
+  double pipeline = 1.0;
+  if (r.stages > 0 && r.kSteps > 0 && r.blocks > 0) {
+    double stepSeconds = r.flops / double(r.blocks) / double(r.kSteps) / perSm;
+    double overlap = double(blocksPerSm - 1 + r.stages - 1) * stepSeconds;
+    pipeline = std::min(1.0, (overlap + stepSeconds) /
+                                 (chip.dramLatencySeconds + stepSeconds));
+  }
+  e.computeSeconds = r.flops / (perSm * activeSms * pipeline) +
+                     r.auxFlops / (chip.fmaFlopsPerSecond * activeSms /
+                                   chip.smCount);
+
+  double body = std::max(e.memorySeconds, e.computeSeconds);
+  // Every wave takes as long as a full one.
+  body /= std::max(e.waveEfficiency, 1e-3);
+  if (r.blocks < chip.smCount)
+    body *= e.waveEfficiency; // Already in activeSms; do not count twice.
+  double launch = chip.launchSeconds * r.launches;
+  e.seconds = body + launch;
+  e.limiter = launch > body                         ? "launch"
+              : e.memorySeconds >= e.computeSeconds ? "memory"
+                                                    : "compute";
+  return e;
+}

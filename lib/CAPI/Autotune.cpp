@@ -1,0 +1,195 @@
+//===- Autotune.cpp - C API of the autotuner ------------------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// fusedopsTuneCandidates and fusedopsTuningCacheRecord (fusedops-c/Compiler.h)
+// over fusedops/Autotune: what the tuner (python -m fusedops.tune) needs from
+// the compiler, so that the candidate space, the cost model and the cache
+// format live in one place.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fusedops-c/Compiler.h"
+
+#include "fusedops/Autotune/Autotune.h"
+#include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
+#include "fusedops/InitFusedOps.h"
+#include "fusedops/Pipelines/Pipelines.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/AsmParser/AsmParser.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::fusedops;
+using namespace mlir::fusedops::autotune;
+
+/// Sets the C API's last error (Compiler.cpp).
+fusedops_compile_status fusedopsCapiFail(fusedops_compile_status status,
+                                         std::string message);
+
+namespace {
+/// A context that parses what the Python API builds, and the source parsed
+/// in it with its diagnostics collected.
+struct ParsedSource {
+  MLIRContext context;
+  std::string diagnostics;
+  OwningOpRef<ModuleOp> module;
+
+  explicit ParsedSource(StringRef source) {
+    DialectRegistry registry;
+    registry.insert<func::FuncDialect, memref::MemRefDialect>();
+    registerAllDialects(registry);
+    context.appendDialectRegistry(registry);
+    llvm::raw_string_ostream os(diagnostics);
+    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+      os << diag.getLocation() << ": " << diag << "\n";
+      return success();
+    });
+    module = parseSourceString<ModuleOp>(source, &context);
+  }
+};
+
+char *copyOut(const std::string &text) {
+  char *buffer = static_cast<char *>(std::malloc(text.size() + 1));
+  if (buffer)
+    std::memcpy(buffer, text.c_str(), text.size() + 1);
+  return buffer;
+}
+
+std::string print(Attribute attr) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << attr;
+  return text;
+}
+
+llvm::json::Object keyToJson(const TuningKey &key) {
+  return llvm::json::Object{{"op", key.op},
+                            {"shape_class", key.shapeClass},
+                            {"dtypes", key.dtypes},
+                            {"attributes", key.attributes},
+                            {"chip", key.chip},
+                            {"compiler", key.compiler}};
+}
+
+std::optional<KernelTarget> parseChip(const char *chip) {
+  std::optional<KernelTarget> target = KernelTarget::parse(chip);
+  if (!target || !target->isSupported())
+    return std::nullopt;
+  return target;
+}
+} // namespace
+
+extern "C" {
+
+fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
+                                               const char *chip, char **json) {
+  if (!source || !chip || !json)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "fusedopsTuneCandidates needs source, chip and an "
+                            "out pointer");
+  *json = nullptr;
+  std::optional<KernelTarget> target = parseChip(chip);
+  if (!target)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            std::string("unsupported chip '") + chip +
+                                "'; use sm_80 or sm_90a");
+  ParsedSource parsed(StringRef(source, size));
+  if (!parsed.module)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            parsed.diagnostics);
+  std::string compiler = getCompilerVersion(FusedOpsToBinaryOptions());
+  llvm::json::Array ops;
+  parsed.module->walk([&](TileConfigurableOpInterface op) {
+    FailureOr<TileRanking> ranking = rankTiles(op, *target);
+    if (failed(ranking))
+      return;
+    llvm::json::Array candidates, rejected;
+    for (const RankedTile &tile : ranking->accepted)
+      candidates.push_back(llvm::json::Object{
+          {"tile", print(tile.tile)},
+          {"predicted_us", tile.cost.seconds * 1e6},
+          {"limiter", tile.cost.limiter},
+          {"blocks_per_sm", tile.cost.blocksPerSm}});
+    for (const RejectedTile &tile : ranking->rejected)
+      rejected.push_back(llvm::json::Object{{"tile", print(tile.tile)},
+                                            {"reason", tile.reason}});
+    ops.push_back(llvm::json::Object{
+        {"op", op->getName().getStringRef()},
+        {"strategy", ranking->strategy->getName()},
+        {"key", keyToJson(getTuningKey(op, target->chip, compiler))},
+        {"default",
+         print(ranking->strategy->getDefaultTile(op, *target))},
+        {"candidates", std::move(candidates)},
+        {"rejected", std::move(rejected)}});
+  });
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(llvm::json::Object{{"ops", std::move(ops)}});
+  *json = copyOut(text);
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+fusedops_compile_status
+fusedopsTuningCacheRecord(const char *path, const char *source, size_t size,
+                          const char *chip, const char *tile,
+                          double microseconds, int64_t candidates,
+                          const char *driver, const char *device,
+                          char **warning) {
+  if (warning)
+    *warning = nullptr;
+  if (!path || !source || !chip || !tile || !driver || !device)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "fusedopsTuningCacheRecord needs a path, source, "
+                            "chip, tile, driver and device");
+  if (!(microseconds > 0) || candidates < 1)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "a tuning result needs a positive time and at "
+                            "least one candidate");
+  std::optional<KernelTarget> target = parseChip(chip);
+  if (!target)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            std::string("unsupported chip '") + chip + "'");
+  ParsedSource parsed(StringRef(source, size));
+  if (!parsed.module)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            parsed.diagnostics);
+  SmallVector<Operation *> ops;
+  parsed.module->walk(
+      [&](TileConfigurableOpInterface op) { ops.push_back(op); });
+  if (ops.size() != 1)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            "a tuning result is for one fusedops op; the "
+                            "source has " +
+                                std::to_string(ops.size()));
+  Attribute parsedTile = parseAttribute(tile, &parsed.context);
+  if (!isa_and_nonnull<TileConfigAttr>(parsedTile))
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            std::string("'") + tile +
+                                "' is not a #fusedops.tile<...>");
+  TuningEntry entry;
+  entry.key = getTuningKey(ops.front(), target->chip,
+                           getCompilerVersion(FusedOpsToBinaryOptions()));
+  entry.driver = driver;
+  entry.tile = print(parsedTile);
+  entry.microseconds = microseconds;
+  entry.candidates = candidates;
+  entry.device = device;
+  std::string error, message;
+  if (failed(TuningCache::record(path, {entry}, error, message)))
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT, error);
+  if (warning && !message.empty())
+    *warning = copyOut(message);
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+} // extern "C"
