@@ -19,6 +19,7 @@ __all__ = [
     "fp8_gemm_source",
     "gated_mlp_source",
     "memref_type",
+    "with_tile",
     "quantize_source",
     "rmsnorm_rope_source",
 ]
@@ -159,3 +160,12 @@ def dequantize_source(
         f"fusedops.dequantize ins(%q, %s : {q}, {s}) outs(%out : {o}) granularity = {granularity}"
     )
     return _function(args, body), [a for a, _ in args]
+
+
+def with_tile(source: str, tile: str) -> str:
+    """``source`` (one op, as the builders above write it) with ``tile`` (``#fusedops.tile<...>``
+    text) set on its op: the autotuner's way to build one candidate."""
+    marker = "\n  return\n"
+    if marker not in source or "{tile = " in source:
+        raise ValueError("with_tile takes a builder's source without a tile")
+    return source.replace(marker, f" {{tile = {tile}}}{marker}", 1)

@@ -16,11 +16,12 @@ Chip: the current device's (sm_80, sm_86, sm_89, sm_90a). ``FUSEDOPS_CHIP`` over
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable, Optional
 
 import torch
@@ -146,6 +147,31 @@ def _target(device: torch.device) -> tuple[str, str]:
     return target
 
 
+class _TuningOverride:
+    """The tuner's hold on kernel selection (:mod:`fusedops.tune`): a forced tile for the
+    kernels built while it is set, and the sources of the kernels calls use."""
+
+    def __init__(self) -> None:
+        self.tile: Optional[str] = None
+        self.sources: list[str] = []
+
+
+_override: Optional[_TuningOverride] = None
+
+
+@contextlib.contextmanager
+def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
+    """Within the block, kernels are built with ``tile`` (if given; a candidate the tuner
+    measures) and each call's kernel source is recorded. Not thread-safe: for the tuner."""
+    global _override
+    saved, _override = _override, _TuningOverride()
+    _override.tile = tile
+    try:
+        yield _override
+    finally:
+        _override = saved
+
+
 def _kernel(
     op: str,
     key: tuple,
@@ -154,6 +180,17 @@ def _kernel(
     args: Sequence[torch.Tensor],
 ) -> _Kernel:
     chip, version = _target(device)
+    if _override is not None:
+        override = _override
+        override.sources.append(build()[0])
+        if override.tile is not None:
+            key = (*key, override.tile)
+            untiled = build
+
+            def build() -> tuple[str, list[str]]:
+                source, names = untiled()
+                return _codegen.with_tile(source, override.tile), names
+
     full_key = (op, chip, version, *key)
     kernel = _kernels.get(full_key)
     if kernel is not None:

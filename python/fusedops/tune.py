@@ -1,0 +1,482 @@
+"""Measured autotuning: ``python -m fusedops.tune`` (or ``fusedops-tune``).
+
+For each problem (an operator at a Llama-like shape, from the benchmark suite) the tuner
+
+1. records the kernel source the PyTorch API builds for it;
+2. asks the compiler for the strategy's candidate tiles, checked against the strategy's limits
+   and ranked by the cost model (``fusedopsTuneCandidates``), and keeps the top ``--top-k`` and
+   the default tile (``--exhaustive``: all of them);
+3. compiles the candidates in parallel on the CPU (into the kernel cache);
+4. runs each on the GPU, checks its output against the float64 reference and, if it matches,
+   times it (CUDA events, warm-up, median, L2 flushed before each run);
+5. writes the fastest to the tuning cache (``fusedopsTuningCacheRecord``: merged under a lock,
+   replaced atomically), where the compiler's ``fusedops-autotune`` pass finds it.
+
+Each measurement goes to a journal beside the cache as it is taken, so an interrupted run
+(Ctrl-C) resumes where it stopped; problems the cache already holds are skipped unless
+``--retune``. ``--evidence DIR`` instead compares, per problem, the cost model's pick, the
+tuned pick and the best of an exhaustive search, and the tuning time (docs/autotuning.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from . import _codegen, _native
+from .errors import CompilationError, FusedOpsError
+
+__all__ = ["candidates", "record", "tune_problem", "main"]
+
+
+def candidates(source: str, chip: str) -> dict:
+    """The compiler's candidate tiles for the one op in ``source``: ``{"op", "strategy",
+    "key", "default", "candidates": [{"tile", "predicted_us", ...}] (fastest predicted first),
+    "rejected": [{"tile", "reason"}]}``."""
+    _, capi = _native._load()
+    data = source.encode()
+    out = ctypes.c_void_p()
+    if capi.fusedopsTuneCandidates(data, len(data), chip.encode(), ctypes.byref(out)) != 0:
+        raise CompilationError(capi.fusedopsCompilerGetLastError().decode())
+    try:
+        ops = json.loads(ctypes.string_at(out).decode())["ops"]
+    finally:
+        capi.fusedopsBufferFree(out)
+    if len(ops) != 1:
+        raise CompilationError(f"expected one tunable op in the source, found {len(ops)}")
+    return ops[0]
+
+
+def record(
+    path: Path,
+    source: str,
+    *,
+    chip: str,
+    tile: str,
+    microseconds: float,
+    candidates: int,
+    driver: str,
+    device: str,
+) -> str | None:
+    """Writes a measured winner to the tuning cache at ``path``; returns the compiler's warning
+    (a corrupt cache moved aside) if there was one."""
+    _, capi = _native._load()
+    data = source.encode()
+    warning = ctypes.c_void_p()
+    status = capi.fusedopsTuningCacheRecord(
+        str(path).encode(),
+        data,
+        len(data),
+        chip.encode(),
+        tile.encode(),
+        microseconds,
+        candidates,
+        driver.encode(),
+        device.encode(),
+        ctypes.byref(warning),
+    )
+    if status != 0:
+        raise CompilationError(capi.fusedopsCompilerGetLastError().decode())
+    if not warning.value:
+        return None
+    try:
+        return ctypes.string_at(warning).decode()
+    finally:
+        capi.fusedopsBufferFree(warning)
+
+
+def driver_version() -> str:
+    """The NVIDIA driver version (e.g. ``580.159.04``), ``unknown`` if nvidia-smi cannot say."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return out.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
+class Journal:
+    """Measurements as they are taken (one JSON line each), so a stopped run resumes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[tuple[str, str], dict] = {}
+        if path is None or not path.exists():
+            return
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+                self.entries[(entry["problem"], entry["tile"])] = entry
+            except (ValueError, KeyError, TypeError):
+                continue  # A line cut short by an interruption.
+
+    def get(self, problem: str, tile: str) -> dict | None:
+        return self.entries.get((problem, tile))
+
+    def add(self, entry: dict) -> None:
+        self.entries[(entry["problem"], entry["tile"])] = entry
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+
+def _problem_id(source: str, chip: str) -> str:
+    return hashlib.sha256(f"{_native.compiler_version()}\0{chip}\0{source}".encode()).hexdigest()[
+        :16
+    ]
+
+
+def _precompile(sources: list[str], chip: str, fmt: str, workers: int) -> dict[str, str]:
+    """Compiles ``sources`` in parallel into the kernel cache; returns the errors by source."""
+    errors: dict[str, str] = {}
+
+    def one(source: str) -> None:
+        try:
+            _native.compile_module(source, chip=chip, fmt=fmt).close()
+        except FusedOpsError as e:
+            errors[source] = str(e)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, sources))
+    return errors
+
+
+def tune_problem(
+    op: str,
+    label: str,
+    make: Callable[[], Any],
+    *,
+    top_k: int,
+    exhaustive: bool = False,
+    journal: Journal | None = None,
+    workers: int = os.cpu_count() or 1,
+    repeat: int = 10,
+    progress: Callable[[str], None] | None = None,
+    skip: Callable[[dict], bool] | None = None,
+) -> dict | None:
+    """Tunes one problem and returns what was measured (nothing is written to the cache), or
+    None if ``skip`` says so for its tuning key."""
+    import torch
+
+    from . import torch_ops
+    from .bench.cases import _check, time_ms
+
+    started = time.perf_counter()
+    impls, ref, tol, meta = make()
+    fn = impls["fusedops"]
+    with torch_ops._tuning() as seen:
+        fn()
+    torch.cuda.synchronize()
+    sources = sorted(set(seen.sources))
+    if len(sources) != 1:
+        raise FusedOpsError(f"{op} {label}: one kernel per problem expected, got {len(sources)}")
+    source = sources[0]
+    chip, _ = torch_ops._target(torch.device("cuda", 0))
+    fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
+    info = candidates(source, chip)
+    if skip is not None and skip(info["key"]):
+        return None
+    ranked = [c["tile"] for c in info["candidates"]]
+    if not ranked:
+        raise FusedOpsError(f"{op} {label}: no candidate tile fits: {info['rejected'][:3]}")
+    chosen = list(ranked) if exhaustive else ranked[:top_k]
+    if info["default"] in ranked and info["default"] not in chosen:
+        chosen.append(info["default"])
+    problem = _problem_id(source, chip)
+    todo = [t for t in chosen if journal is None or journal.get(problem, t) is None]
+    errors = _precompile([_codegen.with_tile(source, t) for t in todo], chip, fmt, workers)
+    compiled_at = time.perf_counter()
+
+    measured: dict[str, dict] = {}
+    for tile in chosen:
+        entry = journal.get(problem, tile) if journal is not None else None
+        if entry is None:
+            entry = {"problem": problem, "tile": tile}
+            error = errors.get(_codegen.with_tile(source, tile))
+            if error is None:
+                try:
+                    with torch_ops._tuning(tile):
+                        out = fn()
+                        torch.cuda.synchronize()
+                        err = _check("fusedops", out, ref, tol, meta)
+                        entry["rel_err"] = err
+                        if not (err <= tol):
+                            error = f"wrong result: relative error {err:.2e} > {tol:.0e}"
+                        else:
+                            entry["ms"] = time_ms(fn, warmup=2, repeat=repeat)
+                except FusedOpsError as e:
+                    error = str(e)
+            if error is not None:
+                entry["error"] = error.splitlines()[0][:300]
+            if journal is not None:
+                journal.add(entry)
+        measured[tile] = entry
+        if progress is not None:
+            progress(f"{op} {label}")
+    timed = {t: e["ms"] for t, e in measured.items() if "ms" in e}
+    if not timed:
+        raise FusedOpsError(f"{op} {label}: no candidate ran correctly: {list(measured.values())}")
+    winner = min(timed, key=lambda t: (timed[t], chosen.index(t)))
+    return {
+        "op": op,
+        "label": label,
+        "source": source,
+        "chip": chip,
+        "strategy": info["strategy"],
+        "key": info["key"],
+        "default": info["default"],
+        "cost_model_pick": ranked[0],
+        "candidates": len(ranked),
+        "rejected": len(info["rejected"]),
+        "predicted_us": {c["tile"]: c["predicted_us"] for c in info["candidates"]},
+        "measured": measured,
+        "winner": winner,
+        "winner_ms": timed[winner],
+        "compile_seconds": compiled_at - started,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------
+
+
+def _problems(ops: list[str]) -> list[tuple[str, str, Callable[[], Any]]]:
+    from .bench.cases import SUITES
+
+    return [(op, label, make) for op in ops for label, make in SUITES[op]]
+
+
+def _key_id(key: dict, driver: str) -> str:
+    fields = ("op", "shape_class", "dtypes", "attributes", "chip", "compiler")
+    return json.dumps([key[f] for f in fields] + [driver])
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import torch_ops
+    from .bench.cases import Progress
+
+    cache = Path(args.cache) if args.cache else _native.tuning_cache_path()
+    if cache is None:
+        sys.exit("fusedops-tune: FUSEDOPS_TUNING_CACHE=none; pass --cache <file>")
+    journal = Journal(cache.with_name(cache.name + ".journal"))
+    device = torch.cuda.get_device_name(0)
+    driver = driver_version()
+    problems = _problems(args.ops)
+    done: set[str] = set()
+    existing = _native.usable_tuning_cache(cache)
+    if existing is not None and not args.retune:
+        for e in json.loads(existing.read_text())["entries"]:
+            key = {f: e[f] for f in ("op", "shape_class", "dtypes", "attributes", "chip")}
+            done.add(_key_id({**key, "compiler": e["compiler"]}, e["driver"]))
+    progress = Progress(len(problems) * (args.top_k + 1))
+    print(f"tuning {len(problems)} problems on {device} (driver {driver}) into {cache}")
+    try:
+        for op, label, make in problems:
+            result = tune_problem(
+                op,
+                label,
+                make,
+                top_k=args.top_k,
+                exhaustive=args.exhaustive,
+                journal=journal,
+                workers=args.jobs,
+                progress=progress.step,
+                skip=lambda key: _key_id(key, driver) in done,
+            )
+            torch_ops._kernels.clear()
+            if result is None:
+                print(f"\n{op} {label}: already in the cache (--retune to measure again)")
+                continue
+            warning = record(
+                cache,
+                result["source"],
+                chip=result["chip"],
+                tile=result["winner"],
+                microseconds=result["winner_ms"] * 1e3,
+                candidates=sum("ms" in e for e in result["measured"].values()),
+                driver=driver,
+                device=device,
+            )
+            if warning:
+                print(f"\nwarning: {warning}", file=sys.stderr)
+            print(
+                f"\n{op} {label}: {result['winner']} {result['winner_ms'] * 1e3:.1f} us "
+                f"(default {result['default']}: "
+                f"{result['measured'].get(result['default'], {}).get('ms', float('nan')) * 1e3:.1f}"
+                f" us; {result['seconds']:.1f} s)"
+            )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: measurements so far are in {journal.path}; run again to resume")
+        return 130
+    return 0
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    """Per problem: the cost model's pick, the tuned pick and the default tile as % of the best
+    of an exhaustive search (all measured in one sweep), and the tuning time (from an empty
+    kernel cache, compiles included)."""
+    import torch
+
+    from . import torch_ops
+    from .bench.cases import Progress
+
+    out = Path(args.evidence)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.cuda.get_device_name(0)
+    problems = _problems(args.ops)
+    rows = []
+    progress = Progress(len(problems))
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["FUSEDOPS_CACHE_DIR"] = str(Path(scratch) / "kernels")
+        os.environ["FUSEDOPS_TUNING_CACHE"] = "none"
+        for op, label, make in problems:
+            tuned = tune_problem(op, label, make, top_k=args.top_k, workers=args.jobs)
+            torch_ops._kernels.clear()
+            full = tune_problem(op, label, make, top_k=0, exhaustive=True, workers=args.jobs)
+            torch_ops._kernels.clear()
+            assert tuned is not None and full is not None
+            times = {t: e["ms"] for t, e in full["measured"].items() if "ms" in e}
+            best_tile = min(times, key=times.get)
+            best = times[best_tile]
+
+            def pct(tile: str, times: dict = times, best: float = best) -> float | None:
+                return 100.0 * best / times[tile] if tile in times else None
+
+            rows.append(
+                {
+                    "op": op,
+                    "shape": label,
+                    "candidates": full["candidates"],
+                    "rejected": full["rejected"],
+                    "measured": len(times),
+                    "failed": {t: e["error"] for t, e in full["measured"].items() if "error" in e},
+                    "best": {"tile": best_tile, "ms": best},
+                    "cost_model": {
+                        "tile": full["cost_model_pick"],
+                        "pct": pct(full["cost_model_pick"]),
+                    },
+                    "tuned": {"tile": tuned["winner"], "pct": pct(tuned["winner"])},
+                    "default": {"tile": full["default"], "pct": pct(full["default"])},
+                    "tuning_seconds": tuned["seconds"],
+                    "tuning_compile_seconds": tuned["compile_seconds"],
+                    "exhaustive_seconds": full["seconds"],
+                    "times_ms": times,
+                    "predicted_us": full["predicted_us"],
+                }
+            )
+            progress.step(f"{op} {label}")
+    report = {
+        "device": device,
+        "driver": driver_version(),
+        "compiler": _native.compiler_version(),
+        "top_k": args.top_k,
+        "rows": rows,
+    }
+    (out / "autotune.json").write_text(json.dumps(report, indent=1))
+    md = _evidence_markdown(report)
+    (out / "autotune.md").write_text(md)
+    print(md)
+    return 0
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _evidence_markdown(report: dict) -> str:
+    lines = [
+        f"# fusedops autotuning on {report['device']} (driver {report['driver']})",
+        "",
+        f"{report['compiler']}. Per problem, every candidate the strategy accepts was compiled, "
+        "checked against the float64 reference and timed (median of 10 CUDA-event runs, L2 "
+        "flushed); the picks are shown as % of the best of that exhaustive sweep. Tuned = best "
+        f"of the cost model's top {report['top_k']} and the default tile, measured by a "
+        "separate tuning run whose time (compiles from an empty kernel cache included) is shown.",
+        "",
+        "| op | shape | candidates (rejected) | exhaustive best | ms | cost model | tuned | "
+        "default | tuning time |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['op']} | {r['shape']} | {r['measured']} ({r['rejected']}) | "
+            f"`{r['best']['tile']}` | {r['best']['ms']:.3f} | {_fmt_pct(r['cost_model']['pct'])} | "
+            f"{_fmt_pct(r['tuned']['pct'])} | {_fmt_pct(r['default']['pct'])} | "
+            f"{r['tuning_seconds']:.1f} s |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .bench.cases import SUITES
+
+    parser = argparse.ArgumentParser(
+        prog="fusedops-tune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "ops",
+        nargs="*",
+        default=sorted(SUITES),
+        choices=sorted(SUITES),
+        metavar="op",
+        help=f"operators to tune (default: all of {sorted(SUITES)})",
+    )
+    parser.add_argument("--cache", help="tuning cache file (default: fusedops' tuning_cache_path)")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=8,
+        help="candidates measured per problem, by cost-model rank (default 8)",
+    )
+    parser.add_argument("--exhaustive", action="store_true", help="measure every candidate")
+    parser.add_argument(
+        "--retune", action="store_true", help="measure problems the cache already has"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel compiles (default: the CPU count)",
+    )
+    parser.add_argument(
+        "--evidence",
+        metavar="DIR",
+        help="compare cost model, tuned and exhaustive picks; write the report",
+    )
+    args = parser.parse_args(argv)
+    if args.top_k < 1:
+        parser.error("--top-k must be at least 1")
+    try:
+        import torch
+    except ImportError:
+        sys.exit("fusedops-tune needs PyTorch with CUDA: pip install torch")
+    if not torch.cuda.is_available():
+        sys.exit("fusedops-tune measures kernels on a GPU and PyTorch sees none")
+    return _evidence(args) if args.evidence else _tune(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
