@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     sys.exit("fusedops.bench needs PyTorch with CUDA: pip install torch")
 
 import fusedops
+import fusedops.nn
 
 Fn = Callable[[], torch.Tensor]
 
