@@ -24,12 +24,15 @@ const ChipModel &ChipModel::get(const KernelTarget &target) {
     c.name = "A100 (sm_80)";
     c.smCount = 108;
     c.dramBytesPerSecond = 1.8e12;
-    c.l2BytesPerSecond = 4.5e12;
+    c.l2BytesPerSecond = 6.0e12;
     c.dramLatencySeconds = 600e-9;
     c.tensorF16FlopsPerSecond = 312e12;
     c.tensorFp8FlopsPerSecond = 0;
     c.fmaFlopsPerSecond = 19.5e12;
     c.sharedBytesPerSm = 164 * 1024;
+    c.syncSecondsPerWarp = 100e-9;
+    c.kStepSeconds = 0.35e-6;
+    c.itemSeconds = 0.1e-6;
     c.launchSeconds = 2.5e-6;
     return c;
   }();
@@ -38,12 +41,15 @@ const ChipModel &ChipModel::get(const KernelTarget &target) {
     c.name = "H100 SXM (sm_90)";
     c.smCount = 132;
     c.dramBytesPerSecond = 3.0e12;
-    c.l2BytesPerSecond = 7.0e12;
+    c.l2BytesPerSecond = 10.0e12;
     c.dramLatencySeconds = 600e-9;
     c.tensorF16FlopsPerSecond = 660e12;
     c.tensorFp8FlopsPerSecond = 1320e12;
     c.fmaFlopsPerSecond = 67e12;
     c.sharedBytesPerSm = 228 * 1024;
+    c.syncSecondsPerWarp = 84e-9;
+    c.kStepSeconds = 0.3e-6;
+    c.itemSeconds = 0.1e-6;
     c.launchSeconds = 2.5e-6;
     return c;
   }();
@@ -125,25 +131,40 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   double residentWarps = double(blocksPerSm * warps);
   double schedulers = std::min(1.0, residentWarps / 4.0);
   double perSm = peak / chip.smCount * r.issueEfficiency * schedulers;
-  double pipeline = 1.0;
-  if (r.stages > 0 && r.kSteps > 0 && r.blocks > 0) {
-    double stepSeconds = r.flops / double(r.blocks) / double(r.kSteps) / perSm;
-    double overlap = double(blocksPerSm - 1 + r.stages - 1) * stepSeconds;
-    pipeline = std::min(1.0, (overlap + stepSeconds) /
-                                 (chip.dramLatencySeconds + stepSeconds));
+  if (r.stages > 0 && r.kSteps > 0) {
+    // A wave: every resident block walks its K steps; each step is the
+    // block's math at its share of the SM, stretched where neither the
+    // pipeline's other stages nor the other blocks cover the load latency,
+    // plus the step's fixed cost.
+    double stepMath = r.flops / double(r.blocks) / double(r.kSteps) *
+                      double(std::min<int64_t>(blocksPerSm, r.blocks)) / perSm;
+    double hidden = double(blocksPerSm - 1 + r.stages - 1) * stepMath;
+    double pipeline = std::min(1.0, (hidden + stepMath) /
+                                        (chip.dramLatencySeconds + stepMath));
+    e.computeSeconds = double(waves) * double(r.kSteps) *
+                       (stepMath / pipeline + chip.kStepSeconds);
+  } else {
+    e.computeSeconds = r.flops / (perSm * activeSms);
   }
-  e.computeSeconds = r.flops / (perSm * activeSms * pipeline) +
-                     r.auxFlops / (chip.fmaFlopsPerSecond * activeSms /
-                                   chip.smCount);
+  e.computeSeconds +=
+      r.auxFlops / (chip.fmaFlopsPerSecond * activeSms / chip.smCount);
 
-  double body = std::max(e.memorySeconds, e.computeSeconds);
-  // Every wave takes as long as a full one.
-  body /= std::max(e.waveEfficiency, 1e-3);
-  if (r.blocks < chip.smCount)
-    body *= e.waveEfficiency; // Already in activeSms; do not count twice.
+  // Row kernels: a wave of blocks waits, per step, for its dependent loads
+  // and its reduction; nothing else hides that.
+  int64_t rounds = llvm::divideCeil(r.blocks, concurrent);
+  double latency = double(rounds) * double(r.serialSteps) *
+                   (r.dependentLoads * chip.dramLatencySeconds +
+                    double(r.syncWarps) * chip.syncSecondsPerWarp +
+                    double(r.itemsPerThread) * chip.itemSeconds);
+
+  double body = std::cbrt(std::pow(e.memorySeconds, 3) +
+                          std::pow(e.computeSeconds, 3)) +
+                latency;
   double launch = chip.launchSeconds * r.launches;
   e.seconds = body + launch;
   e.limiter = launch > body                         ? "launch"
+              : latency > std::max(e.memorySeconds, e.computeSeconds)
+                  ? "latency"
               : e.memorySeconds >= e.computeSeconds ? "memory"
                                                     : "compute";
   return e;

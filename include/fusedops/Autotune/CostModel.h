@@ -12,14 +12,20 @@
 //   occupancy   blocks per SM from threads, registers, shared memory and the
 //               block limit; a tile that fits zero blocks is rejected, with
 //               the resource that ran out;
-//   waves       the grid in waves of (SMs × blocks per SM); the last wave's
-//               idle SMs cost as much as busy ones;
-//   memory      DRAM bytes / bandwidth, slowed when the bytes in flight per
-//               SM are fewer than bandwidth × latency needs (Little's law);
+//   waves       the grid in waves of (SMs × blocks per SM);
+//   memory      DRAM bytes / bandwidth, slowed when the bytes in flight are
+//               fewer than bandwidth × latency needs (Little's law), and L2
+//               bytes (tiles re-read by other blocks) / L2 bandwidth;
 //   compute     FLOPs / the unit's peak (tensor cores or FMA), scaled by how
 //               well the warp tile feeds it and by whether each SM has a
-//               warp per scheduler;
-//   time        max(memory, compute) / wave efficiency + launch overhead.
+//               warp per scheduler; for multistage GEMMs, per wave, K steps
+//               of (math at the block's share of the SM, stretched where the
+//               pipeline and the other blocks do not hide load latency, plus
+//               a fixed cost per step);
+//   latency     for row kernels, per wave and step, the dependent loads'
+//               latency and the block-wide reduction;
+//   time        a smooth max of memory and compute (they overlap, not
+//               perfectly), plus latency and the launches.
 //
 // docs/autotuning.md derives the constants and compares the model with
 // measurements.
@@ -57,6 +63,15 @@ struct ChipModel {
   int64_t sharedBytesPerSm = 0;
   /// Static shared memory a block may have (dynamic needs an opt-in).
   int64_t maxSharedBytesPerBlock = 48 * 1024;
+  /// Cost of a block-wide reduction per warp taking part (barriers and the
+  /// shared-memory exchange), and the fixed cost of one K step of a
+  /// multistage GEMM (two barriers and the cp.async wait) (s). Fitted to
+  /// H200 measurements (docs/autotuning.md).
+  double syncSecondsPerWarp = 0;
+  double kStepSeconds = 0;
+  /// A thread's work on one vector of a row step (conversions, math): the
+  /// chain a step waits on where few warps share an SM (s).
+  double itemSeconds = 0;
   /// Host-to-GPU cost of one kernel launch (s).
   double launchSeconds = 0;
 

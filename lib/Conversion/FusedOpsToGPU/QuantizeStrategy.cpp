@@ -366,7 +366,22 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
     break;
   }
-  r.registersPerThread = 24 + plan.vectorsPerThread * plan.vectorWidth;
+  r.registersPerThread =
+      24 + plan.vectorsPerThread * plan.vectorWidth * 3 / 2;
+  // Per tile: its loads, then (dynamic scales) the reduction.
+  r.dependentLoads = 1;
+  r.itemsPerThread = plan.vectorsPerThread;
+  switch (plan.kind) {
+  case KernelKind::RowAbsMax:
+    r.syncWarps = plan.threadsPerRow > 32 ? plan.threadsPerRow / 32 : 0;
+    break;
+  case KernelKind::BlockAbsMax:
+  case KernelKind::TensorAbsMax:
+    r.syncWarps = plan.warps() > 1 ? plan.warps() : 0;
+    break;
+  case KernelKind::Elementwise:
+    break;
+  }
   double elements = double(rows) * cols;
   r.dramBytes = elements * (in + out);
   r.l2Bytes = r.dramBytes;

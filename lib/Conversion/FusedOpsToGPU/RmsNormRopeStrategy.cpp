@@ -151,12 +151,19 @@ public:
     r.threadsPerBlock = plan.numThreads;
     r.sharedBytesPerBlock = 4 * tile.getWarps();
     // The row's values in f32 plus addresses, rstd and the cos/sin pair.
-    r.registersPerThread = 32 + plan.vectorsPerThread() * plan.vectorWidth;
+    r.registersPerThread =
+        32 + plan.vectorsPerThread() * plan.vectorWidth * 3 / 2;
     // Each input element in, each output out; weight and tables stay in L2.
     r.dramBytes = 2.0 * rows * plan.hidden * bytes;
     r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes * 3;
     r.flops = 10.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
+    // Per row: the row's loads, the reduction over the block's warps, then
+    // the weight and table loads; a block takes its rows in turn.
+    r.dependentLoads = 2;
+    r.syncWarps = tile.getWarps() > 1 ? tile.getWarps() : 0;
+    r.serialSteps = plan.rowsPerBlock;
+    r.itemsPerThread = plan.vectorsPerThread();
     // A block loads its row whole before the reduction.
     r.bytesInFlightPerBlock =
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),

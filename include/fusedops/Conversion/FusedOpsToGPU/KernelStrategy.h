@@ -76,6 +76,15 @@ struct KernelResources {
   double issueEfficiency = 1;
   /// Bytes one block has in flight to memory between waits.
   double bytesInFlightPerBlock = 0;
+  /// Row kernels: per step (a row or tile a block handles in turn), the
+  /// global loads that wait on one another, the warps that join a
+  /// block-wide reduction (0: none, or within one warp), and the steps each
+  /// block takes one after another.
+  double dependentLoads = 0;
+  int64_t syncWarps = 0;
+  int64_t serialSteps = 1;
+  /// Vectors one thread loads and computes per step, one after another.
+  int64_t itemsPerThread = 0;
   /// Multistage kernels: pipeline depth and K steps (0: not pipelined).
   int64_t stages = 0;
   int64_t kSteps = 0;
