@@ -414,7 +414,8 @@ def _evidence_markdown(report: dict) -> str:
         "",
         f"{report['compiler']}. Per problem, every candidate the strategy accepts was compiled, "
         "checked against the float64 reference and timed (median of 10 to 100 CUDA-event runs, "
-        "about 50 ms of kernel time, L2 flushed before each); the picks are shown as % of the best of that exhaustive sweep. Tuned = best "
+        "about 50 ms of kernel time, L2 flushed before each); the picks are shown as % of the "
+        "best of that exhaustive sweep. Tuned = best "
         f"of the cost model's top {report['top_k']} and the default tile, measured by a "
         "separate tuning run whose time (compiles from an empty kernel cache included) is shown.",
         "",
