@@ -434,22 +434,17 @@ def _evidence_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .bench.cases import SUITES
+#: The operators the tuner knows problems for (the benchmark suites).
+OPS = ("rmsnorm_rope", "gated_mlp", "fp8_gemm", "quantize", "dequantize")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="fusedops-tune",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "ops",
-        nargs="*",
-        default=sorted(SUITES),
-        choices=sorted(SUITES),
-        metavar="op",
-        help=f"operators to tune (default: all of {sorted(SUITES)})",
-    )
+    parser.add_argument("ops", nargs="*", metavar="op", help=f"operators to tune (default: {OPS})")
     parser.add_argument("--cache", help="tuning cache file (default: fusedops' tuning_cache_path)")
     parser.add_argument(
         "--top-k",
@@ -473,8 +468,19 @@ def main(argv: list[str] | None = None) -> int:
         help="compare cost model, tuned and exhaustive picks; write the report",
     )
     args = parser.parse_args(argv)
+    unknown = [op for op in args.ops if op not in OPS]
+    if unknown:
+        parser.error(f"unknown operator(s) {', '.join(unknown)}; choose from {', '.join(OPS)}")
+    args.ops = args.ops or list(OPS)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         import torch
     except ImportError:
