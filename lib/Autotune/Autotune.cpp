@@ -94,6 +94,15 @@ TuningKey autotune::getTuningKey(Operation *op, StringRef chip,
 bool autotune::acceptsTile(const KernelStrategy &strategy, Operation *op,
                            TileConfigAttr tile, const KernelTarget &target,
                            std::string &reason) {
+  auto configurable = dyn_cast<TileConfigurableOpInterface>(op);
+  if (configurable &&
+      tile.getBlock().size() != configurable.getTileBlockRank()) {
+    reason = "the op's tile takes " +
+             std::to_string(configurable.getTileBlockRank()) +
+             " block sizes, this one has " +
+             std::to_string(tile.getBlock().size());
+    return false;
+  }
   // The strategy reports through diagnostics; catch them as the reason.
   std::string messages;
   LogicalResult result = success();

@@ -103,18 +103,16 @@ struct FusedOpsAutotunePass
     if (const TuningEntry *entry = tuningCache.lookup(key, driver)) {
       std::string reason;
       TileConfigAttr tile = parseTile(entry->tile, op->getContext(), reason);
-      if (tile && tile.getBlock().size() == op.getTileBlockRank() &&
-          acceptsTile(*strategy, op, tile, target, reason)) {
+      if (tile && acceptsTile(*strategy, op, tile, target, reason)) {
         op.setTileConfig(tile);
         if (remarks)
           op->emitRemark() << "tile " << tile << " from the tuning cache ("
-                           << entry->microseconds << " us measured on "
+                           << llvm::formatv("{0:f1}", entry->microseconds).str()
+                           << " us measured on "
                            << entry->device << ", driver " << entry->driver
                            << ")";
         return success();
       }
-      if (reason.empty())
-        reason = "its block has the wrong rank";
       op->emitWarning() << "fusedops-autotune: ignoring cached tile '"
                         << entry->tile << "' for " << key.str() << ": "
                         << reason << "; using the cost model";
