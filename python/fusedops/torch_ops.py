@@ -175,11 +175,12 @@ def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
 def _kernel(
     op: str,
     key: tuple,
-    device: torch.device,
     build: Callable[[], tuple[str, list[str]]],
     args: Sequence[torch.Tensor],
 ) -> _Kernel:
-    chip, version = _target(device)
+    """The compiled kernel of ``op`` for ``key`` on cuda:0 (where :func:`_check_tensor` puts
+    every argument), built from ``build()``'s source on first use."""
+    chip, version = _targets.get(0) or _target(torch.device("cuda", 0))
     if _override is not None:
         override = _override
         override.sources.append(build()[0])
@@ -314,11 +315,11 @@ def _rmsnorm_rope_impl(
 ) -> torch.Tensor:
     out = torch.empty_like(x)
     key = (
-        tuple(x.shape),
+        x.shape,
         x.dtype,
-        tuple(cos.shape),
+        cos.shape,
         cos.dtype,
-        None if positions is None else tuple(positions.shape),
+        None if positions is None else positions.shape,
         head_dim,
         eps,
         rope_style,
@@ -339,7 +340,7 @@ def _rmsnorm_rope_impl(
         )
 
     args = [x, weight, cos, sin] + ([positions] if positions is not None else []) + [out]
-    kernel = _kernel("rmsnorm_rope", key, x.device, build, args)
+    kernel = _kernel("rmsnorm_rope", key, build, args)
     _launch(kernel, args)
     return out
 
@@ -417,11 +418,10 @@ def _gated_mlp_impl(
     x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
 ) -> torch.Tensor:
     out = x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
-    key = (tuple(x.shape), tuple(gate_weight.shape), x.dtype, activation)
+    key = (x.shape, gate_weight.shape, x.dtype, activation)
     kernel = _kernel(
         "gated_mlp",
         key,
-        x.device,
         lambda: _codegen.gated_mlp_source(
             x.shape, gate_weight.shape, _mlir(x.dtype), activation=activation
         ),
@@ -465,7 +465,6 @@ def _quantize_impl(
     kernel = _kernel(
         "quantize",
         (rows, cols, x.dtype, fp8_dtype, granularity),
-        x.device,
         lambda: _codegen.quantize_source(
             rows, cols, _mlir(x.dtype), _mlir(fp8_dtype), granularity=granularity
         ),
@@ -499,7 +498,6 @@ def _dequantize_impl(
     kernel = _kernel(
         "dequantize",
         (rows, cols, q.dtype, out_dtype, granularity),
-        q.device,
         lambda: _codegen.dequantize_source(
             rows, cols, _mlir(q.dtype), _mlir(out_dtype), granularity=granularity
         ),
@@ -555,7 +553,6 @@ def _fp8_gemm_impl(
     kernel = _kernel(
         "fp8_gemm",
         key,
-        a.device,
         lambda: _codegen.fp8_gemm_source(
             m,
             n,

@@ -203,7 +203,7 @@ def tune_problem(
     if len(sources) != 1:
         raise FusedOpsError(f"{op} {label}: one kernel per problem expected, got {len(sources)}")
     source = sources[0]
-    chip, _ = torch_ops._target(torch.device("cuda", 0))
+    chip, _ = torch_ops._target(torch.device("cuda", 0))  # where the problems run
     fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
     info = candidates(source, chip)
     if skip is not None and skip(info["key"]):
