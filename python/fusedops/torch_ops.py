@@ -48,6 +48,8 @@ __all__ = [
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16)
 _FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 _FP8_BY_NAME = {"e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2}
+_FP8_NAMES = tuple(_FP8_BY_NAME)
+_QUANTIZABLE_DTYPES = (*_FLOAT_DTYPES, torch.float32)
 _GRANULARITIES = ("tensor", "row", "block128")
 _ACTIVATIONS = ("silu", "gelu", "gelu_tanh")
 _ROPE_STYLES = ("neox", "gptj")
@@ -263,15 +265,15 @@ def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype]) -> torch.Ten
     """
     if not isinstance(t, torch.Tensor):
         raise ArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_cuda:
+    if t.get_device() != 0:  # -1 for CPU tensors
+        if t.is_cuda:
+            raise DeviceError(f"{name} is on {t.device}; fusedops launches on cuda:0 only for now")
         if not torch.cuda.is_available():
             raise DeviceError(
                 f"{name} is on {t.device}; fusedops runs on an NVIDIA GPU and "
                 "PyTorch sees none (torch.cuda.is_available() is False)"
             )
         raise DeviceError(f"{name} is on {t.device}; move it to the GPU with {name}.cuda()")
-    if t.get_device() != 0:
-        raise DeviceError(f"{name} is on {t.device}; fusedops launches on cuda:0 only for now")
     if t.dtype not in dtypes:
         names = ", ".join(str(d) for d in dtypes)
         raise DTypeError(
@@ -460,8 +462,8 @@ def _quantize_impl(
     granularity: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     rows, cols = x.shape
-    q = torch.empty((rows, cols), dtype=fp8_dtype, device=x.device)
-    s = torch.empty(_scale_shape(granularity, rows, cols), dtype=torch.float32, device=x.device)
+    q = x.new_empty((rows, cols), dtype=fp8_dtype)
+    s = x.new_empty(_scale_shape(granularity, rows, cols), dtype=torch.float32)
     kernel = _kernel(
         "quantize",
         (rows, cols, x.dtype, fp8_dtype, granularity),
@@ -482,10 +484,10 @@ def quantize_fp8(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dynamic FP8 quantization of ``x`` ``[M, K]``: returns ``(q, scale)`` with
     ``x ≈ q.float() * scale`` per group (see :func:`fusedops.reference.quantize`)."""
-    x = _check_tensor("x", x, _FLOAT_DTYPES + (torch.float32,))
+    x = _check_tensor("x", x, _QUANTIZABLE_DTYPES)
     if x.dim() != 2:
         raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
-    _choice("fmt", fmt, tuple(_FP8_BY_NAME))
+    _choice("fmt", fmt, _FP8_NAMES)
     _choice("granularity", granularity, _GRANULARITIES)
     return _dispatch("quantize", _quantize_impl, x, _FP8_BY_NAME[fmt], granularity)
 
@@ -494,7 +496,7 @@ def _dequantize_impl(
     q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
 ) -> torch.Tensor:
     rows, cols = q.shape
-    out = torch.empty((rows, cols), dtype=out_dtype, device=q.device)
+    out = q.new_empty((rows, cols), dtype=out_dtype)
     kernel = _kernel(
         "dequantize",
         (rows, cols, q.dtype, out_dtype, granularity),
