@@ -5,7 +5,8 @@ For each problem (an operator at a Llama-like shape, from the benchmark suite) t
 1. records the kernel source the PyTorch API builds for it;
 2. asks the compiler for the strategy's candidate tiles, checked against the strategy's limits
    and ranked by the cost model (``fusedopsTuneCandidates``), and keeps the top ``--top-k`` and
-   the default tile (``--exhaustive``: all of them);
+   the default tile (all of them with ``--exhaustive`` or where there are at most twice
+   ``--top-k``);
 3. compiles the candidates in parallel on the CPU (into the kernel cache);
 4. runs each on the GPU, checks its output against the float64 reference and, if it matches,
    times it (CUDA events, warm-up, median, L2 flushed before each run);
@@ -211,7 +212,8 @@ def tune_problem(
     ranked = [c["tile"] for c in info["candidates"]]
     if not ranked:
         raise FusedOpsError(f"{op} {label}: no candidate tile fits: {info['rejected'][:3]}")
-    chosen = list(ranked) if exhaustive else ranked[:top_k]
+    # Small spaces (the row kernels': tens of candidates) are cheap to measure whole.
+    chosen = list(ranked) if exhaustive or len(ranked) <= 2 * top_k else ranked[:top_k]
     if info["default"] in ranked and info["default"] not in chosen:
         chosen.append(info["default"])
     problem = _problem_id(source, chip)
@@ -450,7 +452,8 @@ def _evidence_markdown(report: dict) -> str:
         "checked against the float64 reference and timed (median of 10 to 100 CUDA-event runs, "
         "about 50 ms of kernel time, L2 flushed before each); the picks are shown as % of the "
         "best of that exhaustive sweep. Tuned = best "
-        f"of the cost model's top {report['top_k']} and the default tile, measured by a "
+        f"of the cost model's top {report['top_k']} and the default tile (all candidates where "
+        f"there are at most {2 * report['top_k']}), measured by a "
         "separate tuning run whose time (compiles from an empty kernel cache included) is shown.",
         "",
         "| op | shape | candidates (rejected) | exhaustive best | ms | cost model | tuned | "
@@ -483,8 +486,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--top-k",
         type=int,
-        default=8,
-        help="candidates measured per problem, by cost-model rank (default 8)",
+        default=12,
+        help="candidates measured per problem, by cost-model rank, where there are more than "
+        "twice as many (default 12)",
     )
     parser.add_argument("--exhaustive", action="store_true", help="measure every candidate")
     parser.add_argument(
