@@ -58,12 +58,10 @@ const char *fusedopsCompilerGetLastError(void);
  * fusedopsTuningCacheRecord) where it has a measured entry for them, else
  * from the cost model; NULL: the cost model only. On success stores a handle
  * in *jit. Needs no GPU. */
-fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
-                                           const char *chip, const char *format,
-                                           unsigned optLevel,
-                                           const char *toolkit,
-                                           const char *tuningCache,
-                                           fusedops_jit *jit);
+fusedops_compile_status
+fusedopsJitCompile(const char *source, size_t size, const char *chip,
+                   const char *format, unsigned optLevel, const char *toolkit,
+                   const char *tuningCache, fusedops_jit *jit);
 
 /* Like fusedopsJitCompile, but stops after fusedops-to-binary and returns the
  * lowered module (host code with the kernels' binary) as MLIR bytecode in a
@@ -122,12 +120,10 @@ fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
  * the file there was not a valid cache it is moved to `<path>.corrupt` and
  * *warning (if `warning` is not NULL) gets a message from malloc saying so;
  * else *warning is NULL. */
-fusedops_compile_status
-fusedopsTuningCacheRecord(const char *path, const char *source, size_t size,
-                          const char *chip, const char *tile,
-                          double microseconds, int64_t candidates,
-                          const char *driver, const char *device,
-                          char **warning);
+fusedops_compile_status fusedopsTuningCacheRecord(
+    const char *path, const char *source, size_t size, const char *chip,
+    const char *tile, double microseconds, int64_t candidates,
+    const char *driver, const char *device, char **warning);
 
 /* Releases the handle; its functions must not be called afterwards. */
 void fusedopsJitDestroy(fusedops_jit jit);

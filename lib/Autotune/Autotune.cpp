@@ -137,8 +137,7 @@ FailureOr<TileRanking> autotune::rankTiles(Operation *op,
       ranking.rejected.push_back({tile, reason});
       continue;
     }
-    KernelResources resources =
-        strategy->estimateResources(op, tile, target);
+    KernelResources resources = strategy->estimateResources(op, tile, target);
     FailureOr<CostEstimate> cost = estimateCost(resources, chip, reason);
     if (failed(cost)) {
       ranking.rejected.push_back({tile, reason});

@@ -108,9 +108,8 @@ struct FusedOpsAutotunePass
         if (remarks)
           op->emitRemark() << "tile " << tile << " from the tuning cache ("
                            << llvm::formatv("{0:f1}", entry->microseconds).str()
-                           << " us measured on "
-                           << entry->device << ", driver " << entry->driver
-                           << ")";
+                           << " us measured on " << entry->device << ", driver "
+                           << entry->driver << ")";
         return success();
       }
       op->emitWarning() << "fusedops-autotune: ignoring cached tile '"
@@ -125,10 +124,9 @@ struct FusedOpsAutotunePass
     if (remarks)
       op->emitRemark() << "tile " << best.tile << " from the cost model ("
                        << llvm::formatv("{0:f1}", best.cost.seconds * 1e6).str()
-                       << " us predicted, " << best.cost.limiter
-                       << "-bound; " << ranking->accepted.size()
-                       << " candidates, " << ranking->rejected.size()
-                       << " rejected)";
+                       << " us predicted, " << best.cost.limiter << "-bound; "
+                       << ranking->accepted.size() << " candidates, "
+                       << ranking->rejected.size() << " rejected)";
     return success();
   }
 };

@@ -65,8 +65,8 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   }
   // Occupancy: the tightest of threads, registers (allocated per warp in
   // units of 256), shared memory and the block limit.
-  int64_t registers = llvm::alignTo(std::max<int64_t>(r.registersPerThread, 16),
-                                    8);
+  int64_t registers =
+      llvm::alignTo(std::max<int64_t>(r.registersPerThread, 16), 8);
   if (registers > chip.maxRegistersPerThread) {
     reason = "needs about " + std::to_string(registers) +
              " registers per thread; at most " +
@@ -77,9 +77,9 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   int64_t registersPerBlock = warps * llvm::alignTo(registers * 32, 256);
   int64_t byThreads = chip.maxThreadsPerSm / (warps * 32);
   int64_t byRegisters = chip.registersPerSm / registersPerBlock;
-  int64_t byShared = r.sharedBytesPerBlock
-                         ? chip.sharedBytesPerSm / (r.sharedBytesPerBlock + 1024)
-                         : chip.maxBlocksPerSm;
+  int64_t byShared = r.sharedBytesPerBlock ? chip.sharedBytesPerSm /
+                                                 (r.sharedBytesPerBlock + 1024)
+                                           : chip.maxBlocksPerSm;
   int64_t blocksPerSm =
       std::min({chip.maxBlocksPerSm, byThreads, byRegisters, byShared});
   if (r.sharedBytesPerBlock > chip.maxSharedBytesPerBlock) {
@@ -89,11 +89,11 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     return failure();
   }
   if (blocksPerSm < 1) {
-    reason = byRegisters < 1 ? "a block needs " +
-                                   std::to_string(registersPerBlock) +
-                                   " registers; an SM has " +
-                                   std::to_string(chip.registersPerSm)
-                             : "a block does not fit on an SM";
+    reason = byRegisters < 1
+                 ? "a block needs " + std::to_string(registersPerBlock) +
+                       " registers; an SM has " +
+                       std::to_string(chip.registersPerSm)
+                 : "a block does not fit on an SM";
     return failure();
   }
 
@@ -114,9 +114,9 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   double needed = chip.dramBytesPerSecond * chip.dramLatencySeconds;
   e.latencyCover = needed > 0 ? std::min(1.0, inFlight / needed) : 1.0;
   double bandwidthShare = activeSms / chip.smCount;
-  double dramSeconds = r.dramBytes / (chip.dramBytesPerSecond *
-                                      std::max(e.latencyCover, 1e-3) *
-                                      bandwidthShare);
+  double dramSeconds =
+      r.dramBytes / (chip.dramBytesPerSecond * std::max(e.latencyCover, 1e-3) *
+                     bandwidthShare);
   double l2Seconds = r.l2Bytes / (chip.l2BytesPerSecond * bandwidthShare);
   e.memorySeconds = std::max(dramSeconds, l2Seconds);
 
@@ -157,12 +157,12 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
                     double(r.syncWarps) * chip.syncSecondsPerWarp +
                     double(r.itemsPerThread) * chip.itemSeconds);
 
-  double body = std::cbrt(std::pow(e.memorySeconds, 3) +
-                          std::pow(e.computeSeconds, 3)) +
-                latency;
+  double body =
+      std::cbrt(std::pow(e.memorySeconds, 3) + std::pow(e.computeSeconds, 3)) +
+      latency;
   double launch = chip.launchSeconds * r.launches;
   e.seconds = body + launch;
-  e.limiter = launch > body                         ? "launch"
+  e.limiter = launch > body ? "launch"
               : latency > std::max(e.memorySeconds, e.computeSeconds)
                   ? "latency"
               : e.memorySeconds >= e.computeSeconds ? "memory"

@@ -80,8 +80,7 @@ static std::optional<TuningEntry> entryFromJson(const llvm::json::Value &value,
     return std::nullopt;
   std::optional<double> microseconds = object->getNumber("microseconds");
   std::optional<int64_t> candidates = object->getInteger("candidates");
-  if (!microseconds || !(*microseconds > 0) || !candidates ||
-      *candidates < 1) {
+  if (!microseconds || !(*microseconds > 0) || !candidates || *candidates < 1) {
     error = "entry for " + entry.key.str() +
             " needs a positive \"microseconds\" and \"candidates\"";
     return std::nullopt;
@@ -169,12 +168,11 @@ std::string TuningCache::toJson() const {
     array.push_back(::toJson(*entry));
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << llvm::formatv("{0:1}",
-                      llvm::json::Value(llvm::json::Object{
-                          {"format", kFormat},
-                          {"version", kVersion},
-                          {"entries", std::move(array)},
-                      }))
+  os << llvm::formatv("{0:1}", llvm::json::Value(llvm::json::Object{
+                                   {"format", kFormat},
+                                   {"version", kVersion},
+                                   {"entries", std::move(array)},
+                               }))
      << "\n";
   return text;
 }

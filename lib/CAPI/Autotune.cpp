@@ -17,10 +17,10 @@
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/InitFusedOps.h"
 #include "fusedops/Pipelines/Pipelines.h"
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
@@ -73,12 +73,10 @@ std::string print(Attribute attr) {
 }
 
 llvm::json::Object keyToJson(const TuningKey &key) {
-  return llvm::json::Object{{"op", key.op},
-                            {"shape_class", key.shapeClass},
-                            {"dtypes", key.dtypes},
-                            {"attributes", key.attributes},
-                            {"chip", key.chip},
-                            {"compiler", key.compiler}};
+  return llvm::json::Object{
+      {"op", key.op},         {"shape_class", key.shapeClass},
+      {"dtypes", key.dtypes}, {"attributes", key.attributes},
+      {"chip", key.chip},     {"compiler", key.compiler}};
 }
 
 std::optional<KernelTarget> parseChip(const char *chip) {
@@ -115,11 +113,11 @@ fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
       return;
     llvm::json::Array candidates, rejected;
     for (const RankedTile &tile : ranking->accepted)
-      candidates.push_back(llvm::json::Object{
-          {"tile", print(tile.tile)},
-          {"predicted_us", tile.cost.seconds * 1e6},
-          {"limiter", tile.cost.limiter},
-          {"blocks_per_sm", tile.cost.blocksPerSm}});
+      candidates.push_back(
+          llvm::json::Object{{"tile", print(tile.tile)},
+                             {"predicted_us", tile.cost.seconds * 1e6},
+                             {"limiter", tile.cost.limiter},
+                             {"blocks_per_sm", tile.cost.blocksPerSm}});
     for (const RejectedTile &tile : ranking->rejected)
       rejected.push_back(llvm::json::Object{{"tile", print(tile.tile)},
                                             {"reason", tile.reason}});
@@ -127,8 +125,7 @@ fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
         {"op", op->getName().getStringRef()},
         {"strategy", ranking->strategy->getName()},
         {"key", keyToJson(getTuningKey(op, target->chip, compiler))},
-        {"default",
-         print(ranking->strategy->getDefaultTile(op, *target))},
+        {"default", print(ranking->strategy->getDefaultTile(op, *target))},
         {"candidates", std::move(candidates)},
         {"rejected", std::move(rejected)}});
   });
@@ -139,12 +136,10 @@ fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 
-fusedops_compile_status
-fusedopsTuningCacheRecord(const char *path, const char *source, size_t size,
-                          const char *chip, const char *tile,
-                          double microseconds, int64_t candidates,
-                          const char *driver, const char *device,
-                          char **warning) {
+fusedops_compile_status fusedopsTuningCacheRecord(
+    const char *path, const char *source, size_t size, const char *chip,
+    const char *tile, double microseconds, int64_t candidates,
+    const char *driver, const char *device, char **warning) {
   if (warning)
     *warning = nullptr;
   if (!path || !source || !chip || !tile || !driver || !device)

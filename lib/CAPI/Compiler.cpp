@@ -78,12 +78,10 @@ const char *fusedopsCompilerVersion(void) {
 
 const char *fusedopsCompilerGetLastError(void) { return lastError.c_str(); }
 
-fusedops_compile_status fusedopsJitCompile(const char *source, size_t size,
-                                           const char *chip, const char *format,
-                                           unsigned optLevel,
-                                           const char *toolkit,
-                                           const char *tuningCache,
-                                           fusedops_jit *jit) {
+fusedops_compile_status
+fusedopsJitCompile(const char *source, size_t size, const char *chip,
+                   const char *format, unsigned optLevel, const char *toolkit,
+                   const char *tuningCache, fusedops_jit *jit) {
   if (!jit)
     return fail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                 "fusedopsJitCompile needs a handle pointer");

@@ -62,23 +62,28 @@
 // HOST: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
 // HOST: gpu.binary @fusedops_kernels {{ *}}[#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">
 
+// The tiles are written out (the strategies' defaults) so that the checked
+// kernel structure does not follow the autotuner's choice (test/Autotune).
 func.func @quantize_row(%x: tensor<?x4096xbf16>, %qi: tensor<?x4096xf8E4M3FN>, %si: tensor<?xf32>)
     -> (tensor<?x4096xf8E4M3FN>, tensor<?xf32>) {
   %q, %s = fusedops.quantize ins(%x : tensor<?x4096xbf16>) outs(%qi, %si : tensor<?x4096xf8E4M3FN>, tensor<?xf32>)
-      granularity = row -> tensor<?x4096xf8E4M3FN>, tensor<?xf32>
+      granularity = row {tile = #fusedops.tile<block = [1, 4096], warps = 4>}
+      -> tensor<?x4096xf8E4M3FN>, tensor<?xf32>
   return %q, %s : tensor<?x4096xf8E4M3FN>, tensor<?xf32>
 }
 
 func.func @quantize_tensor(%x: tensor<?x4096xf16>, %qi: tensor<?x4096xf8E5M2>, %si: tensor<f32>)
     -> (tensor<?x4096xf8E5M2>, tensor<f32>) {
   %q, %s = fusedops.quantize ins(%x : tensor<?x4096xf16>) outs(%qi, %si : tensor<?x4096xf8E5M2>, tensor<f32>)
-      granularity = tensor -> tensor<?x4096xf8E5M2>, tensor<f32>
+      granularity = tensor {tile = #fusedops.tile<block = [2, 4096], warps = 8>}
+      -> tensor<?x4096xf8E5M2>, tensor<f32>
   return %q, %s : tensor<?x4096xf8E5M2>, tensor<f32>
 }
 
 func.func @dequantize_block128(%q: tensor<?x4096xf8E4M3FN>, %s: tensor<?x32xf32>, %o: tensor<?x4096xbf16>)
     -> tensor<?x4096xbf16> {
   %r = fusedops.dequantize ins(%q, %s : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) outs(%o : tensor<?x4096xbf16>)
-      granularity = block128 -> tensor<?x4096xbf16>
+      granularity = block128 {tile = #fusedops.tile<block = [2, 4096], warps = 8>}
+      -> tensor<?x4096xbf16>
   return %r : tensor<?x4096xbf16>
 }

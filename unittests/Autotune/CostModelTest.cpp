@@ -250,9 +250,8 @@ TEST_F(OnOps, RankingChecksEveryCandidateAndOrdersByPrediction) {
               ranking->accepted[i].cost.seconds);
   // 256×256×64 in 2 stages needs 2·(256 + 512)·72·2 = 221184 bytes.
   auto huge = TileConfigAttr::get(&context, {256, 256, 64}, 8, 2, {});
-  auto it = llvm::find_if(ranking->rejected, [&](const RejectedTile &t) {
-    return t.tile == huge;
-  });
+  auto it = llvm::find_if(
+      ranking->rejected, [&](const RejectedTile &t) { return t.tile == huge; });
   ASSERT_NE(it, ranking->rejected.end());
   EXPECT_NE(it->reason.find("needs 221184 bytes of shared memory"),
             std::string::npos)

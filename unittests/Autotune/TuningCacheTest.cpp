@@ -81,7 +81,8 @@ TEST(TuningCache, RoundTripsThroughItsJson) {
 TEST(TuningCache, LookupByDriverOrFastest) {
   TuningCache cache;
   TuningKey key = entry("c", "", 0).key;
-  cache.insert(entry("c", "570.00", 30.0, "#fusedops.tile<block = [2], warps = 4>"));
+  cache.insert(
+      entry("c", "570.00", 30.0, "#fusedops.tile<block = [2], warps = 4>"));
   cache.insert(entry("c", "580.159.04", 27.0));
   EXPECT_EQ(cache.lookup(key)->driver, "580.159.04");
   EXPECT_EQ(cache.lookup(key, "570.00")->microseconds, 30.0);
@@ -124,18 +125,20 @@ TEST(TuningCache, InvalidTextIsRejectedWithTheReason) {
 
 TEST_F(CacheFiles, MissingIsEmptyAndCorruptIsReportedAndIgnored) {
   std::string warning;
-  EXPECT_TRUE(TuningCache::load(path("none.json"), warning).getEntries().empty());
+  EXPECT_TRUE(
+      TuningCache::load(path("none.json"), warning).getEntries().empty());
   EXPECT_EQ(warning, "");
   write(path("bad.json"), "{\"format\": \"fusedops-tuning-cache\", \"vers");
-  EXPECT_TRUE(TuningCache::load(path("bad.json"), warning).getEntries().empty());
+  EXPECT_TRUE(
+      TuningCache::load(path("bad.json"), warning).getEntries().empty());
   EXPECT_NE(warning.find("ignoring tuning cache"), std::string::npos);
   EXPECT_NE(warning.find("re-run fusedops-tune"), std::string::npos);
 }
 
 TEST_F(CacheFiles, RecordCreatesMergesAndMovesCorruptFilesAside) {
   std::string file = path("deep/er/tuning.json"), error, warning;
-  ASSERT_TRUE(succeeded(TuningCache::record(
-      file, {entry("a", "d", 1.0)}, error, warning)))
+  ASSERT_TRUE(succeeded(
+      TuningCache::record(file, {entry("a", "d", 1.0)}, error, warning)))
       << error;
   ASSERT_TRUE(succeeded(TuningCache::record(
       file, {entry("b", "d", 2.0), entry("a", "d", 0.5)}, error, warning)));
@@ -145,10 +148,9 @@ TEST_F(CacheFiles, RecordCreatesMergesAndMovesCorruptFilesAside) {
   EXPECT_EQ(cache.lookup(entry("a", "", 0).key)->microseconds, 0.5);
 
   write(file, "not json at all");
-  ASSERT_TRUE(succeeded(TuningCache::record(
-      file, {entry("c", "d", 3.0)}, error, warning)));
-  EXPECT_NE(warning.find("moved it to " + file + ".corrupt"),
-            std::string::npos)
+  ASSERT_TRUE(succeeded(
+      TuningCache::record(file, {entry("c", "d", 3.0)}, error, warning)));
+  EXPECT_NE(warning.find("moved it to " + file + ".corrupt"), std::string::npos)
       << warning;
   EXPECT_EQ(TuningCache::load(file, warning).getEntries().size(), 1u);
   auto aside = llvm::MemoryBuffer::getFile(file + ".corrupt");

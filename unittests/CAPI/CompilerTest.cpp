@@ -116,7 +116,8 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
                                nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
   EXPECT_NE(lastError().find("sm_70"), std::string::npos) << lastError();
-  EXPECT_EQ(fusedopsJitCompile(nullptr, 0, "sm_90a", "isa", 3, nullptr, nullptr, &jit),
+  EXPECT_EQ(fusedopsJitCompile(nullptr, 0, "sm_90a", "isa", 3, nullptr, nullptr,
+                               &jit),
             FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
   void *bytes = nullptr;
   size_t size = 0;
@@ -223,9 +224,9 @@ TEST(CompilerCAPI, LaunchPlanRunsLikeTheHostCode) {
   ASSERT_EQ(fusedopsGetDeviceArch(&major, &minor), FUSEDOPS_SUCCESS);
   const bool hopper = major == 9;
   fusedops_jit jit = nullptr;
-  ASSERT_EQ(fusedopsJitCompile(kSource, std::strlen(kSource),
-                               hopper ? "sm_90a" : "sm_80",
-                               hopper ? "bin" : "isa", 3, nullptr, nullptr, &jit),
+  ASSERT_EQ(fusedopsJitCompile(
+                kSource, std::strlen(kSource), hopper ? "sm_90a" : "sm_80",
+                hopper ? "bin" : "isa", 3, nullptr, nullptr, &jit),
             FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
   const char *planText = fusedopsJitGetLaunchPlan(jit, "kernel");

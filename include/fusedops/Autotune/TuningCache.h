@@ -14,10 +14,10 @@
 //   {"format": "fusedops-tuning-cache", "version": 1, "entries": [
 //     {"op": "fusedops.gated_mlp", "shape_class": "M<=4096 N=11008 K=4096",
 //      "dtypes": "bf16", "attributes": "activation = silu",
-//      "chip": "sm_90a", "compiler": "fusedops-capi 3; llvm 22.1.8; ptxas 13.0",
-//      "driver": "580.159.04",
-//      "tile": "#fusedops.tile<block = [128, 64, 32], warps = 4, stages = 2>",
-//      "microseconds": 2901.5, "candidates": 18, "device": "NVIDIA H200"}]}
+//      "chip": "sm_90a", "compiler": "fusedops-capi 3; llvm 22.1.8;
+//      ptxas 13.0", "driver": "580.159.04", "tile": "#fusedops.tile<block =
+//      [128, 64, 32], warps = 4, stages = 2>", "microseconds": 2901.5,
+//      "candidates": 18, "device": "NVIDIA H200"}]}
 //
 // Writers merge under an exclusive lock on `<file>.lock` and replace the file
 // atomically (write a temporary, rename), so concurrent tuners lose nothing

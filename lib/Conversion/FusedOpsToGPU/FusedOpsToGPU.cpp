@@ -59,7 +59,8 @@ struct LowerTileConfigurableOp
 };
 
 struct ConvertFusedOpsToGPUPass
-    : public fusedops::impl::ConvertFusedOpsToGPUBase<ConvertFusedOpsToGPUPass> {
+    : public fusedops::impl::ConvertFusedOpsToGPUBase<
+          ConvertFusedOpsToGPUPass> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -119,7 +120,8 @@ struct ConvertFusedOpsToGPUPass
   gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(module.getContext()));
-    if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName))
+    if (auto existing =
+            module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName))
       return existing;
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     return gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModuleName);

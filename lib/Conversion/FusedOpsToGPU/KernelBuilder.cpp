@@ -20,9 +20,8 @@ using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
 gpu::GPUFuncOp kernel::createKernel(OpBuilder &b, Location loc,
-                                    gpu::GPUModuleOp module,
-                                    StringRef baseName, TypeRange argTypes,
-                                    int64_t numThreads,
+                                    gpu::GPUModuleOp module, StringRef baseName,
+                                    TypeRange argTypes, int64_t numThreads,
                                     TypeRange workgroupBuffers) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
@@ -67,12 +66,13 @@ LogicalResult kernel::checkContiguousBuffers(Operation *op) {
 }
 
 void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
-                          Value rows, Value gridX, Value gridY,
-                          int64_t threads, ValueRange args) {
+                          Value rows, Value gridX, Value gridY, int64_t threads,
+                          ValueRange args) {
   OpBuilder::InsertionGuard guard(b);
   Value c1 = cIndex(b, 1);
   auto ifAny = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
       /*withElse=*/false);
   b.setInsertionPointToStart(ifAny.thenBlock());
   gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, c1},

@@ -1,4 +1,5 @@
-//===- KernelBuilder.h - helpers shared by the kernel strategies -*- C++ -*-===//
+//===- KernelBuilder.h - helpers shared by the kernel strategies -*- C++
+//-*-===//
 //
 // Part of fusedops, under the MIT License.
 //
@@ -23,10 +24,9 @@ namespace mlir::fusedops::kernel {
 /// Creates the kernel `baseName` (renamed if taken) in `module`, with
 /// `argTypes`, a fixed block of `numThreads` threads and the given workgroup
 /// (shared memory) buffers, and sets `b` at the start of its body.
-gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc,
-                            gpu::GPUModuleOp module, StringRef baseName,
-                            TypeRange argTypes, int64_t numThreads,
-                            TypeRange workgroupBuffers);
+gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
+                            StringRef baseName, TypeRange argTypes,
+                            int64_t numThreads, TypeRange workgroupBuffers);
 
 /// A workgroup-memory memref type.
 MemRefType getWorkgroupBufferType(ArrayRef<int64_t> shape, Type elementType);

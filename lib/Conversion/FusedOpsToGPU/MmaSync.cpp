@@ -35,8 +35,8 @@ SmallVector<Value> kernel::mmaSync16816(ImplicitLocOpBuilder &b, ValueRange a,
                                         ValueRange bRegs, ValueRange acc,
                                         Type elementType) {
   Type f32 = b.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(4, f32));
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     SmallVector<Type>(4, f32));
   NVVM::MMATypes type =
       elementType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
   Value result = NVVM::MmaOp::create(
@@ -58,24 +58,24 @@ SmallVector<Value> kernel::mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
   auto ptxType = [](Type type) -> StringRef {
     return isa<Float8E4M3FNType>(type) ? "e4m3" : "e5m2";
   };
-  std::string text =
-      ("mma.sync.aligned.m16n8k32.row.col.f32." + ptxType(aType) + "." +
-       ptxType(bType) +
-       ".f32 {$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, "
-       "{$10, $11, $12, $13};")
-          .str();
+  std::string text = ("mma.sync.aligned.m16n8k32.row.col.f32." +
+                      ptxType(aType) + "." + ptxType(bType) +
+                      ".f32 {$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, "
+                      "{$10, $11, $12, $13};")
+                         .str();
   Type f32 = b.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(4, f32));
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     SmallVector<Type>(4, f32));
   SmallVector<Value> operands(a.begin(), a.end());
   operands.append(bRegs.begin(), bRegs.end());
   operands.append(acc.begin(), acc.end());
-  Value result = LLVM::InlineAsmOp::create(
-      b, b.getLoc(), resultType, operands, text,
-      "=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f", /*has_side_effects=*/false,
-      /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-      LLVM::AsmDialectAttr(), ArrayAttr())
-                     .getResult(0);
+  Value result =
+      LLVM::InlineAsmOp::create(
+          b, b.getLoc(), resultType, operands, text,
+          "=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f", /*has_side_effects=*/false,
+          /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+          LLVM::AsmDialectAttr(), ArrayAttr())
+          .getResult(0);
   SmallVector<Value> out;
   for (int64_t i = 0; i < 4; ++i)
     out.push_back(
@@ -120,13 +120,11 @@ KernelResources kernel::estimateMmaGemm(const MmaGemmTile &t) {
   // its fragments: one ldmatrix.x4 per A tile and per pair of B tiles, or
   // four 32-bit loads per A tile and two per B tile (FP8).
   double mmas = double(mmaTilesM) * mmaTilesN * t.numB;
-  double loads = t.ldmatrix
-                     ? mmaTilesM + (mmaTilesN * t.numB + 1) / 2
-                     : 4.0 * mmaTilesM + 2.0 * mmaTilesN * t.numB;
+  double loads = t.ldmatrix ? mmaTilesM + (mmaTilesN * t.numB + 1) / 2
+                            : 4.0 * mmaTilesM + 2.0 * mmaTilesN * t.numB;
   r.issueEfficiency = mmas / (mmas + loads);
   r.bytesInFlightPerBlock = double(std::max<int64_t>(t.stages - 1, 1)) *
-                            (t.bm * t.aBytes + t.numB * t.bn * t.bBytes) *
-                            t.bk;
+                            (t.bm * t.aBytes + t.numB * t.bn * t.bBytes) * t.bk;
   r.stages = t.stages;
   r.kSteps = llvm::divideCeil(t.k, t.bk);
   return r;

@@ -348,7 +348,8 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   QuantPlan plan = makePlan(op, tile, target);
   int64_t rows = getEstimatedRows(op);
   int64_t cols = ShapedType::isDynamic(plan.cols) ? 4096 : plan.cols;
-  int64_t in = elementBytes(plan.inputType), out = elementBytes(plan.outputType);
+  int64_t in = elementBytes(plan.inputType),
+          out = elementBytes(plan.outputType);
   KernelResources r;
   r.threadsPerBlock = plan.numThreads;
   int64_t rowTiles = llvm::divideCeil(rows, plan.tileRows);
@@ -366,8 +367,7 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
     break;
   }
-  r.registersPerThread =
-      24 + plan.vectorsPerThread * plan.vectorWidth * 3 / 2;
+  r.registersPerThread = 24 + plan.vectorsPerThread * plan.vectorWidth * 3 / 2;
   // Per tile: its loads, then (dynamic scales) the reduction.
   r.dependentLoads = 1;
   r.itemsPerThread = plan.vectorsPerThread;

@@ -63,7 +63,9 @@ struct RowPlan {
   int64_t unitsPerThread = 0;
   int64_t rowsPerBlock = 1;
 
-  int64_t unitsPerHead() const { return rotatedUnitsPerHead + passUnitsPerHead; }
+  int64_t unitsPerHead() const {
+    return rotatedUnitsPerHead + passUnitsPerHead;
+  }
   /// Vectors a thread holds at most (for the register bound).
   int64_t vectorsPerThread() const { return unitsPerThread * (neox ? 2 : 1); }
 };
@@ -114,7 +116,8 @@ public:
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeOp>(op);
-    int64_t hidden = cast<ShapedType>(norm.getInput().getType()).getShape().back();
+    int64_t hidden =
+        cast<ShapedType>(norm.getInput().getType()).getShape().back();
     if (ShapedType::isDynamic(hidden))
       hidden = 4096;
     // About four 16-byte vectors per thread: several loads in flight per
@@ -225,7 +228,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   auto loadVec = [&](VectorType type, Value memref, ValueRange indices,
                      int64_t align) -> Value {
     return vector::LoadOp::create(b, type, memref, indices,
-                                  /*nontemporal=*/false, llvm::MaybeAlign(align));
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(align));
   };
   auto loadF32 = [&](Value memref, ValueRange indices) {
     return castFloat(b, loadVec(vecType, memref, indices, alignX), f32);
@@ -338,12 +342,15 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
         vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
   };
   for (const Unit &unit : units) {
-    Value a = ifLoad(unit.inRow, [&] { return loadF32(x, {row, unit.columnA}); });
+    Value a = ifLoad(unit.inRow, [&] {
+      return loadF32(x, {row, unit.columnA});
+    });
     xa.push_back(a);
     addSquares(a);
     if (neox) {
-      Value b2 = ifLoad(andOrNull(unit.inRow, unit.rotated),
-                        [&] { return loadF32(x, {row, unit.columnB}); });
+      Value b2 = ifLoad(andOrNull(unit.inRow, unit.rotated), [&] {
+        return loadF32(x, {row, unit.columnB});
+      });
       xb.push_back(b2);
       addSquares(b2);
     }
@@ -353,8 +360,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   sum = warpAllReduceSum(b, sum);
   int64_t warps = threads / 32;
   if (warps > 1) {
-    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
-           [&] { memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp}); });
+    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0), [&] {
+      memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp});
+    });
     gpu::BarrierOp::create(b);
     sum = cF32(b, 0.0f);
     for (int64_t w = 0; w < warps; ++w)
@@ -389,9 +397,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
   for (auto [index, unit] : llvm::enumerate(units)) {
     ifThen(unit.inRow, [&] {
-      Value ya = arith::MulFOp::create(
-          b, arith::MulFOp::create(b, xa[index], rstdVec),
-          loadF32(weight, {unit.columnA}));
+      Value ya =
+          arith::MulFOp::create(b, arith::MulFOp::create(b, xa[index], rstdVec),
+                                loadF32(weight, {unit.columnA}));
       if (neox) {
         // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
         // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
@@ -399,13 +407,20 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
           Value yb = arith::MulFOp::create(
               b, arith::MulFOp::create(b, xb[index], rstdVec),
               loadF32(weight, {unit.columnB}));
-          Value inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+          Value inHeadB =
+              arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
           Value outA = arith::SubFOp::create(
-              b, arith::MulFOp::create(b, ya, loadTable(cosTable, position, unit.inHeadA)),
-              arith::MulFOp::create(b, yb, loadTable(sinTable, position, unit.inHeadA)));
+              b,
+              arith::MulFOp::create(
+                  b, ya, loadTable(cosTable, position, unit.inHeadA)),
+              arith::MulFOp::create(
+                  b, yb, loadTable(sinTable, position, unit.inHeadA)));
           Value outB = arith::AddFOp::create(
-              b, arith::MulFOp::create(b, yb, loadTable(cosTable, position, inHeadB)),
-              arith::MulFOp::create(b, ya, loadTable(sinTable, position, inHeadB)));
+              b,
+              arith::MulFOp::create(b, yb,
+                                    loadTable(cosTable, position, inHeadB)),
+              arith::MulFOp::create(b, ya,
+                                    loadTable(sinTable, position, inHeadB)));
           storeVec(outA, {row, unit.columnA});
           storeVec(outB, {row, unit.columnB});
         };
@@ -434,21 +449,25 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
           partner = arith::MulFOp::create(
               b, partner,
               arith::ConstantOp::create(
-                  b, DenseElementsAttr::get(vecF32, ArrayRef<float>(signValues))));
+                  b,
+                  DenseElementsAttr::get(vecF32, ArrayRef<float>(signValues))));
         } else {
           Value partnerColumn = arith::XOrIOp::create(b, unit.columnA, c1);
           Value yp = arith::MulFOp::create(
               b,
-              arith::MulFOp::create(b, loadF32(x, {row, partnerColumn}), rstdVec),
+              arith::MulFOp::create(b, loadF32(x, {row, partnerColumn}),
+                                    rstdVec),
               loadF32(weight, {partnerColumn}));
           Value even = arith::CmpIOp::create(
               b, arith::CmpIPredicate::eq,
               arith::AndIOp::create(b, unit.columnA, c1), c0);
-          partner = arith::SelectOp::create(
-              b, even, arith::NegFOp::create(b, yp), yp);
+          partner = arith::SelectOp::create(b, even,
+                                            arith::NegFOp::create(b, yp), yp);
         }
         return arith::AddFOp::create(
-            b, arith::MulFOp::create(b, ya, loadTable(cosTable, position, unit.inHeadA)),
+            b,
+            arith::MulFOp::create(b, ya,
+                                  loadTable(cosTable, position, unit.inHeadA)),
             arith::MulFOp::create(b, partner,
                                   loadTable(sinTable, position, unit.inHeadA)));
       };
@@ -456,8 +475,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
         storeVec(rotate(), {row, unit.columnA});
         return;
       }
-      auto ifOp = scf::IfOp::create(b, vecF32, unit.rotated,
-                                    /*addThenBlock=*/true, /*addElseBlock=*/true);
+      auto ifOp =
+          scf::IfOp::create(b, vecF32, unit.rotated,
+                            /*addThenBlock=*/true, /*addElseBlock=*/true);
       {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(ifOp.thenBlock());
@@ -492,8 +512,9 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
       auto t = cast<MemRefType>(v.getType());
       return memref::ExpandShapeOp::create(
           b, MemRefType::get({1, t.getDimSize(0)}, t.getElementType()), v,
-          ArrayRef<ReassociationIndices>{{0, 1}}, ArrayRef<OpFoldResult>{
-              b.getIndexAttr(1), b.getIndexAttr(t.getDimSize(0))});
+          ArrayRef<ReassociationIndices>{{0, 1}},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1),
+                                 b.getIndexAttr(t.getDimSize(0))});
     };
     x = expand(x);
     out = expand(out);
@@ -514,14 +535,13 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
         memref::DimOp::create(b, norm.getInput(), inputType.getRank() - 2);
   }
 
-  SmallVector<Value> args = {x, norm.getWeight(), norm.getCos(), norm.getSin(),
-                             positionsOrSeq, out};
+  SmallVector<Value> args = {
+      x, norm.getWeight(), norm.getCos(), norm.getSin(), positionsOrSeq, out};
   SmallVector<Type> argTypes;
   for (Value arg : args)
     argTypes.push_back(arg.getType());
   Type f32 = b.getF32Type();
-  SmallVector<Type> buffers = {
-      getWorkgroupBufferType({tile.getWarps()}, f32)};
+  SmallVector<Type> buffers = {getWorkgroupBufferType({tile.getWarps()}, f32)};
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
@@ -533,15 +553,17 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 
   // One block per `rowsPerBlock` rows; nothing to launch for zero rows.
   Value rows = memref::DimOp::create(b, x, 0);
-  launchIfRows(b, kernel, rows,
-               arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock)),
-               cIndex(b, 1), plan.numThreads, args);
+  launchIfRows(
+      b, kernel, rows,
+      arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock)),
+      cIndex(b, 1), plan.numThreads, args);
   rewriter.eraseOp(op);
   return success();
 }
 
 } // namespace
 
-std::unique_ptr<KernelStrategy> mlir::fusedops::kernel::createRmsNormRopeStrategy() {
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createRmsNormRopeStrategy() {
   return std::make_unique<RmsNormRopeStrategy>();
 }

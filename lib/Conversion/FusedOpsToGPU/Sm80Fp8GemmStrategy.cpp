@@ -134,9 +134,9 @@ public:
     t.warps = tile.getWarps();
     t.stages = plan.stages;
     t.aBytes = t.bBytes = 1;
-    t.outBytes =
-        cast<ShapedType>(gemm.getInits()[0].getType()).getElementTypeBitWidth() /
-        8;
+    t.outBytes = cast<ShapedType>(gemm.getInits()[0].getType())
+                     .getElementTypeBitWidth() /
+                 8;
     t.mmaK = plan.mmaK();
     t.accumulatorsPerThread =
         plan.mmaTilesM() * plan.mmaTilesN() * 4 * (plan.blockScales() ? 2 : 1);
@@ -183,9 +183,8 @@ public:
              << plan.threads << " threads";
     if (plan.blockScales() &&
         (128 % plan.bm != 0 || 128 % plan.bn != 0 || 128 % plan.bk != 0))
-      return op->emitOpError()
-             << "with block128 scales, 'tile' " << tile
-             << " must have BM, BN and BK dividing 128";
+      return op->emitOpError() << "with block128 scales, 'tile' " << tile
+                               << " must have BM, BN and BK dividing 128";
     if (plan.sharedBytes() > kMaxSharedBytes)
       return op->emitOpError()
              << "'tile' " << tile << " needs " << plan.sharedBytes()
@@ -220,8 +219,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
   Value out = kernel.getArgument(hasBias ? 5 : 4);
   Value stageA = kernel.getWorkgroupAttributions()[0];
   Value stageB = kernel.getWorkgroupAttributions()[1];
-  Value halfA = plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[2]);
-  Value halfB = plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[3]);
+  Value halfA =
+      plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[2]);
+  Value halfB =
+      plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[3]);
   Type outElement = cast<MemRefType>(out.getType()).getElementType();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
 
@@ -265,7 +266,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
           Value gRow = arith::AddIOp::create(b, rowBase, r);
           Value gK = arith::AddIOp::create(b, k0, kc);
           Value valid = arith::AndIOp::create(
-              b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, limit),
+              b,
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, limit),
               arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gK, sizeK));
           nvgpu::DeviceAsyncCopyOp::create(
               b, tokenType, shared, ValueRange{slot, r, kc}, global,
@@ -288,8 +290,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
     auto halfVec = VectorType::get({kChunk}, f16);
     for (int64_t i = 0; i < rows * chunksPerRow / plan.threads; ++i) {
       auto [r, kc] = chunkAt(i);
-      Value raw = vector::LoadOp::create(b, fp8Vec, bytes, ValueRange{slot, r, kc},
-                                         false, llvm::MaybeAlign(16));
+      Value raw =
+          vector::LoadOp::create(b, fp8Vec, bytes, ValueRange{slot, r, kc},
+                                 false, llvm::MaybeAlign(16));
       Value wide = arith::TruncFOp::create(b, halfVec, convertFp8ToF32(b, raw));
       vector::StoreOp::create(b, wide, halves, ValueRange{r, kc}, false,
                               llvm::MaybeAlign(16));
@@ -313,8 +316,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value kt = loop.getInductionVar();
-    Value group =
-        issueAndCommit(arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 1)));
+    Value group = issueAndCommit(
+        arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 1)));
     nvgpu::DeviceAsyncWaitOp::create(b, group,
                                      b.getI32IntegerAttr(plan.stages - 1));
     gpu::BarrierOp::create(b);
@@ -348,10 +351,11 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
     Value quad = arith::MulIOp::create(
         b, arith::RemUIOp::create(b, lane, cIndex(b, 4)), cIndex(b, 4));
     auto i32x1 = VectorType::get({1}, b.getI32Type());
-    auto fp8Register = [&](Value tile, Type fp8, Value row, Value col) -> Value {
-      Value bytes = vector::LoadOp::create(
-          b, VectorType::get({4}, fp8), tile, ValueRange{slot, row, col},
-          false, llvm::MaybeAlign(4));
+    auto fp8Register = [&](Value tile, Type fp8, Value row,
+                           Value col) -> Value {
+      Value bytes = vector::LoadOp::create(b, VectorType::get({4}, fp8), tile,
+                                           ValueRange{slot, row, col}, false,
+                                           llvm::MaybeAlign(4));
       Value word = vector::BitCastOp::create(b, i32x1, bytes);
       return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
     };
@@ -366,7 +370,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
       SmallVector<Value> regs;
       for (int64_t r = 0; r < 4; ++r) {
         Value row = arith::AddIOp::create(
-            b, arith::AddIOp::create(b, rowBase, laneGroup), cIndex(b, (r % 2) * 8));
+            b, arith::AddIOp::create(b, rowBase, laneGroup),
+            cIndex(b, (r % 2) * 8));
         Value col = arith::AddIOp::create(
             b, arith::AddIOp::create(b, kOff, quad), cIndex(b, (r / 2) * 16));
         regs.push_back(fp8Register(stageA, aFp8, row, col));
@@ -448,9 +453,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
   // Epilogue: scales (tensor, row), bias, store.
   Value tensorScale;
   if (plan.granularity == ScaleGranularity::tensor)
-    tensorScale = arith::MulFOp::create(
-        b, memref::LoadOp::create(b, sa, ValueRange{}),
-        memref::LoadOp::create(b, sb, ValueRange{}));
+    tensorScale =
+        arith::MulFOp::create(b, memref::LoadOp::create(b, sa, ValueRange{}),
+                              memref::LoadOp::create(b, sb, ValueRange{}));
   Value laneRow = arith::DivUIOp::create(b, lane, cIndex(b, 4));
   Value laneCol = arith::MulIOp::create(
       b, arith::RemUIOp::create(b, lane, cIndex(b, 4)), cIndex(b, 2));
@@ -460,7 +465,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
         Value row = arith::AddIOp::create(
             b,
             arith::AddIOp::create(
-                b, m0, arith::AddIOp::create(b, warpRow, cIndex(b, i * 16 + h * 8))),
+                b, m0,
+                arith::AddIOp::create(b, warpRow, cIndex(b, i * 16 + h * 8))),
             laneRow);
         Value rowOk =
             arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rowsM);
@@ -468,7 +474,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
           Value col = arith::AddIOp::create(
               b,
               arith::AddIOp::create(
-                  b, n0, arith::AddIOp::create(b, warpCol, cIndex(b, j * 8 + e))),
+                  b, n0,
+                  arith::AddIOp::create(b, warpCol, cIndex(b, j * 8 + e))),
               laneCol);
           Value ok = arith::AndIOp::create(
               b, rowOk,
@@ -516,12 +523,15 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   Type rhsFp8 = cast<MemRefType>(gemm.getRhs().getType()).getElementType();
   Type f16 = b.getF16Type();
   SmallVector<Type> buffers = {
-      getWorkgroupBufferType({plan.stages, plan.bm, plan.bk + kBytePad}, lhsFp8),
+      getWorkgroupBufferType({plan.stages, plan.bm, plan.bk + kBytePad},
+                             lhsFp8),
       getWorkgroupBufferType({plan.stages, plan.bn, plan.bk + kBytePad},
                              rhsFp8)};
   if (!plan.native) {
-    buffers.push_back(getWorkgroupBufferType({plan.bm, plan.bk + kHalfPad}, f16));
-    buffers.push_back(getWorkgroupBufferType({plan.bn, plan.bk + kHalfPad}, f16));
+    buffers.push_back(
+        getWorkgroupBufferType({plan.bm, plan.bk + kHalfPad}, f16));
+    buffers.push_back(
+        getWorkgroupBufferType({plan.bn, plan.bk + kHalfPad}, f16));
   }
   gpu::GPUFuncOp kernel;
   {

@@ -162,8 +162,8 @@ public:
             chunksB = plan.bn * plan.bk / kChunk;
     if (chunksA % plan.threads != 0 || chunksB % plan.threads != 0)
       return op->emitOpError()
-             << "'tile' " << tile << " gives " << chunksA << " and "
-             << chunksB << " 16-byte chunks per stage, not a multiple of its "
+             << "'tile' " << tile << " gives " << chunksA << " and " << chunksB
+             << " 16-byte chunks per stage, not a multiple of its "
              << plan.threads << " threads";
     if (plan.sharedBytes() > kMaxSharedBytes)
       return op->emitOpError()
@@ -199,17 +199,18 @@ Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g) {
   case Activation::gelu: {
     Value t = math::ErfOp::create(
         b, arith::MulFOp::create(b, g, splat(0.70710678118654752f)));
-    return arith::MulFOp::create(
-        b, arith::MulFOp::create(b, halfV, g), arith::AddFOp::create(b, one, t));
+    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
+                                 arith::AddFOp::create(b, one, t));
   }
   case Activation::gelu_tanh: {
     Value g3 = arith::MulFOp::create(b, arith::MulFOp::create(b, g, g), g);
     Value inner = arith::MulFOp::create(
         b, splat(0.79788456080286536f),
-        arith::AddFOp::create(b, g, arith::MulFOp::create(b, splat(0.044715f), g3)));
+        arith::AddFOp::create(b, g,
+                              arith::MulFOp::create(b, splat(0.044715f), g3)));
     Value t = math::TanhOp::create(b, inner);
-    return arith::MulFOp::create(
-        b, arith::MulFOp::create(b, halfV, g), arith::AddFOp::create(b, one, t));
+    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
+                                 arith::AddFOp::create(b, one, t));
   }
   }
   llvm_unreachable("unknown activation");
@@ -258,7 +259,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
         Value gRow = arith::AddIOp::create(b, rowBase, r);
         Value gK = arith::AddIOp::create(b, k0, kc);
         Value valid = arith::AndIOp::create(
-            b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, rowLimit),
+            b,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, rowLimit),
             arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gK, sizeK));
         // Invalid chunks copy nothing (zero fill) from a valid address.
         Value srcRow = arith::SelectOp::create(b, valid, gRow, c0);
@@ -315,8 +317,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
     Value stage = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
                            loop.getRegionIterArgs().end());
-    Value warpRow = arith::MulIOp::create(b, warpM, cIndex(b, plan.warpTileM()));
-    Value warpCol = arith::MulIOp::create(b, warpN, cIndex(b, plan.warpTileN()));
+    Value warpRow =
+        arith::MulIOp::create(b, warpM, cIndex(b, plan.warpTileM()));
+    Value warpCol =
+        arith::MulIOp::create(b, warpN, cIndex(b, plan.warpTileN()));
     // ldmatrix addresses: A x4 — row lane % 16, column (lane / 16) · 8;
     // B x2 — row lane % 8, column ((lane / 8) % 2) · 8.
     Value aRow = arith::RemUIOp::create(b, lane, cIndex(b, 16));
@@ -347,19 +351,19 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
             b, arith::AddIOp::create(b, warpCol, cIndex(b, j * 8)), bRow);
         Value col = arith::AddIOp::create(b, kOff, bCol);
         gFrag.push_back(toMmaRegisters(
-            b, nvgpu::LdMatrixOp::create(b, bType, smemG,
-                                         ValueRange{stage, row, col}, false, 2)));
+            b, nvgpu::LdMatrixOp::create(
+                   b, bType, smemG, ValueRange{stage, row, col}, false, 2)));
         uFrag.push_back(toMmaRegisters(
-            b, nvgpu::LdMatrixOp::create(b, bType, smemU,
-                                         ValueRange{stage, row, col}, false, 2)));
+            b, nvgpu::LdMatrixOp::create(
+                   b, bType, smemU, ValueRange{stage, row, col}, false, 2)));
       }
       for (int64_t i = 0; i < mt; ++i)
         for (int64_t j = 0; j < nt; ++j) {
           for (int64_t which = 0; which < 2; ++which) {
             int64_t base = (which * mt * nt + i * nt + j) * 4;
-            SmallVector<Value> updated = mmaSync16816(
-                b, aFrag[i], which == 0 ? gFrag[j] : uFrag[j],
-                ArrayRef<Value>(acc).slice(base, 4), element);
+            SmallVector<Value> updated =
+                mmaSync16816(b, aFrag[i], which == 0 ? gFrag[j] : uFrag[j],
+                             ArrayRef<Value>(acc).slice(base, 4), element);
             std::copy(updated.begin(), updated.end(), acc.begin() + base);
           }
         }
@@ -452,7 +456,8 @@ LogicalResult Sm80GatedMlpStrategy::lower(Operation *op, TileConfigAttr tile,
   SmallVector<Type> buffers = {
       getWorkgroupBufferType({plan.stages, plan.bm, plan.rowStride()}, element),
       getWorkgroupBufferType({plan.stages, plan.bn, plan.rowStride()}, element),
-      getWorkgroupBufferType({plan.stages, plan.bn, plan.rowStride()}, element)};
+      getWorkgroupBufferType({plan.stages, plan.bn, plan.rowStride()},
+                             element)};
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);

@@ -118,8 +118,9 @@ public:
 
   /// What the kernel built with `tile` costs (for a tile `checkSupported`
   /// accepted).
-  virtual KernelResources estimateResources(Operation *op, TileConfigAttr tile,
-                                            const KernelTarget &target) const = 0;
+  virtual KernelResources
+  estimateResources(Operation *op, TileConfigAttr tile,
+                    const KernelTarget &target) const = 0;
 
   /// Builds the kernel into `kernelModule` and replaces `op` (in buffer form)
   /// by its launch. Called only after `checkSupported` succeeded.
