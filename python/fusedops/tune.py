@@ -285,10 +285,56 @@ def tune_problem(
 # ------------------------------------------------------------------------------------------
 
 
-def _problems(ops: list[str]) -> list[tuple[str, str, Callable[[], Any]]]:
-    from .bench.cases import SUITES
+#: ``--problem`` arguments: the benchmark case each operator's sizes go to, and what they are.
+PROBLEM_FORMS = {
+    "rmsnorm_rope": ("case_rmsnorm_rope", "BATCH,SEQ,HIDDEN[,HEAD_DIM]"),
+    "gated_mlp": ("case_gated_mlp", "M,N,K"),
+    "fp8_gemm": ("case_fp8_gemm", "M,N,K"),
+    "quantize": ("case_quantize", "M,K,GRANULARITY"),
+    "dequantize": ("case_dequantize", "M,K,GRANULARITY"),
+}
 
-    return [(op, label, make) for op in ops for label, make in SUITES[op]]
+
+def parse_problem(text: str) -> tuple[str, list[Any]]:
+    """``"gated_mlp:4096,11008,4096"`` -> ``("gated_mlp", [4096, 11008, 4096])``; raises
+    ValueError with the expected form."""
+    op, _, rest = text.partition(":")
+    if op not in PROBLEM_FORMS or not rest:
+        forms = "; ".join(f"{o}:{f}" for o, (_, f) in PROBLEM_FORMS.items())
+        raise ValueError(f"--problem {text!r}: expected one of {forms}")
+    values: list[Any] = []
+    for item in rest.split(","):
+        item = item.strip()
+        if item.isdigit() and int(item) > 0:
+            values.append(int(item))
+        elif item in ("tensor", "row", "block128"):
+            values.append(item)
+        else:
+            raise ValueError(
+                f"--problem {text!r}: {item!r} is neither a positive size nor a granularity; "
+                f"{op} takes {PROBLEM_FORMS[op][1]}"
+            )
+    expected = PROBLEM_FORMS[op][1]
+    required = expected.count(",") + 1 - expected.count("[")
+    if not required <= len(values) <= expected.count(",") + 1:
+        raise ValueError(f"--problem {text!r}: {op} takes {expected}")
+    return op, values
+
+
+def _problems(
+    ops: list[str], custom: list[tuple[str, list[Any]]] | None = None
+) -> list[tuple[str, str, Callable[[], Any]]]:
+    """The benchmark suites of ``ops``, or the ``--problem`` ones where given."""
+    from .bench import cases
+
+    if custom:
+
+        def maker(op: str, values: list[Any]) -> Callable[[], Any]:
+            case = getattr(cases, PROBLEM_FORMS[op][0])
+            return lambda: case(*values)
+
+        return [(op, ",".join(map(str, values)), maker(op, values)) for op, values in custom]
+    return [(op, label, make) for op in ops for label, make in cases.SUITES[op]]
 
 
 def _key_id(key: dict, driver: str) -> str:
@@ -308,7 +354,7 @@ def _tune(args: argparse.Namespace) -> int:
     journal = Journal(cache.with_name(cache.name + ".journal"))
     device = torch.cuda.get_device_name(0)
     driver = driver_version()
-    problems = _problems(args.ops)
+    problems = _problems(args.ops, args.problems)
     done: set[str] = set()
     existing = _native.usable_tuning_cache(cache)
     if existing is not None and not args.retune:
@@ -370,7 +416,7 @@ def _evidence(args: argparse.Namespace) -> int:
     out = Path(args.evidence)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name(0)
-    problems = _problems(args.ops)
+    problems = _problems(args.ops, args.problems)
     rows = []
     progress = Progress(len(problems))
     with tempfile.TemporaryDirectory() as scratch:
@@ -482,6 +528,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("ops", nargs="*", metavar="op", help=f"operators to tune (default: {OPS})")
+    parser.add_argument(
+        "--problem",
+        action="append",
+        default=[],
+        metavar="OP:SIZES",
+        help="tune this problem instead of the benchmark suite's, e.g. gated_mlp:4096,11008,4096 "
+        "or quantize:8192,8192,row (repeatable)",
+    )
     parser.add_argument("--cache", help="tuning cache file (default: fusedops' tuning_cache_path)")
     parser.add_argument(
         "--top-k",
@@ -510,6 +564,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown operator(s) {', '.join(unknown)}; choose from {', '.join(OPS)}")
     args.ops = args.ops or list(OPS)
+    try:
+        args.problems = [parse_problem(p) for p in args.problem]
+    except ValueError as e:
+        parser.error(str(e))
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
     if args.jobs < 1:

@@ -187,3 +187,19 @@ def test_command_line() -> None:
     for bad in (["bogus"], ["--top-k", "0"], ["--jobs", "0"]):
         with pytest.raises(SystemExit):
             tune.parse_args(bad)
+
+
+def test_custom_problems_parse() -> None:
+    assert tune.parse_problem("gated_mlp:4096,11008,4096") == ("gated_mlp", [4096, 11008, 4096])
+    assert tune.parse_problem("rmsnorm_rope:1,4096,4096") == ("rmsnorm_rope", [1, 4096, 4096])
+    assert tune.parse_problem("rmsnorm_rope:1,4096,4096,64")[1][-1] == 64
+    assert tune.parse_problem("quantize:8192,8192,row") == ("quantize", [8192, 8192, "row"])
+    for bad in ("gated_mlp", "gemm:1,2,3", "gated_mlp:1,2", "gated_mlp:1,2,x", "quantize:8,8,col"):
+        with pytest.raises(ValueError, match="--problem"):
+            tune.parse_problem(bad)
+    args = tune.parse_args(
+        ["--problem", "fp8_gemm:128,256,512", "--problem", "dequantize:64,128,tensor"]
+    )
+    assert args.problems == [("fp8_gemm", [128, 256, 512]), ("dequantize", [64, 128, "tensor"])]
+    with pytest.raises(SystemExit):
+        tune.parse_args(["--problem", "gated_mlp:0,1,1"])
