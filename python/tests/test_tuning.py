@@ -24,6 +24,23 @@ from fusedops import tune  # noqa: E402
 SOURCE, _ = cg.quantize_source(3000, 4096, "bf16", "f8E4M3FN", granularity="row")
 
 
+ROW_TILE = "#fusedops.tile<block = [1, 4096], warps = 4>"
+
+
+def record(cache: Path, tile: str = ROW_TILE, microseconds: float = 1.0) -> str | None:
+    """Records ``tile`` for SOURCE as the tuner does; returns the compiler's warning."""
+    return tune.record(
+        cache,
+        SOURCE,
+        chip="sm_90a",
+        tile=tile,
+        microseconds=microseconds,
+        candidates=9,
+        driver="580.159.04",
+        device="NVIDIA H200",
+    )
+
+
 def threads_of(module: _native.CompiledModule) -> int:
     match = re.search(r"\.maxntid (\d+), 1, 1", module.kernel_image.decode())
     assert match, "the kernel declares its block size"
@@ -54,19 +71,7 @@ def test_recorded_tile_is_what_the_compiler_uses(tmp_path: Path) -> None:
     untuned = _native.compile_module(SOURCE, chip="sm_90a", fmt="isa", tuning_cache=cache)
     tile = "#fusedops.tile<block = [8, 4096], warps = 8>"  # 256 threads
     assert threads_of(untuned) != 256
-    assert (
-        tune.record(
-            cache,
-            SOURCE,
-            chip="sm_90a",
-            tile=tile,
-            microseconds=17.5,
-            candidates=9,
-            driver="580.159.04",
-            device="NVIDIA H200",
-        )
-        is None
-    )
+    assert record(cache, tile, microseconds=17.5) is None
     data = json.loads(cache.read_text())
     assert data["format"] == "fusedops-tuning-cache" and data["version"] == 1
     assert [e["tile"] for e in data["entries"]] == [tile]
@@ -85,16 +90,7 @@ def test_the_kernel_cache_key_follows_the_tuning_cache(tmp_path: Path) -> None:
         SOURCE, chip="sm_90a", fmt="isa", opt_level=3, tuning=_native._file_digest(cache)
     )
     before = key()
-    tune.record(
-        cache,
-        SOURCE,
-        chip="sm_90a",
-        tile="#fusedops.tile<block = [1, 4096], warps = 4>",
-        microseconds=1,
-        candidates=1,
-        driver="d",
-        device="g",
-    )
+    record(cache)
     assert key() != before
 
 
@@ -108,43 +104,16 @@ def test_broken_tuning_caches_are_reported_and_ignored(tmp_path: Path) -> None:
         module = _native.compile_module(SOURCE, chip="sm_90a", fmt="isa", tuning_cache=cache)
     assert ".entry" in module.kernel_image.decode()
     # The tuner's next record moves the broken file aside and says so.
-    warning = tune.record(
-        cache,
-        SOURCE,
-        chip="sm_90a",
-        tile="#fusedops.tile<block = [1, 4096], warps = 4>",
-        microseconds=1,
-        candidates=1,
-        driver="d",
-        device="g",
-    )
+    warning = record(cache)
     assert warning and "moved it to" in warning
     assert (tmp_path / "tuning.json.corrupt").read_text() == "{ not json"
 
 
 def test_record_rejects_what_is_not_a_result(tmp_path: Path) -> None:
     with pytest.raises(CompilationError, match="not a #fusedops.tile"):
-        tune.record(
-            tmp_path / "t.json",
-            SOURCE,
-            chip="sm_90a",
-            tile="[1, 4096]",
-            microseconds=1,
-            candidates=1,
-            driver="d",
-            device="g",
-        )
+        record(tmp_path / "t.json", "[1, 4096]")
     with pytest.raises(CompilationError, match="positive time"):
-        tune.record(
-            tmp_path / "t.json",
-            SOURCE,
-            chip="sm_90a",
-            tile="#fusedops.tile<block = [1, 4096], warps = 4>",
-            microseconds=0,
-            candidates=1,
-            driver="d",
-            device="g",
-        )
+        record(tmp_path / "t.json", microseconds=0)
     assert not (tmp_path / "t.json").exists()
 
 

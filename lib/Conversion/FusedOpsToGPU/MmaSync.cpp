@@ -83,6 +83,20 @@ SmallVector<Value> kernel::mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
   return out;
 }
 
+kernel::MmaGemmTile kernel::makeMmaGemmTile(Operation *op, TileConfigAttr tile,
+                                            int64_t n, int64_t k) {
+  MmaGemmTile t;
+  t.m = getEstimatedRows(op);
+  t.n = n;
+  t.k = k;
+  t.bm = tile.getBlock()[0];
+  t.bn = tile.getBlock()[1];
+  t.bk = tile.getBlock()[2];
+  t.warps = tile.getWarps();
+  t.stages = tile.getStages();
+  return t;
+}
+
 SmallVector<TileConfigAttr>
 kernel::enumerateMmaGemmTiles(MLIRContext *ctx, ArrayRef<int64_t> bks,
                               TileConfigAttr defaultTile) {

@@ -43,23 +43,28 @@ SmallVector<Value> mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
 /// 2 × (warps/2) warp grid, `stages`-deep cp.async ring), as the cost model
 /// sees it.
 struct MmaGemmTile {
-  int64_t m, n, k;
-  int64_t bm, bn, bk, warps, stages;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t bm = 0, bn = 0, bk = 0, warps = 0, stages = 0;
   /// Bytes per element of A, of each B operand, of the output.
-  int64_t aBytes, bBytes, outBytes;
+  int64_t aBytes = 0, bBytes = 0, outBytes = 0;
   /// B operands sharing A (gated_mlp: gate and up).
   int64_t numB = 1;
   /// K of one mma instruction (16 for f16/bf16, 32 for FP8).
   int64_t mmaK = 16;
-  int64_t accumulatorsPerThread;
-  int64_t sharedBytes;
-  KernelResources::ComputeUnit unit;
+  int64_t accumulatorsPerThread = 0;
+  int64_t sharedBytes = 0;
+  KernelResources::ComputeUnit unit = KernelResources::ComputeUnit::TensorF16;
   /// Fragments per mma tile loaded with one ldmatrix (f16 paths) or with
   /// four 32-bit shared loads (the FP8 path).
   bool ldmatrix = true;
   /// FMA-unit work per element of each K step's A and B tiles (decoding).
   double decodeFlopsPerElement = 0;
 };
+
+/// The tile's geometry for `op` (rows as getEstimatedRows) with weights of
+/// `n` × `k`; the caller fills in element sizes, operands and resources.
+MmaGemmTile makeMmaGemmTile(Operation *op, TileConfigAttr tile, int64_t n,
+                            int64_t k);
 
 /// The autotuner's GEMM tiles: BM, BN in {32, ..., 256}, BK in `bks`, 2, 4
 /// or 8 warps, 1 to 4 stages, `defaultTile` first.

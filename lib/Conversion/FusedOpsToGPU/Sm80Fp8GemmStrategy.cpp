@@ -124,15 +124,7 @@ public:
                                     const KernelTarget &) const override {
     auto gemm = cast<Fp8GemmOp>(op);
     Plan plan = makePlan(gemm, tile, native);
-    MmaGemmTile t;
-    t.m = getEstimatedRows(op);
-    t.n = plan.n;
-    t.k = plan.k;
-    t.bm = plan.bm;
-    t.bn = plan.bn;
-    t.bk = plan.bk;
-    t.warps = tile.getWarps();
-    t.stages = plan.stages;
+    MmaGemmTile t = makeMmaGemmTile(op, tile, plan.n, plan.k);
     t.aBytes = t.bBytes = 1;
     t.outBytes = cast<ShapedType>(gemm.getInits()[0].getType())
                      .getElementTypeBitWidth() /

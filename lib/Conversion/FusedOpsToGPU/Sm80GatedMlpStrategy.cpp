@@ -109,15 +109,7 @@ public:
                                     const KernelTarget &) const override {
     auto mlp = cast<GatedMlpOp>(op);
     GemmPlan plan = makePlan(mlp, tile);
-    MmaGemmTile t;
-    t.m = getEstimatedRows(op);
-    t.n = plan.n;
-    t.k = plan.k;
-    t.bm = plan.bm;
-    t.bn = plan.bn;
-    t.bk = plan.bk;
-    t.warps = tile.getWarps();
-    t.stages = plan.stages;
+    MmaGemmTile t = makeMmaGemmTile(op, tile, plan.n, plan.k);
     t.aBytes = t.bBytes = t.outBytes = 2;
     t.numB = 2;
     t.mmaK = 16;
