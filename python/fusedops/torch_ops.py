@@ -286,7 +286,36 @@ def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype]) -> torch.Ten
         )
     if t.numel() == 0:
         raise ShapeError(f"{name} is empty (shape {tuple(t.shape)})")
+    if not _is_compiling() and t.data_ptr() % 16:  # fake tensors have no address
+        # The kernels' 16-byte vector accesses would fault (and a fault ends the CUDA context).
+        raise ShapeError(
+            f"{name} starts {t.data_ptr() % 16} bytes past a 16-byte boundary (a view at storage "
+            f"offset {t.storage_offset()}); pass {name}.clone()"
+        )
     return t
+
+
+#: Signatures (every shape, dtype and non-tensor argument the checks read) of calls that passed
+#: them. A later call with the same signature only needs :func:`_fast_ready`'s per-call checks.
+_validated: set[tuple] = set()
+
+
+def _fast_ready(tensors: Sequence[Optional[torch.Tensor]]) -> bool:
+    """Whether ``tensors`` (None entries skipped) are what a validated signature assumes and the
+    call is plain eager: exact ``torch.Tensor``s on cuda:0, contiguous, 16-byte aligned, not
+    requiring grad. Anything else takes the full checks (and their messages)."""
+    for t in tensors:
+        if t is None:
+            continue
+        if (
+            type(t) is not torch.Tensor
+            or t.requires_grad
+            or t.get_device() != 0
+            or not t.is_contiguous()
+            or t.data_ptr() % 16
+        ):
+            return False
+    return True
 
 
 def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -366,6 +395,39 @@ def fused_rmsnorm_rope(
     ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
     dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
     """
+    signature = None
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        try:
+            signature = (
+                "rmsnorm_rope",
+                x.shape,
+                x.dtype,
+                weight.shape,
+                weight.dtype,
+                cos.shape,
+                cos.dtype,
+                sin.shape,
+                sin.dtype,
+                None if positions is None else (positions.shape, positions.dtype),
+                eps,
+                head_dim,
+                rope_style,
+                rotary_fraction,
+            )
+            if signature in _validated and _fast_ready((x, weight, cos, sin, positions)):
+                return _rmsnorm_rope_impl(
+                    x,
+                    weight,
+                    cos,
+                    sin,
+                    positions,
+                    head_dim,
+                    float(eps),
+                    rope_style,
+                    float(rotary_fraction),
+                )
+        except (AttributeError, TypeError):  # not tensors, unhashable arguments: the checks say so
+            signature = None
     x = _check_tensor("x", x, _FLOAT_DTYPES)
     weight = _check_tensor("weight", weight, (x.dtype,))
     cos = _check_tensor("cos", cos, (torch.float32, x.dtype))
@@ -401,7 +463,7 @@ def fused_rmsnorm_rope(
             f"without positions, x needs rank >= 2 and x.shape[-2] <= "
             f"{cos.shape[0]} rows of the tables; got x {tuple(x.shape)}"
         )
-    return _dispatch(
+    out = _dispatch(
         "rmsnorm_rope",
         _rmsnorm_rope_impl,
         x,
@@ -414,6 +476,9 @@ def fused_rmsnorm_rope(
         rope_style,
         float(rotary_fraction),
     )
+    if signature is not None:
+        _validated.add(signature)
+    return out
 
 
 def _gated_mlp_impl(
@@ -440,6 +505,23 @@ def fused_gated_mlp(
 
     ``activation`` is ``"silu"`` (SwiGLU), ``"gelu"`` or ``"gelu_tanh"`` (GeGLU).
     """
+    signature = None
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        try:
+            signature = (
+                "gated_mlp",
+                x.shape,
+                x.dtype,
+                gate_weight.shape,
+                gate_weight.dtype,
+                up_weight.shape,
+                up_weight.dtype,
+                activation,
+            )
+            if signature in _validated and _fast_ready((x, gate_weight, up_weight)):
+                return _gated_mlp_impl(x, gate_weight, up_weight, activation)
+        except (AttributeError, TypeError):
+            signature = None
     x = _check_tensor("x", x, _FLOAT_DTYPES)
     gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,))
     up_weight = _check_tensor("up_weight", up_weight, (x.dtype,))
@@ -453,7 +535,10 @@ def fused_gated_mlp(
             f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
             f"got {tuple(up_weight.shape)}"
         )
-    return _dispatch("gated_mlp", _gated_mlp_impl, x, gate_weight, up_weight, activation)
+    out = _dispatch("gated_mlp", _gated_mlp_impl, x, gate_weight, up_weight, activation)
+    if signature is not None:
+        _validated.add(signature)
+    return out
 
 
 def _quantize_impl(
@@ -484,12 +569,23 @@ def quantize_fp8(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dynamic FP8 quantization of ``x`` ``[M, K]``: returns ``(q, scale)`` with
     ``x ≈ q.float() * scale`` per group (see :func:`fusedops.reference.quantize`)."""
+    signature = None
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        try:
+            signature = ("quantize", x.shape, x.dtype, fmt, granularity)
+            if signature in _validated and _fast_ready((x,)):
+                return _quantize_impl(x, _FP8_BY_NAME[fmt], granularity)
+        except (AttributeError, TypeError):
+            signature = None
     x = _check_tensor("x", x, _QUANTIZABLE_DTYPES)
     if x.dim() != 2:
         raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
     _choice("fmt", fmt, _FP8_NAMES)
     _choice("granularity", granularity, _GRANULARITIES)
-    return _dispatch("quantize", _quantize_impl, x, _FP8_BY_NAME[fmt], granularity)
+    out = _dispatch("quantize", _quantize_impl, x, _FP8_BY_NAME[fmt], granularity)
+    if signature is not None:
+        _validated.add(signature)
+    return out
 
 
 def _dequantize_impl(
@@ -528,6 +624,22 @@ def dequantize_fp8(
     out_dtype: torch.dtype = torch.bfloat16,
 ) -> torch.Tensor:
     """``q.float() * scale`` per group, in ``out_dtype`` (float16, bfloat16 or float32)."""
+    signature = None
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        try:
+            signature = (
+                "dequantize",
+                q.shape,
+                q.dtype,
+                scale.shape,
+                scale.dtype,
+                granularity,
+                out_dtype,
+            )
+            if signature in _validated and _fast_ready((q, scale)):
+                return _dequantize_impl(q, scale, granularity, out_dtype)
+        except (AttributeError, TypeError):
+            signature = None
     q = _check_tensor("q", q, _FP8_DTYPES)
     if q.dim() != 2:
         raise ShapeError(f"q must be 2-D [M, K]; got shape {tuple(q.shape)}")
@@ -535,7 +647,10 @@ def dequantize_fp8(
     if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
         raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
     scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1])
-    return _dispatch("dequantize", _dequantize_impl, q, scale, granularity, out_dtype)
+    out = _dispatch("dequantize", _dequantize_impl, q, scale, granularity, out_dtype)
+    if signature is not None:
+        _validated.add(signature)
+    return out
 
 
 def _fp8_gemm_impl(
@@ -652,13 +767,20 @@ _is_compiling = torch.compiler.is_compiling
 
 
 def _dense(*args: Any) -> list[Any]:
-    """The custom ops' arguments with tensors made contiguous.
+    """The custom ops' arguments with tensors made contiguous and 16-byte aligned.
 
     The public functions reject non-contiguous tensors; under torch.compile the graph compiler
     may still choose other strides for intermediates, and the kernels (compiled for static,
     contiguous layouts) must not read those as contiguous.
     """
-    return [a.contiguous() if isinstance(a, torch.Tensor) else a for a in args]
+    dense = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            a = a.contiguous()
+            if a.data_ptr() % 16:  # a view the kernels' vector accesses cannot read
+                a = a.clone()
+        dense.append(a)
+    return dense
 
 
 def _register() -> None:

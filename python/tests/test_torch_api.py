@@ -351,3 +351,31 @@ def test_launch_plans_write_what_the_host_code_writes(gen, monkeypatch) -> None:
     torch_ops._kernels.clear()
     for p, h in zip(planned, hosted):
         torch.testing.assert_close(p, h, rtol=0, atol=0)
+
+
+@needs_gpu
+def test_checked_signatures_still_check_every_call(gen) -> None:
+    # After a call passes the checks, calls with the same shapes and dtypes skip the shape logic
+    # but not the per-call checks: device, layout, alignment and autograd still decide.
+    x = rand((2, 8, 256), torch.float16, gen)
+    w = rand((256,), torch.float16, gen)
+    c, s = rope_tables(16, 128, "neox")
+    call = lambda x=x, w=w, c=c: fusedops.fused_rmsnorm_rope(  # noqa: E731
+        x, w, c, s, eps=1e-6, head_dim=128
+    )
+    first = call()
+    torch.testing.assert_close(call(), first, rtol=0, atol=0)
+    with pytest.raises(errors.DeviceError, match="move it to the GPU"):
+        call(w=w.cpu())
+    with pytest.raises(errors.ShapeError, match="not contiguous"):
+        call(x=x.transpose(0, 1).contiguous().transpose(0, 1))
+    shifted = rand((257,), torch.float16, gen)[1:]  # contiguous, 2 bytes off 16
+    with pytest.raises(errors.ShapeError, match="16-byte boundary"):
+        call(w=shifted)
+    # A misaligned view through the custom op (autograd) path is copied, not read misaligned.
+    q = rand((16, 4097), torch.bfloat16, gen).flatten()[1:].view(16, 4096)
+    assert q.data_ptr() % 16
+    with pytest.raises(errors.ShapeError, match="16-byte boundary"):
+        fusedops.quantize_fp8(q)
+    got, scale = fusedops.quantize_fp8(q.clone())
+    assert got.shape == (16, 4096) and scale.shape == (16,)
