@@ -372,8 +372,8 @@ def test_checked_signatures_still_check_every_call(gen) -> None:
     shifted = rand((257,), torch.float16, gen)[1:]  # contiguous, 2 bytes off 16
     with pytest.raises(errors.ShapeError, match="16-byte boundary"):
         call(w=shifted)
-    # A misaligned view through the custom op (autograd) path is copied, not read misaligned.
-    q = rand((16, 4097), torch.bfloat16, gen).flatten()[1:].view(16, 4096)
+    # A 2-D view 2 bytes off: rejected with the fix; its clone runs.
+    q = rand((16 * 4096 + 1,), torch.bfloat16, gen)[1:].view(16, 4096)
     assert q.data_ptr() % 16
     with pytest.raises(errors.ShapeError, match="16-byte boundary"):
         fusedops.quantize_fp8(q)
