@@ -40,6 +40,18 @@ TEST(RuntimeWithoutGpu, EveryCallReportsTheMissingDriver) {
   EXPECT_EQ(fusedopsModuleLoad(ptx, sizeof(ptx), &module), status);
   fusedops_stream stream = nullptr;
   EXPECT_EQ(fusedopsStreamCreate(&stream), status);
+
+  // A launch plan can be built without a driver (it is host data), but not
+  // filled with kernels or run.
+  fusedops_launch_plan plan = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
+  const uint32_t one[3] = {1, 1, 1};
+  EXPECT_EQ(
+      fusedopsLaunchPlanAdd(plan, nullptr, one, one, 0, 0, nullptr, nullptr),
+      status);
+  EXPECT_EQ(fusedopsLaunchPlanRun(plan, nullptr, 0, nullptr), status);
+  EXPECT_EQ(fusedopsLaunchPlanDestroy(plan), FUSEDOPS_SUCCESS);
+  EXPECT_EQ(fusedopsLaunchPlanCreate(nullptr), FUSEDOPS_ERROR_INVALID_ARGUMENT);
 }
 
 TEST(RuntimeWithoutGpu, WrappersCountWhatTheyCannotReturn) {
@@ -60,8 +72,19 @@ TEST(Runtime, RefusesBadArguments) {
             FUSEDOPS_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(fusedopsStreamBeginCapture(nullptr),
             FUSEDOPS_ERROR_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(fusedopsGetLastErrorMessage()).find("cannot be captured"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(fusedopsGetLastErrorMessage()).find("cannot be captured"),
+      std::string::npos);
+  // Plans: a null function, missing parameter arrays, too few buffers.
+  fusedops_launch_plan plan = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
+  const uint32_t one[3] = {1, 1, 1};
+  EXPECT_EQ(
+      fusedopsLaunchPlanAdd(plan, nullptr, one, one, 0, 0, nullptr, nullptr),
+      FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(fusedopsLaunchPlanRun(plan, nullptr, 0, nullptr), FUSEDOPS_SUCCESS)
+      << "an empty plan launches nothing";
+  fusedopsLaunchPlanDestroy(plan);
   // Managed memory is refused, not silently used.
   fusedopsTakeAsyncErrorCount();
   EXPECT_EQ(mgpuMemAlloc(64, nullptr, true), nullptr);
@@ -80,12 +103,13 @@ TEST(Runtime, ReportsTheDeviceArchitecture) {
 TEST(Runtime, ReportsBadImagesWithTheDriversMessage) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
-  const char bad[] = ".version 8.0\n.target sm_80\n.address_size 64\nnonsense;\n";
+  const char bad[] =
+      ".version 8.0\n.target sm_80\n.address_size 64\nnonsense;\n";
   fusedops_module module = nullptr;
-  EXPECT_EQ(fusedopsModuleLoad(bad, sizeof(bad), &module),
-            FUSEDOPS_ERROR_CUDA);
-  EXPECT_NE(std::string(fusedopsGetLastErrorMessage()).find("cuModuleLoadDataEx"),
-            std::string::npos)
+  EXPECT_EQ(fusedopsModuleLoad(bad, sizeof(bad), &module), FUSEDOPS_ERROR_CUDA);
+  EXPECT_NE(
+      std::string(fusedopsGetLastErrorMessage()).find("cuModuleLoadDataEx"),
+      std::string::npos)
       << fusedopsGetLastErrorMessage();
 }
 
