@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::autotune;
@@ -280,6 +282,26 @@ TEST_F(OnOps, TuningKeyNamesShapeClassTypesAndAttributes) {
   cast<TileConfigurableOpInterface>(op).setTileConfig(
       TileConfigAttr::get(&context, {64, 64, 32}, 4, 2, {}));
   EXPECT_EQ(getTuningKey(op, "sm_90a", "test-compiler"), key);
+}
+
+TEST_F(OnOps, EveryChipRanksEveryOpWithFiniteTimes) {
+  // sm_89 runs the FP8 mma.sync GEMM on the Ampere model: it needs an FP8
+  // rate there too.
+  Operation *op = parseOp(R"mlir(
+func.func @g(%a: memref<256x512xf8E4M3FN>, %b: memref<1024x512xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<256x1024xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<256x512xf8E4M3FN>, memref<1024x512xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<256x1024xbf16>) granularity = tensor
+  return
+}
+)mlir");
+  ASSERT_NE(op, nullptr);
+  for (StringRef chip : {"sm_80", "sm_86", "sm_89", "sm_90a"}) {
+    FailureOr<TileRanking> ranking = rankTiles(op, *KernelTarget::parse(chip));
+    ASSERT_TRUE(succeeded(ranking)) << chip.str();
+    ASSERT_FALSE(ranking->accepted.empty()) << chip.str();
+    for (const RankedTile &tile : ranking->accepted)
+      EXPECT_TRUE(std::isfinite(tile.cost.seconds) && tile.cost.seconds > 0)
+          << chip.str();
+  }
 }
 
 TEST_F(OnOps, DynamicRowsHaveTheirOwnClass) {

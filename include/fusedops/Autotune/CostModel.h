@@ -51,7 +51,7 @@ struct ChipModel {
   /// L2 bandwidth (bytes/s): re-reads of tiles by other blocks.
   double l2BytesPerSecond = 0;
   /// Dense tensor-core rates (FLOP/s) for the mma.sync instructions our
-  /// kernels issue: f16/bf16 inputs and FP8 inputs (zero: no FP8 units).
+  /// kernels issue: f16/bf16 inputs and FP8 inputs.
   double tensorF16FlopsPerSecond = 0;
   double tensorFp8FlopsPerSecond = 0;
   /// FP32 FMA rate (FLOP/s) of the CUDA cores.
