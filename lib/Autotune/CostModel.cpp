@@ -32,6 +32,7 @@ const ChipModel &ChipModel::get(const KernelTarget &target) {
     c.tensorFp8FlopsPerSecond = 624e12;
     c.fmaFlopsPerSecond = 19.5e12;
     c.sharedBytesPerSm = 164 * 1024;
+    c.maxSharedBytesPerBlock = 163 * 1024;
     c.syncSecondsPerWarp = 100e-9;
     c.kStepSeconds = 0.35e-6;
     c.itemSeconds = 0.1e-6;
@@ -49,6 +50,7 @@ const ChipModel &ChipModel::get(const KernelTarget &target) {
     c.tensorFp8FlopsPerSecond = 1320e12;
     c.fmaFlopsPerSecond = 67e12;
     c.sharedBytesPerSm = 228 * 1024;
+    c.maxSharedBytesPerBlock = 227 * 1024;
     c.syncSecondsPerWarp = 84e-9;
     c.kStepSeconds = 0.3e-6;
     c.itemSeconds = 0.1e-6;

@@ -54,6 +54,10 @@ constexpr int kJitErrorLogBuffer = 5;
 constexpr int kJitErrorLogBufferSize = 6;
 /// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: other threads' CUDA calls may go on.
 constexpr int kCaptureModeThreadLocal = 1;
+/// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: a kernel's opt-in to
+/// more than 48 KiB of dynamic shared memory.
+constexpr int kFuncAttrMaxDynamicSharedBytes = 8;
+constexpr uint32_t kDefaultSharedBytes = 48 * 1024;
 
 struct Driver {
   void *handle = nullptr;
@@ -71,6 +75,7 @@ struct Driver {
   CUresult (*cuModuleUnload)(CUmodule) = nullptr;
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule,
                                   const char *) = nullptr;
+  CUresult (*cuFuncSetAttribute)(CUfunction, int, int) = nullptr;
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **) = nullptr;
@@ -172,6 +177,7 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuModuleLoadDataEx, {"cuModuleLoadDataEx"});
     bind(driver.cuModuleUnload, {"cuModuleUnload"});
     bind(driver.cuModuleGetFunction, {"cuModuleGetFunction"});
+    bind(driver.cuFuncSetAttribute, {"cuFuncSetAttribute"});
     bind(driver.cuLaunchKernel, {"cuLaunchKernel"});
     bind(driver.cuStreamCreate, {"cuStreamCreate"});
     bind(driver.cuStreamDestroy, {"cuStreamDestroy_v2", "cuStreamDestroy"});
@@ -390,6 +396,17 @@ fusedops_status fusedopsModuleGetFunction(fusedops_module module,
   return FUSEDOPS_SUCCESS;
 }
 
+/// Lets `function` use `bytes` of dynamic shared memory where that is more
+/// than the 48 KiB every kernel may have.
+static fusedops_status allowSharedBytes(const Driver *driver,
+                                        CUfunction function, uint32_t bytes) {
+  if (bytes <= kDefaultSharedBytes)
+    return FUSEDOPS_SUCCESS;
+  FUSEDOPS_CHECK(driver->cuFuncSetAttribute(
+      function, kFuncAttrMaxDynamicSharedBytes, static_cast<int>(bytes)));
+  return FUSEDOPS_SUCCESS;
+}
+
 fusedops_status fusedopsLaunchKernel(fusedops_function function,
                                      const uint32_t grid[3],
                                      const uint32_t block[3],
@@ -399,6 +416,9 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
   if (!function)
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                 "fusedopsLaunchKernel needs a function");
+  if (fusedops_status status = allowSharedBytes(
+          driver, reinterpret_cast<CUfunction>(function), sharedMemoryBytes))
+    return status;
   FUSEDOPS_CHECK(driver->cuLaunchKernel(
       reinterpret_cast<CUfunction>(function), grid[0], grid[1], grid[2],
       block[0], block[1], block[2], sharedMemoryBytes,
@@ -470,6 +490,9 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
                       std::to_string(numParams) +
                       "; the plan does not belong to this kernel");
   }
+  if (fusedops_status status =
+          allowSharedBytes(driver, cuFunction, sharedMemoryBytes))
+    return status;
   fusedops_launch_plan_st::Launch launch;
   launch.function = cuFunction;
   std::copy(grid, grid + 3, launch.grid);

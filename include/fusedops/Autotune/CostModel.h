@@ -61,7 +61,7 @@ struct ChipModel {
   int64_t maxThreadsPerSm = 2048;
   int64_t maxBlocksPerSm = 32;
   int64_t sharedBytesPerSm = 0;
-  /// Static shared memory a block may have (dynamic needs an opt-in).
+  /// Shared memory a block may have (with the dynamic opt-in).
   int64_t maxSharedBytesPerBlock = 48 * 1024;
   /// Cost of a block-wide reduction per warp taking part (barriers and the
   /// shared-memory exchange), and the fixed cost of one K step of a

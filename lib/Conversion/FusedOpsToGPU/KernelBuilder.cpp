@@ -67,7 +67,7 @@ LogicalResult kernel::checkContiguousBuffers(Operation *op) {
 
 void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
                           Value rows, Value gridX, Value gridY, int64_t threads,
-                          ValueRange args) {
+                          ValueRange args, int64_t dynamicSharedBytes) {
   OpBuilder::InsertionGuard guard(b);
   Value c1 = cIndex(b, 1);
   auto ifAny = scf::IfOp::create(
@@ -77,7 +77,55 @@ void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
   b.setInsertionPointToStart(ifAny.thenBlock());
   gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, c1},
                             gpu::KernelDim3{cIndex(b, threads), c1, c1},
-                            /*dynamicSharedMemorySize=*/Value(), args);
+                            dynamicSharedBytes
+                                ? Value(arith::ConstantIntOp::create(
+                                      b, dynamicSharedBytes, 32))
+                                : Value(),
+                            args);
+}
+
+int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {
+  if (target.smVersion >= 90)
+    return 227 * 1024;
+  if (target.smVersion == 80)
+    return 163 * 1024;
+  return 99 * 1024;
+}
+
+/// Where each buffer of `bufferBytes` starts in dynamic shared memory, and
+/// the end.
+static SmallVector<int64_t> dynamicSharedOffsets(ArrayRef<int64_t> bufferBytes) {
+  SmallVector<int64_t> offsets;
+  int64_t offset = 0;
+  for (int64_t bytes : bufferBytes) {
+    offset = llvm::alignTo(offset, 128);
+    offsets.push_back(offset);
+    offset += bytes;
+  }
+  offsets.push_back(offset);
+  return offsets;
+}
+
+int64_t kernel::getDynamicSharedBytes(ArrayRef<int64_t> bufferBytes) {
+  return dynamicSharedOffsets(bufferBytes).back();
+}
+
+SmallVector<Value> kernel::carveDynamicShared(ImplicitLocOpBuilder &b,
+                                              ArrayRef<MemRefType> types) {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                               MemRefLayoutAttrInterface(), workgroup);
+  Value base = gpu::DynamicSharedMemoryOp::create(b, bytes);
+  SmallVector<int64_t> sizes;
+  for (MemRefType type : types)
+    sizes.push_back(type.getNumElements() * type.getElementTypeBitWidth() / 8);
+  SmallVector<int64_t> offsets = dynamicSharedOffsets(sizes);
+  SmallVector<Value> views;
+  for (auto [type, offset] : llvm::zip(types, offsets))
+    views.push_back(memref::ViewOp::create(b, type, base, cIndex(b, offset),
+                                           ValueRange{}));
+  return views;
 }
 
 Value kernel::collapseLeadingDims(ImplicitLocOpBuilder &b, Value memref) {

@@ -14,6 +14,7 @@
 #ifndef FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_KERNELBUILDER_H
 #define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_KERNELBUILDER_H
 
+#include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -39,9 +40,27 @@ bool isContiguous(Type type);
 LogicalResult checkContiguousBuffers(Operation *op);
 
 /// Launches `kernel` on a (gridX, gridY) grid of `threads`-thread blocks
-/// with `args`, only when `rows` > 0 (a zero-sized grid is a launch error).
+/// with `args` and `dynamicSharedBytes` of dynamic shared memory, only when
+/// `rows` > 0 (a zero-sized grid is a launch error).
 void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
-                  Value gridX, Value gridY, int64_t threads, ValueRange args);
+                  Value gridX, Value gridY, int64_t threads, ValueRange args,
+                  int64_t dynamicSharedBytes = 0);
+
+/// The most shared memory a block of `target`'s chip may have (the opt-in
+/// maximum): 163 KiB on sm_80, 99 KiB on sm_86 and sm_89, 227 KiB on sm_90.
+int64_t getMaxSharedBytes(const KernelTarget &target);
+
+/// The dynamic shared memory buffers of `bufferBytes` bytes take, laid out
+/// one after another at 128-byte boundaries.
+int64_t getDynamicSharedBytes(ArrayRef<int64_t> bufferBytes);
+
+/// Views of the kernel's dynamic shared memory, one per `types` (workgroup
+/// memrefs), laid out as getDynamicSharedBytes counts their sizes; the
+/// launch must ask for that many bytes.
+/// Static workgroup buffers stop at 48 KiB; dynamic ones go to the chip's
+/// limit.
+SmallVector<Value> carveDynamicShared(ImplicitLocOpBuilder &b,
+                                      ArrayRef<MemRefType> types);
 
 /// Views a contiguous memref of rank >= 2 as [prod(leading dims), last dim];
 /// a rank-2 memref is returned as it is.

@@ -51,7 +51,6 @@ constexpr int64_t kChunk = 16;
 /// Row padding of the byte tiles and of the f16 tiles (16 bytes each).
 constexpr int64_t kBytePad = 16;
 constexpr int64_t kHalfPad = 8;
-constexpr int64_t kMaxSharedBytes = 48 * 1024;
 
 struct Plan {
   int64_t bm, bn, bk, stages, threads, warpsM, warpsN, n, k;
@@ -63,9 +62,23 @@ struct Plan {
   int64_t warpTileN() const { return bn / warpsN; }
   int64_t mmaTilesM() const { return warpTileM() / 16; }
   int64_t mmaTilesN() const { return warpTileN() / 8; }
+  /// The FP8 rings of A and B and, for the f16 decode, the decoded tiles.
+  SmallVector<MemRefType> sharedTypes(Type lhs, Type rhs, Type f16) const {
+    SmallVector<MemRefType> types = {
+        getWorkgroupBufferType({stages, bm, bk + kBytePad}, lhs),
+        getWorkgroupBufferType({stages, bn, bk + kBytePad}, rhs)};
+    if (!native) {
+      types.push_back(getWorkgroupBufferType({bm, bk + kHalfPad}, f16));
+      types.push_back(getWorkgroupBufferType({bn, bk + kHalfPad}, f16));
+    }
+    return types;
+  }
   int64_t sharedBytes() const {
-    return stages * (bm + bn) * (bk + kBytePad) +
-           (native ? 0 : (bm + bn) * (bk + kHalfPad) * 2);
+    SmallVector<int64_t> bytes = {stages * bm * (bk + kBytePad),
+                                  stages * bn * (bk + kBytePad)};
+    if (!native)
+      bytes.append({bm * (bk + kHalfPad) * 2, bn * (bk + kHalfPad) * 2});
+    return getDynamicSharedBytes(bytes);
   }
   bool blockScales() const { return granularity == ScaleGranularity::block128; }
 };
@@ -142,7 +155,7 @@ public:
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
-                               const KernelTarget &) const override {
+                               const KernelTarget &target) const override {
     auto gemm = cast<Fp8GemmOp>(op);
     if (failed(checkContiguousBuffers(op)))
       return failure();
@@ -177,10 +190,11 @@ public:
         (128 % plan.bm != 0 || 128 % plan.bn != 0 || 128 % plan.bk != 0))
       return op->emitOpError() << "with block128 scales, 'tile' " << tile
                                << " must have BM, BN and BK dividing 128";
-    if (plan.sharedBytes() > kMaxSharedBytes)
+    if (plan.sharedBytes() > getMaxSharedBytes(target))
       return op->emitOpError()
              << "'tile' " << tile << " needs " << plan.sharedBytes()
-             << " bytes of shared memory; at most " << kMaxSharedBytes;
+             << " bytes of shared memory; " << target.chip << " has at most "
+             << getMaxSharedBytes(target) << " (fewer stages or a smaller tile)";
     int64_t accumulators =
         plan.mmaTilesM() * plan.mmaTilesN() * 4 * (plan.blockScales() ? 2 : 1);
     if (accumulators > 192)
@@ -209,12 +223,13 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
         sa = kernel.getArgument(2), sb = kernel.getArgument(3);
   Value bias = hasBias ? kernel.getArgument(4) : Value();
   Value out = kernel.getArgument(hasBias ? 5 : 4);
-  Value stageA = kernel.getWorkgroupAttributions()[0];
-  Value stageB = kernel.getWorkgroupAttributions()[1];
-  Value halfA =
-      plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[2]);
-  Value halfB =
-      plan.native ? Value() : Value(kernel.getWorkgroupAttributions()[3]);
+  SmallVector<Value> shared = carveDynamicShared(
+      b, plan.sharedTypes(
+             cast<MemRefType>(a.getType()).getElementType(),
+             cast<MemRefType>(bMat.getType()).getElementType(), f16));
+  Value stageA = shared[0], stageB = shared[1];
+  Value halfA = plan.native ? Value() : shared[2];
+  Value halfB = plan.native ? Value() : shared[3];
   Type outElement = cast<MemRefType>(out.getType()).getElementType();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
 
@@ -511,32 +526,18 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   SmallVector<Type> argTypes;
   for (Value arg : args)
     argTypes.push_back(arg.getType());
-  Type lhsFp8 = cast<MemRefType>(gemm.getLhs().getType()).getElementType();
-  Type rhsFp8 = cast<MemRefType>(gemm.getRhs().getType()).getElementType();
-  Type f16 = b.getF16Type();
-  SmallVector<Type> buffers = {
-      getWorkgroupBufferType({plan.stages, plan.bm, plan.bk + kBytePad},
-                             lhsFp8),
-      getWorkgroupBufferType({plan.stages, plan.bn, plan.bk + kBytePad},
-                             rhsFp8)};
-  if (!plan.native) {
-    buffers.push_back(
-        getWorkgroupBufferType({plan.bm, plan.bk + kHalfPad}, f16));
-    buffers.push_back(
-        getWorkgroupBufferType({plan.bn, plan.bk + kHalfPad}, f16));
-  }
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
     kernel = createKernel(b, op->getLoc(), module, "fp8_gemm", argTypes,
-                          plan.threads, buffers);
+                          plan.threads, /*workgroupBuffers=*/{});
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     buildKernelBody(b, gemm, plan, kernel);
   }
   Value rows = memref::DimOp::create(b, gemm.getLhs(), 0);
   launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(plan.n, plan.bn)),
                arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
-               plan.threads, args);
+               plan.threads, args, plan.sharedBytes());
   rewriter.eraseOp(op);
   return success();
 }

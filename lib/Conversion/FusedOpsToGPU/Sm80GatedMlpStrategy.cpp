@@ -51,8 +51,6 @@ namespace {
 constexpr int64_t kChunk = 8;
 /// Padding of each shared-memory row, in elements (16 bytes).
 constexpr int64_t kRowPad = 8;
-/// Static shared memory a block may use without opting in.
-constexpr int64_t kMaxSharedBytes = 48 * 1024;
 
 struct GemmPlan {
   int64_t bm, bn, bk, stages, threads, warpsM, warpsN;
@@ -62,8 +60,15 @@ struct GemmPlan {
   int64_t mmaTilesM() const { return warpTileM() / 16; }
   int64_t mmaTilesN() const { return warpTileN() / 8; }
   int64_t rowStride() const { return bk + kRowPad; }
+  /// The shared-memory rings of x, Wg and Wu (16-bit elements).
+  SmallVector<MemRefType> sharedTypes(Type element) const {
+    return {getWorkgroupBufferType({stages, bm, rowStride()}, element),
+            getWorkgroupBufferType({stages, bn, rowStride()}, element),
+            getWorkgroupBufferType({stages, bn, rowStride()}, element)};
+  }
   int64_t sharedBytes() const {
-    return stages * (bm + 2 * bn) * rowStride() * 2;
+    int64_t b = stages * bn * rowStride() * 2;
+    return getDynamicSharedBytes({stages * bm * rowStride() * 2, b, b});
   }
 };
 
@@ -120,7 +125,7 @@ public:
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
-                               const KernelTarget &) const override {
+                               const KernelTarget &target) const override {
     auto mlp = cast<GatedMlpOp>(op);
     if (failed(checkContiguousBuffers(op)))
       return failure();
@@ -157,11 +162,11 @@ public:
              << "'tile' " << tile << " gives " << chunksA << " and " << chunksB
              << " 16-byte chunks per stage, not a multiple of its "
              << plan.threads << " threads";
-    if (plan.sharedBytes() > kMaxSharedBytes)
+    if (plan.sharedBytes() > getMaxSharedBytes(target))
       return op->emitOpError()
              << "'tile' " << tile << " needs " << plan.sharedBytes()
-             << " bytes of shared memory; at most " << kMaxSharedBytes
-             << " (fewer stages or a smaller tile)";
+             << " bytes of shared memory; " << target.chip << " has at most "
+             << getMaxSharedBytes(target) << " (fewer stages or a smaller tile)";
     if (2 * plan.mmaTilesM() * plan.mmaTilesN() * 4 > 192)
       return op->emitOpError()
              << "'tile' " << tile
@@ -216,9 +221,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
   Type f32 = b.getF32Type();
   Value x = kernel.getArgument(0), wg = kernel.getArgument(1),
         wu = kernel.getArgument(2), out = kernel.getArgument(3);
-  Value smemA = kernel.getWorkgroupAttributions()[0];
-  Value smemG = kernel.getWorkgroupAttributions()[1];
-  Value smemU = kernel.getWorkgroupAttributions()[2];
+  SmallVector<Value> rings = carveDynamicShared(b, plan.sharedTypes(element));
+  Value smemA = rings[0], smemG = rings[1], smemU = rings[2];
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
 
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
@@ -444,17 +448,11 @@ LogicalResult Sm80GatedMlpStrategy::lower(Operation *op, TileConfigAttr tile,
   SmallVector<Type> argTypes;
   for (Value arg : args)
     argTypes.push_back(arg.getType());
-  Type element = cast<MemRefType>(x.getType()).getElementType();
-  SmallVector<Type> buffers = {
-      getWorkgroupBufferType({plan.stages, plan.bm, plan.rowStride()}, element),
-      getWorkgroupBufferType({plan.stages, plan.bn, plan.rowStride()}, element),
-      getWorkgroupBufferType({plan.stages, plan.bn, plan.rowStride()},
-                             element)};
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
     kernel = createKernel(b, op->getLoc(), module, "gated_mlp", argTypes,
-                          plan.threads, buffers);
+                          plan.threads, /*workgroupBuffers=*/{});
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     buildKernelBody(b, mlp, plan, kernel);
   }
@@ -462,7 +460,7 @@ LogicalResult Sm80GatedMlpStrategy::lower(Operation *op, TileConfigAttr tile,
   Value rows = memref::DimOp::create(b, x, 0);
   launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(plan.n, plan.bn)),
                arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
-               plan.threads, args);
+               plan.threads, args, plan.sharedBytes());
   rewriter.eraseOp(op);
   return success();
 }
