@@ -143,11 +143,21 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     // plus the step's fixed cost.
     double stepMath = r.flops / double(r.blocks) / double(r.kSteps) *
                       double(std::min<int64_t>(blocksPerSm, r.blocks)) / perSm;
-    double hidden = double(blocksPerSm - 1 + r.stages - 1) * stepMath;
-    double pipeline = std::min(1.0, (hidden + stepMath) /
-                                        (chip.dramLatencySeconds + stepMath));
-    e.computeSeconds = double(waves) * double(r.kSteps) *
-                       (stepMath / pipeline + chip.kStepSeconds);
+    // The block's own later stages hide its loads; other blocks do so half
+    // the time (they wait at their own barriers too).
+    double hidden =
+        (0.5 * double(blocksPerSm - 1) + double(r.stages - 1)) * stepMath;
+    // Tile loads under a GEMM's full memory traffic wait about twice the
+    // idle DRAM latency.
+    double loadLatency = 2 * chip.dramLatencySeconds;
+    double pipeline =
+        std::min(1.0, (hidden + stepMath) / (loadLatency + stepMath));
+    // The step's barriers stall its block; other resident blocks fill the
+    // gap (the constant is the cost with two blocks per SM).
+    double stepCost = chip.kStepSeconds * (1.0 + 1.0 / double(blocksPerSm)) /
+                      1.5;
+    e.computeSeconds =
+        double(waves) * double(r.kSteps) * (stepMath / pipeline + stepCost);
   } else {
     e.computeSeconds = r.flops / (perSm * activeSms);
   }
