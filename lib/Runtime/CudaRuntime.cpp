@@ -57,7 +57,6 @@ constexpr int kCaptureModeThreadLocal = 1;
 /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: a kernel's opt-in to
 /// more than 48 KiB of dynamic shared memory.
 constexpr int kFuncAttrMaxDynamicSharedBytes = 8;
-constexpr uint32_t kDefaultSharedBytes = 48 * 1024;
 
 struct Driver {
   void *handle = nullptr;
@@ -396,11 +395,13 @@ fusedops_status fusedopsModuleGetFunction(fusedops_module module,
   return FUSEDOPS_SUCCESS;
 }
 
-/// Lets `function` use `bytes` of dynamic shared memory where that is more
-/// than the 48 KiB every kernel may have.
+/// Lets `function` use `bytes` of dynamic shared memory. Without the opt-in
+/// a block gets 48 KiB in all, static and reserved shared memory included:
+/// a kernel asking for exactly 48 KiB of dynamic memory already fails to
+/// launch (seen on an H100), so every kernel with dynamic memory opts in.
 static fusedops_status allowSharedBytes(const Driver *driver,
                                         CUfunction function, uint32_t bytes) {
-  if (bytes <= kDefaultSharedBytes)
+  if (bytes == 0)
     return FUSEDOPS_SUCCESS;
   FUSEDOPS_CHECK(driver->cuFuncSetAttribute(
       function, kFuncAttrMaxDynamicSharedBytes, static_cast<int>(bytes)));
