@@ -170,7 +170,7 @@ JitModule::fromLowered(std::unique_ptr<MLIRContext> context,
   });
 
   module->walk([&](LLVM::LLVMFuncOp func) {
-    if (auto plan = func->getAttrOfType<ArrayAttr>("fusedops.launch_plan"))
+    if (auto plan = func->getAttrOfType<ArrayAttr>(kLaunchPlanAttrName))
       if (std::optional<std::string> json = launchPlanToJson(plan))
         jit->launchPlans[func.getSymName()] = std::move(*json);
   });

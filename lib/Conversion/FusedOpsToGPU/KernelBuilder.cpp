@@ -75,13 +75,13 @@ void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
       arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, rows, cIndex(b, 0)),
       /*withElse=*/false);
   b.setInsertionPointToStart(ifAny.thenBlock());
-  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, c1},
-                            gpu::KernelDim3{cIndex(b, threads), c1, c1},
-                            dynamicSharedBytes
-                                ? Value(arith::ConstantIntOp::create(
-                                      b, dynamicSharedBytes, 32))
-                                : Value(),
-                            args);
+  gpu::LaunchFuncOp::create(
+      b, kernel, gpu::KernelDim3{gridX, gridY, c1},
+      gpu::KernelDim3{cIndex(b, threads), c1, c1},
+      dynamicSharedBytes
+          ? Value(arith::ConstantIntOp::create(b, dynamicSharedBytes, 32))
+          : Value(),
+      args);
 }
 
 int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {
@@ -94,7 +94,8 @@ int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {
 
 /// Where each buffer of `bufferBytes` starts in dynamic shared memory, and
 /// the end.
-static SmallVector<int64_t> dynamicSharedOffsets(ArrayRef<int64_t> bufferBytes) {
+static SmallVector<int64_t>
+dynamicSharedOffsets(ArrayRef<int64_t> bufferBytes) {
   SmallVector<int64_t> offsets;
   int64_t offset = 0;
   for (int64_t bytes : bufferBytes) {
@@ -123,14 +124,21 @@ SmallVector<Value> kernel::carveDynamicShared(ImplicitLocOpBuilder &b,
   SmallVector<int64_t> offsets = dynamicSharedOffsets(sizes);
   SmallVector<Value> views;
   for (auto [type, offset] : llvm::zip(types, offsets))
-    views.push_back(memref::ViewOp::create(b, type, base, cIndex(b, offset),
-                                           ValueRange{}));
+    views.push_back(
+        memref::ViewOp::create(b, type, base, cIndex(b, offset), ValueRange{}));
   return views;
 }
 
 Value kernel::collapseLeadingDims(ImplicitLocOpBuilder &b, Value memref) {
   auto type = cast<MemRefType>(memref.getType());
-  if (type.getRank() <= 2)
+  if (type.getRank() == 1) {
+    int64_t size = type.getDimSize(0);
+    return memref::ExpandShapeOp::create(
+        b, MemRefType::get({1, size}, type.getElementType()), memref,
+        ArrayRef<ReassociationIndices>{{0, 1}},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(size)});
+  }
+  if (type.getRank() == 2)
     return memref;
   ReassociationIndices leading;
   for (int64_t i = 0; i + 1 < type.getRank(); ++i)

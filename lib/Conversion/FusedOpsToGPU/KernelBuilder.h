@@ -62,8 +62,8 @@ int64_t getDynamicSharedBytes(ArrayRef<int64_t> bufferBytes);
 SmallVector<Value> carveDynamicShared(ImplicitLocOpBuilder &b,
                                       ArrayRef<MemRefType> types);
 
-/// Views a contiguous memref of rank >= 2 as [prod(leading dims), last dim];
-/// a rank-2 memref is returned as it is.
+/// Views a contiguous memref as rows: [prod(leading dims), last dim]; a
+/// rank-1 [H] as one row [1, H]; a rank-2 memref is returned as it is.
 Value collapseLeadingDims(ImplicitLocOpBuilder &b, Value memref);
 
 /// Views a contiguous memref as one dimension.

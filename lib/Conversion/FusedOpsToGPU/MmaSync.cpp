@@ -6,6 +6,10 @@
 
 #include "MmaSync.h"
 
+#include "KernelBuilder.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -81,6 +85,28 @@ SmallVector<Value> kernel::mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
     out.push_back(
         LLVM::ExtractValueOp::create(b, result, ArrayRef<int64_t>{i}));
   return out;
+}
+
+void kernel::buildAndLaunchGemmKernel(
+    ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
+    ArrayRef<Value> args, int64_t n, int64_t bm, int64_t bn, int64_t threads,
+    int64_t sharedBytes,
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp)> buildBody) {
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(b, b.getLoc(), module, name, argTypes, threads,
+                          /*workgroupBuffers=*/{});
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    buildBody(b, kernel);
+  }
+  Value rows = memref::DimOp::create(b, args[0], 0);
+  launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(n, bn)),
+               arith::CeilDivUIOp::create(b, rows, cIndex(b, bm)), threads,
+               args, sharedBytes);
 }
 
 kernel::MmaGemmTile kernel::makeMmaGemmTile(Operation *op, TileConfigAttr tile,

@@ -61,6 +61,16 @@ struct MmaGemmTile {
   double decodeFlopsPerElement = 0;
 };
 
+/// Builds GEMM kernel `name` taking `args` (its body from `buildBody`) and
+/// launches it, where `args[0]`'s row count is not zero, on a
+/// cdiv(N, BN) × cdiv(rows, BM) grid of `threads`-thread blocks with
+/// `sharedBytes` of dynamic shared memory.
+void buildAndLaunchGemmKernel(
+    ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
+    ArrayRef<Value> args, int64_t n, int64_t bm, int64_t bn, int64_t threads,
+    int64_t sharedBytes,
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp)> buildBody);
+
 /// The tile's geometry for `op` (rows as getEstimatedRows) with weights of
 /// `n` × `k`; the caller fills in element sizes, operands and resources.
 MmaGemmTile makeMmaGemmTile(Operation *op, TileConfigAttr tile, int64_t n,

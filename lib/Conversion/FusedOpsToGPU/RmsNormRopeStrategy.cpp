@@ -506,19 +506,6 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
   Value x = collapseLeadingDims(b, norm.getInput());
   Value out = collapseLeadingDims(b, norm.getInits()[0]);
   auto inputType = cast<MemRefType>(norm.getInput().getType());
-  if (inputType.getRank() == 1) {
-    // One row: view [H] as [1, H].
-    auto expand = [&](Value v) -> Value {
-      auto t = cast<MemRefType>(v.getType());
-      return memref::ExpandShapeOp::create(
-          b, MemRefType::get({1, t.getDimSize(0)}, t.getElementType()), v,
-          ArrayRef<ReassociationIndices>{{0, 1}},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(1),
-                                 b.getIndexAttr(t.getDimSize(0))});
-    };
-    x = expand(x);
-    out = expand(out);
-  }
   Value positionsOrSeq;
   if (Value positions = norm.getPositions()) {
     auto positionsType = cast<MemRefType>(positions.getType());

@@ -203,7 +203,8 @@ public:
       return op->emitOpError()
              << "'tile' " << tile << " needs " << plan.sharedBytes()
              << " bytes of shared memory; " << target.chip << " has at most "
-             << getMaxSharedBytes(target) << " (fewer stages or a smaller tile)";
+             << getMaxSharedBytes(target)
+             << " (fewer stages or a smaller tile)";
     int64_t accumulators =
         plan.mmaTilesM() * plan.mmaTilesN() * 4 * (plan.blockScales() ? 2 : 1);
     if (accumulators > 192)
@@ -233,9 +234,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
   Value bias = hasBias ? kernel.getArgument(4) : Value();
   Value out = kernel.getArgument(hasBias ? 5 : 4);
   SmallVector<Value> shared = carveDynamicShared(
-      b, plan.sharedTypes(
-             cast<MemRefType>(a.getType()).getElementType(),
-             cast<MemRefType>(bMat.getType()).getElementType(), f16));
+      b,
+      plan.sharedTypes(cast<MemRefType>(a.getType()).getElementType(),
+                       cast<MemRefType>(bMat.getType()).getElementType(), f16));
   Value stageA = shared[0], stageB = shared[1];
   Value halfA = plan.native ? Value() : shared[2];
   Value halfB = plan.native ? Value() : shared[3];
@@ -532,21 +533,11 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   if (Value bias = gemm.getBias())
     args.push_back(bias);
   args.push_back(gemm.getInits()[0]);
-  SmallVector<Type> argTypes;
-  for (Value arg : args)
-    argTypes.push_back(arg.getType());
-  gpu::GPUFuncOp kernel;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(b, op->getLoc(), module, "fp8_gemm", argTypes,
-                          plan.threads, /*workgroupBuffers=*/{});
-    b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    buildKernelBody(b, gemm, plan, kernel);
-  }
-  Value rows = memref::DimOp::create(b, gemm.getLhs(), 0);
-  launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(plan.n, plan.bn)),
-               arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
-               plan.threads, args, plan.sharedBytes());
+  buildAndLaunchGemmKernel(b, module, "fp8_gemm", args, plan.n, plan.bm,
+                           plan.bn, plan.threads, plan.sharedBytes(),
+                           [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel) {
+                             buildKernelBody(b, gemm, plan, kernel);
+                           });
   rewriter.eraseOp(op);
   return success();
 }

@@ -166,7 +166,8 @@ public:
       return op->emitOpError()
              << "'tile' " << tile << " needs " << plan.sharedBytes()
              << " bytes of shared memory; " << target.chip << " has at most "
-             << getMaxSharedBytes(target) << " (fewer stages or a smaller tile)";
+             << getMaxSharedBytes(target)
+             << " (fewer stages or a smaller tile)";
     if (2 * plan.mmaTilesM() * plan.mmaTilesN() * 4 > 192)
       return op->emitOpError()
              << "'tile' " << tile
@@ -432,35 +433,12 @@ LogicalResult Sm80GatedMlpStrategy::lower(Operation *op, TileConfigAttr tile,
   b.setInsertionPoint(op);
   Value x = collapseLeadingDims(b, mlp.getInput());
   Value out = collapseLeadingDims(b, mlp.getInits()[0]);
-  if (cast<MemRefType>(x.getType()).getRank() == 1) {
-    auto expand = [&](Value v) -> Value {
-      auto t = cast<MemRefType>(v.getType());
-      return memref::ExpandShapeOp::create(
-          b, MemRefType::get({1, t.getDimSize(0)}, t.getElementType()), v,
-          ArrayRef<ReassociationIndices>{{0, 1}},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(1),
-                                 b.getIndexAttr(t.getDimSize(0))});
-    };
-    x = expand(x);
-    out = expand(out);
-  }
   SmallVector<Value> args = {x, mlp.getGateWeight(), mlp.getUpWeight(), out};
-  SmallVector<Type> argTypes;
-  for (Value arg : args)
-    argTypes.push_back(arg.getType());
-  gpu::GPUFuncOp kernel;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(b, op->getLoc(), module, "gated_mlp", argTypes,
-                          plan.threads, /*workgroupBuffers=*/{});
-    b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    buildKernelBody(b, mlp, plan, kernel);
-  }
-
-  Value rows = memref::DimOp::create(b, x, 0);
-  launchIfRows(b, kernel, rows, cIndex(b, llvm::divideCeil(plan.n, plan.bn)),
-               arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
-               plan.threads, args, plan.sharedBytes());
+  buildAndLaunchGemmKernel(b, module, "gated_mlp", args, plan.n, plan.bm,
+                           plan.bn, plan.threads, plan.sharedBytes(),
+                           [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel) {
+                             buildKernelBody(b, mlp, plan, kernel);
+                           });
   rewriter.eraseOp(op);
   return success();
 }

@@ -29,9 +29,6 @@ namespace mlir::fusedops {
 using namespace mlir;
 using namespace mlir::fusedops;
 
-/// The attribute the plan is stored in.
-static constexpr llvm::StringLiteral kLaunchPlanAttr = "fusedops.launch_plan";
-
 /// The constant value of an index operand, if it is one.
 static std::optional<int64_t> constantIndex(Value value) {
   APInt result;
@@ -172,13 +169,13 @@ struct FusedOpsLaunchPlanPass
     : public fusedops::impl::FusedOpsLaunchPlanBase<FusedOpsLaunchPlanPass> {
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      func->removeAttr(kLaunchPlanAttr);
+      func->removeAttr(kLaunchPlanAttrName);
       bool launches = false;
       func.walk([&](gpu::LaunchFuncOp) { launches = true; });
       if (!launches)
         continue;
       if (ArrayAttr plan = planFunction(func)) {
-        func->setAttr(kLaunchPlanAttr, plan);
+        func->setAttr(kLaunchPlanAttrName, plan);
         ++numPlanned;
       } else {
         ++numUnplanned;

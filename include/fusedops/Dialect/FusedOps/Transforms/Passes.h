@@ -11,6 +11,10 @@
 
 namespace mlir::fusedops {
 
+/// The attribute `fusedops-launch-plan` writes on host functions (kept on
+/// the `llvm.func` through lowering) and JitModule reads back.
+constexpr llvm::StringLiteral kLaunchPlanAttrName = "fusedops.launch_plan";
+
 #define GEN_PASS_DECL
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h.inc"
 
