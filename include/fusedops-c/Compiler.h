@@ -125,6 +125,22 @@ fusedops_compile_status fusedopsTuningCacheRecord(
     const char *tile, double microseconds, int64_t candidates,
     const char *driver, const char *device, char **warning);
 
+/* Whether the tuning cache at `path` can be used: 1 if it holds a cache of
+ * this version, 0 if there is no file there, -1 if there is one that cannot
+ * be read, does not parse or has another format or version; then *message
+ * (if `message` is not NULL) gets the reason and what to do, from malloc.
+ * The compiler ignores such a file; fusedopsTuningCacheRecord moves it
+ * aside. */
+int fusedopsTuningCacheCheck(const char *path, char **message);
+
+/* The tile the tuning cache at `path` holds for the one fusedops op in
+ * `source` on `chip`, measured under `driver` (NULL or "": under any driver,
+ * the fastest), as #fusedops.tile<...> text from malloc in *tile; *tile is
+ * NULL where the cache has none (or cannot be used). */
+fusedops_compile_status
+fusedopsTuningCacheLookup(const char *path, const char *source, size_t size,
+                          const char *chip, const char *driver, char **tile);
+
 /* Releases the handle; its functions must not be called afterwards. */
 void fusedopsJitDestroy(fusedops_jit jit);
 

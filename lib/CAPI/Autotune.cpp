@@ -22,6 +22,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -77,6 +78,20 @@ llvm::json::Object keyToJson(const TuningKey &key) {
       {"op", key.op},         {"shape_class", key.shapeClass},
       {"dtypes", key.dtypes}, {"attributes", key.attributes},
       {"chip", key.chip},     {"compiler", key.compiler}};
+}
+
+int64_t countOps(ModuleOp module) {
+  int64_t count = 0;
+  module->walk([&](TileConfigurableOpInterface) { ++count; });
+  return count;
+}
+
+/// The module's one fusedops op, or null if it has none or several.
+Operation *getTheOp(ModuleOp module) {
+  Operation *found = nullptr;
+  if (countOps(module) == 1)
+    module->walk([&](TileConfigurableOpInterface op) { found = op; });
+  return found;
 }
 
 std::optional<KernelTarget> parseChip(const char *chip) {
@@ -158,21 +173,19 @@ fusedops_compile_status fusedopsTuningCacheRecord(
   if (!parsed.module)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
                             parsed.diagnostics);
-  SmallVector<Operation *> ops;
-  parsed.module->walk(
-      [&](TileConfigurableOpInterface op) { ops.push_back(op); });
-  if (ops.size() != 1)
+  Operation *op = getTheOp(*parsed.module);
+  if (!op)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
                             "a tuning result is for one fusedops op; the "
                             "source has " +
-                                std::to_string(ops.size()));
+                                std::to_string(countOps(*parsed.module)));
   Attribute parsedTile = parseAttribute(tile, &parsed.context);
   if (!isa_and_nonnull<TileConfigAttr>(parsedTile))
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             std::string("'") + tile +
                                 "' is not a #fusedops.tile<...>");
   TuningEntry entry;
-  entry.key = getTuningKey(ops.front(), target->chip,
+  entry.key = getTuningKey(op, target->chip,
                            getCompilerVersion(FusedOpsToBinaryOptions()));
   entry.driver = driver;
   entry.tile = print(parsedTile);
@@ -184,6 +197,50 @@ fusedops_compile_status fusedopsTuningCacheRecord(
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT, error);
   if (warning && !message.empty())
     *warning = copyOut(message);
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+int fusedopsTuningCacheCheck(const char *path, char **message) {
+  if (message)
+    *message = nullptr;
+  if (!path || !llvm::sys::fs::exists(path))
+    return 0;
+  std::string warning;
+  TuningCache::load(path, warning);
+  if (warning.empty())
+    return 1;
+  if (message)
+    *message = copyOut(warning);
+  return -1;
+}
+
+fusedops_compile_status
+fusedopsTuningCacheLookup(const char *path, const char *source, size_t size,
+                          const char *chip, const char *driver, char **tile) {
+  if (!path || !source || !chip || !tile)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "fusedopsTuningCacheLookup needs a path, source, "
+                            "chip and an out pointer");
+  *tile = nullptr;
+  std::optional<KernelTarget> target = parseChip(chip);
+  if (!target)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            std::string("unsupported chip '") + chip + "'");
+  ParsedSource parsed(StringRef(source, size));
+  if (!parsed.module)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            parsed.diagnostics);
+  Operation *op = getTheOp(*parsed.module);
+  if (!op)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            "a lookup is for one fusedops op; the source has " +
+                                std::to_string(countOps(*parsed.module)));
+  std::string warning;
+  TuningCache cache = TuningCache::load(path, warning);
+  TuningKey key = getTuningKey(op, target->chip,
+                               getCompilerVersion(FusedOpsToBinaryOptions()));
+  if (const TuningEntry *entry = cache.lookup(key, driver ? driver : ""))
+    *tile = copyOut(entry->tile);
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 

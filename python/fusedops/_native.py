@@ -131,6 +131,18 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
             c_char_p,
             ctypes.POINTER(c_void_p),
         ]
+        capi.fusedopsTuningCacheCheck.restype = ctypes.c_int
+        capi.fusedopsTuningCacheCheck.argtypes = [c_char_p, ctypes.POINTER(c_void_p)]
+        capi.fusedopsTuningCacheLookup.restype = ctypes.c_int
+        # (path, source, size, chip, driver, tile out)
+        capi.fusedopsTuningCacheLookup.argtypes = [
+            c_char_p,
+            c_char_p,
+            c_size_t,
+            c_char_p,
+            c_char_p,
+            ctypes.POINTER(c_void_p),
+        ]
         capi.fusedopsJitGetLaunchPlan.restype = c_char_p
         capi.fusedopsJitGetLaunchPlan.argtypes = [c_void_p, c_char_p]
         capi.fusedopsJitDestroy.restype = None
@@ -396,10 +408,6 @@ def cache_dir() -> Optional[Path]:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fusedops"
 
 
-TUNING_CACHE_FORMAT = "fusedops-tuning-cache"
-TUNING_CACHE_VERSION = 1
-
-
 def tuning_cache_path() -> Optional[Path]:
     """The tuning cache the compiler takes measured tiles from (``fusedops-tune`` writes it).
 
@@ -416,29 +424,22 @@ def tuning_cache_path() -> Optional[Path]:
 def usable_tuning_cache(path: Optional[Path]) -> Optional[Path]:
     """``path`` if it holds a tuning cache this compiler reads; None if there is none there, and
     None with a warning if what is there is unreadable, corrupt or of another version (it is
-    then ignored, never trusted; ``fusedops-tune`` moves it aside when it next writes)."""
-    if path is None or not path.exists():
+    then ignored, never trusted; ``fusedops-tune`` moves it aside when it next writes). The
+    compiler decides (``fusedopsTuningCacheCheck``): the format is its own."""
+    if path is None:
         return None
-    try:
-        data = json.loads(path.read_text())
-        if data.get("format") != TUNING_CACHE_FORMAT:
-            raise ValueError(f'not a tuning cache (no "format": "{TUNING_CACHE_FORMAT}")')
-        if data.get("version") != TUNING_CACHE_VERSION:
-            raise ValueError(
-                f"version {data.get('version')!r}, but this compiler reads version "
-                f"{TUNING_CACHE_VERSION}"
-            )
-        if not isinstance(data.get("entries"), list):
-            raise ValueError('no "entries" list')
-    except (OSError, ValueError, AttributeError) as e:
-        warnings.warn(
-            f"fusedops: ignoring the tuning cache {path}: {e}; tiles come from the cost model "
-            "(re-run fusedops-tune to rebuild it)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
-    return path
+    capi = _load()[1]
+    message = ctypes.c_void_p()
+    status = capi.fusedopsTuningCacheCheck(str(path).encode(), ctypes.byref(message))
+    if status > 0:
+        return path
+    if status < 0:
+        try:
+            text = ctypes.string_at(message).decode() if message.value else str(path)
+        finally:
+            capi.fusedopsBufferFree(message)
+        warnings.warn(f"fusedops: {text}", RuntimeWarning, stacklevel=3)
+    return None
 
 
 def _file_digest(path: Optional[Path]) -> str:

@@ -96,6 +96,25 @@ def record(
         capi.fusedopsBufferFree(warning)
 
 
+def lookup(path: Path, source: str, *, chip: str, driver: str = "") -> str | None:
+    """The tile the tuning cache at ``path`` holds for the one op in ``source`` (under
+    ``driver``, or the fastest under any), or None."""
+    _, capi = _native._load()
+    data = source.encode()
+    tile = ctypes.c_void_p()
+    status = capi.fusedopsTuningCacheLookup(
+        str(path).encode(), data, len(data), chip.encode(), driver.encode(), ctypes.byref(tile)
+    )
+    if status != 0:
+        raise CompilationError(capi.fusedopsCompilerGetLastError().decode())
+    if not tile.value:
+        return None
+    try:
+        return ctypes.string_at(tile).decode()
+    finally:
+        capi.fusedopsBufferFree(tile)
+
+
 def driver_version() -> str:
     """The NVIDIA driver version (e.g. ``580.159.04``), ``unknown`` if nvidia-smi cannot say."""
     try:
@@ -185,10 +204,10 @@ def tune_problem(
     workers: int = os.cpu_count() or 1,
     repeat: int = 10,
     progress: Callable[[str], None] | None = None,
-    skip: Callable[[dict], bool] | None = None,
+    skip: Callable[[str, str], bool] | None = None,
 ) -> dict | None:
     """Tunes one problem and returns what was measured (nothing is written to the cache), or
-    None if ``skip`` says so for its tuning key."""
+    None if ``skip(source, chip)`` says so."""
     import torch
 
     from . import torch_ops
@@ -206,9 +225,9 @@ def tune_problem(
     source = sources[0]
     chip, _ = torch_ops._target(torch.device("cuda", 0))  # where the problems run
     fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
-    info = candidates(source, chip)
-    if skip is not None and skip(info["key"]):
+    if skip is not None and skip(source, chip):
         return None
+    info = candidates(source, chip)
     ranked = [c["tile"] for c in info["candidates"]]
     if not ranked:
         raise FusedOpsError(f"{op} {label}: no candidate tile fits: {info['rejected'][:3]}")
@@ -337,11 +356,6 @@ def _problems(
     return [(op, label, make) for op in ops for label, make in cases.SUITES[op]]
 
 
-def _key_id(key: dict, driver: str) -> str:
-    fields = ("op", "shape_class", "dtypes", "attributes", "chip", "compiler")
-    return json.dumps([key[f] for f in fields] + [driver])
-
-
 def _tune(args: argparse.Namespace) -> int:
     import torch
 
@@ -355,12 +369,13 @@ def _tune(args: argparse.Namespace) -> int:
     device = torch.cuda.get_device_name(0)
     driver = driver_version()
     problems = _problems(args.ops, args.problems)
-    done: set[str] = set()
-    existing = _native.usable_tuning_cache(cache)
-    if existing is not None and not args.retune:
-        for e in json.loads(existing.read_text())["entries"]:
-            key = {f: e[f] for f in ("op", "shape_class", "dtypes", "attributes", "chip")}
-            done.add(_key_id({**key, "compiler": e["compiler"]}, e["driver"]))
+    _native.usable_tuning_cache(cache)  # warns about a broken file (the next record moves it)
+
+    def cached(source: str, chip: str) -> bool:
+        if args.retune:
+            return False
+        return lookup(cache, source, chip=chip, driver=driver) is not None
+
     progress = Progress(len(problems) * (args.top_k + 1))
     print(f"tuning {len(problems)} problems on {device} (driver {driver}) into {cache}")
     try:
@@ -374,7 +389,7 @@ def _tune(args: argparse.Namespace) -> int:
                 journal=journal,
                 workers=args.jobs,
                 progress=progress.step,
-                skip=lambda key: _key_id(key, driver) in done,
+                skip=cached,
             )
             torch_ops._kernels.clear()
             if result is None:

@@ -100,7 +100,7 @@ def test_broken_tuning_caches_are_reported_and_ignored(tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning, match="version 7, but this compiler reads version 1"):
         assert _native.usable_tuning_cache(cache) is None
     cache.write_text("{ not json")
-    with pytest.warns(RuntimeWarning, match="ignoring the tuning cache"):
+    with pytest.warns(RuntimeWarning, match="ignoring tuning cache"):
         module = _native.compile_module(SOURCE, chip="sm_90a", fmt="isa", tuning_cache=cache)
     assert ".entry" in module.kernel_image.decode()
     # The tuner's next record moves the broken file aside and says so.
@@ -172,3 +172,19 @@ def test_custom_problems_parse() -> None:
     assert args.problems == [("fp8_gemm", [128, 256, 512]), ("dequantize", [64, 128, "tensor"])]
     with pytest.raises(SystemExit):
         tune.parse_args(["--problem", "gated_mlp:0,1,1"])
+
+
+def test_lookup_finds_what_record_wrote(tmp_path: Path) -> None:
+    cache = tmp_path / "tuning.json"
+    assert tune.lookup(cache, SOURCE, chip="sm_90a") is None  # no file: nothing cached
+    record(cache, "#fusedops.tile<block = [8, 4096], warps = 8>")
+    assert (
+        tune.lookup(cache, SOURCE, chip="sm_90a") == "#fusedops.tile<block = [8, 4096], warps = 8>"
+    )
+    assert tune.lookup(cache, SOURCE, chip="sm_90a", driver="580.159.04") is not None
+    assert tune.lookup(cache, SOURCE, chip="sm_90a", driver="570.00") is None
+    assert tune.lookup(cache, SOURCE, chip="sm_80") is None
+    other, _ = cg.quantize_source(5000, 4096, "bf16", "f8E4M3FN", granularity="row")
+    assert tune.lookup(cache, other, chip="sm_90a") is None  # another shape class
+    with pytest.raises(CompilationError, match="unsupported chip"):
+        tune.lookup(cache, SOURCE, chip="sm_75")
