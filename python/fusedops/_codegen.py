@@ -41,12 +41,15 @@ def memref_type(shape: Sequence[int], element: str) -> str:
     return f"memref<{dims}{element}>"
 
 
-def _function(args: Sequence[tuple[str, str]], body: str) -> str:
+def _function(args: Sequence[tuple[str, str]], body: str) -> tuple[str, list[str]]:
+    """``@kernel`` taking ``args`` (name, memref type) around the op ``body``, and the argument
+    names: what every builder returns."""
     params = ", ".join(f"%{name}: {ty}" for name, ty in args)
-    return (
+    source = (
         f"func.func @kernel({params}) attributes {{llvm.emit_c_interface}} {{\n"
         f"  {body}\n  return\n}}\n"
     )
+    return source, [name for name, _ in args]
 
 
 def rmsnorm_rope_source(
@@ -76,7 +79,7 @@ def rmsnorm_rope_source(
         f"fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : {x}, {w}, {t}, {t}){pos} "
         f"outs(%out : {x}) head_dim = {int(head_dim)} eps = {float(eps):e} style = {style}{frac}"
     )
-    return _function(args, body), [a for a, _ in args]
+    return _function(args, body)
 
 
 def gated_mlp_source(
@@ -94,7 +97,7 @@ def gated_mlp_source(
         f"fusedops.gated_mlp ins(%x, %wg, %wu : {x}, {w}, {w}) outs(%out : {o}) "
         f"activation = {activation}"
     )
-    return _function(args, body), [a for a, _ in args]
+    return _function(args, body)
 
 
 def fp8_gemm_source(
@@ -124,7 +127,7 @@ def fp8_gemm_source(
         f"fusedops.fp8_gemm ins(%a, %b, %sa, %sb : {a}, {b}, {sa}, {sb}){bias_clause} "
         f"outs(%out : {o}) granularity = {granularity}"
     )
-    return _function(args, body), [a for a, _ in args]
+    return _function(args, body)
 
 
 def quantize_source(
@@ -141,7 +144,7 @@ def quantize_source(
     s = memref_type(_scale_shape(granularity, rows, cols), "f32")
     args = [("x", x), ("q", q), ("s", s)]
     body = f"fusedops.quantize ins(%x : {x}) outs(%q, %s : {q}, {s}) granularity = {granularity}"
-    return _function(args, body), [a for a, _ in args]
+    return _function(args, body)
 
 
 def dequantize_source(
@@ -159,7 +162,7 @@ def dequantize_source(
     body = (
         f"fusedops.dequantize ins(%q, %s : {q}, {s}) outs(%out : {o}) granularity = {granularity}"
     )
-    return _function(args, body), [a for a, _ in args]
+    return _function(args, body)
 
 
 def with_tile(source: str, tile: str) -> str:
