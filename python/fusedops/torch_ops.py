@@ -61,17 +61,24 @@ _ROPE_STYLES = ("neox", "gptj")
 
 
 class _Kernel:
-    """A compiled module, the address of its ``@kernel`` and its argument descriptors.
+    """A compiled module for one signature: its ``@kernel`` entry, argument descriptors, launch
+    plan and the shapes and dtypes of the outputs it writes.
 
     The module is compiled for static shapes, so the descriptors' sizes and strides are fixed
     when it is built; a launch only writes the data pointers (under a lock, so threads can share
-    the kernel).
+    the kernel). The function's arguments are the inputs, then the outputs.
     """
 
     def __init__(
-        self, module: _native.CompiledModule, shapes: Sequence[tuple[Sequence[int], Sequence[int]]]
+        self,
+        module: _native.CompiledModule,
+        inputs: Sequence[torch.Tensor],
+        outputs: Sequence[tuple[Sequence[int], torch.dtype]],
     ) -> None:
         self.module = module
+        self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
+        shapes = [(t.shape, t.stride()) for t in inputs]
+        shapes += [(shape, _contiguous_strides(shape)) for shape, _ in self.outputs]
         self.descriptors = []
         for shape, strides in shapes:
             rank = len(shape)
@@ -101,6 +108,59 @@ class _Kernel:
                 else:
                     self.buffers = (ctypes.c_void_p * len(self.descriptors))()
 
+    def __call__(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Allocate the outputs and launch on ``inputs`` (checked by the caller)."""
+        outputs = [inputs[0].new_empty(shape, dtype=dtype) for shape, dtype in self.outputs]
+        _launch(self, [*inputs, *outputs])
+        return outputs
+
+    def run_checked(self, inputs: tuple) -> Optional[list[torch.Tensor]]:
+        """The fast path of a signature that passed the full checks before (:data:`_fast`).
+
+        Launches and returns the outputs if every input is what that signature assumes and the
+        call is plain eager: an exact ``torch.Tensor`` on cuda:0, contiguous, 16-byte aligned,
+        not requiring grad. Otherwise returns None and launches nothing: the caller takes the
+        full checks, which say what is wrong or route the call through the custom op. The
+        alignment check reads the same data pointers the launch writes, so each is read once.
+        """
+        for t in inputs:
+            if (
+                type(t) is not _Tensor
+                or t.requires_grad
+                or t.get_device()  # -1 on the CPU, 1.. on other GPUs
+                or not t.is_contiguous()
+            ):
+                return None
+        first = inputs[0]
+        outputs = [first.new_empty(shape, dtype=dtype) for shape, dtype in self.outputs]
+        stream = _raw_stream(0)
+        with self.lock:
+            buffers = self.buffers
+            i = 0
+            for t in inputs:
+                pointer = t.data_ptr()
+                if pointer & 15:
+                    return None
+                buffers[i] = pointer
+                i += 1
+            for t in outputs:
+                buffers[i] = t.data_ptr()
+                i += 1
+            self.plan.run(buffers, stream)
+        return outputs
+
+
+_Tensor = torch.Tensor
+
+
+def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    strides = []
+    step = 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
 
 _descriptor_cache: dict[int, type] = {}
 
@@ -121,6 +181,29 @@ def _descriptor_type(rank: int) -> type:
 
 _kernels: dict[tuple, _Kernel] = {}
 _kernels_lock = threading.Lock()
+
+#: Signatures (every shape, dtype and non-tensor argument the checks read) of plain eager calls
+#: that passed the full checks, with the kernel they launched. A later call with the same
+#: signature only needs :meth:`_Kernel.run_checked`'s per-call checks. Kernels without a launch
+#: plan (``FUSEDOPS_LAUNCH=host-code``) and kernels built for the tuner are not entered.
+_fast: dict[tuple, Any] = {}  # _Kernel, or _Fp8GemmCall for fp8_gemm
+
+
+def _remember(signature: Optional[tuple], entry: Callable[[], Any]) -> None:
+    """Enter ``entry()`` (the call's compiled kernel, a cache hit) for ``signature`` in
+    :data:`_fast`. No signature: the call is being traced, or its arguments are not hashable."""
+    if signature is not None and _override is None:
+        compiled = entry()
+        if compiled.plan is not None:
+            _fast[signature] = compiled
+
+
+def _forget_kernels() -> None:
+    """Drop every compiled kernel of this process (the next calls compile or load them again),
+    e.g. after the tuning cache or ``FUSEDOPS_LAUNCH`` changed."""
+    with _kernels_lock:
+        _fast.clear()
+        _kernels.clear()
 
 
 def _chip_for(device: torch.device) -> str:
@@ -166,6 +249,7 @@ def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
     """Within the block, kernels are built with ``tile`` (if given; a candidate the tuner
     measures) and each call's kernel source is recorded. Not thread-safe: for the tuner."""
     global _override
+    _fast.clear()  # calls must reach _kernel, which applies the override
     saved, _override = _override, _TuningOverride()
     _override.tile = tile
     try:
@@ -178,10 +262,12 @@ def _kernel(
     op: str,
     key: tuple,
     build: Callable[[], tuple[str, list[str]]],
-    args: Sequence[torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    outputs: Sequence[tuple[Sequence[int], torch.dtype]],
 ) -> _Kernel:
     """The compiled kernel of ``op`` for ``key`` on cuda:0 (where :func:`_check_tensor` puts
-    every argument), built from ``build()``'s source on first use."""
+    every argument), built from ``build()``'s source on first use. Its function takes
+    ``inputs`` and then ``outputs`` (shape, dtype; contiguous) as arguments."""
     chip, version = _targets.get(0) or _target(torch.device("cuda", 0))
     if _override is not None:
         override = _override
@@ -213,7 +299,7 @@ def _kernel(
                 raise RuntimeLaunchError(
                     f"loading the {op} kernels failed: {rt.fusedopsGetLastErrorMessage().decode()}"
                 )
-            kernel = _Kernel(module, [(a.shape, a.stride()) for a in args])
+            kernel = _Kernel(module, inputs, outputs)
             _kernels[full_key] = kernel
     return kernel
 
@@ -295,29 +381,6 @@ def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype]) -> torch.Ten
     return t
 
 
-#: Signatures (every shape, dtype and non-tensor argument the checks read) of calls that passed
-#: them. A later call with the same signature only needs :func:`_fast_ready`'s per-call checks.
-_validated: set[tuple] = set()
-
-
-def _fast_ready(tensors: Sequence[Optional[torch.Tensor]]) -> bool:
-    """Whether ``tensors`` (None entries skipped) are what a validated signature assumes and the
-    call is plain eager: exact ``torch.Tensor``s on cuda:0, contiguous, 16-byte aligned, not
-    requiring grad. Anything else takes the full checks (and their messages)."""
-    for t in tensors:
-        if t is None:
-            continue
-        if (
-            type(t) is not torch.Tensor
-            or t.requires_grad
-            or t.get_device() != 0
-            or not t.is_contiguous()
-            or t.data_ptr() % 16
-        ):
-            return False
-    return True
-
-
 def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ArgumentError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
@@ -333,7 +396,7 @@ def _mlir(dtype: torch.dtype) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def _rmsnorm_rope_impl(
+def _rmsnorm_rope_kernel(
     x: torch.Tensor,
     weight: torch.Tensor,
     cos: torch.Tensor,
@@ -343,8 +406,7 @@ def _rmsnorm_rope_impl(
     eps: float,
     rope_style: str,
     rotary_fraction: float,
-) -> torch.Tensor:
-    out = torch.empty_like(x)
+) -> _Kernel:
     key = (
         x.shape,
         x.dtype,
@@ -370,10 +432,26 @@ def _rmsnorm_rope_impl(
             positions_shape=None if positions is None else positions.shape,
         )
 
-    args = [x, weight, cos, sin] + ([positions] if positions is not None else []) + [out]
-    kernel = _kernel("rmsnorm_rope", key, build, args)
-    _launch(kernel, args)
-    return out
+    inputs = [x, weight, cos, sin] + ([positions] if positions is not None else [])
+    return _kernel("rmsnorm_rope", key, build, inputs, [(x.shape, x.dtype)])
+
+
+def _rmsnorm_rope_impl(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> torch.Tensor:
+    kernel = _rmsnorm_rope_kernel(
+        x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction
+    )
+    inputs = [x, weight, cos, sin] + ([positions] if positions is not None else [])
+    return kernel(inputs)[0]
 
 
 def fused_rmsnorm_rope(
@@ -414,20 +492,15 @@ def fused_rmsnorm_rope(
                 rope_style,
                 rotary_fraction,
             )
-            if signature in _validated and _fast_ready((x, weight, cos, sin, positions)):
-                return _rmsnorm_rope_impl(
-                    x,
-                    weight,
-                    cos,
-                    sin,
-                    positions,
-                    head_dim,
-                    float(eps),
-                    rope_style,
-                    float(rotary_fraction),
-                )
+            kernel = _fast.get(signature)
         except (AttributeError, TypeError):  # not tensors, unhashable arguments: the checks say so
-            signature = None
+            signature = kernel = None
+        if kernel is not None:
+            outputs = kernel.run_checked(
+                (x, weight, cos, sin) if positions is None else (x, weight, cos, sin, positions)
+            )
+            if outputs is not None:
+                return outputs[0]
     x = _check_tensor("x", x, _FLOAT_DTYPES)
     weight = _check_tensor("weight", weight, (x.dtype,))
     cos = _check_tensor("cos", cos, (torch.float32, x.dtype))
@@ -463,7 +536,9 @@ def fused_rmsnorm_rope(
             f"without positions, x needs rank >= 2 and x.shape[-2] <= "
             f"{cos.shape[0]} rows of the tables; got x {tuple(x.shape)}"
         )
-    out = _dispatch(
+    rope_fraction = float(rotary_fraction)
+    eps = float(eps)
+    return _dispatch(
         "rmsnorm_rope",
         _rmsnorm_rope_impl,
         x,
@@ -472,30 +547,36 @@ def fused_rmsnorm_rope(
         sin,
         positions,
         head_dim,
-        float(eps),
+        eps,
         rope_style,
-        float(rotary_fraction),
+        rope_fraction,
+        remember=(
+            signature,
+            lambda: _rmsnorm_rope_kernel(
+                x, weight, cos, sin, positions, head_dim, eps, rope_style, rope_fraction
+            ),
+        ),
     )
-    if signature is not None:
-        _validated.add(signature)
-    return out
+
+
+def _gated_mlp_kernel(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> _Kernel:
+    return _kernel(
+        "gated_mlp",
+        (x.shape, gate_weight.shape, x.dtype, activation),
+        lambda: _codegen.gated_mlp_source(
+            x.shape, gate_weight.shape, _mlir(x.dtype), activation=activation
+        ),
+        [x, gate_weight, up_weight],
+        [((*x.shape[:-1], gate_weight.shape[0]), x.dtype)],
+    )
 
 
 def _gated_mlp_impl(
     x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
 ) -> torch.Tensor:
-    out = x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
-    key = (x.shape, gate_weight.shape, x.dtype, activation)
-    kernel = _kernel(
-        "gated_mlp",
-        key,
-        lambda: _codegen.gated_mlp_source(
-            x.shape, gate_weight.shape, _mlir(x.dtype), activation=activation
-        ),
-        [x, gate_weight, up_weight, out],
-    )
-    _launch(kernel, [x, gate_weight, up_weight, out])
-    return out
+    return _gated_mlp_kernel(x, gate_weight, up_weight, activation)([x, gate_weight, up_weight])[0]
 
 
 def fused_gated_mlp(
@@ -518,10 +599,13 @@ def fused_gated_mlp(
                 up_weight.dtype,
                 activation,
             )
-            if signature in _validated and _fast_ready((x, gate_weight, up_weight)):
-                return _gated_mlp_impl(x, gate_weight, up_weight, activation)
+            kernel = _fast.get(signature)
         except (AttributeError, TypeError):
-            signature = None
+            signature = kernel = None
+        if kernel is not None:
+            outputs = kernel.run_checked((x, gate_weight, up_weight))
+            if outputs is not None:
+                return outputs[0]
     x = _check_tensor("x", x, _FLOAT_DTYPES)
     gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,))
     up_weight = _check_tensor("up_weight", up_weight, (x.dtype,))
@@ -535,10 +619,28 @@ def fused_gated_mlp(
             f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
             f"got {tuple(up_weight.shape)}"
         )
-    out = _dispatch("gated_mlp", _gated_mlp_impl, x, gate_weight, up_weight, activation)
-    if signature is not None:
-        _validated.add(signature)
-    return out
+    return _dispatch(
+        "gated_mlp",
+        _gated_mlp_impl,
+        x,
+        gate_weight,
+        up_weight,
+        activation,
+        remember=(signature, lambda: _gated_mlp_kernel(x, gate_weight, up_weight, activation)),
+    )
+
+
+def _quantize_kernel(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str) -> _Kernel:
+    rows, cols = x.shape
+    return _kernel(
+        "quantize",
+        (rows, cols, x.dtype, fp8_dtype, granularity),
+        lambda: _codegen.quantize_source(
+            rows, cols, _mlir(x.dtype), _mlir(fp8_dtype), granularity=granularity
+        ),
+        [x],
+        [((rows, cols), fp8_dtype), (_scale_shape(granularity, rows, cols), torch.float32)],
+    )
 
 
 def _quantize_impl(
@@ -546,18 +648,7 @@ def _quantize_impl(
     fp8_dtype: torch.dtype,
     granularity: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    rows, cols = x.shape
-    q = x.new_empty((rows, cols), dtype=fp8_dtype)
-    s = x.new_empty(_scale_shape(granularity, rows, cols), dtype=torch.float32)
-    kernel = _kernel(
-        "quantize",
-        (rows, cols, x.dtype, fp8_dtype, granularity),
-        lambda: _codegen.quantize_source(
-            rows, cols, _mlir(x.dtype), _mlir(fp8_dtype), granularity=granularity
-        ),
-        [x, q, s],
-    )
-    _launch(kernel, [x, q, s])
+    q, s = _quantize_kernel(x, fp8_dtype, granularity)([x])
     return q, s
 
 
@@ -573,36 +664,48 @@ def quantize_fp8(
     if not _is_compiling():  # under dynamo the checks below are traced instead
         try:
             signature = ("quantize", x.shape, x.dtype, fmt, granularity)
-            if signature in _validated and _fast_ready((x,)):
-                return _quantize_impl(x, _FP8_BY_NAME[fmt], granularity)
+            kernel = _fast.get(signature)
         except (AttributeError, TypeError):
-            signature = None
+            signature = kernel = None
+        if kernel is not None:
+            outputs = kernel.run_checked((x,))
+            if outputs is not None:
+                return outputs[0], outputs[1]
     x = _check_tensor("x", x, _QUANTIZABLE_DTYPES)
     if x.dim() != 2:
         raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
     _choice("fmt", fmt, _FP8_NAMES)
     _choice("granularity", granularity, _GRANULARITIES)
-    out = _dispatch("quantize", _quantize_impl, x, _FP8_BY_NAME[fmt], granularity)
-    if signature is not None:
-        _validated.add(signature)
-    return out
+    fp8_dtype = _FP8_BY_NAME[fmt]
+    return _dispatch(
+        "quantize",
+        _quantize_impl,
+        x,
+        fp8_dtype,
+        granularity,
+        remember=(signature, lambda: _quantize_kernel(x, fp8_dtype, granularity)),
+    )
 
 
-def _dequantize_impl(
+def _dequantize_kernel(
     q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
-) -> torch.Tensor:
+) -> _Kernel:
     rows, cols = q.shape
-    out = q.new_empty((rows, cols), dtype=out_dtype)
-    kernel = _kernel(
+    return _kernel(
         "dequantize",
         (rows, cols, q.dtype, out_dtype, granularity),
         lambda: _codegen.dequantize_source(
             rows, cols, _mlir(q.dtype), _mlir(out_dtype), granularity=granularity
         ),
-        [q, scale, out],
+        [q, scale],
+        [((rows, cols), out_dtype)],
     )
-    _launch(kernel, [q, scale, out])
-    return out
+
+
+def _dequantize_impl(
+    q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
+) -> torch.Tensor:
+    return _dequantize_kernel(q, scale, granularity, out_dtype)([q, scale])[0]
 
 
 def _check_scale(name: str, scale: Any, granularity: str, rows: int, cols: int) -> torch.Tensor:
@@ -636,10 +739,13 @@ def dequantize_fp8(
                 granularity,
                 out_dtype,
             )
-            if signature in _validated and _fast_ready((q, scale)):
-                return _dequantize_impl(q, scale, granularity, out_dtype)
+            kernel = _fast.get(signature)
         except (AttributeError, TypeError):
-            signature = None
+            signature = kernel = None
+        if kernel is not None:
+            outputs = kernel.run_checked((q, scale))
+            if outputs is not None:
+                return outputs[0]
     q = _check_tensor("q", q, _FP8_DTYPES)
     if q.dim() != 2:
         raise ShapeError(f"q must be 2-D [M, K]; got shape {tuple(q.shape)}")
@@ -647,10 +753,44 @@ def dequantize_fp8(
     if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
         raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
     scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1])
-    out = _dispatch("dequantize", _dequantize_impl, q, scale, granularity, out_dtype)
-    if signature is not None:
-        _validated.add(signature)
-    return out
+    return _dispatch(
+        "dequantize",
+        _dequantize_impl,
+        q,
+        scale,
+        granularity,
+        out_dtype,
+        remember=(signature, lambda: _dequantize_kernel(q, scale, granularity, out_dtype)),
+    )
+
+
+def _fp8_gemm_kernel(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    granularity: str,
+    out_dtype: torch.dtype,
+) -> _Kernel:
+    m, k = a.shape
+    n = b.shape[0]
+    return _kernel(
+        "fp8_gemm",
+        (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None),
+        lambda: _codegen.fp8_gemm_source(
+            m,
+            n,
+            k,
+            _mlir(a.dtype),
+            _mlir(b.dtype),
+            _mlir(out_dtype),
+            granularity=granularity,
+            bias=bias is not None,
+        ),
+        [a, b, a_scale, b_scale] + ([bias] if bias is not None else []),
+        [((m, n), out_dtype)],
+    )
 
 
 def _fp8_gemm_impl(
@@ -662,28 +802,36 @@ def _fp8_gemm_impl(
     granularity: str,
     out_dtype: torch.dtype,
 ) -> torch.Tensor:
-    m, k = a.shape
-    n = b.shape[0]
-    out = torch.empty((m, n), dtype=out_dtype, device=a.device)
-    key = (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None)
-    args = [a, b, a_scale, b_scale] + ([bias] if bias is not None else []) + [out]
-    kernel = _kernel(
-        "fp8_gemm",
-        key,
-        lambda: _codegen.fp8_gemm_source(
-            m,
-            n,
-            k,
-            _mlir(a.dtype),
-            _mlir(b.dtype),
-            _mlir(out_dtype),
-            granularity=granularity,
-            bias=bias is not None,
-        ),
-        args,
-    )
-    _launch(kernel, args)
-    return out
+    kernel = _fp8_gemm_kernel(a, b, a_scale, b_scale, bias, granularity, out_dtype)
+    return kernel([a, b, a_scale, b_scale] + ([bias] if bias is not None else []))[0]
+
+
+class _Fp8GemmCall:
+    """:data:`_fast`'s entry for :func:`fp8_gemm`: the quantize kernels of the 16-bit operands
+    (None for FP8 operands, whose scales are given) and the GEMM kernel."""
+
+    def __init__(
+        self, quantize_a: Optional[_Kernel], quantize_b: Optional[_Kernel], gemm: _Kernel
+    ) -> None:
+        self.quantize_a, self.quantize_b, self.gemm = quantize_a, quantize_b, gemm
+        planned = all(k is None or k.plan is not None for k in (quantize_a, quantize_b, gemm))
+        self.plan = gemm.plan if planned else None
+
+    def run_checked(self, inputs: tuple) -> Optional[list[torch.Tensor]]:
+        a, b, a_scale, b_scale, bias = inputs
+        if self.quantize_a is not None:
+            quantized = self.quantize_a.run_checked((a,))
+            if quantized is None:
+                return None
+            a, a_scale = quantized
+        if self.quantize_b is not None:
+            quantized = self.quantize_b.run_checked((b,))
+            if quantized is None:
+                return None
+            b, b_scale = quantized
+        return self.gemm.run_checked(
+            (a, b, a_scale, b_scale) if bias is None else (a, b, a_scale, b_scale, bias)
+        )
 
 
 def fp8_gemm(
@@ -703,6 +851,28 @@ def fp8_gemm(
     ``out_dtype`` defaults to ``a``'s dtype for 16-bit inputs and bfloat16 for FP8 inputs;
     ``bias`` is float32 ``[N]``.
     """
+    signature = None
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        try:
+            signature = (
+                "fp8_gemm",
+                a.shape,
+                a.dtype,
+                b.shape,
+                b.dtype,
+                None if a_scale is None else (a_scale.shape, a_scale.dtype),
+                None if b_scale is None else (b_scale.shape, b_scale.dtype),
+                granularity,
+                out_dtype,
+                None if bias is None else (bias.shape, bias.dtype),
+            )
+            call = _fast.get(signature)
+        except (AttributeError, TypeError):
+            signature = call = None
+        if call is not None:
+            outputs = call.run_checked((a, b, a_scale, b_scale, bias))
+            if outputs is not None:
+                return outputs[0]
     _choice("granularity", granularity, _GRANULARITIES)
     a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES)
     b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES)
@@ -738,23 +908,54 @@ def fp8_gemm(
         if tuple(bias.shape) != (b.shape[0],):
             raise ShapeError(f"bias must be float32 [{b.shape[0]}]; got {tuple(bias.shape)}")
     (qa, sa), (qb, sb) = operands
-    return _dispatch("fp8_gemm", _fp8_gemm_impl, qa, qb, sa, sb, bias, granularity, out_dtype)
+
+    def fast_entry() -> _Fp8GemmCall:
+        quantize = {
+            name: _quantize_kernel(t, torch.float8_e4m3fn, granularity)
+            for name, t in (("a", a), ("b", b))
+            if t.dtype not in _FP8_DTYPES
+        }
+        gemm = _fp8_gemm_kernel(qa, qb, sa, sb, bias, granularity, out_dtype)
+        return _Fp8GemmCall(quantize.get("a"), quantize.get("b"), gemm)
+
+    return _dispatch(
+        "fp8_gemm",
+        _fp8_gemm_impl,
+        qa,
+        qb,
+        sa,
+        sb,
+        bias,
+        granularity,
+        out_dtype,
+        remember=(signature, fast_entry),
+    )
 
 
-def _dispatch(op: str, impl: Callable[..., Any], *args: Any) -> Any:
+def _dispatch(
+    op: str,
+    impl: Callable[..., Any],
+    *args: Any,
+    remember: Optional[tuple[Optional[tuple], Callable[[], Any]]] = None,
+) -> Any:
     """Runs ``impl`` directly in plain eager mode, else the ``fusedops::<op>`` custom op.
 
     The custom op's dispatcher costs tens of microseconds of host time per call; plain eager
     calls (exact ``torch.Tensor`` arguments, none requiring grad, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
     which has the fake implementation and rejects backward through the kernels.
+
+    ``remember`` = (signature, the call's :data:`_fast` entry): entered after a plain eager call.
     """
     if not _is_compiling():
         for a in args:
             if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.requires_grad):
                 break
         else:
-            return impl(*args)
+            out = impl(*args)
+            if remember is not None:
+                _remember(*remember)
+            return out
     return getattr(torch.ops.fusedops, op)(*args)
 
 

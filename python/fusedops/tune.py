@@ -391,7 +391,7 @@ def _tune(args: argparse.Namespace) -> int:
                 progress=progress.step,
                 skip=cached,
             )
-            torch_ops._kernels.clear()
+            torch_ops._forget_kernels()
             if result is None:
                 print(f"\n{op} {label}: already in the cache (--retune to measure again)")
                 continue
@@ -439,9 +439,9 @@ def _evidence(args: argparse.Namespace) -> int:
         os.environ["FUSEDOPS_TUNING_CACHE"] = "none"
         for op, label, make in problems:
             tuned = tune_problem(op, label, make, top_k=args.top_k, workers=args.jobs)
-            torch_ops._kernels.clear()
+            torch_ops._forget_kernels()
             full = tune_problem(op, label, make, top_k=0, exhaustive=True, workers=args.jobs)
-            torch_ops._kernels.clear()
+            torch_ops._forget_kernels()
             assert tuned is not None and full is not None
             times = {t: e["ms"] for t, e in full["measured"].items() if "ms" in e}
             best_tile = min(times, key=times.get)
@@ -455,7 +455,7 @@ def _evidence(args: argparse.Namespace) -> int:
                 )
             )
             final = remeasure(impls["fusedops"], picks, repeat=60)
-            torch_ops._kernels.clear()
+            torch_ops._forget_kernels()
             times.update(final)
             best = min(final.values())
             best_tile = min(final, key=final.get)

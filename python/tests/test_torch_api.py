@@ -341,14 +341,14 @@ def test_launch_plans_write_what_the_host_code_writes(gen, monkeypatch) -> None:
         torch.cuda.synchronize()
         return outs
 
-    torch_ops._kernels.clear()
+    torch_ops._forget_kernels()
     planned = run_all()
     assert torch_ops._kernels and all(k.plan is not None for k in torch_ops._kernels.values())
     monkeypatch.setenv("FUSEDOPS_LAUNCH", "host-code")
-    torch_ops._kernels.clear()
+    torch_ops._forget_kernels()
     hosted = run_all()
     assert all(k.plan is None for k in torch_ops._kernels.values())
-    torch_ops._kernels.clear()
+    torch_ops._forget_kernels()
     for p, h in zip(planned, hosted):
         torch.testing.assert_close(p, h, rtol=0, atol=0)
 
@@ -379,3 +379,82 @@ def test_checked_signatures_still_check_every_call(gen) -> None:
         fusedops.quantize_fp8(q)
     got, scale = fusedops.quantize_fp8(q.clone())
     assert got.shape == (16, 4096) and scale.shape == (16,)
+
+
+@needs_gpu
+def test_checked_signatures_skip_the_full_checks(gen, monkeypatch) -> None:
+    # The first call of a signature runs the full checks and enters the signature in the fast
+    # table; later calls launch without them and write what the checked call wrote. A call of
+    # another signature takes the full checks again.
+    from fusedops import torch_ops
+
+    torch_ops._forget_kernels()
+    x = rand((2, 8, 256), torch.float16, gen)
+    w = rand((256,), torch.float16, gen)
+    c, s = rope_tables(16, 128, "neox")
+    wg = rand((384, 256), torch.float16, gen, 0.05)
+    a = rand((64, 256), torch.bfloat16, gen)
+    b = rand((128, 256), torch.bfloat16, gen)
+    qb, sb = fusedops.quantize_fp8(b, granularity="row")
+    bias = torch.randn(128, device="cuda")
+
+    def run_all(x=x):
+        outs = [
+            fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128),
+            fusedops.fused_gated_mlp(x, wg, wg),
+            fusedops.dequantize_fp8(qb, sb, granularity="row"),
+            fusedops.fp8_gemm(a, b, granularity="row"),  # both operands quantized
+            fusedops.fp8_gemm(a, qb, b_scale=sb, granularity="row", bias=bias),  # FP8Linear's
+        ]
+        q, scale = fusedops.quantize_fp8(a, granularity="block128")
+        return outs + [q.view(torch.uint8), scale]
+
+    checked = run_all()
+    # 6 signatures, and the quantize_fp8 calls of b (above) and of a (inside fp8_gemm).
+    assert len(torch_ops._fast) == 8
+
+    # The fast path must not need the checks: make them fail loudly.
+    def refuse(*args):
+        raise AssertionError("a cached signature ran the full checks")
+
+    monkeypatch.setattr(torch_ops, "_check_tensor", refuse)
+    fast = run_all()
+    torch.cuda.synchronize()
+    for f, c_ in zip(fast, checked):
+        torch.testing.assert_close(f, c_, rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="full checks"):
+        run_all(x=rand((2, 9, 256), torch.float16, gen))  # a new signature
+    monkeypatch.undo()
+    # Autograd, non-contiguous and misaligned inputs of a cached signature leave the fast path.
+    with pytest.raises(errors.ShapeError, match="not contiguous"):
+        fusedops.fp8_gemm(a, qb.t().contiguous().t(), b_scale=sb, granularity="row", bias=bias)
+    with pytest.raises(errors.ShapeError, match="16-byte boundary"):
+        fusedops.fp8_gemm(
+            rand((64 * 256 + 1,), torch.bfloat16, gen)[1:].view(64, 256), b, granularity="row"
+        )
+    # An input that requires grad goes through the custom op (which has no backward).
+    out = fusedops.fused_gated_mlp(x.clone().requires_grad_(), wg, wg)
+    torch.testing.assert_close(out.detach(), checked[1], rtol=0, atol=0)
+    with pytest.raises(RuntimeError):
+        out.sum().backward()
+
+
+@needs_gpu
+def test_tuning_override_bypasses_the_fast_table(gen) -> None:
+    # The tuner's forced tiles must reach every call, cached signature or not.
+    from fusedops import torch_ops
+
+    x = rand((4, 1024), torch.bfloat16, gen)
+    w = rand((1024,), torch.bfloat16, gen)
+    c, s = rope_tables(4, 128, "neox")
+    call = lambda: fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128)  # noqa: E731
+    call()
+    call()
+    assert torch_ops._fast
+    with torch_ops._tuning() as seen:
+        call()
+        assert len(seen.sources) == 1 and not torch_ops._fast
+        call()
+        assert len(seen.sources) == 2
+    torch_ops._forget_kernels()
+    assert not torch_ops._fast and not torch_ops._kernels

@@ -1,0 +1,128 @@
+"""What the pieces of a cached fusedops call cost on this host: one line per primitive.
+
+Run on a GPU machine: ``python3 utils/host-costs.py [calls]`` (with the package importable).
+Each line is the best of 5 rounds of ``calls`` back-to-back calls, in microseconds per call,
+less the empty loop's cost. docs/perf/python-api.md quotes it when deciding what a call does.
+"""
+
+import ctypes
+import sys
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+import fusedops
+from fusedops import _native, torch_ops
+
+calls = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+x = torch.randn(1, 16, 1024, device="cuda", dtype=torch.bfloat16)
+w = torch.ones(1024, device="cuda", dtype=torch.bfloat16)
+pos = torch.arange(16, device="cuda", dtype=torch.float64)[:, None]
+inv = 10000.0 ** (-torch.arange(0, 128, 2, device="cuda", dtype=torch.float64) / 128)
+ang = torch.cat([pos * inv, pos * inv], dim=1)
+cos, sin = ang.cos().float(), ang.sin().float()
+dev = x.device
+
+
+def rmsnorm_rope():
+    return fusedops.fused_rmsnorm_rope(x, w, cos, sin, eps=1e-6, head_dim=128)
+
+
+rmsnorm_rope()
+rmsnorm_rope()
+(kernel,) = [k for k in torch_ops._kernels.values() if k.plan is not None][:1]
+plan, buffers = kernel.plan, kernel.buffers
+rt = _native.runtime()
+pydll = ctypes.PyDLL(rt._name)
+stream = torch._C._cuda_getCurrentRawStream(0)
+lock = threading.Lock()
+ptrs = [t.data_ptr() for t in (x, w, cos, sin, x)]
+array5 = ctypes.c_void_p * 5
+signature_parts = (x, w, cos, sin)
+
+
+def timed(fn):
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, time.perf_counter() - start)
+        torch.cuda.synchronize()
+    return best / calls * 1e6
+
+
+def launch_locked():
+    with lock:
+        for i, p in enumerate(ptrs):
+            buffers[i] = p
+        plan.run(buffers, stream)
+
+
+cases = {
+    "empty lambda": lambda: None,
+    "x.shape": lambda: x.shape,
+    "x.dtype": lambda: x.dtype,
+    "type(x) is torch.Tensor": lambda: type(x) is torch.Tensor,
+    "x.requires_grad": lambda: x.requires_grad,
+    "x.get_device()": lambda: x.get_device(),
+    "x.is_contiguous()": lambda: x.is_contiguous(),
+    "x.data_ptr()": lambda: x.data_ptr(),
+    "torch.compiler.is_compiling()": torch.compiler.is_compiling,
+    "torch._C._cuda_getCurrentRawStream(0)": lambda: torch._C._cuda_getCurrentRawStream(0),
+    "signature tuple (14 items) + dict.get": lambda: torch_ops._fast.get(
+        (
+            "rmsnorm_rope",
+            x.shape,
+            x.dtype,
+            w.shape,
+            w.dtype,
+            cos.shape,
+            cos.dtype,
+            sin.shape,
+            sin.dtype,
+            None,
+            1e-6,
+            128,
+            "neox",
+            1.0,
+        )
+    ),
+    "with lock: pass": lambda: lock.__enter__() and lock.__exit__(None, None, None),
+    "torch.empty_like(x)": lambda: torch.empty_like(x),
+    "x.new_empty(shape, dtype=)": lambda: x.new_empty((1, 16, 1024), dtype=torch.bfloat16),
+    "torch.empty(shape, dtype=, device=)": lambda: torch.empty(
+        (1, 16, 1024), dtype=torch.bfloat16, device=dev
+    ),
+    "torch.empty(shape, dtype=, device=0)": lambda: torch.empty(
+        (1, 16, 1024), dtype=torch.bfloat16, device=0
+    ),
+    "x.new_empty(shape)": lambda: x.new_empty((1, 16, 1024)),
+    "torch.empty_like(x, dtype=fp8)": lambda: torch.empty_like(x, dtype=torch.float8_e4m3fn),
+    "torch.empty_strided(shape, strides, dtype=, device=)": lambda: torch.empty_strided(
+        (1, 16, 1024), (16384, 1024, 1), dtype=torch.bfloat16, device=dev
+    ),
+    "ctypes array of 5 pointers": lambda: array5(*ptrs),
+    "5 buffer stores": lambda: [buffers.__setitem__(i, p) for i, p in enumerate(ptrs)],
+    "ctypes call, no work (CDLL)": rt.fusedopsTakeAsyncErrorCount,
+    "ctypes call, no work (PyDLL)": pydll.fusedopsTakeAsyncErrorCount,
+    "plan.run (ctypes + cuLaunchKernel)": lambda: plan.run(buffers, stream),
+    "lock + stores + plan.run": launch_locked,
+    "array of 5 + plan.run": lambda: plan.run(array5(*ptrs), stream),
+    "kernel.run_checked (checks, alloc, launch)": lambda: kernel.run_checked(signature_parts),
+    "fusedops.fused_rmsnorm_rope": rmsnorm_rope,
+    "torch.add (eager)": lambda: torch.add(x, x),
+    "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
+}
+print(
+    f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, Python {sys.version.split()[0]}"
+)
+launches = kernel.module.launch_plan("kernel")["launches"]
+print(f"# the rmsnorm_rope kernel takes {len(launches[0]['params'])} parameters")
+print(f"# us per call, best of 5 x {calls}, empty-loop cost subtracted")
+base = timed(cases.pop("empty lambda"))
+print(f"{'(empty lambda call)':45s} {base:7.3f}")
+for name, fn in cases.items():
+    print(f"{name:45s} {timed(fn) - base:7.3f}")
