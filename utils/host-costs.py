@@ -1,8 +1,9 @@
 """What the pieces of a cached fusedops call cost on this host: one line per primitive.
 
 Run on a GPU machine: ``python3 utils/host-costs.py [calls]`` (with the package importable).
-Each line is the best of 5 rounds of ``calls`` back-to-back calls, in microseconds per call,
-less the empty loop's cost. docs/perf/python-api.md quotes it when deciding what a call does.
+Each line is the best of 7 rounds of ``calls`` back-to-back calls, in microseconds per call,
+less the empty loop's cost; each round takes every case in turn, so a slow spell of the machine
+hits all of them. docs/perf/python-api.md quotes it when deciding what a call does.
 """
 
 import ctypes
@@ -44,14 +45,12 @@ signature_parts = (x, w, cos, sin)
 
 
 def timed(fn):
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, time.perf_counter() - start)
-        torch.cuda.synchronize()
-    return best / calls * 1e6
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    us = (time.perf_counter() - start) / calls * 1e6
+    torch.cuda.synchronize()
+    return us
 
 
 def launch_locked():
@@ -112,17 +111,39 @@ cases = {
     "lock + stores + plan.run": launch_locked,
     "array of 5 + plan.run": lambda: plan.run(array5(*ptrs), stream),
     "kernel.run_checked (checks, alloc, launch)": lambda: kernel.run_checked(signature_parts),
+    "_Kernel.run_checked in Python": lambda: torch_ops._Kernel.run_checked(kernel, signature_parts),
     "fusedops.fused_rmsnorm_rope": rmsnorm_rope,
     "torch.add (eager)": lambda: torch.add(x, x),
     "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
 }
+fast = torch_ops._fast
+is_compiling = torch.compiler.is_compiling
+
+
+def body_inline():
+    # fused_rmsnorm_rope's fast path, written out: what the public function adds to the launcher.
+    if not is_compiling():
+        signature = (
+            "rmsnorm_rope", x.shape, x.dtype, w.shape, w.dtype, cos.shape, cos.dtype,
+            sin.shape, sin.dtype, None, 1e-6, 128, "neox", 1.0,
+        )  # fmt: skip
+        return fast.get(signature).run_checked((x, w, cos, sin))[0]
+
+
+cases["fast path written out (signature, lookup, launch)"] = body_inline
 print(
     f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, Python {sys.version.split()[0]}"
 )
+print(f"# run_checked: {type(kernel.run_checked).__name__}")
 launches = kernel.module.launch_plan("kernel")["launches"]
 print(f"# the rmsnorm_rope kernel takes {len(launches[0]['params'])} parameters")
-print(f"# us per call, best of 5 x {calls}, empty-loop cost subtracted")
-base = timed(cases.pop("empty lambda"))
-print(f"{'(empty lambda call)':45s} {base:7.3f}")
-for name, fn in cases.items():
-    print(f"{name:45s} {timed(fn) - base:7.3f}")
+print(f"# us per call: best of 7 rounds of {calls} calls, rounds interleaving the cases;")
+print("# the empty lambda's cost subtracted from the others")
+best = {name: float("inf") for name in cases}
+for _ in range(7):
+    for name, fn in cases.items():
+        best[name] = min(best[name], timed(fn))
+base = best.pop("empty lambda")
+print(f"{'(empty lambda call)':50s} {base:7.3f}")
+for name, us in best.items():
+    print(f"{name:50s} {us - base:7.3f}")

@@ -10,19 +10,25 @@ Two shared libraries make up the native side:
 They are searched in ``$FUSEDOPS_LIBRARY_DIR``, then ``build/lib`` of the source tree this package
 sits in (a checkout), then the package's own ``_lib`` folder (an installed wheel). ctypes works on
 every CPython 3.9+, so no extension module has to be built per Python version.
+
+Beside them may sit ``_fastcall.abi3.so`` (``lib/Bindings/Python/FastCall.c``), an optional
+extension on CPython's limited API (one binary for 3.9+) that runs a cached PyTorch call's checks,
+allocations and launch in one call (:func:`fastcall`); without it, or with ``FUSEDOPS_FASTCALL=0``,
+the package does the same steps in Python.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
 
@@ -40,6 +46,7 @@ __all__ = [
 
 _RUNTIME = "libFusedOpsRuntime.so"
 _CAPI = "libFusedOpsCAPI.so"
+_FASTCALL = "_fastcall.abi3.so"
 _lock = threading.Lock()
 _libs: Optional[tuple[ctypes.CDLL, ctypes.CDLL]] = None
 
@@ -193,6 +200,44 @@ def runtime() -> ctypes.CDLL:
     return _load()[0]
 
 
+_fastcall_module: Optional[object] = None
+_fastcall_loaded = False
+
+
+def fastcall() -> Optional[Any]:
+    """The ``fusedops._fastcall`` extension from :func:`library_dir`, or None where it was not
+    built or ``FUSEDOPS_FASTCALL=0``. A file that does not load is warned about once."""
+    global _fastcall_module, _fastcall_loaded
+    if _fastcall_loaded:
+        return _fastcall_module
+    with _lock:
+        if not _fastcall_loaded:
+            _fastcall_module = None
+            path = library_dir() / _FASTCALL
+            if os.environ.get("FUSEDOPS_FASTCALL", "1") != "0" and path.is_file():
+                try:
+                    spec = importlib.util.spec_from_file_location("fusedops._fastcall", path)
+                    assert spec is not None and spec.loader is not None
+                    module = importlib.util.module_from_spec(spec)
+                    spec.loader.exec_module(module)
+                    _fastcall_module = module
+                except (ImportError, OSError, AssertionError) as e:
+                    warnings.warn(
+                        f"fusedops: {path} does not load ({e}); calls take the Python path",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            _fastcall_loaded = True
+    return _fastcall_module
+
+
+def _forget_fastcall() -> None:
+    """Look for the extension again on the next :func:`fastcall` (tests switch it)."""
+    global _fastcall_module, _fastcall_loaded
+    with _lock:
+        _fastcall_module, _fastcall_loaded = None, False
+
+
 def compiler_version() -> str:
     """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 3; llvm 22.1.8; ...``."""
     return _load()[1].fusedopsCompilerVersion().decode()
@@ -293,6 +338,27 @@ class LaunchPlan:
             )
             self.num_buffers = max([self.num_buffers, *(a + 1 for a in args)])
         self.launches = len(plan["launches"])
+
+    @staticmethod
+    def run_address() -> int:
+        """The address of ``fusedopsLaunchPlanRun`` (for :func:`fastcall`'s launchers)."""
+        address = ctypes.cast(runtime().fusedopsLaunchPlanRun, ctypes.c_void_p).value
+        assert address
+        return address
+
+    @property
+    def handle(self) -> int:
+        """The native ``fusedops_launch_plan`` (valid while this object lives)."""
+        if self._plan is None:
+            raise RuntimeLaunchError("the launch plan was closed")
+        return self._plan
+
+    def raise_failure(self, status: int) -> None:
+        """Raise the error of a failed ``fusedopsLaunchPlanRun`` (its status and message)."""
+        raise RuntimeLaunchError(
+            f"launching a fusedops kernel failed (status {status}): "
+            f"{self._rt.fusedopsGetLastErrorMessage().decode()}"
+        )
 
     def run(self, buffers: ctypes.Array, stream: int) -> None:
         """Launch on ``stream`` with ``buffers`` (a ``c_void_p`` array of data pointers)."""

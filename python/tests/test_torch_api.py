@@ -25,6 +25,24 @@ def gen() -> torch.Generator:
     return g
 
 
+@pytest.fixture(params=["extension", "python"])
+def fast_path(request, monkeypatch):
+    """Runs a test with the cached calls' fast path in the ``_fastcall`` extension (where it
+    was built) and again in Python (``FUSEDOPS_FASTCALL=0``)."""
+    from fusedops import _native, torch_ops
+
+    if request.param == "python":
+        monkeypatch.setenv("FUSEDOPS_FASTCALL", "0")
+    elif _native.fastcall() is None:
+        pytest.skip("_fastcall.abi3.so was not built")
+    _native._forget_fastcall()
+    torch_ops._forget_kernels()
+    yield request.param
+    monkeypatch.undo()
+    _native._forget_fastcall()
+    torch_ops._forget_kernels()
+
+
 def rand(shape, dtype, gen, scale=1.0):
     return (torch.randn(shape, generator=gen, dtype=torch.float32) * scale).to(
         device="cuda", dtype=dtype
@@ -354,7 +372,7 @@ def test_launch_plans_write_what_the_host_code_writes(gen, monkeypatch) -> None:
 
 
 @needs_gpu
-def test_checked_signatures_still_check_every_call(gen) -> None:
+def test_checked_signatures_still_check_every_call(gen, fast_path) -> None:
     # After a call passes the checks, calls with the same shapes and dtypes skip the shape logic
     # but not the per-call checks: device, layout, alignment and autograd still decide.
     x = rand((2, 8, 256), torch.float16, gen)
@@ -382,7 +400,7 @@ def test_checked_signatures_still_check_every_call(gen) -> None:
 
 
 @needs_gpu
-def test_checked_signatures_skip_the_full_checks(gen, monkeypatch) -> None:
+def test_checked_signatures_skip_the_full_checks(gen, monkeypatch, fast_path) -> None:
     # The first call of a signature runs the full checks and enters the signature in the fast
     # table; later calls launch without them and write what the checked call wrote. A call of
     # another signature takes the full checks again.
@@ -410,6 +428,11 @@ def test_checked_signatures_skip_the_full_checks(gen, monkeypatch) -> None:
         return outs + [q.view(torch.uint8), scale]
 
     checked = run_all()
+    kernels = list(torch_ops._kernels.values())
+    if fast_path == "extension":
+        assert all(type(k.run_checked).__name__ == "Launcher" for k in kernels)
+    else:
+        assert all(k.run_checked.__func__ is torch_ops._Kernel.run_checked for k in kernels)
     # 6 signatures, and the quantize_fp8 calls of b (above) and of a (inside fp8_gemm).
     assert len(torch_ops._fast) == 8
 
@@ -417,14 +440,14 @@ def test_checked_signatures_skip_the_full_checks(gen, monkeypatch) -> None:
     def refuse(*args):
         raise AssertionError("a cached signature ran the full checks")
 
-    monkeypatch.setattr(torch_ops, "_check_tensor", refuse)
-    fast = run_all()
-    torch.cuda.synchronize()
-    for f, c_ in zip(fast, checked):
-        torch.testing.assert_close(f, c_, rtol=0, atol=0)
-    with pytest.raises(AssertionError, match="full checks"):
-        run_all(x=rand((2, 9, 256), torch.float16, gen))  # a new signature
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(torch_ops, "_check_tensor", refuse)
+        fast = run_all()
+        torch.cuda.synchronize()
+        for f, c_ in zip(fast, checked):
+            torch.testing.assert_close(f, c_, rtol=0, atol=0)
+        with pytest.raises(AssertionError, match="full checks"):
+            run_all(x=rand((2, 9, 256), torch.float16, gen))  # a new signature
     # Autograd, non-contiguous and misaligned inputs of a cached signature leave the fast path.
     with pytest.raises(errors.ShapeError, match="not contiguous"):
         fusedops.fp8_gemm(a, qb.t().contiguous().t(), b_scale=sb, granularity="row", bias=bias)

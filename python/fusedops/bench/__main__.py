@@ -30,15 +30,24 @@ from .cases import (  # noqa: F401 - re-exported for scripts
     time_ms,
 )
 
-#: Each fusedops call of the host-time measurement and the eager PyTorch op it is held against
-#: (the eager op doing the same job, or its main part; torch.add is the cheapest eager op).
+#: Each fusedops call of the host-time measurement and the eager PyTorch op it is held against:
+#: the eager op doing the same job, or its main part (quantize_fp8's cast; its scales would take
+#: more eager ops). torch.add, the cheapest eager op, is measured too.
 HOST_PAIRS = {
     "fusedops.fused_rmsnorm_rope": "F.rms_norm (eager)",
     "fusedops.fused_gated_mlp": "F.linear (eager)",
-    "fusedops.quantize_fp8 (row)": "torch.add (eager)",
-    "fusedops.dequantize_fp8 (row)": "torch.add (eager)",
+    "fusedops.quantize_fp8 (row)": "x.to(float8_e4m3fn) (eager)",
+    "fusedops.dequantize_fp8 (row)": "q.to(bfloat16) (eager)",
     "fusedops.fp8_gemm (FP8 operands)": "torch._scaled_mm (eager)",
+    "fusedops.fused_rmsnorm_rope (fast path in Python)": "F.rms_norm (eager)",
     "fusedops.fused_rmsnorm_rope (JIT'd host code)": "F.rms_norm (eager)",
+}
+
+#: The variants of the fused_rmsnorm_rope call measured besides the default: the environment
+#: each runs under (the package's switches: no _fastcall extension; no launch plans).
+HOST_VARIANTS = {
+    "fusedops.fused_rmsnorm_rope (fast path in Python)": {"FUSEDOPS_FASTCALL": "0"},
+    "fusedops.fused_rmsnorm_rope (JIT'd host code)": {"FUSEDOPS_LAUNCH": "host-code"},
 }
 
 
@@ -46,8 +55,8 @@ def measure_host_overhead(calls: int = 2000, rounds: int = 5) -> dict[str, float
     """Host microseconds per call, enqueuing back to back on a tiny input (GPU never the limit).
 
     Compares fusedops calls (second and later calls: the kernel is compiled and cached) through
-    their launch plans and, for one op, through the JIT'd host code (``FUSEDOPS_LAUNCH=host-code``)
-    with PyTorch eager ops on the same tensors (:data:`HOST_PAIRS`). Each entry is the best of
+    their launch plans and, for one op, the slower paths of :data:`HOST_VARIANTS`, with PyTorch
+    eager ops on the same tensors (:data:`HOST_PAIRS`). Each entry is the best of
     ``rounds`` rounds of ``calls`` calls; the rounds take the entries in turn, so a slow spell of
     the machine hits all of them.
     """
@@ -73,13 +82,14 @@ def measure_host_overhead(calls: int = 2000, rounds: int = 5) -> dict[str, float
             q, wq, a_scale=qs, b_scale=ws, granularity="row"
         ),
         "torch.add (eager)": lambda: torch.add(x, x),
+        "x.to(float8_e4m3fn) (eager)": lambda: x[0].to(torch.float8_e4m3fn),
+        "q.to(bfloat16) (eager)": lambda: q.to(torch.bfloat16),
         "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
         "F.linear (eager)": lambda: F.linear(x, wg),
         "torch._scaled_mm (eager)": lambda: torch._scaled_mm(
             q, wq_t, scale_a=one, scale_b=one, out_dtype=torch.bfloat16
         ),
     }
-    hosted = "fusedops.fused_rmsnorm_rope (JIT'd host code)"
     result: dict[str, float] = {}
 
     def measure(name: str, fn: Any) -> None:
@@ -93,25 +103,26 @@ def measure_host_overhead(calls: int = 2000, rounds: int = 5) -> dict[str, float
         torch.cuda.synchronize()
         result[name] = min(us, result.get(name, us))
 
-    saved = os.environ.get("FUSEDOPS_LAUNCH")
-    try:
-        for _ in range(rounds):
-            for name, fn in fns.items():
-                measure(name, fn)
-            os.environ["FUSEDOPS_LAUNCH"] = "host-code"
-            torch_ops._forget_kernels()
-            measure(hosted, rmsnorm_rope)
-            if saved is None:
-                os.environ.pop("FUSEDOPS_LAUNCH", None)
+    def switch(environment: dict[str, Optional[str]]) -> dict[str, Optional[str]]:
+        saved = {k: os.environ.get(k) for k in environment}
+        for k, v in environment.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                os.environ["FUSEDOPS_LAUNCH"] = saved
-            torch_ops._forget_kernels()
-    finally:
-        if saved is None:
-            os.environ.pop("FUSEDOPS_LAUNCH", None)
-        else:
-            os.environ["FUSEDOPS_LAUNCH"] = saved
+                os.environ[k] = v
+        _native._forget_fastcall()
         torch_ops._forget_kernels()
+        return saved
+
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            measure(name, fn)
+        for name, environment in HOST_VARIANTS.items():
+            saved = switch(dict(environment))
+            try:
+                measure(name, rmsnorm_rope)
+            finally:
+                switch(saved)
     return result
 
 

@@ -1,0 +1,172 @@
+"""The ``_fastcall`` extension (lib/Bindings/Python/FastCall.c) without PyTorch: its checks,
+allocations, launch and errors, driven with stand-in tensors and an empty launch plan.
+
+Runs wherever the extension was built (it needs Python's headers at build time); the PyTorch
+tests in test_torch_api.py run it on the GPU with real tensors, and again with it switched off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from fusedops import _native
+
+fastcall = _native.fastcall()
+pytestmark = pytest.mark.skipif(
+    fastcall is None, reason="_fastcall.abi3.so was not built (no Python headers at build time)"
+)
+
+
+class Tensor:
+    """Answers what the launcher asks a torch.Tensor."""
+
+    def __init__(self, address=4096, device=0, contiguous=True, requires_grad=False):
+        self.address, self.device = address, device
+        self.contiguous, self.requires_grad = contiguous, requires_grad
+
+    def get_device(self):
+        return self.device
+
+    def is_contiguous(self):
+        return self.contiguous
+
+    def data_ptr(self):
+        if isinstance(self.address, Exception):
+            raise self.address
+        return self.address
+
+
+class Subclass(Tensor):
+    pass
+
+
+class Failed(Exception):
+    pass
+
+
+@pytest.fixture
+def plan():
+    rt = _native.runtime()
+    handle = ctypes.c_void_p()
+    assert rt.fusedopsLaunchPlanCreate(ctypes.byref(handle)) == 0
+    yield handle.value
+    rt.fusedopsLaunchPlanDestroy(handle)
+
+
+def make(plan, allocators, on_error=None, inputs=2):
+    def failed(status):
+        raise Failed(status)
+
+    return fastcall.Launcher(
+        _native.LaunchPlan.run_address(),
+        plan,
+        None,
+        inputs,
+        Tensor,
+        lambda index: 0,
+        (0,),
+        allocators,
+        on_error or failed,
+    )
+
+
+def recorder(calls):
+    def allocate(*args, **kwargs):
+        calls.append((args, kwargs))
+        return Tensor(address=8192 * len(calls))
+
+    return allocate
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Subclass(),
+        Tensor(requires_grad=True),
+        Tensor(device=-1),
+        Tensor(device=1),
+        Tensor(contiguous=False),
+        Tensor(address=4096 + 2),
+        "not a tensor",
+    ],
+    ids=["subclass", "requires_grad", "cpu", "other_gpu", "strided", "misaligned", "str"],
+)
+def test_an_input_the_signature_did_not_assume_takes_the_checked_path(plan, bad) -> None:
+    calls = []
+    launcher = make(plan, ((recorder(calls), 0, (), {"dtype": "f16"}),))
+    assert launcher((Tensor(), bad)) is None
+    assert launcher((bad, Tensor())) is None
+    assert calls == []  # nothing allocated, nothing launched
+
+
+def test_ready_inputs_allocate_and_launch(plan) -> None:
+    calls = []
+    allocate = recorder(calls)
+    x = Tensor(address=4096)
+    launcher = make(
+        plan,
+        ((allocate, 1, (), {"dtype": "fp8"}), (allocate, -1, ((4, 8), (8, 1)), {"dtype": "f32"})),
+    )
+    try:
+        outputs = launcher((Tensor(), x))
+    except Failed as e:  # no CUDA driver here: the run reports it through on_error
+        assert e.args[0] == 1  # FUSEDOPS_ERROR_NO_DRIVER
+    else:  # a driver: the empty plan launches nothing and succeeds
+        assert isinstance(outputs, tuple) and [o.address for o in outputs] == [8192, 16384]
+    assert calls == [((x,), {"dtype": "fp8"}), (((4, 8), (8, 1)), {"dtype": "f32"})]
+
+
+def test_errors_of_the_tensors_propagate(plan) -> None:
+    launcher = make(plan, ((recorder([]), 0, (), {}),))
+    with pytest.raises(ValueError, match="no pointer"):
+        launcher((Tensor(), Tensor(address=ValueError("no pointer"))))
+
+    def broken(*args, **kwargs):
+        raise MemoryError("out of memory")
+
+    launcher = make(plan, ((broken, 0, (), {}),))
+    with pytest.raises(MemoryError):
+        launcher((Tensor(), Tensor()))
+
+
+def test_a_launch_failure_without_an_exception_still_raises(plan) -> None:
+    if _native.runtime().fusedopsInit() == 0:
+        pytest.skip("a CUDA driver is present: the empty plan does not fail")
+    launcher = make(plan, ((recorder([]), 0, (), {}),), on_error=lambda status: None)
+    with pytest.raises(RuntimeError, match="status 1"):
+        launcher((Tensor(), Tensor()))
+
+
+def test_bad_calls_and_constructions_are_refused(plan) -> None:
+    launcher = make(plan, ((recorder([]), 0, (), {}),))
+    with pytest.raises(TypeError, match="2 inputs, got 1"):
+        launcher((Tensor(),))
+    with pytest.raises(TypeError):
+        launcher([Tensor(), Tensor()])  # a tuple, not a list
+    with pytest.raises(TypeError, match="keyword"):
+        launcher(inputs=(Tensor(), Tensor()))
+    with pytest.raises(ValueError, match="fusedopsLaunchPlanRun and a plan"):
+        make(0, ((recorder([]), 0, (), {}),))
+    with pytest.raises(TypeError, match="allocator 0 must be"):
+        make(plan, ((recorder([]), 0, (), None),))
+    with pytest.raises(ValueError, match="copies input 2 of 2"):
+        make(plan, ((recorder([]), 2, (), {}),))
+    with pytest.raises(ValueError, match="at least one input and one output"):
+        make(plan, ())
+    with pytest.raises(ValueError, match="1 to 32 buffers"):
+        make(plan, ((recorder([]), 0, (), {}),) * 31)
+    with pytest.raises(TypeError, match="by position"):
+        fastcall.Launcher(run_address=1)
+
+
+def test_the_switch_turns_the_extension_off(monkeypatch) -> None:
+    monkeypatch.setenv("FUSEDOPS_FASTCALL", "0")
+    _native._forget_fastcall()
+    try:
+        assert _native.fastcall() is None
+    finally:
+        monkeypatch.undo()
+        _native._forget_fastcall()
+    assert _native.fastcall() is not None
