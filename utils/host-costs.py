@@ -71,7 +71,7 @@ cases = {
     "x.data_ptr()": lambda: x.data_ptr(),
     "torch.compiler.is_compiling()": torch.compiler.is_compiling,
     "torch._C._cuda_getCurrentRawStream(0)": lambda: torch._C._cuda_getCurrentRawStream(0),
-    "signature tuple (14 items) + dict.get": lambda: torch_ops._fast.get(
+    "signature tuple (14 items) + dict.get": lambda: {}.get(
         (
             "rmsnorm_rope",
             x.shape,
@@ -116,21 +116,54 @@ cases = {
     "torch.add (eager)": lambda: torch.add(x, x),
     "F.rms_norm (eager)": lambda: F.rms_norm(x, (1024,), w, 1e-6),
 }
-fast = torch_ops._fast
 is_compiling = torch.compiler.is_compiling
+table = torch_ops._tables["rmsnorm_rope"]
 
 
 def body_inline():
-    # fused_rmsnorm_rope's fast path, written out: what the public function adds to the launcher.
+    # fused_rmsnorm_rope's fast path, written out: what the public function adds to the table.
     if not is_compiling():
-        signature = (
-            "rmsnorm_rope", x.shape, x.dtype, w.shape, w.dtype, cos.shape, cos.dtype,
-            sin.shape, sin.dtype, None, 1e-6, 128, "neox", 1.0,
-        )  # fmt: skip
-        return fast.get(signature).run_checked((x, w, cos, sin))[0]
+        return table((x, w, cos, sin, None), (1e-6, 128, "neox", 1.0))[0]
 
 
-cases["fast path written out (signature, lookup, launch)"] = body_inline
+cases["table call (signature, lookup, launch)"] = body_inline
+
+# The launcher's parts: the same launcher on an empty plan (no cuLaunchKernel) and with an
+# allocator that returns an input (no allocation).
+extension = _native.fastcall()
+if extension is not None:
+    empty_plan = ctypes.c_void_p()
+    rt.fusedopsLaunchPlanCreate(ctypes.byref(empty_plan))
+
+    def launcher(plan_handle, allocate):
+        return extension.Launcher(
+            _native.LaunchPlan.run_address(),
+            plan_handle,
+            None,
+            4,
+            torch.Tensor,
+            torch._C._cuda_getCurrentRawStream,
+            (0,),
+            ((allocate, 0, (), {}),),
+            plan.raise_failure,
+        )
+
+    identity = launcher(empty_plan.value, lambda t: t)
+    allocating = launcher(empty_plan.value, torch.empty_like)
+    cases["launcher: checks + stream + empty plan"] = lambda: identity(signature_parts)
+    cases["launcher: ... + empty_like"] = lambda: allocating(signature_parts)
+    cases["launcher: ... + empty_like + cuLaunchKernel"] = lambda: kernel.run_checked(
+        signature_parts
+    )
+    buffers0 = (ctypes.c_void_p * 1)()
+    cases["ctypes fusedopsLaunchPlanRun, empty plan"] = lambda: rt.fusedopsLaunchPlanRun(
+        empty_plan, buffers0, 1, stream
+    )
+x0 = x[0]
+cases["fusedops.quantize_fp8 (row)"] = lambda: fusedops.quantize_fp8(x0, granularity="row")
+cases["x.to(float8_e4m3fn) (eager)"] = lambda: x0.to(torch.float8_e4m3fn)
+fusedops.quantize_fp8(x0, granularity="row")
+fusedops.quantize_fp8(x0, granularity="row")
 print(
     f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, Python {sys.version.split()[0]}"
 )

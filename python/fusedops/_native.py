@@ -213,8 +213,15 @@ def fastcall() -> Optional[Any]:
     with _lock:
         if not _fastcall_loaded:
             _fastcall_module = None
-            path = library_dir() / _FASTCALL
-            if os.environ.get("FUSEDOPS_FASTCALL", "1") != "0" and path.is_file():
+            try:
+                path: Optional[Path] = library_dir() / _FASTCALL
+            except LibraryNotFoundError:  # the first compile says so
+                path = None
+            if (
+                os.environ.get("FUSEDOPS_FASTCALL", "1") != "0"
+                and path is not None
+                and path.is_file()
+            ):
                 try:
                     spec = importlib.util.spec_from_file_location("fusedops._fastcall", path)
                     assert spec is not None and spec.loader is not None

@@ -133,10 +133,14 @@ class _Kernel:
                         )
                     )
         self.allocators = tuple(self.allocators)
+        # What a call table (_tables) runs for this kernel: given the call's tensors, None for
+        # absent optional ones.
+        self.table_entry: Callable[[tuple], Any] = self._run_present
         fastcall = _native.fastcall() if self.plan is not None else None
         if fastcall is not None:
-            # The same steps as run_checked below, in C: this attribute shadows the method.
-            self.run_checked = fastcall.Launcher(
+            # The same steps as run_checked below, in C: this attribute shadows the method. A
+            # C table calls it with the tensors that are not None.
+            self.table_entry = self.run_checked = fastcall.Launcher(
                 _native.LaunchPlan.run_address(),
                 self.plan.handle,
                 self.plan,
@@ -160,8 +164,11 @@ class _Kernel:
         _launch(self, [*inputs, *outputs])
         return outputs
 
+    def _run_present(self, tensors: tuple) -> Optional[Sequence[torch.Tensor]]:
+        return self.run_checked(tuple(t for t in tensors if t is not None))
+
     def run_checked(self, inputs: tuple) -> Optional[Sequence[torch.Tensor]]:
-        """The fast path of a signature that passed the full checks before (:data:`_fast`).
+        """The fast path of a signature that passed the full checks before (:data:`_tables`).
 
         Launches and returns the outputs if every input is what that signature assumes and the
         call is plain eager: an exact ``torch.Tensor`` on cuda:0, contiguous, 16-byte aligned,
@@ -225,25 +232,83 @@ def _descriptor_type(rank: int) -> type:
 _kernels: dict[tuple, _Kernel] = {}
 _kernels_lock = threading.Lock()
 
-#: Signatures (every shape, dtype and non-tensor argument the checks read) of plain eager calls
-#: that passed the full checks, with the kernel they launched. A later call with the same
-#: signature only needs :meth:`_Kernel.run_checked`'s per-call checks. Kernels built for the
+
+class _CallTable:
+    """An operator's calls that passed the full checks, by signature: what
+    ``fusedops._fastcall.Table`` does, in Python, where the extension is not built.
+
+    Key: the call's non-tensor arguments, then each tensor's shape and dtype (None, None for an
+    absent optional tensor). Value: what runs such a call (``_Kernel.table_entry``), given the
+    tensors. Calling the table returns that entry's outputs, or None where there is no entry or
+    an argument needs the full checks (not an exact ``torch.Tensor``, unhashable).
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, Callable[[tuple], Any]] = {}
+
+    @staticmethod
+    def _key(tensors: tuple, statics: tuple) -> Optional[tuple]:
+        key = list(statics)
+        for t in tensors:
+            if t is None:
+                key += (None, None)
+            elif type(t) is not _Tensor:
+                return None
+            else:
+                key += (t.shape, t.dtype)
+        return tuple(key)
+
+    def __call__(self, tensors: tuple, statics: tuple) -> Any:
+        key = self._key(tensors, statics)
+        try:
+            entry = None if key is None else self.entries.get(key)
+        except TypeError:  # unhashable
+            return None
+        return None if entry is None else entry(tensors)
+
+    def add(self, tensors: tuple, statics: tuple, entry: Callable[[tuple], Any]) -> None:
+        key = self._key(tensors, statics)
+        if key is None:
+            raise TypeError("a table's tensors must be exact tensors or None")
+        self.entries[key] = entry
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+_OPS = ("rmsnorm_rope", "gated_mlp", "quantize", "dequantize", "fp8_gemm")
+
+
+def _new_tables() -> dict[str, Any]:
+    fastcall = _native.fastcall()
+    return {op: fastcall.Table(_Tensor) if fastcall else _CallTable() for op in _OPS}
+
+
+#: Per operator, the plain eager calls that passed the full checks, by signature, with what runs
+#: them (:class:`_CallTable`, or the ``_fastcall`` extension's Table). A later call with the same
+#: signature only needs the per-call checks of :meth:`_Kernel.run_checked`. Kernels built for the
 #: tuner are not entered.
-_fast: dict[tuple, Any] = {}  # _Kernel, or _Fp8GemmCall for fp8_gemm
+_tables: dict[str, Any] = _new_tables()
 
 
-def _remember(signature: Optional[tuple], entry: Callable[[], Any]) -> None:
-    """Enter ``entry()`` (the call's compiled kernel, a cache hit) for ``signature`` in
-    :data:`_fast`. No signature: the call is being traced, or its arguments are not hashable."""
-    if signature is not None and _override is None:
-        _fast[signature] = entry()
+def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:
+    """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table."""
+    if _override is None:
+        try:
+            _tables[op].add(tensors, statics, entry().table_entry)
+        except TypeError:  # unhashable arguments: such calls always take the checks
+            pass
 
 
 def _forget_kernels() -> None:
     """Drop every compiled kernel of this process (the next calls compile or load them again),
-    e.g. after the tuning cache or ``FUSEDOPS_LAUNCH`` changed."""
+    e.g. after the tuning cache, ``FUSEDOPS_LAUNCH`` or ``FUSEDOPS_FASTCALL`` changed."""
+    global _tables
     with _kernels_lock:
-        _fast.clear()
+        _tables = _new_tables()
         _kernels.clear()
 
 
@@ -290,7 +355,8 @@ def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
     """Within the block, kernels are built with ``tile`` (if given; a candidate the tuner
     measures) and each call's kernel source is recorded. Not thread-safe: for the tuner."""
     global _override
-    _fast.clear()  # calls must reach _kernel, which applies the override
+    for table in _tables.values():
+        table.clear()  # calls must reach _kernel, which applies the override
     saved, _override = _override, _TuningOverride()
     _override.tile = tile
     try:
@@ -514,34 +580,14 @@ def fused_rmsnorm_rope(
     ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
     dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
     """
-    signature = None
+    tensors, statics = (
+        (x, weight, cos, sin, positions),
+        (eps, head_dim, rope_style, rotary_fraction),
+    )
     if not _is_compiling():  # under dynamo the checks below are traced instead
-        try:
-            signature = (
-                "rmsnorm_rope",
-                x.shape,
-                x.dtype,
-                weight.shape,
-                weight.dtype,
-                cos.shape,
-                cos.dtype,
-                sin.shape,
-                sin.dtype,
-                None if positions is None else (positions.shape, positions.dtype),
-                eps,
-                head_dim,
-                rope_style,
-                rotary_fraction,
-            )
-            kernel = _fast.get(signature)
-        except (AttributeError, TypeError):  # not tensors, unhashable arguments: the checks say so
-            signature = kernel = None
-        if kernel is not None:
-            outputs = kernel.run_checked(
-                (x, weight, cos, sin) if positions is None else (x, weight, cos, sin, positions)
-            )
-            if outputs is not None:
-                return outputs[0]
+        outputs = _tables["rmsnorm_rope"](tensors, statics)
+        if outputs is not None:
+            return outputs[0]
     x = _check_tensor("x", x, _FLOAT_DTYPES)
     weight = _check_tensor("weight", weight, (x.dtype,))
     cos = _check_tensor("cos", cos, (torch.float32, x.dtype))
@@ -592,7 +638,9 @@ def fused_rmsnorm_rope(
         rope_style,
         rope_fraction,
         remember=(
-            signature,
+            "rmsnorm_rope",
+            tensors,
+            statics,
             lambda: _rmsnorm_rope_kernel(
                 x, weight, cos, sin, positions, head_dim, eps, rope_style, rope_fraction
             ),
@@ -627,26 +675,11 @@ def fused_gated_mlp(
 
     ``activation`` is ``"silu"`` (SwiGLU), ``"gelu"`` or ``"gelu_tanh"`` (GeGLU).
     """
-    signature = None
+    tensors, statics = (x, gate_weight, up_weight), (activation,)
     if not _is_compiling():  # under dynamo the checks below are traced instead
-        try:
-            signature = (
-                "gated_mlp",
-                x.shape,
-                x.dtype,
-                gate_weight.shape,
-                gate_weight.dtype,
-                up_weight.shape,
-                up_weight.dtype,
-                activation,
-            )
-            kernel = _fast.get(signature)
-        except (AttributeError, TypeError):
-            signature = kernel = None
-        if kernel is not None:
-            outputs = kernel.run_checked((x, gate_weight, up_weight))
-            if outputs is not None:
-                return outputs[0]
+        outputs = _tables["gated_mlp"](tensors, statics)
+        if outputs is not None:
+            return outputs[0]
     x = _check_tensor("x", x, _FLOAT_DTYPES)
     gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,))
     up_weight = _check_tensor("up_weight", up_weight, (x.dtype,))
@@ -667,7 +700,12 @@ def fused_gated_mlp(
         gate_weight,
         up_weight,
         activation,
-        remember=(signature, lambda: _gated_mlp_kernel(x, gate_weight, up_weight, activation)),
+        remember=(
+            "gated_mlp",
+            tensors,
+            statics,
+            lambda: _gated_mlp_kernel(x, gate_weight, up_weight, activation),
+        ),
     )
 
 
@@ -701,17 +739,11 @@ def quantize_fp8(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dynamic FP8 quantization of ``x`` ``[M, K]``: returns ``(q, scale)`` with
     ``x ≈ q.float() * scale`` per group (see :func:`fusedops.reference.quantize`)."""
-    signature = None
+    tensors, statics = (x,), (fmt, granularity)
     if not _is_compiling():  # under dynamo the checks below are traced instead
-        try:
-            signature = ("quantize", x.shape, x.dtype, fmt, granularity)
-            kernel = _fast.get(signature)
-        except (AttributeError, TypeError):
-            signature = kernel = None
-        if kernel is not None:
-            outputs = kernel.run_checked((x,))
-            if outputs is not None:
-                return outputs[0], outputs[1]
+        outputs = _tables["quantize"](tensors, statics)
+        if outputs is not None:
+            return outputs[0], outputs[1]
     x = _check_tensor("x", x, _QUANTIZABLE_DTYPES)
     if x.dim() != 2:
         raise ShapeError(f"x must be 2-D [M, K]; got shape {tuple(x.shape)} (reshape it first)")
@@ -724,7 +756,12 @@ def quantize_fp8(
         x,
         fp8_dtype,
         granularity,
-        remember=(signature, lambda: _quantize_kernel(x, fp8_dtype, granularity)),
+        remember=(
+            "quantize",
+            tensors,
+            statics,
+            lambda: _quantize_kernel(x, fp8_dtype, granularity),
+        ),
     )
 
 
@@ -768,25 +805,11 @@ def dequantize_fp8(
     out_dtype: torch.dtype = torch.bfloat16,
 ) -> torch.Tensor:
     """``q.float() * scale`` per group, in ``out_dtype`` (float16, bfloat16 or float32)."""
-    signature = None
+    tensors, statics = (q, scale), (granularity, out_dtype)
     if not _is_compiling():  # under dynamo the checks below are traced instead
-        try:
-            signature = (
-                "dequantize",
-                q.shape,
-                q.dtype,
-                scale.shape,
-                scale.dtype,
-                granularity,
-                out_dtype,
-            )
-            kernel = _fast.get(signature)
-        except (AttributeError, TypeError):
-            signature = kernel = None
-        if kernel is not None:
-            outputs = kernel.run_checked((q, scale))
-            if outputs is not None:
-                return outputs[0]
+        outputs = _tables["dequantize"](tensors, statics)
+        if outputs is not None:
+            return outputs[0]
     q = _check_tensor("q", q, _FP8_DTYPES)
     if q.dim() != 2:
         raise ShapeError(f"q must be 2-D [M, K]; got shape {tuple(q.shape)}")
@@ -801,7 +824,12 @@ def dequantize_fp8(
         scale,
         granularity,
         out_dtype,
-        remember=(signature, lambda: _dequantize_kernel(q, scale, granularity, out_dtype)),
+        remember=(
+            "dequantize",
+            tensors,
+            statics,
+            lambda: _dequantize_kernel(q, scale, granularity, out_dtype),
+        ),
     )
 
 
@@ -848,13 +876,14 @@ def _fp8_gemm_impl(
 
 
 class _Fp8GemmCall:
-    """:data:`_fast`'s entry for :func:`fp8_gemm`: the quantize kernels of the 16-bit operands
+    """The :data:`_tables` entry of :func:`fp8_gemm`: the quantize kernels of the 16-bit operands
     (None for FP8 operands, whose scales are given) and the GEMM kernel."""
 
     def __init__(
         self, quantize_a: Optional[_Kernel], quantize_b: Optional[_Kernel], gemm: _Kernel
     ) -> None:
         self.quantize_a, self.quantize_b, self.gemm = quantize_a, quantize_b, gemm
+        self.table_entry = self.run_checked  # given all five, None where absent
 
     def run_checked(self, inputs: tuple) -> Optional[list[torch.Tensor]]:
         a, b, a_scale, b_scale, bias = inputs
@@ -890,28 +919,11 @@ def fp8_gemm(
     ``out_dtype`` defaults to ``a``'s dtype for 16-bit inputs and bfloat16 for FP8 inputs;
     ``bias`` is float32 ``[N]``.
     """
-    signature = None
+    tensors, statics = (a, b, a_scale, b_scale, bias), (granularity, out_dtype)
     if not _is_compiling():  # under dynamo the checks below are traced instead
-        try:
-            signature = (
-                "fp8_gemm",
-                a.shape,
-                a.dtype,
-                b.shape,
-                b.dtype,
-                None if a_scale is None else (a_scale.shape, a_scale.dtype),
-                None if b_scale is None else (b_scale.shape, b_scale.dtype),
-                granularity,
-                out_dtype,
-                None if bias is None else (bias.shape, bias.dtype),
-            )
-            call = _fast.get(signature)
-        except (AttributeError, TypeError):
-            signature = call = None
-        if call is not None:
-            outputs = call.run_checked((a, b, a_scale, b_scale, bias))
-            if outputs is not None:
-                return outputs[0]
+        outputs = _tables["fp8_gemm"](tensors, statics)
+        if outputs is not None:
+            return outputs[0]
     _choice("granularity", granularity, _GRANULARITIES)
     a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES)
     b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES)
@@ -967,7 +979,7 @@ def fp8_gemm(
         bias,
         granularity,
         out_dtype,
-        remember=(signature, fast_entry),
+        remember=("fp8_gemm", tensors, statics, fast_entry),
     )
 
 
@@ -975,7 +987,7 @@ def _dispatch(
     op: str,
     impl: Callable[..., Any],
     *args: Any,
-    remember: Optional[tuple[Optional[tuple], Callable[[], Any]]] = None,
+    remember: Optional[tuple[str, tuple, tuple, Callable[[], Any]]] = None,
 ) -> Any:
     """Runs ``impl`` directly in plain eager mode, else the ``fusedops::<op>`` custom op.
 
@@ -984,7 +996,8 @@ def _dispatch(
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
     which has the fake implementation and rejects backward through the kernels.
 
-    ``remember`` = (signature, the call's :data:`_fast` entry): entered after a plain eager call.
+    ``remember`` = (op, tensors, statics, the call's entry): entered in :data:`_tables` after a
+    plain eager call (:func:`_remember`).
     """
     if not _is_compiling():
         for a in args:

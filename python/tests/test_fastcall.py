@@ -55,7 +55,7 @@ def plan():
     rt.fusedopsLaunchPlanDestroy(handle)
 
 
-def make(plan, allocators, on_error=None, inputs=2):
+def make(plan, allocators, on_error=None, inputs=2, tensor_type=Tensor):
     def failed(status):
         raise Failed(status)
 
@@ -64,7 +64,7 @@ def make(plan, allocators, on_error=None, inputs=2):
         plan,
         None,
         inputs,
-        Tensor,
+        tensor_type,
         lambda index: 0,
         (0,),
         allocators,
@@ -170,3 +170,72 @@ def test_the_switch_turns_the_extension_off(monkeypatch) -> None:
         monkeypatch.undo()
         _native._forget_fastcall()
     assert _native.fastcall() is not None
+
+
+class Shaped(Tensor):
+    """A stand-in tensor with the shape and dtype a Table keys on."""
+
+    def __init__(self, shape=(4, 8), dtype="f16", **kwargs):
+        super().__init__(**kwargs)
+        self.shape, self.dtype = shape, dtype
+
+
+def test_a_table_finds_calls_by_signature() -> None:
+    table = fastcall.Table(Shaped)
+    x, w = Shaped(), Shaped(shape=(8,))
+    seen = []
+
+    def entry(tensors):
+        seen.append(tensors)
+        return ("out",)
+
+    assert len(table) == 0 and table((x, w, None), (1e-6, "neox")) is None
+    table.add((x, w, None), (1e-6, "neox"), entry)
+    assert len(table) == 1
+    # Other tensors with the same shapes and dtypes, equal statics: a hit, given the tuple as is.
+    y = Shaped()
+    assert table((y, w, None), (1e-6, "neox")) == ("out",)
+    assert seen == [(y, w, None)]
+    # Any other shape, dtype, static or absent tensor: a miss.
+    assert table((Shaped(shape=(4, 9)), w, None), (1e-6, "neox")) is None
+    assert table((Shaped(dtype="bf16"), w, None), (1e-6, "neox")) is None
+    assert table((x, w, None), (1e-5, "neox")) is None
+    assert table((x, w, x), (1e-6, "neox")) is None
+    # Not exact tensors, unhashable statics: the checked path.
+    assert table((Subclass(), w, None), (1e-6, "neox")) is None
+    assert table(("x", w, None), (1e-6, "neox")) is None
+    assert table((x, w, None), ([1e-6], "neox")) is None
+    assert len(seen) == 1
+    table.clear()
+    assert len(table) == 0 and table((x, w, None), (1e-6, "neox")) is None
+
+
+def test_a_table_runs_a_launcher_on_the_present_tensors(plan) -> None:
+    calls = []
+    launcher = make(plan, ((recorder(calls), 1, (), {}),), tensor_type=Shaped)  # like input 1
+    table = fastcall.Table(Shaped)
+    x, w = Shaped(), Shaped(shape=(8,))
+    table.add((x, None, w), (), launcher)
+    try:
+        table((x, None, w), ())
+    except Failed:  # no CUDA driver here
+        pass
+    assert calls == [((w,), {})]  # inputs (x, w): the None dropped
+    # A signature whose tensors are not what the launcher takes is a bug: said, not run.
+    table.add((x, None, None), (), launcher)
+    with pytest.raises(TypeError, match="2 inputs, got 1"):
+        table((x, None, None), ())
+
+
+def test_bad_table_calls_are_refused() -> None:
+    table = fastcall.Table(Shaped)
+    with pytest.raises(TypeError, match="exact tensors or None"):
+        table.add((Subclass(),), (), lambda tensors: None)
+    with pytest.raises(TypeError, match="callable"):
+        table.add((Shaped(),), (), None)
+    with pytest.raises(TypeError, match="unhashable"):
+        table.add((Shaped(),), ([1],), lambda tensors: None)
+    with pytest.raises(TypeError):
+        table([Shaped()], ())  # a tuple, not a list
+    with pytest.raises(TypeError, match="by position"):
+        table(tensors=(), statics=())

@@ -434,7 +434,10 @@ def test_checked_signatures_skip_the_full_checks(gen, monkeypatch, fast_path) ->
     else:
         assert all(k.run_checked.__func__ is torch_ops._Kernel.run_checked for k in kernels)
     # 6 signatures, and the quantize_fp8 calls of b (above) and of a (inside fp8_gemm).
-    assert len(torch_ops._fast) == 8
+    tables = torch_ops._tables.values()
+    assert sum(len(t) for t in tables) == 8
+    want = "Table" if fast_path == "extension" else "_CallTable"
+    assert all(type(t).__name__ == want for t in tables)
 
     # The fast path must not need the checks: make them fail loudly.
     def refuse(*args):
@@ -473,11 +476,15 @@ def test_tuning_override_bypasses_the_fast_table(gen) -> None:
     call = lambda: fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128)  # noqa: E731
     call()
     call()
-    assert torch_ops._fast
+    table = torch_ops._tables["rmsnorm_rope"]
+    assert len(table) == 1
     with torch_ops._tuning() as seen:
         call()
-        assert len(seen.sources) == 1 and not torch_ops._fast
+        assert len(seen.sources) == 1 and len(table) == 0
         call()
-        assert len(seen.sources) == 2
+        assert len(seen.sources) == 2 and len(table) == 0
+    call()
+    assert len(table) == 1
     torch_ops._forget_kernels()
-    assert not torch_ops._fast and not torch_ops._kernels
+    assert not torch_ops._kernels
+    assert all(len(t) == 0 for t in torch_ops._tables.values())

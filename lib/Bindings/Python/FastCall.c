@@ -104,23 +104,10 @@ static int readyInput(Launcher *self, PyObject *tensor, void **pointer) {
   return 1;
 }
 
-/// launcher(inputs: tuple) -> tuple of outputs, or None when an input is not
-/// what the signature assumed (nothing allocated or launched then).
-static PyObject *Launcher_call(PyObject *object, PyObject *args,
-                               PyObject *kwargs) {
-  Launcher *self = (Launcher *)object;
-  PyObject *inputs;
-  if (kwargs && PyDict_Size(kwargs)) {
-    PyErr_SetString(PyExc_TypeError, "a launcher takes no keyword arguments");
-    return NULL;
-  }
-  if (!PyArg_ParseTuple(args, "O!:Launcher", &PyTuple_Type, &inputs))
-    return NULL;
-  if (PyTuple_Size(inputs) != self->numInputs) {
-    PyErr_Format(PyExc_TypeError, "the kernel takes %zd inputs, got %zd",
-                 self->numInputs, PyTuple_Size(inputs));
-    return NULL;
-  }
+/// Runs `self` on `inputs` (a tuple of numInputs objects): the outputs, None
+/// when an input is not what the signature assumed (nothing allocated or
+/// launched then), or NULL with an exception set.
+static PyObject *runLauncher(Launcher *self, PyObject *inputs) {
   void *buffers[FASTCALL_MAX_BUFFERS];
   for (Py_ssize_t i = 0; i < self->numInputs; ++i) {
     int ready = readyInput(self, PyTuple_GetItem(inputs, i), &buffers[i]);
@@ -192,6 +179,26 @@ static PyObject *Launcher_call(PyObject *object, PyObject *args,
     return NULL;
   }
   return outputs;
+}
+
+/// launcher(inputs: tuple) -> tuple of outputs, or None when an input is not
+/// what the signature assumed.
+static PyObject *Launcher_call(PyObject *object, PyObject *args,
+                               PyObject *kwargs) {
+  Launcher *self = (Launcher *)object;
+  PyObject *inputs;
+  if (kwargs && PyDict_Size(kwargs)) {
+    PyErr_SetString(PyExc_TypeError, "a launcher takes no keyword arguments");
+    return NULL;
+  }
+  if (!PyArg_ParseTuple(args, "O!:Launcher", &PyTuple_Type, &inputs))
+    return NULL;
+  if (PyTuple_Size(inputs) != self->numInputs) {
+    PyErr_Format(PyExc_TypeError, "the kernel takes %zd inputs, got %zd",
+                 self->numInputs, PyTuple_Size(inputs));
+    return NULL;
+  }
+  return runLauncher(self, inputs);
 }
 
 /// Launcher(run_address, plan_address, owner, num_inputs, tensor_type,
@@ -308,6 +315,252 @@ static PyType_Spec launcherSpec = {
     launcherSlots,
 };
 
+//===----------------------------------------------------------------------===//
+// Table: an operator's cached calls, found by their signature
+//===----------------------------------------------------------------------===//
+
+/// The calls of one operator that passed the full checks. Key: the call's
+/// non-tensor arguments, then each tensor's shape and dtype (None, None for an
+/// absent optional tensor); value: what runs such a call, a Launcher (given
+/// the tensors that are not None) or any callable (given the tuple as is).
+typedef struct {
+  PyObject ob_base; // PyObject_HEAD, spelled out for clang-format
+  PyObject *tensorType;
+  PyObject *entries; // dict
+} Table;
+
+static PyObject *shapeName, *dtypeName;
+static PyObject *launcherType;
+
+/// The key of a call, or NULL: with *plain = 0 and no exception where a
+/// tensor argument is neither None nor exactly the tensor type (such calls
+/// take the checked path), else with an exception set.
+static PyObject *makeKey(Table *self, PyObject *tensors, PyObject *statics,
+                         int *plain) {
+  Py_ssize_t numTensors = PyTuple_Size(tensors);
+  Py_ssize_t numStatics = PyTuple_Size(statics);
+  PyObject *key = PyTuple_New(numStatics + 2 * numTensors);
+  if (!key)
+    return NULL;
+  for (Py_ssize_t i = 0; i < numStatics; ++i) {
+    PyObject *item = PyTuple_GetItem(statics, i);
+    Py_INCREF(item);
+    PyTuple_SetItem(key, i, item);
+  }
+  for (Py_ssize_t i = 0; i < numTensors; ++i) {
+    PyObject *tensor = PyTuple_GetItem(tensors, i);
+    Py_ssize_t at = numStatics + 2 * i;
+    if (tensor == Py_None) {
+      Py_INCREF(Py_None);
+      PyTuple_SetItem(key, at, Py_None);
+      Py_INCREF(Py_None);
+      PyTuple_SetItem(key, at + 1, Py_None);
+      continue;
+    }
+    if ((PyObject *)Py_TYPE(tensor) != self->tensorType) {
+      *plain = 0;
+      Py_DECREF(key);
+      return NULL;
+    }
+    PyObject *shape = PyObject_GetAttr(tensor, shapeName);
+    if (!shape) {
+      Py_DECREF(key);
+      return NULL;
+    }
+    PyTuple_SetItem(key, at, shape);
+    PyObject *dtype = PyObject_GetAttr(tensor, dtypeName);
+    if (!dtype) {
+      Py_DECREF(key);
+      return NULL;
+    }
+    PyTuple_SetItem(key, at + 1, dtype);
+  }
+  return key;
+}
+
+static int parseTableArgs(PyObject *args, PyObject *kwargs, const char *format,
+                          PyObject **tensors, PyObject **statics,
+                          PyObject **entry) {
+  if (kwargs && PyDict_Size(kwargs)) {
+    PyErr_SetString(PyExc_TypeError, "a table takes its arguments by position");
+    return -1;
+  }
+  if (entry)
+    return PyArg_ParseTuple(args, format, &PyTuple_Type, tensors, &PyTuple_Type,
+                            statics, entry)
+               ? 0
+               : -1;
+  return PyArg_ParseTuple(args, format, &PyTuple_Type, tensors, &PyTuple_Type,
+                          statics)
+             ? 0
+             : -1;
+}
+
+/// table(tensors: tuple, statics: tuple) -> the outputs of the cached call
+/// with this signature, or None where there is none or an input needs the
+/// full checks.
+static PyObject *Table_call(PyObject *object, PyObject *args,
+                            PyObject *kwargs) {
+  Table *self = (Table *)object;
+  PyObject *tensors, *statics;
+  if (parseTableArgs(args, kwargs, "O!O!:Table", &tensors, &statics, NULL))
+    return NULL;
+  int plain = 1;
+  PyObject *key = makeKey(self, tensors, statics, &plain);
+  if (!key) {
+    if (!plain)
+      Py_RETURN_NONE;
+    return NULL;
+  }
+  PyObject *entry = PyDict_GetItemWithError(self->entries, key);
+  Py_DECREF(key);
+  if (!entry) {
+    if (PyErr_Occurred()) {
+      if (!PyErr_ExceptionMatches(PyExc_TypeError))
+        return NULL;
+      PyErr_Clear(); // an unhashable argument: the checks say what is wrong
+    }
+    Py_RETURN_NONE;
+  }
+  Py_INCREF(entry); // the allocators run Python code, which may clear us
+  PyObject *result;
+  if ((PyObject *)Py_TYPE(entry) == launcherType) {
+    Launcher *launcher = (Launcher *)entry;
+    Py_ssize_t numTensors = PyTuple_Size(tensors), present = 0;
+    for (Py_ssize_t i = 0; i < numTensors; ++i)
+      present += PyTuple_GetItem(tensors, i) != Py_None;
+    if (present != launcher->numInputs) {
+      PyErr_Format(PyExc_TypeError, "the kernel takes %zd inputs, got %zd",
+                   launcher->numInputs, present);
+      Py_DECREF(entry);
+      return NULL;
+    }
+    PyObject *inputs = tensors;
+    if (present == numTensors) {
+      Py_INCREF(inputs);
+    } else {
+      inputs = PyTuple_New(present);
+      if (!inputs) {
+        Py_DECREF(entry);
+        return NULL;
+      }
+      for (Py_ssize_t i = 0, j = 0; i < numTensors; ++i) {
+        PyObject *tensor = PyTuple_GetItem(tensors, i);
+        if (tensor == Py_None)
+          continue;
+        Py_INCREF(tensor);
+        PyTuple_SetItem(inputs, j++, tensor);
+      }
+    }
+    result = runLauncher(launcher, inputs);
+    Py_DECREF(inputs);
+  } else {
+    result = PyObject_CallFunctionObjArgs(entry, tensors, NULL);
+  }
+  Py_DECREF(entry);
+  return result;
+}
+
+/// table.add(tensors, statics, entry): later calls with this signature run
+/// `entry`.
+static PyObject *Table_add(PyObject *object, PyObject *args) {
+  Table *self = (Table *)object;
+  PyObject *tensors, *statics, *entry;
+  if (parseTableArgs(args, NULL, "O!O!O:add", &tensors, &statics, &entry))
+    return NULL;
+  if (!PyCallable_Check(entry)) {
+    PyErr_SetString(PyExc_TypeError, "a table entry must be callable");
+    return NULL;
+  }
+  int plain = 1;
+  PyObject *key = makeKey(self, tensors, statics, &plain);
+  if (!key) {
+    if (!plain)
+      PyErr_SetString(PyExc_TypeError,
+                      "a table's tensors must be exact tensors or None");
+    return NULL;
+  }
+  int failed = PyDict_SetItem(self->entries, key, entry);
+  Py_DECREF(key);
+  if (failed)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *Table_clear(PyObject *object, PyObject *unused) {
+  (void)unused;
+  PyDict_Clear(((Table *)object)->entries);
+  Py_RETURN_NONE;
+}
+
+static Py_ssize_t Table_length(PyObject *object) {
+  return PyDict_Size(((Table *)object)->entries);
+}
+
+/// Table(tensor_type)
+static PyObject *Table_new(PyTypeObject *type, PyObject *args,
+                           PyObject *kwargs) {
+  PyObject *tensorType;
+  if (kwargs && PyDict_Size(kwargs)) {
+    PyErr_SetString(PyExc_TypeError, "Table takes its argument by position");
+    return NULL;
+  }
+  if (!PyArg_ParseTuple(args, "O:Table", &tensorType))
+    return NULL;
+  PyObject *entries = PyDict_New();
+  if (!entries)
+    return NULL;
+  allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+  Table *self = (Table *)alloc(type, 0);
+  if (!self) {
+    Py_DECREF(entries);
+    return NULL;
+  }
+  Py_INCREF(tensorType);
+  self->tensorType = tensorType;
+  self->entries = entries;
+  return (PyObject *)self;
+}
+
+static void Table_dealloc(PyObject *object) {
+  Table *self = (Table *)object;
+  Py_XDECREF(self->tensorType);
+  Py_XDECREF(self->entries);
+  PyTypeObject *type = Py_TYPE(object);
+  freefunc free = (freefunc)PyType_GetSlot(type, Py_tp_free);
+  free(object);
+  Py_DECREF(type);
+}
+
+static PyMethodDef tableMethods[] = {
+    {"add", Table_add, METH_VARARGS,
+     "add(tensors, statics, entry): run entry for calls of this signature"},
+    {"clear", Table_clear, METH_NOARGS, "forget every entry"},
+    {NULL, NULL, 0, NULL},
+};
+
+static char tableDoc[] =
+    "Table(tensor_type)\n\n"
+    "An operator's calls that passed the full checks, by signature (the "
+    "non-tensor arguments, each tensor's shape and dtype). Calling it with "
+    "(tensors, statics) runs the matching entry and returns its outputs, or "
+    "None where there is none or an input needs the full checks.";
+
+static PyType_Slot tableSlots[] = {
+    {Py_tp_new, (void *)Table_new},
+    {Py_tp_dealloc, (void *)Table_dealloc},
+    {Py_tp_call, (void *)Table_call},
+    {Py_tp_methods, tableMethods},
+    {Py_mp_length, (void *)Table_length},
+    {Py_tp_doc, tableDoc},
+    {0, NULL},
+};
+
+static PyType_Spec tableSpec = {
+    "fusedops._fastcall.Table", sizeof(Table), 0,
+    Py_TPFLAGS_DEFAULT,         tableSlots,
+};
+
 static struct PyModuleDef fastcallModule = {
     PyModuleDef_HEAD_INIT,
     "_fastcall",
@@ -321,16 +574,32 @@ PyMODINIT_FUNC PyInit__fastcall(void) {
   getDeviceName = PyUnicode_InternFromString("get_device");
   isContiguousName = PyUnicode_InternFromString("is_contiguous");
   dataPtrName = PyUnicode_InternFromString("data_ptr");
-  if (!requiresGradName || !getDeviceName || !isContiguousName || !dataPtrName)
+  shapeName = PyUnicode_InternFromString("shape");
+  dtypeName = PyUnicode_InternFromString("dtype");
+  if (!requiresGradName || !getDeviceName || !isContiguousName ||
+      !dataPtrName || !shapeName || !dtypeName)
     return NULL;
   PyObject *module = PyModule_Create(&fastcallModule);
   if (!module)
     return NULL;
-  PyObject *type = PyType_FromSpec(&launcherSpec);
-  if (!type || PyModule_AddObject(module, "Launcher", type) < 0) {
-    Py_XDECREF(type);
-    Py_DECREF(module);
-    return NULL;
+  // The module keeps a reference to each type; launcherType borrows it.
+  launcherType = PyType_FromSpec(&launcherSpec);
+  if (!launcherType)
+    goto fail;
+  Py_INCREF(launcherType);
+  if (PyModule_AddObject(module, "Launcher", launcherType) < 0) {
+    Py_DECREF(launcherType);
+    goto fail;
+  }
+  PyObject *tableType = PyType_FromSpec(&tableSpec);
+  if (!tableType)
+    goto fail;
+  if (PyModule_AddObject(module, "Table", tableType) < 0) {
+    Py_DECREF(tableType);
+    goto fail;
   }
   return module;
+fail:
+  Py_DECREF(module);
+  return NULL;
 }
