@@ -163,11 +163,11 @@ static PyObject *runLauncher(Launcher *self, PyObject *inputs) {
     return NULL;
   }
 
-  fusedops_status status;
-  Py_BEGIN_ALLOW_THREADS;
-  status = self->run(self->plan, buffers,
-                     (size_t)(self->numInputs + self->numOutputs), stream);
-  Py_END_ALLOW_THREADS;
+  // The GIL stays held, as PyTorch holds it for its own launches: releasing
+  // and taking it again would cost more than the other threads gain.
+  fusedops_status status =
+      self->run(self->plan, buffers,
+                (size_t)(self->numInputs + self->numOutputs), stream);
   if (status != FUSEDOPS_SUCCESS) {
     Py_DECREF(outputs);
     PyObject *raised = PyObject_CallFunction(self->onError, "i", (int)status);
