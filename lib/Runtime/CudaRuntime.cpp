@@ -444,6 +444,8 @@ struct fusedops_launch_plan_st {
   std::vector<Launch> launches;
   /// One more than the largest buffer index any launch reads.
   size_t numBuffers = 0;
+  /// The driver, once a launch was added (which needed it).
+  const Driver *driver = nullptr;
 };
 
 fusedops_status fusedopsLaunchPlanCreate(fusedops_launch_plan *plan) {
@@ -509,13 +511,13 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
   }
   plan->launches.push_back(std::move(launch));
   plan->numBuffers = numBuffers;
+  plan->driver = driver;
   return FUSEDOPS_SUCCESS;
 }
 
 fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
                                       void *const *buffers, size_t numBuffers,
                                       fusedops_stream stream) {
-  FUSEDOPS_READY(driver);
   if (!plan || (numBuffers && !buffers))
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                 "fusedopsLaunchPlanRun needs a plan and its buffers");
@@ -523,6 +525,17 @@ fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                 "the launch plan reads " + std::to_string(plan->numBuffers) +
                     " buffers but was given " + std::to_string(numBuffers));
+  // This runs on every call of the Python API, so it skips ready()'s checks
+  // (a driver call among them) where it can: a plan with launches found the
+  // driver when they were added, and the caller (PyTorch) has its context
+  // current. Where no context is current, ready() makes device 0's primary
+  // context current and the launch is tried again.
+  const Driver *driver = plan->driver;
+  if (!driver) {
+    FUSEDOPS_READY(loaded);
+    driver = loaded;
+  }
+  constexpr CUresult kInvalidContext = 201;
   // Kernel parameters live on this thread's stack: runs may overlap.
   constexpr size_t kInline = 64;
   for (const auto &launch : plan->launches) {
@@ -544,11 +557,20 @@ fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
       values[param] = reinterpret_cast<intptr_t>(buffers[buffer]);
     for (size_t i = 0; i < n; ++i)
       params[i] = &values[i];
-    FUSEDOPS_CHECK(
-        driver->cuLaunchKernel(launch.function, launch.grid[0], launch.grid[1],
-                               launch.grid[2], launch.block[0], launch.block[1],
-                               launch.block[2], launch.sharedMemoryBytes,
-                               static_cast<CUstream>(stream), params, nullptr));
+    auto launchOnce = [&] {
+      return driver->cuLaunchKernel(
+          launch.function, launch.grid[0], launch.grid[1], launch.grid[2],
+          launch.block[0], launch.block[1], launch.block[2],
+          launch.sharedMemoryBytes, static_cast<CUstream>(stream), params,
+          nullptr);
+    };
+    CUresult result = launchOnce();
+    if (result == kInvalidContext) {
+      FUSEDOPS_READY(loaded);
+      (void)loaded;
+      result = launchOnce();
+    }
+    FUSEDOPS_CHECK(result);
   }
   return FUSEDOPS_SUCCESS;
 }

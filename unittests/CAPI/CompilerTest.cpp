@@ -20,6 +20,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -309,6 +310,26 @@ TEST(CompilerCAPI, LaunchPlanRunsLikeTheHostCode) {
             FUSEDOPS_SUCCESS);
   EXPECT_EQ(fromHost, fromPlan);
   EXPECT_NE(fromHost[0], 0xABAB) << "the host code wrote nothing";
+
+  // From a thread with no current context: the run makes device 0's primary
+  // context current (where the module was loaded) and launches.
+  ASSERT_EQ(fusedopsMemsetD8(planOut, 0xCD, 16 * 64 * 2, nullptr),
+            FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsStreamSynchronize(nullptr), FUSEDOPS_SUCCESS);
+  fusedops_status threadStatus = FUSEDOPS_ERROR_CUDA;
+  std::string threadError;
+  std::thread([&] {
+    threadStatus = fusedopsLaunchPlanRun(plan, buffers, 3, nullptr);
+    if (threadStatus == FUSEDOPS_SUCCESS)
+      threadStatus = fusedopsStreamSynchronize(nullptr);
+    if (threadStatus != FUSEDOPS_SUCCESS)
+      threadError = fusedopsGetLastErrorMessage();
+  }).join();
+  EXPECT_EQ(threadStatus, FUSEDOPS_SUCCESS) << threadError;
+  std::vector<uint16_t> fromThread(16 * 64);
+  ASSERT_EQ(fusedopsMemcpyDtoH(fromThread.data(), planOut, 16 * 64 * 2),
+            FUSEDOPS_SUCCESS);
+  EXPECT_EQ(fromHost, fromThread);
 
   // One parameter short: the driver's parameter list says no.
   fusedops_launch_plan wrong = nullptr;
