@@ -19,8 +19,13 @@ ninja -C "$build" "$@"
 
 # The Python package ships the native libraries it loads: `pip install ./python`
 # after a build installs them with it (python/fusedops/_lib is not tracked).
+# _fastcall.abi3.so (the optional extension, built where Python's headers are)
+# goes with them.
 if [ -f "$build/lib/libFusedOpsCAPI.so" ] && [ -f "$build/lib/libFusedOpsRuntime.so" ]; then
   mkdir -p "$root/python/fusedops/_lib"
   cp "$build/lib/libFusedOpsCAPI.so" "$build/lib/libFusedOpsRuntime.so" \
      "$root/python/fusedops/_lib/"
+  if [ -f "$build/lib/_fastcall.abi3.so" ]; then
+    cp "$build/lib/_fastcall.abi3.so" "$root/python/fusedops/_lib/"
+  fi
 fi

@@ -95,7 +95,8 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
 
 /* Launches the plan's kernels in order on `stream` with `numBuffers` data
  * pointers; fails (launching nothing) if a launch refers to a buffer past
- * numBuffers. */
+ * numBuffers. Launches in the calling thread's current context (PyTorch's);
+ * where none is current, makes device 0's primary context current first. */
 fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
                                       void *const *buffers, size_t numBuffers,
                                       fusedops_stream stream);
