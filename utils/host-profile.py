@@ -8,16 +8,15 @@ import cProfile
 import pstats
 import sys
 
-import fusedops
 import torch
+
+import fusedops
+import fusedops.nn
 
 calls = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 x = torch.randn(1, 16, 1024, device="cuda", dtype=torch.bfloat16)
 w = torch.ones(1024, device="cuda", dtype=torch.bfloat16)
-pos = torch.arange(16, device="cuda", dtype=torch.float64)[:, None]
-inv = 10000.0 ** (-torch.arange(0, 128, 2, device="cuda", dtype=torch.float64) / 128)
-ang = torch.cat([pos * inv, pos * inv], dim=1)
-cos, sin = ang.cos().float(), ang.sin().float()
+cos, sin = (t.cuda() for t in fusedops.nn.rope_tables(16, 128, 10000.0, "neox"))
 
 
 def call():
