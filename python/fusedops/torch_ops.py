@@ -578,9 +578,10 @@ def fused_rmsnorm_rope(
     ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
     dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
     """
+    # head_dim's type too: 128.0 == 128, but only an int passes the checks.
     tensors, statics = (
         (x, weight, cos, sin, positions),
-        (eps, head_dim, rope_style, rotary_fraction),
+        (eps, head_dim, type(head_dim), rope_style, rotary_fraction),
     )
     if not _is_compiling():  # under dynamo the checks below are traced instead
         outputs = _tables["rmsnorm_rope"](tensors, statics)

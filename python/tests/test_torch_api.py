@@ -383,6 +383,9 @@ def test_checked_signatures_still_check_every_call(gen, fast_path) -> None:
     )
     first = call()
     torch.testing.assert_close(call(), first, rtol=0, atol=0)
+    # An argument equal to a cached one but of a type the checks refuse is still refused.
+    with pytest.raises(errors.ShapeError, match="head_dim must be"):
+        fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128.0)
     with pytest.raises(errors.DeviceError, match="move it to the GPU"):
         call(w=w.cpu())
     with pytest.raises(errors.ShapeError, match="not contiguous"):
