@@ -84,6 +84,18 @@ void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
       args);
 }
 
+void kernel::ifThen(ImplicitLocOpBuilder &b, Value cond,
+                    function_ref<void()> thenBody) {
+  if (!cond) {
+    thenBody();
+    return;
+  }
+  auto ifOp = scf::IfOp::create(b, cond, /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  thenBody();
+}
+
 int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {
   if (target.smVersion >= 90)
     return 227 * 1024;

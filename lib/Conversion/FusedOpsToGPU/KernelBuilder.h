@@ -46,6 +46,10 @@ void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
                   Value gridX, Value gridY, int64_t threads, ValueRange args,
                   int64_t dynamicSharedBytes = 0);
 
+/// Emits `thenBody` under `cond` (an scf.if without else), or inline when
+/// `cond` is null (no guard needed); the insertion point is after the if.
+void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);
+
 /// The most shared memory a block of `target`'s chip may have (the opt-in
 /// maximum): 163 KiB on sm_80, 99 KiB on sm_86 and sm_89, 227 KiB on sm_90.
 int64_t getMaxSharedBytes(const KernelTarget &target);

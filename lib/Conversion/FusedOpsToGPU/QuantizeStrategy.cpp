@@ -427,21 +427,18 @@ Value andOrNull(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
   return arith::AndIOp::create(b, lhs, rhs);
 }
 
-Value cmpULT(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, lhs, rhs);
+/// `part` appended to the vector `acc` (null: none yet).
+Value appendVector(ImplicitLocOpBuilder &b, Value acc, Value part) {
+  if (!acc)
+    return part;
+  int64_t size = cast<VectorType>(acc.getType()).getNumElements() +
+                 cast<VectorType>(part.getType()).getNumElements();
+  return vector::ShuffleOp::create(
+      b, acc, part, llvm::to_vector(llvm::seq<int64_t>(0, size)));
 }
 
-/// Emits `thenBody` under `cond` (no else), or inline when `cond` is null.
-void ifThen(ImplicitLocOpBuilder &b, Value cond,
-            function_ref<void()> thenBody) {
-  if (!cond) {
-    thenBody();
-    return;
-  }
-  auto ifOp = scf::IfOp::create(b, cond, /*withElse=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  thenBody();
+Value cmpULT(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, lhs, rhs);
 }
 
 /// What dividing by a scale needs: the scale, its reciprocal (an IEEE
@@ -718,14 +715,7 @@ Value QuantKernelBuilder::encodeWithCvt(Value values, Value signSource) {
         b, pairType, vector::ExtractOp::create(b, values, i + 1),
         vector::ExtractOp::create(b, values, i), NVVM::FPRoundingMode::RN,
         NVVM::SaturationMode::SATFINITE, /*relu=*/false, plan.fp8Type);
-    if (!codes) {
-      codes = pair;
-      continue;
-    }
-    SmallVector<int64_t> concat;
-    for (int64_t j = 0; j < i + 2; ++j)
-      concat.push_back(j);
-    codes = vector::ShuffleOp::create(b, codes, pair, concat);
+    codes = appendVector(b, codes, pair);
   }
   // The top byte of each f32 of signSource, masked to its sign bit.
   SmallVector<int64_t> topBytes;
@@ -783,14 +773,7 @@ Value QuantKernelBuilder::decodeWithCvt(Value q) {
                                            ArrayRef<int64_t>{i, i + 1});
     Value converted = NVVM::ConvertF8x2ToF16x2Op::create(
         b, halfPairType, pair, /*relu=*/false, plan.fp8Type);
-    if (!halves) {
-      halves = converted;
-      continue;
-    }
-    SmallVector<int64_t> concat;
-    for (int64_t j = 0; j < i + 2; ++j)
-      concat.push_back(j);
-    halves = vector::ShuffleOp::create(b, halves, converted, concat);
+    halves = appendVector(b, halves, converted);
   }
   return castFloat(b, halves, f32);
 }

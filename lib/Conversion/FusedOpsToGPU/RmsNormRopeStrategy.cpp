@@ -242,17 +242,6 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     vector::StoreOp::create(b, castFloat(b, value, elementType), out, indices,
                             /*nontemporal=*/false, llvm::MaybeAlign(alignX));
   };
-  // Emits `thenBody` under `cond` (no else), or inline when `cond` is null.
-  auto ifThen = [&](Value cond, function_ref<void()> thenBody) {
-    if (!cond) {
-      thenBody();
-      return;
-    }
-    auto ifOp = scf::IfOp::create(b, cond, /*withElse=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    thenBody();
-  };
   // `value` when `cond` holds, else zeros: loads guarded by `cond`.
   Value zeroVec =
       arith::ConstantOp::create(b, DenseElementsAttr::get(vecF32, 0.0f));
@@ -360,9 +349,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   sum = warpAllReduceSum(b, sum);
   int64_t warps = threads / 32;
   if (warps > 1) {
-    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0), [&] {
-      memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp});
-    });
+    ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
+           [&] {
+             memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp});
+           });
     gpu::BarrierOp::create(b);
     sum = cF32(b, 0.0f);
     for (int64_t w = 0; w < warps; ++w)
@@ -396,7 +386,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   for (int64_t i = 0; i < vec; ++i)
     signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
   for (auto [index, unit] : llvm::enumerate(units)) {
-    ifThen(unit.inRow, [&] {
+    ifThen(b, unit.inRow, [&] {
       Value ya =
           arith::MulFOp::create(b, arith::MulFOp::create(b, xa[index], rstdVec),
                                 loadF32(weight, {unit.columnA}));

@@ -271,10 +271,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
     Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     Value exists = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kt,
                                          cIndex(b, numK));
-    auto ifOp = scf::IfOp::create(b, exists, /*withElse=*/false);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
+    ifThen(b, exists, [&] {
       Value k0 = arith::MulIOp::create(b, kt, cIndex(b, plan.bk));
       auto copy = [&](Value global, Value shared, Value rowBase, Value limit,
                       int64_t rows) {
@@ -297,7 +294,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
       };
       copy(a, stageA, m0, rowsM, plan.bm);
       copy(bMat, stageB, n0, sizeN, plan.bn);
-    }
+    });
     return nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
   };
   // FP8 byte tile (slot) → f16 tile, 16 elements per chunk.
@@ -497,25 +494,24 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
           Value ok = arith::AndIOp::create(
               b, rowOk,
               arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col, sizeN));
-          auto ifOp = scf::IfOp::create(b, ok, /*withElse=*/false);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifOp.thenBlock());
-          Value value = loop.getResult((i * nt + j) * 4 + h * 2 + e);
-          if (tensorScale)
-            value = arith::MulFOp::create(b, value, tensorScale);
-          if (plan.granularity == ScaleGranularity::row)
-            value = arith::MulFOp::create(
-                b,
-                arith::MulFOp::create(
-                    b, value, memref::LoadOp::create(b, sa, ValueRange{row})),
-                memref::LoadOp::create(b, sb, ValueRange{col}));
-          if (bias)
-            value = arith::AddFOp::create(
-                b, value,
-                castFloat(b, memref::LoadOp::create(b, bias, ValueRange{col}),
-                          f32));
-          memref::StoreOp::create(b, castFloat(b, value, outElement), out,
-                                  ValueRange{row, col});
+          ifThen(b, ok, [&] {
+            Value value = loop.getResult((i * nt + j) * 4 + h * 2 + e);
+            if (tensorScale)
+              value = arith::MulFOp::create(b, value, tensorScale);
+            if (plan.granularity == ScaleGranularity::row)
+              value = arith::MulFOp::create(
+                  b,
+                  arith::MulFOp::create(
+                      b, value, memref::LoadOp::create(b, sa, ValueRange{row})),
+                  memref::LoadOp::create(b, sb, ValueRange{col}));
+            if (bias)
+              value = arith::AddFOp::create(
+                  b, value,
+                  castFloat(b, memref::LoadOp::create(b, bias, ValueRange{col}),
+                            f32));
+            memref::StoreOp::create(b, castFloat(b, value, outElement), out,
+                                    ValueRange{row, col});
+          });
         }
       }
 }

@@ -280,13 +280,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
     Value stage = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     Value exists = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kt,
                                          cIndex(b, numK));
-    auto ifOp = scf::IfOp::create(b, exists, /*withElse=*/false);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
+    ifThen(b, exists, [&] {
       SmallVector<Value> tokens;
       issueTile(kt, stage, tokens);
-    }
+    });
     return nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
   };
 
@@ -412,12 +409,11 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
           Value ok = arith::AndIOp::create(
               b, rowOk,
               arith::CmpIOp::create(b, arith::CmpIPredicate::ult, c, sizeN));
-          auto ifOp = scf::IfOp::create(b, ok, /*withElse=*/false);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifOp.thenBlock());
-          Value scalar =
-              vector::ExtractOp::create(b, result, ArrayRef<int64_t>{e});
-          memref::StoreOp::create(b, scalar, out, ValueRange{row, c});
+          ifThen(b, ok, [&] {
+            Value scalar =
+                vector::ExtractOp::create(b, result, ArrayRef<int64_t>{e});
+            memref::StoreOp::create(b, scalar, out, ValueRange{row, c});
+          });
         }
       }
     }
