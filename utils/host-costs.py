@@ -32,7 +32,7 @@ def rmsnorm_rope():
 rmsnorm_rope()
 rmsnorm_rope()
 (kernel,) = [k for k in torch_ops._kernels.values() if k.plan is not None][:1]
-plan, buffers = kernel.plan, kernel.buffers
+plan, buffers = kernel.plan, kernel.buffer_type()
 rt = _native.runtime()
 pydll = ctypes.PyDLL(rt._name)
 stream = torch._C._cuda_getCurrentRawStream(0)

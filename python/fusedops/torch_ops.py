@@ -65,17 +65,20 @@ class _Kernel:
     plan and the shapes and dtypes of the outputs it writes.
 
     The module is compiled for static shapes, so the descriptors' sizes and strides are fixed
-    when it is built; a launch only writes the data pointers (under a lock, so threads can share
-    the kernel). The function's arguments are the inputs, then the outputs.
+    when it is built; a launch only passes the data pointers (through the launch plan, or written
+    into the host code's descriptors under a lock, so threads can share the kernel). The
+    function's arguments are the inputs, then the outputs. Wherever inputs are given, None
+    stands for an absent optional tensor (e.g. ``positions``, ``bias``) and is skipped.
     """
 
     def __init__(
         self,
         module: _native.CompiledModule,
-        inputs: Sequence[torch.Tensor],
+        inputs: Sequence[Optional[torch.Tensor]],
         outputs: Sequence[tuple[Sequence[int], torch.dtype]],
     ) -> None:
         self.module = module
+        inputs = [t for t in inputs if t is not None]
         self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
         shapes = [(t.shape, t.stride()) for t in inputs]
         shapes += [(shape, _contiguous_strides(shape)) for shape, _ in self.outputs]
@@ -93,7 +96,6 @@ class _Kernel:
         self.lock = threading.Lock()
         # The direct path: the kernels' launches replayed with cuLaunchKernel alone.
         self.plan: Optional[_native.LaunchPlan] = None
-        self.buffers: Optional[ctypes.Array] = None
         if os.environ.get("FUSEDOPS_LAUNCH", "plan") != "host-code":
             description = module.launch_plan("kernel")
             if description is not None:
@@ -105,8 +107,6 @@ class _Kernel:
                         RuntimeWarning,
                         stacklevel=2,
                     )
-                else:
-                    self.buffers = (ctypes.c_void_p * len(self.descriptors))()
         self.buffer_type = ctypes.c_void_p * len(self.descriptors)
         # How each output is allocated: with torch.empty_like and no other argument, the cheapest
         # allocation PyTorch offers from Python (a dtype argument costs ~0.15 us, empty_strided
@@ -131,14 +131,10 @@ class _Kernel:
                     (torch.empty_strided, -1, (shape, strides), {"dtype": dtype, "device": _CUDA0})
                 )
         self.allocators = tuple(self.allocators)
-        # What a call table (_tables) runs for this kernel: given the call's tensors, None for
-        # absent optional ones.
-        self.table_entry: Callable[[tuple], Any] = self._run_present
         fastcall = _native.fastcall() if self.plan is not None else None
         if fastcall is not None:
-            # The same steps as run_checked below, in C: this attribute shadows the method. A
-            # C table calls it with the tensors that are not None.
-            self.table_entry = self.run_checked = fastcall.Launcher(
+            # The same steps as run_checked below, in C: this attribute shadows the method.
+            self.run_checked = fastcall.Launcher(
                 _native.LaunchPlan.run_address(),
                 self.plan.handle,
                 self.plan,
@@ -156,45 +152,35 @@ class _Kernel:
             for make, like, args, kwargs in self.allocators
         ]
 
-    def __call__(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def __call__(self, inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:
         """Allocate the outputs and launch on ``inputs`` (checked by the caller)."""
-        outputs = self._allocate(inputs)
-        _launch(self, [*inputs, *outputs])
+        present = [t for t in inputs if t is not None]
+        outputs = self._allocate(present)
+        _launch(self, [*present, *outputs])
         return outputs
-
-    def _run_present(self, tensors: tuple) -> Optional[Sequence[torch.Tensor]]:
-        return self.run_checked(tuple(t for t in tensors if t is not None))
 
     def run_checked(self, inputs: tuple) -> Optional[Sequence[torch.Tensor]]:
         """The fast path of a signature that passed the full checks before (:data:`_tables`).
 
-        Launches and returns the outputs if every input is what that signature assumes and the
-        call is plain eager: an exact ``torch.Tensor`` on cuda:0, contiguous, 16-byte aligned,
-        not requiring grad. Otherwise returns None and launches nothing: the caller takes the
-        full checks, which say what is wrong or route the call through the custom op. The
-        alignment check reads the same data pointers the launch writes, so each is read once.
-        Where the ``_fastcall`` extension is built, a Launcher object does these steps instead.
+        Launches on ``inputs`` (None entries, absent optional tensors, skipped) and returns the
+        outputs if every input is what that signature assumes and the call is plain eager: an
+        exact ``torch.Tensor`` on cuda:0, contiguous, 16-byte aligned, not requiring grad.
+        Otherwise returns None and launches nothing: the caller takes the full checks, which say
+        what is wrong or route the call through the custom op. Where the ``_fastcall``
+        extension is built, its Launcher does these steps instead.
         """
         for t in inputs:
+            if t is None:
+                continue
             if (
                 type(t) is not _Tensor
                 or t.requires_grad
                 or t.get_device()  # -1 on the CPU, 1.. on other GPUs
                 or not t.is_contiguous()
+                or t.data_ptr() & 15
             ):
                 return None
-        pointers = [t.data_ptr() for t in inputs]
-        for pointer in pointers:
-            if pointer & 15:
-                return None
-        if self.plan is None:  # FUSEDOPS_LAUNCH=host-code
-            outputs = self._allocate(inputs)
-            _launch(self, [*inputs, *outputs])
-            return outputs
-        outputs = self._allocate(inputs)
-        pointers += [t.data_ptr() for t in outputs]
-        self.plan.run(self.buffer_type(*pointers), _raw_stream(0))
-        return outputs
+        return self(inputs)
 
 
 _Tensor = torch.Tensor
@@ -236,7 +222,7 @@ class _CallTable:
     ``fusedops._fastcall.Table`` does, in Python, where the extension is not built.
 
     Key: the call's non-tensor arguments, then each tensor's shape and dtype (None, None for an
-    absent optional tensor). Value: what runs such a call (``_Kernel.table_entry``), given the
+    absent optional tensor). Value: what runs such a call (``_Kernel.run_checked``), given the
     tensors. Calling the table returns that entry's outputs, or None where there is no entry or
     an argument needs the full checks (not an exact ``torch.Tensor``, unhashable).
     """
@@ -296,7 +282,7 @@ def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any])
     """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table."""
     if _override is None:
         try:
-            _tables[op].add(tensors, statics, entry().table_entry)
+            _tables[op].add(tensors, statics, entry().run_checked)
         except TypeError:  # unhashable arguments: such calls always take the checks
             pass
 
@@ -367,12 +353,12 @@ def _kernel(
     op: str,
     key: tuple,
     build: Callable[[], tuple[str, list[str]]],
-    inputs: Sequence[torch.Tensor],
+    inputs: Sequence[Optional[torch.Tensor]],
     outputs: Sequence[tuple[Sequence[int], torch.dtype]],
 ) -> _Kernel:
     """The compiled kernel of ``op`` for ``key`` on cuda:0 (where :func:`_check_tensor` puts
     every argument), built from ``build()``'s source on first use. Its function takes
-    ``inputs`` and then ``outputs`` (shape, dtype; contiguous) as arguments."""
+    ``inputs`` (Nones skipped) and then ``outputs`` (shape, dtype; contiguous) as arguments."""
     chip, version = _targets.get(0) or _target(torch.device("cuda", 0))
     if _override is not None:
         override = _override
@@ -419,13 +405,9 @@ except AttributeError:  # pragma: no cover - older PyTorch
 
 def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
     plan = kernel.plan
-    if plan is not None:
-        stream = _raw_stream(0)  # _check_tensor: every argument is on cuda:0
-        with kernel.lock:
-            buffers = kernel.buffers
-            for i, t in enumerate(tensors):
-                buffers[i] = t.data_ptr()
-            plan.run(buffers, stream)
+    if plan is not None:  # the pointers in a fresh array: no lock, runs may overlap
+        pointers = kernel.buffer_type(*[t.data_ptr() for t in tensors])
+        plan.run(pointers, _raw_stream(0))  # _check_tensor: every argument is on cuda:0
         return
     rt = _native.runtime()
     with kernel.lock:
@@ -537,8 +519,9 @@ def _rmsnorm_rope_kernel(
             positions_shape=None if positions is None else positions.shape,
         )
 
-    inputs = [x, weight, cos, sin] + ([positions] if positions is not None else [])
-    return _kernel("rmsnorm_rope", key, build, inputs, [(x.shape, x.dtype)])
+    return _kernel(
+        "rmsnorm_rope", key, build, [x, weight, cos, sin, positions], [(x.shape, x.dtype)]
+    )
 
 
 def _rmsnorm_rope_impl(
@@ -555,8 +538,7 @@ def _rmsnorm_rope_impl(
     kernel = _rmsnorm_rope_kernel(
         x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction
     )
-    inputs = [x, weight, cos, sin] + ([positions] if positions is not None else [])
-    return kernel(inputs)[0]
+    return kernel([x, weight, cos, sin, positions])[0]
 
 
 def fused_rmsnorm_rope(
@@ -856,7 +838,7 @@ def _fp8_gemm_kernel(
             granularity=granularity,
             bias=bias is not None,
         ),
-        [a, b, a_scale, b_scale] + ([bias] if bias is not None else []),
+        [a, b, a_scale, b_scale, bias],
         [((m, n), out_dtype)],
     )
 
@@ -871,7 +853,7 @@ def _fp8_gemm_impl(
     out_dtype: torch.dtype,
 ) -> torch.Tensor:
     kernel = _fp8_gemm_kernel(a, b, a_scale, b_scale, bias, granularity, out_dtype)
-    return kernel([a, b, a_scale, b_scale] + ([bias] if bias is not None else []))[0]
+    return kernel([a, b, a_scale, b_scale, bias])[0]
 
 
 class _Fp8GemmCall:
@@ -882,7 +864,6 @@ class _Fp8GemmCall:
         self, quantize_a: Optional[_Kernel], quantize_b: Optional[_Kernel], gemm: _Kernel
     ) -> None:
         self.quantize_a, self.quantize_b, self.gemm = quantize_a, quantize_b, gemm
-        self.table_entry = self.run_checked  # given all five, None where absent
 
     def run_checked(self, inputs: tuple) -> Optional[list[torch.Tensor]]:
         a, b, a_scale, b_scale, bias = inputs
@@ -896,9 +877,7 @@ class _Fp8GemmCall:
             if quantized is None:
                 return None
             b, b_scale = quantized
-        return self.gemm.run_checked(
-            (a, b, a_scale, b_scale) if bias is None else (a, b, a_scale, b_scale, bias)
-        )
+        return self.gemm.run_checked((a, b, a_scale, b_scale, bias))
 
 
 def fp8_gemm(

@@ -116,6 +116,13 @@ def test_ready_inputs_allocate_and_launch(plan) -> None:
     else:  # a driver: the empty plan launches nothing and succeeds
         assert isinstance(outputs, tuple) and [o.address for o in outputs] == [8192, 16384]
     assert calls == [((x,), {"dtype": "fp8"}), (((4, 8), (8, 1)), {"dtype": "f32"})]
+    # An absent optional tensor (None) is skipped: input 1 is still x.
+    calls.clear()
+    try:
+        launcher((None, Tensor(), None, x))
+    except Failed as e:
+        assert e.args[0] == 1
+    assert calls[0] == ((x,), {"dtype": "fp8"})
 
 
 def test_errors_of_the_tensors_propagate(plan) -> None:
@@ -143,6 +150,10 @@ def test_bad_calls_and_constructions_are_refused(plan) -> None:
     launcher = make(plan, ((recorder([]), 0, (), {}),))
     with pytest.raises(TypeError, match="2 inputs, got 1"):
         launcher((Tensor(),))
+    with pytest.raises(TypeError, match="2 inputs, got 1"):
+        launcher((Tensor(), None))  # Nones are absent optional tensors, not inputs
+    with pytest.raises(TypeError, match="2 inputs, got more than 2"):
+        launcher((Tensor(), Tensor(), Tensor()))
     with pytest.raises(TypeError):
         launcher([Tensor(), Tensor()])  # a tuple, not a list
     with pytest.raises(TypeError, match="keyword"):

@@ -106,13 +106,33 @@ static int readyInput(Launcher *self, PyObject *tensor, void **pointer) {
   return 1;
 }
 
-/// Runs `self` on `inputs` (a tuple of numInputs objects): the outputs, None
-/// when an input is not what the signature assumed (nothing allocated or
-/// launched then), or NULL with an exception set.
+/// Runs `self` on `inputs`, a tuple of numInputs tensors and any number of
+/// Nones (absent optional tensors, skipped): the outputs, None when an input
+/// is not what the signature assumed (nothing allocated or launched then), or
+/// NULL with an exception set.
 static PyObject *runLauncher(Launcher *self, PyObject *inputs) {
   void *buffers[FASTCALL_MAX_BUFFERS];
-  for (Py_ssize_t i = 0; i < self->numInputs; ++i) {
-    int ready = readyInput(self, PyTuple_GetItem(inputs, i), &buffers[i]);
+  PyObject *present[FASTCALL_MAX_BUFFERS];
+  Py_ssize_t numPresent = 0, size = PyTuple_Size(inputs);
+  for (Py_ssize_t i = 0; i < size; ++i) {
+    PyObject *input = PyTuple_GetItem(inputs, i);
+    if (input == Py_None)
+      continue;
+    if (numPresent == self->numInputs) {
+      numPresent = -1;
+      break;
+    }
+    present[numPresent++] = input;
+  }
+  if (numPresent != self->numInputs) {
+    PyErr_Format(PyExc_TypeError,
+                 "the kernel takes %zd inputs, got %s%zd (Nones aside)",
+                 self->numInputs, numPresent < 0 ? "more than " : "",
+                 numPresent < 0 ? self->numInputs : numPresent);
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < numPresent; ++i) {
+    int ready = readyInput(self, present[i], &buffers[i]);
     if (ready < 0)
       return NULL;
     if (!ready)
@@ -130,7 +150,7 @@ static PyObject *runLauncher(Launcher *self, PyObject *inputs) {
     PyObject *callKwargs = PyTuple_GetItem(spec, 3);
     PyObject *output;
     if (like >= 0) {
-      PyObject *likeArgs = PyTuple_Pack(1, PyTuple_GetItem(inputs, like));
+      PyObject *likeArgs = PyTuple_Pack(1, present[like]);
       if (!likeArgs) {
         Py_DECREF(outputs);
         return NULL;
@@ -184,7 +204,7 @@ static PyObject *runLauncher(Launcher *self, PyObject *inputs) {
 }
 
 /// launcher(inputs: tuple) -> tuple of outputs, or None when an input is not
-/// what the signature assumed.
+/// what the signature assumed. Nones in `inputs` are skipped.
 static PyObject *Launcher_call(PyObject *object, PyObject *args,
                                PyObject *kwargs) {
   Launcher *self = (Launcher *)object;
@@ -195,11 +215,6 @@ static PyObject *Launcher_call(PyObject *object, PyObject *args,
   }
   if (!PyArg_ParseTuple(args, "O!:Launcher", &PyTuple_Type, &inputs))
     return NULL;
-  if (PyTuple_Size(inputs) != self->numInputs) {
-    PyErr_Format(PyExc_TypeError, "the kernel takes %zd inputs, got %zd",
-                 self->numInputs, PyTuple_Size(inputs));
-    return NULL;
-  }
   return runLauncher(self, inputs);
 }
 
@@ -323,8 +338,8 @@ static PyType_Spec launcherSpec = {
 
 /// The calls of one operator that passed the full checks. Key: the call's
 /// non-tensor arguments, then each tensor's shape and dtype (None, None for an
-/// absent optional tensor); value: what runs such a call, a Launcher (given
-/// the tensors that are not None) or any callable (given the tuple as is).
+/// absent optional tensor); value: what runs such a call, called with the
+/// tensors as given (a Launcher directly, without a Python call).
 typedef struct {
   PyObject ob_base; // PyObject_HEAD, spelled out for clang-format
   PyObject *tensorType;
@@ -425,40 +440,9 @@ static PyObject *Table_call(PyObject *object, PyObject *args,
     Py_RETURN_NONE;
   }
   Py_INCREF(entry); // the allocators run Python code, which may clear us
-  PyObject *result;
-  if ((PyObject *)Py_TYPE(entry) == launcherType) {
-    Launcher *launcher = (Launcher *)entry;
-    Py_ssize_t numTensors = PyTuple_Size(tensors), present = 0;
-    for (Py_ssize_t i = 0; i < numTensors; ++i)
-      present += PyTuple_GetItem(tensors, i) != Py_None;
-    if (present != launcher->numInputs) {
-      PyErr_Format(PyExc_TypeError, "the kernel takes %zd inputs, got %zd",
-                   launcher->numInputs, present);
-      Py_DECREF(entry);
-      return NULL;
-    }
-    PyObject *inputs = tensors;
-    if (present == numTensors) {
-      Py_INCREF(inputs);
-    } else {
-      inputs = PyTuple_New(present);
-      if (!inputs) {
-        Py_DECREF(entry);
-        return NULL;
-      }
-      for (Py_ssize_t i = 0, j = 0; i < numTensors; ++i) {
-        PyObject *tensor = PyTuple_GetItem(tensors, i);
-        if (tensor == Py_None)
-          continue;
-        Py_INCREF(tensor);
-        PyTuple_SetItem(inputs, j++, tensor);
-      }
-    }
-    result = runLauncher(launcher, inputs);
-    Py_DECREF(inputs);
-  } else {
-    result = PyObject_CallFunctionObjArgs(entry, tensors, NULL);
-  }
+  PyObject *result = (PyObject *)Py_TYPE(entry) == launcherType
+                         ? runLauncher((Launcher *)entry, tensors)
+                         : PyObject_CallFunctionObjArgs(entry, tensors, NULL);
   Py_DECREF(entry);
   return result;
 }
