@@ -28,6 +28,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 using namespace mlir;
 using namespace mlir::fusedops;
@@ -94,11 +95,35 @@ Operation *getTheOp(ModuleOp module) {
   return found;
 }
 
-std::optional<KernelTarget> parseChip(const char *chip) {
-  std::optional<KernelTarget> target = KernelTarget::parse(chip);
+/// What every entry point reads: `chip`'s target and `source` parsed. Fails,
+/// setting the C API's error, on an unsupported chip (checked first: parsing
+/// costs more) or a source that does not parse.
+fusedops_compile_status
+parseChipAndSource(const char *chip, StringRef source,
+                   std::optional<KernelTarget> &target,
+                   std::unique_ptr<ParsedSource> &parsed) {
+  target = KernelTarget::parse(chip);
   if (!target || !target->isSupported())
-    return std::nullopt;
-  return target;
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            std::string("unsupported chip '") + chip +
+                                "'; use sm_80 or sm_90a");
+  parsed = std::make_unique<ParsedSource>(source);
+  if (!parsed->module)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            parsed->diagnostics);
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
+/// The source's one fusedops op, or null with the C API's error set: `what`
+/// ("a tuning result", "a lookup") is for one op.
+Operation *getTheOp(ModuleOp module, const char *what) {
+  if (Operation *op = getTheOp(module))
+    return op;
+  fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                   std::string(what) +
+                       " is for one fusedops op; the source has " +
+                       std::to_string(countOps(module)));
+  return nullptr;
 }
 } // namespace
 
@@ -111,18 +136,14 @@ fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
                             "fusedopsTuneCandidates needs source, chip and an "
                             "out pointer");
   *json = nullptr;
-  std::optional<KernelTarget> target = parseChip(chip);
-  if (!target)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
-                            std::string("unsupported chip '") + chip +
-                                "'; use sm_80 or sm_90a");
-  ParsedSource parsed(StringRef(source, size));
-  if (!parsed.module)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                            parsed.diagnostics);
+  std::optional<KernelTarget> target;
+  std::unique_ptr<ParsedSource> parsed;
+  if (fusedops_compile_status status =
+          parseChipAndSource(chip, StringRef(source, size), target, parsed))
+    return status;
   std::string compiler = getCompilerVersion(FusedOpsToBinaryOptions());
   llvm::json::Array ops;
-  parsed.module->walk([&](TileConfigurableOpInterface op) {
+  parsed->module->walk([&](TileConfigurableOpInterface op) {
     FailureOr<TileRanking> ranking = rankTiles(op, *target);
     if (failed(ranking))
       return;
@@ -165,21 +186,15 @@ fusedops_compile_status fusedopsTuningCacheRecord(
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             "a tuning result needs a positive time and at "
                             "least one candidate");
-  std::optional<KernelTarget> target = parseChip(chip);
-  if (!target)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
-                            std::string("unsupported chip '") + chip + "'");
-  ParsedSource parsed(StringRef(source, size));
-  if (!parsed.module)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                            parsed.diagnostics);
-  Operation *op = getTheOp(*parsed.module);
+  std::optional<KernelTarget> target;
+  std::unique_ptr<ParsedSource> parsed;
+  if (fusedops_compile_status status =
+          parseChipAndSource(chip, StringRef(source, size), target, parsed))
+    return status;
+  Operation *op = getTheOp(*parsed->module, "a tuning result");
   if (!op)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                            "a tuning result is for one fusedops op; the "
-                            "source has " +
-                                std::to_string(countOps(*parsed.module)));
-  Attribute parsedTile = parseAttribute(tile, &parsed.context);
+    return FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE;
+  Attribute parsedTile = parseAttribute(tile, &parsed->context);
   if (!isa_and_nonnull<TileConfigAttr>(parsedTile))
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             std::string("'") + tile +
@@ -222,19 +237,14 @@ fusedopsTuningCacheLookup(const char *path, const char *source, size_t size,
                             "fusedopsTuningCacheLookup needs a path, source, "
                             "chip and an out pointer");
   *tile = nullptr;
-  std::optional<KernelTarget> target = parseChip(chip);
-  if (!target)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
-                            std::string("unsupported chip '") + chip + "'");
-  ParsedSource parsed(StringRef(source, size));
-  if (!parsed.module)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                            parsed.diagnostics);
-  Operation *op = getTheOp(*parsed.module);
+  std::optional<KernelTarget> target;
+  std::unique_ptr<ParsedSource> parsed;
+  if (fusedops_compile_status status =
+          parseChipAndSource(chip, StringRef(source, size), target, parsed))
+    return status;
+  Operation *op = getTheOp(*parsed->module, "a lookup");
   if (!op)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
-                            "a lookup is for one fusedops op; the source has " +
-                                std::to_string(countOps(*parsed.module)));
+    return FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE;
   std::string warning;
   TuningCache cache = TuningCache::load(path, warning);
   TuningKey key = getTuningKey(op, target->chip,

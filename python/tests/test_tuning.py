@@ -114,6 +114,26 @@ def test_record_rejects_what_is_not_a_result(tmp_path: Path) -> None:
         record(tmp_path / "t.json", "[1, 4096]")
     with pytest.raises(CompilationError, match="positive time"):
         record(tmp_path / "t.json", microseconds=0)
+
+    def record_for(source: str, chip: str) -> None:
+        tune.record(
+            tmp_path / "t.json",
+            source,
+            chip=chip,
+            tile=ROW_TILE,
+            microseconds=1.0,
+            candidates=1,
+            driver="580.159.04",
+            device="NVIDIA H200",
+        )
+
+    empty = "func.func @kernel() { return }"
+    with pytest.raises(CompilationError, match="a tuning result is for one fusedops op; .* 0"):
+        record_for(empty, "sm_90a")
+    with pytest.raises(CompilationError, match="a lookup is for one fusedops op; .* 0"):
+        tune.lookup(tmp_path / "t.json", empty, chip="sm_90a")
+    with pytest.raises(CompilationError, match="unsupported chip 'sm_75'; use sm_80 or sm_90a"):
+        record_for(SOURCE, "sm_75")
     assert not (tmp_path / "t.json").exists()
 
 
