@@ -73,6 +73,17 @@ inline std::mt19937_64 makeRng() {
   return std::mt19937_64(seed);
 }
 
+/// The shape of the FP8 scales of a [rows, cols] operand at `granularity`
+/// (tensor, row, block128), as the fusedops ops define them.
+inline std::vector<int64_t> scaleShape(const std::string &granularity,
+                                       int64_t rows, int64_t cols) {
+  if (granularity == "tensor")
+    return {};
+  if (granularity == "row")
+    return {rows};
+  return {(rows + 127) / 128, (cols + 127) / 128};
+}
+
 } // namespace fusedops::test
 
 #endif // FUSEDOPS_UNITTESTS_SUPPORT_GPUTESTSUPPORT_H

@@ -59,15 +59,6 @@ struct Fp8GemmCase {
 
 void PrintTo(const Fp8GemmCase &c, std::ostream *os) { *os << c.name; }
 
-std::vector<int64_t> scaleShape(const std::string &granularity, int64_t rows,
-                                int64_t cols) {
-  if (granularity == "tensor")
-    return {};
-  if (granularity == "row")
-    return {rows};
-  return {(rows + 127) / 128, (cols + 127) / 128};
-}
-
 std::string memrefType(const std::vector<int64_t> &shape, bool dynamicFirst,
                        const std::string &element) {
   std::string s = "memref<";

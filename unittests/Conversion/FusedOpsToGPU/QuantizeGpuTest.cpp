@@ -195,15 +195,6 @@ struct QuantizeCase {
 
 void PrintTo(const QuantizeCase &c, std::ostream *os) { *os << c.name; }
 
-std::vector<int64_t> scaleShape(const std::string &granularity, int64_t rows,
-                                int64_t cols) {
-  if (granularity == "tensor")
-    return {};
-  if (granularity == "row")
-    return {rows};
-  return {(rows + 127) / 128, (cols + 127) / 128};
-}
-
 /// The scale group of element (r, k), as an index into the scales.
 int64_t groupOf(const std::string &granularity, int64_t r, int64_t k,
                 int64_t cols) {
