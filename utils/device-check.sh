@@ -114,6 +114,20 @@ run_python() {
     2>&1 | tee "$out/pytest.log" | tail -25
 }
 
+# The GEMM engine: its GPU tests, the SASS of its kernels (HGMMA/QGMMA present,
+# no serialization), and bench/gemm_engine.py (issue 10's shapes and baselines).
+run_gemm() {
+  "$bin/FusedOpsToGPUTests" --gtest_filter='*GatedMlp*:*Fp8Gemm*' \
+    >"$out/gemm-tests.log" 2>&1
+  echo "GEMM GPU GoogleTests rc=$?"
+  grep -E "^\[ result|FAILED|PASSED|SKIPPED" "$out/gemm-tests.log"
+  "$bin/fusedops-compile" "$root/test/Pipelines/gemm_sm90a_ptx.mlir" --chip=sm_90a \
+    --cubin=/tmp/gemm.cubin >/dev/null && cuobjdump --dump-sass /tmp/gemm.cubin \
+    >"$out/gemm.sass" && grep -cE "HGMMA|QGMMA" "$out/gemm.sass"
+  PYTHONPATH=$root/python FUSEDOPS_LIBRARY_DIR=$bin PYTHONUNBUFFERED=1 \
+    python3 "$root/bench/gemm_engine.py" --out "$out" "$@"
+}
+
 case "$what" in
   example) run_example ;;
   python) run_python ;;
@@ -121,6 +135,7 @@ case "$what" in
   lit) run_lit ;;
   sanitize) run_sanitize ;;
   bench) run_bench ;;
+  gemm) shift; run_gemm "$@" ;;
   all) run_example; run_tests; run_lit; run_python; run_sanitize; run_bench ;;
-  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|all]"; exit 2 ;;
+  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|gemm|all]"; exit 2 ;;
 esac

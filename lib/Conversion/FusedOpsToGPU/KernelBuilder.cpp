@@ -7,6 +7,7 @@
 #include "KernelBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/SymbolTable.h"
@@ -94,6 +95,39 @@ void kernel::ifThen(ImplicitLocOpBuilder &b, Value cond,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
   thenBody();
+}
+
+Value kernel::applyActivation(ImplicitLocOpBuilder &b, Activation activation,
+                              Value g) {
+  auto type = cast<VectorType>(g.getType());
+  auto splat = [&](float value) -> Value {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(type, value));
+  };
+  Value one = splat(1.0f), halfV = splat(0.5f);
+  switch (activation) {
+  case Activation::silu: {
+    // g · sigmoid(g) = g / (1 + exp(−g))
+    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, g));
+    return arith::DivFOp::create(b, g, arith::AddFOp::create(b, one, e));
+  }
+  case Activation::gelu: {
+    Value t = math::ErfOp::create(
+        b, arith::MulFOp::create(b, g, splat(0.70710678118654752f)));
+    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
+                                 arith::AddFOp::create(b, one, t));
+  }
+  case Activation::gelu_tanh: {
+    Value g3 = arith::MulFOp::create(b, arith::MulFOp::create(b, g, g), g);
+    Value inner = arith::MulFOp::create(
+        b, splat(0.79788456080286536f),
+        arith::AddFOp::create(b, g,
+                              arith::MulFOp::create(b, splat(0.044715f), g3)));
+    Value t = math::TanhOp::create(b, inner);
+    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
+                                 arith::AddFOp::create(b, one, t));
+  }
+  }
+  llvm_unreachable("unknown activation");
 }
 
 int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {

@@ -50,6 +50,9 @@ void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
 /// `cond` is null (no guard needed); the insertion point is after the if.
 void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);
 
+/// act(g) for a gated MLP's activation, on a vector of f32.
+Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g);
+
 /// The most shared memory a block of `target`'s chip may have (the opt-in
 /// maximum): 163 KiB on sm_80, 99 KiB on sm_86 and sm_89, 227 KiB on sm_90.
 int64_t getMaxSharedBytes(const KernelTarget &target);

@@ -181,39 +181,6 @@ public:
                       RewriterBase &rewriter) const override;
 };
 
-/// act(g) for the op's activation, on a vector of f32.
-Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g) {
-  auto type = cast<VectorType>(g.getType());
-  auto splat = [&](float value) -> Value {
-    return arith::ConstantOp::create(b, DenseElementsAttr::get(type, value));
-  };
-  Value one = splat(1.0f), halfV = splat(0.5f);
-  switch (activation) {
-  case Activation::silu: {
-    // g · sigmoid(g) = g / (1 + exp(−g))
-    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, g));
-    return arith::DivFOp::create(b, g, arith::AddFOp::create(b, one, e));
-  }
-  case Activation::gelu: {
-    Value t = math::ErfOp::create(
-        b, arith::MulFOp::create(b, g, splat(0.70710678118654752f)));
-    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
-                                 arith::AddFOp::create(b, one, t));
-  }
-  case Activation::gelu_tanh: {
-    Value g3 = arith::MulFOp::create(b, arith::MulFOp::create(b, g, g), g);
-    Value inner = arith::MulFOp::create(
-        b, splat(0.79788456080286536f),
-        arith::AddFOp::create(b, g,
-                              arith::MulFOp::create(b, splat(0.044715f), g3)));
-    Value t = math::TanhOp::create(b, inner);
-    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
-                                 arith::AddFOp::create(b, one, t));
-  }
-  }
-  llvm_unreachable("unknown activation");
-}
-
 /// Kernel arguments: x [M, K], Wg [N, K], Wu [N, K], out [M, N].
 void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
                      const GemmPlan &plan, gpu::GPUFuncOp kernel) {

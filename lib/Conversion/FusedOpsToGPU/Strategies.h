@@ -27,6 +27,11 @@ std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
 std::unique_ptr<KernelStrategy> createSm80Fp8GemmStrategy();
 /// fp8_gemm on FP8 mma.sync (sm_89 and later, sm_90a here), same file.
 std::unique_ptr<KernelStrategy> createSm89Fp8GemmStrategy();
+/// gated_mlp on the sm_90a wgmma mainloop (Wgmma.h), see
+/// Sm90GemmStrategies.cpp.
+std::unique_ptr<KernelStrategy> createSm90GatedMlpStrategy();
+/// fp8_gemm on the sm_90a wgmma mainloop, same file.
+std::unique_ptr<KernelStrategy> createSm90Fp8GemmStrategy();
 /// quantize (every granularity, dynamic or static) on any chip, see
 /// QuantizeStrategy.cpp.
 std::unique_ptr<KernelStrategy> createQuantizeStrategy();

@@ -138,8 +138,17 @@ std::vector<GatedMlpCase> cases() {
       {"f16_gelu_1x97x64", F16, {1}, 97, 64, "gelu", "sm_90a"},
       {"bf16_gelu_tanh_batch", BF16, {2, 65}, 130, 136, "gelu_tanh", "sm_90a"},
       {"f16_silu_large", F16, {300}, 1024, 1024, "silu", "sm_90a"},
+      // One warpgroup, 64-byte swizzled K rows, the shallowest ring.
       {"f16_silu_3stages", F16, {129}, 200, 512, "silu", "sm_90a",
        "#fusedops.tile<block = [64, 64, 32], warps = 4, stages = 3>"},
+      // 32-byte swizzled K rows, K off the tile, five stages.
+      {"bf16_silu_32byte_rows", BF16, {200}, 256, 328, "silu", "sm_90a",
+       "#fusedops.tile<block = [128, 128, 16], warps = 8, stages = 5>"},
+      // The 128-byte swizzle with N off the tile and an odd N (scalar
+      // stores).
+      {"bf16_gelu_odd_n", BF16, {64}, 135, 640, "gelu", "sm_90a",
+       "#fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>"},
+      {"bf16_silu_4096x384x512", BF16, {4096}, 384, 512, "silu", "sm_90a"},
       {"sm80_f16_silu", F16, {257}, 192, 256, "silu", "sm_80"},
       {"sm80_bf16_gelu", BF16, {33}, 96, 328, "gelu", "sm_80"},
   };

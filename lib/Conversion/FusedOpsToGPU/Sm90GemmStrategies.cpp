@@ -1,0 +1,386 @@
+//===- Sm90GemmStrategies.cpp - the GEMM ops on Hopper wgmma --------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// gated_mlp and fp8_gemm on sm_90a, as configurations of the wgmma mainloop
+// (Wgmma.h) with an epilogue each:
+//
+//   * gated_mlp: two B operands (Wg, Wu) sharing the A tile (x), two
+//     accumulators per thread; act(gate)·up in registers, one store.
+//   * fp8_gemm: one B operand; per-tensor and per-row scales and the bias
+//     applied to the finished f32 accumulators; block128 scales folded in
+//     after every K tile (at most 128 wide, so one scale pair per tile).
+//
+// Requirements (checked, with a diagnostic): static N and K (M may be
+// dynamic); K·bytes a multiple of 16 (16-byte copies); a tile the mainloop
+// can build (WgmmaGemmPlan::getUnsupportedReason).
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+#include "Strategies.h"
+#include "Wgmma.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+using namespace mlir::fusedops::kernel;
+
+namespace {
+
+/// The checks every sm_90a GEMM shares; `what` names the B operand.
+LogicalResult checkWgmmaGemm(Operation *op, TileConfigAttr tile,
+                             const KernelTarget &target, int64_t n, int64_t k,
+                             int64_t elementBytes, StringRef what,
+                             function_ref<WgmmaGemmPlan()> makePlan) {
+  if (failed(checkContiguousBuffers(op)))
+    return failure();
+  if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
+    return op->emitOpError() << "needs static N and K (the shape of " << what
+                             << ") to lower to a GPU kernel";
+  if (k * elementBytes % 16 != 0)
+    return op->emitOpError()
+           << "needs K (" << k << ") to be a multiple of " << 16 / elementBytes
+           << " for 16-byte asynchronous copies";
+  if (tile.getBlock().size() != 3)
+    return op->emitOpError() << "'tile' " << tile
+                             << " must give block = [BM, BN, BK]";
+  if (!tile.getCluster().empty())
+    return op->emitOpError()
+           << "'tile' of the sm_90a wgmma kernel takes no cluster yet";
+  std::string reason = makePlan().getUnsupportedReason(target);
+  if (!reason.empty())
+    return op->emitOpError() << "'tile' " << tile
+                             << " does not fit the sm_90a wgmma kernel: "
+                             << reason;
+  return success();
+}
+
+/// Stores `values` (vector<2xf32>, columns col and col + 1 of `row`) into
+/// `out` [M, N] where they are inside it.
+void storePair(ImplicitLocOpBuilder &b, Value values, Value out, Value row,
+               Value col, Value rowsM, int64_t n) {
+  Type element = cast<MemRefType>(out.getType()).getElementType();
+  Value rowOk = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rowsM);
+  Value narrow = castFloat(b, values, element);
+  if (n % 2 == 0) {
+    // col is even, so both columns are inside N or neither is, and the pair
+    // is aligned to its size.
+    Value ok = arith::AndIOp::create(
+        b, rowOk,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
+                              cIndex(b, n)));
+    ifThen(b, ok, [&] {
+      vector::StoreOp::create(b, narrow, out, ValueRange{row, col}, false,
+                              llvm::MaybeAlign(vectorAlignment(element, 2)));
+    });
+    return;
+  }
+  for (int64_t e = 0; e < 2; ++e) {
+    Value c = arith::AddIOp::create(b, col, cIndex(b, e));
+    Value ok = arith::AndIOp::create(
+        b, rowOk,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, c, cIndex(b, n)));
+    ifThen(b, ok, [&] {
+      memref::StoreOp::create(
+          b, vector::ExtractOp::create(b, narrow, ArrayRef<int64_t>{e}), out,
+          ValueRange{row, c});
+    });
+  }
+}
+
+/// Calls `body(row, col, i)` for every pair of accumulator registers
+/// (2i, 2i + 1) of the fragment: columns col and col + 1 of row `row`.
+void forEachPair(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                 const WgmmaFragment &fragment,
+                 function_ref<void(Value row, Value col, int64_t i)> body) {
+  Value rows[2] = {fragment.rowBase,
+                   arith::AddIOp::create(b, fragment.rowBase, cIndex(b, 8))};
+  for (int64_t j = 0; j < plan.bn / 8; ++j) {
+    Value col = arith::AddIOp::create(b, fragment.colBase, cIndex(b, 8 * j));
+    for (int64_t h = 0; h < 2; ++h)
+      body(rows[h], col, 2 * j + h);
+  }
+}
+
+Value pairOf(ImplicitLocOpBuilder &b, ArrayRef<Value> values, int64_t i) {
+  return vector::FromElementsOp::create(
+      b, VectorType::get({2}, b.getF32Type()),
+      ValueRange{values[2 * i], values[2 * i + 1]});
+}
+
+//===----------------------------------------------------------------------===//
+// gated_mlp
+//===----------------------------------------------------------------------===//
+
+WgmmaGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
+  auto weight = cast<ShapedType>(op.getGateWeight().getType());
+  Type element = weight.getElementType();
+  return WgmmaGemmPlan::get(tile, weight.getDimSize(0), weight.getDimSize(1),
+                            /*numB=*/2, element, element,
+                            /*foldPerKTile=*/false);
+}
+
+class Sm90GatedMlpStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "gated-mlp-sm90a-wgmma"; }
+
+  bool matches(Operation *op, const KernelTarget &target) const override {
+    return isa<GatedMlpOp>(op) && target.smVersion == 90 &&
+           target.archSpecific;
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    // Two consumer warpgroups of 64×128 for gate and up (128 accumulators
+    // per thread), 128-byte K rows, 4 stages of 48 KiB.
+    return TileConfigAttr::get(op->getContext(), {128, 128, 64}, /*warps=*/8,
+                               /*stages=*/4, /*cluster=*/{});
+  }
+
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    return enumerateWgmmaTiles(op->getContext(), /*elementBytes=*/2,
+                               getDefaultTile(op, target));
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    return estimateWgmmaGemm(makeGatedMlpPlan(cast<GatedMlpOp>(op), tile),
+                             getEstimatedRows(op), /*outBytes=*/2);
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &target) const override {
+    auto mlp = cast<GatedMlpOp>(op);
+    Type element = cast<ShapedType>(mlp.getInput().getType()).getElementType();
+    if (!element.isF16() && !element.isBF16())
+      return op->emitOpError()
+             << "lowers to f16/bf16 tensor-core kernels; got " << element
+             << " (convert the operands to f16 or bf16)";
+    auto weight = cast<ShapedType>(mlp.getGateWeight().getType());
+    return checkWgmmaGemm(op, tile, target, weight.getDimSize(0),
+                          weight.getDimSize(1), 2, "the weights",
+                          [&] { return makeGatedMlpPlan(mlp, tile); });
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override {
+    auto mlp = cast<GatedMlpOp>(op);
+    WgmmaGemmPlan plan = makeGatedMlpPlan(mlp, tile);
+    ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+    b.setInsertionPoint(op);
+    SmallVector<Value> args = {collapseLeadingDims(b, mlp.getInput()),
+                               mlp.getGateWeight(), mlp.getUpWeight(),
+                               collapseLeadingDims(b, mlp.getInits()[0])};
+    Activation activation = mlp.getActivation();
+    buildAndLaunchWgmmaGemm(
+        b, module, "gated_mlp", args, plan,
+        [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0,
+            Value n0) {
+          Value x = kernel.getArgument(0), out = kernel.getArgument(3);
+          Value rowsM = memref::DimOp::create(b, x, 0);
+          WgmmaFragment fragment;
+          SmallVector<SmallVector<Value>> acc = buildWgmmaMainloop(
+              b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)},
+              rowsM, m0, n0, /*kTileScale=*/nullptr, fragment);
+          forEachPair(b, plan, fragment, [&](Value row, Value col, int64_t i) {
+            Value gate = pairOf(b, acc[0], i), up = pairOf(b, acc[1], i);
+            Value h = arith::MulFOp::create(
+                b, applyActivation(b, activation, gate), up);
+            storePair(b, h, out, row, col, rowsM, plan.n);
+          });
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// fp8_gemm
+//===----------------------------------------------------------------------===//
+
+WgmmaGemmPlan makeFp8GemmPlan(Fp8GemmOp op, TileConfigAttr tile) {
+  auto rhs = cast<ShapedType>(op.getRhs().getType());
+  Type lhsType = cast<ShapedType>(op.getLhs().getType()).getElementType();
+  return WgmmaGemmPlan::get(
+      tile, rhs.getDimSize(0), rhs.getDimSize(1), /*numB=*/1, lhsType,
+      rhs.getElementType(),
+      /*foldPerKTile=*/op.getGranularity() == ScaleGranularity::block128);
+}
+
+class Sm90Fp8GemmStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "fp8-gemm-sm90a-wgmma"; }
+
+  bool matches(Operation *op, const KernelTarget &target) const override {
+    return isa<Fp8GemmOp>(op) && target.smVersion == 90 &&
+           target.archSpecific;
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    // 128 outputs per K row of 128 bytes; block scales fold a 128×128 tile
+    // per K tile (two accumulator sets), the others take 128×256.
+    if (cast<Fp8GemmOp>(op).getGranularity() == ScaleGranularity::block128)
+      return TileConfigAttr::get(op->getContext(), {128, 128, 128}, 8, 4, {});
+    return TileConfigAttr::get(op->getContext(), {128, 256, 128}, 8, 4, {});
+  }
+
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    return enumerateWgmmaTiles(op->getContext(), /*elementBytes=*/1,
+                               getDefaultTile(op, target));
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto gemm = cast<Fp8GemmOp>(op);
+    int64_t outBytes = cast<ShapedType>(gemm.getInits()[0].getType())
+                           .getElementTypeBitWidth() /
+                       8;
+    return estimateWgmmaGemm(makeFp8GemmPlan(gemm, tile),
+                             getEstimatedRows(op), outBytes);
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &target) const override {
+    auto gemm = cast<Fp8GemmOp>(op);
+    auto rhs = cast<ShapedType>(gemm.getRhs().getType());
+    return checkWgmmaGemm(op, tile, target, rhs.getDimSize(0),
+                          rhs.getDimSize(1), 1, "'rhs'",
+                          [&] { return makeFp8GemmPlan(gemm, tile); });
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override;
+};
+
+/// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
+/// out [M, N].
+void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
+                      const WgmmaGemmPlan &plan, gpu::GPUFuncOp kernel,
+                      Value m0, Value n0) {
+  Type f32 = b.getF32Type();
+  bool hasBias = static_cast<bool>(op.getBias());
+  Value a = kernel.getArgument(0), bMat = kernel.getArgument(1),
+        sa = kernel.getArgument(2), sb = kernel.getArgument(3);
+  Value bias = hasBias ? kernel.getArgument(4) : Value();
+  Value out = kernel.getArgument(hasBias ? 5 : 4);
+  Value rowsM = memref::DimOp::create(b, a, 0);
+  ScaleGranularity granularity = op.getGranularity();
+
+  // Block scales: the one pair covering this block tile's K tile kt.
+  auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
+    Value kb = arith::DivUIOp::create(
+        b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)), cIndex(b, 128));
+    Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
+    Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
+    return arith::MulFOp::create(
+        b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
+        memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
+  };
+  WgmmaFragment fragment;
+  SmallVector<SmallVector<Value>> acc = buildWgmmaMainloop(
+      b, plan, a, {bMat}, rowsM, m0, n0,
+      granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
+                                                : KTileScaleFn(),
+      fragment);
+
+  // Scales and bias are read at indices clamped into range; what lies
+  // outside the output is not stored.
+  auto clamp = [&](Value index, Value limit) -> Value {
+    return arith::MinUIOp::create(
+        b, index, arith::SubIOp::create(b, limit, cIndex(b, 1)));
+  };
+  auto pairType = VectorType::get({2}, f32);
+  auto splat = [&](Value scalar) -> Value {
+    return vector::BroadcastOp::create(b, pairType, scalar);
+  };
+  Value sizeN = cIndex(b, plan.n);
+  Value tensorScale;
+  if (granularity == ScaleGranularity::tensor)
+    tensorScale =
+        arith::MulFOp::create(b, memref::LoadOp::create(b, sa, ValueRange{}),
+                              memref::LoadOp::create(b, sb, ValueRange{}));
+  Value rowScales[2];
+  if (granularity == ScaleGranularity::row)
+    for (int64_t h = 0; h < 2; ++h)
+      rowScales[h] = memref::LoadOp::create(
+          b, sa,
+          ValueRange{clamp(arith::AddIOp::create(b, fragment.rowBase,
+                                                 cIndex(b, 8 * h)),
+                           rowsM)});
+  // Per column pair: the loads of both rows share them.
+  auto columnPair = [&](Value source, Value col) -> Value {
+    Value first = memref::LoadOp::create(b, source, ValueRange{clamp(col, sizeN)});
+    Value second = memref::LoadOp::create(
+        b, source,
+        ValueRange{clamp(arith::AddIOp::create(b, col, cIndex(b, 1)), sizeN)});
+    return vector::FromElementsOp::create(
+        b, VectorType::get({2}, cast<MemRefType>(source.getType()).getElementType()),
+        ValueRange{first, second});
+  };
+  Value colScale, colBias, lastCol;
+  forEachPair(b, plan, fragment, [&](Value row, Value col, int64_t i) {
+    if (col != lastCol) {
+      lastCol = col;
+      if (granularity == ScaleGranularity::row)
+        colScale = columnPair(sb, col);
+      if (bias)
+        colBias = castFloat(b, columnPair(bias, col), f32);
+    }
+    Value value = pairOf(b, acc[0], i);
+    if (tensorScale)
+      value = arith::MulFOp::create(b, value, splat(tensorScale));
+    if (granularity == ScaleGranularity::row)
+      value = arith::MulFOp::create(
+          b, arith::MulFOp::create(b, value, splat(rowScales[i % 2])),
+          colScale);
+    if (bias)
+      value = arith::AddFOp::create(b, value, colBias);
+    storePair(b, value, out, row, col, rowsM, plan.n);
+  });
+}
+
+LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
+                                         const KernelTarget &,
+                                         gpu::GPUModuleOp module,
+                                         RewriterBase &rewriter) const {
+  auto gemm = cast<Fp8GemmOp>(op);
+  WgmmaGemmPlan plan = makeFp8GemmPlan(gemm, tile);
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  SmallVector<Value> args = {gemm.getLhs(), gemm.getRhs(), gemm.getLhsScale(),
+                             gemm.getRhsScale()};
+  if (Value bias = gemm.getBias())
+    args.push_back(bias);
+  args.push_back(gemm.getInits()[0]);
+  buildAndLaunchWgmmaGemm(b, module, "fp8_gemm", args, plan,
+                          [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
+                              Value m0, Value n0) {
+                            buildFp8GemmBody(b, gemm, plan, kernel, m0, n0);
+                          });
+  rewriter.eraseOp(op);
+  return success();
+}
+
+} // namespace
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createSm90GatedMlpStrategy() {
+  return std::make_unique<Sm90GatedMlpStrategy>();
+}
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createSm90Fp8GemmStrategy() {
+  return std::make_unique<Sm90Fp8GemmStrategy>();
+}

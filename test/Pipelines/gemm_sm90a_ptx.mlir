@@ -1,0 +1,56 @@
+// The GEMM ops from buffers to PTX and cubin on sm_90a: the wgmma mainloop
+// (lib/Conversion/FusedOpsToGPU/Wgmma.cpp) with the tiles pinned.
+// REQUIRES: ptxas
+// RUN: fusedops-compile %s --chip=sm_90a --ptx=%t.ptx --cubin=%t.cubin | FileCheck %s --check-prefix=WROTE
+// RUN: FileCheck %s --check-prefix=SM90 --implicit-check-not=mma.sync < %t.ptx
+
+// WROTE: wrote {{.*}}.ptx (isa, sm_90a, {{[0-9]+}} bytes)
+// WROTE: wrote {{.*}}.cubin (bin, sm_90a, {{[0-9]+}} bytes)
+
+// sm_90a gated MLP: 16-byte cp.async into the ring, two m64n128k16 wgmmas
+// (gate, up) per 16 of K committed as one group, all but the latest waited
+// for; then (LLVM rotates the loop) the next tile's copies waited for, the
+// proxy fence before the MMA unit reads them, the barrier.
+// SM90: .target sm_90a
+// SM90-LABEL: .entry gated_mlp(
+// SM90: .maxntid 256, 1, 1
+// SM90: cp.async.cg.shared.global [{{.*}}], 16,
+// SM90: cp.async.commit_group;
+// SM90: wgmma.fence.sync.aligned;
+// SM90: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// SM90: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// SM90: wgmma.commit_group.sync.aligned;
+// SM90: wgmma.wait_group.sync.aligned 1;
+// SM90: cp.async.wait_group 1;
+// SM90: fence.proxy.async.shared::cta;
+// SM90: bar.sync 0;
+// SM90: wgmma.wait_group.sync.aligned 0;
+// SM90: ex2.approx
+// SM90: st.global.b32
+
+// sm_90a FP8 with row scales: m64n256k32 on e4m3 × e5m2.
+// SM90-LABEL: .entry fp8_gemm(
+// SM90: wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e5m2
+// SM90: wgmma.wait_group.sync.aligned 1;
+
+// Block-scaled FP8: each K tile from zero (scale-d false), waited for and
+// folded in with the tile's scale pair.
+// SM90-LABEL: .entry fp8_gemm_0(
+// SM90: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3
+// SM90: wgmma.wait_group.sync.aligned 0;
+// SM90: fma.rn.f32
+
+func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11264x4096xbf16>, %wu: memref<11264x4096xbf16>, %o: memref<?x11264xbf16>) {
+  fusedops.gated_mlp ins(%x, %wg, %wu : memref<?x4096xbf16>, memref<11264x4096xbf16>, memref<11264x4096xbf16>) outs(%o : memref<?x11264xbf16>) activation = silu {tile = #fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>}
+  return
+}
+
+func.func @fp8_row(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E5M2>, %sa: memref<?xf32>, %sb: memref<4096xf32>, %o: memref<?x4096xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row {tile = #fusedops.tile<block = [128, 256, 128], warps = 8, stages = 4>}
+  return
+}
+
+func.func @fp8_block(%a: memref<512x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<4x32xf32>, %sb: memref<32x32xf32>, %o: memref<512x4096xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<512x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<4x32xf32>, memref<32x32xf32>) outs(%o : memref<512x4096xbf16>) granularity = block128 {tile = #fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4>}
+  return
+}
