@@ -28,16 +28,20 @@
 // SM90: ex2.approx
 // SM90: st.global.b32
 
-// sm_90a FP8 with row scales: m64n256k32 on e4m3 × e5m2.
+// sm_90a FP8 with row scales, e4m3 × e5m2: promoted, K tiles in pairs, each
+// from zero (scale-d false on its first wgmma), waited for
+// while the other tile's MMAs run, added to the f32 sums.
 // SM90-LABEL: .entry fp8_gemm(
-// SM90: wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e5m2
+// SM90: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e5m2
+// SM90: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e5m2
+// SM90: wgmma.commit_group.sync.aligned;
 // SM90: wgmma.wait_group.sync.aligned 1;
+// SM90: add.rn.f32
 
-// Block-scaled FP8: each K tile from zero (scale-d false), waited for and
-// folded in with the tile's scale pair.
+// Block-scaled FP8: the same, each tile's products times its scale pair.
 // SM90-LABEL: .entry fp8_gemm_0(
 // SM90: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3
-// SM90: wgmma.wait_group.sync.aligned 0;
+// SM90: wgmma.wait_group.sync.aligned 1;
 // SM90: fma.rn.f32
 
 func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11264x4096xbf16>, %wu: memref<11264x4096xbf16>, %o: memref<?x11264xbf16>) {
@@ -46,7 +50,7 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11264x4096xbf16>, %wu: memre
 }
 
 func.func @fp8_row(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E5M2>, %sa: memref<?xf32>, %sb: memref<4096xf32>, %o: memref<?x4096xbf16>) {
-  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row {tile = #fusedops.tile<block = [128, 256, 128], warps = 8, stages = 4>}
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row {tile = #fusedops.tile<block = [128, 128, 128], warps = 8, stages = 5>}
   return
 }
 

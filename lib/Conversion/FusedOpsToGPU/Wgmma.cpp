@@ -22,9 +22,11 @@
 //     operand, m64nBNk16 (f16/bf16) or m64nBNk32 (FP8), A and B from
 //     shared-memory descriptors (K-major, SBO = 8 rows), committed as one
 //     group; wait for all but that group.
-//   * Block-scaled FP8 (`foldPerKTile`) instead starts each K tile's MMAs
-//     from zero, waits for them, and adds them to the running sums times
-//     the tile's scale (the DeepSeek-V3 promotion, here per K tile).
+//   * FP8 (`promote`) instead starts each K tile's MMAs from zero and adds
+//     them to f32 sums (times the tile's scale for block128 scales): the
+//     promotion of DeepSeek-V3 §3.3.2, per K tile of at most 128. Tiles go
+//     in pairs with two partial sets, so the MMAs of one overlap the
+//     folding of the other.
 //
 // wgmma is emitted as nvvm.wgmma.mma_async with descriptors built here:
 // nvgpu.warpgroup.mma of MLIR 22 steps K-major B descriptors wrongly for
@@ -60,7 +62,7 @@ static constexpr int64_t kWarpgroupRows = 64;
 
 WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
                                  int64_t numB, Type aType, Type bType,
-                                 bool foldPerKTile) {
+                                 bool promote) {
   WgmmaGemmPlan plan;
   plan.bm = tile.getBlock()[0];
   plan.bn = tile.getBlock()[1];
@@ -72,7 +74,7 @@ WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
   plan.numB = numB;
   plan.aType = aType;
   plan.bType = bType;
-  plan.foldPerKTile = foldPerKTile;
+  plan.promote = promote;
   return plan;
 }
 
@@ -127,8 +129,6 @@ WgmmaGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
   else if (accumulatorsPerThread() > 192)
     os << "needs " << accumulatorsPerThread()
        << " accumulator registers per thread, at most 192 (a smaller BN)";
-  else if (foldPerKTile && (128 % bm != 0 || 128 % bn != 0 || 128 % bk != 0))
-    os << "with block128 scales BM, BN and BK must divide 128";
   else if (sharedBytes() > getMaxSharedBytes(target))
     os << "needs " << sharedBytes() << " bytes of shared memory; "
        << target.chip << " has at most " << getMaxSharedBytes(target)
@@ -292,21 +292,25 @@ kernel::buildWgmmaMainloop(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     return values;
   };
 
+  // With promotion K tiles go in pairs, the even one's products into
+  // partial set 0 and the odd one's into set 1, so that one tile's MMAs run
+  // while the other's are folded into the sums; K is padded to whole pairs
+  // (the copies of a tile past K fill zeros).
+  const int64_t tilesPerStep = plan.promote ? 2 : 1;
+  const int64_t paddedK = llvm::alignTo(numK, tilesPerStep);
+
   // Prologue: K tiles 0 .. stages − 3 in flight, one group each.
   for (int64_t s = 0; s + 2 < plan.stages; ++s) {
-    if (s < numK)
+    if (s < paddedK)
       issue(cIndex(b, s));
     commit();
   }
 
-  // Loop-carried: one accumulator per B operand (running sums when
-  // folding: each K tile's MMAs then start from zero).
-  SmallVector<Value> inits(plan.numB, zeroAcc);
-  auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), cIndex(b, 1), inits);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value kt = loop.getInductionVar();
+  // K tile `kt`: wait for its copies, fence them for the MMA unit, barrier,
+  // refill the slot every warpgroup is done with, then its MMAs into
+  // `target` (from zero when `fromZero`), committed as one group; wait for
+  // all but that group.
+  auto mmaTile = [&](Value kt, SmallVectorImpl<Value> &target, bool fromZero) {
     NVVM::CpAsyncWaitGroupOp::create(
         b, b.getI32IntegerAttr(static_cast<int32_t>(plan.stages - 3)));
     NVVM::FenceProxyOp::create(
@@ -316,21 +320,15 @@ kernel::buildWgmmaMainloop(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     Value ahead = arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 2));
     ifThen(b,
            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ahead,
-                                 cIndex(b, numK)),
+                                 cIndex(b, paddedK)),
            [&] { issue(ahead); });
     commit();
 
     Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     Value slotA = toI64(
-        b, arith::MulIOp::create(b, slot,
-                                 cIndex(b, plan.bm * rowBytes / 16)));
+        b, arith::MulIOp::create(b, slot, cIndex(b, plan.bm * rowBytes / 16)));
     Value slotB = toI64(
-        b, arith::MulIOp::create(b, slot,
-                                 cIndex(b, plan.bn * rowBytes / 16)));
-    SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
-                           loop.getRegionIterArgs().end());
-    SmallVector<Value> partial(plan.numB, zeroAcc);
-    SmallVector<Value> &target = plan.foldPerKTile ? partial : acc;
+        b, arith::MulIOp::create(b, slot, cIndex(b, plan.bn * rowBytes / 16)));
     NVVM::WgmmaFenceAlignedOp::create(b);
     for (int64_t kk = 0; kk < plan.bk / plan.mmaK(); ++kk) {
       // 32 bytes of K per MMA: 2 in the descriptor's 16-byte units.
@@ -342,32 +340,71 @@ kernel::buildWgmmaMainloop(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
         Value descB = arith::AddIOp::create(
             b, descB0[i], arith::AddIOp::create(b, slotB, step));
         target[i] = mma(target[i], descA, descB,
-                        /*accumulate=*/!plan.foldPerKTile || kk > 0);
+                        /*accumulate=*/!fromZero || kk > 0);
       }
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    if (plan.foldPerKTile) {
-      NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-      Value scale = kTileScale(b, kt);
-      for (int64_t i = 0; i < plan.numB; ++i) {
-        SmallVector<Value> sums = extract(acc[i]), parts = extract(partial[i]);
-        Value folded = acc[i];
-        for (int64_t e = 0; e < plan.bn / 2; ++e)
-          folded = LLVM::InsertValueOp::create(
-              b, folded,
-              math::FmaOp::create(b, parts[e], scale, sums[e]),
-              ArrayRef<int64_t>{e});
-        acc[i] = folded;
-      }
-    } else {
-      // The previous step's MMAs are done: its slot may be refilled after
-      // the next barrier.
-      NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+    // The previous tile's MMAs are done: its partial sums may be read, and
+    // its slot refilled after the next barrier.
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+  };
+  // sums += parts · (K tile kt's scale, or 1).
+  auto fold = [&](SmallVectorImpl<Value> &sums, ArrayRef<Value> parts,
+                  Value kt) {
+    Value scale = kTileScale ? kTileScale(b, kt) : Value();
+    for (int64_t i = 0; i < plan.numB; ++i) {
+      SmallVector<Value> s = extract(sums[i]), p = extract(parts[i]);
+      Value folded = sums[i];
+      for (int64_t e = 0; e < plan.bn / 2; ++e)
+        folded = LLVM::InsertValueOp::create(
+            b, folded,
+            scale ? Value(math::FmaOp::create(b, p[e], scale, s[e]))
+                  : Value(arith::AddFOp::create(b, p[e], s[e])),
+            ArrayRef<int64_t>{e});
+      sums[i] = folded;
     }
-    scf::YieldOp::create(b, acc);
+  };
+
+  // Loop-carried: one accumulator per B operand (the f32 sums when
+  // promoting), and with promotion the odd tile's partial sums, still in
+  // flight at the end of a step.
+  SmallVector<Value> inits(plan.numB * (plan.promote ? 2 : 1), zeroAcc);
+  auto loop = scf::ForOp::create(b, c0, cIndex(b, paddedK / tilesPerStep),
+                                 cIndex(b, 1), inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value iv = loop.getInductionVar();
+    ValueRange carried = loop.getRegionIterArgs();
+    SmallVector<Value> acc(carried.take_front(plan.numB));
+    if (!plan.promote) {
+      mmaTile(iv, acc, /*fromZero=*/false);
+      scf::YieldOp::create(b, acc);
+    } else {
+      SmallVector<Value> odd(carried.drop_front(plan.numB));
+      SmallVector<Value> even(plan.numB, zeroAcc);
+      Value kt = arith::MulIOp::create(b, iv, cIndex(b, 2));
+      mmaTile(kt, even, /*fromZero=*/true);
+      // The odd tile before this one (zeros before the first).
+      Value previous = arith::SelectOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kt, c0), c0,
+          arith::SubIOp::create(b, kt, cIndex(b, 1)));
+      fold(acc, odd, previous);
+      Value next = arith::AddIOp::create(b, kt, cIndex(b, 1));
+      SmallVector<Value> nextOdd(plan.numB, zeroAcc);
+      mmaTile(next, nextOdd, /*fromZero=*/true);
+      fold(acc, even, kt);
+      SmallVector<Value> yielded = acc;
+      yielded.append(nextOdd);
+      scf::YieldOp::create(b, yielded);
+    }
   }
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-  // Copies of steps past K may still be pending (empty groups): drain them
+  SmallVector<Value> sums(loop.getResults().take_front(plan.numB));
+  if (plan.promote)
+    fold(sums, SmallVector<Value>(loop.getResults().drop_front(plan.numB)),
+         cIndex(b, paddedK - 1));
+  // Copies of tiles past K may still be pending (empty groups): drain them
   // before the block exits.
   NVVM::CpAsyncWaitGroupOp::create(b, b.getI32IntegerAttr(0));
 
@@ -387,7 +424,7 @@ kernel::buildWgmmaMainloop(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                             cIndex(b, 2)));
   SmallVector<SmallVector<Value>> results;
   for (int64_t i = 0; i < plan.numB; ++i)
-    results.push_back(extract(loop.getResult(i)));
+    results.push_back(extract(sums[i]));
   return results;
 }
 
@@ -471,7 +508,7 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan,
   // fragment loads compete with the MMAs, but a 64-wide N or folding after
   // every K tile leaves the tensor cores idle part of the time.
   r.issueEfficiency = plan.bn >= 128 ? 1.0 : 0.8;
-  if (plan.foldPerKTile)
+  if (plan.promote)
     r.issueEfficiency *= 0.75;
   r.bytesInFlightPerBlock = double(plan.stages - 2) *
                             (plan.bm + plan.numB * plan.bn) * plan.rowBytes();

@@ -35,16 +35,19 @@ struct WgmmaGemmPlan {
   int64_t numB = 1;
   /// Element type of A and of every B (f16, bf16, f8E4M3FN, f8E5M2).
   Type aType, bType;
-  /// Each K tile's products are folded into the running sums with a scale
-  /// the epilogue's caller gives per K tile (block-scaled FP8), after
-  /// waiting for that tile's MMAs: two accumulator sets.
-  bool foldPerKTile = false;
+  /// Promotion: each K tile's products (at most 128 of K) start from zero
+  /// and are then added to f32 sums, times the tile's scale where one is
+  /// given (block-scaled FP8). Hopper's FP8 wgmma accumulates with about 14
+  /// bits of mantissa (DeepSeek-V3 §3.3.2); this keeps the sums in f32.
+  /// Three accumulator sets: the sums and two partials, so that one K
+  /// tile's MMAs overlap the folding of the other's.
+  bool promote = false;
 
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
   /// warps = 4 × warpgroups, stages = S>.
   static WgmmaGemmPlan get(TileConfigAttr tile, int64_t n, int64_t k,
                            int64_t numB, Type aType, Type bType,
-                           bool foldPerKTile);
+                           bool promote);
 
   int64_t elementBytes() const;
   /// Bytes of one shared-memory row of a K tile: the swizzle width.
@@ -54,7 +57,7 @@ struct WgmmaGemmPlan {
   int64_t threads() const { return warpgroups * 128; }
   /// f32 accumulator registers per thread.
   int64_t accumulatorsPerThread() const {
-    return numB * bn / 2 * (foldPerKTile ? 2 : 1);
+    return numB * bn / 2 * (promote ? 3 : 1);
   }
   /// Dynamic shared memory: the rings of A and of each B, plus 1 KiB to
   /// align them to the swizzle pattern's 1024 bytes.
@@ -70,8 +73,8 @@ struct WgmmaFragment {
   Value rowBase, colBase;
 };
 
-/// Called after each K tile when `foldPerKTile`: the f32 scale of K tile
-/// `kt` (an index) for this block.
+/// With promotion, the f32 scale of K tile `kt` (an index, possibly one
+/// past K's last tile, whose products are zero) for this block.
 using KTileScaleFn = function_ref<Value(ImplicitLocOpBuilder &, Value kt)>;
 
 /// Emits the mainloop into the kernel at `b`: the tile of block rows

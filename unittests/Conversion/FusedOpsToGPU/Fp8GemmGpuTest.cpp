@@ -17,7 +17,9 @@
 
 #include "fusedops/ExecutionEngine/JitModule.h"
 
+#include <algorithm>
 #include <sstream>
+#include <string>
 
 using namespace fusedops::test;
 using mlir::fusedops::JitModule;
@@ -183,9 +185,16 @@ TEST_P(Fp8GemmGpuTest, MatchesFloat64Reference) {
       got[i * c.n + j] = out.get(i * c.n + j);
     }
   double err = relativeError(got, ref);
-  EXPECT_LE(err, toleranceFor(c.outType)) << "relative error " << err;
+  // Hopper's FP8 wgmma adds its products with about 14 mantissa bits before
+  // the kernel promotes each K tile's sums to f32 (DeepSeek-V3 §3.3.2;
+  // 2.2e-4 was measured on an H200 without and with promotion at K ≤ 384).
+  // FP8 mma.sync (sm_80 decode, sm_89) accumulates in full f32.
+  double bound = toleranceFor(c.outType);
+  if (std::string(c.chip) == "sm_90a")
+    bound = std::max(bound, 5e-4);
+  EXPECT_LE(err, bound) << "relative error " << err;
   std::printf("[ result   ] %s: relative error %.3g (bound %.3g)\n", c.name,
-              err, toleranceFor(c.outType));
+              err, bound);
 }
 
 constexpr ElementType F16 = ElementType::F16, BF16 = ElementType::BF16,
