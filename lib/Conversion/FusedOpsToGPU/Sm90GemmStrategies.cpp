@@ -188,16 +188,20 @@ public:
             Value n0) {
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
           Value rowsM = memref::DimOp::create(b, x, 0);
-          WgmmaFragment fragment;
-          SmallVector<SmallVector<Value>> acc = buildWgmmaMainloop(
+          buildWgmmaGemm(
               b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)},
-              rowsM, m0, n0, /*kTileScale=*/nullptr, fragment);
-          forEachPair(b, plan, fragment, [&](Value row, Value col, int64_t i) {
-            Value gate = pairOf(b, acc[0], i), up = pairOf(b, acc[1], i);
-            Value h = arith::MulFOp::create(
-                b, applyActivation(b, activation, gate), up);
-            storePair(b, h, out, row, col, rowsM, plan.n);
-          });
+              rowsM, m0, n0, /*kTileScale=*/nullptr,
+              [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
+                  const WgmmaFragment &fragment) {
+                forEachPair(b, plan, fragment,
+                            [&](Value row, Value col, int64_t i) {
+                              Value gate = pairOf(b, acc[0], i),
+                                    up = pairOf(b, acc[1], i);
+                              Value h = arith::MulFOp::create(
+                                  b, applyActivation(b, activation, gate), up);
+                              storePair(b, h, out, row, col, rowsM, plan.n);
+                            });
+              });
         });
     rewriter.eraseOp(op);
     return success();
@@ -272,42 +276,14 @@ public:
                       RewriterBase &rewriter) const override;
 };
 
-/// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
-/// out [M, N].
-void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
-                      const WgmmaGemmPlan &plan, gpu::GPUFuncOp kernel,
-                      Value m0, Value n0) {
+/// fp8_gemm's epilogue: the tensor or row scales and the bias applied to
+/// the promoted sums, stored in the output's type.
+void buildFp8Epilogue(ImplicitLocOpBuilder &b, Fp8GemmOp op,
+                      const WgmmaGemmPlan &plan, ArrayRef<Value> acc,
+                      const WgmmaFragment &fragment, Value sa, Value sb,
+                      Value bias, Value out, Value rowsM) {
   Type f32 = b.getF32Type();
-  bool hasBias = static_cast<bool>(op.getBias());
-  Value a = kernel.getArgument(0), bMat = kernel.getArgument(1),
-        sa = kernel.getArgument(2), sb = kernel.getArgument(3);
-  Value bias = hasBias ? kernel.getArgument(4) : Value();
-  Value out = kernel.getArgument(hasBias ? 5 : 4);
-  Value rowsM = memref::DimOp::create(b, a, 0);
   ScaleGranularity granularity = op.getGranularity();
-
-  // Block scales: the one pair covering this block tile's K tile kt (the
-  // last one for the zero tile past K that promotion may add).
-  auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
-    Value kb = arith::MinUIOp::create(
-        b,
-        arith::DivUIOp::create(
-            b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
-            cIndex(b, 128)),
-        cIndex(b, llvm::divideCeil(plan.k, 128) - 1));
-    Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
-    Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
-    return arith::MulFOp::create(
-        b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
-        memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
-  };
-  WgmmaFragment fragment;
-  SmallVector<SmallVector<Value>> acc = buildWgmmaMainloop(
-      b, plan, a, {bMat}, rowsM, m0, n0,
-      granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
-                                                : KTileScaleFn(),
-      fragment);
-
   // Scales and bias are read at indices clamped into range; what lies
   // outside the output is not stored.
   auto clamp = [&](Value index, Value limit) -> Value {
@@ -351,7 +327,7 @@ void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
       if (bias)
         colBias = castFloat(b, columnPair(bias, col), f32);
     }
-    Value value = pairOf(b, acc[0], i);
+    Value value = pairOf(b, acc, i);
     if (tensorScale)
       value = arith::MulFOp::create(b, value, splat(tensorScale));
     if (granularity == ScaleGranularity::row)
@@ -362,6 +338,45 @@ void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
       value = arith::AddFOp::create(b, value, colBias);
     storePair(b, value, out, row, col, rowsM, plan.n);
   });
+}
+
+/// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
+/// out [M, N].
+void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
+                      const WgmmaGemmPlan &plan, gpu::GPUFuncOp kernel,
+                      Value m0, Value n0) {
+  bool hasBias = static_cast<bool>(op.getBias());
+  Value a = kernel.getArgument(0), bMat = kernel.getArgument(1),
+        sa = kernel.getArgument(2), sb = kernel.getArgument(3);
+  Value bias = hasBias ? kernel.getArgument(4) : Value();
+  Value out = kernel.getArgument(hasBias ? 5 : 4);
+  Value rowsM = memref::DimOp::create(b, a, 0);
+  ScaleGranularity granularity = op.getGranularity();
+
+  // Block scales: the one pair covering this block tile's K tile kt (the
+  // last one for the zero tile past K that promotion may add).
+  auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
+    Value kb = arith::MinUIOp::create(
+        b,
+        arith::DivUIOp::create(
+            b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
+            cIndex(b, 128)),
+        cIndex(b, llvm::divideCeil(plan.k, 128) - 1));
+    Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
+    Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
+    return arith::MulFOp::create(
+        b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
+        memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
+  };
+  buildWgmmaGemm(
+      b, plan, a, {bMat}, rowsM, m0, n0,
+      granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
+                                                : KTileScaleFn(),
+      [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
+          const WgmmaFragment &fragment) {
+        buildFp8Epilogue(b, op, plan, acc[0], fragment, sa, sb, bias, out,
+                         rowsM);
+      });
 }
 
 LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
