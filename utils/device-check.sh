@@ -117,7 +117,7 @@ run_python() {
 # The GEMM engine: its GPU tests, the SASS of its kernels (HGMMA/QGMMA present,
 # no serialization), and bench/gemm_engine.py (issue 10's shapes and baselines).
 run_gemm() {
-  "$bin/FusedOpsToGPUTests" --gtest_filter='*GatedMlp*:*Fp8Gemm*' \
+  timeout 150 "$bin/FusedOpsToGPUTests" --gtest_filter="*GatedMlp*:*Fp8Gemm*" \
     >"$out/gemm-tests.log" 2>&1
   echo "GEMM GPU GoogleTests rc=$?"
   grep -E "^\[ result|FAILED|PASSED|SKIPPED" "$out/gemm-tests.log"
@@ -125,7 +125,7 @@ run_gemm() {
     --cubin=/tmp/gemm.cubin >/dev/null && cuobjdump --dump-sass /tmp/gemm.cubin \
     >"$out/gemm.sass" && grep -cE "HGMMA|QGMMA" "$out/gemm.sass"
   PYTHONPATH=$root/python FUSEDOPS_LIBRARY_DIR=$bin PYTHONUNBUFFERED=1 \
-    python3 "$root/bench/gemm_engine.py" --out "$out" "$@"
+    timeout 300 python3 "$root/bench/gemm_engine.py" --out "$out" "$@"
 }
 
 case "$what" in

@@ -63,20 +63,23 @@ static constexpr int64_t kWarpgroupThreads = 128;
 /// Registers per thread the consumers get with setmaxnreg besides their
 /// accumulators (descriptors, addresses, the epilogue), and at most.
 static constexpr int64_t kConsumerExtraRegisters = 56;
-static constexpr int64_t kMaxConsumerRegisters = 232;
+static constexpr int64_t kMaxConsumerRegisters = 224;
 
-/// The setmaxnreg split of the SM's 65536 registers between the producer
-/// (128 threads) and two consumer warpgroups: the consumers get what their
-/// accumulators need, the producer the rest (its address arithmetic spills
-/// below about 64).
+/// The setmaxnreg split between the producer (128 threads) and two consumer
+/// warpgroups. setmaxnreg moves registers within what the block was
+/// launched with (65536 / 384 threads, rounded down to 8: 168 each), and an
+/// increase waits until decreases have freed enough: the split must not
+/// exceed that total, or the consumers wait forever. The consumers get what
+/// their accumulators need, the producer the rest.
 static std::pair<int64_t, int64_t>
 getRegisterSplit(const WgmmaGemmPlan &plan) {
+  int64_t launched = 65536 / plan.threads() / 8 * 8 * plan.threads();
   int64_t consumer =
       std::min<int64_t>(kMaxConsumerRegisters,
                         llvm::alignTo(plan.accumulatorsPerThread() +
                                           kConsumerExtraRegisters,
                                       8));
-  int64_t producer = (65536 / 128 - 2 * consumer) / 8 * 8;
+  int64_t producer = (launched - 2 * 128 * consumer) / 128 / 8 * 8;
   return {std::min<int64_t>(producer, 168), consumer};
 }
 
