@@ -15,10 +15,10 @@
 
 // M = 3000 falls in the class M<=4096 measured at 4096.
 // CHECK-LABEL: func.func @mlp
-// CHECK: {tile = #fusedops.tile<block = [256, 32, 64], warps = 4>}
-// REMARK: remark: tile #fusedops.tile<block = [256, 32, 64], warps = 4> from the tuning cache (2900.5 us measured on NVIDIA H200, driver 580.159.04)
-// DRIVER: {tile = #fusedops.tile<block = [64, 128, 64], warps = 4>}
-// OTHER: {tile = #fusedops.tile<block = [128, 64, 64], warps = 4, stages = 2>}
+// CHECK: {tile = #fusedops.tile<block = [128, 128, 32], warps = 8, stages = 5>}
+// REMARK: remark: tile #fusedops.tile<block = [128, 128, 32], warps = 8, stages = 5> from the tuning cache (2900.5 us measured on NVIDIA H200, driver 580.159.04)
+// DRIVER: {tile = #fusedops.tile<block = [64, 128, 64], warps = 4, stages = 4>}
+// OTHER: {tile = #fusedops.tile<block = [128, 192, 64], warps = 8, stages = 3>}
 // VERSION: warning: ignoring tuning cache {{.*}}future-version.json: tuning cache version 99, but this compiler reads version 1; using the cost model (re-run fusedops-tune to rebuild it)
 // TRUNCATED: warning: ignoring tuning cache {{.*}}truncated.json: not JSON
 func.func @mlp(%x: memref<3000x4096xbf16>, %wg: memref<11008x4096xbf16>,
@@ -31,7 +31,7 @@ func.func @mlp(%x: memref<3000x4096xbf16>, %wg: memref<11008x4096xbf16>,
 
 // Another shape class (M<=8192): not in the cache.
 // CHECK-LABEL: func.func @larger
-// CHECK-NOT: block = [256, 32, 64]
+// CHECK-NOT: block = [128, 128, 32]
 // CHECK: {tile = #fusedops.tile<
 func.func @larger(%x: memref<8192x4096xbf16>, %wg: memref<11008x4096xbf16>,
                   %wu: memref<11008x4096xbf16>, %o: memref<8192x11008xbf16>) {

@@ -12,14 +12,15 @@
 // WROTE80: wrote {{.*}}.sm80.ptx (isa, sm_80,
 // WROTE80: wrote {{.*}}.sm80.cubin (bin, sm_80,
 
-// One kernel per op of the block; on sm_90a the FP8 projection runs on FP8
-// tensor cores, on sm_80 on f16 ones after decoding.
+// One kernel per op of the block; on sm_90a both GEMMs run on warpgroup
+// MMAs (FP8 ones for the projection), on sm_80 on mma.sync (f16 after
+// decoding the FP8 operands).
 // SM90-DAG: .entry quantize
 // SM90-DAG: .entry fp8_gemm(
 // SM90-DAG: .entry rmsnorm_rope(
 // SM90-DAG: .entry gated_mlp(
-// SM90-DAG: mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32
-// SM90-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// SM90-DAG: wgmma.mma_async.sync.aligned.m64n{{[0-9]+}}k32.f32.e4m3.e4m3
+// SM90-DAG: wgmma.mma_async.sync.aligned.m64n{{[0-9]+}}k16.f32.bf16.bf16
 // SM80-DAG: .entry quantize
 // SM80-DAG: .entry fp8_gemm(
 // SM80-DAG: .entry rmsnorm_rope(

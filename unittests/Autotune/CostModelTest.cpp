@@ -221,7 +221,7 @@ func.func @mlp(%x: memref<3000x4096xbf16>, %wg: memref<11008x4096xbf16>,
 TEST_F(OnOps, GatedMlpResourcesFollowTheTile) {
   Operation *op = parseOp(kGatedMlp);
   ASSERT_NE(op, nullptr);
-  KernelTarget target = *KernelTarget::parse("sm_90a");
+  KernelTarget target = *KernelTarget::parse("sm_80");
   const KernelStrategy *strategy = selectKernelStrategy(op, target);
   ASSERT_NE(strategy, nullptr);
   auto tile = TileConfigAttr::get(&context, {128, 64, 32}, 4, 2, {});
@@ -245,23 +245,46 @@ TEST_F(OnOps, GatedMlpResourcesFollowTheTile) {
   EXPECT_EQ(r.unit, KernelResources::ComputeUnit::TensorF16);
 }
 
+TEST_F(OnOps, WgmmaGatedMlpResourcesFollowTheTile) {
+  Operation *op = parseOp(kGatedMlp);
+  ASSERT_NE(op, nullptr);
+  KernelTarget target = *KernelTarget::parse("sm_90a");
+  const KernelStrategy *strategy = selectKernelStrategy(op, target);
+  ASSERT_NE(strategy, nullptr);
+  EXPECT_EQ(strategy->getName(), "gated-mlp-sm90a-wgmma");
+  auto tile = TileConfigAttr::get(&context, {128, 128, 64}, 8, 4, {});
+  KernelResources r = strategy->estimateResources(op, tile, target);
+  // cdiv(3000, 128) = 24 row blocks × cdiv(11008, 128) = 86 column blocks.
+  EXPECT_EQ(r.blocks, 24 * 86);
+  EXPECT_EQ(r.threadsPerBlock, 256);
+  // 4 stages × (128 + 2·128) rows × 128-byte K rows, and 1 KiB to align.
+  EXPECT_EQ(r.sharedBytesPerBlock, 4 * 384 * 128 + 1024);
+  // 64 f32 accumulators each for gate and up, 48 more.
+  EXPECT_EQ(r.registersPerThread, 128 + 48);
+  EXPECT_DOUBLE_EQ(r.flops, 2.0 * 3000 * 11008 * 4096 * 2);
+  EXPECT_EQ(r.kSteps, 64);
+  EXPECT_EQ(r.stages, 4);
+  EXPECT_EQ(r.unit, KernelResources::ComputeUnit::TensorF16);
+}
+
 TEST_F(OnOps, RankingChecksEveryCandidateAndOrdersByPrediction) {
   Operation *op = parseOp(kGatedMlp);
   ASSERT_NE(op, nullptr);
   FailureOr<TileRanking> ranking =
       rankTiles(op, *KernelTarget::parse("sm_90a"));
   ASSERT_TRUE(succeeded(ranking));
-  EXPECT_EQ(ranking->strategy->getName(), "gated-mlp-sm80-mma-sync");
+  EXPECT_EQ(ranking->strategy->getName(), "gated-mlp-sm90a-wgmma");
   ASSERT_FALSE(ranking->accepted.empty());
   for (size_t i = 1; i < ranking->accepted.size(); ++i)
     EXPECT_LE(ranking->accepted[i - 1].cost.seconds,
               ranking->accepted[i].cost.seconds);
-  // 256×256×64 in 4 stages needs 4·(256 + 512)·72·2 = 442368 bytes.
-  auto huge = TileConfigAttr::get(&context, {256, 256, 64}, 8, 4, {});
+  // 128×128×64 in 6 stages needs 6·(128 + 256)·128 bytes and 1 KiB to
+  // align: 295936 bytes.
+  auto huge = TileConfigAttr::get(&context, {128, 128, 64}, 8, 6, {});
   auto it = llvm::find_if(
       ranking->rejected, [&](const RejectedTile &t) { return t.tile == huge; });
   ASSERT_NE(it, ranking->rejected.end());
-  EXPECT_NE(it->reason.find("needs 442368 bytes of shared memory; sm_90a has "
+  EXPECT_NE(it->reason.find("needs 295936 bytes of shared memory; sm_90a has "
                             "at most 232448"),
             std::string::npos)
       << it->reason;

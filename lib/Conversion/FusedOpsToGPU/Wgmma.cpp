@@ -57,31 +57,8 @@ static constexpr int64_t kChunkBytes = 16;
 static constexpr int64_t kSwizzleAlign = 1024;
 /// Tile rows a group of blocks walks before moving to the next columns.
 static constexpr int64_t kGroupRows = 8;
-/// Rows of one warpgroup's MMA (m64), and its threads.
+/// Rows of one warpgroup's MMA (m64).
 static constexpr int64_t kWarpgroupRows = 64;
-static constexpr int64_t kWarpgroupThreads = 128;
-/// Registers per thread the consumers get with setmaxnreg besides their
-/// accumulators (descriptors, addresses, the epilogue), and at most.
-static constexpr int64_t kConsumerExtraRegisters = 56;
-static constexpr int64_t kMaxConsumerRegisters = 224;
-
-/// The setmaxnreg split between the producer (128 threads) and two consumer
-/// warpgroups. setmaxnreg moves registers within what the block was
-/// launched with (65536 / 384 threads, rounded down to 8: 168 each), and an
-/// increase waits until decreases have freed enough: the split must not
-/// exceed that total, or the consumers wait forever. The consumers get what
-/// their accumulators need, the producer the rest.
-static std::pair<int64_t, int64_t>
-getRegisterSplit(const WgmmaGemmPlan &plan) {
-  int64_t launched = 65536 / plan.threads() / 8 * 8 * plan.threads();
-  int64_t consumer =
-      std::min<int64_t>(kMaxConsumerRegisters,
-                        llvm::alignTo(plan.accumulatorsPerThread() +
-                                          kConsumerExtraRegisters,
-                                      8));
-  int64_t producer = (launched - 2 * 128 * consumer) / 128 / 8 * 8;
-  return {std::min<int64_t>(producer, 168), consumer};
-}
 
 WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
                                  int64_t numB, Type aType, Type bType,
@@ -141,21 +118,19 @@ WgmmaGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
        << 128 / elementBytes() << " elements";
   else if (bn < 8 || bn > 256 || bn % 8 != 0)
     os << "BN must be a multiple of 8 from 8 to 256 (wgmma's N)";
-  else if ((bm * rowBytes() / kChunkBytes) % kWarpgroupThreads != 0 ||
-           (bn * rowBytes() / kChunkBytes) % kWarpgroupThreads != 0)
+  else if ((bm * rowBytes() / kChunkBytes) % threads() != 0 ||
+           (bn * rowBytes() / kChunkBytes) % threads() != 0)
     os << "a stage's " << bm * rowBytes() / kChunkBytes << " and "
        << bn * rowBytes() / kChunkBytes
-       << " 16-byte chunks must split evenly over the producer's "
-       << kWarpgroupThreads << " threads";
+       << " 16-byte chunks must split evenly over " << threads()
+       << " threads";
   else if (stages < 3)
     os << "needs at least 3 stages (one K tile loads while two are read)";
   else if (accumulatorsPerThread() > 192)
     os << "needs " << accumulatorsPerThread()
        << " accumulator registers per thread, at most 192 (a smaller BN)";
-  // The mbarriers (8 bytes each, two per slot) are static shared memory.
-  else if (sharedBytes() + 16 * stages > getMaxSharedBytes(target))
-    os << "needs " << sharedBytes() + 16 * stages
-       << " bytes of shared memory; "
+  else if (sharedBytes() > getMaxSharedBytes(target))
+    os << "needs " << sharedBytes() << " bytes of shared memory; "
        << target.chip << " has at most " << getMaxSharedBytes(target)
        << " (fewer stages or a smaller tile)";
   return reason;
@@ -185,16 +160,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   const int64_t chunkElements = kChunkBytes / plan.elementBytes();
   const int64_t chunksPerRow = rowBytes / kChunkBytes;
   const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
-  const int64_t stages = plan.stages;
-  // With promotion K tiles go in pairs, the even one's products into
-  // partial set 0 and the odd one's into set 1, so that one tile's MMAs run
-  // while the other's are folded into the sums; K is padded to whole pairs
-  // (the copies of a tile past K fill zeros).
-  const int64_t tilesPerStep = plan.promote ? 2 : 1;
-  const int64_t paddedK = llvm::alignTo(numK, tilesPerStep);
-  // Tiles the producer keeps in flight before it signals the oldest: the
-  // consumers release a slot only once they issued the next tile's MMAs.
-  const int64_t lag = stages - 2;
+  const int64_t threads = plan.threads();
 
   // Dynamic shared memory, its start rounded up to the swizzle pattern.
   auto workgroup =
@@ -216,150 +182,65 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     Type element = i == 0 ? plan.aType : plan.bType;
     Value shift = arith::AddIOp::create(b, pad, cIndex(b, offsets[i]));
     rings.push_back(memref::ViewOp::create(
-        b, getWorkgroupBufferType({stages, rows, plan.bk}, element), base,
+        b,
+        getWorkgroupBufferType({plan.stages, rows, plan.bk}, element), base,
         shift, ValueRange{}));
     ringAddresses.push_back(arith::AddIOp::create(b, baseAddress, shift));
   }
 
-  // Per ring slot, `full` (the producer's 128 threads arrive once the
-  // slot's tile landed) and `empty` (every consumer thread arrives once its
-  // MMAs reading the slot are done).
-  auto barrierType = nvgpu::MBarrierGroupType::get(ctx, workgroup, 2 * stages);
-  Value barriers = nvgpu::MBarrierCreateOp::create(b, barrierType);
-  auto full = [&](Value slot) { return slot; };
-  auto empty = [&](Value slot) {
-    return arith::AddIOp::create(b, slot, cIndex(b, stages)).getResult();
-  };
-  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
+  Value c0 = cIndex(b, 0);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
-    for (int64_t s = 0; s < stages; ++s) {
-      nvgpu::MBarrierInitOp::create(b, barriers, cIndex(b, kWarpgroupThreads),
-                                    cIndex(b, s), Value());
-      nvgpu::MBarrierInitOp::create(
-          b, barriers, cIndex(b, kWarpgroupThreads * plan.warpgroups),
-          cIndex(b, stages + s), Value());
-    }
-  });
-  gpu::BarrierOp::create(b);
-  // Waits for the phase of `barrier` that completes use `use` of its slot.
-  auto waitFor = [&](Value barrier, Value use) {
-    Value parity = arith::TruncIOp::create(
-        b, b.getI1Type(), arith::IndexCastUIOp::create(b, b.getI64Type(), use));
-    nvgpu::MBarrierTryWaitParityOp::create(b, barriers, parity,
-                                           cIndex(b, 10000000), barrier);
-  };
-  auto arrive = [&](Value barrier) {
-    nvgpu::MBarrierArriveOp::create(
-        b, nvgpu::MBarrierTokenType::get(ctx), barriers, barrier);
-  };
-
-  Value warpgroup = arith::DivUIOp::create(b, tid, cIndex(b, kWarpgroupThreads));
-  Value isProducer =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpgroup, c0);
-  auto roles = scf::IfOp::create(b, isProducer, /*withElseRegion=*/true);
-  bool moveRegisters = plan.warpgroups > 1;
-  auto [producerRegisters, consumerRegisters] = getRegisterSplit(plan);
-
-  //===--- Producer warpgroup: cp.async into the ring ---------------------===//
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(roles.thenBlock());
-    if (moveRegisters)
-      NVVM::SetMaxRegisterOp::create(b, producerRegisters,
-                                     NVVM::SetMaxRegisterAction::decrease);
-    Value ptid = tid; // warpgroup 0: 0 .. 127
-    Value sizeK = cIndex(b, plan.k), sizeN = cIndex(b, plan.n);
-    // This thread's chunk of each copy: rows r0 + i·(128 / chunks per row),
-    // column chunk kc; its swizzled place is the same for every i because
-    // the row step is a multiple of the pattern's 8 rows.
-    Value r0 = arith::DivUIOp::create(b, ptid, cIndex(b, chunksPerRow));
-    Value kc = arith::RemUIOp::create(b, ptid, cIndex(b, chunksPerRow));
-    Value swizzledColumn = arith::MulIOp::create(
-        b,
-        arith::XOrIOp::create(
-            b, kc,
-            arith::RemUIOp::create(
-                b, arith::DivUIOp::create(b, r0, cIndex(b, 128 / rowBytes)),
-                cIndex(b, chunksPerRow))),
-        cIndex(b, chunkElements));
-    Value kOffset = arith::MulIOp::create(b, kc, cIndex(b, chunkElements));
-    auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
-    auto copyTile = [&](Value global, Value ring, Value slot, Value k0,
-                        Value rowBase, Value rowLimit, int64_t rows) {
-      int64_t rowStep = kWarpgroupThreads / chunksPerRow;
-      Value gK = arith::AddIOp::create(b, k0, kOffset);
-      Value kValid =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gK, sizeK);
-      for (int64_t i = 0; i < rows / rowStep; ++i) {
-        Value r = arith::AddIOp::create(b, r0, cIndex(b, i * rowStep));
-        Value gRow = arith::AddIOp::create(b, rowBase, r);
-        Value valid = arith::AndIOp::create(
-            b, kValid,
-            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow,
-                                  rowLimit));
-        // Invalid chunks copy nothing (zero fill) from a valid address.
-        nvgpu::DeviceAsyncCopyOp::create(
-            b, tokenType, ring, ValueRange{slot, r, swizzledColumn}, global,
-            ValueRange{arith::SelectOp::create(b, valid, gRow, c0),
-                       arith::SelectOp::create(b, valid, gK, c0)},
-            b.getIndexAttr(chunkElements),
-            arith::SelectOp::create(b, valid, cIndex(b, chunkElements), c0),
-            b.getUnitAttr());
-      }
-    };
-    // Tile `kt` has landed (for this thread: after cp.async.wait_group):
-    // make the copies visible to the MMA unit's proxy, then signal.
-    auto signal = [&](Value kt) {
-      NVVM::FenceProxyOp::create(
-          b, NVVM::ProxyKind::async_shared,
-          NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-      arrive(full(arith::RemUIOp::create(b, kt, cIndex(b, stages))));
-    };
-    auto loop = scf::ForOp::create(b, c0, cIndex(b, paddedK), c1);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(loop.getBody());
-      Value kt = loop.getInductionVar();
-      Value slot = arith::RemUIOp::create(b, kt, cIndex(b, stages));
-      Value use = arith::DivUIOp::create(b, kt, cIndex(b, stages));
-      // The slot's previous tile (use − 1) released by every consumer.
-      ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, kt,
-                                      cIndex(b, stages)),
-             [&] { waitFor(empty(slot), arith::AddIOp::create(b, use, c1)); });
-      Value k0 = arith::MulIOp::create(b, kt, cIndex(b, plan.bk));
-      copyTile(a, rings[0], slot, k0, m0, rowsM, plan.bm);
-      for (int64_t i = 0; i < plan.numB; ++i)
-        copyTile(bs[i], rings[1 + i], slot, k0, n0, sizeN, plan.bn);
-      NVVM::CpAsyncCommitGroupOp::create(b);
-      ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, kt,
-                                      cIndex(b, lag)),
-             [&] {
-               NVVM::CpAsyncWaitGroupOp::create(
-                   b, b.getI32IntegerAttr(static_cast<int32_t>(lag)));
-               signal(arith::SubIOp::create(b, kt, cIndex(b, lag)));
-             });
-    }
-    // The last `lag` tiles, oldest first.
-    for (int64_t j = lag - 1; j >= 0; --j) {
-      if (paddedK - 1 - j < 0)
-        continue;
-      NVVM::CpAsyncWaitGroupOp::create(
-          b, b.getI32IntegerAttr(static_cast<int32_t>(j)));
-      signal(cIndex(b, paddedK - 1 - j));
-    }
-  }
-
-  //===--- Consumer warpgroups: wgmma and the epilogue --------------------===//
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(roles.elseBlock());
-  if (moveRegisters)
-    NVVM::SetMaxRegisterOp::create(b, consumerRegisters,
-                                   NVVM::SetMaxRegisterAction::increase);
-  Value consumer = arith::SubIOp::create(b, warpgroup, c1);
+  Value warpgroup = arith::DivUIOp::create(b, tid, cIndex(b, 128));
   Value lane = arith::RemUIOp::create(b, tid, cIndex(b, 32));
   Value warpInGroup = arith::RemUIOp::create(
       b, arith::DivUIOp::create(b, tid, cIndex(b, 32)), cIndex(b, 4));
+  Value sizeK = cIndex(b, plan.k), sizeN = cIndex(b, plan.n);
+
+  // This thread's chunk of each copy: rows r0 + i·(threads / chunks per
+  // row), column chunk kc; its swizzled place is the same for every i
+  // because the row step is a multiple of the pattern's 8 rows.
+  Value r0 = arith::DivUIOp::create(b, tid, cIndex(b, chunksPerRow));
+  Value kc = arith::RemUIOp::create(b, tid, cIndex(b, chunksPerRow));
+  Value swizzledColumn = arith::MulIOp::create(
+      b,
+      arith::XOrIOp::create(
+          b, kc,
+          arith::RemUIOp::create(
+              b, arith::DivUIOp::create(b, r0, cIndex(b, 128 / rowBytes)),
+              cIndex(b, chunksPerRow))),
+      cIndex(b, chunkElements));
+  Value kOffset = arith::MulIOp::create(b, kc, cIndex(b, chunkElements));
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
+  auto copyTile = [&](Value global, Value ring, Value slot, Value k0,
+                      Value rowBase, Value rowLimit, int64_t rows) {
+    int64_t rowStep = threads / chunksPerRow;
+    Value gK = arith::AddIOp::create(b, k0, kOffset);
+    Value kValid =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gK, sizeK);
+    for (int64_t i = 0; i < rows / rowStep; ++i) {
+      Value r = arith::AddIOp::create(b, r0, cIndex(b, i * rowStep));
+      Value gRow = arith::AddIOp::create(b, rowBase, r);
+      Value valid = arith::AndIOp::create(
+          b, kValid,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, rowLimit));
+      // Invalid chunks copy nothing (zero fill) from a valid address.
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, tokenType, ring, ValueRange{slot, r, swizzledColumn}, global,
+          ValueRange{arith::SelectOp::create(b, valid, gRow, c0),
+                     arith::SelectOp::create(b, valid, gK, c0)},
+          b.getIndexAttr(chunkElements),
+          arith::SelectOp::create(b, valid, cIndex(b, chunkElements), c0),
+          b.getUnitAttr());
+    }
+  };
+  auto issue = [&](Value kt) {
+    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
+    Value k0 = arith::MulIOp::create(b, kt, cIndex(b, plan.bk));
+    copyTile(a, rings[0], slot, k0, m0, rowsM, plan.bm);
+    for (int64_t i = 0; i < plan.numB; ++i)
+      copyTile(bs[i], rings[1 + i], slot, k0, n0, sizeN, plan.bn);
+  };
+  auto commit = [&] { NVVM::CpAsyncCommitGroupOp::create(b); };
 
   // Shared-memory matrix descriptors (PTX ISA "Matrix Descriptor Format"):
   // start address >> 4 in bits 0-13, leading byte offset (unused by
@@ -380,7 +261,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // and a K step add (bytes >> 4) to the start address.
   Value descA0 = descriptor(arith::AddIOp::create(
       b, ringAddresses[0],
-      arith::MulIOp::create(b, consumer,
+      arith::MulIOp::create(b, warpgroup,
                             cIndex(b, kWarpgroupRows * rowBytes))));
   SmallVector<Value> descB0;
   for (int64_t i = 0; i < plan.numB; ++i)
@@ -389,8 +270,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   auto accType = LLVM::LLVMStructType::getLiteral(
       ctx, SmallVector<Type>(plan.bn / 2, f32));
   Value zeroAcc = LLVM::ZeroOp::create(b, accType);
-  auto shape =
-      NVVM::MMAShapeAttr::get(ctx, kWarpgroupRows, plan.bn, plan.mmaK());
+  auto shape = NVVM::MMAShapeAttr::get(ctx, kWarpgroupRows, plan.bn,
+                                       plan.mmaK());
   NVVM::WGMMATypes aWgmma = getWgmmaType(plan.aType),
                    bWgmma = getWgmmaType(plan.bType);
   auto mma = [&](Value acc, Value descA, Value descB, bool accumulate) {
@@ -410,12 +291,39 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     return values;
   };
 
-  // K tile `kt`: wait until it landed, its MMAs into `target` (from zero
-  // when `fromZero`) committed as one group, wait for all but that group,
-  // and release the previous tile's slot.
+  // With promotion K tiles go in pairs, the even one's products into
+  // partial set 0 and the odd one's into set 1, so that one tile's MMAs run
+  // while the other's are folded into the sums; K is padded to whole pairs
+  // (the copies of a tile past K fill zeros).
+  const int64_t tilesPerStep = plan.promote ? 2 : 1;
+  const int64_t paddedK = llvm::alignTo(numK, tilesPerStep);
+
+  // Prologue: K tiles 0 .. stages − 3 in flight, one group each.
+  for (int64_t s = 0; s + 2 < plan.stages; ++s) {
+    if (s < paddedK)
+      issue(cIndex(b, s));
+    commit();
+  }
+
+  // K tile `kt`: wait for its copies, fence them for the MMA unit, barrier,
+  // refill the slot every warpgroup is done with, then its MMAs into
+  // `target` (from zero when `fromZero`), committed as one group; wait for
+  // all but that group.
   auto mmaTile = [&](Value kt, SmallVectorImpl<Value> &target, bool fromZero) {
-    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, stages));
-    waitFor(full(slot), arith::DivUIOp::create(b, kt, cIndex(b, stages)));
+    NVVM::CpAsyncWaitGroupOp::create(
+        b, b.getI32IntegerAttr(static_cast<int32_t>(plan.stages - 3)));
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+    gpu::BarrierOp::create(b);
+    Value ahead = arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 2));
+    ifThen(b,
+           arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ahead,
+                                 cIndex(b, paddedK)),
+           [&] { issue(ahead); });
+    commit();
+
+    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     Value slotA = toI64(
         b, arith::MulIOp::create(b, slot, cIndex(b, plan.bm * rowBytes / 16)));
     Value slotB = toI64(
@@ -435,13 +343,9 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       }
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    // The previous tile's MMAs are done: its partial sums may be read, and
+    // its slot refilled after the next barrier.
     NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
-    ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, kt, c1),
-           [&] {
-             Value previous = arith::SubIOp::create(b, kt, c1);
-             arrive(empty(arith::RemUIOp::create(b, previous,
-                                                 cIndex(b, stages))));
-           });
   };
   // sums += parts · (K tile kt's scale, or 1).
   auto fold = [&](SmallVectorImpl<Value> &sums, ArrayRef<Value> parts,
@@ -464,8 +368,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // promoting), and with promotion the odd tile's partial sums, still in
   // flight at the end of a step.
   SmallVector<Value> inits(plan.numB * (plan.promote ? 2 : 1), zeroAcc);
-  auto loop = scf::ForOp::create(b, c0, cIndex(b, paddedK / tilesPerStep), c1,
-                                 inits);
+  auto loop = scf::ForOp::create(b, c0, cIndex(b, paddedK / tilesPerStep),
+                                 cIndex(b, 1), inits);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -483,9 +387,9 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       // The odd tile before this one (zeros before the first).
       Value previous = arith::SelectOp::create(
           b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kt, c0), c0,
-          arith::SubIOp::create(b, kt, c1));
+          arith::SubIOp::create(b, kt, cIndex(b, 1)));
       fold(acc, odd, previous);
-      Value next = arith::AddIOp::create(b, kt, c1);
+      Value next = arith::AddIOp::create(b, kt, cIndex(b, 1));
       SmallVector<Value> nextOdd(plan.numB, zeroAcc);
       mmaTile(next, nextOdd, /*fromZero=*/true);
       fold(acc, even, kt);
@@ -499,16 +403,19 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   if (plan.promote)
     fold(sums, SmallVector<Value>(loop.getResults().drop_front(plan.numB)),
          cIndex(b, paddedK - 1));
+  // Copies of tiles past K may still be pending (empty groups): drain them
+  // before the block exits.
+  NVVM::CpAsyncWaitGroupOp::create(b, b.getI32IntegerAttr(0));
 
-  // Lane l of warp w in consumer warpgroup g holds rows 64g + 16w + l/4
-  // (+8) and columns 2(l%4) (+1) of every 8-column group.
+  // Lane l of warp w in warpgroup g holds rows 64g + 16w + l/4 (+8) and
+  // columns 2(l%4) (+1) of every 8-column group.
   WgmmaFragment fragment;
   fragment.rowBase = arith::AddIOp::create(
       b, m0,
       arith::AddIOp::create(
           b,
           arith::AddIOp::create(
-              b, arith::MulIOp::create(b, consumer, cIndex(b, 64)),
+              b, arith::MulIOp::create(b, warpgroup, cIndex(b, 64)),
               arith::MulIOp::create(b, warpInGroup, cIndex(b, 16))),
           arith::DivUIOp::create(b, lane, cIndex(b, 4))));
   fragment.colBase = arith::AddIOp::create(
@@ -535,8 +442,6 @@ void kernel::buildAndLaunchWgmmaGemm(
     OpBuilder::InsertionGuard guard(b);
     kernel = createKernel(b, b.getLoc(), module, name, argTypes,
                           plan.threads(), /*workgroupBuffers=*/{});
-    // One block per SM: ptxas then honours setmaxnreg's register split.
-    kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     // Grouped order: blocks walk kGroupRows tile rows down a column of
     // tiles before the next column, so a wave reads a few weight tiles

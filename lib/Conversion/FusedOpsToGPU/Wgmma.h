@@ -26,8 +26,7 @@ namespace mlir::fusedops::kernel {
 
 /// One sm_90a GEMM kernel: a block computes a BM×BN tile of Cᵢ = A·Bᵢᵀ for
 /// every B operand (A [M, K] and Bᵢ [N, K], both K-major), with BM = 64 rows
-/// per consumer warpgroup. The tile's `warps` counts the consumer (MMA)
-/// warps; the kernel adds a producer warpgroup.
+/// per warpgroup.
 struct WgmmaGemmPlan {
   int64_t bm = 0, bn = 0, bk = 0, stages = 0, warpgroups = 0;
   /// Static N and K of the problem.
@@ -55,8 +54,7 @@ struct WgmmaGemmPlan {
   int64_t rowBytes() const { return bk * elementBytes(); }
   /// K of one wgmma: 32 bytes of each row (16 for 16-bit, 32 for FP8).
   int64_t mmaK() const { return 32 / elementBytes(); }
-  /// One producer warpgroup and `warpgroups` consumer (MMA) warpgroups.
-  int64_t threads() const { return (warpgroups + 1) * 128; }
+  int64_t threads() const { return warpgroups * 128; }
   /// f32 accumulator registers per thread.
   int64_t accumulatorsPerThread() const {
     return numB * bn / 2 * (promote ? 3 : 1);
@@ -79,7 +77,7 @@ struct WgmmaFragment {
 /// past K's last tile, whose products are zero) for this block.
 using KTileScaleFn = function_ref<Value(ImplicitLocOpBuilder &, Value kt)>;
 
-/// An op's epilogue: given, per B operand, a consumer thread's BN/2
+/// An op's epilogue: given, per B operand, a thread's BN/2
 /// accumulator values (f32, wgmma register order) and where they lie, it
 /// computes and stores the op's outputs.
 using WgmmaEpilogueFn =
@@ -88,10 +86,9 @@ using WgmmaEpilogueFn =
 
 /// Emits the kernel body at `b`: the tile of block rows [m0, m0 + BM) and
 /// columns [n0, n0 + BN) of every Cᵢ = A·Bᵢᵀ, with `rowsM` rows of A (rows
-/// past it, columns past N and K read as zero), handed to `epilogue` in the
-/// consumer warpgroups. Warpgroup 0 produces (cp.async into the ring),
-/// warpgroups 1 .. `warpgroups` consume (wgmma); full/empty mbarrier pairs
-/// per ring slot hand the slots over.
+/// past it, columns past N and K read as zero), handed to `epilogue`. Every
+/// thread both loads (cp.async into the ring) and, by warpgroup, multiplies
+/// (wgmma); one barrier per K tile hands the slots over.
 void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                     Value a, ArrayRef<Value> bs, Value rowsM, Value m0,
                     Value n0, KTileScaleFn kTileScale,
