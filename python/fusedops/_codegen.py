@@ -110,6 +110,7 @@ def fp8_gemm_source(
     *,
     granularity: str,
     bias: bool = False,
+    fast_accum: bool = False,
 ) -> tuple[str, list[str]]:
     a = memref_type([m, k], a_dtype)
     b = memref_type([n, k], b_dtype)
@@ -125,7 +126,7 @@ def fp8_gemm_source(
     args.append(("out", o))
     body = (
         f"fusedops.fp8_gemm ins(%a, %b, %sa, %sb : {a}, {b}, {sa}, {sb}){bias_clause} "
-        f"outs(%out : {o}) granularity = {granularity}"
+        f"outs(%out : {o}) granularity = {granularity}{' fast_accum' if fast_accum else ''}"
     )
     return _function(args, body)
 

@@ -822,12 +822,13 @@ def _fp8_gemm_kernel(
     bias: Optional[torch.Tensor],
     granularity: str,
     out_dtype: torch.dtype,
+    fast_accum: bool = False,
 ) -> _Kernel:
     m, k = a.shape
     n = b.shape[0]
     return _kernel(
         "fp8_gemm",
-        (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None),
+        (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None, fast_accum),
         lambda: _codegen.fp8_gemm_source(
             m,
             n,
@@ -837,6 +838,7 @@ def _fp8_gemm_kernel(
             _mlir(out_dtype),
             granularity=granularity,
             bias=bias is not None,
+            fast_accum=fast_accum,
         ),
         [a, b, a_scale, b_scale, bias],
         [((m, n), out_dtype)],
@@ -851,8 +853,9 @@ def _fp8_gemm_impl(
     bias: Optional[torch.Tensor],
     granularity: str,
     out_dtype: torch.dtype,
+    fast_accum: bool = False,
 ) -> torch.Tensor:
-    kernel = _fp8_gemm_kernel(a, b, a_scale, b_scale, bias, granularity, out_dtype)
+    kernel = _fp8_gemm_kernel(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum)
     return kernel([a, b, a_scale, b_scale, bias])[0]
 
 
@@ -889,20 +892,25 @@ def fp8_gemm(
     granularity: str = "tensor",
     out_dtype: Optional[torch.dtype] = None,
     bias: Optional[torch.Tensor] = None,
+    fast_accum: bool = False,
 ) -> torch.Tensor:
     """``(a * a_scale) @ (b * b_scale).T (+ bias)`` with ``a`` ``[M, K]`` and ``b`` ``[N, K]``.
 
     FP8 operands (float8_e4m3fn / float8_e5m2) need their scales; float16/bfloat16 operands are
     quantized dynamically to e4m3 with ``granularity`` first (their scale must be ``None``).
     ``out_dtype`` defaults to ``a``'s dtype for 16-bit inputs and bfloat16 for FP8 inputs;
-    ``bias`` is float32 ``[N]``.
+    ``bias`` is float32 ``[N]``. The sums are float32, promoted from the tensor cores every 128
+    of K on Hopper (as ``torch._scaled_mm`` by default); ``fast_accum=True`` skips that
+    promotion for ``tensor`` and ``row`` scales: faster, less accurate (``use_fast_accum``).
     """
-    tensors, statics = (a, b, a_scale, b_scale, bias), (granularity, out_dtype)
+    tensors, statics = (a, b, a_scale, b_scale, bias), (granularity, out_dtype, fast_accum)
     if not _is_compiling():  # under dynamo the checks below are traced instead
         outputs = _tables["fp8_gemm"](tensors, statics)
         if outputs is not None:
             return outputs[0]
     _choice("granularity", granularity, _GRANULARITIES)
+    if not isinstance(fast_accum, bool):
+        raise ArgumentError(f"fast_accum must be True or False; got {fast_accum!r}")
     a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES)
     b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES)
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
@@ -944,7 +952,7 @@ def fp8_gemm(
             for name, t in (("a", a), ("b", b))
             if t.dtype not in _FP8_DTYPES
         }
-        gemm = _fp8_gemm_kernel(qa, qb, sa, sb, bias, granularity, out_dtype)
+        gemm = _fp8_gemm_kernel(qa, qb, sa, sb, bias, granularity, out_dtype, fast_accum)
         return _Fp8GemmCall(quantize.get("a"), quantize.get("b"), gemm)
 
     return _dispatch(
@@ -957,6 +965,7 @@ def fp8_gemm(
         bias,
         granularity,
         out_dtype,
+        fast_accum,
         remember=("fp8_gemm", tensors, statics, fast_entry),
     )
 
@@ -1082,11 +1091,14 @@ def _register() -> None:
         bias: Optional[torch.Tensor],
         granularity: str,
         out_dtype: torch.dtype,
+        fast_accum: bool,
     ) -> torch.Tensor:
-        return _fp8_gemm_impl(*_dense(a, b, a_scale, b_scale, bias, granularity, out_dtype))
+        return _fp8_gemm_impl(
+            *_dense(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum)
+        )
 
     @fp8_gemm_op.register_fake
-    def _(a, b, a_scale, b_scale, bias, granularity, out_dtype):
+    def _(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum):
         return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)
 
 

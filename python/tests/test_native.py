@@ -41,6 +41,9 @@ SOURCES = {
     "fp8_gemm_tensor": cg.fp8_gemm_source(
         32, 64, 128, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="tensor"
     ),
+    "fp8_gemm_fast_accum": cg.fp8_gemm_source(
+        32, 256, 256, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row", fast_accum=True
+    ),
     "quantize_block": cg.quantize_source(256, 384, "bf16", "f8E4M3FN", granularity="block128"),
     "dequantize_tensor": cg.dequantize_source(16, 64, "f8E5M2", "f32", granularity="tensor"),
 }
@@ -83,6 +86,22 @@ def test_verifier_error_carries_the_diagnostic() -> None:
         [2, 8, 250], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
     )
     with pytest.raises(CompilationError, match="head_dim"):
+        _native.compile_module(source, chip="sm_90a", fmt="isa")
+
+
+def test_fast_accum_reaches_the_kernel_and_its_rule_is_the_verifiers() -> None:
+    # Promoted FP8 sums add each K tile's products in f32; fast_accum leaves them in the MMAs.
+    for fast, adds in ((False, True), (True, False)):
+        source, _ = cg.fp8_gemm_source(
+            64, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="tensor", fast_accum=fast
+        )
+        ptx = _native.compile_module(source, chip="sm_90a", fmt="isa").kernel_image.decode()
+        assert "wgmma.mma_async" in ptx
+        assert ("add.rn.f32" in ptx) == adds
+    source, _ = cg.fp8_gemm_source(
+        64, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="block128", fast_accum=True
+    )
+    with pytest.raises(CompilationError, match="'fast_accum' applies to tensor and row scales"):
         _native.compile_module(source, chip="sm_90a", fmt="isa")
 
 

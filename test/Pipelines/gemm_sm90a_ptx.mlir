@@ -38,8 +38,16 @@
 // SM90: wgmma.wait_group.sync.aligned 1;
 // SM90: add.rn.f32
 
-// Block-scaled FP8: the same, each tile's products times its scale pair.
+// fast_accum: the tensor cores' sums over all of K, a 128×256 tile, no
+// partial sums to add.
 // SM90-LABEL: .entry fp8_gemm_0(
+// SM90: wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3
+// SM90: wgmma.wait_group.sync.aligned 1;
+// SM90-NOT: add.rn.f32
+// SM90: wgmma.wait_group.sync.aligned 0;
+
+// Block-scaled FP8: promoted, each tile's products times its scale pair.
+// SM90-LABEL: .entry fp8_gemm_1(
 // SM90: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3
 // SM90: wgmma.wait_group.sync.aligned 1;
 // SM90: fma.rn.f32
@@ -51,6 +59,11 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11264x4096xbf16>, %wu: memre
 
 func.func @fp8_row(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E5M2>, %sa: memref<?xf32>, %sb: memref<4096xf32>, %o: memref<?x4096xbf16>) {
   fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row {tile = #fusedops.tile<block = [128, 128, 128], warps = 8, stages = 5>}
+  return
+}
+
+func.func @fp8_fast(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<?x4096xf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<?x4096xf16>) granularity = tensor fast_accum {tile = #fusedops.tile<block = [128, 256, 128], warps = 8, stages = 4>}
   return
 }
 

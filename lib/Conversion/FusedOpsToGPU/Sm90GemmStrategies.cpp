@@ -9,8 +9,9 @@
 //
 //   * gated_mlp: two B operands (Wg, Wu) sharing the A tile (x), two
 //     accumulators per thread; act(gate)·up in registers, one store.
-//   * fp8_gemm: one B operand, promoted (each K tile's products added to
-//     f32 sums: Hopper's FP8 MMAs accumulate with ~14-bit mantissas), with
+//   * fp8_gemm: one B operand, promoted unless `fast_accum` (each K tile's
+//     products added to f32 sums: Hopper's FP8 MMAs accumulate with ~14-bit
+//     mantissas), with
 //     block128 scales applied per K tile as it is added; per-tensor and
 //     per-row scales and the bias applied to the finished sums.
 //
@@ -215,11 +216,12 @@ public:
 WgmmaGemmPlan makeFp8GemmPlan(Fp8GemmOp op, TileConfigAttr tile) {
   auto rhs = cast<ShapedType>(op.getRhs().getType());
   Type lhsType = cast<ShapedType>(op.getLhs().getType()).getElementType();
-  // Promoted: the f32 sums of FP8 products are as exact as f32 allows, and
-  // no worse than cuBLASLt's default (bench/gemm_engine.py measures both).
+  // Promoted unless the op allows fast accumulation: the f32 sums are then
+  // no less accurate than cuBLASLt's default (bench/gemm_engine.py
+  // measures both).
   return WgmmaGemmPlan::get(tile, rhs.getDimSize(0), rhs.getDimSize(1),
                             /*numB=*/1, lhsType, rhs.getElementType(),
-                            /*promote=*/true);
+                            /*promote=*/!op.getFastAccum());
 }
 
 class Sm90Fp8GemmStrategy final : public KernelStrategy {
@@ -233,8 +235,11 @@ public:
 
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
-    // 128×128 outputs (three accumulator sets of 64 per thread with
-    // promotion), 128-byte K rows, 5 stages of 32 KiB.
+    // Promoted: 128×128 outputs (three accumulator sets of 64 per thread),
+    // 128-byte K rows, 5 stages of 32 KiB. Fast accumulation: 128×256 (one
+    // set of 128), 4 stages of 48 KiB.
+    if (cast<Fp8GemmOp>(op).getFastAccum())
+      return TileConfigAttr::get(op->getContext(), {128, 256, 128}, 8, 4, {});
     return TileConfigAttr::get(op->getContext(), {128, 128, 128}, 8, 5, {});
   }
 

@@ -387,6 +387,14 @@ func.func @gemm_row_scale_shape(%a: tensor<200x512xf8E4M3FN>, %b: tensor<300x512
 
 // -----
 
+func.func @gemm_block_fast_accum(%a: tensor<200x512xf8E4M3FN>, %b: tensor<300x512xf8E4M3FN>, %sa: tensor<2x4xf32>, %sb: tensor<3x4xf32>, %o: tensor<200x300xbf16>) {
+  // expected-error @+1 {{'fast_accum' applies to tensor and row scales; block128 scales are applied to the sums of each 128 of K, which must be promoted to f32 (drop 'fast_accum')}}
+  %0 = fusedops.fp8_gemm ins(%a, %b, %sa, %sb : tensor<200x512xf8E4M3FN>, tensor<300x512xf8E4M3FN>, tensor<2x4xf32>, tensor<3x4xf32>) outs(%o : tensor<200x300xbf16>) granularity = block128 fast_accum -> tensor<200x300xbf16>
+  return
+}
+
+// -----
+
 func.func @gemm_block_scale_shape(%a: tensor<200x512xf8E4M3FN>, %b: tensor<300x512xf8E4M3FN>, %sa: tensor<2x4xf32>, %sb: tensor<2x4xf32>, %o: tensor<200x300xbf16>) {
   // expected-error @+1 {{expects 'rhs_scale' to have shape [3, 4] (one per block128 group of 'rhs'), got 'tensor<2x4xf32>'}}
   %0 = fusedops.fp8_gemm ins(%a, %b, %sa, %sb : tensor<200x512xf8E4M3FN>, tensor<300x512xf8E4M3FN>, tensor<2x4xf32>, tensor<2x4xf32>) outs(%o : tensor<200x300xbf16>) granularity = block128 -> tensor<200x300xbf16>

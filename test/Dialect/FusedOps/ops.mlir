@@ -66,15 +66,15 @@ func.func @fp8_gemm(%a: tensor<?x256xf8E4M3FN>, %b: tensor<384x256xf8E5M2>,
                     %i16: tensor<?x384xf16>, %ibf16: tensor<?x384xbf16>, %i32: tensor<?x384xf32>)
     -> (tensor<?x384xf16>, tensor<?x384xbf16>, tensor<?x384xf32>) {
   // CHECK: fusedops.fp8_gemm ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<f32>, tensor<f32>) outs(%{{.*}} : tensor<?x384xf16>) granularity = tensor -> tensor<?x384xf16>
-  // CHECK: fusedops.fp8_gemm ins({{.*}} : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<?xf32>, tensor<384xf32>) bias(%{{.*}} : tensor<384xbf16>) outs(%{{.*}} : tensor<?x384xbf16>) granularity = row -> tensor<?x384xbf16>
+  // CHECK: fusedops.fp8_gemm ins({{.*}} : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<?xf32>, tensor<384xf32>) bias(%{{.*}} : tensor<384xbf16>) outs(%{{.*}} : tensor<?x384xbf16>) granularity = row fast_accum -> tensor<?x384xbf16>
   // CHECK: fusedops.fp8_gemm ins({{.*}} : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<?x2xf32>, tensor<3x2xf32>) outs(%{{.*}} : tensor<?x384xf32>) granularity = block128 -> tensor<?x384xf32>
   // GENERIC: granularity = #fusedops<granularity tensor>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>
-  // GENERIC: granularity = #fusedops<granularity row>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>
+  // GENERIC: fast_accum, granularity = #fusedops<granularity row>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>
   // GENERIC: granularity = #fusedops<granularity block128>
   %0 = fusedops.fp8_gemm ins(%a, %b, %ts, %ts : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<f32>, tensor<f32>)
       outs(%i16 : tensor<?x384xf16>) granularity = tensor -> tensor<?x384xf16>
   %1 = fusedops.fp8_gemm ins(%a, %b, %ra, %rb : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<?xf32>, tensor<384xf32>)
-      bias(%bias : tensor<384xbf16>) outs(%ibf16 : tensor<?x384xbf16>) granularity = row -> tensor<?x384xbf16>
+      bias(%bias : tensor<384xbf16>) outs(%ibf16 : tensor<?x384xbf16>) granularity = row fast_accum -> tensor<?x384xbf16>
   %2 = fusedops.fp8_gemm ins(%a, %b, %ba, %bb : tensor<?x256xf8E4M3FN>, tensor<384x256xf8E5M2>, tensor<?x2xf32>, tensor<3x2xf32>)
       outs(%i32 : tensor<?x384xf32>) granularity = block128 -> tensor<?x384xf32>
   return %0, %1, %2 : tensor<?x384xf16>, tensor<?x384xbf16>, tensor<?x384xf32>

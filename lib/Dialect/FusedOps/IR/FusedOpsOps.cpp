@@ -433,6 +433,11 @@ LogicalResult Fp8GemmOp::verify() {
                          "[N, K] with K the last dimension of 'lhs'")))
     return failure();
   ScaleGranularity granularity = getGranularity();
+  if (getFastAccum() && granularity == ScaleGranularity::block128)
+    return emitOpError()
+           << "'fast_accum' applies to tensor and row scales; block128 "
+              "scales are applied to the sums of each 128 of K, which must "
+              "be promoted to f32 (drop 'fast_accum')";
   if (failed(verifyScale(check, "lhs_scale", getLhsScale(), granularity, m, k,
                          "lhs")) ||
       failed(verifyScale(check, "rhs_scale", getRhsScale(), granularity, n, k,

@@ -200,6 +200,15 @@ def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
     The optional `bias [N]` is f32 or the result's element type. The result
     `[M, N]` is f16, bf16 or f32. `M` may be dynamic.
 
+    The sums are f32. Hopper's FP8 warpgroup MMAs add their products with
+    about 14 bits of mantissa, so there the kernel adds each K tile's (at most
+    128 of K) products to f32 sums ("promotion", as cuBLASLt does by default).
+    `fast_accum` lets the kernel skip that and keep the tensor cores' own
+    sums over all of K: faster, less accurate, allowed with `tensor` and `row`
+    scales (`block128` scales are applied per 128 of K, on promoted sums).
+    Where the FP8 MMAs accumulate in f32 (sm_80 decodes to f16, sm_89
+    mma.sync) it changes nothing.
+
     Example:
 
     ```mlir
@@ -207,6 +216,11 @@ def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
         ins(%a, %b, %sa, %sb : tensor<?x4096xf8E4M3FN>, tensor<4096x4096xf8E4M3FN>,
             tensor<f32>, tensor<f32>)
         outs(%init : tensor<?x4096xbf16>) granularity = tensor
+        -> tensor<?x4096xbf16>
+    %d = fusedops.fp8_gemm
+        ins(%a, %b, %sa, %sb : tensor<?x4096xf8E4M3FN>, tensor<4096x4096xf8E4M3FN>,
+            tensor<?xf32>, tensor<4096xf32>)
+        outs(%init : tensor<?x4096xbf16>) granularity = row fast_accum
         -> tensor<?x4096xbf16>
     ```
   }];
@@ -218,6 +232,7 @@ def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
     Optional<FusedOps_Shaped>:$bias,
     Variadic<FusedOps_Shaped>:$inits,
     FusedOps_ScaleGranularityAttr:$granularity,
+    UnitAttr:$fast_accum,
     OptionalAttr<FusedOps_TileConfigAttr>:$tile
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
@@ -226,7 +241,7 @@ def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
       type($lhs) `,` type($rhs) `,` type($lhs_scale) `,` type($rhs_scale) `)`
     (`bias` `(` $bias^ `:` type($bias) `)`)?
     `outs` `(` $inits `:` type($inits) `)`
-    `granularity` `=` `` $granularity
+    `granularity` `=` `` $granularity (`fast_accum` $fast_accum^)?
     attr-dict (`->` type($results)^)?
   }];
   let builders = [
@@ -237,7 +252,7 @@ def FusedOps_Fp8GemmOp : FusedOps_ComputeOp<"fp8_gemm",
       build($_builder, $_state, getDestinationResultTypes(init), lhs, rhs,
             lhsScale, rhsScale, bias, ValueRange{init},
             ScaleGranularityAttr::get($_builder.getContext(), granularity),
-            TileConfigAttr());
+            /*fast_accum=*/UnitAttr(), TileConfigAttr());
     }]>
   ];
 }
