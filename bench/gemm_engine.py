@@ -7,7 +7,8 @@ events, median of 20 after warm-up, L2 flushed before each call; fusedops.bench.
 
 * fused_gated_mlp (bf16, f16) against torch.compile of silu(x@Wg.T) * (x@Wu.T), and eager;
 * fp8_gemm e4m3 pre-quantized (tensor, row; block128 beside) against torch._scaled_mm, whose
-  error on the same inputs is reported too;
+  error on the same inputs is reported too; promoted (the default) against _scaled_mm's default,
+  fast_accum against _scaled_mm(use_fast_accum=True);
 * fp8_gemm on bf16 inputs (quantization included) against fp16 cuBLAS a @ b.T;
 * decode (M = 1, 16, 64): the weight bytes over the time against the device copy rate.
 
@@ -70,14 +71,16 @@ def gated_mlp(m: int, k: int, n: int, dtype: torch.dtype, copy_bps: float, repea
     )
 
 
-def fp8_gemm(m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: int) -> None:
+def fp8_gemm(m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: int,
+             fast_accum: bool = False) -> None:
     g = torch.Generator(device="cuda").manual_seed(m * 5 + n)
     a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, generator=g)
     b = torch.randn(n, k, device="cuda", dtype=torch.bfloat16, generator=g)
     qa, sa = fusedops.quantize_fp8(a, granularity=granularity)
     qb, sb = fusedops.quantize_fp8(b, granularity=granularity)
     call = lambda: fusedops.fp8_gemm(  # noqa: E731
-        qa, qb, a_scale=sa, b_scale=sb, granularity=granularity, out_dtype=torch.bfloat16
+        qa, qb, a_scale=sa, b_scale=sb, granularity=granularity, out_dtype=torch.bfloat16,
+        fast_accum=fast_accum,
     )
     out = call()
     if granularity == "block128":
@@ -90,7 +93,8 @@ def fp8_gemm(m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: 
         da, db = qa.double() * sa.double().reshape(shape), qb.double() * sb.double().reshape(shape)
     ref = da @ db.T
     err = rel_err(out, ref)
-    row = dict(op="fp8_gemm", granularity=granularity, m=m, k=k, n=n, err=err)
+    row = dict(op="fp8_gemm" + (" fast_accum" if fast_accum else ""), granularity=granularity,
+               m=m, k=k, n=n, err=err)
     t_f = time_ms(call, repeat=repeat)
     row.update(fusedops_ms=t_f, fusedops_tflops=2.0 * m * n * k / t_f / 1e9)
     if granularity != "block128":
@@ -98,7 +102,8 @@ def fp8_gemm(m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: 
         scale_b = sb.reshape(1, -1) if granularity == "row" else sb
         qbt = qb.T
         scaled = lambda: torch._scaled_mm(  # noqa: E731
-            qa, qbt, scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16
+            qa, qbt, scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16,
+            use_fast_accum=fast_accum,
         )
         row["err_scaled_mm"] = rel_err(scaled(), ref)
         t_s = time_ms(scaled, repeat=repeat)
@@ -161,6 +166,8 @@ def main() -> int:
         for m, k, n in fp8_shapes:
             for granularity in ("tensor", "row", "block128"):
                 fp8_gemm(m, k, n, granularity, copy_bps, r)
+            for granularity in ("tensor", "row"):
+                fp8_gemm(m, k, n, granularity, copy_bps, r, fast_accum=True)
     if "bf16in" in args.groups:
         fp8_gemm_bf16_inputs(8192, 8192, 8192, r)
     if "decode" in args.groups:
