@@ -32,6 +32,12 @@ tools = [
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# Upstream mlir-opt re-parses what our passes print (absent where only our
+# tools were carried, as on the GPU machine).
+if os.access(os.path.join(config.llvm_tools_dir, "mlir-opt"), os.X_OK):
+    config.available_features.add("mlir-opt")
+    llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
+
 # PTX and cubin tests need ptxas (the CUDA toolkit), GPU tests a GPU.
 import shutil
 

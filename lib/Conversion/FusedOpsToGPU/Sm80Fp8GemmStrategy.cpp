@@ -36,6 +36,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -267,7 +268,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
         cIndex(b, kChunk));
     return {r, kc};
   };
-  auto issueAndCommit = [&](Value kt) -> Value {
+  auto issueAndCommit = [&](Value kt) {
     Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     Value exists = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kt,
                                          cIndex(b, numK));
@@ -295,7 +296,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
       copy(a, stageA, m0, rowsM, plan.bm);
       copy(bMat, stageB, n0, sizeN, plan.bn);
     });
-    return nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+    NVVM::CpAsyncCommitGroupOp::create(b);
   };
   // FP8 byte tile (slot) → f16 tile, 16 elements per chunk.
   auto convertTile = [&](Value slot, Value bytes, Value halves, int64_t rows,
@@ -330,10 +331,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, Fp8GemmOp op, const Plan &plan,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value kt = loop.getInductionVar();
-    Value group = issueAndCommit(
-        arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 1)));
-    nvgpu::DeviceAsyncWaitOp::create(b, group,
-                                     b.getI32IntegerAttr(plan.stages - 1));
+    issueAndCommit(arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 1)));
+    NVVM::CpAsyncWaitGroupOp::create(
+        b, b.getI32IntegerAttr(static_cast<int32_t>(plan.stages - 1)));
     gpu::BarrierOp::create(b);
     Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     if (!plan.native) {

@@ -37,6 +37,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -243,7 +244,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
   };
   // Issues tile `kt` if it exists, then commits a group (possibly empty, so
   // that group counting stays uniform).
-  auto issueAndCommit = [&](Value kt) -> Value {
+  auto issueAndCommit = [&](Value kt) {
     Value stage = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
     Value exists = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kt,
                                          cIndex(b, numK));
@@ -251,13 +252,12 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
       SmallVector<Value> tokens;
       issueTile(kt, stage, tokens);
     });
-    return nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+    NVVM::CpAsyncCommitGroupOp::create(b);
   };
 
   // Prologue: the first stages − 1 tiles in flight.
-  Value lastGroup;
   for (int64_t s = 0; s + 1 < plan.stages; ++s)
-    lastGroup = issueAndCommit(cIndex(b, s));
+    issueAndCommit(cIndex(b, s));
 
   // Accumulators: 4 f32 per 16×8 tile, gate tiles then up tiles.
   Value zero = cF32(b, 0.0f);
@@ -269,10 +269,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
     b.setInsertionPointToStart(loop.getBody());
     Value kt = loop.getInductionVar();
     Value next = arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 1));
-    Value group = issueAndCommit(next);
+    issueAndCommit(next);
     // At most stages − 1 groups pending: tile kt has landed.
-    nvgpu::DeviceAsyncWaitOp::create(b, group,
-                                     b.getI32IntegerAttr(plan.stages - 1));
+    NVVM::CpAsyncWaitGroupOp::create(
+        b, b.getI32IntegerAttr(static_cast<int32_t>(plan.stages - 1)));
     gpu::BarrierOp::create(b);
 
     Value stage = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
@@ -333,7 +333,6 @@ void buildKernelBody(ImplicitLocOpBuilder &b, GatedMlpOp op,
     gpu::BarrierOp::create(b);
     scf::YieldOp::create(b, acc);
   }
-  (void)lastGroup;
 
   // Epilogue: out = act(gate) · up, straight from the accumulators. Lane l
   // holds rows l/4 and l/4 + 8, columns 2·(l%4) and 2·(l%4) + 1 of each
