@@ -50,6 +50,18 @@ const char *fusedopsCompilerVersion(void);
 /* Message of the last failure on this thread ("" if none). */
 const char *fusedopsCompilerGetLastError(void);
 
+/* The chip table (fusedops/Target/Chips.h), for hosts that pick a chip.
+ * fusedopsKnownChips: the chips fusedops builds for, as a phrase for
+ * messages ("sm_80, sm_86, sm_89, sm_90 and sm_90a").
+ * fusedopsChipForComputeCapability: the chip to build for on a card of
+ * compute capability major.minor ("sm_90a" for 9.0), or NULL if none.
+ * fusedopsChipJitFormat: the format a chip's kernels are JIT-compiled to
+ * ("bin" for cubin, "isa" for PTX the driver compiles for the card
+ * present), or NULL for an unknown chip. The strings are static. */
+const char *fusedopsKnownChips(void);
+const char *fusedopsChipForComputeCapability(int major, int minor);
+const char *fusedopsChipJitFormat(const char *chip);
+
 /* Compiles `size` bytes of MLIR source for `chip` (sm_80, sm_86, sm_89,
  * sm_90, sm_90a), embedding the kernels as `format` ("isa" for PTX, "bin"
  * for cubin, "fatbin"), NVVM optimisation level `optLevel` (0-3). `toolkit`

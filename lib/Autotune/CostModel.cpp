@@ -15,49 +15,29 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::autotune;
 
-const ChipModel &ChipModel::get(const KernelTarget &target) {
-  // Datasheet rates; DRAM at the ~90 % a copy kernel sustains. The tensor
-  // rates are what mma.sync (not wgmma) can issue: on Hopper about 2/3 of
-  // the dense wgmma peak.
-  static const ChipModel ampere = [] {
-    ChipModel c;
-    c.name = "A100 (sm_80)";
-    c.smCount = 108;
-    c.dramBytesPerSecond = 1.8e12;
-    c.l2BytesPerSecond = 6.0e12;
-    c.dramLatencySeconds = 600e-9;
-    c.tensorF16FlopsPerSecond = 312e12;
-    // Only sm_89 (Ada, modelled as an A100) runs the FP8 mma.sync kernels:
-    // twice its f16 rate there.
-    c.tensorFp8FlopsPerSecond = 624e12;
-    c.fmaFlopsPerSecond = 19.5e12;
-    c.sharedBytesPerSm = 164 * 1024;
-    c.maxSharedBytesPerBlock = 163 * 1024;
-    c.syncSecondsPerWarp = 100e-9;
-    c.kStepSeconds = 0.35e-6;
-    c.itemSeconds = 0.1e-6;
-    c.launchSeconds = 2.5e-6;
-    return c;
-  }();
-  static const ChipModel hopper = [] {
-    ChipModel c;
-    c.name = "H100 SXM (sm_90)";
-    c.smCount = 132;
-    c.dramBytesPerSecond = 3.0e12;
-    c.l2BytesPerSecond = 10.0e12;
-    c.dramLatencySeconds = 600e-9;
-    c.tensorF16FlopsPerSecond = 660e12;
-    c.tensorFp8FlopsPerSecond = 1320e12;
-    c.fmaFlopsPerSecond = 67e12;
-    c.sharedBytesPerSm = 228 * 1024;
-    c.maxSharedBytesPerBlock = 227 * 1024;
-    c.syncSecondsPerWarp = 84e-9;
-    c.kStepSeconds = 0.3e-6;
-    c.itemSeconds = 0.1e-6;
-    c.launchSeconds = 2.5e-6;
-    return c;
-  }();
-  return target.smVersion >= 90 ? hopper : ampere;
+ChipModel ChipModel::get(const KernelTarget &target) {
+  const ChipInfo &info = *target.info;
+  const ChipRates &rates = info.rates;
+  ChipModel c;
+  c.name = std::string(rates.card) + " (" + info.name + ")";
+  c.smCount = rates.smCount;
+  c.dramBytesPerSecond = rates.dramBytesPerSecond;
+  c.dramLatencySeconds = rates.dramLatencySeconds;
+  c.l2BytesPerSecond = rates.l2BytesPerSecond;
+  c.tensorF16FlopsPerSecond = rates.tensorF16FlopsPerSecond;
+  c.tensorFp8FlopsPerSecond = rates.tensorFp8FlopsPerSecond;
+  c.fmaFlopsPerSecond = rates.fmaFlopsPerSecond;
+  c.registersPerSm = info.registersPerSm;
+  c.maxRegistersPerThread = info.maxRegistersPerThread;
+  c.maxThreadsPerSm = info.maxThreadsPerSm;
+  c.maxBlocksPerSm = info.maxBlocksPerSm;
+  c.sharedBytesPerSm = info.sharedBytesPerSm;
+  c.maxSharedBytesPerBlock = info.maxSharedBytesPerBlock;
+  c.syncSecondsPerWarp = rates.syncSecondsPerWarp;
+  c.kStepSeconds = rates.kStepSeconds;
+  c.itemSeconds = rates.itemSeconds;
+  c.launchSeconds = rates.launchSeconds;
+  return c;
 }
 
 FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,

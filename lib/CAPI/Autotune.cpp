@@ -103,10 +103,10 @@ parseChipAndSource(const char *chip, StringRef source,
                    std::optional<KernelTarget> &target,
                    std::unique_ptr<ParsedSource> &parsed) {
   target = KernelTarget::parse(chip);
-  if (!target || !target->isSupported())
+  if (!target)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             std::string("unsupported chip '") + chip +
-                                "'; use sm_80 or sm_90a");
+                                "'; use " + getKnownChipNames());
   parsed = std::make_unique<ParsedSource>(source);
   if (!parsed->module)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,

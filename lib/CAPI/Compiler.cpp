@@ -13,6 +13,7 @@
 
 #include "fusedops/ExecutionEngine/JitModule.h"
 #include "fusedops/Pipelines/Pipelines.h"
+#include "fusedops/Target/Chips.h"
 
 #include "llvm/Config/llvm-config.h"
 
@@ -77,6 +78,23 @@ const char *fusedopsCompilerVersion(void) {
 }
 
 const char *fusedopsCompilerGetLastError(void) { return lastError.c_str(); }
+
+const char *fusedopsKnownChips(void) {
+  static const std::string names = mlir::fusedops::getKnownChipNames();
+  return names.c_str();
+}
+
+const char *fusedopsChipForComputeCapability(int major, int minor) {
+  const mlir::fusedops::ChipInfo *chip =
+      mlir::fusedops::lookupChipForComputeCapability(major, minor);
+  return chip ? chip->name : nullptr;
+}
+
+const char *fusedopsChipJitFormat(const char *chip) {
+  const mlir::fusedops::ChipInfo *info =
+      chip ? mlir::fusedops::lookupChip(chip) : nullptr;
+  return info ? info->jitFormat : nullptr;
+}
 
 fusedops_compile_status
 fusedopsJitCompile(const char *source, size_t size, const char *chip,

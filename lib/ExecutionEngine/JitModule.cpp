@@ -8,6 +8,7 @@
 
 #include "fusedops-c/Runtime.h"
 #include "fusedops/InitFusedOps.h"
+#include "fusedops/Target/Chips.h"
 #include "mlir/Bytecode/BytecodeReader.h"
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -206,7 +207,8 @@ JitModule::compile(StringRef source, const FusedOpsToBinaryOptions &options,
 }
 
 StringRef JitModule::getJitFormat(StringRef chip) {
-  return chip == "sm_80" || chip == "sm_86" ? "isa" : "bin";
+  const ChipInfo *info = lookupChip(chip);
+  return info ? info->jitFormat : "bin";
 }
 
 std::unique_ptr<JitModule> JitModule::compileForChip(StringRef source,

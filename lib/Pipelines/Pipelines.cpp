@@ -18,6 +18,7 @@
 #include "fusedops/Autotune/Passes.h"
 #include "fusedops/Conversion/Passes.h"
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
+#include "fusedops/Target/Chips.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
@@ -55,15 +56,10 @@ using namespace mlir::fusedops;
 
 FailureOr<unsigned> mlir::fusedops::getPtxVersionForChip(StringRef chip,
                                                          std::string &error) {
-  // The lowest PTX ISA that has every instruction our kernels use on the
-  // chip: sm_90a and sm_89 need 8.4 (mma.sync with FP8 operands; wgmma
-  // needs 8.0); sm_80 7.0 (cp.async, ldmatrix, mma.sync m16n8k16).
-  if (chip == "sm_90a" || chip == "sm_90" || chip == "sm_89")
-    return 84u;
-  if (chip == "sm_80" || chip == "sm_86")
-    return 70u;
-  error = ("unsupported chip '" + chip +
-           "'; fusedops builds for sm_80 (Ampere) and sm_90a (Hopper)")
+  if (const ChipInfo *info = lookupChip(chip))
+    return info->ptxVersion;
+  error = ("unsupported chip '" + chip + "'; fusedops builds for " +
+           getKnownChipNames())
               .str();
   return failure();
 }

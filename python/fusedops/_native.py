@@ -99,6 +99,12 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsCompilerVersion.argtypes = []
         capi.fusedopsCompilerGetLastError.restype = c_char_p
         capi.fusedopsCompilerGetLastError.argtypes = []
+        capi.fusedopsKnownChips.restype = c_char_p
+        capi.fusedopsKnownChips.argtypes = []
+        capi.fusedopsChipForComputeCapability.restype = c_char_p
+        capi.fusedopsChipForComputeCapability.argtypes = [ctypes.c_int, ctypes.c_int]
+        capi.fusedopsChipJitFormat.restype = c_char_p
+        capi.fusedopsChipJitFormat.argtypes = [c_char_p]
         # fusedopsJitCompile and fusedopsJitLower take the same compile arguments
         # (source, size, chip, format, optLevel, toolkit, tuningCache), then their outputs.
         compile_args = [c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p, c_char_p]
@@ -248,6 +254,25 @@ def _forget_fastcall() -> None:
 def compiler_version() -> str:
     """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 3; llvm 22.1.8; ...``."""
     return _load()[1].fusedopsCompilerVersion().decode()
+
+
+def known_chips() -> str:
+    """The chips the compiler builds for, as a phrase: ``sm_80, sm_86, ... and sm_90a``."""
+    return _load()[1].fusedopsKnownChips().decode()
+
+
+def chip_for_capability(major: int, minor: int) -> Optional[str]:
+    """The chip the compiler builds for on a card of compute capability ``major.minor``."""
+    name = _load()[1].fusedopsChipForComputeCapability(major, minor)
+    return name.decode() if name else None
+
+
+def jit_format(chip: str) -> str:
+    """``bin`` (cubin) or ``isa`` (PTX): what ``chip``'s kernels are JIT-compiled to."""
+    fmt = _load()[1].fusedopsChipJitFormat(chip.encode())
+    if not fmt:
+        raise CompilationError(f"unknown chip {chip!r}; fusedops builds for {known_chips()}")
+    return fmt.decode()
 
 
 class CompiledModule:

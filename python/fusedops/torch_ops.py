@@ -301,13 +301,13 @@ def _chip_for(device: torch.device) -> str:
     if forced:
         return forced
     major, minor = torch.cuda.get_device_capability(device)
-    chips = {(8, 0): "sm_80", (8, 6): "sm_86", (8, 7): "sm_86", (8, 9): "sm_89", (9, 0): "sm_90a"}
-    if (major, minor) not in chips:
+    chip = _native.chip_for_capability(major, minor)
+    if chip is None:
         raise DeviceError(
-            f"fusedops compiles for sm_80, sm_86, sm_89 and sm_90a; {device} is sm_{major}{minor}; "
+            f"fusedops compiles for {_native.known_chips()}; {device} is sm_{major}{minor}; "
             "set FUSEDOPS_CHIP to one of those to try the nearest one"
         )
-    return chips[(major, minor)]
+    return chip
 
 
 _targets: dict[Optional[int], tuple[str, str]] = {}
@@ -379,9 +379,9 @@ def _kernel(
         kernel = _kernels.get(full_key)
         if kernel is None:
             source, _ = build()
-            # PTX for the Ampere chips lets the driver compile it for any later card
-            # (the rule of JitModule::getJitFormat).
-            fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
+            # The chip table's format: PTX for the Ampere chips lets the driver compile
+            # it for any later card.
+            fmt = _native.jit_format(chip)
             rt = _native.runtime()
             _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")
             rt.fusedopsTakeAsyncErrorCount()

@@ -224,7 +224,7 @@ def tune_problem(
         raise FusedOpsError(f"{op} {label}: one kernel per problem expected, got {len(sources)}")
     source = sources[0]
     chip, _ = torch_ops._target(torch.device("cuda", 0))  # where the problems run
-    fmt = "isa" if chip in ("sm_80", "sm_86") else "bin"
+    fmt = _native.jit_format(chip)
     if skip is not None and skip(source, chip):
         return None
     info = candidates(source, chip)

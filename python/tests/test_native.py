@@ -105,6 +105,18 @@ def test_fast_accum_reaches_the_kernel_and_its_rule_is_the_verifiers() -> None:
         _native.compile_module(source, chip="sm_90a", fmt="isa")
 
 
+def test_chip_table_through_the_c_api() -> None:
+    # Python asks the compiler's chip table; it keeps no list of its own.
+    assert _native.chip_for_capability(9, 0) == "sm_90a"
+    assert _native.chip_for_capability(8, 7) == "sm_86"
+    assert _native.chip_for_capability(7, 5) is None
+    assert _native.jit_format("sm_80") == "isa"
+    assert _native.jit_format("sm_90a") == "bin"
+    assert _native.known_chips() == "sm_80, sm_86, sm_89, sm_90 and sm_90a"
+    with pytest.raises(CompilationError, match="unknown chip 'sm_75'; fusedops builds for sm_80"):
+        _native.jit_format("sm_75")
+
+
 def test_unknown_chip_and_format_are_reported() -> None:
     source, _ = SOURCES["quantize_block"]
     with pytest.raises(CompilationError, match="sm_70"):

@@ -51,5 +51,5 @@ func.func @norm(%x: memref<1x4096x4096xbf16>, %w: memref<4096xbf16>, %cos: memre
 
 // -----
 
-// CHIP: error: fusedops-autotune: unsupported chip 'sm_75'; use sm_80 or sm_90a
+// CHIP: error: fusedops-autotune: unsupported chip 'sm_75'; use sm_80, sm_86, sm_89, sm_90 and sm_90a
 // NOTTILE: error: fusedops-autotune: force='tile' is not a #fusedops.tile<...>

@@ -5,7 +5,7 @@
 // RUN: env PATH=/nonexistent not fusedops-opt %s --fusedops-to-binary="format=bin toolkit=/nonexistent" 2>&1 | FileCheck %s --check-prefix=TOOLKIT
 // RUN: not fusedops-compile %s 2>&1 | FileCheck %s --check-prefix=NOTHING
 
-// CHIP: unsupported chip 'sm_75'; fusedops builds for sm_80 (Ampere) and sm_90a (Hopper)
+// CHIP: unsupported chip 'sm_75'; fusedops builds for sm_80, sm_86, sm_89, sm_90 and sm_90a
 // FORMAT: unknown format 'elf'; expected isa (PTX), bin (cubin) or fatbin
 // OPT: opt-level must be 0 to 3, got 9
 // TOOLKIT: format=bin needs ptxas, found neither /nonexistent/bin/ptxas nor one on PATH; install the CUDA toolkit, pass toolkit=<dir>, or use format=isa for PTX

@@ -75,9 +75,9 @@ struct ChipModel {
   /// Host-to-GPU cost of one kernel launch (s).
   double launchSeconds = 0;
 
-  /// The model of `target`: sm_80 is an A100 (SXM, 80 GB), sm_90 an H100
-  /// (SXM); sm_86/sm_89 use sm_80's kernels and are modelled as an A100.
-  static const ChipModel &get(const KernelTarget &target);
+  /// The model of `target`, read off its row of the chip table
+  /// (fusedops/Target/Chips.h: the card and rates each chip stands for).
+  static ChipModel get(const KernelTarget &target);
 };
 
 /// The predicted time of one tile and how it was reached.

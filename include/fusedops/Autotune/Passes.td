@@ -45,7 +45,7 @@ def FusedOpsAutotune : Pass<"fusedops-autotune", "ModuleOp"> {
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
-           "Target chip: sm_80 (Ampere) or sm_90a (Hopper)">,
+           "Target chip, a row of the chip table: sm_80, sm_86, sm_89, sm_90 or sm_90a">,
     Option<"cache", "cache", "std::string", /*default=*/"\"\"",
            "Tuning cache file (JSON); empty: the cost model only">,
     Option<"compiler", "compiler", "std::string", /*default=*/"\"\"",

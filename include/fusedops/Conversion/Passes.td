@@ -33,7 +33,7 @@ def ConvertFusedOpsToGPU : Pass<"convert-fusedops-to-gpu", "ModuleOp"> {
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
-           "Target chip: sm_80 (Ampere) or sm_90a (Hopper)">
+           "Target chip, a row of the chip table: sm_80, sm_86, sm_89, sm_90 or sm_90a">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

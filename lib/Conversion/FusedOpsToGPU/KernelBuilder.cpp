@@ -131,11 +131,7 @@ Value kernel::applyActivation(ImplicitLocOpBuilder &b, Activation activation,
 }
 
 int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {
-  if (target.smVersion >= 90)
-    return 227 * 1024;
-  if (target.smVersion == 80)
-    return 163 * 1024;
-  return 99 * 1024;
+  return target.info->maxSharedBytesPerBlock;
 }
 
 /// Where each buffer of `bufferBytes` starts in dynamic shared memory, and

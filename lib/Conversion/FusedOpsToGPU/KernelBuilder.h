@@ -54,7 +54,7 @@ void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);
 Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g);
 
 /// The most shared memory a block of `target`'s chip may have (the opt-in
-/// maximum): 163 KiB on sm_80, 99 KiB on sm_86 and sm_89, 227 KiB on sm_90.
+/// maximum, from the chip table).
 int64_t getMaxSharedBytes(const KernelTarget &target);
 
 /// The dynamic shared memory buffers of `bufferBytes` bytes take, laid out

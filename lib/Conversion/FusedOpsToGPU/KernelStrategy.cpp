@@ -16,14 +16,10 @@ using namespace mlir::fusedops;
 KernelStrategy::~KernelStrategy() = default;
 
 std::optional<KernelTarget> KernelTarget::parse(StringRef chip) {
-  StringRef rest = chip;
-  if (!rest.consume_front("sm_"))
+  const ChipInfo *info = lookupChip(chip);
+  if (!info)
     return std::nullopt;
-  bool archSpecific = rest.consume_back("a");
-  int version = 0;
-  if (rest.getAsInteger(10, version) || version < 10)
-    return std::nullopt;
-  return KernelTarget{chip.str(), version, archSpecific};
+  return KernelTarget{chip.str(), info};
 }
 
 /// Every strategy, most specialised first: the first that matches an op on

@@ -176,7 +176,8 @@ QuantPlan makePlan(Operation *op, TileConfigAttr tile,
   // sm_90 covers); they take pairs. The software conversions cost a dozen
   // integer operations per element, too many for the H100's and H200's
   // bandwidth.
-  plan.hardwareConvert = target.smVersion >= 90 && plan.vectorWidth % 2 == 0;
+  plan.hardwareConvert =
+      target.info->hasFp8Convert && plan.vectorWidth % 2 == 0;
   plan.numThreads = tile.getNumThreads();
   plan.tileRows = tile.getBlock()[0];
   plan.tileCols = tile.getBlock().size() > 1 ? tile.getBlock()[1] : plan.cols;

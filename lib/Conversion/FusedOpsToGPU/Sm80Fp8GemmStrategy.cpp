@@ -111,7 +111,7 @@ public:
   }
 
   bool matches(Operation *op, const KernelTarget &target) const override {
-    return isa<Fp8GemmOp>(op) && target.smVersion >= (native ? 89 : 80);
+    return isa<Fp8GemmOp>(op) && (!native || target.info->hasFp8MmaSync);
   }
 
   TileConfigAttr getDefaultTile(Operation *op,

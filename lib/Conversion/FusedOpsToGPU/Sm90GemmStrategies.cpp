@@ -134,8 +134,7 @@ public:
   StringRef getName() const override { return "gated-mlp-sm90a-wgmma"; }
 
   bool matches(Operation *op, const KernelTarget &target) const override {
-    return isa<GatedMlpOp>(op) && target.smVersion == 90 &&
-           target.archSpecific;
+    return isa<GatedMlpOp>(op) && target.info->hasWgmma;
   }
 
   TileConfigAttr getDefaultTile(Operation *op,
@@ -229,8 +228,7 @@ public:
   StringRef getName() const override { return "fp8-gemm-sm90a-wgmma"; }
 
   bool matches(Operation *op, const KernelTarget &target) const override {
-    return isa<Fp8GemmOp>(op) && target.smVersion == 90 &&
-           target.archSpecific;
+    return isa<Fp8GemmOp>(op) && target.info->hasWgmma;
   }
 
   TileConfigAttr getDefaultTile(Operation *op,

@@ -1,7 +1,7 @@
 // What convert-fusedops-to-gpu refuses, and how it says so.
 // RUN: fusedops-opt %s --convert-fusedops-to-gpu -split-input-file -verify-diagnostics
 // RUN: not fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_75" -split-input-file 2>&1 | FileCheck %s --check-prefix=CHIP
-// CHIP: unknown chip 'sm_75'; expected sm_80 or sm_90a
+// CHIP: unknown chip 'sm_75'; expected sm_80, sm_86, sm_89, sm_90 and sm_90a
 
 func.func @tensor_form(%x: tensor<2x8x128xf16>, %w: tensor<128xf16>, %c: tensor<8x64xf32>, %o: tensor<2x8x128xf16>) -> tensor<2x8x128xf16> {
   // expected-error @+1 {{'fusedops.rmsnorm_rope' op must be in buffer form (memref operands) to lower to a GPU kernel; run one-shot-bufferize first}}

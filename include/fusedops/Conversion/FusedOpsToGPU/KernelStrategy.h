@@ -17,6 +17,7 @@
 #define FUSEDOPS_CONVERSION_FUSEDOPSTOGPU_KERNELSTRATEGY_H
 
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
+#include "fusedops/Target/Chips.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -26,25 +27,15 @@
 
 namespace mlir::fusedops {
 
-/// The chip kernels are built for.
+/// The chip kernels are built for: its name and its row of the chip table
+/// (fusedops/Target/Chips.h), which strategies ask what the chip has.
 struct KernelTarget {
-  /// "sm_80", "sm_90a", ...
+  /// "sm_80", "sm_90a", ...: for messages.
   std::string chip;
-  /// Compute capability as major * 10 + minor (80, 90).
-  int smVersion = 0;
-  /// Whether arch-specific features (the `a` suffix: wgmma, setmaxnreg) may
-  /// be used.
-  bool archSpecific = false;
+  const ChipInfo *info = nullptr;
 
-  /// Parses "sm_<NN>[a]"; std::nullopt for anything else.
+  /// The target of a chip in the table; std::nullopt for any other name.
   static std::optional<KernelTarget> parse(StringRef chip);
-
-  /// Whether fusedops builds kernels for this chip: Ampere (sm_80, sm_86,
-  /// sm_89 run the sm_80 kernels) and Hopper (sm_90, sm_90a).
-  bool isSupported() const {
-    return smVersion == 80 || smVersion == 86 || smVersion == 89 ||
-           smVersion == 90;
-  }
 };
 
 /// Builds the kernel for one kind of op. Implementations are stateless.
