@@ -237,10 +237,14 @@ def test_fp8_gemm_matches_dequantized_product(granularity, gen) -> None:
     da = fusedops.dequantize_fp8(qa, sa, granularity=granularity, out_dtype=torch.float32)
     db = fusedops.dequantize_fp8(qb, sb, granularity=granularity, out_dtype=torch.float32)
     ref = da.double() @ db.double().T + bias.double()
-    assert rel_err(out, ref) < 1e-5
+    # Hopper's FP8 tensor cores add their products with about 14 mantissa bits before the
+    # kernel promotes each K tile's sums to f32 (docs/design/gemm-engine.md; 2.2e-4 measured on
+    # an H200); Ampere and Ada kernels sum in f32 throughout.
+    bound = 5e-4 if torch.cuda.get_device_capability() >= (9, 0) else 1e-5
+    assert rel_err(out, ref) < bound
     # Dynamic quantization from bf16 gives the same result.
     dyn = fusedops.fp8_gemm(a, b, granularity=granularity, out_dtype=torch.float32, bias=bias)
-    assert rel_err(dyn, ref) < 1e-5
+    assert rel_err(dyn, ref) < bound
     assert rel_err(out, a.double() @ b.double().T + bias.double()) < 0.08
 
 
