@@ -4,15 +4,17 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The pieces the sm_80 GEMM strategies share: ldmatrix fragments turned into
-// the registers nvvm.mma.sync takes, and one m16n8k16 tile update. Private
-// to lib/Conversion/FusedOpsToGPU.
+// The sm_80 GEMM mainloop every GEMM op shares on chips without warpgroup
+// MMAs: a cp.async ring, ldmatrix (or 4-byte loads of FP8 fragments),
+// mma.sync; with the op's epilogue from GemmEpilogues.h (see
+// Sm80GemmStrategies.cpp). Private to lib/Conversion/FusedOpsToGPU.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H
 #define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_MMASYNC_H
 
+#include "GemmEpilogues.h"
 #include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -39,6 +41,73 @@ SmallVector<Value> mmaSyncFp8(ImplicitLocOpBuilder &b, ValueRange a,
                               ValueRange bRegs, ValueRange acc, Type aType,
                               Type bType);
 
+/// What the mma.sync mainloop multiplies.
+enum class MmaSyncOperands {
+  /// f16 or bf16 A and B: ldmatrix and mma.sync m16n8k16.
+  Bits16,
+  /// FP8 A and B: fragments from 4-byte shared loads, mma.sync m16n8k32 with
+  /// e4m3/e5m2 operands (chips with `hasFp8MmaSync`).
+  Fp8Native,
+  /// FP8 A and B decoded to f16 tiles in shared memory (exact), then as
+  /// Bits16: chips without FP8 MMAs.
+  Fp8Decoded,
+};
+
+/// One mma.sync GEMM kernel: a block computes a BM×BN tile of Cᵢ = A·Bᵢᵀ for
+/// every B operand, its warps a 2-D grid (two warps across N where there
+/// are two or more), each warp (BM/warpsM)×(BN/warpsN) of 16×8 MMA tiles; K
+/// in BK steps through a `stages`-deep ring of row-padded tiles.
+struct MmaSyncGemmPlan {
+  int64_t bm = 0, bn = 0, bk = 0, stages = 0, threads = 0, warpsM = 0,
+          warpsN = 0;
+  /// Static N and K; B operands sharing A.
+  int64_t n = 0, k = 0, numB = 1;
+  MmaSyncOperands operands = MmaSyncOperands::Bits16;
+  /// Element types of A and of every B in memory.
+  Type aType, bType;
+  /// Block128 scales: each 128 of K is summed apart and added in with the
+  /// scale the caller gives (two accumulator sets).
+  bool blockScales = false;
+
+  static MmaSyncGemmPlan get(TileConfigAttr tile, int64_t n, int64_t k,
+                             int64_t numB, Type aType, Type bType,
+                             MmaSyncOperands operands, bool blockScales);
+
+  int64_t elementBytes() const { return aType.getIntOrFloatBitWidth() / 8; }
+  /// Elements in one 16-byte cp.async, and the padding of each ring row
+  /// (16 bytes, so that the eight rows an ldmatrix reads fall in distinct
+  /// banks).
+  int64_t chunkElements() const { return 16 / elementBytes(); }
+  int64_t mmaK() const {
+    return operands == MmaSyncOperands::Fp8Native ? 32 : 16;
+  }
+  int64_t warpTileM() const { return bm / warpsM; }
+  int64_t warpTileN() const { return bn / warpsN; }
+  int64_t mmaTilesM() const { return warpTileM() / 16; }
+  int64_t mmaTilesN() const { return warpTileN() / 8; }
+  /// f32 accumulator registers per thread.
+  int64_t accumulatorsPerThread() const {
+    return numB * mmaTilesM() * mmaTilesN() * 4 * (blockScales ? 2 : 1);
+  }
+  /// The rings of A and of each B; with decoding, the f16 tiles of A and B.
+  SmallVector<MemRefType> getSharedTypes(MLIRContext *ctx) const;
+  int64_t getSharedBytes() const;
+  /// Why this plan cannot be built on `target` ("" when it can).
+  std::string getUnsupportedReason(const KernelTarget &target) const;
+};
+
+/// With block scales, the f32 scale of the 128-wide K block `kb` (an index)
+/// for this block tile.
+using KBlockScaleFn = function_ref<Value(ImplicitLocOpBuilder &, Value kb)>;
+
+/// Emits the kernel body at `b`: the tile of block rows [m0, m0 + BM) and
+/// columns [n0, n0 + BN) of every Cᵢ = A·Bᵢᵀ with `rowsM` rows of A (rows
+/// past it, columns past N and K read as zero), handed to `epilogue`.
+void buildMmaSyncGemm(ImplicitLocOpBuilder &b, const MmaSyncGemmPlan &plan,
+                      Value a, ArrayRef<Value> bs, Value rowsM, Value m0,
+                      Value n0, KBlockScaleFn kBlockScale,
+                      GemmEpilogueFn epilogue);
+
 /// One tile of an mma.sync GEMM kernel (block tile BM×BN×BK of a
 /// 2 × (warps/2) warp grid, `stages`-deep cp.async ring), as the cost model
 /// sees it.
@@ -61,15 +130,17 @@ struct MmaGemmTile {
   double decodeFlopsPerElement = 0;
 };
 
-/// Builds GEMM kernel `name` taking `args` (its body from `buildBody`) and
-/// launches it, where `args[0]`'s row count is not zero, on a
-/// cdiv(N, BN) × cdiv(rows, BM) grid of `threads`-thread blocks with
-/// `sharedBytes` of dynamic shared memory.
+/// Builds GEMM kernel `name` taking `args` (its body from `buildBody`, given
+/// the block tile's first row and column) and launches it, where `args[0]`'s
+/// row count is not zero, on a cdiv(N, BN) × cdiv(rows, BM) grid of
+/// `threads`-thread blocks with `sharedBytes` of dynamic shared memory.
 void buildAndLaunchGemmKernel(
     ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
     ArrayRef<Value> args, int64_t n, int64_t bm, int64_t bn, int64_t threads,
     int64_t sharedBytes,
-    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp)> buildBody);
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp, Value m0,
+                      Value n0)>
+        buildBody);
 
 /// The tile's geometry for `op` (rows as getEstimatedRows) with weights of
 /// `n` × `k`; the caller fills in element sizes, operands and resources.

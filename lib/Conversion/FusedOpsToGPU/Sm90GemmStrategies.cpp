@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GemmEpilogues.h"
 #include "KernelBuilder.h"
 #include "Strategies.h"
 #include "Wgmma.h"
@@ -62,59 +63,6 @@ LogicalResult checkWgmmaGemm(Operation *op, TileConfigAttr tile,
                              << " does not fit the sm_90a wgmma kernel: "
                              << reason;
   return success();
-}
-
-/// Stores `values` (vector<2xf32>, columns col and col + 1 of `row`) into
-/// `out` [M, N] where they are inside it.
-void storePair(ImplicitLocOpBuilder &b, Value values, Value out, Value row,
-               Value col, Value rowsM, int64_t n) {
-  Type element = cast<MemRefType>(out.getType()).getElementType();
-  Value rowOk = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rowsM);
-  Value narrow = castFloat(b, values, element);
-  if (n % 2 == 0) {
-    // col is even, so both columns are inside N or neither is, and the pair
-    // is aligned to its size.
-    Value ok = arith::AndIOp::create(
-        b, rowOk,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
-                              cIndex(b, n)));
-    ifThen(b, ok, [&] {
-      vector::StoreOp::create(b, narrow, out, ValueRange{row, col}, false,
-                              llvm::MaybeAlign(vectorAlignment(element, 2)));
-    });
-    return;
-  }
-  for (int64_t e = 0; e < 2; ++e) {
-    Value c = arith::AddIOp::create(b, col, cIndex(b, e));
-    Value ok = arith::AndIOp::create(
-        b, rowOk,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, c, cIndex(b, n)));
-    ifThen(b, ok, [&] {
-      memref::StoreOp::create(
-          b, vector::ExtractOp::create(b, narrow, ArrayRef<int64_t>{e}), out,
-          ValueRange{row, c});
-    });
-  }
-}
-
-/// Calls `body(row, col, i)` for every pair of accumulator registers
-/// (2i, 2i + 1) of the fragment: columns col and col + 1 of row `row`.
-void forEachPair(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
-                 const WgmmaFragment &fragment,
-                 function_ref<void(Value row, Value col, int64_t i)> body) {
-  Value rows[2] = {fragment.rowBase,
-                   arith::AddIOp::create(b, fragment.rowBase, cIndex(b, 8))};
-  for (int64_t j = 0; j < plan.bn / 8; ++j) {
-    Value col = arith::AddIOp::create(b, fragment.colBase, cIndex(b, 8 * j));
-    for (int64_t h = 0; h < 2; ++h)
-      body(rows[h], col, 2 * j + h);
-  }
-}
-
-Value pairOf(ImplicitLocOpBuilder &b, ArrayRef<Value> values, int64_t i) {
-  return vector::FromElementsOp::create(
-      b, VectorType::get({2}, b.getF32Type()),
-      ValueRange{values[2 * i], values[2 * i + 1]});
 }
 
 //===----------------------------------------------------------------------===//
@@ -192,15 +140,9 @@ public:
               b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)},
               rowsM, m0, n0, /*kTileScale=*/nullptr,
               [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-                  const WgmmaFragment &fragment) {
-                forEachPair(b, plan, fragment,
-                            [&](Value row, Value col, int64_t i) {
-                              Value gate = pairOf(b, acc[0], i),
-                                    up = pairOf(b, acc[1], i);
-                              Value h = arith::MulFOp::create(
-                                  b, applyActivation(b, activation, gate), up);
-                              storePair(b, h, out, row, col, rowsM, plan.n);
-                            });
+                  const AccumulatorPairs &pairs) {
+                buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
+                                      plan.n);
               });
         });
     rewriter.eraseOp(op);
@@ -279,70 +221,6 @@ public:
                       RewriterBase &rewriter) const override;
 };
 
-/// fp8_gemm's epilogue: the tensor or row scales and the bias applied to
-/// the promoted sums, stored in the output's type.
-void buildFp8Epilogue(ImplicitLocOpBuilder &b, Fp8GemmOp op,
-                      const WgmmaGemmPlan &plan, ArrayRef<Value> acc,
-                      const WgmmaFragment &fragment, Value sa, Value sb,
-                      Value bias, Value out, Value rowsM) {
-  Type f32 = b.getF32Type();
-  ScaleGranularity granularity = op.getGranularity();
-  // Scales and bias are read at indices clamped into range; what lies
-  // outside the output is not stored.
-  auto clamp = [&](Value index, Value limit) -> Value {
-    return arith::MinUIOp::create(
-        b, index, arith::SubIOp::create(b, limit, cIndex(b, 1)));
-  };
-  auto pairType = VectorType::get({2}, f32);
-  auto splat = [&](Value scalar) -> Value {
-    return vector::BroadcastOp::create(b, pairType, scalar);
-  };
-  Value sizeN = cIndex(b, plan.n);
-  Value tensorScale;
-  if (granularity == ScaleGranularity::tensor)
-    tensorScale =
-        arith::MulFOp::create(b, memref::LoadOp::create(b, sa, ValueRange{}),
-                              memref::LoadOp::create(b, sb, ValueRange{}));
-  Value rowScales[2];
-  if (granularity == ScaleGranularity::row)
-    for (int64_t h = 0; h < 2; ++h)
-      rowScales[h] = memref::LoadOp::create(
-          b, sa,
-          ValueRange{clamp(arith::AddIOp::create(b, fragment.rowBase,
-                                                 cIndex(b, 8 * h)),
-                           rowsM)});
-  // Per column pair: the loads of both rows share them.
-  auto columnPair = [&](Value source, Value col) -> Value {
-    Value first = memref::LoadOp::create(b, source, ValueRange{clamp(col, sizeN)});
-    Value second = memref::LoadOp::create(
-        b, source,
-        ValueRange{clamp(arith::AddIOp::create(b, col, cIndex(b, 1)), sizeN)});
-    return vector::FromElementsOp::create(
-        b, VectorType::get({2}, cast<MemRefType>(source.getType()).getElementType()),
-        ValueRange{first, second});
-  };
-  Value colScale, colBias, lastCol;
-  forEachPair(b, plan, fragment, [&](Value row, Value col, int64_t i) {
-    if (col != lastCol) {
-      lastCol = col;
-      if (granularity == ScaleGranularity::row)
-        colScale = columnPair(sb, col);
-      if (bias)
-        colBias = castFloat(b, columnPair(bias, col), f32);
-    }
-    Value value = pairOf(b, acc, i);
-    if (tensorScale)
-      value = arith::MulFOp::create(b, value, splat(tensorScale));
-    if (granularity == ScaleGranularity::row)
-      value = arith::MulFOp::create(
-          b, arith::MulFOp::create(b, value, splat(rowScales[i % 2])),
-          colScale);
-    if (bias)
-      value = arith::AddFOp::create(b, value, colBias);
-    storePair(b, value, out, row, col, rowsM, plan.n);
-  });
-}
-
 /// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
 /// out [M, N].
 void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
@@ -376,9 +254,9 @@ void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
       granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
                                                 : KTileScaleFn(),
       [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-          const WgmmaFragment &fragment) {
-        buildFp8Epilogue(b, op, plan, acc[0], fragment, sa, sb, bias, out,
-                         rowsM);
+          const AccumulatorPairs &pairs) {
+        buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb, bias, out,
+                             rowsM, plan.n);
       });
 }
 

@@ -19,13 +19,13 @@
 namespace mlir::fusedops::kernel {
 /// rmsnorm_rope on any chip: one block per row, see RmsNormRopeStrategy.cpp.
 std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
-/// gated_mlp with cp.async, ldmatrix and mma.sync (sm_80 and later), see
-/// Sm80GatedMlpStrategy.cpp.
+/// gated_mlp with cp.async, ldmatrix and mma.sync (every chip), see
+/// Sm80GemmStrategies.cpp.
 std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
-/// fp8_gemm converted to f16 in the kernel and run on mma.sync (sm_80 and
-/// later), see Sm80Fp8GemmStrategy.cpp.
+/// fp8_gemm converted to f16 in the kernel and run on mma.sync (every chip),
+/// see Sm80GemmStrategies.cpp.
 std::unique_ptr<KernelStrategy> createSm80Fp8GemmStrategy();
-/// fp8_gemm on FP8 mma.sync (sm_89 and later, sm_90a here), same file.
+/// fp8_gemm on FP8 mma.sync (chips with `hasFp8MmaSync`), same file.
 std::unique_ptr<KernelStrategy> createSm89Fp8GemmStrategy();
 /// gated_mlp on the sm_90a wgmma mainloop (Wgmma.h), see
 /// Sm90GemmStrategies.cpp.

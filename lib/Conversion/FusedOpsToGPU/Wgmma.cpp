@@ -153,7 +153,7 @@ static Value toI64(ImplicitLocOpBuilder &b, Value index) {
 void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                             Value a, ArrayRef<Value> bs, Value rowsM, Value m0,
                             Value n0, KTileScaleFn kTileScale,
-                            WgmmaEpilogueFn epilogue) {
+                            GemmEpilogueFn epilogue) {
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   const int64_t rowBytes = plan.rowBytes();
@@ -408,9 +408,9 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   NVVM::CpAsyncWaitGroupOp::create(b, b.getI32IntegerAttr(0));
 
   // Lane l of warp w in warpgroup g holds rows 64g + 16w + l/4 (+8) and
-  // columns 2(l%4) (+1) of every 8-column group.
-  WgmmaFragment fragment;
-  fragment.rowBase = arith::AddIOp::create(
+  // columns 2(l%4) (+1) of every 8-column group: register 4j + 2h + e is
+  // row rowBase + 8h, column colBase + 8j + e.
+  Value rowBase = arith::AddIOp::create(
       b, m0,
       arith::AddIOp::create(
           b,
@@ -418,14 +418,23 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
               b, arith::MulIOp::create(b, warpgroup, cIndex(b, 64)),
               arith::MulIOp::create(b, warpInGroup, cIndex(b, 16))),
           arith::DivUIOp::create(b, lane, cIndex(b, 4))));
-  fragment.colBase = arith::AddIOp::create(
+  Value colBase = arith::AddIOp::create(
       b, n0,
       arith::MulIOp::create(b, arith::RemUIOp::create(b, lane, cIndex(b, 4)),
                             cIndex(b, 2)));
+  Value rows[2] = {rowBase, arith::AddIOp::create(b, rowBase, cIndex(b, 8))};
+  AccumulatorPairs pairs;
+  for (int64_t j = 0; j < plan.bn / 8; ++j) {
+    Value col = arith::AddIOp::create(b, colBase, cIndex(b, 8 * j));
+    for (int64_t h = 0; h < 2; ++h) {
+      pairs.rows.push_back(rows[h]);
+      pairs.cols.push_back(col);
+    }
+  }
   SmallVector<SmallVector<Value>> results;
   for (int64_t i = 0; i < plan.numB; ++i)
     results.push_back(extract(sums[i]));
-  epilogue(b, results, fragment);
+  epilogue(b, results, pairs);
 }
 
 void kernel::buildAndLaunchWgmmaGemm(

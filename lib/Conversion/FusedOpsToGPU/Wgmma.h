@@ -8,8 +8,8 @@
 // 128-byte-swizzled shared memory, warpgroup MMAs (`wgmma.mma_async`) reading
 // them through shared-memory descriptors, f32 accumulators in registers.
 // An op is a configuration (element types, how many B operands share A,
-// whether each K tile is folded in with a scale) plus an epilogue of its own
-// that reads the accumulators (see Sm90GemmStrategies.cpp). Private to
+// whether each K tile is promoted) plus its epilogue (GemmEpilogues.h), as
+// Sm90GemmStrategies.cpp pairs them. Private to
 // lib/Conversion/FusedOpsToGPU.
 //
 //===----------------------------------------------------------------------===//
@@ -17,6 +17,7 @@
 #ifndef FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_WGMMA_H
 #define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_WGMMA_H
 
+#include "GemmEpilogues.h"
 #include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -66,23 +67,9 @@ struct WgmmaGemmPlan {
   std::string getUnsupportedReason(const KernelTarget &target) const;
 };
 
-/// Where this thread's accumulator values lie in the block tile: register
-/// 4j + 2h + e of the wgmma result holds row rowBase + 8h and column
-/// colBase + 8j + e (h, e in {0, 1}, j < BN/8).
-struct WgmmaFragment {
-  Value rowBase, colBase;
-};
-
 /// With promotion, the f32 scale of K tile `kt` (an index, possibly one
 /// past K's last tile, whose products are zero) for this block.
 using KTileScaleFn = function_ref<Value(ImplicitLocOpBuilder &, Value kt)>;
-
-/// An op's epilogue: given, per B operand, a thread's BN/2
-/// accumulator values (f32, wgmma register order) and where they lie, it
-/// computes and stores the op's outputs.
-using WgmmaEpilogueFn =
-    function_ref<void(ImplicitLocOpBuilder &, ArrayRef<SmallVector<Value>>,
-                      const WgmmaFragment &)>;
 
 /// Emits the kernel body at `b`: the tile of block rows [m0, m0 + BM) and
 /// columns [n0, n0 + BN) of every Cᵢ = A·Bᵢᵀ, with `rowsM` rows of A (rows
@@ -92,7 +79,7 @@ using WgmmaEpilogueFn =
 void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                     Value a, ArrayRef<Value> bs, Value rowsM, Value m0,
                     Value n0, KTileScaleFn kTileScale,
-                    WgmmaEpilogueFn epilogue);
+                    GemmEpilogueFn epilogue);
 
 /// Builds kernel `name` taking `args` (its body from `buildBody`, given the
 /// block tile's first row and column) and launches it where `args[0]` has

@@ -1,0 +1,135 @@
+//===- GemmEpilogues.cpp - the GEMM ops' epilogues ------------------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GemmEpilogues.h"
+
+#include "KernelBuilder.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/DenseMap.h"
+
+using namespace mlir;
+using namespace mlir::fusedops;
+using namespace mlir::fusedops::kernel;
+
+/// Accumulator pair p of `values` as a vector<2xf32>.
+static Value getPair(ImplicitLocOpBuilder &b, ArrayRef<Value> values,
+                     size_t p) {
+  return vector::FromElementsOp::create(
+      b, VectorType::get({2}, b.getF32Type()),
+      ValueRange{values[2 * p], values[2 * p + 1]});
+}
+
+/// Stores `values` (vector<2xf32>: columns col and col + 1 of `row`) into
+/// `out` [M, N] where they lie inside it.
+static void storePair(ImplicitLocOpBuilder &b, Value values, Value out,
+                      Value row, Value col, Value rowsM, int64_t n) {
+  Type element = cast<MemRefType>(out.getType()).getElementType();
+  Value rowOk = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rowsM);
+  Value narrow = castFloat(b, values, element);
+  if (n % 2 == 0) {
+    // Columns come in even pairs: both lie inside N or neither does, and the
+    // pair is aligned to its size.
+    Value ok = arith::AndIOp::create(
+        b, rowOk,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
+                              cIndex(b, n)));
+    ifThen(b, ok, [&] {
+      vector::StoreOp::create(b, narrow, out, ValueRange{row, col}, false,
+                              llvm::MaybeAlign(vectorAlignment(element, 2)));
+    });
+    return;
+  }
+  for (int64_t e = 0; e < 2; ++e) {
+    Value c = arith::AddIOp::create(b, col, cIndex(b, e));
+    Value ok = arith::AndIOp::create(
+        b, rowOk,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, c, cIndex(b, n)));
+    ifThen(b, ok, [&] {
+      memref::StoreOp::create(
+          b, vector::ExtractOp::create(b, narrow, ArrayRef<int64_t>{e}), out,
+          ValueRange{row, c});
+    });
+  }
+}
+
+void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
+                                   Activation activation,
+                                   ArrayRef<SmallVector<Value>> acc,
+                                   const AccumulatorPairs &pairs, Value out,
+                                   Value rowsM, int64_t n) {
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
+    Value h =
+        arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
+    storePair(b, h, out, pairs.rows[p], pairs.cols[p], rowsM, n);
+  }
+}
+
+void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
+                                  ScaleGranularity granularity,
+                                  ArrayRef<Value> acc,
+                                  const AccumulatorPairs &pairs, Value sa,
+                                  Value sb, Value bias, Value out, Value rowsM,
+                                  int64_t n) {
+  Type f32 = b.getF32Type();
+  auto pairType = VectorType::get({2}, f32);
+  Value sizeN = cIndex(b, n);
+  auto clamp = [&](Value index, Value limit) -> Value {
+    return arith::MinUIOp::create(
+        b, index, arith::SubIOp::create(b, limit, cIndex(b, 1)));
+  };
+  Value tensorScale;
+  if (granularity == ScaleGranularity::tensor)
+    tensorScale = vector::BroadcastOp::create(
+        b, pairType,
+        arith::MulFOp::create(b, memref::LoadOp::create(b, sa, ValueRange{}),
+                              memref::LoadOp::create(b, sb, ValueRange{})));
+  // Row scales per row and column scales and bias per column pair, loaded
+  // once for all the pairs that share them.
+  llvm::DenseMap<Value, Value> rowScales, colScales, colBiases;
+  auto columnPair = [&](Value source, Value col) -> Value {
+    Value first =
+        memref::LoadOp::create(b, source, ValueRange{clamp(col, sizeN)});
+    Value second = memref::LoadOp::create(
+        b, source,
+        ValueRange{clamp(arith::AddIOp::create(b, col, cIndex(b, 1)), sizeN)});
+    return castFloat(
+        b,
+        vector::FromElementsOp::create(
+            b,
+            VectorType::get({2},
+                            cast<MemRefType>(source.getType()).getElementType()),
+            ValueRange{first, second}),
+        f32);
+  };
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    Value row = pairs.rows[p], col = pairs.cols[p];
+    Value value = getPair(b, acc, p);
+    if (tensorScale)
+      value = arith::MulFOp::create(b, value, tensorScale);
+    if (granularity == ScaleGranularity::row) {
+      Value &rowScale = rowScales[row];
+      if (!rowScale)
+        rowScale = vector::BroadcastOp::create(
+            b, pairType,
+            memref::LoadOp::create(b, sa, ValueRange{clamp(row, rowsM)}));
+      Value &colScale = colScales[col];
+      if (!colScale)
+        colScale = columnPair(sb, col);
+      value = arith::MulFOp::create(
+          b, arith::MulFOp::create(b, value, rowScale), colScale);
+    }
+    if (bias) {
+      Value &colBias = colBiases[col];
+      if (!colBias)
+        colBias = columnPair(bias, col);
+      value = arith::AddFOp::create(b, value, colBias);
+    }
+    storePair(b, value, out, row, col, rowsM, n);
+  }
+}
