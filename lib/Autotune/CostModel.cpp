@@ -134,8 +134,8 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
         std::min(1.0, (hidden + stepMath) / (loadLatency + stepMath));
     // The step's barriers stall its block; other resident blocks fill the
     // gap (the constant is the cost with two blocks per SM).
-    double stepCost = chip.kStepSeconds * (1.0 + 1.0 / double(blocksPerSm)) /
-                      1.5;
+    double stepCost =
+        chip.kStepSeconds * (1.0 + 1.0 / double(blocksPerSm)) / 1.5;
     e.computeSeconds =
         double(waves) * double(r.kSteps) * (stepMath / pipeline + stepCost);
   } else {

@@ -1,4 +1,5 @@
-//===- Chips.cpp - the chips fusedops builds for ---------------------------===//
+//===- Chips.cpp - the chips fusedops builds for
+//---------------------------===//
 //
 // Part of fusedops, under the MIT License.
 //
@@ -18,22 +19,27 @@ using namespace mlir::fusedops;
 // with (docs/autotuning.md). The fitted step costs come from H100/H200
 // sweeps; the Ampere-family rows share the A100's.
 static constexpr ChipRates kA100 = {
-    /*card=*/"A100 SXM", /*smCount=*/108,
-    /*dramBytesPerSecond=*/1.8e12, /*dramLatencySeconds=*/600e-9,
+    /*card=*/"A100 SXM",
+    /*smCount=*/108,
+    /*dramBytesPerSecond=*/1.8e12,
+    /*dramLatencySeconds=*/600e-9,
     /*l2BytesPerSecond=*/6.0e12,
-    /*tensorF16FlopsPerSecond=*/312e12, /*tensorFp8FlopsPerSecond=*/624e12,
+    /*tensorF16FlopsPerSecond=*/312e12,
+    /*tensorFp8FlopsPerSecond=*/624e12,
     /*fmaFlopsPerSecond=*/19.5e12,
-    /*syncSecondsPerWarp=*/100e-9, /*kStepSeconds=*/0.35e-6,
-    /*itemSeconds=*/0.1e-6, /*launchSeconds=*/2.5e-6};
-static constexpr ChipRates kA10 = {
-    "A10", 72, 0.54e12, 600e-9, 2.0e12, 125e12, 250e12, 31.2e12,
-    100e-9, 0.35e-6, 0.1e-6, 2.5e-6};
-static constexpr ChipRates kL40 = {
-    "L40", 142, 0.78e12, 600e-9, 4.0e12, 181e12, 362e12, 90.5e12,
-    100e-9, 0.35e-6, 0.1e-6, 2.5e-6};
-static constexpr ChipRates kH100 = {
-    "H100 SXM", 132, 3.0e12, 600e-9, 10.0e12, 660e12, 1320e12, 67e12,
-    84e-9, 0.3e-6, 0.1e-6, 2.5e-6};
+    /*syncSecondsPerWarp=*/100e-9,
+    /*kStepSeconds=*/0.35e-6,
+    /*itemSeconds=*/0.1e-6,
+    /*launchSeconds=*/2.5e-6};
+static constexpr ChipRates kA10 = {"A10",  72,      0.54e12, 600e-9,
+                                   2.0e12, 125e12,  250e12,  31.2e12,
+                                   100e-9, 0.35e-6, 0.1e-6,  2.5e-6};
+static constexpr ChipRates kL40 = {"L40",  142,     0.78e12, 600e-9,
+                                   4.0e12, 181e12,  362e12,  90.5e12,
+                                   100e-9, 0.35e-6, 0.1e-6,  2.5e-6};
+static constexpr ChipRates kH100 = {"H100 SXM", 132,    3.0e12,  600e-9,
+                                    10.0e12,    660e12, 1320e12, 67e12,
+                                    84e-9,      0.3e-6, 0.1e-6,  2.5e-6};
 
 static constexpr ChipInfo kChips[] = {
     {/*name=*/"sm_80", /*description=*/"Ampere (A100, A30)",
@@ -46,13 +52,11 @@ static constexpr ChipInfo kChips[] = {
      /*hasFp8MmaSync=*/false, /*hasWgmma=*/false, /*hasFp8Convert=*/false,
      /*hasTma=*/false, /*hasClusters=*/false, kA100},
     // The NVPTX backend stops the process for sm_86 below PTX 7.1.
-    {"sm_86", "Ampere (A10, A40, RTX 30xx)", 86, false, 71, "isa",
-     99 * 1024, 100 * 1024, 65536, 255, 1536, 16, false, false, false, false,
-     false, kA10},
+    {"sm_86", "Ampere (A10, A40, RTX 30xx)", 86, false, 71, "isa", 99 * 1024,
+     100 * 1024, 65536, 255, 1536, 16, false, false, false, false, false, kA10},
     // FP8 mma.sync needs PTX 8.4 on sm_89.
     {"sm_89", "Ada (L4, L40, RTX 40xx)", 89, false, 84, "bin", 99 * 1024,
-     100 * 1024, 65536, 255, 1536, 24, true, false, false, false, false,
-     kL40},
+     100 * 1024, 65536, 255, 1536, 24, true, false, false, false, false, kL40},
     {"sm_90", "Hopper without its arch-specific instructions", 90, false, 84,
      "bin", 227 * 1024, 228 * 1024, 65536, 255, 2048, 32, true, false, true,
      true, true, kH100},
@@ -78,8 +82,7 @@ const ChipInfo *mlir::fusedops::lookupChipForComputeCapability(int major,
     capability = 86;
   const ChipInfo *found = nullptr;
   for (const ChipInfo &chip : kChips)
-    if (chip.computeCapability == capability &&
-        (!found || chip.archSpecific))
+    if (chip.computeCapability == capability && (!found || chip.archSpecific))
       found = &chip;
   return found;
 }

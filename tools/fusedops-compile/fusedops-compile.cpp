@@ -35,7 +35,8 @@ static llvm::cl::opt<std::string> inputFile(llvm::cl::Positional,
                                             llvm::cl::desc("<input.mlir>"),
                                             llvm::cl::init("-"));
 static llvm::cl::opt<std::string>
-    chip("chip", llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
+    chip("chip",
+         llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
          llvm::cl::init("sm_90a"));
 static llvm::cl::opt<unsigned>
     optLevel("opt-level", llvm::cl::desc("NVVM optimisation level, 0 to 3"),

@@ -29,7 +29,8 @@
 using namespace mlir;
 
 static llvm::cl::opt<std::string>
-    chip("chip", llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
+    chip("chip",
+         llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
          llvm::cl::init("sm_90a"));
 static llvm::cl::opt<std::string> format(
     "format",

@@ -26,11 +26,16 @@ namespace {
 /// capability (llvm/lib/Target/NVPTX/NVPTX.td).
 unsigned getNvptxMinimumPtx(int computeCapability, bool archSpecific) {
   switch (computeCapability) {
-  case 80: return 70;
-  case 86: return 71;
-  case 89: return 78;
-  case 90: return archSpecific ? 80 : 78;
-  default: return 1000;
+  case 80:
+    return 70;
+  case 86:
+    return 71;
+  case 89:
+    return 78;
+  case 90:
+    return archSpecific ? 80 : 78;
+  default:
+    return 1000;
   }
 }
 

@@ -22,7 +22,8 @@ namespace fusedops {
 struct FusedOpsToBinaryOptions
     : public PassPipelineOptions<FusedOpsToBinaryOptions> {
   PassOptions::Option<std::string> chip{
-      *this, "chip", llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
+      *this, "chip",
+      llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
       llvm::cl::init("sm_90a")};
   PassOptions::Option<std::string> format{
       *this, "format",

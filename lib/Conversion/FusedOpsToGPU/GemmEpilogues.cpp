@@ -36,8 +36,7 @@ static void storePair(ImplicitLocOpBuilder &b, Value values, Value out,
     // pair is aligned to its size.
     Value ok = arith::AndIOp::create(
         b, rowOk,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
-                              cIndex(b, n)));
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col, cIndex(b, n)));
     ifThen(b, ok, [&] {
       vector::StoreOp::create(b, narrow, out, ValueRange{row, col}, false,
                               llvm::MaybeAlign(vectorAlignment(element, 2)));
@@ -102,8 +101,8 @@ void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
         b,
         vector::FromElementsOp::create(
             b,
-            VectorType::get({2},
-                            cast<MemRefType>(source.getType()).getElementType()),
+            VectorType::get(
+                {2}, cast<MemRefType>(source.getType()).getElementType()),
             ValueRange{first, second}),
         f32);
   };

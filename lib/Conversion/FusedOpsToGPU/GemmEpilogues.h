@@ -30,9 +30,9 @@ struct AccumulatorPairs {
 
 /// A mainloop's hand-over: per B operand a thread's f32 accumulators, and
 /// where they lie.
-using GemmEpilogueFn = function_ref<void(
-    ImplicitLocOpBuilder &, ArrayRef<SmallVector<Value>>,
-    const AccumulatorPairs &)>;
+using GemmEpilogueFn =
+    function_ref<void(ImplicitLocOpBuilder &, ArrayRef<SmallVector<Value>>,
+                      const AccumulatorPairs &)>;
 
 /// gated_mlp: act(gate)·up from the two accumulator sets, stored into `out`
 /// [M, N] (rows past `rowsM` and columns past `n` are not stored).
@@ -44,11 +44,10 @@ void buildGatedMlpEpilogue(ImplicitLocOpBuilder &b, Activation activation,
 /// fp8_gemm: tensor or row scales (block128 scales are applied by the
 /// mainloop) and the bias on the f32 sums, stored into `out` [M, N] in its
 /// element type. Scales and bias are read at indices clamped into range.
-void buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
-                          ScaleGranularity granularity, ArrayRef<Value> acc,
-                          const AccumulatorPairs &pairs, Value lhsScale,
-                          Value rhsScale, Value bias, Value out, Value rowsM,
-                          int64_t n);
+void buildFp8GemmEpilogue(ImplicitLocOpBuilder &b, ScaleGranularity granularity,
+                          ArrayRef<Value> acc, const AccumulatorPairs &pairs,
+                          Value lhsScale, Value rhsScale, Value bias, Value out,
+                          Value rowsM, int64_t n);
 
 } // namespace mlir::fusedops::kernel
 

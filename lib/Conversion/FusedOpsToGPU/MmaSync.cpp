@@ -230,11 +230,12 @@ int64_t kernel::MmaSyncGemmPlan::getSharedBytes() const {
   return getDynamicSharedBytes(bytes);
 }
 
-std::string
-kernel::MmaSyncGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
+std::string kernel::MmaSyncGemmPlan::getUnsupportedReason(
+    const KernelTarget &target) const {
   std::string reason;
   llvm::raw_string_ostream os(reason);
-  int64_t chunksA = bm * bk / chunkElements(), chunksB = bn * bk / chunkElements();
+  int64_t chunksA = bm * bk / chunkElements(),
+          chunksB = bn * bk / chunkElements();
   if (bk % mmaK() != 0 || bm % warpsM != 0 || bn % warpsN != 0 ||
       warpTileM() % 16 != 0 || warpTileN() % 8 != 0)
     os << "does not split into mma.sync tiles: BK must be a multiple of "
@@ -274,8 +275,7 @@ void kernel::buildMmaSyncGemm(ImplicitLocOpBuilder &b,
   const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
   SmallVector<Value> shared = carveDynamicShared(b, plan.getSharedTypes(ctx));
   Value ringA = shared[0];
-  SmallVector<Value> ringsB(shared.begin() + 1,
-                            shared.begin() + 1 + plan.numB);
+  SmallVector<Value> ringsB(shared.begin() + 1, shared.begin() + 1 + plan.numB);
   Value halfA = decoded ? shared[1 + plan.numB] : Value();
   Value halfB = decoded ? shared[2 + plan.numB] : Value();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
@@ -427,10 +427,9 @@ void kernel::buildMmaSyncGemm(ImplicitLocOpBuilder &b,
       if (!decoded)
         indices.push_back(slot);
       indices.append({row, col});
-      return toMmaRegisters(
-          b, nvgpu::LdMatrixOp::create(b, VectorType::get({tiles, 2}, mmaType),
-                                       tile, indices, /*transpose=*/false,
-                                       tiles));
+      return toMmaRegisters(b, nvgpu::LdMatrixOp::create(
+                                   b, VectorType::get({tiles, 2}, mmaType),
+                                   tile, indices, /*transpose=*/false, tiles));
     };
     auto aFragment = [&](Value rowBase, Value kOff) -> SmallVector<Value> {
       if (!native)

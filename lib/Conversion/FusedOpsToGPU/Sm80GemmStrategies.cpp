@@ -42,8 +42,8 @@ namespace {
 
 /// The checks both strategies share; `what` names the B operand.
 LogicalResult checkMmaSyncGemm(Operation *op, TileConfigAttr tile,
-                               const KernelTarget &target, int64_t n,
-                               int64_t k, int64_t elementBytes, StringRef what,
+                               const KernelTarget &target, int64_t n, int64_t k,
+                               int64_t elementBytes, StringRef what,
                                function_ref<MmaSyncGemmPlan()> makePlan) {
   if (failed(checkContiguousBuffers(op)))
     return failure();
@@ -55,8 +55,8 @@ LogicalResult checkMmaSyncGemm(Operation *op, TileConfigAttr tile,
            << "needs K (" << k << ") to be a multiple of " << 16 / elementBytes
            << " for 16-byte asynchronous copies";
   if (tile.getBlock().size() != 3)
-    return op->emitOpError() << "'tile' " << tile
-                             << " must give block = [BM, BN, BK]";
+    return op->emitOpError()
+           << "'tile' " << tile << " must give block = [BM, BN, BK]";
   if (!tile.getCluster().empty())
     return op->emitOpError() << "'tile' of the mma.sync kernel takes no "
                                 "cluster";
@@ -147,8 +147,8 @@ public:
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
           Value rowsM = memref::DimOp::create(b, x, 0);
           buildMmaSyncGemm(
-              b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)},
-              rowsM, m0, n0, /*kBlockScale=*/nullptr,
+              b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)}, rowsM,
+              m0, n0, /*kBlockScale=*/nullptr,
               [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
                   const AccumulatorPairs &pairs) {
                 buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
@@ -271,8 +271,7 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   buildAndLaunchGemmKernel(
       b, module, "fp8_gemm", args, plan.n, plan.bm, plan.bn, plan.threads,
       plan.getSharedBytes(),
-      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0,
-          Value n0) {
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0, Value n0) {
         // Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale,
         // (bias [N]), out [M, N].
         Value a = kernel.getArgument(0), sa = kernel.getArgument(2),
@@ -294,8 +293,8 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
             plan.blockScales ? KBlockScaleFn(blockScale) : KBlockScaleFn(),
             [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
                 const AccumulatorPairs &pairs) {
-              buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb,
-                                   bias, out, rowsM, plan.n);
+              buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb, bias,
+                                   out, rowsM, plan.n);
             });
       });
   rewriter.eraseOp(op);

@@ -52,16 +52,16 @@ LogicalResult checkWgmmaGemm(Operation *op, TileConfigAttr tile,
            << "needs K (" << k << ") to be a multiple of " << 16 / elementBytes
            << " for 16-byte asynchronous copies";
   if (tile.getBlock().size() != 3)
-    return op->emitOpError() << "'tile' " << tile
-                             << " must give block = [BM, BN, BK]";
+    return op->emitOpError()
+           << "'tile' " << tile << " must give block = [BM, BN, BK]";
   if (!tile.getCluster().empty())
     return op->emitOpError()
            << "'tile' of the sm_90a wgmma kernel takes no cluster yet";
   std::string reason = makePlan().getUnsupportedReason(target);
   if (!reason.empty())
-    return op->emitOpError() << "'tile' " << tile
-                             << " does not fit the sm_90a wgmma kernel: "
-                             << reason;
+    return op->emitOpError()
+           << "'tile' " << tile
+           << " does not fit the sm_90a wgmma kernel: " << reason;
   return success();
 }
 
@@ -119,8 +119,8 @@ public:
                           [&] { return makeGatedMlpPlan(mlp, tile); });
   }
 
-  LogicalResult lower(Operation *op, TileConfigAttr tile,
-                      const KernelTarget &, gpu::GPUModuleOp module,
+  LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
+                      gpu::GPUModuleOp module,
                       RewriterBase &rewriter) const override {
     auto mlp = cast<GatedMlpOp>(op);
     WgmmaGemmPlan plan = makeGatedMlpPlan(mlp, tile);
@@ -137,8 +137,8 @@ public:
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
           Value rowsM = memref::DimOp::create(b, x, 0);
           buildWgmmaGemm(
-              b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)},
-              rowsM, m0, n0, /*kTileScale=*/nullptr,
+              b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)}, rowsM,
+              m0, n0, /*kTileScale=*/nullptr,
               [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
                   const AccumulatorPairs &pairs) {
                 buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
@@ -195,8 +195,8 @@ public:
     int64_t outBytes = cast<ShapedType>(gemm.getInits()[0].getType())
                            .getElementTypeBitWidth() /
                        8;
-    return estimateWgmmaGemm(makeFp8GemmPlan(gemm, tile),
-                             getEstimatedRows(op), outBytes);
+    return estimateWgmmaGemm(makeFp8GemmPlan(gemm, tile), getEstimatedRows(op),
+                             outBytes);
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
@@ -216,8 +216,8 @@ public:
     return success();
   }
 
-  LogicalResult lower(Operation *op, TileConfigAttr tile,
-                      const KernelTarget &, gpu::GPUModuleOp module,
+  LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
+                      gpu::GPUModuleOp module,
                       RewriterBase &rewriter) const override;
 };
 
@@ -239,9 +239,9 @@ void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
   auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
     Value kb = arith::MinUIOp::create(
         b,
-        arith::DivUIOp::create(
-            b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
-            cIndex(b, 128)),
+        arith::DivUIOp::create(b,
+                               arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
+                               cIndex(b, 128)),
         cIndex(b, llvm::divideCeil(plan.k, 128) - 1));
     Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
     Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
@@ -249,15 +249,15 @@ void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
         b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
         memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
   };
-  buildWgmmaGemm(
-      b, plan, a, {bMat}, rowsM, m0, n0,
-      granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
-                                                : KTileScaleFn(),
-      [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-          const AccumulatorPairs &pairs) {
-        buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb, bias, out,
-                             rowsM, plan.n);
-      });
+  buildWgmmaGemm(b, plan, a, {bMat}, rowsM, m0, n0,
+                 granularity == ScaleGranularity::block128
+                     ? KTileScaleFn(blockScale)
+                     : KTileScaleFn(),
+                 [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
+                     const AccumulatorPairs &pairs) {
+                   buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb,
+                                        bias, out, rowsM, plan.n);
+                 });
 }
 
 LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
@@ -273,11 +273,11 @@ LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   if (Value bias = gemm.getBias())
     args.push_back(bias);
   args.push_back(gemm.getInits()[0]);
-  buildAndLaunchWgmmaGemm(b, module, "fp8_gemm", args, plan,
-                          [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
-                              Value m0, Value n0) {
-                            buildFp8GemmBody(b, gemm, plan, kernel, m0, n0);
-                          });
+  buildAndLaunchWgmmaGemm(
+      b, module, "fp8_gemm", args, plan,
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0, Value n0) {
+        buildFp8GemmBody(b, gemm, plan, kernel, m0, n0);
+      });
   rewriter.eraseOp(op);
   return success();
 }

@@ -89,8 +89,8 @@ static SmallVector<int64_t> getRingOffsets(const WgmmaGemmPlan &plan) {
   int64_t offset = 0;
   auto add = [&](int64_t rows) {
     offsets.push_back(offset);
-    offset += llvm::alignTo(plan.stages * rows * plan.rowBytes(),
-                            kSwizzleAlign);
+    offset +=
+        llvm::alignTo(plan.stages * rows * plan.rowBytes(), kSwizzleAlign);
   };
   add(plan.bm);
   for (int64_t i = 0; i < plan.numB; ++i)
@@ -122,8 +122,7 @@ WgmmaGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
            (bn * rowBytes() / kChunkBytes) % threads() != 0)
     os << "a stage's " << bm * rowBytes() / kChunkBytes << " and "
        << bn * rowBytes() / kChunkBytes
-       << " 16-byte chunks must split evenly over " << threads()
-       << " threads";
+       << " 16-byte chunks must split evenly over " << threads() << " threads";
   else if (stages < 3)
     os << "needs at least 3 stages (one K tile loads while two are read)";
   else if (accumulatorsPerThread() > 192)
@@ -182,8 +181,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     Type element = i == 0 ? plan.aType : plan.bType;
     Value shift = arith::AddIOp::create(b, pad, cIndex(b, offsets[i]));
     rings.push_back(memref::ViewOp::create(
-        b,
-        getWorkgroupBufferType({plan.stages, rows, plan.bk}, element), base,
+        b, getWorkgroupBufferType({plan.stages, rows, plan.bk}, element), base,
         shift, ValueRange{}));
     ringAddresses.push_back(arith::AddIOp::create(b, baseAddress, shift));
   }
@@ -270,8 +268,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   auto accType = LLVM::LLVMStructType::getLiteral(
       ctx, SmallVector<Type>(plan.bn / 2, f32));
   Value zeroAcc = LLVM::ZeroOp::create(b, accType);
-  auto shape = NVVM::MMAShapeAttr::get(ctx, kWarpgroupRows, plan.bn,
-                                       plan.mmaK());
+  auto shape =
+      NVVM::MMAShapeAttr::get(ctx, kWarpgroupRows, plan.bn, plan.mmaK());
   NVVM::WGMMATypes aWgmma = getWgmmaType(plan.aType),
                    bWgmma = getWgmmaType(plan.bType);
   auto mma = [&](Value acc, Value descA, Value descB, bool accumulate) {
@@ -279,8 +277,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
         b, accType, acc, descA, descB, shape, aWgmma, bWgmma,
         NVVM::WGMMATypes::f32,
         accumulate ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero,
-        NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
-        NVVM::MMALayout::row, NVVM::MMALayout::col,
+        NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+        NVVM::MMALayout::col,
         /*satfinite=*/NVVM::MMAIntOverflowAttr());
   };
   auto extract = [&](Value acc) {
@@ -449,8 +447,8 @@ void kernel::buildAndLaunchWgmmaGemm(
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(b, b.getLoc(), module, name, argTypes,
-                          plan.threads(), /*workgroupBuffers=*/{});
+    kernel = createKernel(b, b.getLoc(), module, name, argTypes, plan.threads(),
+                          /*workgroupBuffers=*/{});
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     // Grouped order: blocks walk kGroupRows tile rows down a column of
     // tiles before the next column, so a wave reads a few weight tiles
@@ -493,8 +491,8 @@ kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
   return tiles;
 }
 
-KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan,
-                                          int64_t m, int64_t outBytes) {
+KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
+                                          int64_t outBytes) {
   int64_t rowBlocks = llvm::divideCeil(m, plan.bm);
   int64_t colBlocks = llvm::divideCeil(plan.n, plan.bn);
   int64_t eb = plan.elementBytes();

@@ -47,8 +47,7 @@ struct WgmmaGemmPlan {
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
   /// warps = 4 × warpgroups, stages = S>.
   static WgmmaGemmPlan get(TileConfigAttr tile, int64_t n, int64_t k,
-                           int64_t numB, Type aType, Type bType,
-                           bool promote);
+                           int64_t numB, Type aType, Type bType, bool promote);
 
   int64_t elementBytes() const;
   /// Bytes of one shared-memory row of a K tile: the swizzle width.
@@ -76,10 +75,9 @@ using KTileScaleFn = function_ref<Value(ImplicitLocOpBuilder &, Value kt)>;
 /// past it, columns past N and K read as zero), handed to `epilogue`. Every
 /// thread both loads (cp.async into the ring) and, by warpgroup, multiplies
 /// (wgmma); one barrier per K tile hands the slots over.
-void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
-                    Value a, ArrayRef<Value> bs, Value rowsM, Value m0,
-                    Value n0, KTileScaleFn kTileScale,
-                    GemmEpilogueFn epilogue);
+void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan, Value a,
+                    ArrayRef<Value> bs, Value rowsM, Value m0, Value n0,
+                    KTileScaleFn kTileScale, GemmEpilogueFn epilogue);
 
 /// Builds kernel `name` taking `args` (its body from `buildBody`, given the
 /// block tile's first row and column) and launches it where `args[0]` has
