@@ -206,6 +206,10 @@ LogicalResult checkCommon(Operation *op, TileConfigAttr tile,
     return op->emitOpError()
            << "needs a static number of columns (dimension 1 of 'input') to "
               "lower to a GPU kernel";
+  if (base.cols == 0)
+    return op->emitOpError()
+           << "has no columns (dimension 1 of 'input' is 0): there is "
+              "nothing to convert; leave the op out for empty inputs";
   if (!isSupportedFp8Type(base.fp8Type))
     return op->emitOpError() << "has no GPU kernel for " << base.fp8Type
                              << "; expected f8E4M3FN or f8E5M2";
@@ -263,10 +267,17 @@ LogicalResult checkTile(Operation *op, TileConfigAttr tile,
 
 /// The default tile of `op`: about kDefaultVectorsPerThread vectors per
 /// thread.
+/// The columns tiles are sized for: 4096 where unknown, at least 1 (an
+/// empty row is refused by checkCommon, not divided by).
+static int64_t getTileSizingCols(const QuantPlan &plan) {
+  return ShapedType::isDynamic(plan.cols) ? 4096
+                                          : std::max<int64_t>(plan.cols, 1);
+}
+
 TileConfigAttr makeDefaultTile(Operation *op) {
   QuantPlan plan = makeBasePlan(op);
   MLIRContext *ctx = op->getContext();
-  int64_t cols = ShapedType::isDynamic(plan.cols) ? 4096 : plan.cols;
+  int64_t cols = getTileSizingCols(plan);
   int64_t rowVectors = llvm::divideCeil(cols, plan.vectorWidth);
   auto make = [&](int64_t rows, int64_t tileCols, int64_t threads) {
     return TileConfigAttr::get(ctx, {rows, tileCols}, threads / 32,
@@ -308,7 +319,7 @@ TileConfigAttr makeDefaultTile(Operation *op) {
 SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
   QuantPlan plan = makeBasePlan(op);
   MLIRContext *ctx = op->getContext();
-  int64_t cols = ShapedType::isDynamic(plan.cols) ? 4096 : plan.cols;
+  int64_t cols = getTileSizingCols(plan);
   SmallVector<TileConfigAttr> tiles = {makeDefaultTile(op)};
   auto add = [&](int64_t rows, int64_t tileCols, int64_t warps) {
     tiles.push_back(TileConfigAttr::get(ctx, {rows, tileCols}, warps,
