@@ -10,6 +10,10 @@
 // RUN: fusedops-opt %s -split-input-file --fusedops-autotune="chip=sm_90a cache=%S/Inputs/future-version.json compiler=test-compiler" 2>&1 >/dev/null | FileCheck %s --check-prefix=VERSION
 // RUN: fusedops-opt %s -split-input-file --fusedops-autotune="chip=sm_90a cache=%S/Inputs/truncated.json compiler=test-compiler" 2>&1 >/dev/null | FileCheck %s --check-prefix=TRUNCATED
 // RUN: fusedops-opt %s -split-input-file --fusedops-autotune="chip=sm_90a cache=%S/Inputs/truncated.json compiler=test-compiler" 2>/dev/null | FileCheck %s --check-prefix=OTHER
+// A well-formed entry whose tile is out of the attribute's bounds (its
+// shared-memory estimate overflowed int64 before: issue 14) is ignored.
+// RUN: fusedops-opt %s -split-input-file --fusedops-autotune="chip=sm_90a cache=%S/Inputs/huge-tile.json compiler=test-compiler" 2>&1 >/dev/null | FileCheck %s --check-prefix=HUGE
+// HUGE: warning: fusedops-autotune: ignoring cached tile '#fusedops.tile<block = [1, 4096], warps = 4, stages = 1125899906842624>' {{.*}}'stages' must be in [1, 64], got 1125899906842624; using the cost model
 // A missing cache is no cache: no warning.
 // RUN: fusedops-opt %s -split-input-file --fusedops-autotune="chip=sm_90a cache=%t.missing.json compiler=test-compiler" 2>&1 | FileCheck %s --check-prefix=OTHER --implicit-check-not=warning
 

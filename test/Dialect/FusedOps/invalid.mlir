@@ -605,7 +605,7 @@ func.func @tile_block_long(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: 
 // -----
 
 func.func @tile_block_zero(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: tensor<64x256xf16>) {
-  // expected-error @+1 {{'block' sizes must be positive, got 0}}
+  // expected-error @+1 {{'block' sizes must be in [1, 16777216], got 0}}
   %0 = fusedops.dequantize ins(%x, %s : tensor<64x256xf8E4M3FN>, tensor<64xf32>) outs(%o : tensor<64x256xf16>) granularity = row {tile = #fusedops.tile<block = [64, 0], warps = 4>} -> tensor<64x256xf16>
   return
 }
@@ -621,8 +621,25 @@ func.func @tile_warps(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: tenso
 // -----
 
 func.func @tile_stages(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: tensor<64x256xf16>) {
-  // expected-error @+1 {{'stages' must be at least 1, got 0}}
+  // expected-error @+1 {{'stages' must be in [1, 64], got 0}}
   %0 = fusedops.dequantize ins(%x, %s : tensor<64x256xf8E4M3FN>, tensor<64xf32>) outs(%o : tensor<64x256xf16>) granularity = row {tile = #fusedops.tile<block = [64, 64], warps = 4, stages = 0>} -> tensor<64x256xf16>
+  return
+}
+
+// -----
+
+func.func @tile_stages_huge(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: tensor<64x256xf16>) {
+  // Such counts overflowed the shared-memory estimate (issue 14).
+  // expected-error @+1 {{'stages' must be in [1, 64], got 1125899906842624}}
+  %0 = fusedops.dequantize ins(%x, %s : tensor<64x256xf8E4M3FN>, tensor<64xf32>) outs(%o : tensor<64x256xf16>) granularity = row {tile = #fusedops.tile<block = [64, 64], warps = 4, stages = 1125899906842624>} -> tensor<64x256xf16>
+  return
+}
+
+// -----
+
+func.func @tile_block_huge(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: tensor<64x256xf16>) {
+  // expected-error @+1 {{'block' sizes must be in [1, 16777216], got 36028797018963968}}
+  %0 = fusedops.dequantize ins(%x, %s : tensor<64x256xf8E4M3FN>, tensor<64xf32>) outs(%o : tensor<64x256xf16>) granularity = row {tile = #fusedops.tile<block = [64, 36028797018963968], warps = 4>} -> tensor<64x256xf16>
   return
 }
 

@@ -39,6 +39,12 @@ void FusedOpsDialect::initialize() {
 static constexpr int64_t kMaxClusterSize = 16;
 /// 1024 threads per block is the CUDA limit on every supported chip.
 static constexpr int64_t kMaxWarps = 32;
+/// Bounds that keep every resource estimate (products of block sizes,
+/// stages and element bytes) far inside int64: 2^24 elements a tile
+/// dimension (a whole row of 16M elements), 64 pipeline stages (a GPU's
+/// shared memory holds fewer than 32 of the smallest useful stage).
+static constexpr int64_t kMaxBlockSize = int64_t(1) << 24;
+static constexpr int64_t kMaxStages = 64;
 
 LogicalResult TileConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                      ArrayRef<int64_t> block, int64_t warps,
@@ -47,13 +53,15 @@ LogicalResult TileConfigAttr::verify(function_ref<InFlightDiagnostic()> emitErro
     return emitError() << "'block' must list 1 to 3 tile sizes, got "
                        << block.size();
   for (int64_t size : block)
-    if (size <= 0)
-      return emitError() << "'block' sizes must be positive, got " << size;
+    if (size <= 0 || size > kMaxBlockSize)
+      return emitError() << "'block' sizes must be in [1, " << kMaxBlockSize
+                         << "], got " << size;
   if (warps <= 0 || warps > kMaxWarps || !llvm::isPowerOf2_64(warps))
     return emitError() << "'warps' must be a power of two in [1, " << kMaxWarps
                        << "], got " << warps;
-  if (stages < 1)
-    return emitError() << "'stages' must be at least 1, got " << stages;
+  if (stages < 1 || stages > kMaxStages)
+    return emitError() << "'stages' must be in [1, " << kMaxStages << "], got "
+                       << stages;
   if (cluster.size() > 3)
     return emitError() << "'cluster' must have at most 3 dimensions, got "
                        << cluster.size();
