@@ -14,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -80,9 +81,10 @@ static std::optional<TuningEntry> entryFromJson(const llvm::json::Value &value,
     return std::nullopt;
   std::optional<double> microseconds = object->getNumber("microseconds");
   std::optional<int64_t> candidates = object->getInteger("candidates");
-  if (!microseconds || !(*microseconds > 0) || !candidates || *candidates < 1) {
+  if (!microseconds || !(*microseconds > 0) || !std::isfinite(*microseconds) ||
+      !candidates || *candidates < 1) {
     error = "entry for " + entry.key.str() +
-            " needs a positive \"microseconds\" and \"candidates\"";
+            " needs a positive, finite \"microseconds\" and \"candidates\"";
     return std::nullopt;
   }
   if (!StringRef(entry.tile).starts_with("#fusedops.tile<")) {
@@ -95,8 +97,41 @@ static std::optional<TuningEntry> entryFromJson(const llvm::json::Value &value,
   return entry;
 }
 
+/// The deepest nesting of JSON arrays and objects in `text` (outside
+/// strings), counted without recursion: llvm::json::parse recurses per
+/// level, and a file of 50,000 '[' overflowed the stack.
+static int64_t getJsonNesting(StringRef text) {
+  int64_t depth = 0, deepest = 0;
+  bool inString = false, escaped = false;
+  for (char c : text) {
+    if (inString) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        inString = false;
+      continue;
+    }
+    if (c == '"')
+      inString = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if (c == ']' || c == '}')
+      --depth;
+  }
+  return deepest;
+}
+
 std::optional<TuningCache> TuningCache::parse(StringRef text,
                                               std::string &error) {
+  // A cache nests three levels (root, entries, entry).
+  constexpr int64_t kMaxNesting = 16;
+  if (int64_t nesting = getJsonNesting(text); nesting > kMaxNesting) {
+    error = "nested " + std::to_string(nesting) +
+            " levels deep; a tuning cache nests 3";
+    return std::nullopt;
+  }
   llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
   if (!json) {
     error = "not JSON: " + llvm::toString(json.takeError());
@@ -129,18 +164,49 @@ std::optional<TuningCache> TuningCache::parse(StringRef text,
   return cache;
 }
 
+/// Reads the tuning cache file `path`: a regular file (symbolic links
+/// followed) of at most kMaxFileBytes. Anything else (a FIFO that would
+/// block, /dev/zero that never ends, a directory, a huge file) is refused
+/// with the reason, without opening it.
+static std::unique_ptr<llvm::MemoryBuffer> readCacheFile(StringRef path,
+                                                         std::string &error) {
+  constexpr uint64_t kMaxFileBytes = 64 << 20;
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(path, status)) {
+    error = ec.message();
+    return nullptr;
+  }
+  if (status.type() != llvm::sys::fs::file_type::regular_file) {
+    error = "not a regular file (a directory, FIFO or device); point the "
+            "cache at a file";
+    return nullptr;
+  }
+  if (status.getSize() > kMaxFileBytes) {
+    error = std::to_string(status.getSize()) +
+            " bytes; a tuning cache is at most " +
+            std::to_string(kMaxFileBytes) + " bytes";
+    return nullptr;
+  }
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer) {
+    error = buffer.getError().message();
+    return nullptr;
+  }
+  return std::move(*buffer);
+}
+
 TuningCache TuningCache::load(StringRef path, std::string &warning) {
   if (!llvm::sys::fs::exists(path))
     return {};
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> buffer = readCacheFile(path, error);
   if (!buffer) {
-    warning = ("cannot read tuning cache " + path + ": " +
-               buffer.getError().message() + "; using the cost model")
+    warning = ("cannot read tuning cache " + path + ": " + error +
+               "; using the cost model")
                   .str();
     return {};
   }
-  std::string error;
-  std::optional<TuningCache> cache = parse((*buffer)->getBuffer(), error);
+  std::optional<TuningCache> cache = parse(buffer->getBuffer(), error);
   if (!cache) {
     warning = ("ignoring tuning cache " + path + ": " + error +
                "; using the cost model (re-run fusedops-tune to rebuild it)")
@@ -244,6 +310,15 @@ private:
 LogicalResult TuningCache::record(StringRef path,
                                   ArrayRef<TuningEntry> newEntries,
                                   std::string &error, std::string &warning) {
+  // What readers would refuse (non-finite or non-positive times: JSON has
+  // no inf) is refused here, before the file is touched.
+  for (const TuningEntry &entry : newEntries)
+    if (!(entry.microseconds > 0) || !std::isfinite(entry.microseconds) ||
+        entry.candidates < 1) {
+      error = "entry for " + entry.key.str() +
+              " needs a positive, finite time and at least one candidate";
+      return failure();
+    }
   StringRef folder = llvm::sys::path::parent_path(path);
   if (!folder.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(folder)) {
@@ -258,17 +333,33 @@ LogicalResult TuningCache::record(StringRef path,
   // Under the lock: what other tuners wrote since we started is kept.
   TuningCache cache;
   if (llvm::sys::fs::exists(path)) {
-    auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-    std::string parseError;
-    std::optional<TuningCache> existing;
-    if (buffer)
-      existing = parse((*buffer)->getBuffer(), parseError);
-    else
-      parseError = buffer.getError().message();
+    // What cannot be read (a directory, a FIFO, no permission) is not ours
+    // to move: refuse. What reads but is no valid cache is moved aside to
+    // a name of its own, so that nothing is overwritten or lost.
+    std::string readError, parseError;
+    std::unique_ptr<llvm::MemoryBuffer> buffer = readCacheFile(path, readError);
+    if (!buffer) {
+      error = ("cannot read tuning cache " + path + ": " + readError +
+               "; nothing was recorded")
+                  .str();
+      return failure();
+    }
+    std::optional<TuningCache> existing =
+        parse(buffer->getBuffer(), parseError);
     if (existing) {
       cache = std::move(*existing);
     } else {
-      std::string aside = (path + ".corrupt").str();
+      SmallString<128> aside;
+      int asideFd = -1;
+      if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+              path + ".corrupt-%%%%%%", asideFd, aside)) {
+        error = ("tuning cache " + path + " is not valid (" + parseError +
+                 ") and no name beside it is free to move it to: " +
+                 ec.message())
+                    .str();
+        return failure();
+      }
+      llvm::sys::fs::closeFile(asideFd);
       if (std::error_code ec = llvm::sys::fs::rename(path, aside)) {
         error = ("tuning cache " + path + " is not valid (" + parseError +
                  ") and cannot be moved aside: " + ec.message())

@@ -26,6 +26,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -182,10 +183,10 @@ fusedops_compile_status fusedopsTuningCacheRecord(
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             "fusedopsTuningCacheRecord needs a path, source, "
                             "chip, tile, driver and device");
-  if (!(microseconds > 0) || candidates < 1)
+  if (!(microseconds > 0) || !std::isfinite(microseconds) || candidates < 1)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
-                            "a tuning result needs a positive time and at "
-                            "least one candidate");
+                            "a tuning result needs a positive, finite time "
+                            "and at least one candidate");
   std::optional<KernelTarget> target;
   std::unique_ptr<ParsedSource> parsed;
   if (fusedops_compile_status status =

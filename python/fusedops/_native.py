@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import stat
 import tempfile
 import threading
 import warnings
@@ -540,11 +541,31 @@ def usable_tuning_cache(path: Optional[Path]) -> Optional[Path]:
     return None
 
 
+#: The largest cache file read (kernel-cache entries, the tuning cache's digest); a bigger one is
+#: not a file fusedops wrote.
+MAX_CACHE_FILE_BYTES = 256 << 20
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file (links followed) of at most
+    :data:`MAX_CACHE_FILE_BYTES`: a FIFO would block, ``/dev/zero`` would never end.
+
+    Raises FileNotFoundError where there is no file and OSError with the reason otherwise.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path} is not a regular file (a directory, FIFO or device)")
+    if st.st_size > MAX_CACHE_FILE_BYTES:
+        raise OSError(f"{path} has {st.st_size} bytes; at most {MAX_CACHE_FILE_BYTES} are read")
+    with open(path, "rb") as f:
+        return f.read(MAX_CACHE_FILE_BYTES + 1)
+
+
 def _file_digest(path: Optional[Path]) -> str:
     if path is None:
         return ""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(_read_regular_file(path)).hexdigest()
     except OSError:
         return ""
 
@@ -577,7 +598,7 @@ def cache_key(
 def _read_entry(path: Path, key: str) -> Optional[bytes]:
     """The payload of a valid entry; None (with a warning for a bad one) otherwise."""
     try:
-        blob = path.read_bytes()
+        blob = _read_regular_file(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:

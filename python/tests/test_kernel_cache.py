@@ -171,3 +171,28 @@ def test_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert _native.cache_dir() == tmp_path / "fusedops"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert _native.cache_dir() == Path.home() / ".cache" / "fusedops"
+
+
+@pytest.mark.parametrize("special", ["fifo", "dev-zero"])
+def test_special_file_entry_is_refused_without_reading_it(
+    cache: Path, lowerings: list[str], special: str
+) -> None:
+    # A FIFO would block the read and /dev/zero never end (issue 14): neither is opened.
+    good = compile_isa()
+    (path,) = entries(cache)
+    path.unlink()
+    if special == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.warns(UserWarning, match="not a regular file"):
+        again = compile_isa()
+    assert again.kernel_image == good.kernel_image
+    assert lowerings == ["sm_90a", "sm_90a"]
+    assert path.is_file() and not path.is_symlink()  # replaced by a real entry
+
+
+def test_special_tuning_cache_is_not_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fifo = tmp_path / "tuning.json"
+    os.mkfifo(fifo)
+    assert _native._file_digest(fifo) == ""  # returns at once instead of blocking

@@ -106,14 +106,19 @@ def test_broken_tuning_caches_are_reported_and_ignored(tmp_path: Path) -> None:
     # The tuner's next record moves the broken file aside and says so.
     warning = record(cache)
     assert warning and "moved it to" in warning
-    assert (tmp_path / "tuning.json.corrupt").read_text() == "{ not json"
+    (aside,) = tmp_path.glob("tuning.json.corrupt-*")  # a name of its own: none is overwritten
+    assert str(aside) in warning
+    assert aside.read_text() == "{ not json"
 
 
 def test_record_rejects_what_is_not_a_result(tmp_path: Path) -> None:
     with pytest.raises(CompilationError, match="not a #fusedops.tile"):
         record(tmp_path / "t.json", "[1, 4096]")
-    with pytest.raises(CompilationError, match="positive time"):
+    with pytest.raises(CompilationError, match="positive, finite time"):
         record(tmp_path / "t.json", microseconds=0)
+    with pytest.raises(CompilationError, match="positive, finite time"):
+        record(tmp_path / "t.json", microseconds=float("inf"))
+    assert not (tmp_path / "t.json").exists()
 
     def record_for(source: str, chip: str) -> None:
         tune.record(

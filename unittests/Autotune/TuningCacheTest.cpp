@@ -14,6 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <limits>
+#include <sys/stat.h>
+
 #include <thread>
 #include <vector>
 
@@ -120,7 +124,25 @@ TEST(TuningCache, InvalidTextIsRejectedWithTheReason) {
   TuningCache negative;
   negative.insert(entry("c", "d", -1.0));
   EXPECT_FALSE(TuningCache::parse(negative.toJson(), error));
-  EXPECT_NE(error.find("positive \"microseconds\""), std::string::npos);
+  EXPECT_NE(error.find("positive, finite \"microseconds\""), std::string::npos);
+  // Non-finite times are no JSON a reader takes (issue 14).
+  TuningCache good;
+  good.insert(entry("c", "d", 12.5));
+  std::string infinite = good.toJson();
+  ASSERT_TRUE(TuningCache::parse(infinite, error)) << error;
+  size_t at = infinite.find("12.5");
+  ASSERT_NE(at, std::string::npos) << infinite;
+  infinite.replace(at, 4, "1e400");
+  EXPECT_FALSE(TuningCache::parse(infinite, error));
+  EXPECT_NE(error.find("finite"), std::string::npos) << error;
+  // Deep nesting is refused before the recursive JSON parser sees it.
+  EXPECT_FALSE(TuningCache::parse(std::string(50000, '['), error));
+  EXPECT_EQ(error, "nested 50000 levels deep; a tuning cache nests 3");
+  EXPECT_FALSE(TuningCache::parse(
+      R"({"format": "fusedops-tuning-cache", "x": "[[[[[[[[[[[[[[[[[[[[", "version": 2, "entries": []})",
+      error));
+  EXPECT_EQ(error, "tuning cache version 2, but this compiler reads version 1")
+      << "brackets inside strings do not count";
 }
 
 TEST_F(CacheFiles, MissingIsEmptyAndCorruptIsReportedAndIgnored) {
@@ -150,12 +172,52 @@ TEST_F(CacheFiles, RecordCreatesMergesAndMovesCorruptFilesAside) {
   write(file, "not json at all");
   ASSERT_TRUE(succeeded(
       TuningCache::record(file, {entry("c", "d", 3.0)}, error, warning)));
-  EXPECT_NE(warning.find("moved it to " + file + ".corrupt"), std::string::npos)
-      << warning;
+  size_t at = warning.find("moved it to " + file + ".corrupt-");
+  ASSERT_NE(at, std::string::npos) << warning;
+  std::string aside = warning.substr(at + strlen("moved it to "));
+  aside = aside.substr(0, aside.find(' '));
   EXPECT_EQ(TuningCache::load(file, warning).getEntries().size(), 1u);
-  auto aside = llvm::MemoryBuffer::getFile(file + ".corrupt");
-  ASSERT_TRUE(bool(aside));
-  EXPECT_EQ((*aside)->getBuffer(), "not json at all");
+  auto asideText = llvm::MemoryBuffer::getFile(aside);
+  ASSERT_TRUE(bool(asideText)) << aside;
+  EXPECT_EQ((*asideText)->getBuffer(), "not json at all");
+  // A second corrupt file gets a name of its own: the first is kept.
+  write(file, "still not json");
+  ASSERT_TRUE(succeeded(
+      TuningCache::record(file, {entry("d", "d", 4.0)}, error, warning)));
+  EXPECT_EQ(warning.find(aside + " "), std::string::npos) << warning;
+  asideText = llvm::MemoryBuffer::getFile(aside);
+  ASSERT_TRUE(bool(asideText));
+  EXPECT_EQ((*asideText)->getBuffer(), "not json at all");
+}
+
+TEST_F(CacheFiles, SpecialFilesAreRefusedWithoutReadingOrMovingThem) {
+  std::string error, warning;
+  // A directory where the cache should be: reported, left alone.
+  std::string folder = path("folder.json");
+  ASSERT_FALSE(llvm::sys::fs::create_directory(folder));
+  EXPECT_TRUE(TuningCache::load(folder, warning).getEntries().empty());
+  EXPECT_NE(warning.find("not a regular file"), std::string::npos) << warning;
+  EXPECT_TRUE(failed(
+      TuningCache::record(folder, {entry("a", "d", 1.0)}, error, warning)));
+  EXPECT_NE(error.find("not a regular file"), std::string::npos) << error;
+  EXPECT_TRUE(llvm::sys::fs::is_directory(folder));
+  // A FIFO (reading it would block) and a link to /dev/zero (reading it
+  // would never end).
+  std::string fifo = path("fifo.json");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(TuningCache::load(fifo, warning).getEntries().empty());
+  EXPECT_NE(warning.find("not a regular file"), std::string::npos) << warning;
+  std::string zero = path("zero.json");
+  ASSERT_FALSE(llvm::sys::fs::create_link("/dev/zero", zero));
+  EXPECT_TRUE(TuningCache::load(zero, warning).getEntries().empty());
+  EXPECT_NE(warning.find("not a regular file"), std::string::npos) << warning;
+  // Non-finite times are refused before the file is touched.
+  std::string file = path("finite.json");
+  EXPECT_TRUE(failed(TuningCache::record(
+      file, {entry("a", "d", std::numeric_limits<double>::infinity())}, error,
+      warning)));
+  EXPECT_NE(error.find("positive, finite time"), std::string::npos) << error;
+  EXPECT_FALSE(llvm::sys::fs::exists(file));
 }
 
 TEST_F(CacheFiles, ConcurrentWritersLoseNothing) {

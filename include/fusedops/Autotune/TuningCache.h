@@ -23,7 +23,10 @@
 // atomically (write a temporary, rename), so concurrent tuners lose nothing
 // and readers never see half a file. A file that does not parse, or has
 // another format or version, is reported and ignored, never trusted; a
-// writer moves it aside to `<file>.corrupt` before writing a fresh one.
+// writer moves it aside to a new `<file>.corrupt-XXXXXX` before writing a
+// fresh one. Only regular files of at most 64 MiB, nested at most 16 deep,
+// are read (a FIFO, /dev/zero or a directory is refused unopened), and
+// times must be finite.
 //
 //===----------------------------------------------------------------------===//
 
@@ -106,9 +109,11 @@ public:
 
   /// Merges `entries` into the file at `path` (created with its folder if
   /// missing) under an exclusive lock, replacing the file atomically. A file
-  /// there that is not a valid cache is renamed to `<path>.corrupt` and
-  /// reported in `warning`. Fails with `error` if the file cannot be
-  /// locked or written.
+  /// there that reads but is not a valid cache is renamed to a new
+  /// `<path>.corrupt-XXXXXX` and reported in `warning`. Fails with `error`
+  /// (touching nothing) if an entry's time is not positive and finite, or
+  /// what is at `path` cannot be read as a file (a directory, FIFO, device,
+  /// no permission), locked or written.
   static LogicalResult record(StringRef path, ArrayRef<TuningEntry> entries,
                               std::string &error, std::string &warning);
 
