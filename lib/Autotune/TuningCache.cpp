@@ -14,8 +14,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -353,10 +353,10 @@ LogicalResult TuningCache::record(StringRef path,
       int asideFd = -1;
       if (std::error_code ec = llvm::sys::fs::createUniqueFile(
               path + ".corrupt-%%%%%%", asideFd, aside)) {
-        error = ("tuning cache " + path + " is not valid (" + parseError +
-                 ") and no name beside it is free to move it to: " +
-                 ec.message())
-                    .str();
+        error =
+            ("tuning cache " + path + " is not valid (" + parseError +
+             ") and no name beside it is free to move it to: " + ec.message())
+                .str();
         return failure();
       }
       llvm::sys::fs::closeFile(asideFd);

@@ -25,6 +25,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -50,6 +51,64 @@ static llvm::cl::opt<std::string>
 static llvm::cl::opt<std::string> outputFile(
     "o", llvm::cl::desc("Write the lowered module (host code and gpu.binary)"),
     llvm::cl::init(""));
+
+/// Writes `content` to `path` and checks that every byte arrived: a regular
+/// file (or a new one) through a temporary beside it renamed over it, so a
+/// failed write leaves what was there; a device or FIFO (/dev/stdout,
+/// /dev/full) directly. Refuses to overwrite the input. Without the checks
+/// a full disk ended the process in LLVM's "IO failure on output stream"
+/// after "wrote" was printed.
+static LogicalResult writeOutput(StringRef path, StringRef content,
+                                 std::string &error) {
+  if (path != "-" && inputFile != "-" &&
+      llvm::sys::fs::equivalent(path, inputFile)) {
+    error = ("not writing " + path + ": it is the input file").str();
+    return failure();
+  }
+  auto finish = [&](llvm::raw_fd_ostream &os, StringRef shown) {
+    os << content;
+    os.close();
+    if (!os.has_error())
+      return success();
+    error = ("cannot write " + shown + ": " + os.error().message()).str();
+    os.clear_error();
+    return failure();
+  };
+  llvm::sys::fs::file_status status;
+  bool special = path == "-" ||
+                 (!llvm::sys::fs::status(path, status) &&
+                  status.type() != llvm::sys::fs::file_type::regular_file &&
+                  status.type() != llvm::sys::fs::file_type::file_not_found);
+  if (special) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+    if (ec) {
+      error = ("cannot open " + path + ": " + ec.message()).str();
+      return failure();
+    }
+    return finish(os, path);
+  }
+  SmallString<128> temporary;
+  int fd = -1;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+          path + ".tmp-%%%%%%", fd, temporary)) {
+    error = ("cannot create a file beside " + path + ": " + ec.message()).str();
+    return failure();
+  }
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    if (failed(finish(os, path))) {
+      llvm::sys::fs::remove(temporary);
+      return failure();
+    }
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(temporary, path)) {
+    llvm::sys::fs::remove(temporary);
+    error = ("cannot replace " + path + ": " + ec.message()).str();
+    return failure();
+  }
+  return success();
+}
 
 /// Runs the pipeline for one format on a copy of `module`; writes the
 /// binary's object to `path` and, if asked, the lowered module.
@@ -79,20 +138,17 @@ static LogicalResult compile(ModuleOp module, StringRef format, StringRef path,
            << "the module has no fusedops op to compile to a kernel";
   std::string error;
   if (!path.empty()) {
-    auto file = openOutputFile(path, &error);
-    if (!file)
+    if (failed(writeOutput(path, object, error)))
       return emitError(module.getLoc()) << error;
-    file->os() << object;
-    file->keep();
     llvm::outs() << "wrote " << path << " (" << format << ", " << chip << ", "
                  << object.size() << " bytes)\n";
   }
   if (!loweredPath.empty()) {
-    auto file = openOutputFile(loweredPath, &error);
-    if (!file)
+    std::string lowered;
+    llvm::raw_string_ostream os(lowered);
+    copy->print(os);
+    if (failed(writeOutput(loweredPath, lowered, error)))
       return emitError(module.getLoc()) << error;
-    copy->print(file->os());
-    file->keep();
   }
   return success();
 }

@@ -54,7 +54,28 @@ bool kernel::isContiguous(Type type) {
   return memref && memref.getLayout().isIdentity();
 }
 
+/// Whether `type` lives in memory a kernel reads as global: no memory space,
+/// NVPTX's 0 (generic) or 1 (global), or #gpu.address_space<global>.
+static bool isGlobalMemory(MemRefType type) {
+  Attribute space = type.getMemorySpace();
+  if (!space)
+    return true;
+  if (auto gpuSpace = dyn_cast<gpu::AddressSpaceAttr>(space))
+    return gpuSpace.getValue() == gpu::AddressSpace::Global;
+  if (auto number = dyn_cast<IntegerAttr>(space))
+    return number.getInt() == 0 || number.getInt() == 1;
+  return false;
+}
+
 LogicalResult kernel::checkContiguousBuffers(Operation *op) {
+  for (Value operand : op->getOperands())
+    if (auto memref = dyn_cast<MemRefType>(operand.getType());
+        memref && !isGlobalMemory(memref))
+      return op->emitOpError()
+             << "needs its buffers in global memory (no memory space, or "
+                "#gpu.address_space<global>), got "
+             << operand.getType()
+             << "; kernels read their operands from device memory";
   for (Value operand : op->getOperands())
     if (!isContiguous(operand.getType()))
       return op->emitOpError()

@@ -35,8 +35,9 @@ MemRefType getWorkgroupBufferType(ArrayRef<int64_t> shape, Type elementType);
 /// Whether `type` is a memref with the identity layout (row-major, dense).
 bool isContiguous(Type type);
 
-/// Reports on `op` the first operand that is not a contiguous buffer, with
-/// what to change; every kernel indexes its buffers as dense row-major.
+/// Reports on `op` the first operand that is not a contiguous buffer in
+/// global memory, with what to change; every kernel indexes its buffers as
+/// dense row-major device memory.
 LogicalResult checkContiguousBuffers(Operation *op);
 
 /// Launches `kernel` on a (gridX, gridY) grid of `threads`-thread blocks

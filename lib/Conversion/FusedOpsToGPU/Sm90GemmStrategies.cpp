@@ -48,9 +48,9 @@ LogicalResult checkWgmmaGemm(Operation *op, TileConfigAttr tile,
     return op->emitOpError() << "needs static N and K (the shape of " << what
                              << ") to lower to a GPU kernel";
   if (n == 0 || k == 0)
-    return op->emitOpError() << "has an empty product (N = " << n
-                             << ", K = " << k << " in " << what
-                             << "); leave the op out for empty weights";
+    return op->emitOpError()
+           << "has an empty product (N = " << n << ", K = " << k << " in "
+           << what << "); leave the op out for empty weights";
   if (k * elementBytes % 16 != 0)
     return op->emitOpError()
            << "needs K (" << k << ") to be a multiple of " << 16 / elementBytes

@@ -112,3 +112,29 @@ func.func @quantize_cluster(%x: memref<?x256xf16>, %q: memref<?x256xf8E4M3FN>, %
   fusedops.quantize ins(%x : memref<?x256xf16>) outs(%q, %s : memref<?x256xf8E4M3FN>, memref<?xf32>) granularity = row {tile = #fusedops.tile<block = [1, 256], warps = 1, cluster = [2]>}
   return
 }
+
+// -----
+
+// Buffers in shared or local memory compiled into kernels that read the
+// wrong memory (issue 14): refused.
+func.func @shared_memory_buffer(%q: memref<64x256xf8E4M3FN, 3>, %s: memref<64xf32>, %o: memref<64x256xbf16>) {
+  // expected-error @+1 {{'fusedops.dequantize' op needs its buffers in global memory (no memory space, or #gpu.address_space<global>), got 'memref<64x256xf8E4M3FN, 3>'; kernels read their operands from device memory}}
+  fusedops.dequantize ins(%q, %s : memref<64x256xf8E4M3FN, 3>, memref<64xf32>) outs(%o : memref<64x256xbf16>) granularity = row
+  return
+}
+
+// -----
+
+func.func @workgroup_buffer(%x: memref<16x256xbf16>, %wg: memref<64x256xbf16, #gpu.address_space<workgroup>>, %wu: memref<64x256xbf16>, %o: memref<16x64xbf16>) {
+  // expected-error @+1 {{needs its buffers in global memory}}
+  fusedops.gated_mlp ins(%x, %wg, %wu : memref<16x256xbf16>, memref<64x256xbf16, #gpu.address_space<workgroup>>, memref<64x256xbf16>) outs(%o : memref<16x64xbf16>) activation = silu
+  return
+}
+
+// -----
+
+// Global memory, spelled either way, is accepted.
+func.func @global_buffers(%q: memref<64x256xf8E4M3FN, 1>, %s: memref<64xf32, #gpu.address_space<global>>, %o: memref<64x256xbf16>) {
+  fusedops.dequantize ins(%q, %s : memref<64x256xf8E4M3FN, 1>, memref<64xf32, #gpu.address_space<global>>) outs(%o : memref<64x256xbf16>) granularity = row
+  return
+}
