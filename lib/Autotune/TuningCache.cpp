@@ -243,12 +243,24 @@ std::string TuningCache::toJson() const {
   return text;
 }
 
+std::string TuningCache::getIndexKey(const TuningKey &key) {
+  std::string joined;
+  for (const std::string *field : {&key.op, &key.shapeClass, &key.dtypes,
+                                   &key.attributes, &key.chip, &key.compiler}) {
+    joined += *field;
+    joined += '\0';
+  }
+  return joined;
+}
+
 const TuningEntry *TuningCache::lookup(const TuningKey &key,
                                        StringRef driver) const {
   const TuningEntry *best = nullptr;
-  for (const TuningEntry &entry : entries) {
-    if (!(entry.key == key))
-      continue;
+  auto slots = byKey.find(getIndexKey(key));
+  if (slots == byKey.end())
+    return nullptr;
+  for (size_t slot : slots->second) {
+    const TuningEntry &entry = entries[slot];
     if (!driver.empty()) {
       if (entry.driver == driver)
         return &entry;
@@ -265,11 +277,13 @@ const TuningEntry *TuningCache::lookup(const TuningKey &key,
 }
 
 void TuningCache::insert(TuningEntry entry) {
-  for (TuningEntry &existing : entries)
-    if (existing.key == entry.key && existing.driver == entry.driver) {
-      existing = std::move(entry);
+  llvm::SmallVector<size_t, 2> &slots = byKey[getIndexKey(entry.key)];
+  for (size_t slot : slots)
+    if (entries[slot].driver == entry.driver) {
+      entries[slot] = std::move(entry);
       return;
     }
+  slots.push_back(entries.size());
   entries.push_back(std::move(entry));
 }
 

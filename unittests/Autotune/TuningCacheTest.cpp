@@ -101,6 +101,30 @@ TEST(TuningCache, LookupByDriverOrFastest) {
   EXPECT_EQ(cache.lookup(other), nullptr);
 }
 
+TEST(TuningCache, ManyEntriesKeepTheirKeys) {
+  // Insert and lookup go through an index (loading was quadratic in the
+  // entries: 40,000 took 40 s, issue 14); every key and driver is kept
+  // once, the last insert wins.
+  TuningCache cache;
+  constexpr int kKeys = 20000;
+  for (int i = 0; i < kKeys; ++i) {
+    cache.insert(entry("M<=" + std::to_string(i), "580", 2.0 + i));
+    cache.insert(entry("M<=" + std::to_string(i), "570", 1.0 + i));
+  }
+  for (int i = 0; i < kKeys; i += 2)
+    cache.insert(entry("M<=" + std::to_string(i), "580", 0.5));
+  EXPECT_EQ(cache.getEntries().size(), 2u * kKeys);
+  EXPECT_EQ(cache.lookup(entry("M<=42", "", 0).key)->microseconds, 0.5);
+  EXPECT_EQ(cache.lookup(entry("M<=43", "", 0).key)->driver, "570");
+  EXPECT_EQ(cache.lookup(entry("M<=43", "", 0).key, "580")->microseconds,
+            45.0);
+  EXPECT_EQ(cache.lookup(entry("M<=20000", "", 0).key), nullptr);
+  std::string error;
+  std::optional<TuningCache> again = TuningCache::parse(cache.toJson(), error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(again->getEntries().size(), 2u * kKeys);
+}
+
 TEST(TuningCache, InvalidTextIsRejectedWithTheReason) {
   std::string error;
   EXPECT_FALSE(TuningCache::parse("{\"format\": ", error));

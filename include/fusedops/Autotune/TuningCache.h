@@ -37,6 +37,9 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -118,7 +121,13 @@ public:
                               std::string &error, std::string &warning);
 
 private:
+  /// The fields of `key`, joined with NULs: the index's key.
+  static std::string getIndexKey(const TuningKey &key);
+
   std::vector<TuningEntry> entries;
+  /// Positions in `entries` per key (one per driver): insert and lookup
+  /// without a scan, so loading n entries is O(n), not O(n²).
+  llvm::StringMap<llvm::SmallVector<size_t, 2>> byKey;
 };
 
 } // namespace mlir::fusedops::autotune
