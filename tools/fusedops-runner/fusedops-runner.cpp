@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "fusedops-c/Runtime.h"
 #include "fusedops/ExecutionEngine/JitModule.h"
 #include "fusedops/InitFusedOps.h"
 #include "mlir/ExecutionEngine/JitRunner.h"
@@ -62,5 +63,15 @@ int main(int argc, char **argv) {
   JitRunnerConfig config;
   config.mlirTransformer = lowerModule;
   config.runtimesymbolMap = fusedops::getRuntimeSymbolMap;
-  return JitRunnerMain(argc, argv, registry, config);
+  int status = JitRunnerMain(argc, argv, registry, config);
+  // The mgpu* calls of the JIT'd code cannot return errors; the runtime
+  // counts them. A run with any is a failed run, whatever it printed.
+  if (int errors = fusedopsTakeAsyncErrorCount()) {
+    llvm::errs() << "fusedops-runner: " << errors
+                 << " GPU runtime call(s) failed (the last: "
+                 << fusedopsGetLastErrorMessage()
+                 << "); what the program printed is not a valid result\n";
+    return status ? status : 1;
+  }
+  return status;
 }
