@@ -127,12 +127,17 @@ public:
   DiagnosticCollector(MLIRContext *ctx, std::string &error)
       : os(error), handler(ctx, [this](Diagnostic &diag) {
           os << diag.getLocation() << ": " << diag << "\n";
+          sawError |= diag.getSeverity() == DiagnosticSeverity::Error;
           return success();
         }) {}
   llvm::raw_ostream &stream() { return os; }
+  /// Whether an error was reported, also by a pass that then succeeded
+  /// (MLIR's serializer reports some problems so and goes on).
+  bool hasErrors() const { return sawError; }
 
 private:
   llvm::raw_string_ostream os;
+  bool sawError = false;
   ScopedDiagnosticHandler handler;
 };
 } // namespace
@@ -152,7 +157,7 @@ parseAndLower(MLIRContext *ctx, StringRef source,
                                                  << message << "\n";
                                              return failure();
                                            })) ||
-      failed(pm.run(*module)))
+      failed(pm.run(*module)) || diagnostics.hasErrors())
     return nullptr;
   return module;
 }

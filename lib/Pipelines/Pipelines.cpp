@@ -182,6 +182,19 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
     return errorHandler("opt-level must be 0 to 3, got " +
                         Twine(options.optLevel));
 
+  // Every format links libdevice (erf, tanh and other math the kernels
+  // call). MLIR's serializer reports a missing one as an error but goes on,
+  // writing PTX with unresolved __nv_* calls that fails only when loaded:
+  // refuse here instead.
+  {
+    SmallString<128> libdevice(findToolkit(options));
+    llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
+    if (!llvm::sys::fs::is_regular_file(libdevice))
+      return errorHandler("the kernels link the CUDA toolkit's libdevice, but " +
+                          libdevice +
+                          " is not a file; install the CUDA toolkit, set "
+                          "CUDA_HOME or pass toolkit=<dir>");
+  }
   if (format != "isa") {
     // cubin and fatbin come from ptxas: it must exist and read our PTX.
     std::string ptxas;
