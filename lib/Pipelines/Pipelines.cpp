@@ -190,14 +190,14 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
     SmallString<128> libdevice(findToolkit(options));
     llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
     if (!llvm::sys::fs::is_regular_file(libdevice))
-      return errorHandler("the kernels link the CUDA toolkit's libdevice, but " +
-                          libdevice +
-                          " is not a file; install the CUDA toolkit, set "
-                          "CUDA_HOME or pass toolkit=<dir>");
+      return errorHandler(
+          "the kernels link the CUDA toolkit's libdevice, but " + libdevice +
+          " is not a file; install the CUDA toolkit, set "
+          "CUDA_HOME or pass toolkit=<dir>");
   }
+  std::string ptxas;
   if (format != "isa") {
     // cubin and fatbin come from ptxas: it must exist and read our PTX.
-    std::string ptxas;
     FailureOr<unsigned> ptxasVersion = getPtxasVersion(options, error, &ptxas);
     if (failed(ptxasVersion))
       return errorHandler(error);
@@ -269,9 +269,20 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
   // Host: launches to runtime calls, kernels to the binary.
   pm.addPass(createGpuToLLVMConversionPass());
   GpuModuleToBinaryPassOptions toBinary;
-  toBinary.compilationTarget = options.format;
+  // cubins: PTX here, assembled by our pass, which stops a ptxas that
+  // hangs (MLIR's serializer waits for it without a limit).
+  toBinary.compilationTarget =
+      format == "bin" ? std::string("isa") : format.str();
   toBinary.toolkitPath = findToolkit(options);
   pm.addPass(createGpuModuleToBinaryPass(toBinary));
+  if (format == "bin") {
+    FusedOpsAssemblePtxOptions assemble;
+    assemble.ptxas = ptxas;
+    assemble.chip = options.chip;
+    assemble.optLevel = options.optLevel;
+    assemble.timeout = options.ptxasTimeout;
+    pm.addPass(createFusedOpsAssemblePtx(assemble));
+  }
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

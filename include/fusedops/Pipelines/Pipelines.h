@@ -43,6 +43,11 @@ struct FusedOpsToBinaryOptions
       llvm::cl::desc("Tuning cache (JSON) fusedops-autotune takes measured "
                      "tiles from; empty: the cost model only"),
       llvm::cl::init("")};
+  PassOptions::Option<unsigned> ptxasTimeout{
+      *this, "ptxas-timeout",
+      llvm::cl::desc("Seconds one ptxas run may take (format=bin) before it "
+                     "is stopped and reported"),
+      llvm::cl::init(600)};
   PassOptions::Option<std::string> forceTile{
       *this, "force-tile",
       llvm::cl::desc("A #fusedops.tile<...> for every op without a tile "

@@ -86,4 +86,31 @@ def FusedOpsLaunchPlan : Pass<"fusedops-launch-plan", "ModuleOp"> {
   ];
 }
 
+
+def FusedOpsAssemblePtx : Pass<"fusedops-assemble-ptx", "ModuleOp"> {
+  let summary = "Assemble the PTX objects of gpu.binary ops into cubins with ptxas, under a time limit";
+  let description = [{
+    Runs after `gpu-module-to-binary` with `format=isa`: every PTX object of a
+    `gpu.binary` becomes a cubin object assembled by `ptxas` for `chip` at
+    `opt-level`. Unlike MLIR's own serializer, which waits for ptxas without
+    a limit, a ptxas that runs past `timeout` seconds is stopped and
+    reported, and any failure is an error of the pass. `fusedops-to-binary`
+    uses it for `format=bin`.
+
+    Example: `#gpu.object<#nvvm.target<chip = "sm_90a">, "...ptx...">` becomes
+    `#gpu.object<#nvvm.target<chip = "sm_90a">, bin = "...cubin...">`.
+  }];
+  let options = [
+    Option<"ptxas", "ptxas", "std::string", /*default=*/"\"\"",
+           "The ptxas executable">,
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
+           "Target chip (-arch)">,
+    Option<"optLevel", "opt-level", "unsigned", /*default=*/"3",
+           "ptxas optimisation level">,
+    Option<"timeout", "timeout", "unsigned", /*default=*/"600",
+           "Seconds one ptxas run may take before it is stopped (0: no limit)">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // FUSEDOPS_DIALECT_FUSEDOPS_TRANSFORMS_PASSES_TD

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "ptxas fatal : no good" >&2
+exit 3
