@@ -151,6 +151,32 @@ Value kernel::applyActivation(ImplicitLocOpBuilder &b, Activation activation,
   llvm_unreachable("unknown activation");
 }
 
+LogicalResult kernel::checkGemmOperands(Operation *op, TileConfigAttr tile,
+                                        int64_t n, int64_t k,
+                                        int64_t elementBytes, StringRef what,
+                                        StringRef kernelName) {
+  if (failed(checkContiguousBuffers(op)))
+    return failure();
+  if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
+    return op->emitOpError() << "needs static N and K (the shape of " << what
+                             << ") to lower to a GPU kernel";
+  if (n == 0 || k == 0)
+    return op->emitOpError()
+           << "has an empty product (N = " << n << ", K = " << k << " in "
+           << what << "); leave the op out for empty weights";
+  if (k * elementBytes % 16 != 0)
+    return op->emitOpError()
+           << "needs K (" << k << ") to be a multiple of " << 16 / elementBytes
+           << " for 16-byte asynchronous copies";
+  if (tile.getBlock().size() != 3)
+    return op->emitOpError()
+           << "'tile' " << tile << " must give block = [BM, BN, BK]";
+  if (!tile.getCluster().empty())
+    return op->emitOpError()
+           << "'tile' of the " << kernelName << " kernel takes no cluster";
+  return success();
+}
+
 int64_t kernel::getMaxSharedBytes(const KernelTarget &target) {
   return target.info->maxSharedBytesPerBlock;
 }

@@ -51,6 +51,14 @@ void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
 /// `cond` is null (no guard needed); the insertion point is after the if.
 void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);
 
+/// The checks every GEMM kernel shares, before its mainloop's own:
+/// contiguous global buffers, static and non-empty N and K (of `what`, the
+/// B operand), K a whole number of 16-byte copies, block = [BM, BN, BK],
+/// no cluster (`kernelName` says whose).
+LogicalResult checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
+                                int64_t k, int64_t elementBytes, StringRef what,
+                                StringRef kernelName);
+
 /// act(g) for a gated MLP's activation, on a vector of f32.
 Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g);
 

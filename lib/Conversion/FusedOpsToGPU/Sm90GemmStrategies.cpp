@@ -42,25 +42,9 @@ LogicalResult checkWgmmaGemm(Operation *op, TileConfigAttr tile,
                              const KernelTarget &target, int64_t n, int64_t k,
                              int64_t elementBytes, StringRef what,
                              function_ref<WgmmaGemmPlan()> makePlan) {
-  if (failed(checkContiguousBuffers(op)))
+  if (failed(checkGemmOperands(op, tile, n, k, elementBytes, what,
+                               "sm_90a wgmma")))
     return failure();
-  if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
-    return op->emitOpError() << "needs static N and K (the shape of " << what
-                             << ") to lower to a GPU kernel";
-  if (n == 0 || k == 0)
-    return op->emitOpError()
-           << "has an empty product (N = " << n << ", K = " << k << " in "
-           << what << "); leave the op out for empty weights";
-  if (k * elementBytes % 16 != 0)
-    return op->emitOpError()
-           << "needs K (" << k << ") to be a multiple of " << 16 / elementBytes
-           << " for 16-byte asynchronous copies";
-  if (tile.getBlock().size() != 3)
-    return op->emitOpError()
-           << "'tile' " << tile << " must give block = [BM, BN, BK]";
-  if (!tile.getCluster().empty())
-    return op->emitOpError()
-           << "'tile' of the sm_90a wgmma kernel takes no cluster yet";
   std::string reason = makePlan().getUnsupportedReason(target);
   if (!reason.empty())
     return op->emitOpError()
