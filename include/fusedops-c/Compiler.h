@@ -43,7 +43,7 @@ typedef struct fusedops_jit_st *fusedops_jit;
 
 /* What the compiler is: the fusedops C API version, the LLVM/MLIR version it
  * was built with and the ptxas release it finds (e.g.
- * "fusedops-capi 3; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
+ * "fusedops-capi 4; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
  * code put it in their keys. */
 const char *fusedopsCompilerVersion(void);
 
@@ -86,8 +86,9 @@ fusedops_compile_status fusedopsJitLower(const char *source, size_t size,
                                          size_t *dataSize);
 
 /* JIT-compiles bytes that fusedopsJitLower returned: no NVVM code generation
- * and no ptxas. Bytes that are not such a module (truncated, corrupt, from
- * another version) fail with FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE. */
+ * and no ptxas. The bytes end in the bytecode's SHA-256, so bytes that are
+ * not such a module (truncated, damaged by a single bit, from another
+ * version) fail with FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE. */
 fusedops_compile_status fusedopsJitLoad(const void *data, size_t size,
                                         fusedops_jit *jit);
 

@@ -26,6 +26,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/TargetSelect.h"
 
 using namespace mlir;
@@ -122,6 +123,10 @@ static std::unique_ptr<MLIRContext> makeContext() {
 namespace {
 /// Collects a context's diagnostics, and messages of our own written to
 /// `stream()`, into `error` for as long as it lives.
+/// Ends every lowered module lower() returns, before its SHA-256.
+static constexpr StringLiteral kLoweredTrailerMagic =
+    "\nfusedops-lowered-sha256:";
+
 class DiagnosticCollector {
 public:
   DiagnosticCollector(MLIRContext *ctx, std::string &error)
@@ -240,6 +245,12 @@ JitModule::lower(StringRef source, const FusedOpsToBinaryOptions &options,
     diagnostics.stream() << "cannot write the lowered module as bytecode\n";
     return std::nullopt;
   }
+  // A trailer with the bytecode's SHA-256: bytecode damaged on its way
+  // (a disk, a cache) could still parse, and then run wrong kernels.
+  std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef(
+      reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+  bytes += kLoweredTrailerMagic;
+  bytes.append(reinterpret_cast<const char *>(digest.data()), digest.size());
   return bytes;
 }
 
@@ -247,6 +258,23 @@ std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
                                            std::string &error) {
   std::unique_ptr<MLIRContext> context = makeContext();
   DiagnosticCollector diagnostics(context.get(), error);
+  // The trailer lower() wrote: magic and the bytecode's SHA-256.
+  const size_t trailer = kLoweredTrailerMagic.size() + 32;
+  if (lowered.size() < trailer ||
+      !lowered.drop_back(32).ends_with(kLoweredTrailerMagic)) {
+    diagnostics.stream() << "not a lowered fusedops module (no fusedops "
+                            "trailer: pass what lower() returned)\n";
+    return nullptr;
+  }
+  StringRef stored = lowered.take_back(32);
+  lowered = lowered.drop_back(trailer);
+  std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef(
+      reinterpret_cast<const uint8_t *>(lowered.data()), lowered.size()));
+  if (StringRef(reinterpret_cast<const char *>(digest.data()), 32) != stored) {
+    diagnostics.stream() << "the lowered module is damaged (its SHA-256 does "
+                            "not match); compile it again\n";
+    return nullptr;
+  }
   if (!isBytecode(llvm::MemoryBufferRef(lowered, "lowered"))) {
     diagnostics.stream()
         << "not a lowered fusedops module (no MLIR bytecode header)\n";

@@ -158,7 +158,7 @@ mlir::fusedops::getCompilerVersion(const FusedOpsToBinaryOptions &options) {
   if (inserted) {
     std::string error;
     FailureOr<unsigned> ptxas = getPtxasVersion(options, error);
-    it->second = std::string("fusedops-capi 3; llvm ") + LLVM_VERSION_STRING +
+    it->second = std::string("fusedops-capi 4; llvm ") + LLVM_VERSION_STRING +
                  "; ptxas " +
                  (succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
                                          std::to_string(*ptxas % 10)

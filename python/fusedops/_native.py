@@ -253,7 +253,7 @@ def _forget_fastcall() -> None:
 
 
 def compiler_version() -> str:
-    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 3; llvm 22.1.8; ...``."""
+    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 4; llvm 22.1.8; ...``."""
     return _load()[1].fusedopsCompilerVersion().decode()
 
 
