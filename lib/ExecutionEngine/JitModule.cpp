@@ -17,6 +17,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -113,20 +114,23 @@ static void initialiseNativeTarget() {
 
 static std::unique_ptr<MLIRContext> makeContext() {
   DialectRegistry registry;
-  registry.insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
-                  memref::MemRefDialect, scf::SCFDialect>();
+  // The dialects a module in tensor form may hold besides ours (as
+  // fusedops-compile registers them).
+  registry
+      .insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
+              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect>();
   registerAllDialects(registry);
   registerPipelineDependencies(registry);
   return std::make_unique<MLIRContext>(registry);
 }
 
-namespace {
-/// Collects a context's diagnostics, and messages of our own written to
-/// `stream()`, into `error` for as long as it lives.
 /// Ends every lowered module lower() returns, before its SHA-256.
 static constexpr StringLiteral kLoweredTrailerMagic =
     "\nfusedops-lowered-sha256:";
 
+namespace {
+/// Collects a context's diagnostics, and messages of our own written to
+/// `stream()`, into `error` for as long as it lives.
 class DiagnosticCollector {
 public:
   DiagnosticCollector(MLIRContext *ctx, std::string &error)

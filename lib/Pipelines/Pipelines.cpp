@@ -120,8 +120,15 @@ static FailureOr<unsigned> queryPtxasVersion(StringRef ptxas,
   if (status == 0 && text)
     version = parsePtxasVersion((*text)->getBuffer());
   if (!version) {
-    error =
-        ("cannot read the version of " + ptxas + " (" + message + ")").str();
+    // Say what went wrong: ptxas did not run, failed, or its output (in
+    // TMPDIR) could not be read back or did not name a release.
+    std::string reason =
+        !message.empty() ? message
+        : status != 0    ? "it exited with status " + std::to_string(status)
+        : !text          ? "its output could not be read back from " +
+                      output.str().str() + " (is TMPDIR full or unwritable?)"
+                : "its output names no release";
+    error = ("cannot read the version of " + ptxas + ": " + reason).str();
     return failure();
   }
   return *version;

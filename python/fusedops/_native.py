@@ -621,7 +621,11 @@ def _read_entry(path: Path, key: str) -> Optional[bytes]:
         elif header.get("key") != key or header.get("compiler") != compiler_version():
             reason = "it was written for another module or compiler version"
         elif header.get("size") != len(payload):
-            reason = f"it is truncated ({len(payload)} of {header.get('size')} bytes)"
+            size = header.get("size")
+            if type(size) is int and len(payload) < size:
+                reason = f"it is truncated ({len(payload)} of {size} bytes)"
+            else:  # a size of another type (27604 vs "27604"), or bytes appended
+                reason = f"its payload has {len(payload)} bytes where its header says {size!r}"
         elif header.get("sha256") != hashlib.sha256(payload).hexdigest():
             reason = "its checksum does not match (corrupt)"
         else:

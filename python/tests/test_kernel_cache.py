@@ -81,6 +81,15 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-500])
 
 
+def _size_as_text(path: Path) -> None:
+    # A hand-edited header: the size as a string (was reported as "truncated (N of N bytes)").
+    blob = path.read_bytes()
+    end = blob.index(b"\n", len(_native.CACHE_MAGIC))
+    header = json.loads(blob[len(_native.CACHE_MAGIC) : end])
+    header["size"] = str(header["size"])
+    path.write_bytes(_native.CACHE_MAGIC + json.dumps(header).encode() + blob[end:])
+
+
 def _garbage(path: Path) -> None:
     path.write_bytes(b"\x00" * 64)
 
@@ -110,6 +119,7 @@ def _valid_header_bad_module(path: Path) -> None:
     [
         (_corrupt_payload, "checksum"),
         (_truncate, "truncated"),
+        (_size_as_text, r"its payload has \d+ bytes where its header says '\d+'"),
         (_garbage, "not a fusedops cache entry"),
         (_foreign_version, "format 999"),
         (_valid_header_bad_module, "did not load"),

@@ -7,6 +7,7 @@ source must come back as a CompilationError with the compiler's diagnostics.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,14 @@ def test_fast_accum_reaches_the_kernel_and_its_rule_is_the_verifiers() -> None:
     )
     with pytest.raises(CompilationError, match="'fast_accum' applies to tensor and row scales"):
         _native.compile_module(source, chip="sm_90a", fmt="isa")
+
+
+def test_tensor_form_example_compiles_through_the_c_api() -> None:
+    # The C API knows the dialects fusedops-compile accepts (it said "Dialect `tensor' not
+    # found" on the bundled example: issue 14).
+    example = Path(__file__).resolve().parents[2] / "examples" / "llama_block.mlir"
+    module = _native.compile_module(example.read_text(), chip="sm_90a", fmt="isa")
+    assert ".entry gated_mlp" in module.kernel_image.decode()
 
 
 def test_chip_table_through_the_c_api() -> None:

@@ -8,7 +8,8 @@
 // ships: the kernels' PTX (--ptx), their cubin (--cubin) and the lowered
 // module with its host code (-o). Prints one line per kernel.
 //
-//   fusedops-compile model.mlir --chip=sm_90a --ptx=model.ptx --cubin=model.cubin
+//   fusedops-compile model.mlir --chip=sm_90a --ptx=model.ptx
+//   --cubin=model.cubin
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,25 +33,29 @@
 
 using namespace mlir;
 
+/// The tool's own options: --help shows these, not LLVM's hundreds.
+static llvm::cl::OptionCategory compileCategory("fusedops-compile options");
+
 static llvm::cl::opt<std::string> inputFile(llvm::cl::Positional,
                                             llvm::cl::desc("<input.mlir>"),
-                                            llvm::cl::init("-"));
+                                            llvm::cl::init("-"),
+                                            llvm::cl::cat(compileCategory));
 static llvm::cl::opt<std::string>
     chip("chip",
          llvm::cl::desc("Target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a"),
-         llvm::cl::init("sm_90a"));
+         llvm::cl::init("sm_90a"), llvm::cl::cat(compileCategory));
 static llvm::cl::opt<unsigned>
     optLevel("opt-level", llvm::cl::desc("NVVM optimisation level, 0 to 3"),
-             llvm::cl::init(3));
+             llvm::cl::init(3), llvm::cl::cat(compileCategory));
 static llvm::cl::opt<std::string>
     ptxFile("ptx", llvm::cl::desc("Write the kernels' PTX to this file"),
-            llvm::cl::init(""));
+            llvm::cl::init(""), llvm::cl::cat(compileCategory));
 static llvm::cl::opt<std::string>
     cubinFile("cubin", llvm::cl::desc("Write the kernels' cubin to this file"),
-              llvm::cl::init(""));
+              llvm::cl::init(""), llvm::cl::cat(compileCategory));
 static llvm::cl::opt<std::string> outputFile(
     "o", llvm::cl::desc("Write the lowered module (host code and gpu.binary)"),
-    llvm::cl::init(""));
+    llvm::cl::init(""), llvm::cl::cat(compileCategory));
 
 /// Writes `content` to `path` and checks that every byte arrived: a regular
 /// file (or a new one) through a temporary beside it renamed over it, so a
@@ -90,8 +95,8 @@ static LogicalResult writeOutput(StringRef path, StringRef content,
   }
   SmallString<128> temporary;
   int fd = -1;
-  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
-          path + ".tmp-%%%%%%", fd, temporary)) {
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%",
+                                                           fd, temporary)) {
     error = ("cannot create a file beside " + path + ": " + ec.message()).str();
     return failure();
   }
@@ -121,7 +126,8 @@ static LogicalResult compile(ModuleOp module, StringRef format, StringRef path,
   options.format = format.str();
   options.optLevel = optLevel;
   if (failed(fusedops::buildFusedOpsToBinaryPipeline(
-          pm, options, [&](const Twine &message) {
+          pm, options,
+          [&](const Twine &message) {
             return emitError(module.getLoc()) << message;
           })) ||
       failed(pm.run(*copy)))
@@ -155,6 +161,7 @@ static LogicalResult compile(ModuleOp module, StringRef format, StringRef path,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  llvm::cl::HideUnrelatedOptions(compileCategory);
   llvm::cl::ParseCommandLineOptions(
       argc, argv, "fusedops-compile: fusedops ops to PTX and cubin\n");
   if (ptxFile.empty() && cubinFile.empty() && outputFile.empty()) {
@@ -164,9 +171,9 @@ int main(int argc, char **argv) {
   }
 
   DialectRegistry registry;
-  registry.insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
-                  memref::MemRefDialect, scf::SCFDialect,
-                  tensor::TensorDialect>();
+  registry
+      .insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
+              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect>();
   fusedops::registerAllDialects(registry);
   fusedops::registerPipelineDependencies(registry);
   MLIRContext context(registry);
