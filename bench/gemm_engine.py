@@ -23,10 +23,9 @@ import os
 import sys
 from pathlib import Path
 
+import fusedops
 import torch
 import torch.nn.functional as F
-
-import fusedops
 from fusedops.bench.cases import measure_ceilings, rel_err, time_ms
 
 torch._dynamo.config.cache_size_limit = 64
@@ -64,37 +63,62 @@ def gated_mlp(m: int, k: int, n: int, dtype: torch.dtype, copy_bps: float, repea
     flops = 4.0 * m * n * k
     weight_bytes = 2 * n * k * x.element_size()
     record(
-        op="gated_mlp", dtype=str(dtype).split(".")[-1], m=m, k=k, n=n, err=err,
-        err_torch_compile=err_compiled, fusedops_ms=t_f, torch_compile_ms=t_c, eager_ms=t_e,
-        fusedops_tflops=flops / t_f / 1e9, vs_torch_compile=t_c / t_f, vs_eager=t_e / t_f,
+        op="gated_mlp",
+        dtype=str(dtype).split(".")[-1],
+        m=m,
+        k=k,
+        n=n,
+        err=err,
+        err_torch_compile=err_compiled,
+        fusedops_ms=t_f,
+        torch_compile_ms=t_c,
+        eager_ms=t_e,
+        fusedops_tflops=flops / t_f / 1e9,
+        vs_torch_compile=t_c / t_f,
+        vs_eager=t_e / t_f,
         weight_bw_of_copy=weight_bytes / (t_f * 1e-3) / copy_bps,
     )
 
 
-def fp8_gemm(m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: int,
-             fast_accum: bool = False) -> None:
+def fp8_gemm(
+    m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: int, fast_accum: bool = False
+) -> None:
     g = torch.Generator(device="cuda").manual_seed(m * 5 + n)
     a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, generator=g)
     b = torch.randn(n, k, device="cuda", dtype=torch.bfloat16, generator=g)
     qa, sa = fusedops.quantize_fp8(a, granularity=granularity)
     qb, sb = fusedops.quantize_fp8(b, granularity=granularity)
     call = lambda: fusedops.fp8_gemm(  # noqa: E731
-        qa, qb, a_scale=sa, b_scale=sb, granularity=granularity, out_dtype=torch.bfloat16,
+        qa,
+        qb,
+        a_scale=sa,
+        b_scale=sb,
+        granularity=granularity,
+        out_dtype=torch.bfloat16,
         fast_accum=fast_accum,
     )
     out = call()
     if granularity == "block128":
-        da = (qa.double().reshape(m, k) *
-              sa.double().repeat_interleave(128, 0)[:m].repeat_interleave(128, 1)[:, :k])
-        db = (qb.double() *
-              sb.double().repeat_interleave(128, 0)[:n].repeat_interleave(128, 1)[:, :k])
+        da = (
+            qa.double().reshape(m, k)
+            * sa.double().repeat_interleave(128, 0)[:m].repeat_interleave(128, 1)[:, :k]
+        )
+        db = (
+            qb.double() * sb.double().repeat_interleave(128, 0)[:n].repeat_interleave(128, 1)[:, :k]
+        )
     else:
         shape = (-1, 1) if granularity == "row" else ()
         da, db = qa.double() * sa.double().reshape(shape), qb.double() * sb.double().reshape(shape)
     ref = da @ db.T
     err = rel_err(out, ref)
-    row = dict(op="fp8_gemm" + (" fast_accum" if fast_accum else ""), granularity=granularity,
-               m=m, k=k, n=n, err=err)
+    row = dict(
+        op="fp8_gemm" + (" fast_accum" if fast_accum else ""),
+        granularity=granularity,
+        m=m,
+        k=k,
+        n=n,
+        err=err,
+    )
     t_f = time_ms(call, repeat=repeat)
     row.update(fusedops_ms=t_f, fusedops_tflops=2.0 * m * n * k / t_f / 1e9)
     if granularity != "block128":
@@ -102,7 +126,11 @@ def fp8_gemm(m: int, k: int, n: int, granularity: str, copy_bps: float, repeat: 
         scale_b = sb.reshape(1, -1) if granularity == "row" else sb
         qbt = qb.T
         scaled = lambda: torch._scaled_mm(  # noqa: E731
-            qa, qbt, scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16,
+            qa,
+            qbt,
+            scale_a=scale_a,
+            scale_b=scale_b,
+            out_dtype=torch.bfloat16,
             use_fast_accum=fast_accum,
         )
         row["err_scaled_mm"] = rel_err(scaled(), ref)
@@ -125,17 +153,30 @@ def fp8_gemm_bf16_inputs(m: int, k: int, n: int, repeat: int) -> None:
     a16, b16 = a.half(), b.half()
     t_f = time_ms(call, repeat=repeat)
     t_c = time_ms(lambda: a16 @ b16.T, repeat=repeat)
-    record(op="fp8_gemm(bf16 in, row)", m=m, k=k, n=n, err=err, fusedops_ms=t_f,
-           cublas_f16_ms=t_c, vs_cublas_f16=t_c / t_f)
+    record(
+        op="fp8_gemm(bf16 in, row)",
+        m=m,
+        k=k,
+        n=n,
+        err=err,
+        fusedops_ms=t_f,
+        cublas_f16_ms=t_c,
+        vs_cublas_f16=t_c / t_f,
+    )
 
 
 def markdown(ceilings: dict) -> str:
-    lines = [f"# GEMM engine benchmark ({torch.cuda.get_device_name()}, torch {torch.__version__})",
-             "", f"Device copy: {ceilings['copy_GBps'] / 1e3:.2f} TB/s, bf16 GEMM "
-             f"{ceilings['dense_bf16_TFLOPs']:.0f} TFLOP/s, FP8 _scaled_mm "
-             f"{ceilings['dense_fp8_TFLOPs']:.0f} TFLOP/s (same run).", ""]
-    keys = sorted({k for r in ROWS for k in r}, key=lambda k: list(ROWS[0]).index(k)
-                  if k in ROWS[0] else 100)
+    lines = [
+        f"# GEMM engine benchmark ({torch.cuda.get_device_name()}, torch {torch.__version__})",
+        "",
+        f"Device copy: {ceilings['copy_GBps'] / 1e3:.2f} TB/s, bf16 GEMM "
+        f"{ceilings['dense_bf16_TFLOPs']:.0f} TFLOP/s, FP8 _scaled_mm "
+        f"{ceilings['dense_fp8_TFLOPs']:.0f} TFLOP/s (same run).",
+        "",
+    ]
+    keys = sorted(
+        {k for r in ROWS for k in r}, key=lambda k: list(ROWS[0]).index(k) if k in ROWS[0] else 100
+    )
     lines.append("| " + " | ".join(keys) + " |")
     lines.append("|" + "---|" * len(keys))
     for r in ROWS:
@@ -176,8 +217,10 @@ def main() -> int:
             fp8_gemm(m, 4096, 11008, "row", copy_bps, r)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gemm_engine.json").write_text(
-        json.dumps({"device": torch.cuda.get_device_name(), "ceilings": ceilings, "rows": ROWS},
-                   indent=1))
+        json.dumps(
+            {"device": torch.cuda.get_device_name(), "ceilings": ceilings, "rows": ROWS}, indent=1
+        )
+    )
     (args.out / "gemm_engine.md").write_text(markdown(ceilings))
     print(markdown(ceilings))
     return 0

@@ -7,9 +7,8 @@
 Compiles and warms up first (the profiled launches are the last ones); prints nothing.
 """
 
-import torch
-
 import fusedops
+import torch
 
 x = torch.randn(16384, 4096, device="cuda", dtype=torch.bfloat16)
 wg = torch.randn(11264, 4096, device="cuda", dtype=torch.bfloat16) * 4096**-0.5
