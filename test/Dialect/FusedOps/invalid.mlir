@@ -162,6 +162,14 @@ func.func @rms_positions_elem(%x: tensor<2x8x256xf16>, %w: tensor<256xf16>, %c: 
 
 // -----
 
+func.func @rms_no_positions(%x: tensor<2x1x256xf16>, %w: tensor<256xf16>, %c: tensor<0x64xf32>, %s: tensor<0x64xf32>, %o: tensor<2x1x256xf16>) {
+  // expected-error @+1 {{expects 'cos'/'sin' to hold at least 1 position (dimension -2 of 'input'), got 0}}
+  %0 = fusedops.rmsnorm_rope ins(%x, %w, %c, %s : tensor<2x1x256xf16>, tensor<256xf16>, tensor<0x64xf32>, tensor<0x64xf32>) outs(%o : tensor<2x1x256xf16>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<2x1x256xf16>
+  return
+}
+
+// -----
+
 func.func @rms_too_few_positions(%x: tensor<2x16x256xf16>, %w: tensor<256xf16>, %c: tensor<8x64xf32>, %s: tensor<8x64xf32>, %o: tensor<2x16x256xf16>) {
   // expected-error @+1 {{expects 'cos'/'sin' to hold at least 16 positions (dimension -2 of 'input'), got 8}}
   %0 = fusedops.rmsnorm_rope ins(%x, %w, %c, %s : tensor<2x16x256xf16>, tensor<256xf16>, tensor<8x64xf32>, tensor<8x64xf32>) outs(%o : tensor<2x16x256xf16>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<2x16x256xf16>

@@ -363,7 +363,8 @@ LogicalResult RmsNormRopeOp::verify() {
     if (!ShapedType::isDynamic(seq) && !ShapedType::isDynamic(maxPositions) &&
         seq > maxPositions)
       return emitOpError() << "expects 'cos'/'sin' to hold at least " << seq
-                           << " positions (dimension -2 of 'input'), got "
+                           << (seq == 1 ? " position" : " positions")
+                           << " (dimension -2 of 'input'), got "
                            << maxPositions;
   }
 
