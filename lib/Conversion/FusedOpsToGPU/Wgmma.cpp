@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The mainloop, per block (`warpgroups` consumer warpgroups, all threads
-// also loading):
+// The mainloop, per block of `warpgroups` warpgroups, every thread both
+// loading and (by warpgroup) multiplying:
 //
 //   * K is walked in BK steps through a `stages`-deep ring in dynamic shared
 //     memory. Every thread issues 16-byte `cp.async` copies of the A and Bᵢ
