@@ -142,15 +142,20 @@ const Driver *loadDriver(std::string &error) {
   static std::string loadError;
   static std::once_flag once;
   std::call_once(once, [] {
+    // The versioned name is the driver's; the bare one, a development
+    // link, is the fallback. Both failures are reported.
     const char *names[] = {"libcuda.so.1", "libcuda.so"};
-    for (const char *name : names)
+    std::string reasons;
+    for (const char *name : names) {
       if ((driver.handle = dlopen(name, RTLD_NOW | RTLD_LOCAL)))
         break;
-    if (!driver.handle) {
       const char *why = dlerror();
-      loadError = std::string("cannot load the CUDA driver (libcuda.so.1): ") +
-                  (why ? why : "not found") +
-                  "; running kernels needs an NVIDIA GPU and its driver";
+      reasons += std::string(reasons.empty() ? "" : "; ") +
+                 (why ? why : std::string(name) + ": not found");
+    }
+    if (!driver.handle) {
+      loadError = "cannot load the CUDA driver (" + reasons +
+                  "); running kernels needs an NVIDIA GPU and its driver";
       return;
     }
     bool ok = true;

@@ -29,6 +29,12 @@ TEST(RuntimeWithoutGpu, EveryCallReportsTheMissingDriver) {
               status == FUSEDOPS_ERROR_NO_DEVICE);
   std::string message = fusedopsGetLastErrorMessage();
   EXPECT_NE(message.find("CUDA driver"), std::string::npos) << message;
+  // Both names tried are reported with their own reason (the message named
+  // libcuda.so.1 and then gave libcuda.so's error alone: issue 14).
+  if (status == FUSEDOPS_ERROR_NO_DRIVER) {
+    EXPECT_NE(message.find("libcuda.so.1: "), std::string::npos) << message;
+    EXPECT_NE(message.find("; libcuda.so: "), std::string::npos) << message;
+  }
 
   void *ptr = nullptr;
   EXPECT_EQ(fusedopsMalloc(16, &ptr), status);
