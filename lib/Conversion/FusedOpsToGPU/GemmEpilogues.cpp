@@ -16,6 +16,64 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
+LogicalResult kernel::checkGatedMlpElementType(GatedMlpOp op) {
+  Type element = cast<ShapedType>(op.getInput().getType()).getElementType();
+  if (!element.isF16() && !element.isBF16())
+    return op->emitOpError()
+           << "lowers to f16/bf16 tensor-core kernels; got " << element
+           << " (convert the operands to f16 or bf16)";
+  return success();
+}
+
+LogicalResult kernel::checkFp8GemmTile(Fp8GemmOp op, TileConfigAttr tile) {
+  ArrayRef<int64_t> block = tile.getBlock();
+  if (op.getGranularity() == ScaleGranularity::block128 &&
+      (block.size() != 3 || 128 % block[0] != 0 || 128 % block[1] != 0 ||
+       128 % block[2] != 0))
+    return op->emitOpError() << "with block128 scales, 'tile' " << tile
+                             << " must have BM, BN and BK dividing 128 "
+                                "(one scale pair per block and K tile)";
+  return success();
+}
+
+SmallVector<Value> kernel::getGatedMlpKernelArgs(ImplicitLocOpBuilder &b,
+                                                 GatedMlpOp op) {
+  return {collapseLeadingDims(b, op.getInput()), op.getGateWeight(),
+          op.getUpWeight(), collapseLeadingDims(b, op.getInits()[0])};
+}
+
+SmallVector<Value> kernel::Fp8GemmKernelArgs::get(Fp8GemmOp op) {
+  SmallVector<Value> args = {op.getLhs(), op.getRhs(), op.getLhsScale(),
+                             op.getRhsScale()};
+  if (Value bias = op.getBias())
+    args.push_back(bias);
+  args.push_back(op.getInits()[0]);
+  return args;
+}
+
+kernel::Fp8GemmKernelArgs
+kernel::Fp8GemmKernelArgs::fromKernel(Fp8GemmOp op, gpu::GPUFuncOp kernel) {
+  bool hasBias = static_cast<bool>(op.getBias());
+  Fp8GemmKernelArgs args;
+  args.lhs = kernel.getArgument(0);
+  args.rhs = kernel.getArgument(1);
+  args.lhsScale = kernel.getArgument(2);
+  args.rhsScale = kernel.getArgument(3);
+  args.bias = hasBias ? kernel.getArgument(4) : Value();
+  args.out = kernel.getArgument(hasBias ? 5 : 4);
+  return args;
+}
+
+Value kernel::loadFp8BlockScale(ImplicitLocOpBuilder &b,
+                                const Fp8GemmKernelArgs &args, Value m0,
+                                Value n0, Value kb) {
+  Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
+  Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
+  return arith::MulFOp::create(
+      b, memref::LoadOp::create(b, args.lhsScale, ValueRange{mb, kb}),
+      memref::LoadOp::create(b, args.rhsScale, ValueRange{nb, kb}));
+}
+
 /// Accumulator pair p of `values` as a vector<2xf32>.
 static Value getPair(ImplicitLocOpBuilder &b, ArrayRef<Value> values,
                      size_t p) {
@@ -72,10 +130,12 @@ void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
 void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
                                   ScaleGranularity granularity,
                                   ArrayRef<Value> acc,
-                                  const AccumulatorPairs &pairs, Value sa,
-                                  Value sb, Value bias, Value out, Value rowsM,
+                                  const AccumulatorPairs &pairs,
+                                  const Fp8GemmKernelArgs &args, Value rowsM,
                                   int64_t n) {
   Type f32 = b.getF32Type();
+  Value sa = args.lhsScale, sb = args.rhsScale, bias = args.bias,
+        out = args.out;
   auto pairType = VectorType::get({2}, f32);
   Value sizeN = cIndex(b, n);
   auto clamp = [&](Value index, Value limit) -> Value {

@@ -4,11 +4,12 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// One epilogue per GEMM op, shared by every mainloop (mma.sync on sm_80,
-// wgmma on sm_90a): a mainloop hands over its f32 accumulators per B operand
-// and where each pair of them lies, and the epilogue computes and stores the
-// op's output (as CUTLASS keeps epilogues apart from its collectives).
-// Private to lib/Conversion/FusedOpsToGPU.
+// The GEMM ops' side of the engine, shared by every mainloop (mma.sync on
+// sm_80, wgmma on sm_90a): what each op requires of a tile, the kernel
+// arguments it passes, and one epilogue per op. A mainloop hands over its
+// f32 accumulators per B operand and where each pair of them lies, and the
+// epilogue computes and stores the op's output (as CUTLASS keeps epilogues
+// apart from its collectives). Private to lib/Conversion/FusedOpsToGPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,9 +17,46 @@
 #define FUSEDOPS_LIB_CONVERSION_FUSEDOPSTOGPU_GEMMEPILOGUES_H
 
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::fusedops::kernel {
+
+//===----------------------------------------------------------------------===//
+// What the ops require and pass
+//===----------------------------------------------------------------------===//
+
+/// gated_mlp runs on f16/bf16 tensor cores: other element types are
+/// refused with what to change.
+LogicalResult checkGatedMlpElementType(GatedMlpOp op);
+
+/// fp8_gemm with block128 scales needs BM, BN and BK dividing 128: one scale
+/// pair per block tile and K tile.
+LogicalResult checkFp8GemmTile(Fp8GemmOp op, TileConfigAttr tile);
+
+/// The kernel arguments of gated_mlp, in the kernels' order: x [M, K] and
+/// out [M, N] viewed as matrices, Wg, Wu.
+SmallVector<Value> getGatedMlpKernelArgs(ImplicitLocOpBuilder &b,
+                                         GatedMlpOp op);
+
+/// fp8_gemm's kernel arguments as a kernel body reads them.
+struct Fp8GemmKernelArgs {
+  Value lhs, rhs, lhsScale, rhsScale, bias, out;
+  /// The arguments `op` passes, in the kernels' order: A, B, the scales,
+  /// the bias if any, out.
+  static SmallVector<Value> get(Fp8GemmOp op);
+  /// The kernel's parameters for those arguments.
+  static Fp8GemmKernelArgs fromKernel(Fp8GemmOp op, gpu::GPUFuncOp kernel);
+};
+
+/// The product of the block128 scales covering the block tile at (m0, n0)
+/// in the 128-wide K block `kb`.
+Value loadFp8BlockScale(ImplicitLocOpBuilder &b, const Fp8GemmKernelArgs &args,
+                        Value m0, Value n0, Value kb);
+
+//===----------------------------------------------------------------------===//
+// Epilogues
+//===----------------------------------------------------------------------===//
 
 /// Where a thread's accumulators lie in the output: pair p is registers 2p
 /// and 2p + 1 of every B operand's accumulators, columns cols[p] and
@@ -42,12 +80,12 @@ void buildGatedMlpEpilogue(ImplicitLocOpBuilder &b, Activation activation,
                            Value rowsM, int64_t n);
 
 /// fp8_gemm: tensor or row scales (block128 scales are applied by the
-/// mainloop) and the bias on the f32 sums, stored into `out` [M, N] in its
-/// element type. Scales and bias are read at indices clamped into range.
+/// mainloop) and the bias on the f32 sums, stored into `args.out` [M, N] in
+/// its element type. Scales and bias are read at indices clamped into range.
 void buildFp8GemmEpilogue(ImplicitLocOpBuilder &b, ScaleGranularity granularity,
                           ArrayRef<Value> acc, const AccumulatorPairs &pairs,
-                          Value lhsScale, Value rhsScale, Value bias, Value out,
-                          Value rowsM, int64_t n);
+                          const Fp8GemmKernelArgs &args, Value rowsM,
+                          int64_t n);
 
 } // namespace mlir::fusedops::kernel
 

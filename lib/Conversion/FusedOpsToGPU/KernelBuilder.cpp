@@ -151,10 +151,11 @@ Value kernel::applyActivation(ImplicitLocOpBuilder &b, Activation activation,
   llvm_unreachable("unknown activation");
 }
 
-LogicalResult kernel::checkGemmOperands(Operation *op, TileConfigAttr tile,
-                                        int64_t n, int64_t k,
-                                        int64_t elementBytes, StringRef what,
-                                        StringRef kernelName) {
+LogicalResult
+kernel::checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
+                          int64_t k, int64_t elementBytes, StringRef what,
+                          StringRef kernelName,
+                          function_ref<std::string()> getPlanProblem) {
   if (failed(checkContiguousBuffers(op)))
     return failure();
   if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
@@ -174,6 +175,10 @@ LogicalResult kernel::checkGemmOperands(Operation *op, TileConfigAttr tile,
   if (!tile.getCluster().empty())
     return op->emitOpError()
            << "'tile' of the " << kernelName << " kernel takes no cluster";
+  std::string problem = getPlanProblem();
+  if (!problem.empty())
+    return op->emitOpError() << "'tile' " << tile << " does not fit the "
+                             << kernelName << " kernel: " << problem;
   return success();
 }
 

@@ -51,13 +51,15 @@ void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
 /// `cond` is null (no guard needed); the insertion point is after the if.
 void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);
 
-/// The checks every GEMM kernel shares, before its mainloop's own:
-/// contiguous global buffers, static and non-empty N and K (of `what`, the
-/// B operand), K a whole number of 16-byte copies, block = [BM, BN, BK],
-/// no cluster (`kernelName` says whose).
+/// The checks every GEMM kernel shares: contiguous global buffers, static
+/// and non-empty N and K (of `what`, the B operand), K a whole number of
+/// 16-byte copies, block = [BM, BN, BK], no cluster (`kernelName` says
+/// whose); then the mainloop's own, `getPlanProblem` ("" when the tile
+/// fits; called only once the rest passed).
 LogicalResult checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
                                 int64_t k, int64_t elementBytes, StringRef what,
-                                StringRef kernelName);
+                                StringRef kernelName,
+                                function_ref<std::string()> getPlanProblem);
 
 /// act(g) for a gated MLP's activation, on a vector of f32.
 Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g);

@@ -238,16 +238,13 @@ std::string kernel::MmaSyncGemmPlan::getUnsupportedReason(
           chunksB = bn * bk / chunkElements();
   if (bk % mmaK() != 0 || bm % warpsM != 0 || bn % warpsN != 0 ||
       warpTileM() % 16 != 0 || warpTileN() % 8 != 0)
-    os << "does not split into mma.sync tiles: BK must be a multiple of "
-       << mmaK() << " and each warp's tile (" << warpsM << "×" << warpsN
-       << " warps) a multiple of 16×8";
+    os << "BK must be a multiple of " << mmaK() << " and each warp's tile ("
+       << warpsM << "×" << warpsN << " warps) a multiple of 16×8";
   else if (bk % chunkElements() != 0 || chunksA % threads != 0 ||
            chunksB % threads != 0)
-    os << "gives " << chunksA << " and " << chunksB
-       << " 16-byte chunks per stage, not a multiple of its " << threads
+    os << "a stage's " << chunksA << " and " << chunksB
+       << " 16-byte chunks must split evenly over its " << threads
        << " threads";
-  else if (blockScales && (128 % bm != 0 || 128 % bn != 0 || 128 % bk != 0))
-    os << "must have BM, BN and BK dividing 128 with block128 scales";
   else if (getSharedBytes() > getMaxSharedBytes(target))
     os << "needs " << getSharedBytes() << " bytes of shared memory; "
        << target.chip << " has at most " << getMaxSharedBytes(target)

@@ -40,19 +40,6 @@ using namespace mlir::fusedops::kernel;
 
 namespace {
 
-/// The checks both strategies share; `what` names the B operand.
-LogicalResult checkMmaSyncGemm(Operation *op, TileConfigAttr tile,
-                               const KernelTarget &target, int64_t n, int64_t k,
-                               int64_t elementBytes, StringRef what,
-                               function_ref<MmaSyncGemmPlan()> makePlan) {
-  if (failed(checkGemmOperands(op, tile, n, k, elementBytes, what, "mma.sync")))
-    return failure();
-  std::string reason = makePlan().getUnsupportedReason(target);
-  if (!reason.empty())
-    return op->emitOpError() << "'tile' " << tile << " " << reason;
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // gated_mlp
 //===----------------------------------------------------------------------===//
@@ -104,15 +91,14 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &target) const override {
     auto mlp = cast<GatedMlpOp>(op);
-    Type element = cast<ShapedType>(mlp.getInput().getType()).getElementType();
-    if (!element.isF16() && !element.isBF16())
-      return op->emitOpError()
-             << "lowers to f16/bf16 tensor-core kernels; got " << element
-             << " (convert the operands to f16 or bf16)";
+    if (failed(checkGatedMlpElementType(mlp)))
+      return failure();
     auto weight = cast<ShapedType>(mlp.getGateWeight().getType());
-    return checkMmaSyncGemm(op, tile, target, weight.getDimSize(0),
-                            weight.getDimSize(1), 2, "the weights",
-                            [&] { return makeGatedMlpPlan(mlp, tile); });
+    return checkGemmOperands(
+        op, tile, weight.getDimSize(0), weight.getDimSize(1), 2, "the weights",
+        "mma.sync", [&] {
+          return makeGatedMlpPlan(mlp, tile).getUnsupportedReason(target);
+        });
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
@@ -122,13 +108,10 @@ public:
     MmaSyncGemmPlan plan = makeGatedMlpPlan(mlp, tile);
     ImplicitLocOpBuilder b(op->getLoc(), rewriter);
     b.setInsertionPoint(op);
-    SmallVector<Value> args = {collapseLeadingDims(b, mlp.getInput()),
-                               mlp.getGateWeight(), mlp.getUpWeight(),
-                               collapseLeadingDims(b, mlp.getInits()[0])};
     Activation activation = mlp.getActivation();
     buildAndLaunchGemmKernel(
-        b, module, "gated_mlp", args, plan.n, plan.bm, plan.bn, plan.threads,
-        plan.getSharedBytes(),
+        b, module, "gated_mlp", getGatedMlpKernelArgs(b, mlp), plan.n, plan.bm,
+        plan.bn, plan.threads, plan.getSharedBytes(),
         [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0,
             Value n0) {
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
@@ -217,9 +200,12 @@ public:
                                const KernelTarget &target) const override {
     auto gemm = cast<Fp8GemmOp>(op);
     auto rhs = cast<ShapedType>(gemm.getRhs().getType());
-    return checkMmaSyncGemm(op, tile, target, rhs.getDimSize(0),
-                            rhs.getDimSize(1), 1, "'rhs'",
-                            [&] { return makePlan(gemm, tile); });
+    if (failed(checkGemmOperands(
+            op, tile, rhs.getDimSize(0), rhs.getDimSize(1), 1, "'rhs'",
+            "mma.sync",
+            [&] { return makePlan(gemm, tile).getUnsupportedReason(target); })))
+      return failure();
+    return checkFp8GemmTile(gemm, tile);
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
@@ -249,39 +235,24 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   ScaleGranularity granularity = gemm.getGranularity();
   ImplicitLocOpBuilder b(op->getLoc(), rewriter);
   b.setInsertionPoint(op);
-  SmallVector<Value> args = {gemm.getLhs(), gemm.getRhs(), gemm.getLhsScale(),
-                             gemm.getRhsScale()};
-  bool hasBias = static_cast<bool>(gemm.getBias());
-  if (hasBias)
-    args.push_back(gemm.getBias());
-  args.push_back(gemm.getInits()[0]);
   buildAndLaunchGemmKernel(
-      b, module, "fp8_gemm", args, plan.n, plan.bm, plan.bn, plan.threads,
-      plan.getSharedBytes(),
+      b, module, "fp8_gemm", Fp8GemmKernelArgs::get(gemm), plan.n, plan.bm,
+      plan.bn, plan.threads, plan.getSharedBytes(),
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0, Value n0) {
-        // Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale,
-        // (bias [N]), out [M, N].
-        Value a = kernel.getArgument(0), sa = kernel.getArgument(2),
-              sb = kernel.getArgument(3);
-        Value bias = hasBias ? kernel.getArgument(4) : Value();
-        Value out = kernel.getArgument(hasBias ? 5 : 4);
-        Value rowsM = memref::DimOp::create(b, a, 0);
+        Fp8GemmKernelArgs args = Fp8GemmKernelArgs::fromKernel(gemm, kernel);
+        Value rowsM = memref::DimOp::create(b, args.lhs, 0);
         // Block scales: the one pair covering this block tile (BM and BN
         // divide 128) in the 128 of K `kb`.
         auto blockScale = [&](ImplicitLocOpBuilder &b, Value kb) -> Value {
-          Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
-          Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
-          return arith::MulFOp::create(
-              b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
-              memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
+          return loadFp8BlockScale(b, args, m0, n0, kb);
         };
         buildMmaSyncGemm(
-            b, plan, a, {kernel.getArgument(1)}, rowsM, m0, n0,
+            b, plan, args.lhs, {args.rhs}, rowsM, m0, n0,
             plan.blockScales ? KBlockScaleFn(blockScale) : KBlockScaleFn(),
             [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
                 const AccumulatorPairs &pairs) {
-              buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb, bias,
-                                   out, rowsM, plan.n);
+              buildFp8GemmEpilogue(b, granularity, acc[0], pairs, args, rowsM,
+                                   plan.n);
             });
       });
   rewriter.eraseOp(op);

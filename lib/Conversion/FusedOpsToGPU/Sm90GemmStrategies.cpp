@@ -37,22 +37,6 @@ using namespace mlir::fusedops::kernel;
 
 namespace {
 
-/// The checks every sm_90a GEMM shares; `what` names the B operand.
-LogicalResult checkWgmmaGemm(Operation *op, TileConfigAttr tile,
-                             const KernelTarget &target, int64_t n, int64_t k,
-                             int64_t elementBytes, StringRef what,
-                             function_ref<WgmmaGemmPlan()> makePlan) {
-  if (failed(checkGemmOperands(op, tile, n, k, elementBytes, what,
-                               "sm_90a wgmma")))
-    return failure();
-  std::string reason = makePlan().getUnsupportedReason(target);
-  if (!reason.empty())
-    return op->emitOpError()
-           << "'tile' " << tile
-           << " does not fit the sm_90a wgmma kernel: " << reason;
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // gated_mlp
 //===----------------------------------------------------------------------===//
@@ -96,15 +80,14 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &target) const override {
     auto mlp = cast<GatedMlpOp>(op);
-    Type element = cast<ShapedType>(mlp.getInput().getType()).getElementType();
-    if (!element.isF16() && !element.isBF16())
-      return op->emitOpError()
-             << "lowers to f16/bf16 tensor-core kernels; got " << element
-             << " (convert the operands to f16 or bf16)";
+    if (failed(checkGatedMlpElementType(mlp)))
+      return failure();
     auto weight = cast<ShapedType>(mlp.getGateWeight().getType());
-    return checkWgmmaGemm(op, tile, target, weight.getDimSize(0),
-                          weight.getDimSize(1), 2, "the weights",
-                          [&] { return makeGatedMlpPlan(mlp, tile); });
+    return checkGemmOperands(
+        op, tile, weight.getDimSize(0), weight.getDimSize(1), 2, "the weights",
+        "sm_90a wgmma", [&] {
+          return makeGatedMlpPlan(mlp, tile).getUnsupportedReason(target);
+        });
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
@@ -114,12 +97,9 @@ public:
     WgmmaGemmPlan plan = makeGatedMlpPlan(mlp, tile);
     ImplicitLocOpBuilder b(op->getLoc(), rewriter);
     b.setInsertionPoint(op);
-    SmallVector<Value> args = {collapseLeadingDims(b, mlp.getInput()),
-                               mlp.getGateWeight(), mlp.getUpWeight(),
-                               collapseLeadingDims(b, mlp.getInits()[0])};
     Activation activation = mlp.getActivation();
     buildAndLaunchWgmmaGemm(
-        b, module, "gated_mlp", args, plan,
+        b, module, "gated_mlp", getGatedMlpKernelArgs(b, mlp), plan,
         [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0,
             Value n0) {
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
@@ -191,17 +171,13 @@ public:
                                const KernelTarget &target) const override {
     auto gemm = cast<Fp8GemmOp>(op);
     auto rhs = cast<ShapedType>(gemm.getRhs().getType());
-    if (failed(checkWgmmaGemm(op, tile, target, rhs.getDimSize(0),
-                              rhs.getDimSize(1), 1, "'rhs'",
-                              [&] { return makeFp8GemmPlan(gemm, tile); })))
+    if (failed(checkGemmOperands(
+            op, tile, rhs.getDimSize(0), rhs.getDimSize(1), 1, "'rhs'",
+            "sm_90a wgmma", [&] {
+              return makeFp8GemmPlan(gemm, tile).getUnsupportedReason(target);
+            })))
       return failure();
-    ArrayRef<int64_t> block = tile.getBlock();
-    if (gemm.getGranularity() == ScaleGranularity::block128 &&
-        (128 % block[0] != 0 || 128 % block[1] != 0 || 128 % block[2] != 0))
-      return op->emitOpError() << "with block128 scales, 'tile' " << tile
-                               << " must have BM, BN and BK dividing 128 "
-                                  "(one scale pair per block and K tile)";
-    return success();
+    return checkFp8GemmTile(gemm, tile);
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
@@ -209,62 +185,40 @@ public:
                       RewriterBase &rewriter) const override;
 };
 
-/// Kernel arguments: A [M, K], B [N, K], lhs_scale, rhs_scale, (bias [N]),
-/// out [M, N].
-void buildFp8GemmBody(ImplicitLocOpBuilder &b, Fp8GemmOp op,
-                      const WgmmaGemmPlan &plan, gpu::GPUFuncOp kernel,
-                      Value m0, Value n0) {
-  bool hasBias = static_cast<bool>(op.getBias());
-  Value a = kernel.getArgument(0), bMat = kernel.getArgument(1),
-        sa = kernel.getArgument(2), sb = kernel.getArgument(3);
-  Value bias = hasBias ? kernel.getArgument(4) : Value();
-  Value out = kernel.getArgument(hasBias ? 5 : 4);
-  Value rowsM = memref::DimOp::create(b, a, 0);
-  ScaleGranularity granularity = op.getGranularity();
-
-  // Block scales: the one pair covering this block tile's K tile kt (the
-  // last one for the zero tile past K that promotion may add).
-  auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
-    Value kb = arith::MinUIOp::create(
-        b,
-        arith::DivUIOp::create(b,
-                               arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
-                               cIndex(b, 128)),
-        cIndex(b, llvm::divideCeil(plan.k, 128) - 1));
-    Value mb = arith::DivUIOp::create(b, m0, cIndex(b, 128));
-    Value nb = arith::DivUIOp::create(b, n0, cIndex(b, 128));
-    return arith::MulFOp::create(
-        b, memref::LoadOp::create(b, sa, ValueRange{mb, kb}),
-        memref::LoadOp::create(b, sb, ValueRange{nb, kb}));
-  };
-  buildWgmmaGemm(b, plan, a, {bMat}, rowsM, m0, n0,
-                 granularity == ScaleGranularity::block128
-                     ? KTileScaleFn(blockScale)
-                     : KTileScaleFn(),
-                 [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-                     const AccumulatorPairs &pairs) {
-                   buildFp8GemmEpilogue(b, granularity, acc[0], pairs, sa, sb,
-                                        bias, out, rowsM, plan.n);
-                 });
-}
-
 LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
                                          const KernelTarget &,
                                          gpu::GPUModuleOp module,
                                          RewriterBase &rewriter) const {
   auto gemm = cast<Fp8GemmOp>(op);
   WgmmaGemmPlan plan = makeFp8GemmPlan(gemm, tile);
+  ScaleGranularity granularity = gemm.getGranularity();
   ImplicitLocOpBuilder b(op->getLoc(), rewriter);
   b.setInsertionPoint(op);
-  SmallVector<Value> args = {gemm.getLhs(), gemm.getRhs(), gemm.getLhsScale(),
-                             gemm.getRhsScale()};
-  if (Value bias = gemm.getBias())
-    args.push_back(bias);
-  args.push_back(gemm.getInits()[0]);
   buildAndLaunchWgmmaGemm(
-      b, module, "fp8_gemm", args, plan,
+      b, module, "fp8_gemm", Fp8GemmKernelArgs::get(gemm), plan,
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0, Value n0) {
-        buildFp8GemmBody(b, gemm, plan, kernel, m0, n0);
+        Fp8GemmKernelArgs args = Fp8GemmKernelArgs::fromKernel(gemm, kernel);
+        Value rowsM = memref::DimOp::create(b, args.lhs, 0);
+        // Block scales: the pair covering this block tile's K tile kt (the
+        // last one for the zero tile past K that promotion may add).
+        auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
+          Value kb = arith::MinUIOp::create(
+              b,
+              arith::DivUIOp::create(
+                  b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
+                  cIndex(b, 128)),
+              cIndex(b, llvm::divideCeil(plan.k, 128) - 1));
+          return loadFp8BlockScale(b, args, m0, n0, kb);
+        };
+        buildWgmmaGemm(
+            b, plan, args.lhs, {args.rhs}, rowsM, m0, n0,
+            granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
+                                                      : KTileScaleFn(),
+            [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
+                const AccumulatorPairs &pairs) {
+              buildFp8GemmEpilogue(b, granularity, acc[0], pairs, args, rowsM,
+                                   plan.n);
+            });
       });
   rewriter.eraseOp(op);
   return success();
