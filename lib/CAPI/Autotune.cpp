@@ -17,6 +17,7 @@
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/InitFusedOps.h"
 #include "fusedops/Pipelines/Pipelines.h"
+#include "fusedops/Support/SourceLimits.h"
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -57,7 +58,10 @@ struct ParsedSource {
       os << diag.getLocation() << ": " << diag << "\n";
       return success();
     });
-    module = parseSourceString<ModuleOp>(source, &context);
+    if (std::optional<std::string> tooDeep = checkSourceNesting(source))
+      diagnostics = *tooDeep;
+    else
+      module = parseSourceString<ModuleOp>(source, &context);
   }
 };
 

@@ -8,6 +8,7 @@
 
 #include "fusedops-c/Runtime.h"
 #include "fusedops/InitFusedOps.h"
+#include "fusedops/Support/SourceLimits.h"
 #include "fusedops/Target/Chips.h"
 #include "mlir/Bytecode/BytecodeReader.h"
 #include "mlir/Bytecode/BytecodeWriter.h"
@@ -156,6 +157,10 @@ static OwningOpRef<ModuleOp>
 parseAndLower(MLIRContext *ctx, StringRef source,
               const FusedOpsToBinaryOptions &options,
               DiagnosticCollector &diagnostics) {
+  if (std::optional<std::string> tooDeep = checkSourceNesting(source)) {
+    diagnostics.stream() << *tooDeep << "\n";
+    return nullptr;
+  }
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, ctx);
   if (!module)
     return nullptr;

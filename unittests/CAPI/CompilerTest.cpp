@@ -145,6 +145,37 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
   EXPECT_EQ(bytes, nullptr);
 }
 
+// Sources nested past what MLIR's recursive parser survives (issue 14: 5,000
+// regions or a 100,000-deep attribute overflow an 8 MiB stack) are refused
+// before parsing by every entry point that parses on the caller's thread.
+// Without the bound this test dies with SIGSEGV.
+TEST(CompilerCAPI, DeeplyNestedSourcesAreRefusedNotParsed) {
+  std::string deepAttr = "module attributes {x.a = " +
+                         std::string(200000, '[') + std::string(200000, ']') +
+                         "} {}";
+  std::string deepRegions = "module {";
+  for (int i = 0; i < 20000; ++i)
+    deepRegions += "\"x.op\"() ({";
+  deepRegions += std::string(20000, '}');
+  for (const std::string &source : {deepAttr, deepRegions}) {
+    fusedops_jit jit = nullptr;
+    EXPECT_EQ(fusedopsJitCompile(source.data(), source.size(), "sm_90a", "isa",
+                                 3, nullptr, nullptr, &jit),
+              FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
+    EXPECT_EQ(jit, nullptr);
+    EXPECT_NE(lastError().find("deeper than 256 levels (line 1)"),
+              std::string::npos)
+        << lastError();
+    char *json = nullptr;
+    EXPECT_EQ(fusedopsTuneCandidates(source.data(), source.size(), "sm_90a",
+                                     &json),
+              FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
+    EXPECT_EQ(json, nullptr);
+    EXPECT_NE(lastError().find("deeper than 256 levels"), std::string::npos)
+        << lastError();
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Launch plans
 //===----------------------------------------------------------------------===//

@@ -16,15 +16,6 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
-LogicalResult kernel::checkGatedMlpElementType(GatedMlpOp op) {
-  Type element = cast<ShapedType>(op.getInput().getType()).getElementType();
-  if (!element.isF16() && !element.isBF16())
-    return op->emitOpError()
-           << "lowers to f16/bf16 tensor-core kernels; got " << element
-           << " (convert the operands to f16 or bf16)";
-  return success();
-}
-
 LogicalResult kernel::checkFp8GemmTile(Fp8GemmOp op, TileConfigAttr tile) {
   ArrayRef<int64_t> block = tile.getBlock();
   if (op.getGranularity() == ScaleGranularity::block128 &&

@@ -26,10 +26,6 @@ namespace mlir::fusedops::kernel {
 // What the ops require and pass
 //===----------------------------------------------------------------------===//
 
-/// gated_mlp runs on f16/bf16 tensor cores: other element types are
-/// refused with what to change.
-LogicalResult checkGatedMlpElementType(GatedMlpOp op);
-
 /// fp8_gemm with block128 scales needs BM, BN and BK dividing 128: one scale
 /// pair per block tile and K tile.
 LogicalResult checkFp8GemmTile(Fp8GemmOp op, TileConfigAttr tile);

@@ -91,8 +91,6 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &target) const override {
     auto mlp = cast<GatedMlpOp>(op);
-    if (failed(checkGatedMlpElementType(mlp)))
-      return failure();
     auto weight = cast<ShapedType>(mlp.getGateWeight().getType());
     return checkGemmOperands(
         op, tile, weight.getDimSize(0), weight.getDimSize(1), 2, "the weights",

@@ -243,7 +243,7 @@ func.func @mlp_input_rank(%x: tensor<f16>, %g: tensor<96x64xf16>, %u: tensor<96x
 // -----
 
 func.func @mlp_input_elem(%x: tensor<8x64xf64>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %o: tensor<8x96xf16>) {
-  // expected-error @+1 {{expects 'input' to have f16, bf16 or f32 elements, got 'f64'}}
+  // expected-error @+1 {{expects 'input' to have f16 or bf16 elements (its tensor-core operand types: convert f32 operands to one of them), got 'f64'}}
   %0 = fusedops.gated_mlp ins(%x, %g, %u : tensor<8x64xf64>, tensor<96x64xf16>, tensor<96x64xf16>) outs(%o : tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>
   return
 }
@@ -277,6 +277,14 @@ func.func @mlp_gate_elem(%x: tensor<8x64xf16>, %g: tensor<96x64xbf16>, %u: tenso
 func.func @mlp_up_shape(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<64x64xf16>, %o: tensor<8x96xf16>) {
   // expected-error @+1 {{expects 'up_weight' to have shape [96, 64] (the shape of 'gate_weight'), got 'tensor<64x64xf16>'}}
   %0 = fusedops.gated_mlp ins(%x, %g, %u : tensor<8x64xf16>, tensor<96x64xf16>, tensor<64x64xf16>) outs(%o : tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>
+  return
+}
+
+// -----
+
+func.func @mlp_f32(%x: tensor<8x64xf32>, %g: tensor<96x64xf32>, %u: tensor<96x64xf32>, %o: tensor<8x96xf32>) {
+  // expected-error @+1 {{expects 'input' to have f16 or bf16 elements (its tensor-core operand types: convert f32 operands to one of them), got 'f32'}}
+  %0 = fusedops.gated_mlp ins(%x, %g, %u : tensor<8x64xf32>, tensor<96x64xf32>, tensor<96x64xf32>) outs(%o : tensor<8x96xf32>) activation = silu -> tensor<8x96xf32>
   return
 }
 

@@ -77,6 +77,10 @@ public:
   static bool isFloatElement(Type type) {
     return type.isF16() || type.isBF16() || type.isF32();
   }
+  /// The tensor-core operand types (f16 and bf16).
+  static bool isTensorCoreElement(Type type) {
+    return type.isF16() || type.isBF16();
+  }
   static bool isFp8Element(Type type) {
     return getFp8MaxFinite(type).has_value();
   }
@@ -124,11 +128,17 @@ public:
 
   /// `name`'s element type must satisfy `pred`, described by `expected`.
   LogicalResult element(StringRef name, Value value,
-                        function_ref<bool(Type)> pred, StringRef expected) {
+                        function_ref<bool(Type)> pred, StringRef expected,
+                        StringRef why = "") {
     Type type = getElementTypeOrSelf(value.getType());
-    if (!pred(type))
-      return op->emitOpError() << "expects '" << name << "' to have " << expected
-                               << " elements, got " << type;
+    if (!pred(type)) {
+      InFlightDiagnostic diag = op->emitOpError()
+                                << "expects '" << name << "' to have "
+                                << expected << " elements";
+      if (!why.empty())
+        diag << " (" << why << ")";
+      return diag << ", got " << type;
+    }
     return success();
   }
 
@@ -268,6 +278,7 @@ FUSEDOPS_DEFINE_EFFECTS(DequantizeOp)
 #undef FUSEDOPS_DEFINE_EFFECTS
 
 static constexpr StringLiteral kFloatTypes = "f16, bf16 or f32";
+static constexpr StringLiteral kTensorCoreTypes = "f16 or bf16";
 static constexpr StringLiteral kFp8Types = "f8E4M3FN or f8E5M2";
 
 //===----------------------------------------------------------------------===//
@@ -387,8 +398,11 @@ LogicalResult GatedMlpOp::verify() {
   OperandChecker check(*this);
   Value input = getInput(), init = getInits()[0];
   if (failed(check.minRank("input", input, 1, "[..., K]")) ||
-      failed(check.element("input", input, OperandChecker::isFloatElement,
-                           kFloatTypes)) ||
+      failed(check.element("input", input,
+                           OperandChecker::isTensorCoreElement,
+                           kTensorCoreTypes,
+                           "its tensor-core operand types: convert f32 "
+                           "operands to one of them")) ||
       failed(check.rank("gate_weight", getGateWeight(), 2)))
     return failure();
   int64_t k = dimOf(input, -1), n = dimOf(getGateWeight(), 0);

@@ -138,8 +138,10 @@ def FusedOps_GatedMlpOp : FusedOps_ComputeOp<"gated_mlp"> {
     for `input [..., K]`, `gate_weight [N, K]` and `up_weight [N, K]` (the
     `nn.Linear` weight layout), accumulating in f32. The two `[..., N]`
     projections are intermediate values of one kernel: they never reach
-    memory. All operands and the result share one element type (f16, bf16 or
-    f32); leading dimensions may be dynamic.
+    memory. All operands and the result share one element type, f16 or bf16
+    (the tensor-core operand types: an f32 gated MLP would silently run in
+    TF32, so f32 operands are refused and must be converted); leading
+    dimensions may be dynamic.
 
     Example:
 

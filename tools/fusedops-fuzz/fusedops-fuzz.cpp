@@ -1,0 +1,927 @@
+//===- fusedops-fuzz.cpp - the compiler's robustness fuzzer ---------------===//
+//
+// Part of fusedops, under the MIT License.
+//
+//===----------------------------------------------------------------------===//
+//
+// Runs generated and mutated inputs (CaseGenerator.h) through everything that
+// reads them, for every chip of the chip table:
+//  - in process, through the C API the Python package uses: the autotuner's
+//    candidates (fusedopsTuneCandidates) and parse, verify, autotune,
+//    conversion and the whole pipeline to PTX (fusedopsJitLower);
+//  - through the tools, for every --tool-every'th case: fusedops-opt's
+//    autotune and conversion passes, and fusedops-compile;
+//  - every --cache-every'th case, a hostile tuning-cache file (special files,
+//    huge, deep, non-finite, wrong types, foreign versions, damaged) through
+//    fusedopsTuningCacheCheck/Lookup/Record and the pipeline's cache option.
+//
+// The cases run in worker processes, so that a crash is a finding, not the
+// fuzzer's end. A case fails on any signal or abort, an `LLVM ERROR`, an exit
+// other than the C API's return, a time past --case-timeout (a hang), an
+// error returned without a message, a success without a result, a tool
+// exiting other than 0 or 1, or a cache file whose bytes the cache lost. A
+// failing case is written to --out with the reason, and minimized there
+// (lines, then characters) to the smallest input that fails the same way.
+//
+// Every case is a function of (--seed, index): `--replay=N` reruns case N in
+// this process, `--print=N` prints it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CaseGenerator.h"
+
+#include "fusedops-c/Compiler.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace fusedops::fuzz;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory fuzzCategory("fusedops-fuzz options");
+
+static cl::opt<uint64_t> seedOpt("seed", cl::desc("Seed of every case"),
+                                 cl::init(1), cl::cat(fuzzCategory));
+static cl::opt<uint64_t> firstOpt("first", cl::desc("Index of the first case"),
+                                  cl::init(0), cl::cat(fuzzCategory));
+static cl::opt<uint64_t> casesOpt("cases", cl::desc("How many cases to run"),
+                                  cl::init(1000), cl::cat(fuzzCategory));
+static cl::opt<unsigned> timeBudgetOpt(
+    "time-budget",
+    cl::desc("Stop starting cases after this many seconds (0: no limit); "
+             "what ran is reported"),
+    cl::init(0), cl::cat(fuzzCategory));
+static cl::opt<unsigned> jobsOpt("jobs", cl::desc("Worker processes"),
+                                 cl::init(1), cl::cat(fuzzCategory));
+static cl::list<std::string>
+    corpusOpt("corpus", cl::desc("Folder of .mlir files to mutate (repeat)"),
+              cl::cat(fuzzCategory));
+static cl::list<std::string>
+    chipsOpt("chip", cl::desc("Chip to compile for (repeat; default: all)"),
+             cl::cat(fuzzCategory));
+static cl::opt<std::string>
+    toolsDirOpt("tools-dir",
+                cl::desc("Folder with fusedops-opt and fusedops-compile "
+                         "(empty: no tool runs)"),
+                cl::cat(fuzzCategory));
+static cl::opt<unsigned>
+    toolEveryOpt("tool-every",
+                 cl::desc("Run the tools on every Nth case (0: never)"),
+                 cl::init(20), cl::cat(fuzzCategory));
+static cl::opt<unsigned> cacheEveryOpt(
+    "cache-every",
+    cl::desc("A hostile tuning cache on every Nth case (0: never)"),
+    cl::init(4), cl::cat(fuzzCategory));
+static cl::opt<unsigned>
+    caseTimeoutOpt("case-timeout",
+                   cl::desc("Seconds after which a case is a hang"),
+                   cl::init(120), cl::cat(fuzzCategory));
+static cl::opt<std::string>
+    outOpt("out", cl::desc("Folder for failing cases and reproducers"),
+           cl::init("fuzz-failures"), cl::cat(fuzzCategory));
+static cl::opt<int64_t>
+    replayOpt("replay",
+              cl::desc("Run case N in this process, verbosely, and exit"),
+              cl::init(-1), cl::cat(fuzzCategory));
+static cl::opt<int64_t> printOpt("print", cl::desc("Print case N and exit"),
+                                 cl::init(-1), cl::cat(fuzzCategory));
+static cl::opt<std::string> inputOpt(
+    "input",
+    cl::desc("With --replay: run this file instead of the case's source "
+             "(a reproducer)"),
+    cl::cat(fuzzCategory));
+static cl::opt<unsigned> minimizeSecondsOpt(
+    "minimize-seconds", cl::desc("Time to minimize each failing case"),
+    cl::init(120), cl::cat(fuzzCategory));
+
+namespace {
+//===----------------------------------------------------------------------===//
+// What workers share with the parent
+//===----------------------------------------------------------------------===//
+
+constexpr unsigned kMaxChips = 16;
+constexpr unsigned kMaxJobs = 64;
+
+enum Stage : int {
+  kIdle,
+  kTune,
+  kLower,
+  kToolOpt,
+  kToolCompile,
+  kCacheMake,
+  kCacheCheck,
+  kCacheLookup,
+  kCacheLower,
+  kCacheRecord
+};
+const char *getStageName(int stage) {
+  static const char *names[] = {
+      "idle",       "fusedopsTuneCandidates",
+      "fusedopsJitLower", "fusedops-opt",
+      "fusedops-compile", "making the hostile cache",
+      "fusedopsTuningCacheCheck", "fusedopsTuningCacheLookup",
+      "fusedopsJitLower with the hostile cache",
+      "fusedopsTuningCacheRecord into the hostile cache"};
+  return stage >= 0 && stage <= kCacheRecord ? names[stage] : "?";
+}
+
+/// Per chip: what the cases reached.
+struct ChipCounts {
+  std::atomic<int64_t> cases, lowered, refused, tuned, toolRuns;
+};
+
+struct CacheCounts {
+  std::atomic<int64_t> files, refused, used, recorded;
+};
+
+struct WorkerSlot {
+  std::atomic<int64_t> caseIndex{-1};
+  std::atomic<int64_t> startedMs{0};
+  std::atomic<int> stage{kIdle};
+  std::atomic<int> chip{-1};
+  /// An oracle's finding, written before the worker exits with kOracleExit.
+  char finding[2048];
+};
+
+struct Shared {
+  ChipCounts chips[kMaxChips];
+  CacheCounts caches;
+  WorkerSlot slots[kMaxJobs];
+};
+
+/// The exit status of a worker whose oracle found a failure.
+constexpr int kOracleExit = 77;
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string readFile(const std::string &path, size_t limit = 1 << 20) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text(limit, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(limit));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return text;
+}
+
+bool writeFile(const std::string &path, const std::string &text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+/// Removes `path` and, for a folder, what it holds (never following links).
+void removeTree(const std::string &path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0)
+    return;
+  if (S_ISDIR(st.st_mode)) {
+    if (DIR *dir = opendir(path.c_str())) {
+      while (dirent *entry = readdir(dir)) {
+        std::string name = entry->d_name;
+        if (name != "." && name != "..")
+          removeTree(path + "/" + name);
+      }
+      closedir(dir);
+    }
+    rmdir(path.c_str());
+  } else {
+    unlink(path.c_str());
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// One case, in a worker
+//===----------------------------------------------------------------------===//
+
+/// Runs cases; an oracle's finding ends the process with kOracleExit.
+class CaseRunner {
+public:
+  CaseRunner(Shared *shared, WorkerSlot *slot, std::vector<std::string> chips,
+             std::string workDir, bool verbose)
+      : shared(shared), slot(slot), chips(std::move(chips)),
+        workDir(std::move(workDir)), verbose(verbose) {}
+
+  /// Runs case `index` (with `source` in place of its own when given).
+  void run(uint64_t index, const FuzzCase &fuzzCase, unsigned toolEvery,
+           unsigned cacheEvery);
+
+private:
+  [[noreturn]] void fail(const std::string &what);
+  void setStage(int stage, int chip) {
+    if (slot) {
+      slot->stage = stage;
+      slot->chip = chip;
+    }
+  }
+  /// The checks every C API call gets.
+  void checkStatus(fusedops_compile_status status, bool hasResult,
+                   const char *call);
+  void runTool(const std::vector<std::string> &argv, const std::string &log);
+  void runCacheCase(uint64_t index, const FuzzCase &fuzzCase);
+  const std::string &getValidCache();
+
+  Shared *shared;
+  WorkerSlot *slot;
+  std::vector<std::string> chips;
+  std::string workDir;
+  bool verbose;
+  std::string validCache;
+};
+
+void CaseRunner::fail(const std::string &what) {
+  if (slot) {
+    std::snprintf(slot->finding, sizeof(slot->finding), "%s", what.c_str());
+    std::fflush(nullptr);
+    std::_Exit(kOracleExit);
+  }
+  llvm::errs() << "FAILED: " << what << "\n";
+  std::exit(kOracleExit);
+}
+
+void CaseRunner::checkStatus(fusedops_compile_status status, bool hasResult,
+                             const char *call) {
+  std::string message = fusedopsCompilerGetLastError();
+  if (verbose)
+    llvm::errs() << "  " << call << ": "
+                 << (status == FUSEDOPS_COMPILE_SUCCESS ? "success" : "error")
+                 << (message.empty() ? "" : ": " + message.substr(0, 600))
+                 << "\n";
+  if (status == FUSEDOPS_COMPILE_SUCCESS) {
+    if (!hasResult)
+      fail(std::string(call) + " succeeded without a result");
+    return;
+  }
+  if (message.find_first_not_of(" \n\t") == std::string::npos)
+    fail(std::string(call) + " failed (status " + std::to_string(status) +
+         ") without a message");
+  for (const char *bad : {"LLVM ERROR", "UNREACHABLE", "Assertion",
+                          "Stack dump"})
+    if (message.find(bad) != std::string::npos)
+      fail(std::string(call) + " reported an internal error: " +
+           message.substr(0, 1500));
+}
+
+void CaseRunner::runTool(const std::vector<std::string> &argv,
+                         const std::string &log) {
+  pid_t pid = fork();
+  if (pid < 0)
+    fail("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char *> args;
+    for (const std::string &a : argv)
+      args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(126);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string output = readFile(log, 64 << 10);
+  std::string command;
+  for (const std::string &a : argv)
+    command += a + " ";
+  if (WIFSIGNALED(status))
+    fail(command + "died of signal " + std::to_string(WTERMSIG(status)) +
+         ":\n" + output.substr(0, 1500));
+  int code = WEXITSTATUS(status);
+  if (code == 126)
+    fail("cannot run " + argv[0] + " (see --tools-dir)");
+  if (code != 0 && code != 1)
+    fail(command + "exited " + std::to_string(code) + ":\n" +
+         output.substr(0, 1500));
+  for (const char *bad : {"LLVM ERROR", "UNREACHABLE", "Assertion",
+                          "Stack dump", "PLEASE submit a bug report"})
+    if (output.find(bad) != std::string::npos)
+      fail(command + "reported an internal error:\n" + output.substr(0, 1500));
+  if (code == 1 && output.find_first_not_of(" \n\t") == std::string::npos)
+    fail(command + "exited 1 without a message");
+}
+
+const std::string &CaseRunner::getValidCache() {
+  if (!validCache.empty())
+    return validCache;
+  // A cache as fusedopsTuningCacheRecord writes it, with one entry.
+  std::string path = workDir + "/valid-cache.json";
+  unlink(path.c_str());
+  const char *source =
+      "func.func @f(%q: memref<16x64xf8E4M3FN>, %s: memref<16xf32>, "
+      "%o: memref<16x64xbf16>) {\n  fusedops.dequantize ins(%q, %s : "
+      "memref<16x64xf8E4M3FN>, memref<16xf32>) outs(%o : memref<16x64xbf16>) "
+      "granularity = row\n  return\n}\n";
+  char *warning = nullptr;
+  fusedops_compile_status status = fusedopsTuningCacheRecord(
+      path.c_str(), source, std::strlen(source), chips.front().c_str(),
+      "#fusedops.tile<block = [4], warps = 4>", 3.5, 12, "13000", "H200",
+      &warning);
+  std::free(warning);
+  if (status != FUSEDOPS_COMPILE_SUCCESS)
+    fail(std::string("cannot record the fuzzer's valid cache: ") +
+         fusedopsCompilerGetLastError());
+  validCache = readFile(path);
+  return validCache;
+}
+
+/// What a path is, for the cache's no-data-loss check.
+struct FileState {
+  bool exists = false;
+  mode_t type = 0;
+  off_t size = 0;
+  std::string head; // the first MiB of a regular file
+};
+
+FileState getFileState(const std::string &path) {
+  FileState state;
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0)
+    return state;
+  state.exists = true;
+  state.type = st.st_mode & S_IFMT;
+  state.size = st.st_size;
+  if (S_ISREG(st.st_mode))
+    state.head = readFile(path);
+  return state;
+}
+
+void CaseRunner::runCacheCase(uint64_t index, const FuzzCase &fuzzCase) {
+  CaseRng rng(seedOpt, index, /*stream=*/1);
+  std::string folder = workDir + "/cache-" + std::to_string(index);
+  removeTree(folder);
+  ::mkdir(folder.c_str(), 0755);
+  std::string path = folder + "/tuning.json";
+  int chip = static_cast<int>(rng.below(chips.size()));
+  const char *chipName = chips[chip].c_str();
+  setStage(kCacheMake, chip);
+  const std::string &valid = getValidCache();
+  std::string error;
+  CacheKind kind = makeHostileCache(rng, path, valid, error);
+  if (!error.empty())
+    fail(error);
+  shared->caches.files++;
+  std::string kindName = getCacheKindName(kind);
+  if (verbose)
+    llvm::errs() << " cache " << kindName << " for " << chipName << "\n";
+
+  setStage(kCacheCheck, chip);
+  char *message = nullptr;
+  int usable = fusedopsTuningCacheCheck(path.c_str(), &message);
+  std::string checkMessage = message ? message : "";
+  std::free(message);
+  if (usable == -1 && checkMessage.empty())
+    fail("fusedopsTuningCacheCheck refused a " + kindName +
+         " cache without saying why");
+  if (usable == 0)
+    fail("fusedopsTuningCacheCheck says there is no file at a " + kindName +
+         " cache");
+  if (kind == CacheKind::ValidLink && usable != 1)
+    fail("a symlink to a valid cache was refused: " + checkMessage);
+  (usable == 1 ? shared->caches.used : shared->caches.refused)++;
+
+  // The case's own source where it is one op, else a known one.
+  std::string source = fuzzCase.source;
+  setStage(kCacheLookup, chip);
+  char *tile = nullptr;
+  fusedops_compile_status status = fusedopsTuningCacheLookup(
+      path.c_str(), source.data(), source.size(), chipName, nullptr, &tile);
+  if (status == FUSEDOPS_COMPILE_SUCCESS && tile && usable != 1)
+    fail("fusedopsTuningCacheLookup found a tile in a " + kindName +
+         " cache that fusedopsTuningCacheCheck refused");
+  std::free(tile);
+  if (status != FUSEDOPS_COMPILE_SUCCESS)
+    checkStatus(status, true, "fusedopsTuningCacheLookup");
+
+  if (rng.chance(0.3)) {
+    setStage(kCacheLower, chip);
+    void *data = nullptr;
+    size_t size = 0;
+    status = fusedopsJitLower(source.data(), source.size(), chipName, "isa", 1,
+                              nullptr, path.c_str(), &data, &size);
+    checkStatus(status, data && size, "fusedopsJitLower (hostile cache)");
+    fusedopsBufferFree(data);
+  }
+
+  // Recording must keep what was there: a valid cache's entries (merged),
+  // anything else left in place or moved to a `.corrupt-` file, whole.
+  setStage(kCacheRecord, chip);
+  FileState before = getFileState(path);
+  char *warning = nullptr;
+  static const char *recordSource =
+      "func.func @f(%x: memref<64x128xbf16>, %q: memref<64x128xf8E4M3FN>, "
+      "%s: memref<64xf32>) {\n  fusedops.quantize ins(%x : "
+      "memref<64x128xbf16>) outs(%q, %s : memref<64x128xf8E4M3FN>, "
+      "memref<64xf32>) granularity = row\n  return\n}\n";
+  status = fusedopsTuningCacheRecord(
+      path.c_str(), recordSource, std::strlen(recordSource), chipName,
+      "#fusedops.tile<block = [2], warps = 4>", 4.25, 8, "13000", "H200",
+      &warning);
+  std::string warningText = warning ? warning : "";
+  std::free(warning);
+  if (status != FUSEDOPS_COMPILE_SUCCESS)
+    checkStatus(status, true, "fusedopsTuningCacheRecord");
+  else
+    shared->caches.recorded++;
+  FileState after = getFileState(path);
+  if (usable == 1) {
+    if (status != FUSEDOPS_COMPILE_SUCCESS)
+      fail("recording into a usable " + kindName + " cache failed: " +
+           fusedopsCompilerGetLastError());
+    char *recheck = nullptr;
+    int again = fusedopsTuningCacheCheck(path.c_str(), &recheck);
+    std::string why = recheck ? recheck : "";
+    std::free(recheck);
+    if (again != 1)
+      fail("after recording, the " + kindName + " cache is unusable: " + why);
+    return;
+  }
+  if (before.type != S_IFREG || before.size > (64 << 20)) {
+    // Special files, links and files too large to be a cache are not the
+    // cache's to move.
+    if (!after.exists || after.type != before.type || after.size != before.size)
+      fail("fusedopsTuningCacheRecord moved or replaced a " + kindName +
+           " file that was not a cache it wrote");
+    return;
+  }
+  if (status != FUSEDOPS_COMPILE_SUCCESS)
+    return;
+  // The damaged file must be whole in a `.corrupt-` file beside it.
+  bool kept = false;
+  if (DIR *dir = opendir(folder.c_str())) {
+    while (dirent *entry = readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name.rfind("tuning.json.corrupt", 0) == 0 &&
+          getFileState(folder + "/" + name).head == before.head)
+        kept = true;
+    }
+    closedir(dir);
+  }
+  if (!kept)
+    fail("fusedopsTuningCacheRecord replaced a " + kindName +
+         " cache without keeping its bytes in a .corrupt file (warning: " +
+         warningText + ")");
+  if (warningText.empty())
+    fail("fusedopsTuningCacheRecord moved a " + kindName +
+         " cache aside without a warning");
+}
+
+void CaseRunner::run(uint64_t index, const FuzzCase &fuzzCase,
+                     unsigned toolEvery, unsigned cacheEvery) {
+  if (slot) {
+    slot->startedMs = nowMs();
+    slot->caseIndex = static_cast<int64_t>(index);
+  }
+  const std::string &source = fuzzCase.source;
+  bool tools = toolEvery && index % toolEvery == 0 && !toolsDirOpt.empty();
+  std::string input = workDir + "/case.mlir";
+  if (tools && !writeFile(input, source))
+    fail("cannot write " + input);
+  for (size_t chip = 0; chip < chips.size(); ++chip) {
+    const char *chipName = chips[chip].c_str();
+    if (verbose)
+      llvm::errs() << " chip " << chipName << "\n";
+    ChipCounts &counts = shared->chips[chip];
+    counts.cases++;
+
+    setStage(kTune, static_cast<int>(chip));
+    char *json = nullptr;
+    fusedops_compile_status status =
+        fusedopsTuneCandidates(source.data(), source.size(), chipName, &json);
+    checkStatus(status, json && *json, "fusedopsTuneCandidates");
+    if (status == FUSEDOPS_COMPILE_SUCCESS)
+      counts.tuned++;
+    fusedopsBufferFree(json);
+
+    setStage(kLower, static_cast<int>(chip));
+    void *data = nullptr;
+    size_t size = 0;
+    status = fusedopsJitLower(source.data(), source.size(), chipName, "isa",
+                              fuzzCase.optLevel, nullptr, nullptr, &data,
+                              &size);
+    checkStatus(status, data && size, "fusedopsJitLower");
+    (status == FUSEDOPS_COMPILE_SUCCESS ? counts.lowered : counts.refused)++;
+    fusedopsBufferFree(data);
+
+    if (tools) {
+      std::string chipArg = std::string("chip=") + chipName;
+      setStage(kToolOpt, static_cast<int>(chip));
+      runTool({toolsDirOpt + "/fusedops-opt", input,
+               "--fusedops-autotune=" + chipArg,
+               "--convert-fusedops-to-gpu=" + chipArg, "-o", "/dev/null"},
+              workDir + "/tool.log");
+      setStage(kToolCompile, static_cast<int>(chip));
+      runTool({toolsDirOpt + "/fusedops-compile", input,
+               std::string("--chip=") + chipName,
+               "--ptx=" + workDir + "/case.ptx"},
+              workDir + "/tool.log");
+      counts.toolRuns++;
+    }
+  }
+  if (cacheEvery && index % cacheEvery == 0)
+    runCacheCase(index, fuzzCase);
+  setStage(kIdle, -1);
+}
+
+//===----------------------------------------------------------------------===//
+// The parent: workers, hangs, findings, minimization
+//===----------------------------------------------------------------------===//
+
+struct Finding {
+  uint64_t index;
+  std::string origin, kind, stage, chip, detail;
+};
+
+/// How a worker ended a case, as a short class minimization must preserve.
+std::string classify(int status, bool timedOut, const WorkerSlot &slot) {
+  if (timedOut)
+    return "hang";
+  if (WIFSIGNALED(status))
+    return "signal " + std::to_string(WTERMSIG(status));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kOracleExit) {
+    std::string finding = slot.finding;
+    return "oracle: " + finding.substr(0, finding.find(':'));
+  }
+  return "exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+class Fuzzer {
+public:
+  Fuzzer(Shared *shared, std::vector<std::string> chips, const Corpus &corpus)
+      : shared(shared), chips(std::move(chips)), corpus(corpus) {}
+
+  /// Runs cases [first, first + count); returns the findings.
+  std::vector<Finding> runAll(uint64_t first, uint64_t count);
+  /// Writes the case and its minimized reproducer to --out.
+  void report(const Finding &finding, const FuzzCase &fuzzCase);
+  uint64_t getCasesRun() const { return casesRun; }
+
+private:
+  struct Worker {
+    pid_t pid = -1;
+    uint64_t next = 0, end = 0;
+    std::string log;
+  };
+  /// Starts a worker on [begin, end) in slot `id`, with `source` (if not
+  /// null) in place of the cases' own (minimization).
+  pid_t spawn(unsigned id, uint64_t begin, uint64_t end,
+              const std::string *source, const std::string &log,
+              unsigned toolEvery, unsigned cacheEvery);
+  /// Runs `source` as case `index` alone; the class of how it ended, or ""
+  /// if it passed.
+  std::string tryAlone(uint64_t index, const std::string &source,
+                       std::string *detail = nullptr);
+
+  Shared *shared;
+  std::vector<std::string> chips;
+  const Corpus &corpus;
+  uint64_t casesRun = 0;
+};
+
+pid_t Fuzzer::spawn(unsigned id, uint64_t begin, uint64_t end,
+                    const std::string *source, const std::string &log,
+                    unsigned toolEvery, unsigned cacheEvery) {
+  WorkerSlot &slot = shared->slots[id];
+  slot.caseIndex = -1;
+  slot.stage = kIdle;
+  slot.chip = -1;
+  slot.finding[0] = '\0';
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid != 0)
+    return pid;
+  // The worker: its own process group, so a hang's tools die with it.
+  setpgid(0, 0);
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  std::string workDir = outOpt + "/work-" + std::to_string(id);
+  ::mkdir(workDir.c_str(), 0755);
+  CaseRunner runner(shared, &slot, chips, workDir, /*verbose=*/false);
+  for (uint64_t index = begin; index < end; ++index) {
+    FuzzCase fuzzCase = makeCase(seedOpt, index, corpus);
+    if (source)
+      fuzzCase.source = *source;
+    runner.run(index, fuzzCase, toolEvery, cacheEvery);
+    slot.caseIndex = -1;
+  }
+  std::fflush(nullptr);
+  std::_Exit(0);
+}
+
+std::vector<Finding> Fuzzer::runAll(uint64_t first, uint64_t count) {
+  std::vector<Finding> findings;
+  unsigned jobs = std::min<unsigned>(std::max(1u, jobsOpt.getValue()),
+                                     kMaxJobs);
+  int64_t deadline =
+      timeBudgetOpt ? nowMs() + int64_t(timeBudgetOpt) * 1000 : INT64_MAX;
+  uint64_t end = first + count;
+  uint64_t next = first;
+  // Small chunks: a time budget stops close to it, and the load spreads.
+  const uint64_t chunk = 8;
+  std::vector<Worker> workers(jobs);
+  auto assign = [&](unsigned id) {
+    Worker &w = workers[id];
+    if (next >= end || nowMs() >= deadline) {
+      w.pid = -1;
+      return;
+    }
+    w.next = next;
+    w.end = std::min(end, next + chunk);
+    next = w.end;
+    w.log = outOpt + "/worker-" + std::to_string(id) + ".log";
+    w.pid = spawn(id, w.next, w.end, nullptr, w.log, toolEveryOpt,
+                  cacheEveryOpt);
+  };
+  for (unsigned id = 0; id < jobs; ++id)
+    assign(id);
+  int64_t lastProgress = nowMs();
+  for (;;) {
+    bool running = false;
+    for (unsigned id = 0; id < jobs; ++id) {
+      Worker &w = workers[id];
+      if (w.pid <= 0)
+        continue;
+      running = true;
+      WorkerSlot &slot = shared->slots[id];
+      int status = 0;
+      pid_t done = waitpid(w.pid, &status, WNOHANG);
+      bool timedOut = false;
+      if (done == 0) {
+        int64_t current = slot.caseIndex;
+        if (current < 0 ||
+            nowMs() - slot.startedMs < int64_t(caseTimeoutOpt) * 1000)
+          continue;
+        kill(-w.pid, SIGKILL);
+        kill(w.pid, SIGKILL);
+        waitpid(w.pid, &status, 0);
+        timedOut = true;
+      }
+      int64_t current = slot.caseIndex;
+      if (!timedOut && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        casesRun += w.end - w.next;
+        assign(id);
+        continue;
+      }
+      // The case that was running failed; the ones before it passed.
+      uint64_t failed = current >= 0 ? uint64_t(current) : w.next;
+      casesRun += failed - w.next + 1;
+      kill(-w.pid, SIGKILL);
+      FuzzCase fuzzCase = makeCase(seedOpt, failed, corpus);
+      Finding finding;
+      finding.index = failed;
+      finding.origin = fuzzCase.origin;
+      finding.kind = classify(status, timedOut, slot);
+      finding.stage = getStageName(slot.stage);
+      finding.chip = slot.chip >= 0 ? chips[slot.chip] : "";
+      finding.detail = slot.finding;
+      if (finding.detail.empty()) {
+        std::string log = readFile(w.log, 1 << 20);
+        finding.detail = log.size() > 4000 ? log.substr(log.size() - 4000)
+                                           : log;
+      }
+      llvm::errs() << "FAIL case " << failed << " (" << finding.origin
+                   << "): " << finding.kind << " in " << finding.stage
+                   << (finding.chip.empty() ? "" : " for " + finding.chip)
+                   << "\n";
+      findings.push_back(finding);
+      // Go on after it.
+      w.next = failed + 1;
+      if (w.next < w.end && nowMs() < deadline)
+        w.pid = spawn(id, w.next, w.end, nullptr, w.log, toolEveryOpt,
+                      cacheEveryOpt);
+      else
+        assign(id);
+    }
+    if (!running)
+      break;
+    if (nowMs() - lastProgress > 30000) {
+      lastProgress = nowMs();
+      llvm::errs() << "  ... " << casesRun << " cases done\n";
+    }
+    usleep(20000);
+  }
+  return findings;
+}
+
+std::string Fuzzer::tryAlone(uint64_t index, const std::string &source,
+                             std::string *detail) {
+  std::string log = outOpt + "/minimize.log";
+  pid_t pid = spawn(0, index, index + 1, &source, log, toolEveryOpt,
+                    cacheEveryOpt);
+  WorkerSlot &slot = shared->slots[0];
+  int status = 0;
+  bool timedOut = false;
+  int64_t start = nowMs();
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (nowMs() - start > int64_t(caseTimeoutOpt) * 1000) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      timedOut = true;
+      break;
+    }
+    usleep(5000);
+  }
+  kill(-pid, SIGKILL);
+  if (!timedOut && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return "";
+  if (detail)
+    *detail = slot.finding;
+  return classify(status, timedOut, slot) + " in " +
+         getStageName(slot.stage);
+}
+
+void Fuzzer::report(const Finding &finding, const FuzzCase &fuzzCase) {
+  std::string stem = outOpt + "/case-" + std::to_string(seedOpt) + "-" +
+                     std::to_string(finding.index);
+  writeFile(stem + ".mlir", fuzzCase.source);
+  // Minimize: drop line chunks, then character chunks, while the case still
+  // fails the same way (ddmin-style, halving the chunk).
+  std::string wanted = finding.kind + " in " + finding.stage;
+  std::string best = fuzzCase.source;
+  int64_t deadline = nowMs() + int64_t(minimizeSecondsOpt) * 1000;
+  if (tryAlone(finding.index, best) == wanted) {
+    for (bool byLine : {true, false}) {
+      auto units = [&](const std::string &text) {
+        std::vector<std::string> parts;
+        if (!byLine) {
+          for (char c : text)
+            parts.emplace_back(1, c);
+          return parts;
+        }
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);)
+          parts.push_back(line + "\n");
+        return parts;
+      };
+      std::vector<std::string> parts = units(best);
+      for (size_t size = parts.size() / 2; size >= 1 && nowMs() < deadline;
+           size /= 2) {
+        for (size_t at = 0; at < parts.size() && nowMs() < deadline;) {
+          std::vector<std::string> fewer(parts.begin(), parts.begin() + at);
+          fewer.insert(fewer.end(),
+                       parts.begin() + std::min(parts.size(), at + size),
+                       parts.end());
+          std::string text;
+          for (const std::string &p : fewer)
+            text += p;
+          if (!text.empty() && tryAlone(finding.index, text) == wanted) {
+            parts = std::move(fewer);
+            best = text;
+          } else {
+            at += size;
+          }
+        }
+        if (size == 1)
+          break;
+      }
+    }
+  }
+  writeFile(stem + ".min.mlir", best);
+  std::ostringstream about;
+  about << "case " << finding.index << " of seed " << seedOpt << " ("
+        << finding.origin << ")\n"
+        << "failure: " << finding.kind << " in " << finding.stage
+        << (finding.chip.empty() ? "" : " for " + finding.chip) << "\n"
+        << "reproduce: fusedops-fuzz --seed=" << seedOpt
+        << " --replay=" << finding.index << " --input=" << stem
+        << ".min.mlir\n\n"
+        << finding.detail << "\n";
+  writeFile(stem + ".txt", about.str());
+  llvm::errs() << "  wrote " << stem << ".{mlir,min.mlir,txt}\n";
+}
+
+std::vector<std::string> getChips() {
+  if (!chipsOpt.empty())
+    return std::vector<std::string>(chipsOpt.begin(), chipsOpt.end());
+  // "sm_80, sm_86 and sm_90a": the words that are chips.
+  std::vector<std::string> chips;
+  std::string words = fusedopsKnownChips();
+  for (char &c : words)
+    if (c == ',')
+      c = ' ';
+  std::istringstream known(words);
+  for (std::string word; known >> word;)
+    if (fusedopsChipJitFormat(word.c_str()))
+      chips.push_back(word);
+  return chips;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(fuzzCategory);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "fusedops-fuzz: generated and mutated inputs through the C API and the "
+      "tools, for every chip;\nany crash, abort, LLVM ERROR, hang, silent "
+      "error or lost cache file fails (docs/fuzzing.md)\n");
+  Corpus corpus;
+  std::vector<std::string> folders(corpusOpt.begin(), corpusOpt.end());
+  if (std::string error = corpus.load(folders); !error.empty()) {
+    llvm::errs() << "fusedops-fuzz: " << error << "\n";
+    return 2;
+  }
+  std::vector<std::string> chips = getChips();
+  for (const std::string &chip : chips)
+    if (!fusedopsChipJitFormat(chip.c_str())) {
+      llvm::errs() << "fusedops-fuzz: unknown chip '" << chip << "'; use "
+                   << fusedopsKnownChips() << "\n";
+      return 2;
+    }
+  if (chips.empty() || chips.size() > kMaxChips) {
+    llvm::errs() << "fusedops-fuzz: give 1 to " << kMaxChips << " chips\n";
+    return 2;
+  }
+  if (printOpt >= 0) {
+    llvm::outs() << makeCase(seedOpt, uint64_t(printOpt), corpus).source;
+    return 0;
+  }
+  if (::mkdir(outOpt.c_str(), 0755) != 0 && errno != EEXIST) {
+    llvm::errs() << "fusedops-fuzz: cannot make --out folder '" << outOpt
+                 << "': " << std::strerror(errno) << "\n";
+    return 2;
+  }
+  auto *shared = static_cast<Shared *>(mmap(nullptr, sizeof(Shared),
+                                            PROT_READ | PROT_WRITE,
+                                            MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  if (shared == MAP_FAILED) {
+    llvm::errs() << "fusedops-fuzz: mmap: " << std::strerror(errno) << "\n";
+    return 2;
+  }
+  new (shared) Shared();
+
+  if (replayOpt >= 0) {
+    FuzzCase fuzzCase = makeCase(seedOpt, uint64_t(replayOpt), corpus);
+    if (!inputOpt.empty())
+      fuzzCase.source = readFile(inputOpt, 64 << 20);
+    llvm::errs() << "case " << replayOpt << " (" << fuzzCase.origin
+                 << ", opt level " << fuzzCase.optLevel << "):\n"
+                 << fuzzCase.source << "\n";
+    std::string workDir = outOpt + "/replay";
+    ::mkdir(workDir.c_str(), 0755);
+    CaseRunner runner(shared, nullptr, chips, workDir, /*verbose=*/true);
+    runner.run(uint64_t(replayOpt), fuzzCase, toolEveryOpt, cacheEveryOpt);
+    llvm::errs() << "passed\n";
+    return 0;
+  }
+
+  int64_t start = nowMs();
+  Fuzzer fuzzer(shared, chips, corpus);
+  std::vector<Finding> findings = fuzzer.runAll(firstOpt, casesOpt);
+  for (const Finding &finding : findings)
+    fuzzer.report(finding, makeCase(seedOpt, finding.index, corpus));
+
+  double seconds = double(nowMs() - start) / 1000;
+  llvm::outs() << "fusedops-fuzz: seed " << seedOpt << ", cases " << firstOpt
+               << ".." << firstOpt + fuzzer.getCasesRun() << " ("
+               << fuzzer.getCasesRun() << " of " << casesOpt << ") in "
+               << llvm::format("%.0f", seconds) << " s, "
+               << findings.size() << " failing\n";
+  llvm::outs() << "  chip     cases  lowered  refused  tuned  tool-runs\n";
+  for (size_t i = 0; i < chips.size(); ++i) {
+    const ChipCounts &c = shared->chips[i];
+    llvm::outs() << llvm::format("  %-7s %6lld %8lld %8lld %6lld %10lld\n",
+                                 chips[i].c_str(), (long long)c.cases.load(),
+                                 (long long)c.lowered.load(),
+                                 (long long)c.refused.load(),
+                                 (long long)c.tuned.load(),
+                                 (long long)c.toolRuns.load());
+  }
+  llvm::outs() << "  hostile tuning caches: " << shared->caches.files.load()
+               << " (" << shared->caches.refused.load() << " refused, "
+               << shared->caches.used.load() << " used, "
+               << shared->caches.recorded.load() << " recorded into)\n";
+  for (unsigned id = 0; id < kMaxJobs; ++id) {
+    removeTree(outOpt + "/work-" + std::to_string(id));
+    if (findings.empty())
+      removeTree(outOpt + "/worker-" + std::to_string(id) + ".log");
+  }
+  removeTree(outOpt + "/minimize.log");
+  return findings.empty() ? 0 : 1;
+}
