@@ -27,10 +27,14 @@ tools = [
     ToolSubst("fusedops-opt", unresolved="fatal"),
     ToolSubst("fusedops-compile", unresolved="fatal"),
     ToolSubst("fusedops-runner", unresolved="ignore"),
+    ToolSubst("fusedops-fuzz", unresolved="ignore"),
     "not",
     "count",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+if os.access(os.path.join(config.fusedops_tools_dir, "fusedops-fuzz"), os.X_OK):
+    config.available_features.add("fusedops-fuzz")
 
 # Upstream mlir-opt re-parses what our passes print (absent where only our
 # tools were carried, as on the GPU machine).

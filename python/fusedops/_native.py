@@ -490,6 +490,9 @@ def compile_module(
 CACHE_MAGIC = b"fusedops kernel cache\n"
 #: Version of the entry layout; entries of another version are ignored and rewritten.
 CACHE_FORMAT = 1
+#: The header is one short JSON line (format, key, compiler, size, sha256): a longer one is
+#: not ours, and is not parsed.
+MAX_HEADER_BYTES = 4096
 
 
 def cache_dir() -> Optional[Path]:
@@ -608,10 +611,10 @@ def _read_entry(path: Path, key: str) -> Optional[bytes]:
     if not blob.startswith(CACHE_MAGIC):
         reason = "it is not a fusedops cache entry"
     else:
-        header_end = blob.find(b"\n", len(CACHE_MAGIC))
+        header_end = blob.find(b"\n", len(CACHE_MAGIC), len(CACHE_MAGIC) + MAX_HEADER_BYTES)
         try:
-            header = json.loads(blob[len(CACHE_MAGIC) : header_end])
-        except ValueError:
+            header = json.loads(blob[len(CACHE_MAGIC) : header_end]) if header_end >= 0 else None
+        except (ValueError, RecursionError):  # RecursionError: a deeply nested header
             header = None
         payload = blob[header_end + 1 :] if header_end >= 0 else b""
         if not isinstance(header, dict) or header_end < 0:

@@ -82,6 +82,21 @@ def test_parse_error_carries_the_diagnostic() -> None:
         _native.compile_module("func.func @kernel(", chip="sm_90a", fmt="isa")
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "module attributes {x.a = " + "[" * 200_000 + "]" * 200_000 + "} {}",
+        "module {" + '"x.op"() ({' * 20_000 + "}" * 20_000,
+    ],
+    ids=["deep-attribute", "deep-regions"],
+)
+def test_deeply_nested_source_is_refused_before_parsing(source: str) -> None:
+    # MLIR's parser recurses per level on the caller's thread: without the bound (issue 14)
+    # these overflow the stack and take the Python process down.
+    with pytest.raises(CompilationError, match="nests brackets deeper than 256 levels"):
+        _native.compile_module(source, chip="sm_90a", fmt="isa")
+
+
 def test_verifier_error_carries_the_diagnostic() -> None:
     source, _ = cg.rmsnorm_rope_source(
         [2, 8, 250], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"

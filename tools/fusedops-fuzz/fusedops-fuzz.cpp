@@ -108,6 +108,12 @@ static cl::opt<std::string> inputOpt(
     cl::desc("With --replay: run this file instead of the case's source "
              "(a reproducer)"),
     cl::cat(fuzzCategory));
+static cl::opt<std::string> injectOpt(
+    "inject",
+    cl::desc("Test the fuzzer itself: crash:S, abort:S or hang:S makes a "
+             "worker segfault, exit as LLVM's fatal errors do, or hang in "
+             "the pipeline stage of each case whose source holds S"),
+    cl::Hidden, cl::cat(fuzzCategory));
 static cl::opt<unsigned> minimizeSecondsOpt(
     "minimize-seconds", cl::desc("Time to minimize each failing case"),
     cl::init(120), cl::cat(fuzzCategory));
@@ -234,6 +240,8 @@ private:
       slot->chip = chip;
     }
   }
+  /// --inject: the faults the fuzzer must find, for its own tests.
+  void injectFault(const std::string &source);
   /// The checks every C API call gets.
   void checkStatus(fusedops_compile_status status, bool hasResult,
                    const char *call);
@@ -257,6 +265,27 @@ void CaseRunner::fail(const std::string &what) {
   }
   llvm::errs() << "FAILED: " << what << "\n";
   std::exit(kOracleExit);
+}
+
+void CaseRunner::injectFault(const std::string &source) {
+  if (injectOpt.empty())
+    return;
+  std::string spec = injectOpt;
+  size_t colon = spec.find(':');
+  std::string kind = spec.substr(0, colon);
+  std::string needle = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (needle.empty() || source.find(needle) == std::string::npos)
+    return;
+  if (kind == "crash")
+    std::raise(SIGSEGV);
+  if (kind == "abort") {
+    // What llvm::report_fatal_error does.
+    std::fprintf(stderr, "LLVM ERROR: injected by --inject\n");
+    std::exit(1);
+  }
+  if (kind == "hang")
+    for (;;)
+      pause();
 }
 
 void CaseRunner::checkStatus(fusedops_compile_status status, bool hasResult,
@@ -517,6 +546,7 @@ void CaseRunner::run(uint64_t index, const FuzzCase &fuzzCase,
     fusedopsBufferFree(json);
 
     setStage(kLower, static_cast<int>(chip));
+    injectFault(source);
     void *data = nullptr;
     size_t size = 0;
     status = fusedopsJitLower(source.data(), source.size(), chipName, "isa",
