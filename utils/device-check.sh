@@ -128,6 +128,19 @@ run_gemm() {
     timeout 300 python3 "$root/bench/gemm_engine.py" --out "$out" "$@"
 }
 
+# The memory-bound ops (issue 16): bench/memory_ops.py against same-byte copies
+# and torch.compile, then one ncu profile of each case's kernels.
+run_memory() {
+  local py="PYTHONPATH=$root/python FUSEDOPS_LIBRARY_DIR=$bin PYTHONUNBUFFERED=1"
+  env $py timeout 330 python3 "$root/bench/memory_ops.py" --out "$out" "$@"
+  echo "memory_ops rc=$?"
+  env $py timeout 200 ncu --clock-control none --csv --page details \
+    --section SpeedOfLight --section LaunchStats --section Occupancy \
+    --section WarpStateStats -k regex:'rmsnorm|quantize' -c 80 \
+    python3 "$root/bench/memory_ops.py" --profile "$@" >"$out/ncu-memory.csv" 2>"$out/ncu.err"
+  echo "ncu rc=$? ($(wc -l <"$out/ncu-memory.csv") lines)"
+}
+
 case "$what" in
   example) run_example ;;
   python) run_python ;;
@@ -136,6 +149,7 @@ case "$what" in
   sanitize) run_sanitize ;;
   bench) run_bench ;;
   gemm) shift; run_gemm "$@" ;;
+  memory) shift; run_memory "$@" ;;
   all) run_example; run_tests; run_lit; run_python; run_sanitize; run_bench ;;
-  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|gemm|all]"; exit 2 ;;
+  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|gemm|memory|all]"; exit 2 ;;
 esac

@@ -226,6 +226,17 @@ std::vector<RmsNormCase> cases() {
       {"sm80_f16_neox", F16, {2, 16, 256}, 32, 64, "neox", 1.0, false, F32, "sm_80"},
       {"sm80_bf16_gptj_positions", BF16, {33, 4096}, 64, 128, "gptj", 0.5, true, F32, "sm_80"},
       {"sm80_f32_rows3", F32, {3, 384}, 3, 64, "neox", 1.0, true, F32, "sm_80"},
+      // Several rows per block: a last block with fewer rows, a single block
+      // with fewer rows than the tile asks for, gptj with partial rotary,
+      // and sm_80.
+      {"bf16_neox_rows4_positions", BF16, {37, 4096}, 4096, 128, "neox", 1.0,
+       true, F32, "sm_90a", "#fusedops.tile<block = [4], warps = 4>"},
+      {"f16_gptj_rows8_partial", F16, {3, 7, 512}, 7, 64, "gptj", 0.5, false,
+       F32, "sm_90a", "#fusedops.tile<block = [8], warps = 2>"},
+      {"f32_neox_rows16_one_block", F32, {10, 384}, 12, 64, "neox", 1.0, true,
+       F32, "sm_90a", "#fusedops.tile<block = [16], warps = 1>"},
+      {"sm80_bf16_neox_rows4", BF16, {19, 1024}, 64, 128, "neox", 1.0, true,
+       BF16, "sm_80", "#fusedops.tile<block = [4], warps = 1>"},
   };
   return list;
 }
