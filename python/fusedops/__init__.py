@@ -35,7 +35,17 @@ def __getattr__(name: str) -> Any:
     if name in _TORCH_API:
         import importlib
 
-        module = importlib.import_module(f".{_TORCH_API[name]}", __name__)
+        try:
+            module = importlib.import_module(f".{_TORCH_API[name]}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name != "torch":
+                raise
+            raise ModuleNotFoundError(
+                f"fusedops.{name} is part of the PyTorch API and needs PyTorch, which is not "
+                "installed: pip install torch (or pip install 'fusedops[torch]'). "
+                "fusedops.reference and fusedops.fp8 work without it.",
+                name="torch",
+            ) from e
         value = getattr(module, name)
         globals()[name] = value  # later lookups skip this function
         return value
