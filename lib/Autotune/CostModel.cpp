@@ -127,9 +127,9 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     // the time (they wait at their own barriers too).
     double hidden =
         (0.5 * double(blocksPerSm - 1) + double(r.stages - 1)) * stepMath;
-    // Tile loads under a GEMM's full memory traffic wait about twice the
-    // idle DRAM latency.
-    double loadLatency = 2 * chip.dramLatencySeconds;
+    // Tile loads wait loadLatencyFactor idle DRAM latencies (about two under
+    // a GEMM's full memory traffic).
+    double loadLatency = r.loadLatencyFactor * chip.dramLatencySeconds;
     double pipeline =
         std::min(1.0, (hidden + stepMath) / (loadLatency + stepMath));
     // The step's barriers stall its block; other resident blocks fill the

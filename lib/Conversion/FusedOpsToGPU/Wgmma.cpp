@@ -491,6 +491,11 @@ kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
   return tiles;
 }
 
+/// Fitted to the exhaustive sweeps of docs/perf/gemm-engine-h200/
+/// (autotune-evidence): deeper pipelines win there, which a factor of 2
+/// (the mma.sync kernels' fit) does not see.
+static constexpr double kWgmmaLoadLatencyFactor = 3;
+
 KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                                           int64_t outBytes) {
   int64_t rowBlocks = llvm::divideCeil(m, plan.bm);
@@ -521,5 +526,7 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                             (plan.bm + plan.numB * plan.bn) * plan.rowBytes();
   r.stages = plan.stages;
   r.kSteps = llvm::divideCeil(plan.k, plan.bk);
+  // The MMA warps issue the tile copies themselves, between barriers.
+  r.loadLatencyFactor = kWgmmaLoadLatencyFactor;
   return r;
 }

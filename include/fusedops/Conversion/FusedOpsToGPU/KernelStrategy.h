@@ -79,6 +79,10 @@ struct KernelResources {
   /// Multistage kernels: pipeline depth and K steps (0: not pipelined).
   int64_t stages = 0;
   int64_t kSteps = 0;
+  /// Multistage kernels: how long a tile load waits, in idle DRAM latencies
+  /// (under a GEMM's full traffic about 2; more where the warps that issue
+  /// the copies also run the MMAs, as in the sm_90a mainloop).
+  double loadLatencyFactor = 2;
   int64_t launches = 1;
 };
 
