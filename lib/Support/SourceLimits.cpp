@@ -12,8 +12,8 @@ using namespace llvm;
 using namespace mlir;
 using namespace mlir::fusedops;
 
-std::optional<std::string>
-mlir::fusedops::checkSourceNesting(StringRef source, unsigned limit) {
+std::optional<std::string> mlir::fusedops::checkSourceNesting(StringRef source,
+                                                              unsigned limit) {
   SmallVector<char> open;
   size_t line = 1;
   for (size_t i = 0, e = source.size(); i < e; ++i) {
@@ -43,8 +43,7 @@ mlir::fusedops::checkSourceNesting(StringRef source, unsigned limit) {
       open.push_back(c);
       if (open.size() > limit)
         return "the source nests brackets deeper than " +
-               std::to_string(limit) + " levels (line " +
-               std::to_string(line) +
+               std::to_string(limit) + " levels (line " + std::to_string(line) +
                "); fusedops parses at most that on the caller's thread, "
                "where a deeper parse could overflow its stack: flatten the "
                "module or compile it with fusedops-compile";

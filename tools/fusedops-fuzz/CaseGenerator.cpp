@@ -36,17 +36,31 @@ CaseRng::CaseRng(uint64_t seed, uint64_t index, uint64_t stream)
 namespace {
 /// Integers at the edges of what the verifier, the tile checks and the
 /// resource arithmetic must handle.
-const std::vector<std::string> kEdgeInts = {
-    "0",          "1",          "2",          "3",
-    "-1",         "7",          "64",         "127",
-    "129",        "4096",       "65536",      "16777216",
-    "16777217",   "2147483647", "2147483648", "4294967296",
-    "1099511627776", "4611686018427387904", "9223372036854775807",
-    "-9223372036854775808", "99999999999999999999"};
+const std::vector<std::string> kEdgeInts = {"0",
+                                            "1",
+                                            "2",
+                                            "3",
+                                            "-1",
+                                            "7",
+                                            "64",
+                                            "127",
+                                            "129",
+                                            "4096",
+                                            "65536",
+                                            "16777216",
+                                            "16777217",
+                                            "2147483647",
+                                            "2147483648",
+                                            "4294967296",
+                                            "1099511627776",
+                                            "4611686018427387904",
+                                            "9223372036854775807",
+                                            "-9223372036854775808",
+                                            "99999999999999999999"};
 
 const std::vector<std::string> kElementTypes = {
-    "f16", "bf16", "f32", "f8E4M3FN", "f8E5M2", "f64", "i8", "i32", "i64",
-    "index", "f8E4M3FNUZ", "tf32", "i1", "complex<f32>"};
+    "f16", "bf16", "f32",   "f8E4M3FN",   "f8E5M2", "f64", "i8",
+    "i32", "i64",  "index", "f8E4M3FNUZ", "tf32",   "i1",  "complex<f32>"};
 
 std::string join(const std::vector<std::string> &parts, const char *sep) {
   std::string out;
@@ -98,8 +112,13 @@ public:
       return "memref<" + shape + elementType + ">";
     if (rng.chance(0.06)) {
       static const std::vector<std::string> spaces = {
-          "1", "3", "5", "7", "#gpu.address_space<workgroup>",
-          "#gpu.address_space<private>", "#gpu.address_space<global>"};
+          "1",
+          "3",
+          "5",
+          "7",
+          "#gpu.address_space<workgroup>",
+          "#gpu.address_space<private>",
+          "#gpu.address_space<global>"};
       extra = ", " + rng.pick(spaces);
     }
     if (rng.chance(0.05) && !dims.empty()) {
@@ -133,7 +152,8 @@ public:
       // The tiles the lit tests and the tuner use.
       static const std::vector<std::vector<std::string>> tiles = {
           {"[4], warps = 4", "[8], warps = 8", "[1], warps = 2"},
-          {"[64, 128], warps = 4", "[32, 64], warps = 4", "[1, 128], warps = 1"},
+          {"[64, 128], warps = 4", "[32, 64], warps = 4",
+           "[1, 128], warps = 1"},
           {"[128, 128, 32], warps = 4, stages = 3",
            "[128, 128, 64], warps = 8, stages = 4",
            "[64, 128, 64], warps = 4, stages = 4",
@@ -176,8 +196,8 @@ public:
       for (size_t i = 0; i < results.size(); ++i)
         names.push_back("%r#" + std::to_string(i));
       text += "%r:" + std::to_string(results.size()) + " = " + op + " -> " +
-              join(results, ", ") + "\n  return " + join(names, ", ") +
-              " : " + join(results, ", ") + "\n}\n";
+              join(results, ", ") + "\n  return " + join(names, ", ") + " : " +
+              join(results, ", ") + "\n}\n";
     } else {
       text += op + "\n  return\n}\n";
     }
@@ -232,25 +252,23 @@ std::string genRmsNormRope(CaseRng &rng) {
                    cos + ", " + sin + " : " + w.argTypes[0] + ", " +
                    w.argTypes[1] + ", " + tableType + ", " + tableType + ")";
   if (positions) {
-    std::string posType =
-        w.type({inDims[0]}, rng.pick(w.clean ? std::vector<std::string>{
-                                                   "i32", "i64"}
-                                             : std::vector<std::string>{
-                                                   "i32", "i64", "i16",
-                                                   "f32"}));
+    std::string posType = w.type(
+        {inDims[0]}, rng.pick(w.clean ? std::vector<std::string>{"i32", "i64"}
+                                      : std::vector<std::string>{
+                                            "i32", "i64", "i16", "f32"}));
     op += " positions(" + w.arg(posType) + " : " + posType + ")";
   }
   std::string out = w.arg(outType);
-  op += " outs(" + out + " : " + outType + ") head_dim = " +
-        (w.clean || rng.chance(0.9) ? std::to_string(headDim)
-                                    : rng.pick(kEdgeInts)) +
-        " eps = " +
-        (w.clean ? rng.pick(std::vector<std::string>{"1.0e-6", "1.0e-5"})
-                 : rng.pick(std::vector<std::string>{"1.0e-6", "1.0e-5", "0.0",
-                                                     "-1.0", "1.0e+38",
-                                                     "0x7FC00000"})) +
-        " style = " +
-        rng.pick(std::vector<std::string>{"neox", "gptj", "neox"});
+  op +=
+      " outs(" + out + " : " + outType + ") head_dim = " +
+      (w.clean || rng.chance(0.9) ? std::to_string(headDim)
+                                  : rng.pick(kEdgeInts)) +
+      " eps = " +
+      (w.clean
+           ? rng.pick(std::vector<std::string>{"1.0e-6", "1.0e-5"})
+           : rng.pick(std::vector<std::string>{
+                 "1.0e-6", "1.0e-5", "0.0", "-1.0", "1.0e+38", "0x7FC00000"})) +
+      " style = " + rng.pick(std::vector<std::string>{"neox", "gptj", "neox"});
   if (fraction != 1.0 || rng.chance(0.05))
     op += " rotary_fraction = " + std::to_string(fraction);
   op += w.tile(1);
@@ -268,19 +286,19 @@ std::string genGatedMlp(CaseRng &rng) {
     inDims.insert(inDims.begin(), w.dim(2, true));
   std::string xType = w.type(inDims, element);
   std::string gType = w.type({n, k}, w.element(element));
-  std::string uType = w.type({n, w.dim(std::atoll(k.c_str()))},
-                             w.element(element));
+  std::string uType =
+      w.type({n, w.dim(std::atoll(k.c_str()))}, w.element(element));
   std::vector<std::string> outDims(inDims.begin(), inDims.end() - 1);
   outDims.push_back(n);
   std::string outType = w.type(outDims, w.element(element));
   std::string x = w.arg(xType), g = w.arg(gType), u = w.arg(uType),
               o = w.arg(outType);
-  std::string op = "fusedops.gated_mlp ins(" + x + ", " + g + ", " + u +
-                   " : " + xType + ", " + gType + ", " + uType + ") outs(" +
-                   o + " : " + outType + ") activation = " +
-                   rng.pick(std::vector<std::string>{"silu", "gelu",
-                                                     "gelu_tanh"}) +
-                   w.tile(3);
+  std::string op =
+      "fusedops.gated_mlp ins(" + x + ", " + g + ", " + u + " : " + xType +
+      ", " + gType + ", " + uType + ") outs(" + o + " : " + outType +
+      ") activation = " +
+      rng.pick(std::vector<std::string>{"silu", "gelu", "gelu_tanh"}) +
+      w.tile(3);
   return w.function(op, {outType});
 }
 
@@ -309,10 +327,10 @@ std::string genFp8Gemm(CaseRng &rng) {
   std::string n = w.dim(w.size(kFeatures));
   std::string aType = w.type({m, k}, w.element(fp8Type(rng)));
   std::string bType = w.type({n, k}, w.element(fp8Type(rng)));
-  std::string saType = w.type(scaleDims(w, granularity, m, k),
-                              w.element("f32"));
-  std::string sbType = w.type(scaleDims(w, granularity, n, k),
-                              w.element("f32"));
+  std::string saType =
+      w.type(scaleDims(w, granularity, m, k), w.element("f32"));
+  std::string sbType =
+      w.type(scaleDims(w, granularity, n, k), w.element("f32"));
   std::string outElement = w.element(floatType(rng));
   std::string outType = w.type({m, n}, outElement);
   std::string a = w.arg(aType), b = w.arg(bType), sa = w.arg(saType),
@@ -342,8 +360,8 @@ std::string genQuantize(CaseRng &rng) {
     cols = "0";
   std::string xType = w.type({rows, cols}, w.element(floatType(rng)));
   std::string qType = w.type({rows, cols}, w.element(fp8Type(rng)));
-  std::string sType = w.type(scaleDims(w, granularity, rows, cols),
-                             w.element("f32"));
+  std::string sType =
+      w.type(scaleDims(w, granularity, rows, cols), w.element("f32"));
   std::string x = w.arg(xType);
   bool staticScale = granularity == "tensor" && rng.chance(0.4);
   std::string op = "fusedops.quantize ins(" + x + " : " + xType + ")";
@@ -369,8 +387,8 @@ std::string genDequantize(CaseRng &rng) {
   if (rng.chance(0.03))
     cols = "0";
   std::string qType = w.type({rows, cols}, w.element(fp8Type(rng)));
-  std::string sType = w.type(scaleDims(w, granularity, rows, cols),
-                             w.element("f32"));
+  std::string sType =
+      w.type(scaleDims(w, granularity, rows, cols), w.element("f32"));
   std::string xType = w.type({rows, cols}, w.element(floatType(rng)));
   std::string q = w.arg(qType), s = w.arg(sType), x = w.arg(xType);
   std::string op = "fusedops.dequantize ins(" + q + ", " + s + " : " + qType +
@@ -413,17 +431,18 @@ bool isNumber(const std::string &token) {
 
 bool isTypeName(const std::string &token) {
   static const std::vector<std::string> names = {
-      "f16", "bf16", "f32", "f64", "f8E4M3FN", "f8E5M2", "i8", "i32", "i64",
-      "index"};
+      "f16",    "bf16", "f32", "f64", "f8E4M3FN",
+      "f8E5M2", "i8",   "i32", "i64", "index"};
   return std::find(names.begin(), names.end(), token) != names.end();
 }
 
 bool isKeyword(const std::string &token) {
   static const std::vector<std::string> names = {
-      "silu",     "gelu",  "gelu_tanh", "neox",     "gptj",  "row",
-      "tensor",   "block128", "fast_accum", "memref", "warps", "stages",
-      "cluster",  "block", "head_dim",  "eps",      "style", "granularity",
-      "positions", "bias", "scale",     "rotary_fraction"};
+      "silu",  "gelu",           "gelu_tanh",   "neox",       "gptj",
+      "row",   "tensor",         "block128",    "fast_accum", "memref",
+      "warps", "stages",         "cluster",     "block",      "head_dim",
+      "eps",   "style",          "granularity", "positions",  "bias",
+      "scale", "rotary_fraction"};
   return std::find(names.begin(), names.end(), token) != names.end();
 }
 
@@ -515,21 +534,21 @@ void mutate(CaseRng &rng, std::string &text) {
       break;
     size_t arrow = text.rfind(" -> ", eol);
     size_t insertAt = arrow != std::string::npos && arrow > op ? arrow : eol;
-    text.insert(insertAt, " {tile = #fusedops.tile<block = [" +
-                              rng.pick(kEdgeInts) + ", " +
-                              rng.pick(std::vector<std::string>{"64", "128"}) +
-                              ", 32], warps = " +
-                              rng.pick(std::vector<std::string>{
-                                  "4", "8", "0", "3", "64"}) +
-                              ", stages = " + rng.pick(kEdgeInts) + ">}");
+    text.insert(
+        insertAt,
+        " {tile = #fusedops.tile<block = [" + rng.pick(kEdgeInts) + ", " +
+            rng.pick(std::vector<std::string>{"64", "128"}) +
+            ", 32], warps = " +
+            rng.pick(std::vector<std::string>{"4", "8", "0", "3", "64"}) +
+            ", stages = " + rng.pick(kEdgeInts) + ">}");
     break;
   }
   case 7: { // a memory space or layout on a buffer type
     auto tokens = findTokens(text, isTypeName);
     std::vector<size_t> ends;
     for (auto [b, e] : tokens)
-      if (e < text.size() && text[e] == '>' && text.rfind("memref<", b) !=
-                                                   std::string::npos)
+      if (e < text.size() && text[e] == '>' &&
+          text.rfind("memref<", b) != std::string::npos)
         ends.push_back(e);
     if (ends.empty())
       break;
@@ -737,13 +756,12 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
   case CacheKind::Deep: {
     size_t depth = rng.pick(std::vector<size_t>{17, 100, 5000, 200000});
     char open = rng.chance(0.5) ? '[' : '{';
-    text = open == '[' ? std::string(depth, '[')
-                       : [&] {
-                           std::string s;
-                           for (size_t i = 0; i < depth; ++i)
-                             s += "{\"a\":";
-                           return s;
-                         }();
+    text = open == '[' ? std::string(depth, '[') : [&] {
+      std::string s;
+      for (size_t i = 0; i < depth; ++i)
+        s += "{\"a\":";
+      return s;
+    }();
     writeFile(path, text, error);
     break;
   }
@@ -751,8 +769,8 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
     int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_EXCL, 0644);
     if (fd < 0 || ::write(fd, validCache.data(), validCache.size()) < 0 ||
         ::ftruncate(fd, (64ll << 20) + 1 + rng.below(1 << 20)) != 0)
-      error = "cannot make a sparse file at " + path + ": " +
-              std::strerror(errno);
+      error =
+          "cannot make a sparse file at " + path + ": " + std::strerror(errno);
     if (fd >= 0)
       ::close(fd);
     break;
@@ -785,10 +803,10 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
   }
   case CacheKind::WrongTypes:
     for (uint64_t n = 1 + rng.below(3); n > 0; --n)
-      replaceJsonValue(rng, text,
-                       rng.pick(std::vector<std::string>{
-                           "{}", "[]", "\"x\"", "true", "null", "-0",
-                           "[1, 2]", "{\"tile\": 3}"}));
+      replaceJsonValue(
+          rng, text,
+          rng.pick(std::vector<std::string>{"{}", "[]", "\"x\"", "true", "null",
+                                            "-0", "[1, 2]", "{\"tile\": 3}"}));
     writeFile(path, text, error);
     break;
   case CacheKind::NonFinite:
@@ -815,4 +833,3 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
   }
   return kind;
 }
-

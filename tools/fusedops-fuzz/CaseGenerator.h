@@ -74,17 +74,17 @@ FuzzCase makeCase(uint64_t seed, uint64_t index, const Corpus &corpus);
 
 /// The kinds of hostile tuning-cache file makeHostileCache makes.
 enum class CacheKind {
-  Mutated,     // a valid cache with bytes, numbers or values changed
-  Deep,        // nested `[` or `{`, up to 200,000 deep
-  Huge,        // a sparse regular file past the 64 MiB cap
-  Fifo,        // a named pipe no one writes
-  DevZero,     // a symlink to /dev/zero
-  Directory,   // a folder
-  Foreign,     // a valid cache of another version or format
-  WrongTypes,  // valid JSON, fields of the wrong type
-  NonFinite,   // 1e400, NaN, Infinity
-  Garbage,     // empty, or random bytes
-  ValidLink,   // a symlink to a valid cache (must be used)
+  Mutated,    // a valid cache with bytes, numbers or values changed
+  Deep,       // nested `[` or `{`, up to 200,000 deep
+  Huge,       // a sparse regular file past the 64 MiB cap
+  Fifo,       // a named pipe no one writes
+  DevZero,    // a symlink to /dev/zero
+  Directory,  // a folder
+  Foreign,    // a valid cache of another version or format
+  WrongTypes, // valid JSON, fields of the wrong type
+  NonFinite,  // 1e400, NaN, Infinity
+  Garbage,    // empty, or random bytes
+  ValidLink,  // a symlink to a valid cache (must be used)
 };
 const char *getCacheKindName(CacheKind kind);
 

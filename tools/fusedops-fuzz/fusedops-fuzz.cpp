@@ -114,9 +114,10 @@ static cl::opt<std::string> injectOpt(
              "worker segfault, exit as LLVM's fatal errors do, or hang in "
              "the pipeline stage of each case whose source holds S"),
     cl::Hidden, cl::cat(fuzzCategory));
-static cl::opt<unsigned> minimizeSecondsOpt(
-    "minimize-seconds", cl::desc("Time to minimize each failing case"),
-    cl::init(120), cl::cat(fuzzCategory));
+static cl::opt<unsigned>
+    minimizeSecondsOpt("minimize-seconds",
+                       cl::desc("Time to minimize each failing case"),
+                       cl::init(120), cl::cat(fuzzCategory));
 
 namespace {
 //===----------------------------------------------------------------------===//
@@ -140,10 +141,14 @@ enum Stage : int {
 };
 const char *getStageName(int stage) {
   static const char *names[] = {
-      "idle",       "fusedopsTuneCandidates",
-      "fusedopsJitLower", "fusedops-opt",
-      "fusedops-compile", "making the hostile cache",
-      "fusedopsTuningCacheCheck", "fusedopsTuningCacheLookup",
+      "idle",
+      "fusedopsTuneCandidates",
+      "fusedopsJitLower",
+      "fusedops-opt",
+      "fusedops-compile",
+      "making the hostile cache",
+      "fusedopsTuningCacheCheck",
+      "fusedopsTuningCacheLookup",
       "fusedopsJitLower with the hostile cache",
       "fusedopsTuningCacheRecord into the hostile cache"};
   return stage >= 0 && stage <= kCacheRecord ? names[stage] : "?";
@@ -304,11 +309,11 @@ void CaseRunner::checkStatus(fusedops_compile_status status, bool hasResult,
   if (message.find_first_not_of(" \n\t") == std::string::npos)
     fail(std::string(call) + " failed (status " + std::to_string(status) +
          ") without a message");
-  for (const char *bad : {"LLVM ERROR", "UNREACHABLE", "Assertion",
-                          "Stack dump"})
+  for (const char *bad :
+       {"LLVM ERROR", "UNREACHABLE", "Assertion", "Stack dump"})
     if (message.find(bad) != std::string::npos)
-      fail(std::string(call) + " reported an internal error: " +
-           message.substr(0, 1500));
+      fail(std::string(call) +
+           " reported an internal error: " + message.substr(0, 1500));
 }
 
 void CaseRunner::runTool(const std::vector<std::string> &argv,
@@ -465,10 +470,10 @@ void CaseRunner::runCacheCase(uint64_t index, const FuzzCase &fuzzCase) {
       "%s: memref<64xf32>) {\n  fusedops.quantize ins(%x : "
       "memref<64x128xbf16>) outs(%q, %s : memref<64x128xf8E4M3FN>, "
       "memref<64xf32>) granularity = row\n  return\n}\n";
-  status = fusedopsTuningCacheRecord(
-      path.c_str(), recordSource, std::strlen(recordSource), chipName,
-      "#fusedops.tile<block = [2], warps = 4>", 4.25, 8, "13000", "H200",
-      &warning);
+  status = fusedopsTuningCacheRecord(path.c_str(), recordSource,
+                                     std::strlen(recordSource), chipName,
+                                     "#fusedops.tile<block = [2], warps = 4>",
+                                     4.25, 8, "13000", "H200", &warning);
   std::string warningText = warning ? warning : "";
   std::free(warning);
   if (status != FUSEDOPS_COMPILE_SUCCESS)
@@ -478,8 +483,8 @@ void CaseRunner::runCacheCase(uint64_t index, const FuzzCase &fuzzCase) {
   FileState after = getFileState(path);
   if (usable == 1) {
     if (status != FUSEDOPS_COMPILE_SUCCESS)
-      fail("recording into a usable " + kindName + " cache failed: " +
-           fusedopsCompilerGetLastError());
+      fail("recording into a usable " + kindName +
+           " cache failed: " + fusedopsCompilerGetLastError());
     char *recheck = nullptr;
     int again = fusedopsTuningCacheCheck(path.c_str(), &recheck);
     std::string why = recheck ? recheck : "";
@@ -549,9 +554,9 @@ void CaseRunner::run(uint64_t index, const FuzzCase &fuzzCase,
     injectFault(source);
     void *data = nullptr;
     size_t size = 0;
-    status = fusedopsJitLower(source.data(), source.size(), chipName, "isa",
-                              fuzzCase.optLevel, nullptr, nullptr, &data,
-                              &size);
+    status =
+        fusedopsJitLower(source.data(), source.size(), chipName, "isa",
+                         fuzzCase.optLevel, nullptr, nullptr, &data, &size);
     checkStatus(status, data && size, "fusedopsJitLower");
     (status == FUSEDOPS_COMPILE_SUCCESS ? counts.lowered : counts.refused)++;
     fusedopsBufferFree(data);
@@ -666,8 +671,8 @@ pid_t Fuzzer::spawn(unsigned id, uint64_t begin, uint64_t end,
 
 std::vector<Finding> Fuzzer::runAll(uint64_t first, uint64_t count) {
   std::vector<Finding> findings;
-  unsigned jobs = std::min<unsigned>(std::max(1u, jobsOpt.getValue()),
-                                     kMaxJobs);
+  unsigned jobs =
+      std::min<unsigned>(std::max(1u, jobsOpt.getValue()), kMaxJobs);
   int64_t deadline =
       timeBudgetOpt ? nowMs() + int64_t(timeBudgetOpt) * 1000 : INT64_MAX;
   uint64_t end = first + count;
@@ -685,8 +690,8 @@ std::vector<Finding> Fuzzer::runAll(uint64_t first, uint64_t count) {
     w.end = std::min(end, next + chunk);
     next = w.end;
     w.log = outOpt + "/worker-" + std::to_string(id) + ".log";
-    w.pid = spawn(id, w.next, w.end, nullptr, w.log, toolEveryOpt,
-                  cacheEveryOpt);
+    w.pid =
+        spawn(id, w.next, w.end, nullptr, w.log, toolEveryOpt, cacheEveryOpt);
   };
   for (unsigned id = 0; id < jobs; ++id)
     assign(id);
@@ -732,8 +737,8 @@ std::vector<Finding> Fuzzer::runAll(uint64_t first, uint64_t count) {
       finding.detail = slot.finding;
       if (finding.detail.empty()) {
         std::string log = readFile(w.log, 1 << 20);
-        finding.detail = log.size() > 4000 ? log.substr(log.size() - 4000)
-                                           : log;
+        finding.detail =
+            log.size() > 4000 ? log.substr(log.size() - 4000) : log;
       }
       llvm::errs() << "FAIL case " << failed << " (" << finding.origin
                    << "): " << finding.kind << " in " << finding.stage
@@ -762,8 +767,8 @@ std::vector<Finding> Fuzzer::runAll(uint64_t first, uint64_t count) {
 std::string Fuzzer::tryAlone(uint64_t index, const std::string &source,
                              std::string *detail) {
   std::string log = outOpt + "/minimize.log";
-  pid_t pid = spawn(0, index, index + 1, &source, log, toolEveryOpt,
-                    cacheEveryOpt);
+  pid_t pid =
+      spawn(0, index, index + 1, &source, log, toolEveryOpt, cacheEveryOpt);
   WorkerSlot &slot = shared->slots[0];
   int status = 0;
   bool timedOut = false;
@@ -783,8 +788,7 @@ std::string Fuzzer::tryAlone(uint64_t index, const std::string &source,
     return "";
   if (detail)
     *detail = slot.finding;
-  return classify(status, timedOut, slot) + " in " +
-         getStageName(slot.stage);
+  return classify(status, timedOut, slot) + " in " + getStageName(slot.stage);
 }
 
 void Fuzzer::report(const Finding &finding, const FuzzCase &fuzzCase) {
@@ -931,17 +935,16 @@ int main(int argc, char **argv) {
   llvm::outs() << "fusedops-fuzz: seed " << seedOpt << ", cases " << firstOpt
                << ".." << firstOpt + fuzzer.getCasesRun() << " ("
                << fuzzer.getCasesRun() << " of " << casesOpt << ") in "
-               << llvm::format("%.0f", seconds) << " s, "
-               << findings.size() << " failing\n";
+               << llvm::format("%.0f", seconds) << " s, " << findings.size()
+               << " failing\n";
   llvm::outs() << "  chip     cases  lowered  refused  tuned  tool-runs\n";
   for (size_t i = 0; i < chips.size(); ++i) {
     const ChipCounts &c = shared->chips[i];
-    llvm::outs() << llvm::format("  %-7s %6lld %8lld %8lld %6lld %10lld\n",
-                                 chips[i].c_str(), (long long)c.cases.load(),
-                                 (long long)c.lowered.load(),
-                                 (long long)c.refused.load(),
-                                 (long long)c.tuned.load(),
-                                 (long long)c.toolRuns.load());
+    llvm::outs() << llvm::format(
+        "  %-7s %6lld %8lld %8lld %6lld %10lld\n", chips[i].c_str(),
+        (long long)c.cases.load(), (long long)c.lowered.load(),
+        (long long)c.refused.load(), (long long)c.tuned.load(),
+        (long long)c.toolRuns.load());
   }
   llvm::outs() << "  hostile tuning caches: " << shared->caches.files.load()
                << " (" << shared->caches.refused.load() << " refused, "

@@ -283,8 +283,7 @@ TEST_F(OnOps, WgmmaFp8RanksTheDeeperPipelineFirst) {
     std::string m = std::to_string(size);
     std::string source =
         "func.func @f(%a: memref<" + m + "x" + m + "xf8E4M3FN>, %b: memref<" +
-        m + "x" + m +
-        "xf8E4M3FN>, %s: memref<f32>, %o: memref<" + m + "x" + m +
+        m + "x" + m + "xf8E4M3FN>, %s: memref<f32>, %o: memref<" + m + "x" + m +
         "xbf16>) {\n  fusedops.fp8_gemm ins(%a, %b, %s, %s : memref<" + m +
         "x" + m + "xf8E4M3FN>, memref<" + m + "x" + m +
         "xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<" + m + "x" +

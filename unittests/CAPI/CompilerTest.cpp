@@ -150,9 +150,9 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
 // before parsing by every entry point that parses on the caller's thread.
 // Without the bound this test dies with SIGSEGV.
 TEST(CompilerCAPI, DeeplyNestedSourcesAreRefusedNotParsed) {
-  std::string deepAttr = "module attributes {x.a = " +
-                         std::string(200000, '[') + std::string(200000, ']') +
-                         "} {}";
+  std::string deepAttr =
+      "module attributes {x.a = " + std::string(200000, '[') +
+      std::string(200000, ']') + "} {}";
   std::string deepRegions = "module {";
   for (int i = 0; i < 20000; ++i)
     deepRegions += "\"x.op\"() ({";
@@ -167,9 +167,9 @@ TEST(CompilerCAPI, DeeplyNestedSourcesAreRefusedNotParsed) {
               std::string::npos)
         << lastError();
     char *json = nullptr;
-    EXPECT_EQ(fusedopsTuneCandidates(source.data(), source.size(), "sm_90a",
-                                     &json),
-              FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
+    EXPECT_EQ(
+        fusedopsTuneCandidates(source.data(), source.size(), "sm_90a", &json),
+        FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
     EXPECT_EQ(json, nullptr);
     EXPECT_NE(lastError().find("deeper than 256 levels"), std::string::npos)
         << lastError();

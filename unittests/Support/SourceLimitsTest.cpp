@@ -24,8 +24,7 @@ TEST(SourceLimits, CountsEveryBracketKind) {
     std::optional<std::string> message =
         checkSourceNesting(nested(9, open, close), 8);
     ASSERT_TRUE(message) << open;
-    EXPECT_NE(message->find("deeper than 8 levels (line 1)"),
-              std::string::npos)
+    EXPECT_NE(message->find("deeper than 8 levels (line 1)"), std::string::npos)
         << *message;
   }
   // Siblings do not add up.

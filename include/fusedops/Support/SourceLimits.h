@@ -32,8 +32,7 @@ inline constexpr unsigned kMaxSourceNesting = 256;
 /// and `//` comments skipped, `->` not a bracket): a message saying the
 /// line, the depth and what to change; std::nullopt if it does not.
 std::optional<std::string>
-checkSourceNesting(llvm::StringRef source,
-                   unsigned limit = kMaxSourceNesting);
+checkSourceNesting(llvm::StringRef source, unsigned limit = kMaxSourceNesting);
 
 } // namespace mlir::fusedops
 

@@ -7,8 +7,8 @@
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 
 #include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -99,8 +99,9 @@ public:
                         StringRef why) {
     auto type = cast<ShapedType>(value.getType());
     if (type.getRank() < rank)
-      return op->emitOpError() << "expects '" << name << "' to have rank >= "
-                               << rank << " (" << why << "), got " << type;
+      return op->emitOpError()
+             << "expects '" << name << "' to have rank >= " << rank << " ("
+             << why << "), got " << type;
     return success();
   }
 
@@ -183,10 +184,10 @@ static LogicalResult verifyDestinationStyle(Operation *op, unsigned numInits,
                                             StringRef initsDescription) {
   auto dps = cast<DestinationStyleOpInterface>(op);
   if (dps.getNumDpsInits() != static_cast<int64_t>(numInits))
-    return op->emitOpError() << "expects " << numInits << " 'outs' operand"
-                             << (numInits == 1 ? "" : "s") << " ("
-                             << initsDescription << "), got "
-                             << dps.getNumDpsInits();
+    return op->emitOpError()
+           << "expects " << numInits << " 'outs' operand"
+           << (numInits == 1 ? "" : "s") << " (" << initsDescription
+           << "), got " << dps.getNumDpsInits();
   bool anyTensor = false, anyMemRef = false;
   for (Type type : op->getOperandTypes()) {
     anyTensor |= isa<RankedTensorType>(type);
@@ -201,9 +202,8 @@ static LogicalResult verifyDestinationStyle(Operation *op, unsigned numInits,
       return op->emitOpError()
              << "in tensor form expects one result per 'outs' operand ("
              << numInits << "), got " << op->getNumResults();
-    for (auto [index, pair] :
-         llvm::enumerate(llvm::zip(op->getResultTypes(),
-                                   dps.getDpsInits().getTypes()))) {
+    for (auto [index, pair] : llvm::enumerate(
+             llvm::zip(op->getResultTypes(), dps.getDpsInits().getTypes()))) {
       auto [resultType, initType] = pair;
       if (resultType != initType)
         return op->emitOpError()
@@ -250,8 +250,7 @@ static LogicalResult verifyScale(OperandChecker &check, StringRef name,
   return check.shape(name, scale, getScaleShape(granularity, rows, cols), what);
 }
 
-LogicalResult
-mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
+LogicalResult mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
   auto tileable = cast<TileConfigurableOpInterface>(op);
   TileConfigAttr tile = tileable.getTileConfig();
   if (!tile)
@@ -366,7 +365,9 @@ LogicalResult RmsNormRopeOp::verify() {
                            "one position per row of 'input'")) ||
         failed(check.element(
             "positions", positions,
-            [](Type t) { return t.isSignlessInteger(32) || t.isSignlessInteger(64); },
+            [](Type t) {
+              return t.isSignlessInteger(32) || t.isSignlessInteger(64);
+            },
             "i32 or i64")))
       return failure();
   } else {
@@ -398,8 +399,7 @@ LogicalResult GatedMlpOp::verify() {
   OperandChecker check(*this);
   Value input = getInput(), init = getInits()[0];
   if (failed(check.minRank("input", input, 1, "[..., K]")) ||
-      failed(check.element("input", input,
-                           OperandChecker::isTensorCoreElement,
+      failed(check.element("input", input, OperandChecker::isTensorCoreElement,
                            kTensorCoreTypes,
                            "its tensor-core operand types: convert f32 "
                            "operands to one of them")) ||
@@ -408,8 +408,8 @@ LogicalResult GatedMlpOp::verify() {
   int64_t k = dimOf(input, -1), n = dimOf(getGateWeight(), 0);
   if (failed(check.shape("gate_weight", getGateWeight(), {n, k},
                          "[N, K] with K the last dimension of 'input'")) ||
-      failed(check.sameElement("gate_weight", getGateWeight(), "input",
-                               input)) ||
+      failed(
+          check.sameElement("gate_weight", getGateWeight(), "input", input)) ||
       failed(check.shape("up_weight", getUpWeight(), {n, k},
                          "the shape of 'gate_weight'")) ||
       failed(check.sameElement("up_weight", getUpWeight(), "input", input)))
@@ -437,11 +437,11 @@ LogicalResult Fp8GemmOp::verify() {
   OperandChecker check(*this);
   Value lhs = getLhs(), rhs = getRhs(), init = getInits()[0];
   if (failed(check.rank("lhs", lhs, 2)) ||
-      failed(check.element("lhs", lhs, OperandChecker::isFp8Element,
-                           kFp8Types)) ||
+      failed(
+          check.element("lhs", lhs, OperandChecker::isFp8Element, kFp8Types)) ||
       failed(check.rank("rhs", rhs, 2)) ||
-      failed(check.element("rhs", rhs, OperandChecker::isFp8Element,
-                           kFp8Types)))
+      failed(
+          check.element("rhs", rhs, OperandChecker::isFp8Element, kFp8Types)))
     return failure();
   int64_t m = dimOf(lhs, 0), k = dimOf(lhs, 1), n = dimOf(rhs, 0);
   if (failed(check.shape("rhs", rhs, {n, k},
