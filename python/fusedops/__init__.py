@@ -4,7 +4,8 @@
   bit-exact FP8 helpers; they import nothing beyond NumPy.
 * With PyTorch installed, the PyTorch API: the functions :func:`fused_rmsnorm_rope`,
   :func:`fused_gated_mlp`, :func:`fp8_gemm`, :func:`quantize_fp8`, :func:`dequantize_fp8` and the
-  modules :class:`FusedRMSNormRoPE`, :class:`FusedGatedMLP`, :class:`FP8Linear`, which compile
+  modules :class:`FusedRMSNormRoPE`, :class:`FusedGatedMLP` (the gated product),
+  :class:`FusedMLP` (with the down projection), :class:`FP8Linear`, which compile
   fusedops ops in this process (through ``libFusedOpsCAPI.so``) and launch them on the current
   CUDA stream. They are imported lazily, on first use, so ``import fusedops`` needs no PyTorch.
 """
@@ -25,6 +26,7 @@ _TORCH_API = {
     "dequantize_fp8": "torch_ops",
     "FusedRMSNormRoPE": "nn",
     "FusedGatedMLP": "nn",
+    "FusedMLP": "nn",
     "FP8Linear": "nn",
 }
 

@@ -11,7 +11,7 @@ from torch import nn
 from .errors import ArgumentError, ShapeError
 from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_fp8
 
-__all__ = ["FP8Linear", "FusedGatedMLP", "FusedRMSNormRoPE", "rope_tables"]
+__all__ = ["FP8Linear", "FusedGatedMLP", "FusedMLP", "FusedRMSNormRoPE", "rope_tables"]
 
 
 def rope_tables(
@@ -37,9 +37,11 @@ def rope_tables(
 class FusedRMSNormRoPE(nn.Module):
     """RMSNorm (learned gain) followed by rotary embedding of each head, in one kernel.
 
-    ``forward(x, positions=None)`` takes ``x`` ``[..., hidden_dim]`` (``hidden_dim`` a multiple
-    of ``head_dim``); rows use their index along dim -2 as position unless ``positions`` (int32,
-    ``x.shape[:-1]``) is given. The float32 RoPE tables cover ``max_positions`` positions.
+    ``forward(x, cos=None, sin=None, positions=None)`` takes ``x`` ``[..., hidden_dim]``
+    (``hidden_dim`` a multiple of ``head_dim``); rows use their index along dim -2 as position
+    unless ``positions`` (int32, ``x.shape[:-1]``) is given. ``cos``/``sin`` (``[S, rotary_dim]``,
+    float32 or ``x``'s dtype) replace the module's own float32 tables, which cover
+    ``max_positions`` positions of base ``base``.
     """
 
     def __init__(
@@ -73,12 +75,20 @@ class FusedRMSNormRoPE(nn.Module):
         self.register_buffer("cos", cos.to(device), persistent=False)
         self.register_buffer("sin", sin.to(device), persistent=False)
 
-    def forward(self, x: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: Optional[torch.Tensor] = None,
+        sin: Optional[torch.Tensor] = None,
+        positions: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        if (cos is None) != (sin is None):
+            raise ArgumentError("give both cos and sin, or neither (the module's own tables)")
         return fused_rmsnorm_rope(
             x,
             self.weight,
-            self.cos,
-            self.sin,
+            self.cos if cos is None else cos,
+            self.sin if sin is None else sin,
             eps=self.eps,
             head_dim=self.head_dim,
             rope_style=self.rope_style,
@@ -131,6 +141,30 @@ class FP8Linear(nn.Module):
         else:
             self._pending = weight
 
+    def _apply(self, fn, recurse: bool = True):  # type: ignore[no-untyped-def]
+        # .cuda()/.to()/.half() reach every floating tensor of a module: the FP8 weight, its
+        # float32 scales and the float32 bias only move (a cast would change what the kernel
+        # reads), and a weight built on the CPU is quantized once it reaches a GPU.
+        kept = {name: self._buffers.pop(name) for name in ("weight_fp8", "weight_scale")}
+        bias = self._parameters.pop("bias", None)
+        super()._apply(fn, recurse)
+        # Where fn sends a tensor that is where these are (a dtype cast keeps the device).
+        device = fn(torch.empty(0, device=kept["weight_scale"].device)).device
+        for name, tensor in kept.items():
+            self._buffers[name] = tensor.to(device)
+        self._parameters["bias"] = (
+            None
+            if bias is None
+            else nn.Parameter(bias.detach().to(device), requires_grad=bias.requires_grad)
+        )
+        pending = self.__dict__.pop("_pending", None)
+        if pending is not None:
+            if device.type == "cuda":
+                self.set_weight(pending.to(device))
+            else:
+                self._pending = pending.to(device)
+        return self
+
     def set_weight(self, weight: torch.Tensor) -> None:
         """Quantizes ``weight`` ``[out_features, in_features]`` (on the GPU) and stores it."""
         if tuple(weight.shape) != (self.out_features, self.in_features):
@@ -167,8 +201,9 @@ class FP8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight_fp8.numel() == 0:
             raise ArgumentError(
-                "FP8Linear has no quantized weight yet: move it to the GPU and "
-                "call set_weight(weight), or build it with from_linear"
+                "FP8Linear has no quantized weight yet: move it to the GPU (.cuda() or "
+                ".to('cuda'), which quantizes it), call set_weight(weight), or build it "
+                "with from_linear"
             )
         lead = x.shape[:-1]
         y = fp8_gemm(
@@ -189,10 +224,58 @@ class FP8Linear(nn.Module):
 
 
 class FusedGatedMLP(nn.Module):
-    """LLaMA's MLP: ``down(act(x @ gate.T) * (x @ up.T))`` with gate and up fused in one kernel.
+    """The gated product of a gated MLP, ``act(x @ gate.T) * (x @ up.T)``, in one kernel.
 
-    The down projection is an ``nn.Linear`` (no bias), or an :class:`FP8Linear` with
-    ``fp8_down=True``.
+    ``forward(x)`` maps ``[..., hidden_dim]`` to ``[..., intermediate_dim]``: the two
+    projections never reach memory. :class:`FusedMLP` adds the down projection.
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        intermediate_dim: int,
+        activation: str = "silu",
+        *,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ):
+        super().__init__()
+        self.hidden_dim, self.intermediate_dim, self.activation = (
+            hidden_dim,
+            intermediate_dim,
+            activation,
+        )
+        self.gate_weight = nn.Parameter(
+            torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
+        )
+        self.up_weight = nn.Parameter(
+            torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
+        )
+        nn.init.kaiming_uniform_(self.gate_weight, a=math.sqrt(5))
+        nn.init.kaiming_uniform_(self.up_weight, a=math.sqrt(5))
+
+    @classmethod
+    def from_weights(
+        cls, gate: torch.Tensor, up: torch.Tensor, activation: str = "silu"
+    ) -> FusedGatedMLP:
+        """From the ``[I, H]`` gate and up weights of an unfused MLP."""
+        m = cls(gate.shape[1], gate.shape[0], activation, device=gate.device, dtype=gate.dtype)
+        with torch.no_grad():
+            m.gate_weight.copy_(gate)
+            m.up_weight.copy_(up)
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused_gated_mlp(x, self.gate_weight, self.up_weight, self.activation)
+
+    def extra_repr(self) -> str:
+        return f"{self.hidden_dim}, {self.intermediate_dim}, activation={self.activation}"
+
+
+class FusedMLP(nn.Module):
+    """LLaMA's MLP: ``down(act(x @ gate.T) * (x @ up.T))``: a :class:`FusedGatedMLP` followed by
+    the down projection, an ``nn.Linear`` (no bias) or an :class:`FP8Linear` with
+    ``fp8_down=True``. Maps ``[..., hidden_dim]`` to ``[..., hidden_dim]``.
     """
 
     def __init__(
@@ -206,15 +289,9 @@ class FusedGatedMLP(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
-        self.activation = activation
-        self.gate_weight = nn.Parameter(
-            torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
+        self.gated = FusedGatedMLP(
+            hidden_dim, intermediate_dim, activation, device=device, dtype=dtype
         )
-        self.up_weight = nn.Parameter(
-            torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
-        )
-        nn.init.kaiming_uniform_(self.gate_weight, a=math.sqrt(5))
-        nn.init.kaiming_uniform_(self.up_weight, a=math.sqrt(5))
         self.down: nn.Module
         if fp8_down:
             self.down = FP8Linear(
@@ -238,7 +315,7 @@ class FusedGatedMLP(nn.Module):
         activation: str = "silu",
         *,
         fp8_down: bool = False,
-    ) -> FusedGatedMLP:
+    ) -> FusedMLP:
         """From the ``[I, H]`` gate/up and ``[H, I]`` down weights of an unfused MLP."""
         m = cls(
             gate.shape[1],
@@ -249,8 +326,8 @@ class FusedGatedMLP(nn.Module):
             dtype=gate.dtype,
         )
         with torch.no_grad():
-            m.gate_weight.copy_(gate)
-            m.up_weight.copy_(up)
+            m.gated.gate_weight.copy_(gate)
+            m.gated.up_weight.copy_(up)
             if fp8_down:
                 m.down.set_weight(down)
             else:
@@ -258,4 +335,4 @@ class FusedGatedMLP(nn.Module):
         return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(fused_gated_mlp(x, self.gate_weight, self.up_weight, self.activation))
+        return self.down(self.gated(x))

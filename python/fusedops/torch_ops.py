@@ -547,8 +547,8 @@ def fused_rmsnorm_rope(
     cos: torch.Tensor,
     sin: torch.Tensor,
     *,
-    eps: float,
-    head_dim: int,
+    eps: float = 1e-6,
+    head_dim: Optional[int] = None,
     rope_style: str = "neox",
     rotary_fraction: float = 1.0,
     positions: Optional[torch.Tensor] = None,
@@ -557,9 +557,24 @@ def fused_rmsnorm_rope(
 
     ``weight`` is ``[H]`` in ``x``'s dtype; ``cos``/``sin`` are ``[S, R]`` tables (float32 or
     ``x``'s dtype) with ``R = head_dim * rotary_fraction`` laid out for ``rope_style``;
+    ``head_dim`` defaults to ``R / rotary_fraction`` (the tables' width for full rotary);
     ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
     dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
     """
+    if head_dim is None:
+        if not (isinstance(cos, torch.Tensor) and cos.dim() == 2):
+            raise ShapeError(
+                "cos must be a [max_positions, rotary_dim] tensor (head_dim is inferred from "
+                f"its width); got {getattr(cos, 'shape', type(cos).__name__)}"
+            )
+        width = cos.shape[-1] / float(rotary_fraction) if rotary_fraction else 0.0
+        if width != int(width) or width <= 0:
+            raise ShapeError(
+                f"head_dim cannot be inferred: cos has {cos.shape[-1]} columns, which is not "
+                f"head_dim * rotary_fraction ({rotary_fraction}) for a whole head_dim; pass "
+                "head_dim="
+            )
+        head_dim = int(width)
     # head_dim's type too: 128.0 == 128, but only an int passes the checks.
     tensors, statics = (
         (x, weight, cos, sin, positions),

@@ -36,6 +36,7 @@ def test_package_surface() -> None:
         "reference",
         "FP8Linear",
         "FusedGatedMLP",
+        "FusedMLP",
         "FusedRMSNormRoPE",
         "dequantize_fp8",
         "fp8_gemm",

@@ -117,6 +117,7 @@ def test_public_names() -> None:
         "dequantize_fp8",
         "FusedRMSNormRoPE",
         "FusedGatedMLP",
+        "FusedMLP",
         "FP8Linear",
     ):
         assert callable(getattr(fusedops, name))
@@ -289,8 +290,8 @@ def test_llama_block_with_fused_modules_matches_unfused(gen) -> None:
     )
     with torch.no_grad():
         norm.weight.copy_(norm_w)
-    mlp = fusedops.FusedGatedMLP.from_weights(gate, up, down)
-    mlp8 = fusedops.FusedGatedMLP.from_weights(gate, up, down, fp8_down=True)
+    mlp = fusedops.FusedMLP.from_weights(gate, up, down)
+    mlp8 = fusedops.FusedMLP.from_weights(gate, up, down, fp8_down=True)
     ref = unfused(x)
     with torch.no_grad():
         assert rel_err(x + mlp(norm(x)), ref) < 2e-2
