@@ -2,9 +2,9 @@
 #===- utils/setup.sh - install what fusedops needs on Debian 12 -----------===#
 #
 # Installs, only where missing: LLVM/MLIR 22 from Debian, the C++ toolchain
-# pieces (ninja, cmake, GoogleTest) and the Python test tools. Safe to run
-# again; it does nothing when everything is there. Sourced or run by the
-# other utils/ scripts.
+# pieces (ninja, cmake, GoogleTest) and the Python test tools (PyTorch
+# included). Safe to run again; it does nothing when everything is there.
+# Sourced or run by the other utils/ scripts.
 #
 #===----------------------------------------------------------------------===#
 set -euo pipefail
@@ -33,4 +33,11 @@ PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c "import numpy, pytest, setuptools, wheel" 2>/dev/null; then
   echo "setup: installing numpy, pytest, setuptools and wheel for $PYTHON"
   "$PYTHON" -m pip install -q numpy pytest setuptools wheel
+fi
+# PyTorch for the PyTorch API's tests (its CPU-side checks run without a GPU;
+# about a minute from PyPI). FUSEDOPS_NO_TORCH=1 skips it: those tests then
+# report themselves skipped.
+if [ "${FUSEDOPS_NO_TORCH:-0}" != 1 ] && ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  echo "setup: installing torch for $PYTHON (FUSEDOPS_NO_TORCH=1 skips it)"
+  "$PYTHON" -m pip install -q torch
 fi

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .errors import ArgumentError, ShapeError
+from .reference import _scale_shape
 from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_fp8
 
 __all__ = ["FP8Linear", "FusedGatedMLP", "FusedMLP", "FusedRMSNormRoPE", "rope_tables"]
@@ -106,6 +107,12 @@ class FusedRMSNormRoPE(nn.Module):
 class FP8Linear(nn.Module):
     """A linear layer whose weight is stored in FP8 (e4m3) with float32 scales.
 
+    Built on the CPU, it keeps its weight unquantized until it is moved to a GPU (``.cuda()``,
+    ``.to("cuda")``), which quantizes it; casts (``.half()``, ``.to(dtype)``) leave the FP8
+    weight, its scales and the float32 bias as they are. Its state dict holds ``weight_fp8``,
+    ``weight_scale`` and ``bias`` (``weight`` before quantization), and it loads those or an
+    ``nn.Linear``'s state dict.
+
     ``forward`` quantizes the input dynamically with the same granularity and runs
     :func:`fusedops.fp8_gemm` (the bias, if any, is added in float32 inside the kernel). The
     output has the input's dtype.
@@ -164,6 +171,71 @@ class FP8Linear(nn.Module):
             else:
                 self._pending = pending.to(device)
         return self
+
+    # state_dict: the quantized weight (weight_fp8, weight_scale) and the bias; a module that
+    # has not been on a GPU yet saves its unquantized `weight` instead. Loading takes either, or
+    # an nn.Linear's state dict (weight [out, in], bias), quantizing where the module is on a GPU.
+    def _save_to_state_dict(self, destination, prefix, keep_vars):  # type: ignore[no-untyped-def]
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        pending = self.__dict__.get("_pending")
+        if pending is not None:
+            del destination[prefix + "weight_fp8"], destination[prefix + "weight_scale"]
+            destination[prefix + "weight"] = pending if keep_vars else pending.detach()
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ):
+        ours = {"weight", "weight_fp8", "weight_scale", "bias"}
+        if strict:
+            unexpected_keys.extend(
+                k for k in state_dict if k.startswith(prefix) and k[len(prefix) :] not in ours
+            )
+        shape = (self.out_features, self.in_features)
+        device = self.weight_scale.device
+        weight = state_dict.get(prefix + "weight")
+        q, scale = state_dict.get(prefix + "weight_fp8"), state_dict.get(prefix + "weight_scale")
+        if weight is not None:
+            if tuple(weight.shape) != shape:
+                errors.append(
+                    f"size mismatch for {prefix}weight: expected {shape}, got {tuple(weight.shape)}"
+                )
+            elif device.type == "cuda":
+                self.set_weight(weight.to(device))
+                self.__dict__.pop("_pending", None)
+            else:
+                self._pending = weight.detach().to(device).clone()
+        elif q is not None and scale is not None:
+            expected_scale = _scale_shape(self.granularity, *shape)
+            if tuple(q.shape) != shape or q.dtype != torch.float8_e4m3fn:
+                errors.append(
+                    f"{prefix}weight_fp8 must be float8_e4m3fn {shape}; got "
+                    f"{q.dtype} {tuple(q.shape)}"
+                )
+            elif tuple(scale.shape) != tuple(expected_scale):
+                errors.append(
+                    f"{prefix}weight_scale must be {expected_scale} for "
+                    f"granularity={self.granularity!r}; got {tuple(scale.shape)}"
+                )
+            else:
+                self.weight_fp8 = q.detach().to(device).clone()
+                self.weight_scale = scale.detach().to(device, torch.float32).clone()
+                self.__dict__.pop("_pending", None)
+        else:
+            missing_keys.extend([prefix + "weight_fp8", prefix + "weight_scale"])
+        bias = state_dict.get(prefix + "bias")
+        if self.bias is None:
+            if bias is not None and strict:
+                unexpected_keys.append(prefix + "bias")
+        elif bias is None:
+            missing_keys.append(prefix + "bias")
+        elif tuple(bias.shape) != (self.out_features,):
+            errors.append(
+                f"size mismatch for {prefix}bias: expected ({self.out_features},), "
+                f"got {tuple(bias.shape)}"
+            )
+        else:
+            with torch.no_grad():
+                self.bias.copy_(bias.float())
 
     def set_weight(self, weight: torch.Tensor) -> None:
         """Quantizes ``weight`` ``[out_features, in_features]`` (on the GPU) and stores it."""

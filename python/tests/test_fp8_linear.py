@@ -1,0 +1,61 @@
+"""FP8Linear as an nn.Module (issue 11): state dicts in and out, nn.Linear checkpoints, moves."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the PyTorch API needs PyTorch")
+
+import fusedops  # noqa: E402
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_unquantized_module_saves_and_loads_its_weight() -> None:
+    # On the CPU nothing is quantized yet: the state dict holds the weight itself, no empty
+    # FP8 buffers, and it loads into another CPU module.
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 32)
+    m = fusedops.FP8Linear(64, 32)
+    m.load_state_dict(linear.state_dict())  # an nn.Linear checkpoint
+    sd = m.state_dict()
+    assert sorted(sd) == ["bias", "weight"]
+    assert torch.equal(sd["weight"], linear.weight.detach())
+    assert torch.equal(sd["bias"], linear.bias.detach())
+    again = fusedops.FP8Linear(64, 32)
+    again.load_state_dict(sd)
+    assert torch.equal(again.state_dict()["weight"], linear.weight.detach())
+
+
+def test_bad_state_dicts_are_refused_with_the_key() -> None:
+    m = fusedops.FP8Linear(64, 32)
+    with pytest.raises(RuntimeError, match=r"size mismatch for weight: expected \(32, 64\)"):
+        m.load_state_dict({"weight": torch.zeros(64, 32), "bias": torch.zeros(32)})
+    with pytest.raises(RuntimeError, match="Unexpected key.*extra"):
+        m.load_state_dict({"weight": torch.zeros(32, 64), "bias": torch.zeros(32), "extra": 1})
+    with pytest.raises(RuntimeError, match="Missing key.*weight_fp8"):
+        m.load_state_dict({"bias": torch.zeros(32)})
+    q = torch.zeros(32, 64).to(torch.float8_e4m3fn)
+    with pytest.raises(RuntimeError, match=r"weight_scale must be \(32,\)"):
+        m.load_state_dict({"weight_fp8": q, "weight_scale": torch.ones(3), "bias": torch.zeros(32)})
+
+
+@needs_gpu
+def test_quantized_state_round_trips_and_linear_checkpoints_load_on_the_gpu() -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(256, 128).cuda().half()
+    x = torch.randn(8, 256, device="cuda", dtype=torch.float16)
+    m = fusedops.FP8Linear(256, 128).cuda()
+    m.load_state_dict(linear.state_dict())  # quantized on load: the module is on the GPU
+    assert m.weight_fp8.dtype == torch.float8_e4m3fn and m.weight_fp8.is_cuda
+    with torch.no_grad():
+        ref = linear(x).double()
+        assert float((m(x).double() - ref).norm() / ref.norm()) < 6e-2
+    # Saved quantized; loads into a CPU module and runs the same once moved.
+    sd = m.state_dict()
+    assert sorted(sd) == ["bias", "weight_fp8", "weight_scale"]
+    other = fusedops.FP8Linear(256, 128)
+    other.load_state_dict(sd)
+    other = other.cuda()
+    assert torch.equal(other.weight_fp8.view(torch.uint8), m.weight_fp8.view(torch.uint8))
+    assert torch.equal(other(x), m(x))
