@@ -63,6 +63,7 @@ def rmsnorm_rope_source(
     style: str,
     rotary_fraction: float = 1.0,
     positions_shape: Optional[Sequence[int]] = None,
+    positions_dtype: str = "i32",
 ) -> tuple[str, list[str]]:
     x = memref_type(x_shape, dtype)
     w = memref_type([x_shape[-1]], dtype)
@@ -70,7 +71,7 @@ def rmsnorm_rope_source(
     args = [("x", x), ("w", w), ("cos", t), ("sin", t)]
     pos = ""
     if positions_shape is not None:
-        p = memref_type(positions_shape, "i32")
+        p = memref_type(positions_shape, positions_dtype)
         args.append(("positions", p))
         pos = f" positions(%positions : {p})"
     args.append(("out", x))

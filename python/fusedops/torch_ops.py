@@ -500,6 +500,7 @@ def _rmsnorm_rope_kernel(
         cos.shape,
         cos.dtype,
         None if positions is None else positions.shape,
+        None if positions is None else positions.dtype,
         head_dim,
         eps,
         rope_style,
@@ -517,6 +518,9 @@ def _rmsnorm_rope_kernel(
             style=rope_style,
             rotary_fraction=rotary_fraction,
             positions_shape=None if positions is None else positions.shape,
+            positions_dtype="i64"
+            if positions is not None and positions.dtype == torch.int64
+            else "i32",
         )
 
     return _kernel(
@@ -558,9 +562,38 @@ def fused_rmsnorm_rope(
     ``weight`` is ``[H]`` in ``x``'s dtype; ``cos``/``sin`` are ``[S, R]`` tables (float32 or
     ``x``'s dtype) with ``R = head_dim * rotary_fraction`` laid out for ``rope_style``;
     ``head_dim`` defaults to ``R / rotary_fraction`` (the tables' width for full rotary);
-    ``positions`` (int32, ``x.shape[:-1]``) gives each row's table row, by default its index along
-    dim -2. Semantics: :func:`fusedops.reference.rmsnorm_rope`.
+    ``positions`` (int32 or int64, ``x.shape[:-1]``) gives each row's table row, by default its
+    index along dim -2. Hugging Face's gathered ``(cos, sin)``, ``[B, S, R]`` for ``x``
+    ``[B, S, H]`` (one table row per token, no ``positions``), are taken as they are.
+    Semantics: :func:`fusedops.reference.rmsnorm_rope`.
     """
+    if (
+        isinstance(cos, torch.Tensor)
+        and isinstance(sin, torch.Tensor)
+        and isinstance(x, torch.Tensor)
+        and cos.dim() == 3
+        and positions is None
+    ):
+        # Gathered tables: token (b, s) uses row b·S + s of the flattened tables, which is its
+        # row index along dim -2 of x viewed as [1, B·S, H]: no positions tensor needed.
+        if x.dim() != 3 or cos.shape[:2] != x.shape[:2] or sin.shape != cos.shape:
+            raise ShapeError(
+                "gathered cos/sin must be [batch, seq, rotary_dim] matching x [batch, seq, "
+                f"hidden]; got x {tuple(x.shape)}, cos {tuple(cos.shape)}, sin "
+                f"{tuple(getattr(sin, 'shape', ()))}"
+            )
+        batch, seq, hidden = x.shape
+        out = fused_rmsnorm_rope(
+            x.reshape(1, batch * seq, hidden),
+            weight,
+            cos.reshape(batch * seq, cos.shape[-1]),
+            sin.reshape(batch * seq, sin.shape[-1]),
+            eps=eps,
+            head_dim=head_dim,
+            rope_style=rope_style,
+            rotary_fraction=rotary_fraction,
+        )
+        return out.reshape(batch, seq, hidden)
     if head_dim is None:
         if not (isinstance(cos, torch.Tensor) and cos.dim() == 2):
             raise ShapeError(
@@ -608,7 +641,7 @@ def fused_rmsnorm_rope(
     if not (eps >= 0.0) or eps == float("inf"):
         raise ArgumentError(f"eps must be finite and >= 0; got {eps!r}")
     if positions is not None:
-        positions = _check_tensor("positions", positions, (torch.int32,))
+        positions = _check_tensor("positions", positions, (torch.int32, torch.int64))
         if positions.shape != x.shape[:-1]:
             raise ShapeError(
                 f"positions must have shape {tuple(x.shape[:-1])} (x.shape[:-1]); "

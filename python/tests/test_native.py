@@ -97,6 +97,28 @@ def test_deeply_nested_source_is_refused_before_parsing(source: str) -> None:
         _native.compile_module(source, chip="sm_90a", fmt="isa")
 
 
+def test_rmsnorm_rope_positions_compile_as_int32_or_int64() -> None:
+    # Hugging Face's position_ids are int64: the kernel reads either width (all 8 bytes of an
+    # int64: the PTX differs from the int32 kernel's).
+    ptx = {}
+    for positions_dtype in ("i32", "i64"):
+        source, _ = cg.rmsnorm_rope_source(
+            [3, 37, 1024],
+            "bf16",
+            [4096, 128],
+            "bf16",
+            head_dim=128,
+            eps=1e-6,
+            style="neox",
+            positions_shape=[3, 37],
+            positions_dtype=positions_dtype,
+        )
+        assert f"memref<3x37x{positions_dtype}>" in source
+        module = _native.compile_module(source, chip="sm_90a", fmt="isa", disk_cache=False)
+        ptx[positions_dtype] = module.kernel_image.decode()
+    assert ptx["i32"].count("ld.global") < ptx["i64"].count("ld.global")
+
+
 def test_verifier_error_carries_the_diagnostic() -> None:
     source, _ = cg.rmsnorm_rope_source(
         [2, 8, 250], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
