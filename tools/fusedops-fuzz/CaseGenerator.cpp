@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -665,31 +666,13 @@ FuzzCase fusedops::fuzz::makeCase(uint64_t seed, uint64_t index,
 //===----------------------------------------------------------------------===//
 
 const char *fusedops::fuzz::getCacheKindName(CacheKind kind) {
-  switch (kind) {
-  case CacheKind::Mutated:
-    return "mutated";
-  case CacheKind::Deep:
-    return "deep";
-  case CacheKind::Huge:
-    return "huge";
-  case CacheKind::Fifo:
-    return "fifo";
-  case CacheKind::DevZero:
-    return "dev-zero";
-  case CacheKind::Directory:
-    return "directory";
-  case CacheKind::Foreign:
-    return "foreign";
-  case CacheKind::WrongTypes:
-    return "wrong-types";
-  case CacheKind::NonFinite:
-    return "non-finite";
-  case CacheKind::Garbage:
-    return "garbage";
-  case CacheKind::ValidLink:
-    return "valid-link";
-  }
-  return "?";
+  // In CacheKind's order.
+  static const char *const names[] = {"mutated", "deep",        "huge",
+                                      "fifo",    "dev-zero",    "directory",
+                                      "foreign", "wrong-types", "non-finite",
+                                      "garbage", "valid-link"};
+  static_assert(std::size(names) == kNumCacheKinds);
+  return names[static_cast<int>(kind)];
 }
 
 /// Replaces one random JSON scalar (a number, string, true/false/null) of
@@ -737,7 +720,7 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
                                            const std::string &path,
                                            const std::string &validCache,
                                            std::string &error) {
-  auto kind = static_cast<CacheKind>(rng.below(11));
+  auto kind = static_cast<CacheKind>(rng.below(kNumCacheKinds));
   std::string text = validCache;
   switch (kind) {
   case CacheKind::Mutated:

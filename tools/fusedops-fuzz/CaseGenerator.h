@@ -86,6 +86,8 @@ enum class CacheKind {
   Garbage,    // empty, or random bytes
   ValidLink,  // a symlink to a valid cache (must be used)
 };
+inline constexpr int kNumCacheKinds =
+    static_cast<int>(CacheKind::ValidLink) + 1;
 const char *getCacheKindName(CacheKind kind);
 
 /// Makes a hostile file at `path` (which must not exist) from `validCache`,
