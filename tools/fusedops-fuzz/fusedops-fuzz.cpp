@@ -86,6 +86,11 @@ static cl::opt<unsigned>
     toolEveryOpt("tool-every",
                  cl::desc("Run the tools on every Nth case (0: never)"),
                  cl::init(20), cl::cat(fuzzCategory));
+static cl::opt<unsigned> assembleEveryOpt(
+    "assemble-every",
+    cl::desc("On every Nth case, PTX that lowered must also assemble with "
+             "ptxas (format=bin); 0: never"),
+    cl::init(50), cl::cat(fuzzCategory));
 static cl::opt<unsigned> cacheEveryOpt(
     "cache-every",
     cl::desc("A hostile tuning cache on every Nth case (0: never)"),
@@ -137,7 +142,8 @@ enum Stage : int {
   kCacheCheck,
   kCacheLookup,
   kCacheLower,
-  kCacheRecord
+  kCacheRecord,
+  kAssemble
 };
 const char *getStageName(int stage) {
   static const char *names[] = {
@@ -150,13 +156,14 @@ const char *getStageName(int stage) {
       "fusedopsTuningCacheCheck",
       "fusedopsTuningCacheLookup",
       "fusedopsJitLower with the hostile cache",
-      "fusedopsTuningCacheRecord into the hostile cache"};
-  return stage >= 0 && stage <= kCacheRecord ? names[stage] : "?";
+      "fusedopsTuningCacheRecord into the hostile cache",
+      "fusedopsJitLower to a cubin (ptxas)"};
+  return stage >= 0 && stage <= kAssemble ? names[stage] : "?";
 }
 
 /// Per chip: what the cases reached.
 struct ChipCounts {
-  std::atomic<int64_t> cases, lowered, refused, tuned, toolRuns;
+  std::atomic<int64_t> cases, lowered, refused, tuned, toolRuns, assembled;
 };
 
 struct CacheCounts {
@@ -558,8 +565,27 @@ void CaseRunner::run(uint64_t index, const FuzzCase &fuzzCase,
         fusedopsJitLower(source.data(), source.size(), chipName, "isa",
                          fuzzCase.optLevel, nullptr, nullptr, &data, &size);
     checkStatus(status, data && size, "fusedopsJitLower");
-    (status == FUSEDOPS_COMPILE_SUCCESS ? counts.lowered : counts.refused)++;
+    bool lowered = status == FUSEDOPS_COMPILE_SUCCESS;
+    (lowered ? counts.lowered : counts.refused)++;
     fusedopsBufferFree(data);
+
+    // What lowered to PTX must assemble: a ptxas error there is PTX that
+    // fusedops generated wrong (and a ptxas that crashed or hung must be
+    // reported by the pipeline's timeout, not hang the case).
+    if (lowered && assembleEveryOpt && index % assembleEveryOpt == 0) {
+      setStage(kAssemble, static_cast<int>(chip));
+      data = nullptr;
+      status =
+          fusedopsJitLower(source.data(), source.size(), chipName, "bin",
+                           fuzzCase.optLevel, nullptr, nullptr, &data, &size);
+      checkStatus(status, data && size, "fusedopsJitLower (bin)");
+      std::string message = fusedopsCompilerGetLastError();
+      if (status != FUSEDOPS_COMPILE_SUCCESS)
+        fail("PTX that fusedopsJitLower produced does not assemble for " +
+             std::string(chipName) + ": " + message.substr(0, 1500));
+      counts.assembled++;
+      fusedopsBufferFree(data);
+    }
 
     if (tools) {
       std::string chipArg = std::string("chip=") + chipName;
@@ -937,14 +963,15 @@ int main(int argc, char **argv) {
                << fuzzer.getCasesRun() << " of " << casesOpt << ") in "
                << llvm::format("%.0f", seconds) << " s, " << findings.size()
                << " failing\n";
-  llvm::outs() << "  chip     cases  lowered  refused  tuned  tool-runs\n";
+  llvm::outs()
+      << "  chip     cases  lowered  refused  tuned  tool-runs  assembled\n";
   for (size_t i = 0; i < chips.size(); ++i) {
     const ChipCounts &c = shared->chips[i];
     llvm::outs() << llvm::format(
-        "  %-7s %6lld %8lld %8lld %6lld %10lld\n", chips[i].c_str(),
+        "  %-7s %6lld %8lld %8lld %6lld %10lld %10lld\n", chips[i].c_str(),
         (long long)c.cases.load(), (long long)c.lowered.load(),
         (long long)c.refused.load(), (long long)c.tuned.load(),
-        (long long)c.toolRuns.load());
+        (long long)c.toolRuns.load(), (long long)c.assembled.load());
   }
   llvm::outs() << "  hostile tuning caches: " << shared->caches.files.load()
                << " (" << shared->caches.refused.load() << " refused, "
