@@ -35,9 +35,14 @@ if ! "$PYTHON" -c "import numpy, pytest, setuptools, wheel" 2>/dev/null; then
   "$PYTHON" -m pip install -q numpy pytest setuptools wheel
 fi
 # PyTorch for the PyTorch API's tests (its CPU-side checks run without a GPU;
-# about a minute from PyPI). FUSEDOPS_NO_TORCH=1 skips it: those tests then
-# report themselves skipped.
-if [ "${FUSEDOPS_NO_TORCH:-0}" != 1 ] && ! "$PYTHON" -c "import torch" 2>/dev/null; then
-  echo "setup: installing torch for $PYTHON (FUSEDOPS_NO_TORCH=1 skips it)"
-  "$PYTHON" -m pip install -q torch
+# about a minute from PyPI), and transformers, which the Hugging Face
+# compatibility tests compare against. FUSEDOPS_NO_TORCH=1 skips both: those
+# tests then report themselves skipped.
+if [ "${FUSEDOPS_NO_TORCH:-0}" != 1 ]; then
+  for package in torch transformers; do
+    if ! "$PYTHON" -c "import $package" 2>/dev/null; then
+      echo "setup: installing $package for $PYTHON (FUSEDOPS_NO_TORCH=1 skips it)"
+      "$PYTHON" -m pip install -q "$package"
+    fi
+  done
 fi

@@ -15,24 +15,93 @@ from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_f
 __all__ = ["FP8Linear", "FusedGatedMLP", "FusedMLP", "FusedRMSNormRoPE", "rope_tables"]
 
 
+ROPE_SCALING_TYPES = ("default", "linear", "llama3", "yarn")
+
+
+def _scaled_inv_freq(
+    rotary_dim: int, base: float, scaling: Optional[dict]
+) -> tuple[torch.Tensor, float]:
+    """float64 inverse frequencies and the cos/sin (attention) factor of a Hugging Face
+    ``rope_scaling``/``rope_parameters`` dict (``transformers.modeling_rope_utils``)."""
+    inv_freq = base ** (-torch.arange(0, rotary_dim, 2, dtype=torch.float64) / rotary_dim)
+    kind = (scaling or {}).get("rope_type", (scaling or {}).get("type", "default"))
+    if kind not in ROPE_SCALING_TYPES:
+        raise ArgumentError(
+            f"rope_scaling type {kind!r} is not supported; fusedops builds tables for "
+            f"{', '.join(ROPE_SCALING_TYPES)} (or pass your own cos/sin to forward)"
+        )
+    if kind == "default":
+        return inv_freq, 1.0
+
+    def need(key: str) -> float:
+        if scaling.get(key) is None:
+            raise ArgumentError(f"rope_scaling of type {kind!r} needs {key!r}")
+        return float(scaling[key])
+
+    factor = need("factor")
+    if kind == "linear":
+        return inv_freq / factor, 1.0
+    if kind == "llama3":
+        low, high = need("low_freq_factor"), need("high_freq_factor")
+        old_context = need("original_max_position_embeddings")
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > old_context / low, inv_freq / factor, inv_freq)
+        smooth = (old_context / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= old_context / high) & (wavelen <= old_context / low)
+        return torch.where(medium, smoothed, scaled), 1.0
+    # yarn
+    old_context = need("original_max_position_embeddings")
+
+    def mscale(scale: float, m: float = 1.0) -> float:
+        return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+    attention = scaling.get("attention_factor")
+    if attention is None:
+        m, m_all = scaling.get("mscale"), scaling.get("mscale_all_dim")
+        attention = mscale(factor, m) / mscale(factor, m_all) if m and m_all else mscale(factor)
+    beta_fast = scaling.get("beta_fast") or 32
+    beta_slow = scaling.get("beta_slow") or 1
+
+    def correction_dim(rotations: float) -> float:
+        return rotary_dim * math.log(old_context / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+    if scaling.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, rotary_dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = ((torch.arange(rotary_dim // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+    extrapolation = 1 - ramp
+    inv_freq = inv_freq / factor * (1 - extrapolation) + inv_freq * extrapolation
+    return inv_freq, float(attention)
+
+
 def rope_tables(
     max_positions: int,
     rotary_dim: int,
     base: float,
     style: str,
+    scaling: Optional[dict] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """float32 RoPE tables ``(cos, sin)``, each ``[max_positions, rotary_dim]``, on the CPU.
 
     Computed in float64 like :func:`fusedops.reference.rope_cache` (HuggingFace's layout:
-    ``"neox"`` repeats the frequencies as two halves, ``"gptj"`` interleaves them).
+    ``"neox"`` repeats the frequencies as two halves, ``"gptj"`` interleaves them). ``scaling``
+    is a Hugging Face ``rope_scaling`` dict: ``rope_type`` ``"linear"``, ``"llama3"``
+    (Llama 3.1) or ``"yarn"`` with its keys (``factor``, ``low_freq_factor``,
+    ``high_freq_factor``, ``original_max_position_embeddings``, ``beta_fast``, ``beta_slow``,
+    ``mscale``, ``mscale_all_dim``, ``attention_factor``), as ``transformers`` computes them;
+    YaRN's attention factor scales the tables.
     """
-    inv_freq = base ** (-torch.arange(0, rotary_dim, 2, dtype=torch.float64) / rotary_dim)
+    inv_freq, attention = _scaled_inv_freq(rotary_dim, base, scaling)
     freqs = torch.outer(torch.arange(max_positions, dtype=torch.float64), inv_freq)
     if style == "neox":
         angles = torch.cat([freqs, freqs], dim=-1)
     else:
         angles = torch.repeat_interleave(freqs, 2, dim=-1)
-    return angles.cos().float(), angles.sin().float()
+    return (angles.cos() * attention).float(), (angles.sin() * attention).float()
 
 
 class FusedRMSNormRoPE(nn.Module):
@@ -42,7 +111,8 @@ class FusedRMSNormRoPE(nn.Module):
     (``hidden_dim`` a multiple of ``head_dim``); rows use their index along dim -2 as position
     unless ``positions`` (int32, ``x.shape[:-1]``) is given. ``cos``/``sin`` (``[S, rotary_dim]``,
     float32 or ``x``'s dtype) replace the module's own float32 tables, which cover
-    ``max_positions`` positions of base ``base``.
+    ``max_positions`` positions of base ``base``, scaled by ``rope_scaling`` (a Hugging Face
+    ``rope_scaling`` dict: linear, llama3 or yarn; see :func:`rope_tables`).
     """
 
     def __init__(
@@ -55,6 +125,7 @@ class FusedRMSNormRoPE(nn.Module):
         rotary_fraction: float = 1.0,
         max_positions: int = 4096,
         base: float = 10000.0,
+        rope_scaling: Optional[dict] = None,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ):
@@ -72,7 +143,7 @@ class FusedRMSNormRoPE(nn.Module):
         self.hidden_dim, self.head_dim, self.eps = hidden_dim, head_dim, eps
         self.rope_style, self.rotary_fraction = rope_style, rotary_fraction
         self.weight = nn.Parameter(torch.ones(hidden_dim, device=device, dtype=dtype))
-        cos, sin = rope_tables(max_positions, rotary, base, rope_style)
+        cos, sin = rope_tables(max_positions, rotary, base, rope_style, rope_scaling)
         self.register_buffer("cos", cos.to(device), persistent=False)
         self.register_buffer("sin", sin.to(device), persistent=False)
 
