@@ -3,9 +3,12 @@
 Two shared libraries make up the native side:
 
 * ``libFusedOpsRuntime.so`` (``fusedops-c/Runtime.h``): the CUDA driver wrapper that compiled host
-  code calls to load and launch kernels. Loaded with ``RTLD_GLOBAL`` first.
+  code calls to load and launch kernels. Loaded with ``RTLD_GLOBAL`` first: the JIT-compiled host
+  code finds its ``mgpu*`` functions among the process's symbols.
 * ``libFusedOpsCAPI.so`` (``fusedops-c/Compiler.h``): parses MLIR, runs ``fusedops-to-binary`` and
-  JIT-compiles the host code, in this process.
+  JIT-compiles the host code, in this process. Loaded with ``RTLD_LOCAL``: its LLVM and MLIR must
+  not take the place of another LLVM in the process (Triton's, which torch.compile imports, crashed
+  on import after a global load).
 
 They are searched in ``$FUSEDOPS_LIBRARY_DIR``, then ``build/lib`` of the source tree this package
 sits in (a checkout), then the package's own ``_lib`` folder (an installed wheel). ctypes works on
@@ -88,7 +91,7 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         d = library_dir()
         try:
             rt = ctypes.CDLL(str(d / _RUNTIME), mode=ctypes.RTLD_GLOBAL)
-            capi = ctypes.CDLL(str(d / _CAPI), mode=ctypes.RTLD_GLOBAL)
+            capi = ctypes.CDLL(str(d / _CAPI), mode=ctypes.RTLD_LOCAL)
         except OSError as e:
             raise LibraryNotFoundError(
                 f"cannot load the fusedops libraries from {d}: {e}; libFusedOpsCAPI.so needs "

@@ -7,6 +7,8 @@ source must come back as a CompilationError with the compiler's diagnostics.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,24 @@ def test_launch_plan_needs_a_gpu_to_run() -> None:
         pytest.skip("a GPU is present: this checks the path without one")
     with pytest.raises(RuntimeLaunchError, match="CUDA driver"):
         _native.LaunchPlan(module, module.launch_plan("kernel"))
+
+
+def test_triton_imports_after_the_compiler_is_loaded() -> None:
+    # With libFusedOpsCAPI.so (and so Debian's libLLVM/libMLIR) loaded RTLD_GLOBAL, importing
+    # Triton 3.9 (torch.compile does) died of SIGSEGV in Triton's LLVM initialisation.
+    pytest.importorskip("triton")
+    program = (
+        "from fusedops import _native\n"
+        "_native._load()\n"
+        "import triton\n"
+        "print('ok', triton.__version__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.startswith("ok ")

@@ -1,0 +1,1 @@
+"""Integrations of the PyTorch API with model libraries (:mod:`.transformers`)."""
