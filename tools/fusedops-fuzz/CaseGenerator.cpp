@@ -351,14 +351,25 @@ std::string genFp8Gemm(CaseRng &rng) {
   return w.function(op, {outType});
 }
 
+/// The granularity and the [rows, cols] of a quantize/dequantize case.
+struct QuantizeShape {
+  std::string granularity, rows, cols;
+};
+
+QuantizeShape drawQuantizeShape(CaseRng &rng, OpWriter &w) {
+  QuantizeShape shape;
+  shape.granularity =
+      rng.pick(std::vector<std::string>{"tensor", "row", "block128"});
+  shape.rows = w.dim(w.size(kRows), true);
+  shape.cols = w.dim(w.size(kFeatures));
+  if (rng.chance(0.03))
+    shape.cols = "0";
+  return shape;
+}
+
 std::string genQuantize(CaseRng &rng) {
   OpWriter w(rng);
-  std::string granularity =
-      rng.pick(std::vector<std::string>{"tensor", "row", "block128"});
-  std::string rows = w.dim(w.size(kRows), true),
-              cols = w.dim(w.size(kFeatures));
-  if (rng.chance(0.03))
-    cols = "0";
+  auto [granularity, rows, cols] = drawQuantizeShape(rng, w);
   std::string xType = w.type({rows, cols}, w.element(floatType(rng)));
   std::string qType = w.type({rows, cols}, w.element(fp8Type(rng)));
   std::string sType =
@@ -381,12 +392,7 @@ std::string genQuantize(CaseRng &rng) {
 
 std::string genDequantize(CaseRng &rng) {
   OpWriter w(rng);
-  std::string granularity =
-      rng.pick(std::vector<std::string>{"tensor", "row", "block128"});
-  std::string rows = w.dim(w.size(kRows), true),
-              cols = w.dim(w.size(kFeatures));
-  if (rng.chance(0.03))
-    cols = "0";
+  auto [granularity, rows, cols] = drawQuantizeShape(rng, w);
   std::string qType = w.type({rows, cols}, w.element(fp8Type(rng)));
   std::string sType =
       w.type(scaleDims(w, granularity, rows, cols), w.element("f32"));
@@ -706,14 +712,20 @@ static void replaceJsonValue(CaseRng &rng, std::string &text,
   text.replace(b, e - b, with);
 }
 
-static bool writeFile(const std::string &path, const std::string &bytes,
-                      std::string &error) {
+bool fusedops::fuzz::writeFile(const std::string &path,
+                               const std::string &bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
   out.close();
-  if (!out)
-    error = "cannot write " + path;
   return static_cast<bool>(out);
+}
+
+/// writeFile, with the failure in `error`.
+static bool writeFileOrSay(const std::string &path, const std::string &bytes,
+                           std::string &error) {
+  if (!writeFile(path, bytes))
+    error = "cannot write " + path;
+  return error.empty();
 }
 
 CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
@@ -734,7 +746,7 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
         replaceJsonValue(rng, text, rng.pick(kEdgeInts));
       }
     }
-    writeFile(path, text, error);
+    writeFileOrSay(path, text, error);
     break;
   case CacheKind::Deep: {
     size_t depth = rng.pick(std::vector<size_t>{17, 100, 5000, 200000});
@@ -745,7 +757,7 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
         s += "{\"a\":";
       return s;
     }();
-    writeFile(path, text, error);
+    writeFileOrSay(path, text, error);
     break;
   }
   case CacheKind::Huge: {
@@ -781,7 +793,7 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
     } else {
       text = "{\"format\": \"something-else\", \"version\": 1}";
     }
-    writeFile(path, text, error);
+    writeFileOrSay(path, text, error);
     break;
   }
   case CacheKind::WrongTypes:
@@ -790,25 +802,25 @@ CacheKind fusedops::fuzz::makeHostileCache(CaseRng &rng,
           rng, text,
           rng.pick(std::vector<std::string>{"{}", "[]", "\"x\"", "true", "null",
                                             "-0", "[1, 2]", "{\"tile\": 3}"}));
-    writeFile(path, text, error);
+    writeFileOrSay(path, text, error);
     break;
   case CacheKind::NonFinite:
     replaceJsonValue(rng, text,
                      rng.pick(std::vector<std::string>{
                          "1e400", "-1e400", "NaN", "Infinity", "-Infinity",
                          "nan", "inf", "1e-400"}));
-    writeFile(path, text, error);
+    writeFileOrSay(path, text, error);
     break;
   case CacheKind::Garbage: {
     text.clear();
     for (uint64_t n = rng.below(4096); n > 0; --n)
       text += static_cast<char>(rng.below(256));
-    writeFile(path, text, error);
+    writeFileOrSay(path, text, error);
     break;
   }
   case CacheKind::ValidLink: {
     std::string target = path + ".target";
-    if (writeFile(target, validCache, error) &&
+    if (writeFileOrSay(target, validCache, error) &&
         ::symlink(target.c_str(), path.c_str()) != 0)
       error = "symlink " + path + ": " + std::strerror(errno);
     break;

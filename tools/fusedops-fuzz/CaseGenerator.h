@@ -90,6 +90,9 @@ inline constexpr int kNumCacheKinds =
     static_cast<int>(CacheKind::ValidLink) + 1;
 const char *getCacheKindName(CacheKind kind);
 
+/// Writes `bytes` to `path`; false if that failed.
+bool writeFile(const std::string &path, const std::string &bytes);
+
 /// Makes a hostile file at `path` (which must not exist) from `validCache`,
 /// the text of a cache fusedopsTuningCacheRecord wrote. Returns its kind, or
 /// sets `error` where the file system refused.

@@ -202,12 +202,6 @@ std::string readFile(const std::string &path, size_t limit = 1 << 20) {
   return text;
 }
 
-bool writeFile(const std::string &path, const std::string &text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  return static_cast<bool>(out);
-}
-
 /// Removes `path` and, for a folder, what it holds (never following links).
 void removeTree(const std::string &path) {
   struct stat st;

@@ -46,9 +46,7 @@ std::string shapeString(const std::vector<int64_t> &shape, bool dynamicFirst,
                         ElementType type) {
   std::string s = "memref<";
   for (size_t i = 0; i < shape.size(); ++i)
-    s +=
-        (i == 0 && dynamicFirst ? std::string("?") : std::to_string(shape[i])) +
-        "x";
+    s += (i == 0 && dynamicFirst ? std::string("?") : std::to_string(shape[i])) + "x";
   return s + mlirName(type) + ">";
 }
 
@@ -66,8 +64,7 @@ std::vector<double> reference(const RmsNormCase &c, const HostArray &x,
                               const std::vector<int64_t> &positions,
                               double eps) {
   int64_t hidden = c.shape.back(), rows = product(c.shape) / hidden;
-  int64_t rotary = std::llround(c.headDim * c.rotaryFraction),
-          half = rotary / 2;
+  int64_t rotary = std::llround(c.headDim * c.rotaryFraction), half = rotary / 2;
   std::vector<double> out(rows * hidden);
   std::vector<double> y(hidden);
   for (int64_t r = 0; r < rows; ++r) {
@@ -87,11 +84,9 @@ std::vector<double> reference(const RmsNormCase &c, const HostArray &x,
       } else if (h < rotary) {
         double cs = cosT.get(p * rotary + h), sn = sinT.get(p * rotary + h);
         if (std::string(c.style) == "neox")
-          v = h < half ? y[i] * cs - y[i + half] * sn
-                       : y[i] * cs + y[i - half] * sn;
+          v = h < half ? y[i] * cs - y[i + half] * sn : y[i] * cs + y[i - half] * sn;
         else
-          v = h % 2 == 0 ? y[i] * cs - y[i + 1] * sn
-                         : y[i] * cs + y[i - 1] * sn;
+          v = h % 2 == 0 ? y[i] * cs - y[i + 1] * sn : y[i] * cs + y[i - 1] * sn;
       }
       out[r * hidden + i] = v;
     }
@@ -121,11 +116,9 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
       << ", %o: " << xType << ") attributes {llvm.emit_c_interface} {\n"
       << "  fusedops.rmsnorm_rope ins(%x, %w, %c, %s : " << xType << ", "
       << wType << ", " << tType << ", " << tType << ")"
-      << (c.explicitPositions ? " positions(%p : " + pType + ")"
-                              : std::string())
+      << (c.explicitPositions ? " positions(%p : " + pType + ")" : std::string())
       << " outs(%o : " << xType << ") head_dim = " << c.headDim
-      << " eps = " << llvm::formatv("{0:e}", eps).str()
-      << " style = " << c.style
+      << " eps = " << llvm::formatv("{0:e}", eps).str() << " style = " << c.style
       << (c.rotaryFraction != 1.0
               ? " rotary_fraction = " + std::to_string(c.rotaryFraction)
               : std::string())
@@ -175,24 +168,17 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
     auto od = xd;
     od.allocated = od.aligned = dout.get();
     if (c.explicitPositions)
-      reinterpret_cast<void (*)(void *, void *, void *, void *, void *,
-                                void *)>(entry)(&xd, &wd, &cd, &sd, &pd, &od);
+      reinterpret_cast<void (*)(void *, void *, void *, void *, void *, void *)>(
+          entry)(&xd, &wd, &cd, &sd, &pd, &od);
     else
       reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(entry)(
           &xd, &wd, &cd, &sd, &od);
   };
   switch (c.shape.size()) {
-  case 1:
-    run3(describe<1>(dx.get(), fullShape), describe<1>(dp.get(), {1}));
-    break;
-  case 2:
-    run3(describe<2>(dx.get(), fullShape), describe<1>(dp.get(), rowShape));
-    break;
-  case 3:
-    run3(describe<3>(dx.get(), fullShape), describe<2>(dp.get(), rowShape));
-    break;
-  default:
-    FAIL() << "unsupported rank";
+  case 1: run3(describe<1>(dx.get(), fullShape), describe<1>(dp.get(), {1})); break;
+  case 2: run3(describe<2>(dx.get(), fullShape), describe<1>(dp.get(), rowShape)); break;
+  case 3: run3(describe<3>(dx.get(), fullShape), describe<2>(dp.get(), rowShape)); break;
+  default: FAIL() << "unsupported rank";
   }
   EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0) << fusedopsGetLastErrorMessage();
   FUSEDOPS_ASSERT_OK(fusedopsStreamSynchronize(nullptr));
@@ -207,9 +193,8 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
     for (int64_t i = 0; i < hidden; ++i) {
       double g = got[r * hidden + i];
       if (!valid) {
-        ASSERT_TRUE(std::isnan(g))
-            << "row " << r << " has an out-of-range "
-            << "position but element " << i << " = " << g;
+        ASSERT_TRUE(std::isnan(g)) << "row " << r << " has an out-of-range "
+                                   << "position but element " << i << " = " << g;
         continue;
       }
       refValid.push_back(ref[r * hidden + i]);
@@ -225,186 +210,46 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
 constexpr ElementType F16 = ElementType::F16, BF16 = ElementType::BF16,
                       F32 = ElementType::F32;
 
+// One case per line: name, element type, shape, table rows, head_dim, style,
+// rotary fraction, explicit positions, table type, chip, tile.
+// clang-format off
 std::vector<RmsNormCase> cases() {
   std::vector<RmsNormCase> list = {
-      {"f16_neox_batch",
-       F16,
-       {2, 16, 256},
-       32,
-       64,
-       "neox",
-       1.0,
-       false,
-       F32,
-       "sm_90a"},
-      {"bf16_gptj_positions",
-       BF16,
-       {3, 4096},
-       4096,
-       128,
-       "gptj",
-       1.0,
-       true,
-       F32,
-       "sm_90a"},
-      {"f32_neox_partial_257rows",
-       F32,
-       {257, 512},
-       300,
-       128,
-       "neox",
-       0.5,
-       true,
-       F32,
-       "sm_90a"},
-      {"f16_gptj_quarter_one_row",
-       F16,
-       {1, 1, 192},
-       4,
-       64,
-       "gptj",
-       0.25,
-       false,
-       F16,
-       "sm_90a"},
-      {"bf16_neox_bf16_tables",
-       BF16,
-       {4, 8, 1024},
-       8,
-       128,
-       "neox",
-       1.0,
-       false,
-       BF16,
-       "sm_90a"},
-      {"f16_neox_vector4",
-       F16,
-       {5, 120},
-       16,
-       24,
-       "neox",
-       1.0,
-       true,
-       F32,
-       "sm_90a"},
-      {"f16_neox_vector1",
-       F16,
-       {3, 7, 90},
-       7,
-       30,
-       "neox",
-       1.0,
-       false,
-       F32,
-       "sm_90a"},
-      {"f16_gptj_vector1_partial",
-       F16,
-       {6, 90},
-       9,
-       30,
-       "gptj",
-       0.2,
-       true,
-       F32,
-       "sm_90a"},
-      {"f16_neox_masked_tail",
-       F16,
-       {9, 2, 2560},
-       2,
-       128,
-       "neox",
-       1.0,
-       false,
-       F32,
-       "sm_90a",
-       "#fusedops.tile<block = [2], warps = 4>"},
-      {"f16_llama_4096",
-       F16,
-       {2, 64, 4096},
-       64,
-       64,
-       "neox",
-       1.0,
-       false,
-       F32,
-       "sm_90a"},
-      {"sm80_f16_neox",
-       F16,
-       {2, 16, 256},
-       32,
-       64,
-       "neox",
-       1.0,
-       false,
-       F32,
-       "sm_80"},
-      {"sm80_bf16_gptj_positions",
-       BF16,
-       {33, 4096},
-       64,
-       128,
-       "gptj",
-       0.5,
-       true,
-       F32,
-       "sm_80"},
+      {"f16_neox_batch", F16, {2, 16, 256}, 32, 64, "neox", 1.0, false, F32, "sm_90a"},
+      {"bf16_gptj_positions", BF16, {3, 4096}, 4096, 128, "gptj", 1.0, true, F32, "sm_90a"},
+      {"f32_neox_partial_257rows", F32, {257, 512}, 300, 128, "neox", 0.5, true, F32, "sm_90a"},
+      {"f16_gptj_quarter_one_row", F16, {1, 1, 192}, 4, 64, "gptj", 0.25, false, F16, "sm_90a"},
+      {"bf16_neox_bf16_tables", BF16, {4, 8, 1024}, 8, 128, "neox", 1.0, false, BF16, "sm_90a"},
+      {"f16_neox_vector4", F16, {5, 120}, 16, 24, "neox", 1.0, true, F32, "sm_90a"},
+      {"f16_neox_vector1", F16, {3, 7, 90}, 7, 30, "neox", 1.0, false, F32, "sm_90a"},
+      {"f16_gptj_vector1_partial", F16, {6, 90}, 9, 30, "gptj", 0.2, true, F32, "sm_90a"},
+      {"f16_neox_masked_tail", F16, {9, 2, 2560}, 2, 128, "neox", 1.0, false, F32,
+       "sm_90a", "#fusedops.tile<block = [2], warps = 4>"},
+      {"f16_llama_4096", F16, {2, 64, 4096}, 64, 64, "neox", 1.0, false, F32, "sm_90a"},
+      {"sm80_f16_neox", F16, {2, 16, 256}, 32, 64, "neox", 1.0, false, F32, "sm_80"},
+      {"sm80_bf16_gptj_positions", BF16, {33, 4096}, 64, 128, "gptj", 0.5, true, F32, "sm_80"},
       {"sm80_f32_rows3", F32, {3, 384}, 3, 64, "neox", 1.0, true, F32, "sm_80"},
       // Several rows per block: a last block with fewer rows, a single block
       // with fewer rows than the tile asks for, gptj with partial rotary,
       // and sm_80.
-      {"bf16_neox_rows4_positions",
-       BF16,
-       {37, 4096},
-       4096,
-       128,
-       "neox",
-       1.0,
-       true,
-       F32,
-       "sm_90a",
-       "#fusedops.tile<block = [4], warps = 4>"},
-      {"f16_gptj_rows8_partial",
-       F16,
-       {3, 7, 512},
-       7,
-       64,
-       "gptj",
-       0.5,
-       false,
-       F32,
-       "sm_90a",
-       "#fusedops.tile<block = [8], warps = 2>"},
-      {"f32_neox_rows16_one_block",
-       F32,
-       {10, 384},
-       12,
-       64,
-       "neox",
-       1.0,
-       true,
-       F32,
-       "sm_90a",
-       "#fusedops.tile<block = [16], warps = 1>"},
-      {"sm80_bf16_neox_rows4",
-       BF16,
-       {19, 1024},
-       64,
-       128,
-       "neox",
-       1.0,
-       true,
-       BF16,
-       "sm_80",
-       "#fusedops.tile<block = [4], warps = 1>"},
+      {"bf16_neox_rows4_positions", BF16, {37, 4096}, 4096, 128, "neox", 1.0,
+       true, F32, "sm_90a", "#fusedops.tile<block = [4], warps = 4>"},
+      {"f16_gptj_rows8_partial", F16, {3, 7, 512}, 7, 64, "gptj", 0.5, false,
+       F32, "sm_90a", "#fusedops.tile<block = [8], warps = 2>"},
+      {"f32_neox_rows16_one_block", F32, {10, 384}, 12, 64, "neox", 1.0, true,
+       F32, "sm_90a", "#fusedops.tile<block = [16], warps = 1>"},
+      {"sm80_bf16_neox_rows4", BF16, {19, 1024}, 64, 128, "neox", 1.0, true,
+       BF16, "sm_80", "#fusedops.tile<block = [4], warps = 1>"},
   };
   return list;
 }
+// clang-format on
 
-INSTANTIATE_TEST_SUITE_P(Cases, RmsNormRopeGpuTest,
-                         ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<RmsNormCase> &info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Cases, RmsNormRopeGpuTest, ::testing::ValuesIn(cases()),
+    [](const ::testing::TestParamInfo<RmsNormCase> &info) {
+      return std::string(info.param.name);
+    });
 
 } // namespace
 
@@ -415,7 +260,7 @@ namespace {
 // result as the reference.
 TEST(RmsNormRopeGraphCapture, ReplaysFromACudaGraph) {
   RmsNormCase c{"graph", ElementType::F16, {4, 8, 256}, 8, 64, "neox", 1.0,
-                false,   ElementType::F32, "sm_90a"};
+                false, ElementType::F32, "sm_90a"};
   const double eps = 1e-5;
   std::string src =
       "func.func @f(%x: memref<?x8x256xf16>, %w: memref<256xf16>, %c: "
@@ -429,9 +274,8 @@ TEST(RmsNormRopeGraphCapture, ReplaysFromACudaGraph) {
   std::unique_ptr<JitModule> jit =
       JitModule::compileForChip(src, "sm_90a", error);
   ASSERT_TRUE(jit) << error;
-  auto entry =
-      reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
-          jit->lookupCInterface("f"));
+  auto entry = reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
+      jit->lookupCInterface("f"));
   ASSERT_TRUE(entry);
 
   FUSEDOPS_REQUIRE_GPU();
