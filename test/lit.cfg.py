@@ -46,8 +46,12 @@ if os.access(os.path.join(config.llvm_tools_dir, "mlir-opt"), os.X_OK):
 import shutil
 
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-if os.access(os.path.join(cuda_home, "bin", "ptxas"), os.X_OK) or shutil.which("ptxas"):
+_ptxas = os.path.join(cuda_home, "bin", "ptxas")
+if not os.access(_ptxas, os.X_OK):
+    _ptxas = shutil.which("ptxas")
+if _ptxas:
     config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", _ptxas))
 
 
 def _cuda_device_count():

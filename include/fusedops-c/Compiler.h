@@ -43,7 +43,7 @@ typedef struct fusedops_jit_st *fusedops_jit;
 
 /* What the compiler is: the fusedops C API version, the LLVM/MLIR version it
  * was built with and the ptxas release it finds (e.g.
- * "fusedops-capi 4; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
+ * "fusedops-capi 5; llvm 22.1.8; ptxas 13.0"). Callers that cache compiled
  * code put it in their keys. */
 const char *fusedopsCompilerVersion(void);
 

@@ -83,7 +83,8 @@ typedef struct fusedops_launch_plan_st *fusedops_launch_plan;
 fusedops_status fusedopsLaunchPlanCreate(fusedops_launch_plan *plan);
 
 /* Appends a launch of `function`. Its kernel takes `numParams` parameters of
- * 8 bytes each: parameter i is the pointer buffers[bufferIndex[i]] given to
+ * 8 bytes each (or 128-byte tensor maps: fusedopsLaunchPlanSetTensorMap):
+ * parameter i is the pointer buffers[bufferIndex[i]] given to
  * fusedopsLaunchPlanRun when bufferIndex[i] >= 0, else values[i]. Where the
  * driver can tell (cuFuncGetParamInfo, CUDA 12.4+), a kernel whose
  * parameters differ in number or size is refused with a message. */
@@ -92,6 +93,24 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
                       const uint32_t grid[3], const uint32_t block[3],
                       uint32_t sharedMemoryBytes, size_t numParams,
                       const int64_t *values, const int64_t *bufferIndex);
+
+/* Makes parameter `param` of the plan's last launch a TMA tensor map (a
+ * 128-byte parameter, given to fusedopsLaunchPlanAdd as one placeholder
+ * value) that each run encodes for buffers[bufferIndex], as
+ * fusedopsEncodeTensorMap2D does with the other arguments; checks them now
+ * on an aligned stand-in address. A launch whose kernel takes a 128-byte
+ * parameter runs only once every such parameter has its map. */
+fusedops_status
+fusedopsLaunchPlanSetTensorMap(fusedops_launch_plan plan, size_t param,
+                               size_t bufferIndex, uint32_t elementBytes,
+                               uint64_t rows, uint64_t cols,
+                               uint64_t rowStrideBytes, uint32_t boxRows,
+                               uint32_t boxCols, uint32_t swizzleBytes);
+
+/* Makes the plan's last launch persistent: its grid (x) becomes at most
+ * `blocksPerSm` times the SM count of the device it runs on. */
+fusedops_status fusedopsLaunchPlanSetGridPerSm(fusedops_launch_plan plan,
+                                               uint32_t blocksPerSm);
 
 /* Launches the plan's kernels in order on `stream` with `numBuffers` data
  * pointers; fails (launching nothing) if a launch refers to a buffer past
@@ -142,6 +161,25 @@ fusedops_status fusedopsTimeOnStream(fusedops_stream stream,
                                      void (*body)(void *user), void *user,
                                      int count, float *milliseconds);
 
+/* The number of SMs of the current context's device (cached per device). */
+fusedops_status fusedopsGetMultiprocessorCount(int *count);
+
+/* TMA tensor maps. Encodes into `map` (128 bytes, 64-byte aligned: a
+ * CUtensorMap) the map of a row-major [rows, cols] matrix of
+ * `elementBytes`-byte elements (1, 2 or 4; the bits are copied, not
+ * converted) at device address `global` (16-byte aligned), rows
+ * `rowStrideBytes` apart (a multiple of 16), read into shared memory in
+ * boxes of boxRows × boxCols elements (each at most 256; boxCols ·
+ * elementBytes at most `swizzleBytes`) with the 32-, 64- or 128-byte
+ * swizzle (`swizzleBytes`; 0: none). Elements outside the matrix read as
+ * zeros. Needs a driver with cuTensorMapEncodeTiled (CUDA 12.0+). */
+fusedops_status fusedopsEncodeTensorMap2D(void *map, const void *global,
+                                          uint32_t elementBytes, uint64_t rows,
+                                          uint64_t cols,
+                                          uint64_t rowStrideBytes,
+                                          uint32_t boxRows, uint32_t boxCols,
+                                          uint32_t swizzleBytes);
+
 /* Number of errors the mgpu* wrappers (which cannot return one) have hit on
  * this thread since the last call; their messages go to
  * fusedopsGetLastErrorMessage and stderr. */
@@ -164,6 +202,16 @@ void mgpuMemset32(void *dst, unsigned int value, size_t count, void *stream);
 void *mgpuStreamCreate(void);
 void mgpuStreamSynchronize(void *stream);
 void mgpuStreamDestroy(void *stream);
+/* fusedopsGetMultiprocessorCount for host code (persistent grids); 1 after
+ * an asynchronous error. */
+int32_t mgpuMultiprocessorCount(void);
+/* fusedopsEncodeTensorMap2D for host code: 1 if the map was encoded; 0 for
+ * an empty matrix (nothing to launch) or a failure (an asynchronous error,
+ * see fusedopsTakeAsyncErrorCount). */
+int32_t mgpuTensorMapEncode2D(void *map, void *global, int32_t elementBytes,
+                              int64_t rows, int64_t cols,
+                              int64_t rowStrideBytes, int32_t boxRows,
+                              int32_t boxCols, int32_t swizzleBytes);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,9 @@
 using namespace mlir;
 using namespace mlir::fusedops;
 
+/// Fields of one tensor map in a launch plan entry's `tensor_maps`.
+static constexpr size_t kTensorMapFields = 9;
+
 /// The JSON form of a `fusedops.launch_plan` attribute (see
 /// JitModule::getLaunchPlan), or nothing if the attribute is not one the
 /// launch-plan pass writes (a module from elsewhere keeps its host code).
@@ -50,10 +53,29 @@ static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
     auto shared = dict.getAs<IntegerAttr>("shared_memory");
     auto params = dict.getAs<DenseI64ArrayAttr>("params");
     auto paramArgs = dict.getAs<DenseI64ArrayAttr>("param_args");
+    auto maps = dict.getAs<DenseI64ArrayAttr>("tensor_maps");
+    auto gridPerSm = dict.getAs<IntegerAttr>("grid_per_sm");
     if (!module || !kernel || !grid || grid.size() != 3 || !block ||
         block.size() != 3 || !shared || !params || !paramArgs ||
-        params.size() != paramArgs.size())
+        params.size() != paramArgs.size() || !maps || !gridPerSm ||
+        maps.size() % kTensorMapFields != 0)
       return std::nullopt;
+    // Each tensor map: the fields of fusedopsLaunchPlanSetTensorMap.
+    llvm::json::Array tensorMaps;
+    for (size_t i = 0; i < maps.size(); i += kTensorMapFields) {
+      ArrayRef<int64_t> f = maps.asArrayRef().slice(i, kTensorMapFields);
+      tensorMaps.push_back(llvm::json::Object{
+          {"param", f[0]},
+          {"arg", f[1]},
+          {"element_bytes", f[2]},
+          {"rows", f[3]},
+          {"cols", f[4]},
+          {"row_stride_bytes", f[5]},
+          {"box_rows", f[6]},
+          {"box_cols", f[7]},
+          {"swizzle_bytes", f[8]},
+      });
+    }
     auto numbers = [](ArrayRef<int64_t> values) {
       return llvm::json::Array(values);
     };
@@ -65,6 +87,8 @@ static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
         {"shared_memory", shared.getInt()},
         {"params", numbers(params.asArrayRef())},
         {"param_args", numbers(paramArgs.asArrayRef())},
+        {"tensor_maps", std::move(tensorMaps)},
+        {"grid_per_sm", gridPerSm.getInt()},
     });
   }
   std::string text;
@@ -101,6 +125,10 @@ mlir::fusedops::getRuntimeSymbolMap(llvm::orc::MangleAndInterner mangle) {
   add("mgpuStreamSynchronize",
       reinterpret_cast<void *>(&mgpuStreamSynchronize));
   add("mgpuStreamDestroy", reinterpret_cast<void *>(&mgpuStreamDestroy));
+  add("mgpuMultiprocessorCount",
+      reinterpret_cast<void *>(&mgpuMultiprocessorCount));
+  add("mgpuTensorMapEncode2D",
+      reinterpret_cast<void *>(&mgpuTensorMapEncode2D));
   return symbols;
 }
 

@@ -165,7 +165,7 @@ mlir::fusedops::getCompilerVersion(const FusedOpsToBinaryOptions &options) {
   if (inserted) {
     std::string error;
     FailureOr<unsigned> ptxas = getPtxasVersion(options, error);
-    it->second = std::string("fusedops-capi 4; llvm ") + LLVM_VERSION_STRING +
+    it->second = std::string("fusedops-capi 5; llvm ") + LLVM_VERSION_STRING +
                  "; ptxas " +
                  (succeeded(ptxas) ? std::to_string(*ptxas / 10) + "." +
                                          std::to_string(*ptxas % 10)
@@ -273,7 +273,9 @@ LogicalResult mlir::fusedops::buildFusedOpsToBinaryPipeline(
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
 
-  // Host: launches to runtime calls, kernels to the binary.
+  // Host: tensor maps passed by value, launches to runtime calls, kernels
+  // to the binary.
+  pm.addPass(createFusedOpsTensorMapParams());
   pm.addPass(createGpuToLLVMConversionPass());
   GpuModuleToBinaryPassOptions toBinary;
   // cubins: PTX here, assembled by our pass, which stops a ptxas that

@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -110,6 +111,11 @@ struct Driver {
   CUresult (*cuFuncGetParamInfo)(CUfunction, size_t, size_t *,
                                  size_t *) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
+  /// Optional (CUDA 12.0+): TMA tensor maps, for the sm_90a GEMM kernels.
+  CUresult (*cuTensorMapEncodeTiled)(void *, int, uint32_t, void *,
+                                     const uint64_t *, const uint64_t *,
+                                     const uint32_t *, const uint32_t *, int,
+                                     int, int, int) = nullptr;
 };
 
 /// The last error message of this thread. A fixed buffer, not a
@@ -212,6 +218,9 @@ const Driver *loadDriver(std::string &error) {
     if (void *address = dlsym(driver.handle, "cuFuncGetParamInfo"))
       driver.cuFuncGetParamInfo =
           reinterpret_cast<decltype(driver.cuFuncGetParamInfo)>(address);
+    if (void *address = dlsym(driver.handle, "cuTensorMapEncodeTiled"))
+      driver.cuTensorMapEncodeTiled =
+          reinterpret_cast<decltype(driver.cuTensorMapEncodeTiled)>(address);
     if (!ok) {
       dlclose(driver.handle);
       driver.handle = nullptr;
@@ -225,6 +234,9 @@ const Driver *driverOrNull() {
   std::string error;
   return loadDriver(error);
 }
+
+/// A CUtensorMap.
+constexpr size_t kTensorMapBytes = 128;
 
 /// Turns a failed driver call into FUSEDOPS_ERROR_CUDA with its name.
 fusedops_status check(CUresult result, const char *call) {
@@ -326,6 +338,26 @@ fusedops_status loadModule(const void *image, size_t size,
   return FUSEDOPS_SUCCESS;
 }
 
+/// The SM count of the current context's device. Asked at every launch of
+/// a persistent kernel: cached per device.
+fusedops_status getMultiprocessorCount(const Driver *driver, int *count) {
+  constexpr int kDevices = 64;
+  static std::atomic<int> counts[kDevices];
+  CUdevice device = 0;
+  FUSEDOPS_CHECK(driver->cuCtxGetDevice(&device));
+  if (device >= 0 && device < kDevices)
+    if (int known = counts[device].load(std::memory_order_relaxed)) {
+      *count = known;
+      return FUSEDOPS_SUCCESS;
+    }
+  constexpr int kAttrMultiprocessorCount = 16;
+  FUSEDOPS_CHECK(
+      driver->cuDeviceGetAttribute(count, kAttrMultiprocessorCount, device));
+  if (device >= 0 && device < kDevices)
+    counts[device].store(*count, std::memory_order_relaxed);
+  return FUSEDOPS_SUCCESS;
+}
+
 /// Records an error from an mgpu* wrapper, which has no way to return one.
 void reportAsync(const char *what) {
   ++asyncErrorCount;
@@ -367,6 +399,14 @@ fusedops_status fusedopsGetDeviceArch(int *major, int *minor) {
   FUSEDOPS_CHECK(
       driver->cuDeviceGetAttribute(minor, kAttrComputeCapabilityMinor, device));
   return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsGetMultiprocessorCount(int *count) {
+  if (!count)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsGetMultiprocessorCount needs an int pointer");
+  FUSEDOPS_READY(driver);
+  return getMultiprocessorCount(driver, count);
 }
 
 fusedops_status fusedopsModuleLoad(const void *image, size_t size,
@@ -433,6 +473,74 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
 }
 
 //===----------------------------------------------------------------------===//
+// Tensor maps
+//===----------------------------------------------------------------------===//
+
+fusedops_status fusedopsEncodeTensorMap2D(void *map, const void *global,
+                                          uint32_t elementBytes, uint64_t rows,
+                                          uint64_t cols,
+                                          uint64_t rowStrideBytes,
+                                          uint32_t boxRows, uint32_t boxCols,
+                                          uint32_t swizzleBytes) {
+  // The driver's own checks answer CUDA_ERROR_INVALID_VALUE alone: say
+  // which rule a map breaks (CUDA driver API, cuTensorMapEncodeTiled).
+  auto invalid = [](const std::string &why) {
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "cannot encode a TMA tensor map: " + why);
+  };
+  if (!map || reinterpret_cast<uintptr_t>(map) % 64 != 0)
+    return invalid("the map must be 64-byte aligned host memory");
+  if (!global || reinterpret_cast<uintptr_t>(global) % 16 != 0)
+    return invalid("the matrix address must be 16-byte aligned (a "
+                   "contiguous tensor of its own storage, not an offset "
+                   "view)");
+  if (elementBytes != 1 && elementBytes != 2 && elementBytes != 4)
+    return invalid("elements must be 1, 2 or 4 bytes, not " +
+                   std::to_string(elementBytes));
+  if (rows == 0 || cols == 0 || rows > (uint64_t(1) << 32) ||
+      cols > (uint64_t(1) << 32))
+    return invalid("the matrix must have 1 to 2^32 rows and columns, not " +
+                   std::to_string(rows) + " x " + std::to_string(cols));
+  if (rowStrideBytes % 16 != 0 || rowStrideBytes < cols * elementBytes ||
+      rowStrideBytes >= (uint64_t(1) << 40))
+    return invalid("the row stride must be a multiple of 16 bytes, at least "
+                   "a row, below 2^40; got " +
+                   std::to_string(rowStrideBytes));
+  if (boxRows == 0 || boxRows > 256 || boxCols == 0 || boxCols > 256)
+    return invalid("boxes must have 1 to 256 rows and columns");
+  int swizzle = swizzleBytes == 0     ? 0
+                : swizzleBytes == 32  ? 1
+                : swizzleBytes == 64  ? 2
+                : swizzleBytes == 128 ? 3
+                                      : -1;
+  if (swizzle < 0)
+    return invalid("the swizzle must be 0, 32, 64 or 128 bytes");
+  if ((boxCols * elementBytes) % 16 != 0 ||
+      (swizzle && boxCols * elementBytes > swizzleBytes))
+    return invalid("a box row must be a multiple of 16 bytes and fit the "
+                   "swizzle span");
+  FUSEDOPS_READY(driver);
+  if (!driver->cuTensorMapEncodeTiled)
+    return fail(FUSEDOPS_ERROR_CUDA,
+                "the CUDA driver lacks cuTensorMapEncodeTiled (CUDA 12.0+), "
+                "which the sm_90a kernels' TMA loads need; update the "
+                "NVIDIA driver");
+  // CU_TENSOR_MAP_DATA_TYPE_UINT8/UINT16/UINT32: bits are copied as they
+  // are (FP8, f16, bf16, f32 alike).
+  int dataType = elementBytes == 1 ? 0 : elementBytes == 2 ? 1 : 2;
+  const uint64_t dims[2] = {cols, rows};
+  const uint64_t strides[1] = {rowStrideBytes};
+  const uint32_t box[2] = {boxCols, boxRows};
+  const uint32_t elementStrides[2] = {1, 1};
+  constexpr int kInterleaveNone = 0, kL2Promotion256B = 3, kOobFillZero = 0;
+  FUSEDOPS_CHECK(driver->cuTensorMapEncodeTiled(
+      map, dataType, 2, const_cast<void *>(global), dims, strides, box,
+      elementStrides, kInterleaveNone, swizzle, kL2Promotion256B,
+      kOobFillZero));
+  return FUSEDOPS_SUCCESS;
+}
+
+//===----------------------------------------------------------------------===//
 // Launch plans
 //===----------------------------------------------------------------------===//
 
@@ -445,6 +553,20 @@ struct fusedops_launch_plan_st {
     std::vector<int64_t> values;
     /// (parameter, buffer) pairs: the parameters that are data pointers.
     std::vector<std::pair<size_t, size_t>> pointers;
+    /// The parameters that are tensor maps, encoded at each run.
+    struct TensorMap {
+      size_t param, buffer;
+      uint32_t elementBytes;
+      uint64_t rows, cols, rowStrideBytes;
+      uint32_t boxRows, boxCols, swizzleBytes;
+    };
+    std::vector<TensorMap> tensorMaps;
+    /// Parameters the driver reports as 128 bytes (tensor maps), if it can
+    /// tell; each needs a TensorMap before the launch may run.
+    std::vector<size_t> mapSizedParams;
+    /// Persistent: at most this many blocks per SM of the device (0: the
+    /// grid as given).
+    uint32_t gridPerSm = 0;
   };
   std::vector<Launch> launches;
   /// One more than the largest buffer index any launch reads.
@@ -474,6 +596,7 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
                 "block sizes and, for parameters, their values and buffer "
                 "indices");
   auto cuFunction = reinterpret_cast<CUfunction>(function);
+  std::vector<size_t> mapSizedParams;
   if (driver->cuFuncGetParamInfo) {
     // The kernel's own parameter list, as the driver read it from the image.
     constexpr CUresult kInvalidValue = 1;
@@ -484,12 +607,17 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
       if (result == kInvalidValue)
         break;
       FUSEDOPS_CHECK(result);
+      if (size == kTensorMapBytes) {
+        mapSizedParams.push_back(count);
+        continue;
+      }
       if (size != 8)
         return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                     "launch plan: kernel parameter " + std::to_string(count) +
                         " is " + std::to_string(size) +
-                        " bytes, but plans pass 8-byte parameters; launch "
-                        "this kernel through its host code");
+                        " bytes, but plans pass 8-byte parameters and "
+                        "128-byte tensor maps; launch this kernel through "
+                        "its host code");
     }
     if (count != numParams)
       return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
@@ -507,6 +635,7 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
   std::copy(block, block + 3, launch.block);
   launch.sharedMemoryBytes = sharedMemoryBytes;
   launch.values.assign(values, values + numParams);
+  launch.mapSizedParams = std::move(mapSizedParams);
   size_t numBuffers = plan->numBuffers;
   for (size_t i = 0; i < numParams; ++i) {
     if (bufferIndex[i] < 0)
@@ -517,6 +646,56 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
   plan->launches.push_back(std::move(launch));
   plan->numBuffers = numBuffers;
   plan->driver = driver;
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status
+fusedopsLaunchPlanSetTensorMap(fusedops_launch_plan plan, size_t param,
+                               size_t bufferIndex, uint32_t elementBytes,
+                               uint64_t rows, uint64_t cols,
+                               uint64_t rowStrideBytes, uint32_t boxRows,
+                               uint32_t boxCols, uint32_t swizzleBytes) {
+  if (!plan || plan->launches.empty())
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchPlanSetTensorMap needs a plan with a launch");
+  auto &launch = plan->launches.back();
+  if (param >= launch.values.size() ||
+      std::any_of(launch.pointers.begin(), launch.pointers.end(),
+                  [&](auto pointer) { return pointer.first == param; }) ||
+      std::any_of(launch.tensorMaps.begin(), launch.tensorMaps.end(),
+                  [&](const auto &map) { return map.param == param; }))
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "launch plan: parameter " + std::to_string(param) +
+                    " cannot be a tensor map (past the launch's " +
+                    std::to_string(launch.values.size()) +
+                    " parameters, or already a pointer or a map)");
+  if (!launch.mapSizedParams.empty() &&
+      std::find(launch.mapSizedParams.begin(), launch.mapSizedParams.end(),
+                param) == launch.mapSizedParams.end())
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "launch plan: kernel parameter " + std::to_string(param) +
+                    " is not 128 bytes, so not a tensor map; the plan does "
+                    "not belong to this kernel");
+  // Check the description once, on a stand-in address.
+  alignas(64) unsigned char probe[kTensorMapBytes];
+  if (fusedops_status status = fusedopsEncodeTensorMap2D(
+          probe, reinterpret_cast<const void *>(uintptr_t(1) << 20),
+          elementBytes, rows, cols, rowStrideBytes, boxRows, boxCols,
+          swizzleBytes))
+    return status;
+  launch.tensorMaps.push_back({param, bufferIndex, elementBytes, rows, cols,
+                               rowStrideBytes, boxRows, boxCols, swizzleBytes});
+  plan->numBuffers = std::max(plan->numBuffers, bufferIndex + 1);
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsLaunchPlanSetGridPerSm(fusedops_launch_plan plan,
+                                               uint32_t blocksPerSm) {
+  if (!plan || plan->launches.empty() || blocksPerSm == 0)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchPlanSetGridPerSm needs a plan with a launch "
+                "and at least one block per SM");
+  plan->launches.back().gridPerSm = blocksPerSm;
   return FUSEDOPS_SUCCESS;
 }
 
@@ -540,6 +719,17 @@ fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
     FUSEDOPS_READY(loaded);
     driver = loaded;
   }
+  // The tensor maps' buffers must be 16-byte aligned (the rest of a map was
+  // checked when it was set): refuse before launching anything.
+  for (const auto &launch : plan->launches)
+    for (const auto &map : launch.tensorMaps)
+      if (!buffers[map.buffer] ||
+          reinterpret_cast<uintptr_t>(buffers[map.buffer]) % 16 != 0)
+        return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                    "buffer " + std::to_string(map.buffer) +
+                        " is read through a TMA tensor map and must be "
+                        "16-byte aligned (a contiguous tensor of its own "
+                        "storage, not an offset view)");
   constexpr CUresult kInvalidContext = 201;
   // Kernel parameters live on this thread's stack: runs may overlap.
   constexpr size_t kInline = 64;
@@ -562,9 +752,50 @@ fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
       values[param] = reinterpret_cast<intptr_t>(buffers[buffer]);
     for (size_t i = 0; i < n; ++i)
       params[i] = &values[i];
+    // Tensor maps: encoded for this run's buffers, passed by value.
+    if (launch.tensorMaps.size() != launch.mapSizedParams.size() &&
+        !launch.mapSizedParams.empty())
+      return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                  "launch plan: the kernel takes " +
+                      std::to_string(launch.mapSizedParams.size()) +
+                      " tensor maps but the plan describes " +
+                      std::to_string(launch.tensorMaps.size()) +
+                      " (fusedopsLaunchPlanSetTensorMap)");
+    constexpr size_t kInlineMaps = 4;
+    struct alignas(64) Map {
+      unsigned char bytes[kTensorMapBytes];
+    };
+    Map inlineMaps[kInlineMaps];
+    std::vector<Map> heapMaps;
+    Map *maps = inlineMaps;
+    if (launch.tensorMaps.size() > kInlineMaps) {
+      heapMaps.resize(launch.tensorMaps.size());
+      maps = heapMaps.data();
+    }
+    for (size_t i = 0; i < launch.tensorMaps.size(); ++i) {
+      const auto &map = launch.tensorMaps[i];
+      if (fusedops_status status = fusedopsEncodeTensorMap2D(
+              maps[i].bytes, buffers[map.buffer], map.elementBytes, map.rows,
+              map.cols, map.rowStrideBytes, map.boxRows, map.boxCols,
+              map.swizzleBytes))
+        return status;
+      params[map.param] = maps[i].bytes;
+    }
+    uint32_t gridX = launch.grid[0];
+    if (launch.gridPerSm) {
+      int sms = 0;
+      if (fusedops_status status = getMultiprocessorCount(driver, &sms)) {
+        // No current context yet: ready() makes one, then ask again.
+        FUSEDOPS_READY(loaded);
+        if ((status = getMultiprocessorCount(loaded, &sms)))
+          return status;
+      }
+      gridX = static_cast<uint32_t>(
+          std::min<uint64_t>(gridX, uint64_t(sms) * launch.gridPerSm));
+    }
     auto launchOnce = [&] {
       return driver->cuLaunchKernel(
-          launch.function, launch.grid[0], launch.grid[1], launch.grid[2],
+          launch.function, gridX, launch.grid[1], launch.grid[2],
           launch.block[0], launch.block[1], launch.block[2],
           launch.sharedMemoryBytes, static_cast<CUstream>(stream), params,
           nullptr);
@@ -799,6 +1030,36 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   if (fusedopsLaunchKernel(static_cast<fusedops_function>(function), grid,
                            block, static_cast<uint32_t>(smem), stream, params))
     reportAsync("mgpuLaunchKernel");
+}
+
+int32_t mgpuMultiprocessorCount(void) {
+  int count = 0;
+  if (fusedopsGetMultiprocessorCount(&count) || count <= 0) {
+    reportAsync("mgpuMultiprocessorCount");
+    return 1; // One block still computes every tile, slowly.
+  }
+  return count;
+}
+
+int32_t mgpuTensorMapEncode2D(void *map, void *global, int32_t elementBytes,
+                              int64_t rows, int64_t cols,
+                              int64_t rowStrideBytes, int32_t boxRows,
+                              int32_t boxCols, int32_t swizzleBytes) {
+  if (rows <= 0 || cols <= 0)
+    return 0; // An empty matrix: no launch, no error.
+  if (elementBytes < 0 || rowStrideBytes < 0 || boxRows < 0 || boxCols < 0 ||
+      swizzleBytes < 0) {
+    lastError = std::string("cannot encode a TMA tensor map: negative size");
+    reportAsync("mgpuTensorMapEncode2D");
+    return 0;
+  }
+  if (fusedopsEncodeTensorMap2D(map, global, elementBytes, rows, cols,
+                                rowStrideBytes, boxRows, boxCols,
+                                swizzleBytes)) {
+    reportAsync("mgpuTensorMapEncode2D");
+    return 0;
+  }
+  return 1;
 }
 
 void *mgpuStreamCreate(void) {

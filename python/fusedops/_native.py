@@ -197,6 +197,22 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
             int64s,
             int64s,
         ]
+        u32, u64 = ctypes.c_uint32, ctypes.c_uint64
+        rt.fusedopsLaunchPlanSetTensorMap.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanSetTensorMap.argtypes = [
+            c_void_p,
+            c_size_t,
+            c_size_t,
+            u32,
+            u64,
+            u64,
+            u64,
+            u32,
+            u32,
+            u32,
+        ]
+        rt.fusedopsLaunchPlanSetGridPerSm.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanSetGridPerSm.argtypes = [c_void_p, u32]
         rt.fusedopsLaunchPlanRun.restype = ctypes.c_int
         rt.fusedopsLaunchPlanRun.argtypes = [c_void_p, ctypes.POINTER(c_void_p), c_size_t, c_void_p]
         rt.fusedopsLaunchPlanDestroy.restype = ctypes.c_int
@@ -256,7 +272,7 @@ def _forget_fastcall() -> None:
 
 
 def compiler_version() -> str:
-    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 4; llvm 22.1.8; ...``."""
+    """fusedops C API, LLVM/MLIR and ptxas versions, e.g. ``fusedops-capi 5; llvm 22.1.8; ...``."""
     return _load()[1].fusedopsCompilerVersion().decode()
 
 
@@ -372,6 +388,29 @@ class LaunchPlan:
                 ),
                 f"planning the launch of {kernel}",
             )
+            # TMA tensor maps (sm_90a GEMMs), encoded by each run for its buffers.
+            for m in launch.get("tensor_maps", []):
+                check_runtime(
+                    rt.fusedopsLaunchPlanSetTensorMap(
+                        self._plan,
+                        m["param"],
+                        m["arg"],
+                        m["element_bytes"],
+                        m["rows"],
+                        m["cols"],
+                        m["row_stride_bytes"],
+                        m["box_rows"],
+                        m["box_cols"],
+                        m["swizzle_bytes"],
+                    ),
+                    f"planning the tensor maps of {kernel}",
+                )
+                self.num_buffers = max(self.num_buffers, m["arg"] + 1)
+            if launch.get("grid_per_sm", 0):  # persistent: grid capped at the device's SMs
+                check_runtime(
+                    rt.fusedopsLaunchPlanSetGridPerSm(self._plan, launch["grid_per_sm"]),
+                    f"planning the grid of {kernel}",
+                )
             self.num_buffers = max([self.num_buffers, *(a + 1 for a in args)])
         self.launches = len(plan["launches"])
 

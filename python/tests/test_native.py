@@ -226,6 +226,18 @@ def test_every_op_gets_a_launch_plan(name: str) -> None:
         assert pointers and len(pointers) % 2 == 0
         assert all(a < len(args) for a in pointers)
         used.update(pointers)
+        # The sm_90a GEMMs read A and each B through TMA tensor maps (encoded per run from the
+        # arguments) on a persistent grid; the other ops have neither.
+        gemm = name.startswith(("gated_mlp", "fp8_gemm"))
+        maps = launch["tensor_maps"]
+        if gemm:
+            assert len(maps) == (3 if name.startswith("gated_mlp") else 2), maps
+            assert {m["arg"] for m in maps} <= set(range(len(args)))
+            assert all(m["swizzle_bytes"] in (32, 64, 128) for m in maps)
+            assert all(m["param"] >= len(launch["params"]) - len(maps) for m in maps)
+            assert launch["grid_per_sm"] >= 1
+        else:
+            assert not maps and launch["grid_per_sm"] == 0
     assert used == set(range(len(args))), "every argument reaches a kernel"
     assert module.launch_plan("absent") is None
 

@@ -44,7 +44,7 @@ std::string image(fusedops_jit jit) {
 
 TEST(CompilerCAPI, VersionNamesTheToolchain) {
   std::string version = fusedopsCompilerVersion();
-  EXPECT_EQ(version.rfind("fusedops-capi 4; llvm 22.", 0), 0u) << version;
+  EXPECT_EQ(version.rfind("fusedops-capi 5; llvm 22.", 0), 0u) << version;
   EXPECT_NE(version.find("; ptxas "), std::string::npos) << version;
 }
 

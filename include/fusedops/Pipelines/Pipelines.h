@@ -57,7 +57,7 @@ struct FusedOpsToBinaryOptions
 
 /// What built a kernel, for caches to key on: the fusedops version, the
 /// LLVM/MLIR version and the ptxas release `options` finds, e.g.
-/// "fusedops-capi 4; llvm 22.1.8; ptxas 13.0" ("ptxas none" without one).
+/// "fusedops-capi 5; llvm 22.1.8; ptxas 13.0" ("ptxas none" without one).
 /// Computed once per toolkit.
 std::string getCompilerVersion(const FusedOpsToBinaryOptions &options);
 

@@ -16,8 +16,8 @@
 //     per-row scales and the bias applied to the finished sums.
 //
 // Requirements (checked, with a diagnostic): static N and K (M may be
-// dynamic); K·bytes a multiple of 16 (16-byte copies); a tile the mainloop
-// can build (WgmmaGemmPlan::getUnsupportedReason).
+// dynamic); K·bytes a multiple of 16 (the tensor maps' row stride); a tile
+// the mainloop can build (WgmmaGemmPlan::getUnsupportedReason).
 //
 //===----------------------------------------------------------------------===//
 
@@ -88,28 +88,28 @@ public:
         });
   }
 
-  LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
-                      gpu::GPUModuleOp module,
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
                       RewriterBase &rewriter) const override {
     auto mlp = cast<GatedMlpOp>(op);
     WgmmaGemmPlan plan = makeGatedMlpPlan(mlp, tile);
     ImplicitLocOpBuilder b(op->getLoc(), rewriter);
     b.setInsertionPoint(op);
     Activation activation = mlp.getActivation();
+    SmallVector<Value> args = getGatedMlpKernelArgs(b, mlp);
     buildAndLaunchWgmmaGemm(
-        b, module, "gated_mlp", getGatedMlpKernelArgs(b, mlp), plan,
-        [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0,
-            Value n0) {
+        b, module, "gated_mlp", args, args[0], {args[1], args[2]}, plan, target,
+        [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
+            const WgmmaTileSchedule &schedule) {
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
           Value rowsM = memref::DimOp::create(b, x, 0);
-          buildWgmmaGemm(
-              b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)}, rowsM,
-              m0, n0, /*kTileScale=*/nullptr,
-              [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-                  const AccumulatorPairs &pairs) {
-                buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
-                                      plan.n);
-              });
+          buildWgmmaGemm(b, plan, kernel, schedule, /*kTileScale=*/nullptr,
+                         [&](ImplicitLocOpBuilder &b,
+                             ArrayRef<SmallVector<Value>> acc,
+                             const AccumulatorPairs &pairs) {
+                           buildGatedMlpEpilogue(b, activation, acc, pairs, out,
+                                                 rowsM, plan.n);
+                         });
         });
     rewriter.eraseOp(op);
     return success();
@@ -184,7 +184,7 @@ public:
 };
 
 LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
-                                         const KernelTarget &,
+                                         const KernelTarget &target,
                                          gpu::GPUModuleOp module,
                                          RewriterBase &rewriter) const {
   auto gemm = cast<Fp8GemmOp>(op);
@@ -192,24 +192,24 @@ LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   ScaleGranularity granularity = gemm.getGranularity();
   ImplicitLocOpBuilder b(op->getLoc(), rewriter);
   b.setInsertionPoint(op);
+  SmallVector<Value> hostArgs = Fp8GemmKernelArgs::get(gemm);
   buildAndLaunchWgmmaGemm(
-      b, module, "fp8_gemm", Fp8GemmKernelArgs::get(gemm), plan,
-      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0, Value n0) {
+      b, module, "fp8_gemm", hostArgs, hostArgs[0], {hostArgs[1]}, plan, target,
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
+          const WgmmaTileSchedule &schedule) {
         Fp8GemmKernelArgs args = Fp8GemmKernelArgs::fromKernel(gemm, kernel);
         Value rowsM = memref::DimOp::create(b, args.lhs, 0);
-        // Block scales: the pair covering this block tile's K tile kt (the
-        // last one for the zero tile past K that promotion may add).
-        auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt) -> Value {
-          Value kb = arith::MinUIOp::create(
-              b,
-              arith::DivUIOp::create(
-                  b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
-                  cIndex(b, 128)),
-              cIndex(b, llvm::divideCeil(plan.k, 128) - 1));
+        // Block scales: the pair covering the output tile at (m0, n0) in
+        // the 128-wide K block of K tile kt.
+        auto blockScale = [&](ImplicitLocOpBuilder &b, Value kt, Value m0,
+                              Value n0) -> Value {
+          Value kb = arith::DivUIOp::create(
+              b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
+              cIndex(b, 128));
           return loadFp8BlockScale(b, args, m0, n0, kb);
         };
         buildWgmmaGemm(
-            b, plan, args.lhs, {args.rhs}, rowsM, m0, n0,
+            b, plan, kernel, schedule,
             granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
                                                       : KTileScaleFn(),
             [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,

@@ -4,29 +4,33 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The mainloop, per block of `warpgroups` warpgroups, every thread both
-// loading and (by warpgroup) multiplying:
+// K is walked in BK steps through a `stages`-deep ring of K-major tiles in
+// dynamic shared memory, rows of BK·bytes = 32, 64 or 128 bytes, each
+// 16-byte chunk c of row r stored at chunk c ^ (r·rowBytes/128 mod
+// chunks-per-row): the swizzle of the wgmma descriptor's 32/64/128-byte
+// mode, so that the 8 rows a core matrix reads fall in distinct banks. Two
+// ways to fill it:
 //
-//   * K is walked in BK steps through a `stages`-deep ring in dynamic shared
-//     memory. Every thread issues 16-byte `cp.async` copies of the A and Bᵢ
-//     tiles (zero-filling rows past M or N and columns past K) into rows of
-//     BK·bytes = 32, 64 or 128 bytes, each 16-byte chunk c of row r stored at
-//     chunk c ^ (r·rowBytes/128 mod chunks-per-row): the swizzle of the
-//     wgmma descriptor's 32/64/128-byte mode, so that the 8 rows a core
-//     matrix reads fall in distinct banks.
-//   * Step kt: wait for its copies, `fence.proxy.async` (the copies are
-//     generic-proxy writes the MMA unit reads), barrier; issue the copies of
-//     step kt + stages − 2 into the slot of step kt − 2, whose MMAs every
-//     warpgroup has finished (each waits for all but its latest group before
-//     the barrier); then one `wgmma.mma_async` per 32 bytes of K and per B
-//     operand, m64nBNk16 (f16/bf16) or m64nBNk32 (FP8), A and B from
-//     shared-memory descriptors (K-major, SBO = 8 rows), committed as one
-//     group; wait for all but that group.
-//   * FP8 (`promote`) instead starts each K tile's MMAs from zero and adds
-//     them to f32 sums (times the tile's scale for block128 scales): the
-//     promotion of DeepSeek-V3 §3.3.2, per K tile of at most 128. Tiles go
-//     in pairs with two partial sets, so the MMAs of one overlap the
-//     folding of the other.
+//   * TMA, warp-specialized (the default): warpgroup 0 is the producer; one
+//     of its threads waits for a slot's `empty` mbarrier, arrives on its
+//     `full` one with the tile's byte count and issues one
+//     `cp.async.bulk.tensor` per operand (the hardware swizzles, and fills
+//     zeros past M, N and K), through tensor maps the host encodes and
+//     passes by value. The `warpgroups` MMA warpgroups wait on `full`,
+//     multiply, and arrive on `empty` once the MMAs reading the slot are
+//     done. setmaxnreg gives the MMA warpgroups the producer's registers.
+//   * cp.async: every thread copies 16-byte chunks into their swizzled
+//     places, stages − 2 tiles ahead; per K tile wait, `fence.proxy.async`
+//     (generic-proxy writes the MMA unit reads), barrier, refill the slot
+//     of tile kt − 2.
+//
+// Per K tile, one `wgmma.mma_async` per 32 bytes of K and per B operand,
+// m64nBNk16 (f16/bf16) or m64nBNk32 (FP8), A and B from shared-memory
+// descriptors (K-major, SBO = 8 rows), committed as one group; wait for
+// all but that group. FP8 (`promote`) instead starts each K tile's MMAs
+// from zero, waits for them and adds them to f32 sums (times the tile's
+// scale for block128 scales): the promotion of DeepSeek-V3 §3.3.2, per K
+// tile of at most 128.
 //
 // wgmma is emitted as nvvm.wgmma.mma_async with descriptors built here:
 // nvgpu.warpgroup.mma of MLIR 22 steps K-major B descriptors wrongly for
@@ -37,6 +41,7 @@
 #include "Wgmma.h"
 
 #include "KernelBuilder.h"
+#include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -50,8 +55,6 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
-/// Bytes one cp.async moves.
-static constexpr int64_t kChunkBytes = 16;
 /// The swizzle pattern repeats every 1024 bytes (8 rows of 128 bytes): ring
 /// slots start at multiples of it.
 static constexpr int64_t kSwizzleAlign = 1024;
@@ -59,6 +62,13 @@ static constexpr int64_t kSwizzleAlign = 1024;
 static constexpr int64_t kGroupRows = 8;
 /// Rows of one warpgroup's MMA (m64).
 static constexpr int64_t kWarpgroupRows = 64;
+/// A CUDA tensor map (CUtensorMap): 128 bytes, 64-byte aligned.
+static constexpr int64_t kTensorMapBytes = 128;
+/// The runtime functions host code encodes tensor maps with and asks the
+/// device's SM count (fusedops-c/Runtime.h).
+static constexpr StringLiteral kTensorMapEncodeFn = "mgpuTensorMapEncode2D";
+static constexpr StringLiteral kMultiprocessorCountFn =
+    "mgpuMultiprocessorCount";
 
 WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
                                  int64_t numB, Type aType, Type bType,
@@ -100,7 +110,8 @@ static SmallVector<int64_t> getRingOffsets(const WgmmaGemmPlan &plan) {
 }
 
 int64_t WgmmaGemmPlan::sharedBytes() const {
-  return getRingOffsets(*this).back() + kSwizzleAlign;
+  // With TMA, the full and empty mbarriers (8 bytes each) after the rings.
+  return getRingOffsets(*this).back() + 16 * stages + kSwizzleAlign;
 }
 
 std::string
@@ -118,13 +129,10 @@ WgmmaGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
        << 128 / elementBytes() << " elements";
   else if (bn < 8 || bn > 256 || bn % 8 != 0)
     os << "BN must be a multiple of 8 from 8 to 256 (wgmma's N)";
-  else if ((bm * rowBytes() / kChunkBytes) % threads() != 0 ||
-           (bn * rowBytes() / kChunkBytes) % threads() != 0)
-    os << "a stage's " << bm * rowBytes() / kChunkBytes << " and "
-       << bn * rowBytes() / kChunkBytes
-       << " 16-byte chunks must split evenly over " << threads() << " threads";
-  else if (stages < 3)
-    os << "needs at least 3 stages (one K tile loads while two are read)";
+  else if (!target.info->hasTma)
+    os << target.chip << " has no TMA (the mainloop's loads)";
+  else if (stages < 2)
+    os << "needs at least 2 stages (a K tile loads while another is read)";
   else if (accumulatorsPerThread() > 192)
     os << "needs " << accumulatorsPerThread()
        << " accumulator registers per thread, at most 192 (a smaller BN)";
@@ -149,96 +157,39 @@ static Value toI64(ImplicitLocOpBuilder &b, Value index) {
   return arith::IndexCastUIOp::create(b, b.getI64Type(), index);
 }
 
-void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
-                            Value a, ArrayRef<Value> bs, Value rowsM, Value m0,
-                            Value n0, KTileScaleFn kTileScale,
-                            GemmEpilogueFn epilogue) {
+/// An LLVM pointer to shared memory (address space 3) at byte `address` (a
+/// shared-window address as an index, from the dynamic shared memory's
+/// aligned pointer).
+static Value sharedPointer(ImplicitLocOpBuilder &b, Value address) {
+  return LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext(), 3), toI64(b, address));
+}
+
+static Value toI32(ImplicitLocOpBuilder &b, Value index) {
+  return arith::IndexCastUIOp::create(b, b.getI32Type(), index);
+}
+
+/// The MMA warpgroups' part of the tile at (m0, n0): per K tile kt (the
+/// `first` + kt-th tile through the ring), wait for it, one wgmma per 32
+/// bytes of K and per B operand (promoted or not), give the slots back;
+/// then the epilogue. `mmaTid` is the thread's index among the MMA
+/// warpgroups' threads; `acquire(c)` returns once ring tile c is in its
+/// slot, `release(c)` gives its slot back.
+static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                         Value mmaTid, ArrayRef<Value> ringAddresses,
+                         Value first, Value m0, Value n0,
+                         function_ref<void(Value)> acquire,
+                         function_ref<void(Value)> release,
+                         KTileScaleFn kTileScale, GemmEpilogueFn epilogue) {
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   const int64_t rowBytes = plan.rowBytes();
-  const int64_t chunkElements = kChunkBytes / plan.elementBytes();
-  const int64_t chunksPerRow = rowBytes / kChunkBytes;
   const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
-  const int64_t threads = plan.threads();
-
-  // Dynamic shared memory, its start rounded up to the swizzle pattern.
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                                   MemRefLayoutAttrInterface(), workgroup);
-  Value base = gpu::DynamicSharedMemoryOp::create(b, bytesType);
-  Value baseAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, base);
-  Value align = cIndex(b, kSwizzleAlign);
-  Value pad = arith::RemUIOp::create(
-      b,
-      arith::SubIOp::create(b, align,
-                            arith::RemUIOp::create(b, baseAddress, align)),
-      align);
-  SmallVector<int64_t> offsets = getRingOffsets(plan);
-  SmallVector<Value> rings, ringAddresses;
-  for (int64_t i = 0; i < 1 + plan.numB; ++i) {
-    int64_t rows = i == 0 ? plan.bm : plan.bn;
-    Type element = i == 0 ? plan.aType : plan.bType;
-    Value shift = arith::AddIOp::create(b, pad, cIndex(b, offsets[i]));
-    rings.push_back(memref::ViewOp::create(
-        b, getWorkgroupBufferType({plan.stages, rows, plan.bk}, element), base,
-        shift, ValueRange{}));
-    ringAddresses.push_back(arith::AddIOp::create(b, baseAddress, shift));
-  }
-
   Value c0 = cIndex(b, 0);
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value warpgroup = arith::DivUIOp::create(b, tid, cIndex(b, 128));
-  Value lane = arith::RemUIOp::create(b, tid, cIndex(b, 32));
+  Value warpgroup = arith::DivUIOp::create(b, mmaTid, cIndex(b, 128));
+  Value lane = arith::RemUIOp::create(b, mmaTid, cIndex(b, 32));
   Value warpInGroup = arith::RemUIOp::create(
-      b, arith::DivUIOp::create(b, tid, cIndex(b, 32)), cIndex(b, 4));
-  Value sizeK = cIndex(b, plan.k), sizeN = cIndex(b, plan.n);
-
-  // This thread's chunk of each copy: rows r0 + i·(threads / chunks per
-  // row), column chunk kc; its swizzled place is the same for every i
-  // because the row step is a multiple of the pattern's 8 rows.
-  Value r0 = arith::DivUIOp::create(b, tid, cIndex(b, chunksPerRow));
-  Value kc = arith::RemUIOp::create(b, tid, cIndex(b, chunksPerRow));
-  Value swizzledColumn = arith::MulIOp::create(
-      b,
-      arith::XOrIOp::create(
-          b, kc,
-          arith::RemUIOp::create(
-              b, arith::DivUIOp::create(b, r0, cIndex(b, 128 / rowBytes)),
-              cIndex(b, chunksPerRow))),
-      cIndex(b, chunkElements));
-  Value kOffset = arith::MulIOp::create(b, kc, cIndex(b, chunkElements));
-  auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
-  auto copyTile = [&](Value global, Value ring, Value slot, Value k0,
-                      Value rowBase, Value rowLimit, int64_t rows) {
-    int64_t rowStep = threads / chunksPerRow;
-    Value gK = arith::AddIOp::create(b, k0, kOffset);
-    Value kValid =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gK, sizeK);
-    for (int64_t i = 0; i < rows / rowStep; ++i) {
-      Value r = arith::AddIOp::create(b, r0, cIndex(b, i * rowStep));
-      Value gRow = arith::AddIOp::create(b, rowBase, r);
-      Value valid = arith::AndIOp::create(
-          b, kValid,
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, gRow, rowLimit));
-      // Invalid chunks copy nothing (zero fill) from a valid address.
-      nvgpu::DeviceAsyncCopyOp::create(
-          b, tokenType, ring, ValueRange{slot, r, swizzledColumn}, global,
-          ValueRange{arith::SelectOp::create(b, valid, gRow, c0),
-                     arith::SelectOp::create(b, valid, gK, c0)},
-          b.getIndexAttr(chunkElements),
-          arith::SelectOp::create(b, valid, cIndex(b, chunkElements), c0),
-          b.getUnitAttr());
-    }
-  };
-  auto issue = [&](Value kt) {
-    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
-    Value k0 = arith::MulIOp::create(b, kt, cIndex(b, plan.bk));
-    copyTile(a, rings[0], slot, k0, m0, rowsM, plan.bm);
-    for (int64_t i = 0; i < plan.numB; ++i)
-      copyTile(bs[i], rings[1 + i], slot, k0, n0, sizeN, plan.bn);
-  };
-  auto commit = [&] { NVVM::CpAsyncCommitGroupOp::create(b); };
+      b, arith::DivUIOp::create(b, mmaTid, cIndex(b, 32)), cIndex(b, 4));
 
   // Shared-memory matrix descriptors (PTX ISA "Matrix Descriptor Format"):
   // start address >> 4 in bits 0-13, leading byte offset (unused by
@@ -289,39 +240,16 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     return values;
   };
 
-  // With promotion K tiles go in pairs, the even one's products into
-  // partial set 0 and the odd one's into set 1, so that one tile's MMAs run
-  // while the other's are folded into the sums; K is padded to whole pairs
-  // (the copies of a tile past K fill zeros).
-  const int64_t tilesPerStep = plan.promote ? 2 : 1;
-  const int64_t paddedK = llvm::alignTo(numK, tilesPerStep);
-
-  // Prologue: K tiles 0 .. stages − 3 in flight, one group each.
-  for (int64_t s = 0; s + 2 < plan.stages; ++s) {
-    if (s < paddedK)
-      issue(cIndex(b, s));
-    commit();
-  }
-
-  // K tile `kt`: wait for its copies, fence them for the MMA unit, barrier,
-  // refill the slot every warpgroup is done with, then its MMAs into
-  // `target` (from zero when `fromZero`), committed as one group; wait for
-  // all but that group.
-  auto mmaTile = [&](Value kt, SmallVectorImpl<Value> &target, bool fromZero) {
-    NVVM::CpAsyncWaitGroupOp::create(
-        b, b.getI32IntegerAttr(static_cast<int32_t>(plan.stages - 3)));
-    NVVM::FenceProxyOp::create(
-        b, NVVM::ProxyKind::async_shared,
-        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-    gpu::BarrierOp::create(b);
-    Value ahead = arith::AddIOp::create(b, kt, cIndex(b, plan.stages - 2));
-    ifThen(b,
-           arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ahead,
-                                 cIndex(b, paddedK)),
-           [&] { issue(ahead); });
-    commit();
-
-    Value slot = arith::RemUIOp::create(b, kt, cIndex(b, plan.stages));
+  // Ring tile c: wait for it, its MMAs into `target` (from zero, ignoring
+  // `target`, when `fromZero`), committed as one group. Unpromoted, wait for
+  // all but that group, so that the previous K tile's slot can be given
+  // back while this tile's MMAs run. Promoted, wait for the group itself:
+  // its products are read right away, and reading accumulators of a wgmma
+  // still in flight makes ptxas serialize every wgmma of the kernel
+  // (C7514); the other MMA warpgroup keeps the tensor cores busy meanwhile.
+  auto mmaTile = [&](Value c, SmallVectorImpl<Value> &target, bool fromZero) {
+    acquire(c);
+    Value slot = arith::RemUIOp::create(b, c, cIndex(b, plan.stages));
     Value slotA = toI64(
         b, arith::MulIOp::create(b, slot, cIndex(b, plan.bm * rowBytes / 16)));
     Value slotB = toI64(
@@ -341,14 +269,19 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       }
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    // The previous tile's MMAs are done: its partial sums may be read, and
-    // its slot refilled after the next barrier.
-    NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+    if (plan.promote) {
+      NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+      release(c);
+    } else {
+      NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+      if (!fromZero) // The output tile's previous K tile.
+        release(arith::SubIOp::create(b, c, cIndex(b, 1)));
+    }
   };
   // sums += parts · (K tile kt's scale, or 1).
   auto fold = [&](SmallVectorImpl<Value> &sums, ArrayRef<Value> parts,
                   Value kt) {
-    Value scale = kTileScale ? kTileScale(b, kt) : Value();
+    Value scale = kTileScale ? kTileScale(b, kt, m0, n0) : Value();
     for (int64_t i = 0; i < plan.numB; ++i) {
       SmallVector<Value> s = extract(sums[i]), p = extract(parts[i]);
       Value folded = sums[i];
@@ -362,48 +295,42 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     }
   };
 
-  // Loop-carried: one accumulator per B operand (the f32 sums when
-  // promoting), and with promotion the odd tile's partial sums, still in
-  // flight at the end of a step.
-  SmallVector<Value> inits(plan.numB * (plan.promote ? 2 : 1), zeroAcc);
-  auto loop = scf::ForOp::create(b, c0, cIndex(b, paddedK / tilesPerStep),
-                                 cIndex(b, 1), inits);
+  // The first K tile's MMAs start from zero (scale-d false: their inputs
+  // are ignored, so no registers are zeroed between the wgmmas of
+  // consecutive output tiles, which would make ptxas fence them, C7517 and
+  // C7519); promoted, every K tile's do, and are added to the f32 sums.
+  Value unset = LLVM::PoisonOp::create(b, accType);
+  SmallVector<Value> acc(plan.numB, unset);
+  if (!plan.promote) {
+    mmaTile(first, acc, /*fromZero=*/true);
+  } else {
+    SmallVector<Value> part(acc);
+    mmaTile(first, part, /*fromZero=*/true);
+    acc.assign(plan.numB, zeroAcc);
+    fold(acc, part, c0);
+  }
+  // Loop-carried: one accumulator per B operand.
+  auto loop =
+      scf::ForOp::create(b, cIndex(b, 1), cIndex(b, numK), cIndex(b, 1), acc);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
-    Value iv = loop.getInductionVar();
-    ValueRange carried = loop.getRegionIterArgs();
-    SmallVector<Value> acc(carried.take_front(plan.numB));
+    Value kt = loop.getInductionVar();
+    Value c = arith::AddIOp::create(b, first, kt);
+    SmallVector<Value> sums(loop.getRegionIterArgs());
     if (!plan.promote) {
-      mmaTile(iv, acc, /*fromZero=*/false);
-      scf::YieldOp::create(b, acc);
+      mmaTile(c, sums, /*fromZero=*/false);
     } else {
-      SmallVector<Value> odd(carried.drop_front(plan.numB));
-      SmallVector<Value> even(plan.numB, zeroAcc);
-      Value kt = arith::MulIOp::create(b, iv, cIndex(b, 2));
-      mmaTile(kt, even, /*fromZero=*/true);
-      // The odd tile before this one (zeros before the first).
-      Value previous = arith::SelectOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kt, c0), c0,
-          arith::SubIOp::create(b, kt, cIndex(b, 1)));
-      fold(acc, odd, previous);
-      Value next = arith::AddIOp::create(b, kt, cIndex(b, 1));
-      SmallVector<Value> nextOdd(plan.numB, zeroAcc);
-      mmaTile(next, nextOdd, /*fromZero=*/true);
-      fold(acc, even, kt);
-      SmallVector<Value> yielded = acc;
-      yielded.append(nextOdd);
-      scf::YieldOp::create(b, yielded);
+      SmallVector<Value> part(plan.numB, unset);
+      mmaTile(c, part, /*fromZero=*/true);
+      fold(sums, part, kt);
     }
+    scf::YieldOp::create(b, sums);
   }
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-  SmallVector<Value> sums(loop.getResults().take_front(plan.numB));
-  if (plan.promote)
-    fold(sums, SmallVector<Value>(loop.getResults().drop_front(plan.numB)),
-         cIndex(b, paddedK - 1));
-  // Copies of tiles past K may still be pending (empty groups): drain them
-  // before the block exits.
-  NVVM::CpAsyncWaitGroupOp::create(b, b.getI32IntegerAttr(0));
+  if (!plan.promote)
+    release(arith::AddIOp::create(b, first, cIndex(b, numK - 1)));
+  SmallVector<Value> sums(loop.getResults());
 
   // Lane l of warp w in warpgroup g holds rows 64g + 16w + l/4 (+8) and
   // columns 2(l%4) (+1) of every 8-column group: register 4j + 2h + e is
@@ -435,13 +362,278 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   epilogue(b, results, pairs);
 }
 
+/// The setmaxnreg split between the producer warpgroup and two MMA
+/// warpgroups: CUTLASS's 40 and 232. setmaxnreg moves registers within what
+/// the block was launched with (65536 / 384 threads, rounded down to 8: 168
+/// each), and an increase waits until decreases have freed enough, so the
+/// split must not exceed that total, or the MMA warpgroups wait forever
+/// (the hang of docs/perf/gemm-engine.md v3): 40·128 + 232·256 = 168·384.
+/// A decrease must stay below what the kernel was compiled with and an
+/// increase above it, so the counts do not follow the accumulators.
+static constexpr int64_t kProducerRegisters = 40;
+static constexpr int64_t kMmaRegisters = 232;
+
+/// Emits `body(tile, first)` for every output tile of this block of the
+/// persistent grid (tiles blockIdx.x, + gridDim.x, ...), `first` being the
+/// number of K tiles this block's earlier output tiles put through the ring.
+static void forEachTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                        const WgmmaTileSchedule &schedule,
+                        function_ref<void(Value tile, Value first)> body) {
+  const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
+  auto loop = scf::ForOp::create(
+      b, gpu::BlockIdOp::create(b, gpu::Dimension::x), schedule.numTiles,
+      gpu::GridDimOp::create(b, gpu::Dimension::x), ValueRange{cIndex(b, 0)});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value first = loop.getRegionIterArgs()[0];
+  body(loop.getInductionVar(), first);
+  scf::YieldOp::create(
+      b, ValueRange{arith::AddIOp::create(b, first, cIndex(b, numK))});
+}
+
+void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                            gpu::GPUFuncOp kernel,
+                            const WgmmaTileSchedule &schedule,
+                            KTileScaleFn kTileScale, GemmEpilogueFn epilogue) {
+  MLIRContext *ctx = b.getContext();
+  const int64_t stages = plan.stages;
+  const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
+  SmallVector<Value> tensorMaps(
+      kernel.getArguments().take_back(plan.numTensorMaps()));
+
+  // Dynamic shared memory, its start rounded up to the swizzle pattern:
+  // the rings, then the mbarriers.
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface(), workgroup);
+  Value base = gpu::DynamicSharedMemoryOp::create(b, bytesType);
+  Value baseAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, base);
+  Value align = cIndex(b, kSwizzleAlign);
+  Value aligned = arith::AddIOp::create(
+      b, baseAddress,
+      arith::RemUIOp::create(
+          b,
+          arith::SubIOp::create(b, align,
+                                arith::RemUIOp::create(b, baseAddress, align)),
+          align));
+  SmallVector<int64_t> offsets = getRingOffsets(plan);
+  SmallVector<Value> ringAddresses;
+  for (int64_t i = 0; i < 1 + plan.numB; ++i)
+    ringAddresses.push_back(
+        arith::AddIOp::create(b, aligned, cIndex(b, offsets[i])));
+  Value barrierAddress =
+      arith::AddIOp::create(b, aligned, cIndex(b, offsets.back()));
+
+  // Per ring slot a `full` mbarrier (the producer's arrival with the tile's
+  // byte count, then the TMA's completion) and an `empty` one (every MMA
+  // thread arrives once the MMAs reading the slot are complete). Ring tile
+  // c goes to slot c mod S as the slot's use c / S, which completes phase
+  // c / S of both; waits go by its parity.
+  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
+  auto full = [&](Value slot) {
+    return sharedPointer(
+        b, arith::AddIOp::create(b, barrierAddress,
+                                 arith::MulIOp::create(b, slot, cIndex(b, 8))));
+  };
+  auto empty = [&](Value slot) {
+    return full(arith::AddIOp::create(b, slot, cIndex(b, stages)));
+  };
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
+    Value one = arith::ConstantIntOp::create(b, b.getI32Type(), 1);
+    Value mmaThreads =
+        arith::ConstantIntOp::create(b, b.getI32Type(), plan.warpgroups * 128);
+    for (int64_t s = 0; s < stages; ++s) {
+      NVVM::MBarrierInitOp::create(b, full(cIndex(b, s)), one, Value());
+      NVVM::MBarrierInitOp::create(b, empty(cIndex(b, s)), mmaThreads, Value());
+    }
+    NVVM::FenceMbarrierInitOp::create(b);
+  });
+  gpu::BarrierOp::create(b);
+  auto waitFor = [&](Value barrier, Value use) {
+    Value parity = toI32(b, arith::AndIOp::create(b, use, c1));
+    NVVM::MBarrierTryWaitParityOp::create(
+        b, barrier, parity,
+        arith::ConstantIntOp::create(b, b.getI32Type(), 10000000));
+  };
+
+  bool moveRegisters = plan.warpgroups > 1;
+  Value isProducer =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, tid, cIndex(b, 128));
+  auto roles = scf::IfOp::create(b, isProducer, /*withElseRegion=*/true);
+
+  //===--- Producer warpgroup: one thread issues every tile's TMA loads ---===//
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(roles.thenBlock());
+    if (moveRegisters)
+      NVVM::SetMaxRegisterOp::create(b, kProducerRegisters,
+                                     NVVM::SetMaxRegisterAction::decrease);
+    ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
+      Value txBytes = arith::ConstantIntOp::create(
+          b, b.getI32Type(), (plan.bm + plan.numB * plan.bn) * plan.rowBytes());
+      auto clusterPtr = LLVM::LLVMPointerType::get(ctx, 7);
+      forEachTile(b, plan, schedule, [&](Value tile, Value first) {
+        auto [m0, n0] = schedule.origin(b, tile);
+        auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), c1);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(loop.getBody());
+        Value kt = loop.getInductionVar();
+        Value c = arith::AddIOp::create(b, first, kt);
+        Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
+        Value use = arith::DivUIOp::create(b, c, cIndex(b, stages));
+        // The slot's previous use given back by every MMA thread.
+        ifThen(
+            b,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::uge, c,
+                                  cIndex(b, stages)),
+            [&] { waitFor(empty(slot), arith::SubIOp::create(b, use, c1)); });
+        Value barrier = full(slot);
+        NVVM::MBarrierArriveExpectTxOp::create(b, Type(), barrier, txBytes,
+                                               NVVM::MemScopeKind::CTA,
+                                               /*relaxed=*/false, Value());
+        // Elements past M, N or K read as zeros: TMA fills them and still
+        // counts the whole box.
+        Value k0 = toI32(b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)));
+        auto load = [&](int64_t operand, Value row0, int64_t rows) {
+          Value destination = arith::AddIOp::create(
+              b, ringAddresses[operand],
+              arith::MulIOp::create(b, slot,
+                                    cIndex(b, rows * plan.rowBytes())));
+          NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+              b,
+              LLVM::AddrSpaceCastOp::create(b, clusterPtr,
+                                            sharedPointer(b, destination)),
+              tensorMaps[operand], ValueRange{k0, toI32(b, row0)}, barrier,
+              /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
+              /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+              /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
+              /*predicate=*/Value());
+        };
+        load(0, m0, plan.bm);
+        for (int64_t i = 0; i < plan.numB; ++i)
+          load(1 + i, n0, plan.bn);
+      });
+    });
+  }
+
+  //===--- MMA warpgroups: multiply, then the epilogue, per output tile ---===//
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(roles.elseBlock());
+  if (moveRegisters)
+    NVVM::SetMaxRegisterOp::create(b, kMmaRegisters,
+                                   NVVM::SetMaxRegisterAction::increase);
+  Value mmaTid = arith::SubIOp::create(b, tid, cIndex(b, 128));
+  auto acquire = [&](Value c) {
+    Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
+    waitFor(full(slot), arith::DivUIOp::create(b, c, cIndex(b, stages)));
+  };
+  auto release = [&](Value c) {
+    Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
+    NVVM::MBarrierArriveOp::create(b, Type(), empty(slot), Value());
+  };
+  forEachTile(b, plan, schedule, [&](Value tile, Value first) {
+    auto [m0, n0] = schedule.origin(b, tile);
+    buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
+                 release, kTileScale, epilogue);
+  });
+}
+
+/// Host code: the tensor map of the row-major matrix `matrix` read in boxes
+/// of `boxRows` rows of a K tile, encoded by the runtime into 128 bytes on
+/// the host stack (`mgpuTensorMapEncode2D`, fusedops-c/Runtime.h). Returns
+/// the map's address and whether it was encoded (else the runtime reported
+/// why, or the matrix is empty).
+static std::pair<Value, Value> buildTensorMap(ImplicitLocOpBuilder &b,
+                                              const WgmmaGemmPlan &plan,
+                                              Value matrix, int64_t boxRows) {
+  MLIRContext *ctx = b.getContext();
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  auto module =
+      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  auto encode = module.lookupSymbol<LLVM::LLVMFuncOp>(kTensorMapEncodeFn);
+  if (!encode) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    encode = LLVM::LLVMFuncOp::create(
+        b, kTensorMapEncodeFn,
+        LLVM::LLVMFunctionType::get(
+            i32, {ptrType, ptrType, i32, i64, i64, i64, i32, i32, i32}));
+  }
+  auto mapType = LLVM::LLVMArrayType::get(i64, kTensorMapBytes / 8);
+  Value map = LLVM::AllocaOp::create(b, ptrType, mapType,
+                                     arith::ConstantIntOp::create(b, i64, 1),
+                                     /*alignment=*/64);
+  Value global = LLVM::IntToPtrOp::create(
+      b, ptrType,
+      toI64(b, memref::ExtractAlignedPointerAsIndexOp::create(b, matrix)));
+  auto c32 = [&](int64_t v) { return arith::ConstantIntOp::create(b, i32, v); };
+  Value rows = toI64(b, memref::DimOp::create(b, matrix, 0));
+  Value cols = toI64(b, memref::DimOp::create(b, matrix, 1));
+  Value stride = arith::MulIOp::create(
+      b, cols, arith::ConstantIntOp::create(b, i64, plan.elementBytes()));
+  Value status =
+      LLVM::CallOp::create(b, encode,
+                           ValueRange{map, global, c32(plan.elementBytes()),
+                                      rows, cols, stride, c32(boxRows),
+                                      c32(plan.bk), c32(plan.rowBytes())})
+          .getResult();
+  Value encoded =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, status, c32(0));
+  return {map, encoded};
+}
+
+/// Host code: the SMs of the current device (`mgpuMultiprocessorCount`,
+/// fusedops-c/Runtime.h), as an index.
+static Value buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
+  Type i32 = b.getI32Type();
+  auto module =
+      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  auto count = module.lookupSymbol<LLVM::LLVMFuncOp>(kMultiprocessorCountFn);
+  if (!count) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    count = LLVM::LLVMFuncOp::create(b, kMultiprocessorCountFn,
+                                     LLVM::LLVMFunctionType::get(i32, {}));
+  }
+  return arith::IndexCastUIOp::create(
+      b, b.getIndexType(),
+      LLVM::CallOp::create(b, count, ValueRange{}).getResult());
+}
+
+int64_t WgmmaGemmPlan::blocksPerSm(const KernelTarget &target) const {
+  const ChipInfo &chip = *target.info;
+  int64_t registers =
+      threads() * (warpgroups > 1 ? 65536 / threads() / 8 * 8
+                                  : accumulatorsPerThread() + 48);
+  return std::max<int64_t>(
+      1, std::min({chip.sharedBytesPerSm / sharedBytes(),
+                   chip.maxThreadsPerSm / threads(),
+                   chip.registersPerSm / registers, chip.maxBlocksPerSm}));
+}
+
 void kernel::buildAndLaunchWgmmaGemm(
     ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
-    ArrayRef<Value> args, const WgmmaGemmPlan &plan,
-    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp, Value, Value)>
+    ArrayRef<Value> args, Value a, ArrayRef<Value> bs,
+    const WgmmaGemmPlan &plan, const KernelTarget &target,
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp,
+                      const WgmmaTileSchedule &)>
         buildBody) {
+  SmallVector<Value> launchArgs(args);
+  Value rows = memref::DimOp::create(b, args[0], 0);
+  // Launch only where every map was encoded (an empty A gives none).
+  SmallVector<Value> matrices = {a};
+  llvm::append_range(matrices, bs);
+  for (auto [i, matrix] : llvm::enumerate(matrices)) {
+    auto [map, encoded] =
+        buildTensorMap(b, plan, matrix, i == 0 ? plan.bm : plan.bn);
+    launchArgs.push_back(map);
+    rows = arith::SelectOp::create(b, encoded, rows, cIndex(b, 0));
+  }
   SmallVector<Type> argTypes;
-  for (Value arg : args)
+  for (Value arg : launchArgs)
     argTypes.push_back(arg.getType());
   int64_t tilesN = llvm::divideCeil(plan.n, plan.bn);
   gpu::GPUFuncOp kernel;
@@ -449,32 +641,47 @@ void kernel::buildAndLaunchWgmmaGemm(
     OpBuilder::InsertionGuard guard(b);
     kernel = createKernel(b, b.getLoc(), module, name, argTypes, plan.threads(),
                           /*workgroupBuffers=*/{});
+    kernel->setAttr(kTensorMapParamsAttrName,
+                    b.getI64IntegerAttr(plan.numTensorMaps()));
+    // One block per SM: ptxas then honours setmaxnreg's register split.
+    if (plan.warpgroups > 1)
+      kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    // Grouped order: blocks walk kGroupRows tile rows down a column of
-    // tiles before the next column, so a wave reads a few weight tiles
-    // many times from L2 instead of every weight tile once per tile row.
     Value tilesM = arith::CeilDivUIOp::create(
         b, memref::DimOp::create(b, kernel.getArgument(0), 0),
         cIndex(b, plan.bm));
-    Value pid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-    Value width = cIndex(b, kGroupRows * tilesN);
-    Value firstM = arith::MulIOp::create(
-        b, arith::DivUIOp::create(b, pid, width), cIndex(b, kGroupRows));
-    Value groupRows = arith::MinUIOp::create(
-        b, arith::SubIOp::create(b, tilesM, firstM), cIndex(b, kGroupRows));
-    Value inGroup = arith::RemUIOp::create(b, pid, width);
-    Value tileM = arith::AddIOp::create(
-        b, firstM, arith::RemUIOp::create(b, inGroup, groupRows));
-    Value tileN = arith::DivUIOp::create(b, inGroup, groupRows);
-    buildBody(b, kernel, arith::MulIOp::create(b, tileM, cIndex(b, plan.bm)),
-              arith::MulIOp::create(b, tileN, cIndex(b, plan.bn)));
+    WgmmaTileSchedule schedule;
+    schedule.numTiles = arith::MulIOp::create(b, tilesM, cIndex(b, tilesN));
+    // Grouped order: tiles walk kGroupRows tile rows down a column of tiles
+    // before the next column, so the blocks at work at once read a few
+    // weight tiles many times from L2 instead of every weight tile once per
+    // tile row.
+    schedule.origin = [&plan, tilesM, tilesN](ImplicitLocOpBuilder &b,
+                                              Value tile) {
+      Value width = cIndex(b, kGroupRows * tilesN);
+      Value firstM = arith::MulIOp::create(
+          b, arith::DivUIOp::create(b, tile, width), cIndex(b, kGroupRows));
+      Value groupRows = arith::MinUIOp::create(
+          b, arith::SubIOp::create(b, tilesM, firstM), cIndex(b, kGroupRows));
+      Value inGroup = arith::RemUIOp::create(b, tile, width);
+      Value tileM = arith::AddIOp::create(
+          b, firstM, arith::RemUIOp::create(b, inGroup, groupRows));
+      Value tileN = arith::DivUIOp::create(b, inGroup, groupRows);
+      return std::make_pair(
+          Value(arith::MulIOp::create(b, tileM, cIndex(b, plan.bm))),
+          Value(arith::MulIOp::create(b, tileN, cIndex(b, plan.bn))));
+    };
+    buildBody(b, kernel, schedule);
   }
-  Value rows = memref::DimOp::create(b, args[0], 0);
+  // A persistent grid: as many blocks as fit on the device at once, each
+  // walking its share of the tiles (fewer where there are fewer tiles).
   Value tiles = arith::MulIOp::create(
       b, arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
       cIndex(b, tilesN));
-  launchIfRows(b, kernel, rows, tiles, cIndex(b, 1), plan.threads(), args,
-               plan.sharedBytes());
+  Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
+                                         cIndex(b, plan.blocksPerSm(target)));
+  launchIfRows(b, kernel, rows, arith::MinUIOp::create(b, tiles, resident),
+               cIndex(b, 1), plan.threads(), launchArgs, plan.sharedBytes());
 }
 
 SmallVector<TileConfigAttr>
@@ -491,10 +698,9 @@ kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
   return tiles;
 }
 
-/// Fitted to the exhaustive sweeps of docs/perf/gemm-engine-h200/
-/// (autotune-evidence): deeper pipelines win there, which a factor of 2
-/// (the mma.sync kernels' fit) does not see.
-static constexpr double kWgmmaLoadLatencyFactor = 3;
+/// The TMA mainloop's loads wait like the mma.sync kernels' (a producer
+/// issues them as soon as a slot is free).
+static constexpr double kTmaLoadLatencyFactor = 2;
 
 KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                                           int64_t outBytes) {
@@ -505,8 +711,11 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
   r.blocks = rowBlocks * colBlocks;
   r.threadsPerBlock = plan.threads();
   r.sharedBytesPerBlock = plan.sharedBytes();
-  // Accumulators, descriptors, copy addresses and the loop state.
-  r.registersPerThread = plan.accumulatorsPerThread() + 48;
+  // Accumulators, descriptors, addresses and the loop state; with two MMA
+  // warpgroups, the launch bound (setmaxnreg moves registers within it).
+  r.registersPerThread = plan.warpgroups > 1
+                             ? 65536 / plan.threads() / 8 * 8
+                             : plan.accumulatorsPerThread() + 48;
   double a = double(m) * plan.k * eb, b = double(plan.n) * plan.k * eb;
   double out = double(m) * plan.n * outBytes;
   r.dramBytes = a + plan.numB * b + out;
@@ -522,11 +731,12 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
   r.issueEfficiency = plan.bn >= 128 ? 1.0 : 0.8;
   if (plan.promote)
     r.issueEfficiency *= 0.75;
-  r.bytesInFlightPerBlock = double(plan.stages - 2) *
-                            (plan.bm + plan.numB * plan.bn) * plan.rowBytes();
   r.stages = plan.stages;
   r.kSteps = llvm::divideCeil(plan.k, plan.bk);
-  // The MMA warps issue the tile copies themselves, between barriers.
-  r.loadLatencyFactor = kWgmmaLoadLatencyFactor;
+  // The producer keeps every slot but the one being read in flight, and
+  // the MMA warps issue no copies.
+  r.bytesInFlightPerBlock = double(plan.stages - 1) *
+                            (plan.bm + plan.numB * plan.bn) * plan.rowBytes();
+  r.loadLatencyFactor = kTmaLoadLatencyFactor;
   return r;
 }

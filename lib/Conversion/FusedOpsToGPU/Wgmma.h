@@ -4,9 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The Hopper mainloop every GEMM op shares: K-major operand tiles in
-// 128-byte-swizzled shared memory, warpgroup MMAs (`wgmma.mma_async`) reading
-// them through shared-memory descriptors, f32 accumulators in registers.
+// The Hopper mainloop every GEMM op shares: K-major operand tiles loaded by
+// TMA into 128-byte-swizzled shared memory by a producer warpgroup,
+// warpgroup MMAs (`wgmma.mma_async`) reading them through shared-memory
+// descriptors in the MMA warpgroups, f32 accumulators in registers, over a
+// persistent grid.
 // An op is a configuration (element types, how many B operands share A,
 // whether each K tile is promoted) plus its epilogue (GemmEpilogues.h), as
 // Sm90GemmStrategies.cpp pairs them. Private to
@@ -21,6 +23,7 @@
 #include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <functional>
 #include <string>
 
 namespace mlir::fusedops::kernel {
@@ -40,8 +43,7 @@ struct WgmmaGemmPlan {
   /// and are then added to f32 sums, times the tile's scale where one is
   /// given (block-scaled FP8). Hopper's FP8 wgmma accumulates with about 14
   /// bits of mantissa (DeepSeek-V3 §3.3.2); this keeps the sums in f32.
-  /// Three accumulator sets: the sums and two partials, so that one K
-  /// tile's MMAs overlap the folding of the other's.
+  /// Two accumulator sets: the sums and the tile's products.
   bool promote = false;
 
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
@@ -54,40 +56,64 @@ struct WgmmaGemmPlan {
   int64_t rowBytes() const { return bk * elementBytes(); }
   /// K of one wgmma: 32 bytes of each row (16 for 16-bit, 32 for FP8).
   int64_t mmaK() const { return 32 / elementBytes(); }
-  int64_t threads() const { return warpgroups * 128; }
+  /// Threads per block: the producer warpgroup and the MMA warpgroups.
+  int64_t threads() const { return (warpgroups + 1) * 128; }
+  /// Tensor maps the kernel takes (its last parameters): A, then each B.
+  int64_t numTensorMaps() const { return 1 + numB; }
   /// f32 accumulator registers per thread.
   int64_t accumulatorsPerThread() const {
-    return numB * bn / 2 * (promote ? 3 : 1);
+    return numB * bn / 2 * (promote ? 2 : 1);
   }
-  /// Dynamic shared memory: the rings of A and of each B, plus 1 KiB to
-  /// align them to the swizzle pattern's 1024 bytes.
+  /// Dynamic shared memory: the rings of A and of each B, a full and an
+  /// empty mbarrier per slot, plus 1 KiB to align them to the swizzle
+  /// pattern's 1024 bytes.
   int64_t sharedBytes() const;
+  /// Blocks of this kernel an SM of `target`'s chip holds at once.
+  int64_t blocksPerSm(const KernelTarget &target) const;
   /// Why this plan cannot be built on `target` ("" when it can).
   std::string getUnsupportedReason(const KernelTarget &target) const;
 };
 
-/// With promotion, the f32 scale of K tile `kt` (an index, possibly one
-/// past K's last tile, whose products are zero) for this block.
-using KTileScaleFn = function_ref<Value(ImplicitLocOpBuilder &, Value kt)>;
+/// With promotion, the f32 scale of K tile `kt` of the output tile at
+/// (m0, n0).
+using KTileScaleFn =
+    function_ref<Value(ImplicitLocOpBuilder &, Value kt, Value m0, Value n0)>;
 
-/// Emits the kernel body at `b`: the tile of block rows [m0, m0 + BM) and
-/// columns [n0, n0 + BN) of every Cᵢ = A·Bᵢᵀ, with `rowsM` rows of A (rows
-/// past it, columns past N and K read as zero), handed to `epilogue`. Every
-/// thread both loads (cp.async into the ring) and, by warpgroup, multiplies
-/// (wgmma); one barrier per K tile hands the slots over.
-void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan, Value a,
-                    ArrayRef<Value> bs, Value rowsM, Value m0, Value n0,
+/// The output tiles a kernel's blocks walk: tile t of `numTiles` (a value in
+/// the kernel) starts at row and column `origin(t)`.
+struct WgmmaTileSchedule {
+  Value numTiles;
+  std::function<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value tile)>
+      origin;
+};
+
+/// Emits the body of `kernel` (built by buildAndLaunchWgmmaGemm) at `b`: for
+/// each of this block's output tiles (a persistent grid: tiles blockIdx.x,
+/// + gridDim.x, ...), the BM×BN tile of every Cᵢ = A·Bᵢᵀ, read through the
+/// kernel's tensor maps (elements past M, N and K read as zero), handed to
+/// `epilogue` with the accumulators' places. Warpgroup 0 is the producer:
+/// one thread issues the TMA loads into a `stages`-deep ring, the others
+/// leave; the MMA warpgroups multiply and run `epilogue`, which therefore
+/// must not wait on a block-wide barrier.
+void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                    gpu::GPUFuncOp kernel, const WgmmaTileSchedule &schedule,
                     KTileScaleFn kTileScale, GemmEpilogueFn epilogue);
 
-/// Builds kernel `name` taking `args` (its body from `buildBody`, given the
-/// block tile's first row and column) and launches it where `args[0]` has
-/// rows: one block per BM×BN output tile, visited in groups of
-/// `groupRows` tile rows so that the weight tiles a wave reads stay in L2.
+/// Builds kernel `name` taking `args` and then the tensor maps of `a` and of
+/// each of `bs` (2-D, row-major, among `args`; the kernel gets
+/// `fusedops.tensor_map_params`, see fusedops-tensor-map-params), its body
+/// from `buildBody` given the tile schedule (grouped order: kGroupRows tile
+/// rows down a column of tiles before the next, so that the weight tiles
+/// read at once stay in L2), and launches it where `args[0]` has rows on a
+/// persistent grid (at most as many blocks as the device holds at once).
+/// Host code encodes the maps (`mgpuTensorMapEncode2D`); one the runtime
+/// refuses skips the launch with its error.
 void buildAndLaunchWgmmaGemm(
     ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
-    ArrayRef<Value> args, const WgmmaGemmPlan &plan,
-    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp, Value m0,
-                      Value n0)>
+    ArrayRef<Value> args, Value a, ArrayRef<Value> bs,
+    const WgmmaGemmPlan &plan, const KernelTarget &target,
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp,
+                      const WgmmaTileSchedule &)>
         buildBody);
 
 /// The autotuner's sm_90a tiles for 16-bit (`mmaK` 16) or FP8 operands.

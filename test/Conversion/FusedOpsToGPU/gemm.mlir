@@ -7,27 +7,56 @@
 // RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | mlir-opt --verify-each -o /dev/null
 // RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_80" | mlir-opt --verify-each -o /dev/null
 
-// gated_mlp, sm_90a: two warpgroups of 64×128 for gate and up; one block per
-// 128×128 output tile in a 1-D grid (grouped order); 4 stages of x, Wg and
-// Wu tiles in dynamic shared memory aligned to 1024 at run time; per K tile
-// the copies' wait, the proxy fence, the barrier, the next copies, then two
-// m64n128k16 wgmmas per 16 of K (gate and up share the x descriptor).
+// gated_mlp, sm_90a: host code encodes a tensor map of x, Wg and Wu (boxes
+// of 128 and 128 rows × 64 columns, 128-byte swizzle) and sizes a
+// persistent grid by the device's SMs; the kernel takes the maps last.
+// Producer warpgroup: mbarriers initialised by one thread, setmaxnreg down,
+// one thread walks this block's tiles (blockIdx.x, + gridDim.x) and per K
+// tile waits for the slot to be empty (parity), expects the tile's 49152
+// bytes and issues three TMA loads. MMA warpgroups: setmaxnreg up, per K
+// tile wait for the full barrier, two m64n128k16 wgmmas per 16 of K (gate
+// and up share the x descriptor; the first K tile from zero), wait for all
+// but the latest group, give the previous slot back; then act(gate)·up.
 // CHECK-LABEL: func.func @mlp
-// SM90: gpu.launch_func @fusedops_kernels::@gated_mlp blocks in (%{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256
-// SM90-SAME: dynamic_shared_memory_size %c197632_i32
-// SM90: gpu.func @gated_mlp(
+// SM90: llvm.alloca {{.*}} x !llvm.array<16 x i64> {alignment = 64 : i64}
+// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32, {{.*}}, %c128_i32, %c64_i32, %c128_i32
+// SM90: llvm.call @mgpuTensorMapEncode2D
+// SM90: llvm.call @mgpuTensorMapEncode2D
+// SM90: llvm.call @mgpuMultiprocessorCount()
+// SM90: arith.minui
+// SM90: gpu.launch_func @fusedops_kernels::@gated_mlp blocks in (%{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c384
+// SM90-SAME: dynamic_shared_memory_size %c197696_i32
+// SM90-SAME: !llvm.ptr, %{{.*}} : !llvm.ptr, %{{.*}} : !llvm.ptr)
+// SM90: gpu.func @gated_mlp({{.*}}, %[[MAPX:.*]]: !llvm.ptr, %[[MAPG:.*]]: !llvm.ptr, %[[MAPU:.*]]: !llvm.ptr) kernel
+// SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90-SAME: nvvm.minctasm = 1 : i32
 // SM90: gpu.dynamic_shared_memory
-// SM90: memref.extract_aligned_pointer_as_index
-// SM90: nvgpu.device_async_copy {{.*}} : memref<?x4096xbf16> to memref<4x128x64xbf16, #gpu.address_space<workgroup>>
-// SM90: nvvm.cp.async.commit.group
-// SM90: scf.for
-// SM90: nvvm.cp.async.wait.group 1
-// SM90: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// SM90: nvvm.mbarrier.init %{{.*}}, %c1_i32 : !llvm.ptr<3>, i32
+// SM90: nvvm.mbarrier.init %{{.*}}, %c256_i32 : !llvm.ptr<3>, i32
+// SM90: nvvm.fence.mbarrier.init
 // SM90: gpu.barrier
+// SM90: nvvm.setmaxregister  decrease 40
+// SM90: scf.for %{{.*}} = %block_id_x to %{{.*}} step %grid_dim_x
+// SM90: nvvm.mbarrier.try_wait.parity
+// SM90: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c49152_i32
+// SM90: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[MAPX]], %{{.*}}, box[
+// SM90: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[MAPG]], %{{.*}}, box[
+// SM90: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[MAPU]], %{{.*}}, box[
+// SM90: nvvm.setmaxregister  increase 232
+// SM90: scf.for %{{.*}} = %block_id_x to %{{.*}} step %grid_dim_x
+// SM90: nvvm.mbarrier.try_wait.parity
 // SM90: nvvm.wgmma.fence.aligned
-// SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // SM90: nvvm.wgmma.commit.group.sync.aligned
 // SM90: nvvm.wgmma.wait.group.sync.aligned 1
+// SM90: scf.for
+// SM90: nvvm.mbarrier.try_wait.parity
+// SM90: nvvm.wgmma.mma_async {{.*}} D[<f32>, <one>]
+// SM90: nvvm.wgmma.wait.group.sync.aligned 1
+// SM90: nvvm.mbarrier.arrive
+// SM90: nvvm.wgmma.wait.group.sync.aligned 0
+// SM90: nvvm.mbarrier.arrive
 // SM90: math.exp
 // SM90: vector.store {{.*}} : memref<?x11008xbf16>, vector<2xbf16>
 // sm_80: cp.async ring, ldmatrix, mma.sync m16n8k16.
@@ -45,12 +74,17 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memre
 
 // -----
 
-// fp8_gemm with row scales, sm_90a: promoted, K tiles in pairs, each from
-// zero (scale-d zero on its first wgmma), then added to the f32 sums.
+// fp8_gemm with row scales, sm_90a: promoted, every K tile's products
+// from zero (scale-d zero on its first wgmma), waited for, given back and
+// added to the f32 sums.
 // CHECK-LABEL: func.func @fp8
+// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c1_i32, {{.*}}, %c128_i32, %c128_i32{{.*}}, %c128_i32
 // SM90: gpu.func @fp8_gemm(
+// SM90-SAME: fusedops.tensor_map_params = 2 : i64
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 32>, D[<f32>, <zero>], A[<e4m3>, <one>, <row>], B[<e5m2>, <one>, <col>]
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 32>, D[<f32>, <one>], A[<e4m3>, <one>, <row>], B[<e5m2>, <one>, <col>]
+// SM90: nvvm.wgmma.wait.group.sync.aligned 0
+// SM90: nvvm.mbarrier.arrive
 // SM90: arith.addf
 // sm_80: FP8 decoded to f16 tiles, f16 mma.sync.
 // SM80: gpu.func @fp8_gemm(

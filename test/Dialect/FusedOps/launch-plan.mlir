@@ -10,12 +10,15 @@ module attributes {gpu.container_module} {
     gpu.func @two(%a: memref<32x8xf16>, %n: index, %b: memref<8xf32, strided<[1], offset: 3>>) kernel { gpu.return }
     gpu.func @dyn(%a: memref<?x8xf16>) kernel { gpu.return }
     gpu.func @scalar(%a: memref<f32>) kernel { gpu.return }
+    gpu.func @tma(%a: memref<64x4096xbf16>, %map: !llvm.ptr) kernel { gpu.return }
   }
+  llvm.func @mgpuTensorMapEncode2D(!llvm.ptr, !llvm.ptr, i32, i64, i64, i64, i32, i32, i32) -> i32
+  llvm.func @mgpuMultiprocessorCount() -> i32
 
   // CHECK-LABEL: func.func @two_launches
   // CHECK-SAME: fusedops.launch_plan = [
-  // CHECK-SAME: {block = array<i64: 128, 1, 1>, grid = array<i64: 2, 1, 1>, kernel = "one", module = "kernels", param_args = array<i64: 1, 1, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 4, 8, 8, 1>, shared_memory = 0 : i64},
-  // CHECK-SAME: {block = array<i64: 64, 2, 1>, grid = array<i64: 1, 1, 1>, kernel = "one", module = "kernels", param_args = array<i64: 0, 0, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 4, 8, 8, 1>, shared_memory = 1024 : i64}]
+  // CHECK-SAME: {block = array<i64: 128, 1, 1>, grid = array<i64: 2, 1, 1>, grid_per_sm = 0 : i64, kernel = "one", module = "kernels", param_args = array<i64: 1, 1, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 4, 8, 8, 1>, shared_memory = 0 : i64, tensor_maps = array<i64>},
+  // CHECK-SAME: {block = array<i64: 64, 2, 1>, grid = array<i64: 1, 1, 1>, grid_per_sm = 0 : i64, kernel = "one", module = "kernels", param_args = array<i64: 0, 0, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 4, 8, 8, 1>, shared_memory = 1024 : i64, tensor_maps = array<i64>}]
   func.func @two_launches(%x: memref<4x8xf16>, %y: memref<4x8xf16>) {
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
@@ -101,6 +104,96 @@ module attributes {gpu.container_module} {
     }
     return
   }
+  // What the sm_90a GEMMs' host code does: encode a tensor map of an
+  // argument into a stack slot, size a persistent grid by the device's SMs,
+  // launch only where the rows are non-zero and the map was encoded. The
+  // plan keeps the map's description (parameter 7: argument 0, 2-byte
+  // elements, 64 x 4096, rows 8192 bytes apart, boxes of 64 x 64, 128-byte
+  // swizzle), the tiles (the grid) and the blocks per SM; the runtime
+  // encodes the map and caps the grid at each run.
+  // CHECK-LABEL: func.func @tensor_map
+  // CHECK-SAME: grid = array<i64: 172, 1, 1>, grid_per_sm = 2 : i64
+  // CHECK-SAME: param_args = array<i64: 0, 0, -1, -1, -1, -1, -1, -1>, params = array<i64: 0, 0, 0, 64, 4096, 4096, 1, 0>
+  // CHECK-SAME: tensor_maps = array<i64: 7, 0, 2, 64, 4096, 8192, 64, 64, 128>
+  func.func @tensor_map(%x: memref<64x4096xbf16>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c172 = arith.constant 172 : index
+    %c256 = arith.constant 256 : index
+    %c0_i32 = arith.constant 0 : i32
+    %c2_i32 = arith.constant 2 : i32
+    %c64_i32 = arith.constant 64 : i32
+    %c128_i32 = arith.constant 128 : i32
+    %c1_i64 = arith.constant 1 : i64
+    %c64_i64 = arith.constant 64 : i64
+    %c4096_i64 = arith.constant 4096 : i64
+    %c8192_i64 = arith.constant 8192 : i64
+    %rows = arith.constant 64 : index
+    %map = llvm.alloca %c1_i64 x !llvm.array<16 x i64> {alignment = 64 : i64} : (i64) -> !llvm.ptr
+    %p = memref.extract_aligned_pointer_as_index %x : memref<64x4096xbf16> -> index
+    %p64 = arith.index_castui %p : index to i64
+    %ptr = llvm.inttoptr %p64 : i64 to !llvm.ptr
+    %ok = llvm.call @mgpuTensorMapEncode2D(%map, %ptr, %c2_i32, %c64_i64, %c4096_i64, %c8192_i64, %c64_i32, %c64_i32, %c128_i32) : (!llvm.ptr, !llvm.ptr, i32, i64, i64, i64, i32, i32, i32) -> i32
+    %encoded = arith.cmpi ne, %ok, %c0_i32 : i32
+    %live = arith.select %encoded, %rows, %c0 : index
+    %sms32 = llvm.call @mgpuMultiprocessorCount() : () -> i32
+    %sms = arith.index_castui %sms32 : i32 to index
+    %resident = arith.muli %sms, %c2 : index
+    %grid = arith.minui %c172, %resident : index
+    %go = arith.cmpi ugt, %live, %c0 : index
+    scf.if %go {
+      gpu.launch_func @kernels::@tma blocks in (%grid, %c1, %c1) threads in (%c256, %c1, %c1) args(%x : memref<64x4096xbf16>, %map : !llvm.ptr)
+    }
+    return
+  }
+
+  // One block per SM: the product with 1 folds away.
+  // CHECK-LABEL: func.func @one_block_per_sm
+  // CHECK-SAME: grid = array<i64: 8, 1, 1>, grid_per_sm = 1 : i64
+  func.func @one_block_per_sm(%x: memref<4x8xf16>) {
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %sms32 = llvm.call @mgpuMultiprocessorCount() : () -> i32
+    %sms = arith.index_castui %sms32 : i32 to index
+    %grid = arith.minui %c8, %sms : index
+    gpu.launch_func @kernels::@one blocks in (%grid, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<4x8xf16>)
+    return
+  }
+
+  // A map of memory the function allocates: no plan.
+  // CHECK-LABEL: func.func @tensor_map_of_local
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @tensor_map_of_local() {
+    %c1 = arith.constant 1 : index
+    %c2_i32 = arith.constant 2 : i32
+    %c64_i32 = arith.constant 64 : i32
+    %c128_i32 = arith.constant 128 : i32
+    %c1_i64 = arith.constant 1 : i64
+    %c64_i64 = arith.constant 64 : i64
+    %c4096_i64 = arith.constant 4096 : i64
+    %c8192_i64 = arith.constant 8192 : i64
+    %b = gpu.alloc () : memref<64x4096xbf16>
+    %map = llvm.alloca %c1_i64 x !llvm.array<16 x i64> {alignment = 64 : i64} : (i64) -> !llvm.ptr
+    %p = memref.extract_aligned_pointer_as_index %b : memref<64x4096xbf16> -> index
+    %p64 = arith.index_castui %p : index to i64
+    %ptr = llvm.inttoptr %p64 : i64 to !llvm.ptr
+    %ok = llvm.call @mgpuTensorMapEncode2D(%map, %ptr, %c2_i32, %c64_i64, %c4096_i64, %c8192_i64, %c64_i32, %c64_i32, %c128_i32) : (!llvm.ptr, !llvm.ptr, i32, i64, i64, i64, i32, i32, i32) -> i32
+    gpu.launch_func @kernels::@tma blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%b : memref<64x4096xbf16>, %map : !llvm.ptr)
+    return
+  }
+
+  // A guard that depends on the data: no plan.
+  // CHECK-LABEL: func.func @data_guard
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @data_guard(%x: memref<4x8xf16>, %flag: i1) {
+    %c1 = arith.constant 1 : index
+    scf.if %flag {
+      gpu.launch_func @kernels::@one blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<4x8xf16>)
+    }
+    return
+  }
+
   // CHECK-LABEL: func.func @last
   func.func @last() {
     return

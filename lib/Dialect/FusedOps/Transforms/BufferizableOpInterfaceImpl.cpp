@@ -53,8 +53,7 @@ struct FusedOpBufferizationModel
   }
 };
 
-template <typename... OpTys>
-void attachModels(MLIRContext *ctx) {
+template <typename... OpTys> void attachModels(MLIRContext *ctx) {
   (OpTys::template attachInterface<FusedOpBufferizationModel<OpTys>>(*ctx),
    ...);
 }

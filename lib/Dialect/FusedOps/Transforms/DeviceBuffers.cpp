@@ -30,8 +30,7 @@ static bool reachesFusedOp(Value value) {
     if (!seen.insert(current).second)
       continue;
     for (Operation *user : current.getUsers()) {
-      if (user->getDialect() &&
-          isa<FusedOpsDialect>(user->getDialect()))
+      if (user->getDialect() && isa<FusedOpsDialect>(user->getDialect()))
         return true;
       if (auto view = dyn_cast<ViewLikeOpInterface>(user))
         if (view.getViewSource() == current)
@@ -85,9 +84,7 @@ struct FusedOpsDeviceBuffersPass
     bool changed = true;
     while (changed) {
       changed = false;
-      auto mark = [&](Value value) {
-        changed |= device.insert(value).second;
-      };
+      auto mark = [&](Value value) { changed |= device.insert(value).second; };
       module.walk([&](Operation *op) {
         if (op->getParentOfType<gpu::GPUModuleOp>())
           return;

@@ -15,6 +15,11 @@ namespace mlir::fusedops {
 /// the `llvm.func` through lowering) and JitModule reads back.
 constexpr llvm::StringLiteral kLaunchPlanAttrName = "fusedops.launch_plan";
 
+/// The attribute on a kernel whose last N parameters are tensor maps passed
+/// by value (see `fusedops-tensor-map-params`).
+constexpr llvm::StringLiteral kTensorMapParamsAttrName =
+    "fusedops.tensor_map_params";
+
 #define GEN_PASS_DECL
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h.inc"
 

@@ -86,6 +86,39 @@ def FusedOpsLaunchPlan : Pass<"fusedops-launch-plan", "ModuleOp"> {
   ];
 }
 
+def FusedOpsTensorMapParams : Pass<"fusedops-tensor-map-params", "ModuleOp"> {
+  let summary = "Pass kernels' tensor maps by value as grid constants";
+  let description = [{
+    A kernel with `fusedops.tensor_map_params = N` (the sm_90a GEMMs of
+    `convert-fusedops-to-gpu`) takes, as its last N parameters, TMA tensor
+    maps (CUDA `CUtensorMap`, 128 bytes) that its launches pass as pointers to
+    host memory. Run after the kernels are in the LLVM dialect
+    (`convert-gpu-to-nvvm`) and before `gpu-to-llvm`, this pass makes each of
+    those parameters what `cp.async.bulk.tensor` needs: a 128-byte,
+    64-byte-aligned `byval` parameter marked `nvvm.grid_constant` (PTX
+    `.param .align 64 .b8 p[128]`, read in place through its address), and
+    makes every `gpu.launch_func` of the kernel pass the 128 bytes themselves
+    (an `llvm.load` of the host pointer) instead of the pointer.
+    `fusedops-to-binary` runs it; a pipeline of one's own must too: without
+    it the kernel would read a host address as a tensor map. A kernel whose
+    attribute does not fit its parameters is an error.
+
+    Example:
+
+    ```mlir
+    llvm.func @gated_mlp(..., %a: !llvm.ptr, %b: !llvm.ptr, %c: !llvm.ptr)
+        attributes {fusedops.tensor_map_params = 3 : i64, nvvm.kernel}
+    gpu.launch_func @k::@gated_mlp ... args(..., %mapA : !llvm.ptr, ...)
+    // becomes
+    llvm.func @gated_mlp(..., %a: !llvm.ptr {llvm.align = 64 : i64,
+        llvm.byval = !llvm.array<16 x i64>, nvvm.grid_constant}, ...)
+    %0 = llvm.load %mapA : !llvm.ptr -> !llvm.array<16 x i64>
+    gpu.launch_func @k::@gated_mlp ... args(..., %0 : !llvm.array<16 x i64>, ...)
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
+}
 
 def FusedOpsAssemblePtx : Pass<"fusedops-assemble-ptx", "ModuleOp"> {
   let summary = "Assemble the PTX objects of gpu.binary ops into cubins with ptxas, under a time limit";
