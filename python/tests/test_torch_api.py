@@ -338,6 +338,39 @@ def test_cuda_graph_capture_and_side_stream(gen) -> None:
 
 
 @needs_gpu
+def test_gemms_replay_from_a_cuda_graph(gen) -> None:
+    # The sm_90a GEMMs read their operands through TMA tensor maps that each launch encodes from
+    # the tensors' addresses, on a grid sized by the device's SMs: a captured graph replays them
+    # on whatever the captured tensors hold then.
+    x = rand((200, 512), torch.bfloat16, gen)
+    wg = rand((384, 512), torch.bfloat16, gen, 0.05)
+    wu = rand((384, 512), torch.bfloat16, gen, 0.05)
+    a = rand((200, 512), torch.bfloat16, gen)
+    b = rand((256, 512), torch.bfloat16, gen)
+    qa, sa = fusedops.quantize_fp8(a, granularity="row")
+    qb, sb = fusedops.quantize_fp8(b, granularity="row")
+
+    def call():
+        return (
+            fusedops.fused_gated_mlp(x, wg, wu),
+            fusedops.fp8_gemm(
+                qa, qb, a_scale=sa, b_scale=sb, granularity="row", out_dtype=torch.bfloat16
+            ),
+        )
+
+    call()  # compiles outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = call()
+    x.copy_(rand((200, 512), torch.bfloat16, gen))
+    qa.copy_(fusedops.quantize_fp8(rand((200, 512), torch.bfloat16, gen), granularity="row")[0])
+    graph.replay()
+    torch.cuda.synchronize()
+    for got, want in zip(captured, call()):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@needs_gpu
 def test_launch_plans_write_what_the_host_code_writes(gen, monkeypatch) -> None:
     # Every op launches through its plan (cuLaunchKernel alone); FUSEDOPS_LAUNCH=host-code runs
     # the JIT'd host code instead. The two must write the same bits.
