@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 
+#include <cstdint>
 #include <string>
 
 namespace {
@@ -95,6 +96,95 @@ TEST(Runtime, RefusesBadArguments) {
   fusedopsTakeAsyncErrorCount();
   EXPECT_EQ(mgpuMemAlloc(64, nullptr, true), nullptr);
   EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 1);
+}
+
+// The rules of a TMA tensor map are checked before the driver is asked,
+// with or without one, each with a message that names the rule.
+TEST(TensorMaps, RefuseWhatTmaCannotRead) {
+  alignas(64) unsigned char map[128];
+  const void *matrix = reinterpret_cast<const void *>(uintptr_t(1) << 20);
+  struct Case {
+    const char *why;
+    void *map;
+    const void *global;
+    uint32_t elementBytes;
+    uint64_t rows, cols, stride;
+    uint32_t boxRows, boxCols, swizzle;
+    const char *message;
+  } cases[] = {
+      {"unaligned map", map + 8, matrix, 2, 64, 64, 128, 64, 64, 128,
+       "64-byte aligned"},
+      {"unaligned matrix", map, static_cast<const char *>(matrix) + 2, 2, 64,
+       64, 128, 64, 64, 128, "16-byte aligned"},
+      {"3-byte elements", map, matrix, 3, 64, 64, 192, 64, 64, 128,
+       "1, 2 or 4 bytes"},
+      {"no rows", map, matrix, 2, 0, 64, 128, 64, 64, 128, "1 to 2^32 rows"},
+      {"odd stride", map, matrix, 2, 64, 60, 120, 64, 60, 128,
+       "multiple of 16 bytes"},
+      {"stride below a row", map, matrix, 2, 64, 64, 64, 64, 64, 128,
+       "at least a row"},
+      {"box too tall", map, matrix, 2, 512, 64, 128, 512, 64, 128,
+       "1 to 256 rows"},
+      {"swizzle 96", map, matrix, 2, 64, 64, 128, 64, 64, 96,
+       "0, 32, 64 or 128"},
+      {"box row past the swizzle", map, matrix, 2, 64, 128, 256, 64, 128, 128,
+       "fit the swizzle span"},
+  };
+  for (const Case &c : cases) {
+    EXPECT_EQ(fusedopsEncodeTensorMap2D(c.map, c.global, c.elementBytes, c.rows,
+                                        c.cols, c.stride, c.boxRows, c.boxCols,
+                                        c.swizzle),
+              FUSEDOPS_ERROR_INVALID_ARGUMENT)
+        << c.why;
+    std::string message = fusedopsGetLastErrorMessage();
+    EXPECT_NE(message.find("cannot encode a TMA tensor map"),
+              std::string::npos)
+        << c.why << ": " << message;
+    EXPECT_NE(message.find(c.message), std::string::npos)
+        << c.why << ": " << message;
+  }
+  // Host code's wrapper: an empty matrix is nothing to launch, not an error;
+  // a bad map is an asynchronous error.
+  fusedopsTakeAsyncErrorCount();
+  EXPECT_EQ(mgpuTensorMapEncode2D(map, const_cast<void *>(matrix), 2, 0, 64,
+                                  128, 64, 64, 128),
+            0);
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0);
+  EXPECT_EQ(mgpuTensorMapEncode2D(map, const_cast<void *>(matrix), 3, 64, 64,
+                                  192, 64, 64, 128),
+            0);
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 1);
+  // Plans: a map needs a launch to belong to; persistence at least a block.
+  fusedops_launch_plan plan = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
+  EXPECT_EQ(fusedopsLaunchPlanSetTensorMap(plan, 0, 0, 2, 64, 64, 128, 64, 64,
+                                           128),
+            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(fusedopsLaunchPlanSetGridPerSm(plan, 1),
+            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  fusedopsLaunchPlanDestroy(plan);
+}
+
+TEST(TensorMaps, EncodeWithTheDriver) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  void *matrix = nullptr;
+  ASSERT_EQ(fusedopsMalloc(64 * 4096 * 2, &matrix), FUSEDOPS_SUCCESS);
+  alignas(64) unsigned char map[128] = {};
+  EXPECT_EQ(fusedopsEncodeTensorMap2D(map, matrix, 2, 64, 4096, 8192, 64, 64,
+                                      128),
+            FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  fusedopsTakeAsyncErrorCount();
+  EXPECT_EQ(mgpuTensorMapEncode2D(map, matrix, 1, 64, 8192, 8192, 256, 128,
+                                  128),
+            1);
+  EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0);
+  int sms = 0;
+  EXPECT_EQ(fusedopsGetMultiprocessorCount(&sms), FUSEDOPS_SUCCESS);
+  EXPECT_GT(sms, 0);
+  EXPECT_EQ(mgpuMultiprocessorCount(), sms);
+  fusedopsFree(matrix);
 }
 
 TEST(Runtime, ReportsTheDeviceArchitecture) {
