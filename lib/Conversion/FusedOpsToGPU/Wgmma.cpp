@@ -119,11 +119,10 @@ WgmmaGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
   std::string reason;
   llvm::raw_string_ostream os(reason);
   if (warpgroups < 1 || warpgroups > 2)
-    os << "warps must be 4 or 8 (one or two MMA warpgroups)";
-  else if (bm != kWarpgroupRows * warpgroups && bm != kWarpgroupRows)
-    os << "BM must be 64 per MMA warpgroup (" << kWarpgroupRows * warpgroups
-       << " with " << warpgroups * 4
-       << " warps), or 64 (each warpgroup its own tiles)";
+    os << "warps must be 4 or 8 (one or two consumer warpgroups)";
+  else if (bm != kWarpgroupRows * warpgroups)
+    os << "BM must be 64 per warpgroup (" << kWarpgroupRows * warpgroups
+       << " with " << warpgroups * 4 << " warps)";
   else if (rowBytes() != 32 && rowBytes() != 64 && rowBytes() != 128)
     os << "BK must span 32, 64 or 128 bytes (the swizzle widths): "
        << 32 / elementBytes() << ", " << 64 / elementBytes() << " or "
@@ -374,29 +373,22 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
 static constexpr int64_t kProducerRegisters = 40;
 static constexpr int64_t kMmaRegisters = 232;
 
-/// Emits `body(tile, first)` for the output tiles i = `offset`, `offset` +
-/// `every`, ... of this block of the persistent grid (its tiles are
-/// blockIdx.x + i·gridDim.x), `first` being the number of K tiles the
-/// block's tiles before tile i put through the ring (i·numK).
+/// Emits `body(tile, first)` for every output tile of this block of the
+/// persistent grid (tiles blockIdx.x, + gridDim.x, ...), `first` being the
+/// number of K tiles this block's earlier output tiles put through the ring.
 static void forEachTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
-                        const WgmmaTileSchedule &schedule, Value offset,
-                        int64_t every,
+                        const WgmmaTileSchedule &schedule,
                         function_ref<void(Value tile, Value first)> body) {
   const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
-  Value grid = gpu::GridDimOp::create(b, gpu::Dimension::x);
-  Value start = arith::AddIOp::create(
-      b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
-      arith::MulIOp::create(b, offset, grid));
   auto loop = scf::ForOp::create(
-      b, start, schedule.numTiles,
-      arith::MulIOp::create(b, grid, cIndex(b, every)),
-      ValueRange{arith::MulIOp::create(b, offset, cIndex(b, numK))});
+      b, gpu::BlockIdOp::create(b, gpu::Dimension::x), schedule.numTiles,
+      gpu::GridDimOp::create(b, gpu::Dimension::x), ValueRange{cIndex(b, 0)});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
   Value first = loop.getRegionIterArgs()[0];
   body(loop.getInductionVar(), first);
   scf::YieldOp::create(
-      b, ValueRange{arith::AddIOp::create(b, first, cIndex(b, every * numK))});
+      b, ValueRange{arith::AddIOp::create(b, first, cIndex(b, numK))});
 }
 
 void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
@@ -450,9 +442,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
     Value one = arith::ConstantIntOp::create(b, b.getI32Type(), 1);
-    // Every thread of the warpgroups that read a slot gives it back.
-    Value mmaThreads = arith::ConstantIntOp::create(
-        b, b.getI32Type(), plan.warpgroupsPerTile() * 128);
+    Value mmaThreads =
+        arith::ConstantIntOp::create(b, b.getI32Type(), plan.warpgroups * 128);
     for (int64_t s = 0; s < stages; ++s) {
       NVVM::MBarrierInitOp::create(b, full(cIndex(b, s)), one, Value());
       NVVM::MBarrierInitOp::create(b, empty(cIndex(b, s)), mmaThreads, Value());
@@ -483,7 +474,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       Value txBytes = arith::ConstantIntOp::create(
           b, b.getI32Type(), (plan.bm + plan.numB * plan.bn) * plan.rowBytes());
       auto clusterPtr = LLVM::LLVMPointerType::get(ctx, 7);
-      forEachTile(b, plan, schedule, c0, 1, [&](Value tile, Value first) {
+      forEachTile(b, plan, schedule, [&](Value tile, Value first) {
         auto [m0, n0] = schedule.origin(b, tile);
         auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), c1);
         OpBuilder::InsertionGuard guard(b);
@@ -542,23 +533,9 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
     NVVM::MBarrierArriveOp::create(b, Type(), empty(slot), Value());
   };
-  if (!plan.isPingPong()) {
-    // Cooperative: both MMA warpgroups on every tile, 64 rows each.
-    forEachTile(b, plan, schedule, c0, 1, [&](Value tile, Value first) {
-      auto [m0, n0] = schedule.origin(b, tile);
-      buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
-                   release, kTileScale, epilogue);
-    });
-    return;
-  }
-  // Ping-pong: MMA warpgroup w takes the block's tiles w, w + 2, ...; the
-  // ring hands it a tile's K tiles after the other warpgroup's, so one's
-  // epilogue runs while the other multiplies.
-  Value warpgroup = arith::DivUIOp::create(b, mmaTid, cIndex(b, 128));
-  Value groupTid = arith::RemUIOp::create(b, mmaTid, cIndex(b, 128));
-  forEachTile(b, plan, schedule, warpgroup, 2, [&](Value tile, Value first) {
+  forEachTile(b, plan, schedule, [&](Value tile, Value first) {
     auto [m0, n0] = schedule.origin(b, tile);
-    buildMmaTile(b, plan, groupTid, ringAddresses, first, m0, n0, acquire,
+    buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
                  release, kTileScale, epilogue);
   });
 }
@@ -711,26 +688,19 @@ SmallVector<TileConfigAttr>
 kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
                             TileConfigAttr defaultTile) {
   SmallVector<TileConfigAttr> tiles = {defaultTile};
-  // BM 64 with one MMA warpgroup, 128 with two (cooperative), and 64 with
-  // two (ping-pong).
-  for (auto [bm, warpgroups] : {std::pair<int64_t, int64_t>{64, 1},
-                                {128, 2},
-                                {64, 2}})
+  for (int64_t warpgroups : {1, 2})
     for (int64_t bn : {64, 96, 128, 192, 256})
       for (int64_t rowBytes : {64, 128})
         for (int64_t stages : {3, 4, 5, 6})
           tiles.push_back(TileConfigAttr::get(
-              ctx, {bm, bn, rowBytes / elementBytes}, 4 * warpgroups, stages,
-              /*cluster=*/{}));
+              ctx, {kWarpgroupRows * warpgroups, bn, rowBytes / elementBytes},
+              4 * warpgroups, stages, /*cluster=*/{}));
   return tiles;
 }
 
 /// The TMA mainloop's loads wait like the mma.sync kernels' (a producer
 /// issues them as soon as a slot is free).
 static constexpr double kTmaLoadLatencyFactor = 2;
-/// The share of a tile's time its MMAs run where the epilogue is not
-/// overlapped (a guess until the ping-pong sweep).
-static constexpr double kEpilogueExposedEfficiency = 0.9;
 
 KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                                           int64_t outBytes) {
@@ -761,10 +731,6 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
   r.issueEfficiency = plan.bn >= 128 ? 1.0 : 0.8;
   if (plan.promote)
     r.issueEfficiency *= 0.75;
-  // Where one warpgroup's epilogue runs while the other multiplies
-  // (ping-pong), the tensor cores do not wait for it.
-  if (!plan.isPingPong())
-    r.issueEfficiency *= kEpilogueExposedEfficiency;
   r.stages = plan.stages;
   r.kSteps = llvm::divideCeil(plan.k, plan.bk);
   // The producer keeps every slot but the one being read in flight, and

@@ -56,12 +56,6 @@ struct WgmmaGemmPlan {
   int64_t rowBytes() const { return bk * elementBytes(); }
   /// K of one wgmma: 32 bytes of each row (16 for 16-bit, 32 for FP8).
   int64_t mmaK() const { return 32 / elementBytes(); }
-  /// Ping-pong: two MMA warpgroups with a 64-row tile each, taking turns
-  /// (one's epilogue overlaps the other's MMAs); otherwise they share each
-  /// tile, 64 rows each (cooperative).
-  bool isPingPong() const { return warpgroups == 2 && bm == 64; }
-  /// MMA warpgroups that read each tile.
-  int64_t warpgroupsPerTile() const { return isPingPong() ? 1 : warpgroups; }
   /// Threads per block: the producer warpgroup and the MMA warpgroups.
   int64_t threads() const { return (warpgroups + 1) * 128; }
   /// Tensor maps the kernel takes (its last parameters): A, then each B.
@@ -99,9 +93,8 @@ struct WgmmaTileSchedule {
 /// kernel's tensor maps (elements past M, N and K read as zero), handed to
 /// `epilogue` with the accumulators' places. Warpgroup 0 is the producer:
 /// one thread issues the TMA loads into a `stages`-deep ring, the others
-/// leave; the MMA warpgroups multiply (together on each tile, or in turns
-/// with ping-pong tiles) and run `epilogue`, which therefore must not wait
-/// on a block-wide barrier.
+/// leave; the MMA warpgroups multiply and run `epilogue`, which therefore
+/// must not wait on a block-wide barrier.
 void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                     gpu::GPUFuncOp kernel, const WgmmaTileSchedule &schedule,
                     KTileScaleFn kTileScale, GemmEpilogueFn epilogue);

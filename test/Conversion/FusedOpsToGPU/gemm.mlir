@@ -11,7 +11,7 @@
 // of 128 and 128 rows × 64 columns, 128-byte swizzle) and sizes a
 // persistent grid by the device's SMs; the kernel takes the maps last.
 // Producer warpgroup: mbarriers initialised by one thread, setmaxnreg down,
-// one thread walks this block's tiles (blockIdx.x, + gridDim.x, ...) and per K
+// one thread walks this block's tiles (blockIdx.x, + gridDim.x) and per K
 // tile waits for the slot to be empty (parity), expects the tile's 49152
 // bytes and issues three TMA loads. MMA warpgroups: setmaxnreg up, per K
 // tile wait for the full barrier, two m64n128k16 wgmmas per 16 of K (gate
@@ -36,16 +36,14 @@
 // SM90: nvvm.fence.mbarrier.init
 // SM90: gpu.barrier
 // SM90: nvvm.setmaxregister  decrease 40
-// SM90: gpu.block_id  x
-// SM90: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// SM90: scf.for %{{.*}} = %block_id_x to %{{.*}} step %grid_dim_x
 // SM90: nvvm.mbarrier.try_wait.parity
 // SM90: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c49152_i32
 // SM90: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[MAPX]], %{{.*}}, box[
 // SM90: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[MAPG]], %{{.*}}, box[
 // SM90: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[MAPU]], %{{.*}}, box[
 // SM90: nvvm.setmaxregister  increase 232
-// SM90: gpu.block_id  x
-// SM90: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// SM90: scf.for %{{.*}} = %block_id_x to %{{.*}} step %grid_dim_x
 // SM90: nvvm.mbarrier.try_wait.parity
 // SM90: nvvm.wgmma.fence.aligned
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
@@ -95,4 +93,3 @@ func.func @fp8(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E5M2>, %sa: m
   fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row
   return
 }
-

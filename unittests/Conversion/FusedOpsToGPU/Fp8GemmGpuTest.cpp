@@ -59,8 +59,6 @@ struct Fp8GemmCase {
   const char *chip;
   /// The op's fast_accum (sm_90a: the tensor cores' sums over all of K).
   bool fastAccum = false;
-  /// A tile to pin (else the autotuner's choice).
-  const char *tile = nullptr;
 };
 
 void PrintTo(const Fp8GemmCase &c, std::ostream *os) { *os << c.name; }
@@ -96,7 +94,6 @@ TEST_P(Fp8GemmGpuTest, MatchesFloat64Reference) {
       << ", " << saT << ", " << sbT << ")"
       << (c.bias ? " bias(%bias : " + biasT + ")" : std::string())
       << " outs(%o : " << oT << ") granularity = " << g << (c.fastAccum ? " fast_accum" : "")
-      << (c.tile ? std::string(" {tile = ") + c.tile + "}" : std::string())
       << "\n  return\n}\n";
 
   std::string error;
@@ -220,15 +217,6 @@ std::vector<Fp8GemmCase> cases() {
       {"block_e4m3_bf16_1x256x4096", "block128", true, true, BF16, false, 1, 256, 4096, "sm_90a"},
       {"row_fast_accum_f32_257x512x1024", "row", true, true, F32, false, 257, 512, 1024, "sm_90a", true},
       {"tensor_fast_accum_bf16_bias_3x300x512", "tensor", true, false, BF16, true, 3, 300, 512, "sm_90a", true},
-      // Ping-pong (two MMA warpgroups taking 64-row tiles in turns): an odd
-      // number of tiles per block, promoted with block scales and with
-      // fast accumulation, K off the tile.
-      {"pingpong_block_e4m3_bf16_200x320x640", "block128", true, true, BF16, false, 200, 320, 640, "sm_90a", false,
-       "#fusedops.tile<block = [64, 128, 128], warps = 8, stages = 3>"},
-      {"pingpong_tensor_e4m3_bf16_300x400x512", "tensor", true, true, BF16, false, 300, 400, 512, "sm_90a", false,
-       "#fusedops.tile<block = [64, 192, 128], warps = 8, stages = 4>"},
-      {"pingpong_row_fast_accum_f32_130x520x400", "row", true, false, F32, true, 130, 520, 400, "sm_90a", true,
-       "#fusedops.tile<block = [64, 256, 128], warps = 8, stages = 4>"},
       {"sm80_row_e4m3_f16", "row", true, true, F16, true, 129, 192, 256, "sm_80"},
       {"sm80_block_e5m2_f32", "block128", false, false, F32, false, 200, 256, 384, "sm_80"},
       {"sm80_tensor_mixed_bf16", "tensor", true, false, BF16, false, 3, 64, 128, "sm_80"},

@@ -149,13 +149,6 @@ std::vector<GatedMlpCase> cases() {
       {"bf16_gelu_odd_n", BF16, {64}, 135, 640, "gelu", "sm_90a",
        "#fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>"},
       {"bf16_silu_4096x384x512", BF16, {4096}, 384, 512, "silu", "sm_90a"},
-      // Ping-pong: two MMA warpgroups taking 64-row tiles in turns, M and
-      // N off the tile, one tile for the second warpgroup to skip.
-      {"f16_silu_pingpong_3x200x256", F16, {3}, 200, 256, "silu", "sm_90a",
-       "#fusedops.tile<block = [64, 128, 64], warps = 8, stages = 4>"},
-      {"bf16_gelu_pingpong_333x136x520", BF16, {333}, 136, 520, "gelu",
-       "sm_90a",
-       "#fusedops.tile<block = [64, 96, 64], warps = 8, stages = 5>"},
       {"sm80_f16_silu", F16, {257}, 192, 256, "silu", "sm_80"},
       {"sm80_bf16_gelu", BF16, {33}, 96, 328, "gelu", "sm_80"},
   };
