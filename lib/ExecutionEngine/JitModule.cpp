@@ -7,6 +7,7 @@
 #include "fusedops/ExecutionEngine/JitModule.h"
 
 #include "fusedops-c/Runtime.h"
+#include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 #include "fusedops/InitFusedOps.h"
 #include "fusedops/Support/SourceLimits.h"
 #include "fusedops/Target/Chips.h"
@@ -125,9 +126,9 @@ mlir::fusedops::getRuntimeSymbolMap(llvm::orc::MangleAndInterner mangle) {
   add("mgpuStreamSynchronize",
       reinterpret_cast<void *>(&mgpuStreamSynchronize));
   add("mgpuStreamDestroy", reinterpret_cast<void *>(&mgpuStreamDestroy));
-  add("mgpuMultiprocessorCount",
+  add(kMultiprocessorCountFnName.data(),
       reinterpret_cast<void *>(&mgpuMultiprocessorCount));
-  add("mgpuTensorMapEncode2D",
+  add(kTensorMapEncodeFnName.data(),
       reinterpret_cast<void *>(&mgpuTensorMapEncode2D));
   return symbols;
 }

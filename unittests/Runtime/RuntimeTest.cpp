@@ -137,8 +137,7 @@ TEST(TensorMaps, RefuseWhatTmaCannotRead) {
               FUSEDOPS_ERROR_INVALID_ARGUMENT)
         << c.why;
     std::string message = fusedopsGetLastErrorMessage();
-    EXPECT_NE(message.find("cannot encode a TMA tensor map"),
-              std::string::npos)
+    EXPECT_NE(message.find("cannot encode a TMA tensor map"), std::string::npos)
         << c.why << ": " << message;
     EXPECT_NE(message.find(c.message), std::string::npos)
         << c.why << ": " << message;
@@ -157,9 +156,9 @@ TEST(TensorMaps, RefuseWhatTmaCannotRead) {
   // Plans: a map needs a launch to belong to; persistence at least a block.
   fusedops_launch_plan plan = nullptr;
   ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
-  EXPECT_EQ(fusedopsLaunchPlanSetTensorMap(plan, 0, 0, 2, 64, 64, 128, 64, 64,
-                                           128),
-            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      fusedopsLaunchPlanSetTensorMap(plan, 0, 0, 2, 64, 64, 128, 64, 64, 128),
+      FUSEDOPS_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(fusedopsLaunchPlanSetGridPerSm(plan, 1),
             FUSEDOPS_ERROR_INVALID_ARGUMENT);
   fusedopsLaunchPlanDestroy(plan);
@@ -171,14 +170,13 @@ TEST(TensorMaps, EncodeWithTheDriver) {
   void *matrix = nullptr;
   ASSERT_EQ(fusedopsMalloc(64 * 4096 * 2, &matrix), FUSEDOPS_SUCCESS);
   alignas(64) unsigned char map[128] = {};
-  EXPECT_EQ(fusedopsEncodeTensorMap2D(map, matrix, 2, 64, 4096, 8192, 64, 64,
-                                      128),
-            FUSEDOPS_SUCCESS)
+  EXPECT_EQ(
+      fusedopsEncodeTensorMap2D(map, matrix, 2, 64, 4096, 8192, 64, 64, 128),
+      FUSEDOPS_SUCCESS)
       << fusedopsGetLastErrorMessage();
   fusedopsTakeAsyncErrorCount();
-  EXPECT_EQ(mgpuTensorMapEncode2D(map, matrix, 1, 64, 8192, 8192, 256, 128,
-                                  128),
-            1);
+  EXPECT_EQ(
+      mgpuTensorMapEncode2D(map, matrix, 1, 64, 8192, 8192, 256, 128, 128), 1);
   EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0);
   int sms = 0;
   EXPECT_EQ(fusedopsGetMultiprocessorCount(&sms), FUSEDOPS_SUCCESS);

@@ -62,13 +62,6 @@ static constexpr int64_t kSwizzleAlign = 1024;
 static constexpr int64_t kGroupRows = 8;
 /// Rows of one warpgroup's MMA (m64).
 static constexpr int64_t kWarpgroupRows = 64;
-/// A CUDA tensor map (CUtensorMap): 128 bytes, 64-byte aligned.
-static constexpr int64_t kTensorMapBytes = 128;
-/// The runtime functions host code encodes tensor maps with and asks the
-/// device's SM count (fusedops-c/Runtime.h).
-static constexpr StringLiteral kTensorMapEncodeFn = "mgpuTensorMapEncode2D";
-static constexpr StringLiteral kMultiprocessorCountFn =
-    "mgpuMultiprocessorCount";
 
 WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
                                  int64_t numB, Type aType, Type bType,
@@ -553,19 +546,19 @@ static std::pair<Value, Value> buildTensorMap(ImplicitLocOpBuilder &b,
   Type i32 = b.getI32Type(), i64 = b.getI64Type();
   auto module =
       b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  auto encode = module.lookupSymbol<LLVM::LLVMFuncOp>(kTensorMapEncodeFn);
+  auto encode = module.lookupSymbol<LLVM::LLVMFuncOp>(kTensorMapEncodeFnName);
   if (!encode) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
     encode = LLVM::LLVMFuncOp::create(
-        b, kTensorMapEncodeFn,
+        b, kTensorMapEncodeFnName,
         LLVM::LLVMFunctionType::get(
             i32, {ptrType, ptrType, i32, i64, i64, i64, i32, i32, i32}));
   }
   auto mapType = LLVM::LLVMArrayType::get(i64, kTensorMapBytes / 8);
   Value map = LLVM::AllocaOp::create(b, ptrType, mapType,
                                      arith::ConstantIntOp::create(b, i64, 1),
-                                     /*alignment=*/64);
+                                     /*alignment=*/kTensorMapAlign);
   Value global = LLVM::IntToPtrOp::create(
       b, ptrType,
       toI64(b, memref::ExtractAlignedPointerAsIndexOp::create(b, matrix)));
@@ -591,11 +584,12 @@ static Value buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
   Type i32 = b.getI32Type();
   auto module =
       b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  auto count = module.lookupSymbol<LLVM::LLVMFuncOp>(kMultiprocessorCountFn);
+  auto count =
+      module.lookupSymbol<LLVM::LLVMFuncOp>(kMultiprocessorCountFnName);
   if (!count) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
-    count = LLVM::LLVMFuncOp::create(b, kMultiprocessorCountFn,
+    count = LLVM::LLVMFuncOp::create(b, kMultiprocessorCountFnName,
                                      LLVM::LLVMFunctionType::get(i32, {}));
   }
   return arith::IndexCastUIOp::create(

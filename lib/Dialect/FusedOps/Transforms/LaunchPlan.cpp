@@ -33,17 +33,10 @@ namespace mlir::fusedops {
 using namespace mlir;
 using namespace mlir::fusedops;
 
-/// The runtime call with which host code encodes a tensor map
-/// (fusedops-c/Runtime.h), and its operands: map, matrix address, element
-/// bytes, rows, columns, row stride, box rows, box columns, swizzle.
-static constexpr llvm::StringLiteral kTensorMapEncodeFn =
-    "mgpuTensorMapEncode2D";
+/// The operands of the runtime call that encodes a tensor map: map, matrix
+/// address, element bytes, rows, columns, row stride, box rows, box columns,
+/// swizzle.
 static constexpr unsigned kTensorMapEncodeOperands = 9;
-
-/// The runtime call with which host code asks for the device's SM count
-/// (persistent grids).
-static constexpr llvm::StringLiteral kMultiprocessorCountFn =
-    "mgpuMultiprocessorCount";
 
 static bool isRuntimeCall(Operation *op, StringRef callee) {
   auto call = dyn_cast_or_null<LLVM::CallOp>(op);
@@ -52,7 +45,7 @@ static bool isRuntimeCall(Operation *op, StringRef callee) {
 
 static bool isTensorMapEncode(Operation *op) {
   auto call = dyn_cast_or_null<LLVM::CallOp>(op);
-  return call && call.getCallee() == kTensorMapEncodeFn &&
+  return call && call.getCallee() == kTensorMapEncodeFnName &&
          call->getNumOperands() == kTensorMapEncodeOperands;
 }
 
@@ -211,8 +204,8 @@ static LogicalResult appendTensorMap(Value operand,
 /// Whether `value` is the device's SM count host code asked the runtime.
 static bool isMultiprocessorCount(Value value) {
   auto cast = value.getDefiningOp<arith::IndexCastUIOp>();
-  return cast &&
-         isRuntimeCall(cast.getIn().getDefiningOp(), kMultiprocessorCountFn);
+  return cast && isRuntimeCall(cast.getIn().getDefiningOp(),
+                               kMultiprocessorCountFnName);
 }
 
 /// k if `value` is (SMs of the device) · k with k constant: how host code
@@ -305,7 +298,8 @@ static LogicalResult planBlock(Block &block,
     // tensor maps' stack slots and encodes are the plan's own work at run
     // time (appendTensorMap checks what they encode).
     if (isa<func::ReturnOp, scf::YieldOp>(op) || isPure(&op) ||
-        isTensorMapEncode(&op) || isRuntimeCall(&op, kMultiprocessorCountFn))
+        isTensorMapEncode(&op) ||
+        isRuntimeCall(&op, kMultiprocessorCountFnName))
       continue;
     if (auto alloca = dyn_cast<LLVM::AllocaOp>(op)) {
       if (llvm::all_of(alloca->getUsers(), [](Operation *user) {

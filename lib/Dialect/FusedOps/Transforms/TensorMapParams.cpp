@@ -29,10 +29,6 @@ namespace mlir::fusedops {
 using namespace mlir;
 using namespace mlir::fusedops;
 
-/// A CUtensorMap: 128 bytes, 64-byte aligned.
-static constexpr int64_t kTensorMapBytes = 128;
-static constexpr int64_t kTensorMapAlign = 64;
-
 /// The first tensor-map parameter of `kernel`, or a failure reported on it.
 static FailureOr<unsigned> getFirstTensorMapParam(LLVM::LLVMFuncOp kernel,
                                                   IntegerAttr count) {

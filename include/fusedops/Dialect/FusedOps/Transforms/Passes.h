@@ -20,6 +20,17 @@ constexpr llvm::StringLiteral kLaunchPlanAttrName = "fusedops.launch_plan";
 constexpr llvm::StringLiteral kTensorMapParamsAttrName =
     "fusedops.tensor_map_params";
 
+/// A CUDA tensor map (CUtensorMap): 128 bytes, 64-byte aligned.
+constexpr int64_t kTensorMapBytes = 128;
+constexpr int64_t kTensorMapAlign = 64;
+
+/// The runtime functions (fusedops-c/Runtime.h) the sm_90a GEMMs' host code
+/// calls, which `fusedops-launch-plan` describes: a tensor map's encoding
+/// and the device's SM count (persistent grids).
+constexpr llvm::StringLiteral kTensorMapEncodeFnName = "mgpuTensorMapEncode2D";
+constexpr llvm::StringLiteral kMultiprocessorCountFnName =
+    "mgpuMultiprocessorCount";
+
 #define GEN_PASS_DECL
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h.inc"
 
