@@ -17,6 +17,10 @@ need_apt=()
 command -v ninja >/dev/null || need_apt+=(ninja-build)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v g++ >/dev/null || need_apt+=(g++)
+# The wheel's standalone libraries (utils/build-wheel.sh) link zlib and zstd
+# from their archives.
+[ -f /usr/lib/x86_64-linux-gnu/libzstd.a ] || need_apt+=(libzstd-dev)
+[ -f /usr/lib/x86_64-linux-gnu/libz.a ] || need_apt+=(zlib1g-dev)
 [ -f /usr/lib/x86_64-linux-gnu/cmake/GTest/GTestConfig.cmake ] ||
   [ -f /usr/lib/cmake/GTest/GTestConfig.cmake ] || need_apt+=(libgtest-dev)
 
