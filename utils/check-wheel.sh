@@ -44,3 +44,20 @@ if "ptxas none" not in _native.compiler_version():
     assert cubin.kernel_image[:4] == b"\x7fELF"
     print(f"  sm_80 cubin: {len(cubin.kernel_image)} bytes")
 PY
+# Without a CUDA toolkit (PyTorch from pip only): Triton's ptxas and
+# libdevice, where Triton is installed.
+if "$venv/bin/python" -c "import triton" 2>/dev/null; then
+  env -u LD_LIBRARY_PATH -u FUSEDOPS_LIBRARY_DIR CUDA_HOME=/nonexistent \
+    FUSEDOPS_CACHE_DIR="$venv/cache" "$venv/bin/python" - <<'PY'
+from fusedops import _codegen, _native
+
+_native._SYSTEM_TOOLKIT = "/nonexistent"  # as on a machine without /usr/local/cuda
+toolkit = _native.default_toolkit()
+assert toolkit and "toolkit" in toolkit, toolkit
+source, _ = _codegen.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="silu")
+fmt = _native.jit_format("sm_90a")
+module = _native.compile_module(source, chip="sm_90a", fmt=fmt)
+print(f"  without a CUDA toolkit: {fmt} for sm_90a through {toolkit}: "
+      f"{len(module.kernel_image)} bytes")
+PY
+fi

@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import stat
 import tempfile
 import threading
@@ -288,11 +289,84 @@ def chip_for_capability(major: int, minor: int) -> Optional[str]:
 
 
 def jit_format(chip: str) -> str:
-    """``bin`` (cubin) or ``isa`` (PTX): what ``chip``'s kernels are JIT-compiled to."""
+    """``bin`` (cubin) or ``isa`` (PTX): what ``chip``'s kernels are JIT-compiled to.
+
+    The chip table's format, except that without a ``ptxas`` (see :func:`default_toolkit`) a
+    cubin becomes PTX, which the driver compiles when it loads it (and keeps in its own cache,
+    ``~/.nv/ComputeCache``).
+    """
     fmt = _load()[1].fusedopsChipJitFormat(chip.encode())
     if not fmt:
         raise CompilationError(f"unknown chip {chip!r}; fusedops builds for {known_chips()}")
+    if fmt == b"bin" and find_ptxas() is None:
+        return "isa"
     return fmt.decode()
+
+
+# Where the compiler looks for the CUDA toolkit without one given: as Pipelines.cpp does.
+_SYSTEM_TOOLKIT = "/usr/local/cuda"
+_LIBDEVICE = os.path.join("nvvm", "libdevice", "libdevice.10.bc")
+
+
+def _system_toolkit() -> str:
+    return os.environ.get("CUDA_HOME") or _SYSTEM_TOOLKIT
+
+
+def _package_dir(name: str) -> Optional[str]:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def default_toolkit() -> Optional[str]:
+    """The CUDA toolkit the compiler uses when none is given: ``None`` (the compiler's own
+    choice, ``$CUDA_HOME`` or /usr/local/cuda) where that has libdevice; else the
+    ``nvidia-cuda-nvcc`` wheel's; else a folder in the kernel cache that links Triton's bundled
+    ptxas and libdevice (PyTorch installs Triton), so that a machine with only the driver and
+    PyTorch from pip compiles too. ``None`` where none of them exists (the compiler then says
+    what to install)."""
+    if os.path.isfile(os.path.join(_system_toolkit(), _LIBDEVICE)):
+        return None
+    nvcc = _package_dir("nvidia.cuda_nvcc")
+    if nvcc and os.path.isfile(os.path.join(nvcc, _LIBDEVICE)):
+        return nvcc
+    triton = _package_dir("triton")
+    if not triton:
+        return None
+    nvidia = os.path.join(triton, "backends", "nvidia")
+    libdevice = os.path.join(nvidia, "lib", "libdevice.10.bc")
+    if not os.path.isfile(libdevice):
+        return None
+    base = cache_dir() or Path(tempfile.gettempdir()) / f"fusedops-{os.getuid()}"
+    shim = base / "toolkit" / hashlib.sha256(nvidia.encode()).hexdigest()[:16]
+    links = {shim / _LIBDEVICE: libdevice}
+    ptxas = os.path.join(nvidia, "bin", "ptxas")
+    if os.access(ptxas, os.X_OK):
+        links[shim / "bin" / "ptxas"] = ptxas
+    for link, target in links.items():
+        if link.is_symlink() and os.readlink(link) == target:
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.{os.getpid()}")
+        if tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    return str(shim)
+
+
+def find_ptxas() -> Optional[str]:
+    """The ``ptxas`` cubins are assembled with: the toolkit's (:func:`default_toolkit`), else
+    the one on ``PATH``; ``None`` where there is none."""
+    toolkit = default_toolkit() or _system_toolkit()
+    candidate = os.path.join(toolkit, "bin", "ptxas")
+    if os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which("ptxas")
 
 
 class CompiledModule:
@@ -477,6 +551,8 @@ def compile_module(
     model's.
     """
     _, capi = _load()
+    if toolkit is None:
+        toolkit = default_toolkit()
     tuning = usable_tuning_cache(tuning_cache if tuning_cache is not None else tuning_cache_path())
     tuning_arg = str(tuning).encode() if tuning else None
     directory = cache_dir() if disk_cache else None

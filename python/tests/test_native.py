@@ -6,6 +6,7 @@ source must come back as a CompilationError with the compiler's diagnostics.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -270,3 +271,39 @@ def test_triton_imports_after_the_compiler_is_loaded() -> None:
     )
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert result.stdout.startswith("ok ")
+
+
+def test_compiles_with_tritons_ptxas_and_libdevice_without_a_toolkit(monkeypatch, tmp_path) -> None:
+    # A machine with the driver and PyTorch from pip has no CUDA toolkit, but Triton (which
+    # PyTorch installs) bundles ptxas and libdevice: the compiler uses them through a folder of
+    # links in the kernel cache.
+    pytest.importorskip("triton")
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "no-toolkit"))
+    monkeypatch.setattr(_native, "_SYSTEM_TOOLKIT", str(tmp_path / "no-toolkit"))
+    monkeypatch.setattr(_native, "_package_dir", lambda name: _real_package_dir(name, "nvidia"))
+    monkeypatch.setenv("FUSEDOPS_CACHE_DIR", str(tmp_path / "cache"))
+    toolkit = _native.default_toolkit()
+    assert toolkit and toolkit.startswith(str(tmp_path / "cache" / "toolkit"))
+    assert os.path.islink(os.path.join(toolkit, "nvvm", "libdevice", "libdevice.10.bc"))
+    assert _native.find_ptxas() == os.path.join(toolkit, "bin", "ptxas")
+    assert _native.jit_format("sm_90a") == "bin"
+    source, _ = SOURCES["gated_mlp"]
+    module = _native.compile_module(source, chip="sm_90a", fmt="bin", disk_cache=False)
+    assert module.kernel_image[:4] == b"\x7fELF"
+    # The links are made once and found again.
+    assert _native.default_toolkit() == toolkit
+    # Without any ptxas, the chips whose kernels are cubins get PTX for the driver to compile.
+    monkeypatch.setattr(_native, "find_ptxas", lambda: None)
+    assert _native.jit_format("sm_90a") == "isa"
+    assert _native.jit_format("sm_80") == "isa"
+
+
+def _real_package_dir(name: str, hide: str):
+    # The real lookup, except for the packages whose name starts with `hide` (an installed
+    # nvidia-cuda-nvcc wheel would otherwise be preferred to Triton's copies).
+    import importlib.util
+
+    if name.startswith(hide):
+        return None
+    spec = importlib.util.find_spec(name)
+    return list(spec.submodule_search_locations)[0] if spec else None
