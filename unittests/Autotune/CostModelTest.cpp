@@ -16,6 +16,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 using namespace mlir;
 using namespace mlir::fusedops;
@@ -273,40 +275,60 @@ TEST_F(OnOps, WgmmaGatedMlpResourcesFollowTheTile) {
   EXPECT_EQ(r.stages, 4);
   // The producer keeps 3 of the 4 slots in flight.
   EXPECT_DOUBLE_EQ(r.bytesInFlightPerBlock, 3.0 * 384 * 128);
-  EXPECT_EQ(r.loadLatencyFactor, 2);
+  EXPECT_EQ(r.loadLatencyFactor, 3);
   EXPECT_EQ(r.unit, KernelResources::ComputeUnit::TensorF16);
 }
 
 // The sm_90a FP8 ranking against the H200's exhaustive sweep of the TMA
-// mainloop (docs/perf/gemm-engine-h200/v6-tma/evidence.md): at 8192³ the
-// measured best is 128×192×128 in 3 stages (0.881 ms), and at 4096³ and
-// 8192³ every one of the six fastest tiles has two MMA warpgroups (BM 128):
-// the model must rank that tile first at 8192³ and no one-warpgroup tile
-// first at either size.
-TEST_F(OnOps, WgmmaFp8RanksTwoMmaWarpgroupsFirst) {
-  for (int64_t size : {4096, 8192}) {
-    std::string m = std::to_string(size);
+// mainloop (docs/perf/gemm-engine-h200/v6-tma/evidence.json): the model's
+// first tile must be one the sweep measured within 96 % of its best. With
+// the producer's loads waiting two idle DRAM latencies (the mma.sync fit)
+// the model took 3 stages where 4 measured faster (91.9 % at 4096³).
+TEST_F(OnOps, WgmmaFp8RanksAMeasuredNearBestTileFirst) {
+  struct Sweep {
+    const char *m, *n, *k;
+    std::vector<std::string> nearBest;
+  } sweeps[] = {
+      {"4096",
+       "4096",
+       "4096",
+       {"#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4>",
+        "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 5>",
+        "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 6>",
+        "#fusedops.tile<block = [128, 192, 128], warps = 8, stages = 4>"}},
+      {"8192",
+       "8192",
+       "8192",
+       {"#fusedops.tile<block = [128, 192, 128], warps = 8, stages = 3>",
+        "#fusedops.tile<block = [128, 192, 128], warps = 8, stages = 4>",
+        "#fusedops.tile<block = [128, 192, 128], warps = 8, stages = 5>",
+        "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4>",
+        "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 6>"}},
+      {"4096",
+       "14336",
+       "4096",
+       {"#fusedops.tile<block = [128, 192, 128], warps = 8, stages = 4>"}},
+  };
+  for (const Sweep &sweep : sweeps) {
+    std::string a = std::string(sweep.m) + "x" + sweep.k + "xf8E4M3FN",
+                b = std::string(sweep.n) + "x" + sweep.k + "xf8E4M3FN",
+                o = std::string(sweep.m) + "x" + sweep.n + "xbf16";
     std::string source =
-        "func.func @f(%a: memref<" + m + "x" + m + "xf8E4M3FN>, %b: memref<" +
-        m + "x" + m + "xf8E4M3FN>, %s: memref<f32>, %o: memref<" + m + "x" + m +
-        "xbf16>) {\n  fusedops.fp8_gemm ins(%a, %b, %s, %s : memref<" + m +
-        "x" + m + "xf8E4M3FN>, memref<" + m + "x" + m +
-        "xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<" + m + "x" +
-        m + "xbf16>) granularity = tensor\n  return\n}\n";
+        "func.func @f(%a: memref<" + a + ">, %b: memref<" + b +
+        ">, %s: memref<f32>, %o: memref<" + o +
+        ">) {\n  fusedops.fp8_gemm ins(%a, %b, %s, %s : memref<" + a +
+        ">, memref<" + b + ">, memref<f32>, memref<f32>) outs(%o : memref<" +
+        o + ">) granularity = tensor\n  return\n}\n";
     Operation *op = parseOp(source);
     ASSERT_NE(op, nullptr) << source;
     FailureOr<TileRanking> ranking =
         rankTiles(op, *KernelTarget::parse("sm_90a"));
     ASSERT_TRUE(succeeded(ranking));
-    TileConfigAttr first = ranking->accepted.front().tile;
-    std::string best;
-    llvm::raw_string_ostream os(best);
-    os << first;
-    EXPECT_EQ(first.getBlock()[0], 128) << size << "^3: " << best;
-    EXPECT_EQ(first.getWarps(), 8) << size << "^3: " << best;
-    if (size == 8192)
-      EXPECT_EQ(best, "#fusedops.tile<block = [128, 192, 128], warps = 8, "
-                      "stages = 3>");
+    std::string first;
+    llvm::raw_string_ostream os(first);
+    os << ranking->accepted.front().tile;
+    EXPECT_TRUE(llvm::is_contained(sweep.nearBest, first))
+        << sweep.m << "x" << sweep.n << "x" << sweep.k << ": " << first;
   }
 }
 

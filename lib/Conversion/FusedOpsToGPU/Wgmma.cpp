@@ -692,9 +692,12 @@ kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
   return tiles;
 }
 
-/// The TMA mainloop's loads wait like the mma.sync kernels' (a producer
-/// issues them as soon as a slot is free).
-static constexpr double kTmaLoadLatencyFactor = 2;
+/// Fitted to the exhaustive sweep of the TMA mainloop
+/// (docs/perf/gemm-engine-h200/v6-tma): with 2 (the mma.sync kernels' fit)
+/// the model ranks shallow rings first that measure slower (FP8 picks at
+/// 92-100 % of the best, 96-100 % with 3; the gated MLP's decode 92 % and
+/// 100 %).
+static constexpr double kTmaLoadLatencyFactor = 3;
 
 KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                                           int64_t outBytes) {
