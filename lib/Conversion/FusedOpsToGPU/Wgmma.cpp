@@ -8,21 +8,19 @@
 // dynamic shared memory, rows of BK·bytes = 32, 64 or 128 bytes, each
 // 16-byte chunk c of row r stored at chunk c ^ (r·rowBytes/128 mod
 // chunks-per-row): the swizzle of the wgmma descriptor's 32/64/128-byte
-// mode, so that the 8 rows a core matrix reads fall in distinct banks. Two
-// ways to fill it:
+// mode, so that the 8 rows a core matrix reads fall in distinct banks.
+// Warp-specialized, on a persistent grid (each block walks output tiles
+// blockIdx.x, + gridDim.x, ...):
 //
-//   * TMA, warp-specialized (the default): warpgroup 0 is the producer; one
-//     of its threads waits for a slot's `empty` mbarrier, arrives on its
-//     `full` one with the tile's byte count and issues one
-//     `cp.async.bulk.tensor` per operand (the hardware swizzles, and fills
-//     zeros past M, N and K), through tensor maps the host encodes and
-//     passes by value. The `warpgroups` MMA warpgroups wait on `full`,
-//     multiply, and arrive on `empty` once the MMAs reading the slot are
-//     done. setmaxnreg gives the MMA warpgroups the producer's registers.
-//   * cp.async: every thread copies 16-byte chunks into their swizzled
-//     places, stages − 2 tiles ahead; per K tile wait, `fence.proxy.async`
-//     (generic-proxy writes the MMA unit reads), barrier, refill the slot
-//     of tile kt − 2.
+//   * warpgroup 0 is the producer; one of its threads waits for a slot's
+//     `empty` mbarrier, arrives on its `full` one with the tile's byte count
+//     and issues one `cp.async.bulk.tensor` per operand (TMA: the hardware
+//     swizzles, and fills zeros past M, N and K), through tensor maps the
+//     host encodes and passes by value;
+//   * the `warpgroups` MMA warpgroups wait on `full`, multiply, and arrive on
+//     `empty` once the MMAs reading the slot are done, then run the
+//     epilogue while the producer fills the ring for the next tile.
+//     setmaxnreg gives them the producer's registers.
 //
 // Per K tile, one `wgmma.mma_async` per 32 bytes of K and per B operand,
 // m64nBNk16 (f16/bf16) or m64nBNk32 (FP8), A and B from shared-memory
