@@ -62,7 +62,7 @@ def exported(lib: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("libs", nargs="+", type=Path)
-    parser.add_argument("--max-mb", type=float, default=80.0)
+    parser.add_argument("--max-mb", type=float, default=60.0)
     args = parser.parse_args(argv)
     problems, minor, total = [], 17, 0
     for lib in args.libs:

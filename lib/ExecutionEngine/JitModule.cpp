@@ -144,12 +144,10 @@ static void initialiseNativeTarget() {
 
 static std::unique_ptr<MLIRContext> makeContext() {
   DialectRegistry registry;
-  // The dialects a module in tensor form may hold besides ours (as
-  // fusedops-compile registers them).
-  registry
-      .insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
-              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect>();
-  registerAllDialects(registry);
+  // Ours and the upstream dialects the pipeline works with (a module with
+  // others is refused when parsed, naming the dialect).
+  fusedops::registerAllDialects(registry);
+  registerPipelineDialects(registry);
   registerPipelineDependencies(registry);
   return std::make_unique<MLIRContext>(registry);
 }

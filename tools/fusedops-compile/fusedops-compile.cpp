@@ -171,10 +171,8 @@ int main(int argc, char **argv) {
   }
 
   DialectRegistry registry;
-  registry
-      .insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect,
-              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect>();
   fusedops::registerAllDialects(registry);
+  fusedops::registerPipelineDialects(registry);
   fusedops::registerPipelineDependencies(registry);
   MLIRContext context(registry);
 
