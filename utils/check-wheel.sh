@@ -51,7 +51,6 @@ if "$venv/bin/python" -c "import triton" 2>/dev/null; then
     FUSEDOPS_CACHE_DIR="$venv/cache" "$venv/bin/python" - <<'PY'
 from fusedops import _codegen, _native
 
-_native._SYSTEM_TOOLKIT = "/nonexistent"  # as on a machine without /usr/local/cuda
 toolkit = _native.default_toolkit()
 assert toolkit and "toolkit" in toolkit, toolkit
 source, _ = _codegen.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="silu")

@@ -47,6 +47,13 @@ typedef struct fusedops_jit_st *fusedops_jit;
  * code put it in their keys. */
 const char *fusedopsCompilerVersion(void);
 
+/* The CUDA toolkit folder the compiler uses given `toolkit` (NULL: none
+ * given, then $CUDA_HOME, else /usr/local/cuda), and the ptxas it runs for
+ * cubins with it (the toolkit's bin/ptxas, else one on PATH; "" if none).
+ * The strings stay valid until the next such call on this thread. */
+const char *fusedopsToolkitPath(const char *toolkit);
+const char *fusedopsPtxasPath(const char *toolkit);
+
 /* Message of the last failure on this thread ("" if none). */
 const char *fusedopsCompilerGetLastError(void);
 

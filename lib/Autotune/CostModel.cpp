@@ -49,8 +49,10 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   }
   // Occupancy: the tightest of threads, registers (allocated per warp in
   // units of 256), shared memory and the block limit.
-  int64_t registers =
-      llvm::alignTo(std::max<int64_t>(r.registersPerThread, 16), 8);
+  Occupancy occupancy =
+      getOccupancy(r, SmLimits{chip.registersPerSm, chip.maxThreadsPerSm,
+                               chip.maxBlocksPerSm, chip.sharedBytesPerSm});
+  int64_t registers = occupancy.registersPerThread;
   if (registers > chip.maxRegistersPerThread) {
     reason = "needs about " + std::to_string(registers) +
              " registers per thread; at most " +
@@ -58,14 +60,7 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     return failure();
   }
   int64_t warps = llvm::divideCeil(r.threadsPerBlock, 32);
-  int64_t registersPerBlock = warps * llvm::alignTo(registers * 32, 256);
-  int64_t byThreads = chip.maxThreadsPerSm / (warps * 32);
-  int64_t byRegisters = chip.registersPerSm / registersPerBlock;
-  int64_t byShared = r.sharedBytesPerBlock ? chip.sharedBytesPerSm /
-                                                 (r.sharedBytesPerBlock + 1024)
-                                           : chip.maxBlocksPerSm;
-  int64_t blocksPerSm =
-      std::min({chip.maxBlocksPerSm, byThreads, byRegisters, byShared});
+  int64_t blocksPerSm = occupancy.blocksPerSm;
   if (r.sharedBytesPerBlock > chip.maxSharedBytesPerBlock) {
     reason = "needs " + std::to_string(r.sharedBytesPerBlock) +
              " bytes of shared memory; a block has " +
@@ -73,11 +68,11 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     return failure();
   }
   if (blocksPerSm < 1) {
-    reason = byRegisters < 1
-                 ? "a block needs " + std::to_string(registersPerBlock) +
-                       " registers; an SM has " +
-                       std::to_string(chip.registersPerSm)
-                 : "a block does not fit on an SM";
+    reason =
+        occupancy.byRegisters < 1
+            ? "a block needs " + std::to_string(occupancy.registersPerBlock) +
+                  " registers; an SM has " + std::to_string(chip.registersPerSm)
+            : "a block does not fit on an SM";
     return failure();
   }
 

@@ -77,6 +77,24 @@ const char *fusedopsCompilerVersion(void) {
   return version.c_str();
 }
 
+const char *fusedopsToolkitPath(const char *toolkit) {
+  thread_local std::string path;
+  FusedOpsToBinaryOptions options;
+  if (toolkit)
+    options.toolkit = toolkit;
+  path = mlir::fusedops::findToolkit(options);
+  return path.c_str();
+}
+
+const char *fusedopsPtxasPath(const char *toolkit) {
+  thread_local std::string path;
+  FusedOpsToBinaryOptions options;
+  if (toolkit)
+    options.toolkit = toolkit;
+  path = mlir::fusedops::findPtxas(options);
+  return path.c_str();
+}
+
 const char *fusedopsCompilerGetLastError(void) { return lastError.c_str(); }
 
 const char *fusedopsKnownChips(void) {

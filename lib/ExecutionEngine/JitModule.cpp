@@ -35,9 +35,6 @@
 using namespace mlir;
 using namespace mlir::fusedops;
 
-/// Fields of one tensor map in a launch plan entry's `tensor_maps`.
-static constexpr size_t kTensorMapFields = 9;
-
 /// The JSON form of a `fusedops.launch_plan` attribute (see
 /// JitModule::getLaunchPlan), or nothing if the attribute is not one the
 /// launch-plan pass writes (a module from elsewhere keeps its host code).
@@ -59,12 +56,12 @@ static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
     if (!module || !kernel || !grid || grid.size() != 3 || !block ||
         block.size() != 3 || !shared || !params || !paramArgs ||
         params.size() != paramArgs.size() || !maps || !gridPerSm ||
-        maps.size() % kTensorMapFields != 0)
+        maps.size() % kTensorMapPlanFields != 0)
       return std::nullopt;
     // Each tensor map: the fields of fusedopsLaunchPlanSetTensorMap.
     llvm::json::Array tensorMaps;
-    for (size_t i = 0; i < maps.size(); i += kTensorMapFields) {
-      ArrayRef<int64_t> f = maps.asArrayRef().slice(i, kTensorMapFields);
+    for (size_t i = 0; i < maps.size(); i += kTensorMapPlanFields) {
+      ArrayRef<int64_t> f = maps.asArrayRef().slice(i, kTensorMapPlanFields);
       tensorMaps.push_back(llvm::json::Object{
           {"param", f[0]},
           {"arg", f[1]},

@@ -89,8 +89,8 @@ unsigned mlir::fusedops::getMaxPtxVersionForPtxas(unsigned ptxasVersion) {
   return 60;
 }
 
-/// The CUDA toolkit directory: the option, $CUDA_HOME, or /usr/local/cuda.
-static std::string findToolkit(const FusedOpsToBinaryOptions &options) {
+std::string
+mlir::fusedops::findToolkit(const FusedOpsToBinaryOptions &options) {
   if (!options.toolkit.empty())
     return options.toolkit;
   if (const char *home = std::getenv("CUDA_HOME"))
@@ -134,25 +134,31 @@ static FailureOr<unsigned> queryPtxasVersion(StringRef ptxas,
   return *version;
 }
 
+std::string mlir::fusedops::findPtxas(const FusedOpsToBinaryOptions &options) {
+  SmallString<128> ptxas(findToolkit(options));
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  if (llvm::sys::fs::can_execute(ptxas))
+    return ptxas.str().str();
+  llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas");
+  return onPath ? *onPath : std::string();
+}
+
 FailureOr<unsigned>
 mlir::fusedops::getPtxasVersion(const FusedOpsToBinaryOptions &options,
                                 std::string &error, std::string *path) {
-  SmallString<128> ptxas(findToolkit(options));
-  llvm::sys::path::append(ptxas, "bin", "ptxas");
-  if (!llvm::sys::fs::can_execute(ptxas)) {
-    llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas");
-    if (!onPath) {
-      error =
-          ("format=" + options.format + " needs ptxas, found neither " + ptxas +
-           " nor one on PATH; install the CUDA toolkit, pass "
-           "toolkit=<dir>, or use format=isa for PTX")
-              .str();
-      return failure();
-    }
-    ptxas = *onPath;
+  std::string ptxas = findPtxas(options);
+  if (ptxas.empty()) {
+    SmallString<128> expected(findToolkit(options));
+    llvm::sys::path::append(expected, "bin", "ptxas");
+    error = ("format=" + options.format + " needs ptxas, found neither " +
+             expected +
+             " nor one on PATH; install the CUDA toolkit, pass "
+             "toolkit=<dir>, or use format=isa for PTX")
+                .str();
+    return failure();
   }
   if (path)
-    *path = ptxas.str().str();
+    *path = ptxas;
   return queryPtxasVersion(ptxas, error);
 }
 

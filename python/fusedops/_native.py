@@ -27,7 +27,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import stat
 import tempfile
 import threading
@@ -108,6 +107,10 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsKnownChips.argtypes = []
         capi.fusedopsChipForComputeCapability.restype = c_char_p
         capi.fusedopsChipForComputeCapability.argtypes = [ctypes.c_int, ctypes.c_int]
+        capi.fusedopsToolkitPath.restype = c_char_p
+        capi.fusedopsToolkitPath.argtypes = [c_char_p]
+        capi.fusedopsPtxasPath.restype = c_char_p
+        capi.fusedopsPtxasPath.argtypes = [c_char_p]
         capi.fusedopsChipJitFormat.restype = c_char_p
         capi.fusedopsChipJitFormat.argtypes = [c_char_p]
         # fusedopsJitCompile and fusedopsJitLower take the same compile arguments
@@ -303,13 +306,12 @@ def jit_format(chip: str) -> str:
     return fmt.decode()
 
 
-# Where the compiler looks for the CUDA toolkit without one given: as Pipelines.cpp does.
-_SYSTEM_TOOLKIT = "/usr/local/cuda"
 _LIBDEVICE = os.path.join("nvvm", "libdevice", "libdevice.10.bc")
 
 
 def _system_toolkit() -> str:
-    return os.environ.get("CUDA_HOME") or _SYSTEM_TOOLKIT
+    """The toolkit the compiler uses when none is given ($CUDA_HOME, else /usr/local/cuda)."""
+    return _load()[1].fusedopsToolkitPath(None).decode()
 
 
 def _package_dir(name: str) -> Optional[str]:
@@ -362,11 +364,9 @@ def default_toolkit() -> Optional[str]:
 def find_ptxas() -> Optional[str]:
     """The ``ptxas`` cubins are assembled with: the toolkit's (:func:`default_toolkit`), else
     the one on ``PATH``; ``None`` where there is none."""
-    toolkit = default_toolkit() or _system_toolkit()
-    candidate = os.path.join(toolkit, "bin", "ptxas")
-    if os.access(candidate, os.X_OK):
-        return candidate
-    return shutil.which("ptxas")
+    toolkit = default_toolkit()
+    path = _load()[1].fusedopsPtxasPath(toolkit.encode() if toolkit else None).decode()
+    return path or None
 
 
 class CompiledModule:

@@ -279,7 +279,7 @@ def test_compiles_with_tritons_ptxas_and_libdevice_without_a_toolkit(monkeypatch
     # links in the kernel cache.
     pytest.importorskip("triton")
     monkeypatch.setenv("CUDA_HOME", str(tmp_path / "no-toolkit"))
-    monkeypatch.setattr(_native, "_SYSTEM_TOOLKIT", str(tmp_path / "no-toolkit"))
+    assert _native._system_toolkit() == str(tmp_path / "no-toolkit")
     monkeypatch.setattr(_native, "_package_dir", lambda name: _real_package_dir(name, "nvidia"))
     monkeypatch.setenv("FUSEDOPS_CACHE_DIR", str(tmp_path / "cache"))
     toolkit = _native.default_toolkit()

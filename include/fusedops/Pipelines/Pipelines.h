@@ -72,6 +72,14 @@ std::optional<unsigned> parsePtxasVersion(StringRef versionText);
 /// The PTX ISA version a ptxas release reads at most (e.g. 90 for 13.0).
 unsigned getMaxPtxVersionForPtxas(unsigned ptxasVersion);
 
+/// The CUDA toolkit folder the pipeline uses (libdevice, ptxas): the
+/// `toolkit` option, else $CUDA_HOME, else /usr/local/cuda.
+std::string findToolkit(const FusedOpsToBinaryOptions &options);
+
+/// The ptxas format=bin/fatbin runs: the toolkit's bin/ptxas, else one on
+/// PATH; "" if there is none.
+std::string findPtxas(const FusedOpsToBinaryOptions &options);
+
 /// The release (major * 10 + minor) of the ptxas that format=bin/fatbin
 /// uses with `options` (its toolkit, else $CUDA_HOME, /usr/local/cuda, PATH);
 /// stores its path in `*path` if given. Fails with a message in `error`.

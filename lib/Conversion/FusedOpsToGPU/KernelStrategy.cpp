@@ -9,11 +9,32 @@
 #include "Strategies.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
 
 using namespace mlir;
 using namespace mlir::fusedops;
 
 KernelStrategy::~KernelStrategy() = default;
+
+Occupancy mlir::fusedops::getOccupancy(const KernelResources &r,
+                                       const SmLimits &limits) {
+  Occupancy o;
+  o.registersPerThread =
+      llvm::alignTo(std::max<int64_t>(r.registersPerThread, 16), 8);
+  int64_t warps = llvm::divideCeil(r.threadsPerBlock, 32);
+  o.registersPerBlock = warps * llvm::alignTo(o.registersPerThread * 32, 256);
+  o.byRegisters =
+      limits.registersPerSm / std::max<int64_t>(o.registersPerBlock, 1);
+  int64_t byThreads = limits.maxThreadsPerSm / std::max<int64_t>(warps * 32, 1);
+  int64_t byShared = r.sharedBytesPerBlock ? limits.sharedBytesPerSm /
+                                                 (r.sharedBytesPerBlock + 1024)
+                                           : limits.maxBlocksPerSm;
+  o.blocksPerSm =
+      std::min({limits.maxBlocksPerSm, byThreads, o.byRegisters, byShared});
+  return o;
+}
 
 std::optional<KernelTarget> KernelTarget::parse(StringRef chip) {
   const ChipInfo *info = lookupChip(chip);

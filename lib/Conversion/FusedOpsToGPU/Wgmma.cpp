@@ -531,6 +531,20 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   });
 }
 
+/// Host code: the runtime function `name` (fusedops-c/Runtime.h) of
+/// `type`, declared in the module of `b`'s insertion point where it is not.
+static LLVM::LLVMFuncOp getRuntimeFunction(ImplicitLocOpBuilder &b,
+                                           StringRef name,
+                                           LLVM::LLVMFunctionType type) {
+  auto module =
+      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  if (auto function = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
+    return function;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  return LLVM::LLVMFuncOp::create(b, name, type);
+}
+
 /// Host code: the tensor map of the row-major matrix `matrix` read in boxes
 /// of `boxRows` rows of a K tile, encoded by the runtime into 128 bytes on
 /// the host stack (`mgpuTensorMapEncode2D`, fusedops-c/Runtime.h). Returns
@@ -542,17 +556,10 @@ static std::pair<Value, Value> buildTensorMap(ImplicitLocOpBuilder &b,
   MLIRContext *ctx = b.getContext();
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
   Type i32 = b.getI32Type(), i64 = b.getI64Type();
-  auto module =
-      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  auto encode = module.lookupSymbol<LLVM::LLVMFuncOp>(kTensorMapEncodeFnName);
-  if (!encode) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(module.getBody());
-    encode = LLVM::LLVMFuncOp::create(
-        b, kTensorMapEncodeFnName,
-        LLVM::LLVMFunctionType::get(
-            i32, {ptrType, ptrType, i32, i64, i64, i64, i32, i32, i32}));
-  }
+  auto encode = getRuntimeFunction(
+      b, kTensorMapEncodeFnName,
+      LLVM::LLVMFunctionType::get(
+          i32, {ptrType, ptrType, i32, i64, i64, i64, i32, i32, i32}));
   auto mapType = LLVM::LLVMArrayType::get(i64, kTensorMapBytes / 8);
   Value map = LLVM::AllocaOp::create(b, ptrType, mapType,
                                      arith::ConstantIntOp::create(b, i64, 1),
@@ -579,31 +586,20 @@ static std::pair<Value, Value> buildTensorMap(ImplicitLocOpBuilder &b,
 /// Host code: the SMs of the current device (`mgpuMultiprocessorCount`,
 /// fusedops-c/Runtime.h), as an index.
 static Value buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
-  Type i32 = b.getI32Type();
-  auto module =
-      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
   auto count =
-      module.lookupSymbol<LLVM::LLVMFuncOp>(kMultiprocessorCountFnName);
-  if (!count) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(module.getBody());
-    count = LLVM::LLVMFuncOp::create(b, kMultiprocessorCountFnName,
-                                     LLVM::LLVMFunctionType::get(i32, {}));
-  }
+      getRuntimeFunction(b, kMultiprocessorCountFnName,
+                         LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
   return arith::IndexCastUIOp::create(
       b, b.getIndexType(),
       LLVM::CallOp::create(b, count, ValueRange{}).getResult());
 }
 
 int64_t WgmmaGemmPlan::blocksPerSm(const KernelTarget &target) const {
-  const ChipInfo &chip = *target.info;
-  int64_t registers =
-      threads() * (warpgroups > 1 ? 65536 / threads() / 8 * 8
-                                  : accumulatorsPerThread() + 48);
+  // The cost model's occupancy of the same resources (the row count does
+  // not change a block's).
+  KernelResources r = estimateWgmmaGemm(*this, /*m=*/bm, /*outBytes=*/2);
   return std::max<int64_t>(
-      1, std::min({chip.sharedBytesPerSm / sharedBytes(),
-                   chip.maxThreadsPerSm / threads(),
-                   chip.registersPerSm / registers, chip.maxBlocksPerSm}));
+      1, getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm);
 }
 
 void kernel::buildAndLaunchWgmmaGemm(

@@ -86,6 +86,27 @@ struct KernelResources {
   int64_t launches = 1;
 };
 
+/// What an SM holds of a kernel at once: the limits (from the chip table, or
+/// the cost model's chip) and, for a kernel's resources, the registers as
+/// allocated and the blocks that fit.
+struct SmLimits {
+  int64_t registersPerSm, maxThreadsPerSm, maxBlocksPerSm, sharedBytesPerSm;
+  static SmLimits get(const ChipInfo &chip) {
+    return {chip.registersPerSm, chip.maxThreadsPerSm, chip.maxBlocksPerSm,
+            chip.sharedBytesPerSm};
+  }
+};
+struct Occupancy {
+  /// Per thread (at least 16, a multiple of 8) and per block (allocated per
+  /// warp in units of 256).
+  int64_t registersPerThread = 0, registersPerBlock = 0;
+  /// The blocks the registers alone allow, and the tightest of threads,
+  /// registers, shared memory (with the 1 KiB the driver reserves per block)
+  /// and the block limit; 0 where a block does not fit.
+  int64_t byRegisters = 0, blocksPerSm = 0;
+};
+Occupancy getOccupancy(const KernelResources &r, const SmLimits &limits);
+
 class KernelStrategy {
 public:
   virtual ~KernelStrategy();

@@ -37,6 +37,8 @@ using namespace mlir::fusedops;
 /// address, element bytes, rows, columns, row stride, box rows, box columns,
 /// swizzle.
 static constexpr unsigned kTensorMapEncodeOperands = 9;
+// A plan's map: its parameter, its buffer, then every operand after those two.
+static_assert(kTensorMapPlanFields == 2 + kTensorMapEncodeOperands - 2);
 
 static bool isRuntimeCall(Operation *op, StringRef callee) {
   auto call = dyn_cast_or_null<LLVM::CallOp>(op);
@@ -44,9 +46,8 @@ static bool isRuntimeCall(Operation *op, StringRef callee) {
 }
 
 static bool isTensorMapEncode(Operation *op) {
-  auto call = dyn_cast_or_null<LLVM::CallOp>(op);
-  return call && call.getCallee() == kTensorMapEncodeFnName &&
-         call->getNumOperands() == kTensorMapEncodeOperands;
+  return isRuntimeCall(op, kTensorMapEncodeFnName) &&
+         op->getNumOperands() == kTensorMapEncodeOperands;
 }
 
 /// The value `value` has at run time when every tensor map the function

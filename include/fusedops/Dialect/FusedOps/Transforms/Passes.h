@@ -24,6 +24,12 @@ constexpr llvm::StringLiteral kTensorMapParamsAttrName =
 constexpr int64_t kTensorMapBytes = 128;
 constexpr int64_t kTensorMapAlign = 64;
 
+/// Fields of one tensor map in a launch plan entry's `tensor_maps`: the
+/// kernel parameter, the buffer (function argument), element bytes, rows,
+/// columns, row stride in bytes, box rows, box columns, swizzle bytes (the
+/// arguments of fusedopsLaunchPlanSetTensorMap).
+constexpr size_t kTensorMapPlanFields = 9;
+
 /// The runtime functions (fusedops-c/Runtime.h) the sm_90a GEMMs' host code
 /// calls, which `fusedops-launch-plan` describes: a tensor map's encoding
 /// and the device's SM count (persistent grids).
