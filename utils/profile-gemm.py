@@ -1,22 +1,52 @@
 #!/usr/bin/env python3
-"""One call of each GEMM op at issue 10's main shapes, for a profiler to look at.
+"""One call of each GEMM op at issue 10's shapes, for a profiler to look at.
 
     ncu --clock-control none --set full -k regex:'gated_mlp|fp8_gemm' -c 2 \
-        python3 utils/profile-gemm.py
+        python3 utils/profile-gemm.py [CASE...]
 
-Compiles and warms up first (the profiled launches are the last ones); prints nothing.
+CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
+(4096³ row scales), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``fp8-decode`` (FP8
+row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms up first, then
+makes one last call (the profiled launch when ``-c`` counts one per case); prints nothing.
 """
+
+import sys
 
 import fusedops
 import torch
 
-x = torch.randn(16384, 4096, device="cuda", dtype=torch.bfloat16)
-wg = torch.randn(11264, 4096, device="cuda", dtype=torch.bfloat16) * 4096**-0.5
-wu = torch.randn(11264, 4096, device="cuda", dtype=torch.bfloat16) * 4096**-0.5
-a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
-qa, sa = fusedops.quantize_fp8(a, granularity="tensor")
-torch.cuda.synchronize()
-for _ in range(2):
-    fusedops.fused_gated_mlp(x, wg, wu, "silu")
-    fusedops.fp8_gemm(qa, qa, a_scale=sa, b_scale=sa, granularity="tensor")
-torch.cuda.synchronize()
+
+def gated(m: int, n: int, k: int):
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    wg = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * k**-0.5
+    wu = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * k**-0.5
+    return lambda: fusedops.fused_gated_mlp(x, wg, wu, "silu")
+
+
+def fp8(m: int, n: int, k: int, granularity: str):
+    qa, sa = fusedops.quantize_fp8(
+        torch.randn(m, k, device="cuda", dtype=torch.bfloat16), granularity=granularity
+    )
+    qb, sb = fusedops.quantize_fp8(
+        torch.randn(n, k, device="cuda", dtype=torch.bfloat16), granularity=granularity
+    )
+    return lambda: fusedops.fp8_gemm(qa, qb, a_scale=sa, b_scale=sb, granularity=granularity)
+
+
+CASES = {
+    "mlp": lambda: gated(16384, 11264, 4096),
+    "fp8": lambda: fp8(4096, 4096, 4096, "tensor"),
+    "fp8row": lambda: fp8(4096, 4096, 4096, "row"),
+    "mlp-decode": lambda: gated(64, 11008, 4096),
+    "fp8-decode": lambda: fp8(16, 11008, 4096, "row"),
+}
+
+names = sys.argv[1:] or ["mlp", "fp8"]
+for name in names:
+    if name not in CASES:
+        sys.exit(f"profile-gemm: unknown case {name!r}; one of {', '.join(CASES)}")
+for name in names:
+    call = CASES[name]()
+    for _ in range(2):
+        call()
+    torch.cuda.synchronize()

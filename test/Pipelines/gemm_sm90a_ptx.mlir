@@ -15,7 +15,8 @@
 // sm_90a gated MLP: the tensor maps are 128-byte, 64-byte-aligned .param
 // arrays read in place (cvta.param); 384 threads (the producer and two MMA
 // warpgroups), one block per SM for the setmaxnreg split. The producer's one
-// thread waits for an empty slot, expects the tile's bytes and issues one
+// thread waits for an empty slot (a block LLVM places after the loads),
+// expects the tile's bytes and issues one
 // 2-D TMA load per operand; the MMA warpgroups wait for a full slot, issue
 // two m64n128k16 wgmmas per 16 of K (gate, up) as one group, wait for all
 // but the latest and arrive on the previous slot's empty barrier.
@@ -31,7 +32,6 @@
 // SM90: fence.mbarrier_init.release.cluster;
 // SM90: bar.sync 0;
 // SM90: setmaxnreg.dec.sync.aligned.u32 40;
-// SM90: mbarrier.try_wait.parity.shared.b64
 // SM90: mbarrier.arrive.expect_tx.shared.b64
 // SM90: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
 // SM90: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes

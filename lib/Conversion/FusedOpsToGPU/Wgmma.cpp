@@ -165,12 +165,14 @@ static Value toI32(ImplicitLocOpBuilder &b, Value index) {
 /// bytes of K and per B operand (promoted or not), give the slots back;
 /// then the epilogue. `mmaTid` is the thread's index among the MMA
 /// warpgroups' threads; `acquire(c)` returns once ring tile c is in its
-/// slot, `release(c)` gives its slot back.
+/// slot, `release(c)` gives its slot back; `kOf(kt)` is the K tile the
+/// tile's kt-th ring tile holds (see rotateK).
 static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                          Value mmaTid, ArrayRef<Value> ringAddresses,
                          Value first, Value m0, Value n0,
                          function_ref<void(Value)> acquire,
                          function_ref<void(Value)> release,
+                         function_ref<Value(Value)> kOf,
                          KTileScaleFn kTileScale, GemmEpilogueFn epilogue) {
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
@@ -272,7 +274,7 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // sums += parts · (K tile kt's scale, or 1).
   auto fold = [&](SmallVectorImpl<Value> &sums, ArrayRef<Value> parts,
                   Value kt) {
-    Value scale = kTileScale ? kTileScale(b, kt, m0, n0) : Value();
+    Value scale = kTileScale ? kTileScale(b, kOf(kt), m0, n0) : Value();
     for (int64_t i = 0; i < plan.numB; ++i) {
       SmallVector<Value> s = extract(sums[i]), p = extract(parts[i]);
       Value folded = sums[i];
@@ -449,6 +451,26 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
         arith::ConstantIntOp::create(b, b.getI32Type(), 10000000));
   };
 
+  // The K order of output tile `tile`: where the schedule says so (one row
+  // of output tiles: decode), tile t reads its K tiles from t mod numK on,
+  // wrapping around, so that the blocks at work at once read different K
+  // tiles of A. In K order every block reads the same few A lines (M rows)
+  // at the same moment, all from the same L2 slices: decode at M = 1 and 16
+  // measured 15-40 % slower than at M = 64 with the same weight bytes
+  // (docs/perf/gemm-engine.md v7). Promotion and block scales follow kt.
+  auto kOrder = [&](Value tile) {
+    Value rotation = arith::SelectOp::create(
+        b, schedule.rotateK, arith::RemUIOp::create(b, tile, cIndex(b, numK)),
+        c0);
+    return [&b, rotation, numK](Value kt) -> Value {
+      Value k = arith::AddIOp::create(b, kt, rotation);
+      Value n = cIndex(b, numK);
+      return arith::SelectOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, k, n),
+          arith::SubIOp::create(b, k, n), k);
+    };
+  };
+
   bool moveRegisters = plan.warpgroups > 1;
   Value isProducer =
       arith::CmpIOp::create(b, arith::CmpIPredicate::ult, tid, cIndex(b, 128));
@@ -467,6 +489,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       auto clusterPtr = LLVM::LLVMPointerType::get(ctx, 7);
       forEachTile(b, plan, schedule, [&](Value tile, Value first) {
         auto [m0, n0] = schedule.origin(b, tile);
+        auto kOf = kOrder(tile);
         auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), c1);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(loop.getBody());
@@ -486,7 +509,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                                                /*relaxed=*/false, Value());
         // Elements past M, N or K read as zeros: TMA fills them and still
         // counts the whole box.
-        Value k0 = toI32(b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)));
+        Value k0 =
+            toI32(b, arith::MulIOp::create(b, kOf(kt), cIndex(b, plan.bk)));
         auto load = [&](int64_t operand, Value row0, int64_t rows) {
           Value destination = arith::AddIOp::create(
               b, ringAddresses[operand],
@@ -527,7 +551,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   forEachTile(b, plan, schedule, [&](Value tile, Value first) {
     auto [m0, n0] = schedule.origin(b, tile);
     buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
-                 release, kTileScale, epilogue);
+                 release, kOrder(tile), kTileScale, epilogue);
   });
 }
 
@@ -640,6 +664,8 @@ void kernel::buildAndLaunchWgmmaGemm(
         cIndex(b, plan.bm));
     WgmmaTileSchedule schedule;
     schedule.numTiles = arith::MulIOp::create(b, tilesM, cIndex(b, tilesN));
+    schedule.rotateK = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                             tilesM, cIndex(b, 1));
     // Grouped order: tiles walk kGroupRows tile rows down a column of tiles
     // before the next column, so the blocks at work at once read a few
     // weight tiles many times from L2 instead of every weight tile once per

@@ -83,6 +83,9 @@ using KTileScaleFn =
 /// the kernel) starts at row and column `origin(t)`.
 struct WgmmaTileSchedule {
   Value numTiles;
+  /// An i1: whether each tile reads its K tiles in a rotated order (starting
+  /// at tile mod K tiles), for when the tiles share one A tile (decode).
+  Value rotateK;
   std::function<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value tile)>
       origin;
 };

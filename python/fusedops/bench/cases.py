@@ -25,19 +25,44 @@ Fn = Callable[[], torch.Tensor]
 # ------------------------------------------------------------------------------------------
 
 _flush_buf: torch.Tensor | None = None
+# "dirty": overwrite 256 MB (the previous method): the L2 is then full of dirty lines that the
+# timed call pays to write back (~50 MB, ~12 us at the copy rate: a large share of a decode
+# GEMM's time); "clean" (the default): read 256 MB, so that the L2 holds clean lines of an
+# unrelated buffer and earlier outputs were written back before the timed call starts.
+FLUSH_MODE = "clean"
 
 
 def _flush_l2() -> None:
     global _flush_buf
     if _flush_buf is None:
-        _flush_buf = torch.empty(256 * 1024 * 1024, dtype=torch.uint8, device="cuda")
-    _flush_buf.zero_()
+        _flush_buf = torch.ones(64 * 1024 * 1024, dtype=torch.int32, device="cuda")
+    if FLUSH_MODE == "dirty":
+        _flush_buf.fill_(1)
+    else:
+        _flush_buf.amax()
 
 
-def time_ms(fn: Callable[[], Any], warmup: int = 3, repeat: int = 20) -> float:
-    """Median time of ``fn`` in ms (CUDA events, L2 flushed before each timed call)."""
+def time_ms(
+    fn: Callable[[], Any], warmup: int = 3, repeat: int = 20, warmup_ms: float = 20.0
+) -> float:
+    """Median time of ``fn`` in ms (CUDA events, L2 flushed before each timed call: FLUSH_MODE).
+
+    Warm-up: ``warmup`` calls, then calls until ``warmup_ms`` of device time went by, so that
+    the clocks have ramped up after an idle pause (a compile): short kernels timed right after
+    one measured up to 2x slower (decode tiles on an H200, docs/perf/gemm-engine.md v7)."""
     for _ in range(warmup):
         fn()
+    start = torch.cuda.Event(enable_timing=True)
+    stop = torch.cuda.Event(enable_timing=True)
+    spent, calls = 0.0, 1
+    while spent < warmup_ms and calls < 1 << 16:
+        start.record()
+        for _ in range(calls):
+            fn()
+        stop.record()
+        torch.cuda.synchronize()
+        spent += start.elapsed_time(stop)
+        calls *= 2
     times = []
     for _ in range(repeat):
         _flush_l2()
