@@ -243,8 +243,29 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // its products are read right away, and reading accumulators of a wgmma
   // still in flight makes ptxas serialize every wgmma of the kernel
   // (C7514); the other MMA warpgroup keeps the tensor cores busy meanwhile.
+  // Promoted with two MMA warpgroups: they issue each K tile's MMAs in
+  // turns (named barriers 1 and 2, "warpgroup 0 / 1 has issued"), so that
+  // one adds its products while the tensor cores run the other's MMAs; in
+  // lockstep both wait for their MMAs and add at once, and the tensor cores
+  // idle meanwhile. Warpgroup 1 arrives once up front, so warpgroup 0
+  // starts.
+  const bool inTurns = plan.promote && plan.warpgroups == 2;
+  Value turnThreads = arith::ConstantIntOp::create(b, b.getI32Type(), 256);
+  Value warpgroupI32 = toI32(b, warpgroup);
+  Value c1I32 = arith::ConstantIntOp::create(b, b.getI32Type(), 1);
+  Value myTurnDone = arith::AddIOp::create(b, c1I32, warpgroupI32);
+  Value otherTurnDone = arith::SubIOp::create(
+      b, arith::ConstantIntOp::create(b, b.getI32Type(), 2), warpgroupI32);
+  if (inTurns)
+    ifThen(b,
+           arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpgroup,
+                                 cIndex(b, 1)),
+           [&] { NVVM::BarrierArriveOp::create(b, myTurnDone, turnThreads); });
   auto mmaTile = [&](Value c, SmallVectorImpl<Value> &target, bool fromZero) {
     acquire(c);
+    if (inTurns)
+      NVVM::BarrierOp::create(b, Type(), otherTurnDone, turnThreads,
+                              NVVM::BarrierReductionAttr(), Value());
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, plan.stages));
     Value slotA = toI64(
         b, arith::MulIOp::create(b, slot, cIndex(b, plan.bm * rowBytes / 16)));
@@ -265,6 +286,8 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       }
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    if (inTurns)
+      NVVM::BarrierArriveOp::create(b, myTurnDone, turnThreads);
     if (plan.promote) {
       NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
       release(c);
