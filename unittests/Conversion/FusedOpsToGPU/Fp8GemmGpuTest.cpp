@@ -215,6 +215,11 @@ std::vector<Fp8GemmCase> cases() {
       {"row_e4m3_bf16_64x256x1024", "row", true, true, BF16, false, 64, 256, 1024, "sm_90a"},
       {"tensor_e4m3_bf16_4096x320x512", "tensor", true, true, BF16, true, 4096, 320, 512, "sm_90a"},
       {"block_e4m3_bf16_1x256x4096", "block128", true, true, BF16, false, 1, 256, 4096, "sm_90a"},
+      // More output tiles than an H200 holds blocks (128×128 tiles: 512 and
+      // 192 on 132 blocks): the two MMA warpgroups take turns across the
+      // tiles of a block; an odd count of K tiles (5).
+      {"block_e4m3_bf16_turns_4096x2048x384", "block128", true, true, BF16, false, 4096, 2048, 384, "sm_90a"},
+      {"row_e4m3_f32_turns_2048x1536x640", "row", true, true, F32, false, 2048, 1536, 640, "sm_90a"},
       {"row_fast_accum_f32_257x512x1024", "row", true, true, F32, false, 257, 512, 1024, "sm_90a", true},
       {"tensor_fast_accum_bf16_bias_3x300x512", "tensor", true, false, BF16, true, 3, 300, 512, "sm_90a", true},
       {"sm80_row_e4m3_f16", "row", true, true, F16, true, 129, 192, 256, "sm_80"},
