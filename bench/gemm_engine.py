@@ -199,29 +199,37 @@ def main() -> int:
     if args.quick:
         mlp_shapes, fp8_shapes = mlp_shapes[:1], fp8_shapes[:1]
     r = args.repeat
+
+    def write() -> None:  # after each group: a run cut short keeps what it measured
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gemm_engine.json").write_text(
+            json.dumps(
+                {"device": torch.cuda.get_device_name(), "ceilings": ceilings, "rows": ROWS},
+                indent=1,
+            )
+        )
+        (args.out / "gemm_engine.md").write_text(markdown(ceilings))
+
     if "mlp" in args.groups:
         for dtype in (torch.bfloat16, torch.float16):
             for m, k, n in mlp_shapes:
                 gated_mlp(m, k, n, dtype, copy_bps, r)
+        write()
     if "fp8" in args.groups:
         for m, k, n in fp8_shapes:
             for granularity in ("tensor", "row", "block128"):
                 fp8_gemm(m, k, n, granularity, copy_bps, r)
             for granularity in ("tensor", "row"):
                 fp8_gemm(m, k, n, granularity, copy_bps, r, fast_accum=True)
+        write()
     if "bf16in" in args.groups:
         fp8_gemm_bf16_inputs(8192, 8192, 8192, r)
+        write()
     if "decode" in args.groups:
         for m in (1, 16, 64):
             gated_mlp(m, 4096, 11008, torch.bfloat16, copy_bps, r)
             fp8_gemm(m, 4096, 11008, "row", copy_bps, r)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gemm_engine.json").write_text(
-        json.dumps(
-            {"device": torch.cuda.get_device_name(), "ceilings": ceilings, "rows": ROWS}, indent=1
-        )
-    )
-    (args.out / "gemm_engine.md").write_text(markdown(ceilings))
+    write()
     print(markdown(ceilings))
     return 0
 
