@@ -105,9 +105,7 @@ static SmallVector<int64_t> getRingOffsets(const WgmmaGemmPlan &plan) {
 
 int64_t WgmmaGemmPlan::sharedBytes() const {
   // With TMA, the full and empty mbarriers (8 bytes each) after the rings.
-  // ...and the two turn mbarriers.
-  return getRingOffsets(*this).back() + 16 * stages +
-         (issuesInTurns() ? 16 : 0) + kSwizzleAlign;
+  return getRingOffsets(*this).back() + 16 * stages + kSwizzleAlign;
 }
 
 std::string
@@ -170,16 +168,13 @@ static Value toI32(ImplicitLocOpBuilder &b, Value index) {
 /// bytes of K and per B operand (promoted or not), give the slots back;
 /// then the epilogue. `mmaTid` is the thread's index among the MMA
 /// warpgroups' threads; `acquire(c)` returns once ring tile c is in its
-/// slot, `release(c)` gives its slot back; `beginTurn(c)` and `endTurn(c)`
-/// enclose the issue of ring tile c's MMAs (see turn barriers); `kOf(kt)` is
-/// the K tile the tile's kt-th ring tile holds (see rotateK).
+/// slot, `release(c)` gives its slot back; `kOf(kt)` is the K tile the
+/// tile's kt-th ring tile holds (see rotateK).
 static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                          Value mmaTid, ArrayRef<Value> ringAddresses,
                          Value first, Value m0, Value n0,
                          function_ref<void(Value)> acquire,
                          function_ref<void(Value)> release,
-                         function_ref<void(Value)> beginTurn,
-                         function_ref<void(Value)> endTurn,
                          function_ref<Value(Value)> kOf,
                          KTileScaleFn kTileScale, GemmEpilogueFn epilogue) {
   MLIRContext *ctx = b.getContext();
@@ -250,7 +245,6 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // (C7514); the other MMA warpgroup keeps the tensor cores busy meanwhile.
   auto mmaTile = [&](Value c, SmallVectorImpl<Value> &target, bool fromZero) {
     acquire(c);
-    beginTurn(c);
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, plan.stages));
     Value slotA = toI64(
         b, arith::MulIOp::create(b, slot, cIndex(b, plan.bm * rowBytes / 16)));
@@ -271,7 +265,6 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       }
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    endTurn(c);
     if (plan.promote) {
       NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
       release(c);
@@ -442,12 +435,6 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   auto empty = [&](Value slot) {
     return full(arith::AddIOp::create(b, slot, cIndex(b, stages)));
   };
-  // Turn barriers, after the ring's: turn(w) completes a phase each time
-  // MMA warpgroup w issued a ring tile's MMAs (see beginTurn).
-  auto turn = [&](Value warpgroup) {
-    return full(arith::AddIOp::create(b, warpgroup, cIndex(b, 2 * stages)));
-  };
-  const bool inTurns = plan.issuesInTurns();
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
     Value one = arith::ConstantIntOp::create(b, b.getI32Type(), 1);
@@ -456,11 +443,6 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     for (int64_t s = 0; s < stages; ++s) {
       NVVM::MBarrierInitOp::create(b, full(cIndex(b, s)), one, Value());
       NVVM::MBarrierInitOp::create(b, empty(cIndex(b, s)), mmaThreads, Value());
-    }
-    if (inTurns) {
-      Value groupThreads = arith::ConstantIntOp::create(b, b.getI32Type(), 128);
-      NVVM::MBarrierInitOp::create(b, turn(c0), groupThreads, Value());
-      NVVM::MBarrierInitOp::create(b, turn(c1), groupThreads, Value());
     }
     NVVM::FenceMbarrierInitOp::create(b);
   });
@@ -602,41 +584,10 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
     NVVM::MBarrierArriveOp::create(b, Type(), empty(slot), Value());
   };
-  // Promoted with two MMA warpgroups, they issue each ring tile's MMAs in
-  // turns: warpgroup 0 once warpgroup 1 issued the previous ring tile's,
-  // warpgroup 1 once warpgroup 0 issued this one's. Each waits for its
-  // products before adding them; in lockstep both would wait and add at
-  // once while the tensor cores idle, in turns one adds while the tensor
-  // cores run the other's MMAs. mbarriers (per-thread arrivals, phases by
-  // ring tile) rather than named barriers: no warp-convergence rules, and
-  // nothing left half-arrived at exit.
-  Value warpgroup = arith::DivUIOp::create(b, mmaTid, cIndex(b, 128));
-  Value isFirstGroup =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpgroup, c0);
-  auto beginTurn = [&](Value c) {
-    if (!inTurns)
-      return;
-    Value isStart = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, c, c0);
-    ifThen(b,
-           arith::XOrIOp::create(
-               b, arith::AndIOp::create(b, isFirstGroup, isStart),
-               arith::ConstantIntOp::create(b, b.getI1Type(), 1)),
-           [&] {
-             Value use = arith::SelectOp::create(
-                 b, isFirstGroup, arith::SubIOp::create(b, c, c1), c);
-             Value other = arith::SubIOp::create(b, c1, warpgroup);
-             waitFor(turn(other), use);
-           });
-  };
-  auto endTurn = [&](Value c) {
-    if (inTurns)
-      NVVM::MBarrierArriveOp::create(b, Type(), turn(warpgroup), Value());
-  };
   forEachTile(b, plan, schedule, [&](Value tile, Value first) {
     auto [m0, n0] = schedule.origin(b, tile);
     buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
-                 release, beginTurn, endTurn, kOrder(tile), kTileScale,
-                 epilogue);
+                 release, kOrder(tile), kTileScale, epilogue);
   });
 }
 

@@ -59,9 +59,6 @@ struct WgmmaGemmPlan {
                            int64_t numB, Type aType, Type bType, bool promote);
 
   int64_t elementBytes() const;
-  /// Whether the MMA warpgroups issue each K tile's MMAs in turns (two
-  /// promoted ones: one adds its products while the other's MMAs run).
-  bool issuesInTurns() const { return promote && warpgroups == 2; }
   /// Bytes of one shared-memory row of a K tile: the swizzle width.
   int64_t rowBytes() const { return bk * elementBytes(); }
   /// K of one wgmma: 32 bytes of each row (16 for 16-bit, 32 for FP8).

@@ -175,15 +175,23 @@ TEST_P(Fp8GemmGpuTest, MatchesFloat64Reference) {
       return s.get(r);
     return s.get((r / 128) * ((cols + 127) / 128) + k / 128);
   };
+  // The dequantized operands in float64, then their product.
+  std::vector<double> aValues(c.m * c.k), bValues(c.n * c.k);
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t k = 0; k < c.k; ++k)
+      aValues[i * c.k + k] = decodeFp8(aCodes[i * c.k + k], c.lhsE4m3) *
+                             scaleOf(sa, g, i, k, c.k);
+  for (int64_t j = 0; j < c.n; ++j)
+    for (int64_t k = 0; k < c.k; ++k)
+      bValues[j * c.k + k] = decodeFp8(bCodes[j * c.k + k], c.rhsE4m3) *
+                             scaleOf(sb, g, j, k, c.k);
   std::vector<double> ref(c.m * c.n), got(c.m * c.n);
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.n; ++j) {
+      const double *x = &aValues[i * c.k], *y = &bValues[j * c.k];
       double sum = 0;
       for (int64_t k = 0; k < c.k; ++k)
-        sum += decodeFp8(aCodes[i * c.k + k], c.lhsE4m3) *
-               scaleOf(sa, g, i, k, c.k) *
-               decodeFp8(bCodes[j * c.k + k], c.rhsE4m3) *
-               scaleOf(sb, g, j, k, c.k);
+        sum += x[k] * y[k];
       ref[i * c.n + j] = sum + (c.bias ? bias.get(j) : 0.0);
       got[i * c.n + j] = out.get(i * c.n + j);
     }
@@ -215,11 +223,11 @@ std::vector<Fp8GemmCase> cases() {
       {"row_e4m3_bf16_64x256x1024", "row", true, true, BF16, false, 64, 256, 1024, "sm_90a"},
       {"tensor_e4m3_bf16_4096x320x512", "tensor", true, true, BF16, true, 4096, 320, 512, "sm_90a"},
       {"block_e4m3_bf16_1x256x4096", "block128", true, true, BF16, false, 1, 256, 4096, "sm_90a"},
-      // More output tiles than an H200 holds blocks (128×128 tiles: 512 and
-      // 192 on 132 blocks): the two MMA warpgroups take turns across the
-      // tiles of a block; an odd count of K tiles (5).
-      {"block_e4m3_bf16_turns_4096x2048x384", "block128", true, true, BF16, false, 4096, 2048, 384, "sm_90a"},
-      {"row_e4m3_f32_turns_2048x1536x640", "row", true, true, F32, false, 2048, 1536, 640, "sm_90a"},
+      // More output tiles than an H200 holds blocks (128×128 tiles: 256 and
+      // 144 on 132 blocks): several tiles per block of the persistent grid;
+      // an odd count of K tiles (5).
+      {"block_e4m3_bf16_persistent_2048x2048x384", "block128", true, true, BF16, false, 2048, 2048, 384, "sm_90a"},
+      {"row_e4m3_f32_persistent_1536x1536x640", "row", true, true, F32, false, 1536, 1536, 640, "sm_90a"},
       {"row_fast_accum_f32_257x512x1024", "row", true, true, F32, false, 257, 512, 1024, "sm_90a", true},
       {"tensor_fast_accum_bf16_bias_3x300x512", "tensor", true, false, BF16, true, 3, 300, 512, "sm_90a", true},
       {"sm80_row_e4m3_f16", "row", true, true, F16, true, 129, 192, 256, "sm_80"},
