@@ -363,7 +363,11 @@ def default_toolkit() -> Optional[str]:
 
 def find_ptxas() -> Optional[str]:
     """The ``ptxas`` cubins are assembled with: the toolkit's (:func:`default_toolkit`), else
-    the one on ``PATH``; ``None`` where there is none."""
+    the one on ``PATH``; ``None`` where there is none, or where ``FUSEDOPS_NO_PTXAS=1`` asks
+    for PTX that the driver compiles (to compare first-call times, or to avoid a broken
+    ptxas)."""
+    if os.environ.get("FUSEDOPS_NO_PTXAS", "").lower() in ("1", "true", "yes"):
+        return None
     toolkit = default_toolkit()
     path = _load()[1].fusedopsPtxasPath(toolkit.encode() if toolkit else None).decode()
     return path or None

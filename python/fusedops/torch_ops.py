@@ -139,11 +139,12 @@ class _Kernel:
                 self.plan.handle,
                 self.plan,
                 len(inputs),
-                _Tensor,
+                _PLAIN_TYPES,
                 _raw_stream,
                 (0,),
                 self.allocators,
                 self.plan.raise_failure,
+                torch.is_grad_enabled,
             )
 
     def _allocate(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -163,8 +164,9 @@ class _Kernel:
         """The fast path of a signature that passed the full checks before (:data:`_tables`).
 
         Launches on ``inputs`` (None entries, absent optional tensors, skipped) and returns the
-        outputs if every input is what that signature assumes and the call is plain eager: an
-        exact ``torch.Tensor`` on cuda:0, contiguous, 16-byte aligned, not requiring grad.
+        outputs if every input is what that signature assumes and the call is plain eager:
+        exactly a ``torch.Tensor`` or ``nn.Parameter`` on cuda:0, contiguous, 16-byte aligned,
+        not requiring grad where grad mode is on (a module's parameters under ``no_grad``).
         Otherwise returns None and launches nothing: the caller takes the full checks, which say
         what is wrong or route the call through the custom op. Where the ``_fastcall``
         extension is built, its Launcher does these steps instead.
@@ -173,8 +175,8 @@ class _Kernel:
             if t is None:
                 continue
             if (
-                type(t) is not _Tensor
-                or t.requires_grad
+                type(t) not in _PLAIN_TYPES
+                or (t.requires_grad and torch.is_grad_enabled())
                 or t.get_device()  # -1 on the CPU, 1.. on other GPUs
                 or not t.is_contiguous()
                 or t.data_ptr() & 15
@@ -184,6 +186,8 @@ class _Kernel:
 
 
 _Tensor = torch.Tensor
+# What a plain eager call's tensors are: a module's weights are nn.Parameters.
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _CUDA0 = torch.device("cuda", 0)
 
 
@@ -224,7 +228,8 @@ class _CallTable:
     Key: the call's non-tensor arguments, then each tensor's shape and dtype (None, None for an
     absent optional tensor). Value: what runs such a call (``_Kernel.run_checked``), given the
     tensors. Calling the table returns that entry's outputs, or None where there is no entry or
-    an argument needs the full checks (not an exact ``torch.Tensor``, unhashable).
+    an argument needs the full checks (not exactly a ``torch.Tensor`` or ``nn.Parameter``,
+    unhashable).
     """
 
     def __init__(self) -> None:
@@ -236,7 +241,7 @@ class _CallTable:
         for t in tensors:
             if t is None:
                 key += (None, None)
-            elif type(t) is not _Tensor:
+            elif type(t) not in _PLAIN_TYPES:
                 return None
             else:
                 key += (t.shape, t.dtype)
@@ -268,7 +273,7 @@ _OPS = ("rmsnorm_rope", "gated_mlp", "quantize", "dequantize", "fp8_gemm")
 
 def _new_tables() -> dict[str, Any]:
     fastcall = _native.fastcall()
-    return {op: fastcall.Table(_Tensor) if fastcall else _CallTable() for op in _OPS}
+    return {op: fastcall.Table(_PLAIN_TYPES) if fastcall else _CallTable() for op in _OPS}
 
 
 #: Per operator, the plain eager calls that passed the full checks, by signature, with what runs
@@ -1027,7 +1032,8 @@ def _dispatch(
     """Runs ``impl`` directly in plain eager mode, else the ``fusedops::<op>`` custom op.
 
     The custom op's dispatcher costs tens of microseconds of host time per call; plain eager
-    calls (exact ``torch.Tensor`` arguments, none requiring grad, not under torch.compile) do not
+    calls (exact ``torch.Tensor`` or ``nn.Parameter`` arguments, none requiring grad where grad
+    mode is on, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
     which has the fake implementation and rejects backward through the kernels.
 
@@ -1035,8 +1041,11 @@ def _dispatch(
     plain eager call (:func:`_remember`).
     """
     if not _is_compiling():
+        grad = torch.is_grad_enabled()
         for a in args:
-            if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.requires_grad):
+            if isinstance(a, torch.Tensor) and (
+                type(a) not in _PLAIN_TYPES or (a.requires_grad and grad)
+            ):
                 break
         else:
             out = impl(*args)

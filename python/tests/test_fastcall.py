@@ -125,6 +125,56 @@ def test_ready_inputs_allocate_and_launch(plan) -> None:
     assert calls[0] == ((x,), {"dtype": "fp8"})
 
 
+def test_parameters_and_grad_mode(plan) -> None:
+    # A tuple of exact types (torch.Tensor, nn.Parameter); an input that requires grad takes
+    # the fast path only where grad_enabled() says grad mode is off (torch.no_grad()).
+    grad = [True]
+    calls = []
+
+    def on_error(status):
+        raise Failed(status)
+
+    launcher = fastcall.Launcher(
+        _native.LaunchPlan.run_address(),
+        plan,
+        None,
+        1,
+        (Tensor, Subclass),
+        lambda index: 0,
+        (0,),
+        ((recorder(calls), 0, (), {}),),
+        on_error,
+        lambda: grad[0],
+    )
+    assert launcher((Tensor(requires_grad=True),)) is None
+    assert launcher((Subclass(requires_grad=True),)) is None
+    assert calls == []
+    grad[0] = False
+    for x in (Tensor(requires_grad=True), Subclass(requires_grad=True), Subclass()):
+        try:
+            launcher((x,))
+        except Failed:  # no CUDA driver here: allocated, then the launch said so
+            pass
+    assert len(calls) == 3
+    table = fastcall.Table((Shaped, ShapedParameter))
+    table.add((Shaped(),), (), lambda tensors: "hit")
+    assert table((ShapedParameter(),), ()) == "hit"  # same shape and dtype, a parameter
+    assert table((Subclass(),), ()) is None  # not one of the types: the checked path
+    with pytest.raises(TypeError, match="callable"):
+        fastcall.Launcher(
+            _native.LaunchPlan.run_address(),
+            plan,
+            None,
+            1,
+            Tensor,
+            lambda index: 0,
+            (0,),
+            ((recorder([]), 0, (), {}),),
+            lambda status: None,
+            "not callable",
+        )
+
+
 def test_errors_of_the_tensors_propagate(plan) -> None:
     launcher = make(plan, ((recorder([]), 0, (), {}),))
     with pytest.raises(ValueError, match="no pointer"):
@@ -189,6 +239,10 @@ class Shaped(Tensor):
     def __init__(self, shape=(4, 8), dtype="f16", **kwargs):
         super().__init__(**kwargs)
         self.shape, self.dtype = shape, dtype
+
+
+class ShapedParameter(Shaped):
+    """Like nn.Parameter to torch.Tensor: a subclass the tables take as well."""
 
 
 def test_a_table_finds_calls_by_signature() -> None:

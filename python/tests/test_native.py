@@ -298,6 +298,16 @@ def test_compiles_with_tritons_ptxas_and_libdevice_without_a_toolkit(monkeypatch
     assert _native.jit_format("sm_80") == "isa"
 
 
+def test_no_ptxas_asks_for_the_drivers_ptx_jit(monkeypatch) -> None:
+    # FUSEDOPS_NO_PTXAS=1: no ptxas even where one is installed; every chip gets PTX.
+    monkeypatch.setenv("FUSEDOPS_NO_PTXAS", "1")
+    assert _native.find_ptxas() is None
+    assert _native.jit_format("sm_90a") == "isa"
+    monkeypatch.setenv("FUSEDOPS_NO_PTXAS", "0")
+    if _native.find_ptxas() is not None:
+        assert _native.jit_format("sm_90a") == "bin"
+
+
 def _real_package_dir(name: str, hide: str):
     # The real lookup, except for the packages whose name starts with `hide` (an installed
     # nvidia-cuda-nvcc wheel would otherwise be preferred to Triton's copies).

@@ -504,6 +504,18 @@ def test_checked_signatures_skip_the_full_checks(gen, monkeypatch, fast_path) ->
     torch.testing.assert_close(out.detach(), checked[1], rtol=0, atol=0)
     with pytest.raises(RuntimeError):
         out.sum().backward()
+    # A module's weights (nn.Parameters, requiring grad) under torch.no_grad() make a plain
+    # eager call: the cached signature's fast path, without the checks; in grad mode, the
+    # custom op.
+    pg, pu = torch.nn.Parameter(wg.clone()), torch.nn.Parameter(wg.clone())
+    with monkeypatch.context() as patched, torch.no_grad():
+        patched.setattr(torch_ops, "_check_tensor", refuse)
+        out = fusedops.fused_gated_mlp(x, pg, pu)
+        torch.testing.assert_close(out, checked[1], rtol=0, atol=0)
+        assert not out.requires_grad
+    out = fusedops.fused_gated_mlp(x, pg, pu)
+    assert out.requires_grad
+    torch.testing.assert_close(out.detach(), checked[1], rtol=0, atol=0)
 
 
 @needs_gpu

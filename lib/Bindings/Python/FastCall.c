@@ -3,8 +3,9 @@
 // fusedops._fastcall: what every cached call of the PyTorch API does, in C.
 // A Table per operator finds the call's compiled kernel by its signature (the
 // non-tensor arguments, each tensor's shape and dtype); the kernel's Launcher
-// checks that each input is still what the signature assumed (an exact
-// torch.Tensor on cuda:0, contiguous, 16-byte aligned, not requiring grad),
+// checks that each input is still what the signature assumed (exactly a
+// torch.Tensor or an nn.Parameter, on cuda:0, contiguous, 16-byte aligned,
+// not requiring grad where grad mode is on),
 // allocates the outputs and launches the kernels' plan on PyTorch's current
 // stream through fusedopsLaunchPlanRun. The same steps in Python
 // (fusedops.torch_ops._CallTable and _Kernel.run_checked) cost 13.0-13.5 us a
@@ -42,8 +43,12 @@ typedef struct {
   Py_ssize_t numOutputs;
   /// Keeps the plan alive (the Python object that owns it).
   PyObject *owner;
-  /// torch.Tensor: inputs must be exactly of this type.
+  /// torch.Tensor, or a tuple of types (torch.Tensor, nn.Parameter):
+  /// inputs must be exactly of one of them.
   PyObject *tensorType;
+  /// torch.is_grad_enabled, or NULL: an input that requires grad takes the
+  /// fast path only where this returns False.
+  PyObject *gradEnabled;
   /// A callable returning the current stream as an int, and its arguments.
   PyObject *stream;
   PyObject *streamArgs;
@@ -56,6 +61,17 @@ typedef struct {
 
 static PyObject *requiresGradName, *getDeviceName, *isContiguousName,
     *dataPtrName;
+
+/// Whether `object`'s type is exactly `types` or one of the tuple `types`.
+static int isPlainType(PyObject *object, PyObject *types) {
+  PyObject *type = (PyObject *)Py_TYPE(object);
+  if (!PyTuple_Check(types))
+    return type == types;
+  for (Py_ssize_t i = 0, n = PyTuple_Size(types); i < n; ++i)
+    if (type == PyTuple_GetItem(types, i))
+      return 1;
+  return 0;
+}
 
 /// The int a no-argument method returns, or -1 with an exception set.
 static int callForPointer(PyObject *object, PyObject *method,
@@ -72,15 +88,26 @@ static int callForPointer(PyObject *object, PyObject *method,
 /// is in *pointer, 0 if not (the caller takes the checked path), -1 with an
 /// exception set if asking the tensor failed.
 static int readyInput(Launcher *self, PyObject *tensor, void **pointer) {
-  if ((PyObject *)Py_TYPE(tensor) != self->tensorType)
+  if (!isPlainType(tensor, self->tensorType))
     return 0;
   PyObject *result = PyObject_GetAttr(tensor, requiresGradName);
   if (!result)
     return -1;
   int requiresGrad = result == Py_True;
   Py_DECREF(result);
-  if (requiresGrad)
-    return 0;
+  if (requiresGrad) {
+    // Module parameters require grad; under torch.no_grad() or
+    // inference_mode autograd records nothing, so the call is plain.
+    if (!self->gradEnabled)
+      return 0;
+    result = PyObject_CallObject(self->gradEnabled, NULL);
+    if (!result)
+      return -1;
+    int enabled = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    if (enabled)
+      return enabled < 0 ? -1 : 0;
+  }
   result = PyObject_CallMethodObjArgs(tensor, getDeviceName, NULL);
   if (!result)
     return -1;
@@ -219,21 +246,26 @@ static PyObject *Launcher_call(PyObject *object, PyObject *args,
 }
 
 /// Launcher(run_address, plan_address, owner, num_inputs, tensor_type,
-///          stream, stream_args, allocators, on_error), by position.
+///          stream, stream_args, allocators, on_error[, grad_enabled]), by
+/// position.
 static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
                               PyObject *kwargs) {
   unsigned long long runAddress, planAddress;
   Py_ssize_t numInputs;
-  PyObject *owner, *tensorType, *stream, *streamArgs, *allocators, *onError;
+  PyObject *owner, *tensorType, *stream, *streamArgs, *allocators, *onError,
+      *gradEnabled = NULL;
   if (kwargs && PyDict_Size(kwargs)) {
     PyErr_SetString(PyExc_TypeError,
                     "Launcher takes its arguments by position");
     return NULL;
   }
-  if (!PyArg_ParseTuple(args, "KKOnOOO!O!O:Launcher", &runAddress, &planAddress,
-                        &owner, &numInputs, &tensorType, &stream, &PyTuple_Type,
-                        &streamArgs, &PyTuple_Type, &allocators, &onError))
+  if (!PyArg_ParseTuple(args, "KKOnOOO!O!O|O:Launcher", &runAddress,
+                        &planAddress, &owner, &numInputs, &tensorType, &stream,
+                        &PyTuple_Type, &streamArgs, &PyTuple_Type, &allocators,
+                        &onError, &gradEnabled))
     return NULL;
+  if (gradEnabled == Py_None)
+    gradEnabled = NULL;
   if (!runAddress || !planAddress) {
     PyErr_SetString(PyExc_ValueError,
                     "a launcher needs fusedopsLaunchPlanRun and a plan");
@@ -268,8 +300,10 @@ static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
       return NULL;
     }
   }
-  if (!PyCallable_Check(stream) || !PyCallable_Check(onError)) {
-    PyErr_SetString(PyExc_TypeError, "stream and on_error must be callable");
+  if (!PyCallable_Check(stream) || !PyCallable_Check(onError) ||
+      (gradEnabled && !PyCallable_Check(gradEnabled))) {
+    PyErr_SetString(PyExc_TypeError,
+                    "stream, on_error and grad_enabled must be callable");
     return NULL;
   }
   allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
@@ -292,6 +326,8 @@ static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
   self->allocators = allocators;
   Py_INCREF(onError);
   self->onError = onError;
+  Py_XINCREF(gradEnabled);
+  self->gradEnabled = gradEnabled;
   return (PyObject *)self;
 }
 
@@ -303,6 +339,7 @@ static void Launcher_dealloc(PyObject *object) {
   Py_XDECREF(self->streamArgs);
   Py_XDECREF(self->allocators);
   Py_XDECREF(self->onError);
+  Py_XDECREF(self->gradEnabled);
   PyTypeObject *type = Py_TYPE(object);
   freefunc free = (freefunc)PyType_GetSlot(type, Py_tp_free);
   free(object);
@@ -374,7 +411,7 @@ static PyObject *makeKey(Table *self, PyObject *tensors, PyObject *statics,
       PyTuple_SetItem(key, at + 1, Py_None);
       continue;
     }
-    if ((PyObject *)Py_TYPE(tensor) != self->tensorType) {
+    if (!isPlainType(tensor, self->tensorType)) {
       *plain = 0;
       Py_DECREF(key);
       return NULL;
