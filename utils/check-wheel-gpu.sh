@@ -22,10 +22,17 @@ out=${OUT:-/tmp/fusedops-wheel-gpu}
 mkdir -p "$out"
 venv=$(mktemp -d)
 work=$(mktemp -d)
-python3 -m venv --system-site-packages "$venv"
-"$venv/bin/python" -m pip install -q --no-deps --no-index "$wheel" || exit 1
+# Where the venv module has no pip (Debian/Ubuntu without python3-venv's
+# ensurepip), the system's pip installs into the environment.
+if python3 -m venv --system-site-packages "$venv" 2>/dev/null; then
+  pip=("$venv/bin/python" -m pip)
+else
+  rm -rf "$venv" && python3 -m venv --system-site-packages --without-pip "$venv" || exit 1
+  pip=(python3 -m pip --python "$venv/bin/python")
+fi
+"${pip[@]}" install -q --no-deps --no-index "$wheel" || exit 1
 "$venv/bin/python" -c "import pytest" 2>/dev/null ||
-  "$venv/bin/python" -m pip install -q --no-deps --no-index "$whl"/*.whl
+  "${pip[@]}" install -q --no-deps --no-index "$whl"/*.whl
 cp -r "$root/python/tests" "$work/tests"
 cd "$work"
 run() { env -u LD_LIBRARY_PATH -u FUSEDOPS_LIBRARY_DIR -u PYTHONPATH "$@"; }
