@@ -30,6 +30,12 @@ else
   rm -rf "$venv" && python3 -m venv --system-site-packages --without-pip "$venv" || exit 1
   pip=(python3 -m pip --python "$venv/bin/python")
 fi
+# --system-site-packages sees the base interpreter's packages; where
+# python3 is itself a virtual environment (PyTorch installed in it), a .pth
+# file adds its site-packages after the new environment's own.
+site=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+python3 -c "import site, sys; print('\n'.join(p for p in site.getsitepackages() if p))" \
+  > "$site/zz-outer-environment.pth"
 "${pip[@]}" install -q --no-deps --no-index "$wheel" || exit 1
 "$venv/bin/python" -c "import pytest" 2>/dev/null ||
   "${pip[@]}" install -q --no-deps --no-index "$whl"/*.whl
