@@ -5,7 +5,7 @@
         python3 utils/profile-gemm.py [CASE...]
 
 CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
-(4096³ row scales), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``mlp-decode1`` (the same at M = 1), ``fp8-decode`` (FP8
+(4096³ row scales), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``fp8-decode`` (FP8
 row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms up first, then
 makes one last call (the profiled launch when ``-c`` counts one per case); prints nothing.
 """
@@ -38,7 +38,6 @@ CASES = {
     "fp8": lambda: fp8(4096, 4096, 4096, "tensor"),
     "fp8row": lambda: fp8(4096, 4096, 4096, "row"),
     "mlp-decode": lambda: gated(64, 11008, 4096),
-    "mlp-decode1": lambda: gated(1, 11008, 4096),
     "fp8-decode": lambda: fp8(16, 11008, 4096, "row"),
 }
 

@@ -37,19 +37,6 @@ using namespace mlir::fusedops::kernel;
 
 namespace {
 
-/// M of `op`'s GEMM (the rows of its first operand) where static, else
-/// ShapedType::kDynamic.
-int64_t getStaticRows(Operation *op) {
-  auto type = cast<ShapedType>(op->getOperand(0).getType());
-  int64_t rows = 1;
-  for (int64_t size : type.getShape().drop_back()) {
-    if (ShapedType::isDynamic(size))
-      return ShapedType::kDynamic;
-    rows *= size;
-  }
-  return rows;
-}
-
 //===----------------------------------------------------------------------===//
 // gated_mlp
 //===----------------------------------------------------------------------===//
@@ -57,8 +44,7 @@ int64_t getStaticRows(Operation *op) {
 WgmmaGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
   auto weight = cast<ShapedType>(op.getGateWeight().getType());
   Type element = weight.getElementType();
-  return WgmmaGemmPlan::get(tile, getStaticRows(op), weight.getDimSize(0),
-                            weight.getDimSize(1),
+  return WgmmaGemmPlan::get(tile, weight.getDimSize(0), weight.getDimSize(1),
                             /*numB=*/2, element, element,
                             /*promote=*/false);
 }
@@ -140,8 +126,7 @@ WgmmaGemmPlan makeFp8GemmPlan(Fp8GemmOp op, TileConfigAttr tile) {
   // Promoted unless the op allows fast accumulation: the f32 sums are then
   // no less accurate than cuBLASLt's default (bench/gemm_engine.py
   // measures both).
-  return WgmmaGemmPlan::get(tile, getStaticRows(op), rhs.getDimSize(0),
-                            rhs.getDimSize(1),
+  return WgmmaGemmPlan::get(tile, rhs.getDimSize(0), rhs.getDimSize(1),
                             /*numB=*/1, lhsType, rhs.getElementType(),
                             /*promote=*/!op.getFastAccum());
 }

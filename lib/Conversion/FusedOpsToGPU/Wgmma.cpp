@@ -61,9 +61,9 @@ static constexpr int64_t kGroupRows = 8;
 /// Rows of one warpgroup's MMA (m64).
 static constexpr int64_t kWarpgroupRows = 64;
 
-WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t m, int64_t n,
-                                 int64_t k, int64_t numB, Type aType,
-                                 Type bType, bool promote) {
+WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
+                                 int64_t numB, Type aType, Type bType,
+                                 bool promote) {
   WgmmaGemmPlan plan;
   plan.bm = tile.getBlock()[0];
   plan.bn = tile.getBlock()[1];
@@ -76,9 +76,6 @@ WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t m, int64_t n,
   plan.aType = aType;
   plan.bType = bType;
   plan.promote = promote;
-  plan.aBoxRows = ShapedType::isDynamic(m) || m <= 0
-                      ? plan.bm
-                      : std::min<int64_t>(plan.bm, llvm::alignTo(m, 8));
   return plan;
 }
 
@@ -446,38 +443,6 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     }
     NVVM::FenceMbarrierInitOp::create(b);
   });
-  // A's rows past its TMA box (where M is below BM) are zeros in every
-  // slot: every thread stores 16-byte chunks of them once, and the MMAs
-  // (the async proxy) see them after the fence and the barrier.
-  if (plan.aBoxRows < plan.bm) {
-    int64_t slotBytes = plan.bm * plan.rowBytes();
-    int64_t rowsBytes = (plan.bm - plan.aBoxRows) * plan.rowBytes();
-    int64_t chunks = plan.stages * rowsBytes / 16;
-    auto zeros = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(VectorType::get({4}, b.getI32Type()),
-                                  b.getI32IntegerAttr(0).getValue()));
-    auto loop = scf::ForOp::create(b, tid, cIndex(b, chunks),
-                                   cIndex(b, plan.threads()));
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(loop.getBody());
-      Value i = loop.getInductionVar();
-      Value slot = arith::DivUIOp::create(b, i, cIndex(b, rowsBytes / 16));
-      Value chunk = arith::RemUIOp::create(b, i, cIndex(b, rowsBytes / 16));
-      Value address = arith::AddIOp::create(
-          b, ringAddresses[0],
-          arith::AddIOp::create(
-              b, arith::MulIOp::create(b, slot, cIndex(b, slotBytes)),
-              arith::AddIOp::create(
-                  b, cIndex(b, plan.aBoxRows * plan.rowBytes()),
-                  arith::MulIOp::create(b, chunk, cIndex(b, 16)))));
-      LLVM::StoreOp::create(b, zeros, sharedPointer(b, address),
-                            /*alignment=*/16);
-    }
-    NVVM::FenceProxyOp::create(
-        b, NVVM::ProxyKind::async_shared,
-        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-  }
   gpu::BarrierOp::create(b);
   auto waitFor = [&](Value barrier, Value use) {
     Value parity = toI32(b, arith::AndIOp::create(b, use, c1));
@@ -520,8 +485,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                                      NVVM::SetMaxRegisterAction::decrease);
     ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
       Value txBytes = arith::ConstantIntOp::create(
-          b, b.getI32Type(),
-          (plan.aBoxRows + plan.numB * plan.bn) * plan.rowBytes());
+          b, b.getI32Type(), (plan.bm + plan.numB * plan.bn) * plan.rowBytes());
       auto clusterPtr = LLVM::LLVMPointerType::get(ctx, 7);
       forEachTile(b, plan, schedule, [&](Value tile, Value first) {
         auto [m0, n0] = schedule.origin(b, tile);
@@ -562,7 +526,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
               /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
               /*predicate=*/Value());
         };
-        load(0, m0, plan.aBoxRows);
+        load(0, m0, plan.bm);
         for (int64_t i = 0; i < plan.numB; ++i)
           load(1 + i, n0, plan.bn);
       });
@@ -676,7 +640,7 @@ void kernel::buildAndLaunchWgmmaGemm(
   llvm::append_range(matrices, bs);
   for (auto [i, matrix] : llvm::enumerate(matrices)) {
     auto [map, encoded] =
-        buildTensorMap(b, plan, matrix, i == 0 ? plan.aBoxRows : plan.bn);
+        buildTensorMap(b, plan, matrix, i == 0 ? plan.bm : plan.bn);
     launchArgs.push_back(map);
     rows = arith::SelectOp::create(b, encoded, rows, cIndex(b, 0));
   }

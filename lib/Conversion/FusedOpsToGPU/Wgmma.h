@@ -35,12 +35,6 @@ struct WgmmaGemmPlan {
   int64_t bm = 0, bn = 0, bk = 0, stages = 0, warpgroups = 0;
   /// Static N and K of the problem.
   int64_t n = 0, k = 0;
-  /// Rows of A's TMA box: BM, or where M is static and smaller, M rounded
-  /// up to 8. TMA fills a box's rows past M with zeros but slowly: decode
-  /// at M = 1 ran 40 % longer than at M = 64 with BM-row boxes
-  /// (docs/perf/gemm-engine.md v7). The slot's rows past the box are zeroed
-  /// once and never written again.
-  int64_t aBoxRows = 0;
   /// B operands sharing A (gated_mlp: gate and up).
   int64_t numB = 1;
   /// Element type of A and of every B (f16, bf16, f8E4M3FN, f8E5M2).
@@ -54,8 +48,7 @@ struct WgmmaGemmPlan {
 
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
   /// warps = 4 × warpgroups, stages = S>.
-  /// `m` is M where static, else ShapedType::kDynamic.
-  static WgmmaGemmPlan get(TileConfigAttr tile, int64_t m, int64_t n, int64_t k,
+  static WgmmaGemmPlan get(TileConfigAttr tile, int64_t n, int64_t k,
                            int64_t numB, Type aType, Type bType, bool promote);
 
   int64_t elementBytes() const;

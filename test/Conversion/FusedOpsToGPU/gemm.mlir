@@ -93,28 +93,3 @@ func.func @fp8(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E5M2>, %sa: m
   fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row
   return
 }
-
-// -----
-
-// gated_mlp decode, sm_90a, M = 3 (static; the default tile): x's tensor
-// map reads boxes of 8 rows (M rounded up to 8), not BM = 128: every thread
-// zeroes the A slots' 120 other rows once (16-byte stores, then the
-// async-proxy fence before the barrier), and the producer expects
-// 8·128 + 2·128·128 bytes per K tile. With one row of output tiles
-// (tilesM == 1), tile t reads its K tiles from t mod 64 on.
-// CHECK-LABEL: func.func @mlp_decode
-// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32, {{.*}}, %c8_i32, %c64_i32, %c128_i32
-// SM90: gpu.func @gated_mlp(
-// SM90: arith.cmpi eq, %{{.*}}, %c1 : index
-// SM90: nvvm.fence.mbarrier.init
-// SM90: scf.for
-// SM90: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
-// SM90: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// SM90: gpu.barrier
-// SM90: arith.remui %{{.*}}, %c64
-// SM90: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c33792_i32
-// SM80: gpu.func @gated_mlp(
-func.func @mlp_decode(%x: memref<3x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memref<11008x4096xbf16>, %o: memref<3x11008xbf16>) {
-  fusedops.gated_mlp ins(%x, %wg, %wu : memref<3x4096xbf16>, memref<11008x4096xbf16>, memref<11008x4096xbf16>) outs(%o : memref<3x11008xbf16>) activation = silu
-  return
-}
