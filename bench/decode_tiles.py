@@ -96,6 +96,9 @@ def sweep(op: str, m: int, rows: list, copy_bps: float, all_tiles: bool) -> None
 
     for label, fn in baselines.items():
         measure(label, fn)
+    err = cases.rel_err(call(), ref)
+    if not err < 1e-2:  # a wrong result is not a time
+        raise SystemExit(f"decode_tiles: {op} m={m}: the default's error is {err:.3g}")
     measure("fusedops default", call)
     if op == "fp8_gemm":
         measure(
