@@ -39,12 +39,13 @@ platform=$(echo "$report" | sed -n 's/^tag: //p')
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp -r "$root/python/fusedops" "$root/python/pyproject.toml" \
-  "$root/python/README.md" "$stage/"
+  "$root/python/README.md" "$root/python/build_backend" "$stage/"
 find "$stage" -name __pycache__ -prune -exec rm -rf {} +
 rm -rf "$stage/fusedops/_lib"
 mkdir -p "$stage/fusedops/_lib" "$out"
 cp "${libs[@]}" "$stage/fusedops/_lib/"
-"$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$stage/dist" "$stage"
+FUSEDOPS_PREBUILT_LIBS=1 \
+  "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$stage/dist" "$stage"
 # Native code inside: a platform wheel, abi3 (the extension's limited API).
 "$PYTHON" -m wheel tags --remove --python-tag cp39 --abi-tag abi3 \
   --platform-tag "$platform" "$stage"/dist/fusedops-*.whl >/dev/null
