@@ -455,9 +455,9 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // of output tiles: decode), tile t reads its K tiles from t mod numK on,
   // wrapping around, so that the blocks at work at once read different K
   // tiles of A. In K order every block reads the same few A lines (M rows)
-  // at the same moment, all from the same L2 slices: decode at M = 1 and 16
-  // measured 15-40 % slower than at M = 64 with the same weight bytes
-  // (docs/perf/gemm-engine.md v7). Promotion and block scales follow kt.
+  // at the same moment, all from the same L2 slices (rotated, gated decode
+  // at M = 16 took 49.9 instead of 56.6 µs on an H200,
+  // docs/perf/gemm-engine.md v7). Block scales follow the K tile read.
   auto kOrder = [&](Value tile) {
     Value rotation = arith::SelectOp::create(
         b, schedule.rotateK, arith::RemUIOp::create(b, tile, cIndex(b, numK)),
