@@ -67,7 +67,9 @@ std::string memrefType(const std::vector<int64_t> &shape, bool dynamicFirst,
                        const std::string &element) {
   std::string s = "memref<";
   for (size_t i = 0; i < shape.size(); ++i)
-    s += (i == 0 && dynamicFirst ? std::string("?") : std::to_string(shape[i])) + "x";
+    s +=
+        (i == 0 && dynamicFirst ? std::string("?") : std::to_string(shape[i])) +
+        "x";
   return s + element + ">";
 }
 
@@ -95,8 +97,8 @@ void checkFp8Gemm(const Fp8GemmCase &c, bool staticRows) {
       << "  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : " << aT << ", " << bT
       << ", " << saT << ", " << sbT << ")"
       << (c.bias ? " bias(%bias : " + biasT + ")" : std::string())
-      << " outs(%o : " << oT << ") granularity = " << g << (c.fastAccum ? " fast_accum" : "")
-      << "\n  return\n}\n";
+      << " outs(%o : " << oT << ") granularity = " << g
+      << (c.fastAccum ? " fast_accum" : "") << "\n  return\n}\n";
 
   std::string error;
   std::unique_ptr<JitModule> jit =
@@ -144,8 +146,9 @@ void checkFp8Gemm(const Fp8GemmCase &c, bool staticRows) {
   auto biasd = describe<1>(dbias.get(), {c.n});
   auto callWith = [&](void *sap, void *sbp) {
     if (c.bias)
-      reinterpret_cast<void (*)(void *, void *, void *, void *, void *, void *)>(
-          entry)(&ad, &bd, sap, sbp, &biasd, &od);
+      reinterpret_cast<void (*)(void *, void *, void *, void *, void *,
+                                void *)>(entry)(&ad, &bd, sap, sbp, &biasd,
+                                                &od);
     else
       reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(entry)(
           &ad, &bd, sap, sbp, &od);
@@ -181,12 +184,12 @@ void checkFp8Gemm(const Fp8GemmCase &c, bool staticRows) {
   std::vector<double> aValues(c.m * c.k), bValues(c.n * c.k);
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t k = 0; k < c.k; ++k)
-      aValues[i * c.k + k] = decodeFp8(aCodes[i * c.k + k], c.lhsE4m3) *
-                             scaleOf(sa, g, i, k, c.k);
+      aValues[i * c.k + k] =
+          decodeFp8(aCodes[i * c.k + k], c.lhsE4m3) * scaleOf(sa, g, i, k, c.k);
   for (int64_t j = 0; j < c.n; ++j)
     for (int64_t k = 0; k < c.k; ++k)
-      bValues[j * c.k + k] = decodeFp8(bCodes[j * c.k + k], c.rhsE4m3) *
-                             scaleOf(sb, g, j, k, c.k);
+      bValues[j * c.k + k] =
+          decodeFp8(bCodes[j * c.k + k], c.rhsE4m3) * scaleOf(sb, g, j, k, c.k);
   std::vector<double> ref(c.m * c.n), got(c.m * c.n);
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.n; ++j) {
@@ -214,7 +217,9 @@ void checkFp8Gemm(const Fp8GemmCase &c, bool staticRows) {
 constexpr ElementType F16 = ElementType::F16, BF16 = ElementType::BF16,
                       F32 = ElementType::F32;
 
-TEST_P(Fp8GemmGpuTest, MatchesFloat64Reference) { checkFp8Gemm(GetParam(), false); }
+TEST_P(Fp8GemmGpuTest, MatchesFloat64Reference) {
+  checkFp8Gemm(GetParam(), false);
+}
 
 TEST_P(Fp8GemmGpuTest, MatchesFloat64ReferenceWithStaticRows) {
   checkFp8Gemm(GetParam(), true);
@@ -222,32 +227,47 @@ TEST_P(Fp8GemmGpuTest, MatchesFloat64ReferenceWithStaticRows) {
 
 std::vector<Fp8GemmCase> cases() {
   return {
-      {"tensor_e4m3_f32_257x192x256", "tensor", true, true, F32, false, 257, 192, 256, "sm_90a"},
-      {"tensor_e5m2_bf16_bias_3x100x208", "tensor", false, false, BF16, true, 3, 100, 208, "sm_90a"},
-      {"row_mixed_f16_1x192x256", "row", true, false, F16, false, 1, 192, 256, "sm_90a"},
-      {"row_e4m3_bf16_bias_257x300x512", "row", true, true, BF16, true, 257, 300, 512, "sm_90a"},
-      {"block_e4m3_f32_257x300x384", "block128", true, true, F32, false, 257, 300, 384, "sm_90a"},
-      {"block_mixed_f16_bias_130x128x272", "block128", false, true, F16, true, 130, 128, 272, "sm_90a"},
-      {"row_e4m3_bf16_64x256x1024", "row", true, true, BF16, false, 64, 256, 1024, "sm_90a"},
-      {"tensor_e4m3_bf16_4096x320x512", "tensor", true, true, BF16, true, 4096, 320, 512, "sm_90a"},
-      {"block_e4m3_bf16_1x256x4096", "block128", true, true, BF16, false, 1, 256, 4096, "sm_90a"},
+      {"tensor_e4m3_f32_257x192x256", "tensor", true, true, F32, false, 257,
+       192, 256, "sm_90a"},
+      {"tensor_e5m2_bf16_bias_3x100x208", "tensor", false, false, BF16, true, 3,
+       100, 208, "sm_90a"},
+      {"row_mixed_f16_1x192x256", "row", true, false, F16, false, 1, 192, 256,
+       "sm_90a"},
+      {"row_e4m3_bf16_bias_257x300x512", "row", true, true, BF16, true, 257,
+       300, 512, "sm_90a"},
+      {"block_e4m3_f32_257x300x384", "block128", true, true, F32, false, 257,
+       300, 384, "sm_90a"},
+      {"block_mixed_f16_bias_130x128x272", "block128", false, true, F16, true,
+       130, 128, 272, "sm_90a"},
+      {"row_e4m3_bf16_64x256x1024", "row", true, true, BF16, false, 64, 256,
+       1024, "sm_90a"},
+      {"tensor_e4m3_bf16_4096x320x512", "tensor", true, true, BF16, true, 4096,
+       320, 512, "sm_90a"},
+      {"block_e4m3_bf16_1x256x4096", "block128", true, true, BF16, false, 1,
+       256, 4096, "sm_90a"},
       // More output tiles than an H200 holds blocks (128×128 tiles: 256 and
       // 144 on 132 blocks): several tiles per block of the persistent grid;
       // an odd count of K tiles (5).
-      {"block_e4m3_bf16_persistent_2048x2048x384", "block128", true, true, BF16, false, 2048, 2048, 384, "sm_90a"},
-      {"row_e4m3_f32_persistent_1536x1536x640", "row", true, true, F32, false, 1536, 1536, 640, "sm_90a"},
-      {"row_fast_accum_f32_257x512x1024", "row", true, true, F32, false, 257, 512, 1024, "sm_90a", true},
-      {"tensor_fast_accum_bf16_bias_3x300x512", "tensor", true, false, BF16, true, 3, 300, 512, "sm_90a", true},
-      {"sm80_row_e4m3_f16", "row", true, true, F16, true, 129, 192, 256, "sm_80"},
-      {"sm80_block_e5m2_f32", "block128", false, false, F32, false, 200, 256, 384, "sm_80"},
-      {"sm80_tensor_mixed_bf16", "tensor", true, false, BF16, false, 3, 64, 128, "sm_80"},
+      {"block_e4m3_bf16_persistent_2048x2048x384", "block128", true, true, BF16,
+       false, 2048, 2048, 384, "sm_90a"},
+      {"row_e4m3_f32_persistent_1536x1536x640", "row", true, true, F32, false,
+       1536, 1536, 640, "sm_90a"},
+      {"row_fast_accum_f32_257x512x1024", "row", true, true, F32, false, 257,
+       512, 1024, "sm_90a", true},
+      {"tensor_fast_accum_bf16_bias_3x300x512", "tensor", true, false, BF16,
+       true, 3, 300, 512, "sm_90a", true},
+      {"sm80_row_e4m3_f16", "row", true, true, F16, true, 129, 192, 256,
+       "sm_80"},
+      {"sm80_block_e5m2_f32", "block128", false, false, F32, false, 200, 256,
+       384, "sm_80"},
+      {"sm80_tensor_mixed_bf16", "tensor", true, false, BF16, false, 3, 64, 128,
+       "sm_80"},
   };
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, Fp8GemmGpuTest, ::testing::ValuesIn(cases()),
-    [](const ::testing::TestParamInfo<Fp8GemmCase> &info) {
-      return std::string(info.param.name);
-    });
+INSTANTIATE_TEST_SUITE_P(Cases, Fp8GemmGpuTest, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Fp8GemmCase> &info) {
+                           return std::string(info.param.name);
+                         });
 
 } // namespace
