@@ -69,6 +69,14 @@ const char *fusedopsKnownChips(void);
 const char *fusedopsChipForComputeCapability(int major, int minor);
 const char *fusedopsChipJitFormat(const char *chip);
 
+/* The shape of the scales of a [rows, cols] matrix quantized with
+ * `granularity` ("tensor", "row" or "block128"): the dialect's rule, which
+ * the ops verify. Writes *rank (0, 1 or 2) and shape[0 .. *rank). Returns 0,
+ * or -1 (writing nothing) for an unknown granularity, a negative size or a
+ * null pointer. */
+int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
+                       int64_t shape[2], int *rank);
+
 /* Compiles `size` bytes of MLIR source for `chip` (sm_80, sm_86, sm_89,
  * sm_90, sm_90a), embedding the kernels as `format` ("isa" for PTX, "bin"
  * for cubin, "fatbin"), NVVM optimisation level `optLevel` (0-3). `toolkit`

@@ -11,6 +11,7 @@
 
 #include "fusedops-c/Compiler.h"
 
+#include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/ExecutionEngine/JitModule.h"
 #include "fusedops/Pipelines/Pipelines.h"
 #include "fusedops/Target/Chips.h"
@@ -112,6 +113,22 @@ const char *fusedopsChipJitFormat(const char *chip) {
   const mlir::fusedops::ChipInfo *info =
       chip ? mlir::fusedops::lookupChip(chip) : nullptr;
   return info ? info->jitFormat : nullptr;
+}
+
+int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
+                       int64_t shape[2], int *rank) {
+  if (!granularity || !shape || !rank || rows < 0 || cols < 0)
+    return -1;
+  std::optional<mlir::fusedops::ScaleGranularity> kind =
+      mlir::fusedops::symbolizeScaleGranularity(granularity);
+  if (!kind)
+    return -1;
+  llvm::SmallVector<int64_t> sizes =
+      mlir::fusedops::getScaleShape(*kind, rows, cols);
+  for (size_t i = 0; i < sizes.size(); ++i)
+    shape[i] = sizes[i];
+  *rank = static_cast<int>(sizes.size());
+  return 0;
 }
 
 fusedops_compile_status

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
-from .reference import _scale_shape
+from ._native import scale_shape as _scale_shape
 
 __all__ = [
     "MLIR_ELEMENT_TYPES",

@@ -23,6 +23,7 @@ the package does the same steps in Python.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import importlib.util
 import json
@@ -34,7 +35,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
+from .errors import ArgumentError, CompilationError, LibraryNotFoundError, RuntimeLaunchError
 
 __all__ = [
     "CompiledModule",
@@ -113,6 +114,14 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         capi.fusedopsPtxasPath.argtypes = [c_char_p]
         capi.fusedopsChipJitFormat.restype = c_char_p
         capi.fusedopsChipJitFormat.argtypes = [c_char_p]
+        capi.fusedopsScaleShape.restype = ctypes.c_int
+        capi.fusedopsScaleShape.argtypes = [
+            c_char_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.POINTER(ctypes.c_int64),
+            ctypes.POINTER(ctypes.c_int),
+        ]
         # fusedopsJitCompile and fusedopsJitLower take the same compile arguments
         # (source, size, chip, format, optLevel, toolkit, tuningCache), then their outputs.
         compile_args = [c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p, c_char_p]
@@ -304,6 +313,23 @@ def jit_format(chip: str) -> str:
     if fmt == b"bin" and find_ptxas() is None:
         return "isa"
     return fmt.decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def scale_shape(granularity: str, rows: int, cols: int) -> tuple[int, ...]:
+    """The shape of the scales of a ``[rows, cols]`` matrix quantized with ``granularity``:
+    ``()`` (tensor), ``(rows,)`` (row), ``(ceil(rows/128), ceil(cols/128))`` (block128). The
+    dialect's rule, which the ops verify, asked of the compiler (``fusedopsScaleShape``)."""
+    shape = (ctypes.c_int64 * 2)()
+    rank = ctypes.c_int()
+    if _load()[1].fusedopsScaleShape(
+        str(granularity).encode(), int(rows), int(cols), shape, ctypes.byref(rank)
+    ):
+        raise ArgumentError(
+            f"no scales for granularity {granularity!r} of a [{rows}, {cols}] matrix: the "
+            "granularity is 'tensor', 'row' or 'block128' and the sizes are not negative"
+        )
+    return tuple(shape[: rank.value])
 
 
 _LIBDEVICE = os.path.join("nvvm", "libdevice", "libdevice.10.bc")

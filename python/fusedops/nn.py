@@ -8,8 +8,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ._native import scale_shape as _scale_shape
 from .errors import ArgumentError, ShapeError
-from .reference import _scale_shape
 from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_fp8
 
 __all__ = ["FP8Linear", "FusedGatedMLP", "FusedMLP", "FusedRMSNormRoPE", "rope_tables"]

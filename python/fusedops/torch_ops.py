@@ -35,7 +35,6 @@ from .errors import (
     RuntimeLaunchError,
     ShapeError,
 )
-from .reference import _scale_shape
 
 __all__ = [
     "dequantize_fp8",
@@ -752,7 +751,7 @@ def _quantize_kernel(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str) 
             rows, cols, _mlir(x.dtype), _mlir(fp8_dtype), granularity=granularity
         ),
         [x],
-        [((rows, cols), fp8_dtype), (_scale_shape(granularity, rows, cols), torch.float32)],
+        [((rows, cols), fp8_dtype), (_native.scale_shape(granularity, rows, cols), torch.float32)],
     )
 
 
@@ -822,7 +821,7 @@ def _dequantize_impl(
 
 def _check_scale(name: str, scale: Any, granularity: str, rows: int, cols: int) -> torch.Tensor:
     scale = _check_tensor(name, scale, (torch.float32,))
-    want = _scale_shape(granularity, rows, cols)
+    want = _native.scale_shape(granularity, rows, cols)
     if tuple(scale.shape) != want:
         raise ShapeError(
             f"{name} must have shape {want} for granularity={granularity} and a "
@@ -1126,7 +1125,7 @@ def _register() -> None:
         rows, cols = x.shape
         return (
             x.new_empty((rows, cols), dtype=fp8_dtype),
-            x.new_empty(_scale_shape(granularity, rows, cols), dtype=torch.float32),
+            x.new_empty(_native.scale_shape(granularity, rows, cols), dtype=torch.float32),
         )
 
     @torch.library.custom_op(f"{lib}::dequantize", mutates_args=())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fusedops import _codegen as cg
-from fusedops import _native
+from fusedops import _native, errors
 from fusedops.errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
 
 try:
@@ -317,3 +317,41 @@ def _real_package_dir(name: str, hide: str):
         return None
     spec = importlib.util.find_spec(name)
     return list(spec.submodule_search_locations)[0] if spec else None
+
+
+@pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (128, 128), (129, 4096), (300, 257), (0, 5)])
+def test_scale_shapes_come_from_the_compiler(granularity: str, rows: int, cols: int) -> None:
+    # One rule, the dialect's (getScaleShape), asked through the C API; the float64 reference
+    # keeps its own copy as an independent oracle.
+    from fusedops import reference
+
+    assert _native.scale_shape(granularity, rows, cols) == reference.scale_shape(
+        granularity, rows, cols
+    )
+
+
+def test_bad_scale_shapes_are_refused() -> None:
+    with pytest.raises(errors.ArgumentError, match="'tensor', 'row' or 'block128'"):
+        _native.scale_shape("column", 4, 4)
+    with pytest.raises(errors.ArgumentError, match="not negative"):
+        _native.scale_shape("row", -1, 4)
+
+
+def test_the_api_does_not_import_the_float64_reference() -> None:
+    # Production code asks the compiler for its rules; the reference is for tests and users.
+    code = (
+        "import importlib, sys, fusedops, fusedops._codegen, fusedops._native\n"
+        "for name in ('fusedops.torch_ops', 'fusedops.nn'):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ModuleNotFoundError as e:  # no PyTorch here\n"
+        "        assert e.name == 'torch', e\n"
+        "assert 'fusedops.reference' not in sys.modules, 'imported'\n"
+        "from fusedops import reference\n"
+        "assert reference.scale_shape('row', 3, 4) == (3,)\n"
+    )
+    package = str(Path(_native.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
