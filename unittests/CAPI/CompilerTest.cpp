@@ -402,3 +402,27 @@ TEST(CompilerCAPI, LaunchPlanRunsLikeTheHostCode) {
 }
 
 } // namespace
+
+TEST(CompilerCAPI, ScaleShapesAreTheDialectsRule) {
+  int64_t shape[2] = {-7, -7};
+  int rank = -1;
+  ASSERT_EQ(fusedopsScaleShape("tensor", 300, 257, shape, &rank), 0);
+  EXPECT_EQ(rank, 0);
+  ASSERT_EQ(fusedopsScaleShape("row", 300, 257, shape, &rank), 0);
+  EXPECT_EQ(rank, 1);
+  EXPECT_EQ(shape[0], 300);
+  ASSERT_EQ(fusedopsScaleShape("block128", 300, 257, shape, &rank), 0);
+  EXPECT_EQ(rank, 2);
+  EXPECT_EQ(shape[0], 3);
+  EXPECT_EQ(shape[1], 3);
+  // Refused, nothing written.
+  shape[0] = shape[1] = -7;
+  rank = -1;
+  EXPECT_EQ(fusedopsScaleShape("column", 4, 4, shape, &rank), -1);
+  EXPECT_EQ(fusedopsScaleShape("row", -1, 4, shape, &rank), -1);
+  EXPECT_EQ(fusedopsScaleShape(nullptr, 4, 4, shape, &rank), -1);
+  EXPECT_EQ(fusedopsScaleShape("row", 4, 4, nullptr, &rank), -1);
+  EXPECT_EQ(fusedopsScaleShape("row", 4, 4, shape, nullptr), -1);
+  EXPECT_EQ(rank, -1);
+  EXPECT_EQ(shape[0], -7);
+}
