@@ -1034,7 +1034,8 @@ def _dispatch(
     calls (exact ``torch.Tensor`` or ``nn.Parameter`` arguments, none requiring grad where grad
     mode is on, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
-    which has the fake implementation and rejects backward through the kernels.
+    which has the fake implementation and the autograd formulas (gated_mlp's backward:
+    :func:`_gated_mlp_grads`; the other ops have none yet and refuse backward).
 
     ``remember`` = (op, tensors, statics, the call's entry): entered in :data:`_tables` after a
     plain eager call (:func:`_remember`).
@@ -1079,6 +1080,42 @@ def _dense(*args: Any) -> list[Any]:
     return dense
 
 
+_TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "silu": torch.nn.functional.silu,
+    "gelu": torch.nn.functional.gelu,
+    "gelu_tanh": lambda g: torch.nn.functional.gelu(g, approximate="tanh"),
+}
+
+
+def _gated_mlp_grads(
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    activation: str,
+    grad: torch.Tensor,
+    needed: Sequence[bool] = (True, True, True),
+) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """The gradients of ``h = act(x·Wgᵀ) ⊙ (x·Wuᵀ)`` for ``grad = dL/dh``: the two products
+    recomputed in float32 (the forward saves only its inputs), then dGate = dH·up·act′(gate),
+    dUp = dH·act(gate), dX = dGate·Wg + dUp·Wu, dWg = dGateᵀ·x, dWu = dUpᵀ·x, each returned in
+    its input's dtype (None where ``needed`` says not). Unfused PyTorch: the fused backward
+    kernels of issue 15 are not built yet."""
+    n, k = gate_weight.shape
+    xs = x.reshape(-1, k).float()
+    dh = grad.reshape(-1, n).float()
+    wg, wu = gate_weight.float(), up_weight.float()
+    with torch.enable_grad():
+        gate = (xs @ wg.T).requires_grad_()
+        act = _TORCH_ACTIVATIONS[activation](gate)
+    up = xs @ wu.T
+    (d_gate,) = torch.autograd.grad(act, gate, dh * up)
+    d_up = dh * act.detach()
+    dx = (d_gate @ wg + d_up @ wu).reshape(x.shape).to(x.dtype) if needed[0] else None
+    dwg = (d_gate.T @ xs).to(gate_weight.dtype) if needed[1] else None
+    dwu = (d_up.T @ xs).to(up_weight.dtype) if needed[2] else None
+    return dx, dwg, dwu
+
+
 def _register() -> None:
     lib = "fusedops"
 
@@ -1111,6 +1148,20 @@ def _register() -> None:
     @gated_mlp.register_fake
     def _(x, gate_weight, up_weight, activation):
         return x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
+
+    def gated_mlp_setup(ctx, inputs, output):
+        x, gate_weight, up_weight, activation = inputs
+        ctx.save_for_backward(x, gate_weight, up_weight)
+        ctx.activation = activation
+
+    def gated_mlp_backward(ctx, grad):
+        x, gate_weight, up_weight = ctx.saved_tensors
+        grads = _gated_mlp_grads(
+            x, gate_weight, up_weight, ctx.activation, grad, ctx.needs_input_grad[:3]
+        )
+        return (*grads, None)
+
+    gated_mlp.register_autograd(gated_mlp_backward, setup_context=gated_mlp_setup)
 
     @torch.library.custom_op(f"{lib}::quantize", mutates_args=())
     def quantize(

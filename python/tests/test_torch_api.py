@@ -499,11 +499,12 @@ def test_checked_signatures_skip_the_full_checks(gen, monkeypatch, fast_path) ->
         fusedops.fp8_gemm(
             rand((64 * 256 + 1,), torch.bfloat16, gen)[1:].view(64, 256), b, granularity="row"
         )
-    # An input that requires grad goes through the custom op (which has no backward).
-    out = fusedops.fused_gated_mlp(x.clone().requires_grad_(), wg, wg)
+    # An input that requires grad goes through the custom op, whose backward gives its grad.
+    xg = x.clone().requires_grad_()
+    out = fusedops.fused_gated_mlp(xg, wg, wg)
     torch.testing.assert_close(out.detach(), checked[1], rtol=0, atol=0)
-    with pytest.raises(RuntimeError):
-        out.sum().backward()
+    out.sum().backward()
+    assert xg.grad is not None and xg.grad.shape == x.shape
     # A module's weights (nn.Parameters, requiring grad) under torch.no_grad() make a plain
     # eager call: the cached signature's fast path, without the checks; in grad mode, the
     # custom op.
@@ -541,3 +542,67 @@ def test_tuning_override_bypasses_the_fast_table(gen) -> None:
     torch_ops._forget_kernels()
     assert not torch_ops._kernels
     assert all(len(t) == 0 for t in torch_ops._tables.values())
+
+
+@pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh"])
+def test_gated_mlp_gradients_match_float64_autograd(activation: str) -> None:
+    # The backward formula (unfused PyTorch, float32) against autograd of the float64
+    # expression; on the CPU, where it runs the same as on a GPU.
+    from fusedops import torch_ops
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 5, 64, generator=g, dtype=torch.float64, requires_grad=True)
+    wg = torch.randn(40, 64, generator=g, dtype=torch.float64, requires_grad=True)
+    wu = torch.randn(40, 64, generator=g, dtype=torch.float64, requires_grad=True)
+    act = {"silu": torch.nn.functional.silu, "gelu": torch.nn.functional.gelu}.get(
+        activation, lambda t: torch.nn.functional.gelu(t, approximate="tanh")
+    )
+    h = act(x @ wg.T) * (x @ wu.T)
+    dh = torch.randn(h.shape, generator=g, dtype=torch.float64)
+    want = torch.autograd.grad(h, (x, wg, wu), dh)
+    got = torch_ops._gated_mlp_grads(x.detach(), wg.detach(), wu.detach(), activation, dh)
+    for a, b in zip(got, want):
+        assert a.dtype == torch.float64 and a.shape == b.shape
+        assert float((a - b).norm() / b.norm()) < 1e-5
+    # Only what is asked for.
+    dx, dwg, dwu = torch_ops._gated_mlp_grads(
+        x.detach(), wg.detach(), wu.detach(), activation, dh, (False, True, False)
+    )
+    assert dx is None and dwu is None and dwg is not None
+
+
+def test_gated_mlp_op_has_an_autograd_formula() -> None:
+    # Through the custom op (fake tensors: no GPU needed), gradients reach every input.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from fusedops import torch_ops  # noqa: F401  (registers the ops)
+
+    with FakeTensorMode():
+        x = torch.randn(4, 64, dtype=torch.bfloat16, requires_grad=True)
+        wg = torch.randn(48, 64, dtype=torch.bfloat16, requires_grad=True)
+        wu = torch.randn(48, 64, dtype=torch.bfloat16, requires_grad=True)
+        out = torch.ops.fusedops.gated_mlp(x, wg, wu, "silu")
+        assert out.requires_grad and out.shape == (4, 48)
+        out.sum().backward()
+        assert x.grad.shape == x.shape and x.grad.dtype == torch.bfloat16
+        assert wg.grad.shape == wg.shape and wu.grad.shape == wu.shape
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_training_through_the_fused_gated_mlp(gen, dtype) -> None:
+    # Forward on the GPU kernel, backward through its formula: gradients against float64
+    # autograd of the same inputs, M and N off every tile.
+    x = rand((3, 100), dtype, gen).requires_grad_()
+    wg = rand((200, 100), dtype, gen, 0.1).requires_grad_()
+    wu = rand((200, 100), dtype, gen, 0.1).requires_grad_()
+    out = fusedops.fused_gated_mlp(x, wg, wu, activation="silu")
+    dh = rand(out.shape, dtype, gen)
+    out.backward(dh)
+    x64, wg64, wu64 = (t.detach().double().requires_grad_() for t in (x, wg, wu))
+    h = torch.nn.functional.silu(x64 @ wg64.T) * (x64 @ wu64.T)
+    h.backward(dh.double())
+    bound = 2e-2 if dtype == torch.bfloat16 else 4e-3
+    for t, ref in ((x, x64), (wg, wg64), (wu, wu64)):
+        assert t.grad.dtype == dtype
+        assert float((t.grad.double() - ref.grad).norm() / ref.grad.norm()) < bound
