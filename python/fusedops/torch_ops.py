@@ -1034,8 +1034,8 @@ def _dispatch(
     calls (exact ``torch.Tensor`` or ``nn.Parameter`` arguments, none requiring grad where grad
     mode is on, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
-    which has the fake implementation and the autograd formulas (gated_mlp's backward:
-    :func:`_gated_mlp_grads`; the other ops have none yet and refuse backward).
+    which has the fake implementation and the autograd formulas (:func:`_gated_mlp_grads`,
+    :func:`_rmsnorm_rope_torch`; the FP8 ops have none yet and refuse backward).
 
     ``remember`` = (op, tensors, statics, the call's entry): entered in :data:`_tables` after a
     plain eager call (:func:`_remember`).
@@ -1116,6 +1116,41 @@ def _gated_mlp_grads(
     return dx, dwg, dwu
 
 
+def _rmsnorm_rope_torch(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> torch.Tensor:
+    """The kernel's function in differentiable PyTorch (the custom op's arguments, as checked
+    by :func:`fused_rmsnorm_rope`), in float32 (float64 for float64 inputs): RMSNorm over the
+    last dim, then RoPE of each head's first ``head_dim * rotary_fraction`` dims at each row's
+    position (:func:`fusedops.reference.rmsnorm_rope` states it). The backward recomputes it."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = x.to(compute)
+    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.to(compute)
+    hidden = x.shape[-1]
+    heads = y.reshape(*x.shape[:-1], hidden // head_dim, head_dim)
+    rot = round(head_dim * rotary_fraction)
+    yr = heads[..., :rot]
+    if positions is None:
+        positions = torch.arange(x.shape[-2], device=x.device).expand(x.shape[:-1])
+    c = cos.to(compute)[positions.long()].unsqueeze(-2)
+    s = sin.to(compute)[positions.long()].unsqueeze(-2)
+    if rope_style == "neox":
+        half = rot // 2
+        partner = torch.cat((-yr[..., half:], yr[..., :half]), dim=-1)
+    else:  # gptj: pairs (2i, 2i + 1)
+        partner = torch.stack((-yr[..., 1::2], yr[..., 0::2]), dim=-1).flatten(-2)
+    rotated = yr * c + partner * s
+    return torch.cat((rotated, heads[..., rot:]), dim=-1).reshape(x.shape)
+
+
 def _register() -> None:
     lib = "fusedops"
 
@@ -1138,6 +1173,25 @@ def _register() -> None:
     @rmsnorm_rope.register_fake
     def _(x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction):
         return torch.empty_like(x)
+
+    def rmsnorm_rope_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:5])  # x, weight, cos, sin, positions (or None)
+        ctx.statics = inputs[5:]
+
+    def rmsnorm_rope_backward(ctx, grad):
+        # Recompute in float32 with PyTorch and differentiate (unfused: the backward kernel of
+        # issue 15 is not built).
+        *saved, positions = ctx.saved_tensors
+        needed = ctx.needs_input_grad[:4]
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_(n) for t, n in zip(saved, needed)]
+            out = _rmsnorm_rope_torch(*leaves, positions, *ctx.statics)
+            wanted = [t for t, n in zip(leaves, needed) if n]
+            grads = iter(torch.autograd.grad(out, wanted, grad.to(out.dtype)) if wanted else ())
+        result = [next(grads).to(t.dtype) if n else None for t, n in zip(saved, needed)]
+        return (*result, None, None, None, None, None)
+
+    rmsnorm_rope.register_autograd(rmsnorm_rope_backward, setup_context=rmsnorm_rope_setup)
 
     @torch.library.custom_op(f"{lib}::gated_mlp", mutates_args=())
     def gated_mlp(

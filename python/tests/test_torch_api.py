@@ -606,3 +606,76 @@ def test_training_through_the_fused_gated_mlp(gen, dtype) -> None:
     for t, ref in ((x, x64), (wg, wg64), (wu, wu64)):
         assert t.grad.dtype == dtype
         assert float((t.grad.double() - ref.grad).norm() / ref.grad.norm()) < bound
+
+
+@pytest.mark.parametrize("style", ["neox", "gptj"])
+@pytest.mark.parametrize("fraction", [1.0, 0.5])
+@pytest.mark.parametrize("with_positions", [False, True])
+def test_rmsnorm_rope_backward_function_is_the_kernels(style, fraction, with_positions) -> None:
+    # The backward differentiates a PyTorch recomputation: it must compute what the kernel
+    # computes (the float64 reference states it), and differentiate correctly (gradcheck).
+    import numpy as np
+
+    from fusedops import reference, torch_ops
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 64, generator=g, dtype=torch.float64)
+    w = torch.randn(64, generator=g, dtype=torch.float64)
+    rot = int(32 * fraction)
+    c = torch.randn(9, rot, generator=g, dtype=torch.float64)
+    s = torch.randn(9, rot, generator=g, dtype=torch.float64)
+    p = torch.randint(0, 9, (2, 5), generator=g) if with_positions else None
+    args = (p, 32, 1e-6, style, fraction)
+    got = torch_ops._rmsnorm_rope_torch(x, w, c, s, *args)
+    want = reference.rmsnorm_rope(
+        x.numpy(),
+        w.numpy(),
+        c.numpy(),
+        s.numpy(),
+        eps=1e-6,
+        head_dim=32,
+        rope_style=style,
+        rotary_fraction=fraction,
+        positions=None if p is None else p.numpy(),
+    )
+    assert np.abs(got.numpy() - want).max() < 1e-12
+    leaves = [t.clone().requires_grad_() for t in (x[:, :3, :], w, c, s)]
+    small = (None if p is None else p[:, :3], *args[1:])
+    assert torch.autograd.gradcheck(
+        lambda *t: torch_ops._rmsnorm_rope_torch(*t, *small), leaves, eps=1e-6, atol=1e-6
+    )
+
+
+def test_rmsnorm_rope_op_has_an_autograd_formula() -> None:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from fusedops import torch_ops  # noqa: F401  (registers the ops)
+
+    with FakeTensorMode():
+        x = torch.randn(2, 4, 256, dtype=torch.bfloat16, requires_grad=True)
+        w = torch.randn(256, dtype=torch.bfloat16, requires_grad=True)
+        c, s = torch.randn(8, 128), torch.randn(8, 128)
+        out = torch.ops.fusedops.rmsnorm_rope(x, w, c, s, None, 128, 1e-6, "neox", 1.0)
+        out.sum().backward()
+        assert x.grad.shape == x.shape and x.grad.dtype == torch.bfloat16
+        assert w.grad.shape == w.shape and c.grad is None
+
+
+@needs_gpu
+def test_training_through_the_fused_rmsnorm_rope(gen) -> None:
+    from fusedops import torch_ops
+
+    x = rand((2, 7, 256), torch.bfloat16, gen).requires_grad_()
+    w = (1 + 0.1 * rand((256,), torch.bfloat16, gen)).requires_grad_()
+    c, s = rope_tables(16, 128, "neox")
+    out = fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128)
+    dy = rand(out.shape, torch.bfloat16, gen)
+    out.backward(dy)
+    x64, w64 = (t.detach().double().requires_grad_() for t in (x, w))
+    ref = torch_ops._rmsnorm_rope_torch(
+        x64, w64, c.double(), s.double(), None, 128, 1e-6, "neox", 1.0
+    )
+    ref.backward(dy.double())
+    for t, r in ((x, x64), (w, w64)):
+        assert t.grad.dtype == torch.bfloat16
+        assert float((t.grad.double() - r.grad).norm() / r.grad.norm()) < 2e-2
