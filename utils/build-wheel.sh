@@ -44,10 +44,9 @@ find "$stage" -name __pycache__ -prune -exec rm -rf {} +
 rm -rf "$stage/fusedops/_lib"
 mkdir -p "$stage/fusedops/_lib" "$out"
 cp "${libs[@]}" "$stage/fusedops/_lib/"
-FUSEDOPS_PREBUILT_LIBS=1 \
+# The package's backend packs these libraries (no build) and tags the wheel
+# cp39-abi3 for the manylinux platform the check found.
+FUSEDOPS_PREBUILT_LIBS=1 FUSEDOPS_WHEEL_PLATFORM="$platform" \
   "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$stage/dist" "$stage"
-# Native code inside: a platform wheel, abi3 (the extension's limited API).
-"$PYTHON" -m wheel tags --remove --python-tag cp39 --abi-tag abi3 \
-  --platform-tag "$platform" "$stage"/dist/fusedops-*.whl >/dev/null
 cp "$stage"/dist/fusedops-*-cp39-abi3-"$platform".whl "$out/"
 ls -la "$out"/fusedops-*-cp39-abi3-"$platform".whl

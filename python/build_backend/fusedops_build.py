@@ -58,12 +58,16 @@ def _build_native() -> None:
 
 def _retag(directory: str, name: str) -> str:
     """A wheel that carries native libraries is not ``py3-none-any``: it is tagged cp39-abi3
-    (``_fastcall`` uses the limited API; the other libraries are loaded with ctypes) for this
-    platform (``linux_x86_64``: its libraries link this machine's libMLIR/libLLVM)."""
+    (``_fastcall`` uses the limited API; the other libraries are loaded with ctypes) for
+    ``$FUSEDOPS_WHEEL_PLATFORM`` (``utils/build-wheel.sh`` sets the manylinux tag its check
+    found), else this platform (``linux_x86_64``: such libraries link this machine's
+    libMLIR/libLLVM)."""
     with zipfile.ZipFile(Path(directory) / name) as wheel:
         if not any(n.endswith(".so") for n in wheel.namelist()):
             return name
-    platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    platform = os.environ.get("FUSEDOPS_WHEEL_PLATFORM") or sysconfig.get_platform().replace(
+        "-", "_"
+    ).replace(".", "_")
     done = subprocess.run(
         [sys.executable, "-m", "wheel", "tags", "--remove", "--python-tag", "cp39"]
         + ["--abi-tag", "abi3", "--platform-tag", platform, name],

@@ -174,8 +174,7 @@ class _Kernel:
             if t is None:
                 continue
             if (
-                type(t) not in _PLAIN_TYPES
-                or (t.requires_grad and torch.is_grad_enabled())
+                not _is_plain(t)
                 or t.get_device()  # -1 on the CPU, 1.. on other GPUs
                 or not t.is_contiguous()
                 or t.data_ptr() & 15
@@ -187,6 +186,14 @@ class _Kernel:
 _Tensor = torch.Tensor
 # What a plain eager call's tensors are: a module's weights are nn.Parameters.
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+def _is_plain(t: torch.Tensor) -> bool:
+    """Whether ``t`` needs neither a subclass's dispatch nor autograd: exactly a tensor or a
+    parameter, not requiring grad where grad mode is on (``_fastcall`` checks the same)."""
+    return type(t) in _PLAIN_TYPES and not (t.requires_grad and torch.is_grad_enabled())
+
+
 _CUDA0 = torch.device("cuda", 0)
 
 
@@ -1034,18 +1041,16 @@ def _dispatch(
     calls (exact ``torch.Tensor`` or ``nn.Parameter`` arguments, none requiring grad where grad
     mode is on, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
-    which has the fake implementation and the autograd formulas (:func:`_gated_mlp_grads`,
-    :func:`_rmsnorm_rope_torch`; the FP8 ops have none yet and refuse backward).
+    which has the fake implementation and the autograd formulas (:func:`_recomputed_grads` of
+    :func:`_gated_mlp_torch` and :func:`_rmsnorm_rope_torch`; the FP8 ops have none yet and
+    refuse backward).
 
     ``remember`` = (op, tensors, statics, the call's entry): entered in :data:`_tables` after a
     plain eager call (:func:`_remember`).
     """
     if not _is_compiling():
-        grad = torch.is_grad_enabled()
         for a in args:
-            if isinstance(a, torch.Tensor) and (
-                type(a) not in _PLAIN_TYPES or (a.requires_grad and grad)
-            ):
+            if isinstance(a, torch.Tensor) and not _is_plain(a):
                 break
         else:
             out = impl(*args)
@@ -1087,33 +1092,34 @@ _TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _gated_mlp_grads(
-    x: torch.Tensor,
-    gate_weight: torch.Tensor,
-    up_weight: torch.Tensor,
-    activation: str,
+def _gated_mlp_torch(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> torch.Tensor:
+    """The kernel's function in differentiable PyTorch, in float32 (float64 for float64
+    inputs): ``act(x·Wgᵀ) ⊙ (x·Wuᵀ)``. The backward recomputes it."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = x.to(compute)
+    gate = xf @ gate_weight.to(compute).T
+    return _TORCH_ACTIVATIONS[activation](gate) * (xf @ up_weight.to(compute).T)
+
+
+def _recomputed_grads(
+    forward: Callable[..., torch.Tensor],
+    tensors: Sequence[torch.Tensor],
+    statics: Sequence[Any],
     grad: torch.Tensor,
-    needed: Sequence[bool] = (True, True, True),
-) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """The gradients of ``h = act(x·Wgᵀ) ⊙ (x·Wuᵀ)`` for ``grad = dL/dh``: the two products
-    recomputed in float32 (the forward saves only its inputs), then dGate = dH·up·act′(gate),
-    dUp = dH·act(gate), dX = dGate·Wg + dUp·Wu, dWg = dGateᵀ·x, dWu = dUpᵀ·x, each returned in
-    its input's dtype (None where ``needed`` says not). Unfused PyTorch: the fused backward
-    kernels of issue 15 are not built yet."""
-    n, k = gate_weight.shape
-    xs = x.reshape(-1, k).float()
-    dh = grad.reshape(-1, n).float()
-    wg, wu = gate_weight.float(), up_weight.float()
+    needed: Sequence[bool],
+) -> list[Optional[torch.Tensor]]:
+    """The backward of an op without a backward kernel: ``forward(*tensors, *statics)`` (its
+    differentiable PyTorch form) recomputed from the saved inputs and differentiated; each
+    gradient in its input's dtype, None where ``needed`` says not. Unfused: the backward kernels
+    of issue 15 are not built."""
     with torch.enable_grad():
-        gate = (xs @ wg.T).requires_grad_()
-        act = _TORCH_ACTIVATIONS[activation](gate)
-    up = xs @ wu.T
-    (d_gate,) = torch.autograd.grad(act, gate, dh * up)
-    d_up = dh * act.detach()
-    dx = (d_gate @ wg + d_up @ wu).reshape(x.shape).to(x.dtype) if needed[0] else None
-    dwg = (d_gate.T @ xs).to(gate_weight.dtype) if needed[1] else None
-    dwu = (d_up.T @ xs).to(up_weight.dtype) if needed[2] else None
-    return dx, dwg, dwu
+        leaves = [t.detach().requires_grad_(n) for t, n in zip(tensors, needed)]
+        out = forward(*leaves, *statics)
+        wanted = [t for t, n in zip(leaves, needed) if n]
+        grads = iter(torch.autograd.grad(out, wanted, grad.to(out.dtype)) if wanted else ())
+    return [next(grads).to(t.dtype) if n else None for t, n in zip(tensors, needed)]
 
 
 def _rmsnorm_rope_torch(
@@ -1179,17 +1185,15 @@ def _register() -> None:
         ctx.statics = inputs[5:]
 
     def rmsnorm_rope_backward(ctx, grad):
-        # Recompute in float32 with PyTorch and differentiate (unfused: the backward kernel of
-        # issue 15 is not built).
-        *saved, positions = ctx.saved_tensors
-        needed = ctx.needs_input_grad[:4]
-        with torch.enable_grad():
-            leaves = [t.detach().requires_grad_(n) for t, n in zip(saved, needed)]
-            out = _rmsnorm_rope_torch(*leaves, positions, *ctx.statics)
-            wanted = [t for t, n in zip(leaves, needed) if n]
-            grads = iter(torch.autograd.grad(out, wanted, grad.to(out.dtype)) if wanted else ())
-        result = [next(grads).to(t.dtype) if n else None for t, n in zip(saved, needed)]
-        return (*result, None, None, None, None, None)
+        *tensors, positions = ctx.saved_tensors
+        grads = _recomputed_grads(
+            _rmsnorm_rope_torch,
+            tensors,
+            (positions, *ctx.statics),
+            grad,
+            ctx.needs_input_grad[:4],
+        )
+        return (*grads, None, None, None, None, None)
 
     rmsnorm_rope.register_autograd(rmsnorm_rope_backward, setup_context=rmsnorm_rope_setup)
 
@@ -1204,14 +1208,12 @@ def _register() -> None:
         return x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
 
     def gated_mlp_setup(ctx, inputs, output):
-        x, gate_weight, up_weight, activation = inputs
-        ctx.save_for_backward(x, gate_weight, up_weight)
-        ctx.activation = activation
+        ctx.save_for_backward(*inputs[:3])  # x, gate_weight, up_weight
+        ctx.statics = inputs[3:]
 
     def gated_mlp_backward(ctx, grad):
-        x, gate_weight, up_weight = ctx.saved_tensors
-        grads = _gated_mlp_grads(
-            x, gate_weight, up_weight, ctx.activation, grad, ctx.needs_input_grad[:3]
+        grads = _recomputed_grads(
+            _gated_mlp_torch, ctx.saved_tensors, ctx.statics, grad, ctx.needs_input_grad[:3]
         )
         return (*grads, None)
 
