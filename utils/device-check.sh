@@ -24,7 +24,7 @@ if [ "${1:-}" = "--stage" ]; then
      "$build"/unittests/Runtime/FusedOpsRuntimeTests \
      "$build"/unittests/CAPI/FusedOpsCAPITests \
      "$build"/bench/fusedops-bench "$build"/lib/libFusedOpsRuntime.so \
-     "$build"/lib/libFusedOpsCAPI.so \
+     "$build"/lib/libFusedOpsCAPI.so "$build"/lib/_fastcall.abi3.so \
      "$build"/bin/fusedops-runner "$build"/bin/fusedops-opt \
      "$build"/bin/fusedops-compile \
      /usr/lib/llvm-22/bin/FileCheck /usr/lib/llvm-22/bin/not \

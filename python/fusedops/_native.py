@@ -52,6 +52,9 @@ __all__ = [
 _RUNTIME = "libFusedOpsRuntime.so"
 _CAPI = "libFusedOpsCAPI.so"
 _FASTCALL = "_fastcall.abi3.so"
+# The extension's interface version (FastCall.c's INTERFACE): a file from another build, whose
+# Launcher takes other arguments, is refused (the Python path runs) instead of failing each call.
+FASTCALL_INTERFACE = 2
 _lock = threading.Lock()
 _libs: Optional[tuple[ctypes.CDLL, ctypes.CDLL]] = None
 
@@ -266,6 +269,12 @@ def fastcall() -> Optional[Any]:
                     assert spec is not None and spec.loader is not None
                     module = importlib.util.module_from_spec(spec)
                     spec.loader.exec_module(module)
+                    found = getattr(module, "INTERFACE", None)
+                    if found != FASTCALL_INTERFACE:
+                        raise ImportError(
+                            f"its interface is {found}, this package's {FASTCALL_INTERFACE}: "
+                            "it is from another build; rebuild it (utils/build.sh)"
+                        )
                     _fastcall_module = module
                 except (ImportError, OSError, AssertionError) as e:
                     warnings.warn(

@@ -233,6 +233,22 @@ def test_the_switch_turns_the_extension_off(monkeypatch) -> None:
     assert _native.fastcall() is not None
 
 
+def test_an_extension_of_another_interface_is_refused(monkeypatch) -> None:
+    # A _fastcall.abi3.so left from another build (its Launcher takes other arguments) must not
+    # fail every call: it is refused with a warning that says to rebuild, and calls take the
+    # Python path.
+    assert fastcall.INTERFACE == _native.FASTCALL_INTERFACE
+    monkeypatch.setattr(_native, "FASTCALL_INTERFACE", fastcall.INTERFACE + 1)
+    _native._forget_fastcall()
+    try:
+        with pytest.warns(RuntimeWarning, match="from another build; rebuild it"):
+            assert _native.fastcall() is None
+    finally:
+        monkeypatch.undo()
+        _native._forget_fastcall()
+    assert _native.fastcall() is not None
+
+
 class Shaped(Tensor):
     """A stand-in tensor with the shape and dtype a Table keys on."""
 

@@ -614,6 +614,10 @@ PyMODINIT_FUNC PyInit__fastcall(void) {
     Py_DECREF(launcherType);
     goto fail;
   }
+  // The interface version fusedops._native checks (FASTCALL_INTERFACE there):
+  // bump it with any change to Launcher's or Table's arguments.
+  if (PyModule_AddIntConstant(module, "INTERFACE", 2) < 0)
+    goto fail;
   PyObject *tableType = PyType_FromSpec(&tableSpec);
   if (!tableType)
     goto fail;
