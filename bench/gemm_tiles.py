@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import fusedops
+from fusedops.errors import FusedOpsError
 from fusedops.bench.cases import rel_err, time_ms
 from fusedops.torch_ops import _tuning
 
@@ -63,9 +64,7 @@ def problem(op: str, m: int, k: int, n: int, granularity: str):
     qbt = qb.T
 
     def baseline():
-        return torch._scaled_mm(
-            qa, qbt, scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16
-        )
+        return torch._scaled_mm(qa, qbt, scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16)
 
     def call():
         return fusedops.fp8_gemm(
@@ -73,6 +72,24 @@ def problem(op: str, m: int, k: int, n: int, granularity: str):
         )
 
     return ref, call, baseline
+
+
+def measure(rows: list, case: dict, call, label: str, tile_text: str, repeat: int) -> bool:
+    """Checks ``call`` against float64, then times it; False for a wrong result (not timed)."""
+    err = rel_err(call(), case["ref"])
+    ms = time_ms(call, repeat=repeat) if err < 1e-2 else float("nan")
+    base_ms = case["baseline_ms"]
+    row = {key: case[key] for key in ("op", "m", "k", "n")}
+    row.update(what=label, tile=tile_text, err=err, ms=ms, tflops=case["flop"] / ms / 1e9)
+    row.update(baseline_ms=base_ms, vs_baseline=base_ms / ms)
+    rows.append(row)
+    print(
+        f"{row['op']} {row['m']}x{row['k']}x{row['n']} {label} {tile_text}: err {err:.3g} "
+        f"{ms:.4g} ms ({row['tflops']:.0f} TFLOP/s), baseline {base_ms:.4g} ms: "
+        f"{row['vs_baseline']:.3f}x",
+        flush=True,
+    )
+    return err < 1e-2
 
 
 def main() -> int:
@@ -86,49 +103,32 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    wrong = 0
+    right = True
     for op in args.ops:
         shapes = SHAPES[op]
         if args.shapes:
             shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes]
         for m, k, n in shapes:
             ref, call, baseline = problem(op, m, k, n, args.granularity)
-            flop = 2.0 * m * n * k * (2 if op == "gated_mlp" else 1)
-            base_ms = time_ms(baseline, repeat=args.repeat)
-
-            def measure(label: str, tile_text: str = "") -> None:
-                nonlocal wrong
-                err = rel_err(call(), ref)
-                ms = time_ms(call, repeat=args.repeat) if err < 1e-2 else float("nan")
-                wrong += not err < 1e-2
-                row = dict(op=op, m=m, k=k, n=n, what=label, tile=tile_text, err=err, ms=ms)
-                row.update(tflops=flop / ms / 1e9, baseline_ms=base_ms, vs_baseline=base_ms / ms)
-                rows.append(row)
-                print(
-                    f"{op} {m}x{k}x{n} {label} {tile_text}: err {err:.3g} {ms:.4g} ms "
-                    f"({row['tflops']:.0f} TFLOP/s), baseline {base_ms:.4g} ms: "
-                    f"{row['vs_baseline']:.3f}x",
-                    flush=True,
-                )
-
-            measure("default")
+            case = {"op": op, "m": m, "k": k, "n": n, "ref": ref}
+            case["flop"] = 2.0 * m * n * k * (2 if op == "gated_mlp" else 1)
+            case["baseline_ms"] = time_ms(baseline, repeat=args.repeat)
+            right &= measure(rows, case, call, "default", "", args.repeat)
             for text in args.tiles or TILES[op]:
                 try:
                     with _tuning(text):
-                        measure("tile", text)
-                except Exception as e:  # a tile the compiler refuses
+                        right &= measure(rows, case, call, "tile", text, args.repeat)
+                except FusedOpsError as e:  # a tile the compiler refuses
                     print(f"{op} {m}x{k}x{n} {text}: refused: {str(e).splitlines()[0][:160]}")
-            del ref
+            del case, ref
             torch.cuda.empty_cache()
     (args.out / "gemm_tiles.json").write_text(json.dumps(rows, indent=1))
-    head = "| op | m×k→n | what | tile | err | ms | TFLOP/s | baseline ms | vs baseline |"
-    lines = [
+    title = (
         f"# GEMM tile sweep ({torch.cuda.get_device_name()}, torch {torch.__version__}; "
-        f"fp8 granularity {args.granularity}; baseline: torch.compile / torch._scaled_mm)",
-        "",
-        head,
-        "|---" * 9 + "|",
-    ]
+        f"fp8 granularity {args.granularity}; baseline: torch.compile / torch._scaled_mm)"
+    )
+    head = "| op | m×k→n | what | tile | err | ms | TFLOP/s | baseline ms | vs baseline |"
+    lines = [title, "", head, "|---" * 9 + "|"]
     for r in rows:
         lines.append(
             f"| {r['op']} | {r['m']}×{r['k']}→{r['n']} | {r['what']} | `{r['tile']}` | "
@@ -136,7 +136,7 @@ def main() -> int:
             f"{r['vs_baseline']:.3f} |"
         )
     (args.out / "gemm_tiles.md").write_text("\n".join(lines) + "\n")
-    return 1 if wrong else 0
+    return 0 if right else 1
 
 
 if __name__ == "__main__":
