@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 import fusedops
-from fusedops.errors import FusedOpsError
 from fusedops.bench.cases import rel_err, time_ms
+from fusedops.errors import FusedOpsError
 from fusedops.torch_ops import _tuning
 
 torch._dynamo.config.cache_size_limit = 64
