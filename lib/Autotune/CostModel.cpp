@@ -35,6 +35,7 @@ ChipModel ChipModel::get(const KernelTarget &target) {
   c.maxSharedBytesPerBlock = info.maxSharedBytesPerBlock;
   c.syncSecondsPerWarp = rates.syncSecondsPerWarp;
   c.kStepSeconds = rates.kStepSeconds;
+  c.ringStepSeconds = rates.ringStepSeconds;
   c.itemSeconds = rates.itemSeconds;
   c.launchSeconds = rates.launchSeconds;
   return c;
@@ -128,9 +129,12 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     double pipeline =
         std::min(1.0, (hidden + stepMath) / (loadLatency + stepMath));
     // The step's barriers stall its block; other resident blocks fill the
-    // gap (the constant is the cost with two blocks per SM).
+    // gap (the constant is the cost with two blocks per SM). A TMA ring's
+    // step has no block barrier: its MMA warps wait on the slot's mbarrier
+    // while the producer keeps the other slots loading.
     double stepCost =
-        chip.kStepSeconds * (1.0 + 1.0 / double(blocksPerSm)) / 1.5;
+        r.tmaRing ? chip.ringStepSeconds
+                  : chip.kStepSeconds * (1.0 + 1.0 / double(blocksPerSm)) / 1.5;
     e.computeSeconds =
         double(waves) * double(r.kSteps) * (stepMath / pipeline + stepCost);
   } else {

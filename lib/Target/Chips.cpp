@@ -30,16 +30,20 @@ static constexpr ChipRates kA100 = {
     /*syncSecondsPerWarp=*/100e-9,
     /*kStepSeconds=*/0.35e-6,
     /*itemSeconds=*/0.1e-6,
-    /*launchSeconds=*/2.5e-6};
-static constexpr ChipRates kA10 = {"A10",  72,      0.54e12, 600e-9,
-                                   2.0e12, 125e12,  250e12,  31.2e12,
-                                   100e-9, 0.35e-6, 0.1e-6,  2.5e-6};
-static constexpr ChipRates kL40 = {"L40",  142,     0.78e12, 600e-9,
-                                   4.0e12, 181e12,  362e12,  90.5e12,
-                                   100e-9, 0.35e-6, 0.1e-6,  2.5e-6};
-static constexpr ChipRates kH100 = {"H100 SXM", 132,    3.0e12,  600e-9,
-                                    10.0e12,    660e12, 1320e12, 67e12,
-                                    84e-9,      0.3e-6, 0.1e-6,  2.5e-6};
+    /*launchSeconds=*/2.5e-6,
+    /*ringStepSeconds=*/0};
+static constexpr ChipRates kA10 = {"A10",  72,     0.54e12, 600e-9, 2.0e12,
+                                   125e12, 250e12, 31.2e12, 100e-9, 0.35e-6,
+                                   0.1e-6, 2.5e-6, 0};
+static constexpr ChipRates kL40 = {"L40",  142,    0.78e12, 600e-9, 4.0e12,
+                                   181e12, 362e12, 90.5e12, 100e-9, 0.35e-6,
+                                   0.1e-6, 2.5e-6, 0};
+static constexpr ChipRates kH100 = {"H100 SXM", 132, 3.0e12, 600e-9, 10.0e12,
+                                    660e12, 1320e12, 67e12, 84e-9, 0.3e-6,
+                                    0.1e-6, 2.5e-6,
+                                    // A ring step: the 4096³ FP8 tile sweep on
+                                    // an H200 (docs/autotuning.md).
+                                    0.1e-6};
 
 static constexpr ChipInfo kChips[] = {
     {/*name=*/"sm_80", /*description=*/"Ampere (A100, A30)",

@@ -26,6 +26,28 @@ func.func @mlp(%x: memref<4096x4096xbf16>, %wg: memref<11008x4096xbf16>,
 
 // -----
 
+// The promoted FP8 GEMM trades waves against tile size: at 4096³ the
+// 128×128 tile (1024 tiles, 7.8 waves of 132) beats 128×192 (704 tiles,
+// 5.3 waves: a third of the last one idle), at 8192³ the wider tile wins
+// (21 waves against 32). Measured so on an H200 (docs/perf/gemm-engine.md
+// v8: 0.124 against 0.132 ms, and 0.889 against 0.977 ms); the model sees
+// it once a K step of the TMA ring costs its 0.1 µs, not the block
+// barriers' 0.4 µs.
+// CHECK-LABEL: func.func @fp8_4096
+// CHECK: fusedops.fp8_gemm {{.*}} {tile = #fusedops.tile<block = [128, 128, 128], warps = 8, stages = 5>}
+// CHECK-LABEL: func.func @fp8_8192
+// CHECK: fusedops.fp8_gemm {{.*}} {tile = #fusedops.tile<block = [128, 192, 128], warps = 8, stages = 4>}
+func.func @fp8_4096(%a: memref<4096x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<4096x4096xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<4096x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<4096x4096xbf16>) granularity = tensor
+  return
+}
+func.func @fp8_8192(%a: memref<8192x8192xf8E4M3FN>, %b: memref<8192x8192xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<8192x8192xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<8192x8192xf8E4M3FN>, memref<8192x8192xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<8192x8192xbf16>) granularity = tensor
+  return
+}
+
+// -----
+
 // A user's tile is never replaced, not even by `force`.
 // CHECK-LABEL: func.func @users_tile
 // CHECK: {tile = #fusedops.tile<block = [64, 1024], warps = 8>}

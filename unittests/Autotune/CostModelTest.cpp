@@ -45,6 +45,7 @@ ChipModel roundChip() {
   c.maxSharedBytesPerBlock = 48 * 1024;
   c.syncSecondsPerWarp = 1e-7;
   c.kStepSeconds = 0.5e-6;
+  c.ringStepSeconds = 0.1e-6;
   c.itemSeconds = 1e-7;
   c.launchSeconds = 0;
   return c;
@@ -167,6 +168,18 @@ TEST(CostModel, ShallowPipelinesExposeLoadLatency) {
   r.loadLatencyFactor = 4;
   EXPECT_NEAR(estimate(r, roundChip()).computeSeconds,
               2 * 10 * (2.5e-6 + fixed), 1e-12);
+}
+
+TEST(CostModel, TmaRingStepsCostTheChipsRingStep) {
+  // The same wave as ShallowPipelinesExposeLoadLatency's, through a
+  // warp-specialized TMA ring: a step's fixed cost is the chip's ring step
+  // (0.1 µs), whatever the blocks per SM, not the block barriers' 0.5 µs ×
+  // (1 + 1) / 1.5.
+  KernelResources r = gemm(1);
+  r.threadsPerBlock = 256;
+  r.tmaRing = true;
+  EXPECT_NEAR(estimate(r, roundChip()).computeSeconds,
+              2 * 10 * (3e-6 + 0.1e-6), 1e-12);
 }
 
 TEST(CostModel, RowKernelsWaitForDependentLoadsAndReductions) {

@@ -69,6 +69,9 @@ struct ChipModel {
   /// H200 measurements (docs/autotuning.md).
   double syncSecondsPerWarp = 0;
   double kStepSeconds = 0;
+  /// The fixed cost of one K step of a warp-specialized TMA ring (mbarrier
+  /// waits and arrivals, no block barrier) (s).
+  double ringStepSeconds = 0;
   /// A thread's work on one vector of a row step (conversions, math): the
   /// chain a step waits on where few warps share an SM (s).
   double itemSeconds = 0;

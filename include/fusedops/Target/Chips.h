@@ -41,6 +41,10 @@ struct ChipRates {
   /// Fitted costs (s): a block-wide reduction per warp taking part, one K
   /// step of a multistage GEMM, one vector of a row step, one launch.
   double syncSecondsPerWarp, kStepSeconds, itemSeconds, launchSeconds;
+  /// Fitted cost (s) of one K step of a warp-specialized TMA ring (the MMA
+  /// warps wait on the slot's mbarrier and give it back; no block barrier);
+  /// 0 on chips without TMA.
+  double ringStepSeconds;
 };
 
 /// One chip fusedops builds for.

@@ -755,5 +755,6 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
   r.bytesInFlightPerBlock = double(plan.stages - 1) *
                             (plan.bm + plan.numB * plan.bn) * plan.rowBytes();
   r.loadLatencyFactor = kTmaLoadLatencyFactor;
+  r.tmaRing = true;
   return r;
 }

@@ -83,6 +83,9 @@ struct KernelResources {
   /// (under a GEMM's full traffic about 2; more where the warps that issue
   /// the copies also run the MMAs, as in the sm_90a mainloop).
   double loadLatencyFactor = 2;
+  /// Multistage kernels: the K steps run through a warp-specialized TMA ring
+  /// (the chip's ring step cost) instead of block barriers (its K step cost).
+  bool tmaRing = false;
   int64_t launches = 1;
 };
 
