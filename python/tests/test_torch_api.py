@@ -602,10 +602,11 @@ def test_gated_mlp_op_has_an_autograd_formula() -> None:
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_training_through_the_fused_gated_mlp(gen, dtype) -> None:
     # Forward on the GPU kernel, backward through its formula: gradients against float64
-    # autograd of the same inputs, M and N off every tile.
-    x = rand((3, 100), dtype, gen).requires_grad_()
-    wg = rand((200, 100), dtype, gen, 0.1).requires_grad_()
-    wu = rand((200, 100), dtype, gen, 0.1).requires_grad_()
+    # autograd of the same inputs, M, N and K off every tile (K a multiple of 8, as the
+    # kernels' 16-byte copies need).
+    x = rand((3, 104), dtype, gen).requires_grad_()
+    wg = rand((200, 104), dtype, gen, 0.1).requires_grad_()
+    wu = rand((200, 104), dtype, gen, 0.1).requires_grad_()
     out = fusedops.fused_gated_mlp(x, wg, wu, activation="silu")
     dh = rand(out.shape, dtype, gen)
     out.backward(dh)
