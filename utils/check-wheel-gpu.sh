@@ -11,7 +11,8 @@
 # the README's gated MLP from an empty kernel cache with ptxas and with the
 # driver's PTX JIT (FUSEDOPS_NO_PTXAS=1, the driver's own cache off); runs
 # the Python test suite (python/tests, copied) against the installed
-# package. Logs go to $OUT (default /tmp/fusedops-wheel-gpu).
+# package. Logs go to $OUT (default /tmp/fusedops-wheel-gpu). With VENV set,
+# the environment is made there and kept (to benchmark the wheel after).
 #
 #===----------------------------------------------------------------------===#
 set -uo pipefail
@@ -20,7 +21,7 @@ wheel=$(realpath "$1")
 whl=$(realpath "${2:-$root/.device/whl}")
 out=${OUT:-/tmp/fusedops-wheel-gpu}
 mkdir -p "$out"
-venv=$(mktemp -d)
+venv=${VENV:-$(mktemp -d)}
 work=$(mktemp -d)
 # Where the venv module has no pip (Debian/Ubuntu without python3-venv's
 # ensurepip), the system's pip installs into the environment.
