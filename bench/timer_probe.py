@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import fusedops
 from fusedops.bench.cases import rel_err, time_ms
 
-M, K, N = 1, 4096, 11008
+K, N = 4096, 11008
 
 
 def back_to_back_us(fn, calls: int = 200) -> float:
@@ -34,9 +34,10 @@ def back_to_back_us(fn, calls: int = 200) -> float:
     return start.elapsed_time(stop) / calls * 1e3
 
 
-def main() -> None:
+def run(m: int, tag: str) -> None:
+    print(f"--- M = {m}, {tag}", flush=True)
     g = torch.Generator(device="cuda").manual_seed(0)
-    x = torch.randn(M, K, device="cuda", dtype=torch.bfloat16, generator=g)
+    x = torch.randn(m, K, device="cuda", dtype=torch.bfloat16, generator=g)
     wg = torch.randn(N, K, device="cuda", dtype=torch.bfloat16, generator=g) * K**-0.5
     wu = torch.randn(N, K, device="cuda", dtype=torch.bfloat16, generator=g) * K**-0.5
     qx, sx = fusedops.quantize_fp8(x, granularity="row")
@@ -54,7 +55,7 @@ def main() -> None:
         print(f"cold  {label}: {time_ms(fn, repeat=30) * 1e3:.1f} us (time_ms)", flush=True)
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     t = time.time()
-    while time.time() - t < 2.0:
+    while time.time() - t < 1.0:
         a @ a
         torch.cuda.synchronize()
     for label, fn in cases.items():
@@ -63,6 +64,16 @@ def main() -> None:
         print(f"b2b   {label}: {back_to_back_us(fn):.1f} us (back to back, no flush)", flush=True)
     for label, fn in cases.items():
         print(f"again {label}: {time_ms(fn, repeat=30) * 1e3:.1f} us (time_ms)", flush=True)
+
+
+def main() -> None:
+    # M = 1 with fresh allocations, then M = 16, then M = 1 again with the weights placed in
+    # memory the allocator reuses (a 4 GB tensor allocated and freed first).
+    run(1, "first in the process")
+    run(16, "second")
+    junk = torch.empty(4 << 30, dtype=torch.uint8, device="cuda")
+    del junk
+    run(1, "after a 4 GB allocation was freed")
 
 
 if __name__ == "__main__":
