@@ -7,6 +7,7 @@
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -41,8 +42,10 @@ struct FusedOpsAssemblePtxPass
     : public fusedops::impl::FusedOpsAssemblePtxBase<FusedOpsAssemblePtxPass> {
   using Base::Base;
 
-  /// The cubin of `ptx`, or failure with a diagnostic on `binary`.
-  FailureOr<std::string> assemble(gpu::BinaryOp binary, StringRef ptx) {
+  /// The cubin of `ptx` for `targetChip`, or failure with a diagnostic on
+  /// `binary`.
+  FailureOr<std::string> assemble(gpu::BinaryOp binary, StringRef ptx,
+                                  StringRef targetChip) {
     TemporaryFile input, output, log;
     for (auto [file, suffix] :
          {std::pair(&input, "ptx"), std::pair(&output, "cubin"),
@@ -63,7 +66,7 @@ struct FusedOpsAssemblePtxPass
         return binary.emitError() << "cannot write the PTX for ptxas to "
                                   << input.path << ": " << ec.message();
     }
-    std::string arch = "-arch=" + chip;
+    std::string arch = ("-arch=" + targetChip).str();
     std::string level = "-O" + std::to_string(optLevel);
     SmallVector<StringRef> args = {ptxas,      arch, level,
                                    input.path, "-o", output.path};
@@ -105,8 +108,13 @@ struct FusedOpsAssemblePtxPass
           objects.push_back(attr);
           continue;
         }
+        // PTX is assembled for the chip it was generated for: the object's
+        // own NVVM target (a gpu.module may carry one that differs from the
+        // pipeline's chip), else the pass's.
+        auto target = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget());
         FailureOr<std::string> cubin =
-            assemble(binary, object.getObject().getValue());
+            assemble(binary, object.getObject().getValue(),
+                     target ? target.getChip() : StringRef(chip));
         if (failed(cubin))
           return WalkResult::interrupt();
         objects.push_back(

@@ -124,8 +124,8 @@ def FusedOpsAssemblePtx : Pass<"fusedops-assemble-ptx", "ModuleOp"> {
   let summary = "Assemble the PTX objects of gpu.binary ops into cubins with ptxas, under a time limit";
   let description = [{
     Runs after `gpu-module-to-binary` with `format=isa`: every PTX object of a
-    `gpu.binary` becomes a cubin object assembled by `ptxas` for `chip` at
-    `opt-level`. Unlike MLIR's own serializer, which waits for ptxas without
+    `gpu.binary` becomes a cubin object assembled by `ptxas` for the chip of
+    its `#nvvm.target` (`chip` for other targets) at `opt-level`. Unlike MLIR's own serializer, which waits for ptxas without
     a limit, a ptxas that runs past `timeout` seconds is stopped and
     reported, and any failure is an error of the pass. `fusedops-to-binary`
     uses it for `format=bin`.
@@ -137,7 +137,7 @@ def FusedOpsAssemblePtx : Pass<"fusedops-assemble-ptx", "ModuleOp"> {
     Option<"ptxas", "ptxas", "std::string", /*default=*/"\"\"",
            "The ptxas executable">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
-           "Target chip (-arch)">,
+           "Target chip (-arch) of objects whose target is not NVVM's">,
     Option<"optLevel", "opt-level", "unsigned", /*default=*/"3",
            "ptxas optimisation level">,
     Option<"timeout", "timeout", "unsigned", /*default=*/"600",
