@@ -77,6 +77,30 @@ const char *fusedopsChipJitFormat(const char *chip);
 int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
                        int64_t shape[2], int *rank);
 
+/* The module the PyTorch API compiles for one op call: `@kernel`, marked
+ * `llvm.emit_c_interface`, whose memref arguments are the op's operands and
+ * then its outputs, with static shapes, and whose body is the op built by
+ * its C++ builder (the dialect owns the syntax, the operand order and the
+ * shapes that follow from the others: a norm's weight, a granularity's
+ * scales, a GEMM's output). `request` is a JSON object: "op" and the op's
+ * fields, element types by their MLIR names and an optional "tile"
+ * (#fusedops.tile<...> text):
+ *   rmsnorm_rope: x_shape, dtype, table_shape, table_dtype, head_dim, eps,
+ *                 style, [rotary_fraction], [positions_shape,
+ *                 positions_dtype (default i32)]
+ *   gated_mlp:    x_shape, n, dtype, activation
+ *   fp8_gemm:     m, n, k, a_dtype, b_dtype, out_dtype, granularity,
+ *                 [bias], [fast_accum]
+ *   quantize:     rows, cols, dtype, fp8, granularity
+ *   dequantize:   rows, cols, fp8, out_dtype, granularity
+ * On success *json (from malloc; free it with fusedopsBufferFree) is
+ * {"source": "<module>", "args": [argument names in order]}. A missing or
+ * ill-typed field, an unknown spelling, or an op that does not verify (the
+ * verifier's message) fails with FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT.
+ * Needs no GPU. */
+fusedops_compile_status fusedopsBuildOpSource(const char *request,
+                                              char **json);
+
 /* Compiles `size` bytes of MLIR source for `chip` (sm_80, sm_86, sm_89,
  * sm_90, sm_90a), embedding the kernels as `format` ("isa" for PTX, "bin"
  * for cubin, "fatbin"), NVVM optimisation level `optLevel` (0-3). `toolkit`
@@ -152,6 +176,12 @@ fusedops_compile_status fusedopsTuningCacheRecord(
     const char *path, const char *source, size_t size, const char *chip,
     const char *tile, double microseconds, int64_t candidates,
     const char *driver, const char *device, char **warning);
+
+/* `source` (one fusedops op without a tile) with `tile` (#fusedops.tile<...>
+ * text) set on its op: one candidate of the tuner. *out is from malloc
+ * (free it with fusedopsBufferFree). */
+fusedops_compile_status fusedopsSetTile(const char *source, size_t size,
+                                        const char *tile, char **out);
 
 /* Whether the tuning cache at `path` can be used: 1 if it holds a cache of
  * this version, 0 if there is no file there, -1 if there is one that cannot

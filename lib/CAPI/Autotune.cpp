@@ -259,4 +259,35 @@ fusedopsTuningCacheLookup(const char *path, const char *source, size_t size,
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 
+fusedops_compile_status fusedopsSetTile(const char *source, size_t size,
+                                        const char *tile, char **out) {
+  if (!source || !tile || !out)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "fusedopsSetTile needs a source, a tile and an "
+                            "out pointer");
+  *out = nullptr;
+  ParsedSource parsed{StringRef(source, size)};
+  if (!parsed.module)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            parsed.diagnostics);
+  Operation *op = getTheOp(*parsed.module, "a tile");
+  if (!op)
+    return FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE;
+  auto parsedTile =
+      dyn_cast_or_null<TileConfigAttr>(parseAttribute(tile, &parsed.context));
+  if (!parsedTile)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            std::string("'") + tile +
+                                "' is not a #fusedops.tile<...>");
+  if (op->hasAttr("tile"))
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
+                            "the op already has a tile");
+  op->setAttr("tile", parsedTile);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  parsed.module->print(os);
+  *out = copyOut(text);
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
 } // extern "C"

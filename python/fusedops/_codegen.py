@@ -2,23 +2,27 @@
 
 Each builder returns ``(source, arg_names)``: a module with one function ``@kernel`` marked
 ``llvm.emit_c_interface`` whose arguments are the op's operands followed by its outputs, as memrefs
-with static shapes, in the order of ``arg_names``. The functions are pure string builders; the
-argument checks live in :mod:`fusedops.torch_ops`.
+with static shapes, in the order of ``arg_names``. The module is built by the op's C++ builder
+through the C API (``fusedopsBuildOpSource``): the dialect owns the syntax, the operand order and
+the shapes that follow from the others (a norm's weight, a granularity's scales, a GEMM's output);
+these functions only name the problem. The argument checks live in :mod:`fusedops.torch_ops`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Optional
 
-from ._native import scale_shape as _scale_shape
+from ._native import build_op_source as _build
+from ._native import set_tile as _set_tile
+from .errors import ArgumentError
 
 __all__ = [
     "MLIR_ELEMENT_TYPES",
     "dequantize_source",
     "fp8_gemm_source",
     "gated_mlp_source",
-    "memref_type",
     "with_tile",
     "quantize_source",
     "rmsnorm_rope_source",
@@ -35,21 +39,9 @@ MLIR_ELEMENT_TYPES = {
 }
 
 
-def memref_type(shape: Sequence[int], element: str) -> str:
-    """``memref<2x3xf16>``; a rank-0 shape gives ``memref<f16>``."""
-    dims = "".join(f"{int(d)}x" for d in shape)
-    return f"memref<{dims}{element}>"
-
-
-def _function(args: Sequence[tuple[str, str]], body: str) -> tuple[str, list[str]]:
-    """``@kernel`` taking ``args`` (name, memref type) around the op ``body``, and the argument
-    names: what every builder returns."""
-    params = ", ".join(f"%{name}: {ty}" for name, ty in args)
-    source = (
-        f"func.func @kernel({params}) attributes {{llvm.emit_c_interface}} {{\n"
-        f"  {body}\n  return\n}}\n"
-    )
-    return source, [name for name, _ in args]
+def _source(op: str, **fields) -> tuple[str, list[str]]:
+    source, names = _build(json.dumps({"op": op, **fields}, sort_keys=True))
+    return source, list(names)
 
 
 def rmsnorm_rope_source(
@@ -65,22 +57,21 @@ def rmsnorm_rope_source(
     positions_shape: Optional[Sequence[int]] = None,
     positions_dtype: str = "i32",
 ) -> tuple[str, list[str]]:
-    x = memref_type(x_shape, dtype)
-    w = memref_type([x_shape[-1]], dtype)
-    t = memref_type(table_shape, table_dtype)
-    args = [("x", x), ("w", w), ("cos", t), ("sin", t)]
-    pos = ""
-    if positions_shape is not None:
-        p = memref_type(positions_shape, positions_dtype)
-        args.append(("positions", p))
-        pos = f" positions(%positions : {p})"
-    args.append(("out", x))
-    frac = f" rotary_fraction = {float(rotary_fraction)!r}" if rotary_fraction != 1.0 else ""
-    body = (
-        f"fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : {x}, {w}, {t}, {t}){pos} "
-        f"outs(%out : {x}) head_dim = {int(head_dim)} eps = {float(eps):e} style = {style}{frac}"
+    fields = dict(
+        x_shape=[int(d) for d in x_shape],
+        dtype=dtype,
+        table_shape=[int(d) for d in table_shape],
+        table_dtype=table_dtype,
+        head_dim=int(head_dim),
+        eps=float(eps),
+        style=style,
     )
-    return _function(args, body)
+    if rotary_fraction != 1.0:
+        fields["rotary_fraction"] = float(rotary_fraction)
+    if positions_shape is not None:
+        fields["positions_shape"] = [int(d) for d in positions_shape]
+        fields["positions_dtype"] = positions_dtype
+    return _source("rmsnorm_rope", **fields)
 
 
 def gated_mlp_source(
@@ -90,15 +81,12 @@ def gated_mlp_source(
     *,
     activation: str,
 ) -> tuple[str, list[str]]:
-    x = memref_type(x_shape, dtype)
-    w = memref_type(weight_shape, dtype)
-    o = memref_type([*x_shape[:-1], weight_shape[0]], dtype)
-    args = [("x", x), ("wg", w), ("wu", w), ("out", o)]
-    body = (
-        f"fusedops.gated_mlp ins(%x, %wg, %wu : {x}, {w}, {w}) outs(%out : {o}) "
-        f"activation = {activation}"
+    x = [int(d) for d in x_shape]
+    if len(weight_shape) != 2 or not x or int(weight_shape[1]) != x[-1]:
+        raise ArgumentError(f"weights {list(weight_shape)} do not take x of shape {x}")
+    return _source(
+        "gated_mlp", x_shape=x, n=int(weight_shape[0]), dtype=dtype, activation=activation
     )
-    return _function(args, body)
 
 
 def fp8_gemm_source(
@@ -113,23 +101,18 @@ def fp8_gemm_source(
     bias: bool = False,
     fast_accum: bool = False,
 ) -> tuple[str, list[str]]:
-    a = memref_type([m, k], a_dtype)
-    b = memref_type([n, k], b_dtype)
-    sa = memref_type(_scale_shape(granularity, m, k), "f32")
-    sb = memref_type(_scale_shape(granularity, n, k), "f32")
-    o = memref_type([m, n], out_dtype)
-    args = [("a", a), ("b", b), ("sa", sa), ("sb", sb)]
-    bias_clause = ""
-    if bias:
-        bt = memref_type([n], "f32")
-        args.append(("bias", bt))
-        bias_clause = f" bias(%bias : {bt})"
-    args.append(("out", o))
-    body = (
-        f"fusedops.fp8_gemm ins(%a, %b, %sa, %sb : {a}, {b}, {sa}, {sb}){bias_clause} "
-        f"outs(%out : {o}) granularity = {granularity}{' fast_accum' if fast_accum else ''}"
+    return _source(
+        "fp8_gemm",
+        m=int(m),
+        n=int(n),
+        k=int(k),
+        a_dtype=a_dtype,
+        b_dtype=b_dtype,
+        out_dtype=out_dtype,
+        granularity=granularity,
+        bias=bool(bias),
+        fast_accum=bool(fast_accum),
     )
-    return _function(args, body)
 
 
 def quantize_source(
@@ -141,12 +124,9 @@ def quantize_source(
     granularity: str,
 ) -> tuple[str, list[str]]:
     """Dynamic quantization: ``x`` -> FP8 values ``q`` and float32 scales ``s``."""
-    x = memref_type([rows, cols], dtype)
-    q = memref_type([rows, cols], fp8)
-    s = memref_type(_scale_shape(granularity, rows, cols), "f32")
-    args = [("x", x), ("q", q), ("s", s)]
-    body = f"fusedops.quantize ins(%x : {x}) outs(%q, %s : {q}, {s}) granularity = {granularity}"
-    return _function(args, body)
+    return _source(
+        "quantize", rows=int(rows), cols=int(cols), dtype=dtype, fp8=fp8, granularity=granularity
+    )
 
 
 def dequantize_source(
@@ -157,20 +137,17 @@ def dequantize_source(
     *,
     granularity: str,
 ) -> tuple[str, list[str]]:
-    q = memref_type([rows, cols], fp8)
-    s = memref_type(_scale_shape(granularity, rows, cols), "f32")
-    o = memref_type([rows, cols], out_dtype)
-    args = [("q", q), ("s", s), ("out", o)]
-    body = (
-        f"fusedops.dequantize ins(%q, %s : {q}, {s}) outs(%out : {o}) granularity = {granularity}"
+    return _source(
+        "dequantize",
+        rows=int(rows),
+        cols=int(cols),
+        fp8=fp8,
+        out_dtype=out_dtype,
+        granularity=granularity,
     )
-    return _function(args, body)
 
 
 def with_tile(source: str, tile: str) -> str:
-    """``source`` (one op, as the builders above write it) with ``tile`` (``#fusedops.tile<...>``
-    text) set on its op: the autotuner's way to build one candidate."""
-    marker = "\n  return\n"
-    if marker not in source or "{tile = " in source:
-        raise ValueError("with_tile takes a builder's source without a tile")
-    return source.replace(marker, f" {{tile = {tile}}}{marker}", 1)
+    """``source`` (one op, as the builders above write it, without a tile) with ``tile``
+    (``#fusedops.tile<...>`` text) set on its op: the autotuner's way to build one candidate."""
+    return _set_tile(source, tile)

@@ -151,6 +151,10 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
             c_char_p,
             ctypes.POINTER(c_void_p),
         ]
+        capi.fusedopsBuildOpSource.restype = ctypes.c_int
+        capi.fusedopsBuildOpSource.argtypes = [c_char_p, ctypes.POINTER(c_void_p)]
+        capi.fusedopsSetTile.restype = ctypes.c_int
+        capi.fusedopsSetTile.argtypes = [c_char_p, c_size_t, c_char_p, ctypes.POINTER(c_void_p)]
         capi.fusedopsTuningCacheRecord.restype = ctypes.c_int
         capi.fusedopsTuningCacheRecord.argtypes = [
             c_char_p,
@@ -339,6 +343,38 @@ def scale_shape(granularity: str, rows: int, cols: int) -> tuple[int, ...]:
             "granularity is 'tensor', 'row' or 'block128' and the sizes are not negative"
         )
     return tuple(shape[: rank.value])
+
+
+def _take_string(capi: ctypes.CDLL, out: ctypes.c_void_p) -> str:
+    try:
+        return ctypes.string_at(out).decode()
+    finally:
+        capi.fusedopsBufferFree(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def build_op_source(request: str) -> tuple[str, tuple[str, ...]]:
+    """The module the PyTorch API compiles for one op call, built by the op's C++ builder
+    (``fusedopsBuildOpSource``; ``request`` is its JSON) and the names of ``@kernel``'s
+    arguments in order. A request the dialect refuses raises :class:`ArgumentError` with the
+    compiler's reason."""
+    capi = _load()[1]
+    out = ctypes.c_void_p()
+    if capi.fusedopsBuildOpSource(request.encode(), ctypes.byref(out)) != 0:
+        raise ArgumentError(capi.fusedopsCompilerGetLastError().decode())
+    reply = json.loads(_take_string(capi, out))
+    return reply["source"], tuple(reply["args"])
+
+
+def set_tile(source: str, tile: str) -> str:
+    """``source`` (one op without a tile) with ``tile`` (``#fusedops.tile<...>`` text) on its op
+    (``fusedopsSetTile``): one candidate of the tuner."""
+    capi = _load()[1]
+    data = source.encode()
+    out = ctypes.c_void_p()
+    if capi.fusedopsSetTile(data, len(data), tile.encode(), ctypes.byref(out)) != 0:
+        raise ArgumentError(capi.fusedopsCompilerGetLastError().decode())
+    return _take_string(capi, out)
 
 
 _LIBDEVICE = os.path.join("nvvm", "libdevice", "libdevice.10.bc")

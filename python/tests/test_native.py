@@ -6,6 +6,7 @@ source must come back as a CompilationError with the compiler's diagnostics.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,12 @@ import pytest
 
 from fusedops import _codegen as cg
 from fusedops import _native, errors
-from fusedops.errors import CompilationError, LibraryNotFoundError, RuntimeLaunchError
+from fusedops.errors import (
+    ArgumentError,
+    CompilationError,
+    LibraryNotFoundError,
+    RuntimeLaunchError,
+)
 
 try:
     _native.library_dir()
@@ -123,11 +129,17 @@ def test_rmsnorm_rope_positions_compile_as_int32_or_int64() -> None:
 
 
 def test_verifier_error_carries_the_diagnostic() -> None:
+    # The builders verify the op they build: the verifier's message, before any compile.
+    with pytest.raises(ArgumentError, match=r"hidden size of 'input' \(250\).*head_dim \(128\)"):
+        cg.rmsnorm_rope_source(
+            [2, 8, 250], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
+        )
+    # Source written by hand reaches the compiler's verifier, whose message comes back.
     source, _ = cg.rmsnorm_rope_source(
-        [2, 8, 250], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
+        [2, 8, 256], "f16", [16, 128], "f32", head_dim=128, eps=1e-6, style="neox"
     )
     with pytest.raises(CompilationError, match="head_dim"):
-        _native.compile_module(source, chip="sm_90a", fmt="isa")
+        _native.compile_module(source.replace("256xf16", "250xf16"), chip="sm_90a", fmt="isa")
 
 
 def test_fast_accum_reaches_the_kernel_and_its_rule_is_the_verifiers() -> None:
@@ -139,11 +151,10 @@ def test_fast_accum_reaches_the_kernel_and_its_rule_is_the_verifiers() -> None:
         ptx = _native.compile_module(source, chip="sm_90a", fmt="isa").kernel_image.decode()
         assert "wgmma.mma_async" in ptx
         assert ("add.rn.f32" in ptx) == adds
-    source, _ = cg.fp8_gemm_source(
-        64, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="block128", fast_accum=True
-    )
-    with pytest.raises(CompilationError, match="'fast_accum' applies to tensor and row scales"):
-        _native.compile_module(source, chip="sm_90a", fmt="isa")
+    with pytest.raises(ArgumentError, match="'fast_accum' applies to tensor and row scales"):
+        cg.fp8_gemm_source(
+            64, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="block128", fast_accum=True
+        )
 
 
 def test_tensor_form_example_compiles_through_the_c_api() -> None:
@@ -200,9 +211,74 @@ def test_missing_libraries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch
         _native.library_dir()
 
 
-def test_memref_type() -> None:
-    assert cg.memref_type([2, 3], "f16") == "memref<2x3xf16>"
-    assert cg.memref_type([], "f32") == "memref<f32>"
+def test_op_sources_come_from_the_dialects_builders() -> None:
+    # The C API builds the op with its C++ builder and MLIR prints it: the operand order and the
+    # shapes that follow from the others (here the block-128 scales and the output) are the
+    # dialect's, and the names say which argument is which.
+    source, args = cg.fp8_gemm_source(
+        200, 300, 256, "f8E4M3FN", "f8E5M2", "bf16", granularity="block128", bias=True
+    )
+    assert args == ["a", "b", "sa", "sb", "bias", "out"]
+    assert "llvm.emit_c_interface" in source
+    head = source.split("attributes")[0]  # the signature
+    for t in (
+        "memref<200x256xf8E4M3FN>",
+        "memref<300x256xf8E5M2>",
+        "memref<2x2xf32>",
+        "memref<3x2xf32>",
+        "memref<300xf32>",
+        "memref<200x300xbf16>",
+    ):
+        assert t in head, (t, head)
+    assert "granularity = block128" in source and "fast_accum" not in source
+    source, args = cg.rmsnorm_rope_source(
+        [2, 5, 128], "bf16", [9, 32], "f32", head_dim=64, eps=1e-5, style="gptj",
+        rotary_fraction=0.5, positions_shape=[2, 5],
+    )  # fmt: skip
+    assert args == ["x", "w", "cos", "sin", "positions", "out"]
+    assert "memref<128xbf16>" in source and "memref<2x5xi32>" in source
+    assert "style = gptj" in source and "rotary_fraction = 5.000000e-01" in source
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "message"),
+    [
+        ({"op": "softmax"}, "'op' is 'softmax'; expected rmsnorm_rope"),
+        ({"op": "gated_mlp", "n": 8, "dtype": "bf16", "activation": "silu"}, "'x_shape' must be"),
+        (
+            {"op": "gated_mlp", "x_shape": [4, 8], "n": 8, "dtype": "bf17", "activation": "silu"},
+            "'dtype' must be an MLIR element type",
+        ),
+        (
+            {"op": "gated_mlp", "x_shape": [4, 8], "n": 8, "dtype": "bf16", "activation": "relu"},
+            "'activation' is 'relu', which the dialect does not spell",
+        ),
+        (
+            {"op": "quantize", "rows": -1, "cols": 8, "dtype": "bf16", "fp8": "f8E4M3FN",
+             "granularity": "row"},
+            "'rows' must be a non-negative integer",
+        ),
+        (
+            {"op": "rmsnorm_rope", "x_shape": [4, 96], "dtype": "bf16", "table_shape": [4, 64],
+             "table_dtype": "bf16", "head_dim": 64, "eps": 1e-6, "style": "neox"},
+            "does not verify",
+        ),
+        (
+            {"op": "gated_mlp", "x_shape": [4, 8], "n": 8, "dtype": "bf16", "activation": "silu",
+             "tile": "#fusedops.tile<"},
+            "'tile' is not a #fusedops.tile",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_op_requests_name_the_field(request_fields, message) -> None:
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        _native.build_op_source(json.dumps(request_fields))
+
+
+def test_op_requests_must_be_json_objects() -> None:
+    for bad in ("[1, 2]", "{", ""):
+        with pytest.raises(ArgumentError, match="JSON"):
+            _native.build_op_source(bad)
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))

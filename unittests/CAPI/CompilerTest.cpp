@@ -145,6 +145,39 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
   EXPECT_EQ(bytes, nullptr);
 }
 
+// The PyTorch API's sources come from the ops' C++ builders: what they
+// print compiles, and a bad request names its field.
+TEST(CompilerCAPI, BuildsOpSourcesThatCompile) {
+  const char *request = R"({"op": "quantize", "rows": 16, "cols": 64,
+      "dtype": "bf16", "fp8": "f8E4M3FN", "granularity": "block128",
+      "tile": "#fusedops.tile<block = [1, 64], warps = 1>"})";
+  char *json = nullptr;
+  ASSERT_EQ(fusedopsBuildOpSource(request, &json), FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  std::string reply = json;
+  fusedopsBufferFree(json);
+  // The block-128 scales of a 16×64 matrix: one block. The reply is JSON
+  // whose source has escaped quotes and newlines; the types and names show.
+  EXPECT_NE(reply.find("%x: memref<16x64xbf16>, %q: memref<16x64xf8E4M3FN>, "
+                       "%s: memref<1x1xf32>"),
+            std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find("tile = #fusedops.tile<block = [1, 64], warps = 1>"),
+            std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find(R"("args":["x","q","s"])"), std::string::npos) << reply;
+
+  const char *bad = R"({"op": "dequantize", "rows": 4, "cols": 8,
+      "fp8": "f8E4M3FN", "out_dtype": "bf16", "granularity": "column"})";
+  EXPECT_EQ(fusedopsBuildOpSource(bad, &json),
+            FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(json, nullptr);
+  EXPECT_NE(lastError().find("'granularity' is 'column'"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(fusedopsBuildOpSource(nullptr, &json),
+            FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
+}
+
 // Sources nested past what MLIR's recursive parser survives (issue 14: 5,000
 // regions or a 100,000-deep attribute overflow an 8 MiB stack) are refused
 // before parsing by every entry point that parses on the caller's thread.
