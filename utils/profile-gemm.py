@@ -5,8 +5,9 @@
         python3 utils/profile-gemm.py [CASE...]
 
 CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
-(4096³ row scales), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``fp8-decode`` (FP8
-row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms up first, then
+(4096³ row scales), ``scaled-mm`` (the baseline: ``torch._scaled_mm`` on the ``fp8`` case's
+inputs), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``mlp-decode1`` (the same at M = 1),
+``fp8-decode`` (FP8 row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms up first, then
 makes one last call (the profiled launch when ``-c`` counts one per case); prints nothing.
 """
 
@@ -33,11 +34,24 @@ def fp8(m: int, n: int, k: int, granularity: str):
     return lambda: fusedops.fp8_gemm(qa, qb, a_scale=sa, b_scale=sb, granularity=granularity)
 
 
+def scaled_mm(m: int, n: int, k: int):
+    qa, sa = fusedops.quantize_fp8(
+        torch.randn(m, k, device="cuda", dtype=torch.bfloat16), granularity="tensor"
+    )
+    qb, sb = fusedops.quantize_fp8(
+        torch.randn(n, k, device="cuda", dtype=torch.bfloat16), granularity="tensor"
+    )
+    qbt = qb.T
+    return lambda: torch._scaled_mm(qa, qbt, scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16)
+
+
 CASES = {
     "mlp": lambda: gated(16384, 11264, 4096),
     "fp8": lambda: fp8(4096, 4096, 4096, "tensor"),
     "fp8row": lambda: fp8(4096, 4096, 4096, "row"),
+    "scaled-mm": lambda: scaled_mm(4096, 4096, 4096),
     "mlp-decode": lambda: gated(64, 11008, 4096),
+    "mlp-decode1": lambda: gated(1, 11008, 4096),
     "fp8-decode": lambda: fp8(16, 11008, 4096, "row"),
 }
 
