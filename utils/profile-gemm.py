@@ -7,8 +7,8 @@
 CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
 (4096³ row scales), ``scaled-mm`` (the baseline: ``torch._scaled_mm`` on the ``fp8`` case's
 inputs), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``mlp-decode1`` (the same at M = 1),
-``fp8-decode`` (FP8 row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms up first, then
-makes one last call (the profiled launch when ``-c`` counts one per case); prints nothing.
+``fp8-decode`` (FP8 row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms
+up first, then makes one last call (the profiled launch when ``-c`` counts one per case); prints nothing.
 """
 
 import sys
