@@ -997,13 +997,23 @@ def fp8_gemm(
                     f"{name}_scale must be None (quantize it yourself with "
                     "quantize_fp8 to choose the scale)"
                 )
-            t, s = quantize_fp8(t, fmt="e4m3", granularity=granularity)
         operands.append((t, s))
     if bias is not None:
         bias = _check_tensor("bias", bias, (torch.float32,))
         if tuple(bias.shape) != (b.shape[0],):
             raise ShapeError(f"bias must be float32 [{b.shape[0]}]; got {tuple(bias.shape)}")
-    (qa, sa), (qb, sb) = operands
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (a, b, bias)):
+        # Training (or a module called with gradients on): one autograd node that quantizes
+        # the 16-bit operands and multiplies; its backward passes the gradient straight
+        # through the quantization (_fp8_gemm_torch).
+        (ta, sa), (tb, sb) = operands
+        return torch.ops.fusedops.fp8_gemm_train(
+            ta, tb, sa, sb, bias, granularity, out_dtype, fast_accum
+        )
+    (qa, sa), (qb, sb) = [
+        (t, s) if s is not None else quantize_fp8(t, fmt="e4m3", granularity=granularity)
+        for t, s in operands
+    ]
 
     def fast_entry() -> _Fp8GemmCall:
         quantize = {
@@ -1042,8 +1052,8 @@ def _dispatch(
     mode is on, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
     which has the fake implementation and the autograd formulas (:func:`_recomputed_grads` of
-    :func:`_gated_mlp_torch` and :func:`_rmsnorm_rope_torch`; the FP8 ops have none yet and
-    refuse backward).
+    :func:`_gated_mlp_torch` and :func:`_rmsnorm_rope_torch`; ``fp8_gemm`` with gradients runs
+    ``fusedops::fp8_gemm_train``, whose formula is :func:`_fp8_gemm_torch`).
 
     ``remember`` = (op, tensors, statics, the call's entry): entered in :data:`_tables` after a
     plain eager call (:func:`_remember`).
@@ -1101,6 +1111,46 @@ def _gated_mlp_torch(
     xf = x.to(compute)
     gate = xf @ gate_weight.to(compute).T
     return _TORCH_ACTIVATIONS[activation](gate) * (xf @ up_weight.to(compute).T)
+
+
+def _operand_torch(
+    t: torch.Tensor, scale: Optional[torch.Tensor], granularity: str, compute: torch.dtype
+) -> torch.Tensor:
+    """An ``fp8_gemm`` operand as the training form sees it: a 16-bit operand as it is (its
+    quantization taken as the identity), an FP8 one dequantized with its scales."""
+    x = t.to(compute)
+    if scale is None:
+        return x
+    if granularity == "tensor":
+        return x * scale.to(compute)
+    if granularity == "row":
+        return x * scale.to(compute).reshape(-1, 1)
+    rows, cols = x.shape  # block128: each scale covers a 128×128 block
+    full = scale.to(compute).repeat_interleave(128, 0)[:rows].repeat_interleave(128, 1)
+    return x * full[:, :cols]
+
+
+def _fp8_gemm_torch(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: Optional[torch.Tensor],
+    b_scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    granularity: str,
+    out_dtype: torch.dtype,
+    fast_accum: bool,
+) -> torch.Tensor:
+    """The training form of ``fp8_gemm`` in float32 (float64 for float64 operands):
+    ``A @ B.T (+ bias)`` with 16-bit operands as they are (the straight-through estimator of
+    their quantization) and FP8 ones dequantized, so that its backward gives
+    ``dA = dOut·B``, ``dB = dOutᵀ·A`` in float32 GEMMs (the FP8 backward GEMMs of issue 15 are
+    not built)."""
+    compute = torch.float64 if a.dtype == torch.float64 else torch.float32
+    out = (
+        _operand_torch(a, a_scale, granularity, compute)
+        @ _operand_torch(b, b_scale, granularity, compute).T
+    )
+    return out + bias.to(compute) if bias is not None else out
 
 
 def _recomputed_grads(
@@ -1263,6 +1313,48 @@ def _register() -> None:
     @fp8_gemm_op.register_fake
     def _(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum):
         return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)
+
+    @torch.library.custom_op(f"{lib}::fp8_gemm_train", mutates_args=())
+    def fp8_gemm_train(
+        a: torch.Tensor,
+        b: torch.Tensor,
+        a_scale: Optional[torch.Tensor],
+        b_scale: Optional[torch.Tensor],
+        bias: Optional[torch.Tensor],
+        granularity: str,
+        out_dtype: torch.dtype,
+        fast_accum: bool,
+    ) -> torch.Tensor:
+        # fp8_gemm with gradients: an operand without a scale is 16-bit and quantized to
+        # e4m3 here (the forward is the inference path's kernels), in one autograd node.
+        a, b, a_scale, b_scale, bias = _dense(a, b, a_scale, b_scale, bias)
+        if a_scale is None:
+            a, a_scale = _quantize_impl(a, torch.float8_e4m3fn, granularity)
+        if b_scale is None:
+            b, b_scale = _quantize_impl(b, torch.float8_e4m3fn, granularity)
+        return _fp8_gemm_impl(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum)
+
+    @fp8_gemm_train.register_fake
+    def _(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum):
+        return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)
+
+    def fp8_gemm_train_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:5])  # a, b, a_scale, b_scale, bias (or Nones)
+        ctx.statics = inputs[5:]
+
+    def fp8_gemm_train_backward(ctx, grad):
+        a, b, a_scale, b_scale, bias = ctx.saved_tensors
+        grads = _recomputed_grads(
+            lambda a, b, *rest: _fp8_gemm_torch(a, b, *rest),
+            (a, b),
+            (a_scale, b_scale, bias, *ctx.statics),
+            grad,
+            ctx.needs_input_grad[:2],
+        )
+        grad_bias = grad.float().sum(0) if ctx.needs_input_grad[4] else None
+        return (*grads, None, None, grad_bias, None, None, None)
+
+    fp8_gemm_train.register_autograd(fp8_gemm_train_backward, setup_context=fp8_gemm_train_setup)
 
 
 _register()

@@ -598,6 +598,108 @@ def test_gated_mlp_op_has_an_autograd_formula() -> None:
         assert wg.grad.shape == wg.shape and wu.grad.shape == wu.shape
 
 
+def test_fp8_gemm_backward_passes_straight_through_the_quantization() -> None:
+    # fp8_gemm on 16-bit operands trains with the straight-through estimator: the gradients
+    # are those of a @ b.T + bias, computed in float32 (float64 here, as the formula does for
+    # float64 inputs).
+    from fusedops import torch_ops
+
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(3, 40, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(24, 40, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(24, generator=g, dtype=torch.float64)
+    dout = torch.randn(3, 24, generator=g, dtype=torch.float64)
+    want = torch.autograd.grad(a @ b.T + bias, (a, b), dout)
+    got = torch_ops._recomputed_grads(
+        lambda a, b, *rest: torch_ops._fp8_gemm_torch(a, b, *rest),
+        (a.detach(), b.detach()),
+        (None, None, bias, "row", torch.bfloat16, False),
+        dout,
+        (True, True),
+    )
+    for x, y in zip(got, want):
+        assert float((x.double() - y).norm() / y.norm()) < 1e-6
+    # A pre-quantized operand is dequantized with its scales (block128: one per 128×128 block,
+    # cut to the matrix): the gradient of the other one multiplies by it.
+    q = torch.randint(-100, 100, (24, 200), generator=g).to(torch.float64)
+    scale = torch.rand(1, 2, generator=g, dtype=torch.float64)
+    a2 = torch.randn(3, 200, generator=g, dtype=torch.float64)
+    dequantized = q * torch.cat((scale[:, :1].expand(24, 128), scale[:, 1:].expand(24, 72)), 1)
+    (da,) = torch_ops._recomputed_grads(
+        lambda a, *rest: torch_ops._fp8_gemm_torch(a, *rest),
+        (a2,),
+        (q, None, scale, None, "block128", torch.bfloat16, False),
+        dout,
+        (True,),
+    )
+    assert torch.allclose(da, dout @ dequantized)
+
+
+def test_fp8_gemm_train_op_has_an_autograd_formula() -> None:
+    # Through the custom op (fake tensors: no GPU needed), gradients reach a, b and the bias,
+    # each in its own dtype; a pre-quantized operand (FP8Linear's weight) takes none.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from fusedops import torch_ops  # noqa: F401  (registers the ops)
+
+    with FakeTensorMode():
+        a = torch.randn(4, 64, dtype=torch.bfloat16, requires_grad=True)
+        b = torch.randn(48, 64, dtype=torch.bfloat16, requires_grad=True)
+        bias = torch.zeros(48, dtype=torch.float32, requires_grad=True)
+        out = torch.ops.fusedops.fp8_gemm_train(
+            a, b, None, None, bias, "row", torch.bfloat16, False
+        )
+        assert out.requires_grad and out.shape == (4, 48) and out.dtype == torch.bfloat16
+        out.float().sum().backward()
+        assert a.grad.shape == a.shape and a.grad.dtype == torch.bfloat16
+        assert b.grad.shape == b.shape and bias.grad.dtype == torch.float32
+        qb = torch.empty(48, 64, dtype=torch.float8_e4m3fn)
+        sb = torch.ones(48, dtype=torch.float32)
+        a.grad = None
+        out = torch.ops.fusedops.fp8_gemm_train(a, qb, None, sb, None, "row", torch.bfloat16, False)
+        out.float().sum().backward()
+        assert a.grad.shape == a.shape
+
+
+@needs_gpu
+def test_fp8_linear_trains_its_input_and_bias(gen) -> None:
+    # FP8Linear called with gradients on (its bias is a Parameter): the FP8 weight takes no
+    # gradient; the input's is dOut · dequantized W, the bias's the sum of dOut.
+    lin = torch.nn.Linear(208, 136).cuda().bfloat16()
+    m = fusedops.FP8Linear.from_linear(lin)
+    x = rand((2, 3, 208), torch.bfloat16, gen).requires_grad_()
+    out = m(x)
+    assert out.requires_grad and m.weight_fp8.grad is None
+    dout = rand(out.shape, torch.bfloat16, gen)
+    out.backward(dout)
+    w = fusedops.dequantize_fp8(m.weight_fp8, m.weight_scale, granularity="row").double()
+    want_x = dout.double() @ w
+    assert float((x.grad.double() - want_x).norm() / want_x.norm()) < 1e-2
+    want_bias = dout.double().sum((0, 1))
+    assert float((m.bias.grad.double() - want_bias).norm() / want_bias.norm()) < 1e-2
+
+
+@needs_gpu
+@pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
+def test_training_through_fp8_gemm(gen, granularity) -> None:
+    # Forward on the FP8 kernels (dynamic quantization), backward straight through it:
+    # gradients against float64 autograd of a @ b.T + bias, M, N and K off every tile (K a
+    # multiple of 16, as the FP8 kernels need).
+    a = rand((3, 208), torch.bfloat16, gen).requires_grad_()
+    b = rand((136, 208), torch.bfloat16, gen, 0.1).requires_grad_()
+    bias = rand((136,), torch.float32, gen).requires_grad_()
+    out = fusedops.fp8_gemm(a, b, granularity=granularity, bias=bias)
+    ref = a.double() @ b.double().T + bias.double()
+    assert float((out.double() - ref).norm() / ref.norm()) < 5e-2  # e4m3 quantization
+    dout = rand(out.shape, torch.bfloat16, gen)
+    out.backward(dout)
+    a64, b64, bias64 = (t.detach().double().requires_grad_() for t in (a, b, bias))
+    (a64 @ b64.T + bias64).backward(dout.double())
+    for t, want in ((a, a64), (b, b64), (bias, bias64)):
+        assert t.grad.dtype == t.dtype
+        assert float((t.grad.double() - want.grad).norm() / want.grad.norm()) < 1e-2
+
+
 @needs_gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_training_through_the_fused_gated_mlp(gen, dtype) -> None:
