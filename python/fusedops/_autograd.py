@@ -1,0 +1,125 @@
+"""The PyTorch forms the custom ops' autograd formulas differentiate.
+
+The fused backward kernels (issue 15) are not built: an op's backward recomputes its forward
+from the saved inputs with these differentiable PyTorch functions, in float32 (float64 for
+float64 inputs), and differentiates it (:func:`_recomputed_grads`). Each states the kernel's
+function; the tests hold them to the float64 references of :mod:`fusedops.reference`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
+
+import torch
+
+_TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "silu": torch.nn.functional.silu,
+    "gelu": torch.nn.functional.gelu,
+    "gelu_tanh": lambda g: torch.nn.functional.gelu(g, approximate="tanh"),
+}
+
+
+def _gated_mlp_torch(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> torch.Tensor:
+    """The kernel's function in differentiable PyTorch, in float32 (float64 for float64
+    inputs): ``act(x·Wgᵀ) ⊙ (x·Wuᵀ)``. The backward recomputes it."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = x.to(compute)
+    gate = xf @ gate_weight.to(compute).T
+    return _TORCH_ACTIVATIONS[activation](gate) * (xf @ up_weight.to(compute).T)
+
+
+def _operand_torch(
+    t: torch.Tensor, scale: Optional[torch.Tensor], granularity: str, compute: torch.dtype
+) -> torch.Tensor:
+    """An ``fp8_gemm`` operand as the training form sees it: a 16-bit operand as it is (its
+    quantization taken as the identity), an FP8 one dequantized with its scales."""
+    x = t.to(compute)
+    if scale is None:
+        return x
+    if granularity == "tensor":
+        return x * scale.to(compute)
+    if granularity == "row":
+        return x * scale.to(compute).reshape(-1, 1)
+    rows, cols = x.shape  # block128: each scale covers a 128×128 block
+    full = scale.to(compute).repeat_interleave(128, 0)[:rows].repeat_interleave(128, 1)
+    return x * full[:, :cols]
+
+
+def _fp8_gemm_torch(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: Optional[torch.Tensor],
+    b_scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    granularity: str,
+    out_dtype: torch.dtype,
+    fast_accum: bool,
+) -> torch.Tensor:
+    """The training form of ``fp8_gemm`` in float32 (float64 for float64 operands):
+    ``A @ B.T (+ bias)`` with 16-bit operands as they are (the straight-through estimator of
+    their quantization) and FP8 ones dequantized, so that its backward gives
+    ``dA = dOut·B``, ``dB = dOutᵀ·A`` in float32 GEMMs (the FP8 backward GEMMs of issue 15 are
+    not built)."""
+    compute = torch.float64 if a.dtype == torch.float64 else torch.float32
+    out = (
+        _operand_torch(a, a_scale, granularity, compute)
+        @ _operand_torch(b, b_scale, granularity, compute).T
+    )
+    return out + bias.to(compute) if bias is not None else out
+
+
+def _recomputed_grads(
+    forward: Callable[..., torch.Tensor],
+    tensors: Sequence[torch.Tensor],
+    statics: Sequence[Any],
+    grad: torch.Tensor,
+    needed: Sequence[bool],
+) -> list[Optional[torch.Tensor]]:
+    """The backward of an op without a backward kernel: ``forward(*tensors, *statics)`` (its
+    differentiable PyTorch form) recomputed from the saved inputs and differentiated; each
+    gradient in its input's dtype, None where ``needed`` says not. Unfused: the backward kernels
+    of issue 15 are not built."""
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(n) for t, n in zip(tensors, needed)]
+        out = forward(*leaves, *statics)
+        wanted = [t for t, n in zip(leaves, needed) if n]
+        grads = iter(torch.autograd.grad(out, wanted, grad.to(out.dtype)) if wanted else ())
+    return [next(grads).to(t.dtype) if n else None for t, n in zip(tensors, needed)]
+
+
+def _rmsnorm_rope_torch(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> torch.Tensor:
+    """The kernel's function in differentiable PyTorch (the custom op's arguments, as checked
+    by :func:`fused_rmsnorm_rope`), in float32 (float64 for float64 inputs): RMSNorm over the
+    last dim, then RoPE of each head's first ``head_dim * rotary_fraction`` dims at each row's
+    position (:func:`fusedops.reference.rmsnorm_rope` states it). The backward recomputes it."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = x.to(compute)
+    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.to(compute)
+    hidden = x.shape[-1]
+    heads = y.reshape(*x.shape[:-1], hidden // head_dim, head_dim)
+    rot = round(head_dim * rotary_fraction)
+    yr = heads[..., :rot]
+    if positions is None:
+        positions = torch.arange(x.shape[-2], device=x.device).expand(x.shape[:-1])
+    c = cos.to(compute)[positions.long()].unsqueeze(-2)
+    s = sin.to(compute)[positions.long()].unsqueeze(-2)
+    if rope_style == "neox":
+        half = rot // 2
+        partner = torch.cat((-yr[..., half:], yr[..., :half]), dim=-1)
+    else:  # gptj: pairs (2i, 2i + 1)
+        partner = torch.stack((-yr[..., 1::2], yr[..., 0::2]), dim=-1).flatten(-2)
+    rotated = yr * c + partner * s
+    return torch.cat((rotated, heads[..., rot:]), dim=-1).reshape(x.shape)

@@ -1,0 +1,400 @@
+"""The PyTorch API's compiled kernels: the in-memory cache, the call tables and the launch.
+
+A kernel is compiled once per key (op, shapes, dtypes, attributes, chip, compiler and ptxas
+versions) from the source its op's builder describes (:mod:`fusedops._codegen`), through the
+C API (:mod:`fusedops._native`), and launched on PyTorch's current CUDA stream by replaying its
+launch plan. A plain eager call whose signature passed the full checks before is entered in its
+op's call table (:data:`_tables`), which later runs it with the per-call checks only. The tuner
+(:mod:`fusedops.tune`) forces tiles through :func:`_tuning`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any, Callable, Optional
+
+import torch
+
+from . import _codegen, _native
+from .errors import DeviceError, FusedOpsError, RuntimeLaunchError
+
+
+class _Kernel:
+    """A compiled module for one signature: its ``@kernel`` entry, argument descriptors, launch
+    plan and the shapes and dtypes of the outputs it writes.
+
+    The module is compiled for static shapes, so the descriptors' sizes and strides are fixed
+    when it is built; a launch only passes the data pointers (through the launch plan, or written
+    into the host code's descriptors under a lock, so threads can share the kernel). The
+    function's arguments are the inputs, then the outputs. Wherever inputs are given, None
+    stands for an absent optional tensor (e.g. ``positions``, ``bias``) and is skipped.
+    """
+
+    def __init__(
+        self,
+        module: _native.CompiledModule,
+        inputs: Sequence[Optional[torch.Tensor]],
+        outputs: Sequence[tuple[Sequence[int], torch.dtype]],
+    ) -> None:
+        self.module = module
+        inputs = [t for t in inputs if t is not None]
+        self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
+        shapes = [(t.shape, t.stride()) for t in inputs]
+        shapes += [(shape, _contiguous_strides(shape)) for shape, _ in self.outputs]
+        self.descriptors = []
+        for shape, strides in shapes:
+            rank = len(shape)
+            d = _descriptor_type(rank)()
+            if rank:
+                d.sizes[:] = list(shape)
+                d.strides[:] = list(strides)
+            self.descriptors.append(d)
+        self.arguments = [ctypes.byref(d) for d in self.descriptors]
+        proto = ctypes.CFUNCTYPE(None, *[ctypes.POINTER(type(d)) for d in self.descriptors])
+        self.entry = proto(module.function("kernel"))
+        self.lock = threading.Lock()
+        # The direct path: the kernels' launches replayed with cuLaunchKernel alone.
+        self.plan: Optional[_native.LaunchPlan] = None
+        if os.environ.get("FUSEDOPS_LAUNCH", "plan") != "host-code":
+            description = module.launch_plan("kernel")
+            if description is not None:
+                try:
+                    self.plan = _native.LaunchPlan(module, description)
+                except FusedOpsError as e:  # a compiler bug; the host code still works
+                    warnings.warn(
+                        f"fusedops: launching through the JIT'd host code: {e}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        self.buffer_type = ctypes.c_void_p * len(self.descriptors)
+        # How each output is allocated: with torch.empty_like and no other argument, the cheapest
+        # allocation PyTorch offers from Python (a dtype argument costs ~0.15 us, empty_strided
+        # ~0.4 us more, new_empty ~1 us): like an input of its shape and dtype, else like a
+        # template, a one-element tensor expanded to the output's shape, which empty_like turns
+        # into a contiguous tensor of that shape (overlapping memory gets contiguous strides).
+        self.allocators = []
+        for shape, dtype in self.outputs:
+            like = next(
+                (i for i, t in enumerate(inputs) if tuple(t.shape) == shape and t.dtype == dtype),
+                -1,
+            )
+            if like >= 0:
+                self.allocators.append((torch.empty_like, like, (), {}))
+                continue
+            template = torch.empty((1,) * len(shape), dtype=dtype, device=_CUDA0).expand(shape)
+            if torch.empty_like(template).is_contiguous():
+                self.allocators.append((torch.empty_like, -1, (template,), {}))
+            else:  # not what PyTorch documents for overlapping tensors; be safe
+                strides = _contiguous_strides(shape)
+                self.allocators.append(
+                    (torch.empty_strided, -1, (shape, strides), {"dtype": dtype, "device": _CUDA0})
+                )
+        self.allocators = tuple(self.allocators)
+        fastcall = _native.fastcall() if self.plan is not None else None
+        if fastcall is not None:
+            # The same steps as run_checked below, in C: this attribute shadows the method.
+            self.run_checked = fastcall.Launcher(
+                _native.LaunchPlan.run_address(),
+                self.plan.handle,
+                self.plan,
+                len(inputs),
+                _PLAIN_TYPES,
+                _raw_stream,
+                (0,),
+                self.allocators,
+                self.plan.raise_failure,
+                torch.is_grad_enabled,
+            )
+
+    def _allocate(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return [
+            make(inputs[like], **kwargs) if like >= 0 else make(*args, **kwargs)
+            for make, like, args, kwargs in self.allocators
+        ]
+
+    def __call__(self, inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:
+        """Allocate the outputs and launch on ``inputs`` (checked by the caller)."""
+        present = [t for t in inputs if t is not None]
+        outputs = self._allocate(present)
+        _launch(self, [*present, *outputs])
+        return outputs
+
+    def run_checked(self, inputs: tuple) -> Optional[Sequence[torch.Tensor]]:
+        """The fast path of a signature that passed the full checks before (:data:`_tables`).
+
+        Launches on ``inputs`` (None entries, absent optional tensors, skipped) and returns the
+        outputs if every input is what that signature assumes and the call is plain eager:
+        exactly a ``torch.Tensor`` or ``nn.Parameter`` on cuda:0, contiguous, 16-byte aligned,
+        not requiring grad where grad mode is on (a module's parameters under ``no_grad``).
+        Otherwise returns None and launches nothing: the caller takes the full checks, which say
+        what is wrong or route the call through the custom op. Where the ``_fastcall``
+        extension is built, its Launcher does these steps instead.
+        """
+        for t in inputs:
+            if t is None:
+                continue
+            if (
+                not _is_plain(t)
+                or t.get_device()  # -1 on the CPU, 1.. on other GPUs
+                or not t.is_contiguous()
+                or t.data_ptr() & 15
+            ):
+                return None
+        return self(inputs)
+
+
+_Tensor = torch.Tensor
+# What a plain eager call's tensors are: a module's weights are nn.Parameters.
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+def _is_plain(t: torch.Tensor) -> bool:
+    """Whether ``t`` needs neither a subclass's dispatch nor autograd: exactly a tensor or a
+    parameter, not requiring grad where grad mode is on (``_fastcall`` checks the same)."""
+    return type(t) in _PLAIN_TYPES and not (t.requires_grad and torch.is_grad_enabled())
+
+
+_CUDA0 = torch.device("cuda", 0)
+
+
+def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    strides = []
+    step = 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+_descriptor_cache: dict[int, type] = {}
+
+
+def _descriptor_type(rank: int) -> type:
+    """ctypes struct of a ranked memref descriptor (allocated, aligned, offset, sizes, strides)."""
+    if rank not in _descriptor_cache:
+        fields: list[tuple[str, Any]] = [
+            ("allocated", ctypes.c_void_p),
+            ("aligned", ctypes.c_void_p),
+            ("offset", ctypes.c_int64),
+        ]
+        if rank:
+            fields += [("sizes", ctypes.c_int64 * rank), ("strides", ctypes.c_int64 * rank)]
+        _descriptor_cache[rank] = type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
+    return _descriptor_cache[rank]
+
+
+_kernels: dict[tuple, _Kernel] = {}
+_kernels_lock = threading.Lock()
+
+
+class _CallTable:
+    """An operator's calls that passed the full checks, by signature: what
+    ``fusedops._fastcall.Table`` does, in Python, where the extension is not built.
+
+    Key: the call's non-tensor arguments, then each tensor's shape and dtype (None, None for an
+    absent optional tensor). Value: what runs such a call (``_Kernel.run_checked``), given the
+    tensors. Calling the table returns that entry's outputs, or None where there is no entry or
+    an argument needs the full checks (not exactly a ``torch.Tensor`` or ``nn.Parameter``,
+    unhashable).
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, Callable[[tuple], Any]] = {}
+
+    @staticmethod
+    def _key(tensors: tuple, statics: tuple) -> Optional[tuple]:
+        key = list(statics)
+        for t in tensors:
+            if t is None:
+                key += (None, None)
+            elif type(t) not in _PLAIN_TYPES:
+                return None
+            else:
+                key += (t.shape, t.dtype)
+        return tuple(key)
+
+    def __call__(self, tensors: tuple, statics: tuple) -> Any:
+        key = self._key(tensors, statics)
+        try:
+            entry = None if key is None else self.entries.get(key)
+        except TypeError:  # unhashable
+            return None
+        return None if entry is None else entry(tensors)
+
+    def add(self, tensors: tuple, statics: tuple, entry: Callable[[tuple], Any]) -> None:
+        key = self._key(tensors, statics)
+        if key is None:
+            raise TypeError("a table's tensors must be exact tensors or None")
+        self.entries[key] = entry
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+_OPS = ("rmsnorm_rope", "gated_mlp", "quantize", "dequantize", "fp8_gemm")
+
+
+def _new_tables() -> dict[str, Any]:
+    fastcall = _native.fastcall()
+    return {op: fastcall.Table(_PLAIN_TYPES) if fastcall else _CallTable() for op in _OPS}
+
+
+#: Per operator, the plain eager calls that passed the full checks, by signature, with what runs
+#: them (:class:`_CallTable`, or the ``_fastcall`` extension's Table). A later call with the same
+#: signature only needs the per-call checks of :meth:`_Kernel.run_checked`. Kernels built for the
+#: tuner are not entered.
+_tables: dict[str, Any] = _new_tables()
+
+
+def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:
+    """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table."""
+    if _override is None:
+        try:
+            _tables[op].add(tensors, statics, entry().run_checked)
+        except TypeError:  # unhashable arguments: such calls always take the checks
+            pass
+
+
+def _forget_kernels() -> None:
+    """Drop every compiled kernel of this process (the next calls compile or load them again),
+    e.g. after the tuning cache, ``FUSEDOPS_LAUNCH`` or ``FUSEDOPS_FASTCALL`` changed."""
+    with _kernels_lock:
+        _tables.clear()
+        _tables.update(_new_tables())
+        _kernels.clear()
+
+
+def _chip_for(device: torch.device) -> str:
+    forced = os.environ.get("FUSEDOPS_CHIP")
+    if forced:
+        return forced
+    major, minor = torch.cuda.get_device_capability(device)
+    chip = _native.chip_for_capability(major, minor)
+    if chip is None:
+        raise DeviceError(
+            f"fusedops compiles for {_native.known_chips()}; {device} is sm_{major}{minor}; "
+            "set FUSEDOPS_CHIP to one of those to try the nearest one"
+        )
+    return chip
+
+
+_targets: dict[Optional[int], tuple[str, str]] = {}
+
+
+def _target(device: torch.device) -> tuple[str, str]:
+    """(chip, compiler version) for ``device``, looked up once per device."""
+    target = _targets.get(device.index)
+    if target is None:
+        target = (_chip_for(device), _native.compiler_version())
+        _targets[device.index] = target
+    return target
+
+
+class _TuningOverride:
+    """The tuner's hold on kernel selection (:mod:`fusedops.tune`): a forced tile for the
+    kernels built while it is set, and the sources of the kernels calls use."""
+
+    def __init__(self) -> None:
+        self.tile: Optional[str] = None
+        self.sources: list[str] = []
+
+
+_override: Optional[_TuningOverride] = None
+
+
+@contextlib.contextmanager
+def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
+    """Within the block, kernels are built with ``tile`` (if given; a candidate the tuner
+    measures) and each call's kernel source is recorded. Not thread-safe: for the tuner."""
+    global _override
+    for table in _tables.values():
+        table.clear()  # calls must reach _kernel, which applies the override
+    saved, _override = _override, _TuningOverride()
+    _override.tile = tile
+    try:
+        yield _override
+    finally:
+        _override = saved
+
+
+def _kernel(
+    op: str,
+    key: tuple,
+    build: Callable[[], tuple[str, list[str]]],
+    inputs: Sequence[Optional[torch.Tensor]],
+    outputs: Sequence[tuple[Sequence[int], torch.dtype]],
+) -> _Kernel:
+    """The compiled kernel of ``op`` for ``key`` on cuda:0 (where :func:`_check_tensor` puts
+    every argument), built from ``build()``'s source on first use. Its function takes
+    ``inputs`` (Nones skipped) and then ``outputs`` (shape, dtype; contiguous) as arguments."""
+    chip, version = _targets.get(0) or _target(torch.device("cuda", 0))
+    if _override is not None:
+        override = _override
+        override.sources.append(build()[0])
+        if override.tile is not None:
+            key = (*key, override.tile)
+            untiled = build
+
+            def build() -> tuple[str, list[str]]:
+                source, names = untiled()
+                return _codegen.with_tile(source, override.tile), names
+
+    full_key = (op, chip, version, *key)
+    kernel = _kernels.get(full_key)
+    if kernel is not None:
+        return kernel
+    with _kernels_lock:
+        kernel = _kernels.get(full_key)
+        if kernel is None:
+            source, _ = build()
+            # The chip table's format: PTX for the Ampere chips lets the driver compile
+            # it for any later card.
+            fmt = _native.jit_format(chip)
+            rt = _native.runtime()
+            _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")
+            rt.fusedopsTakeAsyncErrorCount()
+            module = _native.compile_module(source, chip=chip, fmt=fmt)
+            if rt.fusedopsTakeAsyncErrorCount():
+                raise RuntimeLaunchError(
+                    f"loading the {op} kernels failed: {rt.fusedopsGetLastErrorMessage().decode()}"
+                )
+            kernel = _Kernel(module, inputs, outputs)
+            _kernels[full_key] = kernel
+    return kernel
+
+
+try:
+    _raw_stream = torch._C._cuda_getCurrentRawStream  # no Stream object per call
+except AttributeError:  # pragma: no cover - older PyTorch
+
+    def _raw_stream(index: int) -> int:
+        return torch.cuda.current_stream(index).cuda_stream
+
+
+def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
+    plan = kernel.plan
+    if plan is not None:  # the pointers in a fresh array: no lock, runs may overlap
+        pointers = kernel.buffer_type(*[t.data_ptr() for t in tensors])
+        plan.run(pointers, _raw_stream(0))  # _check_tensor: every argument is on cuda:0
+        return
+    rt = _native.runtime()
+    with kernel.lock:
+        for d, t in zip(kernel.descriptors, tensors):
+            d.allocated = d.aligned = t.data_ptr()
+        rt.fusedopsSetCurrentStream(_raw_stream(0))
+        try:
+            kernel.entry(*kernel.arguments)
+        finally:
+            rt.fusedopsClearCurrentStream()
+    if rt.fusedopsTakeAsyncErrorCount():
+        raise RuntimeLaunchError(
+            f"launching a fusedops kernel failed: {rt.fusedopsGetLastErrorMessage().decode()}"
+        )
