@@ -42,8 +42,10 @@ def activation_of(module: nn.Module) -> str | None:
 class FusedGatedMLPAdapter(nn.Module):
     """A Hugging Face gated MLP (``down_proj(act_fn(gate_proj(x)) * up_proj(x))``) whose gated
     product runs as one fusedops kernel where it can: ``x`` on a CUDA device in float16 or
-    bfloat16, the weights' dtype, and no gradient needed (the fused kernels have no backward
-    yet). Elsewhere (CPU, training, other dtypes) it computes what the original module did."""
+    bfloat16, in the weights' dtype and on their device. It trains there too: the fused op's
+    backward recomputes the two products from the saved ``x`` and weights (no M×N
+    intermediates are kept for it). Elsewhere (CPU, other dtypes) it computes what the original
+    module did."""
 
     def __init__(self, mlp: nn.Module, activation: str):
         super().__init__()
@@ -55,19 +57,18 @@ class FusedGatedMLPAdapter(nn.Module):
         weight = self.gate_proj.weight
         if not (x.is_cuda and x.dtype in (torch.float16, torch.bfloat16)):
             return False
-        if weight.dtype != x.dtype or weight.device != x.device:
-            return False
-        return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        return weight.dtype == x.dtype and weight.device == x.device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._fusable(x):
-            # Detached weights are plain tensors: the call takes the cached fast path.
-            h = fused_gated_mlp(
-                x,
-                self.gate_proj.weight.detach(),
-                self.up_proj.weight.detach(),
-                self.activation,
-            )
+            gate, up = self.gate_proj.weight, self.up_proj.weight
+            if not (
+                torch.is_grad_enabled()
+                and (x.requires_grad or gate.requires_grad or up.requires_grad)
+            ):
+                # Detached weights are plain tensors: the call takes the cached fast path.
+                gate, up = gate.detach(), up.detach()
+            h = fused_gated_mlp(x, gate, up, self.activation)
         else:
             h = self.act_fn(self.gate_proj(x)) * self.up_proj(x)
         return self.down_proj(h)
