@@ -5,7 +5,8 @@
 * With PyTorch installed, the PyTorch API: the functions :func:`fused_rmsnorm_rope`,
   :func:`fused_gated_mlp`, :func:`fp8_gemm`, :func:`quantize_fp8`, :func:`dequantize_fp8` and the
   modules :class:`FusedRMSNormRoPE`, :class:`FusedGatedMLP` (the gated product),
-  :class:`FusedMLP` (with the down projection), :class:`FP8Linear`, which compile
+  :class:`FusedMLP` (with the down projection), :class:`FP8Linear` and
+  :class:`FP8TrainingLinear` (its 16-bit master weight trained on FP8 GEMMs), which compile
   fusedops ops in this process (through ``libFusedOpsCAPI.so``) and launch them on the current
   CUDA stream. They are imported lazily, on first use, so ``import fusedops`` needs no PyTorch.
 """
@@ -28,6 +29,7 @@ _TORCH_API = {
     "FusedGatedMLP": "nn",
     "FusedMLP": "nn",
     "FP8Linear": "nn",
+    "FP8TrainingLinear": "nn",
 }
 
 __all__ = ["__version__", "errors", "reference", *sorted(_TORCH_API)]

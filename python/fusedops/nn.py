@@ -12,7 +12,14 @@ from ._native import scale_shape as _scale_shape
 from .errors import ArgumentError, ShapeError
 from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_fp8
 
-__all__ = ["FP8Linear", "FusedGatedMLP", "FusedMLP", "FusedRMSNormRoPE", "rope_tables"]
+__all__ = [
+    "FP8Linear",
+    "FP8TrainingLinear",
+    "FusedGatedMLP",
+    "FusedMLP",
+    "FusedRMSNormRoPE",
+    "rope_tables",
+]
 
 
 ROPE_SCALING_TYPES = ("default", "linear", "llama3", "yarn")
@@ -364,6 +371,63 @@ class FP8Linear(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}, granularity={self.granularity}"
         )
+
+
+class FP8TrainingLinear(nn.Linear):
+    """An ``nn.Linear`` that trains with FP8 GEMMs: its weight (and bias) stay 16-bit master
+    parameters, and each forward quantizes the input and the weight dynamically to e4m3 with
+    ``granularity`` and multiplies them on the FP8 kernels (:func:`fusedops.fp8_gemm`). The
+    backward passes the gradient straight through the quantization (float32 gradient GEMMs; no
+    FP8 backward GEMMs yet). Its state dict is an ``nn.Linear``'s; :meth:`to_inference` gives the
+    :class:`FP8Linear` that stores the weight in FP8.
+
+    Inputs and the weight are float16/bfloat16 on the GPU; elsewhere the call is refused with
+    what to change (an ``nn.Linear`` computes the same in full precision)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        granularity: str = "row",
+        device: Optional[torch.device] = None,
+        dtype: torch.dtype = torch.bfloat16,
+    ):
+        super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
+        self.granularity = granularity
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, *, granularity: str = "row") -> FP8TrainingLinear:
+        """A module with ``linear``'s parameters (copied, same device and dtype)."""
+        m = cls(
+            linear.in_features,
+            linear.out_features,
+            linear.bias is not None,
+            granularity=granularity,
+            device=linear.weight.device,
+            dtype=linear.weight.dtype,
+        )
+        m.load_state_dict(linear.state_dict())
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        y = fp8_gemm(
+            x.reshape(-1, x.shape[-1]),
+            self.weight,
+            granularity=self.granularity,
+            out_dtype=x.dtype,
+            bias=None if self.bias is None else self.bias.float(),
+        )
+        return y.reshape(*lead, self.out_features)
+
+    def to_inference(self) -> FP8Linear:
+        """The :class:`FP8Linear` of the trained weights (the weight quantized once)."""
+        return FP8Linear.from_linear(self, granularity=self.granularity)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", granularity={self.granularity}"
 
 
 class FusedGatedMLP(nn.Module):

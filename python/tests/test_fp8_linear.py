@@ -59,3 +59,47 @@ def test_quantized_state_round_trips_and_linear_checkpoints_load_on_the_gpu() ->
     other = other.cuda()
     assert torch.equal(other.weight_fp8.view(torch.uint8), m.weight_fp8.view(torch.uint8))
     assert torch.equal(other(x), m(x))
+
+
+def test_training_linear_is_an_nn_linear() -> None:
+    # Its parameters and state dict are an nn.Linear's (checkpoints load both ways).
+    lin = torch.nn.Linear(64, 32, dtype=torch.bfloat16)
+    m = fusedops.FP8TrainingLinear.from_linear(lin, granularity="block128")
+    assert isinstance(m, torch.nn.Linear) and m.granularity == "block128"
+    assert m.state_dict().keys() == lin.state_dict().keys()
+    assert torch.equal(m.weight, lin.weight) and m.weight.requires_grad
+    back = torch.nn.Linear(64, 32, dtype=torch.bfloat16)
+    back.load_state_dict(m.state_dict())
+    assert torch.equal(back.bias, lin.bias)
+    assert "granularity=block128" in repr(m)
+
+
+@needs_gpu
+def test_training_linear_learns_on_fp8_gemms() -> None:
+    # A regression to a fixed linear map. The backward passes straight through the
+    # quantization: dW = dOutᵀ·x and db = Σ dOut of the forward's own output (float64 here);
+    # SGD steps (lr near 1 / the loss's curvature 2 / out_features) lower the loss by >10×.
+    torch.manual_seed(0)
+    target = torch.nn.Linear(256, 128).cuda()
+    m = fusedops.FP8TrainingLinear(256, 128, device="cuda")
+    x = torch.randn(512, 256, device="cuda", dtype=torch.bfloat16)
+    with torch.no_grad():
+        y = target(x.float()).bfloat16()
+    out = m(x)
+    loss = (out.float() - y.float()).pow(2).mean()
+    loss.backward()
+    dout = (2 * (out.double() - y.double()) / out.numel()).bfloat16().double()
+    for got, want in ((m.weight.grad, dout.T @ x.double()), (m.bias.grad, dout.sum(0))):
+        assert float((got.double() - want).norm() / want.norm()) < 1e-2
+    opt = torch.optim.SGD(m.parameters(), lr=32.0)
+    first = float(loss)
+    for _ in range(60):
+        opt.zero_grad()
+        loss = (m(x).float() - y.float()).pow(2).mean()
+        loss.backward()
+        opt.step()
+    assert float(loss) < first / 10
+    served = m.to_inference()
+    assert isinstance(served, fusedops.FP8Linear)
+    with torch.no_grad():
+        assert float((served(x).float() - m(x).float()).norm() / m(x).float().norm()) < 2e-2
