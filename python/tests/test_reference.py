@@ -35,6 +35,7 @@ def test_package_surface() -> None:
         "errors",
         "reference",
         "FP8Linear",
+        "FP8TrainingLinear",
         "FusedGatedMLP",
         "FusedMLP",
         "FusedRMSNormRoPE",
