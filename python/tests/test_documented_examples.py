@@ -74,6 +74,29 @@ def test_documented_functions_run_as_written() -> None:
 
 
 @needs_gpu
+def test_documented_training_runs_as_written() -> None:
+    torch.manual_seed(0)
+    # --- the documented text ---
+    x = torch.randn(8, 512, 4096, device="cuda", dtype=torch.bfloat16)
+    mlp = fusedops.FusedMLP(4096, 11008, device="cuda", dtype=torch.bfloat16)
+    proj = fusedops.FP8TrainingLinear(4096, 4096, device="cuda")  # bf16 weight, FP8 GEMMs
+    opt = torch.optim.AdamW([*mlp.parameters(), *proj.parameters()], lr=1e-3)
+    loss = proj(mlp(x)).float().pow(2).mean()
+    loss.backward()
+    opt.step()
+    # ---
+    params = [*mlp.parameters(), *proj.parameters()]
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in params)
+    # (The gradients' values against float64 are test_torch_api's and test_fp8_linear's.)
+    for _ in range(3):
+        opt.zero_grad()
+        later = proj(mlp(x)).float().pow(2).mean()
+        later.backward()
+        opt.step()
+    assert float(later) < float(loss)
+
+
+@needs_gpu
 def test_documented_block_runs_as_written() -> None:
     from fusedops import FP8Linear, FusedGatedMLP, FusedRMSNormRoPE
 
