@@ -47,22 +47,31 @@ public:
 
   std::string error;
 
+  /// Sizes and counts: below 2^48, so that no product of two overflows.
+  static constexpr int64_t kMaxSize = int64_t(1) << 48;
+
   int64_t integer(StringRef field) {
     std::optional<int64_t> value = object.getInteger(field);
-    if (!value || *value < 0)
-      fail(field, "a non-negative integer");
-    return value.value_or(0);
+    if (!value || *value < 0 || *value >= kMaxSize) {
+      fail(field, "an integer from 0 to 2^48");
+      return 0;
+    }
+    return *value;
   }
-  double number(StringRef field, std::optional<double> otherwise = {}) {
-    if (!object.get(field) && otherwise)
-      return *otherwise;
+  double number(StringRef field) {
     std::optional<double> value = object.getNumber(field);
     if (!value)
       fail(field, "a number");
     return value.value_or(0);
   }
+  /// An optional boolean: absent is false.
   bool flag(StringRef field) {
-    return object.getBoolean(field).value_or(false);
+    if (!has(field))
+      return false;
+    std::optional<bool> value = object.getBoolean(field);
+    if (!value)
+      fail(field, "true or false");
+    return value.value_or(false);
   }
   bool has(StringRef field) { return object.get(field) != nullptr; }
   std::string text(StringRef field) {
@@ -80,8 +89,8 @@ public:
     }
     for (const llvm::json::Value &size : *array) {
       std::optional<int64_t> value = size.getAsInteger();
-      if (!value || *value < 0) {
-        fail(field, "a list of non-negative sizes");
+      if (!value || *value < 0 || *value >= kMaxSize) {
+        fail(field, "a list of sizes from 0 to 2^48");
         return {};
       }
       sizes.push_back(*value);
@@ -139,6 +148,38 @@ struct KernelBuilder {
     types.push_back(type);
   }
 };
+
+/// Why `request` is refused before parsing, or nothing: llvm::json::parse
+/// recurses once per nesting level, so a hostile request nested a million
+/// deep would overflow the caller's stack. Requests are two levels deep.
+std::optional<std::string> checkRequestShape(StringRef request) {
+  constexpr size_t kMaxBytes = 1 << 20;
+  constexpr int kMaxDepth = 8;
+  if (request.size() > kMaxBytes)
+    return "the request is " + std::to_string(request.size()) +
+           " bytes; at most " + std::to_string(kMaxBytes);
+  int depth = 0;
+  bool inString = false, escaped = false;
+  for (char c : request) {
+    if (inString) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth)
+        return "the request nests deeper than " + std::to_string(kMaxDepth) +
+               " levels";
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
 
 MemRefType memref(ArrayRef<int64_t> shape, Type element) {
   return MemRefType::get(shape, element);
@@ -277,6 +318,9 @@ fusedops_compile_status fusedopsBuildOpSource(const char *request,
                             "fusedopsBuildOpSource needs a request and an "
                             "output pointer");
   *json = nullptr;
+  if (std::optional<std::string> refused = checkRequestShape(request))
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "fusedopsBuildOpSource: " + *refused);
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(request);
   if (!parsed)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,

@@ -256,7 +256,21 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
         (
             {"op": "quantize", "rows": -1, "cols": 8, "dtype": "bf16", "fp8": "f8E4M3FN",
              "granularity": "row"},
-            "'rows' must be a non-negative integer",
+            "'rows' must be an integer from 0 to 2^48",
+        ),
+        (
+            {"op": "fp8_gemm", "m": 4, "n": 8, "k": 1 << 60, "a_dtype": "f8E4M3FN",
+             "b_dtype": "f8E4M3FN", "out_dtype": "bf16", "granularity": "row"},
+            "'k' must be an integer from 0 to 2^48",
+        ),
+        (
+            {"op": "fp8_gemm", "m": 4, "n": 8, "k": 64, "a_dtype": "f8E4M3FN",
+             "b_dtype": "f8E4M3FN", "out_dtype": "bf16", "granularity": "row", "bias": "yes"},
+            "'bias' must be true or false",
+        ),
+        (
+            {"op": "gated_mlp", "x_shape": [4, -8], "n": 8, "dtype": "bf16", "activation": "silu"},
+            "'x_shape' must be a list of sizes from 0 to 2^48",
         ),
         (
             {"op": "rmsnorm_rope", "x_shape": [4, 96], "dtype": "bf16", "table_shape": [4, 64],
@@ -279,6 +293,14 @@ def test_op_requests_must_be_json_objects() -> None:
     for bad in ("[1, 2]", "{", ""):
         with pytest.raises(ArgumentError, match="JSON"):
             _native.build_op_source(bad)
+    # Nesting is refused before parsing (the parser recurses per level: 400,000 levels would
+    # overflow the caller's stack); brackets inside strings do not count.
+    with pytest.raises(ArgumentError, match="nests deeper than 8 levels"):
+        _native.build_op_source('{"op": ' + "[" * 400_000 + "]" * 400_000 + "}")
+    with pytest.raises(ArgumentError, match=re.escape("'op' is '[[[")):
+        _native.build_op_source('{"op": "' + "[" * 100 + '"}')
+    with pytest.raises(ArgumentError, match="at most 1048576"):
+        _native.build_op_source('{"op": "' + "x" * (2 << 20) + '"}')
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))

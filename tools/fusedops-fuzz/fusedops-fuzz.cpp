@@ -13,7 +13,12 @@
 //    autotune and conversion passes, and fusedops-compile;
 //  - every --cache-every'th case, a hostile tuning-cache file (special files,
 //    huge, deep, non-finite, wrong types, foreign versions, damaged) through
-//    fusedopsTuningCacheCheck/Lookup/Record and the pipeline's cache option.
+//    fusedopsTuningCacheCheck/Lookup/Record and the pipeline's cache option;
+//  - every case, an op request for fusedopsBuildOpSource (the PyTorch API's
+//    sources), from plausible to hostile (wrong types, huge or negative
+//    sizes, unknown spellings, the case's own text, deep nesting); what it
+//    builds must parse as JSON and lower, or be refused, on every
+//    --op-every'th.
 //
 // The cases run in worker processes, so that a crash is a finding, not the
 // fuzzer's end. A case fails on any signal or abort, an `LLVM ERROR`, an exit
@@ -34,6 +39,8 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <atomic>
@@ -91,6 +98,12 @@ static cl::opt<unsigned> assembleEveryOpt(
     cl::desc("On every Nth case, PTX that lowered must also assemble with "
              "ptxas (format=bin); 0: never"),
     cl::init(50), cl::cat(fuzzCategory));
+static cl::opt<unsigned> opEveryOpt(
+    "op-every",
+    cl::desc("Lower the op source that fusedopsBuildOpSource built on every "
+             "Nth case (0: never)"),
+    cl::init(10), cl::cat(fuzzCategory));
+
 static cl::opt<unsigned> cacheEveryOpt(
     "cache-every",
     cl::desc("A hostile tuning cache on every Nth case (0: never)"),
@@ -143,7 +156,9 @@ enum Stage : int {
   kCacheLookup,
   kCacheLower,
   kCacheRecord,
-  kAssemble
+  kAssemble,
+  kOpSource,
+  kOpSourceLower
 };
 const char *getStageName(int stage) {
   static const char *names[] = {
@@ -157,8 +172,10 @@ const char *getStageName(int stage) {
       "fusedopsTuningCacheLookup",
       "fusedopsJitLower with the hostile cache",
       "fusedopsTuningCacheRecord into the hostile cache",
-      "fusedopsJitLower to a cubin (ptxas)"};
-  return stage >= 0 && stage <= kAssemble ? names[stage] : "?";
+      "fusedopsJitLower to a cubin (ptxas)",
+      "fusedopsBuildOpSource",
+      "fusedopsJitLower of a built op source"};
+  return stage >= 0 && stage <= kOpSourceLower ? names[stage] : "?";
 }
 
 /// Per chip: what the cases reached.
@@ -168,6 +185,10 @@ struct ChipCounts {
 
 struct CacheCounts {
   std::atomic<int64_t> files, refused, used, recorded;
+};
+
+struct OpSourceCounts {
+  std::atomic<int64_t> requests, built, lowered;
 };
 
 struct WorkerSlot {
@@ -182,6 +203,7 @@ struct WorkerSlot {
 struct Shared {
   ChipCounts chips[kMaxChips];
   CacheCounts caches;
+  OpSourceCounts opSources;
   WorkerSlot slots[kMaxJobs];
 };
 
@@ -253,6 +275,7 @@ private:
                    const char *call);
   void runTool(const std::vector<std::string> &argv, const std::string &log);
   void runCacheCase(uint64_t index, const FuzzCase &fuzzCase);
+  void runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase);
   const std::string &getValidCache();
 
   Shared *shared;
@@ -598,7 +621,154 @@ void CaseRunner::run(uint64_t index, const FuzzCase &fuzzCase,
   }
   if (cacheEvery && index % cacheEvery == 0)
     runCacheCase(index, fuzzCase);
+  runOpSourceCase(index, fuzzCase);
   setStage(kIdle, -1);
+}
+
+/// A JSON string literal of `text` (quotes, backslashes and control
+/// characters escaped).
+static std::string quoteJson(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += std::string("\\") + c;
+    else if (static_cast<unsigned char>(c) < 0x20)
+      out += llvm::formatv("\\u{0:x-4}", static_cast<unsigned>(c)).str();
+    else
+      out += c;
+  }
+  return out + "\"";
+}
+
+void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
+  CaseRng rng(seedOpt, index, /*stream=*/2);
+  // A field's value: usually plausible for its kind, sometimes hostile.
+  auto size = [&] {
+    static const std::vector<std::string> odd = {"-1",
+                                                 "0",
+                                                 "1e300",
+                                                 "9223372036854775807",
+                                                 "281474976710656",
+                                                 "\"8\"",
+                                                 "null",
+                                                 "[]",
+                                                 "3.5",
+                                                 "true"};
+    return rng.chance(0.15)
+               ? rng.pick(odd)
+               : std::to_string(1 + rng.below(rng.chance(0.5) ? 300 : 5000));
+  };
+  auto shape = [&] {
+    if (rng.chance(0.1))
+      return rng.chance(0.5) ? std::string("[]") : size();
+    std::string out = "[";
+    for (uint64_t i = 0, rank = 1 + rng.below(3); i < rank; ++i)
+      out += (i ? ", " : "") + size();
+    return out + "]";
+  };
+  auto spelled = [&](const std::vector<std::string> &good) {
+    static const std::vector<std::string> bad = {"\"\"", "\"relu\"", "7",
+                                                 "\"f8E4M3FNUZ\"", "\"i1\""};
+    return rng.chance(0.1) ? rng.pick(bad) : quoteJson(rng.pick(good));
+  };
+  const std::vector<std::string> floats = {"f16", "bf16", "f32"};
+  const std::vector<std::string> fp8 = {"f8E4M3FN", "f8E5M2"};
+  const std::vector<std::string> granularity = {"tensor", "row", "block128"};
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string op =
+      rng.pick(std::vector<std::string>{"rmsnorm_rope", "gated_mlp", "fp8_gemm",
+                                        "quantize", "dequantize", "softmax"});
+  if (op == "rmsnorm_rope") {
+    uint64_t heads = 1 + rng.below(4), head = 16 * (1 + rng.below(8));
+    fields = {{"x_shape", rng.chance(0.7)
+                              ? "[" + std::to_string(1 + rng.below(9)) + ", " +
+                                    std::to_string(heads * head) + "]"
+                              : shape()},
+              {"dtype", spelled(floats)},
+              {"table_shape", "[" + std::to_string(1 + rng.below(64)) + ", " +
+                                  std::to_string(head) + "]"},
+              {"table_dtype", spelled(floats)},
+              {"head_dim", rng.chance(0.8) ? std::to_string(head) : size()},
+              {"eps", rng.chance(0.9) ? "1e-6" : "\"tiny\""},
+              {"style", spelled({"neox", "gptj"})}};
+    if (rng.chance(0.3))
+      fields.push_back(
+          {"rotary_fraction",
+           rng.pick(std::vector<std::string>{"0.5", "0.25", "0", "-1", "2"})});
+    if (rng.chance(0.3))
+      fields.push_back({"positions_shape", shape()});
+  } else if (op == "gated_mlp") {
+    fields = {{"x_shape", shape()},
+              {"n", size()},
+              {"dtype", spelled(floats)},
+              {"activation", spelled({"silu", "gelu", "gelu_tanh"})}};
+  } else if (op == "fp8_gemm") {
+    fields = {{"m", size()},
+              {"n", size()},
+              {"k", size()},
+              {"a_dtype", spelled(fp8)},
+              {"b_dtype", spelled(fp8)},
+              {"out_dtype", spelled(floats)},
+              {"granularity", spelled(granularity)}};
+    if (rng.chance(0.3))
+      fields.push_back({"bias", rng.chance(0.8) ? "true" : "\"yes\""});
+    if (rng.chance(0.3))
+      fields.push_back({"fast_accum", "true"});
+  } else if (op == "quantize" || op == "dequantize") {
+    fields = {{"rows", size()},
+              {"cols", size()},
+              {op == "quantize" ? "dtype" : "out_dtype", spelled(floats)},
+              {"fp8", spelled(fp8)},
+              {"granularity", spelled(granularity)}};
+  }
+  if (rng.chance(0.2))
+    fields.push_back(
+        {"tile", rng.chance(0.5)
+                     ? quoteJson("#fusedops.tile<block = [64, 64, 64], "
+                                 "warps = 4, stages = 3>")
+                     : quoteJson(fuzzCase.source.substr(0, 200))});
+  if (rng.chance(0.1) && !fields.empty()) // a field dropped
+    fields.erase(fields.begin() + rng.below(fields.size()));
+  std::string request = "{\"op\": " + quoteJson(op);
+  for (auto &[name, value] : fields)
+    request += ", " + quoteJson(name) + ": " + value;
+  request += "}";
+  if (rng.chance(0.05)) // the case's text, not JSON
+    request = fuzzCase.source;
+  else if (rng.chance(0.03)) // nested deeper than the parser's stack allows
+    request = "{\"op\": " + std::string(100000 + rng.below(100000), '[') + "}";
+  if (verbose)
+    llvm::errs() << " op request " << request.substr(0, 300) << "\n";
+
+  setStage(kOpSource, -1);
+  shared->opSources.requests++;
+  char *reply = nullptr;
+  fusedops_compile_status status =
+      fusedopsBuildOpSource(request.c_str(), &reply);
+  checkStatus(status, reply && *reply, "fusedopsBuildOpSource");
+  if (status != FUSEDOPS_COMPILE_SUCCESS)
+    return;
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(reply);
+  fusedopsBufferFree(reply);
+  const llvm::json::Object *object = parsed ? parsed->getAsObject() : nullptr;
+  std::optional<llvm::StringRef> source =
+      object ? object->getString("source") : std::nullopt;
+  shared->opSources.built++;
+  if (!source || !object->getArray("args"))
+    fail("fusedopsBuildOpSource succeeded with a reply that is not "
+         "{\"source\", \"args\"}");
+  if (!opEveryOpt || index % opEveryOpt != 0)
+    return;
+  // What it built must go through the pipeline, or be refused with a message.
+  setStage(kOpSourceLower, -1);
+  void *data = nullptr;
+  size_t bytes = 0;
+  status = fusedopsJitLower(source->data(), source->size(), "sm_90a", "isa",
+                            fuzzCase.optLevel, nullptr, nullptr, &data, &bytes);
+  checkStatus(status, data && bytes, "fusedopsJitLower of a built op source");
+  if (status == FUSEDOPS_COMPILE_SUCCESS)
+    shared->opSources.lowered++;
+  fusedopsBufferFree(data);
 }
 
 //===----------------------------------------------------------------------===//
@@ -971,6 +1141,9 @@ int main(int argc, char **argv) {
                << " (" << shared->caches.refused.load() << " refused, "
                << shared->caches.used.load() << " used, "
                << shared->caches.recorded.load() << " recorded into)\n";
+  llvm::outs() << "  op requests: " << shared->opSources.requests.load() << " ("
+               << shared->opSources.built.load() << " built, "
+               << shared->opSources.lowered.load() << " of them lowered)\n";
   for (unsigned id = 0; id < kMaxJobs; ++id) {
     removeTree(outOpt + "/work-" + std::to_string(id));
     if (findings.empty())
