@@ -83,8 +83,8 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  * its C++ builder (the dialect owns the syntax, the operand order and the
  * shapes that follow from the others: a norm's weight, a granularity's
  * scales, a GEMM's output). `request` is a JSON object: "op" and the op's
- * fields, element types by their MLIR names and an optional "tile"
- * (#fusedops.tile<...> text):
+ * fields, element types by their MLIR names (a tile is set on what it
+ * returns with fusedopsSetTile):
  *   rmsnorm_rope: x_shape, dtype, table_shape, table_dtype, head_dim, eps,
  *                 style, [rotary_fraction], [positions_shape,
  *                 positions_dtype (default i32)]

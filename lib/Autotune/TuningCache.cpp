@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fusedops/Autotune/TuningCache.h"
+#include "fusedops/Support/SourceLimits.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -95,32 +96,6 @@ static std::optional<TuningEntry> entryFromJson(const llvm::json::Value &value,
   entry.microseconds = *microseconds;
   entry.candidates = *candidates;
   return entry;
-}
-
-/// The deepest nesting of JSON arrays and objects in `text` (outside
-/// strings), counted without recursion: llvm::json::parse recurses per
-/// level, and a file of 50,000 '[' overflowed the stack.
-static int64_t getJsonNesting(StringRef text) {
-  int64_t depth = 0, deepest = 0;
-  bool inString = false, escaped = false;
-  for (char c : text) {
-    if (inString) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        inString = false;
-      continue;
-    }
-    if (c == '"')
-      inString = true;
-    else if (c == '[' || c == '{')
-      deepest = std::max(deepest, ++depth);
-    else if (c == ']' || c == '}')
-      --depth;
-  }
-  return deepest;
 }
 
 std::optional<TuningCache> TuningCache::parse(StringRef text,

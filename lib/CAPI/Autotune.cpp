@@ -13,6 +13,8 @@
 
 #include "fusedops-c/Compiler.h"
 
+#include "Internal.h"
+
 #include "fusedops/Autotune/Autotune.h"
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/InitFusedOps.h"
@@ -35,10 +37,6 @@
 using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::autotune;
-
-/// Sets the C API's last error (Compiler.cpp).
-fusedops_compile_status fusedopsCapiFail(fusedops_compile_status status,
-                                         std::string message);
 
 namespace {
 /// A context that parses what the Python API builds, and the source parsed
@@ -65,11 +63,15 @@ struct ParsedSource {
   }
 };
 
-char *copyOut(const std::string &text) {
-  char *buffer = static_cast<char *>(std::malloc(text.size() + 1));
-  if (buffer)
-    std::memcpy(buffer, text.c_str(), text.size() + 1);
-  return buffer;
+/// `tile` (#fusedops.tile<...> text) parsed in `context`, or null with the
+/// C API's error set.
+TileConfigAttr parseTile(const char *tile, MLIRContext *context) {
+  auto parsed = dyn_cast_or_null<TileConfigAttr>(parseAttribute(tile, context));
+  if (!parsed)
+    fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                     std::string("'") + tile +
+                         "' is not a #fusedops.tile<...>");
+  return parsed;
 }
 
 std::string print(Attribute attr) {
@@ -173,7 +175,7 @@ fusedops_compile_status fusedopsTuneCandidates(const char *source, size_t size,
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(llvm::json::Object{{"ops", std::move(ops)}});
-  *json = copyOut(text);
+  *json = fusedopsCapiCopyOut(text);
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 
@@ -199,11 +201,9 @@ fusedops_compile_status fusedopsTuningCacheRecord(
   Operation *op = getTheOp(*parsed->module, "a tuning result");
   if (!op)
     return FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE;
-  Attribute parsedTile = parseAttribute(tile, &parsed->context);
-  if (!isa_and_nonnull<TileConfigAttr>(parsedTile))
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
-                            std::string("'") + tile +
-                                "' is not a #fusedops.tile<...>");
+  TileConfigAttr parsedTile = parseTile(tile, &parsed->context);
+  if (!parsedTile)
+    return FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT;
   TuningEntry entry;
   entry.key = getTuningKey(op, target->chip,
                            getCompilerVersion(FusedOpsToBinaryOptions()));
@@ -216,7 +216,7 @@ fusedops_compile_status fusedopsTuningCacheRecord(
   if (failed(TuningCache::record(path, {entry}, error, message)))
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT, error);
   if (warning && !message.empty())
-    *warning = copyOut(message);
+    *warning = fusedopsCapiCopyOut(message);
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 
@@ -230,7 +230,7 @@ int fusedopsTuningCacheCheck(const char *path, char **message) {
   if (warning.empty())
     return 1;
   if (message)
-    *message = copyOut(warning);
+    *message = fusedopsCapiCopyOut(warning);
   return -1;
 }
 
@@ -255,7 +255,7 @@ fusedopsTuningCacheLookup(const char *path, const char *source, size_t size,
   TuningKey key = getTuningKey(op, target->chip,
                                getCompilerVersion(FusedOpsToBinaryOptions()));
   if (const TuningEntry *entry = cache.lookup(key, driver ? driver : ""))
-    *tile = copyOut(entry->tile);
+    *tile = fusedopsCapiCopyOut(entry->tile);
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 
@@ -273,12 +273,9 @@ fusedops_compile_status fusedopsSetTile(const char *source, size_t size,
   Operation *op = getTheOp(*parsed.module, "a tile");
   if (!op)
     return FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE;
-  auto parsedTile =
-      dyn_cast_or_null<TileConfigAttr>(parseAttribute(tile, &parsed.context));
+  TileConfigAttr parsedTile = parseTile(tile, &parsed.context);
   if (!parsedTile)
-    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
-                            std::string("'") + tile +
-                                "' is not a #fusedops.tile<...>");
+    return FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT;
   if (op->hasAttr("tile"))
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE,
                             "the op already has a tile");
@@ -286,7 +283,7 @@ fusedops_compile_status fusedopsSetTile(const char *source, size_t size,
   std::string text;
   llvm::raw_string_ostream os(text);
   parsed.module->print(os);
-  *out = copyOut(text);
+  *out = fusedopsCapiCopyOut(text);
   return FUSEDOPS_COMPILE_SUCCESS;
 }
 

@@ -11,6 +11,8 @@
 
 #include "fusedops-c/Compiler.h"
 
+#include "Internal.h"
+
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
 #include "fusedops/ExecutionEngine/JitModule.h"
 #include "fusedops/Pipelines/Pipelines.h"
@@ -68,6 +70,13 @@ fusedops_compile_status handOut(std::unique_ptr<JitModule> module,
 fusedops_compile_status fusedopsCapiFail(fusedops_compile_status status,
                                          std::string message) {
   return fail(status, std::move(message));
+}
+
+char *fusedopsCapiCopyOut(const std::string &text) {
+  char *buffer = static_cast<char *>(std::malloc(text.size() + 1));
+  if (buffer)
+    std::memcpy(buffer, text.c_str(), text.size() + 1);
+  return buffer;
 }
 
 extern "C" {

@@ -14,7 +14,10 @@
 
 #include "fusedops-c/Compiler.h"
 
+#include "Internal.h"
+
 #include "fusedops/Dialect/FusedOps/IR/FusedOps.h"
+#include "fusedops/Support/SourceLimits.h"
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -25,17 +28,11 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <string>
 
 using namespace mlir;
 using namespace mlir::fusedops;
-
-/// Sets the C API's last error (Compiler.cpp).
-fusedops_compile_status fusedopsCapiFail(fusedops_compile_status status,
-                                         std::string message);
 
 namespace {
 /// One op's request (a JSON object) read field by field; the first problem
@@ -154,30 +151,13 @@ struct KernelBuilder {
 /// deep would overflow the caller's stack. Requests are two levels deep.
 std::optional<std::string> checkRequestShape(StringRef request) {
   constexpr size_t kMaxBytes = 1 << 20;
-  constexpr int kMaxDepth = 8;
+  constexpr int64_t kMaxDepth = 8;
   if (request.size() > kMaxBytes)
     return "the request is " + std::to_string(request.size()) +
            " bytes; at most " + std::to_string(kMaxBytes);
-  int depth = 0;
-  bool inString = false, escaped = false;
-  for (char c : request) {
-    if (inString) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        inString = false;
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth)
-        return "the request nests deeper than " + std::to_string(kMaxDepth) +
-               " levels";
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
+  if (getJsonNesting(request) > kMaxDepth)
+    return "the request nests deeper than " + std::to_string(kMaxDepth) +
+           " levels";
   return std::nullopt;
 }
 
@@ -348,14 +328,6 @@ fusedops_compile_status fusedopsBuildOpSource(const char *request,
       fields.error.empty()
           ? declare(op, fields, kernel, &context)
           : std::function<void(OpBuilder &, Location, func::FuncOp)>();
-  TileConfigAttr tile;
-  if (buildOp && fields.has("tile")) {
-    std::string text = fields.text("tile");
-    tile =
-        llvm::dyn_cast_or_null<TileConfigAttr>(parseAttribute(text, &context));
-    if (!tile && fields.error.empty())
-      fields.error = "'tile' is not a #fusedops.tile<...>: " + text;
-  }
   if (!buildOp || !fields.error.empty())
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             "fusedopsBuildOpSource: " + fields.error);
@@ -372,8 +344,6 @@ fusedops_compile_status fusedopsBuildOpSource(const char *request,
   for (auto [argument, name] : llvm::zip(function.getArguments(), kernel.names))
     argument.setLoc(NameLoc::get(b.getStringAttr(name)));
   buildOp(b, loc, function);
-  if (tile)
-    function.getBody().front().front().setAttr("tile", tile);
   func::ReturnOp::create(b, loc);
   if (failed(verify(*module)))
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
@@ -390,10 +360,9 @@ fusedops_compile_status fusedopsBuildOpSource(const char *request,
   llvm::raw_string_ostream replyStream(reply);
   replyStream << llvm::json::Value(
       llvm::json::Object{{"source", source}, {"args", std::move(names)}});
-  *json = static_cast<char *>(std::malloc(reply.size() + 1));
+  *json = fusedopsCapiCopyOut(reply);
   if (!*json)
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             "out of memory");
-  std::memcpy(*json, reply.c_str(), reply.size() + 1);
   return FUSEDOPS_COMPILE_SUCCESS;
 }

@@ -8,6 +8,8 @@
 
 #include "llvm/ADT/SmallVector.h"
 
+#include <algorithm>
+
 using namespace llvm;
 using namespace mlir;
 using namespace mlir::fusedops;
@@ -73,4 +75,27 @@ std::optional<std::string> mlir::fusedops::checkSourceNesting(StringRef source,
     }
   }
   return std::nullopt;
+}
+
+int64_t mlir::fusedops::getJsonNesting(StringRef text) {
+  int64_t depth = 0, deepest = 0;
+  bool inString = false, escaped = false;
+  for (char c : text) {
+    if (inString) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        inString = false;
+      continue;
+    }
+    if (c == '"')
+      inString = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if (c == ']' || c == '}')
+      --depth;
+  }
+  return deepest;
 }

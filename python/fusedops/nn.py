@@ -182,6 +182,26 @@ class FusedRMSNormRoPE(nn.Module):
         )
 
 
+def _fp8_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    weight_scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    granularity: str,
+) -> torch.Tensor:
+    """``x @ weight.T + bias`` over ``x``'s last dim on the FP8 GEMM (``x`` quantized
+    dynamically; ``weight`` too unless its scale is given), in ``x``'s dtype."""
+    y = fp8_gemm(
+        x.reshape(-1, x.shape[-1]),
+        weight,
+        b_scale=weight_scale,
+        granularity=granularity,
+        out_dtype=x.dtype,
+        bias=bias,
+    )
+    return y.reshape(*x.shape[:-1], weight.shape[0])
+
+
 class FP8Linear(nn.Module):
     """A linear layer whose weight is stored in FP8 (e4m3) with float32 scales.
 
@@ -355,16 +375,7 @@ class FP8Linear(nn.Module):
                 ".to('cuda'), which quantizes it), call set_weight(weight), or build it "
                 "with from_linear"
             )
-        lead = x.shape[:-1]
-        y = fp8_gemm(
-            x.reshape(-1, x.shape[-1]),
-            self.weight_fp8,
-            b_scale=self.weight_scale,
-            granularity=self.granularity,
-            out_dtype=x.dtype,
-            bias=self.bias,
-        )
-        return y.reshape(*lead, self.out_features)
+        return _fp8_linear(x, self.weight_fp8, self.weight_scale, self.bias, self.granularity)
 
     def extra_repr(self) -> str:
         return (
@@ -412,15 +423,8 @@ class FP8TrainingLinear(nn.Linear):
         return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        y = fp8_gemm(
-            x.reshape(-1, x.shape[-1]),
-            self.weight,
-            granularity=self.granularity,
-            out_dtype=x.dtype,
-            bias=None if self.bias is None else self.bias.float(),
-        )
-        return y.reshape(*lead, self.out_features)
+        bias = None if self.bias is None else self.bias.float()
+        return _fp8_linear(x, self.weight, None, bias, self.granularity)
 
     def to_inference(self) -> FP8Linear:
         """The :class:`FP8Linear` of the trained weights (the weight quantized once)."""

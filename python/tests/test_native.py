@@ -277,16 +277,17 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
              "table_dtype": "bf16", "head_dim": 64, "eps": 1e-6, "style": "neox"},
             "does not verify",
         ),
-        (
-            {"op": "gated_mlp", "x_shape": [4, 8], "n": 8, "dtype": "bf16", "activation": "silu",
-             "tile": "#fusedops.tile<"},
-            "'tile' is not a #fusedops.tile",
-        ),
     ],
 )  # fmt: skip
 def test_bad_op_requests_name_the_field(request_fields, message) -> None:
     with pytest.raises(ArgumentError, match=re.escape(message)):
         _native.build_op_source(json.dumps(request_fields))
+
+
+def test_bad_tiles_are_refused_by_name() -> None:
+    source, _ = cg.quantize_source(16, 64, "bf16", "f8E4M3FN", granularity="row")
+    with pytest.raises(ArgumentError, match="'#fusedops.tile<' is not a #fusedops.tile"):
+        cg.with_tile(source, "#fusedops.tile<")
 
 
 def test_op_requests_must_be_json_objects() -> None:

@@ -39,7 +39,6 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -625,19 +624,13 @@ void CaseRunner::run(uint64_t index, const FuzzCase &fuzzCase,
   setStage(kIdle, -1);
 }
 
-/// A JSON string literal of `text` (quotes, backslashes and control
-/// characters escaped).
+/// A JSON string literal of `text` (invalid UTF-8 replaced).
 static std::string quoteJson(const std::string &text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\')
-      out += std::string("\\") + c;
-    else if (static_cast<unsigned char>(c) < 0x20)
-      out += llvm::formatv("\\u{0:x-4}", static_cast<unsigned>(c)).str();
-    else
-      out += c;
-  }
-  return out + "\"";
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << llvm::json::Value(llvm::json::isUTF8(text) ? text
+                                                   : llvm::json::fixUTF8(text));
+  return out;
 }
 
 void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
@@ -721,12 +714,6 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
               {"fp8", spelled(fp8)},
               {"granularity", spelled(granularity)}};
   }
-  if (rng.chance(0.2))
-    fields.push_back(
-        {"tile", rng.chance(0.5)
-                     ? quoteJson("#fusedops.tile<block = [64, 64, 64], "
-                                 "warps = 4, stages = 3>")
-                     : quoteJson(fuzzCase.source.substr(0, 200))});
   if (rng.chance(0.1) && !fields.empty()) // a field dropped
     fields.erase(fields.begin() + rng.below(fields.size()));
   std::string request = "{\"op\": " + quoteJson(op);
@@ -750,20 +737,37 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
     return;
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(reply);
   fusedopsBufferFree(reply);
+  if (!parsed)
+    llvm::consumeError(parsed.takeError());
   const llvm::json::Object *object = parsed ? parsed->getAsObject() : nullptr;
-  std::optional<llvm::StringRef> source =
+  std::optional<llvm::StringRef> built =
       object ? object->getString("source") : std::nullopt;
   shared->opSources.built++;
-  if (!source || !object->getArray("args"))
+  if (!built || !object->getArray("args"))
     fail("fusedopsBuildOpSource succeeded with a reply that is not "
          "{\"source\", \"args\"}");
+  std::string source = built->str();
+  // A candidate tile on it, as the tuner sets one: plausible or the case's
+  // own text.
+  if (rng.chance(0.2)) {
+    std::string tile = rng.chance(0.5) ? "#fusedops.tile<block = [64, 64, 64], "
+                                         "warps = 4, stages = 3>"
+                                       : fuzzCase.source.substr(0, 200);
+    char *tiled = nullptr;
+    status =
+        fusedopsSetTile(source.data(), source.size(), tile.c_str(), &tiled);
+    checkStatus(status, tiled && *tiled, "fusedopsSetTile");
+    if (status == FUSEDOPS_COMPILE_SUCCESS)
+      source = tiled;
+    fusedopsBufferFree(tiled);
+  }
   if (!opEveryOpt || index % opEveryOpt != 0)
     return;
   // What it built must go through the pipeline, or be refused with a message.
   setStage(kOpSourceLower, -1);
   void *data = nullptr;
   size_t bytes = 0;
-  status = fusedopsJitLower(source->data(), source->size(), "sm_90a", "isa",
+  status = fusedopsJitLower(source.data(), source.size(), "sm_90a", "isa",
                             fuzzCase.optLevel, nullptr, nullptr, &data, &bytes);
   checkStatus(status, data && bytes, "fusedopsJitLower of a built op source");
   if (status == FUSEDOPS_COMPILE_SUCCESS)

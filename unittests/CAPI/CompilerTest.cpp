@@ -149,8 +149,7 @@ TEST(CompilerCAPI, FailuresComeBackWithDiagnostics) {
 // print compiles, and a bad request names its field.
 TEST(CompilerCAPI, BuildsOpSourcesThatCompile) {
   const char *request = R"({"op": "quantize", "rows": 16, "cols": 64,
-      "dtype": "bf16", "fp8": "f8E4M3FN", "granularity": "block128",
-      "tile": "#fusedops.tile<block = [1, 64], warps = 1>"})";
+      "dtype": "bf16", "fp8": "f8E4M3FN", "granularity": "block128"})";
   char *json = nullptr;
   ASSERT_EQ(fusedopsBuildOpSource(request, &json), FUSEDOPS_COMPILE_SUCCESS)
       << lastError();
@@ -162,10 +161,23 @@ TEST(CompilerCAPI, BuildsOpSourcesThatCompile) {
                        "%s: memref<1x1xf32>"),
             std::string::npos)
       << reply;
-  EXPECT_NE(reply.find("tile = #fusedops.tile<block = [1, 64], warps = 1>"),
-            std::string::npos)
-      << reply;
+  EXPECT_EQ(reply.find("tile"), std::string::npos) << reply;
   EXPECT_NE(reply.find(R"("args":["x","q","s"])"), std::string::npos) << reply;
+
+  // A candidate tile is set on such a source once; a second is refused.
+  char *tiled = nullptr;
+  const char *tile = "#fusedops.tile<block = [1, 64], warps = 1>";
+  ASSERT_EQ(fusedopsSetTile(kSource, std::strlen(kSource), tile, &tiled),
+            FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  std::string withTile = tiled;
+  fusedopsBufferFree(tiled);
+  EXPECT_NE(withTile.find("tile = #fusedops.tile<block = [1, 64], warps = 1>"),
+            std::string::npos)
+      << withTile;
+  EXPECT_EQ(fusedopsSetTile(withTile.c_str(), withTile.size(), tile, &tiled),
+            FUSEDOPS_COMPILE_ERROR_INVALID_SOURCE);
+  EXPECT_NE(lastError().find("already has a tile"), std::string::npos);
 
   const char *bad = R"({"op": "dequantize", "rows": 4, "cols": 8,
       "fp8": "f8E4M3FN", "out_dtype": "bf16", "granularity": "column"})";

@@ -19,6 +19,7 @@
 
 #include "llvm/ADT/StringRef.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,12 @@ inline constexpr unsigned kMaxSourceNesting = 256;
 /// line, the depth and what to change; std::nullopt if it does not.
 std::optional<std::string>
 checkSourceNesting(llvm::StringRef source, unsigned limit = kMaxSourceNesting);
+
+/// The deepest nesting of JSON arrays and objects in `text` (outside
+/// strings), counted without recursion: llvm::json::parse recurses once per
+/// level, so JSON from a caller (a tuning cache, an op request) is measured
+/// with this before it is parsed.
+int64_t getJsonNesting(llvm::StringRef text);
 
 } // namespace mlir::fusedops
 
