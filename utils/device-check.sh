@@ -114,6 +114,39 @@ run_python() {
     2>&1 | tee "$out/pytest.log" | tail -25
 }
 
+# Every GPU of the machine (issue 12; run it on a two-GPU machine): the
+# runtime's device tests, fusedops-runner on GPU 1, the Python suite on GPU 0
+# and again on GPU 1 (--device cuda:1), and examples/tensor_parallel.py under
+# torchrun on two GPUs with NCCL (its report in $OUT/tp*.json).
+run_devices() {
+  nvidia-smi -L | tee "$out/gpus.txt"
+  "$bin/FusedOpsRuntimeTests" >"$out/runtime-tests.log" 2>&1
+  echo "runtime GoogleTests rc=$?"
+  grep -E "FAILED|PASSED|SKIPPED" "$out/runtime-tests.log"
+  "$bin/fusedops-runner" "$root/examples/run_llama_block.mlir" -e main \
+    --device=1 --entry-point-result=void \
+    --shared-libs=$mlir_lib/libmlir_runner_utils.so.22.1,$mlir_lib/libmlir_c_runner_utils.so.22.1 \
+    >"$out/example-device1.txt" 2>&1
+  echo "fusedops-runner --device=1 rc=$? ($(tail -1 "$out/example-device1.txt"))"
+  python3 -c 'import pytest' 2>/dev/null ||
+    python3 -m pip install -q --no-index --no-deps --target /tmp/fusedops-pytest \
+      "$root"/.device/whl/{pytest,pluggy,iniconfig,packaging}-*.whl
+  local env="PYTHONPATH=/tmp/fusedops-pytest:$root/python${PYTHONPATH:+:$PYTHONPATH} FUSEDOPS_LIBRARY_DIR=$bin FUSEDOPS_CACHE_DIR=/tmp/fusedops-kc"
+  for device in cuda:0 cuda:1; do
+    env $env timeout 280 python3 -m pytest -q -rs -p no:cacheprovider --device $device \
+      "$root/python/tests" >"$out/pytest-$device.log" 2>&1
+    echo "pytest --device $device rc=$? ($(tail -1 "$out/pytest-$device.log"))"
+    grep -E "^FAILED|^ERROR" "$out/pytest-$device.log" | head -20
+  done
+  for extra in "" --fp8-down; do
+    env $env timeout 200 python3 -m torch.distributed.run --nproc-per-node 2 \
+      "$root/examples/tensor_parallel.py" $extra --report "$out/tp${extra}.json" \
+      >"$out/tp${extra}.log" 2>&1
+    echo "torchrun tensor_parallel.py $extra rc=$?"
+    tail -3 "$out/tp${extra}.log"
+  done
+}
+
 # The GEMM engine: its GPU tests, the SASS of its kernels (HGMMA/QGMMA present,
 # no serialization), and bench/gemm_engine.py (issue 10's shapes and baselines).
 run_gemm() {
@@ -150,6 +183,7 @@ case "$what" in
   bench) run_bench ;;
   gemm) shift; run_gemm "$@" ;;
   memory) shift; run_memory "$@" ;;
+  devices) run_devices ;;
   all) run_example; run_tests; run_lit; run_python; run_sanitize; run_bench ;;
-  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|gemm|memory|all]"; exit 2 ;;
+  *) echo "usage: $0 [--stage|example|tests|lit|python|sanitize|bench|gemm|memory|devices|all]"; exit 2 ;;
 esac

@@ -51,11 +51,27 @@ const char *fusedopsGetLastErrorMessage(void);
  * thread if no context is. Called implicitly by every other function. */
 fusedops_status fusedopsInit(void);
 
+/* Devices. Every function works in the CUDA context current on the calling
+ * thread (a framework's, e.g. PyTorch's for the current device); where none
+ * is, device 0's primary context is made current. fusedopsSetDevice makes
+ * device `ordinal`'s primary context (the one the CUDA runtime API and
+ * PyTorch use) current on this thread; an ordinal the process does not see
+ * is an error naming how many it sees. fusedopsGetDevice: the current
+ * context's device. */
+fusedops_status fusedopsGetDeviceCount(int *count);
+fusedops_status fusedopsSetDevice(int ordinal);
+fusedops_status fusedopsGetDevice(int *ordinal);
+
 /* Compute capability of the current device, e.g. 9 and 0 for an H100. */
 fusedops_status fusedopsGetDeviceArch(int *major, int *minor);
 
 /* Loads a cubin, fatbin or PTX image (PTX is compiled for the device by the
- * driver: this is how sm_80 code runs on later chips). */
+ * driver: this is how sm_80 code runs on later chips). The module keeps a
+ * copy of the image: it is loaded into the current context now (so a bad
+ * image fails here) and into any other context on the first launch of one
+ * of its kernels there, so one module serves every device. A function
+ * handle is valid in every context; unloading the module unloads it from
+ * all of them and frees its functions. */
 fusedops_status fusedopsModuleLoad(const void *image, size_t size,
                                    fusedops_module *module);
 fusedops_status fusedopsModuleUnload(fusedops_module module);
@@ -119,6 +135,16 @@ fusedops_status fusedopsLaunchPlanSetGridPerSm(fusedops_launch_plan plan,
 fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
                                       void *const *buffers, size_t numBuffers,
                                       fusedops_stream stream);
+
+/* fusedopsLaunchPlanRun on device `device` (its buffers and `stream` must
+ * be that device's): in the current context where it is that device's, else
+ * in the device's primary context, made current for the run and the
+ * caller's restored after it. A negative `device` is the current context's,
+ * as fusedopsLaunchPlanRun. */
+fusedops_status fusedopsLaunchPlanRunOnDevice(fusedops_launch_plan plan,
+                                              int device, void *const *buffers,
+                                              size_t numBuffers,
+                                              fusedops_stream stream);
 
 fusedops_status fusedopsLaunchPlanDestroy(fusedops_launch_plan plan);
 

@@ -60,7 +60,8 @@ static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
       return std::nullopt;
     // Each tensor map: the fields of fusedopsLaunchPlanSetTensorMap.
     llvm::json::Array tensorMaps;
-    for (size_t i = 0; i < maps.size(); i += kTensorMapPlanFields) {
+    for (int64_t i = 0, e = maps.size(); i < e;
+         i += static_cast<int64_t>(kTensorMapPlanFields)) {
       ArrayRef<int64_t> f = maps.asArrayRef().slice(i, kTensorMapPlanFields);
       tensorMaps.push_back(llvm::json::Object{
           {"param", f[0]},

@@ -13,7 +13,16 @@
 // mgpuStreamSynchronize/Destroy leave it alone, so a launch is asynchronous on
 // the caller's stream and can be captured in a CUDA graph. (MLIR 22's host
 // code loads the kernels' module once, in a global constructor, and unloads
-// it in a destructor; mgpuModuleLoad/Unload map straight to the driver.)
+// it in a destructor.)
+//
+// Devices: a module (fusedopsModuleLoad, mgpuModuleLoad) keeps its image and
+// is loaded into each CUDA context that launches one of its kernels, on first
+// use there; a function handle resolves to that context's CUfunction at each
+// launch. So one compiled module serves every GPU of the machine, and a
+// launch runs in the context current on the calling thread (PyTorch's for
+// the tensors' device), or, for fusedopsLaunchPlanRunOnDevice, in the given
+// device's context (its primary context where the current one is another
+// device's).
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,9 +31,11 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -260,9 +271,8 @@ fusedops_status check(CUresult result, const char *call) {
       return status_;                                                          \
   } while (false)
 
-/// The driver, initialised, with a context current on this thread: the
-/// caller's if it has one (PyTorch's), else device 0's primary context.
-fusedops_status ready(const Driver *&driver) {
+/// The driver, loaded and initialised (cuInit).
+fusedops_status initialized(const Driver *&driver) {
   std::string error;
   driver = loadDriver(error);
   if (!driver)
@@ -274,25 +284,54 @@ fusedops_status ready(const Driver *&driver) {
                 std::string(lastError) +
                     "; is an NVIDIA GPU visible to this process?");
   }
-  CUcontext context = nullptr;
-  FUSEDOPS_CHECK(driver->cuCtxGetCurrent(&context));
-  if (context)
-    return FUSEDOPS_SUCCESS;
+  return FUSEDOPS_SUCCESS;
+}
+
+/// Most devices whose primary contexts the runtime retains.
+constexpr int kMaxDevices = 64;
+
+/// Device `ordinal`'s primary context (the one PyTorch and the CUDA runtime
+/// API use), retained on first use and held until the process exits.
+fusedops_status primaryContext(const Driver *driver, int ordinal,
+                               CUcontext *context) {
+  static std::array<std::atomic<CUcontext>, kMaxDevices> contexts{};
+  static std::mutex mutex;
+  if (ordinal >= 0 && ordinal < kMaxDevices)
+    if ((*context = contexts[ordinal].load(std::memory_order_acquire)))
+      return FUSEDOPS_SUCCESS;
   int count = 0;
   FUSEDOPS_CHECK(driver->cuDeviceGetCount(&count));
   if (count == 0)
     return fail(FUSEDOPS_ERROR_NO_DEVICE, "the CUDA driver reports no GPU");
-  static CUcontext primary = [&] {
-    CUdevice device = 0;
-    CUcontext ctx = nullptr;
-    if (driver->cuDeviceGet(&device, 0) == kCudaSuccess)
-      driver->cuDevicePrimaryCtxRetain(&ctx, device);
-    return ctx;
-  }();
-  if (!primary)
-    return fail(FUSEDOPS_ERROR_CUDA,
-                "cannot retain the primary context of device 0");
-  FUSEDOPS_CHECK(driver->cuCtxSetCurrent(primary));
+  if (ordinal < 0 || ordinal >= count || ordinal >= kMaxDevices)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "there is no GPU " + std::to_string(ordinal) +
+                    ": this process sees " + std::to_string(count) +
+                    " (numbered from 0, after CUDA_VISIBLE_DEVICES)");
+  std::lock_guard<std::mutex> lock(mutex);
+  if ((*context = contexts[ordinal].load(std::memory_order_acquire)))
+    return FUSEDOPS_SUCCESS;
+  CUdevice device = 0;
+  FUSEDOPS_CHECK(driver->cuDeviceGet(&device, ordinal));
+  CUcontext retained = nullptr;
+  FUSEDOPS_CHECK(driver->cuDevicePrimaryCtxRetain(&retained, device));
+  contexts[ordinal].store(retained, std::memory_order_release);
+  *context = retained;
+  return FUSEDOPS_SUCCESS;
+}
+
+/// The driver, initialised, with a context current on this thread: the
+/// caller's if it has one (PyTorch's), else device 0's primary context.
+fusedops_status ready(const Driver *&driver) {
+  if (fusedops_status status = initialized(driver))
+    return status;
+  CUcontext context = nullptr;
+  FUSEDOPS_CHECK(driver->cuCtxGetCurrent(&context));
+  if (context)
+    return FUSEDOPS_SUCCESS;
+  if (fusedops_status status = primaryContext(driver, 0, &context))
+    return status;
+  FUSEDOPS_CHECK(driver->cuCtxSetCurrent(context));
   return FUSEDOPS_SUCCESS;
 }
 
@@ -300,6 +339,17 @@ fusedops_status ready(const Driver *&driver) {
   const Driver *driver = nullptr;                                              \
   if (fusedops_status status_ = ready(driver))                                 \
   return status_
+
+/// The context current on this thread; where none is, device 0's primary
+/// context, made current (ready()).
+fusedops_status currentContext(const Driver *driver, CUcontext *context) {
+  FUSEDOPS_CHECK(driver->cuCtxGetCurrent(context));
+  if (*context)
+    return FUSEDOPS_SUCCESS;
+  FUSEDOPS_READY(loaded);
+  FUSEDOPS_CHECK(loaded->cuCtxGetCurrent(context));
+  return FUSEDOPS_SUCCESS;
+}
 
 /// Whether an image is PTX text rather than a cubin/fatbin.
 bool isPtx(const void *image, size_t size) {
@@ -312,40 +362,34 @@ bool isPtx(const void *image, size_t size) {
   return std::string(text, limit).find(".version") != std::string::npos;
 }
 
-fusedops_status loadModule(const void *image, size_t size,
-                           fusedops_module *module) {
-  FUSEDOPS_READY(driver);
-  if (!image || !module)
-    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
-                "fusedopsModuleLoad needs an image and a module pointer");
-  CUmodule cuModule = nullptr;
-  if (isPtx(image, size)) {
-    // The driver compiles PTX for this device; keep its log for errors.
-    char log[8192] = {0};
-    int options[] = {kJitErrorLogBuffer, kJitErrorLogBufferSize};
-    void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
-    std::string text(static_cast<const char *>(image), size);
-    CUresult result =
-        driver->cuModuleLoadDataEx(&cuModule, text.c_str(), 2, options, values);
-    if (result != kCudaSuccess) {
-      check(result, "cuModuleLoadDataEx (PTX JIT)");
-      return fail(FUSEDOPS_ERROR_CUDA, std::string(lastError) + ": " + log);
-    }
-  } else {
-    FUSEDOPS_CHECK(driver->cuModuleLoadData(&cuModule, image));
+/// Loads `image` (PTX text NUL-terminated, or a cubin/fatbin) into the
+/// current context.
+fusedops_status loadImage(const Driver *driver, const std::string &image,
+                          bool ptx, CUmodule *module) {
+  if (!ptx) {
+    FUSEDOPS_CHECK(driver->cuModuleLoadData(module, image.data()));
+    return FUSEDOPS_SUCCESS;
   }
-  *module = reinterpret_cast<fusedops_module>(cuModule);
+  // The driver compiles PTX for this device; keep its log for errors.
+  char log[8192] = {0};
+  int options[] = {kJitErrorLogBuffer, kJitErrorLogBufferSize};
+  void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
+  CUresult result =
+      driver->cuModuleLoadDataEx(module, image.c_str(), 2, options, values);
+  if (result != kCudaSuccess) {
+    check(result, "cuModuleLoadDataEx (PTX JIT)");
+    return fail(FUSEDOPS_ERROR_CUDA, std::string(lastError) + ": " + log);
+  }
   return FUSEDOPS_SUCCESS;
 }
 
 /// The SM count of the current context's device. Asked at every launch of
 /// a persistent kernel: cached per device.
 fusedops_status getMultiprocessorCount(const Driver *driver, int *count) {
-  constexpr int kDevices = 64;
-  static std::atomic<int> counts[kDevices];
+  static std::atomic<int> counts[kMaxDevices];
   CUdevice device = 0;
   FUSEDOPS_CHECK(driver->cuCtxGetDevice(&device));
-  if (device >= 0 && device < kDevices)
+  if (device >= 0 && device < kMaxDevices)
     if (int known = counts[device].load(std::memory_order_relaxed)) {
       *count = known;
       return FUSEDOPS_SUCCESS;
@@ -353,7 +397,7 @@ fusedops_status getMultiprocessorCount(const Driver *driver, int *count) {
   constexpr int kAttrMultiprocessorCount = 16;
   FUSEDOPS_CHECK(
       driver->cuDeviceGetAttribute(count, kAttrMultiprocessorCount, device));
-  if (device >= 0 && device < kDevices)
+  if (device >= 0 && device < kMaxDevices)
     counts[device].store(*count, std::memory_order_relaxed);
   return FUSEDOPS_SUCCESS;
 }
@@ -364,14 +408,192 @@ void reportAsync(const char *what) {
   std::fprintf(stderr, "fusedops runtime: %s: %s\n", what, lastError.c_str());
 }
 
-void *loadModuleOrReport(const void *image, size_t size) {
+/// Most contexts one module is loaded into (one per GPU in practice).
+constexpr int kMaxContexts = 64;
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Modules and functions, loaded per context
+//===----------------------------------------------------------------------===//
+
+/// A kernel image and the contexts it is loaded into. Entries are appended
+/// under `mutex` and published through `numContexts`, so launches find their
+/// context's module without a lock.
+struct fusedops_module_st {
+  std::string image;
+  bool ptx = false;
+  std::mutex mutex;
+  struct Loaded {
+    CUcontext context = nullptr;
+    CUmodule module = nullptr;
+  };
+  std::array<Loaded, kMaxContexts> loaded;
+  std::atomic<int> numLoaded{0};
+  /// The functions handed out, one per name; freed with the module.
+  std::vector<std::unique_ptr<fusedops_function_st>> functions;
+};
+
+/// A kernel of a module, resolved to a CUfunction in each context that
+/// launches it (on first use there).
+struct fusedops_function_st {
+  fusedops_module_st *module = nullptr;
+  std::string name;
+  struct Resolved {
+    CUcontext context = nullptr;
+    CUfunction function = nullptr;
+    /// The dynamic shared memory this context's function is opted into.
+    std::atomic<uint32_t> sharedBytes{0};
+  };
+  std::array<Resolved, kMaxContexts> resolved;
+  std::atomic<int> numResolved{0};
+};
+
+/// `module` in the current context `context`, loaded there on first use.
+/// The caller holds module->mutex.
+static fusedops_status moduleIn(const Driver *driver, fusedops_module module,
+                                CUcontext context, CUmodule *out) {
+  int n = module->numLoaded.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (module->loaded[i].context == context) {
+      *out = module->loaded[i].module;
+      return FUSEDOPS_SUCCESS;
+    }
+  if (n == kMaxContexts)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "a fusedops module is loaded into " +
+                    std::to_string(kMaxContexts) +
+                    " CUDA contexts already; launch from fewer contexts");
+  if (fusedops_status status =
+          loadImage(driver, module->image, module->ptx, out))
+    return status;
+  module->loaded[n].context = context;
+  module->loaded[n].module = *out;
+  module->numLoaded.store(n + 1, std::memory_order_release);
+  return FUSEDOPS_SUCCESS;
+}
+
+/// `function` in the current context `context` (its module loaded there on
+/// first use), opted into `sharedBytes` of dynamic shared memory. Without
+/// the opt-in a block gets 48 KiB in all, static and reserved shared memory
+/// included: a kernel asking for exactly 48 KiB of dynamic memory already
+/// fails to launch (seen on an H100), so every kernel with dynamic memory
+/// opts in.
+static fusedops_status functionIn(const Driver *driver,
+                                  fusedops_function function, CUcontext context,
+                                  uint32_t sharedBytes, CUfunction *out) {
+  fusedops_function_st::Resolved *resolved = nullptr;
+  int n = function->numResolved.load(std::memory_order_acquire);
+  for (int i = 0; i < n && !resolved; ++i)
+    if (function->resolved[i].context == context)
+      resolved = &function->resolved[i];
+  if (!resolved) {
+    std::lock_guard<std::mutex> lock(function->module->mutex);
+    n = function->numResolved.load(std::memory_order_acquire);
+    for (int i = 0; i < n && !resolved; ++i)
+      if (function->resolved[i].context == context)
+        resolved = &function->resolved[i];
+    if (!resolved) {
+      if (n == kMaxContexts)
+        return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                    "kernel '" + function->name + "' is loaded into " +
+                        std::to_string(kMaxContexts) +
+                        " CUDA contexts already");
+      CUmodule module = nullptr;
+      if (fusedops_status status =
+              moduleIn(driver, function->module, context, &module))
+        return status;
+      CUfunction cuFunction = nullptr;
+      CUresult result = driver->cuModuleGetFunction(&cuFunction, module,
+                                                    function->name.c_str());
+      if (result != kCudaSuccess) {
+        check(result, "cuModuleGetFunction");
+        return fail(FUSEDOPS_ERROR_CUDA, std::string(lastError) +
+                                             " for kernel '" + function->name +
+                                             "'");
+      }
+      resolved = &function->resolved[n];
+      resolved->context = context;
+      resolved->function = cuFunction;
+      function->numResolved.store(n + 1, std::memory_order_release);
+    }
+  }
+  // Raised only: the largest request of any launch in this context stands.
+  uint32_t allowed = resolved->sharedBytes.load(std::memory_order_relaxed);
+  if (sharedBytes > allowed) {
+    FUSEDOPS_CHECK(driver->cuFuncSetAttribute(resolved->function,
+                                              kFuncAttrMaxDynamicSharedBytes,
+                                              static_cast<int>(sharedBytes)));
+    resolved->sharedBytes.store(sharedBytes, std::memory_order_relaxed);
+  }
+  *out = resolved->function;
+  return FUSEDOPS_SUCCESS;
+}
+
+static fusedops_status loadModule(const void *image, size_t size,
+                                  fusedops_module *module) {
+  FUSEDOPS_READY(driver);
+  if (!image || !module || size == 0)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsModuleLoad needs a non-empty image and a module "
+                "pointer");
+  auto loaded = std::make_unique<fusedops_module_st>();
+  loaded->ptx = isPtx(image, size);
+  loaded->image.assign(static_cast<const char *>(image), size);
+  // Loaded here now, so that a bad image fails at once, not at a launch.
+  CUcontext context = nullptr;
+  CUmodule cuModule = nullptr;
+  if (fusedops_status status = currentContext(driver, &context))
+    return status;
+  {
+    std::lock_guard<std::mutex> lock(loaded->mutex);
+    if (fusedops_status status =
+            moduleIn(driver, loaded.get(), context, &cuModule))
+      return status;
+  }
+  *module = loaded.release();
+  return FUSEDOPS_SUCCESS;
+}
+
+/// Unloads `module` from every context it was loaded into, then frees it.
+/// Contexts already gone (destroyed, or the driver shut down at process
+/// exit) are skipped.
+static fusedops_status unloadModule(const Driver *driver,
+                                    fusedops_module module) {
+  std::unique_ptr<fusedops_module_st> owned(module);
+  constexpr CUresult kDeinitialized = 4, kInvalidContext = 201,
+                     kContextDestroyed = 709;
+  CUcontext current = nullptr;
+  CUresult result = driver->cuCtxGetCurrent(&current);
+  if (result == kDeinitialized)
+    return FUSEDOPS_SUCCESS;
+  FUSEDOPS_CHECK(result);
+  fusedops_status status = FUSEDOPS_SUCCESS;
+  CUcontext made = current;
+  for (int i = 0, n = module->numLoaded.load(); i < n; ++i) {
+    const auto &loaded = module->loaded[i];
+    if (made != loaded.context) {
+      result = driver->cuCtxSetCurrent(loaded.context);
+      if (result != kCudaSuccess)
+        continue;
+      made = loaded.context;
+    }
+    result = driver->cuModuleUnload(loaded.module);
+    if (result != kCudaSuccess && result != kDeinitialized &&
+        result != kInvalidContext && result != kContextDestroyed && !status)
+      status = check(result, "cuModuleUnload");
+  }
+  if (made != current)
+    driver->cuCtxSetCurrent(current);
+  return status;
+}
+
+static void *loadModuleOrReport(const void *image, size_t size) {
   fusedops_module module = nullptr;
   if (loadModule(image, size, &module))
     reportAsync("mgpuModuleLoad");
   return module;
 }
-
-} // namespace
 
 //===----------------------------------------------------------------------===//
 // C API
@@ -415,9 +637,15 @@ fusedops_status fusedopsModuleLoad(const void *image, size_t size,
 }
 
 fusedops_status fusedopsModuleUnload(fusedops_module module) {
-  FUSEDOPS_READY(driver);
-  FUSEDOPS_CHECK(driver->cuModuleUnload(reinterpret_cast<CUmodule>(module)));
-  return FUSEDOPS_SUCCESS;
+  if (!module)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsModuleUnload needs a module");
+  const Driver *driver = driverOrNull();
+  if (!driver) { // Nothing was loaded without a driver.
+    delete module;
+    return FUSEDOPS_SUCCESS;
+  }
+  return unloadModule(driver, module);
 }
 
 fusedops_status fusedopsModuleGetFunction(fusedops_module module,
@@ -428,28 +656,29 @@ fusedops_status fusedopsModuleGetFunction(fusedops_module module,
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                 "fusedopsModuleGetFunction needs a module, a name and a "
                 "function pointer");
-  CUfunction cuFunction = nullptr;
-  CUresult result = driver->cuModuleGetFunction(
-      &cuFunction, reinterpret_cast<CUmodule>(module), name);
-  if (result != kCudaSuccess) {
-    check(result, "cuModuleGetFunction");
-    return fail(FUSEDOPS_ERROR_CUDA,
-                std::string(lastError) + " for kernel '" + name + "'");
+  fusedops_function found = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(module->mutex);
+    for (const auto &known : module->functions)
+      if (known->name == name)
+        found = known.get();
+    if (!found) {
+      auto created = std::make_unique<fusedops_function_st>();
+      created->module = module;
+      created->name = name;
+      found = created.get();
+      module->functions.push_back(std::move(created));
+    }
   }
-  *function = reinterpret_cast<fusedops_function>(cuFunction);
-  return FUSEDOPS_SUCCESS;
-}
-
-/// Lets `function` use `bytes` of dynamic shared memory. Without the opt-in
-/// a block gets 48 KiB in all, static and reserved shared memory included:
-/// a kernel asking for exactly 48 KiB of dynamic memory already fails to
-/// launch (seen on an H100), so every kernel with dynamic memory opts in.
-static fusedops_status allowSharedBytes(const Driver *driver,
-                                        CUfunction function, uint32_t bytes) {
-  if (bytes == 0)
-    return FUSEDOPS_SUCCESS;
-  FUSEDOPS_CHECK(driver->cuFuncSetAttribute(
-      function, kFuncAttrMaxDynamicSharedBytes, static_cast<int>(bytes)));
+  // Resolved in the current context now, so that a wrong name fails here.
+  CUcontext context = nullptr;
+  CUfunction cuFunction = nullptr;
+  if (fusedops_status status = currentContext(driver, &context))
+    return status;
+  if (fusedops_status status =
+          functionIn(driver, found, context, 0, &cuFunction))
+    return status;
+  *function = found;
   return FUSEDOPS_SUCCESS;
 }
 
@@ -459,16 +688,52 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
                                      uint32_t sharedMemoryBytes,
                                      fusedops_stream stream, void **params) {
   FUSEDOPS_READY(driver);
-  if (!function)
+  if (!function || !grid || !block)
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
-                "fusedopsLaunchKernel needs a function");
-  if (fusedops_status status = allowSharedBytes(
-          driver, reinterpret_cast<CUfunction>(function), sharedMemoryBytes))
+                "fusedopsLaunchKernel needs a function, a grid and a block");
+  CUcontext context = nullptr;
+  CUfunction cuFunction = nullptr;
+  if (fusedops_status status = currentContext(driver, &context))
+    return status;
+  if (fusedops_status status =
+          functionIn(driver, function, context, sharedMemoryBytes, &cuFunction))
     return status;
   FUSEDOPS_CHECK(driver->cuLaunchKernel(
-      reinterpret_cast<CUfunction>(function), grid[0], grid[1], grid[2],
-      block[0], block[1], block[2], sharedMemoryBytes,
-      static_cast<CUstream>(stream), params, nullptr));
+      cuFunction, grid[0], grid[1], grid[2], block[0], block[1], block[2],
+      sharedMemoryBytes, static_cast<CUstream>(stream), params, nullptr));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsGetDeviceCount(int *count) {
+  if (!count)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsGetDeviceCount needs an int pointer");
+  const Driver *driver = nullptr;
+  if (fusedops_status status = initialized(driver))
+    return status;
+  FUSEDOPS_CHECK(driver->cuDeviceGetCount(count));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsSetDevice(int ordinal) {
+  const Driver *driver = nullptr;
+  if (fusedops_status status = initialized(driver))
+    return status;
+  CUcontext context = nullptr;
+  if (fusedops_status status = primaryContext(driver, ordinal, &context))
+    return status;
+  FUSEDOPS_CHECK(driver->cuCtxSetCurrent(context));
+  return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsGetDevice(int *ordinal) {
+  if (!ordinal)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsGetDevice needs an int pointer");
+  FUSEDOPS_READY(driver);
+  CUdevice device = 0;
+  FUSEDOPS_CHECK(driver->cuCtxGetDevice(&device));
+  *ordinal = device;
   return FUSEDOPS_SUCCESS;
 }
 
@@ -546,7 +811,7 @@ fusedops_status fusedopsEncodeTensorMap2D(void *map, const void *global,
 
 struct fusedops_launch_plan_st {
   struct Launch {
-    CUfunction function;
+    fusedops_function function;
     uint32_t grid[3];
     uint32_t block[3];
     uint32_t sharedMemoryBytes;
@@ -595,7 +860,15 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
                 "fusedopsLaunchPlanAdd needs a plan, a function, the grid and "
                 "block sizes and, for parameters, their values and buffer "
                 "indices");
-  auto cuFunction = reinterpret_cast<CUfunction>(function);
+  // Resolved in the current context (which also opts it into its shared
+  // memory there); each run resolves it in the context it launches in.
+  CUcontext context = nullptr;
+  CUfunction cuFunction = nullptr;
+  if (fusedops_status status = currentContext(driver, &context))
+    return status;
+  if (fusedops_status status =
+          functionIn(driver, function, context, sharedMemoryBytes, &cuFunction))
+    return status;
   std::vector<size_t> mapSizedParams;
   if (driver->cuFuncGetParamInfo) {
     // The kernel's own parameter list, as the driver read it from the image.
@@ -626,11 +899,8 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
                       std::to_string(numParams) +
                       "; the plan does not belong to this kernel");
   }
-  if (fusedops_status status =
-          allowSharedBytes(driver, cuFunction, sharedMemoryBytes))
-    return status;
   fusedops_launch_plan_st::Launch launch;
-  launch.function = cuFunction;
+  launch.function = function;
   std::copy(grid, grid + 3, launch.grid);
   std::copy(block, block + 3, launch.block);
   launch.sharedMemoryBytes = sharedMemoryBytes;
@@ -699,26 +969,10 @@ fusedops_status fusedopsLaunchPlanSetGridPerSm(fusedops_launch_plan plan,
   return FUSEDOPS_SUCCESS;
 }
 
-fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
-                                      void *const *buffers, size_t numBuffers,
-                                      fusedops_stream stream) {
-  if (!plan || (numBuffers && !buffers))
-    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
-                "fusedopsLaunchPlanRun needs a plan and its buffers");
-  if (numBuffers < plan->numBuffers)
-    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
-                "the launch plan reads " + std::to_string(plan->numBuffers) +
-                    " buffers but was given " + std::to_string(numBuffers));
-  // This runs on every call of the Python API, so it skips ready()'s checks
-  // (a driver call among them) where it can: a plan with launches found the
-  // driver when they were added, and the caller (PyTorch) has its context
-  // current. Where no context is current, ready() makes device 0's primary
-  // context current and the launch is tried again.
-  const Driver *driver = plan->driver;
-  if (!driver) {
-    FUSEDOPS_READY(loaded);
-    driver = loaded;
-  }
+/// Launches `plan`'s kernels in `context`, which is current.
+static fusedops_status runPlan(const Driver *driver, fusedops_launch_plan plan,
+                               CUcontext context, void *const *buffers,
+                               fusedops_stream stream) {
   // The tensor maps' buffers must be 16-byte aligned (the rest of a map was
   // checked when it was set): refuse before launching anything.
   for (const auto &launch : plan->launches)
@@ -730,7 +984,6 @@ fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
                         " is read through a TMA tensor map and must be "
                         "16-byte aligned (a contiguous tensor of its own "
                         "storage, not an offset view)");
-  constexpr CUresult kInvalidContext = 201;
   // Kernel parameters live on this thread's stack: runs may overlap.
   constexpr size_t kInline = 64;
   for (const auto &launch : plan->launches) {
@@ -784,31 +1037,75 @@ fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
     uint32_t gridX = launch.grid[0];
     if (launch.gridPerSm) {
       int sms = 0;
-      if (fusedops_status status = getMultiprocessorCount(driver, &sms)) {
-        // No current context yet: ready() makes one, then ask again.
-        FUSEDOPS_READY(loaded);
-        if ((status = getMultiprocessorCount(loaded, &sms)))
-          return status;
-      }
+      if (fusedops_status status = getMultiprocessorCount(driver, &sms))
+        return status;
       gridX = static_cast<uint32_t>(
           std::min<uint64_t>(gridX, uint64_t(sms) * launch.gridPerSm));
     }
-    auto launchOnce = [&] {
-      return driver->cuLaunchKernel(
-          launch.function, gridX, launch.grid[1], launch.grid[2],
-          launch.block[0], launch.block[1], launch.block[2],
-          launch.sharedMemoryBytes, static_cast<CUstream>(stream), params,
-          nullptr);
-    };
-    CUresult result = launchOnce();
-    if (result == kInvalidContext) {
-      FUSEDOPS_READY(loaded);
-      (void)loaded;
-      result = launchOnce();
-    }
-    FUSEDOPS_CHECK(result);
+    CUfunction function = nullptr;
+    if (fusedops_status status =
+            functionIn(driver, launch.function, context,
+                       launch.sharedMemoryBytes, &function))
+      return status;
+    FUSEDOPS_CHECK(driver->cuLaunchKernel(
+        function, gridX, launch.grid[1], launch.grid[2], launch.block[0],
+        launch.block[1], launch.block[2], launch.sharedMemoryBytes,
+        static_cast<CUstream>(stream), params, nullptr));
   }
   return FUSEDOPS_SUCCESS;
+}
+
+fusedops_status fusedopsLaunchPlanRun(fusedops_launch_plan plan,
+                                      void *const *buffers, size_t numBuffers,
+                                      fusedops_stream stream) {
+  return fusedopsLaunchPlanRunOnDevice(plan, -1, buffers, numBuffers, stream);
+}
+
+fusedops_status fusedopsLaunchPlanRunOnDevice(fusedops_launch_plan plan,
+                                              int device, void *const *buffers,
+                                              size_t numBuffers,
+                                              fusedops_stream stream) {
+  if (!plan || (numBuffers && !buffers))
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "fusedopsLaunchPlanRun needs a plan and its buffers");
+  if (numBuffers < plan->numBuffers)
+    return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
+                "the launch plan reads " + std::to_string(plan->numBuffers) +
+                    " buffers but was given " + std::to_string(numBuffers));
+  // This runs on every call of the Python API, so it skips ready()'s checks
+  // where it can: a plan with launches found the driver when they were
+  // added, and the caller (PyTorch) has its context current.
+  const Driver *driver = plan->driver;
+  if (!driver) {
+    FUSEDOPS_READY(loaded);
+    driver = loaded;
+  }
+  CUcontext current = nullptr;
+  FUSEDOPS_CHECK(driver->cuCtxGetCurrent(&current));
+  CUcontext context = current;
+  if (device >= 0) {
+    // The current context where it is the device's (PyTorch's under its
+    // device guard), else the device's primary context for this run.
+    CUdevice currentDevice = -1;
+    if (current)
+      FUSEDOPS_CHECK(driver->cuCtxGetDevice(&currentDevice));
+    if (currentDevice != device) {
+      if (fusedops_status status = primaryContext(driver, device, &context))
+        return status;
+      FUSEDOPS_CHECK(driver->cuCtxSetCurrent(context));
+    }
+  } else if (!current) {
+    if (fusedops_status status = currentContext(driver, &context))
+      return status;
+    current = context; // ready() made it current for good, as before
+  }
+  fusedops_status status = runPlan(driver, plan, context, buffers, stream);
+  if (context != current) {
+    CUresult restored = driver->cuCtxSetCurrent(current);
+    if (!status)
+      status = check(restored, "cuCtxSetCurrent (restoring the caller's)");
+  }
+  return status;
 }
 
 fusedops_status fusedopsLaunchPlanDestroy(fusedops_launch_plan plan) {
@@ -997,14 +1294,9 @@ void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
 
 void mgpuModuleUnload(void *module) {
   // At process exit the driver may already be shut down
-  // (CUDA_ERROR_DEINITIALIZED): the module is gone with it.
-  constexpr CUresult kDeinitialized = 4;
-  const Driver *driver = driverOrNull();
-  if (!module || !driver)
-    return;
-  CUresult result = driver->cuModuleUnload(static_cast<CUmodule>(module));
-  if (result != kCudaSuccess && result != kDeinitialized &&
-      check(result, "cuModuleUnload"))
+  // (CUDA_ERROR_DEINITIALIZED): the contexts' modules are gone with it, and
+  // unloadModule only frees ours.
+  if (module && fusedopsModuleUnload(static_cast<fusedops_module>(module)))
     reportAsync("mgpuModuleUnload");
 }
 

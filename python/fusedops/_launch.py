@@ -2,9 +2,11 @@
 
 A kernel is compiled once per key (op, shapes, dtypes, attributes, chip, compiler and ptxas
 versions) from the source its op's builder describes (:mod:`fusedops._codegen`), through the
-C API (:mod:`fusedops._native`), and launched on PyTorch's current CUDA stream by replaying its
-launch plan. A plain eager call whose signature passed the full checks before is entered in its
-op's call table (:data:`_tables`), which later runs it with the per-call checks only. The tuner
+C API (:mod:`fusedops._native`), and launched on PyTorch's current CUDA stream of its tensors'
+device by replaying its launch plan. One compiled module serves every device of its chip; each
+device gets its own :class:`_Kernel` (outputs allocated there, plan loaded into its context).
+A plain eager call whose signature passed the full checks before is entered in its op's call
+table (:data:`_tables`), which later runs it with the per-call checks only. The tuner
 (:mod:`fusedops.tune`) forces tiles through :func:`_tuning`.
 """
 
@@ -40,8 +42,12 @@ class _Kernel:
         module: _native.CompiledModule,
         inputs: Sequence[Optional[torch.Tensor]],
         outputs: Sequence[tuple[Sequence[int], torch.dtype]],
+        device: int,
     ) -> None:
+        """Built under ``torch.cuda.device(device)``: the launch plan's kernels load there."""
         self.module = module
+        self.device = device
+        cuda = torch.device("cuda", device)
         inputs = [t for t in inputs if t is not None]
         self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
         shapes = [(t.shape, t.stride()) for t in inputs]
@@ -86,13 +92,13 @@ class _Kernel:
             if like >= 0:
                 self.allocators.append((torch.empty_like, like, (), {}))
                 continue
-            template = torch.empty((1,) * len(shape), dtype=dtype, device=_CUDA0).expand(shape)
+            template = torch.empty((1,) * len(shape), dtype=dtype, device=cuda).expand(shape)
             if torch.empty_like(template).is_contiguous():
                 self.allocators.append((torch.empty_like, -1, (template,), {}))
             else:  # not what PyTorch documents for overlapping tensors; be safe
                 strides = _contiguous_strides(shape)
                 self.allocators.append(
-                    (torch.empty_strided, -1, (shape, strides), {"dtype": dtype, "device": _CUDA0})
+                    (torch.empty_strided, -1, (shape, strides), {"dtype": dtype, "device": cuda})
                 )
         self.allocators = tuple(self.allocators)
         fastcall = _native.fastcall() if self.plan is not None else None
@@ -103,9 +109,10 @@ class _Kernel:
                 self.plan.handle,
                 self.plan,
                 len(inputs),
+                device,
                 _PLAIN_TYPES,
                 _raw_stream,
-                (0,),
+                (device,),
                 self.allocators,
                 self.plan.raise_failure,
                 torch.is_grad_enabled,
@@ -129,7 +136,8 @@ class _Kernel:
 
         Launches on ``inputs`` (None entries, absent optional tensors, skipped) and returns the
         outputs if every input is what that signature assumes and the call is plain eager:
-        exactly a ``torch.Tensor`` or ``nn.Parameter`` on cuda:0, contiguous, 16-byte aligned,
+        exactly a ``torch.Tensor`` or ``nn.Parameter`` on this kernel's GPU, contiguous, 16-byte
+        aligned,
         not requiring grad where grad mode is on (a module's parameters under ``no_grad``).
         Otherwise returns None and launches nothing: the caller takes the full checks, which say
         what is wrong or route the call through the custom op. Where the ``_fastcall``
@@ -140,7 +148,7 @@ class _Kernel:
                 continue
             if (
                 not _is_plain(t)
-                or t.get_device()  # -1 on the CPU, 1.. on other GPUs
+                or t.get_device() != self.device  # -1 on the CPU
                 or not t.is_contiguous()
                 or t.data_ptr() & 15
             ):
@@ -157,9 +165,6 @@ def _is_plain(t: torch.Tensor) -> bool:
     """Whether ``t`` needs neither a subclass's dispatch nor autograd: exactly a tensor or a
     parameter, not requiring grad where grad mode is on (``_fastcall`` checks the same)."""
     return type(t) in _PLAIN_TYPES and not (t.requires_grad and torch.is_grad_enabled())
-
-
-_CUDA0 = torch.device("cuda", 0)
 
 
 def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
@@ -196,11 +201,11 @@ class _CallTable:
     """An operator's calls that passed the full checks, by signature: what
     ``fusedops._fastcall.Table`` does, in Python, where the extension is not built.
 
-    Key: the call's non-tensor arguments, then each tensor's shape and dtype (None, None for an
-    absent optional tensor). Value: what runs such a call (``_Kernel.run_checked``), given the
-    tensors. Calling the table returns that entry's outputs, or None where there is no entry or
-    an argument needs the full checks (not exactly a ``torch.Tensor`` or ``nn.Parameter``,
-    unhashable).
+    Key: the call's non-tensor arguments, the device of its first tensor, then each tensor's shape
+    and dtype (None, None for an absent optional tensor). Value: what runs such a call
+    (``_Kernel.run_checked``), given the tensors. Calling the table returns that entry's
+    outputs, or None where there is no entry or an argument needs the full checks (not exactly
+    a ``torch.Tensor`` or ``nn.Parameter``, unhashable).
     """
 
     def __init__(self) -> None:
@@ -208,13 +213,15 @@ class _CallTable:
 
     @staticmethod
     def _key(tensors: tuple, statics: tuple) -> Optional[tuple]:
-        key = list(statics)
+        key = [*statics, None]
         for t in tensors:
             if t is None:
                 key += (None, None)
             elif type(t) not in _PLAIN_TYPES:
                 return None
             else:
+                if key[len(statics)] is None:
+                    key[len(statics)] = t.get_device()
                 key += (t.shape, t.dtype)
         return tuple(key)
 
@@ -270,9 +277,10 @@ def _forget_kernels() -> None:
         _tables.clear()
         _tables.update(_new_tables())
         _kernels.clear()
+        _modules.clear()
 
 
-def _chip_for(device: torch.device) -> str:
+def _chip_for(device: int) -> str:
     forced = os.environ.get("FUSEDOPS_CHIP")
     if forced:
         return forced
@@ -280,21 +288,21 @@ def _chip_for(device: torch.device) -> str:
     chip = _native.chip_for_capability(major, minor)
     if chip is None:
         raise DeviceError(
-            f"fusedops compiles for {_native.known_chips()}; {device} is sm_{major}{minor}; "
-            "set FUSEDOPS_CHIP to one of those to try the nearest one"
+            f"fusedops compiles for {_native.known_chips()}; cuda:{device} is "
+            f"sm_{major}{minor}; set FUSEDOPS_CHIP to one of those to try the nearest one"
         )
     return chip
 
 
-_targets: dict[Optional[int], tuple[str, str]] = {}
+_targets: dict[int, tuple[str, str]] = {}
 
 
-def _target(device: torch.device) -> tuple[str, str]:
-    """(chip, compiler version) for ``device``, looked up once per device."""
-    target = _targets.get(device.index)
+def _target(device: int) -> tuple[str, str]:
+    """(chip, compiler version) for GPU ``device`` (its ordinal), looked up once per device."""
+    target = _targets.get(device)
     if target is None:
         target = (_chip_for(device), _native.compiler_version())
-        _targets[device.index] = target
+        _targets[device] = target
     return target
 
 
@@ -325,6 +333,10 @@ def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
         _override = saved
 
 
+#: The compiled modules by (op, chip, compiler version, key): shared by the devices of a chip.
+_modules: dict[tuple, _native.CompiledModule] = {}
+
+
 def _kernel(
     op: str,
     key: tuple,
@@ -332,10 +344,11 @@ def _kernel(
     inputs: Sequence[Optional[torch.Tensor]],
     outputs: Sequence[tuple[Sequence[int], torch.dtype]],
 ) -> _Kernel:
-    """The compiled kernel of ``op`` for ``key`` on cuda:0 (where :func:`_check_tensor` puts
-    every argument), built from ``build()``'s source on first use. Its function takes
+    """The compiled kernel of ``op`` for ``key`` on the GPU of ``inputs`` (all on one device:
+    :func:`_check_tensor`), built from ``build()``'s source on first use. Its function takes
     ``inputs`` (Nones skipped) and then ``outputs`` (shape, dtype; contiguous) as arguments."""
-    chip, version = _targets.get(0) or _target(torch.device("cuda", 0))
+    device = next(t for t in inputs if t is not None).get_device()
+    chip, version = _targets.get(device) or _target(device)
     if _override is not None:
         override = _override
         override.sources.append(build()[0])
@@ -347,26 +360,34 @@ def _kernel(
                 source, names = untiled()
                 return _codegen.with_tile(source, override.tile), names
 
-    full_key = (op, chip, version, *key)
+    module_key = (op, chip, version, *key)
+    full_key = (device, *module_key)
     kernel = _kernels.get(full_key)
     if kernel is not None:
         return kernel
     with _kernels_lock:
         kernel = _kernels.get(full_key)
         if kernel is None:
-            source, _ = build()
-            # The chip table's format: PTX for the Ampere chips lets the driver compile
-            # it for any later card.
-            fmt = _native.jit_format(chip)
-            rt = _native.runtime()
-            _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")
-            rt.fusedopsTakeAsyncErrorCount()
-            module = _native.compile_module(source, chip=chip, fmt=fmt)
-            if rt.fusedopsTakeAsyncErrorCount():
-                raise RuntimeLaunchError(
-                    f"loading the {op} kernels failed: {rt.fusedopsGetLastErrorMessage().decode()}"
-                )
-            kernel = _Kernel(module, inputs, outputs)
+            # Under the device's guard: the host code's constructors and the launch plan load
+            # the kernels into this device's context (and no other device gets a context).
+            with torch.cuda.device(device):
+                module = _modules.get(module_key)
+                rt = _native.runtime()
+                _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")
+                rt.fusedopsTakeAsyncErrorCount()
+                if module is None:
+                    source, _ = build()
+                    # The chip table's format: PTX for the Ampere chips lets the driver
+                    # compile it for any later card.
+                    fmt = _native.jit_format(chip)
+                    module = _native.compile_module(source, chip=chip, fmt=fmt)
+                kernel = _Kernel(module, inputs, outputs, device)
+                if rt.fusedopsTakeAsyncErrorCount():
+                    raise RuntimeLaunchError(
+                        f"loading the {op} kernels failed: "
+                        f"{rt.fusedopsGetLastErrorMessage().decode()}"
+                    )
+            _modules[module_key] = module
             _kernels[full_key] = kernel
     return kernel
 
@@ -380,16 +401,19 @@ except AttributeError:  # pragma: no cover - older PyTorch
 
 
 def _launch(kernel: _Kernel, tensors: Sequence[torch.Tensor]) -> None:
+    """Launch ``kernel`` on ``tensors`` (on its device) on PyTorch's current stream there."""
     plan = kernel.plan
+    device = kernel.device
     if plan is not None:  # the pointers in a fresh array: no lock, runs may overlap
         pointers = kernel.buffer_type(*[t.data_ptr() for t in tensors])
-        plan.run(pointers, _raw_stream(0))  # _check_tensor: every argument is on cuda:0
+        plan.run(pointers, _raw_stream(device), device)
         return
     rt = _native.runtime()
-    with kernel.lock:
+    # The host code launches in the current context: the device's, under its guard.
+    with kernel.lock, torch.cuda.device(device):
         for d, t in zip(kernel.descriptors, tensors):
             d.allocated = d.aligned = t.data_ptr()
-        rt.fusedopsSetCurrentStream(_raw_stream(0))
+        rt.fusedopsSetCurrentStream(_raw_stream(device))
         try:
             kernel.entry(*kernel.arguments)
         finally:

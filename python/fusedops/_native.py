@@ -54,7 +54,7 @@ _CAPI = "libFusedOpsCAPI.so"
 _FASTCALL = "_fastcall.abi3.so"
 # The extension's interface version (FastCall.c's INTERFACE): a file from another build, whose
 # Launcher takes other arguments, is refused (the Python path runs) instead of failing each call.
-FASTCALL_INTERFACE = 2
+FASTCALL_INTERFACE = 3
 _lock = threading.Lock()
 _libs: Optional[tuple[ctypes.CDLL, ctypes.CDLL]] = None
 
@@ -235,6 +235,19 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         rt.fusedopsLaunchPlanSetGridPerSm.argtypes = [c_void_p, u32]
         rt.fusedopsLaunchPlanRun.restype = ctypes.c_int
         rt.fusedopsLaunchPlanRun.argtypes = [c_void_p, ctypes.POINTER(c_void_p), c_size_t, c_void_p]
+        rt.fusedopsLaunchPlanRunOnDevice.restype = ctypes.c_int
+        rt.fusedopsLaunchPlanRunOnDevice.argtypes = [
+            c_void_p,
+            ctypes.c_int,
+            ctypes.POINTER(c_void_p),
+            c_size_t,
+            c_void_p,
+        ]
+        for name in ("fusedopsGetDeviceCount", "fusedopsGetDevice"):
+            getattr(rt, name).restype = ctypes.c_int
+            getattr(rt, name).argtypes = [ctypes.POINTER(ctypes.c_int)]
+        rt.fusedopsSetDevice.restype = ctypes.c_int
+        rt.fusedopsSetDevice.argtypes = [ctypes.c_int]
         rt.fusedopsLaunchPlanDestroy.restype = ctypes.c_int
         rt.fusedopsLaunchPlanDestroy.argtypes = [c_void_p]
         _libs = (rt, capi)
@@ -565,8 +578,8 @@ class LaunchPlan:
 
     @staticmethod
     def run_address() -> int:
-        """The address of ``fusedopsLaunchPlanRun`` (for :func:`fastcall`'s launchers)."""
-        address = ctypes.cast(runtime().fusedopsLaunchPlanRun, ctypes.c_void_p).value
+        """The address of ``fusedopsLaunchPlanRunOnDevice`` (for :func:`fastcall`'s launchers)."""
+        address = ctypes.cast(runtime().fusedopsLaunchPlanRunOnDevice, ctypes.c_void_p).value
         assert address
         return address
 
@@ -578,15 +591,18 @@ class LaunchPlan:
         return self._plan
 
     def raise_failure(self, status: int) -> None:
-        """Raise the error of a failed ``fusedopsLaunchPlanRun`` (its status and message)."""
+        """Raise the error of a failed ``fusedopsLaunchPlanRunOnDevice`` (status and message)."""
         raise RuntimeLaunchError(
             f"launching a fusedops kernel failed (status {status}): "
             f"{self._rt.fusedopsGetLastErrorMessage().decode()}"
         )
 
-    def run(self, buffers: ctypes.Array, stream: int) -> None:
-        """Launch on ``stream`` with ``buffers`` (a ``c_void_p`` array of data pointers)."""
-        if self._rt.fusedopsLaunchPlanRun(self._plan, buffers, len(buffers), stream):
+    def run(self, buffers: ctypes.Array, stream: int, device: int = -1) -> None:
+        """Launch on ``stream`` of GPU ``device`` (-1: the current context's) with ``buffers``
+        (a ``c_void_p`` array of that device's data pointers)."""
+        if self._rt.fusedopsLaunchPlanRunOnDevice(
+            self._plan, device, buffers, len(buffers), stream
+        ):
             raise RuntimeLaunchError(
                 f"launching a fusedops kernel failed: "
                 f"{self._rt.fusedopsGetLastErrorMessage().decode()}"

@@ -3,14 +3,16 @@
 Each call checks its arguments (device, dtype, shape, contiguity: nothing is silently copied or
 cast), has the C API build the op in the fusedops dialect (:mod:`fusedops._codegen`), compiles it
 in this process (:mod:`fusedops._native`) once per key, and launches the kernel on PyTorch's
-current CUDA stream (:mod:`fusedops._launch`). The key is (op, shapes, dtypes, attributes, chip,
-compiler and ptxas versions); compiled modules are kept in memory for the life of the process.
+current CUDA stream of the tensors' GPU (:mod:`fusedops._launch`). The key is (op, shapes,
+dtypes, attributes, chip, compiler and ptxas versions); compiled modules are kept in memory for
+the life of the process and serve every GPU of their chip. Any GPU of the machine works; the
+tensors of one call must be on one GPU.
 
 The public functions go through ``torch.library`` custom ops (``fusedops::<name>``) with fake
 implementations, so ``torch.compile(fullgraph=True)`` traces them and CUDA graphs capture them
 (call once before capturing, so the compilation happens outside the capture).
 
-Chip: the current device's (sm_80, sm_86, sm_89, sm_90a). ``FUSEDOPS_CHIP`` overrides it, e.g.
+Chip: the tensors' device's (sm_80, sm_86, sm_89, sm_90a). ``FUSEDOPS_CHIP`` overrides it, e.g.
 ``FUSEDOPS_CHIP=sm_80`` runs the Ampere kernels as PTX on a Hopper card.
 """
 
@@ -73,24 +75,34 @@ _ROPE_STYLES = ("neox", "gptj")
 # ------------------------------------------------------------------------------------------
 
 
-def _check_tensor(name: str, t: Any, dtypes: Sequence[torch.dtype]) -> torch.Tensor:
-    """``t`` if it is a contiguous, non-empty tensor of one of ``dtypes`` on cuda:0.
+def _check_tensor(
+    name: str,
+    t: Any,
+    dtypes: Sequence[torch.dtype],
+    first: Optional[tuple[str, torch.Tensor]] = None,
+) -> torch.Tensor:
+    """``t`` if it is a contiguous, non-empty tensor of one of ``dtypes`` on a GPU: the GPU of
+    ``first`` (the call's first tensor, checked before, and its name) where given.
 
-    All arguments of a call are on cuda:0 once each has passed, so they are on one device.
-    Written for speed on the accepted path (it runs for every tensor of every call): ``is_cuda``
-    and ``get_device()`` instead of building a ``torch.device``.
+    So all the arguments of a call are on one device once each has passed. Written for speed on
+    the accepted path (it runs for every tensor of every call): ``is_cuda`` and
+    ``get_device()`` instead of building a ``torch.device``.
     """
     if not isinstance(t, torch.Tensor):
         raise ArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.get_device() != 0:  # -1 for CPU tensors
-        if t.is_cuda:
-            raise DeviceError(f"{name} is on {t.device}; fusedops launches on cuda:0 only for now")
+    device = t.get_device()  # -1 for CPU tensors
+    if device < 0:
         if not torch.cuda.is_available():
             raise DeviceError(
                 f"{name} is on {t.device}; fusedops runs on an NVIDIA GPU and "
                 "PyTorch sees none (torch.cuda.is_available() is False)"
             )
         raise DeviceError(f"{name} is on {t.device}; move it to the GPU with {name}.cuda()")
+    if first is not None and device != first[1].get_device():
+        raise DeviceError(
+            f"{name} is on {t.device} but {first[0]} is on {first[1].device}; the tensors of "
+            f"a call must be on one GPU (move {name} with {name}.to({first[0]}.device))"
+        )
     if t.dtype not in dtypes:
         names = ", ".join(str(d) for d in dtypes)
         raise DTypeError(
@@ -262,9 +274,9 @@ def fused_rmsnorm_rope(
         if outputs is not None:
             return outputs[0]
     x = _check_tensor("x", x, _FLOAT_DTYPES)
-    weight = _check_tensor("weight", weight, (x.dtype,))
-    cos = _check_tensor("cos", cos, (torch.float32, x.dtype))
-    sin = _check_tensor("sin", sin, (cos.dtype,))
+    weight = _check_tensor("weight", weight, (x.dtype,), ("x", x))
+    cos = _check_tensor("cos", cos, (torch.float32, x.dtype), ("x", x))
+    sin = _check_tensor("sin", sin, (cos.dtype,), ("x", x))
     _choice("rope_style", rope_style, _ROPE_STYLES)
     hidden = x.shape[-1]
     if not isinstance(head_dim, int) or head_dim <= 0 or hidden % head_dim:
@@ -285,7 +297,7 @@ def fused_rmsnorm_rope(
     if not (eps >= 0.0) or eps == float("inf"):
         raise ArgumentError(f"eps must be finite and >= 0; got {eps!r}")
     if positions is not None:
-        positions = _check_tensor("positions", positions, (torch.int32, torch.int64))
+        positions = _check_tensor("positions", positions, (torch.int32, torch.int64), ("x", x))
         if positions.shape != x.shape[:-1]:
             raise ShapeError(
                 f"positions must have shape {tuple(x.shape[:-1])} (x.shape[:-1]); "
@@ -354,8 +366,8 @@ def fused_gated_mlp(
         if outputs is not None:
             return outputs[0]
     x = _check_tensor("x", x, _FLOAT_DTYPES)
-    gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,))
-    up_weight = _check_tensor("up_weight", up_weight, (x.dtype,))
+    gate_weight = _check_tensor("gate_weight", gate_weight, (x.dtype,), ("x", x))
+    up_weight = _check_tensor("up_weight", up_weight, (x.dtype,), ("x", x))
     _choice("activation", activation, _ACTIVATIONS)
     if gate_weight.dim() != 2 or gate_weight.shape[1] != x.shape[-1]:
         raise ShapeError(
@@ -459,8 +471,15 @@ def _dequantize_impl(
     return _dequantize_kernel(q, scale, granularity, out_dtype)([q, scale])[0]
 
 
-def _check_scale(name: str, scale: Any, granularity: str, rows: int, cols: int) -> torch.Tensor:
-    scale = _check_tensor(name, scale, (torch.float32,))
+def _check_scale(
+    name: str,
+    scale: Any,
+    granularity: str,
+    rows: int,
+    cols: int,
+    first: tuple[str, torch.Tensor],
+) -> torch.Tensor:
+    scale = _check_tensor(name, scale, (torch.float32,), first)
     want = _native.scale_shape(granularity, rows, cols)
     if tuple(scale.shape) != want:
         raise ShapeError(
@@ -489,7 +508,7 @@ def dequantize_fp8(
     _choice("granularity", granularity, _GRANULARITIES)
     if out_dtype not in _FLOAT_DTYPES + (torch.float32,):
         raise DTypeError(f"out_dtype must be float16, bfloat16 or float32; got {out_dtype}")
-    scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1])
+    scale = _check_scale("scale", scale, granularity, q.shape[0], q.shape[1], ("q", q))
     return _dispatch(
         "dequantize",
         _dequantize_impl,
@@ -604,7 +623,7 @@ def fp8_gemm(
     if not isinstance(fast_accum, bool):
         raise ArgumentError(f"fast_accum must be True or False; got {fast_accum!r}")
     a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES)
-    b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES)
+    b = _check_tensor("b", b, _FLOAT_DTYPES + _FP8_DTYPES, ("a", a))
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
         raise ShapeError(
             f"a must be [M, K] and b [N, K] with the same K; got "
@@ -622,7 +641,7 @@ def fp8_gemm(
                     f"{name} is FP8 ({t.dtype}): pass {name}_scale, or pass "
                     f"{name} in float16/bfloat16 to quantize it dynamically"
                 )
-            s = _check_scale(f"{name}_scale", s, granularity, t.shape[0], t.shape[1])
+            s = _check_scale(f"{name}_scale", s, granularity, t.shape[0], t.shape[1], ("a", a))
         else:
             if s is not None:
                 raise ArgumentError(
@@ -632,7 +651,7 @@ def fp8_gemm(
                 )
         operands.append((t, s))
     if bias is not None:
-        bias = _check_tensor("bias", bias, (torch.float32,))
+        bias = _check_tensor("bias", bias, (torch.float32,), ("a", a))
         if tuple(bias.shape) != (b.shape[0],):
             raise ShapeError(f"bias must be float32 [{b.shape[0]}]; got {tuple(bias.shape)}")
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (a, b, bias)):

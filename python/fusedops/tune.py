@@ -223,7 +223,7 @@ def tune_problem(
     if len(sources) != 1:
         raise FusedOpsError(f"{op} {label}: one kernel per problem expected, got {len(sources)}")
     source = sources[0]
-    chip, _ = torch_ops._target(torch.device("cuda", 0))  # where the problems run
+    chip, _ = torch_ops._target(torch.cuda.current_device())  # where the problems run
     fmt = _native.jit_format(chip)
     if skip is not None and skip(source, chip):
         return None

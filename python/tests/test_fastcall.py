@@ -55,7 +55,7 @@ def plan():
     rt.fusedopsLaunchPlanDestroy(handle)
 
 
-def make(plan, allocators, on_error=None, inputs=2, tensor_type=Tensor):
+def make(plan, allocators, on_error=None, inputs=2, tensor_type=Tensor, device=0):
     def failed(status):
         raise Failed(status)
 
@@ -64,9 +64,10 @@ def make(plan, allocators, on_error=None, inputs=2, tensor_type=Tensor):
         plan,
         None,
         inputs,
+        device,
         tensor_type,
         lambda index: 0,
-        (0,),
+        (device,),
         allocators,
         on_error or failed,
     )
@@ -125,6 +126,39 @@ def test_ready_inputs_allocate_and_launch(plan) -> None:
     assert calls[0] == ((x,), {"dtype": "fp8"})
 
 
+def test_a_launcher_takes_the_tensors_of_its_own_gpu(plan) -> None:
+    # A launcher for GPU 1 runs tensors on GPU 1 only, and asks for GPU 1's stream.
+    calls, streams = [], []
+
+    def failed(status):
+        raise Failed(status)
+
+    def stream(index):
+        streams.append(index)
+        return 0
+
+    launcher = fastcall.Launcher(
+        _native.LaunchPlan.run_address(),
+        plan,
+        None,
+        2,
+        1,
+        Tensor,
+        stream,
+        (1,),
+        ((recorder(calls), 0, (), {}),),
+        failed,
+    )
+    assert launcher((Tensor(device=0), Tensor(device=1))) is None
+    assert launcher((Tensor(device=1), Tensor(device=0))) is None
+    assert calls == [] and streams == []
+    try:
+        launcher((Tensor(device=1), Tensor(device=1)))
+    except Failed:  # no CUDA driver here (or no GPU 1): the run said so
+        pass
+    assert len(calls) == 1 and streams == [1]
+
+
 def test_parameters_and_grad_mode(plan) -> None:
     # A tuple of exact types (torch.Tensor, nn.Parameter); an input that requires grad takes
     # the fast path only where grad_enabled() says grad mode is off (torch.no_grad()).
@@ -139,6 +173,7 @@ def test_parameters_and_grad_mode(plan) -> None:
         plan,
         None,
         1,
+        0,
         (Tensor, Subclass),
         lambda index: 0,
         (0,),
@@ -166,6 +201,7 @@ def test_parameters_and_grad_mode(plan) -> None:
             plan,
             None,
             1,
+            0,
             Tensor,
             lambda index: 0,
             (0,),
@@ -208,8 +244,10 @@ def test_bad_calls_and_constructions_are_refused(plan) -> None:
         launcher([Tensor(), Tensor()])  # a tuple, not a list
     with pytest.raises(TypeError, match="keyword"):
         launcher(inputs=(Tensor(), Tensor()))
-    with pytest.raises(ValueError, match="fusedopsLaunchPlanRun and a plan"):
+    with pytest.raises(ValueError, match="fusedopsLaunchPlanRunOnDevice and a plan"):
         make(0, ((recorder([]), 0, (), {}),))
+    with pytest.raises(ValueError, match="GPU ordinal, not -1"):
+        make(plan, ((recorder([]), 0, (), {}),), device=-1)
     with pytest.raises(TypeError, match="allocator 0 must be"):
         make(plan, ((recorder([]), 0, (), None),))
     with pytest.raises(ValueError, match="copies input 2 of 2"):
@@ -286,7 +324,13 @@ def test_a_table_finds_calls_by_signature() -> None:
     assert table((Subclass(), w, None), (1e-6, "neox")) is None
     assert table(("x", w, None), (1e-6, "neox")) is None
     assert table((x, w, None), ([1e-6], "neox")) is None
+    # The same signature on another GPU (the first tensor's device) is another entry.
+    assert table((Shaped(device=1), w, None), (1e-6, "neox")) is None
     assert len(seen) == 1
+    table.add((Shaped(device=1), w, None), (1e-6, "neox"), lambda tensors: ("on 1",))
+    assert table((Shaped(device=1), w, None), (1e-6, "neox")) == ("on 1",)
+    assert table((y, w, None), (1e-6, "neox")) == ("out",)
+    assert len(table) == 2 and len(seen) == 2
     table.clear()
     assert len(table) == 0 and table((x, w, None), (1e-6, "neox")) is None
 

@@ -38,8 +38,18 @@ static llvm::cl::opt<std::string> format(
     llvm::cl::desc("Kernel binary: bin (cubin) or isa (PTX, compiled by the "
                    "driver: how sm_80 code runs on a later card)"),
     llvm::cl::init("bin"));
+static llvm::cl::opt<int>
+    device("device",
+           llvm::cl::desc("GPU to run on (its ordinal, as CUDA numbers the "
+                          "GPUs this process sees)"),
+           llvm::cl::init(0));
 
 static LogicalResult lowerModule(Operation *op, JitRunnerOptions &) {
+  // The device's context must be current before the JIT'd code's
+  // constructors load the kernels (they load into the current context).
+  if (device != 0 && fusedopsSetDevice(device) != FUSEDOPS_SUCCESS)
+    return op->emitError() << "--device=" << device << ": "
+                           << fusedopsGetLastErrorMessage();
   PassManager pm(op->getContext());
   fusedops::FusedOpsToBinaryOptions options;
   options.chip = chip;

@@ -57,8 +57,15 @@ TEST(RuntimeWithoutGpu, EveryCallReportsTheMissingDriver) {
       fusedopsLaunchPlanAdd(plan, nullptr, one, one, 0, 0, nullptr, nullptr),
       status);
   EXPECT_EQ(fusedopsLaunchPlanRun(plan, nullptr, 0, nullptr), status);
+  EXPECT_EQ(fusedopsLaunchPlanRunOnDevice(plan, 1, nullptr, 0, nullptr),
+            status);
   EXPECT_EQ(fusedopsLaunchPlanDestroy(plan), FUSEDOPS_SUCCESS);
   EXPECT_EQ(fusedopsLaunchPlanCreate(nullptr), FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  int count = -1, device = -1;
+  EXPECT_EQ(fusedopsGetDeviceCount(&count), status);
+  EXPECT_EQ(fusedopsSetDevice(0), status);
+  EXPECT_EQ(fusedopsGetDevice(&device), status);
+  EXPECT_EQ(device, -1);
 }
 
 TEST(RuntimeWithoutGpu, WrappersCountWhatTheyCannotReturn) {
@@ -192,6 +199,127 @@ TEST(Runtime, ReportsTheDeviceArchitecture) {
   ASSERT_EQ(fusedopsGetDeviceArch(&major, &minor), FUSEDOPS_SUCCESS)
       << fusedopsGetLastErrorMessage();
   EXPECT_GE(major * 10 + minor, 50);
+}
+
+// A kernel that stores its second parameter at its first: PTX, so that the
+// driver compiles it for whatever card runs the test.
+const char kFillPtx[] = R"(.version 7.0
+.target sm_80
+.address_size 64
+.visible .entry fill(.param .u64 out, .param .u64 value) {
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [out];
+  ld.param.u64 %rd2, [value];
+  cvta.to.global.u64 %rd1, %rd1;
+  st.global.u64 [%rd1], %rd2;
+  ret;
+}
+)";
+
+TEST(RuntimeDevices, RefusesDevicesThatAreNotThere) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  int count = 0;
+  ASSERT_EQ(fusedopsGetDeviceCount(&count), FUSEDOPS_SUCCESS);
+  ASSERT_GE(count, 1);
+  EXPECT_EQ(fusedopsGetDeviceCount(nullptr), FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  for (int ordinal : {-1, count, 1 << 20}) {
+    EXPECT_EQ(fusedopsSetDevice(ordinal), FUSEDOPS_ERROR_INVALID_ARGUMENT);
+    std::string message = fusedopsGetLastErrorMessage();
+    EXPECT_NE(message.find("there is no GPU " + std::to_string(ordinal)),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("sees " + std::to_string(count)), std::string::npos)
+        << message;
+  }
+  fusedops_launch_plan plan = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
+  fusedops_module module = nullptr;
+  ASSERT_EQ(fusedopsModuleLoad(kFillPtx, sizeof(kFillPtx), &module),
+            FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  fusedops_function fill = nullptr;
+  ASSERT_EQ(fusedopsModuleGetFunction(module, "fill", &fill), FUSEDOPS_SUCCESS);
+  const uint32_t one[3] = {1, 1, 1};
+  const int64_t values[2] = {0, 7}, buffers[2] = {0, -1};
+  ASSERT_EQ(fusedopsLaunchPlanAdd(plan, fill, one, one, 0, 2, values, buffers),
+            FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  void *pointer = reinterpret_cast<void *>(uintptr_t(1) << 20);
+  EXPECT_EQ(fusedopsLaunchPlanRunOnDevice(plan, count, &pointer, 1, nullptr),
+            FUSEDOPS_ERROR_INVALID_ARGUMENT);
+  fusedopsLaunchPlanDestroy(plan);
+  EXPECT_EQ(fusedopsModuleUnload(module), FUSEDOPS_SUCCESS);
+}
+
+// One module and one plan launch on every device the process sees: the
+// module is loaded into each device's context on its first launch there,
+// and a run on another device leaves the caller's context current.
+TEST(RuntimeDevices, OneModuleLaunchesOnEveryDevice) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << fusedopsGetLastErrorMessage();
+  int count = 0;
+  ASSERT_EQ(fusedopsGetDeviceCount(&count), FUSEDOPS_SUCCESS);
+  ASSERT_EQ(fusedopsSetDevice(0), FUSEDOPS_SUCCESS);
+  fusedops_module module = nullptr;
+  ASSERT_EQ(fusedopsModuleLoad(kFillPtx, sizeof(kFillPtx), &module),
+            FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  fusedops_function fill = nullptr;
+  ASSERT_EQ(fusedopsModuleGetFunction(module, "fill", &fill), FUSEDOPS_SUCCESS);
+  fusedops_function again = nullptr;
+  ASSERT_EQ(fusedopsModuleGetFunction(module, "fill", &again),
+            FUSEDOPS_SUCCESS);
+  EXPECT_EQ(fill, again) << "one handle per kernel name";
+  fusedops_function missing = nullptr;
+  EXPECT_EQ(fusedopsModuleGetFunction(module, "nope", &missing),
+            FUSEDOPS_ERROR_CUDA);
+  EXPECT_NE(std::string(fusedopsGetLastErrorMessage()).find("'nope'"),
+            std::string::npos);
+  fusedops_launch_plan plan = nullptr;
+  ASSERT_EQ(fusedopsLaunchPlanCreate(&plan), FUSEDOPS_SUCCESS);
+  const uint32_t one[3] = {1, 1, 1};
+  const int64_t values[2] = {0, 0x5eed}, buffers[2] = {0, -1};
+  ASSERT_EQ(fusedopsLaunchPlanAdd(plan, fill, one, one, 0, 2, values, buffers),
+            FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  for (int device = 0; device < count; ++device) {
+    SCOPED_TRACE("device " + std::to_string(device));
+    ASSERT_EQ(fusedopsSetDevice(device), FUSEDOPS_SUCCESS);
+    void *buffer = nullptr;
+    ASSERT_EQ(fusedopsMalloc(sizeof(int64_t), &buffer), FUSEDOPS_SUCCESS);
+    ASSERT_EQ(fusedopsMemsetD8(buffer, 0, sizeof(int64_t), nullptr),
+              FUSEDOPS_SUCCESS);
+    // Launched from device 0's context: the run switches and switches back.
+    ASSERT_EQ(fusedopsSetDevice(0), FUSEDOPS_SUCCESS);
+    ASSERT_EQ(fusedopsLaunchPlanRunOnDevice(plan, device, &buffer, 1, nullptr),
+              FUSEDOPS_SUCCESS)
+        << fusedopsGetLastErrorMessage();
+    int current = -1;
+    ASSERT_EQ(fusedopsGetDevice(&current), FUSEDOPS_SUCCESS);
+    EXPECT_EQ(current, 0) << "the caller's context is restored";
+    // The host-code path launches in the current context.
+    ASSERT_EQ(fusedopsSetDevice(device), FUSEDOPS_SUCCESS);
+    int64_t value = 0;
+    ASSERT_EQ(fusedopsMemcpyDtoH(&value, buffer, sizeof(value)),
+              FUSEDOPS_SUCCESS);
+    EXPECT_EQ(value, 0x5eed);
+    int64_t other = 0x0dd;
+    void *params[2] = {&buffer, &other};
+    ASSERT_EQ(fusedopsLaunchKernel(fill, one, one, 0, nullptr, params),
+              FUSEDOPS_SUCCESS)
+        << fusedopsGetLastErrorMessage();
+    ASSERT_EQ(fusedopsMemcpyDtoH(&value, buffer, sizeof(value)),
+              FUSEDOPS_SUCCESS);
+    EXPECT_EQ(value, 0x0dd);
+    EXPECT_EQ(fusedopsFree(buffer), FUSEDOPS_SUCCESS);
+  }
+  ASSERT_EQ(fusedopsSetDevice(0), FUSEDOPS_SUCCESS);
+  fusedopsLaunchPlanDestroy(plan);
+  EXPECT_EQ(fusedopsModuleUnload(module), FUSEDOPS_SUCCESS)
+      << fusedopsGetLastErrorMessage();
+  if (count < 2)
+    GTEST_SKIP() << "ran on the only GPU; the other-device part needs two";
 }
 
 TEST(Runtime, ReportsBadImagesWithTheDriversMessage) {

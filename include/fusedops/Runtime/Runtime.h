@@ -38,6 +38,28 @@ inline llvm::Error toError(fusedops_status status) {
 /// Loads the driver and makes a context current (see fusedopsInit).
 inline llvm::Error initialize() { return toError(fusedopsInit()); }
 
+/// The number of GPUs this process sees.
+inline llvm::Expected<int> getDeviceCount() {
+  int count = 0;
+  if (llvm::Error error = toError(fusedopsGetDeviceCount(&count)))
+    return std::move(error);
+  return count;
+}
+
+/// Makes device `ordinal`'s primary context current on this thread: later
+/// calls (loads, allocations, launches) go to that device.
+inline llvm::Error setDevice(int ordinal) {
+  return toError(fusedopsSetDevice(ordinal));
+}
+
+/// The current context's device.
+inline llvm::Expected<int> getDevice() {
+  int ordinal = 0;
+  if (llvm::Error error = toError(fusedopsGetDevice(&ordinal)))
+    return std::move(error);
+  return ordinal;
+}
+
 /// Compute capability of the current device, as {major, minor}.
 inline llvm::Expected<std::pair<int, int>> getDeviceArch() {
   int major = 0, minor = 0;
@@ -97,13 +119,14 @@ private:
   fusedops_function function;
 };
 
-/// A loaded cubin, fatbin or PTX image.
+/// A loaded cubin, fatbin or PTX image; loaded into each device's context
+/// on the first launch there, so one Module serves every device.
 class Module {
 public:
   static llvm::Expected<Module> load(llvm::StringRef image) {
     fusedops_module module = nullptr;
-    if (llvm::Error error = toError(
-            fusedopsModuleLoad(image.data(), image.size(), &module)))
+    if (llvm::Error error =
+            toError(fusedopsModuleLoad(image.data(), image.size(), &module)))
       return std::move(error);
     return Module(module);
   }

@@ -4,10 +4,10 @@
 // A Table per operator finds the call's compiled kernel by its signature (the
 // non-tensor arguments, each tensor's shape and dtype); the kernel's Launcher
 // checks that each input is still what the signature assumed (exactly a
-// torch.Tensor or an nn.Parameter, on cuda:0, contiguous, 16-byte aligned,
-// not requiring grad where grad mode is on),
+// torch.Tensor or an nn.Parameter, on the launcher's GPU, contiguous, 16-byte
+// aligned, not requiring grad where grad mode is on),
 // allocates the outputs and launches the kernels' plan on PyTorch's current
-// stream through fusedopsLaunchPlanRun. The same steps in Python
+// stream of that GPU through fusedopsLaunchPlanRunOnDevice. The same steps in Python
 // (fusedops.torch_ops._CallTable and _Kernel.run_checked) cost 13.0-13.5 us a
 // call against 8.4-9.4 us (H200, docs/perf/python-api.md): the bytecode and
 // ctypes' argument conversion, not the work.
@@ -16,7 +16,7 @@
 // Python from 3.9 on, like the ctypes-loaded C API libraries it sits beside.
 // It neither links against PyTorch nor against the runtime library: the
 // package passes in torch's callables and the address of
-// fusedopsLaunchPlanRun from the library ctypes loaded.
+// fusedopsLaunchPlanRunOnDevice from the library ctypes loaded.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,8 +32,8 @@
 /// fusedops ops have at most six.
 #define FASTCALL_MAX_BUFFERS 32
 
-typedef fusedops_status (*RunPlanFn)(fusedops_launch_plan, void *const *,
-                                     size_t, fusedops_stream);
+typedef fusedops_status (*RunPlanFn)(fusedops_launch_plan, int,
+                                     void *const *, size_t, fusedops_stream);
 
 typedef struct {
   PyObject ob_base; // PyObject_HEAD, spelled out for clang-format
@@ -41,6 +41,8 @@ typedef struct {
   RunPlanFn run;
   Py_ssize_t numInputs;
   Py_ssize_t numOutputs;
+  /// The GPU (CUDA ordinal) the plan runs on; every input must be on it.
+  int device;
   /// Keeps the plan alive (the Python object that owns it).
   PyObject *owner;
   /// torch.Tensor, or a tuple of types (torch.Tensor, nn.Parameter):
@@ -115,7 +117,7 @@ static int readyInput(Launcher *self, PyObject *tensor, void **pointer) {
   Py_DECREF(result);
   if (device == -1 && PyErr_Occurred())
     return -1;
-  if (device != 0) // -1 on the CPU, 1.. on other GPUs
+  if (device != self->device) // -1 on the CPU
     return 0;
   result = PyObject_CallMethodObjArgs(tensor, isContiguousName, NULL);
   if (!result)
@@ -215,7 +217,7 @@ static PyObject *runLauncher(Launcher *self, PyObject *inputs) {
   // The GIL stays held, as PyTorch holds it for its own launches: releasing
   // and taking it again would cost more than the other threads gain.
   fusedops_status status =
-      self->run(self->plan, buffers,
+      self->run(self->plan, self->device, buffers,
                 (size_t)(self->numInputs + self->numOutputs), stream);
   if (status != FUSEDOPS_SUCCESS) {
     Py_DECREF(outputs);
@@ -245,13 +247,14 @@ static PyObject *Launcher_call(PyObject *object, PyObject *args,
   return runLauncher(self, inputs);
 }
 
-/// Launcher(run_address, plan_address, owner, num_inputs, tensor_type,
-///          stream, stream_args, allocators, on_error[, grad_enabled]), by
-/// position.
+/// Launcher(run_address, plan_address, owner, num_inputs, device,
+///          tensor_type, stream, stream_args, allocators, on_error[,
+///          grad_enabled]), by position.
 static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
                               PyObject *kwargs) {
   unsigned long long runAddress, planAddress;
   Py_ssize_t numInputs;
+  int device;
   PyObject *owner, *tensorType, *stream, *streamArgs, *allocators, *onError,
       *gradEnabled = NULL;
   if (kwargs && PyDict_Size(kwargs)) {
@@ -259,8 +262,9 @@ static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
                     "Launcher takes its arguments by position");
     return NULL;
   }
-  if (!PyArg_ParseTuple(args, "KKOnOOO!O!O|O:Launcher", &runAddress,
-                        &planAddress, &owner, &numInputs, &tensorType, &stream,
+  if (!PyArg_ParseTuple(args, "KKOniOOO!O!O|O:Launcher", &runAddress,
+                        &planAddress, &owner, &numInputs, &device, &tensorType,
+                        &stream,
                         &PyTuple_Type, &streamArgs, &PyTuple_Type, &allocators,
                         &onError, &gradEnabled))
     return NULL;
@@ -268,7 +272,14 @@ static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
     gradEnabled = NULL;
   if (!runAddress || !planAddress) {
     PyErr_SetString(PyExc_ValueError,
-                    "a launcher needs fusedopsLaunchPlanRun and a plan");
+                    "a launcher needs fusedopsLaunchPlanRunOnDevice and a "
+                    "plan");
+    return NULL;
+  }
+  if (device < 0) {
+    PyErr_Format(PyExc_ValueError, "a launcher's device is a GPU ordinal, "
+                                   "not %d",
+                 device);
     return NULL;
   }
   Py_ssize_t numOutputs = PyTuple_Size(allocators);
@@ -314,6 +325,7 @@ static PyObject *Launcher_new(PyTypeObject *type, PyObject *args,
   self->plan = (fusedops_launch_plan)(uintptr_t)planAddress;
   self->numInputs = numInputs;
   self->numOutputs = numOutputs;
+  self->device = device;
   Py_INCREF(owner);
   self->owner = owner;
   Py_INCREF(tensorType);
@@ -374,8 +386,9 @@ static PyType_Spec launcherSpec = {
 //===----------------------------------------------------------------------===//
 
 /// The calls of one operator that passed the full checks. Key: the call's
-/// non-tensor arguments, then each tensor's shape and dtype (None, None for an
-/// absent optional tensor); value: what runs such a call, called with the
+/// non-tensor arguments, the device of its first tensor (get_device()), then
+/// each tensor's shape and dtype (None, None for an absent optional tensor);
+/// value: what runs such a call, called with the
 /// tensors as given (a Launcher directly, without a Python call).
 typedef struct {
   PyObject ob_base; // PyObject_HEAD, spelled out for clang-format
@@ -393,7 +406,7 @@ static PyObject *makeKey(Table *self, PyObject *tensors, PyObject *statics,
                          int *plain) {
   Py_ssize_t numTensors = PyTuple_Size(tensors);
   Py_ssize_t numStatics = PyTuple_Size(statics);
-  PyObject *key = PyTuple_New(numStatics + 2 * numTensors);
+  PyObject *key = PyTuple_New(numStatics + 1 + 2 * numTensors);
   if (!key)
     return NULL;
   for (Py_ssize_t i = 0; i < numStatics; ++i) {
@@ -401,9 +414,10 @@ static PyObject *makeKey(Table *self, PyObject *tensors, PyObject *statics,
     Py_INCREF(item);
     PyTuple_SetItem(key, i, item);
   }
+  PyObject *device = NULL;
   for (Py_ssize_t i = 0; i < numTensors; ++i) {
     PyObject *tensor = PyTuple_GetItem(tensors, i);
-    Py_ssize_t at = numStatics + 2 * i;
+    Py_ssize_t at = numStatics + 1 + 2 * i;
     if (tensor == Py_None) {
       Py_INCREF(Py_None);
       PyTuple_SetItem(key, at, Py_None);
@@ -428,6 +442,18 @@ static PyObject *makeKey(Table *self, PyObject *tensors, PyObject *statics,
       return NULL;
     }
     PyTuple_SetItem(key, at + 1, dtype);
+    if (!device) {
+      device = PyObject_CallMethodObjArgs(tensor, getDeviceName, NULL);
+      if (!device) {
+        Py_DECREF(key);
+        return NULL;
+      }
+      PyTuple_SetItem(key, numStatics, device); // steals the reference
+    }
+  }
+  if (!device) {
+    Py_INCREF(Py_None);
+    PyTuple_SetItem(key, numStatics, Py_None);
   }
   return key;
 }
@@ -616,7 +642,7 @@ PyMODINIT_FUNC PyInit__fastcall(void) {
   }
   // The interface version fusedops._native checks (FASTCALL_INTERFACE there):
   // bump it with any change to Launcher's or Table's arguments.
-  if (PyModule_AddIntConstant(module, "INTERFACE", 2) < 0)
+  if (PyModule_AddIntConstant(module, "INTERFACE", 3) < 0)
     goto fail;
   PyObject *tableType = PyType_FromSpec(&tableSpec);
   if (!tableType)
