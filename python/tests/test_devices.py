@@ -144,7 +144,9 @@ def test_streams_and_graphs_of_another_gpu() -> None:
         fusedops.fused_rmsnorm_rope(static_x, t["w"], t["cos"], t["sin"])
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # A stream of this GPU: torch.cuda.graph's default capture stream is made once per
+        # process, on the device current then, and would stay on GPU 1 for later tests.
+        with torch.cuda.graph(graph, stream=torch.cuda.Stream(device)):
             mlp = fusedops.fused_gated_mlp(static_x, t["gate"], t["up"])
             rope = fusedops.fused_rmsnorm_rope(static_x, t["w"], t["cos"], t["sin"])
         fresh = _inputs(device)["x"] * 0.5
