@@ -79,7 +79,7 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
 
 /* The module the PyTorch API compiles for one op call: `@kernel`, marked
  * `llvm.emit_c_interface`, whose memref arguments are the op's operands and
- * then its outputs, with static shapes, and whose body is the op built by
+ * then its outputs, with static shapes (but for dynamic rows), and whose body is the op built by
  * its C++ builder (the dialect owns the syntax, the operand order and the
  * shapes that follow from the others: a norm's weight, a granularity's
  * scales, a GEMM's output). `request` is a JSON object: "op" and the op's
@@ -93,6 +93,10 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  *                 [bias], [fast_accum]
  *   quantize:     rows, cols, dtype, fp8, granularity
  *   dequantize:   rows, cols, fp8, out_dtype, granularity
+ * Rows may be dynamic: null for x_shape's sizes but the last, for all of
+ * positions_shape's, and for m or rows. With dynamic rows, "rows_hint" (an
+ * integer) sets the op's fusedops.rows_hint: the row count its tile is
+ * chosen for (the largest of the rows the kernel will serve).
  * On success *json (from malloc; free it with fusedopsBufferFree) is
  * {"source": "<module>", "args": [argument names in order]}. A missing or
  * ill-typed field, an unknown spelling, or an op that does not verify (the
@@ -148,6 +152,16 @@ size_t fusedopsJitGetKernelImage(fusedops_jit jit, const void **data);
  * (fusedopsLaunchPlanAdd/Run in fusedops-c/Runtime.h), skipping the host
  * code's runtime calls. */
 const char *fusedopsJitGetLaunchPlan(fusedops_jit jit, const char *name);
+
+/* A plan marked "dynamic" (a function with dynamic sizes) computes some of
+ * its values from the arguments' sizes: this is its static form for
+ * arguments of these sizes (`sizes`: every memref argument's sizes, in
+ * argument order), in *json (from malloc; free it with fusedopsBufferFree).
+ * Fails with a message for a function without a plan or sizes its plan
+ * cannot launch. */
+fusedops_compile_status fusedopsJitGetLaunchPlanForSizes(
+    fusedops_jit jit, const char *name, const int64_t *sizes, size_t numSizes,
+    char **json);
 
 /* Autotuning (fusedops/Autotune/): the candidate tiles of every fusedops op
  * in `source` (buffer form, memref operands) for `chip`, as JSON in a buffer

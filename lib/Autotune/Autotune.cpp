@@ -19,13 +19,20 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::autotune;
 
-/// "M<=4096": the row count's class, or "M=?" when it is dynamic.
-static std::string rowClass(StringRef name, Value input) {
-  auto type = cast<ShapedType>(input.getType());
+/// "M<=4096": the class of the row count of `op` (its first operand's
+/// leading dimensions), or of its rows hint where they are dynamic; "M=?"
+/// for dynamic rows without a hint.
+static std::string rowClass(StringRef name, Operation *op) {
+  auto type = cast<ShapedType>(op->getOperand(0).getType());
   int64_t rows = 1;
   for (int64_t size : type.getShape().drop_back()) {
-    if (ShapedType::isDynamic(size))
-      return (name + "=?").str();
+    if (ShapedType::isDynamic(size)) {
+      std::optional<int64_t> hint = getRowsHint(op);
+      if (!hint)
+        return (name + "=?").str();
+      rows = *hint;
+      break;
+    }
     rows *= size;
   }
   return (name + "<=" + Twine(llvm::PowerOf2Ceil(std::max<int64_t>(rows, 1))))
@@ -44,21 +51,20 @@ static std::string dim(StringRef name, Value value, int64_t index) {
 static std::string getShapeClass(Operation *op) {
   return llvm::TypeSwitch<Operation *, std::string>(op)
       .Case([](RmsNormRopeOp norm) {
-        return rowClass("rows", norm.getInput()) +
+        return rowClass("rows", norm) +
                dim("hidden", norm.getInput(), -1);
       })
       .Case([](GatedMlpOp mlp) {
-        return rowClass("M", mlp.getInput()) +
+        return rowClass("M", mlp) +
                dim("N", mlp.getGateWeight(), 0) +
                dim("K", mlp.getGateWeight(), 1);
       })
       .Case([](Fp8GemmOp gemm) {
-        return rowClass("M", gemm.getLhs()) + dim("N", gemm.getRhs(), 0) +
+        return rowClass("M", gemm) + dim("N", gemm.getRhs(), 0) +
                dim("K", gemm.getRhs(), 1);
       })
       .Default([](Operation *op) {
-        Value input = op->getOperand(0);
-        return rowClass("M", input) + dim("K", input, -1);
+        return rowClass("M", op) + dim("K", op->getOperand(0), -1);
       });
 }
 

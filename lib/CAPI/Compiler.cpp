@@ -231,6 +231,26 @@ const char *fusedopsJitGetLaunchPlan(fusedops_jit jit, const char *name) {
   return plan ? plan->c_str() : nullptr;
 }
 
+fusedops_compile_status fusedopsJitGetLaunchPlanForSizes(
+    fusedops_jit jit, const char *name, const int64_t *sizes, size_t numSizes,
+    char **json) {
+  if (!jit || !name || !json || (numSizes && !sizes))
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "fusedopsJitGetLaunchPlanForSizes needs a module, "
+                            "a name, the sizes and an output pointer");
+  *json = nullptr;
+  std::string error;
+  std::optional<std::string> plan = jit->module->getLaunchPlan(
+      name, llvm::ArrayRef<int64_t>(sizes, numSizes), error);
+  if (!plan)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT, error);
+  *json = fusedopsCapiCopyOut(*plan);
+  if (!*json)
+    return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                            "out of memory");
+  return FUSEDOPS_COMPILE_SUCCESS;
+}
+
 void fusedopsJitDestroy(fusedops_jit jit) { delete jit; }
 
 } // extern "C"

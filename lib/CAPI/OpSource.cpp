@@ -77,17 +77,34 @@ public:
       fail(field, "a string");
     return value.value_or("").str();
   }
-  SmallVector<int64_t> shape(StringRef field) {
+  /// A row count, or null for dynamic rows.
+  int64_t rows(StringRef field) {
+    if (const llvm::json::Value *value = object.get(field))
+      if (value->getAsNull())
+        return ShapedType::kDynamic;
+    return integer(field);
+  }
+  /// A list of sizes. With `dynamicRows`, its row sizes (all but the last,
+  /// or all of them with `allRows`) may be null: dynamic.
+  SmallVector<int64_t> shape(StringRef field, bool dynamicRows = false,
+                             bool allRows = false) {
     SmallVector<int64_t> sizes;
     const llvm::json::Array *array = object.getArray(field);
     if (!array) {
       fail(field, "a list of sizes");
       return sizes;
     }
-    for (const llvm::json::Value &size : *array) {
+    for (auto [i, size] : llvm::enumerate(*array)) {
+      bool isRow = dynamicRows && (allRows || i + 1 < array->size());
+      if (isRow && size.getAsNull()) {
+        sizes.push_back(ShapedType::kDynamic);
+        continue;
+      }
       std::optional<int64_t> value = size.getAsInteger();
       if (!value || *value < 0 || *value >= kMaxSize) {
-        fail(field, "a list of sizes from 0 to 2^48");
+        fail(field, dynamicRows ? "a list of sizes from 0 to 2^48, the row "
+                                  "sizes (all but the last) or null (dynamic)"
+                                : "a list of sizes from 0 to 2^48");
         return {};
       }
       sizes.push_back(*value);
@@ -171,7 +188,7 @@ std::function<void(OpBuilder &, Location, func::FuncOp)>
 declare(StringRef op, Request &request, KernelBuilder &kernel,
         MLIRContext *ctx) {
   if (op == "rmsnorm_rope") {
-    SmallVector<int64_t> x = request.shape("x_shape");
+    SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     Type dtype = request.element("dtype");
     SmallVector<int64_t> table = request.shape("table_shape");
     Type tableType = request.element("table_dtype");
@@ -191,7 +208,8 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     kernel.add("cos", memref(table, tableType));
     kernel.add("sin", memref(table, tableType));
     if (positions) {
-      SmallVector<int64_t> shape = request.shape("positions_shape");
+      SmallVector<int64_t> shape = request.shape(
+          "positions_shape", /*dynamicRows=*/true, /*allRows=*/true);
       Type type = request.has("positions_dtype")
                       ? request.element("positions_dtype")
                       : IntegerType::get(ctx, 32);
@@ -208,7 +226,7 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     };
   }
   if (op == "gated_mlp") {
-    SmallVector<int64_t> x = request.shape("x_shape");
+    SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     int64_t n = request.integer("n");
     Type dtype = request.element("dtype");
     Activation activation =
@@ -238,7 +256,7 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
                     Float32Type::get(ctx));
     };
     if (op == "fp8_gemm") {
-      int64_t m = request.integer("m"), n = request.integer("n"),
+      int64_t m = request.rows("m"), n = request.integer("n"),
               k = request.integer("k");
       Type a = request.element("a_dtype"), bType = request.element("b_dtype"),
            out = request.element("out_dtype");
@@ -261,7 +279,7 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
           gemm.setFastAccum(true);
       };
     }
-    int64_t rows = request.integer("rows"), cols = request.integer("cols");
+    int64_t rows = request.rows("rows"), cols = request.integer("cols");
     Type fp8 = request.element("fp8");
     Type other = request.element(op == "quantize" ? "dtype" : "out_dtype");
     if (!request.error.empty())
@@ -345,6 +363,15 @@ fusedops_compile_status fusedopsBuildOpSource(const char *request,
     argument.setLoc(NameLoc::get(b.getStringAttr(name)));
   buildOp(b, loc, function);
   func::ReturnOp::create(b, loc);
+  if (fields.has("rows_hint")) {
+    int64_t hint = fields.integer("rows_hint");
+    if (!fields.error.empty())
+      return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
+                              "fusedopsBuildOpSource: " + fields.error);
+    function.walk([&](TileConfigurableOpInterface op) {
+      op->setAttr(kRowsHintAttrName, b.getI64IntegerAttr(hint));
+    });
+  }
   if (failed(verify(*module)))
     return fusedopsCapiFail(FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT,
                             "fusedopsBuildOpSource: the op does not verify: " +

@@ -35,34 +35,213 @@
 using namespace mlir;
 using namespace mlir::fusedops;
 
+/// The value of PlanOp program `program` for argument sizes `sizes`, or an
+/// error (a malformed program, a size it does not have, overflow, division
+/// by zero).
+static FailureOr<int64_t> evaluateProgram(ArrayRef<int64_t> program,
+                                          ArrayRef<int64_t> sizes,
+                                          std::string &error) {
+  SmallVector<int64_t, 8> stack;
+  auto bad = [&](const Twine &why) {
+    error = ("launch plan expression: " + why).str();
+    return failure();
+  };
+  for (size_t pc = 0; pc < program.size(); ++pc) {
+    auto op = static_cast<PlanOp>(program[pc]);
+    if (op == PlanOp::Const || op == PlanOp::Size) {
+      if (pc + 1 >= program.size())
+        return bad("operand missing");
+      int64_t operand = program[++pc];
+      if (op == PlanOp::Const) {
+        stack.push_back(operand);
+        continue;
+      }
+      if (operand < 0 || static_cast<uint64_t>(operand) >= sizes.size())
+        return bad("reads size " + Twine(operand) + " of " +
+                   Twine(sizes.size()) + " given");
+      stack.push_back(sizes[operand]);
+      continue;
+    }
+    if (op == PlanOp::Select) {
+      if (stack.size() < 3)
+        return bad("stack underflow");
+      int64_t f = stack.pop_back_val(), t = stack.pop_back_val();
+      stack.back() = stack.back() ? t : f;
+      continue;
+    }
+    if (stack.size() < 2)
+      return bad("stack underflow");
+    int64_t b = stack.pop_back_val(), a = stack.back();
+    auto ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+    int64_t result = 0;
+    bool divides = op == PlanOp::DivU || op == PlanOp::DivS ||
+                   op == PlanOp::CeilDivU || op == PlanOp::CeilDivS ||
+                   op == PlanOp::FloorDivS || op == PlanOp::RemU ||
+                   op == PlanOp::RemS;
+    if (divides && b == 0)
+      return bad("division by zero");
+    if (divides && b == -1 && a == std::numeric_limits<int64_t>::min() &&
+        (op == PlanOp::DivS || op == PlanOp::CeilDivS ||
+         op == PlanOp::FloorDivS || op == PlanOp::RemS))
+      return bad("signed division overflow");
+    switch (op) {
+    case PlanOp::Add:
+      if (__builtin_add_overflow(a, b, &result))
+        return bad("overflow");
+      break;
+    case PlanOp::Sub:
+      if (__builtin_sub_overflow(a, b, &result))
+        return bad("overflow");
+      break;
+    case PlanOp::Mul:
+      if (__builtin_mul_overflow(a, b, &result))
+        return bad("overflow");
+      break;
+    case PlanOp::DivU:
+      result = static_cast<int64_t>(ua / ub);
+      break;
+    case PlanOp::DivS:
+      result = a / b;
+      break;
+    case PlanOp::CeilDivU:
+      result = static_cast<int64_t>(ua == 0 ? 0 : (ua - 1) / ub + 1);
+      break;
+    case PlanOp::CeilDivS:
+      result = a / b + ((a % b != 0) && ((a < 0) == (b < 0)) ? 1 : 0);
+      break;
+    case PlanOp::FloorDivS:
+      result = a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+      break;
+    case PlanOp::RemU:
+      result = static_cast<int64_t>(ua % ub);
+      break;
+    case PlanOp::RemS:
+      result = a % b;
+      break;
+    case PlanOp::MinU:
+      result = static_cast<int64_t>(std::min(ua, ub));
+      break;
+    case PlanOp::MaxU:
+      result = static_cast<int64_t>(std::max(ua, ub));
+      break;
+    case PlanOp::MinS:
+      result = std::min(a, b);
+      break;
+    case PlanOp::MaxS:
+      result = std::max(a, b);
+      break;
+    case PlanOp::Cmp: {
+      if (pc + 1 >= program.size())
+        return bad("predicate missing");
+      std::optional<arith::CmpIPredicate> predicate =
+          arith::symbolizeCmpIPredicate(program[++pc]);
+      if (!predicate)
+        return bad("unknown predicate " + Twine(program[pc]));
+      result = arith::applyCmpPredicate(*predicate, APInt(64, ua, false),
+                                        APInt(64, ub, false));
+      break;
+    }
+    default:
+      return bad("unknown operation " + Twine(program[pc]));
+    }
+    stack.back() = result;
+  }
+  if (stack.size() != 1)
+    return bad("leaves " + Twine(stack.size()) + " values");
+  return stack.back();
+}
+
 /// The JSON form of a `fusedops.launch_plan` attribute (see
-/// JitModule::getLaunchPlan), or nothing if the attribute is not one the
-/// launch-plan pass writes (a module from elsewhere keeps its host code).
-static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
+/// JitModule::getLaunchPlan), or nothing with `error` set if the attribute
+/// is not one the launch-plan pass writes (a module from elsewhere keeps its
+/// host code) or its expressions do not evaluate. With `sizes`, every
+/// expression is evaluated and the launches whose guard fails are left out;
+/// without, expressions are passed on ("exprs") and the plan is marked
+/// "dynamic".
+static std::optional<std::string>
+launchPlanToJson(ArrayAttr plan, std::optional<ArrayRef<int64_t>> sizes,
+                 std::string &error) {
   llvm::json::Array launches;
+  bool dynamic = false;
   for (Attribute entry : plan) {
+    error = "not a launch plan the fusedops-launch-plan pass wrote";
     auto dict = dyn_cast<DictionaryAttr>(entry);
     if (!dict)
       return std::nullopt;
     auto module = dict.getAs<StringAttr>("module");
     auto kernel = dict.getAs<StringAttr>("kernel");
-    auto grid = dict.getAs<DenseI64ArrayAttr>("grid");
+    auto gridAttr = dict.getAs<DenseI64ArrayAttr>("grid");
     auto block = dict.getAs<DenseI64ArrayAttr>("block");
     auto shared = dict.getAs<IntegerAttr>("shared_memory");
-    auto params = dict.getAs<DenseI64ArrayAttr>("params");
+    auto paramsAttr = dict.getAs<DenseI64ArrayAttr>("params");
     auto paramArgs = dict.getAs<DenseI64ArrayAttr>("param_args");
-    auto maps = dict.getAs<DenseI64ArrayAttr>("tensor_maps");
+    auto mapsAttr = dict.getAs<DenseI64ArrayAttr>("tensor_maps");
     auto gridPerSm = dict.getAs<IntegerAttr>("grid_per_sm");
-    if (!module || !kernel || !grid || grid.size() != 3 || !block ||
-        block.size() != 3 || !shared || !params || !paramArgs ||
-        params.size() != paramArgs.size() || !maps || !gridPerSm ||
-        maps.size() % kTensorMapPlanFields != 0)
+    auto exprs = dict.getAs<ArrayAttr>("exprs");
+    if (!module || !kernel || !gridAttr || gridAttr.size() != 3 || !block ||
+        block.size() != 3 || !shared || !paramsAttr || !paramArgs ||
+        paramsAttr.size() != paramArgs.size() || !mapsAttr || !gridPerSm ||
+        mapsAttr.size() % kTensorMapPlanFields != 0)
       return std::nullopt;
+    SmallVector<int64_t> grid(gridAttr.asArrayRef()),
+        params(paramsAttr.asArrayRef()), maps(mapsAttr.asArrayRef());
+    llvm::json::Array programs;
+    bool guarded = true;
+    for (Attribute attr : exprs ? exprs.getValue() : ArrayRef<Attribute>()) {
+      auto expr = dyn_cast<DictionaryAttr>(attr);
+      auto field = expr ? expr.getAs<StringAttr>("field") : StringAttr();
+      auto index = expr ? expr.getAs<IntegerAttr>("index") : IntegerAttr();
+      auto program =
+          expr ? expr.getAs<DenseI64ArrayAttr>("program") : DenseI64ArrayAttr();
+      if (!field || !index || !program)
+        return std::nullopt;
+      int64_t at = index.getInt();
+      SmallVector<int64_t> *target =
+          field == "grid"          ? &grid
+          : field == "params"      ? &params
+          : field == "tensor_maps" ? &maps
+                                   : nullptr;
+      if ((!target && field != "guard") ||
+          (target && (at < 0 || static_cast<size_t>(at) >= target->size())))
+        return std::nullopt;
+      if (!sizes) {
+        programs.push_back(llvm::json::Object{
+            {"field", field.getValue()},
+            {"index", at},
+            {"program", llvm::json::Array(program.asArrayRef())}});
+        continue;
+      }
+      FailureOr<int64_t> value =
+          evaluateProgram(program.asArrayRef(), *sizes, error);
+      if (failed(value))
+        return std::nullopt;
+      if (!target)
+        guarded = guarded && *value != 0;
+      else
+        (*target)[at] = *value;
+    }
+    dynamic = dynamic || !programs.empty();
+    if (!guarded)
+      continue; // Host code skips it for these sizes (e.g. no rows).
+    if (sizes) {
+      for (int64_t n : grid)
+        if (n <= 0 || n > std::numeric_limits<uint32_t>::max()) {
+          error = "launch plan of " + kernel.getValue().str() +
+                  ": the grid for these sizes is " + std::to_string(n) +
+                  " blocks in one dimension; 1 to 2^32 - 1 can launch";
+          return std::nullopt;
+        }
+      for (size_t i = 2; i < maps.size(); ++i)
+        if (i % kTensorMapPlanFields >= 2 && maps[i] < 0) {
+          error = "launch plan of " + kernel.getValue().str() +
+                  ": a tensor map field is negative for these sizes";
+          return std::nullopt;
+        }
+    }
     // Each tensor map: the fields of fusedopsLaunchPlanSetTensorMap.
     llvm::json::Array tensorMaps;
-    for (int64_t i = 0, e = maps.size(); i < e;
-         i += static_cast<int64_t>(kTensorMapPlanFields)) {
-      ArrayRef<int64_t> f = maps.asArrayRef().slice(i, kTensorMapPlanFields);
+    for (size_t i = 0; i < maps.size(); i += kTensorMapPlanFields) {
+      ArrayRef<int64_t> f = ArrayRef(maps).slice(i, kTensorMapPlanFields);
       tensorMaps.push_back(llvm::json::Object{
           {"param", f[0]},
           {"arg", f[1]},
@@ -78,22 +257,28 @@ static std::optional<std::string> launchPlanToJson(ArrayAttr plan) {
     auto numbers = [](ArrayRef<int64_t> values) {
       return llvm::json::Array(values);
     };
-    launches.push_back(llvm::json::Object{
+    llvm::json::Object launch{
         {"module", module.getValue()},
         {"kernel", kernel.getValue()},
-        {"grid", numbers(grid.asArrayRef())},
+        {"grid", numbers(grid)},
         {"block", numbers(block.asArrayRef())},
         {"shared_memory", shared.getInt()},
-        {"params", numbers(params.asArrayRef())},
+        {"params", numbers(params)},
         {"param_args", numbers(paramArgs.asArrayRef())},
         {"tensor_maps", std::move(tensorMaps)},
         {"grid_per_sm", gridPerSm.getInt()},
-    });
+    };
+    if (!programs.empty())
+      launch["exprs"] = std::move(programs);
+    launches.push_back(std::move(launch));
   }
+  error.clear();
+  llvm::json::Object object{{"launches", std::move(launches)}};
+  if (dynamic)
+    object["dynamic"] = true;
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << llvm::json::Value(
-      llvm::json::Object{{"launches", std::move(launches)}});
+  os << llvm::json::Value(std::move(object));
   return text;
 }
 
@@ -215,9 +400,13 @@ JitModule::fromLowered(std::unique_ptr<MLIRContext> context,
   });
 
   module->walk([&](LLVM::LLVMFuncOp func) {
+    std::string ignored;
     if (auto plan = func->getAttrOfType<ArrayAttr>(kLaunchPlanAttrName))
-      if (std::optional<std::string> json = launchPlanToJson(plan))
+      if (std::optional<std::string> json =
+              launchPlanToJson(plan, std::nullopt, ignored)) {
         jit->launchPlans[func.getSymName()] = std::move(*json);
+        jit->launchPlanAttrs[func.getSymName()] = plan;
+      }
   });
 
   auto transformer = makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
@@ -338,6 +527,21 @@ std::unique_ptr<JitModule> JitModule::load(StringRef lowered,
 const std::string *JitModule::getLaunchPlan(StringRef name) const {
   auto it = launchPlans.find(name);
   return it == launchPlans.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string>
+JitModule::getLaunchPlan(StringRef name, ArrayRef<int64_t> sizes,
+                         std::string &error) const {
+  auto it = launchPlanAttrs.find(name);
+  if (it == launchPlanAttrs.end()) {
+    error = "function '" + name.str() + "' has no launch plan";
+    return std::nullopt;
+  }
+  if (llvm::any_of(sizes, [](int64_t size) { return size < 0; })) {
+    error = "sizes must not be negative";
+    return std::nullopt;
+  }
+  return launchPlanToJson(it->second, sizes, error);
 }
 
 void *JitModule::lookupCInterface(StringRef name) {

@@ -2,7 +2,9 @@
 
 Each builder returns ``(source, arg_names)``: a module with one function ``@kernel`` marked
 ``llvm.emit_c_interface`` whose arguments are the op's operands followed by its outputs, as memrefs
-with static shapes, in the order of ``arg_names``. The module is built by the op's C++ builder
+with static shapes, in the order of ``arg_names``. Row sizes (all of an input's sizes but the
+last, ``m``, ``rows``) may be None: dynamic, for one kernel that serves every row count of a class;
+``rows_hint`` is then the row count its tile is chosen for (``fusedops.rows_hint``). The module is built by the op's C++ builder
 through the C API (``fusedopsBuildOpSource``): the dialect owns the syntax, the operand order and
 the shapes that follow from the others (a norm's weight, a granularity's scales, a GEMM's output);
 these functions only name the problem. The argument checks live in :mod:`fusedops.torch_ops`.
@@ -39,9 +41,20 @@ MLIR_ELEMENT_TYPES = {
 }
 
 
-def _source(op: str, **fields) -> tuple[str, list[str]]:
+def _source(op: str, rows_hint: Optional[int] = None, **fields) -> tuple[str, list[str]]:
+    if rows_hint is not None:
+        fields["rows_hint"] = int(rows_hint)
     source, names = _build(json.dumps({"op": op, **fields}, sort_keys=True))
     return source, list(names)
+
+
+def _sizes(shape: Sequence[Optional[int]]) -> list[Optional[int]]:
+    """A shape for a request: ints, None for a dynamic size."""
+    return [None if d is None else int(d) for d in shape]
+
+
+def _size(size: Optional[int]) -> Optional[int]:
+    return None if size is None else int(size)
 
 
 def rmsnorm_rope_source(
@@ -54,11 +67,12 @@ def rmsnorm_rope_source(
     eps: float,
     style: str,
     rotary_fraction: float = 1.0,
-    positions_shape: Optional[Sequence[int]] = None,
+    positions_shape: Optional[Sequence[Optional[int]]] = None,
     positions_dtype: str = "i32",
+    rows_hint: Optional[int] = None,
 ) -> tuple[str, list[str]]:
     fields = dict(
-        x_shape=[int(d) for d in x_shape],
+        x_shape=_sizes(x_shape),
         dtype=dtype,
         table_shape=[int(d) for d in table_shape],
         table_dtype=table_dtype,
@@ -69,28 +83,34 @@ def rmsnorm_rope_source(
     if rotary_fraction != 1.0:
         fields["rotary_fraction"] = float(rotary_fraction)
     if positions_shape is not None:
-        fields["positions_shape"] = [int(d) for d in positions_shape]
+        fields["positions_shape"] = _sizes(positions_shape)
         fields["positions_dtype"] = positions_dtype
-    return _source("rmsnorm_rope", **fields)
+    return _source("rmsnorm_rope", rows_hint, **fields)
 
 
 def gated_mlp_source(
-    x_shape: Sequence[int],
+    x_shape: Sequence[Optional[int]],
     weight_shape: Sequence[int],
     dtype: str,
     *,
     activation: str,
+    rows_hint: Optional[int] = None,
 ) -> tuple[str, list[str]]:
-    x = [int(d) for d in x_shape]
+    x = _sizes(x_shape)
     if len(weight_shape) != 2 or not x or int(weight_shape[1]) != x[-1]:
         raise ArgumentError(f"weights {list(weight_shape)} do not take x of shape {x}")
     return _source(
-        "gated_mlp", x_shape=x, n=int(weight_shape[0]), dtype=dtype, activation=activation
+        "gated_mlp",
+        rows_hint,
+        x_shape=x,
+        n=int(weight_shape[0]),
+        dtype=dtype,
+        activation=activation,
     )
 
 
 def fp8_gemm_source(
-    m: int,
+    m: Optional[int],
     n: int,
     k: int,
     a_dtype: str,
@@ -100,10 +120,12 @@ def fp8_gemm_source(
     granularity: str,
     bias: bool = False,
     fast_accum: bool = False,
+    rows_hint: Optional[int] = None,
 ) -> tuple[str, list[str]]:
     return _source(
         "fp8_gemm",
-        m=int(m),
+        rows_hint,
+        m=_size(m),
         n=int(n),
         k=int(k),
         a_dtype=a_dtype,
@@ -116,30 +138,39 @@ def fp8_gemm_source(
 
 
 def quantize_source(
-    rows: int,
+    rows: Optional[int],
     cols: int,
     dtype: str,
     fp8: str,
     *,
     granularity: str,
+    rows_hint: Optional[int] = None,
 ) -> tuple[str, list[str]]:
     """Dynamic quantization: ``x`` -> FP8 values ``q`` and float32 scales ``s``."""
     return _source(
-        "quantize", rows=int(rows), cols=int(cols), dtype=dtype, fp8=fp8, granularity=granularity
+        "quantize",
+        rows_hint,
+        rows=_size(rows),
+        cols=int(cols),
+        dtype=dtype,
+        fp8=fp8,
+        granularity=granularity,
     )
 
 
 def dequantize_source(
-    rows: int,
+    rows: Optional[int],
     cols: int,
     fp8: str,
     out_dtype: str,
     *,
     granularity: str,
+    rows_hint: Optional[int] = None,
 ) -> tuple[str, list[str]]:
     return _source(
         "dequantize",
-        rows=int(rows),
+        rows_hint,
+        rows=_size(rows),
         cols=int(cols),
         fp8=fp8,
         out_dtype=out_dtype,

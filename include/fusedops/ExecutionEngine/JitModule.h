@@ -90,7 +90,21 @@ public:
   /// "param_args": kernel parameter i is the data pointer of function
   /// argument param_args[i] when that is >= 0, else the 8-byte value
   /// params[i]. fusedopsLaunchPlanAdd in fusedops-c/Runtime.h takes these.
+  /// A function with dynamic sizes has a plan whose values depend on them:
+  /// it is marked `"dynamic": true` and its launches carry "exprs" (the
+  /// PlanOp programs of fusedops/Dialect/FusedOps/Transforms/Passes.h, each
+  /// with the "field" and "index" it computes, or a "guard"); take its
+  /// concrete form for given sizes from the overload below.
   const std::string *getLaunchPlan(StringRef name) const;
+
+  /// The launch plan of `name` for arguments of these sizes (every memref
+  /// argument's sizes, in argument order), in the static form above: every
+  /// expression evaluated, launches whose guard fails left out. Nothing, with
+  /// `error` set, for a function without a plan or sizes whose plan cannot
+  /// launch (a size missing, overflow, an empty grid).
+  std::optional<std::string> getLaunchPlan(StringRef name,
+                                           ArrayRef<int64_t> sizes,
+                                           std::string &error) const;
 
 private:
   JitModule();
@@ -101,6 +115,9 @@ private:
   std::unique_ptr<ExecutionEngine> engine;
   std::string kernelImage;
   llvm::StringMap<std::string> launchPlans;
+  /// The plans as the pass wrote them (owned by `context`), for
+  /// evaluating the dynamic ones.
+  llvm::StringMap<ArrayAttr> launchPlanAttrs;
 };
 
 } // namespace fusedops

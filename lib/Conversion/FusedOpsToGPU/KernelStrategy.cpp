@@ -75,7 +75,7 @@ int64_t mlir::fusedops::getEstimatedRows(Operation *op) {
   int64_t rows = 1;
   for (int64_t size : type.getShape().drop_back()) {
     if (ShapedType::isDynamic(size))
-      return 4096;
+      return getRowsHint(op).value_or(4096);
     rows *= size;
   }
   return rows;

@@ -153,8 +153,9 @@ public:
 const KernelStrategy *selectKernelStrategy(Operation *op,
                                            const KernelTarget &target);
 
-/// Rows of `op`'s first operand (the product of all but its last dimension),
-/// 4096 where one is dynamic: the row count a cost estimate assumes.
+/// Rows of `op`'s first operand (the product of all but its last dimension);
+/// where one is dynamic, the op's rows hint (kRowsHintAttrName), else 4096:
+/// the row count a cost estimate assumes.
 int64_t getEstimatedRows(Operation *op);
 
 } // namespace mlir::fusedops

@@ -32,6 +32,44 @@ void FusedOpsDialect::initialize() {
 }
 
 //===----------------------------------------------------------------------===//
+// Discardable attributes
+//===----------------------------------------------------------------------===//
+
+std::optional<int64_t> mlir::fusedops::getRowsHint(Operation *op) {
+  auto hint = op->getAttrOfType<IntegerAttr>(kRowsHintAttrName);
+  if (!hint)
+    return std::nullopt;
+  return hint.getValue().getSExtValue();
+}
+
+LogicalResult FusedOpsDialect::verifyOperationAttribute(Operation *op,
+                                                        NamedAttribute attr) {
+  if (attr.getName() != kRowsHintAttrName)
+    return success(); // The passes' own attributes (launch plans, ...).
+  constexpr int64_t kMaxRows = int64_t(1) << 48;
+  auto hint = dyn_cast<IntegerAttr>(attr.getValue());
+  if (!hint || !hint.getType().isSignlessInteger(64) ||
+      hint.getValue().getSExtValue() < 1 ||
+      hint.getValue().getSExtValue() >= kMaxRows)
+    return op->emitError() << "'" << kRowsHintAttrName
+                           << "' must be an i64 row count in [1, 2^48), got "
+                           << attr.getValue();
+  auto tileable = dyn_cast<TileConfigurableOpInterface>(op);
+  auto input = op->getNumOperands()
+                   ? dyn_cast<ShapedType>(op->getOperand(0).getType())
+                   : ShapedType();
+  if (!tileable || !input || !input.hasRank() || input.getRank() < 1)
+    return op->emitError() << "'" << kRowsHintAttrName
+                           << "' belongs on a fusedops op with rows";
+  if (llvm::none_of(input.getShape().drop_back(), ShapedType::isDynamic))
+    return op->emitError() << "'" << kRowsHintAttrName
+                           << "' is for dynamic rows; this op's rows are "
+                              "static (its first operand is "
+                           << input << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // TileConfigAttr
 //===----------------------------------------------------------------------===//
 

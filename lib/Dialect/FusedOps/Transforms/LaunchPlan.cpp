@@ -5,10 +5,12 @@
 //===----------------------------------------------------------------------===//
 //
 // A host function that only launches kernels on its own arguments is, at run
-// time, a list of cuLaunchKernel calls with fixed geometry and parameters
-// that differ only in the data pointers. This pass writes that list on the
-// function so that a runtime can replay it without the function's
-// JIT-compiled host code (see fusedopsLaunchPlanRun in fusedops-c/Runtime.h).
+// time, a list of cuLaunchKernel calls whose geometry and parameters are
+// fixed but for the data pointers and, with dynamic sizes, values computed
+// from the arguments' sizes. This pass writes that list on the function
+// (those values as PlanOp programs) so that a runtime can replay it without
+// the function's JIT-compiled host code (see fusedopsLaunchPlanRun in
+// fusedops-c/Runtime.h and JitModule::getLaunchPlan).
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +26,7 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::fusedops {
 #define GEN_PASS_DEF_FUSEDOPSLAUNCHPLAN
@@ -94,6 +97,175 @@ static std::optional<int64_t> constantIndex(Value value) {
   return known->getSExtValue();
 }
 
+namespace {
+/// Builds the PlanOp programs of host values that are functions of the
+/// function's constants and its memref arguments' sizes.
+class ExprBuilder {
+public:
+  explicit ExprBuilder(func::FuncOp func) {
+    int64_t offset = 0;
+    for (BlockArgument arg : func.getArguments())
+      if (auto type = dyn_cast<MemRefType>(arg.getType())) {
+        firstSize[arg.getArgNumber()] = offset;
+        offset += type.getRank();
+      }
+  }
+
+  /// Appends the program of `value`; fails for values that are not such
+  /// functions (loads, calls other than tensor-map encodes, ...).
+  LogicalResult append(Value value, SmallVectorImpl<int64_t> &program,
+                       unsigned depth = 0) const;
+  /// Appends the program of size `dim` of function argument `arg`.
+  LogicalResult appendSize(BlockArgument arg, int64_t dim,
+                           SmallVectorImpl<int64_t> &program) const;
+  /// Appends the program of size `dim` of `memref`: a function argument, or
+  /// a memref.collapse_shape of one (a product of its sizes).
+  LogicalResult appendViewSize(Value memref, int64_t dim,
+                               SmallVectorImpl<int64_t> &program) const;
+
+private:
+  /// Position of each memref argument's first size among all of them.
+  DenseMap<unsigned, int64_t> firstSize;
+};
+} // namespace
+
+static void push(SmallVectorImpl<int64_t> &program, PlanOp op) {
+  program.push_back(static_cast<int64_t>(op));
+}
+
+LogicalResult ExprBuilder::appendSize(BlockArgument arg, int64_t dim,
+                                      SmallVectorImpl<int64_t> &program) const {
+  auto type = dyn_cast<MemRefType>(arg.getType());
+  auto it = firstSize.find(arg.getArgNumber());
+  if (!type || it == firstSize.end() || dim < 0 || dim >= type.getRank())
+    return failure();
+  if (!type.isDynamicDim(dim)) {
+    push(program, PlanOp::Const);
+    program.push_back(type.getDimSize(dim));
+    return success();
+  }
+  push(program, PlanOp::Size);
+  program.push_back(it->second + dim);
+  return success();
+}
+
+LogicalResult
+ExprBuilder::appendViewSize(Value memref, int64_t dim,
+                            SmallVectorImpl<int64_t> &program) const {
+  if (auto arg = dyn_cast<BlockArgument>(memref)) {
+    if (!isa<func::FuncOp>(arg.getOwner()->getParentOp()))
+      return failure();
+    return appendSize(arg, dim, program);
+  }
+  auto collapse = memref.getDefiningOp<memref::CollapseShapeOp>();
+  if (!collapse || dim < 0 ||
+      static_cast<size_t>(dim) >= collapse.getReassociationIndices().size())
+    return failure();
+  bool first = true;
+  for (int64_t source : collapse.getReassociationIndices()[dim]) {
+    if (failed(appendViewSize(collapse.getSrc(), source, program)))
+      return failure();
+    if (!first)
+      push(program, PlanOp::Mul);
+    first = false;
+  }
+  return success(!first);
+}
+
+LogicalResult ExprBuilder::append(Value value,
+                                  SmallVectorImpl<int64_t> &program,
+                                  unsigned depth) const {
+  if (std::optional<APInt> known = evaluate(value)) {
+    push(program, PlanOp::Const);
+    program.push_back(known->getSExtValue());
+    return success();
+  }
+  Operation *op = value.getDefiningOp();
+  if (!op || depth > 64)
+    return failure();
+  if (auto dim = dyn_cast<memref::DimOp>(op)) {
+    std::optional<int64_t> index = constantIndex(dim.getIndex());
+    if (!index)
+      return failure();
+    return appendViewSize(dim.getSource(), *index, program);
+  }
+  // A select on a condition known now (every tensor map encoded) is its
+  // branch.
+  if (auto select = dyn_cast<arith::SelectOp>(op)) {
+    if (std::optional<APInt> condition = evaluate(select.getCondition()))
+      return append(condition->isZero() ? select.getFalseValue()
+                                        : select.getTrueValue(),
+                    program, depth + 1);
+    if (failed(append(select.getCondition(), program, depth + 1)) ||
+        failed(append(select.getTrueValue(), program, depth + 1)) ||
+        failed(append(select.getFalseValue(), program, depth + 1)))
+      return failure();
+    push(program, PlanOp::Select);
+    return success();
+  }
+  // Sizes fit any of the integer types host code casts them to.
+  if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtUIOp,
+          arith::ExtSIOp, arith::TruncIOp>(op))
+    return append(op->getOperand(0), program, depth + 1);
+  std::optional<PlanOp> binary =
+      llvm::TypeSwitch<Operation *, std::optional<PlanOp>>(op)
+          .Case([](arith::AddIOp) { return PlanOp::Add; })
+          .Case([](arith::SubIOp) { return PlanOp::Sub; })
+          .Case([](arith::MulIOp) { return PlanOp::Mul; })
+          .Case([](arith::DivUIOp) { return PlanOp::DivU; })
+          .Case([](arith::DivSIOp) { return PlanOp::DivS; })
+          .Case([](arith::CeilDivUIOp) { return PlanOp::CeilDivU; })
+          .Case([](arith::CeilDivSIOp) { return PlanOp::CeilDivS; })
+          .Case([](arith::FloorDivSIOp) { return PlanOp::FloorDivS; })
+          .Case([](arith::RemUIOp) { return PlanOp::RemU; })
+          .Case([](arith::RemSIOp) { return PlanOp::RemS; })
+          .Case([](arith::MinUIOp) { return PlanOp::MinU; })
+          .Case([](arith::MaxUIOp) { return PlanOp::MaxU; })
+          .Case([](arith::MinSIOp) { return PlanOp::MinS; })
+          .Case([](arith::MaxSIOp) { return PlanOp::MaxS; })
+          .Case([](arith::CmpIOp) { return PlanOp::Cmp; })
+          .Default([](Operation *) { return std::nullopt; });
+  if (!binary || op->getNumOperands() != 2)
+    return failure();
+  if (failed(append(op->getOperand(0), program, depth + 1)) ||
+      failed(append(op->getOperand(1), program, depth + 1)))
+    return failure();
+  push(program, *binary);
+  if (auto cmp = dyn_cast<arith::CmpIOp>(op))
+    program.push_back(static_cast<int64_t>(cmp.getPredicate()));
+  return success();
+}
+
+/// What a launch's plan entry is built into: its values, and for those
+/// computed from the sizes, their programs ({field, index, program}).
+struct PlanValues {
+  SmallVector<int64_t> params, paramArgs, maps;
+  SmallVector<Attribute> exprs;
+};
+
+/// Records the program of `value` as field `field`[`index`] of a plan
+/// entry, or its constant in `slot` where it has one now; fails if it is
+/// neither.
+static LogicalResult planValue(const ExprBuilder &exprs, Value value,
+                               StringRef field, int64_t index, int64_t &slot,
+                               SmallVectorImpl<Attribute> &programs) {
+  if (std::optional<int64_t> known = constantIndex(value)) {
+    slot = *known;
+    return success();
+  }
+  SmallVector<int64_t> program;
+  if (failed(exprs.append(value, program)))
+    return failure();
+  slot = 0;
+  Builder b(value.getContext());
+  programs.push_back(b.getDictionaryAttr({
+      b.getNamedAttr("field", b.getStringAttr(field)),
+      b.getNamedAttr("index", b.getI64IntegerAttr(index)),
+      b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
+  }));
+  return success();
+}
+
 /// The function argument `value` is a view of (through view-like ops such
 /// as memref.collapse_shape or memref.subview, which keep the base pointer),
 /// if that argument has the identity layout.
@@ -115,52 +287,105 @@ static BlockArgument viewedArgument(Value value) {
 /// Appends the kernel parameters that gpu-to-llvm passes for `operand`: a
 /// memref becomes its descriptor (MemRefDescriptor::unpack's order:
 /// allocated pointer, aligned pointer, offset, sizes, strides), an index or
-/// i64 constant its value. Fails unless all but the pointers are known now,
-/// and for operands of other types (their parameters are not 8 bytes wide).
-static LogicalResult appendParams(Value operand,
-                                  SmallVectorImpl<int64_t> &params,
-                                  SmallVectorImpl<int64_t> &paramArgs) {
+/// i64 its value. Fails unless all but the pointers are known now or are
+/// functions of the arguments' sizes (a memref with dynamic sizes must be
+/// the argument itself), and for operands of other types (their parameters
+/// are not 8 bytes wide).
+static LogicalResult appendParams(const ExprBuilder &exprs, Value operand,
+                                  PlanValues &plan) {
   if (operand.getType().isIndex() || operand.getType().isInteger(64)) {
-    std::optional<int64_t> value = constantIndex(operand);
-    if (!value)
+    int64_t value = 0;
+    if (failed(planValue(exprs, operand, "params", plan.params.size(), value,
+                         plan.exprs)))
       return failure();
-    params.push_back(*value);
-    paramArgs.push_back(-1);
+    plan.params.push_back(value);
+    plan.paramArgs.push_back(-1);
     return success();
   }
   auto type = dyn_cast<MemRefType>(operand.getType());
-  if (!type || !type.hasStaticShape() || type.getMemorySpace())
+  if (!type || type.getMemorySpace())
     return failure();
   BlockArgument arg = viewedArgument(operand);
-  int64_t offset;
-  SmallVector<int64_t> strides;
-  if (!arg || failed(type.getStridesAndOffset(strides, offset)) ||
-      ShapedType::isDynamic(offset) ||
-      llvm::any_of(strides, ShapedType::isDynamic))
+  if (!arg)
     return failure();
   int64_t number = arg.getArgNumber();
-  params.append({0, 0, offset});
-  paramArgs.append({number, number, -1});
-  for (int64_t size : type.getShape()) {
-    params.push_back(size);
-    paramArgs.push_back(-1);
+  if (type.hasStaticShape()) {
+    int64_t offset;
+    SmallVector<int64_t> strides;
+    if (failed(type.getStridesAndOffset(strides, offset)) ||
+        ShapedType::isDynamic(offset) ||
+        llvm::any_of(strides, ShapedType::isDynamic))
+      return failure();
+    plan.params.append({0, 0, offset});
+    plan.paramArgs.append({number, number, -1});
+    llvm::append_range(plan.params, type.getShape());
+    llvm::append_range(plan.params, strides);
+    plan.paramArgs.append(2 * type.getRank(), -1);
+    return success();
   }
-  for (int64_t stride : strides) {
-    params.push_back(stride);
-    paramArgs.push_back(-1);
+  // Dynamic sizes: the argument itself or collapsed views of it (identity
+  // layouts, offset 0), whose sizes are the plan's inputs or products of
+  // them, and whose strides are products of the sizes.
+  if (!type.getLayout().isIdentity())
+    return failure();
+  for (Value view = operand; view != arg;) {
+    auto collapse = view.getDefiningOp<memref::CollapseShapeOp>();
+    if (!collapse)
+      return failure();
+    view = collapse.getSrc();
+  }
+  plan.params.append({0, 0, 0});
+  plan.paramArgs.append({number, number, -1});
+  Builder b(operand.getContext());
+  auto record = [&](ArrayRef<int64_t> program) {
+    plan.exprs.push_back(b.getDictionaryAttr({
+        b.getNamedAttr("field", b.getStringAttr("params")),
+        b.getNamedAttr("index", b.getI64IntegerAttr(plan.params.size())),
+        b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
+    }));
+    plan.params.push_back(0);
+    plan.paramArgs.push_back(-1);
+  };
+  int64_t rank = type.getRank();
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    if (!type.isDynamicDim(dim)) {
+      plan.params.push_back(type.getDimSize(dim));
+      plan.paramArgs.push_back(-1);
+      continue;
+    }
+    SmallVector<int64_t> program;
+    if (failed(exprs.appendViewSize(operand, dim, program)))
+      return failure();
+    record(program);
+  }
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    ArrayRef<int64_t> inner = type.getShape().drop_front(dim + 1);
+    if (llvm::none_of(inner, ShapedType::isDynamic)) {
+      int64_t stride = 1;
+      for (int64_t size : inner)
+        stride *= size;
+      plan.params.push_back(stride);
+      plan.paramArgs.push_back(-1);
+      continue;
+    }
+    SmallVector<int64_t> program = {static_cast<int64_t>(PlanOp::Const), 1};
+    for (int64_t j = dim + 1; j < rank; ++j) {
+      if (failed(exprs.appendViewSize(operand, j, program)))
+        return failure();
+      push(program, PlanOp::Mul);
+    }
+    record(program);
   }
   return success();
 }
 
 /// Appends the tensor-map parameter `operand` (a pointer to a map host code
-/// encodes) to `params` as a placeholder and its description to `maps`:
-/// [parameter, argument, element bytes, rows, columns, row stride, box
-/// rows, box columns, swizzle]. Fails unless the map is of a function
-/// argument with every other field constant.
-static LogicalResult appendTensorMap(Value operand,
-                                     SmallVectorImpl<int64_t> &params,
-                                     SmallVectorImpl<int64_t> &paramArgs,
-                                     SmallVectorImpl<int64_t> &maps) {
+/// encodes) to the params as a placeholder and its description to the
+/// maps: [parameter, argument, element bytes, rows, columns, row stride,
+/// box rows, box columns, swizzle]. Fails unless the map is of a function
+/// argument with every other field known now or a function of the sizes.
+static LogicalResult appendTensorMap(const ExprBuilder &exprs, Value operand,
+                                     PlanValues &plan) {
   auto alloca = operand.getDefiningOp<LLVM::AllocaOp>();
   if (!alloca)
     return failure();
@@ -189,16 +414,18 @@ static LogicalResult appendTensorMap(Value operand,
       extract ? viewedArgument(extract.getSource()) : BlockArgument();
   if (!arg)
     return failure();
-  maps.push_back(static_cast<int64_t>(params.size()));
-  maps.push_back(arg.getArgNumber());
+  plan.maps.push_back(static_cast<int64_t>(plan.params.size()));
+  plan.maps.push_back(arg.getArgNumber());
   for (unsigned i = 2; i < kTensorMapEncodeOperands; ++i) {
-    std::optional<int64_t> field = constantIndex(encode->getOperand(i));
-    if (!field || *field < 0)
+    int64_t field = 0;
+    if (failed(planValue(exprs, encode->getOperand(i), "tensor_maps",
+                         plan.maps.size(), field, plan.exprs)) ||
+        field < 0)
       return failure();
-    maps.push_back(*field);
+    plan.maps.push_back(field);
   }
-  params.push_back(0);
-  paramArgs.push_back(-1);
+  plan.params.push_back(0);
+  plan.paramArgs.push_back(-1);
   return success();
 }
 
@@ -226,12 +453,22 @@ static std::optional<int64_t> matchBlocksPerSm(Value value) {
   return std::nullopt;
 }
 
-/// The plan entry of `launch`, or null if it cannot be replayed without host
-/// code.
-static DictionaryAttr planLaunch(gpu::LaunchFuncOp launch) {
+/// The plan entry of `launch`, which runs where every one of `guards` holds,
+/// or null if it cannot be replayed without host code.
+static DictionaryAttr planLaunch(const ExprBuilder &exprs,
+                                 gpu::LaunchFuncOp launch,
+                                 ArrayRef<SmallVector<int64_t>> guards) {
   if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
       launch.hasClusterSize())
     return {};
+  PlanValues plan;
+  Builder b(launch.getContext());
+  for (auto [i, program] : llvm::enumerate(guards))
+    plan.exprs.push_back(b.getDictionaryAttr({
+        b.getNamedAttr("field", b.getStringAttr("guard")),
+        b.getNamedAttr("index", b.getI64IntegerAttr(i)),
+        b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
+    }));
   // A persistent grid, min(tiles, SMs · k): the plan keeps the tiles and k
   // and the runtime takes the device's SM count.
   Value gridX = launch.getGridSizeX();
@@ -246,11 +483,16 @@ static DictionaryAttr planLaunch(gpu::LaunchFuncOp launch) {
       }
   }
   SmallVector<int64_t> grid, block;
-  for (Value v : {gridX, launch.getGridSizeY(), launch.getGridSizeZ()}) {
-    std::optional<int64_t> n = constantIndex(v);
-    if (!n || *n <= 0 || *n > std::numeric_limits<uint32_t>::max())
+  SmallVector<Value, 3> gridSizes = {gridX, launch.getGridSizeY(),
+                                     launch.getGridSizeZ()};
+  for (auto [i, v] : llvm::enumerate(gridSizes)) {
+    int64_t n = 0;
+    if (failed(planValue(exprs, v, "grid", i, n, plan.exprs)))
       return {};
-    grid.push_back(*n);
+    bool computed = !constantIndex(v);
+    if (!computed && (n <= 0 || n > std::numeric_limits<uint32_t>::max()))
+      return {};
+    grid.push_back(n);
   }
   for (Value v : {launch.getBlockSizeX(), launch.getBlockSizeY(),
                   launch.getBlockSizeZ()}) {
@@ -266,32 +508,35 @@ static DictionaryAttr planLaunch(gpu::LaunchFuncOp launch) {
       return {};
     sharedMemory = *n;
   }
-  SmallVector<int64_t> params, paramArgs, maps;
   for (Value operand : launch.getKernelOperands()) {
     if (isa<LLVM::LLVMPointerType>(operand.getType())) {
-      if (failed(appendTensorMap(operand, params, paramArgs, maps)))
+      if (failed(appendTensorMap(exprs, operand, plan)))
         return {};
-    } else if (failed(appendParams(operand, params, paramArgs))) {
+    } else if (failed(appendParams(exprs, operand, plan))) {
       return {};
     }
   }
-  Builder b(launch.getContext());
-  return b.getDictionaryAttr({
+  SmallVector<NamedAttribute> fields = {
       b.getNamedAttr("module", launch.getKernelModuleName()),
       b.getNamedAttr("kernel", launch.getKernelName()),
       b.getNamedAttr("grid", b.getDenseI64ArrayAttr(grid)),
       b.getNamedAttr("block", b.getDenseI64ArrayAttr(block)),
       b.getNamedAttr("shared_memory", b.getI64IntegerAttr(sharedMemory)),
-      b.getNamedAttr("params", b.getDenseI64ArrayAttr(params)),
-      b.getNamedAttr("param_args", b.getDenseI64ArrayAttr(paramArgs)),
-      b.getNamedAttr("tensor_maps", b.getDenseI64ArrayAttr(maps)),
+      b.getNamedAttr("params", b.getDenseI64ArrayAttr(plan.params)),
+      b.getNamedAttr("param_args", b.getDenseI64ArrayAttr(plan.paramArgs)),
+      b.getNamedAttr("tensor_maps", b.getDenseI64ArrayAttr(plan.maps)),
       b.getNamedAttr("grid_per_sm", b.getI64IntegerAttr(gridPerSm)),
-  });
+  };
+  if (!plan.exprs.empty())
+    fields.push_back(b.getNamedAttr("exprs", b.getArrayAttr(plan.exprs)));
+  return b.getDictionaryAttr(fields);
 }
 
-/// Appends to `launches` the plan entries of the ops of `block`; fails if
-/// any of its host work is more than launching.
-static LogicalResult planBlock(Block &block,
+/// Appends to `launches` the plan entries of the ops of `block`, which run
+/// where every one of `guards` (programs) is nonzero; fails if any of its
+/// host work is more than launching.
+static LogicalResult planBlock(const ExprBuilder &exprs, Block &block,
+                               SmallVectorImpl<SmallVector<int64_t>> &guards,
                                SmallVectorImpl<Attribute> &launches) {
   for (Operation &op : block) {
     // Constants and views compute nothing at run time that a plan needs to
@@ -310,22 +555,47 @@ static LogicalResult planBlock(Block &block,
       return failure();
     }
     // A guard (rows > 0, every map encoded) that holds or fails whatever
-    // the data pointers are.
+    // the data pointers are: known now, or a function of the sizes that
+    // the plan keeps.
     if (auto guard = dyn_cast<scf::IfOp>(op)) {
-      std::optional<APInt> condition = evaluate(guard.getCondition());
-      if (!condition || guard.getNumResults() != 0 ||
-          !guard.getElseRegion().empty())
+      if (guard.getNumResults() != 0)
         return failure();
-      if (condition->isZero())
+      Block *otherwise = guard.getElseRegion().empty()
+                             ? nullptr
+                             : &guard.getElseRegion().front();
+      if (std::optional<APInt> condition = evaluate(guard.getCondition())) {
+        Block *taken =
+            condition->isZero() ? otherwise : &guard.getThenRegion().front();
+        if (taken && failed(planBlock(exprs, *taken, guards, launches)))
+          return failure();
         continue;
-      if (failed(planBlock(guard.getThenRegion().front(), launches)))
+      }
+      SmallVector<int64_t> program;
+      if (failed(exprs.append(guard.getCondition(), program)))
         return failure();
+      guards.push_back(program);
+      LogicalResult planned =
+          planBlock(exprs, guard.getThenRegion().front(), guards, launches);
+      guards.pop_back();
+      if (failed(planned))
+        return failure();
+      if (otherwise) {
+        // The else branch runs where the condition is 0.
+        program.append({static_cast<int64_t>(PlanOp::Const), 0,
+                        static_cast<int64_t>(PlanOp::Cmp),
+                        static_cast<int64_t>(arith::CmpIPredicate::eq)});
+        guards.push_back(program);
+        planned = planBlock(exprs, *otherwise, guards, launches);
+        guards.pop_back();
+        if (failed(planned))
+          return failure();
+      }
       continue;
     }
     auto launch = dyn_cast<gpu::LaunchFuncOp>(op);
     if (!launch)
       return failure();
-    DictionaryAttr entry = planLaunch(launch);
+    DictionaryAttr entry = planLaunch(exprs, launch, guards);
     if (!entry)
       return failure();
     launches.push_back(entry);
@@ -339,8 +609,10 @@ static ArrayAttr planFunction(func::FuncOp func) {
   if (func.isExternal() || !func.getBody().hasOneBlock() ||
       func.getNumResults() != 0)
     return {};
+  ExprBuilder exprs(func);
+  SmallVector<SmallVector<int64_t>> guards;
   SmallVector<Attribute> launches;
-  if (failed(planBlock(func.getBody().front(), launches)))
+  if (failed(planBlock(exprs, func.getBody().front(), guards, launches)))
     return {};
   if (launches.empty())
     return {};

@@ -34,6 +34,17 @@ namespace detail {
 LogicalResult verifyTileConfigurableOp(Operation *op);
 } // namespace detail
 
+/// The discardable attribute of an op whose rows (its first operand's
+/// leading dimensions) are dynamic: the number of rows its kernel is chosen
+/// for, an integer in [1, 2^48). A compiler that serves every row count of a
+/// class with one kernel sets it to the class's largest; the strategies'
+/// estimates, the cost model and the tuning key (the class "M<=2^k") read it
+/// as the op's rows. Without it dynamic rows are estimated as 4096.
+constexpr llvm::StringLiteral kRowsHintAttrName = "fusedops.rows_hint";
+
+/// `op`'s rows hint (kRowsHintAttrName), if it has one.
+std::optional<int64_t> getRowsHint(Operation *op);
+
 /// Largest finite magnitude of an FP8 element type (448 for f8E4M3FN, 57344
 /// for f8E5M2), or std::nullopt if `type` is not one of the two.
 std::optional<double> getFp8MaxFinite(Type type);

@@ -38,9 +38,12 @@ def FusedOps_Dialect : Dialect {
 
     Every op may carry a `#fusedops.tile<...>` attribute that fixes the tile
     configuration of the kernel it lowers to; the autotuner sets it where the
-    user did not.
+    user did not. An op whose rows are dynamic may carry
+    `fusedops.rows_hint = <n>`: the row count its tile is chosen for (one
+    kernel serving a class of row counts is tuned for the class's largest).
   }];
   let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
 }
 
 /// Base class of every fusedops op.

@@ -37,6 +37,37 @@ constexpr llvm::StringLiteral kTensorMapEncodeFnName = "mgpuTensorMapEncode2D";
 constexpr llvm::StringLiteral kMultiprocessorCountFnName =
     "mgpuMultiprocessorCount";
 
+/// The operations of a launch plan's expressions: the values of a plan for
+/// a function with dynamic sizes (grids, kernel parameters, tensor-map
+/// fields, guards) as programs in reverse Polish notation over int64, whose
+/// only inputs are the function's memref arguments' sizes. `Const v` pushes
+/// v; `Size i` pushes size i of the concatenation of every memref
+/// argument's sizes in argument order; `Cmp p` pops b, a and pushes
+/// `a p b` (p an arith::CmpIPredicate) as 0 or 1; `Select` pops f, t, c and
+/// pushes c ? t : f; the others pop b, a and push `a op b` as the arith op
+/// of that name does (U: unsigned, S: signed). JitModule::getLaunchPlan
+/// evaluates them for given sizes.
+enum class PlanOp : int64_t {
+  Const = 0,
+  Size = 1,
+  Add = 2,
+  Sub = 3,
+  Mul = 4,
+  DivU = 5,
+  DivS = 6,
+  CeilDivU = 7,
+  CeilDivS = 8,
+  FloorDivS = 9,
+  RemU = 10,
+  RemS = 11,
+  MinU = 12,
+  MaxU = 13,
+  MinS = 14,
+  MaxS = 15,
+  Cmp = 16,
+  Select = 17,
+};
+
 #define GEN_PASS_DECL
 #include "fusedops/Dialect/FusedOps/Transforms/Passes.h.inc"
 
