@@ -4,10 +4,11 @@ Each builder returns ``(source, arg_names)``: a module with one function ``@kern
 ``llvm.emit_c_interface`` whose arguments are the op's operands followed by its outputs, as memrefs
 with static shapes, in the order of ``arg_names``. Row sizes (all of an input's sizes but the
 last, ``m``, ``rows``) may be None: dynamic, for one kernel that serves every row count of a class;
-``rows_hint`` is then the row count its tile is chosen for (``fusedops.rows_hint``). The module is built by the op's C++ builder
-through the C API (``fusedopsBuildOpSource``): the dialect owns the syntax, the operand order and
-the shapes that follow from the others (a norm's weight, a granularity's scales, a GEMM's output);
-these functions only name the problem. The argument checks live in :mod:`fusedops.torch_ops`.
+``rows_hint`` is then the row count its tile is chosen for (``fusedops.rows_hint``). The module
+is built by the op's C++ builder through the C API (``fusedopsBuildOpSource``): the dialect owns
+the syntax, the operand order and the shapes that follow from the others (a norm's weight, a
+granularity's scales, a GEMM's output); these functions only name the problem. The argument
+checks live in :mod:`fusedops.torch_ops`.
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ class _Kernel:
     """A compiled module for one signature: its ``@kernel`` entry, argument descriptors, launch
     plan and the shapes and dtypes of the outputs it writes.
 
-    The module is compiled for static shapes, so the descriptors' sizes and strides are fixed
-    when it is built; a launch only passes the data pointers (through the launch plan, or written
+    The kernel is for the call's exact shapes (its module may serve other row counts too: its
+    plan is evaluated for these), so the descriptors' sizes and strides are fixed when it is
+    built; a launch only passes the data pointers (through the launch plan, or written
     into the host code's descriptors under a lock, so threads can share the kernel). The
     function's arguments are the inputs, then the outputs. Wherever inputs are given, None
     stands for an absent optional tensor (e.g. ``positions``, ``bias``) and is skipped.
@@ -67,7 +68,9 @@ class _Kernel:
         # The direct path: the kernels' launches replayed with cuLaunchKernel alone.
         self.plan: Optional[_native.LaunchPlan] = None
         if os.environ.get("FUSEDOPS_LAUNCH", "plan") != "host-code":
-            description = module.launch_plan("kernel")
+            # A module with dynamic rows has its plan evaluated for these sizes.
+            sizes = [int(size) for shape, _ in shapes for size in shape]
+            description = module.launch_plan("kernel", sizes)
             if description is not None:
                 try:
                     self.plan = _native.LaunchPlan(module, description)
@@ -333,41 +336,64 @@ def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
         _override = saved
 
 
-#: The compiled modules by (op, chip, compiler version, key): shared by the devices of a chip.
+#: The compiled modules by (chip, compiler version, source): shared by the devices of a chip and,
+#: for a module with dynamic rows, by every row count of its class.
 _modules: dict[tuple, _native.CompiledModule] = {}
+
+
+def _rows_class(rows: int) -> Optional[int]:
+    """The largest row count of ``rows``' class (16, 64, 256, ..., powers of 4): one kernel with
+    dynamic rows, tuned for that count (``fusedops.rows_hint``), serves the class. None where
+    ``FUSEDOPS_SHAPES=exact`` asks for a kernel per exact shape."""
+    if os.environ.get("FUSEDOPS_SHAPES", "classes") == "exact":
+        return None
+    bound = 16
+    while bound < rows:
+        bound *= 4
+    return bound
 
 
 def _kernel(
     op: str,
     key: tuple,
-    build: Callable[[], tuple[str, list[str]]],
+    build: Callable[[Optional[int]], tuple[str, list[str]]],
     inputs: Sequence[Optional[torch.Tensor]],
     outputs: Sequence[tuple[Sequence[int], torch.dtype]],
+    *,
+    rows: int,
 ) -> _Kernel:
-    """The compiled kernel of ``op`` for ``key`` on the GPU of ``inputs`` (all on one device:
-    :func:`_check_tensor`), built from ``build()``'s source on first use. Its function takes
-    ``inputs`` (Nones skipped) and then ``outputs`` (shape, dtype; contiguous) as arguments."""
+    """The kernel of ``op`` for ``key`` (the call's exact shapes, dtypes and attributes) on the
+    GPU of ``inputs`` (all on one device: :func:`_check_tensor`). Its function takes ``inputs``
+    (Nones skipped) and then ``outputs`` (shape, dtype; contiguous) as arguments.
+
+    ``build(rows_hint)`` gives the source: with the rows (``rows``, the product of the row
+    sizes) dynamic and ``rows_hint`` their class's bound (:func:`_rows_class`), or static for
+    None. The compiled module is shared by the calls whose sources agree (every row count of
+    a class, every device of a chip); the kernel, its plan evaluated for the exact sizes, is
+    per exact key and device."""
     device = next(t for t in inputs if t is not None).get_device()
     chip, version = _targets.get(device) or _target(device)
+    hint = _rows_class(rows)
     if _override is not None:
         override = _override
-        override.sources.append(build()[0])
+        override.sources.append(build(hint)[0])
         if override.tile is not None:
             key = (*key, override.tile)
             untiled = build
 
-            def build() -> tuple[str, list[str]]:
-                source, names = untiled()
+            def build(hint: Optional[int]) -> tuple[str, list[str]]:
+                source, names = untiled(hint)
                 return _codegen.with_tile(source, override.tile), names
 
-    module_key = (op, chip, version, *key)
-    full_key = (device, *module_key)
+    full_key = (device, op, chip, version, *key)
     kernel = _kernels.get(full_key)
     if kernel is not None:
         return kernel
     with _kernels_lock:
         kernel = _kernels.get(full_key)
         if kernel is None:
+            source, _ = build(hint)
+            module_key = (chip, version, source)
             # Under the device's guard: the host code's constructors and the launch plan load
             # the kernels into this device's context (and no other device gets a context).
             with torch.cuda.device(device):
@@ -376,7 +402,6 @@ def _kernel(
                 _native.check_runtime(rt.fusedopsInit(), "initialising the CUDA driver")
                 rt.fusedopsTakeAsyncErrorCount()
                 if module is None:
-                    source, _ = build()
                     # The chip table's format: PTX for the Ampere chips lets the driver
                     # compile it for any later card.
                     fmt = _native.jit_format(chip)

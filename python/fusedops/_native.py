@@ -32,6 +32,7 @@ import stat
 import tempfile
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -182,6 +183,14 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
         ]
         capi.fusedopsJitGetLaunchPlan.restype = c_char_p
         capi.fusedopsJitGetLaunchPlan.argtypes = [c_void_p, c_char_p]
+        capi.fusedopsJitGetLaunchPlanForSizes.restype = ctypes.c_int
+        capi.fusedopsJitGetLaunchPlanForSizes.argtypes = [
+            c_void_p,
+            c_char_p,
+            ctypes.POINTER(ctypes.c_int64),
+            c_size_t,
+            ctypes.POINTER(c_void_p),
+        ]
         capi.fusedopsJitDestroy.restype = None
         capi.fusedopsJitDestroy.argtypes = [c_void_p]
         rt.fusedopsGetLastErrorMessage.restype = c_char_p
@@ -464,6 +473,24 @@ class CompiledModule:
         self._handle: Optional[int] = handle
         self._capi = capi
         self.source = source
+        # The kernels' image loaded by the runtime, for the launch plans (loaded into each
+        # device's context on first use there): one per module, shared by its plans.
+        self._runtime_module: Optional[int] = None
+        self._lock = threading.Lock()
+
+    def runtime_module(self) -> int:
+        """The kernels' image loaded with the runtime (``fusedops_module``), once; the launch
+        plans of every shape and device share it. Valid while this module lives."""
+        with self._lock:
+            if self._runtime_module is None:
+                image = self.kernel_image
+                handle = ctypes.c_void_p()
+                check_runtime(
+                    runtime().fusedopsModuleLoad(image, len(image), ctypes.byref(handle)),
+                    "loading the kernels' image",
+                )
+                self._runtime_module = handle.value
+            return self._runtime_module
 
     def function(self, name: str) -> int:
         """Address of ``_mlir_ciface_<name>``; raises if the module has no such function."""
@@ -483,15 +510,34 @@ class CompiledModule:
         size = self._capi.fusedopsJitGetKernelImage(self._handle, ctypes.byref(data))
         return ctypes.string_at(data, size) if size else b""
 
-    def launch_plan(self, name: str) -> Optional[dict]:
+    def launch_plan(self, name: str, sizes: Optional[Sequence[int]] = None) -> Optional[dict]:
         """The launch plan of host function ``name`` (see :class:`LaunchPlan`), or None if its
-        host code does more than launch kernels on its arguments."""
+        host code does more than launch kernels on its arguments.
+
+        A function with dynamic sizes has a plan marked ``"dynamic"`` whose values depend on
+        its arguments' sizes: with ``sizes`` (every memref argument's sizes, in argument order)
+        this is its form for arguments of those sizes, which :class:`LaunchPlan` takes."""
         if self._handle is None:
             raise CompilationError("the module was released")
         text = self._capi.fusedopsJitGetLaunchPlan(self._handle, name.encode())
-        return json.loads(text) if text else None
+        if not text:
+            return None
+        plan = json.loads(text)
+        if sizes is None or not plan.get("dynamic"):
+            return plan
+        values = (ctypes.c_int64 * len(sizes))(*sizes)
+        out = ctypes.c_void_p()
+        status = self._capi.fusedopsJitGetLaunchPlanForSizes(
+            self._handle, name.encode(), values, len(sizes), ctypes.byref(out)
+        )
+        if status != 0:
+            raise CompilationError(self._capi.fusedopsCompilerGetLastError().decode())
+        return json.loads(_take_string(self._capi, out))
 
     def close(self) -> None:
+        if self._runtime_module is not None:
+            runtime().fusedopsModuleUnload(self._runtime_module)
+            self._runtime_module = None
         if self._handle is not None:
             self._capi.fusedopsJitDestroy(self._handle)
             self._handle = None
@@ -509,21 +555,23 @@ class LaunchPlan:
     Built from the plan that the ``fusedops-launch-plan`` pass wrote on a function that only
     launches kernels on its arguments (:meth:`CompiledModule.launch_plan`). Running it takes the
     arguments' data pointers in the function's argument order and a stream, and skips the
-    JIT-compiled host code and its runtime calls. Loads its own copy of the kernels' image.
+    JIT-compiled host code and its runtime calls. Launches the kernels of the module's runtime
+    image (:meth:`CompiledModule.runtime_module`), which it keeps alive. A plan marked
+    ``"dynamic"`` must first be evaluated for its arguments' sizes
+    (:meth:`CompiledModule.launch_plan` with ``sizes``).
     """
 
     def __init__(self, module: CompiledModule, plan: dict) -> None:
+        if plan.get("dynamic") or any("exprs" in launch for launch in plan["launches"]):
+            raise ArgumentError(
+                "this launch plan depends on its arguments' sizes: take it from "
+                "CompiledModule.launch_plan(name, sizes)"
+            )
         rt = runtime()
         self._rt = rt
-        self._module: Optional[int] = None
+        self._owner = module
         self._plan: Optional[int] = None
-        image = module.kernel_image
-        handle = ctypes.c_void_p()
-        check_runtime(
-            rt.fusedopsModuleLoad(image, len(image), ctypes.byref(handle)),
-            "loading the kernels' image",
-        )
-        self._module = handle.value
+        self._module = module.runtime_module()
         plan_handle = ctypes.c_void_p()
         check_runtime(rt.fusedopsLaunchPlanCreate(ctypes.byref(plan_handle)), "creating a plan")
         self._plan = plan_handle.value
@@ -612,9 +660,6 @@ class LaunchPlan:
         if self._plan is not None:
             self._rt.fusedopsLaunchPlanDestroy(self._plan)
             self._plan = None
-        if self._module is not None:
-            self._rt.fusedopsModuleUnload(self._module)
-            self._module = None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
         try:

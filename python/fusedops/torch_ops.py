@@ -124,6 +124,13 @@ def _check_tensor(
     return t
 
 
+def _row_sizes(shape: Sequence[int], rows_hint: Optional[int]) -> tuple[Optional[int], ...]:
+    """The row sizes (all but the last) of ``shape`` as a kernel sees them: dynamic (None) for
+    a kernel that serves a class of row counts (``rows_hint`` given), else as they are."""
+    rows = tuple(shape[:-1])
+    return (None,) * len(rows) if rows_hint is not None else rows
+
+
 def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ArgumentError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
@@ -163,9 +170,10 @@ def _rmsnorm_rope_kernel(
         rotary_fraction,
     )
 
-    def build() -> tuple[str, list[str]]:
+    def build(rows_hint: Optional[int]) -> tuple[str, list[str]]:
+        rows = _row_sizes(x.shape, rows_hint)
         return _codegen.rmsnorm_rope_source(
-            x.shape,
+            (*rows, x.shape[-1]),
             _mlir(x.dtype),
             cos.shape,
             _mlir(cos.dtype),
@@ -173,14 +181,20 @@ def _rmsnorm_rope_kernel(
             eps=eps,
             style=rope_style,
             rotary_fraction=rotary_fraction,
-            positions_shape=None if positions is None else positions.shape,
+            positions_shape=None if positions is None else rows,
             positions_dtype="i64"
             if positions is not None and positions.dtype == torch.int64
             else "i32",
+            rows_hint=rows_hint,
         )
 
     return _kernel(
-        "rmsnorm_rope", key, build, [x, weight, cos, sin, positions], [(x.shape, x.dtype)]
+        "rmsnorm_rope",
+        key,
+        build,
+        [x, weight, cos, sin, positions],
+        [(x.shape, x.dtype)],
+        rows=x.numel() // x.shape[-1],
     )
 
 
@@ -339,11 +353,16 @@ def _gated_mlp_kernel(
     return _kernel(
         "gated_mlp",
         (x.shape, gate_weight.shape, x.dtype, activation),
-        lambda: _codegen.gated_mlp_source(
-            x.shape, gate_weight.shape, _mlir(x.dtype), activation=activation
+        lambda hint: _codegen.gated_mlp_source(
+            (*_row_sizes(x.shape, hint), x.shape[-1]),
+            gate_weight.shape,
+            _mlir(x.dtype),
+            activation=activation,
+            rows_hint=hint,
         ),
         [x, gate_weight, up_weight],
         [((*x.shape[:-1], gate_weight.shape[0]), x.dtype)],
+        rows=x.numel() // x.shape[-1],
     )
 
 
@@ -399,11 +418,17 @@ def _quantize_kernel(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str) 
     return _kernel(
         "quantize",
         (rows, cols, x.dtype, fp8_dtype, granularity),
-        lambda: _codegen.quantize_source(
-            rows, cols, _mlir(x.dtype), _mlir(fp8_dtype), granularity=granularity
+        lambda hint: _codegen.quantize_source(
+            None if hint else rows,
+            cols,
+            _mlir(x.dtype),
+            _mlir(fp8_dtype),
+            granularity=granularity,
+            rows_hint=hint,
         ),
         [x],
         [((rows, cols), fp8_dtype), (_native.scale_shape(granularity, rows, cols), torch.float32)],
+        rows=rows,
     )
 
 
@@ -457,11 +482,17 @@ def _dequantize_kernel(
     return _kernel(
         "dequantize",
         (rows, cols, q.dtype, out_dtype, granularity),
-        lambda: _codegen.dequantize_source(
-            rows, cols, _mlir(q.dtype), _mlir(out_dtype), granularity=granularity
+        lambda hint: _codegen.dequantize_source(
+            None if hint else rows,
+            cols,
+            _mlir(q.dtype),
+            _mlir(out_dtype),
+            granularity=granularity,
+            rows_hint=hint,
         ),
         [q, scale],
         [((rows, cols), out_dtype)],
+        rows=rows,
     )
 
 
@@ -540,8 +571,8 @@ def _fp8_gemm_kernel(
     return _kernel(
         "fp8_gemm",
         (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None, fast_accum),
-        lambda: _codegen.fp8_gemm_source(
-            m,
+        lambda hint: _codegen.fp8_gemm_source(
+            None if hint else m,
             n,
             k,
             _mlir(a.dtype),
@@ -550,9 +581,11 @@ def _fp8_gemm_kernel(
             granularity=granularity,
             bias=bias is not None,
             fast_accum=fast_accum,
+            rows_hint=hint,
         ),
         [a, b, a_scale, b_scale, bias],
         [((m, n), out_dtype)],
+        rows=m,
     )
 
 

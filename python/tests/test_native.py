@@ -454,3 +454,150 @@ def test_the_api_does_not_import_the_float64_reference() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([package, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
+
+
+# One op per kind with dynamic rows, and a static twin (same tile) of each for a row count.
+def _dynamic_and_static(name: str, rows: int) -> tuple[str, str]:
+    if name == "gated_mlp":
+        make = lambda m, hint: cg.gated_mlp_source(  # noqa: E731
+            [m, 512], [384, 512], "bf16", activation="silu", rows_hint=hint
+        )
+    elif name == "gated_mlp_3d":
+        make = lambda m, hint: cg.gated_mlp_source(  # noqa: E731
+            [None, None, 512] if m is None else [1, m, 512],
+            [384, 512],
+            "f16",
+            activation="gelu",
+            rows_hint=hint,
+        )
+    elif name == "fp8_gemm_row":
+        make = lambda m, hint: cg.fp8_gemm_source(  # noqa: E731
+            m, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row", rows_hint=hint
+        )
+    elif name == "fp8_gemm_block":
+        make = lambda m, hint: cg.fp8_gemm_source(  # noqa: E731
+            m, 256, 512, "f8E4M3FN", "f8E5M2", "f32", granularity="block128", rows_hint=hint
+        )
+    elif name == "quantize_tensor":
+        make = lambda m, hint: cg.quantize_source(  # noqa: E731
+            m, 512, "bf16", "f8E4M3FN", granularity="tensor", rows_hint=hint
+        )
+    elif name == "dequantize_row":
+        make = lambda m, hint: cg.dequantize_source(  # noqa: E731
+            m, 512, "f8E5M2", "f16", granularity="row", rows_hint=hint
+        )
+    else:  # rmsnorm_rope with positions
+        make = lambda m, hint: cg.rmsnorm_rope_source(  # noqa: E731
+            [None, None, 256] if m is None else [1, m, 256],
+            "bf16",
+            [64, 64],
+            "f32",
+            head_dim=64,
+            eps=1e-6,
+            style="neox",
+            positions_shape=[None, None] if m is None else [1, m],
+            rows_hint=hint,
+        )
+    dynamic, _ = make(None, 64)
+    tile = _tile_of(dynamic)
+    static, _ = make(rows, None)
+    return dynamic, cg.with_tile(static, tile) if tile else static
+
+
+def _tile_of(source: str) -> str | None:
+    """The tile the cost model picks for ``source``'s op (what compiling it sets)."""
+    from fusedops import tune
+
+    info = tune.candidates(source, "sm_90a")
+    return info["candidates"][0]["tile"] if info["candidates"] else None
+
+
+def _sizes(source: str) -> list[list[int | None]]:
+    """The memref arguments' shapes of ``@kernel`` in ``source`` (None: dynamic)."""
+    header = re.search(r"func\.func @kernel\((.*?)\)\s*attributes", source, re.S).group(1)
+    shapes = []
+    for shape in re.findall(r"memref<([^>]*)>", header):
+        dims = shape.split("x")[:-1]
+        shapes.append([None if d == "?" else int(d) for d in dims])
+    return shapes
+
+
+DYNAMIC = [
+    "gated_mlp",
+    "gated_mlp_3d",
+    "fp8_gemm_row",
+    "fp8_gemm_block",
+    "quantize_tensor",
+    "dequantize_row",
+    "rmsnorm_rope",
+]
+
+
+@pytest.mark.parametrize("name", DYNAMIC)
+@pytest.mark.parametrize("rows", [1, 37, 64])
+def test_a_dynamic_plan_for_given_sizes_is_the_static_plan(name: str, rows: int) -> None:
+    # A module with dynamic rows serves every row count of its class: its plan, evaluated for
+    # the sizes of a call, launches what the static module of those sizes (same tile) launches,
+    # but for the kernels' own parameters that a static kernel folds in.
+    dynamic, static = _dynamic_and_static(name, rows)
+    assert "?x" in dynamic and "fusedops.rows_hint = 64" in dynamic
+    dyn = _native.compile_module(dynamic, chip="sm_90a", fmt="isa", disk_cache=False)
+    fixed = _native.compile_module(static, chip="sm_90a", fmt="isa", disk_cache=False)
+    template = dyn.launch_plan("kernel")
+    assert template is not None and template.get("dynamic"), template
+    sizes = [d for shape in _sizes(static) for d in shape]
+    plan = dyn.launch_plan("kernel", sizes)
+    want = fixed.launch_plan("kernel")
+    assert "dynamic" not in plan and all("exprs" not in launch for launch in plan["launches"])
+    assert [launch["kernel"] for launch in plan["launches"]] == [
+        launch["kernel"] for launch in want["launches"]
+    ]
+    for got, expected in zip(plan["launches"], want["launches"]):
+        for field in ("grid", "block", "shared_memory", "grid_per_sm", "tensor_maps"):
+            assert got[field] == expected[field], (field, got, expected)
+        if len(got["params"]) == len(expected["params"]):
+            assert got["params"] == expected["params"]
+            assert got["param_args"] == expected["param_args"]
+
+
+def test_dynamic_plans_refuse_sizes_they_cannot_take() -> None:
+    dynamic, _ = _dynamic_and_static("gated_mlp", 1)
+    module = _native.compile_module(dynamic, chip="sm_90a", fmt="isa", disk_cache=False)
+    with pytest.raises(errors.CompilationError, match="reads size 0 of 0 given"):
+        module.launch_plan("kernel", [])
+    with pytest.raises(errors.CompilationError, match="must not be negative"):
+        module.launch_plan("kernel", [-1, 512, 384, 512, 384, 512, -1, 384])
+    assert module.launch_plan("nothing", [1]) is None  # no such function: no plan
+    # A grid past what CUDA launches: said, not wrapped around.
+    with pytest.raises(errors.CompilationError, match="1 to 2"):
+        module.launch_plan("kernel", [1 << 40, 512, 384, 512, 384, 512, 1 << 40, 384])
+    # The plan's template is not a plan a runtime can replay.
+    with pytest.raises(errors.ArgumentError, match="depends on its arguments' sizes"):
+        _native.LaunchPlan(module, module.launch_plan("kernel"))
+    # With no rows, the guard leaves the launch out (as the host code does).
+    assert module.launch_plan("kernel", [0, 512, 384, 512, 384, 512, 0, 384])["launches"] == []
+
+
+def test_rows_hints_are_checked_and_set_the_tuning_class() -> None:
+    from fusedops import tune
+
+    dynamic, _ = _dynamic_and_static("gated_mlp", 1)
+    assert tune.candidates(dynamic, "sm_90a")["key"]["shape_class"].startswith("M<=64 ")
+    static, _ = cg.gated_mlp_source([40, 512], [384, 512], "bf16", activation="silu")
+    assert tune.candidates(static, "sm_90a")["key"]["shape_class"].startswith("M<=64 ")
+    with pytest.raises(ArgumentError, match="'rows_hint' must be an integer"):
+        cg.gated_mlp_source([None, 512], [384, 512], "bf16", activation="silu", rows_hint=-3)
+    with pytest.raises(ArgumentError, match="rows are static"):
+        cg.gated_mlp_source([8, 512], [384, 512], "bf16", activation="silu", rows_hint=64)
+    with pytest.raises(ArgumentError, match="the row sizes"):
+        _native.build_op_source(
+            json.dumps(
+                {
+                    "op": "gated_mlp",
+                    "x_shape": [8, None],
+                    "n": 8,
+                    "dtype": "bf16",
+                    "activation": "silu",
+                }
+            )
+        )

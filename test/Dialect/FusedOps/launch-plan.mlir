@@ -71,14 +71,58 @@ module attributes {gpu.container_module} {
     return
   }
 
-  // A grid that depends on the arguments: no plan.
+  // A grid and a descriptor that depend on the arguments' sizes: the plan
+  // keeps them as programs (PlanOp, reverse Polish) over every memref
+  // argument's sizes in order: grid x = ceildiv(size 0, 4) (Size 0, Const 4,
+  // CeilDivU); parameter 3, the descriptor's size 0, is Size 0.
   // CHECK-LABEL: func.func @dynamic
-  // CHECK-NOT: fusedops.launch_plan
+  // CHECK-SAME: exprs = [{field = "grid", index = 0 : i64, program = array<i64: 1, 0, 0, 4, 7>}, {field = "params", index = 3 : i64, program = array<i64: 1, 0>}]
+  // CHECK-SAME: grid = array<i64: 0, 1, 1>
+  // CHECK-SAME: params = array<i64: 0, 0, 0, 0, 8, 8, 1>
   func.func @dynamic(%x: memref<?x8xf16>) {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
     %n = memref.dim %x, %c0 : memref<?x8xf16>
-    gpu.launch_func @kernels::@dyn blocks in (%n, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<?x8xf16>)
+    %g = arith.ceildivui %n, %c4 : index
+    gpu.launch_func @kernels::@dyn blocks in (%g, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<?x8xf16>)
+    return
+  }
+
+  // A collapsed view of an argument with two dynamic sizes (sizes 0 and 1
+  // of argument 0; argument 1's sizes follow, from 3), a guard on its rows
+  // (Size 0, Size 1, Mul, Const 0, Cmp ugt) and an else branch (the same,
+  // Const 0, Cmp eq): each launch carries the guards it runs under, and the
+  // descriptor's size 0 is the product of the collapsed sizes.
+  // CHECK-LABEL: func.func @dynamic_view
+  // CHECK-SAME: exprs = [{field = "guard", index = 0 : i64, program = array<i64: 1, 0, 1, 1, 4, 0, 0, 16, 8>}, {field = "grid", index = 0 : i64, program = array<i64: 1, 0, 1, 1, 4>}, {field = "params", index = 3 : i64, program = array<i64: 1, 0, 1, 1, 4>}]
+  // CHECK-SAME: kernel = "dyn"
+  // CHECK-SAME: exprs = [{field = "guard", index = 0 : i64, program = array<i64: 1, 0, 1, 1, 4, 0, 0, 16, 8, 0, 0, 16, 0>}]
+  // CHECK-SAME: kernel = "one"
+  func.func @dynamic_view(%x: memref<?x?x8xf16>, %y: memref<4x8xf16>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %flat = memref.collapse_shape %x [[0, 1], [2]] : memref<?x?x8xf16> into memref<?x8xf16>
+    %n = memref.dim %flat, %c0 : memref<?x8xf16>
+    %go = arith.cmpi ugt, %n, %c0 : index
+    scf.if %go {
+      gpu.launch_func @kernels::@dyn blocks in (%n, %c1, %c1) threads in (%c1, %c1, %c1) args(%flat : memref<?x8xf16>)
+    } else {
+      gpu.launch_func @kernels::@one blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%y : memref<4x8xf16>)
+    }
+    return
+  }
+
+  // A size of a view other than a collapse: no plan.
+  // CHECK-LABEL: func.func @dynamic_subview
+  // CHECK-NOT: fusedops.launch_plan
+  func.func @dynamic_subview(%x: memref<?x8xf16>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %n = memref.dim %x, %c0 : memref<?x8xf16>
+    %v = memref.subview %x[1, 0] [%n, 8] [1, 1] : memref<?x8xf16> to memref<?x8xf16, strided<[8, 1], offset: 8>>
+    %m = memref.dim %v, %c0 : memref<?x8xf16, strided<[8, 1], offset: 8>>
+    gpu.launch_func @kernels::@dyn blocks in (%m, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<?x8xf16>)
     return
   }
 
