@@ -1,0 +1,160 @@
+"""One compile per row-count class, not per shape (issue 11).
+
+The rows of every op (the product of its input's sizes but the last: batch × sequence) are
+dynamic in the compiled kernels: one kernel per class of row counts (up to 16, 64, 256, 1024,
+4096, ... rows: powers of 4), tuned for the class's largest, serves every row count of the class;
+each new shape only evaluates the kernel's launch plan for its sizes. So a generate loop over
+lengths 1 ... 4096 compiles each op 5 times. ``FUSEDOPS_SHAPES=exact`` compiles per shape.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the PyTorch API needs PyTorch")
+
+import fusedops  # noqa: E402
+from fusedops import _launch, _native, torch_ops  # noqa: E402
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+#: Row counts of a generate loop that runs every length: all of 1 ... 70, the class edges up to
+#: 4096 and a few between (the lengths in between take the same kernels as their neighbours).
+LENGTHS = [*range(1, 71), 255, 256, 257, 700, 1023, 1024, 1025, 3000, 4095, 4096]
+
+
+def test_row_classes_are_powers_of_four_from_16(monkeypatch) -> None:
+    assert [_launch._rows_class(m) for m in (1, 16, 17, 64, 65, 256, 257, 4096, 4097)] == [
+        16,
+        16,
+        64,
+        64,
+        256,
+        256,
+        1024,
+        4096,
+        16384,
+    ]
+    assert len({_launch._rows_class(m) for m in range(1, 4097)}) == 5
+    monkeypatch.setenv("FUSEDOPS_SHAPES", "exact")
+    assert _launch._rows_class(37) is None
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """Counts the modules compiled during the test (kernel cache cleared first)."""
+    torch_ops._forget_kernels()
+    seen: list[str] = []
+    real = _native.compile_module
+
+    def counting(source, **kwargs):
+        seen.append(source)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(_native, "compile_module", counting)
+    yield seen
+    torch_ops._forget_kernels()
+
+
+def _ops(m: int, gen: torch.Generator) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each op on ``m`` rows, and its float64 (or exact) reference."""
+
+    def rand(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return (torch.randn(*shape, generator=gen) * scale).to("cuda")
+
+    x = rand(1, m, 256).bfloat16()
+    w = (1 + 0.1 * rand(256)).bfloat16()
+    angles = torch.outer(torch.arange(4096.0), torch.rand(32, generator=gen)).cuda()
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    gate, up = rand(128, 256, scale=0.06).bfloat16(), rand(128, 256, scale=0.06).bfloat16()
+    a, b = rand(m, 256).bfloat16(), rand(64, 256).bfloat16()
+
+    xd = x.double()
+    normed = xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + 1e-6) * w.double()
+    heads = normed.view(1, m, 4, 64)
+    c, s = cos[:m].double().view(1, m, 1, 64), sin[:m].double().view(1, m, 1, 64)
+    partner = torch.cat([-heads[..., 32:], heads[..., :32]], -1)
+    rope = (heads * c + partner * s).view(1, m, 256)
+    mlp = torch.nn.functional.silu(xd @ gate.double().T) * (xd @ up.double().T)
+
+    q, scale = fusedops.quantize_fp8(a, granularity="row")
+    gemm_ref = a.double() @ b.double().T
+    return {
+        "rmsnorm_rope": (fusedops.fused_rmsnorm_rope(x, w, cos, sin), rope),
+        "gated_mlp": (fusedops.fused_gated_mlp(x, gate, up), mlp),
+        "fp8_gemm": (fusedops.fp8_gemm(a, b, granularity="row"), gemm_ref),
+        "dequantize": (
+            fusedops.dequantize_fp8(q, scale, granularity="row", out_dtype=torch.float32),
+            a.double(),
+        ),
+    }
+
+
+def _bound(name: str) -> float:
+    # Relative Frobenius error: bf16 outputs, FP8 (e4m3) operands.
+    return {"rmsnorm_rope": 8e-3, "gated_mlp": 8e-3, "fp8_gemm": 8e-2, "dequantize": 4e-2}[name]
+
+
+@needs_gpu
+def test_a_generate_loop_compiles_each_op_once_per_class(compiles) -> None:
+    gen = torch.Generator().manual_seed(11)
+    for m in LENGTHS:
+        for name, (got, want) in _ops(m, gen).items():
+            err = float((got.double() - want).norm() / want.norm())
+            assert err < _bound(name), (name, m, err)
+    # rmsnorm_rope, gated_mlp, fp8_gemm (and the quantize of each of its bf16 operands: a's
+    # rows vary, b's do not), quantize_fp8, dequantize_fp8: 5 classes of rows each over
+    # 1 ... 4096; b's quantize (64 rows) is one more.
+    per_op: dict[str, int] = {}
+    for source in compiles:
+        op = next(
+            o
+            for o in ("rmsnorm_rope", "gated_mlp", "fp8_gemm", "dequantize", "quantize")
+            if f"fusedops.{o} " in source
+        )
+        per_op[op] = per_op.get(op, 0) + 1
+    print("compiles per op over", len(LENGTHS), "lengths:", per_op)
+    assert per_op["rmsnorm_rope"] == 5 and per_op["gated_mlp"] == 5
+    assert per_op["fp8_gemm"] == 5 and per_op["dequantize"] == 5
+    assert per_op["quantize"] <= 6
+    assert all("?x" in source for source in compiles)
+
+
+@needs_gpu
+def test_exact_shapes_compile_per_shape_and_agree(compiles, monkeypatch) -> None:
+    # FUSEDOPS_SHAPES=exact compiles per shape (static sizes), and gives what the class kernels
+    # give within the ops' error bounds.
+    by_class = {m: _ops(m, torch.Generator().manual_seed(m)) for m in (3, 17, 300)}
+    monkeypatch.setenv("FUSEDOPS_SHAPES", "exact")
+    torch_ops._forget_kernels()
+    compiles.clear()
+    for m, results in by_class.items():
+        exact = _ops(m, torch.Generator().manual_seed(m))
+        for name, (got, want) in exact.items():
+            err = float((got.double() - want).norm() / want.norm())
+            assert err < _bound(name), (name, m, err)
+            other = results[name][0].double()
+            assert float((got.double() - other).norm() / want.norm()) < 2 * _bound(name)
+    assert compiles and not any("?x" in source for source in compiles)
+
+
+@needs_gpu
+def test_a_new_shape_of_a_compiled_class_costs_no_compile(compiles) -> None:
+    # After the first call of a class, another row count of it only evaluates the plan.
+    import time
+
+    gen = torch.Generator().manual_seed(2)
+    gate = torch.randn(128, 256, generator=gen).bfloat16().cuda()
+    up = torch.randn(128, 256, generator=gen).bfloat16().cuda()
+    x = torch.randn(300, 256, generator=gen).bfloat16().cuda()
+    fusedops.fused_gated_mlp(x, gate, up)
+    torch.cuda.synchronize()
+    assert len(compiles) == 1
+    times = []
+    for m in range(257, 297):
+        start = time.perf_counter()
+        fusedops.fused_gated_mlp(x[:m].contiguous(), gate, up)
+        times.append(time.perf_counter() - start)
+    torch.cuda.synchronize()
+    assert len(compiles) == 1
+    print(f"first call of a new shape in a compiled class: median {sorted(times)[20] * 1e3:.2f} ms")
