@@ -44,10 +44,16 @@ class _Kernel:
         inputs: Sequence[Optional[torch.Tensor]],
         outputs: Sequence[tuple[Sequence[int], torch.dtype]],
         device: int,
+        exact: bool = True,
     ) -> None:
-        """Built under ``torch.cuda.device(device)``: the launch plan's kernels load there."""
+        """Built under ``torch.cuda.device(device)``: the launch plan's kernels load there.
+        ``exact``: the module was compiled for these shapes (not for a class of row counts)."""
         self.module = module
         self.device = device
+        self.exact = exact
+        #: Lookups of this kernel (:func:`_kernel`): a class kernel asked for often enough is
+        #: replaced by the kernel of its exact shapes.
+        self.calls = 1
         cuda = torch.device("cuda", device)
         inputs = [t for t in inputs if t is not None]
         self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
@@ -264,11 +270,43 @@ def _new_tables() -> dict[str, Any]:
 _tables: dict[str, Any] = _new_tables()
 
 
+class _Promoting:
+    """A table entry whose kernel serves a class of row counts (``auto`` mode): each call asks
+    :func:`_kernel` again (through ``entry``, which counts the calls), and once that gives the
+    kernel of the exact shapes (PROMOTE_AT_CALL), its launcher takes this entry's place."""
+
+    def __init__(self, op: str, statics: tuple, entry: Callable[[], Any]) -> None:
+        self.op, self.statics, self.entry = op, statics, entry
+
+    def __call__(self, tensors: tuple) -> Any:
+        kernel = self.entry()
+        if kernel.exact:
+            try:
+                _tables[self.op].add(tensors, self.statics, kernel.run_checked)
+            except TypeError:
+                pass
+        return kernel.run_checked(tensors)
+
+
+#: Whether a lookup in :func:`_kernel` counts as a call of its kernel (not while
+#: :func:`_remember` looks up the kernel of the call that just ran).
+_counting = True
+
+
 def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:
     """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table."""
+    global _counting
     if _override is None:
+        _counting = False
         try:
-            _tables[op].add(tensors, statics, entry().run_checked)
+            kernel = entry()
+        finally:
+            _counting = True
+        run = kernel.run_checked
+        if not kernel.exact and _shape_mode() == "auto":
+            run = _Promoting(op, statics, entry)
+        try:
+            _tables[op].add(tensors, statics, run)
         except TypeError:  # unhashable arguments: such calls always take the checks
             pass
 
@@ -311,10 +349,12 @@ def _target(device: int) -> tuple[str, str]:
 
 class _TuningOverride:
     """The tuner's hold on kernel selection (:mod:`fusedops.tune`): a forced tile for the
-    kernels built while it is set, and the sources of the kernels calls use."""
+    kernels built while it is set, and the sources of the kernels calls use (the class kernels'
+    unless ``exact``)."""
 
     def __init__(self) -> None:
         self.tile: Optional[str] = None
+        self.exact = False
         self.sources: list[str] = []
 
 
@@ -322,14 +362,16 @@ _override: Optional[_TuningOverride] = None
 
 
 @contextlib.contextmanager
-def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
+def _tuning(tile: Optional[str] = None, exact: bool = False) -> Iterator[_TuningOverride]:
     """Within the block, kernels are built with ``tile`` (if given; a candidate the tuner
-    measures) and each call's kernel source is recorded. Not thread-safe: for the tuner."""
+    measures), for the exact shapes with ``exact``, and each call's kernel source is recorded.
+    Not thread-safe: for the tuner."""
     global _override
     for table in _tables.values():
         table.clear()  # calls must reach _kernel, which applies the override
     saved, _override = _override, _TuningOverride()
     _override.tile = tile
+    _override.exact = exact
     try:
         yield _override
     finally:
@@ -341,11 +383,33 @@ def _tuning(tile: Optional[str] = None) -> Iterator[_TuningOverride]:
 _modules: dict[tuple, _native.CompiledModule] = {}
 
 
+_SHAPE_MODES = ("auto", "classes", "exact")
+
+#: In ``auto`` mode, the call of one exact signature (shapes, dtypes, attributes, device) that
+#: compiles its own kernel in place of its class's: a shape called this often is a steady shape
+#: (a training step, a benchmark, a decode step), which the exact kernel serves a few percent
+#: faster (docs/perf/shape-classes.md); one called once or twice (a generate loop's growing
+#: length) never costs a compile of its own.
+PROMOTE_AT_CALL = 3
+
+
+def _shape_mode() -> str:
+    """``FUSEDOPS_SHAPES``: ``auto`` (default: kernels per row-count class, and per exact shape
+    for shapes called PROMOTE_AT_CALL times), ``classes`` (per class only) or ``exact`` (per
+    exact shape, as before classes)."""
+    mode = os.environ.get("FUSEDOPS_SHAPES", "auto")
+    if mode not in _SHAPE_MODES:
+        raise FusedOpsError(
+            f"FUSEDOPS_SHAPES must be one of {', '.join(_SHAPE_MODES)}; got {mode!r}"
+        )
+    return mode
+
+
 def _rows_class(rows: int) -> Optional[int]:
     """The largest row count of ``rows``' class (16, 64, 256, ..., powers of 4): one kernel with
     dynamic rows, tuned for that count (``fusedops.rows_hint``), serves the class. None where
     ``FUSEDOPS_SHAPES=exact`` asks for a kernel per exact shape."""
-    if os.environ.get("FUSEDOPS_SHAPES", "classes") == "exact":
+    if _shape_mode() == "exact":
         return None
     bound = 16
     while bound < rows:
@@ -375,6 +439,7 @@ def _kernel(
     chip, version = _targets.get(device) or _target(device)
     hint = _rows_class(rows)
     if _override is not None:
+        hint = None if _override.exact else hint
         override = _override
         override.sources.append(build(hint)[0])
         if override.tile is not None:
@@ -388,10 +453,15 @@ def _kernel(
     full_key = (device, op, chip, version, *key)
     kernel = _kernels.get(full_key)
     if kernel is not None:
-        return kernel
+        if kernel.exact or _override is not None:
+            return kernel
+        kernel.calls += _counting
+        if kernel.calls < PROMOTE_AT_CALL or _shape_mode() != "auto":
+            return kernel
+        hint = None  # a steady shape: its own kernel replaces the class's below
     with _kernels_lock:
         kernel = _kernels.get(full_key)
-        if kernel is None:
+        if kernel is None or (hint is None and not kernel.exact):
             source, _ = build(hint)
             module_key = (chip, version, source)
             # Under the device's guard: the host code's constructors and the launch plan load
@@ -406,7 +476,7 @@ def _kernel(
                     # compile it for any later card.
                     fmt = _native.jit_format(chip)
                     module = _native.compile_module(source, chip=chip, fmt=fmt)
-                kernel = _Kernel(module, inputs, outputs, device)
+                kernel = _Kernel(module, inputs, outputs, device, exact=hint is None)
                 if rt.fusedopsTakeAsyncErrorCount():
                     raise RuntimeLaunchError(
                         f"loading the {op} kernels failed: "
