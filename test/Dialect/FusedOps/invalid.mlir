@@ -714,3 +714,36 @@ func.func @tile_wrong_attr(%x: tensor<64x256xf8E4M3FN>, %s: tensor<64xf32>, %o: 
   %0 = fusedops.dequantize ins(%x, %s : tensor<64x256xf8E4M3FN>, tensor<64xf32>) outs(%o : tensor<64x256xf16>) granularity = row {tile = #fusedops<activation silu>} -> tensor<64x256xf16>
   return
 }
+
+// -----
+
+// The rows hint is for ops whose rows are dynamic.
+func.func @rows_hint_static(%x: memref<8x128xf16>, %q: memref<8x128xf8E4M3FN>, %s: memref<8xf32>) {
+  // expected-error @+1 {{'fusedops.rows_hint' is for dynamic rows; this op's rows are static (its first operand is 'memref<8x128xf16>')}}
+  fusedops.quantize ins(%x : memref<8x128xf16>) outs(%q, %s : memref<8x128xf8E4M3FN>, memref<8xf32>) granularity = row {fusedops.rows_hint = 64 : i64}
+  return
+}
+
+// -----
+
+func.func @rows_hint_value(%x: memref<?x128xf16>, %q: memref<?x128xf8E4M3FN>, %s: memref<?xf32>) {
+  // expected-error @+1 {{'fusedops.rows_hint' must be an i64 row count in [1, 2^48), got 0 : i64}}
+  fusedops.quantize ins(%x : memref<?x128xf16>) outs(%q, %s : memref<?x128xf8E4M3FN>, memref<?xf32>) granularity = row {fusedops.rows_hint = 0 : i64}
+  return
+}
+
+// -----
+
+func.func @rows_hint_type(%x: memref<?x128xf16>, %q: memref<?x128xf8E4M3FN>, %s: memref<?xf32>) {
+  // expected-error @+1 {{'fusedops.rows_hint' must be an i64 row count in [1, 2^48), got "many"}}
+  fusedops.quantize ins(%x : memref<?x128xf16>) outs(%q, %s : memref<?x128xf8E4M3FN>, memref<?xf32>) granularity = row {fusedops.rows_hint = "many"}
+  return
+}
+
+// -----
+
+func.func @rows_hint_elsewhere() {
+  // expected-error @+1 {{'fusedops.rows_hint' belongs on a fusedops op with rows}}
+  %c = arith.constant {fusedops.rows_hint = 64 : i64} 0 : index
+  return
+}

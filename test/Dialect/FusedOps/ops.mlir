@@ -109,3 +109,11 @@ func.func @quantize_buffers(%x: memref<?x128xf16>, %q: memref<?x128xf8E4M3FN>, %
   fusedops.dequantize ins(%q, %s : memref<?x128xf8E4M3FN>, memref<?xf32>) outs(%y : memref<?x128xf16>) granularity = row
   return
 }
+
+// A rows hint on an op with dynamic rows: kept through printing and parsing.
+// CHECK-LABEL: func.func @rows_hint
+// CHECK: fusedops.quantize ins(%{{.*}} : memref<?x128xf16>) outs(%{{.*}}, %{{.*}} : memref<?x128xf8E4M3FN>, memref<?xf32>) granularity = row {fusedops.rows_hint = 256 : i64}
+func.func @rows_hint(%x: memref<?x128xf16>, %q: memref<?x128xf8E4M3FN>, %s: memref<?xf32>) {
+  fusedops.quantize ins(%x : memref<?x128xf16>) outs(%q, %s : memref<?x128xf8E4M3FN>, memref<?xf32>) granularity = row {fusedops.rows_hint = 256 : i64}
+  return
+}

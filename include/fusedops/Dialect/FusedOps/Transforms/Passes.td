@@ -41,9 +41,9 @@ def FusedOpsLaunchPlan : Pass<"fusedops-launch-plan", "ModuleOp"> {
   let description = [{
     Runs on host code after `convert-fusedops-to-gpu`, before
     `gpu-async-region`. A host function whose body is nothing but
-    `gpu.launch_func`s with constant grid, block and shared-memory sizes whose
-    operands are the function's own static, identity-layout memref
-    arguments (and `arith.constant`s feeding the sizes) needs none of its
+    `gpu.launch_func`s with constant block and shared-memory sizes whose
+    operands are the function's own identity-layout memref arguments (and
+    arith ops feeding the sizes) needs none of its
     host code at run time: a launcher only has to call `cuLaunchKernel` for
     each launch with the kernel parameters that `gpu-to-llvm` would pass.
     This pass writes those parameters on the function as
@@ -57,9 +57,18 @@ def FusedOpsLaunchPlan : Pass<"fusedops-launch-plan", "ModuleOp"> {
     pointer, aligned pointer, offset, sizes, strides): `params[i]` is the
     value of parameter `i` unless `param_args[i]` is a function argument
     number, in which case the parameter is that argument's data pointer.
-    Functions with any other host work (allocations, copies, loops, views)
-    get no plan and keep only their host code (`-mlir-pass-statistics`
-    counts both kinds in LLVM builds with statistics enabled).
+    Functions with dynamic sizes get a plan too: the grids, descriptor
+    sizes and strides, tensor-map fields and guards (`scf.if` on the sizes,
+    then and else branches) that depend on the arguments' sizes (through
+    `memref.dim` of an argument or of a `memref.collapse_shape` of one) are
+    kept in the launch's `exprs`: `{field, index, program}` with `field`
+    one of "grid", "params", "tensor_maps" or "guard" and `program` a
+    `PlanOp` program (Passes.h) over every memref argument's sizes; the
+    plan's own value there is a placeholder. `JitModule::getLaunchPlan`
+    evaluates them for a call's sizes. Functions with any other host work
+    (allocations, copies, loops, subviews of dynamic arguments) get no plan
+    and keep only their host code (`-mlir-pass-statistics` counts both kinds
+    in LLVM builds with statistics enabled).
 
     Example:
 
