@@ -157,7 +157,8 @@ enum Stage : int {
   kCacheRecord,
   kAssemble,
   kOpSource,
-  kOpSourceLower
+  kOpSourceLower,
+  kOpSourcePlan
 };
 const char *getStageName(int stage) {
   static const char *names[] = {
@@ -173,8 +174,9 @@ const char *getStageName(int stage) {
       "fusedopsTuningCacheRecord into the hostile cache",
       "fusedopsJitLower to a cubin (ptxas)",
       "fusedopsBuildOpSource",
-      "fusedopsJitLower of a built op source"};
-  return stage >= 0 && stage <= kOpSourceLower ? names[stage] : "?";
+      "fusedopsJitLower of a built op source",
+      "fusedopsJitGetLaunchPlanForSizes of a built op source"};
+  return stage >= 0 && stage <= kOpSourcePlan ? names[stage] : "?";
 }
 
 /// Per chip: what the cases reached.
@@ -187,7 +189,7 @@ struct CacheCounts {
 };
 
 struct OpSourceCounts {
-  std::atomic<int64_t> requests, built, lowered;
+  std::atomic<int64_t> requests, built, lowered, plans;
 };
 
 struct WorkerSlot {
@@ -714,6 +716,12 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
               {"fp8", spelled(fp8)},
               {"granularity", spelled(granularity)}};
   }
+  // Dynamic rows come as null sizes (among the odd ones above); a rows hint
+  // with them, plausible or not.
+  if (rng.chance(0.3))
+    fields.push_back({"rows_hint", rng.chance(0.8)
+                                       ? std::to_string(1 + rng.below(20000))
+                                       : size()});
   if (rng.chance(0.1) && !fields.empty()) // a field dropped
     fields.erase(fields.begin() + rng.below(fields.size()));
   std::string request = "{\"op\": " + quoteJson(op);
@@ -770,9 +778,58 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
   status = fusedopsJitLower(source.data(), source.size(), "sm_90a", "isa",
                             fuzzCase.optLevel, nullptr, nullptr, &data, &bytes);
   checkStatus(status, data && bytes, "fusedopsJitLower of a built op source");
-  if (status == FUSEDOPS_COMPILE_SUCCESS)
-    shared->opSources.lowered++;
+  if (status != FUSEDOPS_COMPILE_SUCCESS) {
+    fusedopsBufferFree(data);
+    return;
+  }
+  shared->opSources.lowered++;
+  // Its launch plan for sizes plausible and hostile (none, too few,
+  // negative, 2^62): a plan or a message, never a crash or a wrapped-around
+  // grid.
+  if (!rng.chance(0.3)) {
+    fusedopsBufferFree(data);
+    return;
+  }
+  setStage(kOpSourcePlan, -1);
+  fusedops_jit jit = nullptr;
+  status = fusedopsJitLoad(data, bytes, &jit);
   fusedopsBufferFree(data);
+  checkStatus(status, jit != nullptr, "fusedopsJitLoad of a built op source");
+  if (status != FUSEDOPS_COMPILE_SUCCESS)
+    return;
+  std::vector<int64_t> sizes;
+  for (uint64_t i = 0, n = rng.below(14); i < n; ++i)
+    sizes.push_back(rng.chance(0.8) ? int64_t(rng.below(5000))
+                                    : rng.pick(std::vector<int64_t>{
+                                          -1, 0, int64_t(1) << 31,
+                                          int64_t(1) << 62, INT64_MAX}));
+  char *plan = nullptr;
+  status = fusedopsJitGetLaunchPlanForSizes(jit, "kernel", sizes.data(),
+                                            sizes.size(), &plan);
+  checkStatus(status, plan && *plan, "fusedopsJitGetLaunchPlanForSizes");
+  if (status == FUSEDOPS_COMPILE_SUCCESS) {
+    shared->opSources.plans++;
+    // An evaluated plan is static: every grid size launchable.
+    llvm::Expected<llvm::json::Value> json = llvm::json::parse(plan);
+    const llvm::json::Object *root = json ? json->getAsObject() : nullptr;
+    const llvm::json::Array *launches =
+        root ? root->getArray("launches") : nullptr;
+    if (!launches || root->get("dynamic"))
+      fail("fusedopsJitGetLaunchPlanForSizes gave a plan that is not static");
+    for (const llvm::json::Value &launch :
+         launches ? *launches : llvm::json::Array())
+      if (const llvm::json::Object *l = launch.getAsObject())
+        if (const llvm::json::Array *grid = l->getArray("grid"))
+          for (const llvm::json::Value &n : *grid)
+            if (!n.getAsInteger() || *n.getAsInteger() < 1 ||
+                *n.getAsInteger() > int64_t(UINT32_MAX))
+              fail("an evaluated launch plan has a grid size outside 1 to "
+                   "2^32 - 1");
+    if (!json)
+      llvm::consumeError(json.takeError());
+  }
+  fusedopsBufferFree(plan);
+  fusedopsJitDestroy(jit);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1147,7 +1204,9 @@ int main(int argc, char **argv) {
                << shared->caches.recorded.load() << " recorded into)\n";
   llvm::outs() << "  op requests: " << shared->opSources.requests.load() << " ("
                << shared->opSources.built.load() << " built, "
-               << shared->opSources.lowered.load() << " of them lowered)\n";
+               << shared->opSources.lowered.load() << " of them lowered, "
+               << shared->opSources.plans.load()
+               << " launch plans evaluated)\n";
   for (unsigned id = 0; id < kMaxJobs; ++id) {
     removeTree(outOpt + "/work-" + std::to_string(id));
     if (findings.empty())
