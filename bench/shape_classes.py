@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -82,9 +83,13 @@ def run(mode: str, fn):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--cases", default="", help="only the cases whose name matches this")
+    parser.add_argument("--no-loop", action="store_true", help="skip the generate loop")
     args = parser.parse_args()
     rows = []
     for name, fn in cases().items():
+        if not re.search(args.cases, name):
+            continue
         exact_ms, exact = run("exact", fn)
         classes_ms, classes = run("classes", fn)
         first = exact[0] if isinstance(exact, tuple) else exact
@@ -105,6 +110,8 @@ def main() -> None:
             flush=True,
         )
 
+    if args.no_loop:
+        return
     # A generate loop: every length 1 ... 4096 through the gated MLP (small weights).
     os.environ["FUSEDOPS_SHAPES"] = "classes"
     torch_ops._forget_kernels()

@@ -35,6 +35,15 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
+/// WgmmaGemmPlan::rowsHint of `op`: the rows its kernel is tuned for where
+/// they are dynamic, else 0.
+static int64_t getRowsHintOfPlan(Operation *op) {
+  auto input = cast<ShapedType>(op->getOperand(0).getType());
+  return llvm::any_of(input.getShape().drop_back(), ShapedType::isDynamic)
+             ? getEstimatedRows(op)
+             : 0;
+}
+
 namespace {
 
 //===----------------------------------------------------------------------===//
@@ -44,9 +53,11 @@ namespace {
 WgmmaGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
   auto weight = cast<ShapedType>(op.getGateWeight().getType());
   Type element = weight.getElementType();
-  return WgmmaGemmPlan::get(tile, weight.getDimSize(0), weight.getDimSize(1),
-                            /*numB=*/2, element, element,
-                            /*promote=*/false);
+  WgmmaGemmPlan plan =
+      WgmmaGemmPlan::get(tile, weight.getDimSize(0), weight.getDimSize(1),
+                         /*numB=*/2, element, element, /*promote=*/false);
+  plan.rowsHint = getRowsHintOfPlan(op);
+  return plan;
 }
 
 class Sm90GatedMlpStrategy final : public KernelStrategy {
@@ -126,9 +137,12 @@ WgmmaGemmPlan makeFp8GemmPlan(Fp8GemmOp op, TileConfigAttr tile) {
   // Promoted unless the op allows fast accumulation: the f32 sums are then
   // no less accurate than cuBLASLt's default (bench/gemm_engine.py
   // measures both).
-  return WgmmaGemmPlan::get(tile, rhs.getDimSize(0), rhs.getDimSize(1),
-                            /*numB=*/1, lhsType, rhs.getElementType(),
-                            /*promote=*/!op.getFastAccum());
+  WgmmaGemmPlan plan =
+      WgmmaGemmPlan::get(tile, rhs.getDimSize(0), rhs.getDimSize(1),
+                         /*numB=*/1, lhsType, rhs.getElementType(),
+                         /*promote=*/!op.getFastAccum());
+  plan.rowsHint = getRowsHintOfPlan(op);
+  return plan;
 }
 
 class Sm90Fp8GemmStrategy final : public KernelStrategy {

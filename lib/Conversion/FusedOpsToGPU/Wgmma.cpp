@@ -664,8 +664,16 @@ void kernel::buildAndLaunchWgmmaGemm(
         cIndex(b, plan.bm));
     WgmmaTileSchedule schedule;
     schedule.numTiles = arith::MulIOp::create(b, tilesM, cIndex(b, tilesN));
-    schedule.rotateK = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                             tilesM, cIndex(b, 1));
+    // Static rows decide it from M; dynamic rows from the rows the kernel
+    // is tuned for, so that the K order stays a constant (the order is a
+    // permutation: any choice is correct). Computed at run time it cost a
+    // class kernel 5-11 % against the static one (docs/perf/shape-classes.md).
+    schedule.rotateK =
+        plan.rowsHint > 0
+            ? Value(arith::ConstantIntOp::create(b, plan.rowsHint <= plan.bm,
+                                                 /*width=*/1))
+            : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tilesM,
+                                          cIndex(b, 1)));
     // Grouped order: tiles walk kGroupRows tile rows down a column of tiles
     // before the next column, so the blocks at work at once read a few
     // weight tiles many times from L2 instead of every weight tile once per

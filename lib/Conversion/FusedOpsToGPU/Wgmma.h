@@ -45,6 +45,11 @@ struct WgmmaGemmPlan {
   /// bits of mantissa (DeepSeek-V3 §3.3.2); this keeps the sums in f32.
   /// Two accumulator sets: the sums and the tile's products.
   bool promote = false;
+  /// For dynamic rows: the row count the kernel is tuned for (the op's
+  /// rows hint, getEstimatedRows); 0 for static rows. It fixes choices the
+  /// static kernel makes from its M: K is read in a rotated order (decode,
+  /// see WgmmaTileSchedule::rotateK) where this fits one tile row.
+  int64_t rowsHint = 0;
 
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
   /// warps = 4 × warpgroups, stages = S>.
