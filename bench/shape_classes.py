@@ -6,7 +6,8 @@ rows), tuned for the class's largest, and a kernel of its own for a shape called
 (docs/perf/shape-classes.md). This times, in one process on one card, each op at the shapes of
 the benchmark reports through the class kernel (``FUSEDOPS_SHAPES=classes``: what a shape gets
 on its first two calls) and through the kernel compiled for the exact shape
-(``FUSEDOPS_SHAPES=exact``: what ``auto`` gives a steady shape), with the same timer (L2 flushed before each call), and prints
+(``FUSEDOPS_SHAPES=exact``: what ``auto`` gives a steady shape), with the same timer (L2
+flushed before each call), and prints
 ``case exact_ms classes_ms ratio`` (ratio = exact / classes: below 1 means the class kernel is
 slower). ``--out DIR`` writes shape-classes.md and .json there. Also: the compile count of a
 generate loop over lengths 1 ... 4096 and the first-call time of a new shape in a compiled class.
