@@ -7,7 +7,7 @@ rows), tuned for the class's largest, and a kernel of its own for a shape called
 the benchmark reports through the class kernel (``FUSEDOPS_SHAPES=classes``: what a shape gets
 on its first two calls) and through the kernel compiled for the exact shape
 (``FUSEDOPS_SHAPES=exact``: what ``auto`` gives a steady shape), with the same timer (L2
-flushed before each call), and prints
+flushed before each call; three rounds of both, interleaved, the median of each), and prints
 ``case exact_ms classes_ms ratio`` (ratio = exact / classes: below 1 means the class kernel is
 slower). ``--out DIR`` writes shape-classes.md and .json there. Also: the compile count of a
 generate loop over lengths 1 ... 4096 and the first-call time of a new shape in a compiled class.
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import fusedops
-from fusedops import _native, torch_ops
+from fusedops import _launch, _native, torch_ops
 from fusedops.bench.cases import rel_err, time_ms
 
 
@@ -74,11 +74,30 @@ def cases() -> dict:
 
 
 def run(mode: str, fn):
+    """``fn`` timed through the kernels of ``mode``: the call tables and kernels are dropped,
+    the compiled modules kept (so switching modes costs no compile after the first round)."""
     os.environ["FUSEDOPS_SHAPES"] = mode
-    torch_ops._forget_kernels()
+    with _launch._kernels_lock:
+        _launch._tables.clear()
+        _launch._tables.update(_launch._new_tables())
+        _launch._kernels.clear()
     result = fn()
     torch.cuda.synchronize()
     return time_ms(fn), result
+
+
+def interleaved(fn, rounds: int = 3):
+    """Median time of ``fn`` per mode over ``rounds`` rounds of (exact, classes), so that clock
+    and thermal drift affect both alike; and each mode's last result."""
+    import statistics
+
+    times: dict[str, list[float]] = {"exact": [], "classes": []}
+    results = {}
+    for _ in range(rounds):
+        for mode in times:
+            ms, results[mode] = run(mode, fn)
+            times[mode].append(ms)
+    return {m: statistics.median(t) for m, t in times.items()}, results
 
 
 def main() -> None:
@@ -91,8 +110,9 @@ def main() -> None:
     for name, fn in cases().items():
         if not re.search(args.cases, name):
             continue
-        exact_ms, exact = run("exact", fn)
-        classes_ms, classes = run("classes", fn)
+        medians, results = interleaved(fn)
+        exact_ms, exact = medians["exact"], results["exact"]
+        classes_ms, classes = medians["classes"], results["classes"]
         first = exact[0] if isinstance(exact, tuple) else exact
         second = classes[0] if isinstance(classes, tuple) else classes
         diff = rel_err(second.float(), first.float()) if first.numel() else 0.0
