@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Training step of the fused ops against unfused PyTorch and torch.compile (issue 15).
+
+    python bench/training.py [--tokens 16384] [--out DIR]
+
+Forward + backward, bf16, at LLaMA-7B sizes (hidden 4096, intermediate 11008, 32 heads of 128),
+in one run on one card:
+
+* mlp: ``down(silu(x·Wgᵀ) ⊙ (x·Wuᵀ))`` and its gradients (x, Wg, Wu, Wd): fusedops.FusedMLP
+  (fused_gated_mlp + nn.Linear) against the unfused module in eager PyTorch and under
+  torch.compile;
+* qk_norm_rope: per-head RMSNorm + RoPE of q and k ([tokens, 32, 128] each, a weight per
+  head dim, positions of each token) and their gradients: fused_rmsnorm_rope against eager and
+  torch.compile.
+
+Each variant: time per step (CUDA events, median of 10 after warm-up) and the peak memory the
+step allocates above its inputs and parameters (torch.cuda.max_memory_allocated), with the
+loss and gradients checked against the eager unfused step. Writes training.json and
+training.md to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import fusedops
+
+torch._dynamo.config.cache_size_limit = 64
+HIDDEN, INTER, HEADS, HEAD_DIM = 4096, 11008, 32, 128
+
+
+def unfused_mlp(x, wg, wu, wd):
+    return F.linear(F.silu(F.linear(x, wg)) * F.linear(x, wu), wd)
+
+
+def fused_mlp(x, wg, wu, wd):
+    return F.linear(fusedops.fused_gated_mlp(x, wg, wu), wd)
+
+
+def rope_tables(tokens: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    inv = 1.0 / 10000 ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.float64) / HEAD_DIM)
+    angles = torch.outer(torch.arange(tokens, dtype=torch.float64), inv)
+    angles = torch.cat([angles, angles], -1)
+    return angles.cos().float().to(device), angles.sin().float().to(device)
+
+
+def unfused_qk(q, k, wq, wk, cos, sin, positions):
+    def one(t, w):
+        t32 = t.float()
+        normed = (t32 * torch.rsqrt(t32.pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()).to(
+            t.dtype
+        )
+        c = cos[positions].to(t.dtype)  # [tokens, heads, head_dim]
+        s = sin[positions].to(t.dtype)
+        half = HEAD_DIM // 2
+        rotated = torch.cat([-normed[..., half:], normed[..., :half]], -1)
+        return normed * c + rotated * s
+
+    return one(q, wq), one(k, wk)
+
+
+def fused_qk(q, k, wq, wk, cos, sin, positions):
+    return (
+        fusedops.fused_rmsnorm_rope(q, wq, cos, sin, positions=positions),
+        fusedops.fused_rmsnorm_rope(k, wk, cos, sin, positions=positions),
+    )
+
+
+def step_fn(forward, inputs):
+    """One training step: forward, a scalar loss, backward; returns the loss."""
+
+    def step():
+        for t in inputs:
+            t.grad = None
+        out = forward(*inputs)
+        outs = out if isinstance(out, tuple) else (out,)
+        loss = sum(o.float().pow(2).mean() for o in outs)
+        loss.backward()
+        return loss
+
+    return step
+
+
+def measure(name: str, variant: str, step, inputs) -> dict:
+    loss = step()  # warm-up: compiles, allocates the grads
+    torch.cuda.synchronize()
+    for _ in range(2):
+        step()
+    torch.cuda.synchronize()
+    grads = [t.grad.detach().clone() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    times = []
+    for _ in range(10):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return {
+        "case": name,
+        "variant": variant,
+        "ms": statistics.median(times),
+        "peak_mib": peak / 2**20,
+        "loss": float(loss),
+        "grads": grads,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=16384)
+    parser.add_argument("--out", type=Path, default=Path("."))
+    args = parser.parse_args()
+    dev = torch.device("cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+
+    def param(*shape, scale=1.0):
+        t = torch.randn(*shape, device=dev, generator=g) * scale
+        return t.bfloat16().requires_grad_(True)
+
+    rows = []
+    n = args.tokens
+    mlp_inputs = [
+        param(n, HIDDEN),
+        param(INTER, HIDDEN, scale=HIDDEN**-0.5),
+        param(INTER, HIDDEN, scale=HIDDEN**-0.5),
+        param(HIDDEN, INTER, scale=INTER**-0.5),
+    ]
+    cos, sin = rope_tables(n, dev)
+    positions = torch.arange(n, device=dev, dtype=torch.int32).view(n, 1).expand(n, HEADS)
+    positions = positions.contiguous()
+    qk_inputs = [
+        param(n, HEADS, HEAD_DIM),
+        param(n, HEADS, HEAD_DIM),
+        (1 + 0.1 * torch.randn(HEAD_DIM, device=dev, generator=g)).bfloat16().requires_grad_(),
+        (1 + 0.1 * torch.randn(HEAD_DIM, device=dev, generator=g)).bfloat16().requires_grad_(),
+    ]
+    cases = {
+        "mlp": (unfused_mlp, fused_mlp, mlp_inputs, ()),
+        "qk_norm_rope": (unfused_qk, fused_qk, qk_inputs, (cos, sin, positions)),
+    }
+    for name, (unfused, fused, inputs, extra) in cases.items():
+
+        def bind(f, extra=extra):
+            return lambda *t: f(*t, *extra)
+
+        variants = {
+            "eager": bind(unfused),
+            "torch.compile": torch.compile(bind(unfused)),
+            "fusedops": bind(fused),
+        }
+        results = {v: measure(name, v, step_fn(f, inputs), inputs) for v, f in variants.items()}
+        ref = results["eager"]
+        ref_grads = ref["grads"]
+        for r in results.values():
+            errs = [
+                float((a.double() - b.double()).norm() / b.double().norm())
+                for a, b in zip(r.pop("grads"), ref_grads)
+            ]
+            r["grad_rel_err_max"] = max(errs)
+            rows.append(r)
+        for v in variants:
+            r = results[v]
+            r["speed_vs_torch_compile"] = results["torch.compile"]["ms"] / r["ms"]
+            r["peak_vs_eager"] = r["peak_mib"] / ref["peak_mib"]
+            print(
+                f"{name:13s} {v:14s} {r['ms']:8.3f} ms  peak {r['peak_mib']:8.1f} MiB  "
+                f"x compile {r['speed_vs_torch_compile']:.2f}  peak/eager "
+                f"{r['peak_vs_eager']:.2f}  grad err {r['grad_rel_err_max']:.1e}",
+                flush=True,
+            )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "training.json").write_text(json.dumps(rows, indent=1))
+    lines = [
+        f"# Training step, {n} tokens, bf16 ({torch.cuda.get_device_name()})",
+        "",
+        "| case | variant | ms | peak MiB | torch.compile / this | peak / eager | max grad err |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['case']} | {r['variant']} | {r['ms']:.3f} | {r['peak_mib']:.1f} | "
+        f"{r['speed_vs_torch_compile']:.2f} | {r['peak_vs_eager']:.2f} | "
+        f"{r['grad_rel_err_max']:.1e} |"
+        for r in rows
+    ]
+    (args.out / "training.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
