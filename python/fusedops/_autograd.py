@@ -2,8 +2,10 @@
 
 The fused backward kernels (issue 15) are not built: an op's backward recomputes its forward
 from the saved inputs with these differentiable PyTorch functions, in float32 (float64 for
-float64 inputs), and differentiates it (:func:`_recomputed_grads`). Each states the kernel's
-function; the tests hold them to the float64 references of :mod:`fusedops.reference`.
+float64 inputs), and differentiates it (:func:`_recomputed_grads`); the gated MLP's backward
+(:func:`_gated_mlp_grads`) runs its GEMMs in the inputs' dtype, as PyTorch's own backward
+does. Each states the kernel's function; the tests hold them to the float64 references of
+:mod:`fusedops.reference`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,49 @@ def _gated_mlp_torch(
     xf = x.to(compute)
     gate = xf @ gate_weight.to(compute).T
     return _TORCH_ACTIVATIONS[activation](gate) * (xf @ up_weight.to(compute).T)
+
+
+#: Rows of the gated MLP's backward whose activation derivative is computed at once: bounds
+#: its float32 temporaries (4096 rows × 11008 columns: 180 MB each).
+GATED_MLP_BACKWARD_ROWS = 4096
+
+
+def _gated_mlp_grads(
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    activation: str,
+    grad: torch.Tensor,
+    needed: Sequence[bool],
+) -> list[Optional[torch.Tensor]]:
+    """The backward of ``fused_gated_mlp``: ``g = x·Wgᵀ``, ``u = x·Wuᵀ`` recomputed, then
+    ``dG = dH ⊙ u ⊙ act′(g)``, ``dU = dH ⊙ act(g)`` (the derivative by autograd in float32,
+    float64 for float64 inputs, GATED_MLP_BACKWARD_ROWS rows at a time), ``dX = dG·Wg + dU·Wu``,
+    ``dWg = dGᵀ·x``, ``dWu = dUᵀ·x``; the GEMMs in the inputs' dtype, as PyTorch's backward of
+    the unfused MLP computes them (float32 accumulation on the tensor cores). Each gradient in
+    its input's dtype, None where ``needed`` says not."""
+    if not any(needed):
+        return [None, None, None]
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    act = _TORCH_ACTIVATIONS[activation]
+    k, n = x.shape[-1], gate_weight.shape[0]
+    x2 = x.reshape(-1, k)
+    dh = grad.reshape(-1, n)
+    g = x2 @ gate_weight.T
+    u = x2 @ up_weight.T
+    dg, du = torch.empty_like(g), torch.empty_like(u)
+    for start in range(0, g.shape[0], GATED_MLP_BACKWARD_ROWS):
+        rows = slice(start, start + GATED_MLP_BACKWARD_ROWS)
+        with torch.enable_grad():
+            gc = g[rows].to(compute).requires_grad_(True)
+            uc = u[rows].to(compute).requires_grad_(True)
+            dgc, duc = torch.autograd.grad(act(gc) * uc, (gc, uc), dh[rows].to(compute))
+        dg[rows], du[rows] = dgc, duc
+    del g, u
+    dx = (dg @ gate_weight + du @ up_weight).reshape(x.shape) if needed[0] else None
+    dwg = (dg.T @ x2).to(gate_weight.dtype) if needed[1] else None
+    dwu = (du.T @ x2).to(up_weight.dtype) if needed[2] else None
+    return [dx, dwg, dwu]
 
 
 def _operand_torch(

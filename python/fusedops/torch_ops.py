@@ -29,6 +29,7 @@ from . import _codegen, _native
 # module; the tuner and the tests reach these names here.
 from ._autograd import (  # noqa: F401
     _fp8_gemm_torch,
+    _gated_mlp_grads,
     _gated_mlp_torch,
     _recomputed_grads,
     _rmsnorm_rope_torch,
@@ -738,8 +739,8 @@ def _dispatch(
     calls (exact ``torch.Tensor`` or ``nn.Parameter`` arguments, none requiring grad where grad
     mode is on, not under torch.compile) do not
     need it. Tracing (torch.compile, export, fake tensors) and autograd go through the custom op,
-    which has the fake implementation and the autograd formulas (:func:`_recomputed_grads` of
-    :func:`_gated_mlp_torch` and :func:`_rmsnorm_rope_torch`; ``fp8_gemm`` with gradients runs
+    which has the fake implementation and the autograd formulas (:func:`_gated_mlp_grads`,
+    :func:`_recomputed_grads` of :func:`_rmsnorm_rope_torch`; ``fp8_gemm`` with gradients runs
     ``fusedops::fp8_gemm_train``, whose formula is :func:`_fp8_gemm_torch`).
 
     ``remember`` = (op, tensors, statics, the call's entry): entered in :data:`_tables` after a
@@ -837,9 +838,7 @@ def _register() -> None:
         ctx.statics = inputs[3:]
 
     def gated_mlp_backward(ctx, grad):
-        grads = _recomputed_grads(
-            _gated_mlp_torch, ctx.saved_tensors, ctx.statics, grad, ctx.needs_input_grad[:3]
-        )
+        grads = _gated_mlp_grads(*ctx.saved_tensors, *ctx.statics, grad, ctx.needs_input_grad[:3])
         return (*grads, None)
 
     gated_mlp.register_autograd(gated_mlp_backward, setup_context=gated_mlp_setup)
