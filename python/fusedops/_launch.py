@@ -270,31 +270,18 @@ def _new_tables() -> dict[str, Any]:
 _tables: dict[str, Any] = _new_tables()
 
 
-class _Promoting:
-    """A table entry whose kernel serves a class of row counts (``auto`` mode): each call asks
-    :func:`_kernel` again (through ``entry``, which counts the calls), and once that gives the
-    kernel of the exact shapes (PROMOTE_AT_CALL), its launcher takes this entry's place."""
-
-    def __init__(self, op: str, statics: tuple, entry: Callable[[], Any]) -> None:
-        self.op, self.statics, self.entry = op, statics, entry
-
-    def __call__(self, tensors: tuple) -> Any:
-        kernel = self.entry()
-        if kernel.exact:
-            try:
-                _tables[self.op].add(tensors, self.statics, kernel.run_checked)
-            except TypeError:
-                pass
-        return kernel.run_checked(tensors)
-
-
 #: Whether a lookup in :func:`_kernel` counts as a call of its kernel (not while
 #: :func:`_remember` looks up the kernel of the call that just ran).
 _counting = True
 
 
 def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:
-    """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table."""
+    """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table.
+
+    In ``auto`` mode a class kernel is not entered: the first PROMOTE_AT_CALL - 1 calls of a
+    shape take the checked path (each counted by :func:`_kernel`), the next compiles the shape's
+    own kernel, which is entered then. (An entry that counted calls itself would have to keep
+    ``entry``, and with it the call's tensors, alive in the table.)"""
     global _counting
     if _override is None:
         _counting = False
@@ -302,11 +289,10 @@ def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any])
             kernel = entry()
         finally:
             _counting = True
-        run = kernel.run_checked
         if not kernel.exact and _shape_mode() == "auto":
-            run = _Promoting(op, statics, entry)
+            return
         try:
-            _tables[op].add(tensors, statics, run)
+            _tables[op].add(tensors, statics, kernel.run_checked)
         except TypeError:  # unhashable arguments: such calls always take the checks
             pass
 

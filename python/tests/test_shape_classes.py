@@ -152,11 +152,14 @@ def test_a_steady_shape_gets_its_own_kernel_at_its_third_call(compiles, monkeypa
     x = torch.randn(2, 50, 256, generator=gen).bfloat16().cuda()
     gate = (torch.randn(128, 256, generator=gen) * 0.06).bfloat16().cuda()
     outs = []
+    table = torch_ops._tables["gated_mlp"]
     for call in range(1, 6):
         outs.append(fusedops.fused_gated_mlp(x, gate, gate))
         dynamic = [source for source in compiles if "?x" in source]
         static = [source for source in compiles if "?x" not in source]
         assert len(dynamic) == 1 and len(static) == (call >= 3), call
+        # The first two calls take the checked path; the exact kernel enters the table.
+        assert len(table) == (call >= 3), call
     torch.testing.assert_close(outs[-1], outs[0], rtol=0.02, atol=1e-3)
     # The table runs the exact kernel's own launcher now (no Python in between).
     kernel = next(k for key, k in torch_ops._kernels.items() if key[1] == "gated_mlp")

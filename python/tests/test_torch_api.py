@@ -28,9 +28,12 @@ def gen() -> torch.Generator:
 @pytest.fixture(params=["extension", "python"])
 def fast_path(request, monkeypatch):
     """Runs a test with the cached calls' fast path in the ``_fastcall`` extension (where it
-    was built) and again in Python (``FUSEDOPS_FASTCALL=0``)."""
+    was built) and again in Python (``FUSEDOPS_FASTCALL=0``), with a kernel per exact shape
+    from the first call (``FUSEDOPS_SHAPES=exact``: in ``auto`` mode a shape enters the table
+    at its third call, test_shape_classes.py)."""
     from fusedops import _native, torch_ops
 
+    monkeypatch.setenv("FUSEDOPS_SHAPES", "exact")
     if request.param == "python":
         monkeypatch.setenv("FUSEDOPS_FASTCALL", "0")
     elif _native.fastcall() is None:
@@ -528,8 +531,8 @@ def test_tuning_override_bypasses_the_fast_table(gen) -> None:
     w = rand((1024,), torch.bfloat16, gen)
     c, s = rope_tables(4, 128, "neox")
     call = lambda: fusedops.fused_rmsnorm_rope(x, w, c, s, eps=1e-6, head_dim=128)  # noqa: E731
-    call()
-    call()
+    for _ in range(3):  # a steady shape: in the table from its third call (auto mode)
+        call()
     table = torch_ops._tables["rmsnorm_rope"]
     assert len(table) == 1
     with torch_ops._tuning() as seen:
