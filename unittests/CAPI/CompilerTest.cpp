@@ -259,6 +259,85 @@ TEST(CompilerCAPI, LaunchPlanSpellsOutTheKernelParameters) {
   fusedopsJitDestroy(jit);
 }
 
+// A function with dynamic rows gets a plan that computes from the arguments'
+// sizes; for given sizes it is the static plan of those sizes, and sizes it
+// cannot launch are refused with a message.
+TEST(CompilerCAPI, DynamicLaunchPlansEvaluateForTheSizes) {
+  const char *source = R"mlir(
+func.func @kernel(%q: memref<?x64xf8E4M3FN>, %s: memref<?xf32>,
+                  %o: memref<?x64xf16>) attributes {llvm.emit_c_interface} {
+  fusedops.dequantize ins(%q, %s : memref<?x64xf8E4M3FN>, memref<?xf32>)
+      outs(%o : memref<?x64xf16>) granularity = row {fusedops.rows_hint = 16 : i64}
+  return
+}
+)mlir";
+  void *bytes = nullptr;
+  size_t size = 0;
+  ASSERT_EQ(fusedopsJitLower(source, std::strlen(source), "sm_90a", "isa", 3,
+                             nullptr, nullptr, &bytes, &size),
+            FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  fusedops_jit jit = nullptr;
+  ASSERT_EQ(fusedopsJitLoad(bytes, size, &jit), FUSEDOPS_COMPILE_SUCCESS);
+  fusedopsBufferFree(bytes);
+  const char *templ = fusedopsJitGetLaunchPlan(jit, "kernel");
+  ASSERT_NE(templ, nullptr);
+  EXPECT_NE(std::string(templ).find("\"dynamic\":true"), std::string::npos)
+      << templ;
+  EXPECT_NE(std::string(templ).find("\"exprs\":["), std::string::npos);
+
+  // Sizes of q [16, 64], s [16], o [16, 64]: the static form, as a static
+  // module of these sizes has it (LaunchPlanSpellsOutTheKernelParameters).
+  const int64_t sizes[] = {16, 64, 16, 16, 64};
+  char *plan = nullptr;
+  ASSERT_EQ(fusedopsJitGetLaunchPlanForSizes(jit, "kernel", sizes, 5, &plan),
+            FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  std::string text = plan;
+  fusedopsBufferFree(plan);
+  EXPECT_EQ(text.find("dynamic"), std::string::npos) << text;
+  EXPECT_EQ(text.find("exprs"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"params\":[0,0,0,16,64,64,1,0,0,0,16,1,"
+                      "0,0,0,16,64,64,1]"),
+            std::string::npos)
+      << text;
+
+  // No rows: the guard leaves the launch out, as the host code does.
+  const int64_t empty[] = {0, 64, 0, 0, 64};
+  ASSERT_EQ(fusedopsJitGetLaunchPlanForSizes(jit, "kernel", empty, 5, &plan),
+            FUSEDOPS_COMPILE_SUCCESS);
+  EXPECT_STREQ(plan, "{\"launches\":[]}");
+  fusedopsBufferFree(plan);
+
+  // Sizes the plan cannot take: said, nothing returned.
+  const int64_t negative[] = {-4, 64, -4, -4, 64};
+  const int64_t huge[] = {int64_t(1) << 62, 64, int64_t(1) << 62,
+                          int64_t(1) << 62, 64};
+  struct Refused {
+    const int64_t *sizes;
+    size_t count;
+    const char *message;
+  } refused[] = {{sizes, 1, "reads size"},
+                 {negative, 5, "must not be negative"},
+                 {huge, 5, "1 to 2^32 - 1"}};
+  for (const Refused &r : refused) {
+    plan = reinterpret_cast<char *>(1);
+    EXPECT_EQ(fusedopsJitGetLaunchPlanForSizes(jit, "kernel", r.sizes, r.count,
+                                               &plan),
+              FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT)
+        << r.message;
+    EXPECT_EQ(plan, nullptr);
+    EXPECT_NE(lastError().find(r.message), std::string::npos) << lastError();
+  }
+  EXPECT_EQ(fusedopsJitGetLaunchPlanForSizes(jit, "absent", sizes, 5, &plan),
+            FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("has no launch plan"), std::string::npos);
+  EXPECT_EQ(
+      fusedopsJitGetLaunchPlanForSizes(nullptr, "kernel", sizes, 5, &plan),
+      FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
+  fusedopsJitDestroy(jit);
+}
+
 // An intermediate buffer is host work (the pipeline allocates and frees it in
 // GPU memory): no plan, and the host code is still there to run.
 TEST(CompilerCAPI, NoLaunchPlanWhereTheHostCodeDoesMore) {
