@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import fusedops
-from fusedops import _launch, _native, torch_ops
+from fusedops import _native, torch_ops
 from fusedops.bench.cases import rel_err, time_ms
 
 
@@ -77,10 +77,7 @@ def run(mode: str, fn):
     """``fn`` timed through the kernels of ``mode``: the call tables and kernels are dropped,
     the compiled modules kept (so switching modes costs no compile after the first round)."""
     os.environ["FUSEDOPS_SHAPES"] = mode
-    with _launch._kernels_lock:
-        _launch._tables.clear()
-        _launch._tables.update(_launch._new_tables())
-        _launch._kernels.clear()
+    torch_ops._forget_kernels(keep_modules=True)
     result = fn()
     torch.cuda.synchronize()
     return time_ms(fn), result

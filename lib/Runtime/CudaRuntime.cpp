@@ -614,8 +614,9 @@ fusedops_status fusedopsGetDeviceArch(int *major, int *minor) {
   if (!major || !minor)
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                 "fusedopsGetDeviceArch needs two int pointers");
-  CUdevice device = 0;
-  FUSEDOPS_CHECK(driver->cuCtxGetDevice(&device));
+  int device = 0;
+  if (fusedops_status status = fusedopsGetDevice(&device))
+    return status;
   FUSEDOPS_CHECK(
       driver->cuDeviceGetAttribute(major, kAttrComputeCapabilityMajor, device));
   FUSEDOPS_CHECK(

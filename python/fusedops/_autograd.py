@@ -22,17 +22,6 @@ _TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _gated_mlp_torch(
-    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
-) -> torch.Tensor:
-    """The kernel's function in differentiable PyTorch, in float32 (float64 for float64
-    inputs): ``act(x·Wgᵀ) ⊙ (x·Wuᵀ)``. The backward recomputes it."""
-    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
-    xf = x.to(compute)
-    gate = xf @ gate_weight.to(compute).T
-    return _TORCH_ACTIVATIONS[activation](gate) * (xf @ up_weight.to(compute).T)
-
-
 #: Rows of the gated MLP's backward whose activation derivative is computed at once: bounds
 #: its float32 temporaries (4096 rows × 11008 columns: 180 MB each).
 GATED_MLP_BACKWARD_ROWS = 4096

@@ -297,14 +297,17 @@ def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any])
             pass
 
 
-def _forget_kernels() -> None:
+def _forget_kernels(keep_modules: bool = False) -> None:
     """Drop every compiled kernel of this process (the next calls compile or load them again),
-    e.g. after the tuning cache, ``FUSEDOPS_LAUNCH`` or ``FUSEDOPS_FASTCALL`` changed."""
+    e.g. after the tuning cache, ``FUSEDOPS_LAUNCH`` or ``FUSEDOPS_FASTCALL`` changed. With
+    ``keep_modules`` the compiled modules stay (the next calls only rebuild their kernels and
+    plans: after ``FUSEDOPS_SHAPES`` changed)."""
     with _kernels_lock:
         _tables.clear()
         _tables.update(_new_tables())
         _kernels.clear()
-        _modules.clear()
+        if not keep_modules:
+            _modules.clear()
 
 
 def _chip_for(device: int) -> str:

@@ -30,7 +30,6 @@ from . import _codegen, _native
 from ._autograd import (  # noqa: F401
     _fp8_gemm_torch,
     _gated_mlp_grads,
-    _gated_mlp_torch,
     _recomputed_grads,
     _rmsnorm_rope_torch,
 )

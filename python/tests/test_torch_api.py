@@ -548,43 +548,6 @@ def test_tuning_override_bypasses_the_fast_table(gen) -> None:
 
 
 @pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh"])
-def test_gated_mlp_gradients_match_float64_autograd(activation: str) -> None:
-    # The backward (unfused PyTorch) against autograd of the float64 expression, written
-    # out here independently; on the CPU, where it runs the same as on a GPU.
-    from fusedops import torch_ops
-
-    g = torch.Generator().manual_seed(7)
-    x = torch.randn(3, 5, 64, generator=g, dtype=torch.float64, requires_grad=True)
-    wg = torch.randn(40, 64, generator=g, dtype=torch.float64, requires_grad=True)
-    wu = torch.randn(40, 64, generator=g, dtype=torch.float64, requires_grad=True)
-    act = {"silu": torch.nn.functional.silu, "gelu": torch.nn.functional.gelu}.get(
-        activation, lambda t: torch.nn.functional.gelu(t, approximate="tanh")
-    )
-    h = act(x @ wg.T) * (x @ wu.T)
-    dh = torch.randn(h.shape, generator=g, dtype=torch.float64)
-    want = torch.autograd.grad(h, (x, wg, wu), dh)
-    # The backward: the op's PyTorch form recomputed and differentiated, in float32 for
-    # float32 inputs (the kernels' dtypes compute like it) and float64 for float64 ones.
-    for dtype in (torch.float64, torch.float32):
-        inputs = [t.detach().to(dtype) for t in (x, wg, wu)]
-        got = torch_ops._recomputed_grads(
-            torch_ops._gated_mlp_torch, inputs, (activation,), dh.to(dtype), (True, True, True)
-        )
-        for a, b in zip(got, want):
-            assert a.dtype == dtype and a.shape == b.shape
-            assert float((a.double() - b).norm() / b.norm()) < 1e-5
-    # Only what is asked for.
-    dx, dwg, dwu = torch_ops._recomputed_grads(
-        torch_ops._gated_mlp_torch,
-        (x.detach(), wg.detach(), wu.detach()),
-        (activation,),
-        dh,
-        (False, True, False),
-    )
-    assert dx is None and dwu is None and dwg is not None
-
-
-@pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh"])
 def test_gated_mlp_backward_matches_float64_autograd(activation: str, monkeypatch) -> None:
     # The op's backward (GEMMs in the inputs' dtype, the activation's derivative in float32 a
     # block of rows at a time) against autograd of the float64 expression; on the CPU, where

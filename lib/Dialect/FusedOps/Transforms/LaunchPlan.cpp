@@ -243,6 +243,18 @@ struct PlanValues {
   SmallVector<Attribute> exprs;
 };
 
+/// A plan entry's expression: `program` computes `field`[`index`] (a
+/// guard's index only numbers it).
+static DictionaryAttr getExprAttr(MLIRContext *ctx, StringRef field,
+                                  int64_t index, ArrayRef<int64_t> program) {
+  Builder b(ctx);
+  return b.getDictionaryAttr({
+      b.getNamedAttr("field", b.getStringAttr(field)),
+      b.getNamedAttr("index", b.getI64IntegerAttr(index)),
+      b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
+  });
+}
+
 /// Records the program of `value` as field `field`[`index`] of a plan
 /// entry, or its constant in `slot` where it has one now; fails if it is
 /// neither.
@@ -257,12 +269,7 @@ static LogicalResult planValue(const ExprBuilder &exprs, Value value,
   if (failed(exprs.append(value, program)))
     return failure();
   slot = 0;
-  Builder b(value.getContext());
-  programs.push_back(b.getDictionaryAttr({
-      b.getNamedAttr("field", b.getStringAttr(field)),
-      b.getNamedAttr("index", b.getI64IntegerAttr(index)),
-      b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
-  }));
+  programs.push_back(getExprAttr(value.getContext(), field, index, program));
   return success();
 }
 
@@ -336,13 +343,9 @@ static LogicalResult appendParams(const ExprBuilder &exprs, Value operand,
   }
   plan.params.append({0, 0, 0});
   plan.paramArgs.append({number, number, -1});
-  Builder b(operand.getContext());
   auto record = [&](ArrayRef<int64_t> program) {
-    plan.exprs.push_back(b.getDictionaryAttr({
-        b.getNamedAttr("field", b.getStringAttr("params")),
-        b.getNamedAttr("index", b.getI64IntegerAttr(plan.params.size())),
-        b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
-    }));
+    plan.exprs.push_back(getExprAttr(operand.getContext(), "params",
+                                     plan.params.size(), program));
     plan.params.push_back(0);
     plan.paramArgs.push_back(-1);
   };
@@ -464,11 +467,7 @@ static DictionaryAttr planLaunch(const ExprBuilder &exprs,
   PlanValues plan;
   Builder b(launch.getContext());
   for (auto [i, program] : llvm::enumerate(guards))
-    plan.exprs.push_back(b.getDictionaryAttr({
-        b.getNamedAttr("field", b.getStringAttr("guard")),
-        b.getNamedAttr("index", b.getI64IntegerAttr(i)),
-        b.getNamedAttr("program", b.getDenseI64ArrayAttr(program)),
-    }));
+    plan.exprs.push_back(getExprAttr(launch.getContext(), "guard", i, program));
   // A persistent grid, min(tiles, SMs · k): the plan keeps the tiles and k
   // and the runtime takes the device's SM count.
   Value gridX = launch.getGridSizeX();
