@@ -88,6 +88,8 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  *   rmsnorm_rope: x_shape, dtype, table_shape, table_dtype, head_dim, eps,
  *                 style, [rotary_fraction], [positions_shape,
  *                 positions_dtype (default i32)]
+ *   rms_norm:     x_shape, dtype, eps, [residual (true: also the sum
+ *                 x + residual, argument "sum")], [weight_offset]
  *   gated_mlp:    x_shape, n, dtype, activation
  *   fp8_gemm:     m, n, k, a_dtype, b_dtype, out_dtype, granularity,
  *                 [bias], [fast_accum]

@@ -51,12 +51,13 @@ static std::string dim(StringRef name, Value value, int64_t index) {
 static std::string getShapeClass(Operation *op) {
   return llvm::TypeSwitch<Operation *, std::string>(op)
       .Case([](RmsNormRopeOp norm) {
-        return rowClass("rows", norm) +
-               dim("hidden", norm.getInput(), -1);
+        return rowClass("rows", norm) + dim("hidden", norm.getInput(), -1);
+      })
+      .Case([](RmsNormOp norm) {
+        return rowClass("rows", norm) + dim("hidden", norm.getInput(), -1);
       })
       .Case([](GatedMlpOp mlp) {
-        return rowClass("M", mlp) +
-               dim("N", mlp.getGateWeight(), 0) +
+        return rowClass("M", mlp) + dim("N", mlp.getGateWeight(), 0) +
                dim("K", mlp.getGateWeight(), 1);
       })
       .Case([](Fp8GemmOp gemm) {

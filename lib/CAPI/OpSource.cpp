@@ -225,6 +225,33 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
                             kernel.arg(f, "positions"), fraction);
     };
   }
+  if (op == "rms_norm") {
+    SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
+    Type dtype = request.element("dtype");
+    auto eps = static_cast<float>(request.number("eps"));
+    bool residual = request.flag("residual");
+    std::optional<float> offset;
+    if (request.has("weight_offset"))
+      offset = static_cast<float>(request.number("weight_offset"));
+    if (request.error.empty() && x.empty())
+      request.error = "'x_shape' is empty";
+    if (!request.error.empty())
+      return {};
+    kernel.add("x", memref(x, dtype));
+    kernel.add("w", memref({x.back()}, dtype));
+    if (residual)
+      kernel.add("residual", memref(x, dtype));
+    kernel.add("out", memref(x, dtype));
+    if (residual)
+      kernel.add("sum", memref(x, dtype));
+    return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+      SmallVector<Value> inits = {kernel.arg(f, "out")};
+      if (residual)
+        inits.push_back(kernel.arg(f, "sum"));
+      RmsNormOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"), inits,
+                        eps, kernel.arg(f, "residual"), offset);
+    };
+  }
   if (op == "gated_mlp") {
     SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     int64_t n = request.integer("n");
@@ -303,8 +330,8 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     };
   }
   request.error = "'op' is '" + op.str() +
-                  "'; expected rmsnorm_rope, gated_mlp, fp8_gemm, quantize "
-                  "or dequantize";
+                  "'; expected rmsnorm_rope, rms_norm, gated_mlp, fp8_gemm, "
+                  "quantize or dequantize";
   return {};
 }
 } // namespace

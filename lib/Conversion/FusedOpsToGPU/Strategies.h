@@ -17,8 +17,10 @@
 #include <memory>
 
 namespace mlir::fusedops::kernel {
-/// rmsnorm_rope on any chip: one block per row, see RmsNormRopeStrategy.cpp.
+/// rmsnorm_rope on any chip: one block per row, see RmsNormStrategies.cpp.
 std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
+/// rms_norm (with or without a residual) on any chip, same file.
+std::unique_ptr<KernelStrategy> createRmsNormStrategy();
 /// gated_mlp with cp.async, ldmatrix and mma.sync (every chip), see
 /// Sm80GemmStrategies.cpp.
 std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();

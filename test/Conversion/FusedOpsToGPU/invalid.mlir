@@ -138,3 +138,20 @@ func.func @global_buffers(%q: memref<64x256xf8E4M3FN, 1>, %s: memref<64xf32, #gp
   fusedops.dequantize ins(%q, %s : memref<64x256xf8E4M3FN, 1>, memref<64xf32, #gpu.address_space<global>>) outs(%o : memref<64x256xbf16>) granularity = row
   return
 }
+
+// -----
+
+func.func @rms_norm_too_many_vectors(%x: memref<?x8192xf32>, %w: memref<8192xf32>, %o: memref<?x8192xf32>) {
+  // expected-error @+1 {{'tile' gives each thread 64 vectors of the row to hold in registers; use more warps (at most 32 vectors per thread)}}
+  fusedops.rms_norm ins(%x, %w : memref<?x8192xf32>, memref<8192xf32>) outs(%o : memref<?x8192xf32>) eps = 1.0e-6
+      {tile = #fusedops.tile<block = [1], warps = 1>}
+  return
+}
+
+// -----
+
+func.func @rms_norm_dynamic_hidden(%x: memref<4x?xf16>, %w: memref<?xf16>, %o: memref<4x?xf16>) {
+  // expected-error @+1 {{needs a static hidden size (the last dimension of 'input') to lower to a GPU kernel}}
+  fusedops.rms_norm ins(%x, %w : memref<4x?xf16>, memref<?xf16>) outs(%o : memref<4x?xf16>) eps = 1.0e-6
+  return
+}

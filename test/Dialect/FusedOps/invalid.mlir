@@ -747,3 +747,59 @@ func.func @rows_hint_elsewhere() {
   %c = arith.constant {fusedops.rows_hint = 64 : i64} 0 : index
   return
 }
+
+// -----
+
+func.func @rms_norm_weight_shape(%x: tensor<2x256xf16>, %w: tensor<128xf16>, %o: tensor<2x256xf16>) {
+  // expected-error @+1 {{expects 'weight' to have shape [256] (the hidden size of 'input'), got 'tensor<128xf16>'}}
+  %0 = fusedops.rms_norm ins(%x, %w : tensor<2x256xf16>, tensor<128xf16>) outs(%o : tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_residual_shape(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %r: tensor<3x256xf16>, %o: tensor<2x256xf16>) {
+  // expected-error @+1 {{expects 'residual' to have shape [2, 256] (the shape of 'input'), got 'tensor<3x256xf16>'}}
+  %0:2 = fusedops.rms_norm ins(%x, %w : tensor<2x256xf16>, tensor<256xf16>) residual(%r : tensor<3x256xf16>) outs(%o, %o : tensor<2x256xf16>, tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_residual_needs_sum(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %r: tensor<2x256xf16>, %o: tensor<2x256xf16>) {
+  // expected-error @+1 {{expects 2 'outs' operands (the output, then the sum input + residual), got 1}}
+  %0 = fusedops.rms_norm ins(%x, %w : tensor<2x256xf16>, tensor<256xf16>) residual(%r : tensor<2x256xf16>) outs(%o : tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_sum_without_residual(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %o: tensor<2x256xf16>) {
+  // expected-error @+1 {{expects 1 'outs' operand (the output; a second one only with 'residual'), got 2}}
+  %0:2 = fusedops.rms_norm ins(%x, %w : tensor<2x256xf16>, tensor<256xf16>) outs(%o, %o : tensor<2x256xf16>, tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_element(%x: tensor<2x256xf16>, %w: tensor<256xbf16>, %o: tensor<2x256xf16>) {
+  // expected-error @+1 {{expects 'weight' to have the element type of 'input' ('f16'), got 'bf16'}}
+  %0 = fusedops.rms_norm ins(%x, %w : tensor<2x256xf16>, tensor<256xbf16>) outs(%o : tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_offset(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %o: tensor<2x256xf16>) {
+  // expected-error @+1 {{expects 'weight_offset' to be finite, got INF}}
+  %0 = fusedops.rms_norm ins(%x, %w : tensor<2x256xf16>, tensor<256xf16>) outs(%o : tensor<2x256xf16>) eps = 1.0e-6 weight_offset = 0x7F800000 -> tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_rank0(%x: tensor<f16>, %w: tensor<1xf16>, %o: tensor<f16>) {
+  // expected-error @+1 {{expects 'input' to have rank >= 1 (a hidden dimension), got 'tensor<f16>'}}
+  %0 = fusedops.rms_norm ins(%x, %w : tensor<f16>, tensor<1xf16>) outs(%o : tensor<f16>) eps = 1.0e-6 -> tensor<f16>
+  return
+}

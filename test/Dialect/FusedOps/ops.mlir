@@ -16,6 +16,22 @@ func.func @rmsnorm_rope(%x: tensor<?x16x256xf16>, %w: tensor<256xf16>,
   return %0 : tensor<?x16x256xf16>
 }
 
+// CHECK-LABEL: func @rms_norm
+func.func @rms_norm(%x: tensor<?x16x256xbf16>, %w: tensor<256xbf16>, %r: tensor<?x16x256xbf16>,
+                    %o: tensor<?x16x256xbf16>, %s: tensor<?x16x256xbf16>)
+    -> (tensor<?x16x256xbf16>, tensor<?x16x256xbf16>, tensor<?x16x256xbf16>) {
+  // CHECK: fusedops.rms_norm ins(%{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<256xbf16>) outs(%{{.*}} : tensor<?x16x256xbf16>) eps = 9.99999997E-7 -> tensor<?x16x256xbf16>
+  // GENERIC: "fusedops.rms_norm"(%{{.*}}) <{eps = 9.99999997E-7 : f32, operandSegmentSizes = array<i32: 1, 1, 0, 1>}>
+  %0 = fusedops.rms_norm ins(%x, %w : tensor<?x16x256xbf16>, tensor<256xbf16>) outs(%o : tensor<?x16x256xbf16>)
+      eps = 1.0e-6 -> tensor<?x16x256xbf16>
+  // CHECK: fusedops.rms_norm ins(%{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<256xbf16>) residual(%{{.*}} : tensor<?x16x256xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<?x16x256xbf16>) eps = 9.99999997E-7 weight_offset = 1.000000e+00 {tile = #fusedops.tile<block = [2], warps = 4>} -> tensor<?x16x256xbf16>, tensor<?x16x256xbf16>
+  // GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 2>, tile = #fusedops.tile<block = [2], warps = 4>, weight_offset = 1.000000e+00 : f32
+  %1:2 = fusedops.rms_norm ins(%x, %w : tensor<?x16x256xbf16>, tensor<256xbf16>) residual(%r : tensor<?x16x256xbf16>)
+      outs(%o, %s : tensor<?x16x256xbf16>, tensor<?x16x256xbf16>) eps = 1.0e-6 weight_offset = 1.0
+      {tile = #fusedops.tile<block = [2], warps = 4>} -> tensor<?x16x256xbf16>, tensor<?x16x256xbf16>
+  return %0, %1#0, %1#1 : tensor<?x16x256xbf16>, tensor<?x16x256xbf16>, tensor<?x16x256xbf16>
+}
+
 // CHECK-LABEL: func @rmsnorm_rope_decode
 func.func @rmsnorm_rope_decode(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>,
                                %cos: tensor<?x32xbf16>, %sin: tensor<?x32xbf16>,

@@ -270,6 +270,7 @@ LogicalResult mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
     getDestinationStyleEffects(*this, effects);                                \
   }
 FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeOp)
+FUSEDOPS_DEFINE_EFFECTS(RmsNormOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpOp)
 FUSEDOPS_DEFINE_EFFECTS(Fp8GemmOp)
 FUSEDOPS_DEFINE_EFFECTS(QuantizeOp)
@@ -384,6 +385,48 @@ LogicalResult RmsNormRopeOp::verify() {
                          "the shape of 'input'")) ||
       failed(check.sameElement("outs", init, "input", input)))
     return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RmsNormOp
+//===----------------------------------------------------------------------===//
+
+unsigned RmsNormOp::getTileBlockRank() { return 1; }
+
+LogicalResult RmsNormOp::verify() {
+  Value input = getInput(), residual = getResidual();
+  if (failed(verifyDestinationStyle(
+          *this, residual ? 2 : 1,
+          residual ? "the output, then the sum input + residual"
+                   : "the output; a second one only with 'residual'")))
+    return failure();
+  OperandChecker check(*this);
+  if (failed(check.minRank("input", input, 1, "a hidden dimension")) ||
+      failed(check.element("input", input, OperandChecker::isFloatElement,
+                           kFloatTypes)))
+    return failure();
+  auto shape = cast<ShapedType>(input.getType()).getShape();
+  if (failed(check.shape("weight", getWeight(), {shape.back()},
+                         "the hidden size of 'input'")) ||
+      failed(check.sameElement("weight", getWeight(), "input", input)))
+    return failure();
+  if (residual &&
+      (failed(
+           check.shape("residual", residual, shape, "the shape of 'input'")) ||
+       failed(check.sameElement("residual", residual, "input", input))))
+    return failure();
+  for (Value init : getInits())
+    if (failed(check.shape("outs", init, shape, "the shape of 'input'")) ||
+        failed(check.sameElement("outs", init, "input", input)))
+      return failure();
+
+  double eps = getEps().convertToDouble();
+  if (!std::isfinite(eps) || eps < 0)
+    return emitOpError() << "expects 'eps' to be finite and >= 0, got " << eps;
+  if (!std::isfinite(getWeightOffsetValue()))
+    return emitOpError() << "expects 'weight_offset' to be finite, got "
+                         << getWeightOffsetValue();
   return success();
 }
 

@@ -128,6 +128,79 @@ def FusedOps_RmsNormRopeOp : FusedOps_ComputeOp<"rmsnorm_rope",
 }
 
 //===----------------------------------------------------------------------===//
+// RmsNormOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_RmsNormOp : FusedOps_ComputeOp<"rms_norm",
+    [AttrSizedOperandSegments]> {
+  let summary = "RMSNorm over the hidden dimension, optionally after a "
+                "residual add";
+  let description = [{
+    Normalises each row of `input [..., H]` by its root mean square and
+    scales it by `weight_offset + weight [H]`. With a `residual` operand (the
+    shape of `input`) the row normalised is the sum `s = input + residual`,
+    rounded to the element type, and `s` is the second result: the residual
+    stream of a pre-norm Transformer layer, which vLLM's `fused_add_rms_norm`
+    computes in place. Arithmetic is in f32, with one rounding per output:
+
+    ```
+    s   = round(input + residual)                    (with `residual`)
+    out = s · rsqrt(mean(s², over H) + eps) · (weight_offset + weight)
+    ```
+
+    `weight_offset` (default 0) is 1 for Gemma's norms, which store
+    `weight - 1`. `input`, `residual`, `weight` and the results share one
+    element type (f16, bf16 or f32). Leading dimensions may be dynamic.
+
+    Example:
+
+    ```mlir
+    %out, %sum = fusedops.rms_norm ins(%x, %w : tensor<?x4096xbf16>, tensor<4096xbf16>)
+        residual(%r : tensor<?x4096xbf16>)
+        outs(%o, %s : tensor<?x4096xbf16>, tensor<?x4096xbf16>) eps = 9.99999997E-7
+        -> tensor<?x4096xbf16>, tensor<?x4096xbf16>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$weight,
+    Optional<FusedOps_Shaped>:$residual,
+    Variadic<FusedOps_Shaped>:$inits,
+    F32Attr:$eps,
+    OptionalAttr<F32Attr>:$weight_offset,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $weight `:` type($input) `,` type($weight) `)`
+    (`residual` `(` $residual^ `:` type($residual) `)`)?
+    `outs` `(` $inits `:` type($inits) `)`
+    `eps` `=` $eps
+    (`weight_offset` `=` $weight_offset^)?
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    /// `inits` are the output, and with a `residual` the sum after it.
+    OpBuilder<(ins "Value":$input, "Value":$weight, "ValueRange":$inits,
+                   "float":$eps, CArg<"Value", "{}">:$residual,
+                   CArg<"std::optional<float>", "std::nullopt">:$weightOffset), [{
+      build($_builder, $_state, getDestinationResultTypes(inits), input,
+            weight, residual, inits, $_builder.getF32FloatAttr(eps),
+            weightOffset ? $_builder.getF32FloatAttr(*weightOffset)
+                         : FloatAttr(),
+            TileConfigAttr());
+    }]>
+  ];
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    /// `weight_offset`, 0 when absent.
+    float getWeightOffsetValue() {
+      std::optional<APFloat> offset = getWeightOffset();
+      return offset ? offset->convertToFloat() : 0.0f;
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // GatedMlpOp
 //===----------------------------------------------------------------------===//
 

@@ -1,31 +1,34 @@
-//===- RmsNormRopeStrategy.cpp - the fused RMSNorm+RoPE row kernel --------===//
+//===- RmsNormStrategies.cpp - the row-norm kernels -----------------------===//
 //
 // Part of fusedops, under the MIT License.
 //
 //===----------------------------------------------------------------------===//
 //
-// rmsnorm_rope is memory-bound: per row it must read H input elements and
-// write H outputs, against ~6 flops an element. The kernel reads each input
-// element from HBM once and writes each output once, and keeps the row in
-// registers in between:
+// rmsnorm_rope and rms_norm are memory-bound: per row they must read H input
+// elements (and H residual elements) and write H outputs (and H sums),
+// against ~6 flops an element. Their kernels read each input element from
+// HBM once and write each output once, and keep the row in registers in
+// between:
 //
 //   * a thread block takes one row at a time (`tile.block[0]` rows in turn);
-//   * the row is cut into *units*: for neox, a unit is a pair of vectors
-//     that RoPE mixes (dims [i, i+V) and [i+R/2, i+R/2+V) of one head), so
-//     one thread holds both partners and no thread needs another's data; for
-//     gptj a unit is one vector (its pairs are adjacent); the dims a partial
-//     rotary leaves alone are single-vector units too;
+//   * the row is cut into *units* a thread owns: for rms_norm a unit is one
+//     vector; for rmsnorm_rope's neox style a pair of vectors that RoPE mixes
+//     (dims [i, i+V) and [i+R/2, i+R/2+V) of one head), so one thread holds
+//     both partners and no thread needs another's data; for gptj one vector
+//     (its pairs are adjacent); the dims a partial rotary leaves alone are
+//     single-vector units too;
 //   * each thread loads its units with 16-byte vector loads, sums squares in
 //     f32, and the block reduces with warp shuffles and, for several warps,
-//     one shared-memory exchange;
+//     one shared-memory exchange (blockAllReduceSum);
 //   * it scales by rstd and the weight, rotates with the position's cos/sin
-//     entries and stores with 16-byte vector stores.
+//     entries (rmsnorm_rope) and stores with 16-byte vector stores.
 //
 // The vector width V is the widest (at most 16 bytes) that divides the
-// hidden size, the head size and the rotated half, so a vector never
-// straddles a head or the rotated/pass-through boundary. Both chips use this
-// kernel: nothing in it is chip-specific. docs/perf/rmsnorm_rope.md has the
-// measurements behind this design.
+// hidden size (and for RoPE the head size and the rotated half), so a vector
+// never straddles a head or the rotated/pass-through boundary. Every chip
+// uses these kernels: nothing in them is chip-specific. docs/perf/
+// rmsnorm_rope.md and docs/perf/memory-ops.md have the measurements behind
+// this design.
 //
 //===----------------------------------------------------------------------===//
 
@@ -105,6 +108,76 @@ RowPlan makePlan(RmsNormRopeOp op, TileConfigAttr tile) {
 /// At most this many vectors of the row per thread: they live in registers.
 constexpr int64_t kMaxVectorsPerThread = 32;
 
+/// The default tile of a row kernel whose row is `vectors` vectors: about
+/// four 16-byte vectors per thread, so that each thread has several loads in
+/// flight and few enough registers to keep many rows resident per SM.
+TileConfigAttr getDefaultRowTile(MLIRContext *ctx, int64_t vectors) {
+  int64_t threads = llvm::PowerOf2Ceil(llvm::divideCeil(vectors, 4));
+  threads = std::clamp<int64_t>(threads, 32, 1024);
+  return TileConfigAttr::get(ctx, {1}, threads / 32, /*stages=*/1,
+                             /*cluster=*/{});
+}
+
+/// The default first, then rows per block × warps: the row's vectors spread
+/// over 1 to 32 warps; checkSupported drops those that leave a thread more
+/// than kMaxVectorsPerThread vectors.
+SmallVector<TileConfigAttr> getRowTileCandidates(TileConfigAttr defaultTile) {
+  SmallVector<TileConfigAttr> tiles = {defaultTile};
+  for (int64_t rows : {1, 2, 4, 8})
+    for (int64_t warps : {1, 2, 4, 8, 16, 32})
+      tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
+                                          warps, /*stages=*/1,
+                                          /*cluster=*/{}));
+  return tiles;
+}
+
+/// The sum of `value` (f32) over the block's `warps` warps, in every thread:
+/// warp shuffles, then for several warps one exchange through `buffer`
+/// (`warps` f32 of workgroup memory). A caller that reuses `buffer` must
+/// barrier first.
+Value blockAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t warps,
+                        Value buffer) {
+  value = warpAllReduceSum(b, value);
+  if (warps == 1)
+    return value;
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value c32 = cIndex(b, 32);
+  Value lane = arith::RemUIOp::create(b, tid, c32);
+  Value warp = arith::DivUIOp::create(b, tid, c32);
+  ifThen(b,
+         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
+         [&] { memref::StoreOp::create(b, value, buffer, ValueRange{warp}); });
+  gpu::BarrierOp::create(b);
+  value = cF32(b, 0.0f);
+  for (int64_t w = 0; w < warps; ++w)
+    value = arith::AddFOp::create(
+        b, value, memref::LoadOp::create(b, buffer, ValueRange{cIndex(b, w)}));
+  return value;
+}
+
+/// Checks shared by the row kernels: contiguous buffers, a static hidden
+/// size, no cluster, at most kMaxVectorsPerThread vectors per thread.
+LogicalResult checkRowKernel(Operation *op, Value input, TileConfigAttr tile,
+                             int64_t vectorsPerThread) {
+  if (failed(checkContiguousBuffers(op)))
+    return failure();
+  StringRef name = op->getName().stripDialect();
+  if (ShapedType::isDynamic(
+          cast<ShapedType>(input.getType()).getShape().back()))
+    return op->emitOpError()
+           << "needs a static hidden size (the last dimension of 'input') "
+              "to lower to a GPU kernel";
+  if (!tile.getCluster().empty())
+    return op->emitOpError() << "'tile' of " << name << " takes no cluster";
+  if (vectorsPerThread > kMaxVectorsPerThread)
+    return op->emitOpError()
+           << "'tile' gives each thread " << vectorsPerThread
+           << " vectors of the row to hold in registers; use more warps "
+              "(at most "
+           << kMaxVectorsPerThread << " vectors per thread)";
+  return success();
+}
+
 class RmsNormRopeStrategy final : public KernelStrategy {
 public:
   StringRef getName() const override { return "rmsnorm-rope-rowwise"; }
@@ -120,25 +193,13 @@ public:
         cast<ShapedType>(norm.getInput().getType()).getShape().back();
     if (ShapedType::isDynamic(hidden))
       hidden = 4096;
-    // About four 16-byte vectors per thread: several loads in flight per
-    // thread, few enough registers to keep many rows resident per SM.
-    int64_t vectors = llvm::divideCeil(hidden, chooseVectorWidth(norm));
-    int64_t threads = llvm::PowerOf2Ceil(llvm::divideCeil(vectors, 4));
-    threads = std::clamp<int64_t>(threads, 32, 1024);
-    return TileConfigAttr::get(op->getContext(), {1}, threads / 32,
-                               /*stages=*/1, /*cluster=*/{});
+    return getDefaultRowTile(op->getContext(),
+                             llvm::divideCeil(hidden, chooseVectorWidth(norm)));
   }
 
   SmallVector<TileConfigAttr>
   getTileCandidates(Operation *op, const KernelTarget &target) const override {
-    // Rows per block × warps: the row's vectors spread over 1 to 32 warps;
-    // checkSupported drops those that leave a thread more than 32 vectors.
-    SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
-    for (int64_t rows : {1, 2, 4, 8})
-      for (int64_t warps : {1, 2, 4, 8, 16, 32})
-        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
-                                            /*stages=*/1, /*cluster=*/{}));
-    return tiles;
+    return getRowTileCandidates(getDefaultTile(op, target));
   }
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
@@ -178,24 +239,8 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeOp>(op);
-    if (failed(checkContiguousBuffers(op)))
-      return failure();
-    int64_t hidden =
-        cast<ShapedType>(norm.getInput().getType()).getShape().back();
-    if (ShapedType::isDynamic(hidden))
-      return op->emitOpError()
-             << "needs a static hidden size (the last dimension of 'input') "
-                "to lower to a GPU kernel";
-    if (!tile.getCluster().empty())
-      return op->emitOpError() << "'tile' of rmsnorm_rope takes no cluster";
-    RowPlan plan = makePlan(norm, tile);
-    if (plan.vectorsPerThread() > kMaxVectorsPerThread)
-      return op->emitOpError()
-             << "'tile' gives each thread " << plan.vectorsPerThread()
-             << " vectors of the row to hold in registers; use more warps "
-                "(at most "
-             << kMaxVectorsPerThread << " vectors per thread)";
-    return success();
+    return checkRowKernel(op, norm.getInput(), tile,
+                          makePlan(norm, tile).vectorsPerThread());
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile,
@@ -265,11 +310,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     return arith::AndIOp::create(b, lhs, rhs);
   };
 
-  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1), c32 = cIndex(b, 32);
+  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value lane = arith::RemUIOp::create(b, tid, c32);
-  Value warp = arith::DivUIOp::create(b, tid, c32);
   Value rows = memref::DimOp::create(b, x, 0);
   Value hiddenF = cF32(b, static_cast<float>(plan.hidden));
   Value eps = arith::ConstantOp::create(b, op.getEpsAttr());
@@ -346,20 +389,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   }
 
   // 2. Block-wide sum: warps reduce with shuffles, then through shared memory.
-  sum = warpAllReduceSum(b, sum);
   int64_t warps = threads / 32;
-  if (warps > 1) {
-    ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
-           [&] {
-             memref::StoreOp::create(b, sum, reduceBuffer, ValueRange{warp});
-           });
-    gpu::BarrierOp::create(b);
-    sum = cF32(b, 0.0f);
-    for (int64_t w = 0; w < warps; ++w)
-      sum = arith::AddFOp::create(
-          b, sum,
-          memref::LoadOp::create(b, reduceBuffer, ValueRange{cIndex(b, w)}));
-  }
+  sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
   Value rstd = math::RsqrtOp::create(
       b, arith::AddFOp::create(b, arith::DivFOp::create(b, sum, hiddenF), eps));
 
@@ -538,9 +569,321 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// rms_norm
+//===----------------------------------------------------------------------===//
+
+/// The vector width of rms_norm: the widest (at most 16 bytes) that divides
+/// the hidden size.
+int64_t chooseNormVectorWidth(RmsNormOp op) {
+  auto type = cast<ShapedType>(op.getInput().getType());
+  int64_t hidden = type.getShape().back();
+  int64_t width = 16 / elementBytes(type.getElementType());
+  while (width > 1 && hidden % width)
+    width /= 2;
+  return width;
+}
+
+/// rms_norm's row shape: `vectors` vectors of `width` elements, spread
+/// round-robin over the block's threads (consecutive threads, consecutive
+/// vectors: each warp access is contiguous).
+struct NormPlan {
+  int64_t hidden = 0;
+  int64_t width = 1;
+  int64_t vectors = 0;
+  int64_t threads = 0;
+  int64_t vectorsPerThread = 0;
+  int64_t rowsPerBlock = 1;
+};
+
+NormPlan makeNormPlan(RmsNormOp op, TileConfigAttr tile) {
+  NormPlan plan;
+  plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
+  plan.width = chooseNormVectorWidth(op);
+  plan.vectors = plan.hidden / plan.width;
+  plan.threads = tile.getNumThreads();
+  plan.vectorsPerThread = llvm::divideCeil(plan.vectors, plan.threads);
+  plan.rowsPerBlock = tile.getBlock()[0];
+  return plan;
+}
+
+class RmsNormStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "rms-norm-rowwise"; }
+
+  bool matches(Operation *op, const KernelTarget &) const override {
+    return isa<RmsNormOp>(op);
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    auto norm = cast<RmsNormOp>(op);
+    int64_t hidden =
+        cast<ShapedType>(norm.getInput().getType()).getShape().back();
+    if (ShapedType::isDynamic(hidden))
+      hidden = 4096;
+    return getDefaultRowTile(
+        op->getContext(),
+        llvm::divideCeil(hidden, chooseNormVectorWidth(norm)));
+  }
+
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    return getRowTileCandidates(getDefaultTile(op, target));
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto norm = cast<RmsNormOp>(op);
+    NormPlan plan = makeNormPlan(norm, tile);
+    auto type = cast<ShapedType>(norm.getInput().getType());
+    int64_t bytes = elementBytes(type.getElementType());
+    int64_t rows = getEstimatedRows(op);
+    // Rows in (x, and the residual) and out (the output, and the sum).
+    double streams = norm.getResidual() ? 4.0 : 2.0;
+    KernelResources r;
+    r.blocks = llvm::divideCeil(rows, plan.rowsPerBlock);
+    r.threadsPerBlock = plan.threads;
+    r.sharedBytesPerBlock = 4 * tile.getWarps();
+    // The row's values in f32 plus addresses and rstd.
+    r.registersPerThread = 24 + plan.vectorsPerThread * plan.width;
+    r.dramBytes = streams * rows * plan.hidden * bytes;
+    // The weight is re-read per row from L2.
+    r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes;
+    r.flops = 5.0 * rows * plan.hidden;
+    r.unit = KernelResources::ComputeUnit::Fma;
+    // Per row: the row's loads, the reduction, then the weight's loads.
+    r.dependentLoads = 2;
+    r.syncWarps = tile.getWarps() > 1 ? tile.getWarps() : 0;
+    r.serialSteps = plan.rowsPerBlock;
+    r.itemsPerThread = plan.vectorsPerThread;
+    r.bytesInFlightPerBlock =
+        (streams / 2) * double(plan.vectors) * double(plan.width * bytes);
+    return r;
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &) const override {
+    auto norm = cast<RmsNormOp>(op);
+    return checkRowKernel(op, norm.getInput(), tile,
+                          makeNormPlan(norm, tile).vectorsPerThread);
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override;
+};
+
+/// Builds the kernel body. Arguments: x [rows, H], weight [H], out
+/// [rows, H], then with a residual: residual [rows, H], sum [rows, H].
+void buildNormKernelBody(ImplicitLocOpBuilder &b, RmsNormOp op,
+                         const NormPlan &plan, gpu::GPUFuncOp kernel) {
+  Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
+  Type f32 = b.getF32Type();
+  const int64_t vec = plan.width, threads = plan.threads;
+  const bool hasResidual = static_cast<bool>(op.getResidual());
+  Value x = kernel.getArgument(0), weight = kernel.getArgument(1),
+        out = kernel.getArgument(2);
+  Value residual = hasResidual ? kernel.getArgument(3) : Value();
+  Value sumOut = hasResidual ? kernel.getArgument(4) : Value();
+  Value reduceBuffer = kernel.getWorkgroupAttributions()[0];
+
+  auto vecType = VectorType::get({vec}, elementType);
+  auto vecF32 = VectorType::get({vec}, f32);
+  int64_t align = vectorAlignment(elementType, vec);
+  auto load = [&](Value memref, ValueRange indices) -> Value {
+    return vector::LoadOp::create(b, vecType, memref, indices,
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(align));
+  };
+  auto store = [&](Value value, Value memref, ValueRange indices) {
+    vector::StoreOp::create(b, value, memref, indices, /*nontemporal=*/false,
+                            llvm::MaybeAlign(align));
+  };
+  Value zeroVec =
+      arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecType)));
+
+  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value rows = memref::DimOp::create(b, x, 0);
+
+  // This thread's vectors: column and, for the last round, whether it is in
+  // the row (row-independent).
+  SmallVector<Value> columns, inRow;
+  for (int64_t s = 0; s < plan.vectorsPerThread; ++s) {
+    Value v = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
+    columns.push_back(arith::MulIOp::create(b, v, cIndex(b, vec)));
+    inRow.push_back((s + 1) * threads > plan.vectors
+                        ? arith::CmpIOp::create(b, arith::CmpIPredicate::ult, v,
+                                                cIndex(b, plan.vectors))
+                              .getResult()
+                        : Value());
+  }
+
+  // The weight's vectors, loaded once for all the block's rows (in the
+  // element type: half the registers of f32), and the row loop's first
+  // loads need not wait for them.
+  SmallVector<Value> weights;
+  for (auto [column, cond] : llvm::zip(columns, inRow)) {
+    if (!cond) {
+      weights.push_back(load(weight, {column}));
+      continue;
+    }
+    auto ifOp = scf::IfOp::create(b, vecType, cond, /*addThenBlock=*/true,
+                                  /*addElseBlock=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, load(weight, {column}));
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, zeroVec);
+    weights.push_back(ifOp.getResult(0));
+  }
+
+  auto rowLoop = scf::ForOp::create(b, c0, cIndex(b, plan.rowsPerBlock), c1);
+  b.setInsertionPointToStart(rowLoop.getBody());
+  Value row = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, bid, cIndex(b, plan.rowsPerBlock)),
+      rowLoop.getInductionVar());
+  auto rowIf = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows),
+      /*withElse=*/false);
+  b.setInsertionPointToStart(rowIf.thenBlock());
+
+  // 1. Load every vector of x (and of the residual) first: the sum stores
+  //    below may alias the loads for all the compiler knows, so loads after
+  //    them would wait for the ones before.
+  SmallVector<Value> xs, rs;
+  for (auto [column, cond] : llvm::zip(columns, inRow)) {
+    SmallVector<Type> types(hasResidual ? 2 : 1, vecType);
+    auto loadRow = [&, column = column]() {
+      SmallVector<Value> loaded = {load(x, {row, column})};
+      if (hasResidual)
+        loaded.push_back(load(residual, {row, column}));
+      return loaded;
+    };
+    SmallVector<Value> loaded;
+    if (!cond) {
+      loaded = loadRow();
+    } else {
+      auto ifOp = scf::IfOp::create(b, types, cond, /*addThenBlock=*/true,
+                                    /*addElseBlock=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, loadRow());
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, SmallVector<Value>(types.size(), zeroVec));
+      loaded.assign(ifOp.getResults().begin(), ifOp.getResults().end());
+    }
+    xs.push_back(loaded[0]);
+    if (hasResidual)
+      rs.push_back(loaded[1]);
+  }
+
+  // 2. With a residual, the sum rounded to the element type is stored and is
+  //    the value normalised. Sum of squares in f32.
+  SmallVector<Value> values;
+  Value sum = cF32(b, 0.0f);
+  for (auto [index, cond] : llvm::enumerate(inRow)) {
+    Value v = xs[index];
+    if (hasResidual) {
+      v = castFloat(b,
+                    arith::AddFOp::create(b, castFloat(b, v, f32),
+                                          castFloat(b, rs[index], f32)),
+                    elementType);
+      Value sumValue = v;
+      ifThen(b, cond, [&] { store(sumValue, sumOut, {row, columns[index]}); });
+    }
+    v = castFloat(b, v, f32);
+    values.push_back(v);
+    sum = arith::AddFOp::create(
+        b, sum,
+        vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                    arith::MulFOp::create(b, v, v)));
+  }
+
+  // 3. rstd from the block-wide sum.
+  int64_t warps = threads / 32;
+  sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
+  Value rstd = math::RsqrtOp::create(
+      b, arith::AddFOp::create(
+             b,
+             arith::DivFOp::create(b, sum,
+                                   cF32(b, static_cast<float>(plan.hidden))),
+             arith::ConstantOp::create(b, op.getEpsAttr())));
+  Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+  float offset = op.getWeightOffsetValue();
+  Value offsetVec =
+      offset != 0.0f
+          ? arith::ConstantOp::create(b, DenseElementsAttr::get(vecF32, offset))
+                .getResult()
+          : Value();
+
+  // 4. Scale and store.
+  for (auto [index, column] : llvm::enumerate(columns)) {
+    ifThen(b, inRow[index], [&] {
+      Value w = castFloat(b, weights[index], f32);
+      if (offsetVec)
+        w = arith::AddFOp::create(b, w, offsetVec);
+      Value y = arith::MulFOp::create(
+          b, arith::MulFOp::create(b, values[index], rstdVec), w);
+      store(castFloat(b, y, elementType), out, {row, column});
+    });
+  }
+  if (plan.rowsPerBlock > 1 && warps > 1)
+    gpu::BarrierOp::create(b); // The next row reuses the reduction buffer.
+}
+
+LogicalResult RmsNormStrategy::lower(Operation *op, TileConfigAttr tile,
+                                     const KernelTarget &,
+                                     gpu::GPUModuleOp module,
+                                     RewriterBase &rewriter) const {
+  auto norm = cast<RmsNormOp>(op);
+  NormPlan plan = makeNormPlan(norm, tile);
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+
+  // Host side: 2-D views of the row tensors.
+  Value x = collapseLeadingDims(b, norm.getInput());
+  SmallVector<Value> args = {x, norm.getWeight(),
+                             collapseLeadingDims(b, norm.getInits()[0])};
+  if (Value residual = norm.getResidual()) {
+    args.push_back(collapseLeadingDims(b, residual));
+    args.push_back(collapseLeadingDims(b, norm.getInits()[1]));
+  }
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  SmallVector<Type> buffers = {
+      getWorkgroupBufferType({tile.getWarps()}, b.getF32Type())};
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(b, op->getLoc(), module,
+                          norm.getResidual() ? "add_rms_norm" : "rms_norm",
+                          argTypes, plan.threads, buffers);
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    buildNormKernelBody(b, norm, plan, kernel);
+  }
+
+  // One block per `rowsPerBlock` rows; nothing to launch for zero rows.
+  Value rows = memref::DimOp::create(b, x, 0);
+  launchIfRows(
+      b, kernel, rows,
+      arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock)),
+      cIndex(b, 1), plan.threads, args);
+  rewriter.eraseOp(op);
+  return success();
+}
+
 } // namespace
 
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createRmsNormRopeStrategy() {
   return std::make_unique<RmsNormRopeStrategy>();
+}
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createRmsNormStrategy() {
+  return std::make_unique<RmsNormStrategy>();
 }
