@@ -6,7 +6,8 @@ warm-up, L2 flushed before each call: fusedops.bench.cases.time_ms) beside, in t
 
 * a device-to-device copy of (R + W) / 2 bytes, which moves the same R + W bytes: the rate the
   card reaches at this size (`of_copy`), and the full-size copy rate (`of_peak_copy`);
-* torch.compile of the same computation (rmsnorm_rope, quantize, dequantize);
+* torch.compile of the same computation (rms_norm and add_rms_norm, rmsnorm_rope, quantize,
+  dequantize);
 * at decode sizes (1-64 rows), an empty kernel launch timed the same way (`vs_empty`).
 
 Each fusedops output is checked against a float64 reference first. Writes memory_ops.json and
@@ -59,6 +60,22 @@ def _rmsnorm_rope_eager(x, w, cos, sin, eps: float, head_dim: int, style: str):
 
 
 _compiled_rmsnorm_rope = torch.compile(_rmsnorm_rope_eager)
+
+
+def _rms_norm_eager(x, w, eps: float, offset: float):
+    h = x.float()
+    return (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps) * (w.float() + offset)).to(
+        x.dtype
+    )
+
+
+def _add_rms_norm_eager(x, r, w, eps: float, offset: float):
+    total = x + r
+    return _rms_norm_eager(total, w, eps, offset), total
+
+
+_compiled_rms_norm = torch.compile(_rms_norm_eager)
+_compiled_add_rms_norm = torch.compile(_add_rms_norm_eager)
 
 
 def _quantize_eager(x, granularity: str):
@@ -199,6 +216,66 @@ def rmsnorm_rope_cases(args: argparse.Namespace) -> None:
         run_case("rmsnorm_rope", name, rows, hidden, fused, compiled, check, moved, args)
 
 
+def rms_norm_cases(args: argparse.Namespace) -> None:
+    # (rows, hidden, dtype, residual, weight_offset)
+    configs = [
+        (1, 4096, torch.bfloat16, False, 0.0),
+        (16, 4096, torch.bfloat16, False, 0.0),
+        (64, 4096, torch.bfloat16, True, 0.0),
+        (1024, 4096, torch.bfloat16, False, 0.0),  # 16 MB
+        (4096, 4096, torch.bfloat16, False, 0.0),  # 64 MB
+        (16384, 4096, torch.bfloat16, False, 0.0),  # 256 MB
+        (8192, 8192, torch.bfloat16, False, 0.0),
+        (4096, 3072, torch.float16, False, 1.0),  # Gemma's (1 + w)
+        (1024, 4096, torch.bfloat16, True, 0.0),  # 32 MB
+        (4096, 4096, torch.bfloat16, True, 0.0),
+        (16384, 4096, torch.bfloat16, True, 0.0),  # 512 MB
+        (8192, 8192, torch.float16, True, 0.0),
+    ]
+    for rows, hidden, dtype, with_residual, offset in configs:
+        g = torch.Generator(device="cuda").manual_seed(rows + hidden)
+        x = torch.randn(rows, hidden, device="cuda", dtype=dtype, generator=g)
+        r = torch.randn(rows, hidden, device="cuda", dtype=dtype, generator=g)
+        w = (1 + 0.1 * torch.randn(hidden, device="cuda", generator=g)).to(dtype)
+        if with_residual:
+
+            def fused(x=x, r=r, w=w, offset=offset):
+                return fusedops.fused_add_rms_norm(x, r, w, 1e-6, weight_offset=offset)
+
+            def compiled(x=x, r=r, w=w, offset=offset):
+                return _compiled_add_rms_norm(x, r, w, 1e-6, offset)
+
+        else:
+
+            def fused(x=x, w=w, offset=offset):
+                return fusedops.fused_rms_norm(x, w, 1e-6, weight_offset=offset)
+
+            def compiled(x=x, w=w, offset=offset):
+                return _compiled_rms_norm(x, w, 1e-6, offset)
+
+        def check(fused=fused, x=x, r=r, w=w, offset=offset, with_residual=with_residual):
+            out = fused()
+            total = x
+            if with_residual:
+                out, total = out
+                if not torch.equal(total, x + r):
+                    return float("inf")  # the sum must be the rounded x + r, bit for bit
+            ref = fusedops.reference.rms_norm(
+                total.double().cpu().numpy(),
+                w.double().cpu().numpy(),
+                eps=1e-6,
+                weight_offset=offset,
+            )
+            return rel_err(out, torch.from_numpy(ref).cuda())
+
+        streams = 4 if with_residual else 2
+        moved = streams * x.numel() * x.element_size() + w.numel() * w.element_size()
+        name = str(dtype).split(".")[-1] + (" +residual" if with_residual else "")
+        name += f" offset{offset:g}" if offset else ""
+        op = "add_rms_norm" if with_residual else "rms_norm"
+        run_case(op, name, rows, hidden, fused, compiled, check, moved, args)
+
+
 def quantize_cases(args: argparse.Namespace) -> None:
     configs = [
         (1, 4096, "row", "e4m3"),
@@ -291,7 +368,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--ops", default="rmsnorm_rope,quantize,dequantize")
+    parser.add_argument("--ops", default="rms_norm,rmsnorm_rope,quantize,dequantize")
     parser.add_argument("--profile", action="store_true", help="one call per case, for ncu")
     parser.add_argument("--tile", help="force this #fusedops.tile<...> on every fusedops kernel")
     parser.add_argument("--label", help="a name for this run's rows (a library variant)")
@@ -306,6 +383,7 @@ def main() -> int:
     override = fusedops.torch_ops._tuning(args.tile) if args.tile else contextlib.nullcontext()
     with torch.no_grad(), override:
         for op, cases in (
+            ("rms_norm", rms_norm_cases),
             ("rmsnorm_rope", rmsnorm_rope_cases),
             ("quantize", quantize_cases),
             ("dequantize", dequantize_cases),

@@ -21,11 +21,14 @@ __version__ = "0.1.0"
 
 _TORCH_API = {
     "fused_rmsnorm_rope": "torch_ops",
+    "fused_rms_norm": "torch_ops",
+    "fused_add_rms_norm": "torch_ops",
     "fused_gated_mlp": "torch_ops",
     "fp8_gemm": "torch_ops",
     "quantize_fp8": "torch_ops",
     "dequantize_fp8": "torch_ops",
     "FusedRMSNormRoPE": "nn",
+    "FusedRMSNorm": "nn",
     "FusedGatedMLP": "nn",
     "FusedMLP": "nn",
     "FP8Linear": "nn",

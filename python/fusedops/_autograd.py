@@ -106,10 +106,10 @@ def _fp8_gemm_torch(
 
 
 def _recomputed_grads(
-    forward: Callable[..., torch.Tensor],
+    forward: Callable[..., Any],
     tensors: Sequence[torch.Tensor],
     statics: Sequence[Any],
-    grad: torch.Tensor,
+    grad: Any,
     needed: Sequence[bool],
 ) -> list[Optional[torch.Tensor]]:
     """The backward of an op without a backward kernel: ``forward(*tensors, *statics)`` (its
@@ -119,8 +119,17 @@ def _recomputed_grads(
     with torch.enable_grad():
         leaves = [t.detach().requires_grad_(n) for t, n in zip(tensors, needed)]
         out = forward(*leaves, *statics)
+        # Several outputs (a tuple of grads, None for an output without one) or one.
+        outs, grads_in = (out, grad) if isinstance(out, tuple) else ((out,), (grad,))
+        pairs = [(o, g.to(o.dtype)) for o, g in zip(outs, grads_in) if g is not None]
         wanted = [t for t, n in zip(leaves, needed) if n]
-        grads = iter(torch.autograd.grad(out, wanted, grad.to(out.dtype)) if wanted else ())
+        grads = iter(
+            torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs])
+            if wanted and pairs
+            else ()
+        )
+    if wanted and not pairs:
+        return [torch.zeros_like(t) if n else None for t, n in zip(tensors, needed)]
     return [next(grads).to(t.dtype) if n else None for t, n in zip(tensors, needed)]
 
 
@@ -157,3 +166,24 @@ def _rmsnorm_rope_torch(
         partner = torch.stack((-yr[..., 1::2], yr[..., 0::2]), dim=-1).flatten(-2)
     rotated = yr * c + partner * s
     return torch.cat((rotated, heads[..., rot:]), dim=-1).reshape(x.shape)
+
+
+def _rms_norm_torch(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+) -> torch.Tensor:
+    """``fused_rms_norm`` in differentiable PyTorch, in float32 (float64 for float64 inputs):
+    ``x · rsqrt(mean(x²) + eps) · (weight_offset + weight)``. The backward recomputes it."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = x.to(compute)
+    scale = weight.to(compute) + weight_offset
+    return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * scale
+
+
+def _add_rms_norm_torch(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fused_add_rms_norm`` in differentiable PyTorch: ``(normed, total)``. The sum's rounding
+    to the inputs' dtype is taken as the identity in the backward (as for an unfused add)."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    total = x.to(compute) + residual.to(compute)
+    return _rms_norm_torch(total, weight, eps, weight_offset), total

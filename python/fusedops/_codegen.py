@@ -89,6 +89,23 @@ def rmsnorm_rope_source(
     return _source("rmsnorm_rope", rows_hint, **fields)
 
 
+def rms_norm_source(
+    x_shape: Sequence[Optional[int]],
+    dtype: str,
+    *,
+    eps: float,
+    residual: bool = False,
+    weight_offset: float = 0.0,
+    rows_hint: Optional[int] = None,
+) -> tuple[str, list[str]]:
+    fields: dict = dict(x_shape=_sizes(x_shape), dtype=dtype, eps=float(eps))
+    if residual:
+        fields["residual"] = True
+    if weight_offset != 0.0:
+        fields["weight_offset"] = float(weight_offset)
+    return _source("rms_norm", rows_hint, **fields)
+
+
 def gated_mlp_source(
     x_shape: Sequence[Optional[int]],
     weight_shape: Sequence[int],

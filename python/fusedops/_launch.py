@@ -255,7 +255,15 @@ class _CallTable:
         return len(self.entries)
 
 
-_OPS = ("rmsnorm_rope", "gated_mlp", "quantize", "dequantize", "fp8_gemm")
+_OPS = (
+    "rmsnorm_rope",
+    "rms_norm",
+    "add_rms_norm",
+    "gated_mlp",
+    "quantize",
+    "dequantize",
+    "fp8_gemm",
+)
 
 
 def _new_tables() -> dict[str, Any]:
@@ -413,20 +421,21 @@ def _kernel(
     inputs: Sequence[Optional[torch.Tensor]],
     outputs: Sequence[tuple[Sequence[int], torch.dtype]],
     *,
-    rows: int,
+    rows: Optional[int],
 ) -> _Kernel:
     """The kernel of ``op`` for ``key`` (the call's exact shapes, dtypes and attributes) on the
     GPU of ``inputs`` (all on one device: :func:`_check_tensor`). Its function takes ``inputs``
     (Nones skipped) and then ``outputs`` (shape, dtype; contiguous) as arguments.
 
     ``build(rows_hint)`` gives the source: with the rows (``rows``, the product of the row
-    sizes) dynamic and ``rows_hint`` their class's bound (:func:`_rows_class`), or static for
-    None. The compiled module is shared by the calls whose sources agree (every row count of
-    a class, every device of a chip); the kernel, its plan evaluated for the exact sizes, is
-    per exact key and device."""
+    sizes; None for an op without row dimensions, compiled for its exact shapes) dynamic and
+    ``rows_hint`` their class's bound (:func:`_rows_class`), or static for None. The compiled
+    module is shared by the calls whose sources agree (every row count of a class, every device
+    of a chip); the kernel, its plan evaluated for the exact sizes, is per exact key and device.
+    """
     device = next(t for t in inputs if t is not None).get_device()
     chip, version = _targets.get(device) or _target(device)
-    hint = _rows_class(rows)
+    hint = None if rows is None else _rows_class(rows)
     if _override is not None:
         hint = None if _override.exact else hint
         override = _override

@@ -10,13 +10,21 @@ from torch import nn
 
 from ._native import scale_shape as _scale_shape
 from .errors import ArgumentError, ShapeError
-from .torch_ops import fp8_gemm, fused_gated_mlp, fused_rmsnorm_rope, quantize_fp8
+from .torch_ops import (
+    fp8_gemm,
+    fused_add_rms_norm,
+    fused_gated_mlp,
+    fused_rms_norm,
+    fused_rmsnorm_rope,
+    quantize_fp8,
+)
 
 __all__ = [
     "FP8Linear",
     "FP8TrainingLinear",
     "FusedGatedMLP",
     "FusedMLP",
+    "FusedRMSNorm",
     "FusedRMSNormRoPE",
     "rope_tables",
 ]
@@ -180,6 +188,44 @@ class FusedRMSNormRoPE(nn.Module):
             f"{self.hidden_dim}, head_dim={self.head_dim}, eps={self.eps}, "
             f"rope_style={self.rope_style}"
         )
+
+
+class FusedRMSNorm(nn.Module):
+    """RMSNorm with a learned gain, in one kernel; optionally after a residual add.
+
+    ``forward(x)`` returns ``x · rsqrt(mean(x²) + eps) · (weight_offset + weight)``;
+    ``forward(x, residual)`` returns ``(normed, total)`` with ``total = x + residual`` and
+    ``normed`` the norm of ``total`` (:func:`fused_add_rms_norm`), the pre-norm layer's residual
+    stream in one pass. ``weight_offset=1.0`` is Gemma's ``(1 + weight)`` (its weight starts at
+    zero then).
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        eps: float = 1e-6,
+        *,
+        weight_offset: float = 0.0,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ):
+        super().__init__()
+        self.hidden_dim, self.eps, self.weight_offset = hidden_dim, eps, weight_offset
+        start = 0.0 if weight_offset else 1.0
+        self.weight = nn.Parameter(torch.full((hidden_dim,), start, device=device, dtype=dtype))
+
+    def forward(
+        self, x: torch.Tensor, residual: Optional[torch.Tensor] = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if residual is None:
+            return fused_rms_norm(x, self.weight, self.eps, weight_offset=self.weight_offset)
+        return fused_add_rms_norm(
+            x, residual, self.weight, self.eps, weight_offset=self.weight_offset
+        )
+
+    def extra_repr(self) -> str:
+        offset = f", weight_offset={self.weight_offset}" if self.weight_offset else ""
+        return f"{self.hidden_dim}, eps={self.eps}{offset}"
 
 
 def _fp8_linear(

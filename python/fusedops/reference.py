@@ -232,6 +232,44 @@ def rmsnorm_rope(
     return out.reshape(xa.shape)
 
 
+def rms_norm(
+    x: ArrayLike,
+    weight: ArrayLike,
+    *,
+    eps: float,
+    residual: ArrayLike | None = None,
+    weight_offset: float = 0.0,
+) -> NDArray[np.float64]:
+    """RMSNorm over the last dim: ``x / sqrt(mean(x**2) + eps) * (weight_offset + weight)``.
+
+    Args:
+        x: ``[..., H]`` activations.
+        weight: ``[H]`` gain (Gemma stores ``gain - 1`` and uses ``weight_offset=1``).
+        eps: added to the mean square before the square root (finite, ``>= 0``).
+        residual: ``None``, or an array of ``x``'s shape added to ``x`` first; the caller rounds
+            the sum to the kernel's dtype where it compares with a kernel (the kernel normalises
+            the sum it stores, rounded), e.g. ``rms_norm(round(x + r), w, eps=eps)``.
+        weight_offset: a finite number added to every weight.
+
+    Returns:
+        float64 array with the shape of ``x``.
+    """
+    xa = as_float64("x", x)
+    if xa.ndim < 1:
+        raise ShapeError("x must have rank >= 1 with layout [..., H], got a scalar")
+    w = as_float64("weight", weight)
+    require_shape("weight", w, (xa.shape[-1],), "[H], the last dim of x")
+    if residual is not None:
+        r = as_float64("residual", residual)
+        require_shape("residual", r, xa.shape, "the shape of x")
+        xa = xa + r
+    eps_f = require_real("eps", eps, minimum=0.0)
+    offset = require_real("weight_offset", weight_offset, minimum=-math.inf)
+    inv_rms = 1.0 / np.sqrt(np.mean(xa * xa, axis=-1, keepdims=True) + eps_f)
+    out: NDArray[np.float64] = xa * inv_rms * (w + offset)
+    return out
+
+
 def rope_cache(
     seq_len: int, rotary_dim: int, base: float = 10000.0, style: RopeStyle = "neox"
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

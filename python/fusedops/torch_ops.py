@@ -28,9 +28,11 @@ from . import _codegen, _native
 # The compiled kernels (cache, call tables, launch) and the training forms live beside this
 # module; the tuner and the tests reach these names here.
 from ._autograd import (  # noqa: F401
+    _add_rms_norm_torch,
     _fp8_gemm_torch,
     _gated_mlp_grads,
     _recomputed_grads,
+    _rms_norm_torch,
     _rmsnorm_rope_torch,
 )
 from ._launch import (  # noqa: F401
@@ -55,7 +57,9 @@ from .errors import (
 __all__ = [
     "dequantize_fp8",
     "fp8_gemm",
+    "fused_add_rms_norm",
     "fused_gated_mlp",
+    "fused_rms_norm",
     "fused_rmsnorm_rope",
     "quantize_fp8",
 ]
@@ -194,7 +198,7 @@ def _rmsnorm_rope_kernel(
         build,
         [x, weight, cos, sin, positions],
         [(x.shape, x.dtype)],
-        rows=x.numel() // x.shape[-1],
+        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
     )
 
 
@@ -347,6 +351,140 @@ def fused_rmsnorm_rope(
     )
 
 
+def _rms_norm_kernel(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    residual: Optional[torch.Tensor],
+    eps: float,
+    weight_offset: float,
+) -> _Kernel:
+    """The kernel of ``rms_norm`` (``residual`` None) or ``add_rms_norm``: arguments ``x``,
+    ``weight``, ``residual`` and the outputs (``normed``, ``total``)."""
+    has_residual = residual is not None
+    outputs = [(x.shape, x.dtype)] * (2 if has_residual else 1)
+    return _kernel(
+        "add_rms_norm" if has_residual else "rms_norm",
+        (x.shape, x.dtype, eps, weight_offset),
+        lambda hint: _codegen.rms_norm_source(
+            (*_row_sizes(x.shape, hint), x.shape[-1]),
+            _mlir(x.dtype),
+            eps=eps,
+            residual=has_residual,
+            weight_offset=weight_offset,
+            rows_hint=hint,
+        ),
+        [x, weight, residual],
+        outputs,
+        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+    )
+
+
+def _rms_norm_impl(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+) -> torch.Tensor:
+    return _rms_norm_kernel(x, weight, None, eps, weight_offset)([x, weight])[0]
+
+
+def _add_rms_norm_impl(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    kernel = _rms_norm_kernel(x, weight, residual, eps, weight_offset)
+    out, total = kernel([x, weight, residual])
+    return out, total
+
+
+def _check_norm(
+    x: Any, weight: Any, residual: Any, eps: Any, weight_offset: Any
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], float, float]:
+    x = _check_tensor("x", x, (*_FLOAT_DTYPES, torch.float32))
+    weight = _check_tensor("weight", weight, (x.dtype,), ("x", x))
+    if weight.shape != (x.shape[-1],):
+        raise ShapeError(
+            f"weight must have shape ({x.shape[-1]},) to match x {tuple(x.shape)}; got "
+            f"{tuple(weight.shape)}"
+        )
+    if residual is not None:
+        residual = _check_tensor("residual", residual, (x.dtype,), ("x", x))
+        if residual.shape != x.shape:
+            raise ShapeError(
+                f"residual must have x's shape {tuple(x.shape)}; got {tuple(residual.shape)}"
+            )
+    if not isinstance(eps, (int, float)) or not (0.0 <= eps < float("inf")):
+        raise ArgumentError(f"eps must be finite and >= 0; got {eps!r}")
+    if not isinstance(weight_offset, (int, float)) or not (abs(weight_offset) < float("inf")):
+        raise ArgumentError(
+            f"weight_offset must be a finite number (1.0 for Gemma's norms); got {weight_offset!r}"
+        )
+    return x, weight, residual, float(eps), float(weight_offset)
+
+
+def fused_rms_norm(
+    x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, *, weight_offset: float = 0.0
+) -> torch.Tensor:
+    """RMSNorm over the last dim of ``x`` ``[..., H]``: ``x · rsqrt(mean(x²) + eps) ·
+    (weight_offset + weight)``, in float32 with one rounding to ``x``'s dtype (float16, bfloat16
+    or float32). ``weight`` is ``[H]`` in ``x``'s dtype; ``weight_offset=1.0`` is Gemma's
+    ``(1 + weight)``. Semantics: :func:`fusedops.reference.rms_norm`.
+    """
+    tensors, statics = (x, weight), (eps, weight_offset)
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        outputs = _tables["rms_norm"](tensors, statics)
+        if outputs is not None:
+            return outputs[0]
+    x, weight, _, eps, weight_offset = _check_norm(x, weight, None, eps, weight_offset)
+    return _dispatch(
+        "rms_norm",
+        _rms_norm_impl,
+        x,
+        weight,
+        eps,
+        weight_offset,
+        remember=(
+            "rms_norm",
+            tensors,
+            statics,
+            lambda: _rms_norm_kernel(x, weight, None, eps, weight_offset),
+        ),
+    )
+
+
+def fused_add_rms_norm(
+    x: torch.Tensor,
+    residual: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float = 1e-6,
+    *,
+    weight_offset: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residual add and RMSNorm in one pass: returns ``(normed, total)`` with ``total = x +
+    residual`` (rounded to ``x``'s dtype, as an unfused add stores it) and ``normed`` =
+    :func:`fused_rms_norm` of ``total``. vLLM's ``fused_add_rms_norm`` computes the same in place
+    (``x`` ← ``normed``, ``residual`` ← ``total``); here both are new tensors.
+    Semantics: :func:`fusedops.reference.rms_norm` with ``residual``.
+    """
+    tensors, statics = (x, weight, residual), (eps, weight_offset)
+    if not _is_compiling():  # under dynamo the checks below are traced instead
+        outputs = _tables["add_rms_norm"](tensors, statics)
+        if outputs is not None:
+            return outputs[0], outputs[1]
+    x, weight, residual, eps, weight_offset = _check_norm(x, weight, residual, eps, weight_offset)
+    return _dispatch(
+        "add_rms_norm",
+        _add_rms_norm_impl,
+        x,
+        residual,
+        weight,
+        eps,
+        weight_offset,
+        remember=(
+            "add_rms_norm",
+            tensors,
+            statics,
+            lambda: _rms_norm_kernel(x, weight, residual, eps, weight_offset),
+        ),
+    )
+
+
 def _gated_mlp_kernel(
     x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
 ) -> _Kernel:
@@ -362,7 +500,7 @@ def _gated_mlp_kernel(
         ),
         [x, gate_weight, up_weight],
         [((*x.shape[:-1], gate_weight.shape[0]), x.dtype)],
-        rows=x.numel() // x.shape[-1],
+        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
     )
 
 
@@ -821,6 +959,58 @@ def _register() -> None:
         return (*grads, None, None, None, None, None)
 
     rmsnorm_rope.register_autograd(rmsnorm_rope_backward, setup_context=rmsnorm_rope_setup)
+
+    @torch.library.custom_op(f"{lib}::rms_norm", mutates_args=())
+    def rms_norm(
+        x: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+    ) -> torch.Tensor:
+        return _rms_norm_impl(*_dense(x, weight, eps, weight_offset))
+
+    @rms_norm.register_fake
+    def _(x, weight, eps, weight_offset):
+        return torch.empty_like(x)
+
+    def rms_norm_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:2])  # x, weight
+        ctx.statics = inputs[2:]
+
+    def rms_norm_backward(ctx, grad):
+        grads = _recomputed_grads(
+            _rms_norm_torch, ctx.saved_tensors, ctx.statics, grad, ctx.needs_input_grad[:2]
+        )
+        return (*grads, None, None)
+
+    rms_norm.register_autograd(rms_norm_backward, setup_context=rms_norm_setup)
+
+    @torch.library.custom_op(f"{lib}::add_rms_norm", mutates_args=())
+    def add_rms_norm(
+        x: torch.Tensor,
+        residual: torch.Tensor,
+        weight: torch.Tensor,
+        eps: float,
+        weight_offset: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _add_rms_norm_impl(*_dense(x, residual, weight, eps, weight_offset))
+
+    @add_rms_norm.register_fake
+    def _(x, residual, weight, eps, weight_offset):
+        return torch.empty_like(x), torch.empty_like(x)
+
+    def add_rms_norm_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:3])  # x, residual, weight
+        ctx.statics = inputs[3:]
+
+    def add_rms_norm_backward(ctx, grad_out, grad_total):
+        grads = _recomputed_grads(
+            _add_rms_norm_torch,
+            ctx.saved_tensors,
+            ctx.statics,
+            (grad_out, grad_total),
+            ctx.needs_input_grad[:3],
+        )
+        return (*grads, None, None)
+
+    add_rms_norm.register_autograd(add_rms_norm_backward, setup_context=add_rms_norm_setup)
 
     @torch.library.custom_op(f"{lib}::gated_mlp", mutates_args=())
     def gated_mlp(

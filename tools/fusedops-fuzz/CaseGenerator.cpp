@@ -276,6 +276,42 @@ std::string genRmsNormRope(CaseRng &rng) {
   return w.function(op, {outType});
 }
 
+std::string genRmsNorm(CaseRng &rng) {
+  OpWriter w(rng);
+  std::string hidden = w.dim(w.size({33, 64, 1000, 4096, 8192}), true);
+  std::string element = w.element(floatType(rng));
+  std::vector<std::string> inDims = {w.dim(w.size(kRows), true), hidden};
+  if (rng.chance(0.3))
+    inDims.insert(inDims.begin(), w.dim(w.size({1, 3}), true));
+  bool residual = rng.chance(0.5);
+  std::string x = w.arg(w.type(inDims, element));
+  std::string weight = w.arg(w.type({hidden}, w.element(element)));
+  std::string op = "fusedops.rms_norm ins(" + x + ", " + weight + " : " +
+                   w.argTypes[0] + ", " + w.argTypes[1] + ")";
+  if (residual) {
+    std::string type = w.type(inDims, w.element(element));
+    op += " residual(" + w.arg(type) + " : " + type + ")";
+  }
+  std::vector<std::string> outTypes = {w.type(inDims, w.element(element))};
+  // A second result only with a residual (or, unclean, without one).
+  if (residual == (w.clean || rng.chance(0.9)))
+    outTypes.push_back(w.type(inDims, w.element(element)));
+  std::vector<std::string> outs;
+  for (const std::string &type : outTypes)
+    outs.push_back(w.arg(type));
+  op += " outs(" + join(outs, ", ") + " : " + join(outTypes, ", ") +
+        ") eps = " +
+        (w.clean ? rng.pick(std::vector<std::string>{"1.0e-6", "0.0"})
+                 : rng.pick(std::vector<std::string>{"1.0e-6", "0.0", "-1.0",
+                                                     "0x7F800000"}));
+  if (rng.chance(0.3))
+    op += " weight_offset = " +
+          (w.clean ? std::string("1.0")
+                   : rng.pick(std::vector<std::string>{"1.0", "0x7FC00000"}));
+  op += w.tile(1);
+  return w.function(op, outTypes);
+}
+
 std::string genGatedMlp(CaseRng &rng) {
   OpWriter w(rng);
   std::string element =
@@ -654,11 +690,9 @@ FuzzCase fusedops::fuzz::makeCase(uint64_t seed, uint64_t index,
   }
   using Generator = std::string (*)(CaseRng &);
   static const std::vector<std::pair<const char *, Generator>> generators = {
-      {"rmsnorm_rope", genRmsNormRope},
-      {"gated_mlp", genGatedMlp},
-      {"fp8_gemm", genFp8Gemm},
-      {"quantize", genQuantize},
-      {"dequantize", genDequantize}};
+      {"rmsnorm_rope", genRmsNormRope}, {"rms_norm", genRmsNorm},
+      {"gated_mlp", genGatedMlp},       {"fp8_gemm", genFp8Gemm},
+      {"quantize", genQuantize},        {"dequantize", genDequantize}};
   const auto &[name, generate] = rng.pick(generators);
   result.origin = std::string("generated:") + name;
   result.source = generate(rng);

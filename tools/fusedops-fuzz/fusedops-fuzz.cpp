@@ -670,9 +670,9 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
   const std::vector<std::string> fp8 = {"f8E4M3FN", "f8E5M2"};
   const std::vector<std::string> granularity = {"tensor", "row", "block128"};
   std::vector<std::pair<std::string, std::string>> fields;
-  std::string op =
-      rng.pick(std::vector<std::string>{"rmsnorm_rope", "gated_mlp", "fp8_gemm",
-                                        "quantize", "dequantize", "softmax"});
+  std::string op = rng.pick(std::vector<std::string>{
+      "rmsnorm_rope", "rms_norm", "gated_mlp", "fp8_gemm", "quantize",
+      "dequantize", "softmax"});
   if (op == "rmsnorm_rope") {
     uint64_t heads = 1 + rng.below(4), head = 16 * (1 + rng.below(8));
     fields = {{"x_shape", rng.chance(0.7)
@@ -692,6 +692,14 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
            rng.pick(std::vector<std::string>{"0.5", "0.25", "0", "-1", "2"})});
     if (rng.chance(0.3))
       fields.push_back({"positions_shape", shape()});
+  } else if (op == "rms_norm") {
+    fields = {{"x_shape", shape()},
+              {"dtype", spelled(floats)},
+              {"eps", rng.chance(0.9) ? "1e-6" : "-1"}};
+    if (rng.chance(0.5))
+      fields.push_back({"residual", rng.chance(0.9) ? "true" : "1"});
+    if (rng.chance(0.3))
+      fields.push_back({"weight_offset", rng.chance(0.9) ? "1" : "\"one\""});
   } else if (op == "gated_mlp") {
     fields = {{"x_shape", shape()},
               {"n", size()},

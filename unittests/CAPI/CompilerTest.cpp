@@ -190,6 +190,33 @@ TEST(CompilerCAPI, BuildsOpSourcesThatCompile) {
             FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
 }
 
+// rms_norm's request: the residual adds an operand and a second output, in
+// the order the PyTorch API passes its tensors; a residual that is not a
+// boolean is refused naming the field.
+TEST(CompilerCAPI, BuildsRmsNormSources) {
+  const char *request = R"({"op": "rms_norm", "x_shape": [null, 2048],
+      "dtype": "bf16", "eps": 1e-6, "residual": true, "weight_offset": 1,
+      "rows_hint": 64})";
+  char *json = nullptr;
+  ASSERT_EQ(fusedopsBuildOpSource(request, &json), FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  std::string reply = json;
+  fusedopsBufferFree(json);
+  EXPECT_NE(reply.find(R"("args":["x","w","residual","out","sum"])"),
+            std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find("weight_offset = 1.000000e+00"), std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find("fusedops.rows_hint = 64"), std::string::npos) << reply;
+
+  const char *bad = R"({"op": "rms_norm", "x_shape": [4, 64],
+      "dtype": "f16", "eps": 1e-6, "residual": "yes"})";
+  EXPECT_EQ(fusedopsBuildOpSource(bad, &json),
+            FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(json, nullptr);
+  EXPECT_NE(lastError().find("'residual'"), std::string::npos) << lastError();
+}
+
 // Sources nested past what MLIR's recursive parser survives (issue 14: 5,000
 // regions or a 100,000-deep attribute overflow an 8 MiB stack) are refused
 // before parsing by every entry point that parses on the caller's thread.
