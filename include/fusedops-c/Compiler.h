@@ -96,7 +96,8 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  *   quantize:     rows, cols, dtype, fp8, granularity
  *   dequantize:   rows, cols, fp8, out_dtype, granularity
  * Rows may be dynamic: null for x_shape's sizes but the last, for all of
- * positions_shape's, and for m or rows. With dynamic rows, "rows_hint" (an
+ * positions_shape's, for table_shape's first (the positions), and for m or
+ * rows. With dynamic rows, "rows_hint" (an
  * integer) sets the op's fusedops.rows_hint: the row count its tile is
  * chosen for (the largest of the rows the kernel will serve).
  * On success *json (from malloc; free it with fusedopsBufferFree) is

@@ -190,7 +190,10 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
   if (op == "rmsnorm_rope") {
     SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     Type dtype = request.element("dtype");
-    SmallVector<int64_t> table = request.shape("table_shape");
+    // The table's positions may be dynamic too: Hugging Face's gathered
+    // tables have a row per token.
+    SmallVector<int64_t> table =
+        request.shape("table_shape", /*dynamicRows=*/true);
     Type tableType = request.element("table_dtype");
     int64_t headDim = request.integer("head_dim");
     auto eps = static_cast<float>(request.number("eps"));

@@ -59,9 +59,9 @@ def _size(size: Optional[int]) -> Optional[int]:
 
 
 def rmsnorm_rope_source(
-    x_shape: Sequence[int],
+    x_shape: Sequence[Optional[int]],
     dtype: str,
-    table_shape: Sequence[int],
+    table_shape: Sequence[Optional[int]],
     table_dtype: str,
     *,
     head_dim: int,
@@ -75,7 +75,7 @@ def rmsnorm_rope_source(
     fields = dict(
         x_shape=_sizes(x_shape),
         dtype=dtype,
-        table_shape=[int(d) for d in table_shape],
+        table_shape=_sizes(table_shape),
         table_dtype=table_dtype,
         head_dim=int(head_dim),
         eps=float(eps),

@@ -176,10 +176,12 @@ def _rmsnorm_rope_kernel(
 
     def build(rows_hint: Optional[int]) -> tuple[str, list[str]]:
         rows = _row_sizes(x.shape, rows_hint)
+        # A class's kernel takes tables of any length too (HF's have a row per token).
+        table = cos.shape if rows_hint is None else (None, cos.shape[-1])
         return _codegen.rmsnorm_rope_source(
             (*rows, x.shape[-1]),
             _mlir(x.dtype),
-            cos.shape,
+            table,
             _mlir(cos.dtype),
             head_dim=head_dim,
             eps=eps,

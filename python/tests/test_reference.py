@@ -38,10 +38,13 @@ def test_package_surface() -> None:
         "FP8TrainingLinear",
         "FusedGatedMLP",
         "FusedMLP",
+        "FusedRMSNorm",
         "FusedRMSNormRoPE",
         "dequantize_fp8",
         "fp8_gemm",
+        "fused_add_rms_norm",
         "fused_gated_mlp",
+        "fused_rms_norm",
         "fused_rmsnorm_rope",
         "quantize_fp8",
     ]

@@ -18,7 +18,7 @@
 // ABOUT: failure: signal 11 in fusedopsJitLower for sm_90a
 // ABOUT: reproduce: fusedops-fuzz --seed=7 --replay={{[0-9]+}} --input={{.*}}.min.mlir
 //
-// RUN: not fusedops-fuzz --seed=7 --cases=12 --chip=sm_80 --cache-every=0 \
+// RUN: not fusedops-fuzz --seed=7 --cases=20 --chip=sm_80 --cache-every=0 \
 // RUN:   --inject=abort:fp8_gemm --minimize-seconds=0 --out=%t/abort \
 // RUN:   2>&1 | FileCheck %s --check-prefix=ABORT
 // ABORT: FAIL case {{[0-9]+}} (generated:fp8_gemm): exit 1 in fusedopsJitLower for sm_80
