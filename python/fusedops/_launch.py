@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, Optional
@@ -54,6 +55,7 @@ class _Kernel:
         #: Lookups of this kernel (:func:`_kernel`): a class kernel asked for often enough is
         #: replaced by the kernel of its exact shapes.
         self.calls = 1
+        self.created = time.monotonic()
         cuda = torch.device("cuda", device)
         inputs = [t for t in inputs if t is not None]
         self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
@@ -286,10 +288,10 @@ _counting = True
 def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:
     """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table.
 
-    In ``auto`` mode a class kernel is not entered: the first PROMOTE_AT_CALL - 1 calls of a
-    shape take the checked path (each counted by :func:`_kernel`), the next compiles the shape's
-    own kernel, which is entered then. (An entry that counted calls itself would have to keep
-    ``entry``, and with it the call's tensors, alive in the table.)"""
+    In ``auto`` mode a class kernel is not entered: a shape's calls take the checked path (each
+    counted by :func:`_kernel`) until it is steady (PROMOTE_AT_CALL, PROMOTE_AFTER_S), then the
+    next compiles the shape's own kernel, which is entered then. (An entry that counted calls
+    itself would have to keep ``entry``, and with it the call's tensors, alive in the table.)"""
     global _counting
     if _override is None:
         _counting = False
@@ -382,18 +384,21 @@ _modules: dict[tuple, _native.CompiledModule] = {}
 
 _SHAPE_MODES = ("auto", "classes", "exact")
 
-#: In ``auto`` mode, the call of one exact signature (shapes, dtypes, attributes, device) that
-#: compiles its own kernel in place of its class's: a shape called this often is a steady shape
-#: (a training step, a benchmark, a decode step), which the exact kernel serves a few percent
-#: faster (docs/perf/shape-classes.md); one called once or twice (a generate loop's growing
-#: length) never costs a compile of its own.
+#: In ``auto`` mode, a shape (one exact signature: shapes, dtypes, attributes, device) compiles
+#: its own kernel in place of its class's at a call that is at least its PROMOTE_AT_CALL-th and
+#: comes at least PROMOTE_AFTER_S seconds after its first: a shape still called then is a
+#: steady shape (a training step, a benchmark, a decode step), which the exact kernel serves a
+#: few percent faster (docs/perf/shape-classes.md). The calls of one forward pass (a prompt
+#: length, once per layer of the model: dozens of calls within milliseconds) are not steady,
+#: and a generate loop's growing or varying lengths never cost a compile of their own.
 PROMOTE_AT_CALL = 3
+PROMOTE_AFTER_S = 1.0
 
 
 def _shape_mode() -> str:
     """``FUSEDOPS_SHAPES``: ``auto`` (default: kernels per row-count class, and per exact shape
-    for shapes called PROMOTE_AT_CALL times), ``classes`` (per class only) or ``exact`` (per
-    exact shape, as before classes)."""
+    for steady shapes: PROMOTE_AT_CALL, PROMOTE_AFTER_S), ``classes`` (per class only) or
+    ``exact`` (per exact shape, as before classes)."""
     mode = os.environ.get("FUSEDOPS_SHAPES", "auto")
     if mode not in _SHAPE_MODES:
         raise FusedOpsError(
@@ -454,7 +459,11 @@ def _kernel(
         if kernel.exact or _override is not None:
             return kernel
         kernel.calls += _counting
-        if kernel.calls < PROMOTE_AT_CALL or _shape_mode() != "auto":
+        if (
+            kernel.calls < PROMOTE_AT_CALL
+            or time.monotonic() - kernel.created < PROMOTE_AFTER_S
+            or _shape_mode() != "auto"
+        ):
             return kernel
         hint = None  # a steady shape: its own kernel replaces the class's below
     with _kernels_lock:

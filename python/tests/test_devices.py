@@ -22,7 +22,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import fusedops  # noqa: E402
-from fusedops import torch_ops  # noqa: E402
+from fusedops import _launch, torch_ops  # noqa: E402
 from fusedops.errors import DeviceError  # noqa: E402
 
 GPUS = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -107,10 +107,11 @@ def test_tensors_on_two_gpus_get_an_error_naming_both() -> None:
 
 
 @needs_two
-def test_the_same_signature_on_two_gpus_keeps_one_entry_per_gpu() -> None:
+def test_the_same_signature_on_two_gpus_keeps_one_entry_per_gpu(monkeypatch) -> None:
     # Layers of one shape on two GPUs (device_map placement) alternate without recompiling or
     # dropping to the checked path: one kernel and one call-table entry per device, one
     # compiled module for both.
+    monkeypatch.setattr(_launch, "PROMOTE_AFTER_S", 0.0)  # steady at the third call
     torch_ops._forget_kernels()
     t0, t1 = _inputs(torch.device("cuda", 0)), _inputs(torch.device("cuda", 1))
     for _ in range(3):

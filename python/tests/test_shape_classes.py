@@ -4,9 +4,10 @@ The rows of every op (the product of its input's sizes but the last: batch × se
 dynamic in the compiled kernels: one kernel per class of row counts (up to 16, 64, 256, 1024,
 4096, ... rows: powers of 4), tuned for the class's largest, serves every row count of the class;
 each new shape only evaluates the kernel's launch plan for its sizes. So a generate loop over
-lengths 1 ... 4096 compiles each op 5 times. A shape called 3 times (a steady shape: a training
-step, a decode step, a benchmark) then gets a kernel compiled for it, a few percent faster
-(``auto``, the default); ``FUSEDOPS_SHAPES=classes`` keeps the class kernels, ``exact`` compiles
+lengths 1 ... 4096 compiles each op 5 times. A shape still called a second after its first call
+(3 calls at least: a steady shape, a training step, a decode step, a benchmark, not the layers of
+one forward pass) then gets a kernel compiled for it, a few percent faster (``auto``, the
+default); ``FUSEDOPS_SHAPES=classes`` keeps the class kernels, ``exact`` compiles
 per shape from the first call.
 """
 
@@ -148,6 +149,7 @@ def test_exact_shapes_compile_per_shape_and_agree(compiles, monkeypatch) -> None
 
 @needs_gpu
 def test_a_steady_shape_gets_its_own_kernel_at_its_third_call(compiles, monkeypatch) -> None:
+    monkeypatch.setattr(_launch, "PROMOTE_AFTER_S", 0.0)  # only the call count here
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(2, 50, 256, generator=gen).bfloat16().cuda()
     gate = (torch.randn(128, 256, generator=gen) * 0.06).bfloat16().cuda()
@@ -171,6 +173,26 @@ def test_a_steady_shape_gets_its_own_kernel_at_its_third_call(compiles, monkeypa
     for _ in range(5):
         fusedops.fused_gated_mlp(x, gate, gate)
     assert len(compiles) == 1 and "?x" in compiles[0]
+
+
+@needs_gpu
+def test_the_calls_of_one_forward_pass_are_not_a_steady_shape(compiles, monkeypatch) -> None:
+    # A prompt's length comes once per layer within one forward pass: dozens of calls within
+    # milliseconds. They stay on the class kernel (no compile per prompt length in a generate
+    # loop); a shape still called PROMOTE_AFTER_S after its first call gets its own kernel.
+    monkeypatch.setattr(_launch, "PROMOTE_AFTER_S", 30.0)
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(512, generator=gen).bfloat16().cuda()
+    for rows in (57, 67, 77):
+        x = torch.randn(rows, 512, generator=gen).bfloat16().cuda()
+        for _layer in range(32):
+            fusedops.fused_rms_norm(x, w)
+    assert len(compiles) == 2 and all("?x" in source for source in compiles)  # classes 64, 256
+    assert len(torch_ops._tables["rms_norm"]) == 0
+    monkeypatch.setattr(_launch, "PROMOTE_AFTER_S", 0.0)  # as if 30 s had passed
+    fusedops.fused_rms_norm(x, w)
+    assert len(compiles) == 3 and "?x" not in compiles[-1]
+    assert len(torch_ops._tables["rms_norm"]) == 1
 
 
 @needs_gpu
