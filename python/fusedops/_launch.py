@@ -285,13 +285,32 @@ _tables: dict[str, Any] = _new_tables()
 _counting = True
 
 
+class _ClassEntry:
+    """The table entry of a shape served by its class's kernel (``auto`` mode): runs it and
+    counts the calls, until the shape is steady (PROMOTE_AT_CALL calls, PROMOTE_AFTER_S after
+    its first); then it returns None once, so that the call takes the checked path, whose
+    :func:`_kernel` compiles the shape's own kernel and :func:`_remember` enters it in this
+    entry's place. It holds the kernel only (not the call's tensors)."""
+
+    __slots__ = ("kernel",)
+
+    def __init__(self, kernel: _Kernel) -> None:
+        self.kernel = kernel
+
+    def __call__(self, tensors: tuple) -> Optional[Sequence[torch.Tensor]]:
+        kernel = self.kernel
+        kernel.calls += 1
+        if kernel.calls >= PROMOTE_AT_CALL and time.monotonic() - kernel.created >= PROMOTE_AFTER_S:
+            kernel.calls -= 1  # _kernel counts this call
+            return None
+        return kernel.run_checked(tensors)
+
+
 def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:
     """Enter ``entry()`` (the call's compiled kernel, a cache hit) in ``op``'s table.
 
-    In ``auto`` mode a class kernel is not entered: a shape's calls take the checked path (each
-    counted by :func:`_kernel`) until it is steady (PROMOTE_AT_CALL, PROMOTE_AFTER_S), then the
-    next compiles the shape's own kernel, which is entered then. (An entry that counted calls
-    itself would have to keep ``entry``, and with it the call's tensors, alive in the table.)"""
+    In ``auto`` mode a class kernel enters as a :class:`_ClassEntry`, which gives way to the
+    shape's own kernel once the shape is steady."""
     global _counting
     if _override is None:
         _counting = False
@@ -299,10 +318,11 @@ def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any])
             kernel = entry()
         finally:
             _counting = True
+        run = kernel.run_checked
         if not kernel.exact and _shape_mode() == "auto":
-            return
+            run = _ClassEntry(kernel)
         try:
-            _tables[op].add(tensors, statics, kernel.run_checked)
+            _tables[op].add(tensors, statics, run)
         except TypeError:  # unhashable arguments: such calls always take the checks
             pass
 
