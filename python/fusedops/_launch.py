@@ -286,24 +286,31 @@ _counting = True
 
 
 class _ClassEntry:
-    """The table entry of a shape served by its class's kernel (``auto`` mode): runs it and
-    counts the calls, until the shape is steady (PROMOTE_AT_CALL calls, PROMOTE_AFTER_S after
-    its first); then it returns None once, so that the call takes the checked path, whose
-    :func:`_kernel` compiles the shape's own kernel and :func:`_remember` enters it in this
-    entry's place. It holds the kernel only (not the call's tensors)."""
+    """The table entry of a shape served by class kernels (``auto`` mode): runs ``entry`` (a
+    :class:`_Kernel`, or an op's entry over several, with ``kernels``) and counts the calls of
+    its class kernels, until the shape is steady (each called PROMOTE_AT_CALL times, the first
+    PROMOTE_AFTER_S ago); then it returns None once, so that the call takes the checked path,
+    whose :func:`_kernel` compiles the shape's own kernels and :func:`_remember` enters them in
+    this entry's place. It holds the kernels only (not the call's tensors)."""
 
-    __slots__ = ("kernel",)
+    __slots__ = ("entry", "kernels")
 
-    def __init__(self, kernel: _Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry
+        kernels = entry.kernels if hasattr(entry, "kernels") else (entry,)
+        self.kernels = tuple(k for k in kernels if not k.exact)
 
     def __call__(self, tensors: tuple) -> Optional[Sequence[torch.Tensor]]:
-        kernel = self.kernel
-        kernel.calls += 1
-        if kernel.calls >= PROMOTE_AT_CALL and time.monotonic() - kernel.created >= PROMOTE_AFTER_S:
-            kernel.calls -= 1  # _kernel counts this call
+        now, steady = time.monotonic(), True
+        for kernel in self.kernels:
+            kernel.calls += 1
+            if kernel.calls < PROMOTE_AT_CALL or now - kernel.created < PROMOTE_AFTER_S:
+                steady = False
+        if steady:
+            for kernel in self.kernels:
+                kernel.calls -= 1  # _kernel counts this call
             return None
-        return kernel.run_checked(tensors)
+        return self.entry.run_checked(tensors)
 
 
 def _remember(op: str, tensors: tuple, statics: tuple, entry: Callable[[], Any]) -> None:

@@ -751,8 +751,10 @@ class _Fp8GemmCall:
         self, quantize_a: Optional[_Kernel], quantize_b: Optional[_Kernel], gemm: _Kernel
     ) -> None:
         self.quantize_a, self.quantize_b, self.gemm = quantize_a, quantize_b, gemm
-        # Compiled for the exact shapes (not for a class of row counts): see _launch._kernel.
-        self.exact = all(k is None or k.exact for k in (quantize_a, quantize_b, gemm))
+        #: The kernels of the call, and whether each was compiled for the exact shapes (not for
+        #: a class of row counts): see _launch._kernel and _ClassEntry.
+        self.kernels = tuple(k for k in (quantize_a, quantize_b, gemm) if k is not None)
+        self.exact = all(k.exact for k in self.kernels)
 
     def run_checked(self, inputs: tuple) -> Optional[list[torch.Tensor]]:
         a, b, a_scale, b_scale, bias = inputs

@@ -27,6 +27,45 @@ needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CU
 LENGTHS = [*range(1, 71), 255, 256, 257, 700, 1023, 1024, 1025, 3000, 4095, 4096]
 
 
+class _FakeKernel:
+    def __init__(self, exact: bool, created: float) -> None:
+        self.exact, self.created, self.calls = exact, created, 1
+        self.runs = 0
+
+    def run_checked(self, tensors):
+        self.runs += 1
+        return ["out"]
+
+
+class _FakeOpEntry:  # an op's entry over several kernels, as fp8_gemm's quantize + GEMM
+    def __init__(self, *kernels) -> None:
+        self.kernels = kernels
+
+    def run_checked(self, tensors):
+        return [k.run_checked(tensors)[0] for k in self.kernels]
+
+
+def test_a_class_entry_runs_its_kernels_until_they_are_steady(monkeypatch) -> None:
+    # No GPU needed: the table entry of class kernels counts every class kernel of the call and
+    # gives way (None: the checked path, which compiles exact kernels) only once all are
+    # steady: PROMOTE_AT_CALL calls, the first PROMOTE_AFTER_S ago. Exact parts are not counted.
+    import time
+
+    monkeypatch.setattr(_launch, "PROMOTE_AFTER_S", 10.0)
+    now = time.monotonic()
+    old, new, exact = _FakeKernel(False, now - 20), _FakeKernel(False, now), _FakeKernel(True, 0)
+    entry = _launch._ClassEntry(_FakeOpEntry(old, new, exact))
+    assert entry.kernels == (old, new)
+    for _ in range(5):  # `new` is not 10 s old: the class kernels keep running
+        assert entry(("x",)) == ["out", "out", "out"]
+    assert old.calls == new.calls == 6 and exact.calls == 1
+    new.created = now - 20
+    assert entry(("x",)) is None  # steady: the checked path takes this call and counts it
+    assert old.calls == new.calls == 6 and old.runs == 5
+    single = _launch._ClassEntry(_FakeKernel(False, now))
+    assert single(("x",)) == ["out"] and single.kernels[0].calls == 2
+
+
 def test_row_classes_are_powers_of_four_from_16(monkeypatch) -> None:
     assert [_launch._rows_class(m) for m in (1, 16, 17, 64, 65, 256, 257, 4096, 4097)] == [
         16,
