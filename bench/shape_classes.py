@@ -2,8 +2,8 @@
 """Kernels per row-count class against kernels per exact shape (python bench/shape_classes.py).
 
 The PyTorch API compiles one kernel with dynamic rows per class of row counts (16, 64, 256, ...
-rows), tuned for the class's largest, and a kernel of its own for a shape called 3 times
-(docs/perf/shape-classes.md). This times, in one process on one card, each op at the shapes of
+rows), tuned for the class's largest, and a kernel of its own for a steady shape (3 calls, still
+called a second after its first: docs/perf/shape-classes.md). This times, in one process on one card, each op at the shapes of
 the benchmark reports through the class kernel (``FUSEDOPS_SHAPES=classes``: what a shape gets
 on its first two calls) and through the kernel compiled for the exact shape
 (``FUSEDOPS_SHAPES=exact``: what ``auto`` gives a steady shape), with the same timer (L2
