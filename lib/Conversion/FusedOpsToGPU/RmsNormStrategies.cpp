@@ -155,6 +155,33 @@ Value blockAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t warps,
   return value;
 }
 
+/// Creates the row kernel `name` with `args` (the first a [rows, H] view),
+/// `tile`'s threads and a `warps`-float reduction buffer, builds its body
+/// with `buildBody`, and launches one block per `rowsPerBlock` rows where
+/// there are rows (a zero-sized grid is a launch error).
+void emitRowKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                   StringRef name, ArrayRef<Value> args, TileConfigAttr tile,
+                   int64_t rowsPerBlock,
+                   function_ref<void(gpu::GPUFuncOp)> buildBody) {
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  SmallVector<Type> buffers = {
+      getWorkgroupBufferType({tile.getWarps()}, b.getF32Type())};
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(b, b.getLoc(), module, name, argTypes,
+                          tile.getNumThreads(), buffers);
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    buildBody(kernel);
+  }
+  Value rows = memref::DimOp::create(b, args.front(), 0);
+  launchIfRows(b, kernel, rows,
+               arith::CeilDivUIOp::create(b, rows, cIndex(b, rowsPerBlock)),
+               cIndex(b, 1), tile.getNumThreads(), args);
+}
+
 /// Checks shared by the row kernels: contiguous buffers, a static hidden
 /// size, no cluster, at most kMaxVectorsPerThread vectors per thread.
 LogicalResult checkRowKernel(Operation *op, Value input, TileConfigAttr tile,
@@ -545,26 +572,9 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 
   SmallVector<Value> args = {
       x, norm.getWeight(), norm.getCos(), norm.getSin(), positionsOrSeq, out};
-  SmallVector<Type> argTypes;
-  for (Value arg : args)
-    argTypes.push_back(arg.getType());
-  Type f32 = b.getF32Type();
-  SmallVector<Type> buffers = {getWorkgroupBufferType({tile.getWarps()}, f32)};
-  gpu::GPUFuncOp kernel;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(b, op->getLoc(), module, "rmsnorm_rope", argTypes,
-                          plan.numThreads, buffers);
-    b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    buildKernelBody(b, norm, plan, kernel);
-  }
-
-  // One block per `rowsPerBlock` rows; nothing to launch for zero rows.
-  Value rows = memref::DimOp::create(b, x, 0);
-  launchIfRows(
-      b, kernel, rows,
-      arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock)),
-      cIndex(b, 1), plan.numThreads, args);
+  emitRowKernel(
+      b, module, "rmsnorm_rope", args, tile, plan.rowsPerBlock,
+      [&](gpu::GPUFuncOp kernel) { buildKernelBody(b, norm, plan, kernel); });
   rewriter.eraseOp(op);
   return success();
 }
@@ -851,27 +861,10 @@ LogicalResult RmsNormStrategy::lower(Operation *op, TileConfigAttr tile,
     args.push_back(collapseLeadingDims(b, residual));
     args.push_back(collapseLeadingDims(b, norm.getInits()[1]));
   }
-  SmallVector<Type> argTypes;
-  for (Value arg : args)
-    argTypes.push_back(arg.getType());
-  SmallVector<Type> buffers = {
-      getWorkgroupBufferType({tile.getWarps()}, b.getF32Type())};
-  gpu::GPUFuncOp kernel;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(b, op->getLoc(), module,
-                          norm.getResidual() ? "add_rms_norm" : "rms_norm",
-                          argTypes, plan.threads, buffers);
-    b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    buildNormKernelBody(b, norm, plan, kernel);
-  }
-
-  // One block per `rowsPerBlock` rows; nothing to launch for zero rows.
-  Value rows = memref::DimOp::create(b, x, 0);
-  launchIfRows(
-      b, kernel, rows,
-      arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.rowsPerBlock)),
-      cIndex(b, 1), plan.threads, args);
+  emitRowKernel(b, module, norm.getResidual() ? "add_rms_norm" : "rms_norm",
+                args, tile, plan.rowsPerBlock, [&](gpu::GPUFuncOp kernel) {
+                  buildNormKernelBody(b, norm, plan, kernel);
+                });
   rewriter.eraseOp(op);
   return success();
 }

@@ -1,0 +1,281 @@
+"""The compiled kernel of each op for a call's tensors (:func:`fusedops._launch._kernel`: the
+source from the op's C++ builder, one module per row-count class or exact shape) and the
+implementations the custom ops and the plain eager calls of :mod:`fusedops.torch_ops` run."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from . import _codegen, _native
+from ._launch import _Kernel, _kernel
+from ._torch_checks import _mlir, _row_sizes
+
+
+def _rmsnorm_rope_kernel(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> _Kernel:
+    key = (
+        x.shape,
+        x.dtype,
+        cos.shape,
+        cos.dtype,
+        None if positions is None else positions.shape,
+        None if positions is None else positions.dtype,
+        head_dim,
+        eps,
+        rope_style,
+        rotary_fraction,
+    )
+
+    def build(rows_hint: Optional[int]) -> tuple[str, list[str]]:
+        rows = _row_sizes(x.shape, rows_hint)
+        # A class's kernel takes tables of any length too (HF's have a row per token).
+        table = cos.shape if rows_hint is None else (None, cos.shape[-1])
+        return _codegen.rmsnorm_rope_source(
+            (*rows, x.shape[-1]),
+            _mlir(x.dtype),
+            table,
+            _mlir(cos.dtype),
+            head_dim=head_dim,
+            eps=eps,
+            style=rope_style,
+            rotary_fraction=rotary_fraction,
+            positions_shape=None if positions is None else rows,
+            positions_dtype="i64"
+            if positions is not None and positions.dtype == torch.int64
+            else "i32",
+            rows_hint=rows_hint,
+        )
+
+    return _kernel(
+        "rmsnorm_rope",
+        key,
+        build,
+        [x, weight, cos, sin, positions],
+        [(x.shape, x.dtype)],
+        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+    )
+
+
+def _rmsnorm_rope_impl(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> torch.Tensor:
+    kernel = _rmsnorm_rope_kernel(
+        x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction
+    )
+    return kernel([x, weight, cos, sin, positions])[0]
+
+
+def _rms_norm_kernel(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    residual: Optional[torch.Tensor],
+    eps: float,
+    weight_offset: float,
+) -> _Kernel:
+    """The kernel of ``rms_norm`` (``residual`` None) or ``add_rms_norm``: arguments ``x``,
+    ``weight``, ``residual`` and the outputs (``normed``, ``total``)."""
+    has_residual = residual is not None
+    outputs = [(x.shape, x.dtype)] * (2 if has_residual else 1)
+    return _kernel(
+        "add_rms_norm" if has_residual else "rms_norm",
+        (x.shape, x.dtype, eps, weight_offset),
+        lambda hint: _codegen.rms_norm_source(
+            (*_row_sizes(x.shape, hint), x.shape[-1]),
+            _mlir(x.dtype),
+            eps=eps,
+            residual=has_residual,
+            weight_offset=weight_offset,
+            rows_hint=hint,
+        ),
+        [x, weight, residual],
+        outputs,
+        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+    )
+
+
+def _rms_norm_impl(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+) -> torch.Tensor:
+    return _rms_norm_kernel(x, weight, None, eps, weight_offset)([x, weight])[0]
+
+
+def _add_rms_norm_impl(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float, weight_offset: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    kernel = _rms_norm_kernel(x, weight, residual, eps, weight_offset)
+    out, total = kernel([x, weight, residual])
+    return out, total
+
+
+def _gated_mlp_kernel(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> _Kernel:
+    return _kernel(
+        "gated_mlp",
+        (x.shape, gate_weight.shape, x.dtype, activation),
+        lambda hint: _codegen.gated_mlp_source(
+            (*_row_sizes(x.shape, hint), x.shape[-1]),
+            gate_weight.shape,
+            _mlir(x.dtype),
+            activation=activation,
+            rows_hint=hint,
+        ),
+        [x, gate_weight, up_weight],
+        [((*x.shape[:-1], gate_weight.shape[0]), x.dtype)],
+        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+    )
+
+
+def _gated_mlp_impl(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> torch.Tensor:
+    return _gated_mlp_kernel(x, gate_weight, up_weight, activation)([x, gate_weight, up_weight])[0]
+
+
+def _quantize_kernel(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str) -> _Kernel:
+    rows, cols = x.shape
+    return _kernel(
+        "quantize",
+        (rows, cols, x.dtype, fp8_dtype, granularity),
+        lambda hint: _codegen.quantize_source(
+            None if hint else rows,
+            cols,
+            _mlir(x.dtype),
+            _mlir(fp8_dtype),
+            granularity=granularity,
+            rows_hint=hint,
+        ),
+        [x],
+        [((rows, cols), fp8_dtype), (_native.scale_shape(granularity, rows, cols), torch.float32)],
+        rows=rows,
+    )
+
+
+def _quantize_impl(
+    x: torch.Tensor,
+    fp8_dtype: torch.dtype,
+    granularity: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    q, s = _quantize_kernel(x, fp8_dtype, granularity)([x])
+    return q, s
+
+
+def _dequantize_kernel(
+    q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
+) -> _Kernel:
+    rows, cols = q.shape
+    return _kernel(
+        "dequantize",
+        (rows, cols, q.dtype, out_dtype, granularity),
+        lambda hint: _codegen.dequantize_source(
+            None if hint else rows,
+            cols,
+            _mlir(q.dtype),
+            _mlir(out_dtype),
+            granularity=granularity,
+            rows_hint=hint,
+        ),
+        [q, scale],
+        [((rows, cols), out_dtype)],
+        rows=rows,
+    )
+
+
+def _dequantize_impl(
+    q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
+) -> torch.Tensor:
+    return _dequantize_kernel(q, scale, granularity, out_dtype)([q, scale])[0]
+
+
+def _fp8_gemm_kernel(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    granularity: str,
+    out_dtype: torch.dtype,
+    fast_accum: bool = False,
+) -> _Kernel:
+    m, k = a.shape
+    n = b.shape[0]
+    return _kernel(
+        "fp8_gemm",
+        (m, n, k, a.dtype, b.dtype, out_dtype, granularity, bias is not None, fast_accum),
+        lambda hint: _codegen.fp8_gemm_source(
+            None if hint else m,
+            n,
+            k,
+            _mlir(a.dtype),
+            _mlir(b.dtype),
+            _mlir(out_dtype),
+            granularity=granularity,
+            bias=bias is not None,
+            fast_accum=fast_accum,
+            rows_hint=hint,
+        ),
+        [a, b, a_scale, b_scale, bias],
+        [((m, n), out_dtype)],
+        rows=m,
+    )
+
+
+def _fp8_gemm_impl(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    granularity: str,
+    out_dtype: torch.dtype,
+    fast_accum: bool = False,
+) -> torch.Tensor:
+    kernel = _fp8_gemm_kernel(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum)
+    return kernel([a, b, a_scale, b_scale, bias])[0]
+
+
+class _Fp8GemmCall:
+    """The :data:`_tables` entry of :func:`fp8_gemm`: the quantize kernels of the 16-bit operands
+    (None for FP8 operands, whose scales are given) and the GEMM kernel."""
+
+    def __init__(
+        self, quantize_a: Optional[_Kernel], quantize_b: Optional[_Kernel], gemm: _Kernel
+    ) -> None:
+        self.quantize_a, self.quantize_b, self.gemm = quantize_a, quantize_b, gemm
+        #: The kernels of the call, and whether each was compiled for the exact shapes (not for
+        #: a class of row counts): see _launch._kernel and _ClassEntry.
+        self.kernels = tuple(k for k in (quantize_a, quantize_b, gemm) if k is not None)
+        self.exact = all(k.exact for k in self.kernels)
+
+    def run_checked(self, inputs: tuple) -> Optional[list[torch.Tensor]]:
+        a, b, a_scale, b_scale, bias = inputs
+        if self.quantize_a is not None:
+            quantized = self.quantize_a.run_checked((a,))
+            if quantized is None:
+                return None
+            a, a_scale = quantized
+        if self.quantize_b is not None:
+            quantized = self.quantize_b.run_checked((b,))
+            if quantized is None:
+                return None
+            b, b_scale = quantized
+        return self.gemm.run_checked((a, b, a_scale, b_scale, bias))
