@@ -8,7 +8,9 @@ fused kernel. ``transformers`` itself is not imported: modules are recognized by
 
 :func:`patch_attention_norms` runs the q/k RMSNorm and RoPE of Qwen3 and OLMo-2 attentions as one
 :func:`~fusedops.fused_rmsnorm_rope` call each for q and k; it recognizes them by class name and
-checks the structure it relies on. :func:`patch_model` applies both.
+checks the structure it relies on. :func:`patch_rms_norms` runs the other RMSNorms on
+:func:`~fusedops.fused_rms_norm`; :func:`patch_fp8_linears` (opt-in) replaces linear layers by
+:class:`~fusedops.FP8Linear`. :func:`patch_model` applies them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "FusedGatedMLPAdapter",
     "activation_of",
     "patch_attention_norms",
+    "patch_fp8_linears",
     "patch_gated_mlps",
     "patch_model",
     "patch_rms_norms",
@@ -605,12 +608,74 @@ def patch_rms_norms(model: nn.Module) -> dict[str, str]:
     return report
 
 
-def patch_model(model: nn.Module) -> dict[str, str]:
+def _on_gpu(t: torch.Tensor) -> bool:
+    return t.is_cuda
+
+
+def _why_not_fp8(
+    name: str, linear: nn.Linear, skip: tuple[str, ...], fused: set[int]
+) -> str | None:
+    """Why the ``nn.Linear`` ``name`` is not replaced by an :class:`FP8Linear`, or None."""
+    if any(name == s or name.endswith("." + s) for s in skip):
+        return f"skipped ({', '.join(skip)})"
+    if id(linear) in fused:
+        return "its weight feeds a fused gated MLP kernel (gate_proj/up_proj)"
+    weight = linear.weight
+    if weight.dtype not in _HALF_DTYPES:
+        return f"weight is {weight.dtype}; FP8Linear replaces float16/bfloat16 layers"
+    if linear.in_features % 16:
+        return f"in_features {linear.in_features} is not a multiple of 16 (the FP8 GEMM's K)"
+    if not _on_gpu(weight):
+        return f"on {weight.device}: move the model to the GPU first (a GPU kernel quantizes it)"
+    return None
+
+
+def patch_fp8_linears(
+    model: nn.Module, *, granularity: str = "row", skip: tuple[str, ...] = ("lm_head",)
+) -> dict[str, str]:
+    """Replaces, in place, the ``nn.Linear`` layers of ``model`` by :class:`fusedops.FP8Linear`
+    (weights quantized to e4m3 once, with ``granularity`` scales; inputs quantized per call):
+    attention projections, down projections, any other linear, but not those whose name ends in
+    one of ``skip`` (the output head, often tied to the embedding), the gate/up projections a
+    :class:`FusedGatedMLPAdapter` reads, layers that are not float16/bfloat16 on a GPU, or
+    whose ``in_features`` is not a multiple of 16. For inference: the 16-bit weight is dropped
+    (memory: half), the state dict holds ``weight_fp8``/``weight_scale`` instead of ``weight``,
+    and an ``FP8Linear`` loads the original checkpoint. Exactly ``nn.Linear`` layers are
+    replaced (not LoRA or quantized subclasses). Returns ``{name: "fp8 <granularity>" or "left
+    alone: <why>"}`` for every ``nn.Linear``."""
+    _check_model(model)
+    from ..nn import FP8Linear
+
+    fused = {
+        id(linear)
+        for module in model.modules()
+        if isinstance(module, FusedGatedMLPAdapter)
+        for linear in (module.gate_proj, module.up_proj)
+    }
+    report: dict[str, str] = {}
+    for name, module in list(model.named_modules()):
+        if type(module) is not nn.Linear:
+            continue
+        reason = _why_not_fp8(name, module, tuple(skip), fused)
+        if reason is not None:
+            report[name] = f"left alone: {reason}"
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, FP8Linear.from_linear(module, granularity=granularity))
+        report[name] = f"fp8 {granularity}"
+    return report
+
+
+def patch_model(model: nn.Module, *, fp8_linears: bool = False) -> dict[str, str]:
     """Applies every fusedops patch to ``model`` in place (:func:`patch_gated_mlps`,
-    :func:`patch_attention_norms`, then :func:`patch_rms_norms` for the other norms) and returns
-    their reports merged."""
-    return {
+    :func:`patch_attention_norms`, then :func:`patch_rms_norms` for the other norms, and with
+    ``fp8_linears`` :func:`patch_fp8_linears`) and returns their reports merged."""
+    report = {
         **patch_gated_mlps(model),
         **patch_attention_norms(model),
         **patch_rms_norms(model),
     }
+    if fp8_linears:
+        report.update(patch_fp8_linears(model))
+    return report
