@@ -119,17 +119,15 @@ def _recomputed_grads(
     with torch.enable_grad():
         leaves = [t.detach().requires_grad_(n) for t, n in zip(tensors, needed)]
         out = forward(*leaves, *statics)
-        # Several outputs (a tuple of grads, None for an output without one) or one.
+        # Several outputs and their grads (autograd materializes the grads of unused outputs
+        # as zeros), or one.
         outs, grads_in = (out, grad) if isinstance(out, tuple) else ((out,), (grad,))
-        pairs = [(o, g.to(o.dtype)) for o, g in zip(outs, grads_in) if g is not None]
         wanted = [t for t, n in zip(leaves, needed) if n]
         grads = iter(
-            torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs])
-            if wanted and pairs
+            torch.autograd.grad(outs, wanted, [g.to(o.dtype) for o, g in zip(outs, grads_in)])
+            if wanted
             else ()
         )
-    if wanted and not pairs:
-        return [torch.zeros_like(t) if n else None for t, n in zip(tensors, needed)]
     return [next(grads).to(t.dtype) if n else None for t, n in zip(tensors, needed)]
 
 

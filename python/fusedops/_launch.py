@@ -56,6 +56,8 @@ class _Kernel:
         #: replaced by the kernel of its exact shapes.
         self.calls = 1
         self.created = time.monotonic()
+        #: The kernels a table entry of this kernel runs (:class:`_ClassEntry`): itself.
+        self.kernels = (self,)
         cuda = torch.device("cuda", device)
         inputs = [t for t in inputs if t is not None]
         self.outputs = tuple((tuple(shape), dtype) for shape, dtype in outputs)
@@ -287,7 +289,7 @@ _counting = True
 
 class _ClassEntry:
     """The table entry of a shape served by class kernels (``auto`` mode): runs ``entry`` (a
-    :class:`_Kernel`, or an op's entry over several, with ``kernels``) and counts the calls of
+    :class:`_Kernel`, or an op's entry over several: its ``kernels``) and counts the calls of
     its class kernels, until the shape is steady (each called PROMOTE_AT_CALL times, the first
     PROMOTE_AFTER_S ago); then it returns None once, so that the call takes the checked path,
     whose :func:`_kernel` compiles the shape's own kernels and :func:`_remember` enters them in
@@ -297,16 +299,13 @@ class _ClassEntry:
 
     def __init__(self, entry: Any) -> None:
         self.entry = entry
-        kernels = entry.kernels if hasattr(entry, "kernels") else (entry,)
-        self.kernels = tuple(k for k in kernels if not k.exact)
+        self.kernels = tuple(k for k in entry.kernels if not k.exact)
 
     def __call__(self, tensors: tuple) -> Optional[Sequence[torch.Tensor]]:
-        now, steady = time.monotonic(), True
+        now = time.monotonic()
         for kernel in self.kernels:
             kernel.calls += 1
-            if kernel.calls < PROMOTE_AT_CALL or now - kernel.created < PROMOTE_AFTER_S:
-                steady = False
-        if steady:
+        if all(_is_steady(kernel, now) for kernel in self.kernels):
             for kernel in self.kernels:
                 kernel.calls -= 1  # _kernel counts this call
             return None
@@ -422,6 +421,12 @@ PROMOTE_AT_CALL = 3
 PROMOTE_AFTER_S = 1.0
 
 
+def _is_steady(kernel: _Kernel, now: float) -> bool:
+    """Whether ``kernel``'s shape is steady: called PROMOTE_AT_CALL times, the first at least
+    PROMOTE_AFTER_S before ``now``."""
+    return kernel.calls >= PROMOTE_AT_CALL and now - kernel.created >= PROMOTE_AFTER_S
+
+
 def _shape_mode() -> str:
     """``FUSEDOPS_SHAPES``: ``auto`` (default: kernels per row-count class, and per exact shape
     for steady shapes: PROMOTE_AT_CALL, PROMOTE_AFTER_S), ``classes`` (per class only) or
@@ -486,11 +491,7 @@ def _kernel(
         if kernel.exact or _override is not None:
             return kernel
         kernel.calls += _counting
-        if (
-            kernel.calls < PROMOTE_AT_CALL
-            or time.monotonic() - kernel.created < PROMOTE_AFTER_S
-            or _shape_mode() != "auto"
-        ):
+        if not _is_steady(kernel, time.monotonic()) or _shape_mode() != "auto":
             return kernel
         hint = None  # a steady shape: its own kernel replaces the class's below
     with _kernels_lock:

@@ -10,7 +10,7 @@ import torch
 
 from . import _codegen, _native
 from ._launch import _Kernel, _kernel
-from ._torch_checks import _mlir, _row_sizes
+from ._torch_checks import _mlir, _row_count, _row_sizes
 
 
 def _rmsnorm_rope_kernel(
@@ -63,7 +63,7 @@ def _rmsnorm_rope_kernel(
         build,
         [x, weight, cos, sin, positions],
         [(x.shape, x.dtype)],
-        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+        rows=_row_count(x.shape),
     )
 
 
@@ -108,7 +108,7 @@ def _rms_norm_kernel(
         ),
         [x, weight, residual],
         outputs,
-        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+        rows=_row_count(x.shape),
     )
 
 
@@ -141,7 +141,7 @@ def _gated_mlp_kernel(
         ),
         [x, gate_weight, up_weight],
         [((*x.shape[:-1], gate_weight.shape[0]), x.dtype)],
-        rows=x.numel() // x.shape[-1] if x.dim() > 1 else None,
+        rows=_row_count(x.shape),
     )
 
 

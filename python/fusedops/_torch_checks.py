@@ -73,6 +73,17 @@ def _check_tensor(
     return t
 
 
+def _row_count(shape: Sequence[int]) -> Optional[int]:
+    """The rows of ``shape`` (the product of its sizes but the last) for a kernel's row class,
+    or None for a shape without row dimensions (compiled for its exact shape)."""
+    if len(shape) < 2:
+        return None
+    rows = 1
+    for size in shape[:-1]:
+        rows *= size
+    return rows
+
+
 def _row_sizes(shape: Sequence[int], rows_hint: Optional[int]) -> tuple[Optional[int], ...]:
     """The row sizes (all but the last) of ``shape`` as a kernel sees them: dynamic (None) for
     a kernel that serves a class of row counts (``rows_hint`` given), else as they are."""

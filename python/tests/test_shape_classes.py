@@ -31,6 +31,7 @@ class _FakeKernel:
     def __init__(self, exact: bool, created: float) -> None:
         self.exact, self.created, self.calls = exact, created, 1
         self.runs = 0
+        self.kernels = (self,)
 
     def run_checked(self, tensors):
         self.runs += 1

@@ -271,6 +271,38 @@ Value kernel::warpAllReduceMax(ImplicitLocOpBuilder &b, Value value) {
   return warpAllReduce(b, value, /*isMax=*/true);
 }
 
+static Value blockAllReduce(ImplicitLocOpBuilder &b, Value value, int64_t warps,
+                            Value buffer, bool isMax) {
+  value = warpAllReduce(b, value, isMax);
+  if (warps == 1)
+    return value;
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value c32 = cIndex(b, 32);
+  Value lane = arith::RemUIOp::create(b, tid, c32);
+  Value warp = arith::DivUIOp::create(b, tid, c32);
+  ifThen(b,
+         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
+         [&] { memref::StoreOp::create(b, value, buffer, ValueRange{warp}); });
+  gpu::BarrierOp::create(b);
+  value = memref::LoadOp::create(b, buffer, ValueRange{cIndex(b, 0)});
+  for (int64_t w = 1; w < warps; ++w) {
+    Value other = memref::LoadOp::create(b, buffer, ValueRange{cIndex(b, w)});
+    value = isMax ? arith::MaximumFOp::create(b, value, other).getResult()
+                  : arith::AddFOp::create(b, value, other).getResult();
+  }
+  return value;
+}
+
+Value kernel::blockAllReduceSum(ImplicitLocOpBuilder &b, Value value,
+                                int64_t warps, Value buffer) {
+  return blockAllReduce(b, value, warps, buffer, /*isMax=*/false);
+}
+
+Value kernel::blockAllReduceMax(ImplicitLocOpBuilder &b, Value value,
+                                int64_t warps, Value buffer) {
+  return blockAllReduce(b, value, warps, buffer, /*isMax=*/true);
+}
+
 Value kernel::cIndex(ImplicitLocOpBuilder &b, int64_t value) {
   return arith::ConstantIndexOp::create(b, value);
 }

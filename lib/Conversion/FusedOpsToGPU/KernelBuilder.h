@@ -93,6 +93,15 @@ Value warpAllReduceSum(ImplicitLocOpBuilder &b, Value value);
 /// Max of `value` (f32) over the 32 lanes of a warp, in every lane.
 Value warpAllReduceMax(ImplicitLocOpBuilder &b, Value value);
 
+/// Sum (max) of `value` (f32) over the block's `warps` warps, in every
+/// thread: warp shuffles, then for several warps one exchange through
+/// `buffer` (`warps` f32 of workgroup memory) after a barrier. A caller that
+/// reuses `buffer` must barrier first.
+Value blockAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t warps,
+                        Value buffer);
+Value blockAllReduceMax(ImplicitLocOpBuilder &b, Value value, int64_t warps,
+                        Value buffer);
+
 /// Index constant.
 Value cIndex(ImplicitLocOpBuilder &b, int64_t value);
 

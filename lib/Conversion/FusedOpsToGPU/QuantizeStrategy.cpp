@@ -493,9 +493,6 @@ private:
   SmallVector<Value> loadChunks(Value memref, ArrayRef<Chunk> chunks);
   /// max |x| over the finite elements of this thread's vectors, as f32.
   Value threadAbsMax(ArrayRef<Value> values);
-  /// Max of a non-negative `value` over the block's threads, in each of
-  /// them.
-  Value blockAllReduceMax(Value value, Value reduceBuffer);
   /// The scale of a group with absmax `amax`.
   Value scaleOf(Value amax);
   /// The scale of the vector at (row, col) for the elementwise kernel.
@@ -602,28 +599,6 @@ Value QuantKernelBuilder::threadAbsMax(ArrayRef<Value> values) {
         vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF, finite));
   }
   return amax;
-}
-
-Value QuantKernelBuilder::blockAllReduceMax(Value value, Value reduceBuffer) {
-  value = warpAllReduceMax(b, value);
-  if (plan.warps() == 1)
-    return value;
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value c32 = cIndex(b, 32);
-  Value lane = arith::RemUIOp::create(b, tid, c32);
-  Value warp = arith::DivUIOp::create(b, tid, c32);
-  ifThen(b,
-         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
-         [&] {
-           memref::StoreOp::create(b, value, reduceBuffer, ValueRange{warp});
-         });
-  gpu::BarrierOp::create(b);
-  value = cF32(b, 0.0f);
-  for (int64_t w = 0; w < plan.warps(); ++w)
-    value = arith::MaximumFOp::create(
-        b, value,
-        memref::LoadOp::create(b, reduceBuffer, ValueRange{cIndex(b, w)}));
-  return value;
 }
 
 Value QuantKernelBuilder::scaleOf(Value amax) {
@@ -987,7 +962,7 @@ void QuantKernelBuilder::buildBlockAbsMax(gpu::GPUFuncOp kernel) {
       getTileChunks(rows, arith::MulIOp::create(b, rowBlock, c128),
                     arith::MulIOp::create(b, colBlock, c128), tid);
   SmallVector<Value> values = loadChunks(x, chunks);
-  Value amax = blockAllReduceMax(threadAbsMax(values),
+  Value amax = blockAllReduceMax(b, threadAbsMax(values), plan.warps(),
                                  kernel.getWorkgroupAttributions()[0]);
   Value blockScale = scaleOf(amax);
   Divisor divisor = makeDivisor(blockScale, /*computed=*/true);
@@ -1015,8 +990,9 @@ void QuantKernelBuilder::buildTensorAbsMax(gpu::GPUFuncOp kernel) {
   SmallVector<Chunk> chunks = getTileChunks(
       rows, arith::MulIOp::create(b, rowTile, cIndex(b, plan.tileRows)),
       arith::MulIOp::create(b, colTile, cIndex(b, plan.tileCols)), tid);
-  Value amax = blockAllReduceMax(threadAbsMax(loadChunks(x, chunks)),
-                                 kernel.getWorkgroupAttributions()[0]);
+  Value amax =
+      blockAllReduceMax(b, threadAbsMax(loadChunks(x, chunks)), plan.warps(),
+                        kernel.getWorkgroupAttributions()[0]);
   ifThen(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, cIndex(b, 0)),
       [&] {

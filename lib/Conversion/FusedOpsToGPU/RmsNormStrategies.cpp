@@ -131,28 +131,37 @@ SmallVector<TileConfigAttr> getRowTileCandidates(TileConfigAttr defaultTile) {
   return tiles;
 }
 
-/// The sum of `value` (f32) over the block's `warps` warps, in every thread:
-/// warp shuffles, then for several warps one exchange through `buffer`
-/// (`warps` f32 of workgroup memory). A caller that reuses `buffer` must
-/// barrier first.
-Value blockAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t warps,
-                        Value buffer) {
-  value = warpAllReduceSum(b, value);
-  if (warps == 1)
-    return value;
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value c32 = cIndex(b, 32);
-  Value lane = arith::RemUIOp::create(b, tid, c32);
-  Value warp = arith::DivUIOp::create(b, tid, c32);
-  ifThen(b,
-         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
-         [&] { memref::StoreOp::create(b, value, buffer, ValueRange{warp}); });
-  gpu::BarrierOp::create(b);
-  value = cF32(b, 0.0f);
-  for (int64_t w = 0; w < warps; ++w)
-    value = arith::AddFOp::create(
-        b, value, memref::LoadOp::create(b, buffer, ValueRange{cIndex(b, w)}));
-  return value;
+/// Emits `body(row)` for each of the `rowsPerBlock` rows of this block that
+/// exist (`row < rows`), in turn; with several rows and warps, a barrier
+/// ends each row (the next reuses the reduction buffer).
+void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
+                     int64_t warps, Value rows,
+                     function_ref<void(Value row)> body) {
+  OpBuilder::InsertionGuard guard(b);
+  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  auto rowLoop = scf::ForOp::create(b, cIndex(b, 0), cIndex(b, rowsPerBlock),
+                                    cIndex(b, 1));
+  b.setInsertionPointToStart(rowLoop.getBody());
+  Value row = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, bid, cIndex(b, rowsPerBlock)),
+      rowLoop.getInductionVar());
+  auto rowIf = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows),
+      /*withElse=*/false);
+  b.setInsertionPointToStart(rowIf.thenBlock());
+  body(row);
+  if (rowsPerBlock > 1 && warps > 1)
+    gpu::BarrierOp::create(b);
+}
+
+/// rsqrt(sum / hidden + eps): a row's inverse RMS from its sum of squares.
+Value rowRstd(ImplicitLocOpBuilder &b, Value sum, int64_t hidden,
+              FloatAttr eps) {
+  return math::RsqrtOp::create(
+      b,
+      arith::AddFOp::create(
+          b, arith::DivFOp::create(b, sum, cF32(b, static_cast<float>(hidden))),
+          arith::ConstantOp::create(b, eps)));
 }
 
 /// Creates the row kernel `name` with `args` (the first a [rows, H] view),
@@ -339,10 +348,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
 
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
-  Value hiddenF = cF32(b, static_cast<float>(plan.hidden));
-  Value eps = arith::ConstantOp::create(b, op.getEpsAttr());
 
   // Where each of this thread's units lies in the row (row-independent).
   struct Unit {
@@ -381,163 +387,153 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     units.push_back(unit);
   }
 
-  auto rowLoop = scf::ForOp::create(b, c0, cIndex(b, plan.rowsPerBlock), c1);
-  b.setInsertionPointToStart(rowLoop.getBody());
-  Value row = arith::AddIOp::create(
-      b, arith::MulIOp::create(b, bid, cIndex(b, plan.rowsPerBlock)),
-      rowLoop.getInductionVar());
-  auto rowIf = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows),
-      /*withElse=*/false);
-  b.setInsertionPointToStart(rowIf.thenBlock());
-
-  // 1. Load every unit, sum of squares in f32.
-  SmallVector<Value> xa, xb;
-  Value sum = cF32(b, 0.0f);
-  auto addSquares = [&](Value v) {
-    Value squares = arith::MulFOp::create(b, v, v);
-    sum = arith::AddFOp::create(
-        b, sum,
-        vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
-  };
-  for (const Unit &unit : units) {
-    Value a = ifLoad(unit.inRow, [&] {
-      return loadF32(x, {row, unit.columnA});
-    });
-    xa.push_back(a);
-    addSquares(a);
-    if (neox) {
-      Value b2 = ifLoad(andOrNull(unit.inRow, unit.rotated), [&] {
-        return loadF32(x, {row, unit.columnB});
+  const int64_t warps = threads / 32;
+  forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
+    // 1. Load every unit, sum of squares in f32.
+    SmallVector<Value> xa, xb;
+    Value sum = cF32(b, 0.0f);
+    auto addSquares = [&](Value v) {
+      Value squares = arith::MulFOp::create(b, v, v);
+      sum = arith::AddFOp::create(
+          b, sum,
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
+    };
+    for (const Unit &unit : units) {
+      Value a = ifLoad(unit.inRow, [&] {
+        return loadF32(x, {row, unit.columnA});
       });
-      xb.push_back(b2);
-      addSquares(b2);
-    }
-  }
-
-  // 2. Block-wide sum: warps reduce with shuffles, then through shared memory.
-  int64_t warps = threads / 32;
-  sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
-  Value rstd = math::RsqrtOp::create(
-      b, arith::AddFOp::create(b, arith::DivFOp::create(b, sum, hiddenF), eps));
-
-  // The row's position; an out-of-range one poisons the row with NaN.
-  Value position;
-  if (hasPositions) {
-    Value raw = memref::LoadOp::create(b, positionsOrSeq, ValueRange{row});
-    position = arith::IndexCastOp::create(b, b.getIndexType(), raw);
-  } else {
-    position = arith::RemUIOp::create(b, row, positionsOrSeq);
-  }
-  Value maxPositions = memref::DimOp::create(b, cosTable, 0);
-  Value positionOk = arith::AndIOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
-      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, position,
-                            maxPositions));
-  rstd = arith::SelectOp::create(
-      b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
-  position = arith::SelectOp::create(b, positionOk, position, c0);
-  Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
-
-  // 3. Scale, rotate, store.
-  SmallVector<float> signValues;
-  for (int64_t i = 0; i < vec; ++i)
-    signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
-  for (auto [index, unit] : llvm::enumerate(units)) {
-    ifThen(b, unit.inRow, [&] {
-      Value ya =
-          arith::MulFOp::create(b, arith::MulFOp::create(b, xa[index], rstdVec),
-                                loadF32(weight, {unit.columnA}));
+      xa.push_back(a);
+      addSquares(a);
       if (neox) {
-        // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
-        // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
-        auto rotate = [&] {
-          Value yb = arith::MulFOp::create(
-              b, arith::MulFOp::create(b, xb[index], rstdVec),
-              loadF32(weight, {unit.columnB}));
-          Value inHeadB =
-              arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
-          Value outA = arith::SubFOp::create(
+        Value b2 = ifLoad(andOrNull(unit.inRow, unit.rotated), [&] {
+          return loadF32(x, {row, unit.columnB});
+        });
+        xb.push_back(b2);
+        addSquares(b2);
+      }
+    }
+
+    // 2. Block-wide sum: warps reduce with shuffles, then through shared
+    // memory.
+    sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
+    Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
+
+    // The row's position; an out-of-range one poisons the row with NaN.
+    Value position;
+    if (hasPositions) {
+      Value raw = memref::LoadOp::create(b, positionsOrSeq, ValueRange{row});
+      position = arith::IndexCastOp::create(b, b.getIndexType(), raw);
+    } else {
+      position = arith::RemUIOp::create(b, row, positionsOrSeq);
+    }
+    Value maxPositions = memref::DimOp::create(b, cosTable, 0);
+    Value positionOk = arith::AndIOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, position,
+                              maxPositions));
+    rstd = arith::SelectOp::create(
+        b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
+    position = arith::SelectOp::create(b, positionOk, position, c0);
+    Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+
+    // 3. Scale, rotate, store.
+    SmallVector<float> signValues;
+    for (int64_t i = 0; i < vec; ++i)
+      signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
+    for (auto [index, unit] : llvm::enumerate(units)) {
+      ifThen(b, unit.inRow, [&] {
+        Value ya = arith::MulFOp::create(
+            b, arith::MulFOp::create(b, xa[index], rstdVec),
+            loadF32(weight, {unit.columnA}));
+        if (neox) {
+          // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
+          // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
+          auto rotate = [&] {
+            Value yb = arith::MulFOp::create(
+                b, arith::MulFOp::create(b, xb[index], rstdVec),
+                loadF32(weight, {unit.columnB}));
+            Value inHeadB =
+                arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+            Value outA = arith::SubFOp::create(
+                b,
+                arith::MulFOp::create(
+                    b, ya, loadTable(cosTable, position, unit.inHeadA)),
+                arith::MulFOp::create(
+                    b, yb, loadTable(sinTable, position, unit.inHeadA)));
+            Value outB = arith::AddFOp::create(
+                b,
+                arith::MulFOp::create(b, yb,
+                                      loadTable(cosTable, position, inHeadB)),
+                arith::MulFOp::create(b, ya,
+                                      loadTable(sinTable, position, inHeadB)));
+            storeVec(outA, {row, unit.columnA});
+            storeVec(outB, {row, unit.columnB});
+          };
+          if (!unit.rotated) {
+            rotate();
+            return;
+          }
+          auto ifOp = scf::IfOp::create(b, unit.rotated, /*withElse=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          rotate();
+          b.setInsertionPointToStart(ifOp.elseBlock());
+          storeVec(ya, {row, unit.columnA});
+          return;
+        }
+        // gptj: out[2i] = y[2i]·cos − y[2i+1]·sin, out[2i+1] = y[2i+1]·cos +
+        // y[2i]·sin; pairs lie inside the vector (V even), or straddle
+        // neighbouring scalar units when V == 1.
+        auto rotate = [&]() -> Value {
+          Value partner;
+          if (vec >= 2) {
+            SmallVector<int64_t> swap;
+            for (int64_t i = 0; i < vec; ++i)
+              swap.push_back(i ^ 1);
+            partner = vector::ShuffleOp::create(b, ya, ya, swap);
+            partner = arith::MulFOp::create(
+                b, partner,
+                arith::ConstantOp::create(
+                    b, DenseElementsAttr::get(vecF32,
+                                              ArrayRef<float>(signValues))));
+          } else {
+            Value partnerColumn = arith::XOrIOp::create(b, unit.columnA, c1);
+            Value yp = arith::MulFOp::create(
+                b,
+                arith::MulFOp::create(b, loadF32(x, {row, partnerColumn}),
+                                      rstdVec),
+                loadF32(weight, {partnerColumn}));
+            Value even = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::eq,
+                arith::AndIOp::create(b, unit.columnA, c1), c0);
+            partner = arith::SelectOp::create(b, even,
+                                              arith::NegFOp::create(b, yp), yp);
+          }
+          return arith::AddFOp::create(
               b,
               arith::MulFOp::create(
                   b, ya, loadTable(cosTable, position, unit.inHeadA)),
               arith::MulFOp::create(
-                  b, yb, loadTable(sinTable, position, unit.inHeadA)));
-          Value outB = arith::AddFOp::create(
-              b,
-              arith::MulFOp::create(b, yb,
-                                    loadTable(cosTable, position, inHeadB)),
-              arith::MulFOp::create(b, ya,
-                                    loadTable(sinTable, position, inHeadB)));
-          storeVec(outA, {row, unit.columnA});
-          storeVec(outB, {row, unit.columnB});
+                  b, partner, loadTable(sinTable, position, unit.inHeadA)));
         };
         if (!unit.rotated) {
-          rotate();
+          storeVec(rotate(), {row, unit.columnA});
           return;
         }
-        auto ifOp = scf::IfOp::create(b, unit.rotated, /*withElse=*/true);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        rotate();
-        b.setInsertionPointToStart(ifOp.elseBlock());
-        storeVec(ya, {row, unit.columnA});
-        return;
-      }
-      // gptj: out[2i] = y[2i]·cos − y[2i+1]·sin, out[2i+1] = y[2i+1]·cos +
-      // y[2i]·sin; pairs lie inside the vector (V even), or straddle
-      // neighbouring scalar units when V == 1.
-      auto rotate = [&]() -> Value {
-        Value partner;
-        if (vec >= 2) {
-          SmallVector<int64_t> swap;
-          for (int64_t i = 0; i < vec; ++i)
-            swap.push_back(i ^ 1);
-          partner = vector::ShuffleOp::create(b, ya, ya, swap);
-          partner = arith::MulFOp::create(
-              b, partner,
-              arith::ConstantOp::create(
-                  b,
-                  DenseElementsAttr::get(vecF32, ArrayRef<float>(signValues))));
-        } else {
-          Value partnerColumn = arith::XOrIOp::create(b, unit.columnA, c1);
-          Value yp = arith::MulFOp::create(
-              b,
-              arith::MulFOp::create(b, loadF32(x, {row, partnerColumn}),
-                                    rstdVec),
-              loadF32(weight, {partnerColumn}));
-          Value even = arith::CmpIOp::create(
-              b, arith::CmpIPredicate::eq,
-              arith::AndIOp::create(b, unit.columnA, c1), c0);
-          partner = arith::SelectOp::create(b, even,
-                                            arith::NegFOp::create(b, yp), yp);
+        auto ifOp =
+            scf::IfOp::create(b, vecF32, unit.rotated,
+                              /*addThenBlock=*/true, /*addElseBlock=*/true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          scf::YieldOp::create(b, rotate());
+          b.setInsertionPointToStart(ifOp.elseBlock());
+          scf::YieldOp::create(b, ya);
         }
-        return arith::AddFOp::create(
-            b,
-            arith::MulFOp::create(b, ya,
-                                  loadTable(cosTable, position, unit.inHeadA)),
-            arith::MulFOp::create(b, partner,
-                                  loadTable(sinTable, position, unit.inHeadA)));
-      };
-      if (!unit.rotated) {
-        storeVec(rotate(), {row, unit.columnA});
-        return;
-      }
-      auto ifOp =
-          scf::IfOp::create(b, vecF32, unit.rotated,
-                            /*addThenBlock=*/true, /*addElseBlock=*/true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        scf::YieldOp::create(b, rotate());
-        b.setInsertionPointToStart(ifOp.elseBlock());
-        scf::YieldOp::create(b, ya);
-      }
-      storeVec(ifOp.getResult(0), {row, unit.columnA});
-    });
-  }
-  if (plan.rowsPerBlock > 1 && warps > 1)
-    gpu::BarrierOp::create(b); // The next row reuses the reduction buffer.
+        storeVec(ifOp.getResult(0), {row, unit.columnA});
+      });
+    }
+  });
 }
 
 LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
@@ -713,9 +709,7 @@ void buildNormKernelBody(ImplicitLocOpBuilder &b, RmsNormOp op,
   Value zeroVec =
       arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecType)));
 
-  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
 
   // This thread's vectors: column and, for the last round, whether it is in
@@ -750,98 +744,85 @@ void buildNormKernelBody(ImplicitLocOpBuilder &b, RmsNormOp op,
     weights.push_back(ifOp.getResult(0));
   }
 
-  auto rowLoop = scf::ForOp::create(b, c0, cIndex(b, plan.rowsPerBlock), c1);
-  b.setInsertionPointToStart(rowLoop.getBody());
-  Value row = arith::AddIOp::create(
-      b, arith::MulIOp::create(b, bid, cIndex(b, plan.rowsPerBlock)),
-      rowLoop.getInductionVar());
-  auto rowIf = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows),
-      /*withElse=*/false);
-  b.setInsertionPointToStart(rowIf.thenBlock());
-
-  // 1. Load every vector of x (and of the residual) first: the sum stores
-  //    below may alias the loads for all the compiler knows, so loads after
-  //    them would wait for the ones before.
-  SmallVector<Value> xs, rs;
-  for (auto [column, cond] : llvm::zip(columns, inRow)) {
-    SmallVector<Type> types(hasResidual ? 2 : 1, vecType);
-    auto loadRow = [&, column = column]() {
-      SmallVector<Value> loaded = {load(x, {row, column})};
+  const int64_t warps = threads / 32;
+  forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
+    // 1. Load every vector of x (and of the residual) first: the sum stores
+    //    below may alias the loads for all the compiler knows, so loads after
+    //    them would wait for the ones before.
+    SmallVector<Value> xs, rs;
+    for (auto [column, cond] : llvm::zip(columns, inRow)) {
+      SmallVector<Type> types(hasResidual ? 2 : 1, vecType);
+      auto loadRow = [&, column = column]() {
+        SmallVector<Value> loaded = {load(x, {row, column})};
+        if (hasResidual)
+          loaded.push_back(load(residual, {row, column}));
+        return loaded;
+      };
+      SmallVector<Value> loaded;
+      if (!cond) {
+        loaded = loadRow();
+      } else {
+        auto ifOp = scf::IfOp::create(b, types, cond, /*addThenBlock=*/true,
+                                      /*addElseBlock=*/true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        scf::YieldOp::create(b, loadRow());
+        b.setInsertionPointToStart(ifOp.elseBlock());
+        scf::YieldOp::create(b, SmallVector<Value>(types.size(), zeroVec));
+        loaded.assign(ifOp.getResults().begin(), ifOp.getResults().end());
+      }
+      xs.push_back(loaded[0]);
       if (hasResidual)
-        loaded.push_back(load(residual, {row, column}));
-      return loaded;
-    };
-    SmallVector<Value> loaded;
-    if (!cond) {
-      loaded = loadRow();
-    } else {
-      auto ifOp = scf::IfOp::create(b, types, cond, /*addThenBlock=*/true,
-                                    /*addElseBlock=*/true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      scf::YieldOp::create(b, loadRow());
-      b.setInsertionPointToStart(ifOp.elseBlock());
-      scf::YieldOp::create(b, SmallVector<Value>(types.size(), zeroVec));
-      loaded.assign(ifOp.getResults().begin(), ifOp.getResults().end());
+        rs.push_back(loaded[1]);
     }
-    xs.push_back(loaded[0]);
-    if (hasResidual)
-      rs.push_back(loaded[1]);
-  }
 
-  // 2. With a residual, the sum rounded to the element type is stored and is
-  //    the value normalised. Sum of squares in f32.
-  SmallVector<Value> values;
-  Value sum = cF32(b, 0.0f);
-  for (auto [index, cond] : llvm::enumerate(inRow)) {
-    Value v = xs[index];
-    if (hasResidual) {
-      v = castFloat(b,
-                    arith::AddFOp::create(b, castFloat(b, v, f32),
-                                          castFloat(b, rs[index], f32)),
-                    elementType);
-      Value sumValue = v;
-      ifThen(b, cond, [&] { store(sumValue, sumOut, {row, columns[index]}); });
+    // 2. With a residual, the sum rounded to the element type is stored and is
+    //    the value normalised. Sum of squares in f32.
+    SmallVector<Value> values;
+    Value sum = cF32(b, 0.0f);
+    for (auto [index, cond] : llvm::enumerate(inRow)) {
+      Value v = xs[index];
+      if (hasResidual) {
+        v = castFloat(b,
+                      arith::AddFOp::create(b, castFloat(b, v, f32),
+                                            castFloat(b, rs[index], f32)),
+                      elementType);
+        Value sumValue = v;
+        ifThen(b, cond, [&] {
+          store(sumValue, sumOut, {row, columns[index]});
+        });
+      }
+      v = castFloat(b, v, f32);
+      values.push_back(v);
+      sum = arith::AddFOp::create(
+          b, sum,
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                      arith::MulFOp::create(b, v, v)));
     }
-    v = castFloat(b, v, f32);
-    values.push_back(v);
-    sum = arith::AddFOp::create(
-        b, sum,
-        vector::ReductionOp::create(b, vector::CombiningKind::ADD,
-                                    arith::MulFOp::create(b, v, v)));
-  }
 
-  // 3. rstd from the block-wide sum.
-  int64_t warps = threads / 32;
-  sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
-  Value rstd = math::RsqrtOp::create(
-      b, arith::AddFOp::create(
-             b,
-             arith::DivFOp::create(b, sum,
-                                   cF32(b, static_cast<float>(plan.hidden))),
-             arith::ConstantOp::create(b, op.getEpsAttr())));
-  Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
-  float offset = op.getWeightOffsetValue();
-  Value offsetVec =
-      offset != 0.0f
-          ? arith::ConstantOp::create(b, DenseElementsAttr::get(vecF32, offset))
-                .getResult()
-          : Value();
+    // 3. rstd from the block-wide sum.
+    sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
+    Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
+    Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+    float offset = op.getWeightOffsetValue();
+    Value offsetVec = offset != 0.0f
+                          ? arith::ConstantOp::create(
+                                b, DenseElementsAttr::get(vecF32, offset))
+                                .getResult()
+                          : Value();
 
-  // 4. Scale and store.
-  for (auto [index, column] : llvm::enumerate(columns)) {
-    ifThen(b, inRow[index], [&] {
-      Value w = castFloat(b, weights[index], f32);
-      if (offsetVec)
-        w = arith::AddFOp::create(b, w, offsetVec);
-      Value y = arith::MulFOp::create(
-          b, arith::MulFOp::create(b, values[index], rstdVec), w);
-      store(castFloat(b, y, elementType), out, {row, column});
-    });
-  }
-  if (plan.rowsPerBlock > 1 && warps > 1)
-    gpu::BarrierOp::create(b); // The next row reuses the reduction buffer.
+    // 4. Scale and store.
+    for (auto [index, column] : llvm::enumerate(columns)) {
+      ifThen(b, inRow[index], [&] {
+        Value w = castFloat(b, weights[index], f32);
+        if (offsetVec)
+          w = arith::AddFOp::create(b, w, offsetVec);
+        Value y = arith::MulFOp::create(
+            b, arith::MulFOp::create(b, values[index], rstdVec), w);
+        store(castFloat(b, y, elementType), out, {row, column});
+      });
+    }
+  });
 }
 
 LogicalResult RmsNormStrategy::lower(Operation *op, TileConfigAttr tile,

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import ArgumentError
+from ..nn import FP8Linear
 from ..torch_ops import fused_gated_mlp, fused_rms_norm, fused_rmsnorm_rope
 
 __all__ = [
@@ -61,6 +62,24 @@ def activation_of(module: nn.Module) -> str | None:
     return name
 
 
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _kernel_accepts(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether the fused kernels run on ``x`` with ``weight``: a non-empty contiguous
+    float16/bfloat16 CUDA tensor at a 16-byte boundary, the weight in its dtype and on its
+    device."""
+    return (
+        x.is_cuda
+        and x.dtype in _HALF_DTYPES
+        and weight.dtype == x.dtype
+        and weight.device == x.device
+        and x.numel() > 0
+        and x.is_contiguous()
+        and (torch.compiler.is_compiling() or x.data_ptr() % 16 == 0)
+    )
+
+
 class FusedGatedMLPAdapter(nn.Module):
     """A Hugging Face gated MLP (``down_proj(act_fn(gate_proj(x)) * up_proj(x))``) whose gated
     product runs as one fusedops kernel where it can: ``x`` on a CUDA device in float16 or
@@ -76,10 +95,7 @@ class FusedGatedMLPAdapter(nn.Module):
         self.activation = activation
 
     def _fusable(self, x: torch.Tensor) -> bool:
-        weight = self.gate_proj.weight
-        if not (x.is_cuda and x.dtype in (torch.float16, torch.bfloat16)):
-            return False
-        return weight.dtype == x.dtype and weight.device == x.device
+        return _kernel_accepts(x, self.gate_proj.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._fusable(x):
@@ -172,7 +188,6 @@ _RMS_NORM_OFFSETS = {
 }
 # The q/k norms fused with RoPE: those without an offset (fused_rmsnorm_rope has none).
 _QK_NORM_CLASSES = {"Qwen3RMSNorm", "Olmo2RMSNorm"}
-_HALF_DTYPES = (torch.float16, torch.bfloat16)
 _FUSED_CLASSES: dict[type, type] = {}  # original class -> its fusedops subclass
 
 
@@ -183,21 +198,6 @@ def _eps_of(norm: nn.Module) -> float | None:
         if isinstance(eps, (int, float)) and not isinstance(eps, bool):
             return float(eps)
     return None
-
-
-def _kernel_accepts(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether :func:`fused_rmsnorm_rope` runs on ``x`` with ``weight``: a non-empty contiguous
-    float16/bfloat16 CUDA tensor at a 16-byte boundary, the weight in its dtype and on its
-    device."""
-    return (
-        x.is_cuda
-        and x.dtype in _HALF_DTYPES
-        and weight.dtype == x.dtype
-        and weight.device == x.device
-        and x.numel() > 0
-        and x.is_contiguous()
-        and (torch.compiler.is_compiling() or x.data_ptr() % 16 == 0)
-    )
 
 
 def _fused_path_enabled(hidden_states: torch.Tensor, attention: nn.Module) -> bool:
@@ -644,8 +644,6 @@ def patch_fp8_linears(
     replaced (not LoRA or quantized subclasses). Returns ``{name: "fp8 <granularity>" or "left
     alone: <why>"}`` for every ``nn.Linear``."""
     _check_model(model)
-    from ..nn import FP8Linear
-
     fused = {
         id(linear)
         for module in model.modules()
