@@ -42,6 +42,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -250,17 +251,37 @@ public:
     r.blocks = llvm::divideCeil(rows, plan.rowsPerBlock);
     r.threadsPerBlock = plan.numThreads;
     r.sharedBytesPerBlock = 4 * tile.getWarps();
-    // The row's values in f32 plus addresses, rstd and the cos/sin pair.
+    // A thread holds, in their element types, x's and the weight's vectors
+    // of its units (neox rotated units: two each) and the cos and sin
+    // vectors of its rotated units; those are the same vectors for all its
+    // units where the thread count is a multiple of the rotated units per
+    // head (the compiler loads them once). ptxas needs about a quarter more
+    // for the f32 arithmetic, plus ~4 a unit for addresses and 32 for the
+    // rest (fitted to ptxas's counts for 4096- and 8192-wide rows).
+    int64_t registersPerVector = llvm::divideCeil(vectorBytes, 4);
+    double rotatedShare =
+        double(plan.rotatedUnitsPerHead) / double(plan.unitsPerHead());
+    double rotatedUnits = plan.unitsPerThread * rotatedShare;
+    double tablesPerUnit = plan.neox ? 4 : 2;
+    double tableVectors = plan.numThreads % plan.rotatedUnitsPerHead == 0
+                              ? std::min(1.0, rotatedUnits) * tablesPerUnit
+                              : rotatedUnits * tablesPerUnit;
+    double vectorsHeld = rotatedUnits * (plan.neox ? 4 : 2) +
+                         (plan.unitsPerThread - rotatedUnits) * 2 +
+                         tableVectors;
     r.registersPerThread =
-        32 + plan.vectorsPerThread() * plan.vectorWidth * 3 / 2;
+        32 + int64_t(std::ceil(1.25 * vectorsHeld * registersPerVector)) +
+        4 * plan.unitsPerThread;
     // Each input element in, each output out; weight and tables stay in L2.
     r.dramBytes = 2.0 * rows * plan.hidden * bytes;
     r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes * 3;
     r.flops = 10.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
-    // Per row: the row's loads, the reduction over the block's warps, then
-    // the weight and table loads; a block takes its rows in turn.
-    r.dependentLoads = 2;
+    // Per row: the row's and the tables' loads together (the tables' after
+    // the position's when positions are given), then the reduction over the
+    // block's warps; the weight is loaded once per block. A block takes its
+    // rows in turn.
+    r.dependentLoads = norm.getPositions() ? 2 : 1;
     r.syncWarps = tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = plan.rowsPerBlock;
     r.itemsPerThread = plan.vectorsPerThread();
@@ -312,32 +333,21 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
                                   /*nontemporal=*/false,
                                   llvm::MaybeAlign(align));
   };
-  auto loadF32 = [&](Value memref, ValueRange indices) {
-    return castFloat(b, loadVec(vecType, memref, indices, alignX), f32);
-  };
-  auto loadTable = [&](Value table, Value position, Value column) {
-    return castFloat(b, loadVec(vecCos, table, {position, column}, alignCos),
-                     f32);
-  };
   auto storeVec = [&](Value value, ValueRange indices) {
     vector::StoreOp::create(b, castFloat(b, value, elementType), out, indices,
                             /*nontemporal=*/false, llvm::MaybeAlign(alignX));
   };
-  // `value` when `cond` holds, else zeros: loads guarded by `cond`.
-  Value zeroVec =
-      arith::ConstantOp::create(b, DenseElementsAttr::get(vecF32, 0.0f));
-  auto ifLoad = [&](Value cond, function_ref<Value()> load) -> Value {
+  // `v` where `cond` holds (or always, for a null `cond`), else zeros.
+  auto selectOrZero = [&](Value cond, Value v) -> Value {
     if (!cond)
-      return load();
-    auto ifOp = scf::IfOp::create(b, vecF32, cond, /*addThenBlock=*/true,
-                                  /*addElseBlock=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, load());
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, zeroVec);
-    return ifOp.getResult(0);
+      return v;
+    return arith::SelectOp::create(
+        b, cond, v,
+        arith::ConstantOp::create(b,
+                                  cast<TypedAttr>(b.getZeroAttr(v.getType())))
+            .getResult());
   };
+  auto f32Of = [&](Value v) { return castFloat(b, v, f32); };
   auto andOrNull = [&](Value lhs, Value rhs) -> Value {
     if (!lhs)
       return rhs;
@@ -351,74 +361,109 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Value rows = memref::DimOp::create(b, x, 0);
 
   // Where each of this thread's units lies in the row (row-independent).
+  // The row's rotated units come first (head by head), then its
+  // pass-through units (partial rotary), and thread t takes units t,
+  // t + threads, ...: so a slot s of every thread is known at compile time
+  // to be rotated or pass-through but where it straddles the two, and a
+  // pass-through slot loads neither a partner nor the tables. Loads are not
+  // branched around (a divergent branch before the reduction costs more
+  // than the bytes): a unit past the row loads the row's last unit, and in
+  // a straddling slot a pass-through unit loads its own vector as its
+  // partner and the tables' first column; those values are masked out of
+  // the sum and not stored.
+  const int64_t heads = plan.hidden / plan.headDim;
+  const int64_t numRotated = heads * plan.rotatedUnitsPerHead;
+  enum class Kind { Rotated, Pass, Mixed };
   struct Unit {
+    Kind kind = Kind::Rotated;
     Value inRow;   // null when the unit always exists
-    Value rotated; // null when every unit is rotated; else i1
+    Value rotated; // Mixed: whether this thread's unit is rotated (i1)
     Value columnA; // first vector
     Value columnB; // neox partner (columnA + R/2)
     Value inHeadA; // offset of columnA in its head (index into cos/sin)
+    Value inHeadB; // neox: offset of columnB in its head
+    // Where the partner and the tables are loaded from: columnB, inHeadA
+    // and inHeadB for rotated units, in-bounds stand-ins for the others.
+    Value loadColumnB, tableA, tableB;
+    Value weightA, weightB; // the weight's vectors (element type)
+  };
+  // Column and in-head offset of rotated unit r and pass-through unit p.
+  auto rotatedGeometry = [&](Value r) {
+    Value rpu = cIndex(b, plan.rotatedUnitsPerHead);
+    Value inHead = arith::MulIOp::create(b, arith::RemUIOp::create(b, r, rpu),
+                                         cIndex(b, vec));
+    Value base = arith::MulIOp::create(b, arith::DivUIOp::create(b, r, rpu),
+                                       cIndex(b, plan.headDim));
+    return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
+                          inHead);
+  };
+  auto passGeometry = [&](Value p) {
+    Value ppu = cIndex(b, plan.passUnitsPerHead);
+    Value inHead = arith::AddIOp::create(
+        b, cIndex(b, plan.rotaryDim),
+        arith::MulIOp::create(b, arith::RemUIOp::create(b, p, ppu),
+                              cIndex(b, vec)));
+    Value base = arith::MulIOp::create(b, arith::DivUIOp::create(b, p, ppu),
+                                       cIndex(b, plan.headDim));
+    return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
+                          inHead);
   };
   SmallVector<Unit> units;
   for (int64_t s = 0; s < plan.unitsPerThread; ++s) {
     Unit unit;
-    Value u = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
-    if ((s + 1) * threads > plan.numUnits)
-      unit.inRow = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, u,
-                                         cIndex(b, plan.numUnits));
-    Value head = arith::DivUIOp::create(b, u, cIndex(b, plan.unitsPerHead()));
-    Value k = arith::RemUIOp::create(b, u, cIndex(b, plan.unitsPerHead()));
-    Value headBase = arith::MulIOp::create(b, head, cIndex(b, plan.headDim));
-    Value rotatedOffset = arith::MulIOp::create(b, k, cIndex(b, vec));
-    if (plan.passUnitsPerHead == 0) {
-      unit.inHeadA = rotatedOffset;
-    } else {
-      unit.rotated = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
-                                           cIndex(b, plan.rotatedUnitsPerHead));
-      // Pass-through units start at R within the head.
-      Value passOffset = arith::AddIOp::create(
-          b, cIndex(b, plan.rotaryDim - plan.rotatedUnitsPerHead * vec),
-          rotatedOffset);
-      unit.inHeadA =
-          arith::SelectOp::create(b, unit.rotated, rotatedOffset, passOffset);
+    const int64_t lo = s * threads, hi = (s + 1) * threads;
+    Value u = arith::AddIOp::create(b, cIndex(b, lo), tid);
+    if (hi > plan.numUnits) {
+      Value last = cIndex(b, plan.numUnits - 1);
+      unit.inRow = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, u, last);
+      u = arith::MinUIOp::create(b, u, last);
     }
-    unit.columnA = arith::AddIOp::create(b, headBase, unit.inHeadA);
-    if (neox)
-      unit.columnB = arith::AddIOp::create(b, unit.columnA, cIndex(b, half));
+    unit.kind = hi <= numRotated   ? Kind::Rotated
+                : lo >= numRotated ? Kind::Pass
+                                   : Kind::Mixed;
+    if (unit.kind == Kind::Rotated) {
+      std::tie(unit.columnA, unit.inHeadA) = rotatedGeometry(u);
+    } else if (unit.kind == Kind::Pass) {
+      std::tie(unit.columnA, unit.inHeadA) =
+          passGeometry(arith::SubIOp::create(b, u, cIndex(b, numRotated)));
+    } else {
+      Value firstPass = cIndex(b, numRotated);
+      unit.rotated =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, u, firstPass);
+      auto [rotatedColumn, rotatedInHead] = rotatedGeometry(
+          arith::MinUIOp::create(b, u, cIndex(b, numRotated - 1)));
+      auto [passColumn, passInHead] = passGeometry(arith::SubIOp::create(
+          b, arith::MaxUIOp::create(b, u, firstPass), firstPass));
+      unit.columnA =
+          arith::SelectOp::create(b, unit.rotated, rotatedColumn, passColumn);
+      unit.inHeadA =
+          arith::SelectOp::create(b, unit.rotated, rotatedInHead, passInHead);
+    }
+    if (unit.kind != Kind::Pass) {
+      auto ifRotated = [&](Value value, Value otherwise) -> Value {
+        if (!unit.rotated)
+          return value;
+        return arith::SelectOp::create(b, unit.rotated, value, otherwise);
+      };
+      unit.tableA = ifRotated(unit.inHeadA, c0);
+      if (neox) {
+        unit.columnB = arith::AddIOp::create(b, unit.columnA, cIndex(b, half));
+        unit.inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+        unit.loadColumnB = ifRotated(unit.columnB, unit.columnA);
+        unit.tableB = ifRotated(unit.inHeadB, c0);
+      }
+    }
+    // The weight once for all the block's rows.
+    unit.weightA = loadVec(vecType, weight, {unit.columnA}, alignX);
+    if (neox && unit.kind != Kind::Pass)
+      unit.weightB = loadVec(vecType, weight, {unit.loadColumnB}, alignX);
     units.push_back(unit);
   }
 
   const int64_t warps = threads / 32;
   forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
-    // 1. Load every unit, sum of squares in f32.
-    SmallVector<Value> xa, xb;
-    Value sum = cF32(b, 0.0f);
-    auto addSquares = [&](Value v) {
-      Value squares = arith::MulFOp::create(b, v, v);
-      sum = arith::AddFOp::create(
-          b, sum,
-          vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
-    };
-    for (const Unit &unit : units) {
-      Value a = ifLoad(unit.inRow, [&] {
-        return loadF32(x, {row, unit.columnA});
-      });
-      xa.push_back(a);
-      addSquares(a);
-      if (neox) {
-        Value b2 = ifLoad(andOrNull(unit.inRow, unit.rotated), [&] {
-          return loadF32(x, {row, unit.columnB});
-        });
-        xb.push_back(b2);
-        addSquares(b2);
-      }
-    }
-
-    // 2. Block-wide sum: warps reduce with shuffles, then through shared
-    // memory.
-    sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
-    Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
-
-    // The row's position; an out-of-range one poisons the row with NaN.
+    // 1. The row's position; an out-of-range one poisons the row with NaN
+    //    (its table reads use row 0).
     Value position;
     if (hasPositions) {
       Value raw = memref::LoadOp::create(b, positionsOrSeq, ValueRange{row});
@@ -431,41 +476,80 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, position,
                               maxPositions));
+    position = arith::SelectOp::create(b, positionOk, position, c0);
+
+    // 2. Every load of the row before the reduction and the first store:
+    //    the stores may alias the loads for all the compiler knows, so a
+    //    table load after a store would wait for it, and the reduction's
+    //    barrier would hold the tables' latency after the row's.
+    struct Loaded {
+      Value xa, xb, cosA, sinA, cosB, sinB;
+    };
+    SmallVector<Loaded> loaded;
+    for (const Unit &unit : units) {
+      Loaded l;
+      l.xa = loadVec(vecType, x, {row, unit.columnA}, alignX);
+      if (unit.kind != Kind::Pass) {
+        l.cosA = loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos);
+        l.sinA = loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos);
+        if (neox) {
+          l.xb = loadVec(vecType, x, {row, unit.loadColumnB}, alignX);
+          l.cosB = loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos);
+          l.sinB = loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos);
+        }
+      }
+      loaded.push_back(l);
+    }
+
+    // 3. Sum of squares in f32; the block-wide sum: warps reduce with
+    //    shuffles, then through shared memory.
+    Value sum = cF32(b, 0.0f);
+    auto addSquares = [&](Value v) {
+      Value f = f32Of(v);
+      sum = arith::AddFOp::create(
+          b, sum,
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                      arith::MulFOp::create(b, f, f)));
+    };
+    for (auto [unit, l] : llvm::zip(units, loaded)) {
+      addSquares(selectOrZero(unit.inRow, l.xa));
+      if (l.xb)
+        addSquares(selectOrZero(andOrNull(unit.inRow, unit.rotated), l.xb));
+    }
+    sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
+    Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
     rstd = arith::SelectOp::create(
         b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
-    position = arith::SelectOp::create(b, positionOk, position, c0);
     Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
 
-    // 3. Scale, rotate, store.
+    // 4. Scale, rotate, store.
     SmallVector<float> signValues;
     for (int64_t i = 0; i < vec; ++i)
       signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
-    for (auto [index, unit] : llvm::enumerate(units)) {
+    for (size_t index = 0; index < units.size(); ++index) {
+      const Unit &unit = units[index];
+      const Loaded &l = loaded[index];
       ifThen(b, unit.inRow, [&] {
         Value ya = arith::MulFOp::create(
-            b, arith::MulFOp::create(b, xa[index], rstdVec),
-            loadF32(weight, {unit.columnA}));
+            b, arith::MulFOp::create(b, f32Of(l.xa), rstdVec),
+            f32Of(unit.weightA));
+        if (unit.kind == Kind::Pass) {
+          storeVec(ya, {row, unit.columnA});
+          return;
+        }
         if (neox) {
           // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
           // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
           auto rotate = [&] {
             Value yb = arith::MulFOp::create(
-                b, arith::MulFOp::create(b, xb[index], rstdVec),
-                loadF32(weight, {unit.columnB}));
-            Value inHeadB =
-                arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+                b, arith::MulFOp::create(b, f32Of(l.xb), rstdVec),
+                f32Of(unit.weightB));
             Value outA = arith::SubFOp::create(
-                b,
-                arith::MulFOp::create(
-                    b, ya, loadTable(cosTable, position, unit.inHeadA)),
-                arith::MulFOp::create(
-                    b, yb, loadTable(sinTable, position, unit.inHeadA)));
+                b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
+                arith::MulFOp::create(b, yb, f32Of(l.sinA)));
             Value outB = arith::AddFOp::create(
-                b,
-                arith::MulFOp::create(b, yb,
-                                      loadTable(cosTable, position, inHeadB)),
-                arith::MulFOp::create(b, ya,
-                                      loadTable(sinTable, position, inHeadB)));
+                b, arith::MulFOp::create(b, yb, f32Of(l.cosB)),
+                arith::MulFOp::create(b, ya, f32Of(l.sinB)));
             storeVec(outA, {row, unit.columnA});
             storeVec(outB, {row, unit.columnB});
           };
@@ -500,9 +584,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
             Value partnerColumn = arith::XOrIOp::create(b, unit.columnA, c1);
             Value yp = arith::MulFOp::create(
                 b,
-                arith::MulFOp::create(b, loadF32(x, {row, partnerColumn}),
-                                      rstdVec),
-                loadF32(weight, {partnerColumn}));
+                arith::MulFOp::create(
+                    b, f32Of(loadVec(vecType, x, {row, partnerColumn}, alignX)),
+                    rstdVec),
+                f32Of(loadVec(vecType, weight, {partnerColumn}, alignX)));
             Value even = arith::CmpIOp::create(
                 b, arith::CmpIPredicate::eq,
                 arith::AndIOp::create(b, unit.columnA, c1), c0);
@@ -510,11 +595,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
                                               arith::NegFOp::create(b, yp), yp);
           }
           return arith::AddFOp::create(
-              b,
-              arith::MulFOp::create(
-                  b, ya, loadTable(cosTable, position, unit.inHeadA)),
-              arith::MulFOp::create(
-                  b, partner, loadTable(sinTable, position, unit.inHeadA)));
+              b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
+              arith::MulFOp::create(b, partner, f32Of(l.sinA)));
         };
         if (!unit.rotated) {
           storeVec(rotate(), {row, unit.columnA});

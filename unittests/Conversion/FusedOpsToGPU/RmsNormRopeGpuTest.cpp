@@ -46,7 +46,9 @@ std::string shapeString(const std::vector<int64_t> &shape, bool dynamicFirst,
                         ElementType type) {
   std::string s = "memref<";
   for (size_t i = 0; i < shape.size(); ++i)
-    s += (i == 0 && dynamicFirst ? std::string("?") : std::to_string(shape[i])) + "x";
+    s +=
+        (i == 0 && dynamicFirst ? std::string("?") : std::to_string(shape[i])) +
+        "x";
   return s + mlirName(type) + ">";
 }
 
@@ -64,7 +66,8 @@ std::vector<double> reference(const RmsNormCase &c, const HostArray &x,
                               const std::vector<int64_t> &positions,
                               double eps) {
   int64_t hidden = c.shape.back(), rows = product(c.shape) / hidden;
-  int64_t rotary = std::llround(c.headDim * c.rotaryFraction), half = rotary / 2;
+  int64_t rotary = std::llround(c.headDim * c.rotaryFraction),
+          half = rotary / 2;
   std::vector<double> out(rows * hidden);
   std::vector<double> y(hidden);
   for (int64_t r = 0; r < rows; ++r) {
@@ -84,9 +87,11 @@ std::vector<double> reference(const RmsNormCase &c, const HostArray &x,
       } else if (h < rotary) {
         double cs = cosT.get(p * rotary + h), sn = sinT.get(p * rotary + h);
         if (std::string(c.style) == "neox")
-          v = h < half ? y[i] * cs - y[i + half] * sn : y[i] * cs + y[i - half] * sn;
+          v = h < half ? y[i] * cs - y[i + half] * sn
+                       : y[i] * cs + y[i - half] * sn;
         else
-          v = h % 2 == 0 ? y[i] * cs - y[i + 1] * sn : y[i] * cs + y[i - 1] * sn;
+          v = h % 2 == 0 ? y[i] * cs - y[i + 1] * sn
+                         : y[i] * cs + y[i - 1] * sn;
       }
       out[r * hidden + i] = v;
     }
@@ -116,9 +121,11 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
       << ", %o: " << xType << ") attributes {llvm.emit_c_interface} {\n"
       << "  fusedops.rmsnorm_rope ins(%x, %w, %c, %s : " << xType << ", "
       << wType << ", " << tType << ", " << tType << ")"
-      << (c.explicitPositions ? " positions(%p : " + pType + ")" : std::string())
+      << (c.explicitPositions ? " positions(%p : " + pType + ")"
+                              : std::string())
       << " outs(%o : " << xType << ") head_dim = " << c.headDim
-      << " eps = " << llvm::formatv("{0:e}", eps).str() << " style = " << c.style
+      << " eps = " << llvm::formatv("{0:e}", eps).str()
+      << " style = " << c.style
       << (c.rotaryFraction != 1.0
               ? " rotary_fraction = " + std::to_string(c.rotaryFraction)
               : std::string())
@@ -168,17 +175,24 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
     auto od = xd;
     od.allocated = od.aligned = dout.get();
     if (c.explicitPositions)
-      reinterpret_cast<void (*)(void *, void *, void *, void *, void *, void *)>(
-          entry)(&xd, &wd, &cd, &sd, &pd, &od);
+      reinterpret_cast<void (*)(void *, void *, void *, void *, void *,
+                                void *)>(entry)(&xd, &wd, &cd, &sd, &pd, &od);
     else
       reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(entry)(
           &xd, &wd, &cd, &sd, &od);
   };
   switch (c.shape.size()) {
-  case 1: run3(describe<1>(dx.get(), fullShape), describe<1>(dp.get(), {1})); break;
-  case 2: run3(describe<2>(dx.get(), fullShape), describe<1>(dp.get(), rowShape)); break;
-  case 3: run3(describe<3>(dx.get(), fullShape), describe<2>(dp.get(), rowShape)); break;
-  default: FAIL() << "unsupported rank";
+  case 1:
+    run3(describe<1>(dx.get(), fullShape), describe<1>(dp.get(), {1}));
+    break;
+  case 2:
+    run3(describe<2>(dx.get(), fullShape), describe<1>(dp.get(), rowShape));
+    break;
+  case 3:
+    run3(describe<3>(dx.get(), fullShape), describe<2>(dp.get(), rowShape));
+    break;
+  default:
+    FAIL() << "unsupported rank";
   }
   EXPECT_EQ(fusedopsTakeAsyncErrorCount(), 0) << fusedopsGetLastErrorMessage();
   FUSEDOPS_ASSERT_OK(fusedopsStreamSynchronize(nullptr));
@@ -193,8 +207,9 @@ TEST_P(RmsNormRopeGpuTest, MatchesFloat64Reference) {
     for (int64_t i = 0; i < hidden; ++i) {
       double g = got[r * hidden + i];
       if (!valid) {
-        ASSERT_TRUE(std::isnan(g)) << "row " << r << " has an out-of-range "
-                                   << "position but element " << i << " = " << g;
+        ASSERT_TRUE(std::isnan(g))
+            << "row " << r << " has an out-of-range "
+            << "position but element " << i << " = " << g;
         continue;
       }
       refValid.push_back(ref[r * hidden + i]);
@@ -240,16 +255,23 @@ std::vector<RmsNormCase> cases() {
        F32, "sm_90a", "#fusedops.tile<block = [16], warps = 1>"},
       {"sm80_bf16_neox_rows4", BF16, {19, 1024}, 64, 128, "neox", 1.0, true,
        BF16, "sm_80", "#fusedops.tile<block = [4], warps = 1>"},
+      // Partial rotary where a thread's slot holds rotated units for some
+      // threads and pass-through units for others (the rest are one kind),
+      // and a pass-through slot past the row's end.
+      {"bf16_neox_partial_mixed_slot", BF16, {5, 4096}, 4096, 128, "neox",
+       0.5, true, F32, "sm_90a", "#fusedops.tile<block = [1], warps = 8>"},
+      {"f16_gptj_partial_mixed_slot", F16, {3, 7, 768}, 7, 96, "gptj", 0.25,
+       false, F16, "sm_90a", "#fusedops.tile<block = [2], warps = 1>"},
   };
   return list;
 }
 // clang-format on
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, RmsNormRopeGpuTest, ::testing::ValuesIn(cases()),
-    [](const ::testing::TestParamInfo<RmsNormCase> &info) {
-      return std::string(info.param.name);
-    });
+INSTANTIATE_TEST_SUITE_P(Cases, RmsNormRopeGpuTest,
+                         ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<RmsNormCase> &info) {
+                           return std::string(info.param.name);
+                         });
 
 } // namespace
 
@@ -260,7 +282,7 @@ namespace {
 // result as the reference.
 TEST(RmsNormRopeGraphCapture, ReplaysFromACudaGraph) {
   RmsNormCase c{"graph", ElementType::F16, {4, 8, 256}, 8, 64, "neox", 1.0,
-                false, ElementType::F32, "sm_90a"};
+                false,   ElementType::F32, "sm_90a"};
   const double eps = 1e-5;
   std::string src =
       "func.func @f(%x: memref<?x8x256xf16>, %w: memref<256xf16>, %c: "
@@ -274,8 +296,9 @@ TEST(RmsNormRopeGraphCapture, ReplaysFromACudaGraph) {
   std::unique_ptr<JitModule> jit =
       JitModule::compileForChip(src, "sm_90a", error);
   ASSERT_TRUE(jit) << error;
-  auto entry = reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
-      jit->lookupCInterface("f"));
+  auto entry =
+      reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
+          jit->lookupCInterface("f"));
   ASSERT_TRUE(entry);
 
   FUSEDOPS_REQUIRE_GPU();
