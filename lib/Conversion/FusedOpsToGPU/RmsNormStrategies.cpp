@@ -37,6 +37,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -70,6 +71,31 @@ struct RowPlan {
   int64_t unitsPerHead() const {
     return rotatedUnitsPerHead + passUnitsPerHead;
   }
+  /// The row's rotated units come first (head by head), then its
+  /// pass-through units; thread t takes units t, t + numThreads, ...
+  int64_t numRotated() const { return hidden / headDim * rotatedUnitsPerHead; }
+  /// What slot s (units s·numThreads + t) holds: rotated units, pass-through
+  /// units, or either, depending on the thread.
+  enum class SlotKind { Rotated, Pass, Mixed };
+  SlotKind slotKind(int64_t s) const {
+    int64_t lo = s * numThreads, hi = (s + 1) * numThreads;
+    return hi <= numRotated()   ? SlotKind::Rotated
+           : lo >= numRotated() ? SlotKind::Pass
+                                : SlotKind::Mixed;
+  }
+  /// The weight vectors slot s needs (neox rotated units: the partner's too).
+  int64_t weightVectors(int64_t s) const {
+    return neox && slotKind(s) != SlotKind::Pass ? 2 : 1;
+  }
+  int64_t weightVectorsPerThread() const {
+    int64_t n = 0;
+    for (int64_t s = 0; s < unitsPerThread; ++s)
+      n += weightVectors(s);
+    return n;
+  }
+  /// Bytes of the weight buffer (each thread's copy of the weight vectors it
+  /// uses), or 0 where the weight stays in registers.
+  int64_t weightBufferBytes = 0;
   /// Vectors a thread holds at most (for the register bound).
   int64_t vectorsPerThread() const { return unitsPerThread * (neox ? 2 : 1); }
 };
@@ -88,6 +114,14 @@ int64_t chooseVectorWidth(RmsNormRopeOp op) {
   return width;
 }
 
+/// At most this many vectors of the row per thread: they live in registers.
+constexpr int64_t kMaxVectorsPerThread = 32;
+
+/// The weight waits in shared memory up to this size (hidden 16384 in 16-bit
+/// types, 8192 in f32; static shared memory has 48 KiB a block), else in
+/// registers.
+constexpr int64_t kMaxWeightBufferBytes = 32 * 1024;
+
 RowPlan makePlan(RmsNormRopeOp op, TileConfigAttr tile) {
   RowPlan plan;
   plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
@@ -103,11 +137,18 @@ RowPlan makePlan(RmsNormRopeOp op, TileConfigAttr tile) {
   plan.numThreads = tile.getNumThreads();
   plan.rowsPerBlock = tile.getBlock()[0];
   plan.unitsPerThread = llvm::divideCeil(plan.numUnits, plan.numThreads);
+  if (ShapedType::isDynamic(plan.hidden) || plan.unitsPerThread < 1 ||
+      plan.unitsPerThread > kMaxVectorsPerThread)
+    return plan; // checkSupported refuses it
+  int64_t bufferBytes =
+      plan.weightVectorsPerThread() * plan.numThreads * plan.vectorWidth *
+      elementBytes(cast<ShapedType>(op.getInput().getType()).getElementType());
+  // One warp reduces with shuffles alone: no barrier stands between the
+  // buffer's stores and loads, and LLVM forwards them (registers again).
+  if (plan.numThreads > 32 && bufferBytes <= kMaxWeightBufferBytes)
+    plan.weightBufferBytes = bufferBytes;
   return plan;
 }
-
-/// At most this many vectors of the row per thread: they live in registers.
-constexpr int64_t kMaxVectorsPerThread = 32;
 
 /// The default tile of a row kernel whose row is `vectors` vectors: about
 /// four 16-byte vectors per thread, so that each thread has several loads in
@@ -166,23 +207,30 @@ Value rowRstd(ImplicitLocOpBuilder &b, Value sum, int64_t hidden,
 }
 
 /// Creates the row kernel `name` with `args` (the first a [rows, H] view),
-/// `tile`'s threads and a `warps`-float reduction buffer, builds its body
+/// `tile`'s threads, a `warps`-float reduction buffer and `moreBuffers`
+/// (workgroup memory), builds its body
 /// with `buildBody`, and launches one block per `rowsPerBlock` rows where
 /// there are rows (a zero-sized grid is a launch error).
 void emitRowKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                    StringRef name, ArrayRef<Value> args, TileConfigAttr tile,
                    int64_t rowsPerBlock,
-                   function_ref<void(gpu::GPUFuncOp)> buildBody) {
+                   function_ref<void(gpu::GPUFuncOp)> buildBody,
+                   ArrayRef<Type> moreBuffers = {}) {
   SmallVector<Type> argTypes;
   for (Value arg : args)
     argTypes.push_back(arg.getType());
   SmallVector<Type> buffers = {
       getWorkgroupBufferType({tile.getWarps()}, b.getF32Type())};
+  llvm::append_range(buffers, moreBuffers);
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
     kernel = createKernel(b, b.getLoc(), module, name, argTypes,
                           tile.getNumThreads(), buffers);
+    // `moreBuffers` take 16-byte vectors.
+    for (size_t i = 1; i < buffers.size(); ++i)
+      kernel.setWorkgroupAttributionAttr(
+          i, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(16));
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     buildBody(kernel);
   }
@@ -250,14 +298,15 @@ public:
     KernelResources r;
     r.blocks = llvm::divideCeil(rows, plan.rowsPerBlock);
     r.threadsPerBlock = plan.numThreads;
-    r.sharedBytesPerBlock = 4 * tile.getWarps();
-    // A thread holds, in their element types, x's and the weight's vectors
-    // of its units (neox rotated units: two each) and the cos and sin
+    r.sharedBytesPerBlock = 4 * tile.getWarps() + plan.weightBufferBytes;
+    // Across the reduction a thread holds, in their element types, x's
+    // vectors of its units (neox rotated units: two) and the cos and sin
     // vectors of its rotated units; those are the same vectors for all its
     // units where the thread count is a multiple of the rotated units per
-    // head (the compiler loads them once). ptxas needs about a quarter more
-    // for the f32 arithmetic, plus ~4 a unit for addresses and 32 for the
-    // rest (fitted to ptxas's counts for 4096- and 8192-wide rows).
+    // head (the compiler loads them once); and the weight's vectors where
+    // they do not wait in shared memory.
+    // ptxas uses about 2.5 registers per register of those, plus ~4 a unit
+    // (fitted to its counts for 4096- and 8192-wide rows, 1 to 8 warps).
     int64_t registersPerVector = llvm::divideCeil(vectorBytes, 4);
     double rotatedShare =
         double(plan.rotatedUnitsPerHead) / double(plan.unitsPerHead());
@@ -266,11 +315,12 @@ public:
     double tableVectors = plan.numThreads % plan.rotatedUnitsPerHead == 0
                               ? std::min(1.0, rotatedUnits) * tablesPerUnit
                               : rotatedUnits * tablesPerUnit;
-    double vectorsHeld = rotatedUnits * (plan.neox ? 4 : 2) +
-                         (plan.unitsPerThread - rotatedUnits) * 2 +
-                         tableVectors;
+    double vectorsHeld = rotatedUnits * (plan.neox ? 2 : 1) +
+                         (plan.unitsPerThread - rotatedUnits) + tableVectors;
+    if (plan.weightBufferBytes == 0)
+      vectorsHeld += plan.weightVectorsPerThread();
     r.registersPerThread =
-        32 + int64_t(std::ceil(1.25 * vectorsHeld * registersPerVector)) +
+        8 + int64_t(std::ceil(2.5 * vectorsHeld * registersPerVector)) +
         4 * plan.unitsPerThread;
     // Each input element in, each output out; weight and tables stay in L2.
     r.dramBytes = 2.0 * rows * plan.hidden * bytes;
@@ -320,6 +370,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
         cosTable = kernel.getArgument(2), sinTable = kernel.getArgument(3),
         positionsOrSeq = kernel.getArgument(4), out = kernel.getArgument(5);
   Value reduceBuffer = kernel.getWorkgroupAttributions()[0];
+  Value weightBuffer = plan.weightBufferBytes
+                           ? Value(kernel.getWorkgroupAttributions()[1])
+                           : Value();
   Type cosElementType = cast<ShapedType>(cosTable.getType()).getElementType();
 
   auto vecType = VectorType::get({vec}, elementType);
@@ -371,9 +424,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   // a straddling slot a pass-through unit loads its own vector as its
   // partner and the tables' first column; those values are masked out of
   // the sum and not stored.
-  const int64_t heads = plan.hidden / plan.headDim;
-  const int64_t numRotated = heads * plan.rotatedUnitsPerHead;
-  enum class Kind { Rotated, Pass, Mixed };
+  const int64_t numRotated = plan.numRotated();
+  using Kind = RowPlan::SlotKind;
   struct Unit {
     Kind kind = Kind::Rotated;
     Value inRow;   // null when the unit always exists
@@ -385,7 +437,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     // Where the partner and the tables are loaded from: columnB, inHeadA
     // and inHeadB for rotated units, in-bounds stand-ins for the others.
     Value loadColumnB, tableA, tableB;
-    Value weightA, weightB; // the weight's vectors (element type)
+    // The weight's vectors: their rows of the weight buffer (this thread's
+    // copy), or the vectors themselves.
+    Value weightA, weightB;
   };
   // Column and in-head offset of rotated unit r and pass-through unit p.
   auto rotatedGeometry = [&](Value r) {
@@ -408,19 +462,23 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
                           inHead);
   };
+  // The weight vector kept by keepWeight below.
+  auto weightOf = [&](Value kept) -> Value {
+    if (!weightBuffer)
+      return kept;
+    return loadVec(vecType, weightBuffer, {kept, c0}, alignX);
+  };
   SmallVector<Unit> units;
+  int64_t weightSlots = 0;
   for (int64_t s = 0; s < plan.unitsPerThread; ++s) {
     Unit unit;
-    const int64_t lo = s * threads, hi = (s + 1) * threads;
-    Value u = arith::AddIOp::create(b, cIndex(b, lo), tid);
-    if (hi > plan.numUnits) {
+    Value u = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
+    if ((s + 1) * threads > plan.numUnits) {
       Value last = cIndex(b, plan.numUnits - 1);
       unit.inRow = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, u, last);
       u = arith::MinUIOp::create(b, u, last);
     }
-    unit.kind = hi <= numRotated   ? Kind::Rotated
-                : lo >= numRotated ? Kind::Pass
-                                   : Kind::Mixed;
+    unit.kind = plan.slotKind(s);
     if (unit.kind == Kind::Rotated) {
       std::tie(unit.columnA, unit.inHeadA) = rotatedGeometry(u);
     } else if (unit.kind == Kind::Pass) {
@@ -453,10 +511,23 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
         unit.tableB = ifRotated(unit.inHeadB, c0);
       }
     }
-    // The weight once for all the block's rows.
-    unit.weightA = loadVec(vecType, weight, {unit.columnA}, alignX);
+    // The weight once for all the block's rows, into this thread's rows of
+    // the weight buffer: registers held across the reduction would limit
+    // the rows resident per SM, and shared memory loads after it need not
+    // wait for the global stores before them.
+    auto keepWeight = [&](Value column) -> Value {
+      Value vector = loadVec(vecType, weight, {column}, alignX);
+      if (!weightBuffer)
+        return vector;
+      Value slot =
+          arith::AddIOp::create(b, cIndex(b, weightSlots++ * threads), tid);
+      vector::StoreOp::create(b, vector, weightBuffer, ValueRange{slot, c0},
+                              /*nontemporal=*/false, llvm::MaybeAlign(alignX));
+      return slot;
+    };
+    unit.weightA = keepWeight(unit.columnA);
     if (neox && unit.kind != Kind::Pass)
-      unit.weightB = loadVec(vecType, weight, {unit.loadColumnB}, alignX);
+      unit.weightB = keepWeight(unit.loadColumnB);
     units.push_back(unit);
   }
 
@@ -532,7 +603,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
       ifThen(b, unit.inRow, [&] {
         Value ya = arith::MulFOp::create(
             b, arith::MulFOp::create(b, f32Of(l.xa), rstdVec),
-            f32Of(unit.weightA));
+            f32Of(weightOf(unit.weightA)));
         if (unit.kind == Kind::Pass) {
           storeVec(ya, {row, unit.columnA});
           return;
@@ -543,7 +614,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
           auto rotate = [&] {
             Value yb = arith::MulFOp::create(
                 b, arith::MulFOp::create(b, f32Of(l.xb), rstdVec),
-                f32Of(unit.weightB));
+                f32Of(weightOf(unit.weightB)));
             Value outA = arith::SubFOp::create(
                 b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
                 arith::MulFOp::create(b, yb, f32Of(l.sinA)));
@@ -650,9 +721,16 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 
   SmallVector<Value> args = {
       x, norm.getWeight(), norm.getCos(), norm.getSin(), positionsOrSeq, out};
+  Type elementType = inputType.getElementType();
   emitRowKernel(
       b, module, "rmsnorm_rope", args, tile, plan.rowsPerBlock,
-      [&](gpu::GPUFuncOp kernel) { buildKernelBody(b, norm, plan, kernel); });
+      [&](gpu::GPUFuncOp kernel) { buildKernelBody(b, norm, plan, kernel); },
+      plan.weightBufferBytes
+          ? SmallVector<Type>{getWorkgroupBufferType(
+                {plan.weightVectorsPerThread() * plan.numThreads,
+                 plan.vectorWidth},
+                elementType)}
+          : SmallVector<Type>{});
   rewriter.eraseOp(op);
   return success();
 }

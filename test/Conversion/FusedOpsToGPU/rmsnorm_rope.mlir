@@ -13,10 +13,12 @@
 //       CHECK:     gpu.launch_func @fusedops_kernels::@rmsnorm_rope blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}}) args(%[[X2]] : memref<?x4096xf16>, %[[W]] : memref<4096xf16>, %[[COS]] : memref<2048x64xf32>, %[[SIN]] : memref<2048x64xf32>, %[[SEQ]] : index, %[[O2]] : memref<?x4096xf16>)
 //   CHECK-NOT:   fusedops.
 //       CHECK: gpu.module @fusedops_kernels
-//       CHECK:   gpu.func @rmsnorm_rope({{.*}}) workgroup(%{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
-// The weight once per block; per row the position, then every load (the
-// row's and the tables') before the reduction, and none after it.
+//       CHECK:   gpu.func @rmsnorm_rope({{.*}}) workgroup(%{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>, %[[WBUF:[^ ]*]] : memref<512x8xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// The weight once per block, into each thread's rows of the weight buffer;
+// per row the position, then every global load (the row's and the tables')
+// before the reduction, and none after it but the weight buffer's.
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<4096xf16>, vector<8xf16>
+//       CHECK:     vector.store %{{.*}}, %[[WBUF]]
 //       CHECK:     scf.for
 //       CHECK:     arith.remui %{{.*}}, %{{.*}} : index
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x4096xf16>, vector<8xf16>
@@ -24,7 +26,9 @@
 //       CHECK:     gpu.shuffle  xor
 //       CHECK:     gpu.barrier
 //       CHECK:     math.rsqrt
-//   CHECK-NOT:     vector.load
+//   CHECK-NOT:     vector.load {{.*}} : memref<{{.*}}xf{{16|32}}>,
+//       CHECK:     vector.load %[[WBUF]]
+//   CHECK-NOT:     vector.load {{.*}} : memref<{{.*}}xf{{16|32}}>,
 //       CHECK:     vector.store %{{.*}} {alignment = 16 : i64} : memref<?x4096xf16>, vector<8xf16>
 func.func @implicit_positions(%x: memref<?x2048x4096xf16>, %w: memref<4096xf16>, %cos: memref<2048x64xf32>,
                               %sin: memref<2048x64xf32>, %o: memref<?x2048x4096xf16>) {
@@ -64,5 +68,18 @@ func.func @narrow_vectors(%x: memref<?x7x90xf16>, %w: memref<90xf16>, %cos: memr
                           %sin: memref<7x30xf32>, %o: memref<?x7x90xf16>) {
   fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<?x7x90xf16>, memref<90xf16>, memref<7x30xf32>, memref<7x30xf32>)
       outs(%o : memref<?x7x90xf16>) head_dim = 30 eps = 1.0e-6 style = neox
+  return
+}
+
+// -----
+
+// A weight of more than 32 KiB (12288 f32) stays in registers: the kernel has
+// the reduction buffer alone.
+// CHECK-LABEL: func.func @weight_in_registers
+//       CHECK:   gpu.func @rmsnorm_rope({{.*}}) workgroup(%{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>) kernel
+func.func @weight_in_registers(%x: memref<?x12288xf32>, %w: memref<12288xf32>, %cos: memref<64x128xf32>,
+                               %sin: memref<64x128xf32>, %o: memref<?x12288xf32>) {
+  fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<?x12288xf32>, memref<12288xf32>, memref<64x128xf32>, memref<64x128xf32>)
+      outs(%o : memref<?x12288xf32>) head_dim = 128 eps = 1.0e-6 style = neox
   return
 }

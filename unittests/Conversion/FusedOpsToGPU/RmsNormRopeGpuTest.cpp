@@ -262,6 +262,9 @@ std::vector<RmsNormCase> cases() {
        0.5, true, F32, "sm_90a", "#fusedops.tile<block = [1], warps = 8>"},
       {"f16_gptj_partial_mixed_slot", F16, {3, 7, 768}, 7, 96, "gptj", 0.25,
        false, F16, "sm_90a", "#fusedops.tile<block = [2], warps = 1>"},
+      // A weight too large for the shared-memory copy stays in registers.
+      {"f32_neox_weight_in_registers", F32, {3, 12288}, 3, 128, "neox", 1.0,
+       true, F32, "sm_90a"},
   };
   return list;
 }
