@@ -16,12 +16,20 @@
 //     (dims [i, i+V) and [i+R/2, i+R/2+V) of one head), so one thread holds
 //     both partners and no thread needs another's data; for gptj one vector
 //     (its pairs are adjacent); the dims a partial rotary leaves alone are
-//     single-vector units too;
-//   * each thread loads its units with 16-byte vector loads, sums squares in
-//     f32, and the block reduces with warp shuffles and, for several warps,
-//     one shared-memory exchange (blockAllReduceSum);
-//   * it scales by rstd and the weight, rotates with the position's cos/sin
-//     entries (rmsnorm_rope) and stores with 16-byte vector stores.
+//     single-vector units, numbered after the rotated ones so that most of
+//     a thread's units are of one kind at compile time;
+//   * each thread issues every load of a row (x, the residual, the row's
+//     cos/sin vectors) before it reduces or stores anything: stores may
+//     alias the loads for all the compiler knows, so a load after a store
+//     waits for it, and loads after the reduction add their latency to the
+//     row's;
+//   * it sums squares in f32, and the block reduces with warp shuffles and,
+//     for several warps, one shared-memory exchange (blockAllReduceSum);
+//   * it scales by rstd and the weight, rotates (rmsnorm_rope) and stores
+//     with 16-byte vector stores. The weight is loaded once per block; the
+//     rmsnorm_rope kernel keeps it in shared memory (each thread its own
+//     vectors) so that its registers across the reduction hold x and the
+//     tables only, and more rows stay resident per SM.
 //
 // The vector width V is the widest (at most 16 bytes) that divides the
 // hidden size (and for RoPE the head size and the rotated half), so a vector
