@@ -476,6 +476,17 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
       return kept;
     return loadVec(vecType, weightBuffer, {kept, c0}, alignX);
   };
+  // The weight's vectors on their way into the buffer. A store waits for
+  // its vector's load, and the warp with it: with one row per block they are
+  // stored after the row's loads are issued, so that the two latencies
+  // overlap; with several rows, before the row loop.
+  SmallVector<std::pair<Value, Value>> pendingWeights;
+  auto storePendingWeights = [&] {
+    for (auto [vector, slot] : pendingWeights)
+      vector::StoreOp::create(b, vector, weightBuffer, ValueRange{slot, c0},
+                              /*nontemporal=*/false, llvm::MaybeAlign(alignX));
+    pendingWeights.clear();
+  };
   SmallVector<Unit> units;
   int64_t weightSlots = 0;
   for (int64_t s = 0; s < plan.unitsPerThread; ++s) {
@@ -529,8 +540,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
         return vector;
       Value slot =
           arith::AddIOp::create(b, cIndex(b, weightSlots++ * threads), tid);
-      vector::StoreOp::create(b, vector, weightBuffer, ValueRange{slot, c0},
-                              /*nontemporal=*/false, llvm::MaybeAlign(alignX));
+      pendingWeights.emplace_back(vector, slot);
       return slot;
     };
     unit.weightA = keepWeight(unit.columnA);
@@ -538,6 +548,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
       unit.weightB = keepWeight(unit.loadColumnB);
     units.push_back(unit);
   }
+  if (plan.rowsPerBlock > 1)
+    storePendingWeights();
 
   const int64_t warps = threads / 32;
   forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
@@ -579,6 +591,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
       }
       loaded.push_back(l);
     }
+    storePendingWeights();
 
     // 3. Sum of squares in f32; the block-wide sum: warps reduce with
     //    shuffles, then through shared memory.

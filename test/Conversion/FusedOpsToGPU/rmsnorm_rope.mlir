@@ -14,15 +14,16 @@
 //   CHECK-NOT:   fusedops.
 //       CHECK: gpu.module @fusedops_kernels
 //       CHECK:   gpu.func @rmsnorm_rope({{.*}}) workgroup(%{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>, %[[WBUF:[^ ]*]] : memref<512x8xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
-// The weight once per block, into each thread's rows of the weight buffer;
-// per row the position, then every global load (the row's and the tables')
-// before the reduction, and none after it but the weight buffer's.
+// The weight once per block, then per row the position and every global
+// load (the row's and the tables'); with one row per block, the weight goes
+// into each thread's rows of the weight buffer after those loads (a store
+// waits for its load); no global load after the reduction.
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<4096xf16>, vector<8xf16>
-//       CHECK:     vector.store %{{.*}}, %[[WBUF]]
 //       CHECK:     scf.for
 //       CHECK:     arith.remui %{{.*}}, %{{.*}} : index
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x4096xf16>, vector<8xf16>
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<2048x64xf32>, vector<8xf32>
+//       CHECK:     vector.store %{{.*}}, %[[WBUF]]
 //       CHECK:     gpu.shuffle  xor
 //       CHECK:     gpu.barrier
 //       CHECK:     math.rsqrt
