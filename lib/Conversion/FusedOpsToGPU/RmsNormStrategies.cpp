@@ -216,9 +216,9 @@ Value rowRstd(ImplicitLocOpBuilder &b, Value sum, int64_t hidden,
 
 /// Creates the row kernel `name` with `args` (the first a [rows, H] view),
 /// `tile`'s threads, a `warps`-float reduction buffer and `moreBuffers`
-/// (workgroup memory), builds its body
-/// with `buildBody`, and launches one block per `rowsPerBlock` rows where
-/// there are rows (a zero-sized grid is a launch error).
+/// (workgroup memory, 16-byte aligned), builds its body with `buildBody`,
+/// and launches one block per `rowsPerBlock` rows where there are rows (a
+/// zero-sized grid is a launch error).
 void emitRowKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                    StringRef name, ArrayRef<Value> args, TileConfigAttr tile,
                    int64_t rowsPerBlock,
