@@ -35,7 +35,9 @@
 //     the tensor's scale, and the IEEE bits of non-negative floats order as
 //     unsigned integers, so a u32 atomic max does it); then the elementwise
 //     kernel quantizes with that scale. x is read twice: the second read
-//     comes from L2 where x fits there.
+//     comes from L2 where x fits there, and where it does not, the second
+//     pass takes the tiles in reverse order, starting with those the first
+//     pass read last (still in L2).
 //
 // Scales follow the op: amax over finite elements (NaN and ±inf ignored),
 // scale = max(amax, 1e-12) / fp8_max as an f32 division, and
@@ -468,9 +470,10 @@ public:
   QuantKernelBuilder(ImplicitLocOpBuilder &b, const QuantPlan &plan)
       : b(b), plan(plan), f32(b.getF32Type()) {}
 
-  /// Elementwise: converts the tile at block (x: row tile, y: column tile).
-  /// Arguments: input, scale, output.
-  void buildElementwise(gpu::GPUFuncOp kernel);
+  /// Elementwise: converts the tile at block (x: row tile, y: column tile),
+  /// or with `lastTilesFirst` the tile at the mirrored block (the last tile
+  /// at block 0). Arguments: input, scale, output.
+  void buildElementwise(gpu::GPUFuncOp kernel, bool lastTilesFirst = false);
 
   /// Dynamic row quantize. Arguments: x, q, scale [M].
   void buildRowAbsMax(gpu::GPUFuncOp kernel);
@@ -829,12 +832,22 @@ void QuantKernelBuilder::storeDequantized(Value q, Value scale, Value out,
                           llvm::MaybeAlign(getAlignment(plan.outputType)));
 }
 
-void QuantKernelBuilder::buildElementwise(gpu::GPUFuncOp kernel) {
+void QuantKernelBuilder::buildElementwise(gpu::GPUFuncOp kernel,
+                                          bool lastTilesFirst) {
   Value input = kernel.getArgument(0), scale = kernel.getArgument(1),
         output = kernel.getArgument(2);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value rowTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value colTile = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  auto tileOf = [&](gpu::Dimension dim) -> Value {
+    Value block = gpu::BlockIdOp::create(b, dim);
+    if (!lastTilesFirst)
+      return block;
+    return arith::SubIOp::create(
+        b,
+        arith::SubIOp::create(b, gpu::GridDimOp::create(b, dim), cIndex(b, 1)),
+        block);
+  };
+  Value rowTile = tileOf(gpu::Dimension::x);
+  Value colTile = tileOf(gpu::Dimension::y);
   Value rows = memref::DimOp::create(b, input, 0);
   Value rowBase = arith::MulIOp::create(b, rowTile, cIndex(b, plan.tileRows));
   Value colBase = arith::MulIOp::create(b, colTile, cIndex(b, plan.tileCols));
@@ -1071,10 +1084,11 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
   Value rowTiles =
       arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.tileRows));
   Value colTiles = cIndex(b, llvm::divideCeil(plan.cols, plan.tileCols));
-  auto buildElementwiseKernel = [&](StringRef name) {
+  auto buildElementwiseKernel = [&](StringRef name,
+                                    bool lastTilesFirst = false) {
     return makeKernel(b, module, name, {input, scale, output}, plan.numThreads,
                       noBuffers, [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
-                        builder.buildElementwise(k);
+                        builder.buildElementwise(k, lastTilesFirst);
                       });
   };
 
@@ -1135,8 +1149,12 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
                      builder.buildTensorAbsMax(k);
                    });
     launch(b, absMax, rowTiles, colTiles, plan.numThreads, {input, scale});
-    launch(b, buildElementwiseKernel("quantize_tensor"), rowTiles, colTiles,
-           plan.numThreads, {input, scale, output});
+    // The second pass over x takes the tiles in the first's reverse order:
+    // blocks start in block order, so it begins with the tiles the first
+    // read last, which L2 still holds where x is larger than L2.
+    launch(b,
+           buildElementwiseKernel("quantize_tensor", /*lastTilesFirst=*/true),
+           rowTiles, colTiles, plan.numThreads, {input, scale, output});
     break;
   }
   }

@@ -87,7 +87,8 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 
 // Dynamic tensor scale: the scale buffer is set to the scale of an all-zero
 // tensor (also for M = 0), raised by one u32 atomic max per block, then read
-// by the elementwise kernel.
+// by the elementwise kernel, which takes the tiles in reverse block order
+// (the first pass's last tiles, still in L2, first).
 // CHECK-LABEL: func.func @tensor_dynamic
 //  CHECK-SAME:   (%[[X:.*]]: memref<?x200xf16>, %[[Q:.*]]: memref<?x200xf8E4M3FN>, %[[S:.*]]: memref<f32>)
 //       CHECK:   scf.if
@@ -105,6 +106,10 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     memref.extract_aligned_pointer_as_index
 //       CHECK:     llvm.atomicrmw umax %{{.*}}, %{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
 //       CHECK:   gpu.func @quantize_tensor(
+//       CHECK:     %[[BX:.*]] = gpu.block_id  x
+//       CHECK:     %[[GX:.*]] = gpu.grid_dim  x
+//       CHECK:     %[[LAST:.*]] = arith.subi %[[GX]], %c1
+//       CHECK:     arith.subi %[[LAST]], %[[BX]]
 //       CHECK:     %[[TS:.*]] = memref.load %{{.*}}[] : memref<f32>
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x200xf16>, vector<8xf16>
 //       CHECK:     vector.broadcast %[[TS]]
@@ -196,6 +201,7 @@ func.func @dequantize_block128(%q: memref<?x4096xf8E5M2>, %s: memref<?x32xf32>, 
 // CHECK-LABEL: func.func @dequantize_tensor
 //       CHECK:   gpu.launch_func @fusedops_kernels::@dequantize_tensor
 //       CHECK:   gpu.func @dequantize_tensor(
+//   CHECK-NOT:     gpu.grid_dim
 //       CHECK:     memref.load %{{.*}}[] : memref<f32>
 //       CHECK:     vector.load %{{.*}} : memref<?x100xf8E4M3FN>, vector<4xf8E4M3FN>
 //       CHECK:     arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
