@@ -441,34 +441,32 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     Value columnA; // first vector
     Value columnB; // neox partner (columnA + R/2)
     Value inHeadA; // offset of columnA in its head (index into cos/sin)
-    Value inHeadB; // neox: offset of columnB in its head
-    // Where the partner and the tables are loaded from: columnB, inHeadA
-    // and inHeadB for rotated units, in-bounds stand-ins for the others.
+    // Where the partner and the tables are loaded from: columnB and the
+    // in-head offsets of columnA and columnB for rotated units, in-bounds
+    // stand-ins for the others.
     Value loadColumnB, tableA, tableB;
     // The weight's vectors: their rows of the weight buffer (this thread's
     // copy), or the vectors themselves.
     Value weightA, weightB;
   };
-  // Column and in-head offset of rotated unit r and pass-through unit p.
-  auto rotatedGeometry = [&](Value r) {
-    Value rpu = cIndex(b, plan.rotatedUnitsPerHead);
-    Value inHead = arith::MulIOp::create(b, arith::RemUIOp::create(b, r, rpu),
-                                         cIndex(b, vec));
-    Value base = arith::MulIOp::create(b, arith::DivUIOp::create(b, r, rpu),
-                                       cIndex(b, plan.headDim));
+  // Column and in-head offset of the i-th unit of a kind that has `perHead`
+  // units per head, the first at dim `firstDim` of its head.
+  auto geometry = [&](Value i, int64_t perHead, int64_t firstDim) {
+    Value inHead = arith::MulIOp::create(
+        b, arith::RemUIOp::create(b, i, cIndex(b, perHead)), cIndex(b, vec));
+    if (firstDim)
+      inHead = arith::AddIOp::create(b, cIndex(b, firstDim), inHead);
+    Value base = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, i, cIndex(b, perHead)),
+        cIndex(b, plan.headDim));
     return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
                           inHead);
   };
+  auto rotatedGeometry = [&](Value r) {
+    return geometry(r, plan.rotatedUnitsPerHead, 0);
+  };
   auto passGeometry = [&](Value p) {
-    Value ppu = cIndex(b, plan.passUnitsPerHead);
-    Value inHead = arith::AddIOp::create(
-        b, cIndex(b, plan.rotaryDim),
-        arith::MulIOp::create(b, arith::RemUIOp::create(b, p, ppu),
-                              cIndex(b, vec)));
-    Value base = arith::MulIOp::create(b, arith::DivUIOp::create(b, p, ppu),
-                                       cIndex(b, plan.headDim));
-    return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
-                          inHead);
+    return geometry(p, plan.passUnitsPerHead, plan.rotaryDim);
   };
   // The weight vector kept by keepWeight below.
   auto weightOf = [&](Value kept) -> Value {
@@ -525,9 +523,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
       unit.tableA = ifRotated(unit.inHeadA, c0);
       if (neox) {
         unit.columnB = arith::AddIOp::create(b, unit.columnA, cIndex(b, half));
-        unit.inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+        Value inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
         unit.loadColumnB = ifRotated(unit.columnB, unit.columnA);
-        unit.tableB = ifRotated(unit.inHeadB, c0);
+        unit.tableB = ifRotated(inHeadB, c0);
       }
     }
     // The weight once for all the block's rows, into this thread's rows of
@@ -839,7 +837,11 @@ public:
     r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes;
     r.flops = 5.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
-    // Per row: the row's loads, the reduction, then the weight's loads.
+    // Per row: the row's loads (x and the residual together), then the
+    // reduction; the weight is loaded once per block, yet two latencies are
+    // charged: the picks were measured with that (95-101 % of a same-bytes
+    // copy, docs/perf/memory-ops.md), and with one the pick at 16384×4096
+    // moves to a tile not measured yet.
     r.dependentLoads = 2;
     r.syncWarps = tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = plan.rowsPerBlock;
