@@ -7,14 +7,19 @@
 CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
 (4096³ row scales), ``scaled-mm`` (the baseline: ``torch._scaled_mm`` on the ``fp8`` case's
 inputs), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``mlp-decode1`` (the same at M = 1),
-``fp8-decode`` (FP8 row M = 16, 4096→11008); default ``mlp fp8``. Each case compiles and warms
-up first, then makes one last call (the profiled launch when ``-c`` counts one per case); prints nothing.
+``fp8-decode`` (FP8 row M = 16, 4096→11008); default ``mlp fp8``. Each case makes its inputs,
+then calls the op twice (compile and warm-up, then the launch to profile: ``-c`` counts two per
+case); prints nothing. A ``#fusedops.tile<...>`` argument pins the GEMM tile of the cases after it
+(``-`` for the compiler's pick again).
 """
 
+import contextlib
 import sys
 
-import fusedops
 import torch
+
+import fusedops
+from fusedops.torch_ops import _tuning
 
 
 def gated(m: int, n: int, k: int):
@@ -55,12 +60,17 @@ CASES = {
     "fp8-decode": lambda: fp8(16, 11008, 4096, "row"),
 }
 
-names = sys.argv[1:] or ["mlp", "fp8"]
-for name in names:
-    if name not in CASES:
+args = sys.argv[1:] or ["mlp", "fp8"]
+for name in args:
+    if name not in CASES and name != "-" and not name.startswith("#fusedops.tile<"):
         sys.exit(f"profile-gemm: unknown case {name!r}; one of {', '.join(CASES)}")
-for name in names:
-    call = CASES[name]()
-    for _ in range(2):
-        call()
-    torch.cuda.synchronize()
+tile = None
+for name in args:
+    if name == "-" or name.startswith("#fusedops.tile<"):
+        tile = None if name == "-" else name
+        continue
+    call = CASES[name]()  # inputs (quantized with the compiler's own tiles)
+    with _tuning(tile) if tile else contextlib.nullcontext():
+        for _ in range(2):
+            call()
+        torch.cuda.synchronize()

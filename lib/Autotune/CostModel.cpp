@@ -135,6 +135,15 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
     double stepCost =
         r.tmaRing ? chip.ringStepSeconds
                   : chip.kStepSeconds * (1.0 + 1.0 / double(blocksPerSm)) / 1.5;
+    // A cluster's blocks refill a slot once both gave it back (a remote
+    // arrival, and the slower block sets the pace): half a ring step more.
+    // Fitted to the interleaved H200 sweep of docs/perf/gemm-engine.md v9,
+    // where 2×1 clusters measured 3 % slower to 5 % faster than the same
+    // tiles alone (FP8 within the noise, the gated MLP 1-3.5 % faster) while
+    // the L2 bytes they save alone made the model predict 3-6 % faster
+    // everywhere.
+    if (r.tmaRing && r.clusterBlocks > 1)
+      stepCost += 0.5 * chip.ringStepSeconds;
     e.computeSeconds =
         double(waves) * double(r.kSteps) * (stepMath / pipeline + stepCost);
   } else {

@@ -69,6 +69,9 @@ constexpr int kCaptureModeThreadLocal = 1;
 /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: a kernel's opt-in to
 /// more than 48 KiB of dynamic shared memory.
 constexpr int kFuncAttrMaxDynamicSharedBytes = 8;
+/// CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH: blocks per cluster along x of
+/// a kernel compiled with a fixed cluster.
+constexpr int kFuncAttrRequiredClusterWidth = 11;
 
 struct Driver {
   void *handle = nullptr;
@@ -87,6 +90,7 @@ struct Driver {
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule,
                                   const char *) = nullptr;
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int) = nullptr;
+  CUresult (*cuFuncGetAttribute)(int *, int, CUfunction) = nullptr;
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **) = nullptr;
@@ -199,6 +203,7 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuModuleUnload, {"cuModuleUnload"});
     bind(driver.cuModuleGetFunction, {"cuModuleGetFunction"});
     bind(driver.cuFuncSetAttribute, {"cuFuncSetAttribute"});
+    bind(driver.cuFuncGetAttribute, {"cuFuncGetAttribute"});
     bind(driver.cuLaunchKernel, {"cuLaunchKernel"});
     bind(driver.cuStreamCreate, {"cuStreamCreate"});
     bind(driver.cuStreamDestroy, {"cuStreamDestroy_v2", "cuStreamDestroy"});
@@ -444,6 +449,9 @@ struct fusedops_function_st {
     CUfunction function = nullptr;
     /// The dynamic shared memory this context's function is opted into.
     std::atomic<uint32_t> sharedBytes{0};
+    /// Blocks per cluster along x the kernel was compiled for (PTX
+    /// .reqnctapercluster; 1 without): a grid must be a multiple of it.
+    uint32_t clusterWidth = 1;
   };
   std::array<Resolved, kMaxContexts> resolved;
   std::atomic<int> numResolved{0};
@@ -481,7 +489,8 @@ static fusedops_status moduleIn(const Driver *driver, fusedops_module module,
 /// opts in.
 static fusedops_status functionIn(const Driver *driver,
                                   fusedops_function function, CUcontext context,
-                                  uint32_t sharedBytes, CUfunction *out) {
+                                  uint32_t sharedBytes, CUfunction *out,
+                                  uint32_t *clusterWidth = nullptr) {
   fusedops_function_st::Resolved *resolved = nullptr;
   int n = function->numResolved.load(std::memory_order_acquire);
   for (int i = 0; i < n && !resolved; ++i)
@@ -515,6 +524,11 @@ static fusedops_status functionIn(const Driver *driver,
       resolved = &function->resolved[n];
       resolved->context = context;
       resolved->function = cuFunction;
+      int width = 0;
+      if (driver->cuFuncGetAttribute(&width, kFuncAttrRequiredClusterWidth,
+                                     cuFunction) == kCudaSuccess &&
+          width > 1)
+        resolved->clusterWidth = static_cast<uint32_t>(width);
       function->numResolved.store(n + 1, std::memory_order_release);
     }
   }
@@ -527,6 +541,8 @@ static fusedops_status functionIn(const Driver *driver,
     resolved->sharedBytes.store(sharedBytes, std::memory_order_relaxed);
   }
   *out = resolved->function;
+  if (clusterWidth)
+    *clusterWidth = resolved->clusterWidth;
   return FUSEDOPS_SUCCESS;
 }
 
@@ -1035,19 +1051,24 @@ static fusedops_status runPlan(const Driver *driver, fusedops_launch_plan plan,
         return status;
       params[map.param] = maps[i].bytes;
     }
+    CUfunction function = nullptr;
+    uint32_t clusterWidth = 1;
+    if (fusedops_status status =
+            functionIn(driver, launch.function, context,
+                       launch.sharedMemoryBytes, &function, &clusterWidth))
+      return status;
     uint32_t gridX = launch.grid[0];
     if (launch.gridPerSm) {
       int sms = 0;
       if (fusedops_status status = getMultiprocessorCount(driver, &sms))
         return status;
-      gridX = static_cast<uint32_t>(
-          std::min<uint64_t>(gridX, uint64_t(sms) * launch.gridPerSm));
+      // Whole clusters of the resident blocks (the host code's rounding,
+      // Wgmma.cpp): a grid of a clustered kernel is a multiple of its width.
+      uint64_t resident = uint64_t(sms) * launch.gridPerSm;
+      resident =
+          std::max<uint64_t>(resident - resident % clusterWidth, clusterWidth);
+      gridX = static_cast<uint32_t>(std::min<uint64_t>(gridX, resident));
     }
-    CUfunction function = nullptr;
-    if (fusedops_status status =
-            functionIn(driver, launch.function, context,
-                       launch.sharedMemoryBytes, &function))
-      return status;
     FUSEDOPS_CHECK(driver->cuLaunchKernel(
         function, gridX, launch.grid[1], launch.grid[2], launch.block[0],
         launch.block[1], launch.block[2], launch.sharedMemoryBytes,

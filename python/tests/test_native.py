@@ -54,6 +54,16 @@ SOURCES = {
     "fp8_gemm_fast_accum": cg.fp8_gemm_source(
         32, 256, 256, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row", fast_accum=True
     ),
+    # A 2×1 cluster of the sm_90a mainloop: its persistent grid is rounded to whole clusters.
+    "fp8_gemm_cluster": (
+        cg.with_tile(
+            cg.fp8_gemm_source(300, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row")[
+                0
+            ],
+            "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4, cluster = [2]>",
+        ),
+        cg.fp8_gemm_source(300, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row")[1],
+    ),
     "quantize_block": cg.quantize_source(256, 384, "bf16", "f8E4M3FN", granularity="block128"),
     "dequantize_tensor": cg.dequantize_source(16, 64, "f8E5M2", "f32", granularity="tensor"),
 }
@@ -336,6 +346,9 @@ def test_every_op_gets_a_launch_plan(name: str) -> None:
             assert all(m["swizzle_bytes"] in (32, 64, 128) for m in maps)
             assert all(m["param"] >= len(launch["params"]) - len(maps) for m in maps)
             assert launch["grid_per_sm"] >= 1
+            # Clustered: fixed in the kernel, so the runtime rounds the grid to whole clusters.
+            if name.endswith("cluster"):
+                assert ".reqnctapercluster 2, 1, 1" in module.kernel_image.decode()
         else:
             assert not maps and launch["grid_per_sm"] == 0
     assert used == set(range(len(args))), "every argument reaches a kernel"

@@ -73,6 +73,21 @@
 // SM90: wgmma.wait_group.sync.aligned 0;
 // SM90: fma.rn.f32
 
+// A 2×1 cluster: fixed in the kernel (so cuLaunchKernel launches clusters),
+// a cluster barrier after the mbarriers' initialisation, B's half tile
+// multicast to both blocks, the slot given back to the other block through
+// its mapped mbarrier (release at CTA scope: no membar before it).
+// SM90-LABEL: .entry fp8_gemm_2(
+// SM90: .explicitcluster
+// SM90: .reqnctapercluster 2, 1, 1
+// SM90: fence.mbarrier_init.release.cluster;
+// SM90: barrier.cluster.arrive;
+// SM90: barrier.cluster.wait;
+// SM90: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [
+// SM90: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster
+// SM90: mapa.shared::cluster.u64
+// SM90: mbarrier.arrive.shared::cluster.b64
+
 func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11264x4096xbf16>, %wu: memref<11264x4096xbf16>, %o: memref<?x11264xbf16>) {
   fusedops.gated_mlp ins(%x, %wg, %wu : memref<?x4096xbf16>, memref<11264x4096xbf16>, memref<11264x4096xbf16>) outs(%o : memref<?x11264xbf16>) activation = silu {tile = #fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>}
   return
@@ -90,5 +105,10 @@ func.func @fp8_fast(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>,
 
 func.func @fp8_block(%a: memref<512x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<4x32xf32>, %sb: memref<32x32xf32>, %o: memref<512x4096xbf16>) {
   fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<512x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<4x32xf32>, memref<32x32xf32>) outs(%o : memref<512x4096xbf16>) granularity = block128 {tile = #fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4>}
+  return
+}
+
+func.func @fp8_cluster(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<?xf32>, %sb: memref<4096xf32>, %o: memref<?x4096xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row {tile = #fusedops.tile<block = [128, 128, 128], warps = 8, stages = 5, cluster = [2]>}
   return
 }

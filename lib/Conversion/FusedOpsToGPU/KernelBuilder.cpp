@@ -172,9 +172,6 @@ kernel::checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
   if (tile.getBlock().size() != 3)
     return op->emitOpError()
            << "'tile' " << tile << " must give block = [BM, BN, BK]";
-  if (!tile.getCluster().empty())
-    return op->emitOpError()
-           << "'tile' of the " << kernelName << " kernel takes no cluster";
   std::string problem = getPlanProblem();
   if (!problem.empty())
     return op->emitOpError() << "'tile' " << tile << " does not fit the "

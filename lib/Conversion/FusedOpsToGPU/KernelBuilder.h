@@ -53,9 +53,9 @@ void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);
 
 /// The checks every GEMM kernel shares: contiguous global buffers, static
 /// and non-empty N and K (of `what`, the B operand), K a whole number of
-/// 16-byte copies, block = [BM, BN, BK], no cluster (`kernelName` says
-/// whose); then the mainloop's own, `getPlanProblem` ("" when the tile
-/// fits; called only once the rest passed).
+/// 16-byte copies, block = [BM, BN, BK]; then the mainloop's own (the
+/// cluster among them), `getPlanProblem` ("" when the tile fits; called
+/// only once the rest passed), reported as not fitting `kernelName`.
 LogicalResult checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
                                 int64_t k, int64_t elementBytes, StringRef what,
                                 StringRef kernelName,

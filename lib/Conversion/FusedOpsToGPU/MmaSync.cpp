@@ -194,6 +194,8 @@ kernel::MmaSyncGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
   plan.threads = tile.getNumThreads();
   plan.warpsN = tile.getWarps() >= 2 ? 2 : 1;
   plan.warpsM = tile.getWarps() / plan.warpsN;
+  plan.clustered = llvm::any_of(tile.getCluster(),
+                                [](int64_t blocks) { return blocks != 1; });
   plan.n = n;
   plan.k = k;
   plan.numB = numB;
@@ -236,8 +238,10 @@ std::string kernel::MmaSyncGemmPlan::getUnsupportedReason(
   llvm::raw_string_ostream os(reason);
   int64_t chunksA = bm * bk / chunkElements(),
           chunksB = bn * bk / chunkElements();
-  if (bk % mmaK() != 0 || bm % warpsM != 0 || bn % warpsN != 0 ||
-      warpTileM() % 16 != 0 || warpTileN() % 8 != 0)
+  if (clustered)
+    os << "the mma.sync mainloop takes no cluster (drop 'cluster')";
+  else if (bk % mmaK() != 0 || bm % warpsM != 0 || bn % warpsN != 0 ||
+           warpTileM() % 16 != 0 || warpTileN() % 8 != 0)
     os << "BK must be a multiple of " << mmaK() << " and each warp's tile ("
        << warpsM << "×" << warpsN << " warps) a multiple of 16×8";
   else if (bk % chunkElements() != 0 || chunksA % threads != 0 ||

@@ -68,6 +68,9 @@ struct MmaSyncGemmPlan {
   /// Block128 scales: each 128 of K is summed apart and added in with the
   /// scale the caller gives (two accumulator sets).
   bool blockScales = false;
+  /// Whether the tile asks for a cluster of more than one block (which
+  /// this mainloop does not build).
+  bool clustered = false;
 
   static MmaSyncGemmPlan get(TileConfigAttr tile, int64_t n, int64_t k,
                              int64_t numB, Type aType, Type bType,

@@ -220,6 +220,11 @@ LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
           Value kb = arith::DivUIOp::create(
               b, arith::MulIOp::create(b, kt, cIndex(b, plan.bk)),
               cIndex(b, 128));
+          // A cluster's second tile may lie wholly past M (its rows are
+          // not stored): read the last row block's scales there.
+          if (plan.clusterBlocks() > 1)
+            m0 = arith::MinUIOp::create(
+                b, m0, arith::SubIOp::create(b, rowsM, cIndex(b, 1)));
           return loadFp8BlockScale(b, args, m0, n0, kb);
         };
         buildWgmmaGemm(

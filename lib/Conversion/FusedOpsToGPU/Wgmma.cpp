@@ -70,6 +70,7 @@ WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
   plan.bk = tile.getBlock()[2];
   plan.stages = tile.getStages();
   plan.warpgroups = tile.getWarps() / 4;
+  plan.cluster.assign(tile.getCluster().begin(), tile.getCluster().end());
   plan.n = n;
   plan.k = k;
   plan.numB = numB;
@@ -122,6 +123,17 @@ WgmmaGemmPlan::getUnsupportedReason(const KernelTarget &target) const {
     os << "BN must be a multiple of 8 from 8 to 256 (wgmma's N)";
   else if (!target.info->hasTma)
     os << target.chip << " has no TMA (the mainloop's loads)";
+  else if (llvm::any_of(ArrayRef(cluster).drop_front(),
+                        [](int64_t d) { return d != 1; }) ||
+           clusterBlocks() > 2)
+    os << "the cluster must be [1] or [2] (two blocks of vertically adjacent "
+          "tiles sharing the B tiles)";
+  else if (clusterBlocks() > 1 && !target.info->hasClusters)
+    os << target.chip << " has no thread-block clusters (drop 'cluster')";
+  else if (clusterBlocks() > 1 && bRowsPerBlock() % 8 != 0)
+    os << "BN must be a multiple of " << 8 * clusterBlocks() << " with a "
+       << clusterBlocks() << "-block cluster (each block loads BN / "
+       << clusterBlocks() << " rows of B, whole 8-row swizzle atoms)";
   else if (stages < 2)
     os << "needs at least 2 stages (a K tile loads while another is read)";
   else if (accumulatorsPerThread() > 192)
@@ -367,21 +379,31 @@ static constexpr int64_t kProducerRegisters = 40;
 static constexpr int64_t kMmaRegisters = 232;
 
 /// Emits `body(tile, first)` for every output tile of this block of the
-/// persistent grid (tiles blockIdx.x, + gridDim.x, ...), `first` being the
-/// number of K tiles this block's earlier output tiles put through the ring.
-static void forEachTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
-                        const WgmmaTileSchedule &schedule,
-                        function_ref<void(Value tile, Value first)> body) {
+/// persistent grid (tiles blockIdx.x, + gridDim.x, ...; with a cluster, the
+/// cluster's tiles: cluster c of the grid's C takes tiles c, c + C, ...),
+/// `first` being the number of K tiles this block's earlier output tiles
+/// put through the ring. Returns the number of K tiles all of them did.
+static Value forEachTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                         const WgmmaTileSchedule &schedule,
+                         function_ref<void(Value tile, Value first)> body) {
   const int64_t numK = llvm::divideCeil(plan.k, plan.bk);
+  auto perCluster = [&](Value blocks) -> Value {
+    if (plan.clusterBlocks() == 1)
+      return blocks;
+    return arith::DivUIOp::create(b, blocks, cIndex(b, plan.clusterBlocks()));
+  };
   auto loop = scf::ForOp::create(
-      b, gpu::BlockIdOp::create(b, gpu::Dimension::x), schedule.numTiles,
-      gpu::GridDimOp::create(b, gpu::Dimension::x), ValueRange{cIndex(b, 0)});
+      b, perCluster(gpu::BlockIdOp::create(b, gpu::Dimension::x)),
+      schedule.numTiles,
+      perCluster(gpu::GridDimOp::create(b, gpu::Dimension::x)),
+      ValueRange{cIndex(b, 0)});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
   Value first = loop.getRegionIterArgs()[0];
   body(loop.getInductionVar(), first);
   scf::YieldOp::create(
       b, ValueRange{arith::AddIOp::create(b, first, cIndex(b, numK))});
+  return loop.getResult(0);
 }
 
 void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
@@ -432,18 +454,46 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   auto empty = [&](Value slot) {
     return full(arith::AddIOp::create(b, slot, cIndex(b, stages)));
   };
+  // With a cluster, every block of it writes half of each B tile into the
+  // other's slot and signals the other's `full` mbarrier at the same
+  // offset, so a slot is empty once the MMA warpgroups of both blocks gave
+  // it back: one thread per MMA warpgroup arrives on each block's `empty`.
+  const bool clustered = plan.clusterBlocks() > 1;
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
     Value one = arith::ConstantIntOp::create(b, b.getI32Type(), 1);
-    Value mmaThreads =
-        arith::ConstantIntOp::create(b, b.getI32Type(), plan.warpgroups * 128);
+    Value releases = arith::ConstantIntOp::create(
+        b, b.getI32Type(),
+        clustered ? plan.warpgroups * plan.clusterBlocks()
+                  : plan.warpgroups * 128);
     for (int64_t s = 0; s < stages; ++s) {
       NVVM::MBarrierInitOp::create(b, full(cIndex(b, s)), one, Value());
-      NVVM::MBarrierInitOp::create(b, empty(cIndex(b, s)), mmaThreads, Value());
+      NVVM::MBarrierInitOp::create(b, empty(cIndex(b, s)), releases, Value());
     }
     NVVM::FenceMbarrierInitOp::create(b);
   });
-  gpu::BarrierOp::create(b);
+  // The other block's mbarriers must be initialized before a copy or an
+  // arrival reaches them.
+  if (clustered) {
+    NVVM::ClusterArriveOp::create(b, /*aligned=*/nullptr);
+    NVVM::ClusterWaitOp::create(b, /*aligned=*/nullptr);
+  } else {
+    gpu::BarrierOp::create(b);
+  }
+  // This block's place in its cluster (blocks of a cluster are consecutive
+  // in x): its tile is the rank-th BM rows of the cluster's tile, and it
+  // loads the rank-th part of each B tile.
+  Value rank = clustered ? Value(arith::RemUIOp::create(
+                               b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                               cIndex(b, plan.clusterBlocks())))
+                         : c0;
+  auto originOf = [&](Value tile) -> std::pair<Value, Value> {
+    auto [m0, n0] = schedule.origin(b, tile);
+    if (clustered)
+      m0 = arith::AddIOp::create(
+          b, m0, arith::MulIOp::create(b, rank, cIndex(b, plan.bm)));
+    return {m0, n0};
+  };
   auto waitFor = [&](Value barrier, Value use) {
     Value parity = toI32(b, arith::AndIOp::create(b, use, c1));
     NVVM::MBarrierTryWaitParityOp::create(
@@ -487,49 +537,87 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
       Value txBytes = arith::ConstantIntOp::create(
           b, b.getI32Type(), (plan.bm + plan.numB * plan.bn) * plan.rowBytes());
       auto clusterPtr = LLVM::LLVMPointerType::get(ctx, 7);
-      forEachTile(b, plan, schedule, [&](Value tile, Value first) {
-        auto [m0, n0] = schedule.origin(b, tile);
-        auto kOf = kOrder(tile);
-        auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), c1);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(loop.getBody());
-        Value kt = loop.getInductionVar();
-        Value c = arith::AddIOp::create(b, first, kt);
-        Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
-        Value use = arith::DivUIOp::create(b, c, cIndex(b, stages));
-        // The slot's previous use given back by every MMA thread.
-        ifThen(
-            b,
-            arith::CmpIOp::create(b, arith::CmpIPredicate::uge, c,
-                                  cIndex(b, stages)),
-            [&] { waitFor(empty(slot), arith::SubIOp::create(b, use, c1)); });
-        Value barrier = full(slot);
-        NVVM::MBarrierArriveExpectTxOp::create(b, Type(), barrier, txBytes,
-                                               NVVM::MemScopeKind::CTA,
-                                               /*relaxed=*/false, Value());
-        // Elements past M, N or K read as zeros: TMA fills them and still
-        // counts the whole box.
-        Value k0 =
-            toI32(b, arith::MulIOp::create(b, kOf(kt), cIndex(b, plan.bk)));
-        auto load = [&](int64_t operand, Value row0, int64_t rows) {
-          Value destination = arith::AddIOp::create(
-              b, ringAddresses[operand],
-              arith::MulIOp::create(b, slot,
-                                    cIndex(b, rows * plan.rowBytes())));
-          NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-              b,
-              LLVM::AddrSpaceCastOp::create(b, clusterPtr,
-                                            sharedPointer(b, destination)),
-              tensorMaps[operand], ValueRange{k0, toI32(b, row0)}, barrier,
-              /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
-              /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
-              /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
-              /*predicate=*/Value());
-        };
-        load(0, m0, plan.bm);
-        for (int64_t i = 0; i < plan.numB; ++i)
-          load(1 + i, n0, plan.bn);
-      });
+      Value issued =
+          forEachTile(b, plan, schedule, [&](Value tile, Value first) {
+            auto [m0, n0] = originOf(tile);
+            auto kOf = kOrder(tile);
+            auto loop = scf::ForOp::create(b, c0, cIndex(b, numK), c1);
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(loop.getBody());
+            Value kt = loop.getInductionVar();
+            Value c = arith::AddIOp::create(b, first, kt);
+            Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
+            Value use = arith::DivUIOp::create(b, c, cIndex(b, stages));
+            // The slot's previous use given back by every MMA thread.
+            ifThen(b,
+                   arith::CmpIOp::create(b, arith::CmpIPredicate::uge, c,
+                                         cIndex(b, stages)),
+                   [&] {
+                     waitFor(empty(slot), arith::SubIOp::create(b, use, c1));
+                   });
+            Value barrier = full(slot);
+            NVVM::MBarrierArriveExpectTxOp::create(b, Type(), barrier, txBytes,
+                                                   NVVM::MemScopeKind::CTA,
+                                                   /*relaxed=*/false, Value());
+            // Elements past M, N or K read as zeros: TMA fills them and still
+            // counts the whole box.
+            Value k0 =
+                toI32(b, arith::MulIOp::create(b, kOf(kt), cIndex(b, plan.bk)));
+            // `rows` rows from row0 into the slot's rows from `slotRow` on; a
+            // multicast load lands at the same offset in every block of the
+            // cluster and signals each one's `full` mbarrier there.
+            auto load = [&](int64_t operand, Value row0, int64_t slotRows,
+                            Value slotRow, Value multicastMask) {
+              Value destination = arith::AddIOp::create(
+                  b, ringAddresses[operand],
+                  arith::MulIOp::create(
+                      b,
+                      arith::AddIOp::create(
+                          b,
+                          arith::MulIOp::create(b, slot, cIndex(b, slotRows)),
+                          slotRow),
+                      cIndex(b, plan.rowBytes())));
+              NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+                  b,
+                  LLVM::AddrSpaceCastOp::create(b, clusterPtr,
+                                                sharedPointer(b, destination)),
+                  tensorMaps[operand], ValueRange{k0, toI32(b, row0)}, barrier,
+                  /*im2colOffsets=*/ValueRange{}, multicastMask,
+                  /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+                  /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
+                  /*predicate=*/Value());
+            };
+            load(0, m0, plan.bm, c0, Value());
+            // With a cluster, this block's part of each B tile, for every
+            // block.
+            Value bRow =
+                arith::MulIOp::create(b, rank, cIndex(b, plan.bRowsPerBlock()));
+            Value everyBlock =
+                clustered ? Value(arith::ConstantIntOp::create(
+                                b, b.getI16Type(),
+                                (int64_t(1) << plan.clusterBlocks()) - 1))
+                          : Value();
+            for (int64_t i = 0; i < plan.numB; ++i)
+              load(1 + i, arith::AddIOp::create(b, n0, bRow), plan.bn, bRow,
+                   everyBlock);
+          });
+      // With a cluster, the other block's MMA warpgroups still read this
+      // block's slots and arrive on its mbarriers: the block stays until
+      // every slot was given back for its last use.
+      if (clustered)
+        for (int64_t j = 0; j < stages; ++j) {
+          Value c = arith::AddIOp::create(b, issued, cIndex(b, j));
+          ifThen(b,
+                 arith::CmpIOp::create(b, arith::CmpIPredicate::uge, c,
+                                       cIndex(b, stages)),
+                 [&] {
+                   waitFor(
+                       empty(arith::RemUIOp::create(b, c, cIndex(b, stages))),
+                       arith::SubIOp::create(
+                           b, arith::DivUIOp::create(b, c, cIndex(b, stages)),
+                           c1));
+                 });
+        }
     });
   }
 
@@ -544,12 +632,39 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
     waitFor(full(slot), arith::DivUIOp::create(b, c, cIndex(b, stages)));
   };
+  // Without a cluster every MMA thread arrives. With one, thread 0 of each
+  // MMA warpgroup arrives on this block's `empty` and thread 32 (another
+  // warp) on the other block's: a warpgroup's wgmmas are one operation, so
+  // once one thread's wait returned, none of them reads the slot. The remote
+  // arrival keeps the default release at CTA scope (CUTLASS's ClusterBarrier
+  // does the same): with release at cluster scope ptxas puts a MEMBAR.ALL.GPU
+  // before it, the warpgroup's next wgmma waits for that warp, and FP8 4096³
+  // took 0.23 instead of 0.17 ms on an H200 (docs/perf/gemm-engine.md v9).
+  Value inWarpgroup = arith::RemUIOp::create(b, mmaTid, cIndex(b, 128));
   auto release = [&](Value c) {
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, stages));
-    NVVM::MBarrierArriveOp::create(b, Type(), empty(slot), Value());
+    if (!clustered) {
+      NVVM::MBarrierArriveOp::create(b, Type(), empty(slot), Value());
+      return;
+    }
+    ifThen(b,
+           arith::CmpIOp::create(b, arith::CmpIPredicate::eq, inWarpgroup, c0),
+           [&] {
+             NVVM::MBarrierArriveOp::create(b, Type(), empty(slot), Value());
+           });
+    ifThen(b,
+           arith::CmpIOp::create(b, arith::CmpIPredicate::eq, inWarpgroup,
+                                 cIndex(b, 32)),
+           [&] {
+             Value other = arith::XOrIOp::create(b, rank, c1);
+             Value remote =
+                 NVVM::MapaOp::create(b, LLVM::LLVMPointerType::get(ctx, 7),
+                                      empty(slot), toI32(b, other));
+             NVVM::MBarrierArriveOp::create(b, Type(), remote, Value());
+           });
   };
   forEachTile(b, plan, schedule, [&](Value tile, Value first) {
-    auto [m0, n0] = schedule.origin(b, tile);
+    auto [m0, n0] = originOf(tile);
     buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
                  release, kOrder(tile), kTileScale, epilogue);
   });
@@ -639,8 +754,8 @@ void kernel::buildAndLaunchWgmmaGemm(
   SmallVector<Value> matrices = {a};
   llvm::append_range(matrices, bs);
   for (auto [i, matrix] : llvm::enumerate(matrices)) {
-    auto [map, encoded] =
-        buildTensorMap(b, plan, matrix, i == 0 ? plan.bm : plan.bn);
+    auto [map, encoded] = buildTensorMap(
+        b, plan, matrix, i == 0 ? plan.bm : plan.bRowsPerBlock());
     launchArgs.push_back(map);
     rows = arith::SelectOp::create(b, encoded, rows, cIndex(b, 0));
   }
@@ -658,10 +773,16 @@ void kernel::buildAndLaunchWgmmaGemm(
     // One block per SM: ptxas then honours setmaxnreg's register split.
     if (plan.warpgroups > 1)
       kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+    // The cluster is fixed at compile time (PTX .reqnctapercluster), so a
+    // plain cuLaunchKernel launches clusters of it.
+    if (plan.clusterBlocks() > 1)
+      kernel.setKnownClusterSizeAttr(b.getDenseI32ArrayAttr(
+          {static_cast<int32_t>(plan.clusterBlocks()), 1, 1}));
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    // Tiles of the schedule: a cluster's, clusterBlocks() · BM rows high.
     Value tilesM = arith::CeilDivUIOp::create(
         b, memref::DimOp::create(b, kernel.getArgument(0), 0),
-        cIndex(b, plan.bm));
+        cIndex(b, plan.bm * plan.clusterBlocks()));
     WgmmaTileSchedule schedule;
     schedule.numTiles = arith::MulIOp::create(b, tilesM, cIndex(b, tilesN));
     // Static rows decide it from M; dynamic rows from the rows the kernel
@@ -670,8 +791,9 @@ void kernel::buildAndLaunchWgmmaGemm(
     // class kernel 5-11 % against the static one (docs/perf/shape-classes.md).
     schedule.rotateK =
         plan.rowsHint > 0
-            ? Value(arith::ConstantIntOp::create(b, plan.rowsHint <= plan.bm,
-                                                 /*width=*/1))
+            ? Value(arith::ConstantIntOp::create(
+                  b, plan.rowsHint <= plan.bm * plan.clusterBlocks(),
+                  /*width=*/1))
             : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tilesM,
                                           cIndex(b, 1)));
     // Grouped order: tiles walk kGroupRows tile rows down a column of tiles
@@ -690,18 +812,27 @@ void kernel::buildAndLaunchWgmmaGemm(
           b, firstM, arith::RemUIOp::create(b, inGroup, groupRows));
       Value tileN = arith::DivUIOp::create(b, inGroup, groupRows);
       return std::make_pair(
-          Value(arith::MulIOp::create(b, tileM, cIndex(b, plan.bm))),
+          Value(arith::MulIOp::create(
+              b, tileM, cIndex(b, plan.bm * plan.clusterBlocks()))),
           Value(arith::MulIOp::create(b, tileN, cIndex(b, plan.bn))));
     };
     buildBody(b, kernel, schedule);
   }
   // A persistent grid: as many blocks as fit on the device at once, each
-  // walking its share of the tiles (fewer where there are fewer tiles).
+  // walking its share of the tiles (fewer where there are fewer tiles);
+  // with a cluster, whole clusters (the launch plan's runtime rounds the
+  // same way, from the kernel's required cluster width).
+  const int64_t clusterBlocks = plan.clusterBlocks();
   Value tiles = arith::MulIOp::create(
-      b, arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm)),
-      cIndex(b, tilesN));
+      b,
+      arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm * clusterBlocks)),
+      cIndex(b, tilesN * clusterBlocks));
   Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
                                          cIndex(b, plan.blocksPerSm(target)));
+  if (clusterBlocks > 1)
+    resident = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, resident, cIndex(b, clusterBlocks)),
+        cIndex(b, clusterBlocks));
   launchIfRows(b, kernel, rows, arith::MinUIOp::create(b, tiles, resident),
                cIndex(b, 1), plan.threads(), launchArgs, plan.sharedBytes());
 }
@@ -717,6 +848,13 @@ kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
           tiles.push_back(TileConfigAttr::get(
               ctx, {kWarpgroupRows * warpgroups, bn, rowBytes / elementBytes},
               4 * warpgroups, stages, /*cluster=*/{}));
+  // 2×1 clusters of the 128-row tiles with 128-byte rows (the ones that
+  // read the most from L2 per output).
+  for (int64_t bn : {128, 192, 256})
+    for (int64_t stages : {3, 4, 5, 6})
+      tiles.push_back(TileConfigAttr::get(
+          ctx, {2 * kWarpgroupRows, bn, 128 / elementBytes}, 8, stages,
+          /*cluster=*/{2}));
   return tiles;
 }
 
@@ -729,7 +867,10 @@ static constexpr double kTmaLoadLatencyFactor = 3;
 
 KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                                           int64_t outBytes) {
-  int64_t rowBlocks = llvm::divideCeil(m, plan.bm);
+  // A cluster's blocks all run, and multiply, where its last tiles lie past
+  // M (decode: M ≤ BM leaves one of two idle).
+  int64_t rowBlocks =
+      llvm::alignTo(llvm::divideCeil(m, plan.bm), plan.clusterBlocks());
   int64_t colBlocks = llvm::divideCeil(plan.n, plan.bn);
   int64_t eb = plan.elementBytes();
   KernelResources r;
@@ -745,9 +886,13 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
   double out = double(m) * plan.n * outBytes;
   r.dramBytes = a + plan.numB * b + out;
   // Grouped order: within a group of kGroupRows tile rows a weight tile is
-  // read once from DRAM for all of them.
-  r.l2Bytes = a * colBlocks + plan.numB * b * rowBlocks + out;
-  r.flops = 2.0 * m * plan.n * plan.k * plan.numB;
+  // read once from DRAM for all of them. A cluster's blocks read each B
+  // tile once for all of them (multicast).
+  r.l2Bytes = a * colBlocks +
+              plan.numB * b * rowBlocks / double(plan.clusterBlocks()) + out;
+  double rowsMultiplied =
+      plan.clusterBlocks() > 1 ? double(rowBlocks * plan.bm) : double(m);
+  r.flops = 2.0 * rowsMultiplied * plan.n * plan.k * plan.numB;
   r.unit = eb == 1 ? KernelResources::ComputeUnit::TensorFp8
                    : KernelResources::ComputeUnit::TensorF16;
   // wgmma reads its operands from shared memory asynchronously: no
@@ -764,5 +909,6 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
                             (plan.bm + plan.numB * plan.bn) * plan.rowBytes();
   r.loadLatencyFactor = kTmaLoadLatencyFactor;
   r.tmaRing = true;
+  r.clusterBlocks = plan.clusterBlocks();
   return r;
 }

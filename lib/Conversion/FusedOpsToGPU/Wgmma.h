@@ -33,6 +33,11 @@ namespace mlir::fusedops::kernel {
 /// per warpgroup.
 struct WgmmaGemmPlan {
   int64_t bm = 0, bn = 0, bk = 0, stages = 0, warpgroups = 0;
+  /// The tile's `cluster`: [] or [1] (one block), or [2] (a 2×1 cluster:
+  /// two blocks computing vertically adjacent output tiles, each loading
+  /// half of every B tile for both with TMA multicast, so that each block
+  /// reads a quarter to a third fewer bytes from L2).
+  SmallVector<int64_t, 3> cluster;
   /// Static N and K of the problem.
   int64_t n = 0, k = 0;
   /// B operands sharing A (gated_mlp: gate and up).
@@ -61,6 +66,10 @@ struct WgmmaGemmPlan {
   int64_t rowBytes() const { return bk * elementBytes(); }
   /// K of one wgmma: 32 bytes of each row (16 for 16-bit, 32 for FP8).
   int64_t mmaK() const { return 32 / elementBytes(); }
+  /// Blocks of a cluster, all along M (1 without a cluster).
+  int64_t clusterBlocks() const { return cluster.empty() ? 1 : cluster[0]; }
+  /// Rows of B each block of a cluster loads (for all of them).
+  int64_t bRowsPerBlock() const { return bn / clusterBlocks(); }
   /// Threads per block: the producer warpgroup and the MMA warpgroups.
   int64_t threads() const { return (warpgroups + 1) * 128; }
   /// Tensor maps the kernel takes (its last parameters): A, then each B.

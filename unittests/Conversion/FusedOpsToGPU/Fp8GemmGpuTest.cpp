@@ -59,6 +59,8 @@ struct Fp8GemmCase {
   const char *chip;
   /// The op's fast_accum (sm_90a: the tensor cores' sums over all of K).
   bool fastAccum = false;
+  /// A pinned #fusedops.tile (else the compiler's pick).
+  const char *tile = nullptr;
 };
 
 void PrintTo(const Fp8GemmCase &c, std::ostream *os) { *os << c.name; }
@@ -98,7 +100,9 @@ void checkFp8Gemm(const Fp8GemmCase &c, bool staticRows) {
       << ", " << saT << ", " << sbT << ")"
       << (c.bias ? " bias(%bias : " + biasT + ")" : std::string())
       << " outs(%o : " << oT << ") granularity = " << g
-      << (c.fastAccum ? " fast_accum" : "") << "\n  return\n}\n";
+      << (c.fastAccum ? " fast_accum" : "")
+      << (c.tile ? std::string(" {tile = ") + c.tile + "}" : std::string())
+      << "\n  return\n}\n";
 
   std::string error;
   std::unique_ptr<JitModule> jit =
@@ -256,6 +260,26 @@ std::vector<Fp8GemmCase> cases() {
        512, 1024, "sm_90a", true},
       {"tensor_fast_accum_bf16_bias_3x300x512", "tensor", true, false, BF16,
        true, 3, 300, 512, "sm_90a", true},
+      // 2×1 clusters (each block multicasts half of the B tile to both):
+      // 3 row tiles, the second cluster's second one past M (its block
+      // scales read in bounds); one row; several cluster tiles per cluster
+      // (16 · 16 = 256 on at most 66 clusters); BN 256 (128-row halves).
+      {"block_e4m3_bf16_cluster_257x300x384", "block128", true, true, BF16,
+       false, 257, 300, 384, "sm_90a", false,
+       "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4, "
+       "cluster = [2]>"},
+      {"row_e4m3_f32_cluster_1x192x512", "row", true, true, F32, true, 1, 192,
+       512, "sm_90a", false,
+       "#fusedops.tile<block = [128, 192, 128], warps = 8, stages = 4, "
+       "cluster = [2]>"},
+      {"tensor_e4m3_bf16_cluster_persistent_4096x2048x640", "tensor", true,
+       true, BF16, true, 4096, 2048, 640, "sm_90a", false,
+       "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 5, "
+       "cluster = [2]>"},
+      {"row_fast_accum_f16_cluster_300x512x1024", "row", true, false, F16,
+       false, 300, 512, 1024, "sm_90a", true,
+       "#fusedops.tile<block = [128, 256, 128], warps = 8, stages = 4, "
+       "cluster = [2]>"},
       {"sm80_row_e4m3_f16", "row", true, true, F16, true, 129, 192, 256,
        "sm_80"},
       {"sm80_block_e5m2_f32", "block128", false, false, F32, false, 200, 256,

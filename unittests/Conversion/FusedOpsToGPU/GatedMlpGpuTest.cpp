@@ -181,6 +181,39 @@ std::vector<GatedMlpCase> cases() {
        "sm_90a",
        "#fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>"},
       {"bf16_silu_4096x384x512", BF16, {4096}, 384, 512, "silu", "sm_90a"},
+      // 2×1 clusters (each block multicasts half of the Wg and Wu tiles to
+      // both): 3 row tiles, so the second cluster's second tile lies past
+      // M; N off the tile.
+      {"bf16_silu_cluster_257x200x512",
+       BF16,
+       {257},
+       200,
+       512,
+       "silu",
+       "sm_90a",
+       "#fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4, "
+       "cluster = [2]>"},
+      // One row: the cluster's second block multiplies zeros only.
+      {"f16_gelu_cluster_1x256x256",
+       F16,
+       {1},
+       256,
+       256,
+       "gelu",
+       "sm_90a",
+       "#fusedops.tile<block = [128, 192, 64], warps = 8, stages = 3, "
+       "cluster = [2]>"},
+      // More cluster tiles (32 · 9 = 288) than an H200 holds clusters (66):
+      // several tiles per cluster of the persistent grid.
+      {"bf16_silu_cluster_persistent_8192x1152x256",
+       BF16,
+       {8192},
+       1152,
+       256,
+       "silu",
+       "sm_90a",
+       "#fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4, "
+       "cluster = [2]>"},
       {"sm80_f16_silu", F16, {257}, 192, 256, "silu", "sm_80"},
       {"sm80_bf16_gelu", BF16, {33}, 96, 328, "gelu", "sm_80"},
   };

@@ -86,6 +86,9 @@ struct KernelResources {
   /// Multistage kernels: the K steps run through a warp-specialized TMA ring
   /// (the chip's ring step cost) instead of block barriers (its K step cost).
   bool tmaRing = false;
+  /// TMA rings shared by a cluster of this many blocks (multicast loads):
+  /// each K step also waits for the other blocks' MMA warps.
+  int64_t clusterBlocks = 1;
   int64_t launches = 1;
 };
 

@@ -440,13 +440,20 @@ static bool isMultiprocessorCount(Value value) {
 }
 
 /// k if `value` is (SMs of the device) · k with k constant: how host code
-/// sizes a persistent grid (the product folds away for k = 1).
+/// sizes a persistent grid (the product folds away for k = 1), possibly
+/// rounded down to whole clusters, (SMs · k) / c · c, which the runtime
+/// repeats from the kernel's required cluster width.
 static std::optional<int64_t> matchBlocksPerSm(Value value) {
   if (isMultiprocessorCount(value))
     return 1;
   auto mul = value.getDefiningOp<arith::MulIOp>();
   if (!mul)
     return std::nullopt;
+  if (auto div = mul.getLhs().getDefiningOp<arith::DivUIOp>()) {
+    std::optional<int64_t> c = constantIndex(div.getRhs());
+    if (c && *c > 1 && constantIndex(mul.getRhs()) == c)
+      return matchBlocksPerSm(div.getLhs());
+  }
   for (auto [count, factor] : {std::pair(mul.getLhs(), mul.getRhs()),
                                std::pair(mul.getRhs(), mul.getLhs())}) {
     std::optional<int64_t> k = constantIndex(factor);
