@@ -54,16 +54,6 @@ SOURCES = {
     "fp8_gemm_fast_accum": cg.fp8_gemm_source(
         32, 256, 256, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row", fast_accum=True
     ),
-    # A 2×1 cluster of the sm_90a mainloop: its persistent grid is rounded to whole clusters.
-    "fp8_gemm_cluster": (
-        cg.with_tile(
-            cg.fp8_gemm_source(300, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row")[
-                0
-            ],
-            "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4, cluster = [2]>",
-        ),
-        cg.fp8_gemm_source(300, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row")[1],
-    ),
     "quantize_block": cg.quantize_source(256, 384, "bf16", "f8E4M3FN", granularity="block128"),
     "dequantize_tensor": cg.dequantize_source(16, 64, "f8E5M2", "f32", granularity="tensor"),
 }
@@ -353,6 +343,26 @@ def test_every_op_gets_a_launch_plan(name: str) -> None:
             assert not maps and launch["grid_per_sm"] == 0
     assert used == set(range(len(args))), "every argument reaches a kernel"
     assert module.launch_plan("absent") is None
+
+
+def test_a_clustered_gemm_gets_a_persistent_launch_plan() -> None:
+    # A 2×1 cluster is fixed in the kernel (so cuLaunchKernel launches clusters); host code
+    # rounds the persistent grid down to whole clusters, which the plan replays (the runtime
+    # rounds by the kernel's required cluster width). The mma.sync mainloop refuses clusters.
+    tile = "#fusedops.tile<block = [128, 128, 128], warps = 8, stages = 4, cluster = [2]>"
+    source, args = cg.fp8_gemm_source(
+        300, 256, 512, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row"
+    )
+    module = _native.compile_module(cg.with_tile(source, tile), chip="sm_90a", fmt="isa")
+    assert ".reqnctapercluster 2, 1, 1" in module.kernel_image.decode()
+    plan = module.launch_plan("kernel")
+    assert plan is not None and len(plan["launches"]) == 1
+    launch = plan["launches"][0]
+    assert launch["grid_per_sm"] == 1 and len(launch["tensor_maps"]) == 2
+    # A's boxes are BM = 128 rows, B's half of BN = 128.
+    assert sorted(m["box_rows"] for m in launch["tensor_maps"]) == [64, 128]
+    with pytest.raises(CompilationError, match="the mma.sync mainloop takes no cluster"):
+        _native.compile_module(cg.with_tile(source, tile), chip="sm_80", fmt="isa")
 
 
 def test_launch_plan_needs_a_gpu_to_run() -> None:

@@ -88,13 +88,15 @@ def FusedOps_TileConfigAttr : FusedOps_Attr<"TileConfig", "tile"> {
     * `warps`: warps per thread block (a power of two, at most 32).
     * `stages`: depth of the shared-memory software pipeline (default 1).
     * `cluster`: thread-block cluster shape, Hopper only (optional; at most
-      3 dims, product at most 16).
+      3 dims, product at most 16). The sm_90a GEMM mainloop builds `[2]`:
+      two blocks computing vertically adjacent tiles, each loading half of
+      every B tile for both (TMA multicast); the other kernels take none.
 
     Example:
 
     ```mlir
     #fusedops.tile<block = [128, 128, 32], warps = 4, stages = 3>
-    #fusedops.tile<block = [128, 256, 64], warps = 8, stages = 4, cluster = [2, 1]>
+    #fusedops.tile<block = [128, 192, 64], warps = 8, stages = 3, cluster = [2]>
     ```
 
     The autotuner writes this attribute on ops that have none; a tile the user
