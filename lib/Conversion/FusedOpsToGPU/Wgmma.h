@@ -48,7 +48,8 @@ struct WgmmaGemmPlan {
   /// and are then added to f32 sums, times the tile's scale where one is
   /// given (block-scaled FP8). Hopper's FP8 wgmma accumulates with about 14
   /// bits of mantissa (DeepSeek-V3 §3.3.2); this keeps the sums in f32.
-  /// Two accumulator sets: the sums and the tile's products.
+  /// The sums and the tile's products: two accumulator sets, three where
+  /// they fit (overlapsPromotion).
   bool promote = false;
   /// For dynamic rows: the row count the kernel is tuned for (the op's
   /// rows hint, getEstimatedRows); 0 for static rows. It fixes choices the
@@ -74,9 +75,20 @@ struct WgmmaGemmPlan {
   int64_t threads() const { return (warpgroups + 1) * 128; }
   /// Tensor maps the kernel takes (its last parameters): A, then each B.
   int64_t numTensorMaps() const { return 1 + numB; }
+  /// At most this many f32 accumulators per thread (of the MMA warpgroups'
+  /// 232 registers after setmaxnreg).
+  static constexpr int64_t kMaxAccumulators = 192;
+  /// Promoted with two product sets where three sets fit the two MMA
+  /// warpgroups' registers: a K tile's wgmmas run while the previous K
+  /// tile's products are added to the sums (else each K tile waits for its
+  /// wgmmas and adds them with the tensor cores idle, but for the other MMA
+  /// warpgroup). One-warpgroup tiles (decode) keep the wait: not measured.
+  bool overlapsPromotion() const {
+    return promote && warpgroups == 2 && numB * bn / 2 * 3 <= kMaxAccumulators;
+  }
   /// f32 accumulator registers per thread.
   int64_t accumulatorsPerThread() const {
-    return numB * bn / 2 * (promote ? 2 : 1);
+    return numB * bn / 2 * (overlapsPromotion() ? 3 : promote ? 2 : 1);
   }
   /// Dynamic shared memory: the rings of A and of each B, a full and an
   /// empty mbarrier per slot, plus 1 KiB to align them to the swizzle

@@ -75,17 +75,29 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memre
 // -----
 
 // fp8_gemm with row scales, sm_90a: promoted, every K tile's products
-// from zero (scale-d zero on its first wgmma), waited for, given back and
-// added to the f32 sums.
+// from zero (scale-d zero on its first wgmma), given back and added to the
+// f32 sums. The 128×128 tile has room for two product sets: in groups of 4
+// K tiles (32 of them: 8 groups), a K tile's wgmmas are issued before the
+// previous K tile's products are waited for (all but the latest group) and
+// added; the group's last is waited for whole.
 // CHECK-LABEL: func.func @fp8
 // SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c1_i32, {{.*}}, %c128_i32, %c128_i32{{.*}}, %c128_i32
 // SM90: gpu.func @fp8_gemm(
 // SM90-SAME: fusedops.tensor_map_params = 2 : i64
+// SM90: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c1{{.*}} iter_args(
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 32>, D[<f32>, <zero>], A[<e4m3>, <one>, <row>], B[<e5m2>, <one>, <col>]
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 32>, D[<f32>, <one>], A[<e4m3>, <one>, <row>], B[<e5m2>, <one>, <col>]
+// SM90: nvvm.wgmma.commit.group.sync.aligned
+// SM90-NOT: nvvm.wgmma.wait.group
+// SM90: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>]
+// SM90: nvvm.wgmma.commit.group.sync.aligned
+// SM90-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// SM90: nvvm.mbarrier.arrive
+// SM90: arith.addf
 // SM90: nvvm.wgmma.wait.group.sync.aligned 0
 // SM90: nvvm.mbarrier.arrive
 // SM90: arith.addf
+// SM90: scf.yield
 // sm_80: FP8 decoded to f16 tiles, f16 mma.sync.
 // SM80: gpu.func @fp8_gemm(
 // SM80: nvvm.mma.sync
