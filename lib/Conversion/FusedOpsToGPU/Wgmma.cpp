@@ -312,9 +312,8 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   // consecutive output tiles, which would make ptxas fence them, C7517 and
   // C7519); promoted, every K tile's do, and are added to the f32 sums.
   Value unset = LLVM::PoisonOp::create(b, accType);
-  SmallVector<Value> acc(plan.numB, unset);
-  const bool overlap = plan.overlapsPromotion();
-  if (overlap) {
+  SmallVector<Value> sums;
+  if (plan.overlapsPromotion()) {
     // Promoted with two product sets: K tile kt's MMAs run while K tile
     // kt - 1's products are added to the sums, within groups of kGroup K
     // tiles: no set is in flight across a loop's back edge (ptxas then
@@ -348,47 +347,48 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(loop.getBody());
-      SmallVector<Value> sums(loop.getRegionIterArgs());
-      group(sums,
+      SmallVector<Value> groupSums(loop.getRegionIterArgs());
+      group(groupSums,
             arith::MulIOp::create(b, loop.getInductionVar(), cIndex(b, kGroup)),
             kGroup);
-      scf::YieldOp::create(b, sums);
+      scf::YieldOp::create(b, groupSums);
     }
-    SmallVector<Value> sums(loop.getResults());
+    sums.assign(loop.getResults().begin(), loop.getResults().end());
     if (numK % kGroup)
       group(sums, cIndex(b, groups * kGroup), numK % kGroup);
-    acc = sums;
-  } else if (!plan.promote) {
-    mmaTile(first, acc, /*fromZero=*/true);
   } else {
-    SmallVector<Value> part(acc);
-    mmaTile(first, part, /*fromZero=*/true);
-    acc.assign(plan.numB, zeroAcc);
-    fold(acc, part, c0);
-  }
-  // Loop-carried: one accumulator per B operand.
-  auto loop = scf::ForOp::create(b, cIndex(b, overlap ? numK : 1),
-                                 cIndex(b, numK), cIndex(b, 1), acc);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value kt = loop.getInductionVar();
-    Value c = arith::AddIOp::create(b, first, kt);
-    SmallVector<Value> sums(loop.getRegionIterArgs());
+    SmallVector<Value> acc(plan.numB, unset);
     if (!plan.promote) {
-      mmaTile(c, sums, /*fromZero=*/false);
+      mmaTile(first, acc, /*fromZero=*/true);
     } else {
-      SmallVector<Value> part(plan.numB, unset);
-      mmaTile(c, part, /*fromZero=*/true);
-      fold(sums, part, kt);
+      SmallVector<Value> part(acc);
+      mmaTile(first, part, /*fromZero=*/true);
+      acc.assign(plan.numB, zeroAcc);
+      fold(acc, part, c0);
     }
-    scf::YieldOp::create(b, sums);
-  }
-  if (!overlap)
+    // Loop-carried: one accumulator per B operand.
+    auto loop =
+        scf::ForOp::create(b, cIndex(b, 1), cIndex(b, numK), cIndex(b, 1), acc);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value kt = loop.getInductionVar();
+      Value c = arith::AddIOp::create(b, first, kt);
+      SmallVector<Value> loopSums(loop.getRegionIterArgs());
+      if (!plan.promote) {
+        mmaTile(c, loopSums, /*fromZero=*/false);
+      } else {
+        SmallVector<Value> part(plan.numB, unset);
+        mmaTile(c, part, /*fromZero=*/true);
+        fold(loopSums, part, kt);
+      }
+      scf::YieldOp::create(b, loopSums);
+    }
     NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-  if (!plan.promote)
-    release(arith::AddIOp::create(b, first, cIndex(b, numK - 1)));
-  SmallVector<Value> sums(loop.getResults());
+    if (!plan.promote)
+      release(arith::AddIOp::create(b, first, cIndex(b, numK - 1)));
+    sums.assign(loop.getResults().begin(), loop.getResults().end());
+  }
 
   // Lane l of warp w in warpgroup g holds rows 64g + 16w + l/4 (+8) and
   // columns 2(l%4) (+1) of every 8-column group: register 4j + 2h + e is
