@@ -78,9 +78,14 @@ def problem(op: str, m: int, k: int, n: int, granularity: str):
     return ref, call, baseline
 
 
-def check(case: dict, call, label: str, tile_text: str) -> dict:
+def pinned(tile_text: str, exact: bool):
+    """The block in which calls use ``tile_text`` (none: the compiler's pick, as users get it)."""
+    return _tuning(tile_text, exact=exact) if tile_text else contextlib.nullcontext()
+
+
+def check(case: dict, call, label: str, tile_text: str, exact: bool) -> dict:
     """Checks ``call`` against float64; a wrong result is reported and never timed."""
-    with _tuning(tile_text) if tile_text else contextlib.nullcontext():
+    with pinned(tile_text, exact):
         err = rel_err(call(), case["ref"])
     row = {key: case[key] for key in ("op", "m", "k", "n")}
     row.update(what=label, tile=tile_text, err=err, times=[])
@@ -100,6 +105,12 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="measurements per entry, interleaved across entries"
     )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="pinned tiles compile for the exact shape, as fusedops.tune measures them (else for "
+        "the shape class, with dynamic rows)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -112,10 +123,10 @@ def main() -> int:
             ref, call, baseline = problem(op, m, k, n, args.granularity)
             case = {"op": op, "m": m, "k": k, "n": n, "ref": ref}
             flop = 2.0 * m * n * k * (2 if op == "gated_mlp" else 1)
-            entries = [(check(case, call, "default", ""), call)]
+            entries = [(check(case, call, "default", "", args.exact), call)]
             for text in args.tiles or TILES[op]:
                 try:
-                    entries.append((check(case, call, "tile", text), call))
+                    entries.append((check(case, call, "tile", text, args.exact), call))
                 except FusedOpsError as e:  # a tile the compiler refuses
                     print(f"{op} {m}x{k}x{n} {text}: refused: {str(e).splitlines()[0][:160]}")
             base_row = {key: case[key] for key in ("op", "m", "k", "n")}
@@ -127,7 +138,7 @@ def main() -> int:
                 for row, fn in entries:
                     if row["err"] >= 1e-2 and row["what"] != "baseline":
                         continue
-                    with _tuning(row["tile"]) if row["tile"] else contextlib.nullcontext():
+                    with pinned(row["tile"], args.exact):
                         row["times"].append(time_ms(fn, repeat=args.repeat))
             base_ms = statistics.median(base_row["times"])
             for row, _ in entries:

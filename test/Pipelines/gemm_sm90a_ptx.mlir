@@ -7,6 +7,10 @@
 // (C7514) or had to fence or wait around accumulator registers (C7515,
 // C7517, C7519 and the like), which halves the MMA rate.
 // RUN: %ptxas -arch=sm_90a -v %t.ptx -o /dev/null 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=C751 --implicit-check-not=serialized
+// The 2×1 cluster kernel (the last) keeps every value in registers.
+// PTXAS: Compiling entry function 'fp8_gemm_2' for 'sm_90a'
+// PTXAS-NEXT: Function properties for fp8_gemm_2
+// PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS: Used 168 registers
 
 // WROTE: wrote {{.*}}.ptx (isa, sm_90a, {{[0-9]+}} bytes)

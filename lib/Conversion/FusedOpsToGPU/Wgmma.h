@@ -83,8 +83,12 @@ struct WgmmaGemmPlan {
   /// tile's products are added to the sums (else each K tile waits for its
   /// wgmmas and adds them with the tensor cores idle, but for the other MMA
   /// warpgroup). One-warpgroup tiles (decode) keep the wait: not measured.
+  /// Clustered tiles too: the cluster's addresses on top of three sets made
+  /// ptxas spill, and 128×128 FP8 ran 2.5× slower on an H200
+  /// (docs/perf/gemm-engine.md v10).
   bool overlapsPromotion() const {
-    return promote && warpgroups == 2 && numB * bn / 2 * 3 <= kMaxAccumulators;
+    return promote && warpgroups == 2 && clusterBlocks() == 1 &&
+           numB * bn / 2 * 3 <= kMaxAccumulators;
   }
   /// f32 accumulator registers per thread.
   int64_t accumulatorsPerThread() const {
