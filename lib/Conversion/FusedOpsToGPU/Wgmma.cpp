@@ -10,7 +10,9 @@
 // chunks-per-row): the swizzle of the wgmma descriptor's 32/64/128-byte
 // mode, so that the 8 rows a core matrix reads fall in distinct banks.
 // Warp-specialized, on a persistent grid (each block walks output tiles
-// blockIdx.x, + gridDim.x, ...):
+// blockIdx.x, + gridDim.x, ...; with a 2×1 cluster, each cluster walks
+// tiles of 2·BM rows and its blocks take one BM half each, loading half of
+// every B tile for both with TMA multicast):
 //
 //   * warpgroup 0 is the producer; one of its threads waits for a slot's
 //     `empty` mbarrier, arrives on its `full` one with the tile's byte count
@@ -248,14 +250,8 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   };
 
   // Ring tile c: wait for it, its MMAs into `target` (from zero, ignoring
-  // `target`, when `fromZero`), committed as one group. Unpromoted, wait for
-  // all but that group, so that the previous K tile's slot can be given
-  // back while this tile's MMAs run. Promoted, wait for the group itself:
-  // its products are read right away, and reading accumulators of a wgmma
-  // still in flight makes ptxas serialize every wgmma of the kernel
-  // (C7514); the other MMA warpgroup keeps the tensor cores busy meanwhile.
-  // Ring tile c's MMAs into `target` (from zero when `fromZero`), committed
-  // as one group, not waited for.
+  // `target`'s values, when `fromZero`), committed as one group, not waited
+  // for.
   auto issueTile = [&](Value c, SmallVectorImpl<Value> &target, bool fromZero) {
     acquire(c);
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, plan.stages));
@@ -279,6 +275,13 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
   };
+  // issueTile, then: unpromoted, wait for all but that group, so that the
+  // previous K tile's slot can be given back while this tile's MMAs run.
+  // Promoted, wait for the group itself: its products are read right away,
+  // and reading accumulators of a wgmma still in flight makes ptxas
+  // serialize every wgmma of the kernel (C7514); the other MMA warpgroup
+  // keeps the tensor cores busy meanwhile (overlapsPromotion does better
+  // where registers allow).
   auto mmaTile = [&](Value c, SmallVectorImpl<Value> &target, bool fromZero) {
     issueTile(c, target, fromZero);
     if (plan.promote) {

@@ -110,7 +110,9 @@ using KTileScaleFn =
     function_ref<Value(ImplicitLocOpBuilder &, Value kt, Value m0, Value n0)>;
 
 /// The output tiles a kernel's blocks walk: tile t of `numTiles` (a value in
-/// the kernel) starts at row and column `origin(t)`.
+/// the kernel) starts at row and column `origin(t)`. With a cluster, these
+/// are the cluster's tiles (clusterBlocks() · BM rows); the block of rank r
+/// takes their r-th BM rows.
 struct WgmmaTileSchedule {
   Value numTiles;
   /// An i1: whether each tile reads its K tiles in a rotated order (starting
@@ -122,7 +124,8 @@ struct WgmmaTileSchedule {
 
 /// Emits the body of `kernel` (built by buildAndLaunchWgmmaGemm) at `b`: for
 /// each of this block's output tiles (a persistent grid: tiles blockIdx.x,
-/// + gridDim.x, ...), the BM×BN tile of every Cᵢ = A·Bᵢᵀ, read through the
+/// + gridDim.x, ...; with a cluster, the cluster's tiles, see
+/// WgmmaTileSchedule), the BM×BN tile of every Cᵢ = A·Bᵢᵀ, read through the
 /// kernel's tensor maps (elements past M, N and K read as zero), handed to
 /// `epilogue` with the accumulators' places. Warpgroup 0 is the producer:
 /// one thread issues the TMA loads into a `stages`-deep ring, the others
