@@ -23,12 +23,15 @@
 // expects the tile's bytes and issues one
 // 2-D TMA load per operand; the MMA warpgroups wait for a full slot, issue
 // two m64n128k16 wgmmas per 16 of K (gate, up) as one group, wait for all
-// but the latest and arrive on the previous slot's empty barrier.
+// but the latest and arrive on the previous slot's empty barrier. The
+// epilogue writes each warp's 16 rows into shared memory, 128 bytes of a
+// row at a time, and one lane stores them with TMA (a fourth tensor map).
 // SM90: .target sm_90a
 // SM90-LABEL: .entry gated_mlp(
 // SM90: .param .align 64 .b8 gated_mlp_param_28[128],
 // SM90: .param .align 64 .b8 gated_mlp_param_29[128],
-// SM90: .param .align 64 .b8 gated_mlp_param_30[128]
+// SM90: .param .align 64 .b8 gated_mlp_param_30[128],
+// SM90: .param .align 64 .b8 gated_mlp_param_31[128]
 // SM90: .maxntid 384, 1, 1
 // SM90: .minnctapersm 1
 // SM90: cvta.param.u64
@@ -50,7 +53,16 @@
 // SM90: mbarrier.arrive.shared.b64
 // SM90: wgmma.wait_group.sync.aligned 0;
 // SM90: ex2.approx
-// SM90: st.global.b32
+// SM90: cp.async.bulk.wait_group.read 0;
+// SM90: bar.warp.sync -1;
+// SM90: st.shared.b32
+// SM90: fence.proxy.async.shared::cta;
+// SM90-NEXT: bar.warp.sync -1;
+// SM90: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group [
+// SM90-NEXT: cp.async.bulk.commit_group;
+// SM90: cp.async.bulk.wait_group.read 1;
+// SM90-NOT: st.global
+// SM90: cp.async.bulk.wait_group 0;
 
 // sm_90a FP8 with row scales, e4m3 × e5m2: promoted, each K tile's
 // products from zero (scale-d false on its first wgmma), waited for, its

@@ -171,14 +171,23 @@ void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
                                    Activation activation,
                                    ArrayRef<SmallVector<Value>> acc,
                                    const AccumulatorPairs &pairs, Value out,
-                                   Value rowsM, int64_t n) {
+                                   Value rowsM, int64_t n,
+                                   StagedStoreFn staged) {
+  auto valueOf = [&](size_t p) -> Value {
+    Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
+    return arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
+  };
+  if (staged) {
+    SmallVector<Value> values;
+    for (size_t p = 0; p < pairs.size(); ++p)
+      values.push_back(valueOf(p));
+    staged(b, values);
+    return;
+  }
   splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
-    for (size_t p = 0; p < pairs.size(); ++p) {
-      Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
-      Value h =
-          arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
-      storePair(b, h, out, pairs.rows[p], pairs.cols[p], rowsM, n, checked);
-    }
+    for (size_t p = 0; p < pairs.size(); ++p)
+      storePair(b, valueOf(p), out, pairs.rows[p], pairs.cols[p], rowsM, n,
+                checked);
   });
 }
 
@@ -187,7 +196,7 @@ void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
                                   ArrayRef<Value> acc,
                                   const AccumulatorPairs &pairs,
                                   const Fp8GemmKernelArgs &args, Value rowsM,
-                                  int64_t n) {
+                                  int64_t n, StagedStoreFn staged) {
   Type f32 = b.getF32Type();
   Value sa = args.lhsScale, sb = args.rhsScale, bias = args.bias,
         out = args.out;
@@ -203,50 +212,64 @@ void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
         b, pairType,
         arith::MulFOp::create(b, memref::LoadOp::create(b, sa, ValueRange{}),
                               memref::LoadOp::create(b, sb, ValueRange{})));
-  splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
-    // Row scales per row and column scales and bias per column pair, loaded
-    // once for all the pairs that share them (in each branch).
+  // Pair p's value; each row scale is loaded once per row and each column
+  // pair's scales and bias once per column, in `loaded` (one per branch of
+  // splitByBounds).
+  struct Loaded {
     llvm::DenseMap<Value, Value> rowScales, colScales, colBiases;
-    auto columnPair = [&](Value source, Value col) -> Value {
-      Value first =
-          memref::LoadOp::create(b, source, ValueRange{clamp(col, sizeN)});
-      Value second = memref::LoadOp::create(
-          b, source,
-          ValueRange{
-              clamp(arith::AddIOp::create(b, col, cIndex(b, 1)), sizeN)});
-      return castFloat(
-          b,
-          vector::FromElementsOp::create(
-              b,
-              VectorType::get(
-                  {2}, cast<MemRefType>(source.getType()).getElementType()),
-              ValueRange{first, second}),
-          f32);
-    };
-    for (size_t p = 0; p < pairs.size(); ++p) {
-      Value row = pairs.rows[p], col = pairs.cols[p];
-      Value value = getPair(b, acc, p);
-      if (tensorScale)
-        value = arith::MulFOp::create(b, value, tensorScale);
-      if (granularity == ScaleGranularity::row) {
-        Value &rowScale = rowScales[row];
-        if (!rowScale)
-          rowScale = vector::BroadcastOp::create(
-              b, pairType,
-              memref::LoadOp::create(b, sa, ValueRange{clamp(row, rowsM)}));
-        Value &colScale = colScales[col];
-        if (!colScale)
-          colScale = columnPair(sb, col);
-        value = arith::MulFOp::create(
-            b, arith::MulFOp::create(b, value, rowScale), colScale);
-      }
-      if (bias) {
-        Value &colBias = colBiases[col];
-        if (!colBias)
-          colBias = columnPair(bias, col);
-        value = arith::AddFOp::create(b, value, colBias);
-      }
-      storePair(b, value, out, row, col, rowsM, n, checked);
+  };
+  auto columnPair = [&](Value source, Value col) -> Value {
+    Value first =
+        memref::LoadOp::create(b, source, ValueRange{clamp(col, sizeN)});
+    Value second = memref::LoadOp::create(
+        b, source,
+        ValueRange{clamp(arith::AddIOp::create(b, col, cIndex(b, 1)), sizeN)});
+    return castFloat(
+        b,
+        vector::FromElementsOp::create(
+            b,
+            VectorType::get(
+                {2}, cast<MemRefType>(source.getType()).getElementType()),
+            ValueRange{first, second}),
+        f32);
+  };
+  auto valueOf = [&](size_t p, Loaded &loaded) -> Value {
+    Value row = pairs.rows[p], col = pairs.cols[p];
+    Value value = getPair(b, acc, p);
+    if (tensorScale)
+      value = arith::MulFOp::create(b, value, tensorScale);
+    if (granularity == ScaleGranularity::row) {
+      Value &rowScale = loaded.rowScales[row];
+      if (!rowScale)
+        rowScale = vector::BroadcastOp::create(
+            b, pairType,
+            memref::LoadOp::create(b, sa, ValueRange{clamp(row, rowsM)}));
+      Value &colScale = loaded.colScales[col];
+      if (!colScale)
+        colScale = columnPair(sb, col);
+      value = arith::MulFOp::create(
+          b, arith::MulFOp::create(b, value, rowScale), colScale);
     }
+    if (bias) {
+      Value &colBias = loaded.colBiases[col];
+      if (!colBias)
+        colBias = columnPair(bias, col);
+      value = arith::AddFOp::create(b, value, colBias);
+    }
+    return value;
+  };
+  if (staged) {
+    Loaded loaded;
+    SmallVector<Value> values;
+    for (size_t p = 0; p < pairs.size(); ++p)
+      values.push_back(valueOf(p, loaded));
+    staged(b, values);
+    return;
+  }
+  splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
+    Loaded loaded;
+    for (size_t p = 0; p < pairs.size(); ++p)
+      storePair(b, valueOf(p, loaded), out, pairs.rows[p], pairs.cols[p], rowsM,
+                n, checked);
   });
 }

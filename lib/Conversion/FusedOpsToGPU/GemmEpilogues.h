@@ -62,26 +62,37 @@ struct AccumulatorPairs {
   size_t size() const { return rows.size(); }
 };
 
-/// A mainloop's hand-over: per B operand a thread's f32 accumulators, and
-/// where they lie.
+/// A mainloop's own way to store a thread's output values, one
+/// vector<2xf32> per accumulator pair in the order of AccumulatorPairs
+/// (converted to the output's element type and stored where they lie
+/// inside it): the sm_90a mainloop's goes through shared memory and TMA
+/// (WgmmaGemmPlan::storesThroughTma). Null: the epilogue stores each pair
+/// from registers.
+using StagedStoreFn =
+    function_ref<void(ImplicitLocOpBuilder &, ArrayRef<Value> values)>;
+
+/// A mainloop's hand-over: per B operand a thread's f32 accumulators, where
+/// they lie, and the mainloop's store if it has one.
 using GemmEpilogueFn =
     function_ref<void(ImplicitLocOpBuilder &, ArrayRef<SmallVector<Value>>,
-                      const AccumulatorPairs &)>;
+                      const AccumulatorPairs &, StagedStoreFn)>;
 
 /// gated_mlp: act(gate)·up from the two accumulator sets, stored into `out`
-/// [M, N] (rows past `rowsM` and columns past `n` are not stored).
+/// [M, N] (rows past `rowsM` and columns past `n` are not stored), through
+/// `staged` where given.
 void buildGatedMlpEpilogue(ImplicitLocOpBuilder &b, Activation activation,
                            ArrayRef<SmallVector<Value>> acc,
                            const AccumulatorPairs &pairs, Value out,
-                           Value rowsM, int64_t n);
+                           Value rowsM, int64_t n, StagedStoreFn staged);
 
 /// fp8_gemm: tensor or row scales (block128 scales are applied by the
 /// mainloop) and the bias on the f32 sums, stored into `args.out` [M, N] in
-/// its element type. Scales and bias are read at indices clamped into range.
+/// its element type, through `staged` where given. Scales and bias are read
+/// at indices clamped into range.
 void buildFp8GemmEpilogue(ImplicitLocOpBuilder &b, ScaleGranularity granularity,
                           ArrayRef<Value> acc, const AccumulatorPairs &pairs,
-                          const Fp8GemmKernelArgs &args, Value rowsM,
-                          int64_t n);
+                          const Fp8GemmKernelArgs &args, Value rowsM, int64_t n,
+                          StagedStoreFn staged);
 
 } // namespace mlir::fusedops::kernel
 

@@ -547,5 +547,5 @@ void kernel::buildMmaSyncGemm(ImplicitLocOpBuilder &b,
   for (int64_t i = 0; i < plan.numB; ++i)
     results.emplace_back(loop.getResults().begin() + i * perB,
                          loop.getResults().begin() + (i + 1) * perB);
-  epilogue(b, results, pairs);
+  epilogue(b, results, pairs, /*staged=*/nullptr);
 }

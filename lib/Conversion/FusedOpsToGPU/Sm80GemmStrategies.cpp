@@ -118,9 +118,9 @@ public:
               b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)}, rowsM,
               m0, n0, /*kBlockScale=*/nullptr,
               [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-                  const AccumulatorPairs &pairs) {
+                  const AccumulatorPairs &pairs, StagedStoreFn staged) {
                 buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
-                                      plan.n);
+                                      plan.n, staged);
               });
         });
     rewriter.eraseOp(op);
@@ -248,9 +248,9 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
             b, plan, args.lhs, {args.rhs}, rowsM, m0, n0,
             plan.blockScales ? KBlockScaleFn(blockScale) : KBlockScaleFn(),
             [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-                const AccumulatorPairs &pairs) {
+                const AccumulatorPairs &pairs, StagedStoreFn staged) {
               buildFp8GemmEpilogue(b, granularity, acc[0], pairs, args, rowsM,
-                                   plan.n);
+                                   plan.n, staged);
             });
       });
   rewriter.eraseOp(op);

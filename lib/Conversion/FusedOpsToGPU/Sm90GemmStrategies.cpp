@@ -53,9 +53,10 @@ namespace {
 WgmmaGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
   auto weight = cast<ShapedType>(op.getGateWeight().getType());
   Type element = weight.getElementType();
-  WgmmaGemmPlan plan =
-      WgmmaGemmPlan::get(tile, weight.getDimSize(0), weight.getDimSize(1),
-                         /*numB=*/2, element, element, /*promote=*/false);
+  WgmmaGemmPlan plan = WgmmaGemmPlan::get(
+      tile, weight.getDimSize(0), weight.getDimSize(1),
+      /*numB=*/2, element, element, /*promote=*/false,
+      cast<ShapedType>(op.getInits()[0].getType()).getElementType());
   plan.rowsHint = getRowsHintOfPlan(op);
   return plan;
 }
@@ -85,7 +86,7 @@ public:
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
                                     const KernelTarget &) const override {
     return estimateWgmmaGemm(makeGatedMlpPlan(cast<GatedMlpOp>(op), tile),
-                             getEstimatedRows(op), /*outBytes=*/2);
+                             getEstimatedRows(op));
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
@@ -109,18 +110,19 @@ public:
     Activation activation = mlp.getActivation();
     SmallVector<Value> args = getGatedMlpKernelArgs(b, mlp);
     buildAndLaunchWgmmaGemm(
-        b, module, "gated_mlp", args, args[0], {args[1], args[2]}, plan, target,
+        b, module, "gated_mlp", args, args[0], {args[1], args[2]}, args[3],
+        plan, target,
         [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
             const WgmmaTileSchedule &schedule) {
           Value x = kernel.getArgument(0), out = kernel.getArgument(3);
           Value rowsM = memref::DimOp::create(b, x, 0);
-          buildWgmmaGemm(b, plan, kernel, schedule, /*kTileScale=*/nullptr,
-                         [&](ImplicitLocOpBuilder &b,
-                             ArrayRef<SmallVector<Value>> acc,
-                             const AccumulatorPairs &pairs) {
-                           buildGatedMlpEpilogue(b, activation, acc, pairs, out,
-                                                 rowsM, plan.n);
-                         });
+          buildWgmmaGemm(
+              b, plan, kernel, schedule, /*kTileScale=*/nullptr,
+              [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
+                  const AccumulatorPairs &pairs, StagedStoreFn staged) {
+                buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
+                                      plan.n, staged);
+              });
         });
     rewriter.eraseOp(op);
     return success();
@@ -137,10 +139,11 @@ WgmmaGemmPlan makeFp8GemmPlan(Fp8GemmOp op, TileConfigAttr tile) {
   // Promoted unless the op allows fast accumulation: the f32 sums are then
   // no less accurate than cuBLASLt's default (bench/gemm_engine.py
   // measures both).
-  WgmmaGemmPlan plan =
-      WgmmaGemmPlan::get(tile, rhs.getDimSize(0), rhs.getDimSize(1),
-                         /*numB=*/1, lhsType, rhs.getElementType(),
-                         /*promote=*/!op.getFastAccum());
+  WgmmaGemmPlan plan = WgmmaGemmPlan::get(
+      tile, rhs.getDimSize(0), rhs.getDimSize(1),
+      /*numB=*/1, lhsType, rhs.getElementType(),
+      /*promote=*/!op.getFastAccum(),
+      cast<ShapedType>(op.getInits()[0].getType()).getElementType());
   plan.rowsHint = getRowsHintOfPlan(op);
   return plan;
 }
@@ -172,11 +175,7 @@ public:
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
                                     const KernelTarget &) const override {
     auto gemm = cast<Fp8GemmOp>(op);
-    int64_t outBytes = cast<ShapedType>(gemm.getInits()[0].getType())
-                           .getElementTypeBitWidth() /
-                       8;
-    return estimateWgmmaGemm(makeFp8GemmPlan(gemm, tile), getEstimatedRows(op),
-                             outBytes);
+    return estimateWgmmaGemm(makeFp8GemmPlan(gemm, tile), getEstimatedRows(op));
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
@@ -208,7 +207,8 @@ LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
   b.setInsertionPoint(op);
   SmallVector<Value> hostArgs = Fp8GemmKernelArgs::get(gemm);
   buildAndLaunchWgmmaGemm(
-      b, module, "fp8_gemm", hostArgs, hostArgs[0], {hostArgs[1]}, plan, target,
+      b, module, "fp8_gemm", hostArgs, hostArgs[0], {hostArgs[1]},
+      hostArgs.back(), plan, target,
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
           const WgmmaTileSchedule &schedule) {
         Fp8GemmKernelArgs args = Fp8GemmKernelArgs::fromKernel(gemm, kernel);
@@ -232,9 +232,9 @@ LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
             granularity == ScaleGranularity::block128 ? KTileScaleFn(blockScale)
                                                       : KTileScaleFn(),
             [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
-                const AccumulatorPairs &pairs) {
+                const AccumulatorPairs &pairs, StagedStoreFn staged) {
               buildFp8GemmEpilogue(b, granularity, acc[0], pairs, args, rowsM,
-                                   plan.n);
+                                   plan.n, staged);
             });
       });
   rewriter.eraseOp(op);

@@ -66,7 +66,7 @@ static constexpr int64_t kWarpgroupRows = 64;
 
 WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
                                  int64_t numB, Type aType, Type bType,
-                                 bool promote) {
+                                 bool promote, Type outType) {
   WgmmaGemmPlan plan;
   plan.bm = tile.getBlock()[0];
   plan.bn = tile.getBlock()[1];
@@ -80,6 +80,9 @@ WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
   plan.aType = aType;
   plan.bType = bType;
   plan.promote = promote;
+  plan.outType = outType;
+  plan.tmaStores = plan.n * plan.outBytes() % 16 == 0 &&
+                   plan.bn * plan.outBytes() % kStoreRowBytes == 0;
   return plan;
 }
 
@@ -87,26 +90,30 @@ int64_t WgmmaGemmPlan::elementBytes() const {
   return aType.getIntOrFloatBitWidth() / 8;
 }
 
-/// Byte offsets of the A ring and of each B ring from the aligned base, and
-/// the end.
-static SmallVector<int64_t> getRingOffsets(const WgmmaGemmPlan &plan) {
+int64_t WgmmaGemmPlan::outBytes() const {
+  return outType.getIntOrFloatBitWidth() / 8;
+}
+
+/// Byte offsets from the aligned base of the A ring, of each B ring, of the
+/// epilogue's store buffers, and of the mbarriers after them.
+static SmallVector<int64_t> getSharedOffsets(const WgmmaGemmPlan &plan) {
   SmallVector<int64_t> offsets;
   int64_t offset = 0;
-  auto add = [&](int64_t rows) {
+  auto add = [&](int64_t bytes) {
     offsets.push_back(offset);
-    offset +=
-        llvm::alignTo(plan.stages * rows * plan.rowBytes(), kSwizzleAlign);
+    offset += llvm::alignTo(bytes, kSwizzleAlign);
   };
-  add(plan.bm);
+  add(plan.stages * plan.bm * plan.rowBytes());
   for (int64_t i = 0; i < plan.numB; ++i)
-    add(plan.bn);
+    add(plan.stages * plan.bn * plan.rowBytes());
+  add(plan.storeBufferBytes());
   offsets.push_back(offset);
   return offsets;
 }
 
 int64_t WgmmaGemmPlan::sharedBytes() const {
-  // With TMA, the full and empty mbarriers (8 bytes each) after the rings.
-  return getRingOffsets(*this).back() + 16 * stages + kSwizzleAlign;
+  // With TMA, the full and empty mbarriers (8 bytes each) at the end.
+  return getSharedOffsets(*this).back() + 16 * stages + kSwizzleAlign;
 }
 
 std::string
@@ -176,6 +183,104 @@ static Value toI32(ImplicitLocOpBuilder &b, Value index) {
   return arith::IndexCastUIOp::create(b, b.getI32Type(), index);
 }
 
+namespace {
+/// The epilogue's TMA stores: the output's tensor map (a kernel parameter)
+/// and the shared-memory address of the store buffers.
+struct TmaStore {
+  Value map, buffers;
+};
+} // namespace
+
+/// Stores a thread's output values (`values[p]`: vector<2xf32> of
+/// accumulator pair p, register pair 2j + h: row 16w + l/4 + 8h, columns
+/// 8j + 2(l%4) and + 1 for lane l of MMA warp w) of the tile at (m0, n0)
+/// through shared memory and TMA (WgmmaGemmPlan::storesThroughTma): per
+/// 128 bytes of a row (a chunk of the tile's columns), the warp waits until
+/// the chunk's buffer was read by its previous store, writes its 16 rows
+/// there, and lane 0 stores them. Buffer rows use the 128-byte swizzle
+/// (16-byte unit u of row r at u ^ (r mod 8)), which the tensor map
+/// undoes.
+static void storeThroughTma(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
+                            const TmaStore &store, Value mmaTid, Value m0,
+                            Value n0, ArrayRef<Value> values) {
+  constexpr int64_t kBufferBytes =
+      WgmmaGemmPlan::kStoreRows * WgmmaGemmPlan::kStoreRowBytes;
+  const int64_t outBytes = plan.outBytes();
+  const int64_t chunkCols = WgmmaGemmPlan::kStoreRowBytes / outBytes;
+  Value warp = arith::DivUIOp::create(b, mmaTid, cIndex(b, 32));
+  Value lane = arith::RemUIOp::create(b, mmaTid, cIndex(b, 32));
+  Value isLeader =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0));
+  Value allLanes = arith::ConstantIntOp::create(b, b.getI32Type(), -1);
+  Value buffers = arith::AddIOp::create(
+      b, store.buffers,
+      arith::MulIOp::create(
+          b, warp, cIndex(b, WgmmaGemmPlan::kStoreBuffers * kBufferBytes)));
+  // Lane l writes rows l/4 and l/4 + 8, both swizzled by l/4, 2·bytes at
+  // byte 2·bytes·(l%4) of each 8 columns.
+  Value row = arith::DivUIOp::create(b, lane, cIndex(b, 4));
+  Value rowAddress =
+      arith::MulIOp::create(b, row, cIndex(b, WgmmaGemmPlan::kStoreRowBytes));
+  Value quadByte =
+      arith::MulIOp::create(b, arith::RemUIOp::create(b, lane, cIndex(b, 4)),
+                            cIndex(b, 2 * outBytes));
+  Value rowOrigin =
+      toI32(b, arith::AddIOp::create(
+                   b, m0,
+                   arith::MulIOp::create(
+                       b, warp, cIndex(b, WgmmaGemmPlan::kStoreRows))));
+  const int64_t chunks = plan.bn / chunkCols;
+  for (int64_t q = 0; q < chunks; ++q) {
+    Value buffer = arith::AddIOp::create(
+        b, buffers,
+        cIndex(b, (q % WgmmaGemmPlan::kStoreBuffers) * kBufferBytes));
+    // The buffer's previous store read it: the last one of an earlier tile
+    // (long done), or this tile's store before last.
+    ifThen(b, isLeader, [&] {
+      NVVM::CpAsyncBulkWaitGroupOp::create(
+          b, q == 0 ? 0 : WgmmaGemmPlan::kStoreBuffers - 1, b.getUnitAttr());
+    });
+    NVVM::SyncWarpOp::create(b, allLanes);
+    for (int64_t j = q * chunkCols / 8; j < (q + 1) * chunkCols / 8; ++j) {
+      // Byte of the pair in its 128-byte row, then its swizzled place.
+      Value byte = arith::AddIOp::create(
+          b, quadByte, cIndex(b, (8 * j - q * chunkCols) * outBytes));
+      Value unit = arith::XOrIOp::create(
+          b, arith::DivUIOp::create(b, byte, cIndex(b, 16)), row);
+      Value inRow = arith::AddIOp::create(
+          b, arith::MulIOp::create(b, unit, cIndex(b, 16)),
+          arith::RemUIOp::create(b, byte, cIndex(b, 16)));
+      for (int64_t h = 0; h < 2; ++h) {
+        Value address = arith::AddIOp::create(
+            b, buffer,
+            arith::AddIOp::create(
+                b, rowAddress,
+                arith::AddIOp::create(
+                    b, inRow,
+                    cIndex(b, 8 * h * WgmmaGemmPlan::kStoreRowBytes))));
+        LLVM::StoreOp::create(b, castFloat(b, values[2 * j + h], plan.outType),
+                              sharedPointer(b, address),
+                              /*alignment=*/2 * outBytes);
+      }
+    }
+    // The writes, made visible to TMA (the async proxy), then stored.
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+    NVVM::SyncWarpOp::create(b, allLanes);
+    ifThen(b, isLeader, [&] {
+      Value col =
+          toI32(b, arith::AddIOp::create(b, n0, cIndex(b, q * chunkCols)));
+      NVVM::CpAsyncBulkTensorSharedCTAToGlobalOp::create(
+          b, store.map, sharedPointer(b, buffer), ValueRange{col, rowOrigin},
+          /*l2CacheHint=*/Value(), NVVM::TMAStoreMode::TILE,
+          /*predicate=*/Value());
+      NVVM::CpAsyncBulkCommitGroupOp::create(b);
+    });
+  }
+}
+
 /// The MMA warpgroups' part of the tile at (m0, n0): per K tile kt (the
 /// `first` + kt-th tile through the ring), wait for it, one wgmma per 32
 /// bytes of K and per B operand (promoted or not), give the slots back;
@@ -185,7 +290,7 @@ static Value toI32(ImplicitLocOpBuilder &b, Value index) {
 /// tile's kt-th ring tile holds (see rotateK).
 static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                          Value mmaTid, ArrayRef<Value> ringAddresses,
-                         Value first, Value m0, Value n0,
+                         const TmaStore &store, Value first, Value m0, Value n0,
                          function_ref<void(Value)> acquire,
                          function_ref<void(Value)> release,
                          function_ref<Value(Value)> kOf,
@@ -420,7 +525,14 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   SmallVector<SmallVector<Value>> results;
   for (int64_t i = 0; i < plan.numB; ++i)
     results.push_back(extract(sums[i]));
-  epilogue(b, results, pairs);
+  if (!plan.storesThroughTma()) {
+    epilogue(b, results, pairs, /*staged=*/nullptr);
+    return;
+  }
+  epilogue(b, results, pairs,
+           [&](ImplicitLocOpBuilder &b, ArrayRef<Value> values) {
+             storeThroughTma(b, plan, store, mmaTid, m0, n0, values);
+           });
 }
 
 /// The setmaxnreg split between the producer warpgroup and two MMA
@@ -488,11 +600,17 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
           arith::SubIOp::create(b, align,
                                 arith::RemUIOp::create(b, baseAddress, align)),
           align));
-  SmallVector<int64_t> offsets = getRingOffsets(plan);
+  SmallVector<int64_t> offsets = getSharedOffsets(plan);
   SmallVector<Value> ringAddresses;
   for (int64_t i = 0; i < 1 + plan.numB; ++i)
     ringAddresses.push_back(
         arith::AddIOp::create(b, aligned, cIndex(b, offsets[i])));
+  TmaStore store;
+  if (plan.storesThroughTma()) {
+    store.map = tensorMaps.back();
+    store.buffers =
+        arith::AddIOp::create(b, aligned, cIndex(b, offsets[1 + plan.numB]));
+  }
   Value barrierAddress =
       arith::AddIOp::create(b, aligned, cIndex(b, offsets.back()));
 
@@ -721,9 +839,16 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   };
   forEachTile(b, plan, schedule, [&](Value tile, Value first) {
     auto [m0, n0] = originOf(tile);
-    buildMmaTile(b, plan, mmaTid, ringAddresses, first, m0, n0, acquire,
+    buildMmaTile(b, plan, mmaTid, ringAddresses, store, first, m0, n0, acquire,
                  release, kOrder(tile), kTileScale, epilogue);
   });
+  // The epilogue's last TMA stores complete before the block exits.
+  if (plan.storesThroughTma())
+    ifThen(b,
+           arith::CmpIOp::create(
+               b, arith::CmpIPredicate::eq,
+               arith::RemUIOp::create(b, mmaTid, cIndex(b, 32)), c0),
+           [&] { NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, UnitAttr()); });
 }
 
 /// Host code: the runtime function `name` (fusedops-c/Runtime.h) of
@@ -740,14 +865,15 @@ static LLVM::LLVMFuncOp getRuntimeFunction(ImplicitLocOpBuilder &b,
   return LLVM::LLVMFuncOp::create(b, name, type);
 }
 
-/// Host code: the tensor map of the row-major matrix `matrix` read in boxes
-/// of `boxRows` rows of a K tile, encoded by the runtime into 128 bytes on
-/// the host stack (`mgpuTensorMapEncode2D`, fusedops-c/Runtime.h). Returns
-/// the map's address and whether it was encoded (else the runtime reported
-/// why, or the matrix is empty).
-static std::pair<Value, Value> buildTensorMap(ImplicitLocOpBuilder &b,
-                                              const WgmmaGemmPlan &plan,
-                                              Value matrix, int64_t boxRows) {
+/// Host code: the tensor map of the row-major matrix `matrix` of
+/// `elementBytes` elements, read or written in boxes of `boxRows` ×
+/// `boxCols` in the `swizzleBytes` swizzle, encoded by the runtime into 128
+/// bytes on the host stack (`mgpuTensorMapEncode2D`, fusedops-c/Runtime.h).
+/// Returns the map's address and whether it was encoded (else the runtime
+/// reported why, or the matrix is empty).
+static std::pair<Value, Value>
+buildTensorMap(ImplicitLocOpBuilder &b, Value matrix, int64_t elementBytes,
+               int64_t boxRows, int64_t boxCols, int64_t swizzleBytes) {
   MLIRContext *ctx = b.getContext();
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
   Type i32 = b.getI32Type(), i64 = b.getI64Type();
@@ -766,12 +892,12 @@ static std::pair<Value, Value> buildTensorMap(ImplicitLocOpBuilder &b,
   Value rows = toI64(b, memref::DimOp::create(b, matrix, 0));
   Value cols = toI64(b, memref::DimOp::create(b, matrix, 1));
   Value stride = arith::MulIOp::create(
-      b, cols, arith::ConstantIntOp::create(b, i64, plan.elementBytes()));
+      b, cols, arith::ConstantIntOp::create(b, i64, elementBytes));
   Value status =
       LLVM::CallOp::create(b, encode,
-                           ValueRange{map, global, c32(plan.elementBytes()),
-                                      rows, cols, stride, c32(boxRows),
-                                      c32(plan.bk), c32(plan.rowBytes())})
+                           ValueRange{map, global, c32(elementBytes), rows,
+                                      cols, stride, c32(boxRows), c32(boxCols),
+                                      c32(swizzleBytes)})
           .getResult();
   Value encoded =
       arith::CmpIOp::create(b, arith::CmpIPredicate::ne, status, c32(0));
@@ -792,29 +918,35 @@ static Value buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
 int64_t WgmmaGemmPlan::blocksPerSm(const KernelTarget &target) const {
   // The cost model's occupancy of the same resources (the row count does
   // not change a block's).
-  KernelResources r = estimateWgmmaGemm(*this, /*m=*/bm, /*outBytes=*/2);
+  KernelResources r = estimateWgmmaGemm(*this, /*m=*/bm);
   return std::max<int64_t>(
       1, getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm);
 }
 
 void kernel::buildAndLaunchWgmmaGemm(
     ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
-    ArrayRef<Value> args, Value a, ArrayRef<Value> bs,
+    ArrayRef<Value> args, Value a, ArrayRef<Value> bs, Value out,
     const WgmmaGemmPlan &plan, const KernelTarget &target,
     function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp,
                       const WgmmaTileSchedule &)>
         buildBody) {
   SmallVector<Value> launchArgs(args);
   Value rows = memref::DimOp::create(b, args[0], 0);
-  // Launch only where every map was encoded (an empty A gives none).
-  SmallVector<Value> matrices = {a};
-  llvm::append_range(matrices, bs);
-  for (auto [i, matrix] : llvm::enumerate(matrices)) {
-    auto [map, encoded] = buildTensorMap(
-        b, plan, matrix, i == 0 ? plan.bm : plan.bRowsPerBlock());
+  // Launch only where every map was encoded (an empty A gives none; an
+  // output not 16-byte aligned is refused with the runtime's message).
+  auto addMap = [&](Value matrix, int64_t elementBytes, int64_t boxRows,
+                    int64_t rowBytes) {
+    auto [map, encoded] = buildTensorMap(b, matrix, elementBytes, boxRows,
+                                         rowBytes / elementBytes, rowBytes);
     launchArgs.push_back(map);
     rows = arith::SelectOp::create(b, encoded, rows, cIndex(b, 0));
-  }
+  };
+  addMap(a, plan.elementBytes(), plan.bm, plan.rowBytes());
+  for (Value matrix : bs)
+    addMap(matrix, plan.elementBytes(), plan.bRowsPerBlock(), plan.rowBytes());
+  if (plan.storesThroughTma())
+    addMap(out, plan.outBytes(), WgmmaGemmPlan::kStoreRows,
+           WgmmaGemmPlan::kStoreRowBytes);
   SmallVector<Type> argTypes;
   for (Value arg : launchArgs)
     argTypes.push_back(arg.getType());
@@ -921,8 +1053,9 @@ kernel::enumerateWgmmaTiles(MLIRContext *ctx, int64_t elementBytes,
 /// 100 %).
 static constexpr double kTmaLoadLatencyFactor = 3;
 
-KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
-                                          int64_t outBytes) {
+KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan,
+                                          int64_t m) {
+  const int64_t outBytes = plan.outBytes();
   // A cluster's blocks all run, and multiply, where its last tiles lie past
   // M (decode: M ≤ BM leaves one of two idle).
   int64_t rowBlocks =

@@ -44,6 +44,12 @@ struct WgmmaGemmPlan {
   int64_t numB = 1;
   /// Element type of A and of every B (f16, bf16, f8E4M3FN, f8E5M2).
   Type aType, bType;
+  /// Element type of the output.
+  Type outType;
+  /// Whether the epilogue stores through shared memory and TMA
+  /// (storesThroughTma: where the output's rows allow), else each thread
+  /// stores its pairs of values from registers.
+  bool tmaStores = false;
   /// Promotion: each K tile's products (at most 128 of K) start from zero
   /// and are then added to f32 sums, times the tile's scale where one is
   /// given (block-scaled FP8). Hopper's FP8 wgmma accumulates with about 14
@@ -58,9 +64,10 @@ struct WgmmaGemmPlan {
   int64_t rowsHint = 0;
 
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
-  /// warps = 4 × warpgroups, stages = S>.
+  /// warps = 4 × warpgroups, stages = S>, for an output of `outType`.
   static WgmmaGemmPlan get(TileConfigAttr tile, int64_t n, int64_t k,
-                           int64_t numB, Type aType, Type bType, bool promote);
+                           int64_t numB, Type aType, Type bType, bool promote,
+                           Type outType);
 
   int64_t elementBytes() const;
   /// Bytes of one shared-memory row of a K tile: the swizzle width.
@@ -73,8 +80,33 @@ struct WgmmaGemmPlan {
   int64_t bRowsPerBlock() const { return bn / clusterBlocks(); }
   /// Threads per block: the producer warpgroup and the MMA warpgroups.
   int64_t threads() const { return (warpgroups + 1) * 128; }
-  /// Tensor maps the kernel takes (its last parameters): A, then each B.
-  int64_t numTensorMaps() const { return 1 + numB; }
+  /// Tensor maps the kernel takes (its last parameters): A, each B, and
+  /// the output's where the epilogue stores through TMA.
+  int64_t numTensorMaps() const { return 1 + numB + storesThroughTma(); }
+
+  /// The epilogue's stores. Each MMA warp writes its 16 rows of the tile
+  /// into shared memory, 128 bytes of a row at a time (in the 128-byte
+  /// swizzle, so that the 8 rows a store instruction spans fall in distinct
+  /// banks), and one of its threads stores them with TMA, 16 whole 128-byte
+  /// lines; two such buffers per warp, so that a store's read of one
+  /// overlaps the writes of the next, and TMA clips rows past M and columns
+  /// past N. Stored from registers, a thread's pair of values fills half a
+  /// 32-byte sector, and every sector of the output took two writes (ncu,
+  /// FP8 4096³ on an H200: half the store sectors, docs/perf/gemm-engine.md
+  /// v11). Needs an output row of whole 16-byte units (the tensor map's
+  /// stride) and BN of whole 128-byte rows.
+  bool storesThroughTma() const { return tmaStores; }
+  static constexpr int64_t kStoreRows = 16;
+  static constexpr int64_t kStoreRowBytes = 128;
+  static constexpr int64_t kStoreBuffers = 2;
+  /// Bytes of an output element.
+  int64_t outBytes() const;
+  /// Shared memory of the epilogue's store buffers (0 without TMA stores).
+  int64_t storeBufferBytes() const {
+    return storesThroughTma()
+               ? warpgroups * 4 * kStoreBuffers * kStoreRows * kStoreRowBytes
+               : 0;
+  }
   /// At most this many f32 accumulators per thread (of the MMA warpgroups'
   /// 232 registers after setmaxnreg).
   static constexpr int64_t kMaxAccumulators = 192;
@@ -94,9 +126,9 @@ struct WgmmaGemmPlan {
   int64_t accumulatorsPerThread() const {
     return numB * bn / 2 * (overlapsPromotion() ? 3 : promote ? 2 : 1);
   }
-  /// Dynamic shared memory: the rings of A and of each B, a full and an
-  /// empty mbarrier per slot, plus 1 KiB to align them to the swizzle
-  /// pattern's 1024 bytes.
+  /// Dynamic shared memory: the rings of A and of each B, the epilogue's
+  /// store buffers, a full and an empty mbarrier per slot, plus 1 KiB to
+  /// align them to the swizzle pattern's 1024 bytes.
   int64_t sharedBytes() const;
   /// Blocks of this kernel an SM of `target`'s chip holds at once.
   int64_t blocksPerSm(const KernelTarget &target) const;
@@ -135,8 +167,9 @@ void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                     gpu::GPUFuncOp kernel, const WgmmaTileSchedule &schedule,
                     KTileScaleFn kTileScale, GemmEpilogueFn epilogue);
 
-/// Builds kernel `name` taking `args` and then the tensor maps of `a` and of
-/// each of `bs` (2-D, row-major, among `args`; the kernel gets
+/// Builds kernel `name` taking `args` and then the tensor maps of `a`, of
+/// each of `bs` and, where the plan stores through TMA, of `out` (2-D,
+/// row-major, among `args`; the kernel gets
 /// `fusedops.tensor_map_params`, see fusedops-tensor-map-params), its body
 /// from `buildBody` given the tile schedule (grouped order: kGroupRows tile
 /// rows down a column of tiles before the next, so that the weight tiles
@@ -146,7 +179,7 @@ void buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
 /// refuses skips the launch with its error.
 void buildAndLaunchWgmmaGemm(
     ImplicitLocOpBuilder &b, gpu::GPUModuleOp module, StringRef name,
-    ArrayRef<Value> args, Value a, ArrayRef<Value> bs,
+    ArrayRef<Value> args, Value a, ArrayRef<Value> bs, Value out,
     const WgmmaGemmPlan &plan, const KernelTarget &target,
     function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp,
                       const WgmmaTileSchedule &)>
@@ -159,8 +192,7 @@ SmallVector<TileConfigAttr> enumerateWgmmaTiles(MLIRContext *ctx,
 
 /// Traffic, work and resources of `plan` for `m` rows, as the cost model
 /// reads them.
-KernelResources estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m,
-                                  int64_t outBytes);
+KernelResources estimateWgmmaGemm(const WgmmaGemmPlan &plan, int64_t m);
 
 } // namespace mlir::fusedops::kernel
 

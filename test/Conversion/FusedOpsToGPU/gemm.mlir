@@ -8,7 +8,8 @@
 // RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_80" | mlir-opt --verify-each -o /dev/null
 
 // gated_mlp, sm_90a: host code encodes a tensor map of x, Wg and Wu (boxes
-// of 128 and 128 rows × 64 columns, 128-byte swizzle) and sizes a
+// of 128 and 128 rows × 64 columns, 128-byte swizzle) and of the output
+// (boxes of 16 rows × 64 columns: a warp's 128-byte rows) and sizes a
 // persistent grid by the device's SMs; the kernel takes the maps last.
 // Producer warpgroup: mbarriers initialised by one thread, setmaxnreg down,
 // one thread walks this block's tiles (blockIdx.x, + gridDim.x) and per K
@@ -16,19 +17,23 @@
 // bytes and issues three TMA loads. MMA warpgroups: setmaxnreg up, per K
 // tile wait for the full barrier, two m64n128k16 wgmmas per 16 of K (gate
 // and up share the x descriptor; the first K tile from zero), wait for all
-// but the latest group, give the previous slot back; then act(gate)·up.
+// but the latest group, give the previous slot back; then act(gate)·up,
+// per 64 columns written by each warp into its shared-memory buffer (the
+// buffer's previous store read it), fenced for the async proxy and stored
+// by one lane with TMA; the last stores complete before the block exits.
 // CHECK-LABEL: func.func @mlp
 // SM90: llvm.alloca {{.*}} x !llvm.array<16 x i64> {alignment = 64 : i64}
 // SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32, {{.*}}, %c128_i32, %c64_i32, %c128_i32
 // SM90: llvm.call @mgpuTensorMapEncode2D
 // SM90: llvm.call @mgpuTensorMapEncode2D
+// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32{{.*}}, {{.*}}, %c16_i32, %c64_i32{{.*}}, %c128_i32
 // SM90: llvm.call @mgpuMultiprocessorCount()
 // SM90: arith.minui
 // SM90: gpu.launch_func @fusedops_kernels::@gated_mlp blocks in (%{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c384
-// SM90-SAME: dynamic_shared_memory_size %c197696_i32
-// SM90-SAME: !llvm.ptr, %{{.*}} : !llvm.ptr, %{{.*}} : !llvm.ptr)
-// SM90: gpu.func @gated_mlp({{.*}}, %[[MAPX:.*]]: !llvm.ptr, %[[MAPG:.*]]: !llvm.ptr, %[[MAPU:.*]]: !llvm.ptr) kernel
-// SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90-SAME: dynamic_shared_memory_size %c230464_i32
+// SM90-SAME: !llvm.ptr, %{{.*}} : !llvm.ptr, %{{.*}} : !llvm.ptr, %{{.*}} : !llvm.ptr)
+// SM90: gpu.func @gated_mlp({{.*}}, %[[MAPX:.*]]: !llvm.ptr, %[[MAPG:.*]]: !llvm.ptr, %[[MAPU:.*]]: !llvm.ptr, %[[MAPO:.*]]: !llvm.ptr) kernel
+// SM90-SAME: fusedops.tensor_map_params = 4 : i64
 // SM90-SAME: nvvm.minctasm = 1 : i32
 // SM90: gpu.dynamic_shared_memory
 // SM90: nvvm.mbarrier.init %{{.*}}, %c1_i32 : !llvm.ptr<3>, i32
@@ -58,7 +63,18 @@
 // SM90: nvvm.wgmma.wait.group.sync.aligned 0
 // SM90: nvvm.mbarrier.arrive
 // SM90: math.exp
-// SM90: vector.store {{.*}} : memref<?x11008xbf16>, vector<2xbf16>
+// SM90: nvvm.cp.async.bulk.wait_group 0 {read}
+// SM90: nvvm.bar.warp.sync
+// SM90: llvm.store {{.*}} : vector<2xbf16>, !llvm.ptr<3>
+// SM90: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// SM90-NEXT: nvvm.bar.warp.sync
+// SM90: nvvm.cp.async.bulk.tensor.global.shared.cta %[[MAPO]]
+// SM90-NEXT: nvvm.cp.async.bulk.commit.group
+// SM90: nvvm.cp.async.bulk.wait_group 1 {read}
+// SM90: nvvm.cp.async.bulk.tensor.global.shared.cta %[[MAPO]]
+// SM90-NOT: vector.store
+// SM90: scf.yield
+// SM90: nvvm.cp.async.bulk.wait_group 0{{$}}
 // sm_80: cp.async ring, ldmatrix, mma.sync m16n8k16.
 // SM80: gpu.launch_func @fusedops_kernels::@gated_mlp
 // SM80: gpu.func @gated_mlp(
@@ -83,7 +99,7 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memre
 // CHECK-LABEL: func.func @fp8
 // SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c1_i32, {{.*}}, %c128_i32, %c128_i32{{.*}}, %c128_i32
 // SM90: gpu.func @fp8_gemm(
-// SM90-SAME: fusedops.tensor_map_params = 2 : i64
+// SM90-SAME: fusedops.tensor_map_params = 3 : i64
 // SM90: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c1{{.*}} iter_args(
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 32>, D[<f32>, <zero>], A[<e4m3>, <one>, <row>], B[<e5m2>, <one>, <col>]
 // SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 32>, D[<f32>, <one>], A[<e4m3>, <one>, <row>], B[<e5m2>, <one>, <col>]
@@ -103,5 +119,38 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memre
 // SM80: nvvm.mma.sync
 func.func @fp8(%a: memref<?x4096xf8E4M3FN>, %b: memref<4096x4096xf8E5M2>, %sa: memref<?xf32>, %sb: memref<4096xf32>, %o: memref<?x4096xbf16>) {
   fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<?x4096xf8E4M3FN>, memref<4096x4096xf8E5M2>, memref<?xf32>, memref<4096xf32>) outs(%o : memref<?x4096xbf16>) granularity = row
+  return
+}
+
+// -----
+
+// The epilogue's TMA stores with f32 outputs: boxes of 16 rows × 32
+// columns (128 bytes), pairs of f32 written to shared memory.
+// CHECK-LABEL: func.func @fp8_f32_out
+// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c4_i32, {{.*}}, %c16_i32, %c32_i32{{.*}}, %c128_i32
+// SM90: gpu.func @fp8_gemm(
+// SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
+// SM90: nvvm.cp.async.bulk.tensor.global.shared.cta
+// SM80: gpu.func @fp8_gemm(
+func.func @fp8_f32_out(%a: memref<256x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<256x4096xf32>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<256x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<256x4096xf32>) granularity = tensor
+  return
+}
+
+// -----
+
+// An output row that is not a whole number of 16 bytes (N = 4100 of bf16)
+// has no tensor map: each thread stores its pairs from registers.
+// CHECK-LABEL: func.func @fp8_odd_n
+// SM90: gpu.func @fp8_gemm(
+// SM90-SAME: fusedops.tensor_map_params = 2 : i64
+// SM90-NOT: nvvm.cp.async.bulk.tensor.global.shared.cta
+// SM90: vector.store {{.*}} : memref<256x4100xbf16>, vector<2xbf16>
+// SM90-NOT: nvvm.cp.async.bulk.tensor.global.shared.cta
+// SM90: gpu.return
+// SM80: gpu.func @fp8_gemm(
+func.func @fp8_odd_n(%a: memref<256x4096xf8E4M3FN>, %b: memref<4100x4096xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<256x4100xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<256x4096xf8E4M3FN>, memref<4100x4096xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<256x4100xbf16>) granularity = tensor
   return
 }
