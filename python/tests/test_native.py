@@ -327,11 +327,16 @@ def test_every_op_gets_a_launch_plan(name: str) -> None:
         assert all(a < len(args) for a in pointers)
         used.update(pointers)
         # The sm_90a GEMMs read A and each B through TMA tensor maps (encoded per run from the
-        # arguments) on a persistent grid; the other ops have neither.
+        # arguments) and store their output (the last argument, rows of whole 16 bytes here)
+        # through one, in boxes of 16 rows × 128 bytes, on a persistent grid; the other ops have
+        # neither.
         gemm = name.startswith(("gated_mlp", "fp8_gemm"))
         maps = launch["tensor_maps"]
         if gemm:
-            assert len(maps) == (3 if name.startswith("gated_mlp") else 2), maps
+            stores = [m for m in maps if m["arg"] == max(pointers)]
+            assert len(maps) - len(stores) == (3 if name.startswith("gated_mlp") else 2), maps
+            assert len(stores) == 1, maps
+            assert stores[0]["box_rows"] == 16 and stores[0]["swizzle_bytes"] == 128, stores
             assert {m["arg"] for m in maps} <= set(range(len(args)))
             assert all(m["swizzle_bytes"] in (32, 64, 128) for m in maps)
             assert all(m["param"] >= len(launch["params"]) - len(maps) for m in maps)
@@ -358,9 +363,9 @@ def test_a_clustered_gemm_gets_a_persistent_launch_plan() -> None:
     plan = module.launch_plan("kernel")
     assert plan is not None and len(plan["launches"]) == 1
     launch = plan["launches"][0]
-    assert launch["grid_per_sm"] == 1 and len(launch["tensor_maps"]) == 2
-    # A's boxes are BM = 128 rows, B's half of BN = 128.
-    assert sorted(m["box_rows"] for m in launch["tensor_maps"]) == [64, 128]
+    assert launch["grid_per_sm"] == 1 and len(launch["tensor_maps"]) == 3
+    # A's boxes are BM = 128 rows, B's half of BN = 128, the output's a warp's 16 rows.
+    assert sorted(m["box_rows"] for m in launch["tensor_maps"]) == [16, 64, 128]
     with pytest.raises(CompilationError, match="the mma.sync mainloop takes no cluster"):
         _native.compile_module(cg.with_tile(source, tile), chip="sm_80", fmt="isa")
 

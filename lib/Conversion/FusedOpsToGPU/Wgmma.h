@@ -94,7 +94,10 @@ struct WgmmaGemmPlan {
   /// 32-byte sector, and every sector of the output took two writes (ncu,
   /// FP8 4096³ on an H200: half the store sectors, docs/perf/gemm-engine.md
   /// v11). Needs an output row of whole 16-byte units (the tensor map's
-  /// stride) and BN of whole 128-byte rows.
+  /// stride) and BN of whole 128-byte rows. One-warpgroup tiles (decode, M
+  /// ≤ 64) keep the register stores: they write few rows, and the buffers'
+  /// 16 KiB cost them ring stages (gated decode at M = 64 took 56 instead
+  /// of 51 µs with one stage less).
   bool storesThroughTma() const { return tmaStores; }
   static constexpr int64_t kStoreRows = 16;
   static constexpr int64_t kStoreRowBytes = 128;
