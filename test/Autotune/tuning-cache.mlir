@@ -22,7 +22,7 @@
 // CHECK: {tile = #fusedops.tile<block = [128, 128, 32], warps = 8, stages = 5>}
 // REMARK: remark: tile #fusedops.tile<block = [128, 128, 32], warps = 8, stages = 5> from the tuning cache (2900.5 us measured on NVIDIA H200, driver 580.159.04)
 // DRIVER: {tile = #fusedops.tile<block = [64, 128, 64], warps = 4, stages = 4>}
-// OTHER: {tile = #fusedops.tile<block = [128, 192, 64], warps = 8, stages = 3>}
+// OTHER: {tile = #fusedops.tile<block = [128, 192, 64], warps = 8, stages = 3, cluster = [2]>}
 // VERSION: warning: ignoring tuning cache {{.*}}future-version.json: tuning cache version 99, but this compiler reads version 1; using the cost model (re-run fusedops-tune to rebuild it)
 // TRUNCATED: warning: ignoring tuning cache {{.*}}truncated.json: not JSON
 func.func @mlp(%x: memref<3000x4096xbf16>, %wg: memref<11008x4096xbf16>,

@@ -178,8 +178,8 @@ TEST(CostModel, TmaRingStepsCostTheChipsRingStep) {
   KernelResources r = gemm(1);
   r.threadsPerBlock = 256;
   r.tmaRing = true;
-  EXPECT_NEAR(estimate(r, roundChip()).computeSeconds,
-              2 * 10 * (3e-6 + 0.1e-6), 1e-12);
+  EXPECT_NEAR(estimate(r, roundChip()).computeSeconds, 2 * 10 * (3e-6 + 0.1e-6),
+              1e-12);
 }
 
 TEST(CostModel, RowKernelsWaitForDependentLoadsAndReductions) {
@@ -286,7 +286,8 @@ TEST_F(OnOps, WgmmaGatedMlpResourcesFollowTheTile) {
             4 * 384 * 128 + 8 * 2 * 16 * 128 + 4 * 16 + 1024);
   // The launch bound 65536 / 384 (setmaxnreg moves registers within it).
   EXPECT_EQ(r.registersPerThread, 168);
-  EXPECT_DOUBLE_EQ(r.flops, 2.0 * 3000 * 11008 * 4096 * 2);
+  // The MMAs multiply whole 128-row tiles: 24 · 128 rows.
+  EXPECT_DOUBLE_EQ(r.flops, 2.0 * 24 * 128 * 11008 * 4096 * 2);
   EXPECT_EQ(r.kSteps, 64);
   EXPECT_EQ(r.stages, 4);
   // The producer keeps 3 of the 4 slots in flight.
