@@ -1081,7 +1081,9 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan,
               plan.numB * b * rowBlocks / double(plan.clusterBlocks()) + out;
   // The MMAs multiply whole tiles, rows past M (TMA's zeros) too: a
   // cluster's second tile past M, and at decode a 128-row tile twice the
-  // rows of a 64-row one.
+  // rows of a 64-row one (counting M rows, the model tied 128×96 with
+  // 64×96 for FP8 decode; 128×96 took 34 instead of 27 µs at M = 1 on an
+  // H200, docs/perf/gemm-engine.md v11).
   r.flops = 2.0 * double(rowBlocks * plan.bm) * plan.n * plan.k * plan.numB;
   r.unit = eb == 1 ? KernelResources::ComputeUnit::TensorFp8
                    : KernelResources::ComputeUnit::TensorF16;
@@ -1098,9 +1100,7 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan,
   r.kSteps = llvm::divideCeil(plan.k, plan.bk);
   // The producer keeps every slot but the one being read in flight, and
   // the MMA warps issue no copies. A's rows past M are TMA's zeros, not
-  // memory traffic (decode: a 128-row tile at M = 1 is no deeper a ring
-  // than a 64-row one; FP8 decode took 34 instead of 31 µs with it on an
-  // H200, docs/perf/gemm-engine.md v11).
+  // memory traffic.
   r.bytesInFlightPerBlock = double(plan.stages - 1) *
                             (std::min(plan.bm, m) + plan.numB * plan.bn) *
                             plan.rowBytes();
