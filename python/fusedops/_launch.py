@@ -375,12 +375,15 @@ def _target(device: int) -> tuple[str, str]:
 class _TuningOverride:
     """The tuner's hold on kernel selection (:mod:`fusedops.tune`): a forced tile for the
     kernels built while it is set, and the sources of the kernels calls use (the class kernels'
-    unless ``exact``)."""
+    unless ``exact``), each recorded at its first call: building a source at every call made
+    the timed calls of short kernels host-bound (an FP8 GEMM at 4096³ pinned to the default's
+    tile timed 0.17 instead of 0.11 ms on an H200, docs/perf/gemm-engine.md v11)."""
 
     def __init__(self) -> None:
         self.tile: Optional[str] = None
         self.exact = False
         self.sources: list[str] = []
+        self.seen: set[tuple] = set()
 
 
 _override: Optional[_TuningOverride] = None
@@ -389,8 +392,8 @@ _override: Optional[_TuningOverride] = None
 @contextlib.contextmanager
 def _tuning(tile: Optional[str] = None, exact: bool = False) -> Iterator[_TuningOverride]:
     """Within the block, kernels are built with ``tile`` (if given; a candidate the tuner
-    measures), for the exact shapes with ``exact``, and each call's kernel source is recorded.
-    Not thread-safe: for the tuner."""
+    measures), for the exact shapes with ``exact``, and the source of each kernel the calls use
+    is recorded once. Not thread-safe: for the tuner."""
     global _override
     for table in _tables.values():
         table.clear()  # calls must reach _kernel, which applies the override
@@ -476,7 +479,9 @@ def _kernel(
     if _override is not None:
         hint = None if _override.exact else hint
         override = _override
-        override.sources.append(build(hint)[0])
+        if (device, op, key, hint) not in override.seen:
+            override.seen.add((device, op, key, hint))
+            override.sources.append(build(hint)[0])
         if override.tile is not None:
             key = (*key, override.tile)
             untiled = build
