@@ -93,6 +93,24 @@ TEST(CostModel, TooFewBytesInFlightStretchMemoryTime) {
   EXPECT_NEAR(e.memorySeconds, 1e-3 / 0.08, 1e-9);
 }
 
+TEST(CostModel, OneWaveStreamsAtTheBusiestSmsPace) {
+  // 150 blocks in one wave (800 fit): 50 SMs hold two, so those stream two
+  // blocks' bytes at their hundredth of the bandwidth while the others
+  // finish early: 1 GB at 1 TB/s × 150 / 200.
+  KernelResources r = streaming();
+  r.blocks = 150;
+  r.bytesInFlightPerBlock = 1e5; // 15 MB in flight: latency covered.
+  CostEstimate e = estimate(r, roundChip());
+  EXPECT_NEAR(e.memorySeconds, 1e-3 * 200.0 / 150.0, 1e-12);
+  // 100 blocks (one per SM) and 200 (two on every SM) keep the full rate.
+  r.blocks = 100;
+  EXPECT_NEAR(estimate(r, roundChip()).memorySeconds, 1e-3, 1e-12);
+  r.blocks = 200;
+  EXPECT_NEAR(estimate(r, roundChip()).memorySeconds, 1e-3, 1e-12);
+  // Over several waves blocks start wherever one ends: the full rate
+  // (StreamingKernelRunsAtDramBandwidth).
+}
+
 TEST(CostModel, RegistersAndSharedMemoryLimitOccupancy) {
   KernelResources r = streaming();
   r.registersPerThread = 200; // 6400 per warp, 51200 per block: one fits.
