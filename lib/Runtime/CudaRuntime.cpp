@@ -996,11 +996,12 @@ static fusedops_status runPlan(const Driver *driver, fusedops_launch_plan plan,
     for (const auto &map : launch.tensorMaps)
       if (!buffers[map.buffer] ||
           reinterpret_cast<uintptr_t>(buffers[map.buffer]) % 16 != 0)
-        return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
-                    "buffer " + std::to_string(map.buffer) +
-                        " is read through a TMA tensor map and must be "
-                        "16-byte aligned (a contiguous tensor of its own "
-                        "storage, not an offset view)");
+        return fail(
+            FUSEDOPS_ERROR_INVALID_ARGUMENT,
+            "buffer " + std::to_string(map.buffer) +
+                " is read or written through a TMA tensor map and must be "
+                "16-byte aligned (a contiguous tensor of its own "
+                "storage, not an offset view)");
   // Kernel parameters live on this thread's stack: runs may overlap.
   constexpr size_t kInline = 64;
   for (const auto &launch : plan->launches) {
