@@ -154,3 +154,30 @@ func.func @fp8_odd_n(%a: memref<256x4096xf8E4M3FN>, %b: memref<4100x4096xf8E4M3F
   fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<256x4096xf8E4M3FN>, memref<4100x4096xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<256x4100xbf16>) granularity = tensor
   return
 }
+
+// -----
+
+// One-warpgroup tiles (decode) keep the register stores: their shared
+// memory goes to the ring. So do tiles whose BN is not whole 128-byte
+// rows of the output (96 bf16 columns: 192 bytes).
+// CHECK-LABEL: func.func @mlp_decode
+// SM90: gpu.func @gated_mlp(
+// SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90: vector.store {{.*}} : memref<16x11008xbf16>, vector<2xbf16>
+// SM80: gpu.func @gated_mlp(
+func.func @mlp_decode(%x: memref<16x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memref<11008x4096xbf16>, %o: memref<16x11008xbf16>) {
+  fusedops.gated_mlp ins(%x, %wg, %wu : memref<16x4096xbf16>, memref<11008x4096xbf16>, memref<11008x4096xbf16>) outs(%o : memref<16x11008xbf16>) activation = silu {tile = #fusedops.tile<block = [64, 96, 64], warps = 4, stages = 3>}
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fp8_bn96
+// SM90: gpu.func @fp8_gemm(
+// SM90-SAME: fusedops.tensor_map_params = 2 : i64
+// SM90-NOT: nvvm.cp.async.bulk.tensor.global.shared.cta
+// SM90: vector.store {{.*}} : memref<256x4096xbf16>, vector<2xbf16>
+func.func @fp8_bn96(%a: memref<256x4096xf8E4M3FN>, %b: memref<4096x4096xf8E4M3FN>, %sa: memref<f32>, %sb: memref<f32>, %o: memref<256x4096xbf16>) {
+  fusedops.fp8_gemm ins(%a, %b, %sa, %sb : memref<256x4096xf8E4M3FN>, memref<4096x4096xf8E4M3FN>, memref<f32>, memref<f32>) outs(%o : memref<256x4096xbf16>) granularity = tensor {tile = #fusedops.tile<block = [128, 96, 128], warps = 8, stages = 2>}
+  return
+}
