@@ -95,14 +95,16 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   double needed = chip.dramBytesPerSecond * chip.dramLatencySeconds;
   e.latencyCover = needed > 0 ? std::min(1.0, inFlight / needed) : 1.0;
   double bandwidthShare = activeSms / chip.smCount;
-  // One wave of more blocks than SMs: the blocks go round the SMs, and the
-  // busiest SM streams ceil(blocks / SMs) blocks' bytes at its share of the
-  // bandwidth (FP8 decode, 172 tiles of 64×64 on 132 SMs took 30 µs, 115
-  // tiles of 64×96 27 µs on an H200, docs/perf/gemm-engine.md v11). Later
-  // waves start blocks wherever one ends, which evens the SMs out.
-  double dramShare = bandwidthShare;
-  if (r.blocks > chip.smCount && r.blocks <= concurrent)
-    dramShare = double(r.blocks) /
+  // DRAM streams at the busiest SM's pace. In one wave the blocks go round
+  // the SMs, and an SM with ceil(blocks / SMs) of them streams their bytes
+  // at its share of the bandwidth (fewer blocks than SMs: the others issue
+  // nothing; FP8 decode, 172 tiles of 64×64 on 132 SMs took 30 µs, 115
+  // tiles of 64×96 27 µs on an H200, docs/perf/gemm-engine.md v11). Over
+  // several waves blocks start wherever one ends, which evens the SMs out.
+  double dramShare =
+      r.blocks > concurrent
+          ? 1.0
+          : double(r.blocks) /
                 (std::ceil(double(r.blocks) / chip.smCount) * chip.smCount);
   double dramSeconds =
       r.dramBytes /

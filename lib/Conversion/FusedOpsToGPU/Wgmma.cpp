@@ -81,8 +81,6 @@ WgmmaGemmPlan WgmmaGemmPlan::get(TileConfigAttr tile, int64_t n, int64_t k,
   plan.bType = bType;
   plan.promote = promote;
   plan.outType = outType;
-  plan.tmaStores = plan.warpgroups > 1 && plan.n * plan.outBytes() % 16 == 0 &&
-                   plan.bn * plan.outBytes() % kStoreRowBytes == 0;
   return plan;
 }
 

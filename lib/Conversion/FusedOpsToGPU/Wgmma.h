@@ -46,10 +46,6 @@ struct WgmmaGemmPlan {
   Type aType, bType;
   /// Element type of the output.
   Type outType;
-  /// Whether the epilogue stores through shared memory and TMA
-  /// (storesThroughTma: where the output's rows allow), else each thread
-  /// stores its pairs of values from registers.
-  bool tmaStores = false;
   /// Promotion: each K tile's products (at most 128 of K) start from zero
   /// and are then added to f32 sums, times the tile's scale where one is
   /// given (block-scaled FP8). Hopper's FP8 wgmma accumulates with about 14
@@ -97,11 +93,15 @@ struct WgmmaGemmPlan {
   /// stride) and BN of whole 128-byte rows. One-warpgroup tiles (decode, M
   /// ≤ 64) keep the register stores: they write few rows, and the buffers'
   /// 16 KiB cost them ring stages (gated decode at M = 64 took 56 instead
-  /// of 51 µs with one stage less).
-  bool storesThroughTma() const { return tmaStores; }
+  /// of 51 µs with one stage less). Else each thread stores its pairs of
+  /// values from registers.
   static constexpr int64_t kStoreRows = 16;
   static constexpr int64_t kStoreRowBytes = 128;
   static constexpr int64_t kStoreBuffers = 2;
+  bool storesThroughTma() const {
+    return warpgroups > 1 && n * outBytes() % 16 == 0 &&
+           bn * outBytes() % kStoreRowBytes == 0;
+  }
   /// Bytes of an output element.
   int64_t outBytes() const;
   /// Shared memory of the epilogue's store buffers (0 without TMA stores).
