@@ -10,7 +10,9 @@ events, median of 20 after warm-up, L2 flushed before each call; fusedops.bench.
   error on the same inputs is reported too; promoted (the default) against _scaled_mm's default,
   fast_accum against _scaled_mm(use_fast_accum=True);
 * fp8_gemm on bf16 inputs (quantization included) against fp16 cuBLAS a @ b.T;
-* decode (M = 1, 16, 64): the weight bytes over the time against the device copy rate.
+* decode (M = 1, 16, 64): the weight bytes over the time against the device copy rate, and the
+  time of a plain read of as many bytes (``amax`` of an int32 buffer, timed alike) beside it: what
+  the card streams at that size under this timing.
 
 Writes gemm_engine.json (every number) and gemm_engine.md (the table) to --out ($OUT or .).
 """
@@ -58,6 +60,26 @@ def _silu_mlp(x, wg, wu):
 _compiled_mlp = torch.compile(_silu_mlp)
 
 
+_read_ms: dict[int, float] = {}
+
+
+def read_same_bytes_ms(nbytes: int, repeat: int) -> float:
+    """The time of reading ``nbytes`` once (``amax`` of an int32 buffer), timed as the ops are."""
+    if nbytes not in _read_ms:
+        buf = torch.ones(nbytes // 4, dtype=torch.int32, device="cuda")
+        _read_ms[nbytes] = time_ms(lambda: buf.amax(), repeat=repeat)
+    return _read_ms[nbytes]
+
+
+def decode_columns(weight_bytes: int, t_f: float, copy_bps: float, repeat: int) -> dict:
+    t_r = read_same_bytes_ms(weight_bytes, repeat)
+    return dict(
+        weight_bw_of_copy=weight_bytes / (t_f * 1e-3) / copy_bps,
+        read_same_bytes_ms=t_r,
+        read_bw_of_copy=weight_bytes / (t_r * 1e-3) / copy_bps,
+    )
+
+
 def gated_mlp(m: int, k: int, n: int, dtype: torch.dtype, copy_bps: float, repeat: int) -> None:
     g = torch.Generator(device="cuda").manual_seed(m * 7 + n)
     x = torch.randn(m, k, device="cuda", dtype=dtype, generator=g)
@@ -89,7 +111,7 @@ def gated_mlp(m: int, k: int, n: int, dtype: torch.dtype, copy_bps: float, repea
         fusedops_tflops=flops / t_f / 1e9,
         vs_torch_compile=t_c / t_f,
         vs_eager=t_e / t_f,
-        weight_bw_of_copy=weight_bytes / (t_f * 1e-3) / copy_bps,
+        **(decode_columns(weight_bytes, t_f, copy_bps, repeat) if m <= 64 else {}),
     )
 
 
@@ -151,7 +173,7 @@ def fp8_gemm(
         t_s = time_ms(scaled, repeat=repeat)
         row.update(scaled_mm_ms=t_s, vs_scaled_mm=t_s / t_f)
     if m <= 64:
-        row["weight_bw_of_copy"] = n * k / (t_f * 1e-3) / copy_bps
+        row.update(decode_columns(n * k, t_f, copy_bps, repeat))
     del da, db, ref
     record(**row)
 

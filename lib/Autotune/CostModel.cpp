@@ -99,10 +99,15 @@ FailureOr<CostEstimate> autotune::estimateCost(const KernelResources &r,
   // the SMs, and an SM with ceil(blocks / SMs) of them streams their bytes
   // at its share of the bandwidth (fewer blocks than SMs: the others issue
   // nothing; FP8 decode, 172 tiles of 64×64 on 132 SMs took 30 µs, 115
-  // tiles of 64×96 27 µs on an H200, docs/perf/gemm-engine.md v11). Over
-  // several waves blocks start wherever one ends, which evens the SMs out.
+  // tiles of 64×96 27 µs on an H200, docs/perf/gemm-engine.md v11). So does
+  // an SM that holds one block at a time (a persistent grid's tiles): it
+  // streams its tiles one after another (gated decode, 172 tiles of 64×64 on
+  // 132 SMs took 71 µs against 55 µs for 115 of 64×96; with 8-stage rings
+  // counted in, the rule for one wave alone ranked 64×64 first, docs/perf
+  // v12). Over several waves of several blocks per SM, blocks start
+  // wherever one ends, which evens the SMs out.
   double dramShare =
-      r.blocks > concurrent
+      r.blocks > concurrent && blocksPerSm > 1
           ? 1.0
           : double(r.blocks) /
                 (std::ceil(double(r.blocks) / chip.smCount) * chip.smCount);

@@ -107,8 +107,23 @@ TEST(CostModel, OneWaveStreamsAtTheBusiestSmsPace) {
   EXPECT_NEAR(estimate(r, roundChip()).memorySeconds, 1e-3, 1e-12);
   r.blocks = 200;
   EXPECT_NEAR(estimate(r, roundChip()).memorySeconds, 1e-3, 1e-12);
-  // Over several waves blocks start wherever one ends: the full rate
-  // (StreamingKernelRunsAtDramBandwidth).
+  // Over several waves of several blocks per SM, blocks start wherever one
+  // ends: the full rate (StreamingKernelRunsAtDramBandwidth).
+}
+
+TEST(CostModel, OneBlockPerSmStreamsItsTilesInTurn) {
+  // A persistent grid of one block per SM (a decode GEMM): 150 tiles on 100
+  // SMs leave 50 SMs streaming two tiles' bytes, at any number of waves.
+  KernelResources r = streaming();
+  r.blocks = 150;
+  r.threadsPerBlock = 1024; // 64 registers × 1024 threads: one per SM.
+  r.registersPerThread = 64;
+  r.bytesInFlightPerBlock = 1e5;
+  CostEstimate e = estimate(r, roundChip());
+  ASSERT_EQ(e.blocksPerSm, 1);
+  EXPECT_NEAR(e.memorySeconds, 1e-3 * 200.0 / 150.0, 1e-12);
+  r.blocks = 200;
+  EXPECT_NEAR(estimate(r, roundChip()).memorySeconds, 1e-3, 1e-12);
 }
 
 TEST(CostModel, RegistersAndSharedMemoryLimitOccupancy) {
