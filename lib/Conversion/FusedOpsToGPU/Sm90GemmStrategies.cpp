@@ -35,13 +35,17 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
-/// WgmmaGemmPlan::rowsHint of `op`: the rows its kernel is tuned for where
-/// they are dynamic, else 0.
-static int64_t getRowsHintOfPlan(Operation *op) {
+/// WgmmaGemmPlan::rowsHint and staticRows of `op`: the rows its kernel is
+/// tuned for where they are dynamic, else its rows.
+static void setRowsOfPlan(WgmmaGemmPlan &plan, Operation *op) {
   auto input = cast<ShapedType>(op->getOperand(0).getType());
-  return llvm::any_of(input.getShape().drop_back(), ShapedType::isDynamic)
-             ? getEstimatedRows(op)
-             : 0;
+  if (llvm::any_of(input.getShape().drop_back(), ShapedType::isDynamic)) {
+    plan.rowsHint = getEstimatedRows(op);
+    return;
+  }
+  plan.staticRows = 1;
+  for (int64_t size : input.getShape().drop_back())
+    plan.staticRows *= size;
 }
 
 namespace {
@@ -57,7 +61,7 @@ WgmmaGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
       tile, weight.getDimSize(0), weight.getDimSize(1),
       /*numB=*/2, element, element, /*promote=*/false,
       cast<ShapedType>(op.getInits()[0].getType()).getElementType());
-  plan.rowsHint = getRowsHintOfPlan(op);
+  setRowsOfPlan(plan, op);
   return plan;
 }
 
@@ -144,7 +148,7 @@ WgmmaGemmPlan makeFp8GemmPlan(Fp8GemmOp op, TileConfigAttr tile) {
       /*numB=*/1, lhsType, rhs.getElementType(),
       /*promote=*/!op.getFastAccum(),
       cast<ShapedType>(op.getInits()[0].getType()).getElementType());
-  plan.rowsHint = getRowsHintOfPlan(op);
+  setRowsOfPlan(plan, op);
   return plan;
 }
 

@@ -101,7 +101,10 @@ static SmallVector<int64_t> getSharedOffsets(const WgmmaGemmPlan &plan) {
     offsets.push_back(offset);
     offset += llvm::alignTo(bytes, kSwizzleAlign);
   };
-  add(plan.stages * plan.bm * plan.rowBytes());
+  // A's ring, plus the rows past its last slot that the MMAs read
+  // (aSlotRows).
+  add((plan.stages * plan.aSlotRows() + plan.bm - plan.aSlotRows()) *
+      plan.rowBytes());
   for (int64_t i = 0; i < plan.numB; ++i)
     add(plan.stages * plan.bn * plan.rowBytes());
   add(plan.storeBufferBytes());
@@ -358,8 +361,9 @@ static void buildMmaTile(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
   auto issueTile = [&](Value c, SmallVectorImpl<Value> &target, bool fromZero) {
     acquire(c);
     Value slot = arith::RemUIOp::create(b, c, cIndex(b, plan.stages));
-    Value slotA = toI64(
-        b, arith::MulIOp::create(b, slot, cIndex(b, plan.bm * rowBytes / 16)));
+    Value slotA =
+        toI64(b, arith::MulIOp::create(
+                     b, slot, cIndex(b, plan.aSlotRows() * rowBytes / 16)));
     Value slotB = toI64(
         b, arith::MulIOp::create(b, slot, cIndex(b, plan.bn * rowBytes / 16)));
     NVVM::WgmmaFenceAlignedOp::create(b);
@@ -707,7 +711,8 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                                      NVVM::SetMaxRegisterAction::decrease);
     ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), [&] {
       Value txBytes = arith::ConstantIntOp::create(
-          b, b.getI32Type(), (plan.bm + plan.numB * plan.bn) * plan.rowBytes());
+          b, b.getI32Type(),
+          (plan.aSlotRows() + plan.numB * plan.bn) * plan.rowBytes());
       auto clusterPtr = LLVM::LLVMPointerType::get(ctx, 7);
       Value issued =
           forEachTile(b, plan, schedule, [&](Value tile, Value first) {
@@ -759,7 +764,7 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
                   /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
                   /*predicate=*/Value());
             };
-            load(0, m0, plan.bm, c0, Value());
+            load(0, m0, plan.aSlotRows(), c0, Value());
             // With a cluster, this block's part of each B tile, for every
             // block.
             Value bRow =
@@ -939,7 +944,7 @@ void kernel::buildAndLaunchWgmmaGemm(
     launchArgs.push_back(map);
     rows = arith::SelectOp::create(b, encoded, rows, cIndex(b, 0));
   };
-  addMap(a, plan.elementBytes(), plan.bm, plan.rowBytes());
+  addMap(a, plan.elementBytes(), plan.aSlotRows(), plan.rowBytes());
   for (Value matrix : bs)
     addMap(matrix, plan.elementBytes(), plan.bRowsPerBlock(), plan.rowBytes());
   if (plan.storesThroughTma())

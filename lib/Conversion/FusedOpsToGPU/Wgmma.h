@@ -58,6 +58,8 @@ struct WgmmaGemmPlan {
   /// static kernel makes from its M: K is read in a rotated order (decode,
   /// see WgmmaTileSchedule::rotateK) where this fits one tile row.
   int64_t rowsHint = 0;
+  /// Static rows of the problem (M); 0 where they are dynamic.
+  int64_t staticRows = 0;
 
   /// Builds the plan of `tile` = #fusedops.tile<block = [BM, BN, BK],
   /// warps = 4 × warpgroups, stages = S>, for an output of `outType`.
@@ -70,6 +72,20 @@ struct WgmmaGemmPlan {
   int64_t rowBytes() const { return bk * elementBytes(); }
   /// K of one wgmma: 32 bytes of each row (16 for 16-bit, 32 for FP8).
   int64_t mmaK() const { return 32 / elementBytes(); }
+  /// Rows of A a ring slot holds (A's TMA box). A one-warpgroup tile of a
+  /// problem with a static M below BM (decode) loads M rows rounded up to
+  /// the swizzle's 8, not BM: its wgmmas still read 64 rows, the ones past
+  /// the slot from the next slots (their products are rows past M, never
+  /// stored), and A's ring keeps the rows past its last slot. A stage of
+  /// FP8 64×96×128 at M = 1 loads 13 KiB, not 20 of which 7 were TMA's
+  /// zeros: FP8 decode at M = 1 took 18.9 instead of 24.6 µs, the gated MLP
+  /// 49 instead of 54 µs on an H200 (docs/perf/gemm-engine.md v12). Dynamic
+  /// rows keep BM: the kernel serves every M.
+  int64_t aSlotRows() const {
+    return warpgroups == 1 && staticRows > 0 && staticRows < bm
+               ? llvm::alignTo(staticRows, 8)
+               : bm;
+  }
   /// Blocks of a cluster, all along M (1 without a cluster).
   int64_t clusterBlocks() const { return cluster.empty() ? 1 : cluster[0]; }
   /// Rows of B each block of a cluster loads (for all of them).

@@ -159,14 +159,34 @@ func.func @fp8_odd_n(%a: memref<256x4096xf8E4M3FN>, %b: memref<4100x4096xf8E4M3F
 
 // One-warpgroup tiles (decode) keep the register stores: their shared
 // memory goes to the ring. So do tiles whose BN is not whole 128-byte
-// rows of the output (96 bf16 columns: 192 bytes).
+// rows of the output (96 bf16 columns: 192 bytes). With a static M below
+// 64, A's box and ring slots hold M rows rounded up to 8 (16 here, not 64):
+// a stage's TMA bytes are (16 + 2 × 96) × 128, and the ring of A is 3
+// slots of 16 rows plus the 48 rows the MMAs read past the last one
+// (87088 bytes of shared memory in all, against 99376 with 64-row slots).
 // CHECK-LABEL: func.func @mlp_decode
+// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32, {{.*}}, %c16_i32, %c64_i32, %c128_i32
+// SM90: dynamic_shared_memory_size %c87088_i32
 // SM90: gpu.func @gated_mlp(
 // SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c26624_i32
 // SM90: vector.store {{.*}} : memref<16x11008xbf16>, vector<2xbf16>
 // SM80: gpu.func @gated_mlp(
 func.func @mlp_decode(%x: memref<16x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memref<11008x4096xbf16>, %o: memref<16x11008xbf16>) {
   fusedops.gated_mlp ins(%x, %wg, %wu : memref<16x4096xbf16>, memref<11008x4096xbf16>, memref<11008x4096xbf16>) outs(%o : memref<16x11008xbf16>) activation = silu {tile = #fusedops.tile<block = [64, 96, 64], warps = 4, stages = 3>}
+  return
+}
+
+// -----
+
+// Dynamic rows keep 64-row boxes of A: the kernel serves every M.
+// CHECK-LABEL: func.func @mlp_decode_dynamic
+// SM90: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32, {{.*}}, %c64_i32, %c64_i32{{.*}}, %c128_i32
+// SM90: gpu.func @gated_mlp(
+// SM90: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
+// SM80: gpu.func @gated_mlp(
+func.func @mlp_decode_dynamic(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memref<11008x4096xbf16>, %o: memref<?x11008xbf16>) {
+  fusedops.gated_mlp ins(%x, %wg, %wu : memref<?x4096xbf16>, memref<11008x4096xbf16>, memref<11008x4096xbf16>) outs(%o : memref<?x11008xbf16>) activation = silu {tile = #fusedops.tile<block = [64, 96, 64], warps = 4, stages = 3>}
   return
 }
 
