@@ -523,7 +523,7 @@ def test_checked_signatures_skip_the_full_checks(gen, monkeypatch, fast_path) ->
 
 
 @needs_gpu
-def test_tuning_override_bypasses_the_fast_table(gen, monkeypatch) -> None:
+def test_tuning_override_has_a_fast_table_of_its_own(gen, monkeypatch) -> None:
     # The tuner's forced tiles must reach every call, cached signature or not.
     from fusedops import _launch, torch_ops
 
@@ -538,10 +538,12 @@ def test_tuning_override_bypasses_the_fast_table(gen, monkeypatch) -> None:
     table = torch_ops._tables["rmsnorm_rope"]
     assert len(table) == 1
     with torch_ops._tuning() as seen:
+        assert len(table) == 0  # emptied: the first call reaches _kernel and the override
         call()
-        assert len(seen.sources) == 1 and len(table) == 0
-        call()  # the same kernel: its source is recorded once, and calls still bypass the table
-        assert len(seen.sources) == 1 and len(table) == 0
+        assert len(seen.sources) == 1 and len(table) == 1
+        call()  # the same kernel, from the table: its source is recorded once
+        assert len(seen.sources) == 1 and len(table) == 1
+    assert len(table) == 0  # the override's kernel left with it
     call()
     assert len(table) == 1
     torch_ops._forget_kernels()
