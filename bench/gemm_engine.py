@@ -14,6 +14,11 @@ events, median of 20 after warm-up, L2 flushed before each call; fusedops.bench.
   time of a plain read of as many bytes (``amax`` of an int32 buffer, timed alike) beside it: what
   the card streams at that size under this timing.
 
+Times the kernels a steady shape gets: FUSEDOPS_SHAPES=exact unless the environment says
+otherwise (in the default ``auto`` mode a shape's first second runs its rows class's kernel,
+and the exact one would replace it part-way through a measurement: decode rows mixed the two,
+docs/perf/gemm-engine.md v12).
+
 Writes gemm_engine.json (every number) and gemm_engine.md (the table) to --out ($OUT or .).
 """
 
@@ -208,7 +213,8 @@ def markdown(ceilings: dict) -> str:
         "",
         f"Device copy: {ceilings['copy_GBps'] / 1e3:.2f} TB/s, bf16 GEMM "
         f"{ceilings['dense_bf16_TFLOPs']:.0f} TFLOP/s, FP8 _scaled_mm "
-        f"{ceilings['dense_fp8_TFLOPs']:.0f} TFLOP/s (same run).",
+        f"{ceilings['dense_fp8_TFLOPs']:.0f} TFLOP/s (same run). "
+        f"FUSEDOPS_SHAPES={os.environ.get('FUSEDOPS_SHAPES')}.",
         "",
     ]
     keys = sorted(
@@ -232,6 +238,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("groups", nargs="*", default=["mlp", "fp8", "bf16in", "decode"])
     args = parser.parse_args()
+    os.environ.setdefault("FUSEDOPS_SHAPES", "exact")
     ceilings = measure_ceilings()
     copy_bps = ceilings["copy_GBps"] * 1e9
     mlp_shapes = [(16384, 4096, 11264), (4096, 4096, 11008), (8192, 8192, 28672)]
@@ -244,7 +251,12 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "gemm_engine.json").write_text(
             json.dumps(
-                {"device": torch.cuda.get_device_name(), "ceilings": ceilings, "rows": ROWS},
+                {
+                    "device": torch.cuda.get_device_name(),
+                    "shapes_mode": os.environ.get("FUSEDOPS_SHAPES"),
+                    "ceilings": ceilings,
+                    "rows": ROWS,
+                },
                 indent=1,
             )
         )
