@@ -4,7 +4,9 @@
     ncu --clock-control none --set full --profile-from-start off python3 utils/profile-gemm.py \
         [CASE...]
 
-CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
+CASE: ``mlp`` (gated MLP bf16 16384×4096→11264), ``mlp8192`` (8192×8192→28672) and
+``compiled-mlp8192`` (its baseline: torch.compile of the unfused expression, cuBLAS's GEMMs and
+an elementwise kernel), ``fp8`` (FP8 4096³ tensor scales), ``fp8row``
 (4096³ row scales), ``scaled-mm`` (the baseline: ``torch._scaled_mm`` on the ``fp8`` case's
 inputs), ``mlp-decode`` (gated MLP bf16 M = 64, 4096→11008), ``mlp-decode1`` (the same at M = 1),
 ``fp8-decode`` (FP8 row M = 16, 4096→11008), ``fp8-decode1`` (the same at M = 1),
@@ -33,6 +35,15 @@ def gated(m: int, n: int, k: int):
     return lambda: fusedops.fused_gated_mlp(x, wg, wu, "silu")
 
 
+def compiled_mlp(m: int, n: int, k: int):
+    """The baseline of the gated MLP: torch.compile of silu(x @ Wg.T) * (x @ Wu.T)."""
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    wg = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * k**-0.5
+    wu = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * k**-0.5
+    fn = torch.compile(lambda: torch.nn.functional.silu(x @ wg.T) * (x @ wu.T))
+    return fn
+
+
 def fp8(m: int, n: int, k: int, granularity: str):
     qa, sa = fusedops.quantize_fp8(
         torch.randn(m, k, device="cuda", dtype=torch.bfloat16), granularity=granularity
@@ -58,6 +69,8 @@ def scaled_mm(m: int, n: int, k: int, granularity: str = "tensor"):
 
 CASES = {
     "mlp": lambda: gated(16384, 11264, 4096),
+    "mlp8192": lambda: gated(8192, 28672, 8192),
+    "compiled-mlp8192": lambda: compiled_mlp(8192, 28672, 8192),
     "fp8": lambda: fp8(4096, 4096, 4096, "tensor"),
     "fp8row": lambda: fp8(4096, 4096, 4096, "row"),
     "scaled-mm": lambda: scaled_mm(4096, 4096, 4096),
