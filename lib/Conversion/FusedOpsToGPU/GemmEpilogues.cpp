@@ -167,17 +167,18 @@ static void storePair(ImplicitLocOpBuilder &b, Value values, Value out,
   }
 }
 
-void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
-                                   Activation activation,
-                                   ArrayRef<SmallVector<Value>> acc,
-                                   const AccumulatorPairs &pairs, Value out,
-                                   Value rowsM, int64_t n,
-                                   StagedStoreFn staged) {
-  auto valueOf = [&](size_t p) -> Value {
-    Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
-    return arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
-  };
+/// Stores every pair's value, `valueOf(p)` (vector<2xf32>, built at the
+/// insertion point), through the mainloop's `staged` store where given, else
+/// from registers into `out` [M, N] (in each branch of splitByBounds).
+/// `beginValues` runs before each place the values are built, for an
+/// epilogue that shares loads among the values of one place.
+static void storeValues(ImplicitLocOpBuilder &b, const AccumulatorPairs &pairs,
+                        Value out, Value rowsM, int64_t n, StagedStoreFn staged,
+                        function_ref<Value(size_t)> valueOf,
+                        function_ref<void()> beginValues = {}) {
   if (staged) {
+    if (beginValues)
+      beginValues();
     SmallVector<Value> values;
     for (size_t p = 0; p < pairs.size(); ++p)
       values.push_back(valueOf(p));
@@ -185,9 +186,23 @@ void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
     return;
   }
   splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
+    if (beginValues)
+      beginValues();
     for (size_t p = 0; p < pairs.size(); ++p)
       storePair(b, valueOf(p), out, pairs.rows[p], pairs.cols[p], rowsM, n,
                 checked);
+  });
+}
+
+void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
+                                   Activation activation,
+                                   ArrayRef<SmallVector<Value>> acc,
+                                   const AccumulatorPairs &pairs, Value out,
+                                   Value rowsM, int64_t n,
+                                   StagedStoreFn staged) {
+  storeValues(b, pairs, out, rowsM, n, staged, [&](size_t p) -> Value {
+    Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
+    return arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
   });
 }
 
@@ -212,12 +227,9 @@ void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
         b, pairType,
         arith::MulFOp::create(b, memref::LoadOp::create(b, sa, ValueRange{}),
                               memref::LoadOp::create(b, sb, ValueRange{})));
-  // Pair p's value; each row scale is loaded once per row and each column
-  // pair's scales and bias once per column, in `loaded` (one per branch of
-  // splitByBounds).
-  struct Loaded {
-    llvm::DenseMap<Value, Value> rowScales, colScales, colBiases;
-  };
+  // Each row scale is loaded once per row and each column pair's scales and
+  // bias once per column, in each place the values are built.
+  llvm::DenseMap<Value, Value> rowScales, colScales, colBiases;
   auto columnPair = [&](Value source, Value col) -> Value {
     Value first =
         memref::LoadOp::create(b, source, ValueRange{clamp(col, sizeN)});
@@ -233,43 +245,34 @@ void kernel::buildFp8GemmEpilogue(ImplicitLocOpBuilder &b,
             ValueRange{first, second}),
         f32);
   };
-  auto valueOf = [&](size_t p, Loaded &loaded) -> Value {
+  auto valueOf = [&](size_t p) -> Value {
     Value row = pairs.rows[p], col = pairs.cols[p];
     Value value = getPair(b, acc, p);
     if (tensorScale)
       value = arith::MulFOp::create(b, value, tensorScale);
     if (granularity == ScaleGranularity::row) {
-      Value &rowScale = loaded.rowScales[row];
+      Value &rowScale = rowScales[row];
       if (!rowScale)
         rowScale = vector::BroadcastOp::create(
             b, pairType,
             memref::LoadOp::create(b, sa, ValueRange{clamp(row, rowsM)}));
-      Value &colScale = loaded.colScales[col];
+      Value &colScale = colScales[col];
       if (!colScale)
         colScale = columnPair(sb, col);
       value = arith::MulFOp::create(
           b, arith::MulFOp::create(b, value, rowScale), colScale);
     }
     if (bias) {
-      Value &colBias = loaded.colBiases[col];
+      Value &colBias = colBiases[col];
       if (!colBias)
         colBias = columnPair(bias, col);
       value = arith::AddFOp::create(b, value, colBias);
     }
     return value;
   };
-  if (staged) {
-    Loaded loaded;
-    SmallVector<Value> values;
-    for (size_t p = 0; p < pairs.size(); ++p)
-      values.push_back(valueOf(p, loaded));
-    staged(b, values);
-    return;
-  }
-  splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
-    Loaded loaded;
-    for (size_t p = 0; p < pairs.size(); ++p)
-      storePair(b, valueOf(p, loaded), out, pairs.rows[p], pairs.cols[p], rowsM,
-                n, checked);
+  storeValues(b, pairs, out, rowsM, n, staged, valueOf, [&] {
+    rowScales.clear();
+    colScales.clear();
+    colBiases.clear();
   });
 }

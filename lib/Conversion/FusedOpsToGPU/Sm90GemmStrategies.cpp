@@ -35,17 +35,13 @@ using namespace mlir;
 using namespace mlir::fusedops;
 using namespace mlir::fusedops::kernel;
 
-/// WgmmaGemmPlan::rowsHint and staticRows of `op`: the rows its kernel is
+/// WgmmaGemmPlan::rowsHint or staticRows of `op`: the rows its kernel is
 /// tuned for where they are dynamic, else its rows.
 static void setRowsOfPlan(WgmmaGemmPlan &plan, Operation *op) {
   auto input = cast<ShapedType>(op->getOperand(0).getType());
-  if (llvm::any_of(input.getShape().drop_back(), ShapedType::isDynamic)) {
-    plan.rowsHint = getEstimatedRows(op);
-    return;
-  }
-  plan.staticRows = 1;
-  for (int64_t size : input.getShape().drop_back())
-    plan.staticRows *= size;
+  bool dynamic =
+      llvm::any_of(input.getShape().drop_back(), ShapedType::isDynamic);
+  (dynamic ? plan.rowsHint : plan.staticRows) = getEstimatedRows(op);
 }
 
 namespace {
