@@ -6,9 +6,10 @@
 Forward + backward, bf16, at LLaMA-7B sizes (hidden 4096, intermediate 11008, 32 heads of 128),
 in one run on one card:
 
-* mlp: ``down(silu(x·Wgᵀ) ⊙ (x·Wuᵀ))`` and its gradients (x, Wg, Wu, Wd): fusedops.FusedMLP
-  (fused_gated_mlp + nn.Linear) against the unfused module in eager PyTorch and under
-  torch.compile;
+* mlp: ``down(silu(x·Wgᵀ) ⊙ (x·Wuᵀ))`` and its gradients (x, Wg, Wu, Wd): fused_gated_mlp
+  + F.linear (its backward: the gated_mlp_grad kernel and PyTorch's GEMMs) against the unfused
+  module in eager PyTorch and under torch.compile, and against the fused forward with the
+  previous backward (PyTorch's recompute and float32 derivative);
 * qk_norm_rope: per-head RMSNorm + RoPE of q and k ([tokens, 32, 128] each, a weight per
   head dim, positions of each token) and their gradients: fused_rmsnorm_rope against eager and
   torch.compile.
@@ -41,6 +42,30 @@ def unfused_mlp(x, wg, wu, wd):
 
 def fused_mlp(x, wg, wu, wd):
     return F.linear(fusedops.fused_gated_mlp(x, wg, wu), wd)
+
+
+class _PyTorchBackwardGatedMlp(torch.autograd.Function):
+    """The fused forward with the backward of v2 (before the gated_mlp_grad kernel): g and u
+    recomputed by PyTorch's GEMMs, the derivative by autograd in float32 a block of rows at a
+    time. Timed beside the kernel's backward, in the same run."""
+
+    @staticmethod
+    def forward(ctx, x, wg, wu):
+        ctx.save_for_backward(x, wg, wu)
+        return fusedops.fused_gated_mlp(x, wg, wu)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from fusedops import _autograd
+
+        x, wg, wu = ctx.saved_tensors
+        x2 = x.reshape(-1, x.shape[-1])
+        dg, du = _autograd._gated_mlp_activation_grads(x2, wg, wu, "silu", grad)
+        return ((dg @ wg + du @ wu).reshape(x.shape), dg.T @ x2, du.T @ x2)
+
+
+def fused_mlp_pytorch_backward(x, wg, wu, wd):
+    return F.linear(_PyTorchBackwardGatedMlp.apply(x, wg, wu), wd)
 
 
 def rope_tables(tokens: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,6 +188,8 @@ def main() -> None:
             "torch.compile": torch.compile(bind(unfused)),
             "fusedops": bind(fused),
         }
+        if name == "mlp":
+            variants["fusedops, v2 backward (PyTorch)"] = bind(fused_mlp_pytorch_backward)
         results = {v: measure(name, v, step_fn(f, inputs), inputs) for v, f in variants.items()}
         ref = results["eager"]
         ref_grads = ref["grads"]

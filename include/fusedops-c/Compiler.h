@@ -91,6 +91,8 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  *   rms_norm:     x_shape, dtype, eps, [residual (true: also the sum
  *                 x + residual, argument "sum")], [weight_offset]
  *   gated_mlp:    x_shape, n, dtype, activation
+ *   gated_mlp_grad: x_shape, n, dtype, activation (arguments x, wg, wu,
+ *                 grad, grad_gate, grad_up)
  *   fp8_gemm:     m, n, k, a_dtype, b_dtype, out_dtype, granularity,
  *                 [bias], [fast_accum]
  *   quantize:     rows, cols, dtype, fp8, granularity

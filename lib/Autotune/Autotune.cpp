@@ -56,7 +56,7 @@ static std::string getShapeClass(Operation *op) {
       .Case([](RmsNormOp norm) {
         return rowClass("rows", norm) + dim("hidden", norm.getInput(), -1);
       })
-      .Case([](GatedMlpOp mlp) {
+      .Case<GatedMlpOp, GatedMlpGradOp>([](auto mlp) {
         return rowClass("M", mlp) + dim("N", mlp.getGateWeight(), 0) +
                dim("K", mlp.getGateWeight(), 1);
       })

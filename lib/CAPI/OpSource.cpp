@@ -255,7 +255,7 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
                         eps, kernel.arg(f, "residual"), offset);
     };
   }
-  if (op == "gated_mlp") {
+  if (op == "gated_mlp" || op == "gated_mlp_grad") {
     SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     int64_t n = request.integer("n");
     Type dtype = request.element("dtype");
@@ -272,6 +272,17 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     kernel.add("x", memref(x, dtype));
     kernel.add("wg", memref({n, x.back()}, dtype));
     kernel.add("wu", memref({n, x.back()}, dtype));
+    if (op == "gated_mlp_grad") {
+      kernel.add("grad", memref(out, dtype));
+      kernel.add("grad_gate", memref(out, dtype));
+      kernel.add("grad_up", memref(out, dtype));
+      return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+        GatedMlpGradOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "wg"),
+                               kernel.arg(f, "wu"), kernel.arg(f, "grad"),
+                               kernel.arg(f, "grad_gate"),
+                               kernel.arg(f, "grad_up"), activation);
+      };
+    }
     kernel.add("out", memref(out, dtype));
     return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
       GatedMlpOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "wg"),
@@ -332,9 +343,11 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
                            kernel.arg(f, "out"), granularity);
     };
   }
-  request.error = "'op' is '" + op.str() +
-                  "'; expected rmsnorm_rope, rms_norm, gated_mlp, fp8_gemm, "
-                  "quantize or dequantize";
+  request.error =
+      "'op' is '" + op.str() +
+      "'; expected rmsnorm_rope, rms_norm, gated_mlp, gated_mlp_grad, "
+      "fp8_gemm, "
+      "quantize or dequantize";
   return {};
 }
 } // namespace

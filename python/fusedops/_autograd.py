@@ -1,11 +1,12 @@
 """The PyTorch forms the custom ops' autograd formulas differentiate.
 
-The fused backward kernels (issue 15) are not built: an op's backward recomputes its forward
-from the saved inputs with these differentiable PyTorch functions, in float32 (float64 for
-float64 inputs), and differentiates it (:func:`_recomputed_grads`); the gated MLP's backward
-(:func:`_gated_mlp_grads`) runs its GEMMs in the inputs' dtype, as PyTorch's own backward
-does. Each states the kernel's function; the tests hold them to the float64 references of
-:mod:`fusedops.reference`.
+The gated MLP's backward on the GPU runs the dialect's ``gated_mlp_grad`` kernel (the two
+projections recomputed by one GEMM, their gradients from its f32 accumulators) and then the
+GEMMs of dx, dWg and dWu in PyTorch (:func:`_gated_mlp_grads`). The other ops have no backward
+kernel yet (issue 15): an op's backward recomputes its forward from the saved inputs with these
+differentiable PyTorch functions, in float32 (float64 for float64 inputs), and differentiates it
+(:func:`_recomputed_grads`). Each states the kernel's function; the tests hold them to the
+float64 references of :mod:`fusedops.reference`.
 """
 
 from __future__ import annotations
@@ -36,18 +37,43 @@ def _gated_mlp_grads(
     needed: Sequence[bool],
 ) -> list[Optional[torch.Tensor]]:
     """The backward of ``fused_gated_mlp``: ``g = x·Wgᵀ``, ``u = x·Wuᵀ`` recomputed, then
-    ``dG = dH ⊙ u ⊙ act′(g)``, ``dU = dH ⊙ act(g)`` (the derivative by autograd in float32,
-    float64 for float64 inputs, GATED_MLP_BACKWARD_ROWS rows at a time), ``dX = dG·Wg + dU·Wu``,
-    ``dWg = dGᵀ·x``, ``dWu = dUᵀ·x``; the GEMMs in the inputs' dtype, as PyTorch's backward of
-    the unfused MLP computes them (float32 accumulation on the tensor cores). Each gradient in
-    its input's dtype, None where ``needed`` says not."""
+    ``dG = dH ⊙ u ⊙ act′(g)``, ``dU = dH ⊙ act(g)``, ``dX = dG·Wg + dU·Wu``, ``dWg = dGᵀ·x``,
+    ``dWu = dUᵀ·x``. Each gradient in its input's dtype, None where ``needed`` says not.
+
+    On the GPU (16-bit tensors, as the forward takes them) ``dG`` and ``dU`` come from the
+    ``fusedops::gated_mlp_grad`` kernel: the recomputing GEMM with the derivative in its
+    epilogue, from the f32 accumulators. Elsewhere (the CPU, float32 or float64: the form the
+    tests differentiate) ``g`` and ``u`` are recomputed in the inputs' dtype and the derivative
+    taken by autograd in float32 (float64 for float64 inputs), GATED_MLP_BACKWARD_ROWS rows at a
+    time. The GEMMs of ``dX``, ``dWg`` and ``dWu`` are PyTorch's, in the inputs' dtype, as its
+    backward of the unfused MLP computes them (float32 accumulation on the tensor cores)."""
     if not any(needed):
         return [None, None, None]
-    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
-    act = _TORCH_ACTIVATIONS[activation]
     k, n = x.shape[-1], gate_weight.shape[0]
     x2 = x.reshape(-1, k)
-    dh = grad.reshape(-1, n)
+    if x.is_cuda and x.dtype in (torch.float16, torch.bfloat16):
+        dg, du = torch.ops.fusedops.gated_mlp_grad(x, gate_weight, up_weight, grad, activation)
+        dg, du = dg.reshape(-1, n), du.reshape(-1, n)
+    else:
+        dg, du = _gated_mlp_activation_grads(x2, gate_weight, up_weight, activation, grad)
+    dx = (dg @ gate_weight + du @ up_weight).reshape(x.shape) if needed[0] else None
+    dwg = (dg.T @ x2).to(gate_weight.dtype) if needed[1] else None
+    dwu = (du.T @ x2).to(up_weight.dtype) if needed[2] else None
+    return [dx, dwg, dwu]
+
+
+def _gated_mlp_activation_grads(
+    x2: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    activation: str,
+    grad: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dG``, ``dU`` ``[M, N]`` of the gated MLP in PyTorch (the form of
+    :func:`_gated_mlp_grads` off the GPU)."""
+    compute = torch.float64 if x2.dtype == torch.float64 else torch.float32
+    act = _TORCH_ACTIVATIONS[activation]
+    dh = grad.reshape(-1, gate_weight.shape[0])
     g = x2 @ gate_weight.T
     u = x2 @ up_weight.T
     dg, du = torch.empty_like(g), torch.empty_like(u)
@@ -58,11 +84,7 @@ def _gated_mlp_grads(
             uc = u[rows].to(compute).requires_grad_(True)
             dgc, duc = torch.autograd.grad(act(gc) * uc, (gc, uc), dh[rows].to(compute))
         dg[rows], du[rows] = dgc, duc
-    del g, u
-    dx = (dg @ gate_weight + du @ up_weight).reshape(x.shape) if needed[0] else None
-    dwg = (dg.T @ x2).to(gate_weight.dtype) if needed[1] else None
-    dwu = (du.T @ x2).to(up_weight.dtype) if needed[2] else None
-    return [dx, dwg, dwu]
+    return dg, du
 
 
 def _operand_torch(

@@ -127,6 +127,29 @@ def gated_mlp_source(
     )
 
 
+def gated_mlp_grad_source(
+    x_shape: Sequence[Optional[int]],
+    weight_shape: Sequence[int],
+    dtype: str,
+    *,
+    activation: str,
+    rows_hint: Optional[int] = None,
+) -> tuple[str, list[str]]:
+    """The module of ``fusedops.gated_mlp_grad``: arguments ``x``, ``wg``, ``wu``, ``grad``
+    (``[..., N]``), then ``grad_gate`` and ``grad_up``."""
+    x = _sizes(x_shape)
+    if len(weight_shape) != 2 or not x or int(weight_shape[1]) != x[-1]:
+        raise ArgumentError(f"weights {list(weight_shape)} do not take x of shape {x}")
+    return _source(
+        "gated_mlp_grad",
+        rows_hint,
+        x_shape=x,
+        n=int(weight_shape[0]),
+        dtype=dtype,
+        activation=activation,
+    )
+
+
 def fp8_gemm_source(
     m: Optional[int],
     n: int,

@@ -22,6 +22,7 @@ from ._op_kernels import (
     _add_rms_norm_impl,
     _dequantize_impl,
     _fp8_gemm_impl,
+    _gated_mlp_grad_impl,
     _gated_mlp_impl,
     _quantize_impl,
     _rms_norm_impl,
@@ -189,6 +190,20 @@ def _register() -> None:
         return (*grads, None)
 
     gated_mlp.register_autograd(gated_mlp_backward, setup_context=gated_mlp_setup)
+
+    @torch.library.custom_op(f"{lib}::gated_mlp_grad", mutates_args=())
+    def gated_mlp_grad(
+        x: torch.Tensor,
+        gate_weight: torch.Tensor,
+        up_weight: torch.Tensor,
+        grad: torch.Tensor,
+        activation: str,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _gated_mlp_grad_impl(*_dense(x, gate_weight, up_weight, grad, activation))
+
+    @gated_mlp_grad.register_fake
+    def _(x, gate_weight, up_weight, grad, activation):
+        return torch.empty_like(grad), torch.empty_like(grad)
 
     @torch.library.custom_op(f"{lib}::quantize", mutates_args=())
     def quantize(

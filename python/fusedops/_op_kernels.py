@@ -151,6 +151,46 @@ def _gated_mlp_impl(
     return _gated_mlp_kernel(x, gate_weight, up_weight, activation)([x, gate_weight, up_weight])[0]
 
 
+def _gated_mlp_grad_kernel(
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    grad: torch.Tensor,
+    activation: str,
+) -> _Kernel:
+    """The kernel of ``gated_mlp_grad``: arguments ``x``, ``gate_weight``, ``up_weight``,
+    ``grad``, then ``grad_gate`` and ``grad_up`` (``[..., N]`` each)."""
+    out = ((*x.shape[:-1], gate_weight.shape[0]), x.dtype)
+    return _kernel(
+        "gated_mlp_grad",
+        (x.shape, gate_weight.shape, x.dtype, activation),
+        lambda hint: _codegen.gated_mlp_grad_source(
+            (*_row_sizes(x.shape, hint), x.shape[-1]),
+            gate_weight.shape,
+            _mlir(x.dtype),
+            activation=activation,
+            rows_hint=hint,
+        ),
+        [x, gate_weight, up_weight, grad],
+        [out, out],
+        rows=_row_count(x.shape),
+    )
+
+
+def _gated_mlp_grad_impl(
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    grad: torch.Tensor,
+    activation: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grad ⊙ u ⊙ act′(g)`` and ``grad ⊙ act(g)`` for ``g = x·Wgᵀ``, ``u = x·Wuᵀ`` recomputed
+    by the kernel (contiguous, 16-byte aligned CUDA tensors of one 16-bit dtype)."""
+    kernel = _gated_mlp_grad_kernel(x, gate_weight, up_weight, grad, activation)
+    grad_gate, grad_up = kernel([x, gate_weight, up_weight, grad])
+    return grad_gate, grad_up
+
+
 def _quantize_kernel(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str) -> _Kernel:
     rows, cols = x.shape
     return _kernel(

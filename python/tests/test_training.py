@@ -2,8 +2,9 @@
 fused MLPs follows the same loss curve; a training step compiles with torch.compile; forward and
 backward replay from a CUDA graph.
 
-The backward of the fused ops recomputes their forward in float32 with PyTorch (see
-python/README.md); these tests hold whatever computes it to the unfused model's training.
+The gated MLP's backward runs the gated_mlp_grad kernel and PyTorch's GEMMs; the other fused
+ops' backward recomputes their forward in float32 with PyTorch (see python/README.md). These
+tests hold whatever computes it to float64 autograd and to the unfused model's training.
 """
 
 from __future__ import annotations
@@ -69,6 +70,48 @@ def test_a_tiny_llama_trains_50_steps_like_the_original() -> None:
         a = sum(reference[start : start + 10]) / 10
         b = sum(fused[start : start + 10]) / 10
         assert abs(a - b) <= 0.1 * a, (start, a, b)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh"])
+@pytest.mark.parametrize(
+    "leading,n,k", [((1,), 200, 136), ((3,), 97, 64), ((257,), 384, 512), ((2, 65), 130, 136)]
+)
+def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, n, k) -> None:
+    # The backward on the GPU: the gated_mlp_grad kernel (g and u recomputed by its GEMM, their
+    # gradients from its f32 accumulators) and PyTorch's GEMMs of dx, dWg and dWu, against
+    # autograd of the float64 expression on the same rounded inputs. M = 1, 3, 257 and a batch;
+    # N and K off the tiles.
+    gen = torch.Generator(device="cuda").manual_seed(n * 1000 + k)
+    scale = 2.0 / k**0.5  # pre-activations across the activation's curve
+
+    def make(*shape, s=1.0):
+        return (torch.randn(*shape, device="cuda", generator=gen) * s).to(dtype)
+
+    x, wg, wu = make(*leading, k), make(n, k, s=scale), make(n, k, s=scale)
+    dh = make(*leading, n)
+    act = {"silu": torch.nn.functional.silu, "gelu": torch.nn.functional.gelu}.get(
+        activation, lambda t: torch.nn.functional.gelu(t, approximate="tanh")
+    )
+    x64, wg64, wu64 = (t.double().requires_grad_(True) for t in (x, wg, wu))
+    g64, u64 = x64 @ wg64.T, x64 @ wu64.T
+    h64 = act(g64) * u64
+    want = torch.autograd.grad(h64, (x64, wg64, wu64, g64, u64), dh.double())
+    # The kernel's two gradients, each rounded once to the dtype.
+    dgate, dup = torch.ops.fusedops.gated_mlp_grad(x, wg, wu, dh, activation)
+    one_rounding = 8e-3 if dtype == torch.bfloat16 else 1e-3
+    for got, ref in zip((dgate, dup), want[3:]):
+        assert got.dtype == dtype and got.shape == ref.shape
+        assert float((got.double() - ref).norm() / ref.norm()) < one_rounding
+    # Through autograd: those, then GEMMs in the dtype (as PyTorch's own backward of the MLP).
+    leaves = [t.clone().requires_grad_(True) for t in (x, wg, wu)]
+    out = fusedops.fused_gated_mlp(*leaves, activation)
+    got = torch.autograd.grad(out, leaves, dh)
+    bound = 2e-2 if dtype == torch.bfloat16 else 3e-3
+    for a, b in zip(got, want[:3]):
+        assert a.dtype == dtype and a.shape == b.shape
+        assert float((a.double() - b).norm() / b.norm()) < bound
 
 
 def _mlp_and_batch(seed: int = 0):

@@ -29,12 +29,6 @@ LogicalResult kernel::checkFp8GemmTile(Fp8GemmOp op, TileConfigAttr tile) {
   return success();
 }
 
-SmallVector<Value> kernel::getGatedMlpKernelArgs(ImplicitLocOpBuilder &b,
-                                                 GatedMlpOp op) {
-  return {collapseLeadingDims(b, op.getInput()), op.getGateWeight(),
-          op.getUpWeight(), collapseLeadingDims(b, op.getInits()[0])};
-}
-
 SmallVector<Value> kernel::Fp8GemmKernelArgs::get(Fp8GemmOp op) {
   SmallVector<Value> args = {op.getLhs(), op.getRhs(), op.getLhsScale(),
                              op.getRhsScale()};
@@ -194,15 +188,103 @@ static void storeValues(ImplicitLocOpBuilder &b, const AccumulatorPairs &pairs,
   });
 }
 
-void kernel::buildGatedMlpEpilogue(ImplicitLocOpBuilder &b,
-                                   Activation activation,
-                                   ArrayRef<SmallVector<Value>> acc,
-                                   const AccumulatorPairs &pairs, Value out,
-                                   Value rowsM, int64_t n,
-                                   StagedStoreFn staged) {
-  storeValues(b, pairs, out, rowsM, n, staged, [&](size_t p) -> Value {
-    Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
-    return arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
+/// Loads columns col and col + 1 of `row` of `source` [M, N] as a
+/// vector<2xf32>: one 2-element load without `checked`, else the elements
+/// at indices clamped into [M, N] (the values of pairs outside are never
+/// stored).
+static Value loadPair(ImplicitLocOpBuilder &b, Value source, Value row,
+                      Value col, Value rowsM, int64_t n, bool checked) {
+  Type element = cast<MemRefType>(source.getType()).getElementType();
+  auto pairType = VectorType::get({2}, element);
+  if (!checked && n % 2 == 0)
+    return castFloat(
+        b,
+        vector::LoadOp::create(b, pairType, source, ValueRange{row, col}, false,
+                               llvm::MaybeAlign(vectorAlignment(element, 2))),
+        b.getF32Type());
+  Value lastRow = arith::SubIOp::create(b, rowsM, cIndex(b, 1));
+  if (checked)
+    row = arith::MinUIOp::create(b, row, lastRow);
+  SmallVector<Value> elements;
+  for (int64_t e = 0; e < 2; ++e) {
+    Value c = arith::AddIOp::create(b, col, cIndex(b, e));
+    if (checked)
+      c = arith::MinUIOp::create(b, c, cIndex(b, n - 1));
+    elements.push_back(memref::LoadOp::create(b, source, ValueRange{row, c}));
+  }
+  return castFloat(b, vector::FromElementsOp::create(b, pairType, elements),
+                   b.getF32Type());
+}
+
+std::optional<GatedGemmOp> GatedGemmOp::get(Operation *op) {
+  if (isa<GatedMlpOp, GatedMlpGradOp>(op))
+    return GatedGemmOp(op);
+  return std::nullopt;
+}
+
+Activation GatedGemmOp::getActivation() const {
+  if (auto grad = dyn_cast<GatedMlpGradOp>(op))
+    return grad.getActivation();
+  return cast<GatedMlpOp>(op).getActivation();
+}
+
+StringRef GatedGemmOp::getKernelName() const {
+  return isa<GatedMlpGradOp>(op) ? "gated_mlp_grad" : "gated_mlp";
+}
+
+Type GatedGemmOp::getOutputType() const {
+  return cast<ShapedType>(cast<DestinationStyleOpInterface>(op)
+                              .getDpsInits()
+                              .front()
+                              .getType())
+      .getElementType();
+}
+
+int64_t GatedGemmOp::getEpilogueTensors() const {
+  return isa<GatedMlpGradOp>(op) ? 3 : 1;
+}
+
+SmallVector<Value> GatedGemmOp::getKernelArgs(ImplicitLocOpBuilder &b) const {
+  SmallVector<Value> args = {collapseLeadingDims(b, getInput()),
+                             getGateWeight(), getUpWeight()};
+  if (auto grad = dyn_cast<GatedMlpGradOp>(op))
+    args.push_back(collapseLeadingDims(b, grad.getGrad()));
+  for (Value init : cast<DestinationStyleOpInterface>(op).getDpsInits())
+    args.push_back(collapseLeadingDims(b, init));
+  return args;
+}
+
+void GatedGemmOp::buildEpilogue(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
+                                ArrayRef<SmallVector<Value>> acc,
+                                const AccumulatorPairs &pairs, Value rowsM,
+                                int64_t n, StagedStoreFn staged) const {
+  Activation activation = getActivation();
+  if (isa<GatedMlpOp>(op)) {
+    Value out = kernel.getArgument(3);
+    storeValues(b, pairs, out, rowsM, n, staged, [&](size_t p) -> Value {
+      Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
+      return arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
+    });
+    return;
+  }
+  // gated_mlp_grad: two outputs, stored from registers (the mainloop's
+  // staged store serves one output: WgmmaGemmPlan::storesThroughTma).
+  assert(!staged && "gated_mlp_grad stores its two outputs itself");
+  Value grad = kernel.getArgument(3), gradGate = kernel.getArgument(4),
+        gradUp = kernel.getArgument(5);
+  splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
+    for (size_t p = 0; p < pairs.size(); ++p) {
+      Value row = pairs.rows[p], col = pairs.cols[p];
+      Value dh = loadPair(b, grad, row, col, rowsM, n, checked);
+      Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
+      Value derivative;
+      Value act = applyActivation(b, activation, gate, &derivative);
+      Value dUp = arith::MulFOp::create(b, dh, act);
+      Value dGate = arith::MulFOp::create(b, arith::MulFOp::create(b, dh, up),
+                                          derivative);
+      storePair(b, dGate, gradGate, row, col, rowsM, n, checked);
+      storePair(b, dUp, gradUp, row, col, rowsM, n, checked);
+    }
   });
 }
 

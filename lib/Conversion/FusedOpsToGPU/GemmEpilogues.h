@@ -30,11 +30,6 @@ namespace mlir::fusedops::kernel {
 /// pair per block tile and K tile.
 LogicalResult checkFp8GemmTile(Fp8GemmOp op, TileConfigAttr tile);
 
-/// The kernel arguments of gated_mlp, in the kernels' order: x [M, K] and
-/// out [M, N] viewed as matrices, Wg, Wu.
-SmallVector<Value> getGatedMlpKernelArgs(ImplicitLocOpBuilder &b,
-                                         GatedMlpOp op);
-
 /// fp8_gemm's kernel arguments as a kernel body reads them.
 struct Fp8GemmKernelArgs {
   Value lhs, rhs, lhsScale, rhsScale, bias, out;
@@ -77,13 +72,42 @@ using GemmEpilogueFn =
     function_ref<void(ImplicitLocOpBuilder &, ArrayRef<SmallVector<Value>>,
                       const AccumulatorPairs &, StagedStoreFn)>;
 
-/// gated_mlp: act(gate)·up from the two accumulator sets, stored into `out`
-/// [M, N] (rows past `rowsM` and columns past `n` are not stored), through
-/// `staged` where given.
-void buildGatedMlpEpilogue(ImplicitLocOpBuilder &b, Activation activation,
-                           ArrayRef<SmallVector<Value>> acc,
-                           const AccumulatorPairs &pairs, Value out,
-                           Value rowsM, int64_t n, StagedStoreFn staged);
+/// gated_mlp and gated_mlp_grad share their GEMM, x·Wgᵀ and x·Wuᵀ (two B
+/// operands sharing the A tile); they differ in the [M, N] tensors their
+/// epilogues read and write.
+class GatedGemmOp {
+public:
+  /// `op` as a gated GEMM, or nullopt if it is neither op.
+  static std::optional<GatedGemmOp> get(Operation *op);
+
+  Operation *getOperation() const { return op; }
+  Value getInput() const { return op->getOperand(0); }
+  Value getGateWeight() const { return op->getOperand(1); }
+  Value getUpWeight() const { return op->getOperand(2); }
+  Activation getActivation() const;
+  /// The kernel's name.
+  StringRef getKernelName() const;
+  /// Element type of the [M, N] tensors the epilogue writes.
+  Type getOutputType() const;
+  /// [M, N] tensors the epilogue reads or writes: gated_mlp's output, or
+  /// gated_mlp_grad's grad, grad_gate and grad_up.
+  int64_t getEpilogueTensors() const;
+  /// The kernel arguments, in the kernels' order: x [M, K] viewed as a
+  /// matrix, Wg, Wu, then the [M, N] tensors (as matrices).
+  SmallVector<Value> getKernelArgs(ImplicitLocOpBuilder &b) const;
+  /// The op's epilogue in `kernel` (whose parameters are getKernelArgs'):
+  /// gated_mlp's act(gate)·up stored through `staged` where given, or
+  /// gated_mlp_grad's two gradients. Rows past `rowsM` and columns past `n`
+  /// are neither read nor stored.
+  void buildEpilogue(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
+                     ArrayRef<SmallVector<Value>> acc,
+                     const AccumulatorPairs &pairs, Value rowsM, int64_t n,
+                     StagedStoreFn staged) const;
+
+private:
+  explicit GatedGemmOp(Operation *op) : op(op) {}
+  Operation *op;
+};
 
 /// fp8_gemm: tensor or row scales (block128 scales are applied by the
 /// mainloop) and the bias on the f32 sums, stored into `args.out` [M, N] in

@@ -119,33 +119,58 @@ void kernel::ifThen(ImplicitLocOpBuilder &b, Value cond,
 }
 
 Value kernel::applyActivation(ImplicitLocOpBuilder &b, Activation activation,
-                              Value g) {
+                              Value g, Value *derivative) {
   auto type = cast<VectorType>(g.getType());
   auto splat = [&](float value) -> Value {
     return arith::ConstantOp::create(b, DenseElementsAttr::get(type, value));
   };
+  auto mul = [&](Value x, Value y) -> Value {
+    return arith::MulFOp::create(b, x, y);
+  };
+  auto add = [&](Value x, Value y) -> Value {
+    return arith::AddFOp::create(b, x, y);
+  };
   Value one = splat(1.0f), halfV = splat(0.5f);
   switch (activation) {
   case Activation::silu: {
-    // g · sigmoid(g) = g / (1 + exp(−g))
+    // g · sigmoid(g) = g / (1 + exp(−g)); act′ = s + act · (1 − s) with
+    // s = sigmoid(g).
     Value e = math::ExpOp::create(b, arith::NegFOp::create(b, g));
-    return arith::DivFOp::create(b, g, arith::AddFOp::create(b, one, e));
+    if (!derivative)
+      return arith::DivFOp::create(b, g, add(one, e));
+    Value s = arith::DivFOp::create(b, one, add(one, e));
+    Value act = mul(g, s);
+    *derivative = add(s, mul(act, arith::SubFOp::create(b, one, s)));
+    return act;
   }
   case Activation::gelu: {
-    Value t = math::ErfOp::create(
-        b, arith::MulFOp::create(b, g, splat(0.70710678118654752f)));
-    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
-                                 arith::AddFOp::create(b, one, t));
+    // g · Φ(g); act′ = Φ(g) + g · φ(g), φ(g) = exp(−g²/2) / √(2π).
+    Value t = math::ErfOp::create(b, mul(g, splat(0.70710678118654752f)));
+    Value act = mul(mul(halfV, g), add(one, t));
+    if (derivative) {
+      Value density = mul(splat(0.39894228040143268f),
+                          math::ExpOp::create(b, mul(splat(-0.5f), mul(g, g))));
+      *derivative = add(mul(halfV, add(one, t)), mul(g, density));
+    }
+    return act;
   }
   case Activation::gelu_tanh: {
-    Value g3 = arith::MulFOp::create(b, arith::MulFOp::create(b, g, g), g);
-    Value inner = arith::MulFOp::create(
-        b, splat(0.79788456080286536f),
-        arith::AddFOp::create(b, g,
-                              arith::MulFOp::create(b, splat(0.044715f), g3)));
+    // ½ g (1 + tanh(c (g + 0.044715 g³))), c = √(2/π); act′ = ½ (1 + t)
+    // + ½ g (1 − t²) c (1 + 3 · 0.044715 g²).
+    Value g2 = mul(g, g);
+    Value g3 = mul(g2, g);
+    Value inner =
+        mul(splat(0.79788456080286536f), add(g, mul(splat(0.044715f), g3)));
     Value t = math::TanhOp::create(b, inner);
-    return arith::MulFOp::create(b, arith::MulFOp::create(b, halfV, g),
-                                 arith::AddFOp::create(b, one, t));
+    Value act = mul(mul(halfV, g), add(one, t));
+    if (derivative) {
+      Value slope = mul(splat(0.79788456080286536f),
+                        add(one, mul(splat(3 * 0.044715f), g2)));
+      Value sech2 = arith::SubFOp::create(b, one, mul(t, t));
+      *derivative =
+          add(mul(halfV, add(one, t)), mul(mul(mul(halfV, g), sech2), slope));
+    }
+    return act;
   }
   }
   llvm_unreachable("unknown activation");

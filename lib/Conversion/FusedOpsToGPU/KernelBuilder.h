@@ -61,8 +61,10 @@ LogicalResult checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
                                 StringRef kernelName,
                                 function_ref<std::string()> getPlanProblem);
 
-/// act(g) for a gated MLP's activation, on a vector of f32.
-Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g);
+/// act(g) for a gated MLP's activation, on a vector of f32; with
+/// `derivative`, also act′(g) there (the backward's).
+Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g,
+                      Value *derivative = nullptr);
 
 /// The most shared memory a block of `target`'s chip may have (the opt-in
 /// maximum, from the chip table).

@@ -158,7 +158,7 @@ KernelResources kernel::estimateMmaGemm(const MmaGemmTile &t) {
   int64_t fragments = mmaTilesM * 4 + mmaTilesN * 2 * t.numB;
   r.registersPerThread = t.accumulatorsPerThread + fragments + 40;
   double a = double(t.m) * t.k * t.aBytes, b = double(t.n) * t.k * t.bBytes;
-  double out = double(t.m) * t.n * t.outBytes;
+  double out = double(t.m) * t.n * t.outBytes * t.epilogueTensors;
   r.dramBytes = a + t.numB * b + out;
   r.l2Bytes = a * colBlocks + t.numB * b * rowBlocks + out;
   r.flops = 2.0 * t.m * t.n * t.k * t.numB;

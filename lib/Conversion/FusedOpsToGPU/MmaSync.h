@@ -121,6 +121,8 @@ struct MmaGemmTile {
   int64_t aBytes = 0, bBytes = 0, outBytes = 0;
   /// B operands sharing A (gated_mlp: gate and up).
   int64_t numB = 1;
+  /// [M, N] tensors the epilogue reads or writes (gated_mlp_grad: 3).
+  int64_t epilogueTensors = 1;
   /// K of one mma instruction (16 for f16/bf16, 32 for FP8).
   int64_t mmaK = 16;
   int64_t accumulatorsPerThread = 0;

@@ -4,14 +4,16 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// gated_mlp and fp8_gemm on every chip of the chip table (the sm_90a
-// strategies take them where the chip has warpgroup MMAs), as
+// gated_mlp, gated_mlp_grad and fp8_gemm on every chip of the chip table
+// (the sm_90a strategies take them where the chip has warpgroup MMAs), as
 // configurations of the mma.sync mainloop (MmaSync.h) with the ops'
 // epilogues (GemmEpilogues.h):
 //
 //   * gated_mlp: two B operands (Wg, Wu) sharing the x tile, f16 or bf16,
 //     act(gate)·up on the accumulators, so neither [M, N] intermediate
 //     reaches memory.
+//   * gated_mlp_grad: the same GEMM; its epilogue reads the output's
+//     gradient and stores the two projections' gradients.
 //   * fp8_gemm: one B operand. Where the chip has FP8 mma.sync (sm_89 and
 //     later) the FP8 tiles feed mma.sync.m16n8k32 directly; elsewhere every
 //     FP8 value (exactly an f16 value) is decoded to f16 tiles in shared
@@ -41,10 +43,10 @@ using namespace mlir::fusedops::kernel;
 namespace {
 
 //===----------------------------------------------------------------------===//
-// gated_mlp
+// gated_mlp and gated_mlp_grad
 //===----------------------------------------------------------------------===//
 
-MmaSyncGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
+MmaSyncGemmPlan makeGatedPlan(GatedGemmOp op, TileConfigAttr tile) {
   auto weight = cast<ShapedType>(op.getGateWeight().getType());
   Type element = weight.getElementType();
   return MmaSyncGemmPlan::get(tile, weight.getDimSize(0), weight.getDimSize(1),
@@ -52,13 +54,13 @@ MmaSyncGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
                               MmaSyncOperands::Bits16, /*blockScales=*/false);
 }
 
-class Sm80GatedMlpStrategy final : public KernelStrategy {
+class Sm80GatedGemmStrategy final : public KernelStrategy {
 public:
   StringRef getName() const override { return "gated-mlp-sm80-mma-sync"; }
 
   bool matches(Operation *op, const KernelTarget &) const override {
     // mma.sync m16n8k16 and cp.async: every chip of the table.
-    return isa<GatedMlpOp>(op);
+    return GatedGemmOp::get(op).has_value();
   }
 
   TileConfigAttr getDefaultTile(Operation *op,
@@ -77,10 +79,12 @@ public:
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
                                     const KernelTarget &) const override {
-    MmaSyncGemmPlan plan = makeGatedMlpPlan(cast<GatedMlpOp>(op), tile);
+    GatedGemmOp mlp = *GatedGemmOp::get(op);
+    MmaSyncGemmPlan plan = makeGatedPlan(mlp, tile);
     MmaGemmTile t = makeMmaGemmTile(op, tile, plan.n, plan.k);
     t.aBytes = t.bBytes = t.outBytes = 2;
     t.numB = 2;
+    t.epilogueTensors = mlp.getEpilogueTensors();
     t.mmaK = 16;
     t.accumulatorsPerThread = plan.accumulatorsPerThread();
     t.sharedBytes = plan.getSharedBytes();
@@ -90,37 +94,34 @@ public:
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &target) const override {
-    auto mlp = cast<GatedMlpOp>(op);
+    GatedGemmOp mlp = *GatedGemmOp::get(op);
     auto weight = cast<ShapedType>(mlp.getGateWeight().getType());
     return checkGemmOperands(
         op, tile, weight.getDimSize(0), weight.getDimSize(1), 2, "the weights",
-        "mma.sync", [&] {
-          return makeGatedMlpPlan(mlp, tile).getUnsupportedReason(target);
-        });
+        "mma.sync",
+        [&] { return makeGatedPlan(mlp, tile).getUnsupportedReason(target); });
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile, const KernelTarget &,
                       gpu::GPUModuleOp module,
                       RewriterBase &rewriter) const override {
-    auto mlp = cast<GatedMlpOp>(op);
-    MmaSyncGemmPlan plan = makeGatedMlpPlan(mlp, tile);
+    GatedGemmOp mlp = *GatedGemmOp::get(op);
+    MmaSyncGemmPlan plan = makeGatedPlan(mlp, tile);
     ImplicitLocOpBuilder b(op->getLoc(), rewriter);
     b.setInsertionPoint(op);
-    Activation activation = mlp.getActivation();
     buildAndLaunchGemmKernel(
-        b, module, "gated_mlp", getGatedMlpKernelArgs(b, mlp), plan.n, plan.bm,
+        b, module, mlp.getKernelName(), mlp.getKernelArgs(b), plan.n, plan.bm,
         plan.bn, plan.threads, plan.getSharedBytes(),
         [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value m0,
             Value n0) {
-          Value x = kernel.getArgument(0), out = kernel.getArgument(3);
+          Value x = kernel.getArgument(0);
           Value rowsM = memref::DimOp::create(b, x, 0);
           buildMmaSyncGemm(
               b, plan, x, {kernel.getArgument(1), kernel.getArgument(2)}, rowsM,
               m0, n0, /*kBlockScale=*/nullptr,
               [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
                   const AccumulatorPairs &pairs, StagedStoreFn staged) {
-                buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
-                                      plan.n, staged);
+                mlp.buildEpilogue(b, kernel, acc, pairs, rowsM, plan.n, staged);
               });
         });
     rewriter.eraseOp(op);
@@ -261,7 +262,7 @@ LogicalResult Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
 
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createSm80GatedMlpStrategy() {
-  return std::make_unique<Sm80GatedMlpStrategy>();
+  return std::make_unique<Sm80GatedGemmStrategy>();
 }
 
 std::unique_ptr<KernelStrategy>

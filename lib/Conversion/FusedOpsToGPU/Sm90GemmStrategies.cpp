@@ -4,11 +4,13 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// gated_mlp and fp8_gemm on sm_90a, as configurations of the wgmma mainloop
-// (Wgmma.h) with an epilogue each:
+// gated_mlp, gated_mlp_grad and fp8_gemm on sm_90a, as configurations of
+// the wgmma mainloop (Wgmma.h) with an epilogue each:
 //
 //   * gated_mlp: two B operands (Wg, Wu) sharing the A tile (x), two
 //     accumulators per thread; act(gate)·up in registers, one store.
+//   * gated_mlp_grad: the same GEMM; its epilogue reads the output's
+//     gradient and stores the two projections' gradients.
 //   * fp8_gemm: one B operand, promoted unless `fast_accum` (each K tile's
 //     products added to f32 sums: Hopper's FP8 MMAs accumulate with ~14-bit
 //     mantissas), with
@@ -47,26 +49,26 @@ static void setRowsOfPlan(WgmmaGemmPlan &plan, Operation *op) {
 namespace {
 
 //===----------------------------------------------------------------------===//
-// gated_mlp
+// gated_mlp and gated_mlp_grad
 //===----------------------------------------------------------------------===//
 
-WgmmaGemmPlan makeGatedMlpPlan(GatedMlpOp op, TileConfigAttr tile) {
+WgmmaGemmPlan makeGatedPlan(GatedGemmOp op, TileConfigAttr tile) {
   auto weight = cast<ShapedType>(op.getGateWeight().getType());
   Type element = weight.getElementType();
   WgmmaGemmPlan plan = WgmmaGemmPlan::get(
       tile, weight.getDimSize(0), weight.getDimSize(1),
-      /*numB=*/2, element, element, /*promote=*/false,
-      cast<ShapedType>(op.getInits()[0].getType()).getElementType());
-  setRowsOfPlan(plan, op);
+      /*numB=*/2, element, element, /*promote=*/false, op.getOutputType());
+  plan.epilogueTensors = op.getEpilogueTensors();
+  setRowsOfPlan(plan, op.getOperation());
   return plan;
 }
 
-class Sm90GatedMlpStrategy final : public KernelStrategy {
+class Sm90GatedGemmStrategy final : public KernelStrategy {
 public:
   StringRef getName() const override { return "gated-mlp-sm90a-wgmma"; }
 
   bool matches(Operation *op, const KernelTarget &target) const override {
-    return isa<GatedMlpOp>(op) && target.info->hasWgmma;
+    return GatedGemmOp::get(op) && target.info->hasWgmma;
   }
 
   TileConfigAttr getDefaultTile(Operation *op,
@@ -85,43 +87,41 @@ public:
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
                                     const KernelTarget &) const override {
-    return estimateWgmmaGemm(makeGatedMlpPlan(cast<GatedMlpOp>(op), tile),
+    return estimateWgmmaGemm(makeGatedPlan(*GatedGemmOp::get(op), tile),
                              getEstimatedRows(op));
   }
 
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &target) const override {
-    auto mlp = cast<GatedMlpOp>(op);
+    GatedGemmOp mlp = *GatedGemmOp::get(op);
     auto weight = cast<ShapedType>(mlp.getGateWeight().getType());
     return checkGemmOperands(
         op, tile, weight.getDimSize(0), weight.getDimSize(1), 2, "the weights",
-        "sm_90a wgmma", [&] {
-          return makeGatedMlpPlan(mlp, tile).getUnsupportedReason(target);
-        });
+        "sm_90a wgmma",
+        [&] { return makeGatedPlan(mlp, tile).getUnsupportedReason(target); });
   }
 
   LogicalResult lower(Operation *op, TileConfigAttr tile,
                       const KernelTarget &target, gpu::GPUModuleOp module,
                       RewriterBase &rewriter) const override {
-    auto mlp = cast<GatedMlpOp>(op);
-    WgmmaGemmPlan plan = makeGatedMlpPlan(mlp, tile);
+    GatedGemmOp mlp = *GatedGemmOp::get(op);
+    WgmmaGemmPlan plan = makeGatedPlan(mlp, tile);
     ImplicitLocOpBuilder b(op->getLoc(), rewriter);
     b.setInsertionPoint(op);
-    Activation activation = mlp.getActivation();
-    SmallVector<Value> args = getGatedMlpKernelArgs(b, mlp);
+    SmallVector<Value> args = mlp.getKernelArgs(b);
+    // The output's tensor map, where the plan stores through TMA, is the
+    // only [M, N] tensor's (gated_mlp's).
     buildAndLaunchWgmmaGemm(
-        b, module, "gated_mlp", args, args[0], {args[1], args[2]}, args[3],
-        plan, target,
+        b, module, mlp.getKernelName(), args, args[0], {args[1], args[2]},
+        args[3], plan, target,
         [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
             const WgmmaTileSchedule &schedule) {
-          Value x = kernel.getArgument(0), out = kernel.getArgument(3);
-          Value rowsM = memref::DimOp::create(b, x, 0);
+          Value rowsM = memref::DimOp::create(b, kernel.getArgument(0), 0);
           buildWgmmaGemm(
               b, plan, kernel, schedule, /*kTileScale=*/nullptr,
               [&](ImplicitLocOpBuilder &b, ArrayRef<SmallVector<Value>> acc,
                   const AccumulatorPairs &pairs, StagedStoreFn staged) {
-                buildGatedMlpEpilogue(b, activation, acc, pairs, out, rowsM,
-                                      plan.n, staged);
+                mlp.buildEpilogue(b, kernel, acc, pairs, rowsM, plan.n, staged);
               });
         });
     rewriter.eraseOp(op);
@@ -245,7 +245,7 @@ LogicalResult Sm90Fp8GemmStrategy::lower(Operation *op, TileConfigAttr tile,
 
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createSm90GatedMlpStrategy() {
-  return std::make_unique<Sm90GatedMlpStrategy>();
+  return std::make_unique<Sm90GatedGemmStrategy>();
 }
 
 std::unique_ptr<KernelStrategy>

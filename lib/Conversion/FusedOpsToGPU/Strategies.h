@@ -21,7 +21,8 @@ namespace mlir::fusedops::kernel {
 std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
 /// rms_norm (with or without a residual) on any chip, same file.
 std::unique_ptr<KernelStrategy> createRmsNormStrategy();
-/// gated_mlp with cp.async, ldmatrix and mma.sync (every chip), see
+/// gated_mlp and gated_mlp_grad with cp.async, ldmatrix and mma.sync (every
+/// chip), see
 /// Sm80GemmStrategies.cpp.
 std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
 /// fp8_gemm converted to f16 in the kernel and run on mma.sync (every chip),
@@ -29,7 +30,7 @@ std::unique_ptr<KernelStrategy> createSm80GatedMlpStrategy();
 std::unique_ptr<KernelStrategy> createSm80Fp8GemmStrategy();
 /// fp8_gemm on FP8 mma.sync (chips with `hasFp8MmaSync`), same file.
 std::unique_ptr<KernelStrategy> createSm89Fp8GemmStrategy();
-/// gated_mlp on the sm_90a wgmma mainloop (Wgmma.h), see
+/// gated_mlp and gated_mlp_grad on the sm_90a wgmma mainloop (Wgmma.h), see
 /// Sm90GemmStrategies.cpp.
 std::unique_ptr<KernelStrategy> createSm90GatedMlpStrategy();
 /// fp8_gemm on the sm_90a wgmma mainloop, same file.

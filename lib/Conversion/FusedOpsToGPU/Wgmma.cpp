@@ -1079,7 +1079,7 @@ KernelResources kernel::estimateWgmmaGemm(const WgmmaGemmPlan &plan,
                              ? 65536 / plan.threads() / 8 * 8
                              : plan.accumulatorsPerThread() + 48;
   double a = double(m) * plan.k * eb, b = double(plan.n) * plan.k * eb;
-  double out = double(m) * plan.n * outBytes;
+  double out = double(m) * plan.n * outBytes * plan.epilogueTensors;
   r.dramBytes = a + plan.numB * b + out;
   // Grouped order: within a group of kGroupRows tile rows a weight tile is
   // read once from DRAM for all of them. A cluster's blocks read each B

@@ -46,6 +46,10 @@ struct WgmmaGemmPlan {
   Type aType, bType;
   /// Element type of the output.
   Type outType;
+  /// [M, N] tensors the epilogue reads or writes (gated_mlp_grad: the
+  /// gradient in, two gradients out); the staged TMA store serves one
+  /// output, so more store from registers.
+  int64_t epilogueTensors = 1;
   /// Promotion: each K tile's products (at most 128 of K) start from zero
   /// and are then added to f32 sums, times the tile's scale where one is
   /// given (block-scaled FP8). Hopper's FP8 wgmma accumulates with about 14
@@ -115,7 +119,7 @@ struct WgmmaGemmPlan {
   static constexpr int64_t kStoreRowBytes = 128;
   static constexpr int64_t kStoreBuffers = 2;
   bool storesThroughTma() const {
-    return warpgroups > 1 && n * outBytes() % 16 == 0 &&
+    return warpgroups > 1 && epilogueTensors == 1 && n * outBytes() % 16 == 0 &&
            bn * outBytes() % kStoreRowBytes == 0;
   }
   /// Bytes of an output element.

@@ -90,6 +90,38 @@ func.func @mlp(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memre
 
 // -----
 
+// gated_mlp_grad: gated_mlp's GEMM (two wgmmas per 16 of K sharing x's
+// descriptor; on sm_80 mma.sync) with its own epilogue. Tensor maps of x,
+// Wg and Wu only: the two outputs are stored from registers (the staged TMA
+// store serves one output), so there is no store buffer and no TMA store.
+// Per pair: the output's gradient loaded (two bf16), act(g) and act′(g)
+// (silu: exp), grad_gate and grad_up stored.
+// CHECK-LABEL: func.func @mlp_grad
+// SM90-COUNT-3: llvm.call @mgpuTensorMapEncode2D({{.*}}, %c2_i32{{.*}}, {{.*}}, %c128_i32{{.*}}, %c64_i32{{.*}}, %c128_i32
+// SM90-NOT: llvm.call @mgpuTensorMapEncode2D
+// SM90: gpu.launch_func @fusedops_kernels::@gated_mlp_grad
+// SM90-SAME: dynamic_shared_memory_size %c197696_i32
+// SM90: gpu.func @gated_mlp_grad(%[[X:.*]]: memref<?x4096xbf16>, %{{.*}}: memref<11008x4096xbf16>, %{{.*}}: memref<11008x4096xbf16>, %[[DH:.*]]: memref<?x11008xbf16>, %[[DG:.*]]: memref<?x11008xbf16>, %[[DU:.*]]: memref<?x11008xbf16>, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>
+// SM90: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>
+// SM90: vector.load %[[DH]][{{.*}}] {alignment = 4 : i64} : memref<?x11008xbf16>, vector<2xbf16>
+// SM90: math.exp
+// SM90: vector.store %{{.*}}, %[[DG]][{{.*}}] {alignment = 4 : i64} : memref<?x11008xbf16>, vector<2xbf16>
+// SM90: vector.store %{{.*}}, %[[DU]][{{.*}}] {alignment = 4 : i64} : memref<?x11008xbf16>, vector<2xbf16>
+// SM90-NOT: nvvm.cp.async.bulk.tensor.global.shared.cta
+// SM80: gpu.func @gated_mlp_grad(%{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<11008x4096xbf16>, %{{.*}}: memref<11008x4096xbf16>, %[[DH:.*]]: memref<?x11008xbf16>, %[[DG:.*]]: memref<?x11008xbf16>, %[[DU:.*]]: memref<?x11008xbf16>) kernel
+// SM80: nvvm.mma.sync
+// SM80: vector.load %[[DH]]
+// SM80: vector.store %{{.*}}, %[[DG]]
+// SM80: vector.store %{{.*}}, %[[DU]]
+func.func @mlp_grad(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memref<11008x4096xbf16>, %dh: memref<?x11008xbf16>, %dg: memref<?x11008xbf16>, %du: memref<?x11008xbf16>) {
+  fusedops.gated_mlp_grad ins(%x, %wg, %wu, %dh : memref<?x4096xbf16>, memref<11008x4096xbf16>, memref<11008x4096xbf16>, memref<?x11008xbf16>) outs(%dg, %du : memref<?x11008xbf16>, memref<?x11008xbf16>) activation = silu
+  return
+}
+
+// -----
+
 // fp8_gemm with row scales, sm_90a: promoted, every K tile's products
 // from zero (scale-d zero on its first wgmma), given back and added to the
 // f32 sums. The 128×128 tile has room for two product sets: in groups of 4

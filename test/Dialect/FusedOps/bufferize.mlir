@@ -65,3 +65,22 @@ func.func @quantize_two_inits(%x: tensor<256x512xbf16>) -> (tensor<256x512xf8E5M
   %q, %s = fusedops.quantize ins(%x : tensor<256x512xbf16>) outs(%qi, %si : tensor<256x512xf8E5M2>, tensor<2x4xf32>) granularity = block128 -> tensor<256x512xf8E5M2>, tensor<2x4xf32>
   return %q, %s : tensor<256x512xf8E5M2>, tensor<2x4xf32>
 }
+
+// -----
+
+// gated_mlp_grad writes both gradients in place of their tensor.empty inits.
+// CHECK-LABEL: func @mlp_grad
+//  CHECK-SAME:   (%[[X:.*]]: memref<?x64xbf16>, %[[WG:.*]]: memref<96x64xbf16>, %[[WU:.*]]: memref<96x64xbf16>, %[[D:.*]]: memref<?x96xbf16>)
+//       CHECK:   %[[DG:.*]] = memref.alloc(%{{.*}}) {{.*}} : memref<?x96xbf16>
+//       CHECK:   %[[DU:.*]] = memref.alloc(%{{.*}}) {{.*}} : memref<?x96xbf16>
+//       CHECK:   fusedops.gated_mlp_grad ins(%[[X]], %[[WG]], %[[WU]], %[[D]] : {{.*}}) outs(%[[DG]], %[[DU]] : memref<?x96xbf16>, memref<?x96xbf16>) activation = silu{{$}}
+//   CHECK-NOT:   memref.copy
+//       CHECK:   return %[[DG]], %[[DU]]
+func.func @mlp_grad(%x: tensor<?x64xbf16>, %wg: tensor<96x64xbf16>, %wu: tensor<96x64xbf16>, %d: tensor<?x96xbf16>) -> (tensor<?x96xbf16>, tensor<?x96xbf16>) {
+  %c0 = arith.constant 0 : index
+  %m = tensor.dim %x, %c0 : tensor<?x64xbf16>
+  %e1 = tensor.empty(%m) : tensor<?x96xbf16>
+  %e2 = tensor.empty(%m) : tensor<?x96xbf16>
+  %r:2 = fusedops.gated_mlp_grad ins(%x, %wg, %wu, %d : tensor<?x64xbf16>, tensor<96x64xbf16>, tensor<96x64xbf16>, tensor<?x96xbf16>) outs(%e1, %e2 : tensor<?x96xbf16>, tensor<?x96xbf16>) activation = silu -> tensor<?x96xbf16>, tensor<?x96xbf16>
+  return %r#0, %r#1 : tensor<?x96xbf16>, tensor<?x96xbf16>
+}

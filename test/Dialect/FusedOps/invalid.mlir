@@ -331,6 +331,46 @@ func.func @mlp_tile_rank(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor
 
 // -----
 
+func.func @mlp_grad_outs(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %d: tensor<8x96xf16>) {
+  // expected-error @+1 {{expects 2 'outs' operands (grad_gate and grad_up), got 1}}
+  %0 = fusedops.gated_mlp_grad ins(%x, %g, %u, %d : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>, tensor<8x96xf16>) outs(%d : tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>
+  return
+}
+
+// -----
+
+func.func @mlp_grad_shape(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %d: tensor<8x64xf16>, %o: tensor<8x96xf16>) {
+  // expected-error @+1 {{expects 'grad' to have shape [8, 96] ([..., N]: the leading dimensions of 'input' and N of the weights), got 'tensor<8x64xf16>'}}
+  %0:2 = fusedops.gated_mlp_grad ins(%x, %g, %u, %d : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>, tensor<8x64xf16>) outs(%o, %o : tensor<8x96xf16>, tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>, tensor<8x96xf16>
+  return
+}
+
+// -----
+
+func.func @mlp_grad_elem(%x: tensor<8x64xbf16>, %g: tensor<96x64xbf16>, %u: tensor<96x64xbf16>, %d: tensor<8x96xf32>, %o: tensor<8x96xbf16>) {
+  // expected-error @+1 {{expects 'grad' to have the element type of 'input' ('bf16'), got 'f32'}}
+  %0:2 = fusedops.gated_mlp_grad ins(%x, %g, %u, %d : tensor<8x64xbf16>, tensor<96x64xbf16>, tensor<96x64xbf16>, tensor<8x96xf32>) outs(%o, %o : tensor<8x96xbf16>, tensor<8x96xbf16>) activation = silu -> tensor<8x96xbf16>, tensor<8x96xbf16>
+  return
+}
+
+// -----
+
+func.func @mlp_grad_outs_shape(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %d: tensor<8x96xf16>, %o: tensor<8x96xf16>, %p: tensor<9x96xf16>) {
+  // expected-error @+1 {{expects 'outs' to have shape [8, 96] ([..., N]: the leading dimensions of 'input' and N of the weights), got 'tensor<9x96xf16>'}}
+  %0:2 = fusedops.gated_mlp_grad ins(%x, %g, %u, %d : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>, tensor<8x96xf16>) outs(%o, %p : tensor<8x96xf16>, tensor<9x96xf16>) activation = silu -> tensor<8x96xf16>, tensor<9x96xf16>
+  return
+}
+
+// -----
+
+func.func @mlp_grad_f32(%x: tensor<8x64xf32>, %g: tensor<96x64xf32>, %u: tensor<96x64xf32>, %d: tensor<8x96xf32>, %o: tensor<8x96xf32>) {
+  // expected-error @+1 {{expects 'input' to have f16 or bf16 elements (its tensor-core operand types: convert f32 operands to one of them), got 'f32'}}
+  %0:2 = fusedops.gated_mlp_grad ins(%x, %g, %u, %d : tensor<8x64xf32>, tensor<96x64xf32>, tensor<96x64xf32>, tensor<8x96xf32>) outs(%o, %o : tensor<8x96xf32>, tensor<8x96xf32>) activation = silu -> tensor<8x96xf32>, tensor<8x96xf32>
+  return
+}
+
+// -----
+
 func.func @gemm_lhs_rank(%a: tensor<2x200x512xf8E4M3FN>, %b: tensor<300x512xf8E4M3FN>, %sa: tensor<f32>, %sb: tensor<f32>, %o: tensor<200x300xbf16>) {
   // expected-error @+1 {{expects 'lhs' to have rank 2, got 'tensor<2x200x512xf8E4M3FN>'}}
   %0 = fusedops.fp8_gemm ins(%a, %b, %sa, %sb : tensor<2x200x512xf8E4M3FN>, tensor<300x512xf8E4M3FN>, tensor<f32>, tensor<f32>) outs(%o : tensor<200x300xbf16>) granularity = tensor -> tensor<200x300xbf16>

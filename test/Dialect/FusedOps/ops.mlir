@@ -75,6 +75,17 @@ func.func @gated_mlp(%x: tensor<?x64xf16>, %wg: tensor<96x64xf16>, %wu: tensor<9
   return %0, %1, %2 : tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>
 }
 
+// CHECK-LABEL: func @gated_mlp_grad
+func.func @gated_mlp_grad(%x: tensor<?x64xbf16>, %wg: tensor<96x64xbf16>, %wu: tensor<96x64xbf16>,
+                          %dh: tensor<?x96xbf16>, %init: tensor<?x96xbf16>) -> (tensor<?x96xbf16>, tensor<?x96xbf16>) {
+  // CHECK: fusedops.gated_mlp_grad ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x64xbf16>, tensor<96x64xbf16>, tensor<96x64xbf16>, tensor<?x96xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x96xbf16>, tensor<?x96xbf16>) activation = gelu_tanh {tile = #fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>} -> tensor<?x96xbf16>, tensor<?x96xbf16>
+  // GENERIC: "fusedops.gated_mlp_grad"(%{{.*}}) <{activation = #fusedops<activation gelu_tanh>, tile = #fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>}>
+  %0:2 = fusedops.gated_mlp_grad ins(%x, %wg, %wu, %dh : tensor<?x64xbf16>, tensor<96x64xbf16>, tensor<96x64xbf16>, tensor<?x96xbf16>)
+      outs(%init, %init : tensor<?x96xbf16>, tensor<?x96xbf16>) activation = gelu_tanh
+      {tile = #fusedops.tile<block = [128, 128, 64], warps = 8, stages = 4>} -> tensor<?x96xbf16>, tensor<?x96xbf16>
+  return %0#0, %0#1 : tensor<?x96xbf16>, tensor<?x96xbf16>
+}
+
 // CHECK-LABEL: func @fp8_gemm
 func.func @fp8_gemm(%a: tensor<?x256xf8E4M3FN>, %b: tensor<384x256xf8E5M2>,
                     %ts: tensor<f32>, %ra: tensor<?xf32>, %rb: tensor<384xf32>,

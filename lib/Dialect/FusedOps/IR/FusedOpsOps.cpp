@@ -272,6 +272,7 @@ LogicalResult mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
 FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeOp)
 FUSEDOPS_DEFINE_EFFECTS(RmsNormOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpOp)
+FUSEDOPS_DEFINE_EFFECTS(GatedMlpGradOp)
 FUSEDOPS_DEFINE_EFFECTS(Fp8GemmOp)
 FUSEDOPS_DEFINE_EFFECTS(QuantizeOp)
 FUSEDOPS_DEFINE_EFFECTS(DequantizeOp)
@@ -436,35 +437,71 @@ LogicalResult RmsNormOp::verify() {
 
 unsigned GatedMlpOp::getTileBlockRank() { return 3; }
 
-LogicalResult GatedMlpOp::verify() {
-  if (failed(verifyDestinationStyle(*this, 1, "the output")))
-    return failure();
-  OperandChecker check(*this);
-  Value input = getInput(), init = getInits()[0];
+/// The operands gated_mlp and gated_mlp_grad share: `input [..., K]`,
+/// `gate_weight` and `up_weight` [N, K], of a tensor-core element type; and
+/// the shape of their `[..., N]` tensors (the output, the gradients) in
+/// `outShape`.
+static LogicalResult
+verifyGatedGemmOperands(OperandChecker &check, Value input, Value gateWeight,
+                        Value upWeight, SmallVectorImpl<int64_t> &outShape) {
   if (failed(check.minRank("input", input, 1, "[..., K]")) ||
       failed(check.element("input", input, OperandChecker::isTensorCoreElement,
                            kTensorCoreTypes,
                            "its tensor-core operand types: convert f32 "
                            "operands to one of them")) ||
-      failed(check.rank("gate_weight", getGateWeight(), 2)))
+      failed(check.rank("gate_weight", gateWeight, 2)))
     return failure();
-  int64_t k = dimOf(input, -1), n = dimOf(getGateWeight(), 0);
-  if (failed(check.shape("gate_weight", getGateWeight(), {n, k},
+  int64_t k = dimOf(input, -1), n = dimOf(gateWeight, 0);
+  if (failed(check.shape("gate_weight", gateWeight, {n, k},
                          "[N, K] with K the last dimension of 'input'")) ||
-      failed(
-          check.sameElement("gate_weight", getGateWeight(), "input", input)) ||
-      failed(check.shape("up_weight", getUpWeight(), {n, k},
+      failed(check.sameElement("gate_weight", gateWeight, "input", input)) ||
+      failed(check.shape("up_weight", upWeight, {n, k},
                          "the shape of 'gate_weight'")) ||
-      failed(check.sameElement("up_weight", getUpWeight(), "input", input)))
+      failed(check.sameElement("up_weight", upWeight, "input", input)))
     return failure();
-  SmallVector<int64_t> outShape(
-      cast<ShapedType>(input.getType()).getShape().drop_back());
+  outShape.assign(cast<ShapedType>(input.getType()).getShape().drop_back());
   outShape.push_back(n);
-  if (failed(check.shape("outs", init, outShape,
-                         "[..., N]: the leading dimensions of 'input' and N "
-                         "of the weights")) ||
+  return success();
+}
+
+static constexpr StringLiteral kGatedOutShape =
+    "[..., N]: the leading dimensions of 'input' and N of the weights";
+
+LogicalResult GatedMlpOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput(), init = getInits()[0];
+  SmallVector<int64_t> outShape;
+  if (failed(verifyGatedGemmOperands(check, input, getGateWeight(),
+                                     getUpWeight(), outShape)) ||
+      failed(check.shape("outs", init, outShape, kGatedOutShape)) ||
       failed(check.sameElement("outs", init, "input", input)))
     return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GatedMlpGradOp
+//===----------------------------------------------------------------------===//
+
+unsigned GatedMlpGradOp::getTileBlockRank() { return 3; }
+
+LogicalResult GatedMlpGradOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 2, "grad_gate and grad_up")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput();
+  SmallVector<int64_t> outShape;
+  if (failed(verifyGatedGemmOperands(check, input, getGateWeight(),
+                                     getUpWeight(), outShape)) ||
+      failed(check.shape("grad", getGrad(), outShape, kGatedOutShape)) ||
+      failed(check.sameElement("grad", getGrad(), "input", input)))
+    return failure();
+  for (Value init : getInits())
+    if (failed(check.shape("outs", init, outShape, kGatedOutShape)) ||
+        failed(check.sameElement("outs", init, "input", input)))
+      return failure();
   return success();
 }
 

@@ -255,6 +255,75 @@ def FusedOps_GatedMlpOp : FusedOps_ComputeOp<"gated_mlp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// GatedMlpGradOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_GatedMlpGradOp : FusedOps_ComputeOp<"gated_mlp_grad"> {
+  let summary = "gated_mlp's backward through act and ⊙: the gradients of "
+                "its two projections";
+  let description = [{
+    For the gradient `grad [..., N]` of `gated_mlp`'s output with respect to
+    a loss, computes the gradients of its two projections,
+
+    ```
+    g = x·Wgᵀ,  u = x·Wuᵀ           (recomputed: one GEMM, as gated_mlp's)
+    grad_gate[..., n] = grad · u · act′(g)
+    grad_up[..., n]   = grad · act(g)
+    ```
+
+    for `input [..., K]`, `gate_weight [N, K]` and `up_weight [N, K]`, in f32
+    from the f32 accumulators, stored into `outs(%grad_gate, %grad_up)`
+    `[..., N]`. The rest of the backward are plain GEMMs of these:
+    `dx = grad_gate·Wg + grad_up·Wu`, `dWg = grad_gateᵀ·x`,
+    `dWu = grad_upᵀ·x`. The projections are recomputed rather than saved by
+    the forward, so a training step keeps no `[..., N]` activation of the
+    gated MLP between its forward and backward. Operands and results share
+    one element type, f16 or bf16, as `gated_mlp`'s; leading dimensions may
+    be dynamic.
+
+    Example:
+
+    ```mlir
+    %dg, %du = fusedops.gated_mlp_grad
+        ins(%x, %wg, %wu, %dh : tensor<?x4096xbf16>, tensor<11008x4096xbf16>,
+            tensor<11008x4096xbf16>, tensor<?x11008xbf16>)
+        outs(%dg0, %du0 : tensor<?x11008xbf16>, tensor<?x11008xbf16>)
+        activation = silu -> tensor<?x11008xbf16>, tensor<?x11008xbf16>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$gate_weight,
+    FusedOps_Shaped:$up_weight,
+    FusedOps_Shaped:$grad,
+    Variadic<FusedOps_Shaped>:$inits,
+    FusedOps_ActivationAttr:$activation,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $gate_weight `,` $up_weight `,` $grad `:`
+      type($input) `,` type($gate_weight) `,` type($up_weight) `,`
+      type($grad) `)`
+    `outs` `(` $inits `:` type($inits) `)`
+    `activation` `=` `` $activation
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$gateWeight, "Value":$upWeight,
+                   "Value":$grad, "Value":$gradGate, "Value":$gradUp,
+                   "Activation":$activation), [{
+      build($_builder, $_state,
+            getDestinationResultTypes(ValueRange{gradGate, gradUp}), input,
+            gateWeight, upWeight, grad,
+            ValueRange{gradGate, gradUp},
+            ActivationAttr::get($_builder.getContext(), activation),
+            TileConfigAttr());
+    }]>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // Fp8GemmOp
 //===----------------------------------------------------------------------===//
 
