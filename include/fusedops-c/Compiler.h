@@ -90,14 +90,17 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  *                 positions_dtype (default i32)]
  *   rms_norm:     x_shape, dtype, eps, [residual (true: also the sum
  *                 x + residual, argument "sum")], [weight_offset]
- *   gated_mlp:    x_shape, n, dtype, activation
+ *   gated_mlp:    x_shape, n, dtype, activation, [save_preactivations
+ *                 (true: also the pre-activations, arguments "gate", "up")]
  *   gated_mlp_grad: x_shape, n, dtype, activation (arguments x, wg, wu,
  *                 grad, grad_gate, grad_up)
+ *   gated_act_grad: shape, dtype, activation (arguments gate, up, grad,
+ *                 grad_gate, grad_up)
  *   fp8_gemm:     m, n, k, a_dtype, b_dtype, out_dtype, granularity,
  *                 [bias], [fast_accum]
  *   quantize:     rows, cols, dtype, fp8, granularity
  *   dequantize:   rows, cols, fp8, out_dtype, granularity
- * Rows may be dynamic: null for x_shape's sizes but the last, for all of
+ * Rows may be dynamic: null for x_shape's and shape's sizes but the last, for all of
  * positions_shape's, for table_shape's first (the positions), and for m or
  * rows. With dynamic rows, "rows_hint" (an
  * integer) sets the op's fusedops.rows_hint: the row count its tile is

@@ -60,6 +60,9 @@ static std::string getShapeClass(Operation *op) {
         return rowClass("M", mlp) + dim("N", mlp.getGateWeight(), 0) +
                dim("K", mlp.getGateWeight(), 1);
       })
+      .Case([](GatedActGradOp grad) {
+        return rowClass("M", grad) + dim("N", grad.getGate(), -1);
+      })
       .Case([](Fp8GemmOp gemm) {
         return rowClass("M", gemm) + dim("N", gemm.getRhs(), 0) +
                dim("K", gemm.getRhs(), 1);

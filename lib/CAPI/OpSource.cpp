@@ -272,6 +272,19 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     kernel.add("x", memref(x, dtype));
     kernel.add("wg", memref({n, x.back()}, dtype));
     kernel.add("wu", memref({n, x.back()}, dtype));
+    if (op == "gated_mlp" && request.flag("save_preactivations")) {
+      kernel.add("out", memref(out, dtype));
+      kernel.add("gate", memref(out, dtype));
+      kernel.add("up", memref(out, dtype));
+      return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+        GatedMlpOp::create(
+            b, loc, TypeRange{}, kernel.arg(f, "x"), kernel.arg(f, "wg"),
+            kernel.arg(f, "wu"),
+            ValueRange{kernel.arg(f, "out"), kernel.arg(f, "gate"),
+                       kernel.arg(f, "up")},
+            ActivationAttr::get(b.getContext(), activation), TileConfigAttr());
+      };
+    }
     if (op == "gated_mlp_grad") {
       kernel.add("grad", memref(out, dtype));
       kernel.add("grad_gate", memref(out, dtype));
@@ -287,6 +300,25 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
       GatedMlpOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "wg"),
                          kernel.arg(f, "wu"), kernel.arg(f, "out"), activation);
+    };
+  }
+  if (op == "gated_act_grad") {
+    SmallVector<int64_t> shape = request.shape("shape", /*dynamicRows=*/true);
+    Type dtype = request.element("dtype");
+    Activation activation =
+        request.spelled<Activation>("activation", symbolizeActivation);
+    if (!request.error.empty())
+      return {};
+    if (shape.empty()) {
+      request.error = "'shape' is empty";
+      return {};
+    }
+    for (StringRef name : {"gate", "up", "grad", "grad_gate", "grad_up"})
+      kernel.add(name, memref(shape, dtype));
+    return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+      GatedActGradOp::create(b, loc, kernel.arg(f, "gate"), kernel.arg(f, "up"),
+                             kernel.arg(f, "grad"), kernel.arg(f, "grad_gate"),
+                             kernel.arg(f, "grad_up"), activation);
     };
   }
   if (op == "fp8_gemm" || op == "quantize" || op == "dequantize") {

@@ -49,13 +49,28 @@ def _gated_mlp_grads(
     backward of the unfused MLP computes them (float32 accumulation on the tensor cores)."""
     if not any(needed):
         return [None, None, None]
-    k, n = x.shape[-1], gate_weight.shape[0]
-    x2 = x.reshape(-1, k)
     if x.is_cuda and x.dtype in (torch.float16, torch.bfloat16):
         dg, du = torch.ops.fusedops.gated_mlp_grad(x, gate_weight, up_weight, grad, activation)
-        dg, du = dg.reshape(-1, n), du.reshape(-1, n)
     else:
+        x2 = x.reshape(-1, x.shape[-1])
         dg, du = _gated_mlp_activation_grads(x2, gate_weight, up_weight, activation, grad)
+    return _gated_mlp_input_grads(x, gate_weight, up_weight, dg, du, needed)
+
+
+def _gated_mlp_input_grads(
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    dg: torch.Tensor,
+    du: torch.Tensor,
+    needed: Sequence[bool],
+) -> list[Optional[torch.Tensor]]:
+    """``dX = dG·Wg + dU·Wu``, ``dWg = dGᵀ·x``, ``dWu = dUᵀ·x`` from the projections'
+    gradients (any shape of M·N elements), PyTorch's GEMMs in the inputs' dtype; None where
+    ``needed`` says not."""
+    k, n = x.shape[-1], gate_weight.shape[0]
+    x2 = x.reshape(-1, k)
+    dg, du = dg.reshape(-1, n), du.reshape(-1, n)
     dx = (dg @ gate_weight + du @ up_weight).reshape(x.shape) if needed[0] else None
     dwg = (dg.T @ x2).to(gate_weight.dtype) if needed[1] else None
     dwu = (du.T @ x2).to(up_weight.dtype) if needed[2] else None

@@ -113,17 +113,30 @@ def gated_mlp_source(
     *,
     activation: str,
     rows_hint: Optional[int] = None,
+    save_preactivations: bool = False,
 ) -> tuple[str, list[str]]:
+    """The module of ``fusedops.gated_mlp``: arguments ``x``, ``wg``, ``wu``, ``out``, and
+    with ``save_preactivations`` also ``gate`` and ``up`` (``x·Wgᵀ``, ``x·Wuᵀ``)."""
     x = _sizes(x_shape)
     if len(weight_shape) != 2 or not x or int(weight_shape[1]) != x[-1]:
         raise ArgumentError(f"weights {list(weight_shape)} do not take x of shape {x}")
+    fields: dict = dict(x_shape=x, n=int(weight_shape[0]), dtype=dtype, activation=activation)
+    if save_preactivations:
+        fields["save_preactivations"] = True
+    return _source("gated_mlp", rows_hint, **fields)
+
+
+def gated_act_grad_source(
+    shape: Sequence[Optional[int]],
+    dtype: str,
+    *,
+    activation: str,
+    rows_hint: Optional[int] = None,
+) -> tuple[str, list[str]]:
+    """The module of ``fusedops.gated_act_grad``: arguments ``gate``, ``up``, ``grad``, then
+    ``grad_gate`` and ``grad_up``, all of ``shape``."""
     return _source(
-        "gated_mlp",
-        rows_hint,
-        x_shape=x,
-        n=int(weight_shape[0]),
-        dtype=dtype,
-        activation=activation,
+        "gated_act_grad", rows_hint, shape=_sizes(shape), dtype=dtype, activation=activation
     )
 
 

@@ -13,6 +13,7 @@ from ._autograd import (
     _add_rms_norm_torch,
     _fp8_gemm_torch,
     _gated_mlp_grads,
+    _gated_mlp_input_grads,
     _recomputed_grads,
     _rms_norm_torch,
     _rmsnorm_rope_torch,
@@ -22,8 +23,10 @@ from ._op_kernels import (
     _add_rms_norm_impl,
     _dequantize_impl,
     _fp8_gemm_impl,
+    _gated_act_grad_impl,
     _gated_mlp_grad_impl,
     _gated_mlp_impl,
+    _gated_mlp_saving_impl,
     _quantize_impl,
     _rms_norm_impl,
     _rmsnorm_rope_impl,
@@ -190,6 +193,48 @@ def _register() -> None:
         return (*grads, None)
 
     gated_mlp.register_autograd(gated_mlp_backward, setup_context=gated_mlp_setup)
+
+    @torch.library.custom_op(f"{lib}::gated_mlp_saving", mutates_args=())
+    def gated_mlp_saving(
+        x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # gated_mlp that also stores its pre-activations, for the backward to reload
+        # (fused_gated_mlp(..., recompute=False)): outputs out, gate, up.
+        return _gated_mlp_saving_impl(*_dense(x, gate_weight, up_weight, activation))
+
+    @gated_mlp_saving.register_fake
+    def _(x, gate_weight, up_weight, activation):
+        out = x.new_empty((*x.shape[:-1], gate_weight.shape[0]))
+        return out, torch.empty_like(out), torch.empty_like(out)
+
+    def gated_mlp_saving_setup(ctx, inputs, output):
+        _, gate, up = output
+        ctx.mark_non_differentiable(gate, up)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*inputs[:3], gate, up)  # x, gate_weight, up_weight, gate, up
+        ctx.activation = inputs[3]
+
+    def gated_mlp_saving_backward(ctx, grad, grad_gate, grad_up):
+        needed = ctx.needs_input_grad[:3]
+        if grad is None or not any(needed):
+            return None, None, None, None
+        x, gate_weight, up_weight, gate, up = ctx.saved_tensors
+        dg, du = torch.ops.fusedops.gated_act_grad(gate, up, grad, ctx.activation)
+        return (*_gated_mlp_input_grads(x, gate_weight, up_weight, dg, du, needed), None)
+
+    gated_mlp_saving.register_autograd(
+        gated_mlp_saving_backward, setup_context=gated_mlp_saving_setup
+    )
+
+    @torch.library.custom_op(f"{lib}::gated_act_grad", mutates_args=())
+    def gated_act_grad(
+        gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor, activation: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _gated_act_grad_impl(*_dense(gate, up, grad, activation))
+
+    @gated_act_grad.register_fake
+    def _(gate, up, grad, activation):
+        return torch.empty_like(gate), torch.empty_like(gate)
 
     @torch.library.custom_op(f"{lib}::gated_mlp_grad", mutates_args=())
     def gated_mlp_grad(

@@ -127,10 +127,17 @@ def _add_rms_norm_impl(
 
 
 def _gated_mlp_kernel(
-    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    activation: str,
+    save_preactivations: bool = False,
 ) -> _Kernel:
+    """The kernel of ``gated_mlp``: arguments ``x``, ``gate_weight``, ``up_weight``, then the
+    output, and with ``save_preactivations`` the pre-activations ``gate`` and ``up``."""
+    out = ((*x.shape[:-1], gate_weight.shape[0]), x.dtype)
     return _kernel(
-        "gated_mlp",
+        "gated_mlp_saving" if save_preactivations else "gated_mlp",
         (x.shape, gate_weight.shape, x.dtype, activation),
         lambda hint: _codegen.gated_mlp_source(
             (*_row_sizes(x.shape, hint), x.shape[-1]),
@@ -138,11 +145,43 @@ def _gated_mlp_kernel(
             _mlir(x.dtype),
             activation=activation,
             rows_hint=hint,
+            save_preactivations=save_preactivations,
         ),
         [x, gate_weight, up_weight],
-        [((*x.shape[:-1], gate_weight.shape[0]), x.dtype)],
+        [out] * (3 if save_preactivations else 1),
         rows=_row_count(x.shape),
     )
+
+
+def _gated_mlp_saving_impl(
+    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``gated_mlp``'s output and its pre-activations ``x·Wgᵀ``, ``x·Wuᵀ``, from one kernel."""
+    kernel = _gated_mlp_kernel(x, gate_weight, up_weight, activation, save_preactivations=True)
+    out, gate, up = kernel([x, gate_weight, up_weight])
+    return out, gate, up
+
+
+def _gated_act_grad_impl(
+    gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor, activation: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grad ⊙ up ⊙ act′(gate)`` and ``grad ⊙ act(gate)`` (contiguous, 16-byte aligned CUDA
+    tensors of one shape and 16-bit dtype)."""
+    kernel = _kernel(
+        "gated_act_grad",
+        (gate.shape, gate.dtype, activation),
+        lambda hint: _codegen.gated_act_grad_source(
+            (*_row_sizes(gate.shape, hint), gate.shape[-1]),
+            _mlir(gate.dtype),
+            activation=activation,
+            rows_hint=hint,
+        ),
+        [gate, up, grad],
+        [(gate.shape, gate.dtype)] * 2,
+        rows=_row_count(gate.shape),
+    )
+    grad_gate, grad_up = kernel([gate, up, grad])
+    return grad_gate, grad_up
 
 
 def _gated_mlp_impl(

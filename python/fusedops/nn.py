@@ -485,6 +485,7 @@ class FusedGatedMLP(nn.Module):
 
     ``forward(x)`` maps ``[..., hidden_dim]`` to ``[..., intermediate_dim]``: the two
     projections never reach memory. :class:`FusedMLP` adds the down projection.
+    ``recompute``: how the backward gets the projections (see :func:`fused_gated_mlp`).
     """
 
     def __init__(
@@ -493,6 +494,7 @@ class FusedGatedMLP(nn.Module):
         intermediate_dim: int,
         activation: str = "silu",
         *,
+        recompute: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ):
@@ -502,6 +504,7 @@ class FusedGatedMLP(nn.Module):
             intermediate_dim,
             activation,
         )
+        self.recompute = recompute
         self.gate_weight = nn.Parameter(
             torch.empty(intermediate_dim, hidden_dim, device=device, dtype=dtype)
         )
@@ -523,16 +526,22 @@ class FusedGatedMLP(nn.Module):
         return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused_gated_mlp(x, self.gate_weight, self.up_weight, self.activation)
+        return fused_gated_mlp(
+            x, self.gate_weight, self.up_weight, self.activation, recompute=self.recompute
+        )
 
     def extra_repr(self) -> str:
-        return f"{self.hidden_dim}, {self.intermediate_dim}, activation={self.activation}"
+        return (
+            f"{self.hidden_dim}, {self.intermediate_dim}, activation={self.activation}"
+            + ("" if self.recompute else ", recompute=False")
+        )
 
 
 class FusedMLP(nn.Module):
     """LLaMA's MLP: ``down(act(x @ gate.T) * (x @ up.T))``: a :class:`FusedGatedMLP` followed by
     the down projection, an ``nn.Linear`` (no bias) or an :class:`FP8Linear` with
-    ``fp8_down=True``. Maps ``[..., hidden_dim]`` to ``[..., hidden_dim]``.
+    ``fp8_down=True``. Maps ``[..., hidden_dim]`` to ``[..., hidden_dim]``. ``recompute``: see
+    :func:`fused_gated_mlp`.
     """
 
     def __init__(
@@ -542,12 +551,18 @@ class FusedMLP(nn.Module):
         activation: str = "silu",
         *,
         fp8_down: bool = False,
+        recompute: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         self.gated = FusedGatedMLP(
-            hidden_dim, intermediate_dim, activation, device=device, dtype=dtype
+            hidden_dim,
+            intermediate_dim,
+            activation,
+            recompute=recompute,
+            device=device,
+            dtype=dtype,
         )
         self.down: nn.Module
         if fp8_down:

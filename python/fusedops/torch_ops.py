@@ -289,11 +289,23 @@ def fused_add_rms_norm(
 
 
 def fused_gated_mlp(
-    x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor, activation: str = "silu"
+    x: torch.Tensor,
+    gate_weight: torch.Tensor,
+    up_weight: torch.Tensor,
+    activation: str = "silu",
+    *,
+    recompute: bool = True,
 ) -> torch.Tensor:
     """``act(x @ gate_weight.T) * (x @ up_weight.T)`` for ``x`` ``[..., K]``, weights ``[N, K]``.
 
     ``activation`` is ``"silu"`` (SwiGLU), ``"gelu"`` or ``"gelu_tanh"`` (GeGLU).
+
+    With gradients, the backward needs the projections ``x @ gate_weight.T`` and
+    ``x @ up_weight.T``. ``recompute=True`` (the default) keeps nothing of them: the backward
+    recomputes them with one GEMM (the ``gated_mlp_grad`` kernel). ``recompute=False`` has the
+    forward store them and the backward read them (``gated_act_grad``): a GEMM less, at the cost
+    of two ``[..., N]`` tensors kept from the forward to the backward. Without gradients both
+    are the same kernel.
     """
     tensors, statics = (x, gate_weight, up_weight), (activation,)
     if not _is_compiling():  # under dynamo the checks below are traced instead
@@ -313,6 +325,8 @@ def fused_gated_mlp(
             f"up_weight must have gate_weight's shape {tuple(gate_weight.shape)}; "
             f"got {tuple(up_weight.shape)}"
         )
+    if not recompute and torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return torch.ops.fusedops.gated_mlp_saving(x, gate_weight, up_weight, activation)[0]
     return _dispatch(
         "gated_mlp",
         _gated_mlp_impl,

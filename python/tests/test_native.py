@@ -46,6 +46,10 @@ SOURCES = {
     ),
     "gated_mlp": cg.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="gelu_tanh"),
     "gated_mlp_grad": cg.gated_mlp_grad_source([None, 128], [256, 128], "f16", activation="silu"),
+    "gated_mlp_saving": cg.gated_mlp_source(
+        [None, 128], [256, 128], "bf16", activation="gelu", save_preactivations=True
+    ),
+    "gated_act_grad": cg.gated_act_grad_source([None, 3, 200], "bf16", activation="gelu_tanh"),
     "fp8_gemm_bias": cg.fp8_gemm_source(
         64, 128, 256, "f8E4M3FN", "f8E5M2", "f16", granularity="row", bias=True
     ),
@@ -236,6 +240,11 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
     assert args == ["x", "wg", "wu", "grad", "grad_gate", "grad_up"]
     assert "fusedops.gated_mlp_grad" in source and "activation = silu" in source
     assert source.split("attributes")[0].count("memref<?x256xf16>") == 3
+    _, args = SOURCES["gated_mlp_saving"]
+    assert args == ["x", "wg", "wu", "out", "gate", "up"]
+    source, args = SOURCES["gated_act_grad"]
+    assert args == ["gate", "up", "grad", "grad_gate", "grad_up"]
+    assert source.split("attributes")[0].count("memref<?x3x200xbf16>") == 5
     source, args = cg.rmsnorm_rope_source(
         [2, 5, 128], "bf16", [9, 32], "f32", head_dim=64, eps=1e-5, style="gptj",
         rotary_fraction=0.5, positions_shape=[2, 5],
@@ -334,14 +343,15 @@ def test_every_op_gets_a_launch_plan(name: str) -> None:
         # The sm_90a GEMMs read A and each B through TMA tensor maps (encoded per run from the
         # arguments) on a persistent grid; tiles of two MMA warpgroups (384 threads with the
         # producer's) also store their output (the last argument, rows of whole 16 bytes here)
-        # through one, in boxes of 16 rows × 128 bytes; gated_mlp_grad's two outputs are
-        # stored from registers. The other ops have neither.
+        # through one, in boxes of 16 rows × 128 bytes; kernels of several [M, N] tensors
+        # (gated_mlp_grad, gated_mlp saving its pre-activations) store them from registers.
+        # The other ops have neither.
         gemm = name.startswith(("gated_mlp", "fp8_gemm"))
         maps = launch["tensor_maps"]
         if gemm:
             stores = [m for m in maps if m["arg"] == max(pointers)]
             assert len(maps) - len(stores) == (3 if name.startswith("gated_mlp") else 2), maps
-            staged = launch["block"][0] == 384 and name != "gated_mlp_grad"
+            staged = launch["block"][0] == 384 and name not in ("gated_mlp_grad", "gated_mlp_saving")
             assert len(stores) == (1 if staged else 0), (launch["block"], maps)
             assert all(m["box_rows"] == 16 and m["swizzle_bytes"] == 128 for m in stores), stores
             assert {m["arg"] for m in maps} <= set(range(len(args)))

@@ -80,9 +80,10 @@ def test_a_tiny_llama_trains_50_steps_like_the_original() -> None:
 )
 def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, n, k) -> None:
     # The backward on the GPU: the gated_mlp_grad kernel (g and u recomputed by its GEMM, their
-    # gradients from its f32 accumulators) and PyTorch's GEMMs of dx, dWg and dWu, against
-    # autograd of the float64 expression on the same rounded inputs. M = 1, 3, 257 and a batch;
-    # N and K off the tiles.
+    # gradients from its f32 accumulators), or gated_act_grad on the pre-activations the forward
+    # saved (recompute=False), and PyTorch's GEMMs of dx, dWg and dWu, against autograd of the
+    # float64 expression on the same rounded inputs. M = 1, 3, 257 and a batch; N and K off the
+    # tiles.
     gen = torch.Generator(device="cuda").manual_seed(n * 1000 + k)
     scale = 2.0 / k**0.5  # pre-activations across the activation's curve
 
@@ -104,14 +105,27 @@ def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, 
     for got, ref in zip((dgate, dup), want[3:]):
         assert got.dtype == dtype and got.shape == ref.shape
         assert float((got.double() - ref).norm() / ref.norm()) < one_rounding
-    # Through autograd: those, then GEMMs in the dtype (as PyTorch's own backward of the MLP).
-    leaves = [t.clone().requires_grad_(True) for t in (x, wg, wu)]
-    out = fusedops.fused_gated_mlp(*leaves, activation)
-    got = torch.autograd.grad(out, leaves, dh)
+    # The forward that saves the pre-activations (each rounded once) and gated_act_grad on them:
+    # the same gradients, from the rounded g and u.
+    out, g, u = torch.ops.fusedops.gated_mlp_saving(x, wg, wu, activation)
+    torch.testing.assert_close(out, fusedops.fused_gated_mlp(x, wg, wu, activation))
+    for got, ref in zip((g, u), (g64, u64)):
+        assert float((got.double() - ref).norm() / ref.norm()) < one_rounding / 2
+    gd, ud = g.double().requires_grad_(True), u.double().requires_grad_(True)
+    reloaded = torch.autograd.grad(act(gd) * ud, (gd, ud), dh.double())
+    dgate, dup = torch.ops.fusedops.gated_act_grad(g, u, dh, activation)
+    for got, ref in zip((dgate, dup), reloaded):
+        assert float((got.double() - ref).norm() / ref.norm()) < one_rounding
+    # Through autograd, either way: those, then GEMMs in the dtype (as PyTorch's own backward
+    # of the MLP).
     bound = 2e-2 if dtype == torch.bfloat16 else 3e-3
-    for a, b in zip(got, want[:3]):
-        assert a.dtype == dtype and a.shape == b.shape
-        assert float((a.double() - b).norm() / b.norm()) < bound
+    for recompute in (True, False):
+        leaves = [t.clone().requires_grad_(True) for t in (x, wg, wu)]
+        out = fusedops.fused_gated_mlp(*leaves, activation, recompute=recompute)
+        got = torch.autograd.grad(out, leaves, dh)
+        for a, b in zip(got, want[:3]):
+            assert a.dtype == dtype and a.shape == b.shape
+            assert float((a.double() - b).norm() / b.norm()) < bound, recompute
 
 
 def _mlp_and_batch(seed: int = 0):

@@ -241,7 +241,9 @@ Type GatedGemmOp::getOutputType() const {
 }
 
 int64_t GatedGemmOp::getEpilogueTensors() const {
-  return isa<GatedMlpGradOp>(op) ? 3 : 1;
+  if (isa<GatedMlpGradOp>(op))
+    return 3;
+  return cast<GatedMlpOp>(op).getInits().size();
 }
 
 SmallVector<Value> GatedGemmOp::getKernelArgs(ImplicitLocOpBuilder &b) const {
@@ -259,7 +261,7 @@ void GatedGemmOp::buildEpilogue(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
                                 const AccumulatorPairs &pairs, Value rowsM,
                                 int64_t n, StagedStoreFn staged) const {
   Activation activation = getActivation();
-  if (isa<GatedMlpOp>(op)) {
+  if (getEpilogueTensors() == 1) {
     Value out = kernel.getArgument(3);
     storeValues(b, pairs, out, rowsM, n, staged, [&](size_t p) -> Value {
       Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
@@ -267,23 +269,29 @@ void GatedGemmOp::buildEpilogue(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
     });
     return;
   }
-  // gated_mlp_grad: two outputs, stored from registers (the mainloop's
-  // staged store serves one output: WgmmaGemmPlan::storesThroughTma).
-  assert(!staged && "gated_mlp_grad stores its two outputs itself");
-  Value grad = kernel.getArgument(3), gradGate = kernel.getArgument(4),
-        gradUp = kernel.getArgument(5);
+  // Several [M, N] tensors, stored from registers (the mainloop's staged
+  // store serves one output: WgmmaGemmPlan::storesThroughTma).
+  assert(!staged && "an epilogue of several tensors stores them itself");
+  ArrayRef<BlockArgument> tensors = kernel.getArguments().slice(3, 3);
   splitByBounds(b, pairs, rowsM, n, [&](bool checked) {
     for (size_t p = 0; p < pairs.size(); ++p) {
       Value row = pairs.rows[p], col = pairs.cols[p];
-      Value dh = loadPair(b, grad, row, col, rowsM, n, checked);
       Value gate = getPair(b, acc[0], p), up = getPair(b, acc[1], p);
-      Value derivative;
-      Value act = applyActivation(b, activation, gate, &derivative);
-      Value dUp = arith::MulFOp::create(b, dh, act);
-      Value dGate = arith::MulFOp::create(b, arith::MulFOp::create(b, dh, up),
-                                          derivative);
-      storePair(b, dGate, gradGate, row, col, rowsM, n, checked);
-      storePair(b, dUp, gradUp, row, col, rowsM, n, checked);
+      if (isa<GatedMlpOp>(op)) {
+        // The output and the pre-activations gate and up.
+        Value out =
+            arith::MulFOp::create(b, applyActivation(b, activation, gate), up);
+        storePair(b, out, tensors[0], row, col, rowsM, n, checked);
+        storePair(b, gate, tensors[1], row, col, rowsM, n, checked);
+        storePair(b, up, tensors[2], row, col, rowsM, n, checked);
+        continue;
+      }
+      // gated_mlp_grad: the output's gradient in, the projections' out.
+      Value grad = loadPair(b, tensors[0], row, col, rowsM, n, checked);
+      auto [gradGate, gradUp] =
+          applyGatedActivationGrads(b, activation, gate, up, grad);
+      storePair(b, gradGate, tensors[1], row, col, rowsM, n, checked);
+      storePair(b, gradUp, tensors[2], row, col, rowsM, n, checked);
     }
   });
 }

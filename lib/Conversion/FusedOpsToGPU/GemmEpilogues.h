@@ -89,14 +89,16 @@ public:
   StringRef getKernelName() const;
   /// Element type of the [M, N] tensors the epilogue writes.
   Type getOutputType() const;
-  /// [M, N] tensors the epilogue reads or writes: gated_mlp's output, or
+  /// [M, N] tensors the epilogue reads or writes: gated_mlp's output (and
+  /// the pre-activations gate and up where it has three outs), or
   /// gated_mlp_grad's grad, grad_gate and grad_up.
   int64_t getEpilogueTensors() const;
   /// The kernel arguments, in the kernels' order: x [M, K] viewed as a
   /// matrix, Wg, Wu, then the [M, N] tensors (as matrices).
   SmallVector<Value> getKernelArgs(ImplicitLocOpBuilder &b) const;
   /// The op's epilogue in `kernel` (whose parameters are getKernelArgs'):
-  /// gated_mlp's act(gate)·up stored through `staged` where given, or
+  /// gated_mlp's act(gate)·up stored through `staged` where given (and the
+  /// pre-activations from registers where it has three outs), or
   /// gated_mlp_grad's two gradients. Rows past `rowsM` and columns past `n`
   /// are neither read nor stored.
   void buildEpilogue(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,

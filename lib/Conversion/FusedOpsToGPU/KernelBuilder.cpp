@@ -176,6 +176,17 @@ Value kernel::applyActivation(ImplicitLocOpBuilder &b, Activation activation,
   llvm_unreachable("unknown activation");
 }
 
+std::pair<Value, Value>
+kernel::applyGatedActivationGrads(ImplicitLocOpBuilder &b,
+                                  Activation activation, Value gate, Value up,
+                                  Value grad) {
+  Value derivative;
+  Value act = applyActivation(b, activation, gate, &derivative);
+  Value gradGate = arith::MulFOp::create(
+      b, arith::MulFOp::create(b, grad, up), derivative);
+  return {gradGate, arith::MulFOp::create(b, grad, act)};
+}
+
 LogicalResult
 kernel::checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
                           int64_t k, int64_t elementBytes, StringRef what,

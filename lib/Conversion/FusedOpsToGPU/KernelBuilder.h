@@ -66,6 +66,14 @@ LogicalResult checkGemmOperands(Operation *op, TileConfigAttr tile, int64_t n,
 Value applyActivation(ImplicitLocOpBuilder &b, Activation activation, Value g,
                       Value *derivative = nullptr);
 
+/// The backward of act(gate)·up on vectors of f32, given the gradient `grad`
+/// of the product: {grad·up·act′(gate), grad·act(gate)} (gated_mlp_grad's
+/// epilogue and gated_act_grad).
+std::pair<Value, Value> applyGatedActivationGrads(ImplicitLocOpBuilder &b,
+                                                  Activation activation,
+                                                  Value gate, Value up,
+                                                  Value grad);
+
 /// The most shared memory a block of `target`'s chip may have (the opt-in
 /// maximum, from the chip table).
 int64_t getMaxSharedBytes(const KernelTarget &target);

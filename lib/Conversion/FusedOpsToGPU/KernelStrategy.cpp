@@ -52,6 +52,7 @@ static ArrayRef<std::unique_ptr<KernelStrategy>> getStrategies() {
     list.push_back(kernel::createRmsNormStrategy());
     list.push_back(kernel::createSm90GatedMlpStrategy());
     list.push_back(kernel::createSm80GatedMlpStrategy());
+    list.push_back(kernel::createGatedActGradStrategy());
     list.push_back(kernel::createSm90Fp8GemmStrategy());
     list.push_back(kernel::createSm89Fp8GemmStrategy());
     list.push_back(kernel::createSm80Fp8GemmStrategy());

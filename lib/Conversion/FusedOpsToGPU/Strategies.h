@@ -35,6 +35,8 @@ std::unique_ptr<KernelStrategy> createSm89Fp8GemmStrategy();
 std::unique_ptr<KernelStrategy> createSm90GatedMlpStrategy();
 /// fp8_gemm on the sm_90a wgmma mainloop, same file.
 std::unique_ptr<KernelStrategy> createSm90Fp8GemmStrategy();
+/// gated_act_grad on any chip, see ElementwiseStrategies.cpp.
+std::unique_ptr<KernelStrategy> createGatedActGradStrategy();
 /// quantize (every granularity, dynamic or static) on any chip, see
 /// QuantizeStrategy.cpp.
 std::unique_ptr<KernelStrategy> createQuantizeStrategy();

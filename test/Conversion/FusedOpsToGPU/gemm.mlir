@@ -122,6 +122,31 @@ func.func @mlp_grad(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: 
 
 // -----
 
+// gated_mlp with three outs also stores its pre-activations: the output, x·Wgᵀ
+// and x·Wuᵀ from registers (no output tensor map, no TMA store).
+// CHECK-LABEL: func.func @mlp_saving
+// SM90-COUNT-3: llvm.call @mgpuTensorMapEncode2D
+// SM90-NOT: llvm.call @mgpuTensorMapEncode2D
+// SM90: gpu.func @gated_mlp(%{{.*}}, %[[O:.*]]: memref<?x11008xbf16>, %[[G:.*]]: memref<?x11008xbf16>, %[[U:.*]]: memref<?x11008xbf16>, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// SM90-SAME: fusedops.tensor_map_params = 3 : i64
+// SM90: math.exp
+// SM90: vector.store %{{.*}}, %[[O]]
+// SM90-NEXT: arith.truncf
+// SM90-NEXT: vector.store %{{.*}}, %[[G]]
+// SM90-NEXT: arith.truncf
+// SM90-NEXT: vector.store %{{.*}}, %[[U]]
+// SM90-NOT: nvvm.cp.async.bulk.tensor.global.shared.cta
+// SM80: gpu.func @gated_mlp(%{{.*}}, %[[O:.*]]: memref<?x11008xbf16>, %[[G:.*]]: memref<?x11008xbf16>, %[[U:.*]]: memref<?x11008xbf16>) kernel
+// SM80: vector.store %{{.*}}, %[[O]]
+// SM80: vector.store %{{.*}}, %[[G]]
+// SM80: vector.store %{{.*}}, %[[U]]
+func.func @mlp_saving(%x: memref<?x4096xbf16>, %wg: memref<11008x4096xbf16>, %wu: memref<11008x4096xbf16>, %o: memref<?x11008xbf16>, %g: memref<?x11008xbf16>, %u: memref<?x11008xbf16>) {
+  fusedops.gated_mlp ins(%x, %wg, %wu : memref<?x4096xbf16>, memref<11008x4096xbf16>, memref<11008x4096xbf16>) outs(%o, %g, %u : memref<?x11008xbf16>, memref<?x11008xbf16>, memref<?x11008xbf16>) activation = silu
+  return
+}
+
+// -----
+
 // fp8_gemm with row scales, sm_90a: promoted, every K tile's products
 // from zero (scale-d zero on its first wgmma), given back and added to the
 // f32 sums. The 128×128 tile has room for two product sets: in groups of 4

@@ -331,6 +331,46 @@ func.func @mlp_tile_rank(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor
 
 // -----
 
+func.func @mlp_two_outs(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %o: tensor<8x96xf16>) {
+  // expected-error @+1 {{expects 1 'outs' operand (the output, or the output, gate and up), got 2}}
+  %0:2 = fusedops.gated_mlp ins(%x, %g, %u : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>) outs(%o, %o : tensor<8x96xf16>, tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>, tensor<8x96xf16>
+  return
+}
+
+// -----
+
+func.func @mlp_saved_shape(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %o: tensor<8x96xf16>, %p: tensor<8x64xf16>) {
+  // expected-error @+1 {{expects 'outs' to have shape [8, 96] ([..., N]: the leading dimensions of 'input' and N of the weights), got 'tensor<8x64xf16>'}}
+  %0:3 = fusedops.gated_mlp ins(%x, %g, %u : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>) outs(%o, %o, %p : tensor<8x96xf16>, tensor<8x96xf16>, tensor<8x64xf16>) activation = silu -> tensor<8x96xf16>, tensor<8x96xf16>, tensor<8x64xf16>
+  return
+}
+
+// -----
+
+func.func @act_grad_shape(%g: tensor<8x96xbf16>, %u: tensor<8x96xbf16>, %d: tensor<8x95xbf16>) {
+  // expected-error @+1 {{expects 'grad' to have shape [8, 96] (the shape of 'gate'), got 'tensor<8x95xbf16>'}}
+  %0:2 = fusedops.gated_act_grad ins(%g, %u, %d : tensor<8x96xbf16>, tensor<8x96xbf16>, tensor<8x95xbf16>) outs(%g, %u : tensor<8x96xbf16>, tensor<8x96xbf16>) activation = silu -> tensor<8x96xbf16>, tensor<8x96xbf16>
+  return
+}
+
+// -----
+
+func.func @act_grad_f32(%g: tensor<8x96xf32>) {
+  // expected-error @+1 {{expects 'gate' to have f16 or bf16 elements (gated_mlp's types), got 'f32'}}
+  %0:2 = fusedops.gated_act_grad ins(%g, %g, %g : tensor<8x96xf32>, tensor<8x96xf32>, tensor<8x96xf32>) outs(%g, %g : tensor<8x96xf32>, tensor<8x96xf32>) activation = silu -> tensor<8x96xf32>, tensor<8x96xf32>
+  return
+}
+
+// -----
+
+func.func @act_grad_up_elem(%g: tensor<8x96xbf16>, %u: tensor<8x96xf16>) {
+  // expected-error @+1 {{expects 'up' to have the element type of 'gate' ('bf16'), got 'f16'}}
+  %0:2 = fusedops.gated_act_grad ins(%g, %u, %g : tensor<8x96xbf16>, tensor<8x96xf16>, tensor<8x96xbf16>) outs(%g, %g : tensor<8x96xbf16>, tensor<8x96xbf16>) activation = silu -> tensor<8x96xbf16>, tensor<8x96xbf16>
+  return
+}
+
+// -----
+
 func.func @mlp_grad_outs(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %d: tensor<8x96xf16>) {
   // expected-error @+1 {{expects 2 'outs' operands (grad_gate and grad_up), got 1}}
   %0 = fusedops.gated_mlp_grad ins(%x, %g, %u, %d : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>, tensor<8x96xf16>) outs(%d : tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>

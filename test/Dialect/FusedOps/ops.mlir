@@ -86,6 +86,26 @@ func.func @gated_mlp_grad(%x: tensor<?x64xbf16>, %wg: tensor<96x64xbf16>, %wu: t
   return %0#0, %0#1 : tensor<?x96xbf16>, tensor<?x96xbf16>
 }
 
+// CHECK-LABEL: func @gated_mlp_saving
+func.func @gated_mlp_saving(%x: tensor<?x64xf16>, %wg: tensor<96x64xf16>, %wu: tensor<96x64xf16>,
+                            %init: tensor<?x96xf16>) -> (tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>) {
+  // CHECK: fusedops.gated_mlp ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>) outs(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>) activation = silu -> tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>
+  %0:3 = fusedops.gated_mlp ins(%x, %wg, %wu : tensor<?x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>)
+      outs(%init, %init, %init : tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>) activation = silu
+      -> tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>
+  return %0#0, %0#1, %0#2 : tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>
+}
+
+// CHECK-LABEL: func @gated_act_grad
+func.func @gated_act_grad(%g: tensor<?x96xbf16>, %u: tensor<?x96xbf16>, %d: tensor<?x96xbf16>) -> (tensor<?x96xbf16>, tensor<?x96xbf16>) {
+  // CHECK: fusedops.gated_act_grad ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x96xbf16>, tensor<?x96xbf16>, tensor<?x96xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x96xbf16>, tensor<?x96xbf16>) activation = gelu {tile = #fusedops.tile<block = [4], warps = 8>} -> tensor<?x96xbf16>, tensor<?x96xbf16>
+  // GENERIC: "fusedops.gated_act_grad"(%{{.*}}) <{activation = #fusedops<activation gelu>, tile = #fusedops.tile<block = [4], warps = 8>}>
+  %0:2 = fusedops.gated_act_grad ins(%g, %u, %d : tensor<?x96xbf16>, tensor<?x96xbf16>, tensor<?x96xbf16>)
+      outs(%g, %u : tensor<?x96xbf16>, tensor<?x96xbf16>) activation = gelu
+      {tile = #fusedops.tile<block = [4], warps = 8>} -> tensor<?x96xbf16>, tensor<?x96xbf16>
+  return %0#0, %0#1 : tensor<?x96xbf16>, tensor<?x96xbf16>
+}
+
 // CHECK-LABEL: func @fp8_gemm
 func.func @fp8_gemm(%a: tensor<?x256xf8E4M3FN>, %b: tensor<384x256xf8E5M2>,
                     %ts: tensor<f32>, %ra: tensor<?xf32>, %rb: tensor<384xf32>,

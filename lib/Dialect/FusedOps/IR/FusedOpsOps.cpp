@@ -273,6 +273,7 @@ FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeOp)
 FUSEDOPS_DEFINE_EFFECTS(RmsNormOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpGradOp)
+FUSEDOPS_DEFINE_EFFECTS(GatedActGradOp)
 FUSEDOPS_DEFINE_EFFECTS(Fp8GemmOp)
 FUSEDOPS_DEFINE_EFFECTS(QuantizeOp)
 FUSEDOPS_DEFINE_EFFECTS(DequantizeOp)
@@ -468,16 +469,20 @@ static constexpr StringLiteral kGatedOutShape =
     "[..., N]: the leading dimensions of 'input' and N of the weights";
 
 LogicalResult GatedMlpOp::verify() {
-  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+  // The output, or the output and the two pre-activations.
+  if (failed(verifyDestinationStyle(*this, getInits().size() == 3 ? 3 : 1,
+                                    "the output, or the output, gate and up")))
     return failure();
   OperandChecker check(*this);
-  Value input = getInput(), init = getInits()[0];
+  Value input = getInput();
   SmallVector<int64_t> outShape;
   if (failed(verifyGatedGemmOperands(check, input, getGateWeight(),
-                                     getUpWeight(), outShape)) ||
-      failed(check.shape("outs", init, outShape, kGatedOutShape)) ||
-      failed(check.sameElement("outs", init, "input", input)))
+                                     getUpWeight(), outShape)))
     return failure();
+  for (Value init : getInits())
+    if (failed(check.shape("outs", init, outShape, kGatedOutShape)) ||
+        failed(check.sameElement("outs", init, "input", input)))
+      return failure();
   return success();
 }
 
@@ -501,6 +506,31 @@ LogicalResult GatedMlpGradOp::verify() {
   for (Value init : getInits())
     if (failed(check.shape("outs", init, outShape, kGatedOutShape)) ||
         failed(check.sameElement("outs", init, "input", input)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GatedActGradOp
+//===----------------------------------------------------------------------===//
+
+unsigned GatedActGradOp::getTileBlockRank() { return 1; }
+
+LogicalResult GatedActGradOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 2, "grad_gate and grad_up")))
+    return failure();
+  OperandChecker check(*this);
+  Value gate = getGate();
+  if (failed(check.minRank("gate", gate, 1, "[..., N]")) ||
+      failed(check.element("gate", gate, OperandChecker::isTensorCoreElement,
+                           kTensorCoreTypes, "gated_mlp's types")))
+    return failure();
+  ArrayRef<int64_t> shape = cast<ShapedType>(gate.getType()).getShape();
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"up", getUp()}, {"grad", getGrad()},
+        {"outs", getInits()[0]}, {"outs", getInits()[1]}})
+    if (failed(check.shape(name, value, shape, "the shape of 'gate'")) ||
+        failed(check.sameElement(name, value, "gate", gate)))
       return failure();
   return success();
 }

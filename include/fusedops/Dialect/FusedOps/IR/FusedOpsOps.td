@@ -211,7 +211,11 @@ def FusedOps_GatedMlpOp : FusedOps_ComputeOp<"gated_mlp"> {
     for `input [..., K]`, `gate_weight [N, K]` and `up_weight [N, K]` (the
     `nn.Linear` weight layout), accumulating in f32. The two `[..., N]`
     projections are intermediate values of one kernel: they never reach
-    memory. All operands and the result share one element type, f16 or bf16
+    memory, unless the op has three `outs` (`%out, %gate, %up`): then it
+    also stores them, `gate = x·Wgᵀ` and `up = x·Wuᵀ`, for a backward that
+    reloads them (`gated_act_grad`) instead of recomputing them
+    (`gated_mlp_grad`). All operands and the results share one element type,
+    f16 or bf16
     (the tensor-core operand types: an f32 gated MLP would silently run in
     TF32, so f32 operands are refused and must be converted); leading
     dimensions may be dynamic.
@@ -317,6 +321,66 @@ def FusedOps_GatedMlpGradOp : FusedOps_ComputeOp<"gated_mlp_grad"> {
             getDestinationResultTypes(ValueRange{gradGate, gradUp}), input,
             gateWeight, upWeight, grad,
             ValueRange{gradGate, gradUp},
+            ActivationAttr::get($_builder.getContext(), activation),
+            TileConfigAttr());
+    }]>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// GatedActGradOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_GatedActGradOp : FusedOps_ComputeOp<"gated_act_grad"> {
+  let summary = "the backward of act(gate) ⊙ up, from saved pre-activations";
+  let description = [{
+    Elementwise, for the pre-activations `gate` and `up` a `gated_mlp` with
+    three `outs` stored and the gradient `grad` of its output:
+
+    ```
+    grad_gate = grad · up · act′(gate),   grad_up = grad · act(gate)
+    ```
+
+    in f32, stored into `outs(%grad_gate, %grad_up)`. The same gradients as
+    `gated_mlp_grad`, which recomputes the pre-activations with a GEMM where
+    this reads them: it moves five `[..., N]` tensors through memory and
+    does no GEMM, at the cost of keeping `gate` and `up` from the forward to
+    the backward. All operands share one shape and element type (f16 or
+    bf16); leading dimensions may be dynamic.
+
+    Example:
+
+    ```mlir
+    %dg, %du = fusedops.gated_act_grad
+        ins(%g, %u, %dh : tensor<?x11008xbf16>, tensor<?x11008xbf16>,
+            tensor<?x11008xbf16>)
+        outs(%dg0, %du0 : tensor<?x11008xbf16>, tensor<?x11008xbf16>)
+        activation = silu -> tensor<?x11008xbf16>, tensor<?x11008xbf16>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$gate,
+    FusedOps_Shaped:$up,
+    FusedOps_Shaped:$grad,
+    Variadic<FusedOps_Shaped>:$inits,
+    FusedOps_ActivationAttr:$activation,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $gate `,` $up `,` $grad `:`
+      type($gate) `,` type($up) `,` type($grad) `)`
+    `outs` `(` $inits `:` type($inits) `)`
+    `activation` `=` `` $activation
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$gate, "Value":$up, "Value":$grad,
+                   "Value":$gradGate, "Value":$gradUp,
+                   "Activation":$activation), [{
+      build($_builder, $_state,
+            getDestinationResultTypes(ValueRange{gradGate, gradUp}), gate, up,
+            grad, ValueRange{gradGate, gradUp},
             ActivationAttr::get($_builder.getContext(), activation),
             TileConfigAttr());
     }]>
