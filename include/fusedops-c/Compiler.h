@@ -88,6 +88,9 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
  *   rmsnorm_rope: x_shape, dtype, table_shape, table_dtype, head_dim, eps,
  *                 style, [rotary_fraction], [positions_shape,
  *                 positions_dtype (default i32)]
+ *   rmsnorm_rope_grad: rmsnorm_rope's fields and partials (P: the rows of
+ *                 the weight gradient's partial sums; arguments x, w, cos,
+ *                 sin, [positions], grad, dx, dw_partials)
  *   rms_norm:     x_shape, dtype, eps, [residual (true: also the sum
  *                 x + residual, argument "sum")], [weight_offset]
  *   gated_mlp:    x_shape, n, dtype, activation, [save_preactivations

@@ -50,7 +50,7 @@ static std::string dim(StringRef name, Value value, int64_t index) {
 
 static std::string getShapeClass(Operation *op) {
   return llvm::TypeSwitch<Operation *, std::string>(op)
-      .Case([](RmsNormRopeOp norm) {
+      .Case<RmsNormRopeOp, RmsNormRopeGradOp>([](auto norm) {
         return rowClass("rows", norm) + dim("hidden", norm.getInput(), -1);
       })
       .Case([](RmsNormOp norm) {

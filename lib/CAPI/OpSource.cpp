@@ -187,7 +187,7 @@ MemRefType memref(ArrayRef<int64_t> shape, Type element) {
 std::function<void(OpBuilder &, Location, func::FuncOp)>
 declare(StringRef op, Request &request, KernelBuilder &kernel,
         MLIRContext *ctx) {
-  if (op == "rmsnorm_rope") {
+  if (op == "rmsnorm_rope" || op == "rmsnorm_rope_grad") {
     SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     Type dtype = request.element("dtype");
     // The table's positions may be dynamic too: Hugging Face's gathered
@@ -219,6 +219,24 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
       if (!request.error.empty())
         return {};
       kernel.add("positions", memref(shape, type));
+    }
+    if (op == "rmsnorm_rope_grad") {
+      int64_t partials = request.integer("partials");
+      if (request.error.empty() && partials < 1)
+        request.error = "'partials' must be at least 1";
+      if (!request.error.empty())
+        return {};
+      kernel.add("grad", memref(x, dtype));
+      kernel.add("dx", memref(x, dtype));
+      kernel.add("dw_partials",
+                 memref({partials, x.back()}, Float32Type::get(ctx)));
+      return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+        RmsNormRopeGradOp::create(
+            b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"),
+            kernel.arg(f, "cos"), kernel.arg(f, "sin"), kernel.arg(f, "grad"),
+            kernel.arg(f, "dx"), kernel.arg(f, "dw_partials"), headDim, eps,
+            style, kernel.arg(f, "positions"), fraction);
+      };
     }
     kernel.add("out", memref(x, dtype));
     return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
@@ -377,9 +395,8 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
   }
   request.error =
       "'op' is '" + op.str() +
-      "'; expected rmsnorm_rope, rms_norm, gated_mlp, gated_mlp_grad, "
-      "fp8_gemm, "
-      "quantize or dequantize";
+      "'; expected rmsnorm_rope, rmsnorm_rope_grad, rms_norm, gated_mlp, "
+      "gated_mlp_grad, gated_act_grad, fp8_gemm, quantize or dequantize";
   return {};
 }
 } // namespace

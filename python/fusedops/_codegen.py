@@ -71,7 +71,12 @@ def rmsnorm_rope_source(
     positions_shape: Optional[Sequence[Optional[int]]] = None,
     positions_dtype: str = "i32",
     rows_hint: Optional[int] = None,
+    grad_partials: Optional[int] = None,
 ) -> tuple[str, list[str]]:
+    """The module of ``fusedops.rmsnorm_rope`` (arguments ``x``, ``w``, ``cos``, ``sin``,
+    [``positions``], ``out``), or with ``grad_partials`` = P that of
+    ``fusedops.rmsnorm_rope_grad`` (arguments ``x``, ``w``, ``cos``, ``sin``, [``positions``],
+    ``grad``, ``dx``, ``dw_partials`` [P, hidden] f32)."""
     fields = dict(
         x_shape=_sizes(x_shape),
         dtype=dtype,
@@ -86,6 +91,8 @@ def rmsnorm_rope_source(
     if positions_shape is not None:
         fields["positions_shape"] = _sizes(positions_shape)
         fields["positions_dtype"] = positions_dtype
+    if grad_partials is not None:
+        return _source("rmsnorm_rope_grad", rows_hint, partials=int(grad_partials), **fields)
     return _source("rmsnorm_rope", rows_hint, **fields)
 
 

@@ -29,6 +29,7 @@ from ._op_kernels import (
     _gated_mlp_saving_impl,
     _quantize_impl,
     _rms_norm_impl,
+    _rmsnorm_rope_grad_impl,
     _rmsnorm_rope_impl,
 )
 from ._torch_checks import _is_compiling
@@ -111,6 +112,18 @@ def _register() -> None:
 
     def rmsnorm_rope_backward(ctx, grad):
         *tensors, positions = ctx.saved_tensors
+        x, weight, cos, sin = tensors
+        needed = ctx.needs_input_grad[:4]
+        if x.is_cuda and not (needed[2] or needed[3]):
+            # The rmsnorm_rope_grad kernel (the tables take no gradient).
+            dx, dweight = torch.ops.fusedops.rmsnorm_rope_grad(
+                x, weight, cos, sin, positions, grad, *ctx.statics
+            )
+            return (
+                dx if needed[0] else None,
+                dweight if needed[1] else None,
+                None, None, None, None, None, None, None,
+            )  # fmt: skip
         grads = _recomputed_grads(
             _rmsnorm_rope_torch,
             tensors,
@@ -121,6 +134,29 @@ def _register() -> None:
         return (*grads, None, None, None, None, None)
 
     rmsnorm_rope.register_autograd(rmsnorm_rope_backward, setup_context=rmsnorm_rope_setup)
+
+    @torch.library.custom_op(f"{lib}::rmsnorm_rope_grad", mutates_args=())
+    def rmsnorm_rope_grad(
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        positions: Optional[torch.Tensor],
+        grad: torch.Tensor,
+        head_dim: int,
+        eps: float,
+        rope_style: str,
+        rotary_fraction: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _rmsnorm_rope_grad_impl(
+            *_dense(
+                x, weight, cos, sin, positions, grad, head_dim, eps, rope_style, rotary_fraction
+            )
+        )
+
+    @rmsnorm_rope_grad.register_fake
+    def _(x, weight, cos, sin, positions, grad, head_dim, eps, rope_style, rotary_fraction):
+        return torch.empty_like(x), torch.empty_like(weight)
 
     @torch.library.custom_op(f"{lib}::rms_norm", mutates_args=())
     def rms_norm(

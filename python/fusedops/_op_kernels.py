@@ -23,7 +23,12 @@ def _rmsnorm_rope_kernel(
     eps: float,
     rope_style: str,
     rotary_fraction: float,
+    grad: Optional[torch.Tensor] = None,
 ) -> _Kernel:
+    """The kernel of ``rmsnorm_rope``, or with ``grad`` that of ``rmsnorm_rope_grad`` (inputs
+    ``x``, ``weight``, ``cos``, ``sin``, ``positions``, ``grad``; outputs ``dx`` and the weight
+    gradient's partial sums, :func:`_rmsnorm_rope_partials` rows)."""
+    partials = None if grad is None else _rmsnorm_rope_partials(x.get_device())
     key = (
         x.shape,
         x.dtype,
@@ -35,6 +40,7 @@ def _rmsnorm_rope_kernel(
         eps,
         rope_style,
         rotary_fraction,
+        partials,
     )
 
     def build(rows_hint: Optional[int]) -> tuple[str, list[str]]:
@@ -55,16 +61,53 @@ def _rmsnorm_rope_kernel(
             if positions is not None and positions.dtype == torch.int64
             else "i32",
             rows_hint=rows_hint,
+            grad_partials=partials,
         )
 
+    if grad is None:
+        return _kernel(
+            "rmsnorm_rope",
+            key,
+            build,
+            [x, weight, cos, sin, positions],
+            [(x.shape, x.dtype)],
+            rows=_row_count(x.shape),
+        )
     return _kernel(
-        "rmsnorm_rope",
+        "rmsnorm_rope_grad",
         key,
         build,
-        [x, weight, cos, sin, positions],
-        [(x.shape, x.dtype)],
+        [x, weight, cos, sin, positions, grad],
+        [(x.shape, x.dtype), ((partials, x.shape[-1]), torch.float32)],
         rows=_row_count(x.shape),
     )
+
+
+def _rmsnorm_rope_partials(device: int) -> int:
+    """Rows of rmsnorm_rope_grad's weight-gradient partial sums on GPU ``device``: the blocks
+    of its grid, 16 per SM (a block walks every P-th row)."""
+    return 16 * torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def _rmsnorm_rope_grad_impl(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    positions: Optional[torch.Tensor],
+    grad: torch.Tensor,
+    head_dim: int,
+    eps: float,
+    rope_style: str,
+    rotary_fraction: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rmsnorm_rope``'s input gradient and its weight gradient (in ``weight``'s dtype) from
+    the kernel's partial sums."""
+    kernel = _rmsnorm_rope_kernel(
+        x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction, grad
+    )
+    dx, partials = kernel([x, weight, cos, sin, positions, grad])
+    return dx, partials.sum(0).to(weight.dtype)
 
 
 def _rmsnorm_rope_impl(

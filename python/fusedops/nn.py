@@ -531,9 +531,8 @@ class FusedGatedMLP(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.hidden_dim}, {self.intermediate_dim}, activation={self.activation}"
-            + ("" if self.recompute else ", recompute=False")
+        return f"{self.hidden_dim}, {self.intermediate_dim}, activation={self.activation}" + (
+            "" if self.recompute else ", recompute=False"
         )
 
 

@@ -44,6 +44,17 @@ SOURCES = {
         rotary_fraction=0.5,
         positions_shape=[8],
     ),
+    "rmsnorm_rope_grad": cg.rmsnorm_rope_source(
+        [None, 4, 128],
+        "bf16",
+        [64, 128],
+        "f32",
+        head_dim=128,
+        eps=1e-6,
+        style="neox",
+        positions_shape=[None, 4],
+        grad_partials=48,
+    ),  # fmt: skip
     "gated_mlp": cg.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="gelu_tanh"),
     "gated_mlp_grad": cg.gated_mlp_grad_source([None, 128], [256, 128], "f16", activation="silu"),
     "gated_mlp_saving": cg.gated_mlp_source(
@@ -242,6 +253,9 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
     assert source.split("attributes")[0].count("memref<?x256xf16>") == 3
     _, args = SOURCES["gated_mlp_saving"]
     assert args == ["x", "wg", "wu", "out", "gate", "up"]
+    source, args = SOURCES["rmsnorm_rope_grad"]
+    assert args == ["x", "w", "cos", "sin", "positions", "grad", "dx", "dw_partials"]
+    assert "fusedops.rmsnorm_rope_grad" in source and "memref<48x128xf32>" in source
     source, args = SOURCES["gated_act_grad"]
     assert args == ["gate", "up", "grad", "grad_gate", "grad_up"]
     assert source.split("attributes")[0].count("memref<?x3x200xbf16>") == 5
@@ -351,7 +365,8 @@ def test_every_op_gets_a_launch_plan(name: str) -> None:
         if gemm:
             stores = [m for m in maps if m["arg"] == max(pointers)]
             assert len(maps) - len(stores) == (3 if name.startswith("gated_mlp") else 2), maps
-            staged = launch["block"][0] == 384 and name not in ("gated_mlp_grad", "gated_mlp_saving")
+            several = name in ("gated_mlp_grad", "gated_mlp_saving")
+            staged = launch["block"][0] == 384 and not several
             assert len(stores) == (1 if staged else 0), (launch["block"], maps)
             assert all(m["box_rows"] == 16 and m["swizzle_bytes"] == 128 for m in stores), stores
             assert {m["arg"] for m in maps} <= set(range(len(args)))

@@ -84,6 +84,8 @@ def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, 
     # saved (recompute=False), and PyTorch's GEMMs of dx, dWg and dWu, against autograd of the
     # float64 expression on the same rounded inputs. M = 1, 3, 257 and a batch; N and K off the
     # tiles.
+    from fusedops import torch_ops  # noqa: F401  (registers torch.ops.fusedops)
+
     gen = torch.Generator(device="cuda").manual_seed(n * 1000 + k)
     scale = 2.0 / k**0.5  # pre-activations across the activation's curve
 
@@ -126,6 +128,62 @@ def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, 
         for a, b in zip(got, want[:3]):
             assert a.dtype == dtype and a.shape == b.shape
             assert float((a.double() - b).norm() / b.norm()) < bound, recompute
+
+
+@needs_gpu
+@pytest.mark.parametrize(
+    "dtype", [torch.bfloat16, torch.float16, torch.float32], ids=["bf16", "f16", "f32"]
+)
+@pytest.mark.parametrize(
+    "shape,head_dim,style,fraction,with_positions",
+    [
+        ((3, 5, 256), 64, "neox", 1.0, False),  # 15 rows of 4 heads
+        ((2, 7, 192), 64, "gptj", 0.5, True),  # partial rotary: pass-through dims
+        ((1, 1, 128), 128, "neox", 1.0, True),  # one row
+        ((5000, 2, 128), 128, "neox", 1.0, True),  # more rows than partial sums
+        ((4, 3, 4096), 128, "gptj", 1.0, False),  # a wide row over several warps
+        ((9, 200), 40, "neox", 0.4, True),  # narrow vectors, straddling slots
+    ],
+)
+def test_rmsnorm_rope_gradients_match_float64_autograd(
+    dtype, shape, head_dim, style, fraction, with_positions
+) -> None:
+    # The rmsnorm_rope_grad kernel (dx per row; the weight gradient as partial sums over the
+    # rows r ≡ p mod P, summed) against autograd of the float64 function on the same rounded
+    # inputs, through fused_rmsnorm_rope's autograd.
+    from fusedops._autograd import _rmsnorm_rope_torch
+
+    gen = torch.Generator(device="cuda").manual_seed(shape[-1] + head_dim)
+    hidden, rotary = shape[-1], int(round(head_dim * fraction))
+    seq = 64 if with_positions else shape[-2]
+    x = (torch.randn(*shape, device="cuda", generator=gen) * 2).to(dtype)
+    w = (1 + 0.2 * torch.randn(hidden, device="cuda", generator=gen)).to(dtype)
+    angles = torch.rand(seq, rotary // 2, device="cuda", generator=gen, dtype=torch.float64) * 6
+    angles = torch.cat([angles, angles], -1) if style == "neox" else angles.repeat_interleave(2, -1)
+    cos, sin = angles.cos().float(), angles.sin().float()
+    positions = (
+        torch.randint(0, seq, shape[:-1], device="cuda", generator=gen, dtype=torch.int32)
+        if with_positions
+        else None
+    )
+    dout = torch.randn(*shape, device="cuda", generator=gen).to(dtype)
+    leaves = [x.clone().requires_grad_(True), w.clone().requires_grad_(True)]
+    out = fusedops.fused_rmsnorm_rope(
+        *leaves, cos, sin, head_dim=head_dim, rope_style=style, rotary_fraction=fraction,
+        positions=positions,
+    )  # fmt: skip
+    got = torch.autograd.grad(out, leaves, dout)
+    x64, w64 = x.double().requires_grad_(True), w.double().requires_grad_(True)
+    ref = _rmsnorm_rope_torch(
+        x64, w64, cos.double(), sin.double(), positions, head_dim, 1e-6, style, fraction
+    )
+    want = torch.autograd.grad(ref, (x64, w64), dout.double())
+    # dx rounded once to the dtype; the weight's gradient sums all rows in f32.
+    bounds = {torch.bfloat16: 8e-3, torch.float16: 1e-3, torch.float32: 1e-5}
+    for a, b in zip(got, want):
+        assert a.dtype == dtype and a.shape == b.shape
+        err = float((a.double() - b).norm() / b.norm())
+        assert err < bounds[dtype], err
 
 
 def _mlp_and_batch(seed: int = 0):

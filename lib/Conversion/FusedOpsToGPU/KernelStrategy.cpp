@@ -49,6 +49,7 @@ static ArrayRef<std::unique_ptr<KernelStrategy>> getStrategies() {
   static const auto strategies = [] {
     std::vector<std::unique_ptr<KernelStrategy>> list;
     list.push_back(kernel::createRmsNormRopeStrategy());
+    list.push_back(kernel::createRmsNormRopeGradStrategy());
     list.push_back(kernel::createRmsNormStrategy());
     list.push_back(kernel::createSm90GatedMlpStrategy());
     list.push_back(kernel::createSm80GatedMlpStrategy());

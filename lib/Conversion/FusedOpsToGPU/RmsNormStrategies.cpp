@@ -53,6 +53,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 using namespace mlir;
 using namespace mlir::fusedops;
@@ -110,7 +111,7 @@ struct RowPlan {
 
 int64_t elementBytes(Type type) { return type.getIntOrFloatBitWidth() / 8; }
 
-int64_t chooseVectorWidth(RmsNormRopeOp op) {
+template <typename OpTy> int64_t chooseVectorWidth(OpTy op) {
   auto type = cast<ShapedType>(op.getInput().getType());
   int64_t hidden = type.getShape().back();
   int64_t headDim = static_cast<int64_t>(op.getHeadDim());
@@ -130,7 +131,7 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 /// registers.
 constexpr int64_t kMaxWeightBufferBytes = 32 * 1024;
 
-RowPlan makePlan(RmsNormRopeOp op, TileConfigAttr tile) {
+template <typename OpTy> RowPlan makePlan(OpTy op, TileConfigAttr tile) {
   RowPlan plan;
   plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
   plan.headDim = static_cast<int64_t>(op.getHeadDim());
@@ -153,7 +154,10 @@ RowPlan makePlan(RmsNormRopeOp op, TileConfigAttr tile) {
       elementBytes(cast<ShapedType>(op.getInput().getType()).getElementType());
   // One warp reduces with shuffles alone: no barrier stands between the
   // buffer's stores and loads, and LLVM forwards them (registers again).
-  if (plan.numThreads > 32 && bufferBytes <= kMaxWeightBufferBytes)
+  // The backward keeps the weight in registers: it loads it once for many
+  // rows.
+  if (std::is_same_v<OpTy, RmsNormRopeOp> && plan.numThreads > 32 &&
+      bufferBytes <= kMaxWeightBufferBytes)
     plan.weightBufferBytes = bufferBytes;
   return plan;
 }
@@ -363,6 +367,147 @@ public:
                       RewriterBase &rewriter) const override;
 };
 
+/// Where one of a thread's units lies in the row (row-independent), for the
+/// rmsnorm_rope kernels (see buildUnits).
+struct Unit {
+  RowPlan::SlotKind kind = RowPlan::SlotKind::Rotated;
+  Value inRow;   // null when the unit always exists
+  Value rotated; // Mixed: whether this thread's unit is rotated (i1)
+  Value columnA; // first vector
+  Value columnB; // neox partner (columnA + R/2)
+  Value inHeadA; // offset of columnA in its head (index into cos/sin)
+  // Where the partner and the tables are loaded from: columnB and the
+  // in-head offsets of columnA and columnB for rotated units, in-bounds
+  // stand-ins for the others.
+  Value loadColumnB, tableA, tableB;
+  // The weight's vectors: their rows of the weight buffer (this thread's
+  // copy), or the vectors themselves.
+  Value weightA, weightB;
+};
+
+/// The units of thread `tid` (slot s: unit s·threads + tid). The row's
+/// rotated units come first (head by head), then its pass-through units
+/// (partial rotary), so a slot of every thread is known at compile time to
+/// be rotated or pass-through but where it straddles the two, and a
+/// pass-through slot loads neither a partner nor the tables. Loads are not
+/// branched around (a divergent branch before the reduction costs more than
+/// the bytes): a unit past the row loads the row's last unit, and in a
+/// straddling slot a pass-through unit loads its own vector as its partner
+/// and the tables' first column; those values are masked out of the sums
+/// and not stored. The weights are the caller's.
+SmallVector<Unit> buildUnits(ImplicitLocOpBuilder &b, const RowPlan &plan,
+                             Value tid) {
+  const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
+  const bool neox = plan.neox;
+  const int64_t half = plan.rotaryDim / 2;
+  Value c0 = cIndex(b, 0);
+  const int64_t numRotated = plan.numRotated();
+  using Kind = RowPlan::SlotKind;
+  // Column and in-head offset of the i-th unit of a kind that has `perHead`
+  // units per head, the first at dim `firstDim` of its head.
+  auto geometry = [&](Value i, int64_t perHead, int64_t firstDim) {
+    Value inHead = arith::MulIOp::create(
+        b, arith::RemUIOp::create(b, i, cIndex(b, perHead)), cIndex(b, vec));
+    if (firstDim)
+      inHead = arith::AddIOp::create(b, cIndex(b, firstDim), inHead);
+    Value base = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, i, cIndex(b, perHead)),
+        cIndex(b, plan.headDim));
+    return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
+                          inHead);
+  };
+  auto rotatedGeometry = [&](Value r) {
+    return geometry(r, plan.rotatedUnitsPerHead, 0);
+  };
+  auto passGeometry = [&](Value p) {
+    return geometry(p, plan.passUnitsPerHead, plan.rotaryDim);
+  };
+  SmallVector<Unit> units;
+  for (int64_t s = 0; s < plan.unitsPerThread; ++s) {
+    Unit unit;
+    Value u = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
+    if ((s + 1) * threads > plan.numUnits) {
+      Value last = cIndex(b, plan.numUnits - 1);
+      unit.inRow = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, u, last);
+      u = arith::MinUIOp::create(b, u, last);
+    }
+    unit.kind = plan.slotKind(s);
+    if (unit.kind == Kind::Rotated) {
+      std::tie(unit.columnA, unit.inHeadA) = rotatedGeometry(u);
+    } else if (unit.kind == Kind::Pass) {
+      std::tie(unit.columnA, unit.inHeadA) =
+          passGeometry(arith::SubIOp::create(b, u, cIndex(b, numRotated)));
+    } else {
+      Value firstPass = cIndex(b, numRotated);
+      unit.rotated =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, u, firstPass);
+      auto [rotatedColumn, rotatedInHead] = rotatedGeometry(
+          arith::MinUIOp::create(b, u, cIndex(b, numRotated - 1)));
+      auto [passColumn, passInHead] = passGeometry(arith::SubIOp::create(
+          b, arith::MaxUIOp::create(b, u, firstPass), firstPass));
+      unit.columnA =
+          arith::SelectOp::create(b, unit.rotated, rotatedColumn, passColumn);
+      unit.inHeadA =
+          arith::SelectOp::create(b, unit.rotated, rotatedInHead, passInHead);
+    }
+    if (unit.kind != Kind::Pass) {
+      auto ifRotated = [&](Value value, Value otherwise) -> Value {
+        if (!unit.rotated)
+          return value;
+        return arith::SelectOp::create(b, unit.rotated, value, otherwise);
+      };
+      unit.tableA = ifRotated(unit.inHeadA, c0);
+      if (neox) {
+        unit.columnB = arith::AddIOp::create(b, unit.columnA, cIndex(b, half));
+        Value inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
+        unit.loadColumnB = ifRotated(unit.columnB, unit.columnA);
+        unit.tableB = ifRotated(inHeadB, c0);
+      }
+    }
+    units.push_back(unit);
+  }
+  return units;
+}
+
+/// The position of `row` (from `positionsOrSeq`: the positions, or the
+/// sequence length that gives them) and whether it lies in the tables; an
+/// out-of-range position reads as 0.
+std::pair<Value, Value> rowPosition(ImplicitLocOpBuilder &b, bool hasPositions,
+                                    Value positionsOrSeq, Value cosTable,
+                                    Value row) {
+  Value c0 = cIndex(b, 0);
+  Value position;
+  if (hasPositions) {
+    Value raw = memref::LoadOp::create(b, positionsOrSeq, ValueRange{row});
+    position = arith::IndexCastOp::create(b, b.getIndexType(), raw);
+  } else {
+    position = arith::RemUIOp::create(b, row, positionsOrSeq);
+  }
+  Value maxPositions = memref::DimOp::create(b, cosTable, 0);
+  Value positionOk = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, position,
+                            maxPositions));
+  return {arith::SelectOp::create(b, positionOk, position, c0), positionOk};
+}
+
+/// Host side: the positions as a vector, or the sequence length (dimension
+/// -2 of the input) that gives them.
+template <typename OpTy>
+Value getPositionsOrSeq(ImplicitLocOpBuilder &b, OpTy norm) {
+  auto inputType = cast<MemRefType>(norm.getInput().getType());
+  Value positions = norm.getPositions();
+  if (!positions)
+    return memref::DimOp::create(b, norm.getInput(), inputType.getRank() - 2);
+  auto positionsType = cast<MemRefType>(positions.getType());
+  if (positionsType.getRank() != 0)
+    return collapseToVector(b, positions);
+  return memref::ExpandShapeOp::create(
+      b, MemRefType::get({1}, positionsType.getElementType()), positions,
+      ArrayRef<ReassociationIndices>{},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+}
+
 /// Builds the kernel body. Arguments: x [rows, H], weight [H], cos, sin
 /// [S, R], (positions [rows] | seqLen index), out [rows, H].
 void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
@@ -372,7 +517,6 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
   const bool hasPositions = static_cast<bool>(op.getPositions());
   const bool neox = plan.neox;
-  const int64_t half = plan.rotaryDim / 2;
 
   Value x = kernel.getArgument(0), weight = kernel.getArgument(1),
         cosTable = kernel.getArgument(2), sinTable = kernel.getArgument(3),
@@ -421,53 +565,6 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
 
-  // Where each of this thread's units lies in the row (row-independent).
-  // The row's rotated units come first (head by head), then its
-  // pass-through units (partial rotary), and thread t takes units t,
-  // t + threads, ...: so a slot s of every thread is known at compile time
-  // to be rotated or pass-through but where it straddles the two, and a
-  // pass-through slot loads neither a partner nor the tables. Loads are not
-  // branched around (a divergent branch before the reduction costs more
-  // than the bytes): a unit past the row loads the row's last unit, and in
-  // a straddling slot a pass-through unit loads its own vector as its
-  // partner and the tables' first column; those values are masked out of
-  // the sum and not stored.
-  const int64_t numRotated = plan.numRotated();
-  using Kind = RowPlan::SlotKind;
-  struct Unit {
-    Kind kind = Kind::Rotated;
-    Value inRow;   // null when the unit always exists
-    Value rotated; // Mixed: whether this thread's unit is rotated (i1)
-    Value columnA; // first vector
-    Value columnB; // neox partner (columnA + R/2)
-    Value inHeadA; // offset of columnA in its head (index into cos/sin)
-    // Where the partner and the tables are loaded from: columnB and the
-    // in-head offsets of columnA and columnB for rotated units, in-bounds
-    // stand-ins for the others.
-    Value loadColumnB, tableA, tableB;
-    // The weight's vectors: their rows of the weight buffer (this thread's
-    // copy), or the vectors themselves.
-    Value weightA, weightB;
-  };
-  // Column and in-head offset of the i-th unit of a kind that has `perHead`
-  // units per head, the first at dim `firstDim` of its head.
-  auto geometry = [&](Value i, int64_t perHead, int64_t firstDim) {
-    Value inHead = arith::MulIOp::create(
-        b, arith::RemUIOp::create(b, i, cIndex(b, perHead)), cIndex(b, vec));
-    if (firstDim)
-      inHead = arith::AddIOp::create(b, cIndex(b, firstDim), inHead);
-    Value base = arith::MulIOp::create(
-        b, arith::DivUIOp::create(b, i, cIndex(b, perHead)),
-        cIndex(b, plan.headDim));
-    return std::make_pair(Value(arith::AddIOp::create(b, base, inHead)),
-                          inHead);
-  };
-  auto rotatedGeometry = [&](Value r) {
-    return geometry(r, plan.rotatedUnitsPerHead, 0);
-  };
-  auto passGeometry = [&](Value p) {
-    return geometry(p, plan.passUnitsPerHead, plan.rotaryDim);
-  };
   // The weight vector kept by keepWeight below.
   auto weightOf = [&](Value kept) -> Value {
     if (!weightBuffer)
@@ -485,49 +582,11 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
                               /*nontemporal=*/false, llvm::MaybeAlign(alignX));
     pendingWeights.clear();
   };
-  SmallVector<Unit> units;
+  // Where each of this thread's units lies in the row (row-independent).
+  using Kind = RowPlan::SlotKind;
+  SmallVector<Unit> units = buildUnits(b, plan, tid);
   int64_t weightSlots = 0;
-  for (int64_t s = 0; s < plan.unitsPerThread; ++s) {
-    Unit unit;
-    Value u = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
-    if ((s + 1) * threads > plan.numUnits) {
-      Value last = cIndex(b, plan.numUnits - 1);
-      unit.inRow = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, u, last);
-      u = arith::MinUIOp::create(b, u, last);
-    }
-    unit.kind = plan.slotKind(s);
-    if (unit.kind == Kind::Rotated) {
-      std::tie(unit.columnA, unit.inHeadA) = rotatedGeometry(u);
-    } else if (unit.kind == Kind::Pass) {
-      std::tie(unit.columnA, unit.inHeadA) =
-          passGeometry(arith::SubIOp::create(b, u, cIndex(b, numRotated)));
-    } else {
-      Value firstPass = cIndex(b, numRotated);
-      unit.rotated =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, u, firstPass);
-      auto [rotatedColumn, rotatedInHead] = rotatedGeometry(
-          arith::MinUIOp::create(b, u, cIndex(b, numRotated - 1)));
-      auto [passColumn, passInHead] = passGeometry(arith::SubIOp::create(
-          b, arith::MaxUIOp::create(b, u, firstPass), firstPass));
-      unit.columnA =
-          arith::SelectOp::create(b, unit.rotated, rotatedColumn, passColumn);
-      unit.inHeadA =
-          arith::SelectOp::create(b, unit.rotated, rotatedInHead, passInHead);
-    }
-    if (unit.kind != Kind::Pass) {
-      auto ifRotated = [&](Value value, Value otherwise) -> Value {
-        if (!unit.rotated)
-          return value;
-        return arith::SelectOp::create(b, unit.rotated, value, otherwise);
-      };
-      unit.tableA = ifRotated(unit.inHeadA, c0);
-      if (neox) {
-        unit.columnB = arith::AddIOp::create(b, unit.columnA, cIndex(b, half));
-        Value inHeadB = arith::AddIOp::create(b, unit.inHeadA, cIndex(b, half));
-        unit.loadColumnB = ifRotated(unit.columnB, unit.columnA);
-        unit.tableB = ifRotated(inHeadB, c0);
-      }
-    }
+  for (Unit &unit : units) {
     // The weight once for all the block's rows, into this thread's rows of
     // the weight buffer: registers held across the reduction would limit
     // the rows resident per SM, and shared memory loads after it need not
@@ -544,7 +603,6 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     unit.weightA = keepWeight(unit.columnA);
     if (neox && unit.kind != Kind::Pass)
       unit.weightB = keepWeight(unit.loadColumnB);
-    units.push_back(unit);
   }
   if (plan.rowsPerBlock > 1)
     storePendingWeights();
@@ -553,19 +611,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
     // 1. The row's position; an out-of-range one poisons the row with NaN
     //    (its table reads use row 0).
-    Value position;
-    if (hasPositions) {
-      Value raw = memref::LoadOp::create(b, positionsOrSeq, ValueRange{row});
-      position = arith::IndexCastOp::create(b, b.getIndexType(), raw);
-    } else {
-      position = arith::RemUIOp::create(b, row, positionsOrSeq);
-    }
-    Value maxPositions = memref::DimOp::create(b, cosTable, 0);
-    Value positionOk = arith::AndIOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, position, c0),
-        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, position,
-                              maxPositions));
-    position = arith::SelectOp::create(b, positionOk, position, c0);
+    auto [position, positionOk] =
+        rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
 
     // 2. Every load of the row before the reduction and the first store:
     //    the stores may alias the loads for all the compiler knows, so a
@@ -722,21 +769,7 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
   Value x = collapseLeadingDims(b, norm.getInput());
   Value out = collapseLeadingDims(b, norm.getInits()[0]);
   auto inputType = cast<MemRefType>(norm.getInput().getType());
-  Value positionsOrSeq;
-  if (Value positions = norm.getPositions()) {
-    auto positionsType = cast<MemRefType>(positions.getType());
-    positionsOrSeq =
-        positionsType.getRank() == 0
-            ? memref::ExpandShapeOp::create(
-                  b, MemRefType::get({1}, positionsType.getElementType()),
-                  positions, ArrayRef<ReassociationIndices>{},
-                  ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
-                  .getResult()
-            : collapseToVector(b, positions);
-  } else {
-    positionsOrSeq =
-        memref::DimOp::create(b, norm.getInput(), inputType.getRank() - 2);
-  }
+  Value positionsOrSeq = getPositionsOrSeq(b, norm);
 
   SmallVector<Value> args = {
       x, norm.getWeight(), norm.getCos(), norm.getSin(), positionsOrSeq, out};
@@ -750,6 +783,386 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
                  plan.vectorWidth},
                 elementType)}
           : SmallVector<Type>{});
+  rewriter.eraseOp(op);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// rmsnorm_rope_grad
+//===----------------------------------------------------------------------===//
+//
+// The backward reads x and the output's gradient and writes x's gradient:
+// memory-bound like the forward, with two block reductions a row (Σx² and
+// Σ g·x). The weight's gradient is a sum over rows: a grid of P blocks (the
+// partial sums' rows) walks the rows r ≡ blockIdx.x (mod P) in turn, each
+// thread adding its units' dy·x·rstd in registers, and stores its partial
+// row once at the end (deterministic: the op fixes which rows each partial
+// sums). The weight stays in registers, loaded once per block.
+
+/// The backward holds about twice the forward's vectors across a row (x and
+/// the gradient; the weight and the partial sums in f32).
+int64_t gradVectorsPerThread(const RowPlan &plan) {
+  return 2 * plan.vectorsPerThread();
+}
+
+class RmsNormRopeGradStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "rmsnorm-rope-grad-rowwise"; }
+
+  bool matches(Operation *op, const KernelTarget &) const override {
+    return isa<RmsNormRopeGradOp>(op);
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    auto norm = cast<RmsNormRopeGradOp>(op);
+    int64_t hidden =
+        cast<ShapedType>(norm.getInput().getType()).getShape().back();
+    if (ShapedType::isDynamic(hidden))
+      hidden = 4096;
+    return getDefaultRowTile(op->getContext(),
+                             llvm::divideCeil(hidden, chooseVectorWidth(norm)));
+  }
+
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    // One row at a time per block (block = [1]), 1 to 32 warps.
+    SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
+    for (int64_t warps : {1, 2, 4, 8, 16, 32})
+      tiles.push_back(TileConfigAttr::get(op->getContext(), {1}, warps,
+                                          /*stages=*/1, /*cluster=*/{}));
+    return tiles;
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto norm = cast<RmsNormRopeGradOp>(op);
+    RowPlan plan = makePlan(norm, tile);
+    auto type = cast<ShapedType>(norm.getInput().getType());
+    int64_t bytes = elementBytes(type.getElementType());
+    int64_t rows = getEstimatedRows(op);
+    int64_t partials =
+        cast<ShapedType>(norm.getInits()[1].getType()).getDimSize(0);
+    int64_t vectorBytes = plan.vectorWidth * bytes;
+    KernelResources r;
+    r.blocks = partials;
+    r.threadsPerBlock = plan.numThreads;
+    r.sharedBytesPerBlock = 8 * tile.getWarps();
+    // Per vector a thread holds: x and the gradient in their type, the
+    // weight and the partial sums in f32; and the tables of its rotated
+    // units.
+    int64_t f32PerVector = plan.vectorWidth;
+    int64_t registersPerVector = llvm::divideCeil(vectorBytes, 4);
+    r.registersPerThread = 16 + plan.vectorsPerThread() *
+                                    (4 * registersPerVector + 2 * f32PerVector);
+    r.dramBytes =
+        3.0 * rows * plan.hidden * bytes + 4.0 * double(partials) * plan.hidden;
+    r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes * 2;
+    r.flops = 20.0 * rows * plan.hidden;
+    r.unit = KernelResources::ComputeUnit::Fma;
+    r.dependentLoads = norm.getPositions() ? 2 : 1;
+    r.syncWarps = tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
+    r.serialSteps = llvm::divideCeil(rows, partials);
+    r.itemsPerThread = gradVectorsPerThread(plan);
+    r.bytesInFlightPerBlock =
+        2.0 *
+        double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
+                        plan.numThreads * plan.vectorsPerThread())) *
+        vectorBytes;
+    return r;
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &) const override {
+    auto norm = cast<RmsNormRopeGradOp>(op);
+    if (tile.getBlock()[0] != 1)
+      return op->emitOpError()
+             << "'tile' " << tile
+             << " must have block = [1]: a block takes its rows one at a time";
+    return checkRowKernel(op, norm.getInput(), tile,
+                          gradVectorsPerThread(makePlan(norm, tile)));
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override;
+};
+
+/// Builds the backward's kernel body. Arguments: x [rows, H], weight [H],
+/// cos, sin [S, R], (positions [rows] | seqLen index), grad [rows, H],
+/// dx [rows, H], partials [P, H] f32.
+void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
+                         const RowPlan &plan, gpu::GPUFuncOp kernel) {
+  Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
+  Type f32 = b.getF32Type();
+  const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
+  const int64_t warps = threads / 32;
+  const bool hasPositions = static_cast<bool>(op.getPositions());
+  const bool neox = plan.neox;
+  using Kind = RowPlan::SlotKind;
+
+  Value x = kernel.getArgument(0), weight = kernel.getArgument(1),
+        cosTable = kernel.getArgument(2), sinTable = kernel.getArgument(3),
+        positionsOrSeq = kernel.getArgument(4), grad = kernel.getArgument(5),
+        dx = kernel.getArgument(6), partials = kernel.getArgument(7);
+  Value squaresBuffer = kernel.getWorkgroupAttributions()[0];
+  Value dotBuffer = kernel.getWorkgroupAttributions()[1];
+  Type cosElementType = cast<ShapedType>(cosTable.getType()).getElementType();
+  auto vecType = VectorType::get({vec}, elementType);
+  auto vecF32 = VectorType::get({vec}, f32);
+  auto vecCos = VectorType::get({vec}, cosElementType);
+  int64_t alignX = vectorAlignment(elementType, vec);
+  int64_t alignCos = vectorAlignment(cosElementType, vec);
+  int64_t alignF32 = vectorAlignment(f32, vec);
+  auto loadVec = [&](VectorType type, Value memref, ValueRange indices,
+                     int64_t align) -> Value {
+    return vector::LoadOp::create(b, type, memref, indices,
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(align));
+  };
+  auto f32Of = [&](Value v) { return castFloat(b, v, f32); };
+  auto mul = [&](Value l, Value r) -> Value {
+    return arith::MulFOp::create(b, l, r);
+  };
+  auto add = [&](Value l, Value r) -> Value {
+    return arith::AddFOp::create(b, l, r);
+  };
+  auto sub = [&](Value l, Value r) -> Value {
+    return arith::SubFOp::create(b, l, r);
+  };
+  auto selectOrZero = [&](Value cond, Value v) -> Value {
+    if (!cond)
+      return v;
+    return arith::SelectOp::create(
+        b, cond, v,
+        arith::ConstantOp::create(b,
+                                  cast<TypedAttr>(b.getZeroAttr(v.getType())))
+            .getResult());
+  };
+  auto andOrNull = [&](Value lhs, Value rhs) -> Value {
+    if (!lhs)
+      return rhs;
+    if (!rhs)
+      return lhs;
+    return arith::AndIOp::create(b, lhs, rhs);
+  };
+  // `rotatedValue` where the unit is rotated, `passValue` where it passes
+  // through (a straddling slot decides per thread).
+  auto byKind = [&](const Unit &unit, function_ref<Value()> rotatedValue,
+                    Value passValue) -> Value {
+    if (unit.kind == Kind::Pass)
+      return passValue;
+    Value rotated = rotatedValue();
+    if (!unit.rotated)
+      return rotated;
+    return arith::SelectOp::create(b, unit.rotated, rotated, passValue);
+  };
+
+  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value rows = memref::DimOp::create(b, x, 0);
+  SmallVector<Unit> units = buildUnits(b, plan, tid);
+  // The weight, once per block, in f32 registers.
+  for (Unit &unit : units) {
+    unit.weightA = f32Of(loadVec(vecType, weight, {unit.columnA}, alignX));
+    if (neox && unit.kind != Kind::Pass)
+      unit.weightB =
+          f32Of(loadVec(vecType, weight, {unit.loadColumnB}, alignX));
+  }
+  // The partial sums of dy·x·rstd, per unit and vector (A, then B for neox
+  // rotated units), carried across the rows.
+  SmallVector<Value> sums;
+  Value zeros =
+      arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecF32)));
+  for (const Unit &unit : units) {
+    sums.push_back(zeros);
+    if (neox && unit.kind != Kind::Pass)
+      sums.push_back(zeros);
+  }
+  SmallVector<float> signValues;
+  for (int64_t i = 0; i < vec; ++i)
+    signValues.push_back(i % 2 == 0 ? 1.0f : -1.0f);
+
+  Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value numPartials = memref::DimOp::create(b, partials, 0);
+  auto rowLoop = scf::ForOp::create(b, block, rows, numPartials, sums);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(rowLoop.getBody());
+    Value row = rowLoop.getInductionVar();
+    auto [position, positionOk] =
+        rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
+
+    // Every load of the row first (the stores may alias them).
+    struct Loaded {
+      Value xa, xb, da, db, cosA, sinA, cosB, sinB;
+    };
+    SmallVector<Loaded> loaded;
+    for (const Unit &unit : units) {
+      Loaded l;
+      l.xa = f32Of(loadVec(vecType, x, {row, unit.columnA}, alignX));
+      l.da = f32Of(loadVec(vecType, grad, {row, unit.columnA}, alignX));
+      if (unit.kind != Kind::Pass) {
+        l.cosA =
+            f32Of(loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos));
+        l.sinA =
+            f32Of(loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos));
+        if (neox) {
+          l.xb = f32Of(loadVec(vecType, x, {row, unit.loadColumnB}, alignX));
+          l.db = f32Of(loadVec(vecType, grad, {row, unit.loadColumnB}, alignX));
+          l.cosB = f32Of(
+              loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos));
+          l.sinB = f32Of(
+              loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos));
+        }
+      }
+      loaded.push_back(l);
+    }
+
+    // dy = RoPE⁻¹(grad): neox dy_a = d_a·cos_a + d_b·sin_b, dy_b = d_b·cos_b
+    // − d_a·sin_a; gptj dy[2i] = d[2i]·c[2i] + d[2i+1]·s[2i+1], dy[2i+1] =
+    // d[2i+1]·c[2i+1] − d[2i]·s[2i]; pass-through dims as they are. Then
+    // g = dy·w and the thread's parts of Σx² and Σg·x.
+    SmallVector<Value> dyA, dyB;
+    Value squares = cF32(b, 0.0f), dot = cF32(b, 0.0f);
+    auto sumInto = [&](Value &total, Value v) {
+      total = add(
+          total, vector::ReductionOp::create(b, vector::CombiningKind::ADD, v));
+    };
+    for (auto [unit, l] : llvm::zip(units, loaded)) {
+      Value ya = byKind(
+          unit,
+          [&]() -> Value {
+            if (neox)
+              return add(mul(l.da, l.cosA), mul(l.db, l.sinB));
+            // gptj pairs lie inside a vector: its rotated dims per head are
+            // even, so chooseVectorWidth gives at least 2.
+            assert(vec >= 2 && "gptj vectors hold whole pairs");
+            SmallVector<int64_t> swap;
+            for (int64_t i = 0; i < vec; ++i)
+              swap.push_back(i ^ 1);
+            Value ds = mul(l.da, l.sinA);
+            Value partner = vector::ShuffleOp::create(b, ds, ds, swap);
+            return add(mul(l.da, l.cosA),
+                       mul(partner, arith::ConstantOp::create(
+                                        b, DenseElementsAttr::get(
+                                               vecF32,
+                                               ArrayRef<float>(signValues)))));
+          },
+          l.da);
+      dyA.push_back(ya);
+      sumInto(squares, selectOrZero(unit.inRow, mul(l.xa, l.xa)));
+      sumInto(dot, selectOrZero(unit.inRow, mul(mul(ya, unit.weightA), l.xa)));
+      if (neox && unit.kind != Kind::Pass) {
+        Value yb = sub(mul(l.db, l.cosB), mul(l.da, l.sinA));
+        dyB.push_back(yb);
+        Value inB = andOrNull(unit.inRow, unit.rotated);
+        sumInto(squares, selectOrZero(inB, mul(l.xb, l.xb)));
+        sumInto(dot, selectOrZero(inB, mul(mul(yb, unit.weightB), l.xb)));
+      } else {
+        dyB.push_back(Value());
+      }
+    }
+    squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
+    dot = blockAllReduceSum(b, dot, warps, dotBuffer);
+    Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
+    rstd = arith::SelectOp::create(
+        b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
+    // dx = rstd·g − x·rstd³·mean(g·x).
+    Value coefficient =
+        mul(mul(mul(rstd, rstd), rstd),
+            arith::DivFOp::create(b, dot,
+                                  cF32(b, static_cast<float>(plan.hidden))));
+    Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+    Value coefVec = vector::BroadcastOp::create(b, vecF32, coefficient);
+    auto gradOfX = [&](Value dy, Value w, Value xv) -> Value {
+      return sub(mul(mul(dy, w), rstdVec), mul(xv, coefVec));
+    };
+    auto store = [&](Value value, Value column) {
+      vector::StoreOp::create(b, castFloat(b, value, elementType), dx,
+                              ValueRange{row, column}, /*nontemporal=*/false,
+                              llvm::MaybeAlign(alignX));
+    };
+    SmallVector<Value> next;
+    size_t sum = 0;
+    for (size_t i = 0; i < units.size(); ++i) {
+      const Unit &unit = units[i];
+      const Loaded &l = loaded[i];
+      ifThen(b, unit.inRow,
+             [&] { store(gradOfX(dyA[i], unit.weightA, l.xa), unit.columnA); });
+      next.push_back(add(rowLoop.getRegionIterArgs()[sum++],
+                         mul(mul(dyA[i], l.xa), rstdVec)));
+      if (dyB[i]) {
+        ifThen(b, andOrNull(unit.inRow, unit.rotated), [&] {
+          store(gradOfX(dyB[i], unit.weightB, l.xb), unit.columnB);
+        });
+        next.push_back(add(rowLoop.getRegionIterArgs()[sum++],
+                           mul(mul(dyB[i], l.xb), rstdVec)));
+      }
+    }
+    // The next row reuses the reduction buffers.
+    if (warps > 1)
+      gpu::BarrierOp::create(b);
+    scf::YieldOp::create(b, next);
+  }
+
+  // This block's partial sums: row blockIdx.x of `partials` (zeros where the
+  // block had no rows).
+  size_t sum = 0;
+  for (const Unit &unit : units) {
+    Value sumA = rowLoop.getResult(sum++);
+    ifThen(b, unit.inRow, [&] {
+      vector::StoreOp::create(
+          b, sumA, partials, ValueRange{block, unit.columnA},
+          /*nontemporal=*/false, llvm::MaybeAlign(alignF32));
+    });
+    if (neox && unit.kind != Kind::Pass) {
+      Value sumB = rowLoop.getResult(sum++);
+      ifThen(b, andOrNull(unit.inRow, unit.rotated), [&] {
+        vector::StoreOp::create(
+            b, sumB, partials, ValueRange{block, unit.columnB},
+            /*nontemporal=*/false, llvm::MaybeAlign(alignF32));
+      });
+    }
+  }
+}
+
+LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
+                                             const KernelTarget &,
+                                             gpu::GPUModuleOp module,
+                                             RewriterBase &rewriter) const {
+  auto norm = cast<RmsNormRopeGradOp>(op);
+  RowPlan plan = makePlan(norm, tile);
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  Value partials = norm.getInits()[1];
+  SmallVector<Value> args = {collapseLeadingDims(b, norm.getInput()),
+                             norm.getWeight(),
+                             norm.getCos(),
+                             norm.getSin(),
+                             getPositionsOrSeq(b, norm),
+                             collapseLeadingDims(b, norm.getGrad()),
+                             collapseLeadingDims(b, norm.getInits()[0]),
+                             partials};
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  Type f32 = b.getF32Type();
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
+                          tile.getNumThreads(),
+                          {getWorkgroupBufferType({tile.getWarps()}, f32),
+                           getWorkgroupBufferType({tile.getWarps()}, f32)});
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    buildGradKernelBody(b, norm, plan, kernel);
+  }
+  // P blocks whatever the rows: each stores its partial sums, zeros where
+  // it had no rows (so that the partials are defined for no rows too).
+  Value numPartials = memref::DimOp::create(b, partials, 0);
+  launchIfRows(b, kernel, numPartials, numPartials, cIndex(b, 1),
+               tile.getNumThreads(), args);
   rewriter.eraseOp(op);
   return success();
 }
@@ -1038,6 +1451,11 @@ LogicalResult RmsNormStrategy::lower(Operation *op, TileConfigAttr tile,
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createRmsNormRopeStrategy() {
   return std::make_unique<RmsNormRopeStrategy>();
+}
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createRmsNormRopeGradStrategy() {
+  return std::make_unique<RmsNormRopeGradStrategy>();
 }
 
 std::unique_ptr<KernelStrategy>

@@ -19,6 +19,8 @@
 namespace mlir::fusedops::kernel {
 /// rmsnorm_rope on any chip: one block per row, see RmsNormStrategies.cpp.
 std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
+/// rmsnorm_rope_grad on any chip, same file.
+std::unique_ptr<KernelStrategy> createRmsNormRopeGradStrategy();
 /// rms_norm (with or without a residual) on any chip, same file.
 std::unique_ptr<KernelStrategy> createRmsNormStrategy();
 /// gated_mlp and gated_mlp_grad with cp.async, ldmatrix and mma.sync (every

@@ -1,5 +1,6 @@
 // gated_act_grad as an elementwise kernel (ElementwiseStrategies.cpp), the
-// same on every chip: the five tensors viewed as vectors, a block of 256
+// same on every chip: the five tensors passed as [rows, N] and read as
+// vectors in the kernel, a block of 256
 // threads taking 2 slots of 8 bf16 (16 bytes) each, strided by the block;
 // every load of a thread before its first store (a slot past the end
 // loads the last vector and stores nothing); the math in f32. The output is
@@ -10,11 +11,16 @@
 // RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | mlir-opt --verify-each -o /dev/null
 
 // CHECK-LABEL: func.func @silu
-// CHECK-COUNT-5: memref.collapse_shape %{{.*}} {{\[\[}}0, 1]] : memref<?x11008xbf16> into memref<?xbf16>
-// CHECK: %[[E:.*]] = memref.dim %{{.*}}, %c0 : memref<?xbf16>
+// CHECK: %[[M:.*]] = memref.dim %arg0, %c0 : memref<?x11008xbf16>
+// CHECK: %[[E:.*]] = arith.muli %[[M]], %{{.*}} : index
 // CHECK: %[[GRID:.*]] = arith.ceildivui %[[E]], %c4096 : index
 // CHECK: gpu.launch_func @fusedops_kernels::@gated_act_grad blocks in (%[[GRID]], %{{.*}}, %{{.*}}) threads in (%c256,
-// CHECK: gpu.func @gated_act_grad(%[[G:.*]]: memref<?xbf16>, %[[U:.*]]: memref<?xbf16>, %[[D:.*]]: memref<?xbf16>, %[[DG:.*]]: memref<?xbf16>, %[[DU:.*]]: memref<?xbf16>) kernel
+// CHECK: gpu.func @gated_act_grad(%{{.*}}: memref<?x11008xbf16>,
+// CHECK: %[[G:.*]] = memref.collapse_shape %arg0 {{\[\[}}0, 1]] : memref<?x11008xbf16> into memref<?xbf16>
+// CHECK: %[[U:.*]] = memref.collapse_shape %arg1
+// CHECK: %[[D:.*]] = memref.collapse_shape %arg2
+// CHECK: %[[DG:.*]] = memref.collapse_shape %arg3
+// CHECK: %[[DU:.*]] = memref.collapse_shape %arg4
 // CHECK: vector.load %[[G]]
 // CHECK-NEXT: vector.load %[[U]]
 // CHECK-NEXT: vector.load %[[D]]

@@ -331,6 +331,46 @@ func.func @mlp_tile_rank(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor
 
 // -----
 
+func.func @rope_grad_partials_type(%x: tensor<4x8x128xbf16>, %w: tensor<128xbf16>, %c: tensor<8x64xf32>, %p: tensor<16x128xbf16>) {
+  // expected-error @+1 {{expects 'outs' to have f32 elements, got 'bf16'}}
+  %0:2 = fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %x : tensor<4x8x128xbf16>, tensor<128xbf16>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x8x128xbf16>) outs(%x, %p : tensor<4x8x128xbf16>, tensor<16x128xbf16>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<4x8x128xbf16>, tensor<16x128xbf16>
+  return
+}
+
+// -----
+
+func.func @rope_grad_partials_shape(%x: tensor<4x8x128xbf16>, %w: tensor<128xbf16>, %c: tensor<8x64xf32>, %p: tensor<16x64xf32>) {
+  // expected-error @+1 {{expects 'outs' to have shape [?, 128] ([P, hidden]: the weight gradient's partial sums), got 'tensor<16x64xf32>'}}
+  %0:2 = fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %x : tensor<4x8x128xbf16>, tensor<128xbf16>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x8x128xbf16>) outs(%x, %p : tensor<4x8x128xbf16>, tensor<16x64xf32>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<4x8x128xbf16>, tensor<16x64xf32>
+  return
+}
+
+// -----
+
+func.func @rope_grad_partials_dynamic(%x: tensor<4x8x128xbf16>, %w: tensor<128xbf16>, %c: tensor<8x64xf32>, %p: tensor<?x128xf32>) {
+  // expected-error @+1 {{expects a static number of partial sums (the first dimension of the second 'outs') of at least 1, got ?}}
+  %0:2 = fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %x : tensor<4x8x128xbf16>, tensor<128xbf16>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x8x128xbf16>) outs(%x, %p : tensor<4x8x128xbf16>, tensor<?x128xf32>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<4x8x128xbf16>, tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @rope_grad_grad_shape(%x: tensor<4x8x128xbf16>, %w: tensor<128xbf16>, %c: tensor<8x64xf32>, %d: tensor<4x8x64xbf16>, %p: tensor<16x128xf32>) {
+  // expected-error @+1 {{expects 'grad' to have shape [4, 8, 128] (the shape of 'input'), got 'tensor<4x8x64xbf16>'}}
+  %0:2 = fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : tensor<4x8x128xbf16>, tensor<128xbf16>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x8x64xbf16>) outs(%x, %p : tensor<4x8x128xbf16>, tensor<16x128xf32>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<4x8x128xbf16>, tensor<16x128xf32>
+  return
+}
+
+// -----
+
+func.func @rope_grad_eps(%x: tensor<4x8x128xbf16>, %w: tensor<128xbf16>, %c: tensor<8x64xf32>, %p: tensor<16x128xf32>) {
+  // expected-error @+1 {{expects 'eps' to be finite and >= 0, got -1}}
+  %0:2 = fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %x : tensor<4x8x128xbf16>, tensor<128xbf16>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x8x128xbf16>) outs(%x, %p : tensor<4x8x128xbf16>, tensor<16x128xf32>) head_dim = 64 eps = -1.0 style = neox -> tensor<4x8x128xbf16>, tensor<16x128xf32>
+  return
+}
+
+// -----
+
 func.func @mlp_two_outs(%x: tensor<8x64xf16>, %g: tensor<96x64xf16>, %u: tensor<96x64xf16>, %o: tensor<8x96xf16>) {
   // expected-error @+1 {{expects 1 'outs' operand (the output, or the output, gate and up), got 2}}
   %0:2 = fusedops.gated_mlp ins(%x, %g, %u : tensor<8x64xf16>, tensor<96x64xf16>, tensor<96x64xf16>) outs(%o, %o : tensor<8x96xf16>, tensor<8x96xf16>) activation = silu -> tensor<8x96xf16>, tensor<8x96xf16>

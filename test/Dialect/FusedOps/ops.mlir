@@ -55,6 +55,17 @@ func.func @rmsnorm_rope_buffers(%x: memref<2x8x128xf32>, %w: memref<128xf32>,
   return
 }
 
+// CHECK-LABEL: func @rmsnorm_rope_grad
+func.func @rmsnorm_rope_grad(%x: tensor<?x16x256xf16>, %w: tensor<256xf16>,
+                             %cos: tensor<32x32xf32>, %sin: tensor<32x32xf32>, %pos: tensor<?x16xi64>,
+                             %p: tensor<64x256xf32>) -> (tensor<?x16x256xf16>, tensor<64x256xf32>) {
+  // CHECK: fusedops.rmsnorm_rope_grad ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x16x256xf16>, tensor<256xf16>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<?x16x256xf16>) positions(%{{.*}} : tensor<?x16xi64>) outs(%{{.*}}, %{{.*}} : tensor<?x16x256xf16>, tensor<64x256xf32>) head_dim = 64 eps = 9.99999997E-7 style = gptj rotary_fraction = 5.000000e-01 -> tensor<?x16x256xf16>, tensor<64x256xf32>
+  %0:2 = fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %x : tensor<?x16x256xf16>, tensor<256xf16>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<?x16x256xf16>)
+      positions(%pos : tensor<?x16xi64>) outs(%x, %p : tensor<?x16x256xf16>, tensor<64x256xf32>)
+      head_dim = 64 eps = 1.0e-6 style = gptj rotary_fraction = 0.5 -> tensor<?x16x256xf16>, tensor<64x256xf32>
+  return %0#0, %0#1 : tensor<?x16x256xf16>, tensor<64x256xf32>
+}
+
 // CHECK-LABEL: func @gated_mlp
 func.func @gated_mlp(%x: tensor<?x64xf16>, %wg: tensor<96x64xf16>, %wu: tensor<96x64xf16>,
                      %init: tensor<?x96xf16>) -> (tensor<?x96xf16>, tensor<?x96xf16>, tensor<?x96xf16>) {

@@ -270,6 +270,7 @@ LogicalResult mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
     getDestinationStyleEffects(*this, effects);                                \
   }
 FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeOp)
+FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeGradOp)
 FUSEDOPS_DEFINE_EFFECTS(RmsNormOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpGradOp)
@@ -297,12 +298,12 @@ int64_t RmsNormRopeOp::getRotaryDim() {
   return headDim;
 }
 
-LogicalResult RmsNormRopeOp::verify() {
-  if (failed(verifyDestinationStyle(*this, 1, "the output")))
-    return failure();
-  OperandChecker check(*this);
-  Value input = getInput(), init = getInits()[0];
-  bool hasPositions = static_cast<bool>(getPositions());
+/// The operands and attributes rmsnorm_rope and rmsnorm_rope_grad share:
+/// input, weight, the tables, positions, eps, rotary_fraction.
+template <typename OpTy>
+static LogicalResult verifyRmsNormRopeOperands(OpTy op, OperandChecker &check) {
+  Value input = op.getInput();
+  bool hasPositions = static_cast<bool>(op.getPositions());
   if (failed(check.minRank("input", input, hasPositions ? 1 : 2,
                            hasPositions ? "a hidden dimension"
                                         : "[..., seq, hidden]: without a "
@@ -314,55 +315,56 @@ LogicalResult RmsNormRopeOp::verify() {
 
   auto inputType = cast<ShapedType>(input.getType());
   int64_t hidden = dimOf(input, -1);
-  auto headDim = static_cast<int64_t>(getHeadDim());
+  auto headDim = static_cast<int64_t>(op.getHeadDim());
   if (!ShapedType::isDynamic(hidden) && hidden % headDim != 0)
-    return emitOpError() << "expects the hidden size of 'input' (" << hidden
-                         << ") to be a multiple of head_dim (" << headDim
-                         << ")";
+    return op.emitOpError()
+           << "expects the hidden size of 'input' (" << hidden
+           << ") to be a multiple of head_dim (" << headDim << ")";
 
-  double eps = getEps().convertToDouble();
+  double eps = op.getEps().convertToDouble();
   if (!std::isfinite(eps) || eps < 0)
-    return emitOpError() << "expects 'eps' to be finite and >= 0, got " << eps;
+    return op.emitOpError()
+           << "expects 'eps' to be finite and >= 0, got " << eps;
 
   int64_t rotaryDim = headDim;
-  if (std::optional<APFloat> fractionAttr = getRotaryFraction()) {
+  if (std::optional<APFloat> fractionAttr = op.getRotaryFraction()) {
     double fraction = fractionAttr->convertToDouble();
     if (!(fraction > 0.0 && fraction <= 1.0))
-      return emitOpError() << "expects 'rotary_fraction' in (0, 1], got "
-                           << fraction;
+      return op.emitOpError()
+             << "expects 'rotary_fraction' in (0, 1], got " << fraction;
     double exact = static_cast<double>(headDim) * fraction;
     rotaryDim = std::llround(exact);
     if (std::abs(exact - static_cast<double>(rotaryDim)) > 1e-3)
-      return emitOpError() << "expects head_dim * rotary_fraction to be a "
-                              "whole number of dimensions, got "
-                           << exact;
+      return op.emitOpError() << "expects head_dim * rotary_fraction to be a "
+                                 "whole number of dimensions, got "
+                              << exact;
   }
   if (rotaryDim <= 0 || rotaryDim % 2 != 0)
-    return emitOpError() << "expects an even, positive number of rotated "
-                            "dimensions per head (head_dim * "
-                            "rotary_fraction), got "
-                         << rotaryDim;
+    return op.emitOpError() << "expects an even, positive number of rotated "
+                               "dimensions per head (head_dim * "
+                               "rotary_fraction), got "
+                            << rotaryDim;
 
-  if (failed(check.shape("weight", getWeight(), {hidden},
+  if (failed(check.shape("weight", op.getWeight(), {hidden},
                          "the hidden size of 'input'")) ||
-      failed(check.sameElement("weight", getWeight(), "input", input)))
+      failed(check.sameElement("weight", op.getWeight(), "input", input)))
     return failure();
 
-  for (auto [name, table] :
-       {std::pair<StringRef, Value>{"cos", getCos()}, {"sin", getSin()}}) {
+  for (auto [name, table] : {std::pair<StringRef, Value>{"cos", op.getCos()},
+                             {"sin", op.getSin()}}) {
     if (failed(check.rank(name, table, 2)) ||
         failed(check.shape(name, table, {ShapedType::kDynamic, rotaryDim},
                            "[max positions, rotated dims per head]")) ||
         failed(check.f32OrSameElement(name, table, "input", input)))
       return failure();
   }
-  if (failed(check.shape("sin", getSin(),
-                         cast<ShapedType>(getCos().getType()).getShape(),
+  if (failed(check.shape("sin", op.getSin(),
+                         cast<ShapedType>(op.getCos().getType()).getShape(),
                          "the shape of 'cos'")) ||
-      failed(check.sameElement("sin", getSin(), "cos", getCos())))
+      failed(check.sameElement("sin", op.getSin(), "cos", op.getCos())))
     return failure();
 
-  if (Value positions = getPositions()) {
+  if (Value positions = op.getPositions()) {
     if (failed(check.shape("positions", positions,
                            inputType.getShape().drop_back(),
                            "one position per row of 'input'")) ||
@@ -374,19 +376,74 @@ LogicalResult RmsNormRopeOp::verify() {
             "i32 or i64")))
       return failure();
   } else {
-    int64_t seq = dimOf(input, -2), maxPositions = dimOf(getCos(), 0);
+    int64_t seq = dimOf(input, -2), maxPositions = dimOf(op.getCos(), 0);
     if (!ShapedType::isDynamic(seq) && !ShapedType::isDynamic(maxPositions) &&
         seq > maxPositions)
-      return emitOpError() << "expects 'cos'/'sin' to hold at least " << seq
-                           << (seq == 1 ? " position" : " positions")
-                           << " (dimension -2 of 'input'), got "
-                           << maxPositions;
+      return op.emitOpError()
+             << "expects 'cos'/'sin' to hold at least " << seq
+             << (seq == 1 ? " position" : " positions")
+             << " (dimension -2 of 'input'), got " << maxPositions;
   }
 
-  if (failed(check.shape("outs", init, inputType.getShape(),
+  return success();
+}
+
+LogicalResult RmsNormRopeOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 1, "the output")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput(), init = getInits()[0];
+  if (failed(verifyRmsNormRopeOperands(*this, check)) ||
+      failed(check.shape("outs", init,
+                         cast<ShapedType>(input.getType()).getShape(),
                          "the shape of 'input'")) ||
       failed(check.sameElement("outs", init, "input", input)))
     return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RmsNormRopeGradOp
+//===----------------------------------------------------------------------===//
+
+unsigned RmsNormRopeGradOp::getTileBlockRank() { return 1; }
+
+int64_t RmsNormRopeGradOp::getRotaryDim() {
+  auto headDim = static_cast<int64_t>(getHeadDim());
+  if (std::optional<APFloat> fraction = getRotaryFraction())
+    return std::llround(static_cast<double>(headDim) *
+                        fraction->convertToDouble());
+  return headDim;
+}
+
+LogicalResult RmsNormRopeGradOp::verify() {
+  if (failed(verifyDestinationStyle(
+          *this, 2, "the input's gradient and the weight's partial sums")))
+    return failure();
+  OperandChecker check(*this);
+  Value input = getInput();
+  ArrayRef<int64_t> shape = cast<ShapedType>(input.getType()).getShape();
+  if (failed(verifyRmsNormRopeOperands(*this, check)) ||
+      failed(check.shape("grad", getGrad(), shape, "the shape of 'input'")) ||
+      failed(check.sameElement("grad", getGrad(), "input", input)) ||
+      failed(
+          check.shape("outs", getInits()[0], shape, "the shape of 'input'")) ||
+      failed(check.sameElement("outs", getInits()[0], "input", input)))
+    return failure();
+  Value partials = getInits()[1];
+  if (failed(check.rank("outs", partials, 2)) ||
+      failed(check.shape("outs", partials, {ShapedType::kDynamic, shape.back()},
+                         "[P, hidden]: the weight gradient's partial sums")) ||
+      failed(check.element(
+          "outs", partials, [](Type t) { return t.isF32(); }, "f32")))
+    return failure();
+  int64_t p = cast<ShapedType>(partials.getType()).getDimSize(0);
+  if (ShapedType::isDynamic(p) || p < 1)
+    return emitOpError() << "expects a static number of partial sums (the "
+                            "first dimension of the second 'outs') of at "
+                            "least 1, got "
+                         << (ShapedType::isDynamic(p) ? std::string("?")
+                                                      : std::to_string(p));
   return success();
 }
 
@@ -526,9 +583,10 @@ LogicalResult GatedActGradOp::verify() {
                            kTensorCoreTypes, "gated_mlp's types")))
     return failure();
   ArrayRef<int64_t> shape = cast<ShapedType>(gate.getType()).getShape();
-  for (auto [name, value] :
-       {std::pair<StringRef, Value>{"up", getUp()}, {"grad", getGrad()},
-        {"outs", getInits()[0]}, {"outs", getInits()[1]}})
+  for (auto [name, value] : {std::pair<StringRef, Value>{"up", getUp()},
+                             {"grad", getGrad()},
+                             {"outs", getInits()[0]},
+                             {"outs", getInits()[1]}})
     if (failed(check.shape(name, value, shape, "the shape of 'gate'")) ||
         failed(check.sameElement(name, value, "gate", gate)))
       return failure();

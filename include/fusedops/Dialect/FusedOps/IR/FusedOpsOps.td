@@ -128,6 +128,95 @@ def FusedOps_RmsNormRopeOp : FusedOps_ComputeOp<"rmsnorm_rope",
 }
 
 //===----------------------------------------------------------------------===//
+// RmsNormRopeGradOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_RmsNormRopeGradOp : FusedOps_ComputeOp<"rmsnorm_rope_grad",
+    [AttrSizedOperandSegments]> {
+  let summary = "the backward of rmsnorm_rope: the gradients of its input "
+                "and weight";
+  let description = [{
+    For `rmsnorm_rope`'s operands and attributes and the gradient `grad` of
+    its output (the shape of `input`), computes per row, in f32:
+
+    ```
+    dy  = RoPE⁻¹(grad)          (the rotation by −θ; pass-through dims as is)
+    g   = dy · weight,   r = rsqrt(mean(x²) + eps)
+    dx  = r · g − x · r³ · mean(g · x)
+    ```
+
+    stored into the first `outs` (the shape and type of `input`), and the
+    weight's gradient `Σ_rows dy · x · r` as partial sums in the second,
+    `[P, H]` f32: row `p` holds the sum over the rows `r` with `r mod P = p`
+    (a fixed assignment, so the result does not depend on the kernel and is
+    deterministic); the weight's gradient is the sum over `P`. A row whose
+    position is out of range gets NaN, as the forward's. The attributes and
+    the `positions` operand are `rmsnorm_rope`'s.
+
+    Example:
+
+    ```mlir
+    %dx, %dw = fusedops.rmsnorm_rope_grad
+        ins(%x, %w, %cos, %sin, %dout : tensor<?x32x128xbf16>,
+            tensor<128xbf16>, tensor<4096x128xf32>, tensor<4096x128xf32>,
+            tensor<?x32x128xbf16>)
+        positions(%pos : tensor<?x32xi32>)
+        outs(%dx0, %dw0 : tensor<?x32x128xbf16>, tensor<1056x128xf32>)
+        head_dim = 128 eps = 9.99999997E-7 style = neox
+        -> tensor<?x32x128xbf16>, tensor<1056x128xf32>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$weight,
+    FusedOps_Shaped:$cos,
+    FusedOps_Shaped:$sin,
+    FusedOps_Shaped:$grad,
+    Optional<FusedOps_Shaped>:$positions,
+    Variadic<FusedOps_Shaped>:$inits,
+    ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+    F32Attr:$eps,
+    FusedOps_RopeStyleAttr:$rope_style,
+    OptionalAttr<F32Attr>:$rotary_fraction,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $weight `,` $cos `,` $sin `,` $grad `:`
+      type($input) `,` type($weight) `,` type($cos) `,` type($sin) `,`
+      type($grad) `)`
+    (`positions` `(` $positions^ `:` type($positions) `)`)?
+    `outs` `(` $inits `:` type($inits) `)`
+    `head_dim` `=` $head_dim `eps` `=` $eps `style` `=` `` $rope_style
+    (`rotary_fraction` `=` $rotary_fraction^)?
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$cos,
+                   "Value":$sin, "Value":$grad, "Value":$gradInput,
+                   "Value":$weightGradPartials, "int64_t":$headDim,
+                   "float":$eps, "RopeStyle":$ropeStyle,
+                   CArg<"Value", "{}">:$positions,
+                   CArg<"std::optional<float>", "std::nullopt">:$rotaryFraction), [{
+      build($_builder, $_state,
+            getDestinationResultTypes(ValueRange{gradInput, weightGradPartials}),
+            input, weight, cos, sin, grad, positions,
+            ValueRange{gradInput, weightGradPartials},
+            $_builder.getI64IntegerAttr(headDim), $_builder.getF32FloatAttr(eps),
+            RopeStyleAttr::get($_builder.getContext(), ropeStyle),
+            rotaryFraction ? $_builder.getF32FloatAttr(*rotaryFraction)
+                           : FloatAttr(),
+            TileConfigAttr());
+    }]>
+  ];
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    /// Number of dimensions rotated in each head (`head_dim · rotary_fraction`).
+    /// Only meaningful on a verified op.
+    int64_t getRotaryDim();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // RmsNormOp
 //===----------------------------------------------------------------------===//
 

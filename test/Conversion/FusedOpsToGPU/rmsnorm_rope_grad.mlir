@@ -1,0 +1,39 @@
+// rmsnorm_rope_grad as a row kernel (RmsNormStrategies.cpp): a grid of P
+// blocks (the weight gradient's partial sums), each walking the rows
+// r ≡ blockIdx.x (mod P): per row every load first (x and the gradient at
+// a unit and its neox partner, the tables at the row's position), the two
+// block sums (Σx², Σg·x: one warp, shuffles), rstd, dx stored per unit;
+// the partial sums of dy·x·rstd carried in registers and stored once. The
+// weight is loaded once per block. The output is upstream IR that upstream
+// mlir-opt re-parses and verifies.
+// REQUIRES: mlir-opt
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | FileCheck %s
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_80" | FileCheck %s
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | mlir-opt --verify-each -o /dev/null
+
+// CHECK-LABEL: func.func @qk
+// CHECK: %[[P:.*]] = memref.dim %{{.*}}, %c0{{.*}} : memref<2112x128xf32>
+// CHECK: gpu.launch_func @fusedops_kernels::@rmsnorm_rope_grad blocks in (%[[P]], %{{.*}}, %{{.*}}) threads in (%c32,
+// CHECK: gpu.func @rmsnorm_rope_grad(%[[X:.*]]: memref<?x128xbf16>, %[[W:.*]]: memref<128xbf16>, %[[COS:.*]]: memref<4096x128xf32>, %[[SIN:.*]]: memref<4096x128xf32>, %[[POS:.*]]: memref<?xi32>, %[[D:.*]]: memref<?x128xbf16>, %[[DX:.*]]: memref<?x128xbf16>, %[[DW:.*]]: memref<2112x128xf32>) workgroup(%{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: vector.load %[[W]]
+// CHECK: vector.load %[[W]]
+// CHECK: %[[SUMS:.*]]:2 = scf.for %[[ROW:.*]] = %block_id_x to %{{.*}} step %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>)
+// CHECK: memref.load %[[POS]][%[[ROW]]]
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK: vector.load %[[COS]]
+// CHECK: vector.load %[[SIN]]
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK-NOT: vector.store
+// CHECK: gpu.shuffle xor
+// CHECK: math.rsqrt
+// CHECK: vector.store %{{.*}}, %[[DX]][%[[ROW]], {{.*}} : memref<?x128xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.*}}, %[[DX]][%[[ROW]], {{.*}} : memref<?x128xbf16>, vector<8xbf16>
+// CHECK: scf.yield
+// CHECK: vector.store %[[SUMS]]#0, %[[DW]][%block_id_x, {{.*}} : memref<2112x128xf32>, vector<8xf32>
+// CHECK: vector.store %[[SUMS]]#1, %[[DW]][%block_id_x, {{.*}} : memref<2112x128xf32>, vector<8xf32>
+func.func @qk(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %d: memref<?x32x128xbf16>, %p: memref<?x32xi32>, %dx: memref<?x32x128xbf16>, %dw: memref<2112x128xf32>) {
+  fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1>}
+  return
+}
