@@ -131,9 +131,7 @@ def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, 
 
 
 @needs_gpu
-@pytest.mark.parametrize(
-    "dtype", [torch.bfloat16, torch.float16, torch.float32], ids=["bf16", "f16", "f32"]
-)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
 @pytest.mark.parametrize(
     "shape,head_dim,style,fraction,with_positions",
     [
@@ -179,7 +177,7 @@ def test_rmsnorm_rope_gradients_match_float64_autograd(
     )
     want = torch.autograd.grad(ref, (x64, w64), dout.double())
     # dx rounded once to the dtype; the weight's gradient sums all rows in f32.
-    bounds = {torch.bfloat16: 8e-3, torch.float16: 1e-3, torch.float32: 1e-5}
+    bounds = {torch.bfloat16: 8e-3, torch.float16: 1e-3}
     for a, b in zip(got, want):
         assert a.dtype == dtype and a.shape == b.shape
         err = float((a.double() - b).norm() / b.norm())

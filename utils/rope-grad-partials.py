@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Times rmsnorm_rope_grad (the kernel and the sum of its partials) for several counts of
+weight-gradient partial sums P (blocks of its grid), beside a device copy of the bytes it moves
+(x and the gradient read, dx written), at the training benchmark's QK shape.
+
+    python3 utils/rope-grad-partials.py [--tokens 16384] [--per-sm 8 16 32 64]
+
+CUDA events, L2 flushed before each call, median of 20. An experiment for choosing
+``_op_kernels._rmsnorm_rope_partials``; prints a Markdown table.
+"""
+
+import argparse
+import statistics
+
+import torch
+
+from fusedops import _op_kernels, torch_ops  # noqa: F401  (registers the ops)
+
+
+def timed(fn, flush) -> float:
+    times = []
+    for _ in range(20):
+        flush.zero_()
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=16384)
+    parser.add_argument("--per-sm", type=int, nargs="+", default=[8, 16, 32, 64])
+    args = parser.parse_args()
+    heads, head_dim = 32, 128
+    x = torch.randn(args.tokens, heads, head_dim, device="cuda", dtype=torch.bfloat16)
+    grad = torch.randn_like(x)
+    w = torch.ones(head_dim, device="cuda", dtype=torch.bfloat16)
+    angles = torch.rand(args.tokens, head_dim, device="cuda")
+    cos, sin = angles.cos(), angles.sin()
+    pos = torch.arange(args.tokens, device="cuda", dtype=torch.int32)[:, None].expand(-1, heads)
+    pos = pos.contiguous()
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    # The kernel moves 3 · x's bytes (x and grad in, dx out): a copy of 1.5 · x's bytes moves
+    # as many (read + write).
+    src = torch.empty(3 * x.numel(), dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    copy_ms = timed(lambda: dst.copy_(src), flush)
+    print("| P per SM | P | ms | copy of the bytes / this |\n|---|---|---|---|")
+    for per_sm in args.per_sm:
+        _op_kernels._rmsnorm_rope_partials = lambda device, k=per_sm: k * sms
+        run = lambda: torch.ops.fusedops.rmsnorm_rope_grad(  # noqa: E731
+            x, w, cos, sin, pos, grad, head_dim, 1e-6, "neox", 1.0
+        )
+        run()
+        ms = timed(run, flush)
+        print(f"| {per_sm} | {per_sm * sms} | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+    moved = 3 * x.numel() * 2 / 1e6
+    print(f"\ncopy moving the same {moved:.0f} MB (read + write): {copy_ms:.4f} ms")
+
+
+if __name__ == "__main__":
+    main()
