@@ -13,7 +13,6 @@ import argparse
 import statistics
 
 import torch
-
 from fusedops import _op_kernels, torch_ops  # noqa: F401  (registers the ops)
 
 
@@ -53,7 +52,7 @@ def main() -> None:
     print("| P per SM | P | ms | copy of the bytes / this |\n|---|---|---|---|")
     for per_sm in args.per_sm:
         _op_kernels._rmsnorm_rope_partials = lambda device, k=per_sm: k * sms
-        run = lambda: torch.ops.fusedops.rmsnorm_rope_grad(  # noqa: E731
+        run = lambda: torch.ops.fusedops.rmsnorm_rope_grad(
             x, w, cos, sin, pos, grad, head_dim, 1e-6, "neox", 1.0
         )
         run()
