@@ -184,6 +184,34 @@ def test_rmsnorm_rope_gradients_match_float64_autograd(
         assert err < bounds[dtype], err
 
 
+@needs_gpu
+@pytest.mark.parametrize("rows_at_once,warps", [(1, 1), (1, 4), (4, 1), (16, 4)])
+def test_rmsnorm_rope_gradient_tiles_agree(rows_at_once: int, warps: int) -> None:
+    # The backward kernel with a block taking one row at a time (over 1 or 4 warps) or several
+    # at once (each over a warp's 8 or 32 lanes; the slots' partial sums added in shared
+    # memory): the same gradients, against float64, on more rows than partial sums.
+    from fusedops._autograd import _rmsnorm_rope_torch
+    from fusedops.torch_ops import _tuning
+
+    gen = torch.Generator(device="cuda").manual_seed(warps)
+    x = (torch.randn(3001, 2, 128, device="cuda", generator=gen) * 2).to(torch.bfloat16)
+    w = (1 + 0.2 * torch.randn(128, device="cuda", generator=gen)).to(torch.bfloat16)
+    angles = torch.rand(2, 64, device="cuda", generator=gen, dtype=torch.float64) * 6
+    angles = torch.cat([angles, angles], -1)
+    cos, sin = angles.cos().float(), angles.sin().float()
+    dout = torch.randn_like(x)
+    tile = f"#fusedops.tile<block = [{rows_at_once}], warps = {warps}>"
+    leaves = [x.clone().requires_grad_(True), w.clone().requires_grad_(True)]
+    with _tuning(tile):
+        out = fusedops.fused_rmsnorm_rope(*leaves, cos, sin)
+        got = torch.autograd.grad(out, leaves, dout)
+    x64, w64 = x.double().requires_grad_(True), w.double().requires_grad_(True)
+    ref = _rmsnorm_rope_torch(x64, w64, cos.double(), sin.double(), None, 128, 1e-6, "neox", 1.0)
+    want = torch.autograd.grad(ref, (x64, w64), dout.double())
+    for a, b in zip(got, want):
+        assert float((a.double() - b).norm() / b.norm()) < 8e-3
+
+
 def _mlp_and_batch(seed: int = 0):
     torch.manual_seed(seed)
     mlp = fusedops.FusedMLP(256, 512, device="cuda", dtype=torch.bfloat16)

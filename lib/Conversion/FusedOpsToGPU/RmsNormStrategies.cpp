@@ -143,8 +143,13 @@ template <typename OpTy> RowPlan makePlan(OpTy op, TileConfigAttr tile) {
       plan.neox ? plan.rotaryDim / 2 / vec : plan.rotaryDim / vec;
   plan.passUnitsPerHead = (plan.headDim - plan.rotaryDim) / vec;
   plan.numUnits = plan.hidden / plan.headDim * plan.unitsPerHead();
-  plan.numThreads = tile.getNumThreads();
   plan.rowsPerBlock = tile.getBlock()[0];
+  // The forward's block takes its rows in turn; the backward's takes
+  // rowsPerBlock rows at once, each over threads / rowsPerBlock threads.
+  plan.numThreads =
+      std::is_same_v<OpTy, RmsNormRopeOp>
+          ? tile.getNumThreads()
+          : tile.getNumThreads() / std::max<int64_t>(1, plan.rowsPerBlock);
   plan.unitsPerThread = llvm::divideCeil(plan.numUnits, plan.numThreads);
   if (ShapedType::isDynamic(plan.hidden) || plan.unitsPerThread < 1 ||
       plan.unitsPerThread > kMaxVectorsPerThread)
@@ -826,11 +831,13 @@ public:
 
   SmallVector<TileConfigAttr>
   getTileCandidates(Operation *op, const KernelTarget &target) const override {
-    // One row at a time per block (block = [1]), 1 to 32 warps.
+    // block = [R] rows at once per block (R > 1: each row within a warp),
+    // 1 to 32 warps; checkSupported drops the tiles that do not fit.
     SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
-    for (int64_t warps : {1, 2, 4, 8, 16, 32})
-      tiles.push_back(TileConfigAttr::get(op->getContext(), {1}, warps,
-                                          /*stages=*/1, /*cluster=*/{}));
+    for (int64_t rows : {1, 2, 4, 8, 16})
+      for (int64_t warps : {1, 2, 4, 8, 16, 32})
+        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
+                                            /*stages=*/1, /*cluster=*/{}));
     return tiles;
   }
 
@@ -845,9 +852,12 @@ public:
         cast<ShapedType>(norm.getInits()[1].getType()).getDimSize(0);
     int64_t vectorBytes = plan.vectorWidth * bytes;
     KernelResources r;
+    int64_t concurrentRows = plan.rowsPerBlock;
     r.blocks = partials;
-    r.threadsPerBlock = plan.numThreads;
-    r.sharedBytesPerBlock = 8 * tile.getWarps();
+    r.threadsPerBlock = tile.getNumThreads();
+    r.sharedBytesPerBlock =
+        8 * tile.getWarps() +
+        (concurrentRows > 1 ? 4 * concurrentRows * plan.hidden : 0);
     // Per vector a thread holds: x and the gradient in their type, the
     // weight and the partial sums in f32; and the tables of its rotated
     // units.
@@ -861,11 +871,12 @@ public:
     r.flops = 20.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
     r.dependentLoads = norm.getPositions() ? 2 : 1;
-    r.syncWarps = tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
-    r.serialSteps = llvm::divideCeil(rows, partials);
+    r.syncWarps =
+        concurrentRows == 1 && tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
+    r.serialSteps = llvm::divideCeil(rows, partials * concurrentRows);
     r.itemsPerThread = gradVectorsPerThread(plan);
     r.bytesInFlightPerBlock =
-        2.0 *
+        2.0 * concurrentRows *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
         vectorBytes;
@@ -875,10 +886,21 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeGradOp>(op);
-    if (tile.getBlock()[0] != 1)
+    int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
+    if (rows < 1 || !llvm::isPowerOf2_64(rows) || threads % rows ||
+        (rows > 1 && threads / rows > 32))
       return op->emitOpError()
              << "'tile' " << tile
-             << " must have block = [1]: a block takes its rows one at a time";
+             << " must take block = [R] rows at once with R a power of two "
+                "dividing the threads, each row within one warp where R > 1";
+    int64_t hidden =
+        cast<ShapedType>(norm.getInput().getType()).getShape().back();
+    if (rows > 1 && !ShapedType::isDynamic(hidden) &&
+        rows * hidden * 4 > kMaxWeightBufferBytes)
+      return op->emitOpError()
+             << "'tile' " << tile << " sums " << rows << " rows of " << hidden
+             << " f32 partials in shared memory: at most "
+             << kMaxWeightBufferBytes << " bytes; take fewer rows at once";
     return checkRowKernel(op, norm.getInput(), tile,
                           gradVectorsPerThread(makePlan(norm, tile)));
   }
@@ -897,6 +919,9 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
   const int64_t warps = threads / 32;
+  // Rows a block takes at once, each over `threads` threads (a power of two,
+  // at most a warp, where there are several).
+  const int64_t concurrentRows = plan.rowsPerBlock;
   const bool hasPositions = static_cast<bool>(op.getPositions());
   const bool neox = plan.neox;
   using Kind = RowPlan::SlotKind;
@@ -961,7 +986,13 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
-  SmallVector<Unit> units = buildUnits(b, plan, tid);
+  // Thread tid works on row slot tid / threads, as its lane tid % threads.
+  Value slot = c0, lane = tid;
+  if (concurrentRows > 1) {
+    slot = arith::DivUIOp::create(b, tid, cIndex(b, threads));
+    lane = arith::RemUIOp::create(b, tid, cIndex(b, threads));
+  }
+  SmallVector<Unit> units = buildUnits(b, plan, lane);
   // The weight, once per block, in f32 registers.
   for (Unit &unit : units) {
     unit.weightA = f32Of(loadVec(vecType, weight, {unit.columnA}, alignX));
@@ -985,11 +1016,23 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
 
   Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value numPartials = memref::DimOp::create(b, partials, 0);
-  auto rowLoop = scf::ForOp::create(b, block, rows, numPartials, sums);
+  // Block b takes rows b + P·j, slot s those of j ≡ s (mod concurrent
+  // rows); every slot of the block runs the same iterations (the row sums
+  // shuffle across its lanes), a slot past the rows reading the last row and
+  // storing nothing.
+  auto rowLoop = scf::ForOp::create(
+      b, block, rows,
+      arith::MulIOp::create(b, numPartials, cIndex(b, concurrentRows)), sums);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(rowLoop.getBody());
-    Value row = rowLoop.getInductionVar();
+    Value row = rowLoop.getInductionVar(), valid;
+    if (concurrentRows > 1) {
+      row = arith::AddIOp::create(b, row,
+                                  arith::MulIOp::create(b, numPartials, slot));
+      valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows);
+      row = arith::MinUIOp::create(b, row, arith::SubIOp::create(b, rows, c1));
+    }
     auto [position, positionOk] =
         rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
 
@@ -1043,11 +1086,11 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
               swap.push_back(i ^ 1);
             Value ds = mul(l.da, l.sinA);
             Value partner = vector::ShuffleOp::create(b, ds, ds, swap);
-            return add(mul(l.da, l.cosA),
-                       mul(partner, arith::ConstantOp::create(
-                                        b, DenseElementsAttr::get(
-                                               vecF32,
-                                               ArrayRef<float>(signValues)))));
+            return add(
+                mul(l.da, l.cosA),
+                mul(partner, arith::ConstantOp::create(
+                                 b, DenseElementsAttr::get(
+                                        vecF32, ArrayRef<float>(signValues)))));
           },
           l.da);
       dyA.push_back(ya);
@@ -1063,8 +1106,24 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
         dyB.push_back(Value());
       }
     }
-    squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
-    dot = blockAllReduceSum(b, dot, warps, dotBuffer);
+    if (concurrentRows > 1) {
+      // The row's threads: aligned groups of a warp's lanes.
+      auto groupSum = [&](Value v) -> Value {
+        for (int64_t offset = threads / 2; offset > 0; offset /= 2) {
+          auto shuffle = gpu::ShuffleOp::create(
+              b, v, arith::ConstantIntOp::create(b, b.getI32Type(), offset),
+              arith::ConstantIntOp::create(b, b.getI32Type(), 32),
+              gpu::ShuffleMode::XOR);
+          v = add(v, shuffle.getShuffleResult());
+        }
+        return v;
+      };
+      squares = groupSum(squares);
+      dot = groupSum(dot);
+    } else {
+      squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
+      dot = blockAllReduceSum(b, dot, warps, dotBuffer);
+    }
     Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
     rstd = arith::SelectOp::create(
         b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
@@ -1088,43 +1147,72 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     for (size_t i = 0; i < units.size(); ++i) {
       const Unit &unit = units[i];
       const Loaded &l = loaded[i];
-      ifThen(b, unit.inRow,
+      ifThen(b, andOrNull(valid, unit.inRow),
              [&] { store(gradOfX(dyA[i], unit.weightA, l.xa), unit.columnA); });
       next.push_back(add(rowLoop.getRegionIterArgs()[sum++],
-                         mul(mul(dyA[i], l.xa), rstdVec)));
+                         selectOrZero(valid, mul(mul(dyA[i], l.xa), rstdVec))));
       if (dyB[i]) {
-        ifThen(b, andOrNull(unit.inRow, unit.rotated), [&] {
+        ifThen(b, andOrNull(valid, andOrNull(unit.inRow, unit.rotated)), [&] {
           store(gradOfX(dyB[i], unit.weightB, l.xb), unit.columnB);
         });
-        next.push_back(add(rowLoop.getRegionIterArgs()[sum++],
-                           mul(mul(dyB[i], l.xb), rstdVec)));
+        next.push_back(
+            add(rowLoop.getRegionIterArgs()[sum++],
+                selectOrZero(valid, mul(mul(dyB[i], l.xb), rstdVec))));
       }
     }
     // The next row reuses the reduction buffers.
-    if (warps > 1)
+    if (concurrentRows == 1 && warps > 1)
       gpu::BarrierOp::create(b);
     scf::YieldOp::create(b, next);
   }
 
   // This block's partial sums: row blockIdx.x of `partials` (zeros where the
-  // block had no rows).
+  // block had no rows); with several row slots, their sums added in slot
+  // order through shared memory, then stored by slot 0.
+  SmallVector<std::pair<Value, Value>> partialSums; // (sum, column)
+  SmallVector<Value> stored;                        // where each is stored
   size_t sum = 0;
   for (const Unit &unit : units) {
-    Value sumA = rowLoop.getResult(sum++);
-    ifThen(b, unit.inRow, [&] {
-      vector::StoreOp::create(
-          b, sumA, partials, ValueRange{block, unit.columnA},
-          /*nontemporal=*/false, llvm::MaybeAlign(alignF32));
-    });
+    partialSums.push_back({rowLoop.getResult(sum++), unit.columnA});
+    stored.push_back(unit.inRow);
     if (neox && unit.kind != Kind::Pass) {
-      Value sumB = rowLoop.getResult(sum++);
-      ifThen(b, andOrNull(unit.inRow, unit.rotated), [&] {
-        vector::StoreOp::create(
-            b, sumB, partials, ValueRange{block, unit.columnB},
-            /*nontemporal=*/false, llvm::MaybeAlign(alignF32));
-      });
+      partialSums.push_back({rowLoop.getResult(sum++), unit.columnB});
+      stored.push_back(andOrNull(unit.inRow, unit.rotated));
     }
   }
+  auto storeVecF32 = [&](Value value, Value memref, ValueRange indices) {
+    vector::StoreOp::create(b, value, memref, indices, /*nontemporal=*/false,
+                            llvm::MaybeAlign(alignF32));
+  };
+  if (concurrentRows == 1) {
+    for (auto [partial, where] : llvm::zip(partialSums, stored))
+      ifThen(b, where, [&] {
+        storeVecF32(partial.first, partials, {block, partial.second});
+      });
+    return;
+  }
+  Value slotSums = kernel.getWorkgroupAttributions()[2];
+  Value hidden = cIndex(b, plan.hidden);
+  auto inSlot = [&](Value s, Value column) -> Value {
+    return arith::AddIOp::create(b, arith::MulIOp::create(b, s, hidden),
+                                 column);
+  };
+  for (auto [partial, where] : llvm::zip(partialSums, stored))
+    ifThen(b, where, [&] {
+      storeVecF32(partial.first, slotSums, {inSlot(slot, partial.second)});
+    });
+  gpu::BarrierOp::create(b);
+  Value firstSlot =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, slot, c0);
+  for (auto [partial, where] : llvm::zip(partialSums, stored))
+    ifThen(b, andOrNull(firstSlot, where), [&] {
+      Value total = partial.first;
+      for (int64_t s = 1; s < concurrentRows; ++s)
+        total = add(total,
+                    loadVec(vecF32, slotSums,
+                            {inSlot(cIndex(b, s), partial.second)}, alignF32));
+      storeVecF32(total, partials, {block, partial.second});
+    });
 }
 
 LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
@@ -1151,10 +1239,12 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
-                          tile.getNumThreads(),
-                          {getWorkgroupBufferType({tile.getWarps()}, f32),
-                           getWorkgroupBufferType({tile.getWarps()}, f32)});
+    kernel = createKernel(
+        b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
+        tile.getNumThreads(),
+        {getWorkgroupBufferType({tile.getWarps()}, f32),
+         getWorkgroupBufferType({tile.getWarps()}, f32),
+         getWorkgroupBufferType({plan.rowsPerBlock * plan.hidden}, f32)});
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     buildGradKernelBody(b, norm, plan, kernel);
   }

@@ -4,11 +4,12 @@
 // a unit and its neox partner, the tables at the row's position), the two
 // block sums (Σx², Σg·x: one warp, shuffles), rstd, dx stored per unit;
 // the partial sums of dy·x·rstd carried in registers and stored once. The
-// weight is loaded once per block. The output is upstream IR that upstream
+// weight is loaded once per block (block = [1]: a row at a time). The output
+// is upstream IR that upstream
 // mlir-opt re-parses and verifies.
 // REQUIRES: mlir-opt
-// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | FileCheck %s
-// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_80" | FileCheck %s
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" -split-input-file | FileCheck %s
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_80" -split-input-file | FileCheck %s
 // RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | mlir-opt --verify-each -o /dev/null
 
 // CHECK-LABEL: func.func @qk
@@ -35,5 +36,32 @@
 // CHECK: vector.store %[[SUMS]]#1, %[[DW]][%block_id_x, {{.*}} : memref<2112x128xf32>, vector<8xf32>
 func.func @qk(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %d: memref<?x32x128xbf16>, %p: memref<?x32xi32>, %dx: memref<?x32x128xbf16>, %dw: memref<2112x128xf32>) {
   fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1>}
+  return
+}
+
+// -----
+
+// Four rows at once in a warp (block = [4]): each row over 8 lanes (its 8
+// units), its sums shuffled across those lanes only (xor 4, 2, 1); rows
+// b + P·(4i + slot), a slot past the rows reading the last row and storing
+// nothing; the slots' partial sums added in slot order in shared memory and
+// stored by slot 0.
+// CHECK-LABEL: func.func @four_rows
+// CHECK: gpu.func @rmsnorm_rope_grad({{.*}}) workgroup({{.*}}, %[[SLOTS:.*]] : memref<512xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: %[[SLOT:.*]] = arith.divui %{{.*}}, %c8 : index
+// CHECK: scf.for
+// CHECK: arith.cmpi ult
+// CHECK: arith.minui
+// CHECK: gpu.shuffle xor %{{.*}}, %c4_i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32
+// CHECK-NOT: gpu.shuffle xor %{{.*}}, %c8_i32
+// CHECK: scf.yield
+// CHECK: vector.store %{{.*}}, %[[SLOTS]]
+// CHECK: gpu.barrier
+// CHECK: vector.load %{{.*}} : memref<512xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK: vector.store {{.*}} : memref<2112x128xf32>, vector<8xf32>
+func.func @four_rows(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %d: memref<?x32x128xbf16>, %p: memref<?x32xi32>, %dx: memref<?x32x128xbf16>, %dw: memref<2112x128xf32>) {
+  fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4], warps = 1>}
   return
 }
