@@ -182,8 +182,8 @@ kernel::applyGatedActivationGrads(ImplicitLocOpBuilder &b,
                                   Value grad) {
   Value derivative;
   Value act = applyActivation(b, activation, gate, &derivative);
-  Value gradGate = arith::MulFOp::create(
-      b, arith::MulFOp::create(b, grad, up), derivative);
+  Value gradGate =
+      arith::MulFOp::create(b, arith::MulFOp::create(b, grad, up), derivative);
   return {gradGate, arith::MulFOp::create(b, grad, act)};
 }
 

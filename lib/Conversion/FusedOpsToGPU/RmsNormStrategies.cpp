@@ -1239,12 +1239,16 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
   gpu::GPUFuncOp kernel;
   {
     OpBuilder::InsertionGuard guard(b);
-    kernel = createKernel(
-        b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
-        tile.getNumThreads(),
-        {getWorkgroupBufferType({tile.getWarps()}, f32),
-         getWorkgroupBufferType({tile.getWarps()}, f32),
-         getWorkgroupBufferType({plan.rowsPerBlock * plan.hidden}, f32)});
+    // The two row sums' exchange buffers, and with several rows at once the
+    // slots' partial sums.
+    SmallVector<Type> buffers = {
+        getWorkgroupBufferType({tile.getWarps()}, f32),
+        getWorkgroupBufferType({tile.getWarps()}, f32)};
+    if (plan.rowsPerBlock > 1)
+      buffers.push_back(
+          getWorkgroupBufferType({plan.rowsPerBlock * plan.hidden}, f32));
+    kernel = createKernel(b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
+                          tile.getNumThreads(), buffers);
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     buildGradKernelBody(b, norm, plan, kernel);
   }
