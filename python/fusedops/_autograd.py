@@ -2,8 +2,9 @@
 
 The gated MLP's backward on the GPU runs the dialect's ``gated_mlp_grad`` kernel (the two
 projections recomputed by one GEMM, their gradients from its f32 accumulators) and then the
-GEMMs of dx, dWg and dWu in PyTorch (:func:`_gated_mlp_grads`). The other ops have no backward
-kernel yet (issue 15): an op's backward recomputes its forward from the saved inputs with these
+GEMMs of dx, dWg and dWu in PyTorch (:func:`_gated_mlp_grads`); rmsnorm_rope's runs
+``rmsnorm_rope_grad`` (``_custom_ops``). The other ops have no backward kernel yet (issue 15):
+their backward (and these off the GPU) recomputes the forward from the saved inputs with these
 differentiable PyTorch functions, in float32 (float64 for float64 inputs), and differentiates it
 (:func:`_recomputed_grads`). Each states the kernel's function; the tests hold them to the
 float64 references of :mod:`fusedops.reference`.
