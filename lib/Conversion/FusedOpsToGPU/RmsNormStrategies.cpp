@@ -177,6 +177,17 @@ TileConfigAttr getDefaultRowTile(MLIRContext *ctx, int64_t vectors) {
                              /*cluster=*/{});
 }
 
+/// The default tile of rmsnorm_rope or its backward: getDefaultRowTile of
+/// the row's vectors (a 4096-wide row where it is dynamic).
+template <typename OpTy> TileConfigAttr getDefaultRopeTile(OpTy norm) {
+  int64_t hidden =
+      cast<ShapedType>(norm.getInput().getType()).getShape().back();
+  if (ShapedType::isDynamic(hidden))
+    hidden = 4096;
+  return getDefaultRowTile(norm.getContext(),
+                           llvm::divideCeil(hidden, chooseVectorWidth(norm)));
+}
+
 /// The default first, then rows per block × warps: the row's vectors spread
 /// over 1 to 32 warps; checkSupported drops those that leave a thread more
 /// than kMaxVectorsPerThread vectors.
@@ -290,13 +301,7 @@ public:
 
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
-    auto norm = cast<RmsNormRopeOp>(op);
-    int64_t hidden =
-        cast<ShapedType>(norm.getInput().getType()).getShape().back();
-    if (ShapedType::isDynamic(hidden))
-      hidden = 4096;
-    return getDefaultRowTile(op->getContext(),
-                             llvm::divideCeil(hidden, chooseVectorWidth(norm)));
+    return getDefaultRopeTile(cast<RmsNormRopeOp>(op));
   }
 
   SmallVector<TileConfigAttr>
@@ -820,13 +825,7 @@ public:
 
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
-    auto norm = cast<RmsNormRopeGradOp>(op);
-    int64_t hidden =
-        cast<ShapedType>(norm.getInput().getType()).getShape().back();
-    if (ShapedType::isDynamic(hidden))
-      hidden = 4096;
-    return getDefaultRowTile(op->getContext(),
-                             llvm::divideCeil(hidden, chooseVectorWidth(norm)));
+    return getDefaultRopeTile(cast<RmsNormRopeGradOp>(op));
   }
 
   SmallVector<TileConfigAttr>

@@ -290,13 +290,16 @@ static constexpr StringLiteral kFp8Types = "f8E4M3FN or f8E5M2";
 
 unsigned RmsNormRopeOp::getTileBlockRank() { return 1; }
 
-int64_t RmsNormRopeOp::getRotaryDim() {
-  auto headDim = static_cast<int64_t>(getHeadDim());
-  if (std::optional<APFloat> fraction = getRotaryFraction())
+/// head_dim · rotary_fraction of rmsnorm_rope or its backward.
+template <typename OpTy> static int64_t getRotaryDimOf(OpTy op) {
+  auto headDim = static_cast<int64_t>(op.getHeadDim());
+  if (std::optional<APFloat> fraction = op.getRotaryFraction())
     return std::llround(static_cast<double>(headDim) *
                         fraction->convertToDouble());
   return headDim;
 }
+
+int64_t RmsNormRopeOp::getRotaryDim() { return getRotaryDimOf(*this); }
 
 /// The operands and attributes rmsnorm_rope and rmsnorm_rope_grad share:
 /// input, weight, the tables, positions, eps, rotary_fraction.
@@ -408,13 +411,7 @@ LogicalResult RmsNormRopeOp::verify() {
 
 unsigned RmsNormRopeGradOp::getTileBlockRank() { return 1; }
 
-int64_t RmsNormRopeGradOp::getRotaryDim() {
-  auto headDim = static_cast<int64_t>(getHeadDim());
-  if (std::optional<APFloat> fraction = getRotaryFraction())
-    return std::llround(static_cast<double>(headDim) *
-                        fraction->convertToDouble());
-  return headDim;
-}
+int64_t RmsNormRopeGradOp::getRotaryDim() { return getRotaryDimOf(*this); }
 
 LogicalResult RmsNormRopeGradOp::verify() {
   if (failed(verifyDestinationStyle(
