@@ -106,6 +106,24 @@ void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
       args);
 }
 
+Value kernel::andOrNull(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+  if (!lhs)
+    return rhs;
+  if (!rhs)
+    return lhs;
+  return arith::AndIOp::create(b, lhs, rhs);
+}
+
+Value kernel::selectOrZero(ImplicitLocOpBuilder &b, Value cond, Value value) {
+  if (!cond)
+    return value;
+  return arith::SelectOp::create(
+      b, cond, value,
+      arith::ConstantOp::create(b,
+                                cast<TypedAttr>(b.getZeroAttr(value.getType())))
+          .getResult());
+}
+
 void kernel::ifThen(ImplicitLocOpBuilder &b, Value cond,
                     function_ref<void()> thenBody) {
   if (!cond) {

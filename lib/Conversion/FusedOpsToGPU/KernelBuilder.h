@@ -47,6 +47,13 @@ void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
                   Value gridX, Value gridY, int64_t threads, ValueRange args,
                   int64_t dynamicSharedBytes = 0);
 
+/// `lhs && rhs` for i1 conditions where null means "always": the other one,
+/// or null where both are.
+Value andOrNull(ImplicitLocOpBuilder &b, Value lhs, Value rhs);
+
+/// `value` where `cond` holds (always for a null `cond`), else zeros.
+Value selectOrZero(ImplicitLocOpBuilder &b, Value cond, Value value);
+
 /// Emits `thenBody` under `cond` (an scf.if without else), or inline when
 /// `cond` is null (no guard needed); the insertion point is after the if.
 void ifThen(ImplicitLocOpBuilder &b, Value cond, function_ref<void()> thenBody);

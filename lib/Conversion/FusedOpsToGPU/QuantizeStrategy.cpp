@@ -434,14 +434,6 @@ struct Chunk {
   Value loadRow, loadCol;
 };
 
-Value andOrNull(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
-  if (!lhs)
-    return rhs;
-  if (!rhs)
-    return lhs;
-  return arith::AndIOp::create(b, lhs, rhs);
-}
-
 /// `part` appended to the vector `acc` (null: none yet).
 Value appendVector(ImplicitLocOpBuilder &b, Value acc, Value part) {
   if (!acc)

@@ -552,24 +552,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     vector::StoreOp::create(b, castFloat(b, value, elementType), out, indices,
                             /*nontemporal=*/false, llvm::MaybeAlign(alignX));
   };
-  // `v` where `cond` holds (or always, for a null `cond`), else zeros.
-  auto selectOrZero = [&](Value cond, Value v) -> Value {
-    if (!cond)
-      return v;
-    return arith::SelectOp::create(
-        b, cond, v,
-        arith::ConstantOp::create(b,
-                                  cast<TypedAttr>(b.getZeroAttr(v.getType())))
-            .getResult());
-  };
   auto f32Of = [&](Value v) { return castFloat(b, v, f32); };
-  auto andOrNull = [&](Value lhs, Value rhs) -> Value {
-    if (!lhs)
-      return rhs;
-    if (!rhs)
-      return lhs;
-    return arith::AndIOp::create(b, lhs, rhs);
-  };
 
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
@@ -659,9 +642,10 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
                                       arith::MulFOp::create(b, f, f)));
     };
     for (auto [unit, l] : llvm::zip(units, loaded)) {
-      addSquares(selectOrZero(unit.inRow, l.xa));
+      addSquares(selectOrZero(b, unit.inRow, l.xa));
       if (l.xb)
-        addSquares(selectOrZero(andOrNull(unit.inRow, unit.rotated), l.xb));
+        addSquares(
+            selectOrZero(b, andOrNull(b, unit.inRow, unit.rotated), l.xb));
     }
     sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
     Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
@@ -954,22 +938,6 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   auto sub = [&](Value l, Value r) -> Value {
     return arith::SubFOp::create(b, l, r);
   };
-  auto selectOrZero = [&](Value cond, Value v) -> Value {
-    if (!cond)
-      return v;
-    return arith::SelectOp::create(
-        b, cond, v,
-        arith::ConstantOp::create(b,
-                                  cast<TypedAttr>(b.getZeroAttr(v.getType())))
-            .getResult());
-  };
-  auto andOrNull = [&](Value lhs, Value rhs) -> Value {
-    if (!lhs)
-      return rhs;
-    if (!rhs)
-      return lhs;
-    return arith::AndIOp::create(b, lhs, rhs);
-  };
   // `rotatedValue` where the unit is rotated, `passValue` where it passes
   // through (a straddling slot decides per thread).
   auto byKind = [&](const Unit &unit, function_ref<Value()> rotatedValue,
@@ -1093,14 +1061,15 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
           },
           l.da);
       dyA.push_back(ya);
-      sumInto(squares, selectOrZero(unit.inRow, mul(l.xa, l.xa)));
-      sumInto(dot, selectOrZero(unit.inRow, mul(mul(ya, unit.weightA), l.xa)));
+      sumInto(squares, selectOrZero(b, unit.inRow, mul(l.xa, l.xa)));
+      sumInto(dot,
+              selectOrZero(b, unit.inRow, mul(mul(ya, unit.weightA), l.xa)));
       if (neox && unit.kind != Kind::Pass) {
         Value yb = sub(mul(l.db, l.cosB), mul(l.da, l.sinA));
         dyB.push_back(yb);
-        Value inB = andOrNull(unit.inRow, unit.rotated);
-        sumInto(squares, selectOrZero(inB, mul(l.xb, l.xb)));
-        sumInto(dot, selectOrZero(inB, mul(mul(yb, unit.weightB), l.xb)));
+        Value inB = andOrNull(b, unit.inRow, unit.rotated);
+        sumInto(squares, selectOrZero(b, inB, mul(l.xb, l.xb)));
+        sumInto(dot, selectOrZero(b, inB, mul(mul(yb, unit.weightB), l.xb)));
       } else {
         dyB.push_back(Value());
       }
@@ -1146,17 +1115,18 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     for (size_t i = 0; i < units.size(); ++i) {
       const Unit &unit = units[i];
       const Loaded &l = loaded[i];
-      ifThen(b, andOrNull(valid, unit.inRow),
+      ifThen(b, andOrNull(b, valid, unit.inRow),
              [&] { store(gradOfX(dyA[i], unit.weightA, l.xa), unit.columnA); });
-      next.push_back(add(rowLoop.getRegionIterArgs()[sum++],
-                         selectOrZero(valid, mul(mul(dyA[i], l.xa), rstdVec))));
+      next.push_back(
+          add(rowLoop.getRegionIterArgs()[sum++],
+              selectOrZero(b, valid, mul(mul(dyA[i], l.xa), rstdVec))));
       if (dyB[i]) {
-        ifThen(b, andOrNull(valid, andOrNull(unit.inRow, unit.rotated)), [&] {
-          store(gradOfX(dyB[i], unit.weightB, l.xb), unit.columnB);
-        });
+        ifThen(
+            b, andOrNull(b, valid, andOrNull(b, unit.inRow, unit.rotated)),
+            [&] { store(gradOfX(dyB[i], unit.weightB, l.xb), unit.columnB); });
         next.push_back(
             add(rowLoop.getRegionIterArgs()[sum++],
-                selectOrZero(valid, mul(mul(dyB[i], l.xb), rstdVec))));
+                selectOrZero(b, valid, mul(mul(dyB[i], l.xb), rstdVec))));
       }
     }
     // The next row reuses the reduction buffers.
@@ -1176,7 +1146,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     stored.push_back(unit.inRow);
     if (neox && unit.kind != Kind::Pass) {
       partialSums.push_back({rowLoop.getResult(sum++), unit.columnB});
-      stored.push_back(andOrNull(unit.inRow, unit.rotated));
+      stored.push_back(andOrNull(b, unit.inRow, unit.rotated));
     }
   }
   auto storeVecF32 = [&](Value value, Value memref, ValueRange indices) {
@@ -1204,7 +1174,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   Value firstSlot =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, slot, c0);
   for (auto [partial, where] : llvm::zip(partialSums, stored))
-    ifThen(b, andOrNull(firstSlot, where), [&] {
+    ifThen(b, andOrNull(b, firstSlot, where), [&] {
       Value total = partial.first;
       for (int64_t s = 1; s < concurrentRows; ++s)
         total = add(total,
