@@ -11,6 +11,10 @@ in one run on one card:
   module in eager PyTorch and under torch.compile; also with ``recompute=False`` (the forward
   saves the projections, the backward's gated_act_grad reads them), and the fused forward with
   the previous backward (PyTorch's recompute and float32 derivative);
+* fp8_linear: ``x·Wᵀ`` (4096 → 11008) and its gradients: FP8TrainingLinear's function
+  (``fp8_gemm`` of the 16-bit operands, row-wise current scaling) with its FP8 backward
+  (gradient in e5m2 or e4m3) and with ``backward="dense"``, against the bf16 GEMM in eager
+  PyTorch and under torch.compile;
 * qk_norm_rope: per-head RMSNorm + RoPE of q and k ([tokens, 32, 128] each, a weight per
   head dim, positions of each token) and their gradients: fused_rmsnorm_rope against eager and
   torch.compile.
@@ -18,7 +22,8 @@ in one run on one card:
 Each variant: time per step (CUDA events, median of 10 after warm-up) and the peak memory the
 step allocates above its inputs and parameters (torch.cuda.max_memory_allocated), with the
 loss and gradients checked against the eager unfused step. Writes training.json and
-training.md to --out.
+training.md to --out; with --profile also profile-<case>.md: each variant's kernels by device
+time per step (torch.profiler).
 """
 
 from __future__ import annotations
@@ -47,6 +52,14 @@ def fused_mlp(x, wg, wu, wd):
 
 def fused_mlp_saved(x, wg, wu, wd):
     return F.linear(fusedops.fused_gated_mlp(x, wg, wu, recompute=False), wd)
+
+
+def unfused_linear(x, w):
+    return F.linear(x, w)
+
+
+def fp8_linear(backward):
+    return lambda x, w: fusedops.fp8_gemm(x, w, granularity="row", backward=backward)
 
 
 class _PyTorchBackwardGatedMlp(torch.autograd.Function):
@@ -150,10 +163,32 @@ def measure(name: str, variant: str, step, inputs) -> dict:
     }
 
 
+def profile(step, steps: int = 3) -> list[tuple[str, float, int]]:
+    """(kernel, device ms per step, launches per step) of ``step``, longest first."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    step()
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    kernels = [
+        (e.key, e.device_time_total / 1e3 / steps, e.count // steps)
+        for e in prof.key_averages()
+        if e.device_time_total > 0
+    ]
+    return sorted(kernels, key=lambda k: -k[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument(
+        "--profile", action="store_true", help="also each variant's kernels (profile-<case>.md)"
+    )
     args = parser.parse_args()
     dev = torch.device("cuda")
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -179,8 +214,10 @@ def main() -> None:
         (1 + 0.1 * torch.randn(HEAD_DIM, device=dev, generator=g)).bfloat16().requires_grad_(),
         (1 + 0.1 * torch.randn(HEAD_DIM, device=dev, generator=g)).bfloat16().requires_grad_(),
     ]
+    linear_inputs = [param(n, HIDDEN), param(INTER, HIDDEN, scale=HIDDEN**-0.5)]
     cases = {
         "mlp": (unfused_mlp, fused_mlp, mlp_inputs, ()),
+        "fp8_linear": (unfused_linear, fp8_linear("e5m2"), linear_inputs, ()),
         "qk_norm_rope": (unfused_qk, fused_qk, qk_inputs, (cos, sin, positions)),
     }
     for name, (unfused, fused, inputs, extra) in cases.items():
@@ -196,7 +233,22 @@ def main() -> None:
         if name == "mlp":
             variants["fusedops recompute=False"] = bind(fused_mlp_saved)
             variants["fusedops, v2 backward (PyTorch)"] = bind(fused_mlp_pytorch_backward)
+        if name == "fp8_linear":
+            variants["fusedops"] = fp8_linear("e5m2")
+            variants["fusedops backward=e4m3"] = fp8_linear("e4m3")
+            variants["fusedops backward=dense"] = fp8_linear("dense")
         results = {v: measure(name, v, step_fn(f, inputs), inputs) for v, f in variants.items()}
+        if args.profile:
+            lines = [f"# {name}: kernels per step, device ms (torch.profiler)", ""]
+            for v, f in variants.items():
+                kernels = profile(step_fn(f, inputs))
+                total = sum(k[1] for k in kernels)
+                lines += [f"## {v}: {total:.3f} ms of kernels", "", "| kernel | ms | launches |"]
+                lines += ["|---|---|---|"]
+                lines += [f"| `{k[:90]}` | {ms:.3f} | {c} |" for k, ms, c in kernels[:14]]
+                lines.append("")
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"profile-{name}.md").write_text("\n".join(lines))
         ref = results["eager"]
         ref_grads = ref["grads"]
         for r in results.values():

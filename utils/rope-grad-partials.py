@@ -4,9 +4,11 @@ weight-gradient partial sums P (blocks of its grid), beside a device copy of the
 (x and the gradient read, dx written), at the training benchmark's QK shape.
 
     python3 utils/rope-grad-partials.py [--tokens 16384] [--per-sm 8 16 32 64]
+        [--tiles "#fusedops.tile<block = [16], warps = 4, stages = 2>" ...]
 
 CUDA events, L2 flushed before each call, median of 20. An experiment for choosing
-``_op_kernels._rmsnorm_rope_partials``; prints a Markdown table.
+``_op_kernels._rmsnorm_rope_partials``; with ``--tiles`` also the kernel with each of those
+tiles (the cost model's pick is the first table's); prints Markdown tables.
 """
 
 import argparse
@@ -33,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--per-sm", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--tiles", nargs="*", default=[])
     args = parser.parse_args()
     heads, head_dim = 32, 128
     x = torch.randn(args.tokens, heads, head_dim, device="cuda", dtype=torch.bfloat16)
@@ -58,6 +61,16 @@ def main() -> None:
         run()
         ms = timed(run, flush)
         print(f"| {per_sm} | {per_sm * sms} | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+    if args.tiles:
+        from fusedops.torch_ops import _tuning
+
+        _op_kernels._rmsnorm_rope_partials = lambda device: 16 * sms
+        print("\n| tile (P = 16 per SM) | ms | copy of the bytes / this |\n|---|---|---|")
+        for tile in args.tiles:
+            with _tuning(tile):
+                run()
+                ms = timed(run, flush)
+            print(f"| `{tile}` | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
     moved = 3 * x.numel() * 2 / 1e6
     print(f"\ncopy moving the same {moved:.0f} MB (read + write): {copy_ms:.4f} ms")
 

@@ -72,7 +72,9 @@ def _gated_mlp_input_grads(
     k, n = x.shape[-1], gate_weight.shape[0]
     x2 = x.reshape(-1, k)
     dg, du = dg.reshape(-1, n), du.reshape(-1, n)
-    dx = (dg @ gate_weight + du @ up_weight).reshape(x.shape) if needed[0] else None
+    dx = None
+    if needed[0]:  # the second product accumulated into the first (no third M×K tensor)
+        dx = (dg @ gate_weight).addmm_(du, up_weight).reshape(x.shape)
     dwg = (dg.T @ x2).to(gate_weight.dtype) if needed[1] else None
     dwu = (du.T @ x2).to(up_weight.dtype) if needed[2] else None
     return [dx, dwg, dwu]
@@ -133,14 +135,79 @@ def _fp8_gemm_torch(
     """The training form of ``fp8_gemm`` in float32 (float64 for float64 operands):
     ``A @ B.T (+ bias)`` with 16-bit operands as they are (the straight-through estimator of
     their quantization) and FP8 ones dequantized, so that its backward gives
-    ``dA = dOut·B``, ``dB = dOutᵀ·A`` in float32 GEMMs (the FP8 backward GEMMs of issue 15 are
-    not built)."""
+    ``dA = dOut·B``, ``dB = dOutᵀ·A`` in float32 GEMMs (the form off the GPU; on it
+    :func:`_fp8_gemm_grads`)."""
     compute = torch.float64 if a.dtype == torch.float64 else torch.float32
     out = (
         _operand_torch(a, a_scale, granularity, compute)
         @ _operand_torch(b, b_scale, granularity, compute).T
     )
     return out + bias.to(compute) if bias is not None else out
+
+
+#: The gradient GEMMs of ``fp8_gemm``'s backward on the GPU: FP8 with current (dynamic)
+#: scaling, the gradient quantized to e5m2 (TransformerEngine's hybrid recipe) or e4m3 and the
+#: operands to e4m3; or ``"dense"``: GEMMs in the gradient's 16-bit dtype.
+FP8_BACKWARDS = ("e5m2", "e4m3", "dense")
+
+_FP8_FORMATS = {"e5m2": torch.float8_e5m2, "e4m3": torch.float8_e4m3fn}
+
+
+def _fp8_nt(
+    lhs: torch.Tensor,
+    rhs: torch.Tensor,
+    lhs_format: torch.dtype,
+    granularity: str,
+    out_dtype: torch.dtype,
+) -> torch.Tensor:
+    """``lhs @ rhs.T`` for 16-bit ``lhs`` ``[M, R]`` and ``rhs`` ``[N, R]`` (any strides) on
+    the FP8 GEMM: each copied contiguous (its reduction dim zero-padded to a multiple of 16, the
+    kernels' row alignment) and quantized with ``granularity``, ``lhs`` to ``lhs_format`` and
+    ``rhs`` to e4m3; the sums promoted to float32 every 128 of R."""
+    pad = -lhs.shape[1] % 16
+    lhs, rhs = (torch.nn.functional.pad(t, (0, pad)) if pad else t.contiguous() for t in (lhs, rhs))
+    ops = torch.ops.fusedops
+    q_lhs, s_lhs = ops.quantize(lhs, lhs_format, granularity)
+    q_rhs, s_rhs = ops.quantize(rhs, torch.float8_e4m3fn, granularity)
+    return ops.fp8_gemm(q_lhs, q_rhs, s_lhs, s_rhs, None, granularity, out_dtype, False)
+
+
+def _fp8_gemm_grads(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: Optional[torch.Tensor],
+    b_scale: Optional[torch.Tensor],
+    granularity: str,
+    backward: str,
+    grad: torch.Tensor,
+    needed: Sequence[bool],
+) -> list[Optional[torch.Tensor]]:
+    """``dA = dOut·B`` and ``dB = dOutᵀ·A`` of ``fp8_gemm`` on the GPU (``grad`` 16-bit), with
+    the straight-through estimator of the forward's quantization: a 16-bit operand as it is, an
+    FP8 one dequantized. ``backward`` (:data:`FP8_BACKWARDS`) picks the GEMMs: FP8 ones take
+    ``dOut`` and ``B``ᵀ (dgrad), ``dOut``ᵀ and ``A``ᵀ (wgrad), each quantized along the
+    reduction dim with ``granularity`` (scales per row of these, as TransformerEngine's
+    column-wise copies); ``"dense"`` multiplies in ``grad``'s dtype. Each gradient in its
+    operand's dtype where that is 16-bit; None where ``needed`` says not."""
+    dtype = grad.dtype
+
+    def dense(t: torch.Tensor, scale: Optional[torch.Tensor]) -> torch.Tensor:
+        if scale is None:
+            return t.to(dtype)
+        return torch.ops.fusedops.dequantize(t, scale, granularity, dtype)
+
+    def typed(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return g.to(like.dtype) if like.dtype in (torch.float16, torch.bfloat16) else g
+
+    a16, b16 = dense(a, a_scale), dense(b, b_scale)
+    if backward == "dense":
+        da = grad @ b16 if needed[0] else None
+        db = grad.T @ a16 if needed[1] else None
+    else:
+        fmt = _FP8_FORMATS[backward]
+        da = _fp8_nt(grad, b16.T, fmt, granularity, dtype) if needed[0] else None
+        db = _fp8_nt(grad.T, a16.T, fmt, granularity, dtype) if needed[1] else None
+    return [None if da is None else typed(da, a), None if db is None else typed(db, b)]
 
 
 def _recomputed_grads(

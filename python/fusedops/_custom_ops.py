@@ -11,6 +11,7 @@ import torch
 from . import _native
 from ._autograd import (
     _add_rms_norm_torch,
+    _fp8_gemm_grads,
     _fp8_gemm_torch,
     _gated_mlp_grads,
     _gated_mlp_input_grads,
@@ -24,6 +25,7 @@ from ._op_kernels import (
     _dequantize_impl,
     _fp8_gemm_impl,
     _gated_act_grad_impl,
+    _gated_act_grad_inplace_impl,
     _gated_mlp_grad_impl,
     _gated_mlp_impl,
     _gated_mlp_saving_impl,
@@ -255,8 +257,11 @@ def _register() -> None:
         if grad is None or not any(needed):
             return None, None, None, None
         x, gate_weight, up_weight, gate, up = ctx.saved_tensors
-        dg, du = torch.ops.fusedops.gated_act_grad(gate, up, grad, ctx.activation)
-        return (*_gated_mlp_input_grads(x, gate_weight, up_weight, dg, du, needed), None)
+        # The saved pre-activations' last use: their gradients overwrite them, so the backward
+        # allocates no [M, N] tensor (their versions move on: a second backward through this
+        # graph, retain_graph=True, is refused by autograd instead of reading gradients).
+        torch.ops.fusedops.gated_act_grad_(gate, up, grad, ctx.activation)
+        return (*_gated_mlp_input_grads(x, gate_weight, up_weight, gate, up, needed), None)
 
     gated_mlp_saving.register_autograd(
         gated_mlp_saving_backward, setup_context=gated_mlp_saving_setup
@@ -271,6 +276,18 @@ def _register() -> None:
     @gated_act_grad.register_fake
     def _(gate, up, grad, activation):
         return torch.empty_like(gate), torch.empty_like(gate)
+
+    @torch.library.custom_op(f"{lib}::gated_act_grad_", mutates_args=("gate", "up"))
+    def gated_act_grad_(
+        gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor, activation: str
+    ) -> None:
+        # gated_act_grad with its outputs written over gate and up.
+        if not all(t.is_contiguous() and t.data_ptr() % 16 == 0 for t in (gate, up)):
+            grad_gate, grad_up = _gated_act_grad_impl(*_dense(gate, up, grad, activation))
+            gate.copy_(grad_gate)
+            up.copy_(grad_up)
+            return
+        _gated_act_grad_inplace_impl(*_dense(gate, up, grad, activation))
 
     @torch.library.custom_op(f"{lib}::gated_mlp_grad", mutates_args=())
     def gated_mlp_grad(
@@ -341,6 +358,7 @@ def _register() -> None:
         granularity: str,
         out_dtype: torch.dtype,
         fast_accum: bool,
+        backward: str,
     ) -> torch.Tensor:
         # fp8_gemm with gradients: an operand without a scale is 16-bit and quantized to
         # e4m3 here (the forward is the inference path's kernels), in one autograd node.
@@ -352,7 +370,7 @@ def _register() -> None:
         return _fp8_gemm_impl(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum)
 
     @fp8_gemm_train.register_fake
-    def _(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum):
+    def _(a, b, a_scale, b_scale, bias, granularity, out_dtype, fast_accum, backward):
         return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)
 
     def fp8_gemm_train_setup(ctx, inputs, output):
@@ -361,15 +379,20 @@ def _register() -> None:
 
     def fp8_gemm_train_backward(ctx, grad):
         a, b, a_scale, b_scale, bias = ctx.saved_tensors
-        grads = _recomputed_grads(
-            lambda a, b, *rest: _fp8_gemm_torch(a, b, *rest),
-            (a, b),
-            (a_scale, b_scale, bias, *ctx.statics),
-            grad,
-            ctx.needs_input_grad[:2],
-        )
+        granularity, out_dtype, fast_accum, backward = ctx.statics
+        needed = ctx.needs_input_grad[:2]
+        if grad.is_cuda and grad.dtype in (torch.float16, torch.bfloat16):
+            grads = _fp8_gemm_grads(a, b, a_scale, b_scale, granularity, backward, grad, needed)
+        else:  # the differentiable float32 (float64) form
+            grads = _recomputed_grads(
+                lambda a, b, *rest: _fp8_gemm_torch(a, b, *rest),
+                (a, b),
+                (a_scale, b_scale, bias, granularity, out_dtype, fast_accum),
+                grad,
+                needed,
+            )
         grad_bias = grad.float().sum(0) if ctx.needs_input_grad[4] else None
-        return (*grads, None, None, grad_bias, None, None, None)
+        return (*grads, None, None, grad_bias, None, None, None, None)
 
     fp8_gemm_train.register_autograd(fp8_gemm_train_backward, setup_context=fp8_gemm_train_setup)
 

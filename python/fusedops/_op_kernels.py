@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 
 from . import _codegen, _native
-from ._launch import _Kernel, _kernel
+from ._launch import _Kernel, _kernel, _launch
 from ._torch_checks import _mlir, _row_count, _row_sizes
 
 
@@ -205,12 +205,13 @@ def _gated_mlp_saving_impl(
     return out, gate, up
 
 
-def _gated_act_grad_impl(
+def _gated_act_grad_kernel(
     gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor, activation: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``grad ⊙ up ⊙ act′(gate)`` and ``grad ⊙ act(gate)`` (contiguous, 16-byte aligned CUDA
-    tensors of one shape and 16-bit dtype)."""
-    kernel = _kernel(
+) -> _Kernel:
+    """The kernel of ``gated_act_grad``: arguments ``gate``, ``up``, ``grad``, then
+    ``grad_gate`` and ``grad_up``. It issues all of a thread's loads before its stores, so the
+    outputs may be the inputs ``gate`` and ``up`` themselves."""
+    return _kernel(
         "gated_act_grad",
         (gate.shape, gate.dtype, activation),
         lambda hint: _codegen.gated_act_grad_source(
@@ -223,8 +224,23 @@ def _gated_act_grad_impl(
         [(gate.shape, gate.dtype)] * 2,
         rows=_row_count(gate.shape),
     )
-    grad_gate, grad_up = kernel([gate, up, grad])
+
+
+def _gated_act_grad_impl(
+    gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor, activation: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grad ⊙ up ⊙ act′(gate)`` and ``grad ⊙ act(gate)`` (contiguous, 16-byte aligned CUDA
+    tensors of one shape and 16-bit dtype)."""
+    grad_gate, grad_up = _gated_act_grad_kernel(gate, up, grad, activation)([gate, up, grad])
     return grad_gate, grad_up
+
+
+def _gated_act_grad_inplace_impl(
+    gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor, activation: str
+) -> None:
+    """:func:`_gated_act_grad_impl` written over ``gate`` and ``up`` (the backward's last use
+    of the saved pre-activations): no new ``[M, N]`` tensors."""
+    _launch(_gated_act_grad_kernel(gate, up, grad, activation), [gate, up, grad, gate, up])
 
 
 def _gated_mlp_impl(

@@ -8,7 +8,9 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ._autograd import FP8_BACKWARDS
 from ._native import scale_shape as _scale_shape
+from ._torch_checks import _choice
 from .errors import ArgumentError, ShapeError
 from .torch_ops import (
     fp8_gemm,
@@ -234,9 +236,11 @@ def _fp8_linear(
     weight_scale: Optional[torch.Tensor],
     bias: Optional[torch.Tensor],
     granularity: str,
+    backward: str = "e5m2",
 ) -> torch.Tensor:
     """``x @ weight.T + bias`` over ``x``'s last dim on the FP8 GEMM (``x`` quantized
-    dynamically; ``weight`` too unless its scale is given), in ``x``'s dtype."""
+    dynamically; ``weight`` too unless its scale is given), in ``x``'s dtype; ``backward``: the
+    gradient GEMMs (:func:`fusedops.fp8_gemm`)."""
     y = fp8_gemm(
         x.reshape(-1, x.shape[-1]),
         weight,
@@ -244,6 +248,7 @@ def _fp8_linear(
         granularity=granularity,
         out_dtype=x.dtype,
         bias=bias,
+        backward=backward,
     )
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
@@ -434,9 +439,12 @@ class FP8TrainingLinear(nn.Linear):
     """An ``nn.Linear`` that trains with FP8 GEMMs: its weight (and bias) stay 16-bit master
     parameters, and each forward quantizes the input and the weight dynamically to e4m3 with
     ``granularity`` and multiplies them on the FP8 kernels (:func:`fusedops.fp8_gemm`). The
-    backward passes the gradient straight through the quantization (float32 gradient GEMMs; no
-    FP8 backward GEMMs yet). Its state dict is an ``nn.Linear``'s; :meth:`to_inference` gives the
-    :class:`FP8Linear` that stores the weight in FP8.
+    backward passes the gradient straight through the quantization; its GEMMs (dgrad
+    ``dOut·W``, wgrad ``dOutᵀ·x``) are FP8 too by default, with current scaling: the gradient
+    quantized to e5m2 (``backward="e5m2"``, TransformerEngine's hybrid recipe) or e4m3, the
+    transposed weight and input to e4m3; ``backward="dense"`` runs them in the 16-bit dtype.
+    Its state dict is an ``nn.Linear``'s; :meth:`to_inference` gives the :class:`FP8Linear` that
+    stores the weight in FP8.
 
     Inputs and the weight are float16/bfloat16 on the GPU; elsewhere the call is refused with
     what to change (an ``nn.Linear`` computes the same in full precision)."""
@@ -448,20 +456,26 @@ class FP8TrainingLinear(nn.Linear):
         bias: bool = True,
         *,
         granularity: str = "row",
+        backward: str = "e5m2",
         device: Optional[torch.device] = None,
         dtype: torch.dtype = torch.bfloat16,
     ):
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
+        _choice("backward", backward, FP8_BACKWARDS)
         self.granularity = granularity
+        self.backward = backward
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, granularity: str = "row") -> FP8TrainingLinear:
+    def from_linear(
+        cls, linear: nn.Linear, *, granularity: str = "row", backward: str = "e5m2"
+    ) -> FP8TrainingLinear:
         """A module with ``linear``'s parameters (copied, same device and dtype)."""
         m = cls(
             linear.in_features,
             linear.out_features,
             linear.bias is not None,
             granularity=granularity,
+            backward=backward,
             device=linear.weight.device,
             dtype=linear.weight.dtype,
         )
@@ -470,14 +484,18 @@ class FP8TrainingLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias.float()
-        return _fp8_linear(x, self.weight, None, bias, self.granularity)
+        return _fp8_linear(x, self.weight, None, bias, self.granularity, self.backward)
 
     def to_inference(self) -> FP8Linear:
         """The :class:`FP8Linear` of the trained weights (the weight quantized once)."""
         return FP8Linear.from_linear(self, granularity=self.granularity)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", granularity={self.granularity}"
+        return (
+            super().extra_repr()
+            + f", granularity={self.granularity}"
+            + ("" if self.backward == "e5m2" else f", backward={self.backward}")
+        )
 
 
 class FusedGatedMLP(nn.Module):

@@ -25,6 +25,7 @@ import torch
 # The training forms, the compiled kernels (cache, call tables, launch) and the checks live
 # beside this module; the tuner and the tests reach these names here.
 from ._autograd import (  # noqa: F401
+    FP8_BACKWARDS,
     _add_rms_norm_torch,
     _fp8_gemm_torch,
     _gated_mlp_grads,
@@ -423,6 +424,7 @@ def fp8_gemm(
     out_dtype: Optional[torch.dtype] = None,
     bias: Optional[torch.Tensor] = None,
     fast_accum: bool = False,
+    backward: str = "e5m2",
 ) -> torch.Tensor:
     """``(a * a_scale) @ (b * b_scale).T (+ bias)`` with ``a`` ``[M, K]`` and ``b`` ``[N, K]``.
 
@@ -432,13 +434,22 @@ def fp8_gemm(
     ``bias`` is float32 ``[N]``. The sums are float32, promoted from the tensor cores every 128
     of K on Hopper (as ``torch._scaled_mm`` by default); ``fast_accum=True`` skips that
     promotion for ``tensor`` and ``row`` scales: faster, less accurate (``use_fast_accum``).
+
+    With gradients, the backward passes the gradient straight through the quantization
+    (``dA = dOut·B``, ``dB = dOutᵀ·A``, FP8 operands dequantized) on the GPU's GEMMs chosen by
+    ``backward``: ``"e5m2"`` (the default, TransformerEngine's hybrid recipe) or ``"e4m3"``
+    quantize the gradient to that format and the operands to e4m3, each along the reduction
+    dim with ``granularity``, for the FP8 kernels; ``"dense"`` multiplies in the gradient's
+    16-bit dtype (cuBLAS).
     """
-    tensors, statics = (a, b, a_scale, b_scale, bias), (granularity, out_dtype, fast_accum)
+    tensors = (a, b, a_scale, b_scale, bias)
+    statics = (granularity, out_dtype, fast_accum, backward)
     if not _is_compiling():  # under dynamo the checks below are traced instead
         outputs = _tables["fp8_gemm"](tensors, statics)
         if outputs is not None:
             return outputs[0]
     _choice("granularity", granularity, _GRANULARITIES)
+    _choice("backward", backward, FP8_BACKWARDS)
     if not isinstance(fast_accum, bool):
         raise ArgumentError(f"fast_accum must be True or False; got {fast_accum!r}")
     a = _check_tensor("a", a, _FLOAT_DTYPES + _FP8_DTYPES)
@@ -476,10 +487,10 @@ def fp8_gemm(
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (a, b, bias)):
         # Training (or a module called with gradients on): one autograd node that quantizes
         # the 16-bit operands and multiplies; its backward passes the gradient straight
-        # through the quantization (_fp8_gemm_torch).
+        # through the quantization (_fp8_gemm_grads).
         (ta, sa), (tb, sb) = operands
         return torch.ops.fusedops.fp8_gemm_train(
-            ta, tb, sa, sb, bias, granularity, out_dtype, fast_accum
+            ta, tb, sa, sb, bias, granularity, out_dtype, fast_accum, backward
         )
     (qa, sa), (qb, sb) = [
         (t, s) if s is not None else quantize_fp8(t, fmt="e4m3", granularity=granularity)

@@ -637,30 +637,62 @@ def test_fp8_gemm_backward_passes_straight_through_the_quantization() -> None:
     assert torch.allclose(da, dout @ dequantized)
 
 
-def test_fp8_gemm_train_op_has_an_autograd_formula() -> None:
-    # Through the custom op (fake tensors: no GPU needed), gradients reach a, b and the bias,
-    # each in its own dtype; a pre-quantized operand (FP8Linear's weight) takes none.
+@pytest.mark.parametrize("backward", ["e5m2", "e4m3", "dense"])
+@pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
+def test_fp8_backward_gemms_on_the_gpu_take_padded_transposes(
+    backward: str, granularity: str
+) -> None:
+    # _fp8_gemm_grads on fake CUDA tensors (no GPU needed): M = 5 and N = 40 are the
+    # backward's reduction dims, off the FP8 kernels' multiple of 16 (zero-padded); every
+    # gradient in its operand's shape and dtype; FP8 operands (dequantized) take part too.
     from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from fusedops import _native, torch_ops  # noqa: F401  (registers the ops)
+    from fusedops._autograd import _fp8_gemm_grads
+
+    with FakeTensorMode():
+        a = torch.empty(5, 64, dtype=torch.float16, device="cuda")
+        b = torch.empty(40, 64, dtype=torch.float8_e4m3fn, device="cuda")
+        b_scale = torch.empty(_native.scale_shape(granularity, 40, 64), device="cuda")
+        grad = torch.empty(5, 40, dtype=torch.float16, device="cuda")
+        da, db = _fp8_gemm_grads(a, b, None, b_scale, granularity, backward, grad, (True, True))
+        assert da.shape == a.shape and da.dtype == torch.float16
+        assert db.shape == b.shape and db.dtype == torch.float16
+        assert _fp8_gemm_grads(a, b, None, b_scale, granularity, backward, grad, (False, True))[
+            0
+        ] is None
+
+
+@pytest.mark.parametrize("backward", ["e5m2", "dense"])
+def test_fp8_gemm_train_op_has_an_autograd_formula(backward: str) -> None:
+    # Through the custom op (fake tensors: no GPU needed), gradients reach a, b and the bias,
+    # each in its own dtype and shape; a pre-quantized operand (FP8Linear's weight) takes none.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    device = "cpu"
 
     from fusedops import torch_ops  # noqa: F401  (registers the ops)
 
     with FakeTensorMode():
-        a = torch.randn(4, 64, dtype=torch.bfloat16, requires_grad=True)
-        b = torch.randn(48, 64, dtype=torch.bfloat16, requires_grad=True)
-        bias = torch.zeros(48, dtype=torch.float32, requires_grad=True)
+        a = torch.randn(5, 64, dtype=torch.bfloat16, device=device, requires_grad=True)
+        b = torch.randn(40, 64, dtype=torch.bfloat16, device=device, requires_grad=True)
+        bias = torch.zeros(40, dtype=torch.float32, device=device, requires_grad=True)
         out = torch.ops.fusedops.fp8_gemm_train(
-            a, b, None, None, bias, "row", torch.bfloat16, False
+            a, b, None, None, bias, "row", torch.bfloat16, False, backward
         )
-        assert out.requires_grad and out.shape == (4, 48) and out.dtype == torch.bfloat16
+        assert out.requires_grad and out.shape == (5, 40) and out.dtype == torch.bfloat16
         out.float().sum().backward()
         assert a.grad.shape == a.shape and a.grad.dtype == torch.bfloat16
-        assert b.grad.shape == b.shape and bias.grad.dtype == torch.float32
-        qb = torch.empty(48, 64, dtype=torch.float8_e4m3fn)
-        sb = torch.ones(48, dtype=torch.float32)
+        assert b.grad.shape == b.shape and b.grad.dtype == torch.bfloat16
+        assert bias.grad.dtype == torch.float32
+        qb = torch.empty(40, 64, dtype=torch.float8_e4m3fn, device=device)
+        sb = torch.ones(40, dtype=torch.float32, device=device)
         a.grad = None
-        out = torch.ops.fusedops.fp8_gemm_train(a, qb, None, sb, None, "row", torch.bfloat16, False)
+        out = torch.ops.fusedops.fp8_gemm_train(
+            a, qb, None, sb, None, "row", torch.bfloat16, False, backward
+        )
         out.float().sum().backward()
-        assert a.grad.shape == a.shape
+        assert a.grad.shape == a.shape and a.grad.dtype == torch.bfloat16
 
 
 @needs_gpu

@@ -131,6 +131,31 @@ def test_gated_mlp_gradients_match_float64_autograd(dtype, activation, leading, 
 
 
 @needs_gpu
+def test_reload_backward_writes_its_gradients_over_the_saved_preactivations() -> None:
+    # recompute=False: the backward's gated_act_grad_ writes dG and dU over the saved g and u
+    # (bit for bit gated_act_grad's outputs), so it allocates no [M, N] tensor; a second
+    # backward through the same graph is refused by autograd instead of reading gradients as
+    # pre-activations.
+    from fusedops import torch_ops  # noqa: F401  (registers torch.ops.fusedops)
+
+    gen = torch.Generator(device="cuda").manual_seed(7)
+
+    def make(*shape, s=1.0):
+        return (torch.randn(*shape, device="cuda", generator=gen) * s).to(torch.bfloat16)
+
+    x, wg, wu, dh = make(65, 256), make(384, 256, s=0.1), make(384, 256, s=0.1), make(65, 384)
+    g, u = x @ wg.T, x @ wu.T
+    want = torch.ops.fusedops.gated_act_grad(g, u, dh, "silu")
+    torch.ops.fusedops.gated_act_grad_(g, u, dh, "silu")
+    assert torch.equal(g, want[0]) and torch.equal(u, want[1])
+    leaves = [t.clone().requires_grad_(True) for t in (x, wg, wu)]
+    out = fusedops.fused_gated_mlp(*leaves, recompute=False)
+    out.backward(dh, retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward(dh)
+
+
+@needs_gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
 @pytest.mark.parametrize(
     "shape,head_dim,style,fraction,with_positions",
