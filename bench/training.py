@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also each variant's kernels (profile-<case>.md)"
     )
+    parser.add_argument("--cases", nargs="+", help="only these cases (default: all)")
     args = parser.parse_args()
     dev = torch.device("cuda")
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -221,6 +222,8 @@ def main() -> None:
         "qk_norm_rope": (unfused_qk, fused_qk, qk_inputs, (cos, sin, positions)),
     }
     for name, (unfused, fused, inputs, extra) in cases.items():
+        if args.cases and name not in args.cases:
+            continue
 
         def bind(f, extra=extra):
             return lambda *t: f(*t, *extra)
