@@ -64,8 +64,8 @@ def main() -> None:
     if args.tiles:
         from fusedops.torch_ops import _tuning
 
-        _op_kernels._rmsnorm_rope_partials = lambda device: 16 * sms
-        print("\n| tile (P = 16 per SM) | ms | copy of the bytes / this |\n|---|---|---|")
+        _op_kernels._rmsnorm_rope_partials = lambda device: 8 * sms
+        print("\n| tile (P = 8 per SM) | ms | copy of the bytes / this |\n|---|---|---|")
         for tile in args.tiles:
             with _tuning(tile):
                 run()

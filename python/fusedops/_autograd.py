@@ -153,23 +153,14 @@ FP8_BACKWARDS = ("e5m2", "e4m3", "dense")
 _FP8_FORMATS = {"e5m2": torch.float8_e5m2, "e4m3": torch.float8_e4m3fn}
 
 
-def _fp8_nt(
-    lhs: torch.Tensor,
-    rhs: torch.Tensor,
-    lhs_format: torch.dtype,
-    granularity: str,
-    out_dtype: torch.dtype,
-) -> torch.Tensor:
-    """``lhs @ rhs.T`` for 16-bit ``lhs`` ``[M, R]`` and ``rhs`` ``[N, R]`` (any strides) on
-    the FP8 GEMM: each copied contiguous (its reduction dim zero-padded to a multiple of 16, the
-    kernels' row alignment) and quantized with ``granularity``, ``lhs`` to ``lhs_format`` and
-    ``rhs`` to e4m3; the sums promoted to float32 every 128 of R."""
-    pad = -lhs.shape[1] % 16
-    lhs, rhs = (torch.nn.functional.pad(t, (0, pad)) if pad else t.contiguous() for t in (lhs, rhs))
-    ops = torch.ops.fusedops
-    q_lhs, s_lhs = ops.quantize(lhs, lhs_format, granularity)
-    q_rhs, s_rhs = ops.quantize(rhs, torch.float8_e4m3fn, granularity)
-    return ops.fp8_gemm(q_lhs, q_rhs, s_lhs, s_rhs, None, granularity, out_dtype, False)
+def _pad_columns(t: torch.Tensor, multiple: int = 16) -> torch.Tensor:
+    """``t`` ``[R, C]`` (any strides) as a contiguous tensor with its columns zero-padded to a
+    multiple of ``multiple`` (FP8 operands as bytes: zero is +0 in both formats)."""
+    fp8 = t.dtype in _FP8_FORMATS.values()
+    raw = t.view(torch.uint8) if fp8 else t
+    pad = -raw.shape[1] % multiple
+    out = torch.nn.functional.pad(raw, (0, pad)) if pad else raw.contiguous()
+    return out.view(t.dtype) if fp8 else out
 
 
 def _fp8_gemm_grads(
@@ -184,11 +175,17 @@ def _fp8_gemm_grads(
 ) -> list[Optional[torch.Tensor]]:
     """``dA = dOut·B`` and ``dB = dOutᵀ·A`` of ``fp8_gemm`` on the GPU (``grad`` 16-bit), with
     the straight-through estimator of the forward's quantization: a 16-bit operand as it is, an
-    FP8 one dequantized. ``backward`` (:data:`FP8_BACKWARDS`) picks the GEMMs: FP8 ones take
-    ``dOut`` and ``B``ᵀ (dgrad), ``dOut``ᵀ and ``A``ᵀ (wgrad), each quantized along the
-    reduction dim with ``granularity`` (scales per row of these, as TransformerEngine's
-    column-wise copies); ``"dense"`` multiplies in ``grad``'s dtype. Each gradient in its
-    operand's dtype where that is 16-bit; None where ``needed`` says not."""
+    FP8 one dequantized (with the forward's ``granularity``). Each gradient in its operand's
+    dtype where that is 16-bit; None where ``needed`` says not.
+
+    ``backward`` (:data:`FP8_BACKWARDS`) picks the GEMMs. ``"dense"`` multiplies in ``grad``'s
+    dtype. The FP8 forms quantize ``dOut`` (to ``backward``'s format), ``A`` and ``B`` (e4m3)
+    once each with 128×128 block scales, whatever the forward's granularity: a block's scale
+    is the same for the tensor and its transpose, so the K-major operands the FP8 GEMMs need
+    (``Bᵀ`` for dgrad, ``dOutᵀ`` and ``Aᵀ`` for wgrad) are the quantized bytes transposed,
+    their scales the transposed scale grids (as TransformerEngine's column-wise copies). Each
+    GEMM's reduction dim is zero-padded to the kernels' multiple of 16; the sums are promoted
+    to float32 every 128 of it."""
     dtype = grad.dtype
 
     def dense(t: torch.Tensor, scale: Optional[torch.Tensor]) -> torch.Tensor:
@@ -203,10 +200,25 @@ def _fp8_gemm_grads(
     if backward == "dense":
         da = grad @ b16 if needed[0] else None
         db = grad.T @ a16 if needed[1] else None
-    else:
-        fmt = _FP8_FORMATS[backward]
-        da = _fp8_nt(grad, b16.T, fmt, granularity, dtype) if needed[0] else None
-        db = _fp8_nt(grad.T, a16.T, fmt, granularity, dtype) if needed[1] else None
+        return [None if da is None else typed(da, a), None if db is None else typed(db, b)]
+    ops = torch.ops.fusedops
+
+    def blocks(t: torch.Tensor, fmt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        return ops.quantize(t, fmt, "block128")
+
+    n = grad.shape[1]
+    q_grad, s_grad = blocks(_pad_columns(grad), _FP8_FORMATS[backward])  # [M, N'] N' ≥ N
+    da = db = None
+    if needed[0]:  # dA [M, K] = dOut [M, N'] · (Bᵀ [K, N'])ᵀ
+        q_b, s_b = blocks(b16, torch.float8_e4m3fn)
+        q_bt = _pad_columns(q_b.T)
+        da = ops.fp8_gemm(q_grad, q_bt, s_grad, s_b.T.contiguous(), None, "block128", dtype, False)
+    if needed[1]:  # dB [N, K] = dOutᵀ [N, M'] · (Aᵀ [K, M'])ᵀ
+        q_a, s_a = blocks(a16, torch.float8_e4m3fn)
+        q_gt, q_at = _pad_columns(q_grad[:, :n].T), _pad_columns(q_a.T)
+        db = ops.fp8_gemm(
+            q_gt, q_at, s_grad.T.contiguous(), s_a.T.contiguous(), None, "block128", dtype, False
+        )
     return [None if da is None else typed(da, a), None if db is None else typed(db, b)]
 
 

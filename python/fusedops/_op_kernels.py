@@ -85,8 +85,9 @@ def _rmsnorm_rope_kernel(
 
 def _rmsnorm_rope_partials(device: int) -> int:
     """Rows of rmsnorm_rope_grad's weight-gradient partial sums on GPU ``device``: the blocks
-    of its grid, 16 per SM (a block walks every P-th row)."""
-    return 16 * torch.cuda.get_device_properties(device).multi_processor_count
+    of its grid, 8 per SM (a block walks every P-th row; 8 was 4 % faster than 16 and 32 at
+    the training benchmark's QK shape in two runs, docs/perf/training.md)."""
+    return 8 * torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def _rmsnorm_rope_grad_impl(

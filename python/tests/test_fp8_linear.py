@@ -92,9 +92,10 @@ GRAD_BOUNDS = {"dense": 1e-2, "e4m3": 0.08, "e5m2": 0.12}
 @pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
 @pytest.mark.parametrize("m, n, k", [(1, 64, 64), (3, 200, 144), (257, 136, 272)])
 def test_fp8_gemm_gradients(backward: str, granularity: str, m: int, n: int, k: int) -> None:
-    # dA = dOut·B and dB = dOutᵀ·A of the 16-bit operands, through the dynamic quantization;
+    # dA = dOut·B and dB = dOutᵀ·A of the 16-bit operands, through the dynamic quantization
+    # (the forward's granularity; the backward's FP8 GEMMs quantize with 128×128 blocks);
     # M, N off the tiles and not multiples of 16 (the backward pads its reduction dims). The
-    # FP8 forms also against the float64 product of exactly the operands they quantize (the
+    # FP8 forms also against the float64 product of exactly the values they quantize to (the
     # GEMMs' own error: float32 sums, bf16 outputs).
     torch.manual_seed(m + n + k)
     a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, requires_grad=True)
@@ -111,15 +112,14 @@ def test_fp8_gemm_gradients(backward: str, granularity: str, m: int, n: int, k: 
         return
 
     def rounded(t: torch.Tensor, fmt: str) -> torch.Tensor:
-        # t [rows, R] as the backward quantizes it: R zero-padded to a multiple of 16.
-        t = torch.nn.functional.pad(t, (0, -t.shape[1] % 16)).contiguous()
-        q, s = fusedops.quantize_fp8(t, fmt=fmt, granularity=granularity)
-        return fusedops.dequantize_fp8(q, s, granularity=granularity, out_dtype=torch.float32)
+        # t as the backward quantizes it, in float64.
+        q, s = fusedops.quantize_fp8(t.contiguous(), fmt=fmt, granularity="block128")
+        deq = fusedops.dequantize_fp8(q, s, granularity="block128", out_dtype=torch.float32)
+        return deq.double()
 
-    a16, b16 = a.detach(), b.detach()
-    exact_da = rounded(grad, backward).double() @ rounded(b16.T, "e4m3").double().T
-    exact_db = rounded(grad.T, backward).double() @ rounded(a16.T, "e4m3").double().T
-    for got, want in ((a.grad, exact_da), (b.grad, exact_db)):
+    g_q = rounded(grad, backward)
+    a_q, b_q = rounded(a.detach(), "e4m3"), rounded(b.detach(), "e4m3")
+    for got, want in ((a.grad, g_q @ b_q), (b.grad, g_q.T @ a_q)):
         assert float((got.double() - want).norm() / want.norm()) < 5e-3
 
 

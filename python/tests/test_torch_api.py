@@ -658,9 +658,10 @@ def test_fp8_backward_gemms_on_the_gpu_take_padded_transposes(
         da, db = _fp8_gemm_grads(a, b, None, b_scale, granularity, backward, grad, (True, True))
         assert da.shape == a.shape and da.dtype == torch.float16
         assert db.shape == b.shape and db.dtype == torch.float16
-        assert _fp8_gemm_grads(a, b, None, b_scale, granularity, backward, grad, (False, True))[
-            0
-        ] is None
+        assert (
+            _fp8_gemm_grads(a, b, None, b_scale, granularity, backward, grad, (False, True))[0]
+            is None
+        )
 
 
 @pytest.mark.parametrize("backward", ["e5m2", "dense"])
