@@ -77,6 +77,11 @@ const char *fusedopsChipJitFormat(const char *chip);
 int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
                        int64_t shape[2], int *rank);
 
+/* M' of the transposed FP8 values that block128 quantization can also write
+ * ([K, M'], fusedops.quantize's third init): `rows` rounded up to a multiple
+ * of 16, the dialect's rule. Returns -1 for a negative `rows`. */
+int64_t fusedopsQuantizeTransposedRows(int64_t rows);
+
 /* The module the PyTorch API compiles for one op call: `@kernel`, marked
  * `llvm.emit_c_interface`, whose memref arguments are the op's operands and
  * then its outputs, with static shapes (but for dynamic rows), and whose body is the op built by

@@ -140,6 +140,10 @@ int fusedopsScaleShape(const char *granularity, int64_t rows, int64_t cols,
   return 0;
 }
 
+int64_t fusedopsQuantizeTransposedRows(int64_t rows) {
+  return rows < 0 ? -1 : mlir::fusedops::QuantizeOp::getTransposedRows(rows);
+}
+
 fusedops_compile_status
 fusedopsJitCompile(const char *source, size_t size, const char *chip,
                    const char *format, unsigned optLevel, const char *toolkit,

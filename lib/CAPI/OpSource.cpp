@@ -376,13 +376,21 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
     if (!request.error.empty())
       return {};
     if (op == "quantize") {
+      // "transposed": also qᵀ [cols, rows rounded up to 16] (block128).
+      bool transposed = request.flag("transposed");
+      if (!request.error.empty())
+        return {};
       kernel.add("x", memref({rows, cols}, other));
       kernel.add("q", memref({rows, cols}, fp8));
       kernel.add("s", scales(rows, cols));
+      if (transposed)
+        kernel.add("qt",
+                   memref({cols, QuantizeOp::getTransposedRows(rows)}, fp8));
       return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
-        QuantizeOp::create(b, loc, kernel.arg(f, "x"),
-                           ValueRange{kernel.arg(f, "q"), kernel.arg(f, "s")},
-                           granularity);
+        SmallVector<Value> inits = {kernel.arg(f, "q"), kernel.arg(f, "s")};
+        if (transposed)
+          inits.push_back(kernel.arg(f, "qt"));
+        QuantizeOp::create(b, loc, kernel.arg(f, "x"), inits, granularity);
       };
     }
     kernel.add("q", memref({rows, cols}, fp8));

@@ -17,6 +17,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from . import _native
+
 _TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": torch.nn.functional.silu,
     "gelu": torch.nn.functional.gelu,
@@ -153,16 +155,6 @@ FP8_BACKWARDS = ("e5m2", "e4m3", "dense")
 _FP8_FORMATS = {"e5m2": torch.float8_e5m2, "e4m3": torch.float8_e4m3fn}
 
 
-def _pad_columns(t: torch.Tensor, multiple: int = 16) -> torch.Tensor:
-    """``t`` ``[R, C]`` (any strides) as a contiguous tensor with its columns zero-padded to a
-    multiple of ``multiple`` (FP8 operands as bytes: zero is +0 in both formats)."""
-    fp8 = t.dtype in _FP8_FORMATS.values()
-    raw = t.view(torch.uint8) if fp8 else t
-    pad = -raw.shape[1] % multiple
-    out = torch.nn.functional.pad(raw, (0, pad)) if pad else raw.contiguous()
-    return out.view(t.dtype) if fp8 else out
-
-
 def _fp8_gemm_grads(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -180,12 +172,13 @@ def _fp8_gemm_grads(
 
     ``backward`` (:data:`FP8_BACKWARDS`) picks the GEMMs. ``"dense"`` multiplies in ``grad``'s
     dtype. The FP8 forms quantize ``dOut`` (to ``backward``'s format), ``A`` and ``B`` (e4m3)
-    once each with 128×128 block scales, whatever the forward's granularity: a block's scale
-    is the same for the tensor and its transpose, so the K-major operands the FP8 GEMMs need
-    (``Bᵀ`` for dgrad, ``dOutᵀ`` and ``Aᵀ`` for wgrad) are the quantized bytes transposed,
-    their scales the transposed scale grids (as TransformerEngine's column-wise copies). Each
-    GEMM's reduction dim is zero-padded to the kernels' multiple of 16; the sums are promoted
-    to float32 every 128 of it."""
+    with 128×128 block scales, whatever the forward's granularity, each by one kernel that
+    also writes the values transposed (``quantize_transposed``): a block's scale is the same
+    for a tensor and its transpose, so the K-major operands the FP8 GEMMs need (``Bᵀ`` for
+    dgrad, ``dOutᵀ`` and ``Aᵀ`` for wgrad) come with the transposed scale grids, as
+    TransformerEngine's column-wise copies. Each GEMM's reduction dim is zero-padded to the
+    kernels' multiple of 16 (the transposed values' rows, ``dOut``'s columns); the sums are
+    promoted to float32 every 128 of it."""
     dtype = grad.dtype
 
     def dense(t: torch.Tensor, scale: Optional[torch.Tensor]) -> torch.Tensor:
@@ -202,22 +195,26 @@ def _fp8_gemm_grads(
         db = grad.T @ a16 if needed[1] else None
         return [None if da is None else typed(da, a), None if db is None else typed(db, b)]
     ops = torch.ops.fusedops
-
-    def blocks(t: torch.Tensor, fmt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        return ops.quantize(t, fmt, "block128")
-
+    e4m3 = torch.float8_e4m3fn
     n = grad.shape[1]
-    q_grad, s_grad = blocks(_pad_columns(grad), _FP8_FORMATS[backward])  # [M, N'] N' ≥ N
+    padded = _native.quantize_transposed_rows(n)  # N', as Bᵀ's rows are padded
+    grad = torch.nn.functional.pad(grad, (0, padded - n)) if padded != n else grad
+    q_grad, s_grad, qt_grad = ops.quantize_transposed(grad, _FP8_FORMATS[backward])
     da = db = None
     if needed[0]:  # dA [M, K] = dOut [M, N'] · (Bᵀ [K, N'])ᵀ
-        q_b, s_b = blocks(b16, torch.float8_e4m3fn)
-        q_bt = _pad_columns(q_b.T)
-        da = ops.fp8_gemm(q_grad, q_bt, s_grad, s_b.T.contiguous(), None, "block128", dtype, False)
+        _, s_b, qt_b = ops.quantize_transposed(b16, e4m3)
+        da = ops.fp8_gemm(q_grad, qt_b, s_grad, s_b.T.contiguous(), None, "block128", dtype, False)
     if needed[1]:  # dB [N, K] = dOutᵀ [N, M'] · (Aᵀ [K, M'])ᵀ
-        q_a, s_a = blocks(a16, torch.float8_e4m3fn)
-        q_gt, q_at = _pad_columns(q_grad[:, :n].T), _pad_columns(q_a.T)
+        _, s_a, qt_a = ops.quantize_transposed(a16, e4m3)
         db = ops.fp8_gemm(
-            q_gt, q_at, s_grad.T.contiguous(), s_a.T.contiguous(), None, "block128", dtype, False
+            qt_grad[:n],
+            qt_a,
+            s_grad.T.contiguous(),
+            s_a.T.contiguous(),
+            None,
+            "block128",
+            dtype,
+            False,
         )
     return [None if da is None else typed(da, a), None if db is None else typed(db, b)]
 

@@ -206,17 +206,16 @@ def quantize_source(
     *,
     granularity: str,
     rows_hint: Optional[int] = None,
+    transposed: bool = False,
 ) -> tuple[str, list[str]]:
-    """Dynamic quantization: ``x`` -> FP8 values ``q`` and float32 scales ``s``."""
-    return _source(
-        "quantize",
-        rows_hint,
-        rows=_size(rows),
-        cols=int(cols),
-        dtype=dtype,
-        fp8=fp8,
-        granularity=granularity,
+    """Dynamic quantization: ``x`` -> FP8 values ``q`` and float32 scales ``s``, and with
+    ``transposed`` (block128) also ``qt`` ``[cols, M']``, the values transposed."""
+    fields: dict = dict(
+        rows=_size(rows), cols=int(cols), dtype=dtype, fp8=fp8, granularity=granularity
     )
+    if transposed:
+        fields["transposed"] = True
+    return _source("quantize", rows_hint, **fields)
 
 
 def dequantize_source(

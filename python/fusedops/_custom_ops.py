@@ -30,6 +30,7 @@ from ._op_kernels import (
     _gated_mlp_impl,
     _gated_mlp_saving_impl,
     _quantize_impl,
+    _quantize_transposed_impl,
     _rms_norm_impl,
     _rmsnorm_rope_grad_impl,
     _rmsnorm_rope_impl,
@@ -317,6 +318,22 @@ def _register() -> None:
         return (
             x.new_empty((rows, cols), dtype=fp8_dtype),
             x.new_empty(_native.scale_shape(granularity, rows, cols), dtype=torch.float32),
+        )
+
+    @torch.library.custom_op(f"{lib}::quantize_transposed", mutates_args=())
+    def quantize_transposed(
+        x: torch.Tensor, fp8_dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Block128 quantize that also writes the values transposed (zero-padded rows).
+        return _quantize_transposed_impl(*_dense(x, fp8_dtype))
+
+    @quantize_transposed.register_fake
+    def _(x, fp8_dtype):
+        rows, cols = x.shape
+        return (
+            x.new_empty((rows, cols), dtype=fp8_dtype),
+            x.new_empty(_native.scale_shape("block128", rows, cols), dtype=torch.float32),
+            x.new_empty((cols, _native.quantize_transposed_rows(rows)), dtype=fp8_dtype),
         )
 
     @torch.library.custom_op(f"{lib}::dequantize", mutates_args=())

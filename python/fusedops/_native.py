@@ -126,6 +126,8 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
             ctypes.POINTER(ctypes.c_int64),
             ctypes.POINTER(ctypes.c_int),
         ]
+        capi.fusedopsQuantizeTransposedRows.restype = ctypes.c_int64
+        capi.fusedopsQuantizeTransposedRows.argtypes = [ctypes.c_int64]
         # fusedopsJitCompile and fusedopsJitLower take the same compile arguments
         # (source, size, chip, format, optLevel, toolkit, tuningCache), then their outputs.
         compile_args = [c_char_p, c_size_t, c_char_p, c_char_p, ctypes.c_uint, c_char_p, c_char_p]
@@ -365,6 +367,16 @@ def scale_shape(granularity: str, rows: int, cols: int) -> tuple[int, ...]:
             "granularity is 'tensor', 'row' or 'block128' and the sizes are not negative"
         )
     return tuple(shape[: rank.value])
+
+
+def quantize_transposed_rows(rows: int) -> int:
+    """M' of the transposed values ``[K, M']`` that block128 quantization also writes for
+    ``rows`` rows (rounded up to a multiple of 16: a 16-byte row stride for the FP8 GEMM):
+    the dialect's rule (``fusedopsQuantizeTransposedRows``)."""
+    padded = _load()[1].fusedopsQuantizeTransposedRows(int(rows))
+    if padded < 0:
+        raise ArgumentError(f"no transposed values of {rows} rows: rows are not negative")
+    return padded
 
 
 def _take_string(capi: ctypes.CDLL, out: ctypes.c_void_p) -> str:

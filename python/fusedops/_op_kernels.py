@@ -318,6 +318,37 @@ def _quantize_impl(
     return q, s
 
 
+def _quantize_transposed_impl(
+    x: torch.Tensor, fp8_dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Block128 quantization of ``x`` ``[M, K]`` that also writes the values transposed,
+    ``[K, M']`` (M' from :func:`_native.quantize_transposed_rows`, zeros past M), in one read
+    of ``x``: returns ``q``, the scales, ``qt``."""
+    rows, cols = x.shape
+    kernel = _kernel(
+        "quantize_transposed",
+        (rows, cols, x.dtype, fp8_dtype),
+        lambda hint: _codegen.quantize_source(
+            None if hint else rows,
+            cols,
+            _mlir(x.dtype),
+            _mlir(fp8_dtype),
+            granularity="block128",
+            rows_hint=hint,
+            transposed=True,
+        ),
+        [x],
+        [
+            ((rows, cols), fp8_dtype),
+            (_native.scale_shape("block128", rows, cols), torch.float32),
+            ((cols, _native.quantize_transposed_rows(rows)), fp8_dtype),
+        ],
+        rows=rows,
+    )
+    q, s, qt = kernel([x])
+    return q, s, qt
+
+
 def _dequantize_kernel(
     q: torch.Tensor, scale: torch.Tensor, granularity: str, out_dtype: torch.dtype
 ) -> _Kernel:

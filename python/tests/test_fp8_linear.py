@@ -155,3 +155,24 @@ def test_training_linear_learns_on_fp8_gemms(backward: str) -> None:
     assert isinstance(served, fusedops.FP8Linear)
     with torch.no_grad():
         assert float((served(x).float() - m(x).float()).norm() / m(x).float().norm()) < 2e-2
+
+
+@needs_gpu
+@pytest.mark.parametrize("fmt", [torch.float8_e4m3fn, torch.float8_e5m2], ids=["e4m3", "e5m2"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("m, k", [(1, 256), (3, 200), (257, 136), (300, 384)])
+def test_quantize_transposed_writes_the_transpose_of_block128_quantize(fmt, dtype, m, k) -> None:
+    # quantize_transposed: the block128 kernel's values and scales, and its third output is
+    # exactly their transpose, [K, M'] with M' = M rounded up to 16, zeros past M.
+    from fusedops import _native, torch_ops  # noqa: F401  (registers the ops)
+
+    x = (torch.randn(m, k, device="cuda") * 3).to(dtype)
+    q, s, qt = torch.ops.fusedops.quantize_transposed(x, fmt)
+    want_q, want_s = torch.ops.fusedops.quantize(x, fmt, "block128")
+    assert torch.equal(q.view(torch.uint8), want_q.view(torch.uint8))
+    assert torch.equal(s, want_s)
+    padded = _native.quantize_transposed_rows(m)
+    assert padded % 16 == 0 and m <= padded < m + 16
+    assert qt.shape == (k, padded) and qt.dtype == fmt
+    assert torch.equal(qt[:, :m].view(torch.uint8), q.view(torch.uint8).T)
+    assert not qt[:, m:].view(torch.uint8).any()

@@ -71,6 +71,9 @@ SOURCES = {
         32, 256, 256, "f8E4M3FN", "f8E4M3FN", "bf16", granularity="row", fast_accum=True
     ),
     "quantize_block": cg.quantize_source(256, 384, "bf16", "f8E4M3FN", granularity="block128"),
+    "quantize_transposed": cg.quantize_source(
+        None, 200, "f16", "f8E5M2", granularity="block128", rows_hint=300, transposed=True
+    ),
     "dequantize_tensor": cg.dequantize_source(16, 64, "f8E5M2", "f32", granularity="tensor"),
 }
 
@@ -256,6 +259,13 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
     source, args = SOURCES["rmsnorm_rope_grad"]
     assert args == ["x", "w", "cos", "sin", "positions", "grad", "dx", "dw_partials"]
     assert "fusedops.rmsnorm_rope_grad" in source and "memref<48x128xf32>" in source
+    source, args = SOURCES["quantize_transposed"]
+    assert args == ["x", "q", "s", "qt"]  # qᵀ: [cols, rows rounded up to 16]
+    assert "memref<?x200xf8E5M2>" in source and "memref<200x?xf8E5M2>" in source
+    assert _native.quantize_transposed_rows(300) == 304
+    assert _native.quantize_transposed_rows(0) == 0
+    with pytest.raises(ArgumentError, match="rows are not negative"):
+        _native.quantize_transposed_rows(-1)
     source, args = SOURCES["gated_act_grad"]
     assert args == ["gate", "up", "grad", "grad_gate", "grad_up"]
     assert source.split("attributes")[0].count("memref<?x3x200xbf16>") == 5

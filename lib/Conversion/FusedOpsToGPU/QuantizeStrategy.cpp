@@ -84,6 +84,13 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 constexpr int64_t kDefaultVectorsPerThread = 4;
 /// Side of a block128 scale block.
 constexpr int64_t kScaleBlock = 128;
+/// Bytes between the rows of the transposed tile in shared memory: 128 and
+/// 4 of padding, so that the rows start in different banks (a thread's
+/// bytes go down a column of it: 4-way bank conflicts instead of 16-way)
+/// while 4-byte reads along a row stay aligned.
+constexpr int64_t kTransposeStride = kScaleBlock + 4;
+/// Bytes of the transposed output each thread copies at once.
+constexpr int64_t kTransposePiece = 16;
 
 /// Which kernels an op lowers to (see the file comment).
 enum class KernelKind { Elementwise, RowAbsMax, BlockAbsMax, TensorAbsMax };
@@ -109,6 +116,9 @@ struct QuantPlan {
   int64_t vectorsPerThread = 1;
   /// Row kernel: threads that share one row.
   int64_t threadsPerRow = 1;
+  /// Dynamic block128 quantize that also writes the values transposed (the
+  /// op's third init).
+  bool transposed = false;
   /// Convert with the chip's FP8 conversion instructions (see
   /// `encodeWithCvt`, `decodeWithCvt`) rather than `convertF32ToFp8` and
   /// `convertFp8ToF32`.
@@ -154,6 +164,7 @@ QuantPlan makeBasePlan(Operation *op) {
         break;
       case ScaleGranularity::block128:
         plan.kind = KernelKind::BlockAbsMax;
+        plan.transposed = static_cast<bool>(quantizeOp.getTransposedInit());
         break;
       }
     }
@@ -377,6 +388,8 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   case KernelKind::TensorAbsMax:
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
     r.sharedBytesPerBlock = plan.warps() > 1 ? 4 * plan.warps() : 0;
+    if (plan.transposed)
+      r.sharedBytesPerBlock += kScaleBlock * kTransposeStride;
     break;
   case KernelKind::Elementwise:
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
@@ -398,7 +411,7 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
     break;
   }
   double elements = double(rows) * cols;
-  r.dramBytes = elements * (in + out);
+  r.dramBytes = elements * (in + (plan.transposed ? 2 : 1) * out);
   r.l2Bytes = r.dramBytes;
   if (plan.kind == KernelKind::TensorAbsMax) {
     // The second pass re-reads x (from L2 when it fits) and launches twice
@@ -471,7 +484,9 @@ public:
   /// Dynamic row quantize. Arguments: x, q, scale [M].
   void buildRowAbsMax(gpu::GPUFuncOp kernel);
 
-  /// Dynamic block128 quantize. Arguments: x, q, scale [⌈M/128⌉, ⌈K/128⌉].
+  /// Dynamic block128 quantize. Arguments: x, q, scale [⌈M/128⌉, ⌈K/128⌉],
+  /// and with `plan.transposed` qᵀ [K, M'] (workgroup buffer: the tile's
+  /// transpose).
   void buildBlockAbsMax(gpu::GPUFuncOp kernel);
 
   /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0.
@@ -505,9 +520,23 @@ private:
   /// The f32 values of FP8 codes `q` by cvt.rn.f16x2 (sm_90), NaN signs
   /// not kept.
   Value decodeWithCvt(Value q);
+  /// The FP8 vector of `x` (a loaded vector).
+  Value quantizeVector(Value x, const Divisor &divisor);
   /// Quantizes `x` (a loaded vector) and stores it at `chunk`.
   void storeQuantized(Value x, const Divisor &divisor, Value q,
-                      const Chunk &chunk);
+                      const Chunk &chunk) {
+    storeFp8(quantizeVector(x, divisor), q, chunk);
+  }
+  void storeFp8(Value fp8, Value q, const Chunk &chunk) {
+    vector::StoreOp::create(b, fp8, q, ValueRange{chunk.row, chunk.col},
+                            /*nontemporal=*/false,
+                            llvm::MaybeAlign(getAlignment(plan.fp8Type)));
+  }
+  /// buildBlockAbsMax's transposed output: the block's FP8 vectors `fp8`
+  /// (of `chunks`) through shared memory into qᵀ, zeros for rows past M.
+  void storeTransposed(gpu::GPUFuncOp kernel, ArrayRef<Chunk> chunks,
+                       ArrayRef<Value> fp8, Value rows, Value rowBase,
+                       Value colBase, Value tid);
   /// Dequantizes `q` (a loaded vector) with `scale` and stores it.
   void storeDequantized(Value q, Value scale, Value out, const Chunk &chunk);
 
@@ -761,8 +790,7 @@ Value QuantKernelBuilder::decodeWithCvt(Value q) {
   return castFloat(b, halves, f32);
 }
 
-void QuantKernelBuilder::storeQuantized(Value x, const Divisor &divisor,
-                                        Value q, const Chunk &chunk) {
+Value QuantKernelBuilder::quantizeVector(Value x, const Divisor &divisor) {
   Value wide = extendToF32(x);
   Value quotient = divide(wide, divisor);
   // The GPU's arithmetic returns NaN without its sign, and so does its f16
@@ -781,14 +809,11 @@ void QuantKernelBuilder::storeQuantized(Value x, const Divisor &divisor,
             b, DenseElementsAttr::get(i32Vec, APInt(32, 16))));
     signSource = arith::BitcastOp::create(b, getVectorType(f32), bits);
   }
-  Value fp8 = plan.hardwareConvert
-                  ? encodeWithCvt(quotient, signSource)
-                  : convertF32ToFp8(
-                        b, math::CopySignOp::create(b, quotient, signSource),
-                        plan.fp8Type);
-  vector::StoreOp::create(b, fp8, q, ValueRange{chunk.row, chunk.col},
-                          /*nontemporal=*/false,
-                          llvm::MaybeAlign(getAlignment(plan.fp8Type)));
+  return plan.hardwareConvert
+             ? encodeWithCvt(quotient, signSource)
+             : convertF32ToFp8(
+                   b, math::CopySignOp::create(b, quotient, signSource),
+                   plan.fp8Type);
 }
 
 void QuantKernelBuilder::storeDequantized(Value q, Value scale, Value out,
@@ -968,8 +993,9 @@ void QuantKernelBuilder::buildBlockAbsMax(gpu::GPUFuncOp kernel) {
       getTileChunks(rows, arith::MulIOp::create(b, rowBlock, c128),
                     arith::MulIOp::create(b, colBlock, c128), tid);
   SmallVector<Value> values = loadChunks(x, chunks);
-  Value amax = blockAllReduceMax(b, threadAbsMax(values), plan.warps(),
-                                 kernel.getWorkgroupAttributions()[0]);
+  Value amax = blockAllReduceMax(
+      b, threadAbsMax(values), plan.warps(),
+      plan.warps() > 1 ? Value(kernel.getWorkgroupAttributions()[0]) : Value());
   Value blockScale = scaleOf(amax);
   Divisor divisor = makeDivisor(blockScale, /*computed=*/true);
   ifThen(b,
@@ -978,8 +1004,93 @@ void QuantKernelBuilder::buildBlockAbsMax(gpu::GPUFuncOp kernel) {
            memref::StoreOp::create(b, blockScale, scale,
                                    ValueRange{rowBlock, colBlock});
          });
-  for (auto [chunk, value] : llvm::zip_equal(chunks, values))
-    ifThen(b, chunk.valid, [&] { storeQuantized(value, divisor, q, chunk); });
+  if (!plan.transposed) {
+    for (auto [chunk, value] : llvm::zip_equal(chunks, values))
+      ifThen(b, chunk.valid, [&] { storeQuantized(value, divisor, q, chunk); });
+    return;
+  }
+  SmallVector<Value> fp8;
+  for (auto [chunk, value] : llvm::zip_equal(chunks, values)) {
+    fp8.push_back(quantizeVector(value, divisor));
+    ifThen(b, chunk.valid, [&] { storeFp8(fp8.back(), q, chunk); });
+  }
+  storeTransposed(kernel, chunks, fp8, rows,
+                  arith::MulIOp::create(b, rowBlock, c128),
+                  arith::MulIOp::create(b, colBlock, c128), tid);
+}
+
+void QuantKernelBuilder::storeTransposed(gpu::GPUFuncOp kernel,
+                                         ArrayRef<Chunk> chunks,
+                                         ArrayRef<Value> fp8, Value rows,
+                                         Value rowBase, Value colBase,
+                                         Value tid) {
+  // 1. Each vector's bytes down column (row - rowBase) of the tile's
+  //    transpose T [128][kTransposeStride] (T[c][r] = q[r][c]), zeros for
+  //    rows past M (they pad qᵀ's rows to M').
+  Value qT = kernel.getArgument(3);
+  Value tile = kernel.getWorkgroupAttributions().back();
+  Type i8 = b.getI8Type();
+  auto bytesType = VectorType::get({plan.vectorWidth}, i8);
+  Value zeros = arith::ConstantOp::create(b, b.getZeroAttr(bytesType));
+  Value stride = cIndex(b, kTransposeStride);
+  // Only where threads take more vectors than the tile has can a chunk lie
+  // past the tile (see getTileChunks).
+  bool pastTile = plan.numThreads * plan.vectorsPerThread > plan.vectorsPerTile;
+  for (auto [chunk, value] : llvm::zip_equal(chunks, fp8)) {
+    Value localRow = arith::SubIOp::create(b, chunk.row, rowBase);
+    Value localCol = arith::SubIOp::create(b, chunk.col, colBase);
+    Value bytes = arith::SelectOp::create(
+        b, cmpULT(b, chunk.row, rows),
+        arith::BitcastOp::create(b, bytesType, value), zeros);
+    auto scatter = [&] {
+      for (int64_t i = 0; i < plan.vectorWidth; ++i) {
+        Value column = arith::AddIOp::create(b, localCol, cIndex(b, i));
+        Value at = arith::AddIOp::create(
+            b, arith::MulIOp::create(b, column, stride), localRow);
+        memref::StoreOp::create(b, vector::ExtractOp::create(b, bytes, i), tile,
+                                ValueRange{at});
+      }
+    };
+    if (pastTile)
+      ifThen(b, cmpULT(b, localRow, cIndex(b, kScaleBlock)), scatter);
+    else
+      scatter();
+  }
+  gpu::BarrierOp::create(b);
+  // 2. Rows of T to qᵀ in pieces of kTransposePiece bytes: a thread block
+  //    writes rows colBase… of qᵀ, columns rowBase…, up to K and M' (a
+  //    multiple of the piece).
+  const int64_t piecesPerRow = kScaleBlock / kTransposePiece;
+  const int64_t pieces = kScaleBlock * piecesPerRow;
+  Value cols = cIndex(b, plan.cols);
+  Value transposedRows = memref::DimOp::create(b, qT, 1);
+  auto pieceType = VectorType::get({kTransposePiece}, i8);
+  auto fp8PieceType = VectorType::get({kTransposePiece}, plan.fp8Type);
+  for (int64_t first = 0; first < pieces; first += plan.numThreads) {
+    Value piece = arith::AddIOp::create(b, tid, cIndex(b, first));
+    Value c = arith::DivUIOp::create(b, piece, cIndex(b, piecesPerRow));
+    Value r = arith::MulIOp::create(
+        b, arith::RemUIOp::create(b, piece, cIndex(b, piecesPerRow)),
+        cIndex(b, kTransposePiece));
+    Value outRow = arith::AddIOp::create(b, colBase, c);
+    Value outCol = arith::AddIOp::create(b, rowBase, r);
+    Value inside = arith::AndIOp::create(b, cmpULT(b, outRow, cols),
+                                         cmpULT(b, outCol, transposedRows));
+    if (first + plan.numThreads > pieces)
+      inside =
+          arith::AndIOp::create(b, inside, cmpULT(b, piece, cIndex(b, pieces)));
+    ifThen(b, inside, [&] {
+      Value at =
+          arith::AddIOp::create(b, arith::MulIOp::create(b, c, stride), r);
+      Value bytes =
+          vector::LoadOp::create(b, pieceType, tile, ValueRange{at},
+                                 /*nontemporal=*/false, llvm::MaybeAlign(4));
+      vector::StoreOp::create(
+          b, arith::BitcastOp::create(b, fp8PieceType, bytes), qT,
+          ValueRange{outRow, outCol}, /*nontemporal=*/false,
+          llvm::MaybeAlign(kTransposePiece));
+    });
+  }
 }
 
 void QuantKernelBuilder::buildTensorScaleInit(gpu::GPUFuncOp kernel) {
@@ -1123,14 +1234,24 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
     break;
   }
   case KernelKind::BlockAbsMax: {
-    gpu::GPUFuncOp kernel = makeKernel(
-        b, module, "quantize_block128_dynamic", {input, output, scale},
-        plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
-        [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
-          builder.buildBlockAbsMax(k);
-        });
-    launch(b, kernel, rowTiles, colTiles, plan.numThreads,
-           {input, output, scale});
+    SmallVector<Value> args = {input, output, scale};
+    SmallVector<Type> buffers;
+    if (plan.warps() > 1)
+      buffers = warpBuffer;
+    if (plan.transposed) {
+      args.push_back(cast<QuantizeOp>(op).getTransposedInit());
+      buffers.push_back(getWorkgroupBufferType({kScaleBlock * kTransposeStride},
+                                               b.getI8Type()));
+    }
+    gpu::GPUFuncOp kernel =
+        makeKernel(b, module,
+                   plan.transposed ? "quantize_block128_transposed"
+                                   : "quantize_block128_dynamic",
+                   args, plan.numThreads, buffers,
+                   [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+                     builder.buildBlockAbsMax(k);
+                   });
+    launch(b, kernel, rowTiles, colTiles, plan.numThreads, args);
     break;
   }
   case KernelKind::TensorAbsMax: {

@@ -211,3 +211,29 @@ func.func @dequantize_tensor(%q: memref<?x100xf8E4M3FN>, %s: memref<f32>, %o: me
       granularity = tensor
   return
 }
+
+// -----
+
+// Dynamic block128 with the values also transposed (a third init, [K, M']
+// with M' = M rounded up to 16): each vector's 8 FP8 codes are written down a
+// column of the block's transpose in shared memory (128 rows of 132 bytes),
+// zeros for rows past M; after a barrier each thread copies 16-byte pieces
+// of its rows to qᵀ, inside K and M'.
+// CHECK-LABEL: func.func @block128_transposed
+// CHECK: gpu.launch_func @fusedops_kernels::@quantize_block128_transposed blocks in (%{{.*}}, %c2, %c1{{.*}}) threads in (%c256,
+// CHECK-SAME: args(%{{.*}} : memref<?x200xbf16>, %{{.*}} : memref<?x200xf8E4M3FN>, %{{.*}} : memref<?x2xf32>, %{{.*}} : memref<200x?xf8E4M3FN>)
+// CHECK: gpu.func @quantize_block128_transposed(%[[X:.*]]: memref<?x200xbf16>, %[[Q:.*]]: memref<?x200xf8E4M3FN>, %{{.*}}: memref<?x2xf32>, %[[QT:.*]]: memref<200x?xf8E4M3FN>) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %[[T:.*]] : memref<16896xi8, #gpu.address_space<workgroup>>)
+// CHECK: vector.store %{{.*}}, %[[Q]]
+// CHECK: %[[BYTES:.*]] = arith.bitcast %{{.*}} : vector<8xf8E4M3FN> to vector<8xi8>
+// CHECK: %[[KEPT:.*]] = arith.select %{{.*}}, %[[BYTES]], %{{.*}} : vector<8xi8>
+// CHECK: %[[B0:.*]] = vector.extract %[[KEPT]][0] : i8 from vector<8xi8>
+// CHECK: memref.store %[[B0]], %[[T]][%{{.*}}] : memref<16896xi8, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// CHECK: %[[MP:.*]] = memref.dim %[[QT]], %c1
+// CHECK: %[[PIECE:.*]] = vector.load %[[T]][%{{.*}}] {alignment = 4 : i64} : memref<16896xi8, #gpu.address_space<workgroup>>, vector<16xi8>
+// CHECK: %[[CODES:.*]] = arith.bitcast %[[PIECE]] : vector<16xi8> to vector<16xf8E4M3FN>
+// CHECK: vector.store %[[CODES]], %[[QT]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<200x?xf8E4M3FN>, vector<16xf8E4M3FN>
+func.func @block128_transposed(%x: memref<?x200xbf16>, %q: memref<?x200xf8E4M3FN>, %s: memref<?x2xf32>, %qt: memref<200x?xf8E4M3FN>) {
+  fusedops.quantize ins(%x : memref<?x200xbf16>) outs(%q, %s, %qt : memref<?x200xf8E4M3FN>, memref<?x2xf32>, memref<200x?xf8E4M3FN>) granularity = block128 {tile = #fusedops.tile<block = [128, 128], warps = 8>}
+  return
+}

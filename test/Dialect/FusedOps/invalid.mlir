@@ -581,7 +581,7 @@ func.func @gemm_granularity(%a: tensor<200x512xf8E4M3FN>, %b: tensor<300x512xf8E
 // -----
 
 func.func @quant_dynamic_inits(%x: tensor<300x256xbf16>, %o0: tensor<300x256xf8E4M3FN>) {
-  // expected-error @+1 {{expects 2 'outs' operands (dynamic: the values and the computed scales), got 1}}
+  // expected-error @+1 {{expects 2 'outs' operands (dynamic: the values and the computed scales, and with block128 scales optionally the values transposed), got 1}}
   %r = fusedops.quantize ins(%x : tensor<300x256xbf16>) outs(%o0 : tensor<300x256xf8E4M3FN>) granularity = row -> tensor<300x256xf8E4M3FN>
   return
 }
@@ -615,6 +615,30 @@ func.func @quant_input_elem(%x: tensor<300x256xf8E5M2>, %o0: tensor<300x256xf8E4
 func.func @quant_outs_shape(%x: tensor<300x256xbf16>, %o0: tensor<256x300xf8E4M3FN>, %o1: tensor<300xf32>) {
   // expected-error @+1 {{expects 'outs' to have shape [300, 256] (the shape of 'input'), got 'tensor<256x300xf8E4M3FN>'}}
   %r:2 = fusedops.quantize ins(%x : tensor<300x256xbf16>) outs(%o0, %o1 : tensor<256x300xf8E4M3FN>, tensor<300xf32>) granularity = row -> tensor<256x300xf8E4M3FN>, tensor<300xf32>
+  return
+}
+
+// -----
+
+func.func @quantize_transposed_row_scales(%x: tensor<300x256xbf16>, %o0: tensor<300x256xf8E4M3FN>, %o1: tensor<300xf32>, %o2: tensor<256x304xf8E4M3FN>) {
+  // expected-error @+1 {{writes the values transposed (a third 'outs') only with block128 scales, whose blocks are the same for the transpose; got row scales}}
+  %r:3 = fusedops.quantize ins(%x : tensor<300x256xbf16>) outs(%o0, %o1, %o2 : tensor<300x256xf8E4M3FN>, tensor<300xf32>, tensor<256x304xf8E4M3FN>) granularity = row -> tensor<300x256xf8E4M3FN>, tensor<300xf32>, tensor<256x304xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @quantize_transposed_unpadded(%x: tensor<300x256xbf16>, %o0: tensor<300x256xf8E4M3FN>, %o1: tensor<3x2xf32>, %o2: tensor<256x300xf8E4M3FN>) {
+  // expected-error @+1 {{expects 'outs' to have shape [256, 304] ([K, M'] with M' the rows of 'input' rounded up to a multiple of 16), got 'tensor<256x300xf8E4M3FN>'}}
+  %r:3 = fusedops.quantize ins(%x : tensor<300x256xbf16>) outs(%o0, %o1, %o2 : tensor<300x256xf8E4M3FN>, tensor<3x2xf32>, tensor<256x300xf8E4M3FN>) granularity = block128 -> tensor<300x256xf8E4M3FN>, tensor<3x2xf32>, tensor<256x300xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @quantize_transposed_other_format(%x: tensor<300x256xbf16>, %o0: tensor<300x256xf8E4M3FN>, %o1: tensor<3x2xf32>, %o2: tensor<256x304xf8E5M2>) {
+  // expected-error @+1 {{expects the transposed values of the same FP8 type as the values, got 'tensor<256x304xf8E5M2>' and 'tensor<300x256xf8E4M3FN>'}}
+  %r:3 = fusedops.quantize ins(%x : tensor<300x256xbf16>) outs(%o0, %o1, %o2 : tensor<300x256xf8E4M3FN>, tensor<3x2xf32>, tensor<256x304xf8E5M2>) granularity = block128 -> tensor<300x256xf8E4M3FN>, tensor<3x2xf32>, tensor<256x304xf8E5M2>
   return
 }
 

@@ -175,3 +175,10 @@ func.func @rows_hint(%x: memref<?x128xf16>, %q: memref<?x128xf8E4M3FN>, %s: memr
   fusedops.quantize ins(%x : memref<?x128xf16>) outs(%q, %s : memref<?x128xf8E4M3FN>, memref<?xf32>) granularity = row {fusedops.rows_hint = 256 : i64}
   return
 }
+
+// CHECK-LABEL: func @quantize_transposed
+// CHECK: fusedops.quantize ins(%{{.*}} : memref<?x256xbf16>) outs(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x256xf8E5M2>, memref<?x2xf32>, memref<256x?xf8E5M2>) granularity = block128
+func.func @quantize_transposed(%x: memref<?x256xbf16>, %q: memref<?x256xf8E5M2>, %s: memref<?x2xf32>, %qt: memref<256x?xf8E5M2>) {
+  fusedops.quantize ins(%x : memref<?x256xbf16>) outs(%q, %s, %qt : memref<?x256xf8E5M2>, memref<?x2xf32>, memref<256x?xf8E5M2>) granularity = block128
+  return
+}

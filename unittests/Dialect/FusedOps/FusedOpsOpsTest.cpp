@@ -204,7 +204,8 @@ TEST_F(FusedOpsOpsTest, QuantizeDynamicAndStatic) {
       ValueRange{tensor({kDyn, 256}, e4m3())}, ScaleGranularity::row);
   EXPECT_NE(verifyMessages(missingScaleInit)
                 .find("expects 2 'outs' operands (dynamic: the values and "
-                      "the computed scales), got 1"),
+                      "the computed scales, and with block128 scales "
+                      "optionally the values transposed), got 1"),
             std::string::npos);
 }
 

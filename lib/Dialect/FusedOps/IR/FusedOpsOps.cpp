@@ -641,9 +641,12 @@ LogicalResult Fp8GemmOp::verify() {
 unsigned QuantizeOp::getTileBlockRank() { return 2; }
 
 LogicalResult QuantizeOp::verify() {
+  bool transposed = isDynamic() && getInits().size() == 3;
   if (failed(verifyDestinationStyle(
-          *this, isDynamic() ? 2 : 1,
-          isDynamic() ? "dynamic: the values and the computed scales"
+          *this, isDynamic() ? (transposed ? 3 : 2) : 1,
+          isDynamic() ? "dynamic: the values and the computed scales, and "
+                        "with block128 scales optionally the values "
+                        "transposed"
                       : "static, with a 'scale' operand: the values")))
     return failure();
   OperandChecker check(*this);
@@ -658,8 +661,29 @@ LogicalResult QuantizeOp::verify() {
                            kFp8Types)))
     return failure();
   Value scale = isDynamic() ? getInits()[1] : getScale();
-  return verifyScale(check, isDynamic() ? "outs" : "scale", scale,
-                     getGranularity(), m, k, "input");
+  if (failed(verifyScale(check, isDynamic() ? "outs" : "scale", scale,
+                         getGranularity(), m, k, "input")))
+    return failure();
+  Value transposedValues = getTransposedInit();
+  if (!transposedValues)
+    return success();
+  if (getGranularity() != ScaleGranularity::block128)
+    return emitOpError()
+           << "writes the values transposed (a third 'outs') only with "
+              "block128 scales, whose blocks are the same for the transpose; "
+              "got "
+           << stringifyScaleGranularity(getGranularity()) << " scales";
+  if (failed(check.shape("outs", transposedValues, {k, getTransposedRows(m)},
+                         "[K, M'] with M' the rows of 'input' rounded up to "
+                         "a multiple of 16")))
+    return failure();
+  if (getElementTypeOrSelf(transposedValues.getType()) !=
+      getElementTypeOrSelf(values.getType()))
+    return emitOpError() << "expects the transposed values of the same FP8 "
+                            "type as the values, got "
+                         << transposedValues.getType() << " and "
+                         << values.getType();
+  return success();
 }
 
 LogicalResult QuantizeOp::fold(FoldAdaptor,

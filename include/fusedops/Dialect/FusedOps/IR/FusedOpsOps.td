@@ -574,6 +574,12 @@ def FusedOps_QuantizeOp : FusedOps_ComputeOp<"quantize",
     *Static* (a `scale` operand; one init): `q = saturate(round(x / scale))`
     with the given positive, finite scales.
 
+    *Transposed* (dynamic `block128` only; a third init `[K, M']`, `M'` the
+    rows rounded up to a multiple of 16): also writes `qᵀ`, zero past row
+    `M`: the K-major operand of a GEMM that reduces over M (a weight
+    gradient's `xᵀ`), with the scales transposed: a 128×128 block's scale is
+    the same for the values and their transpose. One read of `x` gives both.
+
     Rounding is to nearest, ties to even. Saturation clamps finite values
     and ±inf to ±fp8_max; NaN stays NaN.
 
@@ -622,6 +628,15 @@ def FusedOps_QuantizeOp : FusedOps_ComputeOp<"quantize",
   let extraClassDeclaration = commonExtraClassDeclaration # [{
     /// True when the op computes its scales (no `scale` operand).
     bool isDynamic() { return !getScale(); }
+    /// The init of the transposed values, or null.
+    Value getTransposedInit() {
+      return isDynamic() && getInits().size() == 3 ? getInits()[2] : Value();
+    }
+    /// M' of the transposed values `[K, M']`: `rows` rounded up to a
+    /// multiple of 16 (a 16-byte row stride for FP8), dynamic stays dynamic.
+    static int64_t getTransposedRows(int64_t rows) {
+      return ShapedType::isDynamic(rows) ? rows : llvm::alignTo(rows, 16);
+    }
   }];
 }
 
