@@ -697,9 +697,16 @@ def test_fp8_gemm_train_op_has_an_autograd_formula(backward: str) -> None:
 
 
 @needs_gpu
+#: Relative error bounds of the backward's gradients against float64 (the straight-through
+#: estimator): bf16 GEMMs ("dense"), or FP8 ones with the gradient in e5m2 (the default: its
+#: 2 mantissa bits dominate; see test_fp8_linear.GRAD_BOUNDS).
+FP8_BACKWARD_BOUNDS = {"dense": 1e-2, "e5m2": 0.12}
+
+
 def test_fp8_linear_trains_its_input_and_bias(gen) -> None:
     # FP8Linear called with gradients on (its bias is a Parameter): the FP8 weight takes no
-    # gradient; the input's is dOut · dequantized W, the bias's the sum of dOut.
+    # gradient; the input's is dOut · dequantized W (FP8 GEMMs, the default backward), the
+    # bias's the sum of dOut.
     lin = torch.nn.Linear(208, 136).cuda().bfloat16()
     m = fusedops.FP8Linear.from_linear(lin)
     x = rand((2, 3, 208), torch.bfloat16, gen).requires_grad_()
@@ -709,21 +716,22 @@ def test_fp8_linear_trains_its_input_and_bias(gen) -> None:
     out.backward(dout)
     w = fusedops.dequantize_fp8(m.weight_fp8, m.weight_scale, granularity="row").double()
     want_x = dout.double() @ w
-    assert float((x.grad.double() - want_x).norm() / want_x.norm()) < 1e-2
+    assert float((x.grad.double() - want_x).norm() / want_x.norm()) < FP8_BACKWARD_BOUNDS["e5m2"]
     want_bias = dout.double().sum((0, 1))
     assert float((m.bias.grad.double() - want_bias).norm() / want_bias.norm()) < 1e-2
 
 
 @needs_gpu
+@pytest.mark.parametrize("backward", ["e5m2", "dense"])
 @pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
-def test_training_through_fp8_gemm(gen, granularity) -> None:
+def test_training_through_fp8_gemm(gen, granularity, backward) -> None:
     # Forward on the FP8 kernels (dynamic quantization), backward straight through it:
     # gradients against float64 autograd of a @ b.T + bias, M, N and K off every tile (K a
     # multiple of 16, as the FP8 kernels need).
     a = rand((3, 208), torch.bfloat16, gen).requires_grad_()
     b = rand((136, 208), torch.bfloat16, gen, 0.1).requires_grad_()
     bias = rand((136,), torch.float32, gen).requires_grad_()
-    out = fusedops.fp8_gemm(a, b, granularity=granularity, bias=bias)
+    out = fusedops.fp8_gemm(a, b, granularity=granularity, bias=bias, backward=backward)
     ref = a.double() @ b.double().T + bias.double()
     assert float((out.double() - ref).norm() / ref.norm()) < 5e-2  # e4m3 quantization
     dout = rand(out.shape, torch.bfloat16, gen)
@@ -732,7 +740,8 @@ def test_training_through_fp8_gemm(gen, granularity) -> None:
     (a64 @ b64.T + bias64).backward(dout.double())
     for t, want in ((a, a64), (b, b64), (bias, bias64)):
         assert t.grad.dtype == t.dtype
-        assert float((t.grad.double() - want.grad).norm() / want.grad.norm()) < 1e-2
+        bound = 1e-2 if t is bias else FP8_BACKWARD_BOUNDS[backward]
+        assert float((t.grad.double() - want.grad).norm() / want.grad.norm()) < bound
 
 
 @needs_gpu
