@@ -696,13 +696,13 @@ def test_fp8_gemm_train_op_has_an_autograd_formula(backward: str) -> None:
         assert a.grad.shape == a.shape and a.grad.dtype == torch.bfloat16
 
 
-@needs_gpu
 #: Relative error bounds of the backward's gradients against float64 (the straight-through
 #: estimator): bf16 GEMMs ("dense"), or FP8 ones with the gradient in e5m2 (the default: its
 #: 2 mantissa bits dominate; see test_fp8_linear.GRAD_BOUNDS).
 FP8_BACKWARD_BOUNDS = {"dense": 1e-2, "e5m2": 0.12}
 
 
+@needs_gpu
 def test_fp8_linear_trains_its_input_and_bias(gen) -> None:
     # FP8Linear called with gradients on (its bias is a Parameter): the FP8 weight takes no
     # gradient; the input's is dOut · dequantized W (FP8 GEMMs, the default backward), the
