@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from . import _native
+from ._torch_checks import _FP8_BY_NAME
 
 _TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": torch.nn.functional.silu,
@@ -152,8 +153,6 @@ def _fp8_gemm_torch(
 #: operands to e4m3; or ``"dense"``: GEMMs in the gradient's 16-bit dtype.
 FP8_BACKWARDS = ("e5m2", "e4m3", "dense")
 
-_FP8_FORMATS = {"e5m2": torch.float8_e5m2, "e4m3": torch.float8_e4m3fn}
-
 
 def _fp8_gemm_grads(
     a: torch.Tensor,
@@ -199,7 +198,7 @@ def _fp8_gemm_grads(
     n = grad.shape[1]
     padded = _native.quantize_transposed_rows(n)  # N', as Bᵀ's rows are padded
     grad = torch.nn.functional.pad(grad, (0, padded - n)) if padded != n else grad
-    q_grad, s_grad, qt_grad = ops.quantize_transposed(grad, _FP8_FORMATS[backward])
+    q_grad, s_grad, qt_grad = ops.quantize_transposed(grad, _FP8_BY_NAME[backward])
     da = db = None
     if needed[0]:  # dA [M, K] = dOut [M, N'] · (Bᵀ [K, N'])ᵀ
         _, s_b, qt_b = ops.quantize_transposed(b16, e4m3)
