@@ -221,7 +221,10 @@ std::string floatType(CaseRng &rng) {
 const std::vector<int64_t> kRows = {1, 2, 16, 64, 100, 128, 256, 300, 4096};
 const std::vector<int64_t> kFeatures = {64, 96, 128, 256, 384, 1024, 4096};
 
-std::string genRmsNormRope(CaseRng &rng) {
+/// rmsnorm_rope, or with `grad` its backward rmsnorm_rope_grad (the output's
+/// gradient after the tables; outs dx and the weight gradient's partial
+/// sums [P, hidden] f32).
+std::string genRmsNormRopeOp(CaseRng &rng, bool grad) {
   OpWriter w(rng);
   int64_t headDim = w.size({32, 64, 128, 256});
   int64_t heads = w.size({1, 2, 8, 32});
@@ -249,9 +252,17 @@ std::string genRmsNormRope(CaseRng &rng) {
              w.element(rng.chance(0.6) ? "f32" : element));
   std::string cos = w.arg(tableType), sin = w.arg(tableType);
   std::string outType = w.type(inDims, w.element(element));
-  std::string op = "fusedops.rmsnorm_rope ins(" + x + ", " + weight + ", " +
-                   cos + ", " + sin + " : " + w.argTypes[0] + ", " +
-                   w.argTypes[1] + ", " + tableType + ", " + tableType + ")";
+  std::string gradIn, gradType;
+  if (grad) {
+    gradType = w.type(inDims, w.element(element));
+    gradIn = ", " + w.arg(gradType);
+    gradType = ", " + gradType;
+  }
+  std::string op = std::string(grad ? "fusedops.rmsnorm_rope_grad"
+                                    : "fusedops.rmsnorm_rope") +
+                   " ins(" + x + ", " + weight + ", " + cos + ", " + sin +
+                   gradIn + " : " + w.argTypes[0] + ", " + w.argTypes[1] +
+                   ", " + tableType + ", " + tableType + gradType + ")";
   if (positions) {
     std::string posType = w.type(
         {inDims[0]}, rng.pick(w.clean ? std::vector<std::string>{"i32", "i64"}
@@ -259,9 +270,17 @@ std::string genRmsNormRope(CaseRng &rng) {
                                             "i32", "i64", "i16", "f32"}));
     op += " positions(" + w.arg(posType) + " : " + posType + ")";
   }
-  std::string out = w.arg(outType);
+  std::vector<std::string> outTypes = {outType};
+  if (grad)
+    outTypes.push_back(w.type({w.dim(w.size({1, 8, 64, 2112}), !w.clean),
+                               w.clean ? hidden : w.dim(headDim * heads)},
+                              w.element("f32")));
+  std::vector<std::string> outs;
+  for (const std::string &type : outTypes)
+    outs.push_back(w.arg(type));
   op +=
-      " outs(" + out + " : " + outType + ") head_dim = " +
+      " outs(" + join(outs, ", ") + " : " + join(outTypes, ", ") +
+      ") head_dim = " +
       (w.clean || rng.chance(0.9) ? std::to_string(headDim)
                                   : rng.pick(kEdgeInts)) +
       " eps = " +
@@ -273,7 +292,14 @@ std::string genRmsNormRope(CaseRng &rng) {
   if (fraction != 1.0 || rng.chance(0.05))
     op += " rotary_fraction = " + std::to_string(fraction);
   op += w.tile(1);
-  return w.function(op, {outType});
+  return w.function(op, outTypes);
+}
+
+std::string genRmsNormRope(CaseRng &rng) {
+  return genRmsNormRopeOp(rng, /*grad=*/false);
+}
+std::string genRmsNormRopeGrad(CaseRng &rng) {
+  return genRmsNormRopeOp(rng, /*grad=*/true);
 }
 
 std::string genRmsNorm(CaseRng &rng) {
@@ -312,7 +338,10 @@ std::string genRmsNorm(CaseRng &rng) {
   return w.function(op, outTypes);
 }
 
-std::string genGatedMlp(CaseRng &rng) {
+/// gated_mlp (one output, or three with the saved projections) or, with
+/// `grad`, gated_mlp_grad (the output's gradient after the weights; outs the
+/// projections' gradients).
+std::string genGatedMlpOp(CaseRng &rng, bool grad) {
   OpWriter w(rng);
   std::string element =
       w.element(rng.pick(std::vector<std::string>{"f16", "bf16"}));
@@ -328,15 +357,67 @@ std::string genGatedMlp(CaseRng &rng) {
   std::vector<std::string> outDims(inDims.begin(), inDims.end() - 1);
   outDims.push_back(n);
   std::string outType = w.type(outDims, w.element(element));
-  std::string x = w.arg(xType), g = w.arg(gType), u = w.arg(uType),
-              o = w.arg(outType);
+  std::string x = w.arg(xType), g = w.arg(gType), u = w.arg(uType);
+  std::string ins = x + ", " + g + ", " + u,
+              insTypes = xType + ", " + gType + ", " + uType;
+  if (grad) {
+    std::string dhType = w.type(outDims, w.element(element));
+    ins += ", " + w.arg(dhType);
+    insTypes += ", " + dhType;
+  }
+  // gated_mlp: one output, or three (the saved projections); the backward
+  // two; unclean, any of these counts for either.
+  size_t numOuts = grad ? 2 : (rng.chance(0.3) ? 3 : 1);
+  if (!w.clean && rng.chance(0.2))
+    numOuts = 1 + rng.below(3);
+  std::vector<std::string> outTypes, outs;
+  for (size_t i = 0; i < numOuts; ++i) {
+    outTypes.push_back(i == 0 ? outType : w.type(outDims, w.element(element)));
+    outs.push_back(w.arg(outTypes.back()));
+  }
   std::string op =
-      "fusedops.gated_mlp ins(" + x + ", " + g + ", " + u + " : " + xType +
-      ", " + gType + ", " + uType + ") outs(" + o + " : " + outType +
-      ") activation = " +
+      std::string(grad ? "fusedops.gated_mlp_grad" : "fusedops.gated_mlp") +
+      " ins(" + ins + " : " + insTypes + ") outs(" + join(outs, ", ") + " : " +
+      join(outTypes, ", ") + ") activation = " +
       rng.pick(std::vector<std::string>{"silu", "gelu", "gelu_tanh"}) +
       w.tile(3);
-  return w.function(op, {outType});
+  return w.function(op, outTypes);
+}
+
+std::string genGatedMlp(CaseRng &rng) {
+  return genGatedMlpOp(rng, /*grad=*/false);
+}
+std::string genGatedMlpGrad(CaseRng &rng) {
+  return genGatedMlpOp(rng, /*grad=*/true);
+}
+
+/// gated_act_grad: gate, up and the product's gradient, elementwise, of one
+/// shape.
+std::string genGatedActGrad(CaseRng &rng) {
+  OpWriter w(rng);
+  std::string element = w.element(
+      rng.pick(w.clean ? std::vector<std::string>{"f16", "bf16"}
+                       : std::vector<std::string>{"f16", "bf16", "f32"}));
+  std::vector<std::string> dims = {w.dim(w.size(kRows), true),
+                                   w.dim(w.size({1, 7, 96, 11008}))};
+  if (rng.chance(0.3))
+    dims.insert(dims.begin(), w.dim(w.size({1, 3}), true));
+  std::vector<std::string> inTypes, ins, outTypes, outs;
+  for (int i = 0; i < 3; ++i) {
+    inTypes.push_back(w.type(dims, w.element(element)));
+    ins.push_back(w.arg(inTypes.back()));
+  }
+  for (int i = 0; i < 2; ++i) {
+    outTypes.push_back(w.type(dims, w.element(element)));
+    outs.push_back(w.arg(outTypes.back()));
+  }
+  std::string op =
+      "fusedops.gated_act_grad ins(" + join(ins, ", ") + " : " +
+      join(inTypes, ", ") + ") outs(" + join(outs, ", ") + " : " +
+      join(outTypes, ", ") + ") activation = " +
+      rng.pick(std::vector<std::string>{"silu", "gelu", "gelu_tanh"}) +
+      w.tile(1);
+  return w.function(op, outTypes);
 }
 
 /// The scale shapes of `granularity` for a [rows, cols] operand.
@@ -419,8 +500,20 @@ std::string genQuantize(CaseRng &rng) {
     op += " outs(" + w.arg(qType) + " : " + qType + ")";
   } else {
     std::string q = w.arg(qType), s = w.arg(sType);
-    op += " outs(" + q + ", " + s + " : " + qType + ", " + sType + ")";
+    std::string outs = q + ", " + s, outTypes = qType + ", " + sType;
     results.push_back(sType);
+    // Block128 may also write the values transposed: [cols, rows rounded up
+    // to 16] (unclean: any granularity, unrounded rows).
+    if ((granularity == "block128" || !w.clean) && rng.chance(0.3)) {
+      std::string padded = rows;
+      if (rows != "?" && rows.size() < 12 && (w.clean || rng.chance(0.7)))
+        padded = w.dim((std::atoll(rows.c_str()) + 15) / 16 * 16);
+      std::string tType = w.type({cols, padded}, w.element(fp8Type(rng)));
+      outs += ", " + w.arg(tType);
+      outTypes += ", " + tType;
+      results.push_back(tType);
+    }
+    op += " outs(" + outs + " : " + outTypes + ")";
   }
   op += " granularity = " + granularity + w.tile(rng.chance(0.5) ? 2 : 1);
   return w.function(op, results);
@@ -690,9 +783,15 @@ FuzzCase fusedops::fuzz::makeCase(uint64_t seed, uint64_t index,
   }
   using Generator = std::string (*)(CaseRng &);
   static const std::vector<std::pair<const char *, Generator>> generators = {
-      {"rmsnorm_rope", genRmsNormRope}, {"rms_norm", genRmsNorm},
-      {"gated_mlp", genGatedMlp},       {"fp8_gemm", genFp8Gemm},
-      {"quantize", genQuantize},        {"dequantize", genDequantize}};
+      {"rmsnorm_rope", genRmsNormRope},
+      {"rmsnorm_rope_grad", genRmsNormRopeGrad},
+      {"rms_norm", genRmsNorm},
+      {"gated_mlp", genGatedMlp},
+      {"gated_mlp_grad", genGatedMlpGrad},
+      {"gated_act_grad", genGatedActGrad},
+      {"fp8_gemm", genFp8Gemm},
+      {"quantize", genQuantize},
+      {"dequantize", genDequantize}};
   const auto &[name, generate] = rng.pick(generators);
   result.origin = std::string("generated:") + name;
   result.source = generate(rng);

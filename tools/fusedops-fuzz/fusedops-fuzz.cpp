@@ -671,9 +671,10 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
   const std::vector<std::string> granularity = {"tensor", "row", "block128"};
   std::vector<std::pair<std::string, std::string>> fields;
   std::string op = rng.pick(std::vector<std::string>{
-      "rmsnorm_rope", "rms_norm", "gated_mlp", "fp8_gemm", "quantize",
-      "dequantize", "softmax"});
-  if (op == "rmsnorm_rope") {
+      "rmsnorm_rope", "rmsnorm_rope_grad", "rms_norm", "gated_mlp",
+      "gated_mlp_grad", "gated_act_grad", "fp8_gemm", "quantize", "dequantize",
+      "softmax"});
+  if (op == "rmsnorm_rope" || op == "rmsnorm_rope_grad") {
     uint64_t heads = 1 + rng.below(4), head = 16 * (1 + rng.below(8));
     fields = {{"x_shape", rng.chance(0.7)
                               ? "[" + std::to_string(1 + rng.below(9)) + ", " +
@@ -692,6 +693,14 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
            rng.pick(std::vector<std::string>{"0.5", "0.25", "0", "-1", "2"})});
     if (rng.chance(0.3))
       fields.push_back({"positions_shape", shape()});
+    if (op == "rmsnorm_rope_grad")
+      fields.push_back({"partials", rng.chance(0.8)
+                                        ? std::to_string(1 + rng.below(2112))
+                                        : size()});
+  } else if (op == "gated_act_grad") {
+    fields = {{"shape", shape()},
+              {"dtype", spelled(floats)},
+              {"activation", spelled({"silu", "gelu", "gelu_tanh"})}};
   } else if (op == "rms_norm") {
     fields = {{"x_shape", shape()},
               {"dtype", spelled(floats)},
@@ -700,11 +709,14 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
       fields.push_back({"residual", rng.chance(0.9) ? "true" : "1"});
     if (rng.chance(0.3))
       fields.push_back({"weight_offset", rng.chance(0.9) ? "1" : "\"one\""});
-  } else if (op == "gated_mlp") {
+  } else if (op == "gated_mlp" || op == "gated_mlp_grad") {
     fields = {{"x_shape", shape()},
               {"n", size()},
               {"dtype", spelled(floats)},
               {"activation", spelled({"silu", "gelu", "gelu_tanh"})}};
+    if (op == "gated_mlp" && rng.chance(0.3))
+      fields.push_back(
+          {"save_preactivations", rng.chance(0.9) ? "true" : "\"no\""});
   } else if (op == "fp8_gemm") {
     fields = {{"m", size()},
               {"n", size()},
@@ -723,6 +735,9 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
               {op == "quantize" ? "dtype" : "out_dtype", spelled(floats)},
               {"fp8", spelled(fp8)},
               {"granularity", spelled(granularity)}};
+    // The values transposed too (block128; refused with the others).
+    if (op == "quantize" && rng.chance(0.3))
+      fields.push_back({"transposed", rng.chance(0.9) ? "true" : "1"});
   }
   // Dynamic rows come as null sizes (among the odd ones above); a rows hint
   // with them, plausible or not.
