@@ -2,7 +2,8 @@
 // injected into the pipeline stage of every case whose source holds a
 // string, are each reported with the case, the stage and the chip, kept
 // (case-*.mlir) and minimized (case-*.min.mlir, without a newline) to the
-// string itself; and the fuzzer fails. ctest runs the real, bounded fuzz (test/CMakeLists.txt).
+// string itself; and the fuzzer fails. ctest runs the real, bounded fuzz
+// (test/CMakeLists.txt).
 //
 // REQUIRES: fusedops-fuzz
 // RUN: rm -rf %t && mkdir %t
