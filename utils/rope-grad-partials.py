@@ -4,7 +4,7 @@ weight-gradient partial sums P (blocks of its grid), beside a device copy of the
 (x and the gradient read, dx written), at the training benchmark's QK shape.
 
     python3 utils/rope-grad-partials.py [--tokens 16384] [--per-sm 8 16 32 64]
-        [--tiles "#fusedops.tile<block = [16], warps = 4, stages = 2>" ...]
+        [--tiles "#fusedops.tile<block = [16], warps = 4>" ...]
 
 CUDA events, L2 flushed before each call, median of 20. An experiment for choosing
 ``_op_kernels._rmsnorm_rope_partials``; with ``--tiles`` also the kernel with each of those

@@ -815,15 +815,12 @@ public:
   SmallVector<TileConfigAttr>
   getTileCandidates(Operation *op, const KernelTarget &target) const override {
     // block = [R] rows at once per block (R > 1: each row within a warp),
-    // 1 to 32 warps, the next rows' loads issued before the current rows'
-    // reductions (stages = 2) or not; checkSupported drops the tiles that do
-    // not fit.
+    // 1 to 32 warps; checkSupported drops the tiles that do not fit.
     SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
-    for (int64_t stages : {1, 2})
-      for (int64_t rows : {1, 2, 4, 8, 16})
-        for (int64_t warps : {1, 2, 4, 8, 16, 32})
-          tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
-                                              stages, /*cluster=*/{}));
+    for (int64_t rows : {1, 2, 4, 8, 16})
+      for (int64_t warps : {1, 2, 4, 8, 16, 32})
+        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
+                                            /*stages=*/1, /*cluster=*/{}));
     return tiles;
   }
 
@@ -844,16 +841,13 @@ public:
     r.sharedBytesPerBlock =
         8 * tile.getWarps() +
         (concurrentRows > 1 ? 4 * concurrentRows * plan.hidden : 0);
-    // Per vector a thread holds: x, the gradient and the tables of its
-    // rotated units in their types, for `stages` rows (stages = 2: the next
-    // row's loads are in flight while the current row is reduced); the
-    // weight and the partial sums in f32.
-    int64_t stages = tile.getStages();
+    // Per vector a thread holds: x and the gradient in their type, the
+    // weight and the partial sums in f32; and the tables of its rotated
+    // units.
     int64_t f32PerVector = plan.vectorWidth;
     int64_t registersPerVector = llvm::divideCeil(vectorBytes, 4);
-    r.registersPerThread =
-        16 + plan.vectorsPerThread() *
-                 (4 * stages * registersPerVector + 2 * f32PerVector);
+    r.registersPerThread = 16 + plan.vectorsPerThread() *
+                                    (4 * registersPerVector + 2 * f32PerVector);
     r.dramBytes =
         3.0 * rows * plan.hidden * bytes + 4.0 * double(partials) * plan.hidden;
     r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes * 2;
@@ -864,10 +858,8 @@ public:
         concurrentRows == 1 && tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * concurrentRows);
     r.itemsPerThread = gradVectorsPerThread(plan);
-    // x and the gradient of the rows (and with stages = 2 of the next rows
-    // while the current ones reduce).
     r.bytesInFlightPerBlock =
-        2.0 * stages * concurrentRows *
+        2.0 * concurrentRows *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
         vectorBytes;
@@ -877,12 +869,12 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeGradOp>(op);
-    if (tile.getStages() != 1 && tile.getStages() != 2)
+    if (tile.getStages() != 1)
       return op->emitOpError()
              << "'tile' " << tile
-             << " must have stages = 1 (a row's loads, then its reductions) or "
-                "2 (the next row's loads issued before the current row's "
-                "reductions)";
+             << " must have stages = 1: a row's loads, then its reductions "
+                "(loading the next row before them was slower, "
+                "docs/perf/training.md)";
     int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
     if (rows < 1 || !llvm::isPowerOf2_64(rows) || threads % rows ||
         (rows > 1 && threads / rows > 32))
@@ -911,8 +903,7 @@ public:
 /// cos, sin [S, R], (positions [rows] | seqLen index), grad [rows, H],
 /// dx [rows, H], partials [P, H] f32.
 void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
-                         const RowPlan &plan, bool prefetch,
-                         gpu::GPUFuncOp kernel) {
+                         const RowPlan &plan, gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
@@ -998,122 +989,51 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
 
   Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value numPartials = memref::DimOp::create(b, partials, 0);
-  Value lastRow = arith::SubIOp::create(b, rows, c1);
-  Value rowStep =
-      arith::MulIOp::create(b, numPartials, cIndex(b, concurrentRows));
   // Block b takes rows b + P·j, slot s those of j ≡ s (mod concurrent
   // rows); every slot of the block runs the same iterations (the row sums
   // shuffle across its lanes), a slot past the rows reading the last row and
-  // storing nothing. Returns the (clamped) row of iteration `iv` and whether
-  // it is one of this slot's (null: always).
-  auto rowOf = [&](Value iv) -> std::pair<Value, Value> {
-    if (concurrentRows == 1)
-      return {iv, Value()};
-    Value row = arith::AddIOp::create(
-        b, iv, arith::MulIOp::create(b, numPartials, slot));
-    Value valid =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows);
-    return {arith::MinUIOp::create(b, row, lastRow), valid};
-  };
-
-  // A row's loads in their types, all before the row's arithmetic and
-  // stores (the stores may alias the loads of the same row, never those of
-  // another). With `prefetch` the loop issues the next row's loads before
-  // the current row's reductions, so that they are in flight meanwhile.
-  struct Loaded {
-    Value xa, xb, da, db, cosA, sinA, cosB, sinB;
-  };
-  // The loads a unit makes, in the order they are carried across iterations.
-  auto fieldsOf = [&](Loaded &l, const Unit &unit) {
-    SmallVector<Value *> fields = {&l.xa, &l.da};
-    if (unit.kind != Kind::Pass) {
-      fields.append({&l.cosA, &l.sinA});
-      if (neox)
-        fields.append({&l.xb, &l.db, &l.cosB, &l.sinB});
-    }
-    return fields;
-  };
-  auto loadRow = [&](Value row) -> SmallVector<Value> {
-    auto [position, positionOk] =
-        rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
-    SmallVector<Value> flat;
-    for (const Unit &unit : units) {
-      Loaded l;
-      l.xa = loadVec(vecType, x, {row, unit.columnA}, alignX);
-      l.da = loadVec(vecType, grad, {row, unit.columnA}, alignX);
-      if (unit.kind != Kind::Pass) {
-        l.cosA = loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos);
-        l.sinA = loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos);
-        if (neox) {
-          l.xb = loadVec(vecType, x, {row, unit.loadColumnB}, alignX);
-          l.db = loadVec(vecType, grad, {row, unit.loadColumnB}, alignX);
-          l.cosB = loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos);
-          l.sinB = loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos);
-        }
-      }
-      for (Value *value : fieldsOf(l, unit))
-        flat.push_back(*value);
-    }
-    flat.push_back(positionOk);
-    return flat;
-  };
-  // With `prefetch`, the first row's loads, where the block has one (an
-  // empty input has no row to read), carried after the partial sums.
-  SmallVector<Value> carried(sums);
-  if (prefetch) {
-    SmallVector<Type> loadTypes;
-    auto firstLoads = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, block, rows),
-        [&](OpBuilder &nested, Location) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nested.getInsertionBlock(),
-                              nested.getInsertionPoint());
-          SmallVector<Value> first = loadRow(rowOf(block).first);
-          loadTypes = llvm::to_vector(ValueRange(first).getTypes());
-          scf::YieldOp::create(b, first);
-        },
-        [&](OpBuilder &nested, Location) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nested.getInsertionBlock(),
-                              nested.getInsertionPoint());
-          SmallVector<Value> none;
-          for (Type type : loadTypes)
-            none.push_back(arith::ConstantOp::create(
-                b, cast<TypedAttr>(b.getZeroAttr(type))));
-          scf::YieldOp::create(b, none);
-        });
-    llvm::append_range(carried, firstLoads.getResults());
-  }
-  auto rowLoop = scf::ForOp::create(b, block, rows, rowStep, carried);
+  // storing nothing.
+  auto rowLoop = scf::ForOp::create(
+      b, block, rows,
+      arith::MulIOp::create(b, numPartials, cIndex(b, concurrentRows)), sums);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(rowLoop.getBody());
-    auto [row, valid] = rowOf(rowLoop.getInductionVar());
-    // This row's loads: made by the previous iteration, or here. With
-    // `prefetch`, the next row's (the last row's again past the end).
-    SmallVector<Value> loads, nextLoads;
-    if (prefetch) {
-      llvm::append_range(loads,
-                         rowLoop.getRegionIterArgs().drop_front(sums.size()));
-      Value nextRow =
-          rowOf(arith::AddIOp::create(b, rowLoop.getInductionVar(), rowStep))
-              .first;
-      if (concurrentRows == 1)
-        nextRow = arith::MinUIOp::create(b, nextRow, lastRow);
-      nextLoads = loadRow(nextRow);
-    } else {
-      loads = loadRow(row);
+    Value row = rowLoop.getInductionVar(), valid;
+    if (concurrentRows > 1) {
+      row = arith::AddIOp::create(b, row,
+                                  arith::MulIOp::create(b, numPartials, slot));
+      valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows);
+      row = arith::MinUIOp::create(b, row, arith::SubIOp::create(b, rows, c1));
     }
-    // As f32.
+    auto [position, positionOk] =
+        rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
+
+    // Every load of the row first (the stores may alias them).
+    struct Loaded {
+      Value xa, xb, da, db, cosA, sinA, cosB, sinB;
+    };
     SmallVector<Loaded> loaded;
-    size_t field = 0;
     for (const Unit &unit : units) {
       Loaded l;
-      for (Value *value : fieldsOf(l, unit))
-        *value = f32Of(loads[field++]);
+      l.xa = f32Of(loadVec(vecType, x, {row, unit.columnA}, alignX));
+      l.da = f32Of(loadVec(vecType, grad, {row, unit.columnA}, alignX));
+      if (unit.kind != Kind::Pass) {
+        l.cosA =
+            f32Of(loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos));
+        l.sinA =
+            f32Of(loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos));
+        if (neox) {
+          l.xb = f32Of(loadVec(vecType, x, {row, unit.loadColumnB}, alignX));
+          l.db = f32Of(loadVec(vecType, grad, {row, unit.loadColumnB}, alignX));
+          l.cosB = f32Of(
+              loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos));
+          l.sinB = f32Of(
+              loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos));
+        }
+      }
       loaded.push_back(l);
     }
-    Value positionOk = loads[field];
 
     // dy = RoPE⁻¹(grad): neox dy_a = d_a·cos_a + d_b·sin_b, dy_b = d_b·cos_b
     // − d_a·sin_a; gptj dy[2i] = d[2i]·c[2i] + d[2i+1]·s[2i+1], dy[2i+1] =
@@ -1218,7 +1138,6 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     // The next row reuses the reduction buffers.
     if (concurrentRows == 1 && warps > 1)
       gpu::BarrierOp::create(b);
-    llvm::append_range(next, nextLoads);
     scf::YieldOp::create(b, next);
   }
 
@@ -1306,8 +1225,7 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
     kernel = createKernel(b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
                           tile.getNumThreads(), buffers);
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    buildGradKernelBody(b, norm, plan, /*prefetch=*/tile.getStages() == 2,
-                        kernel);
+    buildGradKernelBody(b, norm, plan, kernel);
   }
   // P blocks whatever the rows: each stores its partial sums, zeros where
   // it had no rows (so that the partials are defined for no rows too).

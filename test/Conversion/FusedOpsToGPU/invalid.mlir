@@ -159,7 +159,7 @@ func.func @rms_norm_dynamic_hidden(%x: memref<4x?xf16>, %w: memref<?xf16>, %o: m
 // -----
 
 func.func @grad_three_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %d: memref<64x128xbf16>, %dx: memref<64x128xbf16>, %dw: memref<8x128xf32>) {
-  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 3> must have stages = 1 (a row's loads, then its reductions) or 2 (the next row's loads issued before the current row's reductions)}}
+  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 3> must have stages = 1: a row's loads, then its reductions (loading the next row before them was slower, docs/perf/training.md)}}
   fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 3>}
   return
 }

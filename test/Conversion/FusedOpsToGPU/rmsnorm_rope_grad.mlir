@@ -65,34 +65,3 @@ func.func @four_rows(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memr
   fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4], warps = 1>}
   return
 }
-
-// -----
-
-// stages = 2: the next row's loads before the current row's reductions. The
-// first row's loads where the block has a row (scf.if: an empty input has
-// none), carried into the loop after the partial sums; each iteration loads
-// row min(r + P, rows - 1) (its position first), reduces and stores row r
-// from the carried values, and yields the new ones.
-// CHECK-LABEL: func.func @next_row_in_flight
-// CHECK: gpu.func @rmsnorm_rope_grad(%[[X:.*]]: memref<?x128xbf16>, %{{.*}}: memref<128xbf16>, %[[COS:.*]]: memref<4096x128xf32>, %{{.*}}: memref<4096x128xf32>, %[[POS:.*]]: memref<?xi32>, %[[D:.*]]: memref<?x128xbf16>, %[[DX:.*]]: memref<?x128xbf16>, %{{.*}}: memref<2112x128xf32>)
-// CHECK: %[[FIRST:.*]]:9 = scf.if %{{.*}} -> (vector<8xbf16>, vector<8xbf16>, vector<8xf32>, vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xf32>, vector<8xf32>, i1)
-// CHECK: memref.load %[[POS]][%block_id_x]
-// CHECK: vector.load %[[X]][%block_id_x,
-// CHECK: } else {
-// CHECK: scf.yield %{{.*}} : vector<8xbf16>, vector<8xbf16>, vector<8xf32>, vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xf32>, vector<8xf32>, i1
-// CHECK: scf.for %[[ROW:.*]] = %block_id_x to %{{.*}} step %[[STEP:.*]] iter_args(%{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %[[FIRST]]#0,
-// CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %[[STEP]]
-// CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]],
-// CHECK: memref.load %[[POS]][%[[CLAMPED]]]
-// CHECK: vector.load %[[X]][%[[CLAMPED]],
-// CHECK: vector.load %[[D]][%[[CLAMPED]],
-// CHECK: vector.load %[[COS]]
-// CHECK-NOT: vector.store
-// CHECK: gpu.shuffle xor
-// CHECK: math.rsqrt
-// CHECK: vector.store %{{.*}}, %[[DX]][%[[ROW]],
-// CHECK: scf.yield %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>, vector<8xf32>, vector<8xbf16>,
-func.func @next_row_in_flight(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %d: memref<?x32x128xbf16>, %p: memref<?x32xi32>, %dx: memref<?x32x128xbf16>, %dw: memref<2112x128xf32>) {
-  fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 2>}
-  return
-}
