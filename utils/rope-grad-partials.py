@@ -8,11 +8,14 @@ weight-gradient partial sums P (blocks of its grid), beside a device copy of the
 
 CUDA events, L2 flushed before each call, median of 20. An experiment for choosing
 ``_op_kernels._rmsnorm_rope_partials``; with ``--tiles`` also the kernel with each of those
-tiles (the cost model's pick is the first table's); prints Markdown tables.
+tiles at each P (the cost model's pick is the first table's); with ``--forward-tiles`` also
+the forward (rmsnorm_rope) with the cost model's tile and each of those, beside a copy of its
+bytes; prints Markdown tables.
 """
 
 import argparse
 import statistics
+import sys
 
 import torch
 from fusedops import _op_kernels, torch_ops  # noqa: F401  (registers the ops)
@@ -36,6 +39,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--per-sm", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--tiles", nargs="*", default=[])
+    parser.add_argument(
+        "--forward-tiles",
+        nargs="*",
+        default=[],
+        help="also the forward (rmsnorm_rope) with the cost model's tile and these",
+    )
     args = parser.parse_args()
     heads, head_dim = 32, 128
     x = torch.randn(args.tokens, heads, head_dim, device="cuda", dtype=torch.bfloat16)
@@ -64,13 +73,35 @@ def main() -> None:
     if args.tiles:
         from fusedops.torch_ops import _tuning
 
-        _op_kernels._rmsnorm_rope_partials = lambda device: 8 * sms
-        print("\n| tile (P = 8 per SM) | ms | copy of the bytes / this |\n|---|---|---|")
+        print("\n| tile | P per SM | ms | copy of the bytes / this |\n|---|---|---|---|")
         for tile in args.tiles:
-            with _tuning(tile):
-                run()
-                ms = timed(run, flush)
-            print(f"| `{tile}` | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+            for per_sm in args.per_sm:
+                _op_kernels._rmsnorm_rope_partials = lambda device, k=per_sm: k * sms
+                with _tuning(tile):
+                    run()
+                    ms = timed(run, flush)
+                print(f"| `{tile}` | {per_sm} | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+    if args.forward_tiles or "--forward-tiles" in sys.argv:
+        from fusedops.torch_ops import _tuning
+
+        # The forward moves 2 · x's bytes (x in, out out).
+        fsrc, fdst = src[: 2 * x.numel()], dst[: 2 * x.numel()]
+        fcopy_ms = timed(lambda: fdst.copy_(fsrc), flush)
+
+        def forward():
+            return torch.ops.fusedops.rmsnorm_rope(x, w, cos, sin, pos, head_dim, 1e-6, "neox", 1.0)
+
+        print("\n| forward tile | ms | copy of the bytes / this |\n|---|---|---|")
+        for tile in [None, *args.forward_tiles]:
+            if tile is None:
+                forward()
+                ms = timed(forward, flush)
+            else:
+                with _tuning(tile):
+                    forward()
+                    ms = timed(forward, flush)
+            print(f"| `{tile or 'cost model'}` | {ms:.4f} | {fcopy_ms / ms:.2f} |", flush=True)
+        print(f"\nforward: copy of its {2 * x.numel() * 2 / 1e6:.0f} MB: {fcopy_ms:.4f} ms")
     moved = 3 * x.numel() * 2 / 1e6
     print(f"\ncopy moving the same {moved:.0f} MB (read + write): {copy_ms:.4f} ms")
 

@@ -106,10 +106,13 @@ bool autotune::acceptsTile(const KernelStrategy &strategy, Operation *op,
                            std::string &reason) {
   auto configurable = dyn_cast<TileConfigurableOpInterface>(op);
   if (configurable &&
-      tile.getBlock().size() != configurable.getTileBlockRank()) {
+      (tile.getBlock().size() < configurable.getMinTileBlockRank() ||
+       tile.getBlock().size() > configurable.getTileBlockRank())) {
+    unsigned least = configurable.getMinTileBlockRank(),
+             most = configurable.getTileBlockRank();
     reason = "the op's tile takes " +
-             std::to_string(configurable.getTileBlockRank()) +
-             " block sizes, this one has " +
+             (least == most ? std::string() : std::to_string(least) + " to ") +
+             std::to_string(most) + " block sizes, this one has " +
              std::to_string(tile.getBlock().size());
     return false;
   }

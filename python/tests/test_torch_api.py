@@ -196,6 +196,35 @@ def test_rmsnorm_rope_positions_and_partial_rotary(gen) -> None:
 
 
 @needs_gpu
+@pytest.mark.parametrize(
+    "tile",
+    [
+        "#fusedops.tile<block = [1], warps = 1>",  # a row at a time over a warp
+        "#fusedops.tile<block = [1, 4], warps = 1>",  # 4 rows at once, 8 lanes each
+        "#fusedops.tile<block = [2, 16], warps = 4>",  # 16 at once, two steps
+        "#fusedops.tile<block = [1, 32], warps = 1>",  # a lane a row: every unit in turn
+    ],
+)
+@pytest.mark.parametrize("style", ["neox", "gptj"])
+def test_rmsnorm_rope_rows_at_once(tile, style, gen) -> None:
+    # QK-norm's narrow rows (a head each): a block takes S rows at once, each over a
+    # warp's lanes (block = [R, S]); more rows than the grid covers evenly, positions
+    # given, partial rotary: the same result as float64, every tile.
+    from fusedops.torch_ops import _tuning
+
+    x = rand((333, 3, 128), torch.bfloat16, gen)
+    w = rand((128,), torch.bfloat16, gen)
+    c, s = rope_tables(50, 96, style)
+    pos = torch.randint(0, 50, (333, 3), generator=gen, dtype=torch.int32).cuda()
+    with _tuning(tile):
+        out = fusedops.fused_rmsnorm_rope(
+            x, w, c, s, head_dim=128, rope_style=style, rotary_fraction=0.75, positions=pos
+        )
+    ref = ref_rmsnorm_rope(x, w, c, s, 1e-6, 128, style, positions=pos, frac=0.75)
+    assert rel_err(out, ref) < 1e-2, tile
+
+
+@needs_gpu
 @pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_gated_mlp(activation, dtype, gen) -> None:

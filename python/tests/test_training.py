@@ -171,8 +171,8 @@ def test_reload_backward_writes_its_gradients_over_the_saved_preactivations() ->
 def test_rmsnorm_rope_gradients_match_float64_autograd(
     dtype, shape, head_dim, style, fraction, with_positions
 ) -> None:
-    # The rmsnorm_rope_grad kernel (dx per row; the weight gradient as partial sums over the
-    # rows r ≡ p mod P, summed) against autograd of the float64 function on the same rounded
+    # The rmsnorm_rope_grad kernel (dx per row; the weight gradient as partial sums over runs
+    # of consecutive rows, summed) against autograd of the float64 function on the same rounded
     # inputs, through fused_rmsnorm_rope's autograd.
     from fusedops._autograd import _rmsnorm_rope_torch
 

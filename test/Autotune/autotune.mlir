@@ -96,7 +96,7 @@ func.func @users_tile(%x: memref<256x1024xbf16>, %q: memref<256x1024xf8E4M3FN>, 
 // CHECK-LABEL: func.func @norm
 // CHECK: fusedops.rmsnorm_rope {{.*}} {tile = #fusedops.tile<block = [1], warps = 2>}
 // REMARK: remark: tile #fusedops.tile<block = [{{[0-9]+}}], warps = {{[0-9]+}}> from the cost model
-// FORCEBAD: error: fusedops-autotune: forced tile #fusedops.tile<block = [64, 64, 32], warps = 4, stages = 3> does not fit: the op's tile takes 1 block sizes, this one has 3
+// FORCEBAD: error: fusedops-autotune: forced tile #fusedops.tile<block = [64, 64, 32], warps = 4, stages = 3> does not fit: the op's tile takes 1 to 2 block sizes, this one has 3
 func.func @norm(%x: memref<1x4096x4096xbf16>, %w: memref<4096xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %o: memref<1x4096x4096xbf16>) {
   fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<1x4096x4096xbf16>, memref<4096xbf16>, memref<4096x128xf32>, memref<4096x128xf32>) outs(%o : memref<1x4096x4096xbf16>) head_dim = 128 eps = 1.0e-06 style = neox
   return

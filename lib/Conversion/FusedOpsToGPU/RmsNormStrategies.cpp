@@ -75,7 +75,10 @@ struct RowPlan {
   int64_t numUnits = 0;
   int64_t numThreads = 0;
   int64_t unitsPerThread = 0;
+  /// Rows a block takes in turn, and at once (each over numThreads of its
+  /// threads, within a warp where there are several).
   int64_t rowsPerBlock = 1;
+  int64_t rowsAtOnce = 1;
 
   int64_t unitsPerHead() const {
     return rotatedUnitsPerHead + passUnitsPerHead;
@@ -143,13 +146,17 @@ template <typename OpTy> RowPlan makePlan(OpTy op, TileConfigAttr tile) {
       plan.neox ? plan.rotaryDim / 2 / vec : plan.rotaryDim / vec;
   plan.passUnitsPerHead = (plan.headDim - plan.rotaryDim) / vec;
   plan.numUnits = plan.hidden / plan.headDim * plan.unitsPerHead();
-  plan.rowsPerBlock = tile.getBlock()[0];
-  // The forward's block takes its rows in turn; the backward's takes
-  // rowsPerBlock rows at once, each over threads / rowsPerBlock threads.
+  // The forward's block = [R] or [R, S] takes R rows in turn, S at once;
+  // the backward's block = [S] takes S at once (P blocks share the rows).
+  ArrayRef<int64_t> block = tile.getBlock();
+  if (std::is_same_v<OpTy, RmsNormRopeOp>) {
+    plan.rowsPerBlock = block.empty() ? 1 : block[0];
+    plan.rowsAtOnce = block.size() > 1 ? block[1] : 1;
+  } else {
+    plan.rowsAtOnce = block.empty() ? 1 : block[0];
+  }
   plan.numThreads =
-      std::is_same_v<OpTy, RmsNormRopeOp>
-          ? tile.getNumThreads()
-          : tile.getNumThreads() / std::max<int64_t>(1, plan.rowsPerBlock);
+      tile.getNumThreads() / std::max<int64_t>(1, plan.rowsAtOnce);
   plan.unitsPerThread = llvm::divideCeil(plan.numUnits, plan.numThreads);
   if (ShapedType::isDynamic(plan.hidden) || plan.unitsPerThread < 1 ||
       plan.unitsPerThread > kMaxVectorsPerThread)
@@ -199,6 +206,64 @@ SmallVector<TileConfigAttr> getRowTileCandidates(TileConfigAttr defaultTile) {
                                           warps, /*stages=*/1,
                                           /*cluster=*/{}));
   return tiles;
+}
+
+/// Whether a row kernel's block may take `rowsAtOnce` rows at once: a power
+/// of two dividing the threads, each row within one warp where it is above 1.
+bool isValidRowsAtOnce(int64_t rowsAtOnce, int64_t threads) {
+  return rowsAtOnce >= 1 && llvm::isPowerOf2_64(rowsAtOnce) &&
+         threads % rowsAtOnce == 0 &&
+         (rowsAtOnce == 1 || threads / rowsAtOnce <= 32);
+}
+
+/// The sum of `value` over aligned groups of `lanes` lanes of a warp (a power
+/// of two, at most 32), in every lane.
+Value groupAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t lanes) {
+  for (int64_t offset = lanes / 2; offset > 0; offset /= 2) {
+    auto shuffle = gpu::ShuffleOp::create(
+        b, value, arith::ConstantIntOp::create(b, b.getI32Type(), offset),
+        arith::ConstantIntOp::create(b, b.getI32Type(), 32),
+        gpu::ShuffleMode::XOR);
+    value = arith::AddFOp::create(b, value, shuffle.getShuffleResult());
+  }
+  return value;
+}
+
+/// Emits `body(row, valid)` for each of this block's rows: `rowsPerBlock`
+/// steps in turn, each of `rowsAtOnce` consecutive rows at once (row slot
+/// `slot` the slot-th). One at a time, a row past the rows is skipped
+/// (valid is null); several at once, every slot runs every step (their sums
+/// shuffle across a warp), a slot past the rows taking the last row with
+/// `valid` false. With one row at a time over several warps, a barrier ends
+/// each row (the next reuses the reduction buffer).
+void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
+                     int64_t rowsAtOnce, Value slot, int64_t warps, Value rows,
+                     function_ref<void(Value row, Value valid)> body) {
+  OpBuilder::InsertionGuard guard(b);
+  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  auto rowLoop = scf::ForOp::create(b, cIndex(b, 0), cIndex(b, rowsPerBlock),
+                                    cIndex(b, 1));
+  b.setInsertionPointToStart(rowLoop.getBody());
+  Value step = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, bid, cIndex(b, rowsPerBlock)),
+      rowLoop.getInductionVar());
+  if (rowsAtOnce > 1) {
+    Value row = arith::AddIOp::create(
+        b, arith::MulIOp::create(b, step, cIndex(b, rowsAtOnce)), slot);
+    Value valid =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows);
+    row = arith::MinUIOp::create(b, row,
+                                 arith::SubIOp::create(b, rows, cIndex(b, 1)));
+    body(row, valid);
+    return;
+  }
+  auto rowIf = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, step, rows),
+      /*withElse=*/false);
+  b.setInsertionPointToStart(rowIf.thenBlock());
+  body(step, Value());
+  if (rowsPerBlock > 1 && warps > 1)
+    gpu::BarrierOp::create(b);
 }
 
 /// Emits `body(row)` for each of the `rowsPerBlock` rows of this block that
@@ -306,7 +371,18 @@ public:
 
   SmallVector<TileConfigAttr>
   getTileCandidates(Operation *op, const KernelTarget &target) const override {
-    return getRowTileCandidates(getDefaultTile(op, target));
+    // Rows in turn (getRowTileCandidates), and for narrow rows (QK-norm's
+    // heads) several at once, each over a warp's lanes.
+    SmallVector<TileConfigAttr> tiles =
+        getRowTileCandidates(getDefaultTile(op, target));
+    for (int64_t turn : {1, 2, 4})
+      for (int64_t atOnce : {2, 4, 8, 16, 32})
+        for (int64_t warps : {1, 2, 4, 8})
+          if (isValidRowsAtOnce(atOnce, warps * 32))
+            tiles.push_back(TileConfigAttr::get(op->getContext(),
+                                                {turn, atOnce}, warps,
+                                                /*stages=*/1, /*cluster=*/{}));
+    return tiles;
   }
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
@@ -318,8 +394,8 @@ public:
     int64_t rows = getEstimatedRows(op);
     int64_t vectorBytes = plan.vectorWidth * bytes;
     KernelResources r;
-    r.blocks = llvm::divideCeil(rows, plan.rowsPerBlock);
-    r.threadsPerBlock = plan.numThreads;
+    r.blocks = llvm::divideCeil(rows, plan.rowsPerBlock * plan.rowsAtOnce);
+    r.threadsPerBlock = tile.getNumThreads();
     r.sharedBytesPerBlock = 4 * tile.getWarps() + plan.weightBufferBytes;
     // Across the reduction a thread holds, in their element types, x's
     // vectors of its units (neox rotated units: two) and the cos and sin
@@ -352,13 +428,15 @@ public:
     // Per row: the row's and the tables' loads together (the tables' after
     // the position's when positions are given), then the reduction over the
     // block's warps; the weight is loaded once per block. A block takes its
-    // rows in turn.
+    // rows in turn (several at once: each within a warp, no barrier).
     r.dependentLoads = norm.getPositions() ? 2 : 1;
-    r.syncWarps = tile.getWarps() > 1 ? tile.getWarps() : 0;
+    r.syncWarps =
+        plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = plan.rowsPerBlock;
     r.itemsPerThread = plan.vectorsPerThread();
-    // A block loads its row whole before the reduction.
+    // A block loads its rows whole before the reduction.
     r.bytesInFlightPerBlock =
+        double(plan.rowsAtOnce) *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
         vectorBytes;
@@ -368,6 +446,15 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeOp>(op);
+    ArrayRef<int64_t> block = tile.getBlock();
+    if (block.empty() || block.size() > 2 || block[0] < 1 ||
+        (block.size() == 2 &&
+         !isValidRowsAtOnce(block[1], tile.getNumThreads())))
+      return op->emitOpError()
+             << "'tile' " << tile
+             << " must take block = [R] (R rows in turn) or [R, S] (S rows "
+                "at once, S a power of two dividing the threads, each row "
+                "within one warp where S > 1)";
     return checkRowKernel(op, norm.getInput(), tile,
                           makePlan(norm, tile).vectorsPerThread());
   }
@@ -557,6 +644,16 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
+  // With several rows at once, thread tid works on row slot tid / threads,
+  // as its lane tid % threads.
+  const int64_t atOnce = plan.rowsAtOnce;
+  Value slot = c0, lane = tid;
+  if (atOnce > 1) {
+    slot = arith::DivUIOp::create(b, tid, cIndex(b, threads));
+    lane = arith::RemUIOp::create(b, tid, cIndex(b, threads));
+  }
+  assert((atOnce == 1 || !weightBuffer) &&
+         "rows within a warp keep the weight in registers");
 
   // The weight vector kept by keepWeight below.
   auto weightOf = [&](Value kept) -> Value {
@@ -577,7 +674,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   };
   // Where each of this thread's units lies in the row (row-independent).
   using Kind = RowPlan::SlotKind;
-  SmallVector<Unit> units = buildUnits(b, plan, tid);
+  SmallVector<Unit> units = buildUnits(b, plan, lane);
   int64_t weightSlots = 0;
   for (Unit &unit : units) {
     // The weight once for all the block's rows, into this thread's rows of
@@ -601,152 +698,163 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     storePendingWeights();
 
   const int64_t warps = threads / 32;
-  forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
-    // 1. The row's position; an out-of-range one poisons the row with NaN
-    //    (its table reads use row 0).
-    auto [position, positionOk] =
-        rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
+  forEachBlockRow(
+      b, plan.rowsPerBlock, atOnce, slot, warps, rows,
+      [&](Value row, Value valid) {
+        // 1. The row's position; an out-of-range one poisons the row with NaN
+        //    (its table reads use row 0).
+        auto [position, positionOk] =
+            rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
 
-    // 2. Every load of the row before the reduction and the first store:
-    //    the stores may alias the loads for all the compiler knows, so a
-    //    table load after a store would wait for it, and the reduction's
-    //    barrier would hold the tables' latency after the row's.
-    struct Loaded {
-      Value xa, xb, cosA, sinA, cosB, sinB;
-    };
-    SmallVector<Loaded> loaded;
-    for (const Unit &unit : units) {
-      Loaded l;
-      l.xa = loadVec(vecType, x, {row, unit.columnA}, alignX);
-      if (unit.kind != Kind::Pass) {
-        l.cosA = loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos);
-        l.sinA = loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos);
-        if (neox) {
-          l.xb = loadVec(vecType, x, {row, unit.loadColumnB}, alignX);
-          l.cosB = loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos);
-          l.sinB = loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos);
-        }
-      }
-      loaded.push_back(l);
-    }
-    storePendingWeights();
-
-    // 3. Sum of squares in f32; the block-wide sum: warps reduce with
-    //    shuffles, then through shared memory.
-    Value sum = cF32(b, 0.0f);
-    auto addSquares = [&](Value v) {
-      Value f = f32Of(v);
-      sum = arith::AddFOp::create(
-          b, sum,
-          vector::ReductionOp::create(b, vector::CombiningKind::ADD,
-                                      arith::MulFOp::create(b, f, f)));
-    };
-    for (auto [unit, l] : llvm::zip(units, loaded)) {
-      addSquares(selectOrZero(b, unit.inRow, l.xa));
-      if (l.xb)
-        addSquares(
-            selectOrZero(b, andOrNull(b, unit.inRow, unit.rotated), l.xb));
-    }
-    sum = blockAllReduceSum(b, sum, warps, reduceBuffer);
-    Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
-    rstd = arith::SelectOp::create(
-        b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
-    Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
-
-    // 4. Scale, rotate, store.
-    SmallVector<float> signValues;
-    for (int64_t i = 0; i < vec; ++i)
-      signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
-    for (size_t index = 0; index < units.size(); ++index) {
-      const Unit &unit = units[index];
-      const Loaded &l = loaded[index];
-      ifThen(b, unit.inRow, [&] {
-        Value ya = arith::MulFOp::create(
-            b, arith::MulFOp::create(b, f32Of(l.xa), rstdVec),
-            f32Of(weightOf(unit.weightA)));
-        if (unit.kind == Kind::Pass) {
-          storeVec(ya, {row, unit.columnA});
-          return;
-        }
-        if (neox) {
-          // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
-          // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
-          auto rotate = [&] {
-            Value yb = arith::MulFOp::create(
-                b, arith::MulFOp::create(b, f32Of(l.xb), rstdVec),
-                f32Of(weightOf(unit.weightB)));
-            Value outA = arith::SubFOp::create(
-                b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
-                arith::MulFOp::create(b, yb, f32Of(l.sinA)));
-            Value outB = arith::AddFOp::create(
-                b, arith::MulFOp::create(b, yb, f32Of(l.cosB)),
-                arith::MulFOp::create(b, ya, f32Of(l.sinB)));
-            storeVec(outA, {row, unit.columnA});
-            storeVec(outB, {row, unit.columnB});
-          };
-          if (!unit.rotated) {
-            rotate();
-            return;
-          }
-          auto ifOp = scf::IfOp::create(b, unit.rotated, /*withElse=*/true);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifOp.thenBlock());
-          rotate();
-          b.setInsertionPointToStart(ifOp.elseBlock());
-          storeVec(ya, {row, unit.columnA});
-          return;
-        }
-        // gptj: out[2i] = y[2i]·cos − y[2i+1]·sin, out[2i+1] = y[2i+1]·cos +
-        // y[2i]·sin; pairs lie inside the vector (V even), or straddle
-        // neighbouring scalar units when V == 1.
-        auto rotate = [&]() -> Value {
-          Value partner;
-          if (vec >= 2) {
-            SmallVector<int64_t> swap;
-            for (int64_t i = 0; i < vec; ++i)
-              swap.push_back(i ^ 1);
-            partner = vector::ShuffleOp::create(b, ya, ya, swap);
-            partner = arith::MulFOp::create(
-                b, partner,
-                arith::ConstantOp::create(
-                    b, DenseElementsAttr::get(vecF32,
-                                              ArrayRef<float>(signValues))));
-          } else {
-            Value partnerColumn = arith::XOrIOp::create(b, unit.columnA, c1);
-            Value yp = arith::MulFOp::create(
-                b,
-                arith::MulFOp::create(
-                    b, f32Of(loadVec(vecType, x, {row, partnerColumn}, alignX)),
-                    rstdVec),
-                f32Of(loadVec(vecType, weight, {partnerColumn}, alignX)));
-            Value even = arith::CmpIOp::create(
-                b, arith::CmpIPredicate::eq,
-                arith::AndIOp::create(b, unit.columnA, c1), c0);
-            partner = arith::SelectOp::create(b, even,
-                                              arith::NegFOp::create(b, yp), yp);
-          }
-          return arith::AddFOp::create(
-              b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
-              arith::MulFOp::create(b, partner, f32Of(l.sinA)));
+        // 2. Every load of the row before the reduction and the first store:
+        //    the stores may alias the loads for all the compiler knows, so a
+        //    table load after a store would wait for it, and the reduction's
+        //    barrier would hold the tables' latency after the row's.
+        struct Loaded {
+          Value xa, xb, cosA, sinA, cosB, sinB;
         };
-        if (!unit.rotated) {
-          storeVec(rotate(), {row, unit.columnA});
-          return;
+        SmallVector<Loaded> loaded;
+        for (const Unit &unit : units) {
+          Loaded l;
+          l.xa = loadVec(vecType, x, {row, unit.columnA}, alignX);
+          if (unit.kind != Kind::Pass) {
+            l.cosA =
+                loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos);
+            l.sinA =
+                loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos);
+            if (neox) {
+              l.xb = loadVec(vecType, x, {row, unit.loadColumnB}, alignX);
+              l.cosB =
+                  loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos);
+              l.sinB =
+                  loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos);
+            }
+          }
+          loaded.push_back(l);
         }
-        auto ifOp =
-            scf::IfOp::create(b, vecF32, unit.rotated,
-                              /*addThenBlock=*/true, /*addElseBlock=*/true);
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifOp.thenBlock());
-          scf::YieldOp::create(b, rotate());
-          b.setInsertionPointToStart(ifOp.elseBlock());
-          scf::YieldOp::create(b, ya);
+        storePendingWeights();
+
+        // 3. Sum of squares in f32; the block-wide sum: warps reduce with
+        //    shuffles, then through shared memory.
+        Value sum = cF32(b, 0.0f);
+        auto addSquares = [&](Value v) {
+          Value f = f32Of(v);
+          sum = arith::AddFOp::create(
+              b, sum,
+              vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                          arith::MulFOp::create(b, f, f)));
+        };
+        for (auto [unit, l] : llvm::zip(units, loaded)) {
+          addSquares(selectOrZero(b, unit.inRow, l.xa));
+          if (l.xb)
+            addSquares(
+                selectOrZero(b, andOrNull(b, unit.inRow, unit.rotated), l.xb));
         }
-        storeVec(ifOp.getResult(0), {row, unit.columnA});
+        sum = atOnce > 1 ? groupAllReduceSum(b, sum, threads)
+                         : blockAllReduceSum(b, sum, warps, reduceBuffer);
+        Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
+        rstd = arith::SelectOp::create(
+            b, positionOk, rstd,
+            cF32(b, std::numeric_limits<float>::quiet_NaN()));
+        Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+
+        // 4. Scale, rotate, store.
+        SmallVector<float> signValues;
+        for (int64_t i = 0; i < vec; ++i)
+          signValues.push_back(i % 2 == 0 ? -1.0f : 1.0f);
+        for (size_t index = 0; index < units.size(); ++index) {
+          const Unit &unit = units[index];
+          const Loaded &l = loaded[index];
+          ifThen(b, andOrNull(b, valid, unit.inRow), [&] {
+            Value ya = arith::MulFOp::create(
+                b, arith::MulFOp::create(b, f32Of(l.xa), rstdVec),
+                f32Of(weightOf(unit.weightA)));
+            if (unit.kind == Kind::Pass) {
+              storeVec(ya, {row, unit.columnA});
+              return;
+            }
+            if (neox) {
+              // out[i] = y[i]·cos[i] − y[i+R/2]·sin[i];
+              // out[i+R/2] = y[i+R/2]·cos[i+R/2] + y[i]·sin[i+R/2].
+              auto rotate = [&] {
+                Value yb = arith::MulFOp::create(
+                    b, arith::MulFOp::create(b, f32Of(l.xb), rstdVec),
+                    f32Of(weightOf(unit.weightB)));
+                Value outA = arith::SubFOp::create(
+                    b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
+                    arith::MulFOp::create(b, yb, f32Of(l.sinA)));
+                Value outB = arith::AddFOp::create(
+                    b, arith::MulFOp::create(b, yb, f32Of(l.cosB)),
+                    arith::MulFOp::create(b, ya, f32Of(l.sinB)));
+                storeVec(outA, {row, unit.columnA});
+                storeVec(outB, {row, unit.columnB});
+              };
+              if (!unit.rotated) {
+                rotate();
+                return;
+              }
+              auto ifOp = scf::IfOp::create(b, unit.rotated, /*withElse=*/true);
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(ifOp.thenBlock());
+              rotate();
+              b.setInsertionPointToStart(ifOp.elseBlock());
+              storeVec(ya, {row, unit.columnA});
+              return;
+            }
+            // gptj: out[2i] = y[2i]·cos − y[2i+1]·sin, out[2i+1] = y[2i+1]·cos
+            // + y[2i]·sin; pairs lie inside the vector (V even), or straddle
+            // neighbouring scalar units when V == 1.
+            auto rotate = [&]() -> Value {
+              Value partner;
+              if (vec >= 2) {
+                SmallVector<int64_t> swap;
+                for (int64_t i = 0; i < vec; ++i)
+                  swap.push_back(i ^ 1);
+                partner = vector::ShuffleOp::create(b, ya, ya, swap);
+                partner = arith::MulFOp::create(
+                    b, partner,
+                    arith::ConstantOp::create(
+                        b, DenseElementsAttr::get(
+                               vecF32, ArrayRef<float>(signValues))));
+              } else {
+                Value partnerColumn =
+                    arith::XOrIOp::create(b, unit.columnA, c1);
+                Value yp = arith::MulFOp::create(
+                    b,
+                    arith::MulFOp::create(
+                        b,
+                        f32Of(
+                            loadVec(vecType, x, {row, partnerColumn}, alignX)),
+                        rstdVec),
+                    f32Of(loadVec(vecType, weight, {partnerColumn}, alignX)));
+                Value even = arith::CmpIOp::create(
+                    b, arith::CmpIPredicate::eq,
+                    arith::AndIOp::create(b, unit.columnA, c1), c0);
+                partner = arith::SelectOp::create(
+                    b, even, arith::NegFOp::create(b, yp), yp);
+              }
+              return arith::AddFOp::create(
+                  b, arith::MulFOp::create(b, ya, f32Of(l.cosA)),
+                  arith::MulFOp::create(b, partner, f32Of(l.sinA)));
+            };
+            if (!unit.rotated) {
+              storeVec(rotate(), {row, unit.columnA});
+              return;
+            }
+            auto ifOp =
+                scf::IfOp::create(b, vecF32, unit.rotated,
+                                  /*addThenBlock=*/true, /*addElseBlock=*/true);
+            {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(ifOp.thenBlock());
+              scf::YieldOp::create(b, rotate());
+              b.setInsertionPointToStart(ifOp.elseBlock());
+              scf::YieldOp::create(b, ya);
+            }
+            storeVec(ifOp.getResult(0), {row, unit.columnA});
+          });
+        }
       });
-    }
-  });
 }
 
 LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
@@ -769,7 +877,8 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
       x, norm.getWeight(), norm.getCos(), norm.getSin(), positionsOrSeq, out};
   Type elementType = inputType.getElementType();
   emitRowKernel(
-      b, module, "rmsnorm_rope", args, tile, plan.rowsPerBlock,
+      b, module, "rmsnorm_rope", args, tile,
+      plan.rowsPerBlock * plan.rowsAtOnce,
       [&](gpu::GPUFuncOp kernel) { buildKernelBody(b, norm, plan, kernel); },
       plan.weightBufferBytes
           ? SmallVector<Type>{getWorkgroupBufferType(
@@ -788,7 +897,7 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 // The backward reads x and the output's gradient and writes x's gradient:
 // memory-bound like the forward, with two block reductions a row (Σx² and
 // Σ g·x). The weight's gradient is a sum over rows: a grid of P blocks (the
-// partial sums' rows) walks the rows r ≡ blockIdx.x (mod P) in turn, each
+// partial sums' rows) each walks its ⌈rows / P⌉ consecutive rows, each
 // thread adding its units' dy·x·rstd in registers, and stores its partial
 // row once at the end (deterministic: the op fixes which rows each partial
 // sums). The weight stays in registers, loaded once per block.
@@ -835,7 +944,7 @@ public:
         cast<ShapedType>(norm.getInits()[1].getType()).getDimSize(0);
     int64_t vectorBytes = plan.vectorWidth * bytes;
     KernelResources r;
-    int64_t concurrentRows = plan.rowsPerBlock;
+    int64_t concurrentRows = plan.rowsAtOnce;
     r.blocks = partials;
     r.threadsPerBlock = tile.getNumThreads();
     r.sharedBytesPerBlock =
@@ -910,7 +1019,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   const int64_t warps = threads / 32;
   // Rows a block takes at once, each over `threads` threads (a power of two,
   // at most a warp, where there are several).
-  const int64_t concurrentRows = plan.rowsPerBlock;
+  const int64_t concurrentRows = plan.rowsAtOnce;
   const bool hasPositions = static_cast<bool>(op.getPositions());
   const bool neox = plan.neox;
   using Kind = RowPlan::SlotKind;
@@ -989,21 +1098,25 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
 
   Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value numPartials = memref::DimOp::create(b, partials, 0);
-  // Block b takes rows b + P·j, slot s those of j ≡ s (mod concurrent
-  // rows); every slot of the block runs the same iterations (the row sums
-  // shuffle across its lanes), a slot past the rows reading the last row and
-  // storing nothing.
-  auto rowLoop = scf::ForOp::create(
-      b, block, rows,
-      arith::MulIOp::create(b, numPartials, cIndex(b, concurrentRows)), sums);
+  // Block b takes the rows [b·C, min((b+1)·C, rows)), C = ⌈rows / P⌉, R
+  // consecutive ones at a time (slot s the s-th of them): consecutive rows
+  // mostly share a position (the heads of a token), so a block reads a table
+  // row once from L2 for them all. Every slot of the block runs the same
+  // iterations (the row sums shuffle across its lanes), a slot past the
+  // block's rows reading the last row and storing nothing.
+  Value perBlock = arith::CeilDivUIOp::create(b, rows, numPartials);
+  Value begin = arith::MulIOp::create(b, block, perBlock);
+  Value end = arith::MinUIOp::create(
+      b, arith::AddIOp::create(b, begin, perBlock), rows);
+  auto rowLoop =
+      scf::ForOp::create(b, begin, end, cIndex(b, concurrentRows), sums);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(rowLoop.getBody());
     Value row = rowLoop.getInductionVar(), valid;
     if (concurrentRows > 1) {
-      row = arith::AddIOp::create(b, row,
-                                  arith::MulIOp::create(b, numPartials, slot));
-      valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows);
+      row = arith::AddIOp::create(b, row, slot);
+      valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, end);
       row = arith::MinUIOp::create(b, row, arith::SubIOp::create(b, rows, c1));
     }
     auto [position, positionOk] =
@@ -1082,16 +1195,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     }
     if (concurrentRows > 1) {
       // The row's threads: aligned groups of a warp's lanes.
-      auto groupSum = [&](Value v) -> Value {
-        for (int64_t offset = threads / 2; offset > 0; offset /= 2) {
-          auto shuffle = gpu::ShuffleOp::create(
-              b, v, arith::ConstantIntOp::create(b, b.getI32Type(), offset),
-              arith::ConstantIntOp::create(b, b.getI32Type(), 32),
-              gpu::ShuffleMode::XOR);
-          v = add(v, shuffle.getShuffleResult());
-        }
-        return v;
-      };
+      auto groupSum = [&](Value v) { return groupAllReduceSum(b, v, threads); };
       squares = groupSum(squares);
       dot = groupSum(dot);
     } else {
@@ -1219,9 +1323,9 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
     SmallVector<Type> buffers = {
         getWorkgroupBufferType({tile.getWarps()}, f32),
         getWorkgroupBufferType({tile.getWarps()}, f32)};
-    if (plan.rowsPerBlock > 1)
+    if (plan.rowsAtOnce > 1)
       buffers.push_back(
-          getWorkgroupBufferType({plan.rowsPerBlock * plan.hidden}, f32));
+          getWorkgroupBufferType({plan.rowsAtOnce * plan.hidden}, f32));
     kernel = createKernel(b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
                           tile.getNumThreads(), buffers);
     b.setInsertionPoint(kernel.getBody().front().getTerminator());

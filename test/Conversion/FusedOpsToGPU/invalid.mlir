@@ -171,3 +171,11 @@ func.func @grad_three_rows(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: me
   fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [3], warps = 4>}
   return
 }
+
+// -----
+
+func.func @rows_at_once_over_a_warp(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %o: memref<64x128xbf16>) {
+  // expected-error @+1 {{'fusedops.rmsnorm_rope' op 'tile' #fusedops.tile<block = [1, 2], warps = 4> must take block = [R] (R rows in turn) or [R, S] (S rows at once, S a power of two dividing the threads, each row within one warp where S > 1)}}
+  fusedops.rmsnorm_rope ins(%x, %w, %c, %c : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>) outs(%o : memref<64x128xbf16>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1, 2], warps = 4>}
+  return
+}

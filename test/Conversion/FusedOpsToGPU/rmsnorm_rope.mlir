@@ -84,3 +84,34 @@ func.func @weight_in_registers(%x: memref<?x12288xf32>, %w: memref<12288xf32>, %
       outs(%o : memref<?x12288xf32>) head_dim = 128 eps = 1.0e-6 style = neox
   return
 }
+
+// -----
+
+// Rows at once (block = [R, S] = [2, 4], one warp): QK-norm's 128-wide rows,
+// each over 8 lanes (its 8 neox units), 4 consecutive rows a step and 2
+// steps a block: 8 rows a block. A slot past the rows reads the last row
+// (no branch before the shuffles) and stores nothing; the row's sum is
+// shuffled across its 8 lanes only (xor 4, 2, 1), no barrier.
+// CHECK-LABEL: func.func @rows_at_once
+//       CHECK:   %[[BLOCKS:.*]] = arith.ceildivui %{{.*}}, %c8 : index
+//       CHECK:   gpu.launch_func @fusedops_kernels::@rmsnorm_rope blocks in (%[[BLOCKS]], %{{.*}}, %{{.*}}) threads in (%c32,
+//       CHECK: gpu.func @rmsnorm_rope
+//       CHECK:   %[[SLOT:.*]] = arith.divui %thread_id_x, %c8 : index
+//       CHECK:   %[[LANE:.*]] = arith.remui %thread_id_x, %c8{{.*}} : index
+//       CHECK:   scf.for %[[I:.*]] = %{{.*}} to %c2 step
+//       CHECK:     %[[STEP:.*]] = arith.addi %{{.*}}, %[[I]] : index
+//       CHECK:     %[[FIRST:.*]] = arith.muli %[[STEP]], %c4 : index
+//       CHECK:     %[[ROW:.*]] = arith.addi %[[FIRST]], %[[SLOT]] : index
+//       CHECK:     %[[VALID:.*]] = arith.cmpi ult, %[[ROW]], %{{.*}} : index
+//       CHECK:     %[[LAST:.*]] = arith.minui %[[ROW]], %{{.*}} : index
+//       CHECK:     memref.load %{{.*}}[%[[LAST]]] : memref<?xi32>
+//       CHECK:     gpu.shuffle  xor %{{.*}}, %c4_i32
+//       CHECK:     gpu.shuffle  xor %{{.*}}, %c2_i32
+//       CHECK:     gpu.shuffle  xor %{{.*}}, %c1_i32
+//   CHECK-NOT:     gpu.barrier
+//       CHECK:     scf.if %[[VALID]]
+//       CHECK:       vector.store
+func.func @rows_at_once(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %p: memref<?x32xi32>, %o: memref<?x32x128xbf16>) {
+  fusedops.rmsnorm_rope ins(%x, %w, %cos, %sin : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>) positions(%p : memref<?x32xi32>) outs(%o : memref<?x32x128xbf16>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [2, 4], warps = 1>}
+  return
+}

@@ -1,6 +1,6 @@
 // rmsnorm_rope_grad as a row kernel (RmsNormStrategies.cpp): a grid of P
-// blocks (the weight gradient's partial sums), each walking the rows
-// r ≡ blockIdx.x (mod P): per row every load first (x and the gradient at
+// blocks (the weight gradient's partial sums), each walking its run of
+// C = ⌈rows / P⌉ consecutive rows: per row every load first (x and the gradient at
 // a unit and its neox partner, the tables at the row's position), the two
 // block sums (Σx², Σg·x: one warp, shuffles), rstd, dx stored per unit;
 // the partial sums of dy·x·rstd carried in registers and stored once. The
@@ -18,7 +18,8 @@
 // CHECK: gpu.func @rmsnorm_rope_grad(%[[X:.*]]: memref<?x128xbf16>, %[[W:.*]]: memref<128xbf16>, %[[COS:.*]]: memref<4096x128xf32>, %[[SIN:.*]]: memref<4096x128xf32>, %[[POS:.*]]: memref<?xi32>, %[[D:.*]]: memref<?x128xbf16>, %[[DX:.*]]: memref<?x128xbf16>, %[[DW:.*]]: memref<2112x128xf32>) workgroup(%{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: vector.load %[[W]]
 // CHECK: vector.load %[[W]]
-// CHECK: %[[SUMS:.*]]:2 = scf.for %[[ROW:.*]] = %block_id_x to %{{.*}} step %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>)
+// CHECK: %[[BEGIN:.*]] = arith.muli %block_id_x, %{{.*}} : index
+// CHECK: %[[SUMS:.*]]:2 = scf.for %[[ROW:.*]] = %[[BEGIN]] to %{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>)
 // CHECK: memref.load %[[POS]][%[[ROW]]]
 // CHECK: vector.load %[[X]][%[[ROW]],
 // CHECK: vector.load %[[D]][%[[ROW]],
@@ -43,14 +44,19 @@ func.func @qk(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096
 
 // Four rows at once in a warp (block = [4]): each row over 8 lanes (its 8
 // units), its sums shuffled across those lanes only (xor 4, 2, 1); rows
-// b + P·(4i + slot), a slot past the rows reading the last row and storing
-// nothing; the slots' partial sums added in slot order in shared memory and
+// b·C + 4i + slot, a slot past the block's rows reading the last row and
+// storing nothing; the slots' partial sums added in slot order in shared memory and
 // stored by slot 0.
 // CHECK-LABEL: func.func @four_rows
 // CHECK: gpu.func @rmsnorm_rope_grad({{.*}}) workgroup({{.*}}, %[[SLOTS:.*]] : memref<512xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: %[[SLOT:.*]] = arith.divui %{{.*}}, %c8 : index
-// CHECK: scf.for
-// CHECK: arith.cmpi ult
+// CHECK: %[[C:.*]] = arith.ceildivui %[[ROWS:.*]], %[[P:.*]] : index
+// CHECK: %[[BEGIN:.*]] = arith.muli %block_id_x, %[[C]] : index
+// CHECK: %[[END0:.*]] = arith.addi %[[BEGIN]], %[[C]] : index
+// CHECK: %[[END:.*]] = arith.minui %[[END0]], %[[ROWS]] : index
+// CHECK: scf.for %[[J:.*]] = %[[BEGIN]] to %[[END]] step %c4
+// CHECK: %[[ROW:.*]] = arith.addi %[[J]], %[[SLOT]] : index
+// CHECK: arith.cmpi ult, %[[ROW]], %[[END]]
 // CHECK: arith.minui
 // CHECK: gpu.shuffle xor %{{.*}}, %c4_i32
 // CHECK: gpu.shuffle xor %{{.*}}, %c2_i32

@@ -219,8 +219,8 @@ func.func @rms_mixed(%x: tensor<2x8x256xf16>, %w: tensor<256xf16>, %c: tensor<8x
 // -----
 
 func.func @rms_tile_rank(%x: tensor<2x8x256xf16>, %w: tensor<256xf16>, %c: tensor<8x64xf32>, %s: tensor<8x64xf32>, %o: tensor<2x8x256xf16>) {
-  // expected-error @+1 {{expects 'tile' to have 1 block size, got 2}}
-  %0 = fusedops.rmsnorm_rope ins(%x, %w, %c, %s : tensor<2x8x256xf16>, tensor<256xf16>, tensor<8x64xf32>, tensor<8x64xf32>) outs(%o : tensor<2x8x256xf16>) head_dim = 64 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4, 4], warps = 4>} -> tensor<2x8x256xf16>
+  // expected-error @+1 {{expects 'tile' to have 1 to 2 block sizes, got 3}}
+  %0 = fusedops.rmsnorm_rope ins(%x, %w, %c, %s : tensor<2x8x256xf16>, tensor<256xf16>, tensor<8x64xf32>, tensor<8x64xf32>) outs(%o : tensor<2x8x256xf16>) head_dim = 64 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4, 4, 4], warps = 4>} -> tensor<2x8x256xf16>
   return
 }
 

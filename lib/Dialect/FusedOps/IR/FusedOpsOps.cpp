@@ -255,11 +255,16 @@ LogicalResult mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
   TileConfigAttr tile = tileable.getTileConfig();
   if (!tile)
     return success();
-  unsigned expected = tileable.getTileBlockRank();
-  if (tile.getBlock().size() != expected)
-    return op->emitOpError()
-           << "expects 'tile' to have " << expected << " block size"
-           << (expected == 1 ? "" : "s") << ", got " << tile.getBlock().size();
+  unsigned most = tileable.getTileBlockRank();
+  unsigned least = tileable.getMinTileBlockRank();
+  size_t got = tile.getBlock().size();
+  if (got < least || got > most) {
+    InFlightDiagnostic diag = op->emitOpError() << "expects 'tile' to have ";
+    if (least != most)
+      diag << least << " to ";
+    return diag << most << " block size" << (most == 1 ? "" : "s") << ", got "
+                << got;
+  }
   return success();
 }
 
@@ -288,7 +293,7 @@ static constexpr StringLiteral kFp8Types = "f8E4M3FN or f8E5M2";
 // RmsNormRopeOp
 //===----------------------------------------------------------------------===//
 
-unsigned RmsNormRopeOp::getTileBlockRank() { return 1; }
+unsigned RmsNormRopeOp::getTileBlockRank() { return 2; }
 
 /// head_dim · rotary_fraction of rmsnorm_rope or its backward.
 template <typename OpTy> static int64_t getRotaryDimOf(OpTy op) {

@@ -83,8 +83,10 @@ def FusedOps_TileConfigAttr : FusedOps_Attr<"TileConfig", "tile"> {
 
     * `block`: the block tile, outermost dimension first. GEMM-like ops
       (`gated_mlp`, `fp8_gemm`) take `[BM, BN, BK]`; `rmsnorm_rope` takes
-      `[rows]` (rows per thread block); `quantize`/`dequantize` take
-      `[rows, cols]`.
+      `[rows]` (rows a thread block takes in turn) or `[rows, at_once]`
+      (each step `at_once` consecutive rows, each over a warp's lanes: for
+      narrow rows such as QK-norm's heads); `rmsnorm_rope_grad` takes
+      `[at_once]`; `quantize`/`dequantize` take `[rows, cols]`.
     * `warps`: warps per thread block (a power of two, at most 32).
     * `stages`: depth of the shared-memory software pipeline (default 1).
     * `cluster`: thread-block cluster shape, Hopper only (optional; at most

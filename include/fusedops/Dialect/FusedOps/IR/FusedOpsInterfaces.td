@@ -19,8 +19,14 @@ def FusedOps_TileConfigurableOpInterface
   }];
   let methods = [
     InterfaceMethod<
-      /*desc=*/"Number of entries the tile's `block` list must have.",
+      /*desc=*/"Number of entries the tile's `block` list has at most.",
       /*retTy=*/"unsigned", /*methodName=*/"getTileBlockRank">,
+    InterfaceMethod<
+      /*desc=*/[{Number of entries the tile's `block` list has at least
+        (those past it take the op's documented defaults); by default all
+        of them.}],
+      /*retTy=*/"unsigned", /*methodName=*/"getMinTileBlockRank", (ins), [{}],
+      [{ return $_op.getTileBlockRank(); }]>,
     InterfaceMethod<
       /*desc=*/"The tile configuration, or null when none is set.",
       /*retTy=*/"::mlir::fusedops::TileConfigAttr",

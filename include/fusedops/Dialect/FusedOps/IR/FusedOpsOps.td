@@ -124,6 +124,8 @@ def FusedOps_RmsNormRopeOp : FusedOps_ComputeOp<"rmsnorm_rope",
     /// Number of dimensions rotated in each head (`head_dim · rotary_fraction`).
     /// Only meaningful on a verified op.
     int64_t getRotaryDim();
+    /// The tile takes block = [R] or [R, S] (S = 1 by default).
+    unsigned getMinTileBlockRank() { return 1; }
   }];
 }
 
@@ -147,9 +149,10 @@ def FusedOps_RmsNormRopeGradOp : FusedOps_ComputeOp<"rmsnorm_rope_grad",
 
     stored into the first `outs` (the shape and type of `input`), and the
     weight's gradient `Σ_rows dy · x · r` as partial sums in the second,
-    `[P, H]` f32: row `p` holds the sum over the rows `r` with `r mod P = p`
-    (a fixed assignment, so the result does not depend on the kernel and is
-    deterministic); the weight's gradient is the sum over `P`. A row whose
+    `[P, H]` f32: row `p` holds the sum over the rows `r` with
+    `p·C ≤ r < (p+1)·C`, `C = ⌈rows / P⌉` (a fixed assignment of consecutive
+    rows, which mostly share a position, so deterministic); the weight's
+    gradient is the sum over `P`. A row whose
     position is out of range gets NaN, as the forward's. The attributes and
     the `positions` operand are `rmsnorm_rope`'s.
 
