@@ -272,21 +272,8 @@ void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
 void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
                      int64_t warps, Value rows,
                      function_ref<void(Value row)> body) {
-  OpBuilder::InsertionGuard guard(b);
-  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  auto rowLoop = scf::ForOp::create(b, cIndex(b, 0), cIndex(b, rowsPerBlock),
-                                    cIndex(b, 1));
-  b.setInsertionPointToStart(rowLoop.getBody());
-  Value row = arith::AddIOp::create(
-      b, arith::MulIOp::create(b, bid, cIndex(b, rowsPerBlock)),
-      rowLoop.getInductionVar());
-  auto rowIf = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, rows),
-      /*withElse=*/false);
-  b.setInsertionPointToStart(rowIf.thenBlock());
-  body(row);
-  if (rowsPerBlock > 1 && warps > 1)
-    gpu::BarrierOp::create(b);
+  forEachBlockRow(b, rowsPerBlock, /*rowsAtOnce=*/1, /*slot=*/Value(), warps,
+                  rows, [&](Value row, Value) { body(row); });
 }
 
 /// rsqrt(sum / hidden + eps): a row's inverse RMS from its sum of squares.
