@@ -40,6 +40,12 @@ if ! "$PYTHON" -c "import numpy, pytest, setuptools, wheel" 2>/dev/null; then
   echo "setup: installing numpy, pytest, setuptools and wheel for $PYTHON"
   "$PYTHON" -m pip install -q numpy pytest setuptools wheel
 fi
+# ruff: the Python lint and format check (README, "Style"; not part of the
+# test command).
+if ! "$PYTHON" -m ruff --version > /dev/null 2>&1; then
+  echo "setup: installing ruff for $PYTHON"
+  "$PYTHON" -m pip install -q ruff
+fi
 # PyTorch for the PyTorch API's tests (its CPU-side checks run without a GPU;
 # about a minute from PyPI), and transformers, which the Hugging Face
 # compatibility tests compare against. FUSEDOPS_NO_TORCH=1 skips both: those

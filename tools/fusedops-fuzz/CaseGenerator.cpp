@@ -145,6 +145,16 @@ public:
     return name;
   }
 
+  /// ` keyword(%a, %b : A, B)`: an argument of each of `types`.
+  std::string operands(const std::string &keyword,
+                       const std::vector<std::string> &types) {
+    std::vector<std::string> names;
+    for (const std::string &type : types)
+      names.push_back(arg(type));
+    return " " + keyword + "(" + join(names, ", ") + " : " + join(types, ", ") +
+           ")";
+  }
+
   /// `{tile = ...}` with `rank` block entries, or nothing.
   std::string tile(size_t rank) {
     if (rng.chance(clean ? 0.8 : 0.5))
@@ -275,12 +285,8 @@ std::string genRmsNormRopeOp(CaseRng &rng, bool grad) {
     outTypes.push_back(w.type({w.dim(w.size({1, 8, 64, 2112}), !w.clean),
                                w.clean ? hidden : w.dim(headDim * heads)},
                               w.element("f32")));
-  std::vector<std::string> outs;
-  for (const std::string &type : outTypes)
-    outs.push_back(w.arg(type));
   op +=
-      " outs(" + join(outs, ", ") + " : " + join(outTypes, ", ") +
-      ") head_dim = " +
+      w.operands("outs", outTypes) + " head_dim = " +
       (w.clean || rng.chance(0.9) ? std::to_string(headDim)
                                   : rng.pick(kEdgeInts)) +
       " eps = " +
@@ -322,11 +328,7 @@ std::string genRmsNorm(CaseRng &rng) {
   // A second result only with a residual (or, unclean, without one).
   if (residual == (w.clean || rng.chance(0.9)))
     outTypes.push_back(w.type(inDims, w.element(element)));
-  std::vector<std::string> outs;
-  for (const std::string &type : outTypes)
-    outs.push_back(w.arg(type));
-  op += " outs(" + join(outs, ", ") + " : " + join(outTypes, ", ") +
-        ") eps = " +
+  op += w.operands("outs", outTypes) + " eps = " +
         (w.clean ? rng.pick(std::vector<std::string>{"1.0e-6", "0.0"})
                  : rng.pick(std::vector<std::string>{"1.0e-6", "0.0", "-1.0",
                                                      "0x7F800000"}));
@@ -370,15 +372,13 @@ std::string genGatedMlpOp(CaseRng &rng, bool grad) {
   size_t numOuts = grad ? 2 : (rng.chance(0.3) ? 3 : 1);
   if (!w.clean && rng.chance(0.2))
     numOuts = 1 + rng.below(3);
-  std::vector<std::string> outTypes, outs;
-  for (size_t i = 0; i < numOuts; ++i) {
+  std::vector<std::string> outTypes;
+  for (size_t i = 0; i < numOuts; ++i)
     outTypes.push_back(i == 0 ? outType : w.type(outDims, w.element(element)));
-    outs.push_back(w.arg(outTypes.back()));
-  }
   std::string op =
       std::string(grad ? "fusedops.gated_mlp_grad" : "fusedops.gated_mlp") +
-      " ins(" + ins + " : " + insTypes + ") outs(" + join(outs, ", ") + " : " +
-      join(outTypes, ", ") + ") activation = " +
+      " ins(" + ins + " : " + insTypes + ")" + w.operands("outs", outTypes) +
+      " activation = " +
       rng.pick(std::vector<std::string>{"silu", "gelu", "gelu_tanh"}) +
       w.tile(3);
   return w.function(op, outTypes);
@@ -402,19 +402,15 @@ std::string genGatedActGrad(CaseRng &rng) {
                                    w.dim(w.size({1, 7, 96, 11008}))};
   if (rng.chance(0.3))
     dims.insert(dims.begin(), w.dim(w.size({1, 3}), true));
-  std::vector<std::string> inTypes, ins, outTypes, outs;
-  for (int i = 0; i < 3; ++i) {
+  std::vector<std::string> inTypes, outTypes;
+  for (int i = 0; i < 3; ++i)
     inTypes.push_back(w.type(dims, w.element(element)));
-    ins.push_back(w.arg(inTypes.back()));
-  }
-  for (int i = 0; i < 2; ++i) {
+  std::string ins = w.operands("ins", inTypes);
+  for (int i = 0; i < 2; ++i)
     outTypes.push_back(w.type(dims, w.element(element)));
-    outs.push_back(w.arg(outTypes.back()));
-  }
   std::string op =
-      "fusedops.gated_act_grad ins(" + join(ins, ", ") + " : " +
-      join(inTypes, ", ") + ") outs(" + join(outs, ", ") + " : " +
-      join(outTypes, ", ") + ") activation = " +
+      "fusedops.gated_act_grad" + ins + w.operands("outs", outTypes) +
+      " activation = " +
       rng.pick(std::vector<std::string>{"silu", "gelu", "gelu_tanh"}) +
       w.tile(1);
   return w.function(op, outTypes);

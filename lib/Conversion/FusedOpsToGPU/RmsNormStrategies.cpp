@@ -216,6 +216,18 @@ bool isValidRowsAtOnce(int64_t rowsAtOnce, int64_t threads) {
          (rowsAtOnce == 1 || threads / rowsAtOnce <= 32);
 }
 
+/// Where thread `tid` works with `plan.rowsAtOnce` rows at once: its row
+/// slot tid / numThreads and its lane tid % numThreads (slot 0, lane tid for
+/// one row at a time).
+std::pair<Value, Value> rowSlotAndLane(ImplicitLocOpBuilder &b,
+                                       const RowPlan &plan, Value tid) {
+  if (plan.rowsAtOnce == 1)
+    return {cIndex(b, 0), tid};
+  Value threads = cIndex(b, plan.numThreads);
+  return {arith::DivUIOp::create(b, tid, threads),
+          arith::RemUIOp::create(b, tid, threads)};
+}
+
 /// The sum of `value` over aligned groups of `lanes` lanes of a warp (a power
 /// of two, at most 32), in every lane.
 Value groupAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t lanes) {
@@ -631,14 +643,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
-  // With several rows at once, thread tid works on row slot tid / threads,
-  // as its lane tid % threads.
   const int64_t atOnce = plan.rowsAtOnce;
-  Value slot = c0, lane = tid;
-  if (atOnce > 1) {
-    slot = arith::DivUIOp::create(b, tid, cIndex(b, threads));
-    lane = arith::RemUIOp::create(b, tid, cIndex(b, threads));
-  }
+  auto [slot, lane] = rowSlotAndLane(b, plan, tid);
   assert((atOnce == 1 || !weightBuffer) &&
          "rows within a warp keep the weight in registers");
 
@@ -1055,12 +1061,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
-  // Thread tid works on row slot tid / threads, as its lane tid % threads.
-  Value slot = c0, lane = tid;
-  if (concurrentRows > 1) {
-    slot = arith::DivUIOp::create(b, tid, cIndex(b, threads));
-    lane = arith::RemUIOp::create(b, tid, cIndex(b, threads));
-  }
+  auto [slot, lane] = rowSlotAndLane(b, plan, tid);
   SmallVector<Unit> units = buildUnits(b, plan, lane);
   // The weight, once per block, in f32 registers.
   for (Unit &unit : units) {
@@ -1182,9 +1183,8 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     }
     if (concurrentRows > 1) {
       // The row's threads: aligned groups of a warp's lanes.
-      auto groupSum = [&](Value v) { return groupAllReduceSum(b, v, threads); };
-      squares = groupSum(squares);
-      dot = groupSum(dot);
+      squares = groupAllReduceSum(b, squares, threads);
+      dot = groupAllReduceSum(b, dot, threads);
     } else {
       squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
       dot = blockAllReduceSum(b, dot, warps, dotBuffer);
