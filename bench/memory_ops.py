@@ -6,8 +6,8 @@ warm-up, L2 flushed before each call: fusedops.bench.cases.time_ms) beside, in t
 
 * a device-to-device copy of (R + W) / 2 bytes, which moves the same R + W bytes: the rate the
   card reaches at this size (`of_copy`), and the full-size copy rate (`of_peak_copy`);
-* torch.compile of the same computation (rms_norm and add_rms_norm, rmsnorm_rope, quantize,
-  dequantize);
+* torch.compile of the same computation (rms_norm and add_rms_norm, rms_norm's backward,
+  rmsnorm_rope, quantize, dequantize);
 * at decode sizes (1-64 rows), an empty kernel launch timed the same way (`vs_empty`).
 
 Each fusedops output is checked against a float64 reference first. Writes memory_ops.json and
@@ -76,6 +76,21 @@ def _add_rms_norm_eager(x, r, w, eps: float, offset: float):
 
 _compiled_rms_norm = torch.compile(_rms_norm_eager)
 _compiled_add_rms_norm = torch.compile(_add_rms_norm_eager)
+
+
+def _rms_norm_grad_eager(x, w, grad, residual_grad, eps: float, offset: float):
+    """rms_norm's backward written out (what torch.compile fuses for the backward of an unfused
+    RMSNorm): dx (plus the sum's gradient) and the weight's gradient."""
+    h = x.float()
+    rstd = torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    g = grad.float() * (w.float() + offset)
+    dx = rstd * g - h * rstd.pow(3) * (g * h).mean(-1, keepdim=True)
+    if residual_grad is not None:
+        dx = dx + residual_grad.float()
+    return dx.to(x.dtype), (grad.float() * h * rstd).sum(0).to(w.dtype)
+
+
+_compiled_rms_norm_grad = torch.compile(_rms_norm_grad_eager)
 
 
 def _quantize_eager(x, granularity: str):
@@ -276,6 +291,50 @@ def rms_norm_cases(args: argparse.Namespace) -> None:
         run_case(op, name, rows, hidden, fused, compiled, check, moved, args)
 
 
+def rms_norm_grad_cases(args: argparse.Namespace) -> None:
+    # The backward kernel (rms_norm_grad) with its partial sums' reduction, as the autograd
+    # formula runs it. (rows, hidden, dtype, with the sum's gradient, weight_offset)
+    from fusedops._op_kernels import _rms_norm_grad_impl
+
+    configs = [
+        (1, 4096, torch.bfloat16, False, 0.0),
+        (64, 4096, torch.bfloat16, True, 0.0),
+        (1024, 4096, torch.bfloat16, False, 0.0),  # 24 MB
+        (4096, 4096, torch.bfloat16, False, 0.0),  # 96 MB
+        (16384, 4096, torch.bfloat16, False, 0.0),  # 384 MB: a training step's norm
+        (16384, 4096, torch.bfloat16, True, 0.0),  # 512 MB: add_rms_norm's
+        (8192, 8192, torch.bfloat16, False, 0.0),
+        (4096, 3072, torch.float16, False, 1.0),  # Gemma's (1 + w)
+        (16384, 4096, torch.float32, False, 0.0),
+    ]
+    for rows, hidden, dtype, with_residual, offset in configs:
+        g = torch.Generator(device="cuda").manual_seed(rows + hidden)
+        x = torch.randn(rows, hidden, device="cuda", dtype=dtype, generator=g)
+        grad = torch.randn(rows, hidden, device="cuda", dtype=dtype, generator=g)
+        rg = torch.randn_like(grad) if with_residual else None
+        w = (1 + 0.1 * torch.randn(hidden, device="cuda", generator=g)).to(dtype)
+
+        def fused(x=x, w=w, grad=grad, rg=rg, offset=offset):
+            return _rms_norm_grad_impl(x, w, grad, rg, 1e-6, offset)
+
+        def compiled(x=x, w=w, grad=grad, rg=rg, offset=offset):
+            return _compiled_rms_norm_grad(x, w, grad, rg, 1e-6, offset)
+
+        def check(fused=fused, x=x, w=w, grad=grad, rg=rg, offset=offset):
+            dx, dw = fused()
+            rg64 = None if rg is None else rg.double()
+            want_dx, want_dw = _rms_norm_grad_eager(
+                x.double(), w.double(), grad.double(), rg64, 1e-6, offset
+            )
+            return max(rel_err(dx, want_dx), rel_err(dw, want_dw))
+
+        streams = 4 if with_residual else 3
+        moved = streams * x.numel() * x.element_size() + 2 * w.numel() * w.element_size()
+        name = str(dtype).split(".")[-1] + (" +residual_grad" if with_residual else "")
+        name += f" offset{offset:g}" if offset else ""
+        run_case("rms_norm_grad", name, rows, hidden, fused, compiled, check, moved, args)
+
+
 def quantize_cases(args: argparse.Namespace) -> None:
     configs = [
         (1, 4096, "row", "e4m3"),
@@ -368,7 +427,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--ops", default="rms_norm,rmsnorm_rope,quantize,dequantize")
+    parser.add_argument(
+        "--ops", default="rms_norm,rms_norm_grad,rmsnorm_rope,quantize,dequantize"
+    )
     parser.add_argument("--profile", action="store_true", help="one call per case, for ncu")
     parser.add_argument("--tile", help="force this #fusedops.tile<...> on every fusedops kernel")
     parser.add_argument("--label", help="a name for this run's rows (a library variant)")
@@ -384,6 +445,7 @@ def main() -> int:
     with torch.no_grad(), override:
         for op, cases in (
             ("rms_norm", rms_norm_cases),
+            ("rms_norm_grad", rms_norm_grad_cases),
             ("rmsnorm_rope", rmsnorm_rope_cases),
             ("quantize", quantize_cases),
             ("dequantize", dequantize_cases),

@@ -7,7 +7,7 @@ weight-gradient partial sums P (blocks of its grid), beside a device copy of the
         [--tiles "#fusedops.tile<block = [16], warps = 4>" ...]
 
 CUDA events, L2 flushed before each call, median of 20. An experiment for choosing
-``_op_kernels._rmsnorm_rope_partials``; with ``--tiles`` also the kernel with each of those
+``_op_kernels._grad_partials``; with ``--tiles`` also the kernel with each of those
 tiles at each P (the cost model's pick is the first table's); with ``--forward-tiles`` also
 the forward (rmsnorm_rope) with the cost model's tile and each of those, beside a copy of its
 bytes; prints Markdown tables.
@@ -63,7 +63,7 @@ def main() -> None:
     copy_ms = timed(lambda: dst.copy_(src), flush)
     print("| P per SM | P | ms | copy of the bytes / this |\n|---|---|---|---|")
     for per_sm in args.per_sm:
-        _op_kernels._rmsnorm_rope_partials = lambda device, k=per_sm: k * sms
+        _op_kernels._grad_partials = lambda x, k=per_sm: k * sms
         run = lambda: torch.ops.fusedops.rmsnorm_rope_grad(
             x, w, cos, sin, pos, grad, head_dim, 1e-6, "neox", 1.0
         )
@@ -76,7 +76,7 @@ def main() -> None:
         print("\n| tile | P per SM | ms | copy of the bytes / this |\n|---|---|---|---|")
         for tile in args.tiles:
             for per_sm in args.per_sm:
-                _op_kernels._rmsnorm_rope_partials = lambda device, k=per_sm: k * sms
+                _op_kernels._grad_partials = lambda x, k=per_sm: k * sms
                 with _tuning(tile):
                     run()
                     ms = timed(run, flush)

@@ -98,6 +98,10 @@ int64_t fusedopsQuantizeTransposedRows(int64_t rows);
  *                 sin, [positions], grad, dx, dw_partials)
  *   rms_norm:     x_shape, dtype, eps, [residual (true: also the sum
  *                 x + residual, argument "sum")], [weight_offset]
+ *   rms_norm_grad: x_shape, dtype, eps, partials, [residual_grad (true: the
+ *                 sum's gradient is added, argument "residual_grad")],
+ *                 [weight_offset] (arguments x, w, grad, [residual_grad],
+ *                 dx, dw_partials)
  *   gated_mlp:    x_shape, n, dtype, activation, [save_preactivations
  *                 (true: also the pre-activations, arguments "gate", "up")]
  *   gated_mlp_grad: x_shape, n, dtype, activation (arguments x, wg, wu,

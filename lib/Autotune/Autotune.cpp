@@ -53,7 +53,7 @@ static std::string getShapeClass(Operation *op) {
       .Case<RmsNormRopeOp, RmsNormRopeGradOp>([](auto norm) {
         return rowClass("rows", norm) + dim("hidden", norm.getInput(), -1);
       })
-      .Case([](RmsNormOp norm) {
+      .Case<RmsNormOp, RmsNormGradOp>([](auto norm) {
         return rowClass("rows", norm) + dim("hidden", norm.getInput(), -1);
       })
       .Case<GatedMlpOp, GatedMlpGradOp>([](auto mlp) {

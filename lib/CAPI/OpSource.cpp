@@ -273,6 +273,36 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
                         eps, kernel.arg(f, "residual"), offset);
     };
   }
+  if (op == "rms_norm_grad") {
+    SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
+    Type dtype = request.element("dtype");
+    auto eps = static_cast<float>(request.number("eps"));
+    bool residualGrad = request.flag("residual_grad");
+    int64_t partials = request.integer("partials");
+    std::optional<float> offset;
+    if (request.has("weight_offset"))
+      offset = static_cast<float>(request.number("weight_offset"));
+    if (request.error.empty() && x.empty())
+      request.error = "'x_shape' is empty";
+    if (request.error.empty() && partials < 1)
+      request.error = "'partials' must be at least 1";
+    if (!request.error.empty())
+      return {};
+    kernel.add("x", memref(x, dtype));
+    kernel.add("w", memref({x.back()}, dtype));
+    kernel.add("grad", memref(x, dtype));
+    if (residualGrad)
+      kernel.add("residual_grad", memref(x, dtype));
+    kernel.add("dx", memref(x, dtype));
+    kernel.add("dw_partials",
+               memref({partials, x.back()}, Float32Type::get(ctx)));
+    return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+      RmsNormGradOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"),
+                            kernel.arg(f, "grad"), kernel.arg(f, "dx"),
+                            kernel.arg(f, "dw_partials"), eps,
+                            kernel.arg(f, "residual_grad"), offset);
+    };
+  }
   if (op == "gated_mlp" || op == "gated_mlp_grad") {
     SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     int64_t n = request.integer("n");
@@ -403,8 +433,9 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
   }
   request.error =
       "'op' is '" + op.str() +
-      "'; expected rmsnorm_rope, rmsnorm_rope_grad, rms_norm, gated_mlp, "
-      "gated_mlp_grad, gated_act_grad, fp8_gemm, quantize or dequantize";
+      "'; expected rmsnorm_rope, rmsnorm_rope_grad, rms_norm, rms_norm_grad, "
+      "gated_mlp, gated_mlp_grad, gated_act_grad, fp8_gemm, quantize or "
+      "dequantize";
   return {};
 }
 } // namespace

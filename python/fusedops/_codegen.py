@@ -28,6 +28,7 @@ __all__ = [
     "gated_mlp_source",
     "with_tile",
     "quantize_source",
+    "rms_norm_source",
     "rmsnorm_rope_source",
 ]
 
@@ -104,12 +105,21 @@ def rms_norm_source(
     residual: bool = False,
     weight_offset: float = 0.0,
     rows_hint: Optional[int] = None,
+    grad_partials: Optional[int] = None,
 ) -> tuple[str, list[str]]:
+    """The module of ``fusedops.rms_norm`` (arguments ``x``, ``w``, [``residual``], ``out``,
+    [``sum``]), or with ``grad_partials`` = P that of ``fusedops.rms_norm_grad`` (arguments
+    ``x``, ``w``, ``grad``, [``residual_grad``], ``dx``, ``dw_partials`` [P, hidden] f32; there
+    ``residual`` adds the sum's gradient)."""
     fields: dict = dict(x_shape=_sizes(x_shape), dtype=dtype, eps=float(eps))
-    if residual:
-        fields["residual"] = True
     if weight_offset != 0.0:
         fields["weight_offset"] = float(weight_offset)
+    if grad_partials is not None:
+        if residual:
+            fields["residual_grad"] = True
+        return _source("rms_norm_grad", rows_hint, partials=int(grad_partials), **fields)
+    if residual:
+        fields["residual"] = True
     return _source("rms_norm", rows_hint, **fields)
 
 

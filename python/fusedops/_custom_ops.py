@@ -31,6 +31,7 @@ from ._op_kernels import (
     _gated_mlp_saving_impl,
     _quantize_impl,
     _quantize_transposed_impl,
+    _rms_norm_grad_impl,
     _rms_norm_impl,
     _rmsnorm_rope_grad_impl,
     _rmsnorm_rope_impl,
@@ -176,12 +177,38 @@ def _register() -> None:
         ctx.statics = inputs[2:]
 
     def rms_norm_backward(ctx, grad):
-        grads = _recomputed_grads(
-            _rms_norm_torch, ctx.saved_tensors, ctx.statics, grad, ctx.needs_input_grad[:2]
-        )
-        return (*grads, None, None)
+        x, weight = ctx.saved_tensors
+        dx, dweight = _norm_grads(x, weight, grad, None, ctx.statics, ctx.needs_input_grad[:2])
+        return dx, dweight, None, None
 
     rms_norm.register_autograd(rms_norm_backward, setup_context=rms_norm_setup)
+
+    def _norm_grads(x, weight, grad, residual_grad, statics, needed):
+        """The gradients of x (the rows normalised; with ``residual_grad``, the gradient of
+        add_rms_norm's sum, added) and of the weight: the rms_norm_grad kernel on a GPU, else
+        the differentiable PyTorch form recomputed."""
+        if x.is_cuda:
+            dx, dweight = torch.ops.fusedops.rms_norm_grad(x, weight, grad, residual_grad, *statics)
+        else:
+            dx, dweight = _recomputed_grads(_rms_norm_torch, (x, weight), statics, grad, needed)
+            if residual_grad is not None and dx is not None:
+                dx = dx + residual_grad.to(dx.dtype)
+        return dx if needed[0] else None, dweight if needed[1] else None
+
+    @torch.library.custom_op(f"{lib}::rms_norm_grad", mutates_args=())
+    def rms_norm_grad(
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        grad: torch.Tensor,
+        residual_grad: Optional[torch.Tensor],
+        eps: float,
+        weight_offset: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _rms_norm_grad_impl(*_dense(x, weight, grad, residual_grad, eps, weight_offset))
+
+    @rms_norm_grad.register_fake
+    def _(x, weight, grad, residual_grad, eps, weight_offset):
+        return torch.empty_like(x), torch.empty_like(weight)
 
     @torch.library.custom_op(f"{lib}::add_rms_norm", mutates_args=())
     def add_rms_norm(
@@ -198,18 +225,37 @@ def _register() -> None:
         return torch.empty_like(x), torch.empty_like(x)
 
     def add_rms_norm_setup(ctx, inputs, output):
-        ctx.save_for_backward(*inputs[:3])  # x, residual, weight
+        # The sum the forward normalised (its output, rounded as stored) and the weight: one
+        # saved [rows, H] tensor instead of x and residual.
+        ctx.save_for_backward(output[1], inputs[2])
         ctx.statics = inputs[3:]
+        ctx.set_materialize_grads(False)
 
     def add_rms_norm_backward(ctx, grad_out, grad_total):
-        grads = _recomputed_grads(
-            _add_rms_norm_torch,
-            ctx.saved_tensors,
-            ctx.statics,
-            (grad_out, grad_total),
-            ctx.needs_input_grad[:3],
+        total, weight = ctx.saved_tensors
+        x_needed, residual_needed, weight_needed = ctx.needs_input_grad[:3]
+        if grad_out is None:  # only the sum was used: it passes its gradient to both inputs
+            dtotal, dweight = grad_total, None
+        else:
+            dtotal, dweight = _norm_grads(
+                total,
+                weight,
+                grad_out,
+                grad_total,
+                ctx.statics,
+                (x_needed or residual_needed, weight_needed),
+            )
+        if dtotal is None and (x_needed or residual_needed):  # neither output had a gradient
+            dtotal = torch.zeros_like(total)
+        if dweight is None and weight_needed:
+            dweight = torch.zeros_like(weight)
+        return (
+            dtotal if x_needed else None,
+            dtotal if residual_needed else None,
+            dweight if weight_needed else None,
+            None,
+            None,
         )
-        return (*grads, None, None)
 
     add_rms_norm.register_autograd(add_rms_norm_backward, setup_context=add_rms_norm_setup)
 

@@ -27,8 +27,8 @@ def _rmsnorm_rope_kernel(
 ) -> _Kernel:
     """The kernel of ``rmsnorm_rope``, or with ``grad`` that of ``rmsnorm_rope_grad`` (inputs
     ``x``, ``weight``, ``cos``, ``sin``, ``positions``, ``grad``; outputs ``dx`` and the weight
-    gradient's partial sums, :func:`_rmsnorm_rope_partials` rows)."""
-    partials = None if grad is None else _rmsnorm_rope_partials(x.get_device())
+    gradient's partial sums, :func:`_grad_partials` rows)."""
+    partials = None if grad is None else _grad_partials(x)
     key = (
         x.shape,
         x.dtype,
@@ -83,11 +83,16 @@ def _rmsnorm_rope_kernel(
     )
 
 
-def _rmsnorm_rope_partials(device: int) -> int:
-    """Rows of rmsnorm_rope_grad's weight-gradient partial sums on GPU ``device``: the blocks
-    of its grid, 8 per SM (a block walks every P-th row; 8 was 4 % faster than 16 and 32 at
-    the training benchmark's QK shape in two runs, docs/perf/training.md)."""
-    return 8 * torch.cuda.get_device_properties(device).multi_processor_count
+def _grad_partials(x: torch.Tensor) -> int:
+    """Rows P of a norm backward's weight-gradient partial sums (rmsnorm_rope_grad,
+    rms_norm_grad) for rows ``x``: the blocks of its grid, 8 per SM of ``x``'s GPU (a block
+    takes ⌈rows / P⌉ consecutive rows; 8 was 4 % faster than 16 and 32 at the training
+    benchmark's QK shape in two runs, docs/perf/training.md), fewer for fewer rows (a power of
+    two at least the rows, so that a class kernel of dynamic rows serves many row counts): each
+    partial row is written and summed whether its block had rows or not."""
+    per_gpu = 8 * torch.cuda.get_device_properties(x.get_device()).multi_processor_count
+    rows = _row_count(x.shape)
+    return min(per_gpu, 1 << max(rows - 1, 0).bit_length())
 
 
 def _rmsnorm_rope_grad_impl(
@@ -154,6 +159,39 @@ def _rms_norm_kernel(
         outputs,
         rows=_row_count(x.shape),
     )
+
+
+def _rms_norm_grad_impl(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    grad: torch.Tensor,
+    residual_grad: Optional[torch.Tensor],
+    eps: float,
+    weight_offset: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rms_norm``'s input gradient (plus ``residual_grad``, the gradient of
+    ``add_rms_norm``'s sum, where given) and its weight gradient (in ``weight``'s dtype) from
+    the ``rms_norm_grad`` kernel; ``x`` is the rows the forward normalised."""
+    has_residual = residual_grad is not None
+    partials = _grad_partials(x)
+    kernel = _kernel(
+        "add_rms_norm_grad" if has_residual else "rms_norm_grad",
+        (x.shape, x.dtype, eps, weight_offset, partials),
+        lambda hint: _codegen.rms_norm_source(
+            (*_row_sizes(x.shape, hint), x.shape[-1]),
+            _mlir(x.dtype),
+            eps=eps,
+            residual=has_residual,
+            weight_offset=weight_offset,
+            rows_hint=hint,
+            grad_partials=partials,
+        ),
+        [x, weight, grad, residual_grad],
+        [(x.shape, x.dtype), ((partials, x.shape[-1]), torch.float32)],
+        rows=_row_count(x.shape),
+    )
+    dx, dw_partials = kernel([x, weight, grad, residual_grad])
+    return dx, dw_partials.sum(0).to(weight.dtype)
 
 
 def _rms_norm_impl(

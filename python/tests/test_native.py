@@ -55,6 +55,9 @@ SOURCES = {
         positions_shape=[None, 4],
         grad_partials=48,
     ),  # fmt: skip
+    "rms_norm_grad": cg.rms_norm_source(
+        [None, 3, 1000], "f16", eps=1e-6, residual=True, weight_offset=1.0, grad_partials=64
+    ),
     "gated_mlp": cg.gated_mlp_source([4, 16, 128], [256, 128], "bf16", activation="gelu_tanh"),
     "gated_mlp_grad": cg.gated_mlp_grad_source([None, 128], [256, 128], "f16", activation="silu"),
     "gated_mlp_saving": cg.gated_mlp_source(
@@ -259,6 +262,11 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
     source, args = SOURCES["rmsnorm_rope_grad"]
     assert args == ["x", "w", "cos", "sin", "positions", "grad", "dx", "dw_partials"]
     assert "fusedops.rmsnorm_rope_grad" in source and "memref<48x128xf32>" in source
+    source, args = SOURCES["rms_norm_grad"]
+    assert args == ["x", "w", "grad", "residual_grad", "dx", "dw_partials"]
+    assert "fusedops.rms_norm_grad" in source and "memref<64x1000xf32>" in source
+    assert "weight_offset = 1.000000e+00" in source
+    assert source.split("attributes")[0].count("memref<?x3x1000xf16>") == 4
     source, args = SOURCES["quantize_transposed"]
     assert args == ["x", "q", "s", "qt"]  # qᵀ: [cols, rows rounded up to 16]
     assert "memref<?x200xf8E5M2>" in source and "memref<200x?xf8E5M2>" in source

@@ -167,6 +167,90 @@ def test_gradients_match_float64_autograd(dtype) -> None:
         assert float((got.double() - ref).norm() / ref.norm()) < TOL[dtype] * 2
 
 
+def _float64_norm_grads(x, w, grad, residual_grad, eps, offset):
+    """rms_norm's gradients by float64 autograd of its formula on the same rounded inputs: dx
+    (plus the sum's gradient) and the weight's."""
+    x64, w64 = x.double().requires_grad_(), w.double().requires_grad_()
+    out = x64 * torch.rsqrt(x64.pow(2).mean(-1, keepdim=True) + eps) * (w64 + offset)
+    dx, dw = torch.autograd.grad(out, (x64, w64), grad.double())
+    return (dx if residual_grad is None else dx + residual_grad.double()), dw
+
+
+# Relative error (Frobenius) of the backward kernel against float64: dx rounded once to the
+# dtype, the weight's gradient summed over every row in float32.
+GRAD_TOL = {torch.float16: 2e-3, torch.bfloat16: 8e-3, torch.float32: 1e-5}
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize(
+    ("shape", "residual", "offset"),
+    [
+        ((1, 4096), False, 0.0),  # one row: one block has it, the others store zeros
+        ((3, 257, 1000), True, 0.0),  # vectors of 8 (f16) past the row's end
+        ((5, 33), False, 1.0),  # width-1 vectors, Gemma's offset
+        ((5000, 128), True, 0.0),  # more rows than partial sums: narrow rows, R at once
+        ((2, 7, 8192), False, 0.0),
+        ((300, 3072), True, 1.0),
+    ],
+    ids=str,
+)
+def test_gradient_kernel_matches_float64(dtype, shape, residual, offset) -> None:
+    # The rms_norm_grad kernel (dx per row, plus the sum's gradient for add_rms_norm; the
+    # weight's gradient as partial sums over runs of consecutive rows, summed).
+    x, r, w = _inputs(shape, dtype, 3 + sum(shape))
+    grad = torch.randn_like(x)
+    residual_grad = r if residual else None
+    dx, dw = torch.ops.fusedops.rms_norm_grad(x, w, grad, residual_grad, 1e-6, offset)
+    assert dx.shape == x.shape and dx.dtype == dtype and dw.shape == w.shape and dw.dtype == dtype
+    want = _float64_norm_grads(x, w, grad, residual_grad, 1e-6, offset)
+    for got, ref in zip((dx, dw), want):
+        err = float((got.double() - ref).norm() / ref.norm())
+        assert err < GRAD_TOL[dtype], err
+
+
+@needs_gpu
+@pytest.mark.parametrize(
+    ("shape", "tile"),
+    [
+        ((3001, 128), "block = [1], warps = 1"),
+        ((3001, 128), "block = [4], warps = 1"),  # a row over 8 lanes, sums shuffled in it
+        ((3001, 128), "block = [16], warps = 4"),  # the slots' sums added in shared memory
+        ((77, 4096), "block = [1], warps = 4"),
+        ((77, 4096), "block = [1], warps = 32"),  # one vector a thread, 32 warps' sums
+        ((77, 4096), "block = [2], warps = 2"),
+    ],
+    ids=str,
+)
+def test_gradient_tiles_agree_with_float64(shape, tile) -> None:
+    x, r, w = _inputs(shape, torch.bfloat16, 17)
+    grad = torch.randn_like(x)
+    with fusedops.torch_ops._tuning(f"#fusedops.tile<{tile}>"):
+        got = torch.ops.fusedops.rms_norm_grad(x, w, grad, r, 1e-6, 0.0)
+    want = _float64_norm_grads(x, w, grad, r, 1e-6, 0.0)
+    for a, b in zip(got, want):
+        assert float((a.double() - b).norm() / b.norm()) < GRAD_TOL[torch.bfloat16]
+
+
+@needs_gpu
+def test_add_rms_norm_backward_through_either_output_alone() -> None:
+    # Only the sum used (the residual stream): its gradient passes to x and residual unchanged
+    # and the weight gets none; only the normed output used: the kernel without the sum's.
+    x, r, w = _inputs((40, 512), torch.bfloat16, 23)
+    grad = torch.randn_like(x)
+    leaves = [t.clone().requires_grad_() for t in (x, r, w)]
+    _, total = fusedops.fused_add_rms_norm(*leaves)
+    total.backward(grad)
+    assert torch.equal(leaves[0].grad, grad) and torch.equal(leaves[1].grad, grad)
+    assert leaves[2].grad is None or not leaves[2].grad.any()
+    leaves = [t.clone().requires_grad_() for t in (x, r, w)]
+    normed, _ = fusedops.fused_add_rms_norm(*leaves)
+    normed.backward(grad)
+    want = _float64_norm_grads(x + r, w, grad, None, 1e-6, 0.0)
+    for got, ref in [(leaves[0].grad, want[0]), (leaves[1].grad, want[0]), (leaves[2].grad, want[1])]:
+        assert float((got.double() - ref).norm() / ref.norm()) < GRAD_TOL[torch.bfloat16]
+
+
 @needs_gpu
 def test_torch_compile_fullgraph_and_cuda_graph() -> None:
     x, r, w = _inputs((16, 1024), torch.bfloat16, 5)

@@ -308,9 +308,12 @@ std::string genRmsNormRopeGrad(CaseRng &rng) {
   return genRmsNormRopeOp(rng, /*grad=*/true);
 }
 
-std::string genRmsNorm(CaseRng &rng) {
+/// rms_norm (with or without a residual), or with `grad` its backward
+/// rms_norm_grad (the output's gradient after the weight, optionally the
+/// sum's gradient; outs dx and the weight gradient's partial sums [P, H] f32).
+std::string genRmsNormOp(CaseRng &rng, bool grad) {
   OpWriter w(rng);
-  std::string hidden = w.dim(w.size({33, 64, 1000, 4096, 8192}), true);
+  std::string hidden = w.dim(w.size({33, 64, 128, 1000, 4096, 8192}), true);
   std::string element = w.element(floatType(rng));
   std::vector<std::string> inDims = {w.dim(w.size(kRows), true), hidden};
   if (rng.chance(0.3))
@@ -318,16 +321,29 @@ std::string genRmsNorm(CaseRng &rng) {
   bool residual = rng.chance(0.5);
   std::string x = w.arg(w.type(inDims, element));
   std::string weight = w.arg(w.type({hidden}, w.element(element)));
-  std::string op = "fusedops.rms_norm ins(" + x + ", " + weight + " : " +
-                   w.argTypes[0] + ", " + w.argTypes[1] + ")";
+  std::string op = grad ? "fusedops.rms_norm_grad" : "fusedops.rms_norm";
+  std::string gradIn, gradType;
+  if (grad) {
+    gradType = w.type(inDims, w.element(element));
+    gradIn = ", " + w.arg(gradType);
+    gradType = ", " + gradType;
+  }
+  op += " ins(" + x + ", " + weight + gradIn + " : " + w.argTypes[0] + ", " +
+        w.argTypes[1] + gradType + ")";
   if (residual) {
     std::string type = w.type(inDims, w.element(element));
-    op += " residual(" + w.arg(type) + " : " + type + ")";
+    op += std::string(grad ? " residual_grad(" : " residual(") + w.arg(type) +
+          " : " + type + ")";
   }
   std::vector<std::string> outTypes = {w.type(inDims, w.element(element))};
-  // A second result only with a residual (or, unclean, without one).
-  if (residual == (w.clean || rng.chance(0.9)))
+  if (grad) {
+    outTypes.push_back(w.type({w.dim(w.size({1, 8, 64, 2112}), !w.clean),
+                               w.clean ? hidden : w.dim(w.size({64, 4096}))},
+                              w.element("f32")));
+  } else if (residual == (w.clean || rng.chance(0.9))) {
+    // A second result only with a residual (or, unclean, without one).
     outTypes.push_back(w.type(inDims, w.element(element)));
+  }
   op += w.operands("outs", outTypes) + " eps = " +
         (w.clean ? rng.pick(std::vector<std::string>{"1.0e-6", "0.0"})
                  : rng.pick(std::vector<std::string>{"1.0e-6", "0.0", "-1.0",
@@ -338,6 +354,13 @@ std::string genRmsNorm(CaseRng &rng) {
                    : rng.pick(std::vector<std::string>{"1.0", "0x7FC00000"}));
   op += w.tile(1);
   return w.function(op, outTypes);
+}
+
+std::string genRmsNorm(CaseRng &rng) {
+  return genRmsNormOp(rng, /*grad=*/false);
+}
+std::string genRmsNormGrad(CaseRng &rng) {
+  return genRmsNormOp(rng, /*grad=*/true);
 }
 
 /// gated_mlp (one output, or three with the saved projections) or, with
@@ -782,6 +805,7 @@ FuzzCase fusedops::fuzz::makeCase(uint64_t seed, uint64_t index,
       {"rmsnorm_rope", genRmsNormRope},
       {"rmsnorm_rope_grad", genRmsNormRopeGrad},
       {"rms_norm", genRmsNorm},
+      {"rms_norm_grad", genRmsNormGrad},
       {"gated_mlp", genGatedMlp},
       {"gated_mlp_grad", genGatedMlpGrad},
       {"gated_act_grad", genGatedActGrad},

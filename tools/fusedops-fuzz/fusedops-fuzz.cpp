@@ -671,9 +671,9 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
   const std::vector<std::string> granularity = {"tensor", "row", "block128"};
   std::vector<std::pair<std::string, std::string>> fields;
   std::string op = rng.pick(std::vector<std::string>{
-      "rmsnorm_rope", "rmsnorm_rope_grad", "rms_norm", "gated_mlp",
-      "gated_mlp_grad", "gated_act_grad", "fp8_gemm", "quantize", "dequantize",
-      "softmax"});
+      "rmsnorm_rope", "rmsnorm_rope_grad", "rms_norm", "rms_norm_grad",
+      "gated_mlp", "gated_mlp_grad", "gated_act_grad", "fp8_gemm", "quantize",
+      "dequantize", "softmax"});
   if (op == "rmsnorm_rope" || op == "rmsnorm_rope_grad") {
     uint64_t heads = 1 + rng.below(4), head = 16 * (1 + rng.below(8));
     fields = {{"x_shape", rng.chance(0.7)
@@ -701,12 +701,17 @@ void CaseRunner::runOpSourceCase(uint64_t index, const FuzzCase &fuzzCase) {
     fields = {{"shape", shape()},
               {"dtype", spelled(floats)},
               {"activation", spelled({"silu", "gelu", "gelu_tanh"})}};
-  } else if (op == "rms_norm") {
+  } else if (op == "rms_norm" || op == "rms_norm_grad") {
     fields = {{"x_shape", shape()},
               {"dtype", spelled(floats)},
               {"eps", rng.chance(0.9) ? "1e-6" : "-1"}};
     if (rng.chance(0.5))
-      fields.push_back({"residual", rng.chance(0.9) ? "true" : "1"});
+      fields.push_back({op == "rms_norm" ? "residual" : "residual_grad",
+                        rng.chance(0.9) ? "true" : "1"});
+    if (op == "rms_norm_grad")
+      fields.push_back({"partials", rng.chance(0.8)
+                                        ? std::to_string(1 + rng.below(2112))
+                                        : size()});
     if (rng.chance(0.3))
       fields.push_back({"weight_offset", rng.chance(0.9) ? "1" : "\"one\""});
   } else if (op == "gated_mlp" || op == "gated_mlp_grad") {

@@ -51,6 +51,7 @@ static ArrayRef<std::unique_ptr<KernelStrategy>> getStrategies() {
     list.push_back(kernel::createRmsNormRopeStrategy());
     list.push_back(kernel::createRmsNormRopeGradStrategy());
     list.push_back(kernel::createRmsNormStrategy());
+    list.push_back(kernel::createRmsNormGradStrategy());
     list.push_back(kernel::createSm90GatedMlpStrategy());
     list.push_back(kernel::createSm80GatedMlpStrategy());
     list.push_back(kernel::createGatedActGradStrategy());

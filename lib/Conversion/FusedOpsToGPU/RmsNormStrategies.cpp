@@ -216,14 +216,15 @@ bool isValidRowsAtOnce(int64_t rowsAtOnce, int64_t threads) {
          (rowsAtOnce == 1 || threads / rowsAtOnce <= 32);
 }
 
-/// Where thread `tid` works with `plan.rowsAtOnce` rows at once: its row
-/// slot tid / numThreads and its lane tid % numThreads (slot 0, lane tid for
-/// one row at a time).
+/// Where thread `tid` works with `rowsAtOnce` rows at once, each over
+/// `threadsPerRow` threads: its row slot tid / threadsPerRow and its lane
+/// tid % threadsPerRow (slot 0, lane tid for one row at a time).
 std::pair<Value, Value> rowSlotAndLane(ImplicitLocOpBuilder &b,
-                                       const RowPlan &plan, Value tid) {
-  if (plan.rowsAtOnce == 1)
+                                       int64_t rowsAtOnce,
+                                       int64_t threadsPerRow, Value tid) {
+  if (rowsAtOnce == 1)
     return {cIndex(b, 0), tid};
-  Value threads = cIndex(b, plan.numThreads);
+  Value threads = cIndex(b, threadsPerRow);
   return {arith::DivUIOp::create(b, tid, threads),
           arith::RemUIOp::create(b, tid, threads)};
 }
@@ -644,7 +645,7 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
   const int64_t atOnce = plan.rowsAtOnce;
-  auto [slot, lane] = rowSlotAndLane(b, plan, tid);
+  auto [slot, lane] = rowSlotAndLane(b, plan.rowsAtOnce, plan.numThreads, tid);
   assert((atOnce == 1 || !weightBuffer) &&
          "rows within a warp keep the weight in registers");
 
@@ -895,6 +896,149 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 // row once at the end (deterministic: the op fixes which rows each partial
 // sums). The weight stays in registers, loaded once per block.
 
+/// Checks the block of a norm's backward tile: block = [R] rows at once, R a
+/// power of two dividing the threads, each row within one warp where R > 1,
+/// and the R rows' partial sums (f32) fit the shared memory they meet in.
+LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
+                                  int64_t hidden) {
+  if (tile.getStages() != 1)
+    return op->emitOpError()
+           << "'tile' " << tile
+           << " must have stages = 1: a row's loads, then its reductions "
+              "(loading the next row before them was slower, "
+              "docs/perf/training.md)";
+  int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
+  if (!isValidRowsAtOnce(rows, threads))
+    return op->emitOpError()
+           << "'tile' " << tile
+           << " must take block = [R] rows at once with R a power of two "
+              "dividing the threads, each row within one warp where R > 1";
+  if (rows > 1 && !ShapedType::isDynamic(hidden) &&
+      rows * hidden * 4 > kMaxWeightBufferBytes)
+    return op->emitOpError()
+           << "'tile' " << tile << " sums " << rows << " rows of " << hidden
+           << " f32 partials in shared memory: at most "
+           << kMaxWeightBufferBytes << " bytes; take fewer rows at once";
+  return success();
+}
+
+/// The backward's row loop. Block b takes the rows [b·C, min((b+1)·C,
+/// rows)), C = ⌈rows / P⌉ (P = `numPartials`), `rowsAtOnce` consecutive ones
+/// at a time (slot s the s-th of them), carrying `sums` across them:
+/// `body(row, valid, sums)` returns the next sums. Every slot of the block
+/// runs the same iterations (the row sums shuffle across its lanes), a slot
+/// past the block's rows reading the last row with `valid` false (null with
+/// one row at a time). One row at a time over several warps, a barrier ends
+/// each row (the next reuses the reduction buffers). Returns the final sums.
+SmallVector<Value> forEachPartialRow(
+    ImplicitLocOpBuilder &b, Value rows, Value numPartials, int64_t rowsAtOnce,
+    Value slot, int64_t warps, ValueRange sums,
+    function_ref<SmallVector<Value>(Value row, Value valid, ValueRange sums)>
+        body) {
+  Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value perBlock = arith::CeilDivUIOp::create(b, rows, numPartials);
+  Value begin = arith::MulIOp::create(b, block, perBlock);
+  Value end = arith::MinUIOp::create(
+      b, arith::AddIOp::create(b, begin, perBlock), rows);
+  auto rowLoop = scf::ForOp::create(b, begin, end, cIndex(b, rowsAtOnce), sums);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(rowLoop.getBody());
+  Value row = rowLoop.getInductionVar(), valid;
+  if (rowsAtOnce > 1) {
+    row = arith::AddIOp::create(b, row, slot);
+    valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, end);
+    row = arith::MinUIOp::create(b, row,
+                                 arith::SubIOp::create(b, rows, cIndex(b, 1)));
+  }
+  SmallVector<Value> next = body(row, valid, rowLoop.getRegionIterArgs());
+  if (rowsAtOnce == 1 && warps > 1)
+    gpu::BarrierOp::create(b);
+  scf::YieldOp::create(b, next);
+  return SmallVector<Value>(rowLoop.getResults());
+}
+
+/// One f32 vector of a block's weight-gradient partial sums: its value, its
+/// column, and where it is stored (null: always).
+struct PartialSum {
+  Value value, column, stored;
+};
+
+/// Stores a block's partial sums into row blockIdx.x of `partials` [P, H].
+/// With several row slots, the slots' sums are added in slot order through
+/// `slotSums` (workgroup memory of rowsAtOnce · H f32), then stored by slot 0.
+void storeBlockPartials(ImplicitLocOpBuilder &b, ArrayRef<PartialSum> sums,
+                        Value partials, int64_t rowsAtOnce, Value slot,
+                        int64_t hidden, Value slotSums) {
+  Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  auto vecF32 = cast<VectorType>(sums.front().value.getType());
+  int64_t align = vectorAlignment(b.getF32Type(), vecF32.getNumElements());
+  auto store = [&](Value value, Value memref, ValueRange indices) {
+    vector::StoreOp::create(b, value, memref, indices, /*nontemporal=*/false,
+                            llvm::MaybeAlign(align));
+  };
+  if (rowsAtOnce == 1) {
+    for (const PartialSum &sum : sums)
+      ifThen(b, sum.stored, [&] {
+        store(sum.value, partials, {block, sum.column});
+      });
+    return;
+  }
+  Value hiddenSize = cIndex(b, hidden);
+  auto inSlot = [&](Value s, Value column) -> Value {
+    return arith::AddIOp::create(b, arith::MulIOp::create(b, s, hiddenSize),
+                                 column);
+  };
+  for (const PartialSum &sum : sums)
+    ifThen(b, sum.stored,
+           [&] { store(sum.value, slotSums, {inSlot(slot, sum.column)}); });
+  gpu::BarrierOp::create(b);
+  Value firstSlot =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, slot, cIndex(b, 0));
+  for (const PartialSum &sum : sums)
+    ifThen(b, andOrNull(b, firstSlot, sum.stored), [&] {
+      Value total = sum.value;
+      for (int64_t s = 1; s < rowsAtOnce; ++s)
+        total = arith::AddFOp::create(
+            b, total,
+            vector::LoadOp::create(b, vecF32, slotSums,
+                                   ValueRange{inSlot(cIndex(b, s), sum.column)},
+                                   /*nontemporal=*/false,
+                                   llvm::MaybeAlign(align)));
+      store(total, partials, {block, sum.column});
+    });
+}
+
+/// Creates a norm's backward kernel `name` with `args` (the last the
+/// partial sums [P, H]), `tile`'s threads, the two row sums' exchange
+/// buffers and, with several rows at once, the slots' partial sums; builds
+/// its body with `buildBody`, and launches P blocks whatever the rows: each
+/// stores its partial sums, zeros where it had no rows (so that the partials
+/// are defined for no rows too).
+void emitGradKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                    StringRef name, ArrayRef<Value> args, TileConfigAttr tile,
+                    int64_t rowsAtOnce, int64_t hidden,
+                    function_ref<void(gpu::GPUFuncOp)> buildBody) {
+  SmallVector<Type> argTypes;
+  for (Value arg : args)
+    argTypes.push_back(arg.getType());
+  Type f32 = b.getF32Type();
+  SmallVector<Type> buffers = {getWorkgroupBufferType({tile.getWarps()}, f32),
+                               getWorkgroupBufferType({tile.getWarps()}, f32)};
+  if (rowsAtOnce > 1)
+    buffers.push_back(getWorkgroupBufferType({rowsAtOnce * hidden}, f32));
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(b, b.getLoc(), module, name, argTypes,
+                          tile.getNumThreads(), buffers);
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    buildBody(kernel);
+  }
+  Value numPartials = memref::DimOp::create(b, args.back(), 0);
+  launchIfRows(b, kernel, numPartials, numPartials, cIndex(b, 1),
+               tile.getNumThreads(), args);
+}
+
 /// The backward holds about twice the forward's vectors across a row (x and
 /// the gradient; the weight and the partial sums in f32).
 int64_t gradVectorsPerThread(const RowPlan &plan) {
@@ -971,27 +1115,10 @@ public:
   LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
                                const KernelTarget &) const override {
     auto norm = cast<RmsNormRopeGradOp>(op);
-    if (tile.getStages() != 1)
-      return op->emitOpError()
-             << "'tile' " << tile
-             << " must have stages = 1: a row's loads, then its reductions "
-                "(loading the next row before them was slower, "
-                "docs/perf/training.md)";
-    int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
-    if (rows < 1 || !llvm::isPowerOf2_64(rows) || threads % rows ||
-        (rows > 1 && threads / rows > 32))
-      return op->emitOpError()
-             << "'tile' " << tile
-             << " must take block = [R] rows at once with R a power of two "
-                "dividing the threads, each row within one warp where R > 1";
-    int64_t hidden =
-        cast<ShapedType>(norm.getInput().getType()).getShape().back();
-    if (rows > 1 && !ShapedType::isDynamic(hidden) &&
-        rows * hidden * 4 > kMaxWeightBufferBytes)
-      return op->emitOpError()
-             << "'tile' " << tile << " sums " << rows << " rows of " << hidden
-             << " f32 partials in shared memory: at most "
-             << kMaxWeightBufferBytes << " bytes; take fewer rows at once";
+    if (failed(checkGradRowsAtOnce(
+            op, tile,
+            cast<ShapedType>(norm.getInput().getType()).getShape().back())))
+      return failure();
     return checkRowKernel(op, norm.getInput(), tile,
                           gradVectorsPerThread(makePlan(norm, tile)));
   }
@@ -1029,7 +1156,6 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   auto vecCos = VectorType::get({vec}, cosElementType);
   int64_t alignX = vectorAlignment(elementType, vec);
   int64_t alignCos = vectorAlignment(cosElementType, vec);
-  int64_t alignF32 = vectorAlignment(f32, vec);
   auto loadVec = [&](VectorType type, Value memref, ValueRange indices,
                      int64_t align) -> Value {
     return vector::LoadOp::create(b, type, memref, indices,
@@ -1058,10 +1184,9 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
     return arith::SelectOp::create(b, unit.rotated, rotated, passValue);
   };
 
-  Value c0 = cIndex(b, 0), c1 = cIndex(b, 1);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
-  auto [slot, lane] = rowSlotAndLane(b, plan, tid);
+  auto [slot, lane] = rowSlotAndLane(b, plan.rowsAtOnce, plan.numThreads, tid);
   SmallVector<Unit> units = buildUnits(b, plan, lane);
   // The weight, once per block, in f32 registers.
   for (Unit &unit : units) {
@@ -1084,201 +1209,156 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   for (int64_t i = 0; i < vec; ++i)
     signValues.push_back(i % 2 == 0 ? 1.0f : -1.0f);
 
-  Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  // Consecutive rows mostly share a position (the heads of a token), so a
+  // block that takes consecutive rows reads a table row once from L2 for
+  // them all.
   Value numPartials = memref::DimOp::create(b, partials, 0);
-  // Block b takes the rows [b·C, min((b+1)·C, rows)), C = ⌈rows / P⌉, R
-  // consecutive ones at a time (slot s the s-th of them): consecutive rows
-  // mostly share a position (the heads of a token), so a block reads a table
-  // row once from L2 for them all. Every slot of the block runs the same
-  // iterations (the row sums shuffle across its lanes), a slot past the
-  // block's rows reading the last row and storing nothing.
-  Value perBlock = arith::CeilDivUIOp::create(b, rows, numPartials);
-  Value begin = arith::MulIOp::create(b, block, perBlock);
-  Value end = arith::MinUIOp::create(
-      b, arith::AddIOp::create(b, begin, perBlock), rows);
-  auto rowLoop =
-      scf::ForOp::create(b, begin, end, cIndex(b, concurrentRows), sums);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(rowLoop.getBody());
-    Value row = rowLoop.getInductionVar(), valid;
-    if (concurrentRows > 1) {
-      row = arith::AddIOp::create(b, row, slot);
-      valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, end);
-      row = arith::MinUIOp::create(b, row, arith::SubIOp::create(b, rows, c1));
-    }
-    auto [position, positionOk] =
-        rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
+  SmallVector<Value> finalSums = forEachPartialRow(
+      b, rows, numPartials, concurrentRows, slot, warps, sums,
+      [&](Value row, Value valid, ValueRange rowSums) -> SmallVector<Value> {
+        auto [position, positionOk] =
+            rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
 
-    // Every load of the row first (the stores may alias them).
-    struct Loaded {
-      Value xa, xb, da, db, cosA, sinA, cosB, sinB;
-    };
-    SmallVector<Loaded> loaded;
-    for (const Unit &unit : units) {
-      Loaded l;
-      l.xa = f32Of(loadVec(vecType, x, {row, unit.columnA}, alignX));
-      l.da = f32Of(loadVec(vecType, grad, {row, unit.columnA}, alignX));
-      if (unit.kind != Kind::Pass) {
-        l.cosA =
-            f32Of(loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos));
-        l.sinA =
-            f32Of(loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos));
-        if (neox) {
-          l.xb = f32Of(loadVec(vecType, x, {row, unit.loadColumnB}, alignX));
-          l.db = f32Of(loadVec(vecType, grad, {row, unit.loadColumnB}, alignX));
-          l.cosB = f32Of(
-              loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos));
-          l.sinB = f32Of(
-              loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos));
+        // Every load of the row first (the stores may alias them).
+        struct Loaded {
+          Value xa, xb, da, db, cosA, sinA, cosB, sinB;
+        };
+        SmallVector<Loaded> loaded;
+        for (const Unit &unit : units) {
+          Loaded l;
+          l.xa = f32Of(loadVec(vecType, x, {row, unit.columnA}, alignX));
+          l.da = f32Of(loadVec(vecType, grad, {row, unit.columnA}, alignX));
+          if (unit.kind != Kind::Pass) {
+            l.cosA = f32Of(
+                loadVec(vecCos, cosTable, {position, unit.tableA}, alignCos));
+            l.sinA = f32Of(
+                loadVec(vecCos, sinTable, {position, unit.tableA}, alignCos));
+            if (neox) {
+              l.xb =
+                  f32Of(loadVec(vecType, x, {row, unit.loadColumnB}, alignX));
+              l.db = f32Of(
+                  loadVec(vecType, grad, {row, unit.loadColumnB}, alignX));
+              l.cosB = f32Of(
+                  loadVec(vecCos, cosTable, {position, unit.tableB}, alignCos));
+              l.sinB = f32Of(
+                  loadVec(vecCos, sinTable, {position, unit.tableB}, alignCos));
+            }
+          }
+          loaded.push_back(l);
         }
-      }
-      loaded.push_back(l);
-    }
 
-    // dy = RoPE⁻¹(grad): neox dy_a = d_a·cos_a + d_b·sin_b, dy_b = d_b·cos_b
-    // − d_a·sin_a; gptj dy[2i] = d[2i]·c[2i] + d[2i+1]·s[2i+1], dy[2i+1] =
-    // d[2i+1]·c[2i+1] − d[2i]·s[2i]; pass-through dims as they are. Then
-    // g = dy·w and the thread's parts of Σx² and Σg·x.
-    SmallVector<Value> dyA, dyB;
-    Value squares = cF32(b, 0.0f), dot = cF32(b, 0.0f);
-    auto sumInto = [&](Value &total, Value v) {
-      total = add(
-          total, vector::ReductionOp::create(b, vector::CombiningKind::ADD, v));
-    };
-    for (auto [unit, l] : llvm::zip(units, loaded)) {
-      Value ya = byKind(
-          unit,
-          [&]() -> Value {
-            if (neox)
-              return add(mul(l.da, l.cosA), mul(l.db, l.sinB));
-            // gptj pairs lie inside a vector: its rotated dims per head are
-            // even, so chooseVectorWidth gives at least 2.
-            assert(vec >= 2 && "gptj vectors hold whole pairs");
-            SmallVector<int64_t> swap;
-            for (int64_t i = 0; i < vec; ++i)
-              swap.push_back(i ^ 1);
-            Value ds = mul(l.da, l.sinA);
-            Value partner = vector::ShuffleOp::create(b, ds, ds, swap);
-            return add(
-                mul(l.da, l.cosA),
-                mul(partner, arith::ConstantOp::create(
-                                 b, DenseElementsAttr::get(
-                                        vecF32, ArrayRef<float>(signValues)))));
-          },
-          l.da);
-      dyA.push_back(ya);
-      sumInto(squares, selectOrZero(b, unit.inRow, mul(l.xa, l.xa)));
-      sumInto(dot,
-              selectOrZero(b, unit.inRow, mul(mul(ya, unit.weightA), l.xa)));
-      if (neox && unit.kind != Kind::Pass) {
-        Value yb = sub(mul(l.db, l.cosB), mul(l.da, l.sinA));
-        dyB.push_back(yb);
-        Value inB = andOrNull(b, unit.inRow, unit.rotated);
-        sumInto(squares, selectOrZero(b, inB, mul(l.xb, l.xb)));
-        sumInto(dot, selectOrZero(b, inB, mul(mul(yb, unit.weightB), l.xb)));
-      } else {
-        dyB.push_back(Value());
-      }
-    }
-    if (concurrentRows > 1) {
-      // The row's threads: aligned groups of a warp's lanes.
-      squares = groupAllReduceSum(b, squares, threads);
-      dot = groupAllReduceSum(b, dot, threads);
-    } else {
-      squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
-      dot = blockAllReduceSum(b, dot, warps, dotBuffer);
-    }
-    Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
-    rstd = arith::SelectOp::create(
-        b, positionOk, rstd, cF32(b, std::numeric_limits<float>::quiet_NaN()));
-    // dx = rstd·g − x·rstd³·mean(g·x).
-    Value coefficient =
-        mul(mul(mul(rstd, rstd), rstd),
-            arith::DivFOp::create(b, dot,
-                                  cF32(b, static_cast<float>(plan.hidden))));
-    Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
-    Value coefVec = vector::BroadcastOp::create(b, vecF32, coefficient);
-    auto gradOfX = [&](Value dy, Value w, Value xv) -> Value {
-      return sub(mul(mul(dy, w), rstdVec), mul(xv, coefVec));
-    };
-    auto store = [&](Value value, Value column) {
-      vector::StoreOp::create(b, castFloat(b, value, elementType), dx,
-                              ValueRange{row, column}, /*nontemporal=*/false,
-                              llvm::MaybeAlign(alignX));
-    };
-    SmallVector<Value> next;
-    size_t sum = 0;
-    for (size_t i = 0; i < units.size(); ++i) {
-      const Unit &unit = units[i];
-      const Loaded &l = loaded[i];
-      ifThen(b, andOrNull(b, valid, unit.inRow),
-             [&] { store(gradOfX(dyA[i], unit.weightA, l.xa), unit.columnA); });
-      next.push_back(
-          add(rowLoop.getRegionIterArgs()[sum++],
-              selectOrZero(b, valid, mul(mul(dyA[i], l.xa), rstdVec))));
-      if (dyB[i]) {
-        ifThen(
-            b, andOrNull(b, valid, andOrNull(b, unit.inRow, unit.rotated)),
-            [&] { store(gradOfX(dyB[i], unit.weightB, l.xb), unit.columnB); });
-        next.push_back(
-            add(rowLoop.getRegionIterArgs()[sum++],
-                selectOrZero(b, valid, mul(mul(dyB[i], l.xb), rstdVec))));
-      }
-    }
-    // The next row reuses the reduction buffers.
-    if (concurrentRows == 1 && warps > 1)
-      gpu::BarrierOp::create(b);
-    scf::YieldOp::create(b, next);
-  }
+        // dy = RoPE⁻¹(grad): neox dy_a = d_a·cos_a + d_b·sin_b, dy_b =
+        // d_b·cos_b − d_a·sin_a; gptj dy[2i] = d[2i]·c[2i] + d[2i+1]·s[2i+1],
+        // dy[2i+1] = d[2i+1]·c[2i+1] − d[2i]·s[2i]; pass-through dims as they
+        // are. Then g = dy·w and the thread's parts of Σx² and Σg·x.
+        SmallVector<Value> dyA, dyB;
+        Value squares = cF32(b, 0.0f), dot = cF32(b, 0.0f);
+        auto sumInto = [&](Value &total, Value v) {
+          total = add(total, vector::ReductionOp::create(
+                                 b, vector::CombiningKind::ADD, v));
+        };
+        for (auto [unit, l] : llvm::zip(units, loaded)) {
+          Value ya = byKind(
+              unit,
+              [&]() -> Value {
+                if (neox)
+                  return add(mul(l.da, l.cosA), mul(l.db, l.sinB));
+                // gptj pairs lie inside a vector: its rotated dims per head are
+                // even, so chooseVectorWidth gives at least 2.
+                assert(vec >= 2 && "gptj vectors hold whole pairs");
+                SmallVector<int64_t> swap;
+                for (int64_t i = 0; i < vec; ++i)
+                  swap.push_back(i ^ 1);
+                Value ds = mul(l.da, l.sinA);
+                Value partner = vector::ShuffleOp::create(b, ds, ds, swap);
+                return add(
+                    mul(l.da, l.cosA),
+                    mul(partner,
+                        arith::ConstantOp::create(
+                            b, DenseElementsAttr::get(
+                                   vecF32, ArrayRef<float>(signValues)))));
+              },
+              l.da);
+          dyA.push_back(ya);
+          sumInto(squares, selectOrZero(b, unit.inRow, mul(l.xa, l.xa)));
+          sumInto(dot, selectOrZero(b, unit.inRow,
+                                    mul(mul(ya, unit.weightA), l.xa)));
+          if (neox && unit.kind != Kind::Pass) {
+            Value yb = sub(mul(l.db, l.cosB), mul(l.da, l.sinA));
+            dyB.push_back(yb);
+            Value inB = andOrNull(b, unit.inRow, unit.rotated);
+            sumInto(squares, selectOrZero(b, inB, mul(l.xb, l.xb)));
+            sumInto(dot,
+                    selectOrZero(b, inB, mul(mul(yb, unit.weightB), l.xb)));
+          } else {
+            dyB.push_back(Value());
+          }
+        }
+        if (concurrentRows > 1) {
+          // The row's threads: aligned groups of a warp's lanes.
+          squares = groupAllReduceSum(b, squares, threads);
+          dot = groupAllReduceSum(b, dot, threads);
+        } else {
+          squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
+          dot = blockAllReduceSum(b, dot, warps, dotBuffer);
+        }
+        Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
+        rstd = arith::SelectOp::create(
+            b, positionOk, rstd,
+            cF32(b, std::numeric_limits<float>::quiet_NaN()));
+        // dx = rstd·g − x·rstd³·mean(g·x).
+        Value coefficient =
+            mul(mul(mul(rstd, rstd), rstd),
+                arith::DivFOp::create(
+                    b, dot, cF32(b, static_cast<float>(plan.hidden))));
+        Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+        Value coefVec = vector::BroadcastOp::create(b, vecF32, coefficient);
+        auto gradOfX = [&](Value dy, Value w, Value xv) -> Value {
+          return sub(mul(mul(dy, w), rstdVec), mul(xv, coefVec));
+        };
+        auto store = [&](Value value, Value column) {
+          vector::StoreOp::create(
+              b, castFloat(b, value, elementType), dx, ValueRange{row, column},
+              /*nontemporal=*/false, llvm::MaybeAlign(alignX));
+        };
+        SmallVector<Value> next;
+        size_t sum = 0;
+        for (size_t i = 0; i < units.size(); ++i) {
+          const Unit &unit = units[i];
+          const Loaded &l = loaded[i];
+          ifThen(b, andOrNull(b, valid, unit.inRow), [&] {
+            store(gradOfX(dyA[i], unit.weightA, l.xa), unit.columnA);
+          });
+          next.push_back(
+              add(rowSums[sum++],
+                  selectOrZero(b, valid, mul(mul(dyA[i], l.xa), rstdVec))));
+          if (dyB[i]) {
+            ifThen(b,
+                   andOrNull(b, valid, andOrNull(b, unit.inRow, unit.rotated)),
+                   [&] {
+                     store(gradOfX(dyB[i], unit.weightB, l.xb), unit.columnB);
+                   });
+            next.push_back(
+                add(rowSums[sum++],
+                    selectOrZero(b, valid, mul(mul(dyB[i], l.xb), rstdVec))));
+          }
+        }
+        return next;
+      });
 
-  // This block's partial sums: row blockIdx.x of `partials` (zeros where the
-  // block had no rows); with several row slots, their sums added in slot
-  // order through shared memory, then stored by slot 0.
-  SmallVector<std::pair<Value, Value>> partialSums; // (sum, column)
-  SmallVector<Value> stored;                        // where each is stored
+  // This block's partial sums (zeros where it had no rows).
+  SmallVector<PartialSum> partialSums;
   size_t sum = 0;
   for (const Unit &unit : units) {
-    partialSums.push_back({rowLoop.getResult(sum++), unit.columnA});
-    stored.push_back(unit.inRow);
-    if (neox && unit.kind != Kind::Pass) {
-      partialSums.push_back({rowLoop.getResult(sum++), unit.columnB});
-      stored.push_back(andOrNull(b, unit.inRow, unit.rotated));
-    }
+    partialSums.push_back({finalSums[sum++], unit.columnA, unit.inRow});
+    if (neox && unit.kind != Kind::Pass)
+      partialSums.push_back({finalSums[sum++], unit.columnB,
+                             andOrNull(b, unit.inRow, unit.rotated)});
   }
-  auto storeVecF32 = [&](Value value, Value memref, ValueRange indices) {
-    vector::StoreOp::create(b, value, memref, indices, /*nontemporal=*/false,
-                            llvm::MaybeAlign(alignF32));
-  };
-  if (concurrentRows == 1) {
-    for (auto [partial, where] : llvm::zip(partialSums, stored))
-      ifThen(b, where, [&] {
-        storeVecF32(partial.first, partials, {block, partial.second});
-      });
-    return;
-  }
-  Value slotSums = kernel.getWorkgroupAttributions()[2];
-  Value hidden = cIndex(b, plan.hidden);
-  auto inSlot = [&](Value s, Value column) -> Value {
-    return arith::AddIOp::create(b, arith::MulIOp::create(b, s, hidden),
-                                 column);
-  };
-  for (auto [partial, where] : llvm::zip(partialSums, stored))
-    ifThen(b, where, [&] {
-      storeVecF32(partial.first, slotSums, {inSlot(slot, partial.second)});
-    });
-  gpu::BarrierOp::create(b);
-  Value firstSlot =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, slot, c0);
-  for (auto [partial, where] : llvm::zip(partialSums, stored))
-    ifThen(b, andOrNull(b, firstSlot, where), [&] {
-      Value total = partial.first;
-      for (int64_t s = 1; s < concurrentRows; ++s)
-        total = add(total,
-                    loadVec(vecF32, slotSums,
-                            {inSlot(cIndex(b, s), partial.second)}, alignF32));
-      storeVecF32(total, partials, {block, partial.second});
-    });
+  storeBlockPartials(
+      b, partialSums, partials, concurrentRows, slot, plan.hidden,
+      concurrentRows > 1 ? Value(kernel.getWorkgroupAttributions()[2])
+                         : Value());
 }
 
 LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
@@ -1298,31 +1378,10 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
                              collapseLeadingDims(b, norm.getGrad()),
                              collapseLeadingDims(b, norm.getInits()[0]),
                              partials};
-  SmallVector<Type> argTypes;
-  for (Value arg : args)
-    argTypes.push_back(arg.getType());
-  Type f32 = b.getF32Type();
-  gpu::GPUFuncOp kernel;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    // The two row sums' exchange buffers, and with several rows at once the
-    // slots' partial sums.
-    SmallVector<Type> buffers = {
-        getWorkgroupBufferType({tile.getWarps()}, f32),
-        getWorkgroupBufferType({tile.getWarps()}, f32)};
-    if (plan.rowsAtOnce > 1)
-      buffers.push_back(
-          getWorkgroupBufferType({plan.rowsAtOnce * plan.hidden}, f32));
-    kernel = createKernel(b, b.getLoc(), module, "rmsnorm_rope_grad", argTypes,
-                          tile.getNumThreads(), buffers);
-    b.setInsertionPoint(kernel.getBody().front().getTerminator());
-    buildGradKernelBody(b, norm, plan, kernel);
-  }
-  // P blocks whatever the rows: each stores its partial sums, zeros where
-  // it had no rows (so that the partials are defined for no rows too).
-  Value numPartials = memref::DimOp::create(b, partials, 0);
-  launchIfRows(b, kernel, numPartials, numPartials, cIndex(b, 1),
-               tile.getNumThreads(), args);
+  emitGradKernel(b, module, "rmsnorm_rope_grad", args, tile, plan.rowsAtOnce,
+                 plan.hidden, [&](gpu::GPUFuncOp kernel) {
+                   buildGradKernelBody(b, norm, plan, kernel);
+                 });
   rewriter.eraseOp(op);
   return success();
 }
@@ -1331,10 +1390,10 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
 // rms_norm
 //===----------------------------------------------------------------------===//
 
-/// The vector width of rms_norm: the widest (at most 16 bytes) that divides
-/// the hidden size.
-int64_t chooseNormVectorWidth(RmsNormOp op) {
-  auto type = cast<ShapedType>(op.getInput().getType());
+/// The vector width of rms_norm and its backward: the widest (at most 16
+/// bytes) that divides the hidden size of `input`.
+int64_t chooseNormVectorWidth(Value input) {
+  auto type = cast<ShapedType>(input.getType());
   int64_t hidden = type.getShape().back();
   int64_t width = 16 / elementBytes(type.getElementType());
   while (width > 1 && hidden % width)
@@ -1343,8 +1402,10 @@ int64_t chooseNormVectorWidth(RmsNormOp op) {
 }
 
 /// rms_norm's row shape: `vectors` vectors of `width` elements, spread
-/// round-robin over the block's threads (consecutive threads, consecutive
-/// vectors: each warp access is contiguous).
+/// round-robin over a row's `threads` threads (consecutive threads,
+/// consecutive vectors: each warp access is contiguous). The forward's block
+/// = [R] takes R rows in turn over all the block's threads; the backward's
+/// takes R at once, each over the block's threads / R.
 struct NormPlan {
   int64_t hidden = 0;
   int64_t width = 1;
@@ -1352,17 +1413,71 @@ struct NormPlan {
   int64_t threads = 0;
   int64_t vectorsPerThread = 0;
   int64_t rowsPerBlock = 1;
+  int64_t rowsAtOnce = 1;
 };
 
-NormPlan makeNormPlan(RmsNormOp op, TileConfigAttr tile) {
+template <typename OpTy> NormPlan makeNormPlan(OpTy op, TileConfigAttr tile) {
   NormPlan plan;
   plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
-  plan.width = chooseNormVectorWidth(op);
+  plan.width = chooseNormVectorWidth(op.getInput());
   plan.vectors = plan.hidden / plan.width;
-  plan.threads = tile.getNumThreads();
-  plan.vectorsPerThread = llvm::divideCeil(plan.vectors, plan.threads);
-  plan.rowsPerBlock = tile.getBlock()[0];
+  if (std::is_same_v<OpTy, RmsNormOp>)
+    plan.rowsPerBlock = tile.getBlock()[0];
+  else
+    plan.rowsAtOnce = tile.getBlock()[0];
+  plan.threads = tile.getNumThreads() / std::max<int64_t>(1, plan.rowsAtOnce);
+  plan.vectorsPerThread =
+      llvm::divideCeil(plan.vectors, std::max<int64_t>(1, plan.threads));
   return plan;
+}
+
+/// The default tile of rms_norm or its backward: getDefaultRowTile of the
+/// row's vectors (a 4096-wide row where it is dynamic).
+TileConfigAttr getDefaultNormTile(Value input) {
+  int64_t hidden = cast<ShapedType>(input.getType()).getShape().back();
+  if (ShapedType::isDynamic(hidden))
+    hidden = 4096;
+  return getDefaultRowTile(
+      input.getContext(),
+      llvm::divideCeil(hidden, chooseNormVectorWidth(input)));
+}
+
+/// This thread's vectors of a row: their columns and, where the last round
+/// runs past the row, whether each is in it (null: always).
+std::pair<SmallVector<Value>, SmallVector<Value>>
+normColumns(ImplicitLocOpBuilder &b, const NormPlan &plan, Value lane) {
+  SmallVector<Value> columns, inRow;
+  for (int64_t s = 0; s < plan.vectorsPerThread; ++s) {
+    Value v = arith::AddIOp::create(b, cIndex(b, s * plan.threads), lane);
+    columns.push_back(arith::MulIOp::create(b, v, cIndex(b, plan.width)));
+    inRow.push_back((s + 1) * plan.threads > plan.vectors
+                        ? arith::CmpIOp::create(b, arith::CmpIPredicate::ult, v,
+                                                cIndex(b, plan.vectors))
+                              .getResult()
+                        : Value());
+  }
+  return {columns, inRow};
+}
+
+/// `load()`'s values where `cond` holds (always for a null `cond`), else
+/// zeros of their types.
+SmallVector<Value> loadOrZeros(ImplicitLocOpBuilder &b, Value cond,
+                               TypeRange types,
+                               function_ref<SmallVector<Value>()> load) {
+  if (!cond)
+    return load();
+  auto ifOp = scf::IfOp::create(b, types, cond, /*addThenBlock=*/true,
+                                /*addElseBlock=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  scf::YieldOp::create(b, load());
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  SmallVector<Value> zeros;
+  for (Type type : types)
+    zeros.push_back(
+        arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(type))));
+  scf::YieldOp::create(b, zeros);
+  return SmallVector<Value>(ifOp.getResults());
 }
 
 class RmsNormStrategy final : public KernelStrategy {
@@ -1375,14 +1490,7 @@ public:
 
   TileConfigAttr getDefaultTile(Operation *op,
                                 const KernelTarget &) const override {
-    auto norm = cast<RmsNormOp>(op);
-    int64_t hidden =
-        cast<ShapedType>(norm.getInput().getType()).getShape().back();
-    if (ShapedType::isDynamic(hidden))
-      hidden = 4096;
-    return getDefaultRowTile(
-        op->getContext(),
-        llvm::divideCeil(hidden, chooseNormVectorWidth(norm)));
+    return getDefaultNormTile(cast<RmsNormOp>(op).getInput());
   }
 
   SmallVector<TileConfigAttr>
@@ -1462,43 +1570,18 @@ void buildNormKernelBody(ImplicitLocOpBuilder &b, RmsNormOp op,
     vector::StoreOp::create(b, value, memref, indices, /*nontemporal=*/false,
                             llvm::MaybeAlign(align));
   };
-  Value zeroVec =
-      arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecType)));
-
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rows = memref::DimOp::create(b, x, 0);
-
-  // This thread's vectors: column and, for the last round, whether it is in
-  // the row (row-independent).
-  SmallVector<Value> columns, inRow;
-  for (int64_t s = 0; s < plan.vectorsPerThread; ++s) {
-    Value v = arith::AddIOp::create(b, cIndex(b, s * threads), tid);
-    columns.push_back(arith::MulIOp::create(b, v, cIndex(b, vec)));
-    inRow.push_back((s + 1) * threads > plan.vectors
-                        ? arith::CmpIOp::create(b, arith::CmpIPredicate::ult, v,
-                                                cIndex(b, plan.vectors))
-                              .getResult()
-                        : Value());
-  }
+  auto [columns, inRow] = normColumns(b, plan, tid);
 
   // The weight's vectors, loaded once for all the block's rows (in the
   // element type: half the registers of f32), and the row loop's first
   // loads need not wait for them.
   SmallVector<Value> weights;
-  for (auto [column, cond] : llvm::zip(columns, inRow)) {
-    if (!cond) {
-      weights.push_back(load(weight, {column}));
-      continue;
-    }
-    auto ifOp = scf::IfOp::create(b, vecType, cond, /*addThenBlock=*/true,
-                                  /*addElseBlock=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, load(weight, {column}));
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, zeroVec);
-    weights.push_back(ifOp.getResult(0));
-  }
+  for (auto [column, cond] : llvm::zip(columns, inRow))
+    weights.push_back(loadOrZeros(b, cond, vecType, [&, column = column] {
+                        return SmallVector<Value>{load(weight, {column})};
+                      }).front());
 
   const int64_t warps = threads / 32;
   forEachBlockRow(b, plan.rowsPerBlock, warps, rows, [&](Value row) {
@@ -1508,25 +1591,13 @@ void buildNormKernelBody(ImplicitLocOpBuilder &b, RmsNormOp op,
     SmallVector<Value> xs, rs;
     for (auto [column, cond] : llvm::zip(columns, inRow)) {
       SmallVector<Type> types(hasResidual ? 2 : 1, vecType);
-      auto loadRow = [&, column = column]() {
-        SmallVector<Value> loaded = {load(x, {row, column})};
-        if (hasResidual)
-          loaded.push_back(load(residual, {row, column}));
-        return loaded;
-      };
-      SmallVector<Value> loaded;
-      if (!cond) {
-        loaded = loadRow();
-      } else {
-        auto ifOp = scf::IfOp::create(b, types, cond, /*addThenBlock=*/true,
-                                      /*addElseBlock=*/true);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        scf::YieldOp::create(b, loadRow());
-        b.setInsertionPointToStart(ifOp.elseBlock());
-        scf::YieldOp::create(b, SmallVector<Value>(types.size(), zeroVec));
-        loaded.assign(ifOp.getResults().begin(), ifOp.getResults().end());
-      }
+      SmallVector<Value> loaded =
+          loadOrZeros(b, cond, types, [&, column = column]() {
+            SmallVector<Value> values = {load(x, {row, column})};
+            if (hasResidual)
+              values.push_back(load(residual, {row, column}));
+            return values;
+          });
       xs.push_back(loaded[0]);
       if (hasResidual)
         rs.push_back(loaded[1]);
@@ -1606,6 +1677,254 @@ LogicalResult RmsNormStrategy::lower(Operation *op, TileConfigAttr tile,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// rms_norm_grad
+//===----------------------------------------------------------------------===//
+//
+// rms_norm's backward, laid out as rmsnorm_rope_grad's without the rotation:
+// P blocks each walk their ⌈rows / P⌉ consecutive rows (R at once for narrow
+// rows), read x, the gradient (and the sum's gradient) once, store dx, and
+// add grad·x·rstd into registers for the block's partial sums of the
+// weight's gradient, stored once at the end.
+
+class RmsNormGradStrategy final : public KernelStrategy {
+public:
+  StringRef getName() const override { return "rms-norm-grad-rowwise"; }
+
+  bool matches(Operation *op, const KernelTarget &) const override {
+    return isa<RmsNormGradOp>(op);
+  }
+
+  TileConfigAttr getDefaultTile(Operation *op,
+                                const KernelTarget &) const override {
+    return getDefaultNormTile(cast<RmsNormGradOp>(op).getInput());
+  }
+
+  SmallVector<TileConfigAttr>
+  getTileCandidates(Operation *op, const KernelTarget &target) const override {
+    // block = [R] rows at once per block (R > 1: each row within a warp),
+    // 1 to 32 warps; checkSupported drops the tiles that do not fit.
+    SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
+    for (int64_t rows : {1, 2, 4, 8, 16})
+      for (int64_t warps : {1, 2, 4, 8, 16, 32})
+        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
+                                            /*stages=*/1, /*cluster=*/{}));
+    return tiles;
+  }
+
+  KernelResources estimateResources(Operation *op, TileConfigAttr tile,
+                                    const KernelTarget &) const override {
+    auto norm = cast<RmsNormGradOp>(op);
+    NormPlan plan = makeNormPlan(norm, tile);
+    auto type = cast<ShapedType>(norm.getInput().getType());
+    int64_t bytes = elementBytes(type.getElementType());
+    int64_t rows = getEstimatedRows(op);
+    int64_t partials =
+        cast<ShapedType>(norm.getInits()[1].getType()).getDimSize(0);
+    // Rows in (x, the gradient, and the sum's gradient) and out (dx).
+    double streams = norm.getResidualGrad() ? 4.0 : 3.0;
+    KernelResources r;
+    r.blocks = partials;
+    r.threadsPerBlock = tile.getNumThreads();
+    r.sharedBytesPerBlock =
+        8 * tile.getWarps() +
+        (plan.rowsAtOnce > 1 ? 4 * plan.rowsAtOnce * plan.hidden : 0);
+    // Per element a thread holds x, g = grad·w, the weight and the partial
+    // sums in f32 and a temporary (and the sum's gradient): ptxas reported
+    // 98 and 168 registers for 16 and 32 bf16 elements a thread.
+    r.registersPerThread =
+        20 + plan.vectorsPerThread * plan.width *
+                 (norm.getResidualGrad() ? 6 : 5);
+    r.dramBytes = streams * rows * plan.hidden * bytes +
+                  4.0 * double(partials) * plan.hidden;
+    r.l2Bytes = r.dramBytes;
+    r.flops = 10.0 * rows * plan.hidden;
+    r.unit = KernelResources::ComputeUnit::Fma;
+    r.dependentLoads = 1;
+    r.syncWarps =
+        plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
+    r.serialSteps = llvm::divideCeil(rows, partials * plan.rowsAtOnce);
+    r.itemsPerThread = 2 * plan.vectorsPerThread;
+    r.bytesInFlightPerBlock = (streams - 1) * plan.rowsAtOnce *
+                              double(plan.vectors * plan.width * bytes);
+    return r;
+  }
+
+  LogicalResult checkSupported(Operation *op, TileConfigAttr tile,
+                               const KernelTarget &) const override {
+    auto norm = cast<RmsNormGradOp>(op);
+    if (failed(checkGradRowsAtOnce(
+            op, tile,
+            cast<ShapedType>(norm.getInput().getType()).getShape().back())))
+      return failure();
+    return checkRowKernel(op, norm.getInput(), tile,
+                          2 * makeNormPlan(norm, tile).vectorsPerThread);
+  }
+
+  LogicalResult lower(Operation *op, TileConfigAttr tile,
+                      const KernelTarget &target, gpu::GPUModuleOp module,
+                      RewriterBase &rewriter) const override;
+};
+
+/// Builds the backward's kernel body. Arguments: x [rows, H], weight [H],
+/// grad [rows, H], (residual_grad [rows, H]), dx [rows, H], partials [P, H]
+/// f32.
+void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
+                             const NormPlan &plan, gpu::GPUFuncOp kernel) {
+  Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
+  Type f32 = b.getF32Type();
+  const int64_t vec = plan.width;
+  const int64_t warps = plan.threads * plan.rowsAtOnce / 32;
+  const bool hasResidualGrad = static_cast<bool>(op.getResidualGrad());
+  unsigned arg = 0;
+  Value x = kernel.getArgument(arg++), weight = kernel.getArgument(arg++),
+        grad = kernel.getArgument(arg++);
+  Value residualGrad = hasResidualGrad ? kernel.getArgument(arg++) : Value();
+  Value dx = kernel.getArgument(arg++), partials = kernel.getArgument(arg++);
+
+  auto vecType = VectorType::get({vec}, elementType);
+  auto vecF32 = VectorType::get({vec}, f32);
+  int64_t align = vectorAlignment(elementType, vec);
+  auto load = [&](Value memref, ValueRange indices) -> Value {
+    return vector::LoadOp::create(b, vecType, memref, indices,
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(align));
+  };
+  auto f32Of = [&](Value v) { return castFloat(b, v, f32); };
+  auto mul = [&](Value l, Value r) -> Value {
+    return arith::MulFOp::create(b, l, r);
+  };
+  auto add = [&](Value l, Value r) -> Value {
+    return arith::AddFOp::create(b, l, r);
+  };
+  auto sumOf = [&](Value v) -> Value {
+    return vector::ReductionOp::create(b, vector::CombiningKind::ADD, v);
+  };
+
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value rows = memref::DimOp::create(b, x, 0);
+  auto [slot, lane] = rowSlotAndLane(b, plan.rowsAtOnce, plan.threads, tid);
+  auto [columns, inRow] = normColumns(b, plan, lane);
+
+  // The weight (+ weight_offset), once per block, in f32 registers.
+  float offset = op.getWeightOffsetValue();
+  SmallVector<Value> weights;
+  for (auto [column, cond] : llvm::zip(columns, inRow)) {
+    Value w = f32Of(loadOrZeros(b, cond, vecType, [&, column = column] {
+                      return SmallVector<Value>{load(weight, {column})};
+                    }).front());
+    if (offset != 0.0f)
+      w = add(w, arith::ConstantOp::create(
+                     b, DenseElementsAttr::get(vecF32, offset)));
+    weights.push_back(w);
+  }
+
+  Value zeros =
+      arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecF32)));
+  SmallVector<Value> sums(plan.vectorsPerThread, zeros);
+  Value numPartials = memref::DimOp::create(b, partials, 0);
+  SmallVector<Value> finalSums = forEachPartialRow(
+      b, rows, numPartials, plan.rowsAtOnce, slot, warps, sums,
+      [&](Value row, Value valid, ValueRange rowSums) -> SmallVector<Value> {
+        // Every load of the row first (the stores may alias them).
+        SmallVector<Value> xs, grads, residualGrads;
+        for (auto [column, cond] : llvm::zip(columns, inRow)) {
+          SmallVector<Type> types(hasResidualGrad ? 3 : 2, vecType);
+          SmallVector<Value> loaded =
+              loadOrZeros(b, cond, types, [&, column = column]() {
+                SmallVector<Value> values = {load(x, {row, column}),
+                                             load(grad, {row, column})};
+                if (hasResidualGrad)
+                  values.push_back(load(residualGrad, {row, column}));
+                return values;
+              });
+          xs.push_back(f32Of(loaded[0]));
+          grads.push_back(f32Of(loaded[1]));
+          if (hasResidualGrad)
+            residualGrads.push_back(f32Of(loaded[2]));
+        }
+        // Σx² first: with rstd known, the weight's partial sums take
+        // grad·x·rstd before Σg·x is reduced, and the gradient need not stay
+        // live across that reduction (zeros past the row: their loads gave
+        // zeros).
+        auto reduce = [&](Value partial, unsigned buffer) -> Value {
+          if (plan.rowsAtOnce > 1)
+            return groupAllReduceSum(b, partial, plan.threads);
+          return blockAllReduceSum(b, partial, warps,
+                                   kernel.getWorkgroupAttributions()[buffer]);
+        };
+        Value squares = cF32(b, 0.0f);
+        for (Value xv : xs)
+          squares = add(squares, sumOf(mul(xv, xv)));
+        Value rstd = rowRstd(b, reduce(squares, 0), plan.hidden,
+                             op.getEpsAttr());
+        Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
+        SmallVector<Value> next, gs;
+        Value dot = cF32(b, 0.0f);
+        for (auto [index, xv] : llvm::enumerate(xs)) {
+          next.push_back(add(
+              rowSums[index],
+              selectOrZero(b, valid, mul(mul(grads[index], xv), rstdVec))));
+          Value g = mul(grads[index], weights[index]);
+          gs.push_back(g);
+          dot = add(dot, sumOf(mul(g, xv)));
+        }
+        // dx = rstd·g − x·rstd³·mean(g·x) (+ residual_grad).
+        Value coefficient = mul(
+            mul(mul(rstd, rstd), rstd),
+            arith::DivFOp::create(b, reduce(dot, 1),
+                                  cF32(b, static_cast<float>(plan.hidden))));
+        Value coefVec = vector::BroadcastOp::create(b, vecF32, coefficient);
+        for (auto [index, column] : llvm::enumerate(columns)) {
+          ifThen(b, andOrNull(b, valid, inRow[index]), [&, column = column] {
+            Value d = arith::SubFOp::create(b, mul(gs[index], rstdVec),
+                                            mul(xs[index], coefVec));
+            if (hasResidualGrad)
+              d = add(d, residualGrads[index]);
+            vector::StoreOp::create(b, castFloat(b, d, elementType), dx,
+                                    ValueRange{row, column},
+                                    /*nontemporal=*/false,
+                                    llvm::MaybeAlign(align));
+          });
+        }
+        return next;
+      });
+
+  // This block's partial sums (zeros where it had no rows).
+  SmallVector<PartialSum> partialSums;
+  for (auto [sum, column, cond] : llvm::zip(finalSums, columns, inRow))
+    partialSums.push_back({sum, column, cond});
+  storeBlockPartials(
+      b, partialSums, partials, plan.rowsAtOnce, slot, plan.hidden,
+      plan.rowsAtOnce > 1 ? Value(kernel.getWorkgroupAttributions()[2])
+                          : Value());
+}
+
+LogicalResult RmsNormGradStrategy::lower(Operation *op, TileConfigAttr tile,
+                                         const KernelTarget &,
+                                         gpu::GPUModuleOp module,
+                                         RewriterBase &rewriter) const {
+  auto norm = cast<RmsNormGradOp>(op);
+  NormPlan plan = makeNormPlan(norm, tile);
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  Value partials = norm.getInits()[1];
+  SmallVector<Value> args = {collapseLeadingDims(b, norm.getInput()),
+                             norm.getWeight(),
+                             collapseLeadingDims(b, norm.getGrad())};
+  if (Value residualGrad = norm.getResidualGrad())
+    args.push_back(collapseLeadingDims(b, residualGrad));
+  args.push_back(collapseLeadingDims(b, norm.getInits()[0]));
+  args.push_back(partials);
+  emitGradKernel(
+      b, module, norm.getResidualGrad() ? "add_rms_norm_grad" : "rms_norm_grad",
+      args, tile, plan.rowsAtOnce, plan.hidden, [&](gpu::GPUFuncOp kernel) {
+        buildNormGradKernelBody(b, norm, plan, kernel);
+      });
+  rewriter.eraseOp(op);
+  return success();
+}
+
 } // namespace
 
 std::unique_ptr<KernelStrategy>
@@ -1621,4 +1940,9 @@ mlir::fusedops::kernel::createRmsNormRopeGradStrategy() {
 std::unique_ptr<KernelStrategy>
 mlir::fusedops::kernel::createRmsNormStrategy() {
   return std::make_unique<RmsNormStrategy>();
+}
+
+std::unique_ptr<KernelStrategy>
+mlir::fusedops::kernel::createRmsNormGradStrategy() {
+  return std::make_unique<RmsNormGradStrategy>();
 }

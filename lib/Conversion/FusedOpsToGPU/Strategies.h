@@ -23,6 +23,8 @@ std::unique_ptr<KernelStrategy> createRmsNormRopeStrategy();
 std::unique_ptr<KernelStrategy> createRmsNormRopeGradStrategy();
 /// rms_norm (with or without a residual) on any chip, same file.
 std::unique_ptr<KernelStrategy> createRmsNormStrategy();
+/// rms_norm_grad on any chip, same file.
+std::unique_ptr<KernelStrategy> createRmsNormGradStrategy();
 /// gated_mlp and gated_mlp_grad with cp.async, ldmatrix and mma.sync (every
 /// chip), see
 /// Sm80GemmStrategies.cpp.

@@ -158,6 +158,30 @@ func.func @rms_norm_dynamic_hidden(%x: memref<4x?xf16>, %w: memref<?xf16>, %o: m
 
 // -----
 
+func.func @norm_grad_three_rows(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %dw: memref<8x128xf32>) {
+  // expected-error @+1 {{'fusedops.rms_norm_grad' op 'tile' #fusedops.tile<block = [3], warps = 4> must take block = [R] rows at once with R a power of two dividing the threads, each row within one warp where R > 1}}
+  fusedops.rms_norm_grad ins(%x, %w, %x : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xbf16>) outs(%x, %dw : memref<64x128xbf16>, memref<8x128xf32>) eps = 1.0e-6 {tile = #fusedops.tile<block = [3], warps = 4>}
+  return
+}
+
+// -----
+
+func.func @norm_grad_rows_past_shared_memory(%x: memref<64x4096xbf16>, %w: memref<4096xbf16>, %dw: memref<8x4096xf32>) {
+  // expected-error @+1 {{'fusedops.rms_norm_grad' op 'tile' #fusedops.tile<block = [4], warps = 4> sums 4 rows of 4096 f32 partials in shared memory: at most 32768 bytes; take fewer rows at once}}
+  fusedops.rms_norm_grad ins(%x, %w, %x : memref<64x4096xbf16>, memref<4096xbf16>, memref<64x4096xbf16>) outs(%x, %dw : memref<64x4096xbf16>, memref<8x4096xf32>) eps = 1.0e-6 {tile = #fusedops.tile<block = [4], warps = 4>}
+  return
+}
+
+// -----
+
+func.func @norm_grad_too_many_vectors(%x: memref<64x8192xf32>, %w: memref<8192xf32>, %dw: memref<8x8192xf32>) {
+  // expected-error @+1 {{'tile' gives each thread 128 vectors of the row to hold in registers; use more warps (at most 32 vectors per thread)}}
+  fusedops.rms_norm_grad ins(%x, %w, %x : memref<64x8192xf32>, memref<8192xf32>, memref<64x8192xf32>) outs(%x, %dw : memref<64x8192xf32>, memref<8x8192xf32>) eps = 1.0e-6 {tile = #fusedops.tile<block = [1], warps = 1>}
+  return
+}
+
+// -----
+
 func.func @grad_three_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %d: memref<64x128xbf16>, %dx: memref<64x128xbf16>, %dw: memref<8x128xf32>) {
   // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 3> must have stages = 1: a row's loads, then its reductions (loading the next row before them was slower, docs/perf/training.md)}}
   fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 3>}

@@ -33,8 +33,8 @@
 // CHECK: vector.store %{{.*}}, %[[DX]][%[[ROW]], {{.*}} : memref<?x128xbf16>, vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %[[DX]][%[[ROW]], {{.*}} : memref<?x128xbf16>, vector<8xbf16>
 // CHECK: scf.yield
-// CHECK: vector.store %[[SUMS]]#0, %[[DW]][%block_id_x, {{.*}} : memref<2112x128xf32>, vector<8xf32>
-// CHECK: vector.store %[[SUMS]]#1, %[[DW]][%block_id_x, {{.*}} : memref<2112x128xf32>, vector<8xf32>
+// CHECK: vector.store %[[SUMS]]#0, %[[DW]][%block_id_x{{.*}}, {{.*}} : memref<2112x128xf32>, vector<8xf32>
+// CHECK: vector.store %[[SUMS]]#1, %[[DW]][%block_id_x{{.*}}, {{.*}} : memref<2112x128xf32>, vector<8xf32>
 func.func @qk(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %d: memref<?x32x128xbf16>, %p: memref<?x32xi32>, %dx: memref<?x32x128xbf16>, %dw: memref<2112x128xf32>) {
   fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1>}
   return

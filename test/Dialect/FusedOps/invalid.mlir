@@ -942,6 +942,54 @@ func.func @rms_norm_offset(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %o: tenso
 
 // -----
 
+func.func @rms_norm_grad_grad_shape(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %d: tensor<3x256xf16>, %p: tensor<8x256xf32>) {
+  // expected-error @+1 {{expects 'grad' to have shape [2, 256] (the shape of 'input'), got 'tensor<3x256xf16>'}}
+  %0:2 = fusedops.rms_norm_grad ins(%x, %w, %d : tensor<2x256xf16>, tensor<256xf16>, tensor<3x256xf16>) outs(%x, %p : tensor<2x256xf16>, tensor<8x256xf32>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<8x256xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_residual_grad_element(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %r: tensor<2x256xbf16>, %p: tensor<8x256xf32>) {
+  // expected-error @+1 {{expects 'residual_grad' to have the element type of 'input' ('f16'), got 'bf16'}}
+  %0:2 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) residual_grad(%r : tensor<2x256xbf16>) outs(%x, %p : tensor<2x256xf16>, tensor<8x256xf32>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<8x256xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_one_output(%x: tensor<2x256xf16>, %w: tensor<256xf16>) {
+  // expected-error @+1 {{expects 2 'outs' operands (the input's gradient and the weight's partial sums), got 1}}
+  %0 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x : tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_partials(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %p: tensor<8x128xf32>) {
+  // expected-error @+1 {{expects 'outs' to have shape [?, 256] ([P, hidden]: the weight gradient's partial sums), got 'tensor<8x128xf32>'}}
+  %0:2 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x, %p : tensor<2x256xf16>, tensor<8x128xf32>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<8x128xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_dynamic_partials(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %p: tensor<?x256xf32>) {
+  // expected-error @+1 {{expects a static number of partial sums (the first dimension of the second 'outs') of at least 1, got ?}}
+  %0:2 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x, %p : tensor<2x256xf16>, tensor<?x256xf32>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_eps(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %p: tensor<8x256xf32>) {
+  // expected-error @+1 {{expects 'eps' to be finite and >= 0, got -1}}
+  %0:2 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x, %p : tensor<2x256xf16>, tensor<8x256xf32>) eps = -1.0 -> tensor<2x256xf16>, tensor<8x256xf32>
+  return
+}
+
+// -----
+
 func.func @rms_norm_rank0(%x: tensor<f16>, %w: tensor<1xf16>, %o: tensor<f16>) {
   // expected-error @+1 {{expects 'input' to have rank >= 1 (a hidden dimension), got 'tensor<f16>'}}
   %0 = fusedops.rms_norm ins(%x, %w : tensor<f16>, tensor<1xf16>) outs(%o : tensor<f16>) eps = 1.0e-6 -> tensor<f16>

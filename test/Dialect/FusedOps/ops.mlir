@@ -32,6 +32,21 @@ func.func @rms_norm(%x: tensor<?x16x256xbf16>, %w: tensor<256xbf16>, %r: tensor<
   return %0, %1#0, %1#1 : tensor<?x16x256xbf16>, tensor<?x16x256xbf16>, tensor<?x16x256xbf16>
 }
 
+// CHECK-LABEL: func @rms_norm_grad
+func.func @rms_norm_grad(%x: tensor<?x16x256xbf16>, %w: tensor<256xbf16>, %d: tensor<?x16x256xbf16>,
+                         %p: tensor<64x256xf32>)
+    -> (tensor<?x16x256xbf16>, tensor<64x256xf32>, tensor<?x16x256xbf16>, tensor<64x256xf32>) {
+  // CHECK: fusedops.rms_norm_grad ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<256xbf16>, tensor<?x16x256xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<64x256xf32>) eps = 9.99999997E-7 -> tensor<?x16x256xbf16>, tensor<64x256xf32>
+  // GENERIC: "fusedops.rms_norm_grad"(%{{.*}}) <{eps = 9.99999997E-7 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 0, 2>}>
+  %0:2 = fusedops.rms_norm_grad ins(%x, %w, %d : tensor<?x16x256xbf16>, tensor<256xbf16>, tensor<?x16x256xbf16>)
+      outs(%x, %p : tensor<?x16x256xbf16>, tensor<64x256xf32>) eps = 1.0e-6 -> tensor<?x16x256xbf16>, tensor<64x256xf32>
+  // CHECK: fusedops.rms_norm_grad ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<256xbf16>, tensor<?x16x256xbf16>) residual_grad(%{{.*}} : tensor<?x16x256xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x16x256xbf16>, tensor<64x256xf32>) eps = 9.99999997E-7 weight_offset = 1.000000e+00 {tile = #fusedops.tile<block = [4], warps = 1>} -> tensor<?x16x256xbf16>, tensor<64x256xf32>
+  %1:2 = fusedops.rms_norm_grad ins(%x, %w, %d : tensor<?x16x256xbf16>, tensor<256xbf16>, tensor<?x16x256xbf16>)
+      residual_grad(%d : tensor<?x16x256xbf16>) outs(%x, %p : tensor<?x16x256xbf16>, tensor<64x256xf32>)
+      eps = 1.0e-6 weight_offset = 1.0 {tile = #fusedops.tile<block = [4], warps = 1>} -> tensor<?x16x256xbf16>, tensor<64x256xf32>
+  return %0#0, %0#1, %1#0, %1#1 : tensor<?x16x256xbf16>, tensor<64x256xf32>, tensor<?x16x256xbf16>, tensor<64x256xf32>
+}
+
 // CHECK-LABEL: func @rmsnorm_rope_decode
 func.func @rmsnorm_rope_decode(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>,
                                %cos: tensor<?x32xbf16>, %sin: tensor<?x32xbf16>,

@@ -277,6 +277,7 @@ LogicalResult mlir::fusedops::detail::verifyTileConfigurableOp(Operation *op) {
 FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeOp)
 FUSEDOPS_DEFINE_EFFECTS(RmsNormRopeGradOp)
 FUSEDOPS_DEFINE_EFFECTS(RmsNormOp)
+FUSEDOPS_DEFINE_EFFECTS(RmsNormGradOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedMlpGradOp)
 FUSEDOPS_DEFINE_EFFECTS(GatedActGradOp)
@@ -288,6 +289,26 @@ FUSEDOPS_DEFINE_EFFECTS(DequantizeOp)
 static constexpr StringLiteral kFloatTypes = "f16, bf16 or f32";
 static constexpr StringLiteral kTensorCoreTypes = "f16 or bf16";
 static constexpr StringLiteral kFp8Types = "f8E4M3FN or f8E5M2";
+
+/// The second `outs` of the norms' backward ops: the weight gradient's
+/// partial sums, `[P, hidden]` f32 with a static P >= 1.
+static LogicalResult verifyWeightGradPartials(Operation *op,
+                                              OperandChecker &check,
+                                              Value partials, int64_t hidden) {
+  if (failed(check.rank("outs", partials, 2)) ||
+      failed(check.shape("outs", partials, {ShapedType::kDynamic, hidden},
+                         "[P, hidden]: the weight gradient's partial sums")) ||
+      failed(check.element(
+          "outs", partials, [](Type t) { return t.isF32(); }, "f32")))
+    return failure();
+  int64_t p = cast<ShapedType>(partials.getType()).getDimSize(0);
+  if (ShapedType::isDynamic(p) || p < 1)
+    return op->emitOpError()
+           << "expects a static number of partial sums (the first dimension "
+              "of the second 'outs') of at least 1, got "
+           << (ShapedType::isDynamic(p) ? std::string("?") : std::to_string(p));
+  return success();
+}
 
 //===----------------------------------------------------------------------===//
 // RmsNormRopeOp
@@ -432,21 +453,7 @@ LogicalResult RmsNormRopeGradOp::verify() {
           check.shape("outs", getInits()[0], shape, "the shape of 'input'")) ||
       failed(check.sameElement("outs", getInits()[0], "input", input)))
     return failure();
-  Value partials = getInits()[1];
-  if (failed(check.rank("outs", partials, 2)) ||
-      failed(check.shape("outs", partials, {ShapedType::kDynamic, shape.back()},
-                         "[P, hidden]: the weight gradient's partial sums")) ||
-      failed(check.element(
-          "outs", partials, [](Type t) { return t.isF32(); }, "f32")))
-    return failure();
-  int64_t p = cast<ShapedType>(partials.getType()).getDimSize(0);
-  if (ShapedType::isDynamic(p) || p < 1)
-    return emitOpError() << "expects a static number of partial sums (the "
-                            "first dimension of the second 'outs') of at "
-                            "least 1, got "
-                         << (ShapedType::isDynamic(p) ? std::string("?")
-                                                      : std::to_string(p));
-  return success();
+  return verifyWeightGradPartials(*this, check, getInits()[1], shape.back());
 }
 
 //===----------------------------------------------------------------------===//
@@ -455,40 +462,72 @@ LogicalResult RmsNormRopeGradOp::verify() {
 
 unsigned RmsNormOp::getTileBlockRank() { return 1; }
 
+/// The operands and attributes rms_norm and rms_norm_grad share: input,
+/// weight, eps, weight_offset; and `rowTensors` (name, value), each of the
+/// shape and element type of `input`.
+template <typename OpTy>
+static LogicalResult
+verifyRmsNormOperands(OpTy op, OperandChecker &check,
+                      ArrayRef<std::pair<StringRef, Value>> rowTensors) {
+  Value input = op.getInput();
+  if (failed(check.minRank("input", input, 1, "a hidden dimension")) ||
+      failed(check.element("input", input, OperandChecker::isFloatElement,
+                           kFloatTypes)))
+    return failure();
+  auto shape = cast<ShapedType>(input.getType()).getShape();
+  if (failed(check.shape("weight", op.getWeight(), {shape.back()},
+                         "the hidden size of 'input'")) ||
+      failed(check.sameElement("weight", op.getWeight(), "input", input)))
+    return failure();
+  for (auto [name, value] : rowTensors)
+    if (value &&
+        (failed(check.shape(name, value, shape, "the shape of 'input'")) ||
+         failed(check.sameElement(name, value, "input", input))))
+      return failure();
+
+  double eps = op.getEps().convertToDouble();
+  if (!std::isfinite(eps) || eps < 0)
+    return op.emitOpError()
+           << "expects 'eps' to be finite and >= 0, got " << eps;
+  if (!std::isfinite(op.getWeightOffsetValue()))
+    return op.emitOpError() << "expects 'weight_offset' to be finite, got "
+                            << op.getWeightOffsetValue();
+  return success();
+}
+
 LogicalResult RmsNormOp::verify() {
-  Value input = getInput(), residual = getResidual();
+  Value residual = getResidual();
   if (failed(verifyDestinationStyle(
           *this, residual ? 2 : 1,
           residual ? "the output, then the sum input + residual"
                    : "the output; a second one only with 'residual'")))
     return failure();
   OperandChecker check(*this);
-  if (failed(check.minRank("input", input, 1, "a hidden dimension")) ||
-      failed(check.element("input", input, OperandChecker::isFloatElement,
-                           kFloatTypes)))
-    return failure();
-  auto shape = cast<ShapedType>(input.getType()).getShape();
-  if (failed(check.shape("weight", getWeight(), {shape.back()},
-                         "the hidden size of 'input'")) ||
-      failed(check.sameElement("weight", getWeight(), "input", input)))
-    return failure();
-  if (residual &&
-      (failed(
-           check.shape("residual", residual, shape, "the shape of 'input'")) ||
-       failed(check.sameElement("residual", residual, "input", input))))
-    return failure();
+  SmallVector<std::pair<StringRef, Value>> rowTensors = {
+      {"residual", residual}};
   for (Value init : getInits())
-    if (failed(check.shape("outs", init, shape, "the shape of 'input'")) ||
-        failed(check.sameElement("outs", init, "input", input)))
-      return failure();
+    rowTensors.push_back({"outs", init});
+  return verifyRmsNormOperands(*this, check, rowTensors);
+}
 
-  double eps = getEps().convertToDouble();
-  if (!std::isfinite(eps) || eps < 0)
-    return emitOpError() << "expects 'eps' to be finite and >= 0, got " << eps;
-  if (!std::isfinite(getWeightOffsetValue()))
-    return emitOpError() << "expects 'weight_offset' to be finite, got "
-                         << getWeightOffsetValue();
-  return success();
+//===----------------------------------------------------------------------===//
+// RmsNormGradOp
+//===----------------------------------------------------------------------===//
+
+unsigned RmsNormGradOp::getTileBlockRank() { return 1; }
+
+LogicalResult RmsNormGradOp::verify() {
+  if (failed(verifyDestinationStyle(
+          *this, 2, "the input's gradient and the weight's partial sums")))
+    return failure();
+  OperandChecker check(*this);
+  if (failed(verifyRmsNormOperands(*this, check,
+                                   {{"grad", getGrad()},
+                                    {"residual_grad", getResidualGrad()},
+                                    {"outs", getInits()[0]}})))
+    return failure();
+  return verifyWeightGradPartials(*this, check, getInits()[1],
+                                  dimOf(getInput(), -1));
 }
 
 //===----------------------------------------------------------------------===//

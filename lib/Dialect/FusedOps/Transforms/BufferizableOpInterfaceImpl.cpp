@@ -62,8 +62,8 @@ template <typename... OpTys> void attachModels(MLIRContext *ctx) {
 void mlir::fusedops::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, FusedOpsDialect *) {
-    attachModels<RmsNormRopeOp, RmsNormRopeGradOp, RmsNormOp, GatedMlpOp,
-                 GatedMlpGradOp, GatedActGradOp, Fp8GemmOp, QuantizeOp,
-                 DequantizeOp>(ctx);
+    attachModels<RmsNormRopeOp, RmsNormRopeGradOp, RmsNormOp, RmsNormGradOp,
+                 GatedMlpOp, GatedMlpGradOp, GatedActGradOp, Fp8GemmOp,
+                 QuantizeOp, DequantizeOp>(ctx);
   });
 }

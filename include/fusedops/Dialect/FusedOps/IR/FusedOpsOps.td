@@ -293,6 +293,89 @@ def FusedOps_RmsNormOp : FusedOps_ComputeOp<"rms_norm",
 }
 
 //===----------------------------------------------------------------------===//
+// RmsNormGradOp
+//===----------------------------------------------------------------------===//
+
+def FusedOps_RmsNormGradOp : FusedOps_ComputeOp<"rms_norm_grad",
+    [AttrSizedOperandSegments]> {
+  let summary = "the backward of rms_norm: the gradients of its input and "
+                "weight";
+  let description = [{
+    For the rows `x` that `rms_norm` normalised (its `input`, or with a
+    residual the sum it stored), its `weight` and `eps`, `weight_offset`,
+    and the gradient `grad` of its output (the shape of `input`), computes
+    per row, in f32:
+
+    ```
+    g   = grad · (weight_offset + weight),   r = rsqrt(mean(x²) + eps)
+    dx  = r · g − x · r³ · mean(g · x)  (+ residual_grad)
+    ```
+
+    stored into the first `outs` (the shape and type of `input`). With a
+    `residual_grad` operand (the gradient of `rms_norm`'s second result, the
+    sum) it is added: `dx` is then the gradient of both `input` and
+    `residual`, which the sum took unchanged. The weight's gradient
+    `Σ_rows grad · x · r` goes as partial sums into the second `outs`,
+    `[P, H]` f32: row `p` holds the sum over the rows `r` with
+    `p·C ≤ r < (p+1)·C`, `C = ⌈rows / P⌉` (a fixed assignment, so
+    deterministic); the weight's gradient is the sum over `P`.
+
+    Example:
+
+    ```mlir
+    %dx, %dw = fusedops.rms_norm_grad
+        ins(%s, %w, %dout : tensor<?x4096xbf16>, tensor<4096xbf16>,
+            tensor<?x4096xbf16>)
+        residual_grad(%dsum : tensor<?x4096xbf16>)
+        outs(%dx0, %dw0 : tensor<?x4096xbf16>, tensor<1056x4096xf32>)
+        eps = 9.99999997E-7 -> tensor<?x4096xbf16>, tensor<1056x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    FusedOps_Shaped:$input,
+    FusedOps_Shaped:$weight,
+    FusedOps_Shaped:$grad,
+    Optional<FusedOps_Shaped>:$residual_grad,
+    Variadic<FusedOps_Shaped>:$inits,
+    F32Attr:$eps,
+    OptionalAttr<F32Attr>:$weight_offset,
+    OptionalAttr<FusedOps_TileConfigAttr>:$tile
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $weight `,` $grad `:` type($input) `,`
+      type($weight) `,` type($grad) `)`
+    (`residual_grad` `(` $residual_grad^ `:` type($residual_grad) `)`)?
+    `outs` `(` $inits `:` type($inits) `)`
+    `eps` `=` $eps
+    (`weight_offset` `=` $weight_offset^)?
+    attr-dict (`->` type($results)^)?
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$grad,
+                   "Value":$gradInput, "Value":$weightGradPartials,
+                   "float":$eps, CArg<"Value", "{}">:$residualGrad,
+                   CArg<"std::optional<float>", "std::nullopt">:$weightOffset), [{
+      build($_builder, $_state,
+            getDestinationResultTypes(ValueRange{gradInput, weightGradPartials}),
+            input, weight, grad, residualGrad,
+            ValueRange{gradInput, weightGradPartials},
+            $_builder.getF32FloatAttr(eps),
+            weightOffset ? $_builder.getF32FloatAttr(*weightOffset)
+                         : FloatAttr(),
+            TileConfigAttr());
+    }]>
+  ];
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    /// `weight_offset`, 0 when absent.
+    float getWeightOffsetValue() {
+      std::optional<APFloat> offset = getWeightOffset();
+      return offset ? offset->convertToFloat() : 0.0f;
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // GatedMlpOp
 //===----------------------------------------------------------------------===//
 

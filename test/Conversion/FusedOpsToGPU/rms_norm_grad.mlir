@@ -1,0 +1,85 @@
+// rms_norm_grad as a row kernel (RmsNormStrategies.cpp): a grid of P blocks
+// (the weight gradient's partial sums), each walking its run of
+// C = ⌈rows / P⌉ consecutive rows: per row every load first (x, the
+// gradient, and the sum's gradient), Σx² reduced, the partial sums of
+// grad·x·rstd taken, then Σg·x reduced (g = grad·(offset + w)) and dx stored;
+// the partial sums carried in registers and stored once. The weight is
+// loaded once per block. The output is upstream IR that upstream mlir-opt
+// re-parses and verifies.
+// REQUIRES: mlir-opt
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" -split-input-file | FileCheck %s
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_80" -split-input-file | FileCheck %s
+// RUN: fusedops-opt %s --convert-fusedops-to-gpu="chip=sm_90a" | mlir-opt --verify-each -o /dev/null
+
+// A 4096-wide bf16 row over 4 warps: four 8-wide vectors a thread, two block
+// sums through shared memory, a barrier after each row.
+// CHECK-LABEL: func.func @norm
+// CHECK: %[[P:.*]] = memref.dim %{{.*}}, %c0{{.*}} : memref<1056x4096xf32>
+// CHECK: gpu.launch_func @fusedops_kernels::@rms_norm_grad blocks in (%[[P]], %{{.*}}, %{{.*}}) threads in (%c128,
+// CHECK: gpu.func @rms_norm_grad(%[[X:.*]]: memref<?x4096xbf16>, %[[W:.*]]: memref<4096xbf16>, %[[D:.*]]: memref<?x4096xbf16>, %[[DX:.*]]: memref<?x4096xbf16>, %[[DW:.*]]: memref<1056x4096xf32>) workgroup(%[[SQ:.*]] : memref<4xf32, #gpu.address_space<workgroup>>, %[[DOT:.*]] : memref<4xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK-COUNT-4: vector.load %[[W]]
+// CHECK: %[[BEGIN:.*]] = arith.muli %block_id_x, %{{.*}} : index
+// CHECK: %[[SUMS:.*]]:4 = scf.for %[[ROW:.*]] = %[[BEGIN]] to %{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK-NOT: vector.store
+// CHECK: memref.store %{{.*}}, %[[SQ]]
+// CHECK: gpu.barrier
+// CHECK: math.rsqrt
+// CHECK-NOT: vector.store
+// CHECK: memref.store %{{.*}}, %[[DOT]]
+// CHECK: gpu.barrier
+// CHECK-COUNT-4: vector.store %{{.*}}, %[[DX]][%[[ROW]], {{.*}} : memref<?x4096xbf16>, vector<8xbf16>
+// CHECK: gpu.barrier
+// CHECK: scf.yield
+// CHECK-COUNT-4: vector.store %[[SUMS]]#{{.*}}, %[[DW]][%block_id_x{{.*}}, {{.*}} : memref<1056x4096xf32>, vector<8xf32>
+func.func @norm(%x: memref<?x4096xbf16>, %w: memref<4096xbf16>, %d: memref<?x4096xbf16>, %dx: memref<?x4096xbf16>, %dw: memref<1056x4096xf32>) {
+  fusedops.rms_norm_grad ins(%x, %w, %d : memref<?x4096xbf16>, memref<4096xbf16>, memref<?x4096xbf16>) outs(%dx, %dw : memref<?x4096xbf16>, memref<1056x4096xf32>) eps = 1.0e-6 {tile = #fusedops.tile<block = [1], warps = 4>}
+  return
+}
+
+// -----
+
+// add_rms_norm's backward (the sum's gradient added to dx) with Gemma's
+// offset, four 128-wide f16 rows at once in a warp (block = [4]): each row
+// over 8 lanes, its sums shuffled across those lanes only (xor 4, 2, 1); rows
+// b·C + 4i + slot, a slot past the block's rows reading the last row and
+// storing nothing; the slots' partial sums added in slot order in shared
+// memory and stored by slot 0.
+// CHECK-LABEL: func.func @add_four_rows
+// CHECK: gpu.launch_func @fusedops_kernels::@add_rms_norm_grad
+// CHECK: gpu.func @add_rms_norm_grad(%[[X:.*]]: memref<?x128xf16>, %[[W:.*]]: memref<128xf16>, %[[D:.*]]: memref<?x128xf16>, %[[R:.*]]: memref<?x128xf16>, %[[DX:.*]]: memref<?x128xf16>, %{{.*}}: memref<64x128xf32>) workgroup({{.*}}, %[[SLOTS:.*]] : memref<512xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: %[[SLOT:.*]] = arith.divui %{{.*}}, %c8 : index
+// CHECK: arith.constant dense<1.000000e+00> : vector<8xf32>
+// CHECK: %[[C:.*]] = arith.ceildivui %[[ROWS:.*]], %[[P:.*]] : index
+// CHECK: %[[BEGIN:.*]] = arith.muli %block_id_x, %[[C]] : index
+// CHECK: %[[END0:.*]] = arith.addi %[[BEGIN]], %[[C]] : index
+// CHECK: %[[END:.*]] = arith.minui %[[END0]], %[[ROWS]] : index
+// CHECK: scf.for %[[J:.*]] = %[[BEGIN]] to %[[END]] step %c4
+// CHECK: %[[ROW0:.*]] = arith.addi %[[J]], %[[SLOT]] : index
+// CHECK: arith.cmpi ult, %[[ROW0]], %[[END]]
+// CHECK: %[[ROW:.*]] = arith.minui
+// CHECK: vector.load %[[X]][%[[ROW]],
+// CHECK: vector.load %[[D]][%[[ROW]],
+// CHECK: vector.load %[[R]][%[[ROW]],
+// CHECK: gpu.shuffle xor %{{.*}}, %c4_i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32
+// CHECK-NOT: gpu.shuffle xor %{{.*}}, %c8_i32
+// CHECK-NOT: gpu.barrier
+// CHECK: vector.store %{{.*}}, %[[DX]][%[[ROW]],
+// CHECK: scf.yield
+// CHECK: vector.store %{{.*}}, %[[SLOTS]]
+// CHECK: gpu.barrier
+// CHECK: vector.load %{{.*}} : memref<512xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK: vector.store {{.*}} : memref<64x128xf32>, vector<8xf32>
+func.func @add_four_rows(%x: memref<?x128xf16>, %w: memref<128xf16>, %d: memref<?x128xf16>, %r: memref<?x128xf16>, %dx: memref<?x128xf16>, %dw: memref<64x128xf32>) {
+  fusedops.rms_norm_grad ins(%x, %w, %d : memref<?x128xf16>, memref<128xf16>, memref<?x128xf16>) residual_grad(%r : memref<?x128xf16>) outs(%dx, %dw : memref<?x128xf16>, memref<64x128xf32>) eps = 1.0e-6 weight_offset = 1.0 {tile = #fusedops.tile<block = [4], warps = 1>}
+  return
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Times rms_norm_grad (the kernel and the sum of its partials) with the cost model's tile and
+with each of --tiles, for several counts of partial sums P per SM, beside a device copy of the
+bytes it moves (x, the gradient and the sum's gradient read, dx written).
+
+    python3 utils/norm-grad-tiles.py [--rows 16384] [--hidden 4096] [--dtype bfloat16]
+        [--residual] [--per-sm 8] [--tiles "#fusedops.tile<block = [1], warps = 16>" ...]
+
+CUDA events, L2 flushed before each call, median of 20 (fusedops.bench.cases.time_ms). An
+experiment for the tile candidates and the cost model of RmsNormGradStrategy and for
+``_op_kernels._grad_partials``; prints a Markdown table (a tile the kernel refuses says why).
+"""
+
+import argparse
+
+import torch
+from fusedops import _op_kernels, torch_ops
+from fusedops.bench.cases import time_ms
+from fusedops.errors import FusedOpsError
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=16384)
+    parser.add_argument("--hidden", type=int, default=4096)
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--residual", action="store_true", help="add the sum's gradient")
+    parser.add_argument("--per-sm", type=int, nargs="+", default=[8])
+    parser.add_argument("--tiles", nargs="*", default=[])
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
+    x = torch.randn(args.rows, args.hidden, device="cuda", dtype=dtype)
+    grad, w = torch.randn_like(x), torch.ones(args.hidden, device="cuda", dtype=dtype)
+    residual_grad = torch.randn_like(x) if args.residual else None
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    streams = 4 if args.residual else 3
+    nbytes = streams * x.numel() * x.element_size()
+    src = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    copy_ms = time_ms(lambda: dst.copy_(src), repeat=20)
+
+    def run():
+        return torch.ops.fusedops.rms_norm_grad(x, w, grad, residual_grad, 1e-6, 0.0)
+
+    print(
+        f"rms_norm_grad {args.rows}x{args.hidden} {args.dtype}"
+        f"{' +residual_grad' if args.residual else ''}: {nbytes / 1e6:.0f} MB, "
+        f"copy of the bytes {copy_ms:.4f} ms\n"
+    )
+    print("| tile | P per SM | ms | copy of the bytes / this |\n|---|---|---|---|")
+    for tile in [None, *args.tiles]:
+        for per_sm in args.per_sm:
+            _op_kernels._grad_partials = lambda x, k=per_sm: min(k * sms, max(x.shape[0], 1))
+            try:
+                if tile is None:
+                    run()
+                    ms = time_ms(run, repeat=20)
+                else:
+                    with torch_ops._tuning(tile):
+                        run()
+                        ms = time_ms(run, repeat=20)
+            except (FusedOpsError, RuntimeError) as e:
+                print(f"| `{tile}` | {per_sm} | refused: {str(e).splitlines()[0][:120]} | |")
+                continue
+            name = tile or "cost model"
+            print(f"| `{name}` | {per_sm} | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
