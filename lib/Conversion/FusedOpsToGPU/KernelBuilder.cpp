@@ -349,6 +349,39 @@ Value kernel::blockAllReduceSum(ImplicitLocOpBuilder &b, Value value,
   return blockAllReduce(b, value, warps, buffer, /*isMax=*/false);
 }
 
+SmallVector<Value> kernel::blockAllReduceSums(ImplicitLocOpBuilder &b,
+                                              ValueRange values, int64_t warps,
+                                              Value buffer, Value offset) {
+  SmallVector<Value> sums;
+  for (Value value : values)
+    sums.push_back(warpAllReduce(b, value, /*isMax=*/false));
+  if (warps == 1)
+    return sums;
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value c32 = cIndex(b, 32);
+  Value lane = arith::RemUIOp::create(b, tid, c32);
+  Value warp = arith::DivUIOp::create(b, tid, c32);
+  auto at = [&](int64_t i, Value w) -> Value {
+    return arith::AddIOp::create(
+        b, offset, arith::AddIOp::create(b, cIndex(b, i * warps), w));
+  };
+  ifThen(b,
+         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
+         [&] {
+           for (auto [i, sum] : llvm::enumerate(sums))
+             memref::StoreOp::create(b, sum, buffer, ValueRange{at(i, warp)});
+         });
+  gpu::BarrierOp::create(b);
+  for (auto [i, sum] : llvm::enumerate(sums)) {
+    sum = memref::LoadOp::create(b, buffer, ValueRange{at(i, cIndex(b, 0))});
+    for (int64_t w = 1; w < warps; ++w)
+      sum = arith::AddFOp::create(
+          b, sum,
+          memref::LoadOp::create(b, buffer, ValueRange{at(i, cIndex(b, w))}));
+  }
+  return sums;
+}
+
 Value kernel::blockAllReduceMax(ImplicitLocOpBuilder &b, Value value,
                                 int64_t warps, Value buffer) {
   return blockAllReduce(b, value, warps, buffer, /*isMax=*/true);

@@ -118,6 +118,15 @@ Value blockAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t warps,
                         Value buffer);
 Value blockAllReduceMax(ImplicitLocOpBuilder &b, Value value, int64_t warps,
                         Value buffer);
+/// The sums of each of `values` (f32) over the block's `warps` warps, in
+/// every thread, with one barrier: value i's warp sums go through `buffer` at
+/// `offset + i·warps + warp` (`values.size()·warps` f32 from `offset`). A
+/// caller that reuses those floats must barrier first, or alternate between
+/// two offsets (every warp passes the next call's barrier before any warp
+/// writes the floats again).
+SmallVector<Value> blockAllReduceSums(ImplicitLocOpBuilder &b,
+                                      ValueRange values, int64_t warps,
+                                      Value buffer, Value offset);
 
 /// Index constant.
 Value cIndex(ImplicitLocOpBuilder &b, int64_t value);

@@ -925,15 +925,18 @@ LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
 /// The backward's row loop. Block b takes the rows [b·C, min((b+1)·C,
 /// rows)), C = ⌈rows / P⌉ (P = `numPartials`), `rowsAtOnce` consecutive ones
 /// at a time (slot s the s-th of them), carrying `sums` across them:
-/// `body(row, valid, sums)` returns the next sums. Every slot of the block
-/// runs the same iterations (the row sums shuffle across its lanes), a slot
-/// past the block's rows reading the last row with `valid` false (null with
-/// one row at a time). One row at a time over several warps, a barrier ends
-/// each row (the next reuses the reduction buffers). Returns the final sums.
+/// `body(row, valid, sums, reduceOffset)` returns the next sums. Every slot
+/// of the block runs the same iterations (the row sums shuffle across its
+/// lanes), a slot past the block's rows reading the last row with `valid`
+/// false (null with one row at a time). One row at a time, the row's block
+/// sums go through the reduction buffer's half at `reduceOffset` (0 or
+/// 2·warps floats, alternating per row: no barrier between rows). Returns the
+/// final sums.
 SmallVector<Value> forEachPartialRow(
     ImplicitLocOpBuilder &b, Value rows, Value numPartials, int64_t rowsAtOnce,
     Value slot, int64_t warps, ValueRange sums,
-    function_ref<SmallVector<Value>(Value row, Value valid, ValueRange sums)>
+    function_ref<SmallVector<Value>(Value row, Value valid, ValueRange sums,
+                                    Value reduceOffset)>
         body) {
   Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value perBlock = arith::CeilDivUIOp::create(b, rows, numPartials);
@@ -944,17 +947,36 @@ SmallVector<Value> forEachPartialRow(
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(rowLoop.getBody());
   Value row = rowLoop.getInductionVar(), valid;
+  Value reduceOffset = cIndex(b, 0);
   if (rowsAtOnce > 1) {
     row = arith::AddIOp::create(b, row, slot);
     valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row, end);
     row = arith::MinUIOp::create(b, row,
                                  arith::SubIOp::create(b, rows, cIndex(b, 1)));
+  } else if (warps > 1) {
+    Value parity = arith::AndIOp::create(
+        b, arith::SubIOp::create(b, row, begin), cIndex(b, 1));
+    reduceOffset = arith::MulIOp::create(b, parity, cIndex(b, 2 * warps));
   }
-  SmallVector<Value> next = body(row, valid, rowLoop.getRegionIterArgs());
-  if (rowsAtOnce == 1 && warps > 1)
-    gpu::BarrierOp::create(b);
+  SmallVector<Value> next =
+      body(row, valid, rowLoop.getRegionIterArgs(), reduceOffset);
   scf::YieldOp::create(b, next);
   return SmallVector<Value>(rowLoop.getResults());
+}
+
+/// A backward row's two sums (Σx², Σg·x) over its threads: shuffles within
+/// the row's lanes where a block takes several rows at once, else one block
+/// reduction of both through `buffer` at `offset` (forEachPartialRow's).
+std::pair<Value, Value> reduceRowSums(ImplicitLocOpBuilder &b,
+                                      int64_t rowsAtOnce, int64_t threadsPerRow,
+                                      int64_t warps, Value squares, Value dot,
+                                      Value buffer, Value offset) {
+  if (rowsAtOnce > 1)
+    return {groupAllReduceSum(b, squares, threadsPerRow),
+            groupAllReduceSum(b, dot, threadsPerRow)};
+  SmallVector<Value> sums =
+      blockAllReduceSums(b, {squares, dot}, warps, buffer, offset);
+  return {sums[0], sums[1]};
 }
 
 /// One f32 vector of a block's weight-gradient partial sums: its value, its
@@ -1009,8 +1031,9 @@ void storeBlockPartials(ImplicitLocOpBuilder &b, ArrayRef<PartialSum> sums,
 }
 
 /// Creates a norm's backward kernel `name` with `args` (the last the
-/// partial sums [P, H]), `tile`'s threads, the two row sums' exchange
-/// buffers and, with several rows at once, the slots' partial sums; builds
+/// partial sums [P, H]), `tile`'s threads, the row sums' exchange buffer
+/// (two sums, two halves: reduceRowSums) and, with several rows at once, the
+/// slots' partial sums; builds
 /// its body with `buildBody`, and launches P blocks whatever the rows: each
 /// stores its partial sums, zeros where it had no rows (so that the partials
 /// are defined for no rows too).
@@ -1022,8 +1045,8 @@ void emitGradKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   for (Value arg : args)
     argTypes.push_back(arg.getType());
   Type f32 = b.getF32Type();
-  SmallVector<Type> buffers = {getWorkgroupBufferType({tile.getWarps()}, f32),
-                               getWorkgroupBufferType({tile.getWarps()}, f32)};
+  SmallVector<Type> buffers = {
+      getWorkgroupBufferType({4 * tile.getWarps()}, f32)};
   if (rowsAtOnce > 1)
     buffers.push_back(getWorkgroupBufferType({rowsAtOnce * hidden}, f32));
   gpu::GPUFuncOp kernel;
@@ -1100,8 +1123,9 @@ public:
     r.flops = 20.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
     r.dependentLoads = norm.getPositions() ? 2 : 1;
+    // One barrier a row (both sums at once).
     r.syncWarps =
-        concurrentRows == 1 && tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
+        concurrentRows == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * concurrentRows);
     r.itemsPerThread = gradVectorsPerThread(plan);
     r.bytesInFlightPerBlock =
@@ -1148,8 +1172,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
         cosTable = kernel.getArgument(2), sinTable = kernel.getArgument(3),
         positionsOrSeq = kernel.getArgument(4), grad = kernel.getArgument(5),
         dx = kernel.getArgument(6), partials = kernel.getArgument(7);
-  Value squaresBuffer = kernel.getWorkgroupAttributions()[0];
-  Value dotBuffer = kernel.getWorkgroupAttributions()[1];
+  Value reduceBuffer = kernel.getWorkgroupAttributions()[0];
   Type cosElementType = cast<ShapedType>(cosTable.getType()).getElementType();
   auto vecType = VectorType::get({vec}, elementType);
   auto vecF32 = VectorType::get({vec}, f32);
@@ -1215,7 +1238,8 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   Value numPartials = memref::DimOp::create(b, partials, 0);
   SmallVector<Value> finalSums = forEachPartialRow(
       b, rows, numPartials, concurrentRows, slot, warps, sums,
-      [&](Value row, Value valid, ValueRange rowSums) -> SmallVector<Value> {
+      [&](Value row, Value valid, ValueRange rowSums,
+          Value reduceOffset) -> SmallVector<Value> {
         auto [position, positionOk] =
             rowPosition(b, hasPositions, positionsOrSeq, cosTable, row);
 
@@ -1294,14 +1318,9 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
             dyB.push_back(Value());
           }
         }
-        if (concurrentRows > 1) {
-          // The row's threads: aligned groups of a warp's lanes.
-          squares = groupAllReduceSum(b, squares, threads);
-          dot = groupAllReduceSum(b, dot, threads);
-        } else {
-          squares = blockAllReduceSum(b, squares, warps, squaresBuffer);
-          dot = blockAllReduceSum(b, dot, warps, dotBuffer);
-        }
+        std::tie(squares, dot) =
+            reduceRowSums(b, concurrentRows, threads, warps, squares, dot,
+                          reduceBuffer, reduceOffset);
         Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
         rstd = arith::SelectOp::create(
             b, positionOk, rstd,
@@ -1357,7 +1376,7 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   }
   storeBlockPartials(
       b, partialSums, partials, concurrentRows, slot, plan.hidden,
-      concurrentRows > 1 ? Value(kernel.getWorkgroupAttributions()[2])
+      concurrentRows > 1 ? Value(kernel.getWorkgroupAttributions()[1])
                          : Value());
 }
 
@@ -1729,20 +1748,20 @@ public:
     r.sharedBytesPerBlock =
         8 * tile.getWarps() +
         (plan.rowsAtOnce > 1 ? 4 * plan.rowsAtOnce * plan.hidden : 0);
-    // Per element a thread holds x, g = grad·w, the weight and the partial
-    // sums in f32 and a temporary (and the sum's gradient): ptxas reported
-    // 98 and 168 registers for 16 and 32 bf16 elements a thread.
-    r.registersPerThread =
-        20 + plan.vectorsPerThread * plan.width *
-                 (norm.getResidualGrad() ? 6 : 5);
+    // Per element a thread holds its partial sum in f32 across the rows,
+    // and within a row's passes x, the gradients and the weight: ptxas
+    // reported 61 and 116 registers for 16 and 32 bf16 elements a thread.
+    r.registersPerThread = 20 + plan.vectorsPerThread * plan.width *
+                                    (norm.getResidualGrad() ? 4 : 3);
     r.dramBytes = streams * rows * plan.hidden * bytes +
                   4.0 * double(partials) * plan.hidden;
     r.l2Bytes = r.dramBytes;
     r.flops = 10.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
     r.dependentLoads = 1;
+    // One barrier a row (both sums at once).
     r.syncWarps =
-        plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? 2 * tile.getWarps() : 0;
+        plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * plan.rowsAtOnce);
     r.itemsPerThread = 2 * plan.vectorsPerThread;
     r.bytesInFlightPerBlock = (streams - 1) * plan.rowsAtOnce *
@@ -1806,18 +1825,23 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
   auto [slot, lane] = rowSlotAndLane(b, plan.rowsAtOnce, plan.threads, tid);
   auto [columns, inRow] = normColumns(b, plan, lane);
 
-  // The weight (+ weight_offset), once per block, in f32 registers.
+  // The weight (+ weight_offset) in f32, loaded with each pass over a row
+  // (from L1: the dx stores may alias it, so LLVM keeps the loads in the
+  // loop, and no registers hold it across the rows and their barriers).
   float offset = op.getWeightOffsetValue();
-  SmallVector<Value> weights;
-  for (auto [column, cond] : llvm::zip(columns, inRow)) {
-    Value w = f32Of(loadOrZeros(b, cond, vecType, [&, column = column] {
-                      return SmallVector<Value>{load(weight, {column})};
-                    }).front());
-    if (offset != 0.0f)
-      w = add(w, arith::ConstantOp::create(
-                     b, DenseElementsAttr::get(vecF32, offset)));
-    weights.push_back(w);
-  }
+  auto loadWeights = [&]() {
+    SmallVector<Value> weights;
+    for (auto [column, cond] : llvm::zip(columns, inRow)) {
+      Value w = f32Of(loadOrZeros(b, cond, vecType, [&, column = column] {
+                        return SmallVector<Value>{load(weight, {column})};
+                      }).front());
+      if (offset != 0.0f)
+        w = add(w, arith::ConstantOp::create(
+                       b, DenseElementsAttr::get(vecF32, offset)));
+      weights.push_back(w);
+    }
+    return weights;
+  };
 
   Value zeros =
       arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecF32)));
@@ -1825,67 +1849,68 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
   Value numPartials = memref::DimOp::create(b, partials, 0);
   SmallVector<Value> finalSums = forEachPartialRow(
       b, rows, numPartials, plan.rowsAtOnce, slot, warps, sums,
-      [&](Value row, Value valid, ValueRange rowSums) -> SmallVector<Value> {
-        // Every load of the row first (the stores may alias them).
-        SmallVector<Value> xs, grads, residualGrads;
-        for (auto [column, cond] : llvm::zip(columns, inRow)) {
-          SmallVector<Type> types(hasResidualGrad ? 3 : 2, vecType);
-          SmallVector<Value> loaded =
-              loadOrZeros(b, cond, types, [&, column = column]() {
-                SmallVector<Value> values = {load(x, {row, column}),
-                                             load(grad, {row, column})};
-                if (hasResidualGrad)
-                  values.push_back(load(residualGrad, {row, column}));
-                return values;
-              });
-          xs.push_back(f32Of(loaded[0]));
-          grads.push_back(f32Of(loaded[1]));
-          if (hasResidualGrad)
-            residualGrads.push_back(f32Of(loaded[2]));
-        }
-        // Σx² first: with rstd known, the weight's partial sums take
-        // grad·x·rstd before Σg·x is reduced, and the gradient need not stay
-        // live across that reduction (zeros past the row: their loads gave
-        // zeros).
-        auto reduce = [&](Value partial, unsigned buffer) -> Value {
-          if (plan.rowsAtOnce > 1)
-            return groupAllReduceSum(b, partial, plan.threads);
-          return blockAllReduceSum(b, partial, warps,
-                                   kernel.getWorkgroupAttributions()[buffer]);
+      [&](Value row, Value valid, ValueRange rowSums,
+          Value reduceOffset) -> SmallVector<Value> {
+        // The row's x and gradient (and the sum's gradient) in f32, zeros
+        // past the row; every load first (the stores may alias them).
+        auto loadRow = [&](bool withResidualGrad) {
+          SmallVector<SmallVector<Value>> rowValues(3);
+          for (auto [column, cond] : llvm::zip(columns, inRow)) {
+            SmallVector<Type> types(withResidualGrad ? 3 : 2, vecType);
+            SmallVector<Value> loaded =
+                loadOrZeros(b, cond, types, [&, column = column]() {
+                  SmallVector<Value> values = {load(x, {row, column}),
+                                               load(grad, {row, column})};
+                  if (withResidualGrad)
+                    values.push_back(load(residualGrad, {row, column}));
+                  return values;
+                });
+            for (auto [i, value] : llvm::enumerate(loaded))
+              rowValues[i].push_back(f32Of(value));
+          }
+          return rowValues;
         };
-        Value squares = cF32(b, 0.0f);
-        for (Value xv : xs)
+        // Σx² and Σg·x (g = grad·w), reduced together.
+        SmallVector<SmallVector<Value>> first = loadRow(false);
+        Value squares = cF32(b, 0.0f), dot = cF32(b, 0.0f);
+        SmallVector<Value> weights = loadWeights();
+        for (auto [xv, gradv, w] : llvm::zip(first[0], first[1], weights)) {
           squares = add(squares, sumOf(mul(xv, xv)));
-        Value rstd = rowRstd(b, reduce(squares, 0), plan.hidden,
-                             op.getEpsAttr());
-        Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
-        SmallVector<Value> next, gs;
-        Value dot = cF32(b, 0.0f);
-        for (auto [index, xv] : llvm::enumerate(xs)) {
-          next.push_back(add(
-              rowSums[index],
-              selectOrZero(b, valid, mul(mul(grads[index], xv), rstdVec))));
-          Value g = mul(grads[index], weights[index]);
-          gs.push_back(g);
-          dot = add(dot, sumOf(mul(g, xv)));
+          dot = add(dot, sumOf(mul(mul(gradv, w), xv)));
         }
+        std::tie(squares, dot) =
+            reduceRowSums(b, plan.rowsAtOnce, plan.threads, warps, squares, dot,
+                          kernel.getWorkgroupAttributions()[0], reduceOffset);
+        Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
         // dx = rstd·g − x·rstd³·mean(g·x) (+ residual_grad).
-        Value coefficient = mul(
-            mul(mul(rstd, rstd), rstd),
-            arith::DivFOp::create(b, reduce(dot, 1),
-                                  cF32(b, static_cast<float>(plan.hidden))));
+        Value coefficient =
+            mul(mul(mul(rstd, rstd), rstd),
+                arith::DivFOp::create(
+                    b, dot, cF32(b, static_cast<float>(plan.hidden))));
+        Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
         Value coefVec = vector::BroadcastOp::create(b, vecF32, coefficient);
+        // The row again, after the reduction's barrier (from L1, which holds
+        // it): holding it in registers across the barrier would take four
+        // times the registers of its 16-bit values, and fewer blocks would
+        // stay resident to keep loads in flight. Without a barrier (several
+        // rows at once) LLVM forwards the first loads.
+        SmallVector<SmallVector<Value>> again = loadRow(hasResidualGrad);
+        weights = loadWeights();
+        SmallVector<Value> next;
         for (auto [index, column] : llvm::enumerate(columns)) {
+          Value xv = again[0][index], gradv = again[1][index];
           ifThen(b, andOrNull(b, valid, inRow[index]), [&, column = column] {
-            Value d = arith::SubFOp::create(b, mul(gs[index], rstdVec),
-                                            mul(xs[index], coefVec));
+            Value d = arith::SubFOp::create(
+                b, mul(mul(gradv, weights[index]), rstdVec), mul(xv, coefVec));
             if (hasResidualGrad)
-              d = add(d, residualGrads[index]);
-            vector::StoreOp::create(b, castFloat(b, d, elementType), dx,
-                                    ValueRange{row, column},
-                                    /*nontemporal=*/false,
-                                    llvm::MaybeAlign(align));
+              d = add(d, again[2][index]);
+            vector::StoreOp::create(
+                b, castFloat(b, d, elementType), dx, ValueRange{row, column},
+                /*nontemporal=*/false, llvm::MaybeAlign(align));
           });
+          next.push_back(
+              add(rowSums[index],
+                  selectOrZero(b, valid, mul(mul(gradv, xv), rstdVec))));
         }
         return next;
       });
@@ -1896,7 +1921,7 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
     partialSums.push_back({sum, column, cond});
   storeBlockPartials(
       b, partialSums, partials, plan.rowsAtOnce, slot, plan.hidden,
-      plan.rowsAtOnce > 1 ? Value(kernel.getWorkgroupAttributions()[2])
+      plan.rowsAtOnce > 1 ? Value(kernel.getWorkgroupAttributions()[1])
                           : Value());
 }
 

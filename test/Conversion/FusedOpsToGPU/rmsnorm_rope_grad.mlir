@@ -15,7 +15,7 @@
 // CHECK-LABEL: func.func @qk
 // CHECK: %[[P:.*]] = memref.dim %{{.*}}, %c0{{.*}} : memref<2112x128xf32>
 // CHECK: gpu.launch_func @fusedops_kernels::@rmsnorm_rope_grad blocks in (%[[P]], %{{.*}}, %{{.*}}) threads in (%c32,
-// CHECK: gpu.func @rmsnorm_rope_grad(%[[X:.*]]: memref<?x128xbf16>, %[[W:.*]]: memref<128xbf16>, %[[COS:.*]]: memref<4096x128xf32>, %[[SIN:.*]]: memref<4096x128xf32>, %[[POS:.*]]: memref<?xi32>, %[[D:.*]]: memref<?x128xbf16>, %[[DX:.*]]: memref<?x128xbf16>, %[[DW:.*]]: memref<2112x128xf32>) workgroup(%{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: gpu.func @rmsnorm_rope_grad(%[[X:.*]]: memref<?x128xbf16>, %[[W:.*]]: memref<128xbf16>, %[[COS:.*]]: memref<4096x128xf32>, %[[SIN:.*]]: memref<4096x128xf32>, %[[POS:.*]]: memref<?xi32>, %[[D:.*]]: memref<?x128xbf16>, %[[DX:.*]]: memref<?x128xbf16>, %[[DW:.*]]: memref<2112x128xf32>) workgroup(%{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: vector.load %[[W]]
 // CHECK: vector.load %[[W]]
 // CHECK: %[[BEGIN:.*]] = arith.muli %block_id_x, %{{.*}} : index
