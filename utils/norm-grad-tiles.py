@@ -9,14 +9,40 @@ bytes it moves (x, the gradient and the sum's gradient read, dx written).
 CUDA events, L2 flushed before each call, median of 20 (fusedops.bench.cases.time_ms). An
 experiment for the tile candidates and the cost model of RmsNormGradStrategy and for
 ``_op_kernels._grad_partials``; prints a Markdown table (a tile the kernel refuses says why).
+``--kernels`` also splits each call's time by torch.profiler into the device time of the
+backward kernel, of the other kernels (the partial sums' reduction) and the host time per
+call (synchronized).
 """
 
 import argparse
+import contextlib
+import time
 
 import torch
 from fusedops import _op_kernels, torch_ops
 from fusedops.bench.cases import time_ms
 from fusedops.errors import FusedOpsError
+
+
+def kernel_times(run, calls: int = 20) -> tuple[float, float, float]:
+    """Per call: device ms of the rms_norm_grad kernel, of the other kernels, and host ms."""
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        torch.cuda.synchronize()
+        host = (time.perf_counter() - start) * 1e3 / calls
+    ours = other = 0.0
+    for event in prof.key_averages():
+        device_us = getattr(event, "device_time_total", 0.0)
+        if event.device_type != torch.autograd.DeviceType.CUDA or not device_us:
+            continue
+        if "rms_norm_grad" in event.key:
+            ours += device_us
+        else:
+            other += device_us
+    return ours / calls / 1e3, other / calls / 1e3, host
 
 
 def main() -> None:
@@ -27,6 +53,7 @@ def main() -> None:
     parser.add_argument("--residual", action="store_true", help="add the sum's gradient")
     parser.add_argument("--per-sm", type=int, nargs="+", default=[8])
     parser.add_argument("--tiles", nargs="*", default=[])
+    parser.add_argument("--kernels", action="store_true", help="device time per kernel")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     x = torch.randn(args.rows, args.hidden, device="cuda", dtype=dtype)
@@ -47,7 +74,10 @@ def main() -> None:
         f"{' +residual_grad' if args.residual else ''}: {nbytes / 1e6:.0f} MB, "
         f"copy of the bytes {copy_ms:.4f} ms\n"
     )
-    print("| tile | P per SM | ms | copy of the bytes / this |\n|---|---|---|---|")
+    head = "| tile | P per SM | ms | copy of the bytes / this |"
+    if args.kernels:
+        head += " kernel ms | other kernels ms | host ms a call |"
+    print(head + "\n|---|---|---|---|" + ("---|---|---|" if args.kernels else ""))
     for tile in [None, *args.tiles]:
         for per_sm in args.per_sm:
             _op_kernels._grad_partials = lambda x, k=per_sm: min(k * sms, max(x.shape[0], 1))
@@ -63,7 +93,11 @@ def main() -> None:
                 print(f"| `{tile}` | {per_sm} | refused: {str(e).splitlines()[0][:120]} | |")
                 continue
             name = tile or "cost model"
-            print(f"| `{name}` | {per_sm} | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+            row = f"| `{name}` | {per_sm} | {ms:.4f} | {copy_ms / ms:.2f} |"
+            if args.kernels:
+                with torch_ops._tuning(tile) if tile else contextlib.nullcontext():
+                    row += " {:.4f} | {:.4f} | {:.4f} |".format(*kernel_times(run))
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
