@@ -427,9 +427,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument(
-        "--ops", default="rms_norm,rms_norm_grad,rmsnorm_rope,quantize,dequantize"
-    )
+    parser.add_argument("--ops", default="rms_norm,rms_norm_grad,rmsnorm_rope,quantize,dequantize")
     parser.add_argument("--profile", action="store_true", help="one call per case, for ncu")
     parser.add_argument("--tile", help="force this #fusedops.tile<...> on every fusedops kernel")
     parser.add_argument("--label", help="a name for this run's rows (a library variant)")
