@@ -3,10 +3,10 @@
 The gated MLP's backward on the GPU runs the dialect's ``gated_mlp_grad`` kernel (the two
 projections recomputed by one GEMM, their gradients from its f32 accumulators) and then the
 GEMMs of dx, dWg and dWu in PyTorch (:func:`_gated_mlp_grads`); rmsnorm_rope's runs
-``rmsnorm_rope_grad`` (``_custom_ops``). The other ops have no backward kernel yet (issue 15):
-their backward (and these off the GPU) recomputes the forward from the saved inputs with these
-differentiable PyTorch functions, in float32 (float64 for float64 inputs), and differentiates it
-(:func:`_recomputed_grads`). Each states the kernel's function; the tests hold them to the
+``rmsnorm_rope_grad`` and rms_norm's and add_rms_norm's run ``rms_norm_grad`` (``_custom_ops``).
+Off the GPU, and for rmsnorm_rope where the tables need a gradient, the backward recomputes the
+forward from the saved inputs with these differentiable PyTorch functions, in float32 (float64
+for float64 inputs), and differentiates it (:func:`_recomputed_grads`). Each states the kernel's function; the tests hold them to the
 float64 references of :mod:`fusedops.reference`.
 """
 
@@ -227,8 +227,8 @@ def _recomputed_grads(
 ) -> list[Optional[torch.Tensor]]:
     """The backward of an op without a backward kernel: ``forward(*tensors, *statics)`` (its
     differentiable PyTorch form) recomputed from the saved inputs and differentiated; each
-    gradient in its input's dtype, None where ``needed`` says not. Unfused: the backward kernels
-    of issue 15 are not built."""
+    gradient in its input's dtype, None where ``needed`` says not. Unfused: the path where no
+    backward kernel serves the call."""
     with torch.enable_grad():
         leaves = [t.detach().requires_grad_(n) for t, n in zip(tensors, needed)]
         out = forward(*leaves, *statics)

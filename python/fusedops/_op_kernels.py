@@ -90,9 +90,17 @@ def _grad_partials(x: torch.Tensor) -> int:
     benchmark's QK shape in two runs, docs/perf/training.md), fewer for fewer rows (a power of
     two at least the rows, so that a class kernel of dynamic rows serves many row counts): each
     partial row is written and summed whether its block had rows or not."""
-    per_gpu = 8 * torch.cuda.get_device_properties(x.get_device()).multi_processor_count
+    device = x.get_device()
+    per_gpu = _partials_per_gpu.get(device)
+    if per_gpu is None:
+        per_gpu = 8 * torch.cuda.get_device_properties(device).multi_processor_count
+        _partials_per_gpu[device] = per_gpu
     rows = _row_count(x.shape)
     return min(per_gpu, 1 << max(rows - 1, 0).bit_length())
+
+
+#: _grad_partials' count per GPU index (a device query costs host time on every backward).
+_partials_per_gpu: dict[int, int] = {}
 
 
 def _rmsnorm_rope_grad_impl(

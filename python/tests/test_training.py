@@ -2,9 +2,10 @@
 fused MLPs follows the same loss curve; a training step compiles with torch.compile; forward and
 backward replay from a CUDA graph.
 
-The gated MLP's backward runs the gated_mlp_grad kernel and PyTorch's GEMMs; the other fused
-ops' backward recomputes their forward in float32 with PyTorch (see python/README.md). These
-tests hold whatever computes it to float64 autograd and to the unfused model's training.
+The gated MLP's backward runs the gated_mlp_grad kernel and PyTorch's GEMMs; rmsnorm_rope's the
+rmsnorm_rope_grad kernel (the norms' rms_norm_grad, tested in test_rms_norm.py); see
+python/README.md. These tests hold whatever computes it to float64 autograd and to the unfused
+model's training.
 """
 
 from __future__ import annotations

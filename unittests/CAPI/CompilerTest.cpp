@@ -217,6 +217,36 @@ TEST(CompilerCAPI, BuildsRmsNormSources) {
   EXPECT_NE(lastError().find("'residual'"), std::string::npos) << lastError();
 }
 
+// rms_norm_grad's request: the sum's gradient adds an operand before the
+// outputs; the partial sums' rows are the request's, and fewer than one is
+// refused naming the field.
+TEST(CompilerCAPI, BuildsRmsNormGradSources) {
+  const char *request = R"({"op": "rms_norm_grad", "x_shape": [null, 2048],
+      "dtype": "bf16", "eps": 1e-6, "residual_grad": true, "partials": 96})";
+  char *json = nullptr;
+  ASSERT_EQ(fusedopsBuildOpSource(request, &json), FUSEDOPS_COMPILE_SUCCESS)
+      << lastError();
+  std::string reply = json;
+  fusedopsBufferFree(json);
+  EXPECT_NE(
+      reply.find(
+          R"("args":["x","w","grad","residual_grad","dx","dw_partials"])"),
+      std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find("fusedops.rms_norm_grad"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("%dw_partials: memref<96x2048xf32>"), std::string::npos)
+      << reply;
+
+  const char *bad = R"({"op": "rms_norm_grad", "x_shape": [4, 64],
+      "dtype": "f16", "eps": 1e-6, "partials": 0})";
+  EXPECT_EQ(fusedopsBuildOpSource(bad, &json),
+            FUSEDOPS_COMPILE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(json, nullptr);
+  EXPECT_NE(lastError().find("'partials' must be at least 1"),
+            std::string::npos)
+      << lastError();
+}
+
 // Sources nested past what MLIR's recursive parser survives (issue 14: 5,000
 // regions or a 100,000-deep attribute overflow an 8 MiB stack) are refused
 // before parsing by every entry point that parses on the caller's thread.
