@@ -6,8 +6,8 @@ GEMMs of dx, dWg and dWu in PyTorch (:func:`_gated_mlp_grads`); rmsnorm_rope's r
 ``rmsnorm_rope_grad`` and rms_norm's and add_rms_norm's run ``rms_norm_grad`` (``_custom_ops``).
 Off the GPU, and for rmsnorm_rope where the tables need a gradient, the backward recomputes the
 forward from the saved inputs with these differentiable PyTorch functions, in float32 (float64
-for float64 inputs), and differentiates it (:func:`_recomputed_grads`). Each states the kernel's function; the tests hold them to the
-float64 references of :mod:`fusedops.reference`.
+for float64 inputs), and differentiates it (:func:`_recomputed_grads`). Each states the
+kernel's function; the tests hold them to the float64 references of :mod:`fusedops.reference`.
 """
 
 from __future__ import annotations

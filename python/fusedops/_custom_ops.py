@@ -10,7 +10,6 @@ import torch
 
 from . import _native
 from ._autograd import (
-    _add_rms_norm_torch,
     _fp8_gemm_grads,
     _fp8_gemm_torch,
     _gated_mlp_grads,
