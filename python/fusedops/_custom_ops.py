@@ -86,6 +86,14 @@ def _dense(*args: Any) -> list[Any]:
     return dense
 
 
+def _backward_kernel(op: str, impl: Callable[..., Any], *args: Any) -> Any:
+    """A backward kernel's call from an autograd formula: in plain eager mode (the formula runs
+    with grad mode off) ``impl`` directly, on the arguments made dense as the custom op makes
+    them (an incoming gradient may be a strided view); under tracing the ``fusedops::<op>``
+    custom op, whose fake implementation torch.compile needs."""
+    return _dispatch(op, lambda *dense: impl(*_dense(*dense)), *args)
+
+
 def _register() -> None:
     lib = "fusedops"
 
@@ -119,9 +127,11 @@ def _register() -> None:
         needed = ctx.needs_input_grad[:4]
         if x.is_cuda and not (needed[2] or needed[3]):
             # The rmsnorm_rope_grad kernel (the tables take no gradient).
-            dx, dweight = torch.ops.fusedops.rmsnorm_rope_grad(
-                x, weight, cos, sin, positions, grad, *ctx.statics
-            )
+            dx, dweight = _backward_kernel(
+                "rmsnorm_rope_grad",
+                _rmsnorm_rope_grad_impl,
+                x, weight, cos, sin, positions, grad, *ctx.statics,
+            )  # fmt: skip
             return (
                 dx if needed[0] else None,
                 dweight if needed[1] else None,
@@ -187,7 +197,9 @@ def _register() -> None:
         add_rms_norm's sum, added) and of the weight: the rms_norm_grad kernel on a GPU, else
         the differentiable PyTorch form recomputed."""
         if x.is_cuda:
-            dx, dweight = torch.ops.fusedops.rms_norm_grad(x, weight, grad, residual_grad, *statics)
+            dx, dweight = _backward_kernel(
+                "rms_norm_grad", _rms_norm_grad_impl, x, weight, grad, residual_grad, *statics
+            )
         else:
             dx, dweight = _recomputed_grads(_rms_norm_torch, (x, weight), statics, grad, needed)
             if residual_grad is not None and dx is not None:

@@ -274,6 +274,30 @@ def test_torch_compile_fullgraph_and_cuda_graph() -> None:
 
 
 @needs_gpu
+def test_backward_compiles_with_torch_compile_and_matches_eager() -> None:
+    # The backward under torch.compile goes through the rms_norm_grad custom op (its fake
+    # implementation); eagerly the autograd formula launches the kernel directly. dx is the
+    # kernel's either way; Inductor sums the weight's partial sums in its own order.
+    x, r, w = _inputs((48, 1024), torch.bfloat16, 29)
+    grad = torch.randn_like(x)
+
+    def step(x, r, w):
+        normed, total = fusedops.fused_add_rms_norm(x, r, w)
+        out = fusedops.fused_rms_norm(normed, w, weight_offset=1.0)
+        return (out.float() * grad.float()).sum() + total.float().sum()
+
+    def grads(fn):
+        leaves = [t.clone().requires_grad_() for t in (x, r, w)]
+        fn(*leaves).backward()
+        return [t.grad for t in leaves]
+
+    want = grads(step)
+    got = grads(torch.compile(step, fullgraph=True))
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert float((got[2].double() - want[2]).norm() / want[2].double().norm()) < 1e-2
+
+
+@needs_gpu
 def test_module_with_and_without_residual_and_its_state_dict() -> None:
     norm = FusedRMSNorm(512, eps=1e-5, device="cuda", dtype=torch.bfloat16)
     gemma = FusedRMSNorm(512, 1e-5, weight_offset=1.0, device="cuda", dtype=torch.bfloat16)
