@@ -147,14 +147,27 @@ def _rms_norm_kernel(
     residual: Optional[torch.Tensor],
     eps: float,
     weight_offset: float,
+    grad: Optional[torch.Tensor] = None,
 ) -> _Kernel:
     """The kernel of ``rms_norm`` (``residual`` None) or ``add_rms_norm``: arguments ``x``,
-    ``weight``, ``residual`` and the outputs (``normed``, ``total``)."""
+    ``weight``, ``residual`` and the outputs (``normed``, ``total``). With ``grad``, that of
+    ``rms_norm_grad`` (``residual``: the sum's gradient, added): arguments ``x``, ``weight``,
+    ``grad``, ``residual`` and the outputs ``dx`` and the weight gradient's partial sums,
+    :func:`_grad_partials` rows."""
     has_residual = residual is not None
-    outputs = [(x.shape, x.dtype)] * (2 if has_residual else 1)
+    op = "add_rms_norm" if has_residual else "rms_norm"
+    if grad is None:
+        partials = None
+        inputs = [x, weight, residual]
+        outputs = [(x.shape, x.dtype)] * (2 if has_residual else 1)
+    else:
+        op += "_grad"
+        partials = _grad_partials(x)
+        inputs = [x, weight, grad, residual]
+        outputs = [(x.shape, x.dtype), ((partials, x.shape[-1]), torch.float32)]
     return _kernel(
-        "add_rms_norm" if has_residual else "rms_norm",
-        (x.shape, x.dtype, eps, weight_offset),
+        op,
+        (x.shape, x.dtype, eps, weight_offset, partials),
         lambda hint: _codegen.rms_norm_source(
             (*_row_sizes(x.shape, hint), x.shape[-1]),
             _mlir(x.dtype),
@@ -162,8 +175,9 @@ def _rms_norm_kernel(
             residual=has_residual,
             weight_offset=weight_offset,
             rows_hint=hint,
+            grad_partials=partials,
         ),
-        [x, weight, residual],
+        inputs,
         outputs,
         rows=_row_count(x.shape),
     )
@@ -180,24 +194,7 @@ def _rms_norm_grad_impl(
     """``rms_norm``'s input gradient (plus ``residual_grad``, the gradient of
     ``add_rms_norm``'s sum, where given) and its weight gradient (in ``weight``'s dtype) from
     the ``rms_norm_grad`` kernel; ``x`` is the rows the forward normalised."""
-    has_residual = residual_grad is not None
-    partials = _grad_partials(x)
-    kernel = _kernel(
-        "add_rms_norm_grad" if has_residual else "rms_norm_grad",
-        (x.shape, x.dtype, eps, weight_offset, partials),
-        lambda hint: _codegen.rms_norm_source(
-            (*_row_sizes(x.shape, hint), x.shape[-1]),
-            _mlir(x.dtype),
-            eps=eps,
-            residual=has_residual,
-            weight_offset=weight_offset,
-            rows_hint=hint,
-            grad_partials=partials,
-        ),
-        [x, weight, grad, residual_grad],
-        [(x.shape, x.dtype), ((partials, x.shape[-1]), torch.float32)],
-        rows=_row_count(x.shape),
-    )
+    kernel = _rms_norm_kernel(x, weight, residual_grad, eps, weight_offset, grad)
     dx, dw_partials = kernel([x, weight, grad, residual_grad])
     return dx, dw_partials.sum(0).to(weight.dtype)
 

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/bit.h"
@@ -322,69 +323,68 @@ Value kernel::warpAllReduceMax(ImplicitLocOpBuilder &b, Value value) {
   return warpAllReduce(b, value, /*isMax=*/true);
 }
 
-static Value blockAllReduce(ImplicitLocOpBuilder &b, Value value, int64_t warps,
-                            Value buffer, bool isMax) {
-  value = warpAllReduce(b, value, isMax);
+/// The sums (maxima) of each of `values` over the block's `warps` warps, in
+/// every thread: warp shuffles, then for several warps one exchange of them
+/// all through `buffer` at `offset` after one barrier.
+static SmallVector<Value> blockAllReduce(ImplicitLocOpBuilder &b,
+                                         ValueRange values, int64_t warps,
+                                         Value buffer, Value offset,
+                                         bool isMax) {
+  SmallVector<Value> results;
+  for (Value value : values)
+    results.push_back(warpAllReduce(b, value, isMax));
   if (warps == 1)
-    return value;
+    return results;
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value c32 = cIndex(b, 32);
   Value lane = arith::RemUIOp::create(b, tid, c32);
   Value warp = arith::DivUIOp::create(b, tid, c32);
-  ifThen(b,
-         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
-         [&] { memref::StoreOp::create(b, value, buffer, ValueRange{warp}); });
+  // offset + i·warps + w (without adding zeros: blockAllReduceSum's IR is
+  // the single-value exchange's).
+  std::optional<int64_t> constantOffset = getConstantIntValue(offset);
+  auto at = [&](int64_t i, Value w) -> Value {
+    if (i > 0)
+      w = arith::AddIOp::create(b, cIndex(b, i * warps), w);
+    if (constantOffset != 0)
+      w = arith::AddIOp::create(b, offset, w);
+    return w;
+  };
+  ifThen(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
+      [&] {
+        for (auto [i, result] : llvm::enumerate(results))
+          memref::StoreOp::create(b, result, buffer, ValueRange{at(i, warp)});
+      });
   gpu::BarrierOp::create(b);
-  value = memref::LoadOp::create(b, buffer, ValueRange{cIndex(b, 0)});
-  for (int64_t w = 1; w < warps; ++w) {
-    Value other = memref::LoadOp::create(b, buffer, ValueRange{cIndex(b, w)});
-    value = isMax ? arith::MaximumFOp::create(b, value, other).getResult()
-                  : arith::AddFOp::create(b, value, other).getResult();
+  for (auto [i, result] : llvm::enumerate(results)) {
+    result = memref::LoadOp::create(b, buffer, ValueRange{at(i, cIndex(b, 0))});
+    for (int64_t w = 1; w < warps; ++w) {
+      Value other =
+          memref::LoadOp::create(b, buffer, ValueRange{at(i, cIndex(b, w))});
+      result = isMax ? arith::MaximumFOp::create(b, result, other).getResult()
+                     : arith::AddFOp::create(b, result, other).getResult();
+    }
   }
-  return value;
+  return results;
 }
 
 Value kernel::blockAllReduceSum(ImplicitLocOpBuilder &b, Value value,
                                 int64_t warps, Value buffer) {
-  return blockAllReduce(b, value, warps, buffer, /*isMax=*/false);
+  return blockAllReduce(b, value, warps, buffer, cIndex(b, 0),
+                        /*isMax=*/false)
+      .front();
 }
 
 SmallVector<Value> kernel::blockAllReduceSums(ImplicitLocOpBuilder &b,
                                               ValueRange values, int64_t warps,
                                               Value buffer, Value offset) {
-  SmallVector<Value> sums;
-  for (Value value : values)
-    sums.push_back(warpAllReduce(b, value, /*isMax=*/false));
-  if (warps == 1)
-    return sums;
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value c32 = cIndex(b, 32);
-  Value lane = arith::RemUIOp::create(b, tid, c32);
-  Value warp = arith::DivUIOp::create(b, tid, c32);
-  auto at = [&](int64_t i, Value w) -> Value {
-    return arith::AddIOp::create(
-        b, offset, arith::AddIOp::create(b, cIndex(b, i * warps), w));
-  };
-  ifThen(b,
-         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIndex(b, 0)),
-         [&] {
-           for (auto [i, sum] : llvm::enumerate(sums))
-             memref::StoreOp::create(b, sum, buffer, ValueRange{at(i, warp)});
-         });
-  gpu::BarrierOp::create(b);
-  for (auto [i, sum] : llvm::enumerate(sums)) {
-    sum = memref::LoadOp::create(b, buffer, ValueRange{at(i, cIndex(b, 0))});
-    for (int64_t w = 1; w < warps; ++w)
-      sum = arith::AddFOp::create(
-          b, sum,
-          memref::LoadOp::create(b, buffer, ValueRange{at(i, cIndex(b, w))}));
-  }
-  return sums;
+  return blockAllReduce(b, values, warps, buffer, offset, /*isMax=*/false);
 }
 
 Value kernel::blockAllReduceMax(ImplicitLocOpBuilder &b, Value value,
                                 int64_t warps, Value buffer) {
-  return blockAllReduce(b, value, warps, buffer, /*isMax=*/true);
+  return blockAllReduce(b, value, warps, buffer, cIndex(b, 0), /*isMax=*/true)
+      .front();
 }
 
 Value kernel::cIndex(ImplicitLocOpBuilder &b, int64_t value) {

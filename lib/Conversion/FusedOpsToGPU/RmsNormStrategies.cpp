@@ -922,6 +922,19 @@ LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
   return success();
 }
 
+/// The candidates of a norm's backward: the default first, then block = [R]
+/// rows at once per block (R > 1: each row within a warp) over 1 to 32
+/// warps; checkSupported drops the tiles that do not fit.
+SmallVector<TileConfigAttr> getGradTileCandidates(TileConfigAttr defaultTile) {
+  SmallVector<TileConfigAttr> tiles = {defaultTile};
+  for (int64_t rows : {1, 2, 4, 8, 16})
+    for (int64_t warps : {1, 2, 4, 8, 16, 32})
+      tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
+                                          warps, /*stages=*/1,
+                                          /*cluster=*/{}));
+  return tiles;
+}
+
 /// The backward's row loop. Block b takes the rows [b·C, min((b+1)·C,
 /// rows)), C = ⌈rows / P⌉ (P = `numPartials`), `rowsAtOnce` consecutive ones
 /// at a time (slot s the s-th of them), carrying `sums` across them:
@@ -1083,14 +1096,7 @@ public:
 
   SmallVector<TileConfigAttr>
   getTileCandidates(Operation *op, const KernelTarget &target) const override {
-    // block = [R] rows at once per block (R > 1: each row within a warp),
-    // 1 to 32 warps; checkSupported drops the tiles that do not fit.
-    SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
-    for (int64_t rows : {1, 2, 4, 8, 16})
-      for (int64_t warps : {1, 2, 4, 8, 16, 32})
-        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
-                                            /*stages=*/1, /*cluster=*/{}));
-    return tiles;
+    return getGradTileCandidates(getDefaultTile(op, target));
   }
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
@@ -1721,14 +1727,7 @@ public:
 
   SmallVector<TileConfigAttr>
   getTileCandidates(Operation *op, const KernelTarget &target) const override {
-    // block = [R] rows at once per block (R > 1: each row within a warp),
-    // 1 to 32 warps; checkSupported drops the tiles that do not fit.
-    SmallVector<TileConfigAttr> tiles = {getDefaultTile(op, target)};
-    for (int64_t rows : {1, 2, 4, 8, 16})
-      for (int64_t warps : {1, 2, 4, 8, 16, 32})
-        tiles.push_back(TileConfigAttr::get(op->getContext(), {rows}, warps,
-                                            /*stages=*/1, /*cluster=*/{}));
-    return tiles;
+    return getGradTileCandidates(getDefaultTile(op, target));
   }
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
