@@ -181,26 +181,33 @@ def rmsnorm_rope_cases(args: argparse.Namespace) -> None:
         (8192, 4096, 128, torch.bfloat16, "neox", 1.0, False),  # 128 MB
         (16384, 4096, 64, torch.float16, "neox", 1.0, False),  # the seed's 8x2048x4096
         (8192, 8192, 128, torch.bfloat16, "neox", 1.0, False),  # 256 MB (Llama 70B)
+        # QK-norm: each head a row (16384 tokens x 32 heads of 128, the training benchmark's
+        # shape), a token's heads at its position: rows taken several at once ([R, S] tiles).
+        (16384 * 32, 128, 128, torch.bfloat16, "neox", 1.0, True),
     ]
     for rows, hidden, head_dim, dtype, style, fraction, with_positions in configs:
         g = torch.Generator(device="cuda").manual_seed(rows + hidden)
         x = torch.randn(rows, hidden, device="cuda", dtype=dtype, generator=g)
         w = (1 + 0.1 * torch.randn(hidden, device="cuda", generator=g)).to(dtype)
         rot = int(head_dim * fraction)
-        table = max(rows, 4096)
+        per_head = hidden == head_dim  # QK-norm's rows: 32 heads a token
+        table = rows // 32 if per_head else max(rows, 4096)
         cos, sin = fusedops.nn.rope_tables(table, rot, 10000.0, style)
         cos, sin = cos.cuda(), sin.cuda()
-        positions = (
-            torch.randint(0, table, (rows,), device="cuda", dtype=torch.int32, generator=g)
-            if with_positions
-            else None
-        )
+        if per_head:
+            positions = torch.arange(rows, device="cuda", dtype=torch.int32) // 32
+        elif with_positions:
+            positions = torch.randint(
+                0, table, (rows,), device="cuda", dtype=torch.int32, generator=g
+            )
+        else:
+            positions = None
         kwargs = dict(eps=1e-6, head_dim=head_dim, rope_style=style, rotary_fraction=fraction)
 
         def fused(x=x, w=w, cos=cos, sin=sin, positions=positions, kwargs=kwargs):
             return fusedops.fused_rmsnorm_rope(x, w, cos, sin, positions=positions, **kwargs)
 
-        def check(fused=fused, x=x, w=w, cos=cos, sin=sin, positions=positions, rot=rot):
+        def check(fused=fused, x=x, w=w, cos=cos, sin=sin, positions=positions, kwargs=kwargs):
             out = fused()
             ref = fusedops.reference.rmsnorm_rope(
                 x.double().cpu().numpy(),
@@ -208,9 +215,9 @@ def rmsnorm_rope_cases(args: argparse.Namespace) -> None:
                 cos.double().cpu().numpy(),
                 sin.double().cpu().numpy(),
                 eps=1e-6,
-                head_dim=head_dim,
-                rope_style=style,
-                rotary_fraction=fraction,
+                head_dim=kwargs["head_dim"],
+                rope_style=kwargs["rope_style"],
+                rotary_fraction=kwargs["rotary_fraction"],
                 positions=None if positions is None else positions.cpu().numpy(),
             )
             return rel_err(out, torch.from_numpy(ref).cuda())
@@ -223,7 +230,7 @@ def rmsnorm_rope_cases(args: argparse.Namespace) -> None:
                 return _compiled_rmsnorm_rope(x.unsqueeze(0), w, c, s, 1e-6, hd, st)
 
         moved = 2 * x.numel() * x.element_size() + w.numel() * w.element_size()
-        moved += 2 * rows * rot * cos.element_size()  # the table rows read
+        moved += 2 * min(rows, table) * rot * cos.element_size()  # the table rows read
         name = f"{str(dtype).split('.')[-1]} h{head_dim} {style}" + (
             f" rot{fraction:g}" if fraction != 1.0 else ""
         )
