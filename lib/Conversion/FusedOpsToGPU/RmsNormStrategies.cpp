@@ -4,8 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// rmsnorm_rope and rms_norm are memory-bound: per row they must read H input
-// elements (and H residual elements) and write H outputs (and H sums),
+// rmsnorm_rope and rms_norm (and their backwards, rmsnorm_rope_grad and
+// rms_norm_grad, sections below) are memory-bound: per row they must read H
+// input elements (and H residual elements) and write H outputs (and H sums),
 // against ~6 flops an element. Their kernels read each input element from
 // HBM once and write each output once, and keep the row in registers in
 // between:
@@ -889,12 +890,15 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 //===----------------------------------------------------------------------===//
 //
 // The backward reads x and the output's gradient and writes x's gradient:
-// memory-bound like the forward, with two block reductions a row (Σx² and
-// Σ g·x). The weight's gradient is a sum over rows: a grid of P blocks (the
-// partial sums' rows) each walks its ⌈rows / P⌉ consecutive rows, each
-// thread adding its units' dy·x·rstd in registers, and stores its partial
-// row once at the end (deterministic: the op fixes which rows each partial
-// sums). The weight stays in registers, loaded once per block.
+// memory-bound like the forward, with two sums a row (Σx² and Σ g·x),
+// reduced together through one barrier (reduceRowSums; the exchange buffer's
+// halves alternate, so no barrier separates the rows). The weight's gradient
+// is a sum over rows: a grid of P blocks (the partial sums' rows) each walks
+// its ⌈rows / P⌉ consecutive rows (forEachPartialRow), each thread adding
+// its units' dy·x·rstd in registers, and stores its partial row once at the
+// end (storeBlockPartials; deterministic: the op fixes which rows each
+// partial sums). The weight stays in registers, loaded once per block.
+// rms_norm_grad (below) shares this layout.
 
 /// Checks the block of a norm's backward tile: block = [R] rows at once, R a
 /// power of two dividing the threads, each row within one warp where R > 1,
