@@ -1117,8 +1117,9 @@ public:
     int64_t concurrentRows = plan.rowsAtOnce;
     r.blocks = partials;
     r.threadsPerBlock = tile.getNumThreads();
+    // The row sums' exchange (two sums, two halves) and the slots' sums.
     r.sharedBytesPerBlock =
-        8 * tile.getWarps() +
+        16 * tile.getWarps() +
         (concurrentRows > 1 ? 4 * concurrentRows * plan.hidden : 0);
     // Per vector a thread holds: x and the gradient in their type, the
     // weight and the partial sums in f32; and the tables of its rotated
@@ -1748,8 +1749,9 @@ public:
     KernelResources r;
     r.blocks = partials;
     r.threadsPerBlock = tile.getNumThreads();
+    // The row sums' exchange (two sums, two halves) and the slots' sums.
     r.sharedBytesPerBlock =
-        8 * tile.getWarps() +
+        16 * tile.getWarps() +
         (plan.rowsAtOnce > 1 ? 4 * plan.rowsAtOnce * plan.hidden : 0);
     // Per element a thread holds its partial sum in f32 across the rows,
     // and within a row's passes x, the gradients and the weight: ptxas
