@@ -182,6 +182,15 @@ MemRefType memref(ArrayRef<int64_t> shape, Type element) {
   return MemRefType::get(shape, element);
 }
 
+/// The rows P of a norm backward's weight-gradient partial sums
+/// ("partials"), at least 1; sets `request.error` otherwise.
+int64_t weightGradPartials(Request &request) {
+  int64_t partials = request.integer("partials");
+  if (request.error.empty() && partials < 1)
+    request.error = "'partials' must be at least 1";
+  return partials;
+}
+
 /// Declares the op's arguments in `kernel` and returns the function that
 /// builds the op from them, or null with `request.error` set.
 std::function<void(OpBuilder &, Location, func::FuncOp)>
@@ -221,9 +230,7 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
       kernel.add("positions", memref(shape, type));
     }
     if (op == "rmsnorm_rope_grad") {
-      int64_t partials = request.integer("partials");
-      if (request.error.empty() && partials < 1)
-        request.error = "'partials' must be at least 1";
+      int64_t partials = weightGradPartials(request);
       if (!request.error.empty())
         return {};
       kernel.add("grad", memref(x, dtype));
@@ -246,11 +253,15 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
                             kernel.arg(f, "positions"), fraction);
     };
   }
-  if (op == "rms_norm") {
+  if (op == "rms_norm" || op == "rms_norm_grad") {
+    bool grad = op == "rms_norm_grad";
     SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
     Type dtype = request.element("dtype");
     auto eps = static_cast<float>(request.number("eps"));
-    bool residual = request.flag("residual");
+    // The forward's residual operand (and its sum), or the backward's sum
+    // gradient.
+    bool residual = request.flag(grad ? "residual_grad" : "residual");
+    int64_t partials = grad ? weightGradPartials(request) : 0;
     std::optional<float> offset;
     if (request.has("weight_offset"))
       offset = static_cast<float>(request.number("weight_offset"));
@@ -260,6 +271,20 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
       return {};
     kernel.add("x", memref(x, dtype));
     kernel.add("w", memref({x.back()}, dtype));
+    if (grad) {
+      kernel.add("grad", memref(x, dtype));
+      if (residual)
+        kernel.add("residual_grad", memref(x, dtype));
+      kernel.add("dx", memref(x, dtype));
+      kernel.add("dw_partials",
+                 memref({partials, x.back()}, Float32Type::get(ctx)));
+      return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
+        RmsNormGradOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"),
+                              kernel.arg(f, "grad"), kernel.arg(f, "dx"),
+                              kernel.arg(f, "dw_partials"), eps,
+                              kernel.arg(f, "residual_grad"), offset);
+      };
+    }
     if (residual)
       kernel.add("residual", memref(x, dtype));
     kernel.add("out", memref(x, dtype));
@@ -271,36 +296,6 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
         inits.push_back(kernel.arg(f, "sum"));
       RmsNormOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"), inits,
                         eps, kernel.arg(f, "residual"), offset);
-    };
-  }
-  if (op == "rms_norm_grad") {
-    SmallVector<int64_t> x = request.shape("x_shape", /*dynamicRows=*/true);
-    Type dtype = request.element("dtype");
-    auto eps = static_cast<float>(request.number("eps"));
-    bool residualGrad = request.flag("residual_grad");
-    int64_t partials = request.integer("partials");
-    std::optional<float> offset;
-    if (request.has("weight_offset"))
-      offset = static_cast<float>(request.number("weight_offset"));
-    if (request.error.empty() && x.empty())
-      request.error = "'x_shape' is empty";
-    if (request.error.empty() && partials < 1)
-      request.error = "'partials' must be at least 1";
-    if (!request.error.empty())
-      return {};
-    kernel.add("x", memref(x, dtype));
-    kernel.add("w", memref({x.back()}, dtype));
-    kernel.add("grad", memref(x, dtype));
-    if (residualGrad)
-      kernel.add("residual_grad", memref(x, dtype));
-    kernel.add("dx", memref(x, dtype));
-    kernel.add("dw_partials",
-               memref({partials, x.back()}, Float32Type::get(ctx)));
-    return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
-      RmsNormGradOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"),
-                            kernel.arg(f, "grad"), kernel.arg(f, "dx"),
-                            kernel.arg(f, "dw_partials"), eps,
-                            kernel.arg(f, "residual_grad"), offset);
     };
   }
   if (op == "gated_mlp" || op == "gated_mlp_grad") {

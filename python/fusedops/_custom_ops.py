@@ -4,6 +4,7 @@ eager call without the dispatcher."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 import torch
@@ -92,6 +93,29 @@ def _backward_kernel(op: str, impl: Callable[..., Any], *args: Any) -> Any:
     them (an incoming gradient may be a strided view); under tracing the ``fusedops::<op>``
     custom op, whose fake implementation torch.compile needs."""
     return _dispatch(op, lambda *dense: impl(*_dense(*dense)), *args)
+
+
+def _norm_grads(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    grad: torch.Tensor,
+    residual_grad: Optional[torch.Tensor],
+    statics: tuple,
+    needed: Sequence[bool],
+) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """The norms' backward (rms_norm's, and add_rms_norm's from the sum it normalised): the
+    gradients of x (with ``residual_grad``, the gradient of the sum, added) and of the weight,
+    None where ``needed`` says not. The rms_norm_grad kernel on a GPU; off it, the
+    differentiable PyTorch form recomputed."""
+    if x.is_cuda:
+        dx, dweight = _backward_kernel(
+            "rms_norm_grad", _rms_norm_grad_impl, x, weight, grad, residual_grad, *statics
+        )
+    else:
+        dx, dweight = _recomputed_grads(_rms_norm_torch, (x, weight), statics, grad, needed)
+        if residual_grad is not None and dx is not None:
+            dx = dx + residual_grad.to(dx.dtype)
+    return dx if needed[0] else None, dweight if needed[1] else None
 
 
 def _register() -> None:
@@ -191,20 +215,6 @@ def _register() -> None:
         return dx, dweight, None, None
 
     rms_norm.register_autograd(rms_norm_backward, setup_context=rms_norm_setup)
-
-    def _norm_grads(x, weight, grad, residual_grad, statics, needed):
-        """The gradients of x (the rows normalised; with ``residual_grad``, the gradient of
-        add_rms_norm's sum, added) and of the weight: the rms_norm_grad kernel on a GPU, else
-        the differentiable PyTorch form recomputed."""
-        if x.is_cuda:
-            dx, dweight = _backward_kernel(
-                "rms_norm_grad", _rms_norm_grad_impl, x, weight, grad, residual_grad, *statics
-            )
-        else:
-            dx, dweight = _recomputed_grads(_rms_norm_torch, (x, weight), statics, grad, needed)
-            if residual_grad is not None and dx is not None:
-                dx = dx + residual_grad.to(dx.dtype)
-        return dx if needed[0] else None, dweight if needed[1] else None
 
     @torch.library.custom_op(f"{lib}::rms_norm_grad", mutates_args=())
     def rms_norm_grad(

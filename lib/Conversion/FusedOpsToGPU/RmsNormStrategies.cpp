@@ -243,6 +243,21 @@ Value groupAllReduceSum(ImplicitLocOpBuilder &b, Value value, int64_t lanes) {
   return value;
 }
 
+/// A row's sums of `values` over the threads that take it: shuffles within
+/// the row's lanes where a block takes several rows at once, else one block
+/// reduction of them all through `buffer` at `offset` (one barrier).
+SmallVector<Value> reduceRowSums(ImplicitLocOpBuilder &b, int64_t rowsAtOnce,
+                                 int64_t threadsPerRow, int64_t warps,
+                                 ValueRange values, Value buffer,
+                                 Value offset) {
+  if (rowsAtOnce == 1)
+    return blockAllReduceSums(b, values, warps, buffer, offset);
+  SmallVector<Value> sums;
+  for (Value value : values)
+    sums.push_back(groupAllReduceSum(b, value, threadsPerRow));
+  return sums;
+}
+
 /// Emits `body(row, valid)` for each of this block's rows: `rowsPerBlock`
 /// steps in turn, each of `rowsAtOnce` consecutive rows at once (row slot
 /// `slot` the slot-th). One at a time, a row past the rows is skipped
@@ -745,8 +760,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
             addSquares(
                 selectOrZero(b, andOrNull(b, unit.inRow, unit.rotated), l.xb));
         }
-        sum = atOnce > 1 ? groupAllReduceSum(b, sum, threads)
-                         : blockAllReduceSum(b, sum, warps, reduceBuffer);
+        sum = reduceRowSums(b, atOnce, threads, warps, sum, reduceBuffer,
+                            cIndex(b, 0))
+                  .front();
         Value rstd = rowRstd(b, sum, plan.hidden, op.getEpsAttr());
         rstd = arith::SelectOp::create(
             b, positionOk, rstd,
@@ -979,21 +995,6 @@ SmallVector<Value> forEachPartialRow(
       body(row, valid, rowLoop.getRegionIterArgs(), reduceOffset);
   scf::YieldOp::create(b, next);
   return SmallVector<Value>(rowLoop.getResults());
-}
-
-/// A backward row's two sums (Σx², Σg·x) over its threads: shuffles within
-/// the row's lanes where a block takes several rows at once, else one block
-/// reduction of both through `buffer` at `offset` (forEachPartialRow's).
-std::pair<Value, Value> reduceRowSums(ImplicitLocOpBuilder &b,
-                                      int64_t rowsAtOnce, int64_t threadsPerRow,
-                                      int64_t warps, Value squares, Value dot,
-                                      Value buffer, Value offset) {
-  if (rowsAtOnce > 1)
-    return {groupAllReduceSum(b, squares, threadsPerRow),
-            groupAllReduceSum(b, dot, threadsPerRow)};
-  SmallVector<Value> sums =
-      blockAllReduceSums(b, {squares, dot}, warps, buffer, offset);
-  return {sums[0], sums[1]};
 }
 
 /// One f32 vector of a block's weight-gradient partial sums: its value, its
@@ -1329,9 +1330,11 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
             dyB.push_back(Value());
           }
         }
-        std::tie(squares, dot) =
-            reduceRowSums(b, concurrentRows, threads, warps, squares, dot,
+        SmallVector<Value> sums =
+            reduceRowSums(b, concurrentRows, threads, warps, {squares, dot},
                           reduceBuffer, reduceOffset);
+        squares = sums[0];
+        dot = sums[1];
         Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
         rstd = arith::SelectOp::create(
             b, positionOk, rstd,
@@ -1883,15 +1886,15 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
           squares = add(squares, sumOf(mul(xv, xv)));
           dot = add(dot, sumOf(mul(mul(gradv, w), xv)));
         }
-        std::tie(squares, dot) =
-            reduceRowSums(b, plan.rowsAtOnce, plan.threads, warps, squares, dot,
-                          kernel.getWorkgroupAttributions()[0], reduceOffset);
-        Value rstd = rowRstd(b, squares, plan.hidden, op.getEpsAttr());
+        SmallVector<Value> sums = reduceRowSums(
+            b, plan.rowsAtOnce, plan.threads, warps, {squares, dot},
+            kernel.getWorkgroupAttributions()[0], reduceOffset);
+        Value rstd = rowRstd(b, sums[0], plan.hidden, op.getEpsAttr());
         // dx = rstd·g − x·rstd³·mean(g·x) (+ residual_grad).
         Value coefficient =
             mul(mul(mul(rstd, rstd), rstd),
                 arith::DivFOp::create(
-                    b, dot, cF32(b, static_cast<float>(plan.hidden))));
+                    b, sums[1], cF32(b, static_cast<float>(plan.hidden))));
         Value rstdVec = vector::BroadcastOp::create(b, vecF32, rstd);
         Value coefVec = vector::BroadcastOp::create(b, vecF32, coefficient);
         // The row again, after the reduction's barrier (from L1, which holds
