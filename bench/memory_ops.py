@@ -355,8 +355,18 @@ def quantize_cases(args: argparse.Namespace) -> None:
         (8192, 8192, "row", "e4m3"),  # 201 MB
         (8192, 8192, "tensor", "e4m3"),
         (8192, 8192, "block128", "e4m3"),
+        # The one-pass tensor kernel from decode sizes to past what the blocks hold.
+        (1, 4096, "tensor", "e4m3"),
+        (64, 4096, "tensor", "e4m3"),
+        (1024, 4096, "tensor", "e4m3"),  # 12 MB
+        (2048, 4096, "tensor", "e4m3"),  # 25 MB
+        (8192, 4096, "tensor", "e4m3"),  # 100 MB
+        (16384, 4096, "tensor", "e4m3"),  # 201 MB
     ]
+    wanted = args.granularities.split(",")
     for rows, cols, granularity, fmt in configs:
+        if granularity not in wanted:
+            continue
         g = torch.Generator(device="cuda").manual_seed(rows * 3 + cols)
         x = torch.randn(rows, cols, device="cuda", dtype=torch.bfloat16, generator=g)
 
@@ -439,6 +449,9 @@ def main() -> int:
     parser.add_argument("--tile", help="force this #fusedops.tile<...> on every fusedops kernel")
     parser.add_argument("--label", help="a name for this run's rows (a library variant)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument(
+        "--granularities", default="row,tensor,block128", help="the quantize cases to run"
+    )
     args = parser.parse_args()
     ops = args.ops.split(",")
     if not args.profile:

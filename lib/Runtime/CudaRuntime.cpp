@@ -91,9 +91,17 @@ struct Driver {
                                   const char *) = nullptr;
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int) = nullptr;
   CUresult (*cuFuncGetAttribute)(int *, int, CUfunction) = nullptr;
+  CUresult (*cuModuleGetGlobal)(CUdeviceptr *, size_t *, CUmodule,
+                                const char *) = nullptr;
+  CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *, CUfunction,
+                                                          int,
+                                                          size_t) = nullptr;
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **) = nullptr;
+  CUresult (*cuLaunchCooperativeKernel)(CUfunction, unsigned, unsigned,
+                                        unsigned, unsigned, unsigned, unsigned,
+                                        unsigned, CUstream, void **) = nullptr;
   CUresult (*cuStreamCreate)(CUstream *, unsigned) = nullptr;
   CUresult (*cuStreamDestroy)(CUstream) = nullptr;
   CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
@@ -204,7 +212,11 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuModuleGetFunction, {"cuModuleGetFunction"});
     bind(driver.cuFuncSetAttribute, {"cuFuncSetAttribute"});
     bind(driver.cuFuncGetAttribute, {"cuFuncGetAttribute"});
+    bind(driver.cuModuleGetGlobal, {"cuModuleGetGlobal_v2"});
+    bind(driver.cuOccupancyMaxActiveBlocksPerMultiprocessor,
+         {"cuOccupancyMaxActiveBlocksPerMultiprocessor"});
     bind(driver.cuLaunchKernel, {"cuLaunchKernel"});
+    bind(driver.cuLaunchCooperativeKernel, {"cuLaunchCooperativeKernel"});
     bind(driver.cuStreamCreate, {"cuStreamCreate"});
     bind(driver.cuStreamDestroy, {"cuStreamDestroy_v2", "cuStreamDestroy"});
     bind(driver.cuStreamSynchronize, {"cuStreamSynchronize"});
@@ -452,6 +464,13 @@ struct fusedops_function_st {
     /// Blocks per cluster along x the kernel was compiled for (PTX
     /// .reqnctapercluster; 1 without): a grid must be a multiple of it.
     uint32_t clusterWidth = 1;
+    /// The kernel waits at a grid-wide barrier (FUSEDOPS_COOPERATIVE_SUFFIX):
+    /// launched cooperatively, its grid capped at the blocks that fit.
+    bool cooperative = false;
+    /// Cooperative kernels: the blocks an SM holds at once, as the driver
+    /// counts them for `residentSharedBytes` of dynamic shared memory (0:
+    /// not asked yet).
+    std::atomic<uint64_t> residentPerSm{0};
   };
   std::array<Resolved, kMaxContexts> resolved;
   std::atomic<int> numResolved{0};
@@ -487,10 +506,11 @@ static fusedops_status moduleIn(const Driver *driver, fusedops_module module,
 /// included: a kernel asking for exactly 48 KiB of dynamic memory already
 /// fails to launch (seen on an H100), so every kernel with dynamic memory
 /// opts in.
-static fusedops_status functionIn(const Driver *driver,
-                                  fusedops_function function, CUcontext context,
-                                  uint32_t sharedBytes, CUfunction *out,
-                                  uint32_t *clusterWidth = nullptr) {
+static fusedops_status
+functionIn(const Driver *driver, fusedops_function function, CUcontext context,
+           uint32_t sharedBytes, CUfunction *out,
+           uint32_t *clusterWidth = nullptr,
+           fusedops_function_st::Resolved **resolvedOut = nullptr) {
   fusedops_function_st::Resolved *resolved = nullptr;
   int n = function->numResolved.load(std::memory_order_acquire);
   for (int i = 0; i < n && !resolved; ++i)
@@ -529,6 +549,13 @@ static fusedops_status functionIn(const Driver *driver,
                                      cuFunction) == kCudaSuccess &&
           width > 1)
         resolved->clusterWidth = static_cast<uint32_t>(width);
+      CUdeviceptr mark = 0;
+      size_t markBytes = 0;
+      resolved->cooperative =
+          driver->cuModuleGetGlobal(
+              &mark, &markBytes, module,
+              (function->name + FUSEDOPS_COOPERATIVE_SUFFIX).c_str()) ==
+          kCudaSuccess;
       function->numResolved.store(n + 1, std::memory_order_release);
     }
   }
@@ -543,6 +570,53 @@ static fusedops_status functionIn(const Driver *driver,
   *out = resolved->function;
   if (clusterWidth)
     *clusterWidth = resolved->clusterWidth;
+  if (resolvedOut)
+    *resolvedOut = resolved;
+  return FUSEDOPS_SUCCESS;
+}
+
+/// Launches `resolved`'s kernel; a cooperative one (its grid capped at the
+/// blocks the device holds at once: such kernels take any grid) with
+/// cuLaunchCooperativeKernel, which fails where the blocks cannot all be
+/// resident (e.g. an MPS client's SM share), so that no block waits at the
+/// grid barrier for one that cannot start.
+static fusedops_status
+launchResolved(const Driver *driver, fusedops_function_st::Resolved &resolved,
+               const std::string &name, uint32_t gridX, uint32_t gridY,
+               uint32_t gridZ, const uint32_t block[3], uint32_t sharedBytes,
+               CUstream stream, void **params) {
+  if (!resolved.cooperative) {
+    FUSEDOPS_CHECK(driver->cuLaunchKernel(
+        resolved.function, gridX, gridY, gridZ, block[0], block[1], block[2],
+        sharedBytes, stream, params, nullptr));
+    return FUSEDOPS_SUCCESS;
+  }
+  // Cached with the shared memory it was counted for (upper 32 bits).
+  uint64_t cached = resolved.residentPerSm.load(std::memory_order_relaxed);
+  uint32_t perSm = static_cast<uint32_t>(cached);
+  if (!perSm || cached >> 32 != sharedBytes) {
+    int blocks = 0;
+    FUSEDOPS_CHECK(driver->cuOccupancyMaxActiveBlocksPerMultiprocessor(
+        &blocks, resolved.function,
+        static_cast<int>(block[0] * block[1] * block[2]), sharedBytes));
+    if (blocks <= 0)
+      return fail(FUSEDOPS_ERROR_CUDA,
+                  "kernel '" + name +
+                      "' waits for all its blocks at a grid barrier, but "
+                      "not one block of it fits on an SM of this device");
+    perSm = static_cast<uint32_t>(blocks);
+    resolved.residentPerSm.store(uint64_t(sharedBytes) << 32 | perSm,
+                                 std::memory_order_relaxed);
+  }
+  int sms = 0;
+  if (fusedops_status status = getMultiprocessorCount(driver, &sms))
+    return status;
+  uint64_t resident = uint64_t(sms) * perSm / (uint64_t(gridY) * gridZ);
+  gridX = static_cast<uint32_t>(
+      std::max<uint64_t>(std::min<uint64_t>(gridX, resident), 1));
+  FUSEDOPS_CHECK(driver->cuLaunchCooperativeKernel(
+      resolved.function, gridX, gridY, gridZ, block[0], block[1], block[2],
+      sharedBytes, stream, params));
   return FUSEDOPS_SUCCESS;
 }
 
@@ -712,13 +786,14 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
   CUfunction cuFunction = nullptr;
   if (fusedops_status status = currentContext(driver, &context))
     return status;
+  fusedops_function_st::Resolved *resolved = nullptr;
   if (fusedops_status status =
-          functionIn(driver, function, context, sharedMemoryBytes, &cuFunction))
+          functionIn(driver, function, context, sharedMemoryBytes, &cuFunction,
+                     /*clusterWidth=*/nullptr, &resolved))
     return status;
-  FUSEDOPS_CHECK(driver->cuLaunchKernel(
-      cuFunction, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-      sharedMemoryBytes, static_cast<CUstream>(stream), params, nullptr));
-  return FUSEDOPS_SUCCESS;
+  return launchResolved(driver, *resolved, function->name, grid[0], grid[1],
+                        grid[2], block, sharedMemoryBytes,
+                        static_cast<CUstream>(stream), params);
 }
 
 fusedops_status fusedopsGetDeviceCount(int *count) {
@@ -1054,9 +1129,10 @@ static fusedops_status runPlan(const Driver *driver, fusedops_launch_plan plan,
     }
     CUfunction function = nullptr;
     uint32_t clusterWidth = 1;
-    if (fusedops_status status =
-            functionIn(driver, launch.function, context,
-                       launch.sharedMemoryBytes, &function, &clusterWidth))
+    fusedops_function_st::Resolved *resolved = nullptr;
+    if (fusedops_status status = functionIn(driver, launch.function, context,
+                                            launch.sharedMemoryBytes, &function,
+                                            &clusterWidth, &resolved))
       return status;
     uint32_t gridX = launch.grid[0];
     if (launch.gridPerSm) {
@@ -1070,10 +1146,11 @@ static fusedops_status runPlan(const Driver *driver, fusedops_launch_plan plan,
           std::max<uint64_t>(resident - resident % clusterWidth, clusterWidth);
       gridX = static_cast<uint32_t>(std::min<uint64_t>(gridX, resident));
     }
-    FUSEDOPS_CHECK(driver->cuLaunchKernel(
-        function, gridX, launch.grid[1], launch.grid[2], launch.block[0],
-        launch.block[1], launch.block[2], launch.sharedMemoryBytes,
-        static_cast<CUstream>(stream), params, nullptr));
+    if (fusedops_status status = launchResolved(
+            driver, *resolved, launch.function->name, gridX, launch.grid[1],
+            launch.grid[2], launch.block, launch.sharedMemoryBytes,
+            static_cast<CUstream>(stream), params))
+      return status;
   }
   return FUSEDOPS_SUCCESS;
 }

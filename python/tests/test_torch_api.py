@@ -257,6 +257,53 @@ def test_quantize_dequantize_round_trip(granularity, fmt, gen) -> None:
 
 
 @needs_gpu
+@pytest.mark.parametrize("rows", [1, 3, 4096, 20000])
+def test_tensor_quantize_one_pass(rows, gen) -> None:
+    # One cooperative kernel: every block's absmax meets at a grid barrier (counted in the FP8
+    # output's first word), the blocks keep some tiles in registers and read the rest again. At
+    # 20000 × 4096 each block takes several batches of tiles; the scale must be the whole
+    # tensor's and every byte the float64 quantization with it.
+    x = rand((rows, 4096), torch.bfloat16, gen)
+    x[rows // 2, 7] = 300.0  # the absmax, away from the first and the last tile
+    q, s = fusedops.quantize_fp8(x, granularity="tensor")
+    assert float(s) == pytest.approx(300.0 / 448.0, rel=1e-7)
+    want = (x.double() / s.double()).clamp(-448, 448).to(torch.float8_e4m3fn)
+    mismatch = (q.view(torch.uint8) != want.view(torch.uint8)).sum().item()
+    # Only ties of the f32 division may round differently from float64's.
+    assert mismatch <= rows * 4096 // 10000
+
+
+@needs_gpu
+def test_tensor_quantize_in_graphs_and_on_two_streams(gen) -> None:
+    # The cooperative launch is captured and replayed like any other, and two of them on two
+    # streams (each filling the device) neither deadlock nor mix their barriers.
+    xs = [rand((8192, 4096), torch.bfloat16, gen, scale) for scale in (1.0, 3.0)]
+    expected = [fusedops.quantize_fp8(x, granularity="tensor") for x in xs]
+    streams = [torch.cuda.Stream() for _ in xs]
+    for stream in streams:
+        stream.wait_stream(torch.cuda.current_stream())
+    outs = []
+    for x, stream in zip(xs, streams):
+        with torch.cuda.stream(stream):
+            outs.append([fusedops.quantize_fp8(x, granularity="tensor") for _ in range(4)])
+    for stream in streams:
+        torch.cuda.current_stream().wait_stream(stream)
+    for (q, s), runs in zip(expected, outs):
+        for q2, s2 in runs:
+            assert torch.equal(q2.view(torch.uint8), q.view(torch.uint8))
+            assert torch.equal(s2, s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = fusedops.quantize_fp8(xs[0], granularity="tensor")
+    xs[0].mul_(2)
+    graph.replay()
+    torch.cuda.synchronize()
+    q, s = fusedops.quantize_fp8(xs[0], granularity="tensor")
+    assert torch.equal(captured[1], s) and float(s) == 2 * float(expected[0][1])
+    assert torch.equal(captured[0].view(torch.uint8), q.view(torch.uint8))
+
+
+@needs_gpu
 @pytest.mark.parametrize("granularity", ["tensor", "row", "block128"])
 def test_fp8_gemm_matches_dequantized_product(granularity, gen) -> None:
     a = rand((96, 512), torch.bfloat16, gen)

@@ -3,7 +3,9 @@
 // REQUIRES: ptxas
 // RUN: fusedops-compile %s --chip=sm_90a --ptx=%t.sm90a.ptx --cubin=%t.sm90a.cubin | FileCheck %s --check-prefix=WROTE
 // RUN: FileCheck %s --check-prefixes=PTX,SM90 < %t.sm90a.ptx
+// RUN: FileCheck %s --check-prefix=MARK < %t.sm90a.ptx
 // RUN: fusedops-compile %s --chip=sm_80 --ptx=%t.sm80.ptx | FileCheck %s --check-prefix=WROTE80
+// RUN: FileCheck %s --check-prefix=MARK < %t.sm80.ptx
 // RUN: FileCheck %s --check-prefixes=PTX,SM80 --implicit-check-not=e4m3 --implicit-check-not=e5m2 < %t.sm80.ptx
 // RUN: fusedops-opt %s --fusedops-to-binary="chip=sm_80 format=isa" | FileCheck %s --check-prefix=HOST
 
@@ -31,17 +33,29 @@
 // SM90: cvt.rn.satfinite.e4m3x2.f32
 // PTX: st.global.v2.b32
 
-// Dynamic tensor scale: the scale of an all-zero tensor, then one u32
-// atomic max per block, then the elementwise kernel.
+// Dynamic tensor scale in one cooperative kernel: the init kernel writes
+// the scale of an all-zero tensor and zeroes the barrier's count (q's first
+// word); the kernel, at most two blocks an SM (.minnctapersm), raises the
+// scale with one u32 atomic max per block, counts itself in after a
+// release fence, waits with acquire loads, reads the scale once, and
+// converts; its mark for the runtime is a one-byte global.
+// MARK: .visible .global .align 1 .u8 quantize_tensor_dynamic__fusedops_cooperative = 1;
 // PTX: .entry quantize_tensor_scale_init(
 // PTX: st.global.b32 {{.*}}, 597743557;
-// PTX: .entry quantize_tensor_absmax(
+// PTX: st.global.b32 [%rd{{[0-9]+}}], 0;
+// PTX: .entry quantize_tensor_dynamic(
+// PTX: .maxntid 256, 1, 1
+// PTX: .minnctapersm 2
 // PTX: ld.global.v4.b32
 // PTX: shfl.sync.bfly.b32
 // PTX: div.rn.f32 {{.*}}, 0f47600000;
 // PTX: atom.global.max.u32
-// PTX: .entry quantize_tensor(
-// PTX: ld.global.v4.b32
+// PTX: fence.acq_rel.gpu;
+// PTX: atom.global.add.u32
+// PTX: ld.acquire.gpu.global.b32
+// PTX: nanosleep.u32
+// PTX: bar.sync
+// PTX: ld.relaxed.gpu.global.b32
 // PTX: fma.rn.f32
 // SM90: cvt.rn.satfinite.e5m2x2.f32
 // PTX: st.global.v2.b32
@@ -53,12 +67,17 @@
 // PTX: cvt.rn.bf16x2.f32
 // PTX: st.global.v4.b32
 
-// The three launches of dynamic tensor scales go in order on one stream.
+// The two launches of dynamic tensor scales go in order on one stream (the
+// SM count that caps the kernel's grid is asked first: host work between
+// the launches would synchronize the stream there).
 // HOST: llvm.func @quantize_tensor(
+// HOST: llvm.call @mgpuMultiprocessorCount()
+// HOST-NOT: mgpuStreamSynchronize
 // HOST: %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
+// HOST-NOT: mgpuStreamSynchronize
 // HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor_scale_init
-// HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor_absmax
-// HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor
+// HOST-NOT: mgpuStreamSynchronize
+// HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor_dynamic
 // HOST: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
 // HOST: gpu.binary @fusedops_kernels {{ *}}[#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">
 
@@ -75,7 +94,7 @@ func.func @quantize_row(%x: tensor<?x4096xbf16>, %qi: tensor<?x4096xf8E4M3FN>, %
 func.func @quantize_tensor(%x: tensor<?x4096xf16>, %qi: tensor<?x4096xf8E5M2>, %si: tensor<f32>)
     -> (tensor<?x4096xf8E5M2>, tensor<f32>) {
   %q, %s = fusedops.quantize ins(%x : tensor<?x4096xf16>) outs(%qi, %si : tensor<?x4096xf8E5M2>, tensor<f32>)
-      granularity = tensor {tile = #fusedops.tile<block = [2, 4096], warps = 8>}
+      granularity = tensor {tile = #fusedops.tile<block = [2, 4096], warps = 8, stages = 4>}
       -> tensor<?x4096xf8E5M2>, tensor<f32>
   return %q, %s : tensor<?x4096xf8E5M2>, tensor<f32>
 }

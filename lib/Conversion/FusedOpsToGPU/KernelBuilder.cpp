@@ -6,7 +6,10 @@
 
 #include "KernelBuilder.h"
 
+#include "fusedops-c/Runtime.h"
+#include "fusedops/Dialect/FusedOps/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -105,6 +108,69 @@ void kernel::launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel,
           ? Value(arith::ConstantIntOp::create(b, dynamicSharedBytes, 32))
           : Value(),
       args);
+}
+
+LLVM::LLVMFuncOp kernel::getRuntimeFunction(ImplicitLocOpBuilder &b,
+                                            StringRef name,
+                                            LLVM::LLVMFunctionType type) {
+  auto module =
+      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  if (auto function = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
+    return function;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  return LLVM::LLVMFuncOp::create(b, name, type);
+}
+
+Value kernel::buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
+  auto count =
+      getRuntimeFunction(b, kMultiprocessorCountFnName,
+                         LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
+  return arith::IndexCastUIOp::create(
+      b, b.getIndexType(),
+      LLVM::CallOp::create(b, count, ValueRange{}).getResult());
+}
+
+void kernel::markCooperative(OpBuilder &b, gpu::GPUFuncOp kernel) {
+  OpBuilder::InsertionGuard guard(b);
+  auto module = kernel->getParentOfType<gpu::GPUModuleOp>();
+  b.setInsertionPointToEnd(module.getBody());
+  std::string name = (kernel.getName() + FUSEDOPS_COOPERATIVE_SUFFIX).str();
+  LLVM::GlobalOp::create(b, kernel.getLoc(), b.getI8Type(), /*isConstant=*/true,
+                         LLVM::Linkage::External, name, b.getI8IntegerAttr(1),
+                         /*alignment=*/1,
+                         /*addrSpace=*/1);
+}
+
+Value kernel::getGlobalPointer(ImplicitLocOpBuilder &b, Value memref) {
+  MLIRContext *ctx = b.getContext();
+  Value address = arith::IndexCastUIOp::create(
+      b, b.getI64Type(),
+      memref::ExtractAlignedPointerAsIndexOp::create(b, memref));
+  return LLVM::AddrSpaceCastOp::create(
+      b, LLVM::LLVMPointerType::get(ctx, /*addressSpace=*/1),
+      LLVM::IntToPtrOp::create(b, LLVM::LLVMPointerType::get(ctx), address));
+}
+
+void kernel::spinUntilAtLeast(ImplicitLocOpBuilder &b, Value counter,
+                              Value target, LLVM::AtomicOrdering ordering) {
+  Type i32 = b.getI32Type();
+  auto loop = scf::WhileOp::create(b, TypeRange{}, ValueRange{});
+  b.createBlock(&loop.getBefore());
+  Value seen = LLVM::LoadOp::create(b, i32, counter, /*alignment=*/4,
+                                    /*isVolatile=*/false,
+                                    /*isNonTemporal=*/false,
+                                    /*isInvariant=*/false,
+                                    /*isInvariantGroup=*/false, ordering,
+                                    /*syncscope=*/"device");
+  scf::ConditionOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, seen, target),
+      ValueRange{});
+  b.createBlock(&loop.getAfter());
+  // Back off a little: every waiting block polls one L2 line.
+  NVVM::NanosleepOp::create(b, arith::ConstantIntOp::create(b, i32, 32));
+  scf::YieldOp::create(b);
+  b.setInsertionPointAfter(loop);
 }
 
 Value kernel::andOrNull(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {

@@ -16,6 +16,7 @@
 
 #include "fusedops/Conversion/FusedOpsToGPU/KernelStrategy.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -46,6 +47,35 @@ LogicalResult checkContiguousBuffers(Operation *op);
 void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
                   Value gridX, Value gridY, int64_t threads, ValueRange args,
                   int64_t dynamicSharedBytes = 0);
+
+/// Host code: the runtime function `name` (fusedops-c/Runtime.h) of
+/// `type`, declared in the module of `b`'s insertion point where it is not.
+LLVM::LLVMFuncOp getRuntimeFunction(ImplicitLocOpBuilder &b, StringRef name,
+                                    LLVM::LLVMFunctionType type);
+
+/// Host code: the SMs of the current device (`mgpuMultiprocessorCount`,
+/// fusedops-c/Runtime.h), as an index: what persistent grids are sized by
+/// (`fusedops-launch-plan` recognises min(tiles, SMs · k)).
+Value buildMultiprocessorCount(ImplicitLocOpBuilder &b);
+
+/// Marks `kernel` as needing a cooperative launch (every block resident at
+/// once: it waits for the others at a grid-wide barrier). The mark is a
+/// one-byte global of the kernel's module named after it
+/// (FUSEDOPS_COOPERATIVE_SUFFIX), which the runtime looks up in the loaded
+/// binary: both launch paths (host code and launch plans) then use
+/// cuLaunchCooperativeKernel, with the grid capped at the blocks the device
+/// holds at once.
+void markCooperative(OpBuilder &b, gpu::GPUFuncOp kernel);
+
+/// Device code: the global-memory (address space 1) pointer to the first
+/// element of `memref`, for LLVM atomics.
+Value getGlobalPointer(ImplicitLocOpBuilder &b, Value memref);
+
+/// Device code: waits (one thread) until the i32 at `counter` (a global
+/// pointer) is at least `target` (i32), each read an atomic load with
+/// `ordering` at device scope.
+void spinUntilAtLeast(ImplicitLocOpBuilder &b, Value counter, Value target,
+                      LLVM::AtomicOrdering ordering);
 
 /// `lhs && rhs` for i1 conditions where null means "always": the other one,
 /// or null where both are.

@@ -26,19 +26,30 @@
 //     elements in registers, absmax reduced over the block (shuffles, then
 //     shared memory), then quantized: again one read of x.
 //   * dynamic `tensor`: the scale needs the absmax of the whole tensor
-//     before any element can be quantized, and thread blocks cannot wait for
-//     each other, so it takes three launches in order: one thread writes
-//     the scale of an all-zero tensor to the scale buffer; every block
-//     reduces the absmax of its tile and raises the scale buffer to its own
+//     before any element can be quantized. One cooperative kernel does it
+//     (after a one-thread kernel that writes the scale of an all-zero
+//     tensor to the scale buffer and zeroes the FP8 output's first word): a
+//     persistent grid of the blocks the device holds at once, each taking
+//     tiles bid, bid + grid, ... It reads its tiles in batches of
+//     `tile.stages` (loads in flight together), keeps the last batch in
+//     registers, reduces its absmax and raises the scale buffer to its own
 //     scale with one atomic max (no other buffer needed: the scale is a
 //     non-decreasing function of the absmax, so the largest block scale is
 //     the tensor's scale, and the IEEE bits of non-negative floats order as
-//     unsigned integers, so a u32 atomic max does it); then the elementwise
-//     kernel quantizes with that scale. x is read twice: the second read
-//     comes from L2 where x fits there, and where it does not, the second
-//     pass takes the tiles in reverse order, starting with those the first
-//     pass read last (which gained 1.5 % at 8192×8192: few of them are
-//     still in L2 by then, docs/perf/memory-ops.md).
+//     unsigned integers, so a u32 atomic max does it). Then a grid barrier:
+//     each block counts itself in on the output's first word (release) and
+//     waits (acquire) until every block has, reads the scale, counts itself
+//     out, converts its held tiles and reads the others again, the most
+//     recently read first (from L2 where they are still there). Block 0
+//     writes the vector over that word last, once every block has counted
+//     out. So x is read once where the blocks hold it (up to ~130 KiB an SM
+//     of registers) and the rest twice, with two launches. The launch is
+//     cooperative (the kernel's module marks it, see markCooperative): every
+//     block resident, or an error instead of a hang. Where a vector does not
+//     cover the output's first word (V < 4), three launches instead: the
+//     init, a kernel whose blocks each raise the scale with their tile's,
+//     and the elementwise kernel, which takes the tiles in reverse block
+//     order (the first pass's last tiles are the likeliest in L2).
 //
 // Scales follow the op: amax over finite elements (NaN and ±inf ignored),
 // scale = max(amax, 1e-12) / fp8_max as an f32 division, and
@@ -82,6 +93,10 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 /// Vectors per thread that the default tiles aim for: enough loads in flight
 /// per thread to cover memory latency at full occupancy, few registers.
 constexpr int64_t kDefaultVectorsPerThread = 4;
+/// Tiles a block of the one-pass tensor quantize keeps in registers by
+/// default: 16 vectors a thread, 64 KiB a block of 8 warps with 16-bit
+/// inputs.
+constexpr int64_t kDefaultHeldTiles = 4;
 /// Side of a block128 scale block.
 constexpr int64_t kScaleBlock = 128;
 /// Bytes between the rows of the transposed tile in shared memory: 128 and
@@ -123,6 +138,14 @@ struct QuantPlan {
   /// `encodeWithCvt`, `decodeWithCvt`) rather than `convertF32ToFp8` and
   /// `convertFp8ToF32`.
   bool hardwareConvert = false;
+  /// Dynamic tensor quantize in one cooperative kernel (see the file
+  /// comment): where a vector covers the FP8 output's first 4-byte word,
+  /// which holds the grid barrier's arrival count.
+  bool onePass = false;
+  /// One-pass kernel: the tiles each block keeps in registers between the
+  /// absmax and the conversion (`tile.stages`); its other tiles are read
+  /// again.
+  int64_t heldTiles = 1;
 
   int64_t warps() const { return numThreads / 32; }
 };
@@ -179,6 +202,7 @@ QuantPlan makeBasePlan(Operation *op) {
   if (!ShapedType::isDynamic(plan.cols))
     plan.vectorWidth =
         chooseVectorWidth(plan.cols, plan.inputType, plan.outputType);
+  plan.onePass = plan.kind == KernelKind::TensorAbsMax && plan.vectorWidth >= 4;
   return plan;
 }
 
@@ -208,6 +232,8 @@ QuantPlan makePlan(Operation *op, TileConfigAttr tile,
   plan.vectorsPerTile = plan.tileRows * plan.vectorsPerTileRow;
   plan.vectorsPerThread =
       llvm::divideCeil(plan.vectorsPerTile, plan.numThreads);
+  if (plan.onePass)
+    plan.heldTiles = std::max<int64_t>(tile.getStages(), 1);
   return plan;
 }
 
@@ -269,13 +295,16 @@ LogicalResult checkTile(Operation *op, TileConfigAttr tile,
              << "-element vectors the " << name << " kernel moves";
     break;
   }
-  if (plan.vectorsPerThread > kMaxVectorsPerThread)
+  if (plan.vectorsPerThread * plan.heldTiles > kMaxVectorsPerThread)
     return op->emitOpError()
            << "'tile' " << tile << " gives each thread "
-           << plan.vectorsPerThread << " vectors of " << plan.vectorWidth
-           << " elements to hold in registers; use more warps or a smaller "
-              "block (at most "
-           << kMaxVectorsPerThread << " vectors per thread)";
+           << plan.vectorsPerThread * plan.heldTiles << " vectors of "
+           << plan.vectorWidth
+           << " elements to hold in registers; use more warps"
+           << (plan.onePass ? ", a smaller block or fewer stages (the tiles a "
+                              "block holds)"
+                            : " or a smaller block")
+           << " (at most " << kMaxVectorsPerThread << " vectors per thread)";
   return success();
 }
 
@@ -293,9 +322,12 @@ TileConfigAttr makeDefaultTile(Operation *op) {
   MLIRContext *ctx = op->getContext();
   int64_t cols = getTileSizingCols(plan);
   int64_t rowVectors = llvm::divideCeil(cols, plan.vectorWidth);
+  // The one-pass tensor kernel keeps kDefaultHeldTiles tiles a block in
+  // registers (its `stages`); every other kernel has one stage.
+  const int64_t stages = plan.onePass ? kDefaultHeldTiles : 1;
   auto make = [&](int64_t rows, int64_t tileCols, int64_t threads) {
-    return TileConfigAttr::get(ctx, {rows, tileCols}, threads / 32,
-                               /*stages=*/1, /*cluster=*/{});
+    return TileConfigAttr::get(ctx, {rows, tileCols}, threads / 32, stages,
+                               /*cluster=*/{});
   };
   switch (plan.kind) {
   case KernelKind::RowAbsMax: {
@@ -335,9 +367,10 @@ SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
   MLIRContext *ctx = op->getContext();
   int64_t cols = getTileSizingCols(plan);
   SmallVector<TileConfigAttr> tiles = {makeDefaultTile(op)};
-  auto add = [&](int64_t rows, int64_t tileCols, int64_t warps) {
-    tiles.push_back(TileConfigAttr::get(ctx, {rows, tileCols}, warps,
-                                        /*stages=*/1, /*cluster=*/{}));
+  auto add = [&](int64_t rows, int64_t tileCols, int64_t warps,
+                 int64_t stages = 1) {
+    tiles.push_back(TileConfigAttr::get(ctx, {rows, tileCols}, warps, stages,
+                                        /*cluster=*/{}));
   };
   switch (plan.kind) {
   case KernelKind::RowAbsMax:
@@ -357,14 +390,43 @@ SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
     for (int64_t vectors : {512, 1024, 2048})
       if (vectors * plan.vectorWidth < cols)
         widths.push_back(vectors * plan.vectorWidth);
+    // The one-pass kernel: also the tiles each block holds.
+    SmallVector<int64_t> held = {1};
+    if (plan.onePass)
+      held = {1, 2, 4, 8};
     for (int64_t tileCols : widths)
       for (int64_t rows : {1, 2, 4, 8})
         for (int64_t warps : {2, 4, 8, 16})
-          add(rows, tileCols, warps);
+          for (int64_t stages : held)
+            add(rows, tileCols, warps, stages);
     break;
   }
   }
   return tiles;
+}
+
+/// The one-pass kernel's registers a thread: its held vectors (as loaded),
+/// one vector's conversion, addresses and the loop state.
+int64_t getOnePassRegisters(const QuantPlan &plan) {
+  int64_t vectorRegisters =
+      llvm::divideCeil(plan.vectorWidth * elementBytes(plan.inputType), 4);
+  return 40 + plan.heldTiles * plan.vectorsPerThread * vectorRegisters +
+         2 * plan.vectorWidth;
+}
+
+/// The one-pass kernel's blocks per SM: the persistent grid's size and the
+/// kernel's nvvm.minctasm (so that ptxas keeps to the registers that let
+/// that many blocks in; the runtime caps the grid at what the driver says
+/// fits, should ptxas need more).
+int64_t getOnePassBlocksPerSm(const QuantPlan &plan,
+                              const KernelTarget &target) {
+  KernelResources r;
+  r.blocks = 1;
+  r.threadsPerBlock = plan.numThreads;
+  r.registersPerThread = getOnePassRegisters(plan);
+  r.sharedBytesPerBlock = 4 * plan.warps();
+  return std::max<int64_t>(
+      1, getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm);
 }
 
 /// What `tile` costs: every element read once (twice for the dynamic tensor
@@ -396,6 +458,8 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
     break;
   }
   r.registersPerThread = 24 + plan.vectorsPerThread * plan.vectorWidth * 3 / 2;
+  if (plan.onePass)
+    r.registersPerThread = getOnePassRegisters(plan);
   // Per tile: its loads, then (dynamic scales) the reduction.
   r.dependentLoads = 1;
   r.itemsPerThread = plan.vectorsPerThread;
@@ -413,7 +477,25 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   double elements = double(rows) * cols;
   r.dramBytes = elements * (in + (plan.transposed ? 2 : 1) * out);
   r.l2Bytes = r.dramBytes;
-  if (plan.kind == KernelKind::TensorAbsMax) {
+  if (plan.onePass) {
+    // A persistent grid of the blocks that fit at once, each taking its
+    // tiles in batches of heldTiles: a batch's loads, then its reduction,
+    // twice over (absmax, conversion). Only what the blocks cannot hold is
+    // read again (from L2 where it fits there); one launch more sets the
+    // scale and the barrier's count.
+    int64_t tiles = r.blocks;
+    r.blocks =
+        std::min<int64_t>(tiles, target.info->rates.smCount *
+                                     getOnePassBlocksPerSm(plan, target));
+    r.itemsPerThread = plan.vectorsPerThread * plan.heldTiles;
+    r.serialSteps = 2 * llvm::divideCeil(tiles, r.blocks * plan.heldTiles);
+    double held = double(r.blocks) * plan.heldTiles * plan.vectorsPerTile *
+                  plan.vectorWidth;
+    double reread = std::max(0.0, elements - held) * in;
+    r.l2Bytes += reread;
+    r.dramBytes += reread * 0.5;
+    r.launches = 2;
+  } else if (plan.kind == KernelKind::TensorAbsMax) {
     // The second pass re-reads x (from L2 when it fits) and launches twice
     // more.
     r.l2Bytes += elements * in;
@@ -427,7 +509,7 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
                             : plan.vectorsPerTile;
   r.bytesInFlightPerBlock =
       double(std::min(tileVectors, plan.numThreads * plan.vectorsPerThread)) *
-      plan.vectorWidth * in;
+      plan.vectorWidth * in * plan.heldTiles;
   return r;
 }
 
@@ -489,8 +571,14 @@ public:
   /// transpose).
   void buildBlockAbsMax(gpu::GPUFuncOp kernel);
 
-  /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0.
+  /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0;
+  /// with a second argument (q, for the one-pass kernel), also zeroes q's
+  /// first word where q has rows: the grid barrier's arrival count.
   void buildTensorScaleInit(gpu::GPUFuncOp kernel);
+
+  /// Dynamic tensor quantize in one cooperative kernel (see the file
+  /// comment). Arguments: x, q, scale.
+  void buildTensorOnePass(gpu::GPUFuncOp kernel);
 
   /// Dynamic tensor quantize, second kernel: raises scale[] to the scale of
   /// the block's tile. Arguments: x, scale.
@@ -1096,6 +1184,188 @@ void QuantKernelBuilder::storeTransposed(gpu::GPUFuncOp kernel,
 void QuantKernelBuilder::buildTensorScaleInit(gpu::GPUFuncOp kernel) {
   memref::StoreOp::create(b, scaleOf(cF32(b, 0.0f)), kernel.getArgument(0),
                           ValueRange{});
+  if (kernel.getNumArguments() < 2)
+    return;
+  Value q = kernel.getArgument(1);
+  ifThen(b, cmpULT(b, cIndex(b, 0), memref::DimOp::create(b, q, 0)), [&] {
+    LLVM::StoreOp::create(b, arith::ConstantIntOp::create(b, b.getI32Type(), 0),
+                          getGlobalPointer(b, q), /*alignment=*/4);
+  });
+}
+
+void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
+  Value x = kernel.getArgument(0), q = kernel.getArgument(1),
+        scale = kernel.getArgument(2);
+  Type i32 = b.getI32Type();
+  const int64_t held = plan.heldTiles;
+  Value c0 = cIndex(b, 0);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value grid = gpu::GridDimOp::create(b, gpu::Dimension::x);
+  Value rows = memref::DimOp::create(b, x, 0);
+  Value colTiles = cIndex(b, llvm::divideCeil(plan.cols, plan.tileCols));
+  Value tiles = arith::MulIOp::create(
+      b, arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.tileRows)),
+      colTiles);
+  // This block's tiles are bid + j·grid for j < count (count >= 1: the
+  // grid has at most one block per tile). The last `held` stay in
+  // registers; the first `streamed` are read again for the conversion.
+  Value count =
+      arith::CeilDivUIOp::create(b, arith::SubIOp::create(b, tiles, bid), grid);
+  Value streamed = arith::SubIOp::create(
+      b, count, arith::MinUIOp::create(b, count, cIndex(b, held)));
+
+  struct Tile {
+    Value index;
+    SmallVector<Chunk> chunks;
+    SmallVector<Value> values;
+  };
+  // Tile j of this block, its chunks valid only where `valid` holds (null:
+  // always); loads issued, nothing waits on them yet.
+  auto loadTile = [&](Value j, Value valid) {
+    Tile tile;
+    tile.index =
+        arith::AddIOp::create(b, bid, arith::MulIOp::create(b, j, grid));
+    Value rowBase = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, tile.index, colTiles),
+        cIndex(b, plan.tileRows));
+    Value colBase = arith::MulIOp::create(
+        b, arith::RemUIOp::create(b, tile.index, colTiles),
+        cIndex(b, plan.tileCols));
+    tile.chunks = getTileChunks(rows, rowBase, colBase, tid);
+    for (Chunk &chunk : tile.chunks)
+      chunk.valid = andOrNull(b, chunk.valid, valid);
+    tile.values = loadChunks(x, tile.chunks);
+    return tile;
+  };
+  auto absMaxOf = [&](ArrayRef<Tile> batch, Value amax) -> Value {
+    SmallVector<Value> values;
+    for (const Tile &tile : batch)
+      llvm::append_range(values, tile.values);
+    return arith::MaximumFOp::create(b, amax, threadAbsMax(values));
+  };
+  // The vector at q[0, 0] (thread 0's first of tile 0) covers the arrival
+  // count, which other blocks may still read: block 0 stores it last.
+  auto storeTile = [&](const Tile &tile, const Divisor &divisor) {
+    for (auto [s, chunk, value] : llvm::enumerate(tile.chunks, tile.values)) {
+      Value valid = chunk.valid;
+      if (s == 0)
+        valid = andOrNull(b, valid,
+                          arith::OrIOp::create(b, cmpULT(b, c0, tile.index),
+                                               cmpULT(b, c0, tid)));
+      ifThen(b, valid, [&] { storeQuantized(value, divisor, q, chunk); });
+    }
+  };
+
+  // 1. The absmax: the streamed tiles in batches of `held` (a batch's loads
+  //    in flight together; past the last, a batch reloads the last, which
+  //    leaves the max alone), then the held tiles.
+  auto forward = scf::ForOp::create(b, c0, streamed, cIndex(b, held),
+                                    ValueRange{cF32(b, 0.0f)});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forward.getBody());
+    Value j0 = forward.getInductionVar();
+    Value last = arith::SubIOp::create(b, streamed, cIndex(b, 1));
+    SmallVector<Tile> batch;
+    for (int64_t i = 0; i < held; ++i) {
+      Value j = arith::AddIOp::create(b, j0, cIndex(b, i));
+      batch.push_back(
+          loadTile(i == 0 ? j : arith::MinUIOp::create(b, j, last), Value()));
+    }
+    scf::YieldOp::create(b, absMaxOf(batch, forward.getRegionIterArgs()[0]));
+  }
+  SmallVector<Tile> kept;
+  Value lastTile = arith::SubIOp::create(b, count, cIndex(b, 1));
+  for (int64_t i = 0; i < held; ++i) {
+    Value j = arith::AddIOp::create(b, streamed, cIndex(b, i));
+    if (i == 0)
+      kept.push_back(loadTile(j, Value()));
+    else
+      kept.push_back(loadTile(arith::MinUIOp::create(b, j, lastTile),
+                              cmpULT(b, j, count)));
+  }
+  Value amax = blockAllReduceMax(
+      b, absMaxOf(kept, forward.getResult(0)), plan.warps(),
+      plan.warps() > 1 ? Value(kernel.getWorkgroupAttributions()[0]) : Value());
+
+  // 2. The grid barrier, on q's first word (zeroed by the init kernel):
+  //    each block's thread 0 raises scale[] to the block's scale (as
+  //    buildTensorAbsMax does), counts itself in with a release, and waits
+  //    (acquire) until every block has; then every thread reads the
+  //    tensor's scale. A second count says the block has left the wait.
+  Value counter = getGlobalPointer(b, q);
+  Value scalePointer = getGlobalPointer(b, scale);
+  Value gridCount = arith::IndexCastUIOp::create(b, i32, grid);
+  Value one = arith::ConstantIntOp::create(b, i32, 1);
+  Value isLeader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0);
+  ifThen(b, isLeader, [&] {
+    LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::umax, scalePointer,
+                              arith::BitcastOp::create(b, i32, scaleOf(amax)),
+                              LLVM::AtomicOrdering::monotonic,
+                              /*syncscope=*/"device");
+    // A release fence, then a relaxed add (NVPTX drops the ordering of a
+    // release atomicrmw: plain atom.add).
+    LLVM::FenceOp::create(b, LLVM::AtomicOrdering::release,
+                          /*syncscope=*/"device");
+    LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::add, counter, one,
+                              LLVM::AtomicOrdering::monotonic,
+                              /*syncscope=*/"device");
+    spinUntilAtLeast(b, counter, gridCount, LLVM::AtomicOrdering::acquire);
+  });
+  gpu::BarrierOp::create(b);
+  Value tensorScale = arith::BitcastOp::create(
+      b, f32,
+      LLVM::LoadOp::create(b, i32, scalePointer, /*alignment=*/4,
+                           /*isVolatile=*/false, /*isNonTemporal=*/false,
+                           /*isInvariant=*/false, /*isInvariantGroup=*/false,
+                           LLVM::AtomicOrdering::monotonic,
+                           /*syncscope=*/"device"));
+  ifThen(b, isLeader, [&] {
+    LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::add, counter, one,
+                              LLVM::AtomicOrdering::monotonic,
+                              /*syncscope=*/"device");
+  });
+  Divisor divisor = makeDivisor(tensorScale, /*computed=*/true);
+
+  // 3. The conversion: the held tiles from registers, then the streamed
+  //    ones read again, the most recently read first (likeliest in L2).
+  for (const Tile &tile : kept)
+    storeTile(tile, divisor);
+  auto backward = scf::ForOp::create(b, c0, streamed, cIndex(b, held));
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(backward.getBody()->getTerminator());
+    Value k = backward.getInductionVar();
+    Value remaining = arith::SubIOp::create(b, streamed, k);
+    Value top = arith::SubIOp::create(b, remaining, cIndex(b, 1));
+    SmallVector<Tile> batch;
+    for (int64_t i = 0; i < held; ++i) {
+      if (i == 0) {
+        batch.push_back(loadTile(top, Value()));
+        continue;
+      }
+      Value j = arith::SubIOp::create(
+          b, top, arith::MinUIOp::create(b, cIndex(b, i), top));
+      batch.push_back(loadTile(j, cmpULT(b, cIndex(b, i), remaining)));
+    }
+    for (const Tile &tile : batch)
+      storeTile(tile, divisor);
+  }
+
+  // 4. q[0, 0] once every block has counted twice (left the wait).
+  ifThen(b,
+         arith::AndIOp::create(
+             b, isLeader,
+             arith::CmpIOp::create(b, arith::CmpIPredicate::eq, bid, c0)),
+         [&] {
+           spinUntilAtLeast(b, counter,
+                            arith::AddIOp::create(b, gridCount, gridCount),
+                            LLVM::AtomicOrdering::monotonic);
+           Chunk origin;
+           origin.row = origin.col = origin.loadRow = origin.loadCol = c0;
+           storeQuantized(loadChunks(x, {origin}).front(), divisor, q, origin);
+         });
 }
 
 void QuantKernelBuilder::buildTensorAbsMax(gpu::GPUFuncOp kernel) {
@@ -1200,8 +1470,11 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
   // is still defined (that of amax 0): the init kernel runs in both
   // branches, so that each branch's launches stay in order on one stream.
   gpu::GPUFuncOp init;
+  SmallVector<Value> initArgs = {scale};
+  if (plan.onePass)
+    initArgs.push_back(output);
   if (plan.kind == KernelKind::TensorAbsMax)
-    init = makeKernel(b, module, "quantize_tensor_scale_init", {scale},
+    init = makeKernel(b, module, "quantize_tensor_scale_init", initArgs,
                       /*numThreads=*/1, noBuffers,
                       [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
                         builder.buildTensorScaleInit(k);
@@ -1212,7 +1485,7 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
       /*withElse=*/static_cast<bool>(init));
   if (init) {
     b.setInsertionPointToStart(any.elseBlock());
-    launch(b, init, c1, c1, 1, {scale});
+    launch(b, init, c1, c1, 1, initArgs);
   }
   b.setInsertionPointToStart(any.thenBlock());
   switch (plan.kind) {
@@ -1255,7 +1528,32 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
     break;
   }
   case KernelKind::TensorAbsMax: {
-    launch(b, init, c1, c1, 1, {scale});
+    if (plan.onePass) {
+      SmallVector<Value> args = {input, output, scale};
+      gpu::GPUFuncOp kernel =
+          makeKernel(b, module, "quantize_tensor_dynamic", args,
+                     plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
+                     [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+                       builder.buildTensorOnePass(k);
+                     });
+      // A persistent grid of the blocks the device holds at once, which
+      // the grid barrier needs (the launch is cooperative: it fails rather
+      // than leave a block waiting for one that cannot start).
+      // The SM count is asked before the first launch: host work between
+      // launches would split them into two synchronized async regions.
+      int64_t blocksPerSm = getOnePassBlocksPerSm(plan, target);
+      kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
+      markCooperative(b, kernel);
+      Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
+                                             cIndex(b, blocksPerSm));
+      launch(b, init, c1, c1, 1, initArgs);
+      launch(b, kernel,
+             arith::MinUIOp::create(
+                 b, arith::MulIOp::create(b, rowTiles, colTiles), resident),
+             c1, plan.numThreads, args);
+      break;
+    }
+    launch(b, init, c1, c1, 1, initArgs);
     gpu::GPUFuncOp absMax =
         makeKernel(b, module, "quantize_tensor_absmax", {input, scale},
                    plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,

@@ -854,20 +854,6 @@ void kernel::buildWgmmaGemm(ImplicitLocOpBuilder &b, const WgmmaGemmPlan &plan,
            [&] { NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, UnitAttr()); });
 }
 
-/// Host code: the runtime function `name` (fusedops-c/Runtime.h) of
-/// `type`, declared in the module of `b`'s insertion point where it is not.
-static LLVM::LLVMFuncOp getRuntimeFunction(ImplicitLocOpBuilder &b,
-                                           StringRef name,
-                                           LLVM::LLVMFunctionType type) {
-  auto module =
-      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  if (auto function = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
-    return function;
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  return LLVM::LLVMFuncOp::create(b, name, type);
-}
-
 /// Host code: the tensor map of the row-major matrix `matrix` of
 /// `elementBytes` elements, read or written in boxes of `boxRows` ×
 /// `boxCols` in the `swizzleBytes` swizzle, encoded by the runtime into 128
@@ -905,17 +891,6 @@ buildTensorMap(ImplicitLocOpBuilder &b, Value matrix, int64_t elementBytes,
   Value encoded =
       arith::CmpIOp::create(b, arith::CmpIPredicate::ne, status, c32(0));
   return {map, encoded};
-}
-
-/// Host code: the SMs of the current device (`mgpuMultiprocessorCount`,
-/// fusedops-c/Runtime.h), as an index.
-static Value buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
-  auto count =
-      getRuntimeFunction(b, kMultiprocessorCountFnName,
-                         LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
-  return arith::IndexCastUIOp::create(
-      b, b.getIndexType(),
-      LLVM::CallOp::create(b, count, ValueRange{}).getResult());
 }
 
 int64_t WgmmaGemmPlan::blocksPerSm(const KernelTarget &target) const {

@@ -85,23 +85,89 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 
 // -----
 
-// Dynamic tensor scale: the scale buffer is set to the scale of an all-zero
-// tensor (also for M = 0), raised by one u32 atomic max per block, then read
-// by the elementwise kernel, which takes the tiles in reverse block order
-// (the first pass's last tiles, still in L2, first).
+// Dynamic tensor scale in one cooperative kernel (vectors of 8 cover the
+// FP8 output's first word, the grid barrier's count): the init kernel sets
+// the scale of an all-zero tensor and zeroes q's first word where q has rows
+// (also for M = 0); then a persistent grid, min(tiles, SMs · blocks per SM),
+// with that many blocks per SM asked of ptxas (the SM count is asked before
+// the first launch, which keeps the launches in one async region). Each block reads its streamed
+// tiles in batches (4 tiles a batch, one loop) and keeps its last 4 in
+// registers; thread 0 raises the scale with a u32 atomic max, counts itself
+// in after a release fence and waits (acquire, with a back-off) for the
+// whole grid; the block reads the scale, counts itself out, converts the
+// held tiles, reads the streamed ones again (second loop) and converts
+// them; block 0 stores q[0, 0] once every block has counted out. The kernel
+// is marked cooperative for the runtime.
 // CHECK-LABEL: func.func @tensor_dynamic
 //  CHECK-SAME:   (%[[X:.*]]: memref<?x200xf16>, %[[Q:.*]]: memref<?x200xf8E4M3FN>, %[[S:.*]]: memref<f32>)
 //       CHECK:   scf.if
+//       CHECK:     %[[SMS:.*]] = llvm.call @mgpuMultiprocessorCount() : () -> i32
+//       CHECK:     %[[SMSI:.*]] = arith.index_castui %[[SMS]] : i32 to index
+//       CHECK:     %[[RESIDENT:.*]] = arith.muli %[[SMSI]], %c2{{.*}} : index
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%[[S]] : memref<f32>, %[[Q]] : memref<?x200xf8E4M3FN>)
+//       CHECK:     %[[GRID:.*]] = arith.minui %{{.*}}, %[[RESIDENT]] : index
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_dynamic blocks in (%[[GRID]], %c1{{.*}}, %c1{{.*}}) threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x200xf16>, %[[Q]] : memref<?x200xf8E4M3FN>, %[[S]] : memref<f32>)
+//       CHECK:   } else {
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in
+//       CHECK:   }
+//       CHECK:   gpu.func @quantize_tensor_scale_init(%{{.*}}: memref<f32>, %[[IQ:.*]]: memref<?x200xf8E4M3FN>) kernel attributes {known_block_size = array<i32: 1, 1, 1>}
+//       CHECK:     memref.store %{{.*}}, %{{.*}}[] : memref<f32>
+//       CHECK:     %[[ROWS:.*]] = memref.dim %[[IQ]], %c0
+//       CHECK:     %[[ANY:.*]] = arith.cmpi ult, %c0{{.*}}, %[[ROWS]]
+//       CHECK:     scf.if %[[ANY]]
+//       CHECK:       llvm.store %c0_i32, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<1>
+//       CHECK:   gpu.func @quantize_tensor_dynamic({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+//       CHECK:     %[[HELD:.*]] = arith.minui %{{.*}}, %c4
+//       CHECK:     %[[STREAMED:.*]] = arith.subi %{{.*}}, %[[HELD]]
+//       CHECK:     scf.for %{{.*}} = %c0 to %[[STREAMED]] step %c4{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
+// CHECK-COUNT-4:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x200xf16>, vector<8xf16>
+//       CHECK:       scf.yield
+//       CHECK:     gpu.barrier
+//       CHECK:     %[[CLEADER:.*]] = arith.cmpi eq, %{{.*}}, %c0
+//       CHECK:     scf.if %[[CLEADER]]
+//       CHECK:       llvm.atomicrmw umax %{{.*}}, %{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
+//       CHECK:       llvm.fence syncscope("device") release
+//       CHECK:       llvm.atomicrmw add %[[COUNT:.*]], %c1_i32{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
+//       CHECK:       scf.while
+//       CHECK:         llvm.load %[[COUNT]] atomic syncscope("device") acquire
+//       CHECK:         nvvm.nanosleep
+//       CHECK:     gpu.barrier
+//       CHECK:     llvm.load %{{.*}} atomic syncscope("device") monotonic
+//       CHECK:     scf.if %[[CLEADER]]
+//       CHECK:       llvm.atomicrmw add %[[COUNT]], %c1_i32{{.*}} syncscope("device") monotonic
+//       CHECK:     vector.store %{{.*}} {alignment = 8 : i64} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
+//       CHECK:     scf.for %{{.*}} = %c0 to %[[STREAMED]] step %c4
+//       CHECK:       vector.store %{{.*}} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
+//       CHECK:     scf.while
+//       CHECK:       llvm.load %[[COUNT]] atomic syncscope("device") monotonic
+//       CHECK:     vector.store %{{.*}}[%c0{{.*}}, %c0{{.*}}] {alignment = 8 : i64} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
+//       CHECK:   llvm.mlir.global external constant @quantize_tensor_dynamic__fusedops_cooperative(1 : i8) {addr_space = 1 : i32, alignment = 1 : i64} : i8
+func.func @tensor_dynamic(%x: memref<?x200xf16>, %q: memref<?x200xf8E4M3FN>, %s: memref<f32>) {
+  fusedops.quantize ins(%x : memref<?x200xf16>) outs(%q, %s : memref<?x200xf8E4M3FN>, memref<f32>)
+      granularity = tensor
+  return
+}
+
+// -----
+
+// Where vectors are narrower than the FP8 output's first word (K = 202 in
+// f16: pairs), dynamic tensor scales take three launches: the scale of an
+// all-zero tensor, one u32 atomic max per block, then the elementwise
+// kernel, which takes the tiles in reverse block order (the first pass's
+// last tiles, still in L2, first).
+// CHECK-LABEL: func.func @tensor_dynamic_two_pass
+//  CHECK-SAME:   (%[[X:.*]]: memref<?x202xf16>, %[[Q:.*]]: memref<?x202xf8E4M3FN>, %[[S:.*]]: memref<f32>)
+//       CHECK:   scf.if
 //       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%[[S]] : memref<f32>)
-//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_absmax {{.*}} threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x200xf16>, %[[S]] : memref<f32>)
-//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor {{.*}} threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x200xf16>, %[[S]] : memref<f32>, %[[Q]] : memref<?x200xf8E4M3FN>)
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_absmax {{.*}} threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x202xf16>, %[[S]] : memref<f32>)
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor {{.*}} threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x202xf16>, %[[S]] : memref<f32>, %[[Q]] : memref<?x202xf8E4M3FN>)
 //       CHECK:   } else {
 //       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in
 //       CHECK:   }
 //       CHECK:   gpu.func @quantize_tensor_scale_init(%{{.*}}: memref<f32>) kernel attributes {known_block_size = array<i32: 1, 1, 1>}
 //       CHECK:     memref.store %{{.*}}, %{{.*}}[] : memref<f32>
 //       CHECK:   gpu.func @quantize_tensor_absmax({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>)
-//       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x200xf16>, vector<8xf16>
+//       CHECK:     vector.load %{{.*}} {alignment = 4 : i64} : memref<?x202xf16>, vector<2xf16>
 //       CHECK:     gpu.barrier
 //       CHECK:     memref.extract_aligned_pointer_as_index
 //       CHECK:     llvm.atomicrmw umax %{{.*}}, %{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
@@ -111,11 +177,12 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     %[[LAST:.*]] = arith.subi %[[GX]], %c1
 //       CHECK:     arith.subi %[[LAST]], %[[BX]]
 //       CHECK:     %[[TS:.*]] = memref.load %{{.*}}[] : memref<f32>
-//       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x200xf16>, vector<8xf16>
+//       CHECK:     vector.load %{{.*}} {alignment = 4 : i64} : memref<?x202xf16>, vector<2xf16>
 //       CHECK:     vector.broadcast %[[TS]]
-//       CHECK:     vector.store %{{.*}} {alignment = 8 : i64} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
-func.func @tensor_dynamic(%x: memref<?x200xf16>, %q: memref<?x200xf8E4M3FN>, %s: memref<f32>) {
-  fusedops.quantize ins(%x : memref<?x200xf16>) outs(%q, %s : memref<?x200xf8E4M3FN>, memref<f32>)
+//       CHECK:     vector.store %{{.*}} {alignment = 2 : i64} : memref<?x202xf8E4M3FN>, vector<2xf8E4M3FN>
+//   CHECK-NOT:   __fusedops_cooperative
+func.func @tensor_dynamic_two_pass(%x: memref<?x202xf16>, %q: memref<?x202xf8E4M3FN>, %s: memref<f32>) {
+  fusedops.quantize ins(%x : memref<?x202xf16>) outs(%q, %s : memref<?x202xf8E4M3FN>, memref<f32>)
       granularity = tensor
   return
 }

@@ -191,6 +191,9 @@ struct QuantizeCase {
   ElementType type; // the quantized input, the dequantized output
   int64_t cols;
   const char *chip;
+  /// The dynamic quantize's tile ("" for the autotuner's pick).
+  std::string tile = "";
+  std::vector<int64_t> rowCounts = {0, 1, 3, 257};
 };
 
 void PrintTo(const QuantizeCase &c, std::ostream *os) { *os << c.name; }
@@ -222,7 +225,8 @@ std::string makeSource(const QuantizeCase &c) {
   src << "func.func @dynamic(%x: " << x << ", %q: " << q << ", %s: " << s
       << ") attributes {llvm.emit_c_interface} {\n"
       << "  fusedops.quantize ins(%x : " << x << ") outs(%q, %s : " << q << ", "
-      << s << ") granularity = " << c.granularity << "\n  return\n}\n"
+      << s << ") granularity = " << c.granularity
+      << (c.tile.empty() ? "" : " {tile = " + c.tile + "}") << "\n  return\n}\n"
       << "func.func @static(%x: " << x << ", %s: " << s << ", %q: " << q
       << ") attributes {llvm.emit_c_interface} {\n"
       << "  fusedops.quantize ins(%x : " << x << ") scale(%s : " << s
@@ -296,7 +300,7 @@ TEST_P(QuantizeGpuTest, MatchesReference) {
   FUSEDOPS_REQUIRE_GPU();
   std::mt19937_64 rng = makeRng();
   const int64_t cols = c.cols;
-  for (int64_t rows : {0, 1, 3, 257}) {
+  for (int64_t rows : c.rowCounts) {
     SCOPED_TRACE("M = " + std::to_string(rows));
     const int64_t count = rows * cols;
     std::vector<int64_t> sShape = scaleShape(c.granularity, rows, cols);
@@ -522,6 +526,40 @@ std::vector<QuantizeCase> cases() {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, QuantizeGpuTest, ::testing::ValuesIn(cases()),
+    [](const ::testing::TestParamInfo<QuantizeCase> &info) {
+      return info.param.name;
+    });
+
+/// The one-pass tensor quantize where each block takes many tiles: 8192-wide
+/// tiles of 512 threads (two vectors a thread; at most a block an SM on an
+/// H100 or H200, so 1000 rows are about 7.6 tiles a block), 1 to 3 of them
+/// held in registers (3: batches that run past a block's last tile), the
+/// rest read again; and M = 1 (one block, one tile), M = 3.
+std::vector<QuantizeCase> onePassCases() {
+  std::vector<QuantizeCase> list;
+  for (const char *chip : {"sm_90a", "sm_80"})
+    for (ElementType type : {ElementType::BF16, ElementType::F32})
+      for (int64_t stages : {1, 3}) {
+        std::string chipName = std::string(chip) == "sm_80" ? "sm80" : "sm90a";
+        QuantizeCase c{"tensor_onepass_" + std::string(mlirName(type)) + "_s" +
+                           std::to_string(stages) + "_" + chipName,
+                       "tensor",
+                       &kE4M3,
+                       type,
+                       8192,
+                       chip};
+        int64_t warps = type == ElementType::F32 ? 32 : 16;
+        c.tile = "#fusedops.tile<block = [1, 8192], warps = " +
+                 std::to_string(warps) +
+                 ", stages = " + std::to_string(stages) + ">";
+        c.rowCounts = {1, 3, 1000};
+        list.push_back(c);
+      }
+  return list;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    OnePass, QuantizeGpuTest, ::testing::ValuesIn(onePassCases()),
     [](const ::testing::TestParamInfo<QuantizeCase> &info) {
       return info.param.name;
     });
