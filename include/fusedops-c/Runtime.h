@@ -28,13 +28,12 @@ extern "C" {
 #endif
 
 /* A kernel that waits for the other blocks of its grid (a grid-wide
- * barrier) has, in its module, a one-byte global named the kernel's name
- * followed by this suffix. fusedopsLaunchKernel and launch plans launch such
- * a kernel with cuLaunchCooperativeKernel, which fails (instead of the
- * kernel hanging) where the device cannot hold every block at once, with
- * its grid capped at the blocks the device holds at once (such kernels
+ * barrier) has this in its name. fusedopsLaunchKernel and launch plans
+ * launch such a kernel with cuLaunchCooperativeKernel, which fails (instead
+ * of the kernel hanging) where the device cannot hold every block at once,
+ * with its grid capped at the blocks the device holds at once (such kernels
  * take any grid). */
-#define FUSEDOPS_COOPERATIVE_SUFFIX "__fusedops_cooperative"
+#define FUSEDOPS_COOPERATIVE_MARK "__cooperative"
 
 typedef enum fusedops_status {
   FUSEDOPS_SUCCESS = 0,

@@ -91,8 +91,6 @@ struct Driver {
                                   const char *) = nullptr;
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int) = nullptr;
   CUresult (*cuFuncGetAttribute)(int *, int, CUfunction) = nullptr;
-  CUresult (*cuModuleGetGlobal)(CUdeviceptr *, size_t *, CUmodule,
-                                const char *) = nullptr;
   CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *, CUfunction,
                                                           int,
                                                           size_t) = nullptr;
@@ -212,7 +210,6 @@ const Driver *loadDriver(std::string &error) {
     bind(driver.cuModuleGetFunction, {"cuModuleGetFunction"});
     bind(driver.cuFuncSetAttribute, {"cuFuncSetAttribute"});
     bind(driver.cuFuncGetAttribute, {"cuFuncGetAttribute"});
-    bind(driver.cuModuleGetGlobal, {"cuModuleGetGlobal_v2"});
     bind(driver.cuOccupancyMaxActiveBlocksPerMultiprocessor,
          {"cuOccupancyMaxActiveBlocksPerMultiprocessor"});
     bind(driver.cuLaunchKernel, {"cuLaunchKernel"});
@@ -464,7 +461,7 @@ struct fusedops_function_st {
     /// Blocks per cluster along x the kernel was compiled for (PTX
     /// .reqnctapercluster; 1 without): a grid must be a multiple of it.
     uint32_t clusterWidth = 1;
-    /// The kernel waits at a grid-wide barrier (FUSEDOPS_COOPERATIVE_SUFFIX):
+    /// The kernel waits at a grid-wide barrier (FUSEDOPS_COOPERATIVE_MARK):
     /// launched cooperatively, its grid capped at the blocks that fit.
     bool cooperative = false;
     /// Cooperative kernels: the blocks an SM holds at once, as the driver
@@ -549,13 +546,8 @@ functionIn(const Driver *driver, fusedops_function function, CUcontext context,
                                      cuFunction) == kCudaSuccess &&
           width > 1)
         resolved->clusterWidth = static_cast<uint32_t>(width);
-      CUdeviceptr mark = 0;
-      size_t markBytes = 0;
       resolved->cooperative =
-          driver->cuModuleGetGlobal(
-              &mark, &markBytes, module,
-              (function->name + FUSEDOPS_COOPERATIVE_SUFFIX).c_str()) ==
-          kCudaSuccess;
+          function->name.find(FUSEDOPS_COOPERATIVE_MARK) != std::string::npos;
       function->numResolved.store(n + 1, std::memory_order_release);
     }
   }

@@ -3,9 +3,7 @@
 // REQUIRES: ptxas
 // RUN: fusedops-compile %s --chip=sm_90a --ptx=%t.sm90a.ptx --cubin=%t.sm90a.cubin | FileCheck %s --check-prefix=WROTE
 // RUN: FileCheck %s --check-prefixes=PTX,SM90 < %t.sm90a.ptx
-// RUN: FileCheck %s --check-prefix=MARK < %t.sm90a.ptx
 // RUN: fusedops-compile %s --chip=sm_80 --ptx=%t.sm80.ptx | FileCheck %s --check-prefix=WROTE80
-// RUN: FileCheck %s --check-prefix=MARK < %t.sm80.ptx
 // RUN: FileCheck %s --check-prefixes=PTX,SM80 --implicit-check-not=e4m3 --implicit-check-not=e5m2 < %t.sm80.ptx
 // RUN: fusedops-opt %s --fusedops-to-binary="chip=sm_80 format=isa" | FileCheck %s --check-prefix=HOST
 
@@ -38,12 +36,11 @@
 // word); the kernel, at most two blocks an SM (.minnctapersm), raises the
 // scale with one u32 atomic max per block, counts itself in after a
 // release fence, waits with acquire loads, reads the scale once, and
-// converts; its mark for the runtime is a one-byte global.
-// MARK: .visible .global .align 1 .u8 quantize_tensor_dynamic__fusedops_cooperative = 1;
+// converts; its name tells the runtime to launch it cooperatively.
 // PTX: .entry quantize_tensor_scale_init(
 // PTX: st.global.b32 {{.*}}, 597743557;
 // PTX: st.global.b32 [%rd{{[0-9]+}}], 0;
-// PTX: .entry quantize_tensor_dynamic(
+// PTX: .entry quantize_tensor_dynamic__cooperative(
 // PTX: .maxntid 256, 1, 1
 // PTX: .minnctapersm 2
 // PTX: ld.global.v4.b32
@@ -77,7 +74,7 @@
 // HOST-NOT: mgpuStreamSynchronize
 // HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor_scale_init
 // HOST-NOT: mgpuStreamSynchronize
-// HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor_dynamic
+// HOST: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @fusedops_kernels::@quantize_tensor_dynamic__cooperative
 // HOST: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
 // HOST: gpu.binary @fusedops_kernels {{ *}}[#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">
 

@@ -131,15 +131,8 @@ Value kernel::buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
       LLVM::CallOp::create(b, count, ValueRange{}).getResult());
 }
 
-void kernel::markCooperative(OpBuilder &b, gpu::GPUFuncOp kernel) {
-  OpBuilder::InsertionGuard guard(b);
-  auto module = kernel->getParentOfType<gpu::GPUModuleOp>();
-  b.setInsertionPointToEnd(module.getBody());
-  std::string name = (kernel.getName() + FUSEDOPS_COOPERATIVE_SUFFIX).str();
-  LLVM::GlobalOp::create(b, kernel.getLoc(), b.getI8Type(), /*isConstant=*/true,
-                         LLVM::Linkage::External, name, b.getI8IntegerAttr(1),
-                         /*alignment=*/1,
-                         /*addrSpace=*/1);
+std::string kernel::getCooperativeKernelName(StringRef baseName) {
+  return (baseName + FUSEDOPS_COOPERATIVE_MARK).str();
 }
 
 Value kernel::getGlobalPointer(ImplicitLocOpBuilder &b, Value memref) {

@@ -58,14 +58,13 @@ LLVM::LLVMFuncOp getRuntimeFunction(ImplicitLocOpBuilder &b, StringRef name,
 /// (`fusedops-launch-plan` recognises min(tiles, SMs · k)).
 Value buildMultiprocessorCount(ImplicitLocOpBuilder &b);
 
-/// Marks `kernel` as needing a cooperative launch (every block resident at
-/// once: it waits for the others at a grid-wide barrier). The mark is a
-/// one-byte global of the kernel's module named after it
-/// (FUSEDOPS_COOPERATIVE_SUFFIX), which the runtime looks up in the loaded
-/// binary: both launch paths (host code and launch plans) then use
-/// cuLaunchCooperativeKernel, with the grid capped at the blocks the device
-/// holds at once.
-void markCooperative(OpBuilder &b, gpu::GPUFuncOp kernel);
+/// The name of a kernel that needs a cooperative launch (every block
+/// resident at once: it waits for the others at a grid-wide barrier):
+/// `baseName` with FUSEDOPS_COOPERATIVE_MARK, which the runtime looks for in
+/// the names of the kernels it launches, on both launch paths (host code and
+/// launch plans), to use cuLaunchCooperativeKernel with the grid capped at
+/// the blocks the device holds at once.
+std::string getCooperativeKernelName(StringRef baseName);
 
 /// Device code: the global-memory (address space 1) pointer to the first
 /// element of `memref`, for LLVM atomics.

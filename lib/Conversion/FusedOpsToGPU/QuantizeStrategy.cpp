@@ -44,7 +44,7 @@
 //     writes the vector over that word last, once every block has counted
 //     out. So x is read once where the blocks hold it (up to ~130 KiB an SM
 //     of registers) and the rest twice, with two launches. The launch is
-//     cooperative (the kernel's module marks it, see markCooperative): every
+//     cooperative (the kernel's name says so, getCooperativeKernelName): every
 //     block resident, or an error instead of a hang. Where a vector does not
 //     cover the output's first word (V < 4), three launches instead: the
 //     init, a kernel whose blocks each raise the scale with their tile's,
@@ -1530,20 +1530,19 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
   case KernelKind::TensorAbsMax: {
     if (plan.onePass) {
       SmallVector<Value> args = {input, output, scale};
-      gpu::GPUFuncOp kernel =
-          makeKernel(b, module, "quantize_tensor_dynamic", args,
-                     plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
-                     [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
-                       builder.buildTensorOnePass(k);
-                     });
+      gpu::GPUFuncOp kernel = makeKernel(
+          b, module, getCooperativeKernelName("quantize_tensor_dynamic"), args,
+          plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
+          [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
+            builder.buildTensorOnePass(k);
+          });
       // A persistent grid of the blocks the device holds at once, which
       // the grid barrier needs (the launch is cooperative: it fails rather
-      // than leave a block waiting for one that cannot start).
-      // The SM count is asked before the first launch: host work between
-      // launches would split them into two synchronized async regions.
+      // than leave a block waiting for one that cannot start). The SM count
+      // is asked before the first launch: host work between launches would
+      // split them into two synchronized async regions.
       int64_t blocksPerSm = getOnePassBlocksPerSm(plan, target);
       kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
-      markCooperative(b, kernel);
       Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
                                              cIndex(b, blocksPerSm));
       launch(b, init, c1, c1, 1, initArgs);

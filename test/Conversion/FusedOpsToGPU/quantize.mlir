@@ -96,8 +96,8 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 // in after a release fence and waits (acquire, with a back-off) for the
 // whole grid; the block reads the scale, counts itself out, converts the
 // held tiles, reads the streamed ones again (second loop) and converts
-// them; block 0 stores q[0, 0] once every block has counted out. The kernel
-// is marked cooperative for the runtime.
+// them; block 0 stores q[0, 0] once every block has counted out. The
+// kernel's name tells the runtime to launch it cooperatively.
 // CHECK-LABEL: func.func @tensor_dynamic
 //  CHECK-SAME:   (%[[X:.*]]: memref<?x200xf16>, %[[Q:.*]]: memref<?x200xf8E4M3FN>, %[[S:.*]]: memref<f32>)
 //       CHECK:   scf.if
@@ -106,7 +106,7 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     %[[RESIDENT:.*]] = arith.muli %[[SMSI]], %c2{{.*}} : index
 //       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%[[S]] : memref<f32>, %[[Q]] : memref<?x200xf8E4M3FN>)
 //       CHECK:     %[[GRID:.*]] = arith.minui %{{.*}}, %[[RESIDENT]] : index
-//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_dynamic blocks in (%[[GRID]], %c1{{.*}}, %c1{{.*}}) threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x200xf16>, %[[Q]] : memref<?x200xf8E4M3FN>, %[[S]] : memref<f32>)
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_dynamic__cooperative blocks in (%[[GRID]], %c1{{.*}}, %c1{{.*}}) threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x200xf16>, %[[Q]] : memref<?x200xf8E4M3FN>, %[[S]] : memref<f32>)
 //       CHECK:   } else {
 //       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in
 //       CHECK:   }
@@ -116,7 +116,7 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     %[[ANY:.*]] = arith.cmpi ult, %c0{{.*}}, %[[ROWS]]
 //       CHECK:     scf.if %[[ANY]]
 //       CHECK:       llvm.store %c0_i32, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<1>
-//       CHECK:   gpu.func @quantize_tensor_dynamic({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+//       CHECK:   gpu.func @quantize_tensor_dynamic__cooperative({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
 //       CHECK:     %[[HELD:.*]] = arith.minui %{{.*}}, %c4
 //       CHECK:     %[[STREAMED:.*]] = arith.subi %{{.*}}, %[[HELD]]
 //       CHECK:     scf.for %{{.*}} = %c0 to %[[STREAMED]] step %c4{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
@@ -141,7 +141,6 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     scf.while
 //       CHECK:       llvm.load %[[COUNT]] atomic syncscope("device") monotonic
 //       CHECK:     vector.store %{{.*}}[%c0{{.*}}, %c0{{.*}}] {alignment = 8 : i64} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
-//       CHECK:   llvm.mlir.global external constant @quantize_tensor_dynamic__fusedops_cooperative(1 : i8) {addr_space = 1 : i32, alignment = 1 : i64} : i8
 func.func @tensor_dynamic(%x: memref<?x200xf16>, %q: memref<?x200xf8E4M3FN>, %s: memref<f32>) {
   fusedops.quantize ins(%x : memref<?x200xf16>) outs(%q, %s : memref<?x200xf8E4M3FN>, memref<f32>)
       granularity = tensor
@@ -180,7 +179,7 @@ func.func @tensor_dynamic(%x: memref<?x200xf16>, %q: memref<?x200xf8E4M3FN>, %s:
 //       CHECK:     vector.load %{{.*}} {alignment = 4 : i64} : memref<?x202xf16>, vector<2xf16>
 //       CHECK:     vector.broadcast %[[TS]]
 //       CHECK:     vector.store %{{.*}} {alignment = 2 : i64} : memref<?x202xf8E4M3FN>, vector<2xf8E4M3FN>
-//   CHECK-NOT:   __fusedops_cooperative
+//   CHECK-NOT:   __cooperative
 func.func @tensor_dynamic_two_pass(%x: memref<?x202xf16>, %q: memref<?x202xf8E4M3FN>, %s: memref<f32>) {
   fusedops.quantize ins(%x : memref<?x202xf16>) outs(%q, %s : memref<?x202xf8E4M3FN>, memref<f32>)
       granularity = tensor
