@@ -31,12 +31,13 @@
 // SM90: cvt.rn.satfinite.e4m3x2.f32
 // PTX: st.global.v2.b32
 
-// Dynamic tensor scale in one cooperative kernel: the init kernel writes
-// the scale of an all-zero tensor and zeroes the barrier's count (q's first
-// word); the kernel, at most two blocks an SM (.minnctapersm), raises the
-// scale with one u32 atomic max per block, counts itself in after a
-// release fence, waits with acquire loads, reads the scale once, and
-// converts; its name tells the runtime to launch it cooperatively.
+// Dynamic tensor scale in one cooperative kernel: the init kernel (on the
+// same grid) writes the scale of an all-zero tensor and zeroes the
+// barrier's words of q; the kernel, at most two blocks an SM
+// (.minnctapersm), raises the scale with one u32 atomic max per block,
+// counts itself in after a release fence, the last block wakes every block
+// with relaxed stores after an acq_rel fence, each waits with acquire loads
+// on its own word, reads the scale once and converts.
 // PTX: .entry quantize_tensor_scale_init(
 // PTX: st.global.b32 {{.*}}, 597743557;
 // PTX: st.global.b32 [%rd{{[0-9]+}}], 0;
@@ -49,6 +50,8 @@
 // PTX: atom.global.max.u32
 // PTX: fence.acq_rel.gpu;
 // PTX: atom.global.add.u32
+// PTX: fence.acq_rel.gpu;
+// PTX: st.relaxed.gpu.global.b32
 // PTX: ld.acquire.gpu.global.b32
 // PTX: nanosleep.u32
 // PTX: bar.sync

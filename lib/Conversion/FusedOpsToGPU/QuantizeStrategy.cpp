@@ -27,8 +27,8 @@
 //     shared memory), then quantized: again one read of x.
 //   * dynamic `tensor`: the scale needs the absmax of the whole tensor
 //     before any element can be quantized. One cooperative kernel does it
-//     (after a one-thread kernel that writes the scale of an all-zero
-//     tensor to the scale buffer and zeroes the FP8 output's first word): a
+//     (after a kernel on the same grid that writes the scale of an
+//     all-zero tensor and zeroes the barrier's words of the FP8 output): a
 //     persistent grid of the blocks the device holds at once, each taking
 //     tiles bid, bid + grid, ... It reads its tiles in batches of
 //     `tile.stages` (loads in flight together), keeps the last batch in
@@ -36,17 +36,19 @@
 //     scale with one atomic max (no other buffer needed: the scale is a
 //     non-decreasing function of the absmax, so the largest block scale is
 //     the tensor's scale, and the IEEE bits of non-negative floats order as
-//     unsigned integers, so a u32 atomic max does it). Then a grid barrier:
-//     each block counts itself in on the output's first word (release) and
-//     waits (acquire) until every block has, reads the scale, counts itself
-//     out, converts its held tiles and reads the others again, the most
-//     recently read first (from L2 where they are still there). Block 0
-//     writes the vector over that word last, once every block has counted
-//     out. So x is read once where the blocks hold it (up to ~130 KiB an SM
-//     of registers) and the rest twice, with two launches. The launch is
-//     cooperative (the kernel's name says so, getCooperativeKernelName): every
-//     block resident, or an error instead of a hang. Where a vector does not
-//     cover the output's first word (V < 4), three launches instead: the
+//     unsigned integers, so a u32 atomic max does it). Then a grid barrier
+//     on words of the output that no block writes before it: each block
+//     counts itself in on the first word (release); the block that counts
+//     last wakes every block through a word of the block's own first tile
+//     (no two blocks poll one address), and each block, once woken
+//     (acquire), reads the scale, converts its held tiles and reads the
+//     others again, the most recently read first (from L2 where they are
+//     still there). So x is read once where the blocks hold it (up to
+//     ~130 KiB an SM of registers) and the rest twice, with two launches.
+//     The launch is cooperative (the kernel's name says so,
+//     getCooperativeKernelName): every block resident, or an error instead
+//     of a hang. Where vectors are narrower than a word (V < 4) or rows
+//     shorter than 8, three launches instead: the
 //     init, a kernel whose blocks each raise the scale with their tile's,
 //     and the elementwise kernel, which takes the tiles in reverse block
 //     order (the first pass's last tiles are the likeliest in L2).
@@ -139,8 +141,8 @@ struct QuantPlan {
   /// `convertFp8ToF32`.
   bool hardwareConvert = false;
   /// Dynamic tensor quantize in one cooperative kernel (see the file
-  /// comment): where a vector covers the FP8 output's first 4-byte word,
-  /// which holds the grid barrier's arrival count.
+  /// comment): where vectors cover whole 4-byte words of the FP8 output and
+  /// tile 0 has 8 bytes of row 0, which the grid barrier uses.
   bool onePass = false;
   /// One-pass kernel: the tiles each block keeps in registers between the
   /// absmax and the conversion (`tile.stages`); its other tiles are read
@@ -202,7 +204,8 @@ QuantPlan makeBasePlan(Operation *op) {
   if (!ShapedType::isDynamic(plan.cols))
     plan.vectorWidth =
         chooseVectorWidth(plan.cols, plan.inputType, plan.outputType);
-  plan.onePass = plan.kind == KernelKind::TensorAbsMax && plan.vectorWidth >= 4;
+  plan.onePass = plan.kind == KernelKind::TensorAbsMax &&
+                 plan.vectorWidth >= 4 && plan.cols >= 8;
   return plan;
 }
 
@@ -232,6 +235,9 @@ QuantPlan makePlan(Operation *op, TileConfigAttr tile,
   plan.vectorsPerTile = plan.tileRows * plan.vectorsPerTileRow;
   plan.vectorsPerThread =
       llvm::divideCeil(plan.vectorsPerTile, plan.numThreads);
+  // The one-pass kernel's barrier words need 8 bytes of row 0 in tile 0.
+  if (plan.tileCols < 8)
+    plan.onePass = false;
   if (plan.onePass)
     plan.heldTiles = std::max<int64_t>(tile.getStages(), 1);
   return plan;
@@ -572,13 +578,18 @@ public:
   void buildBlockAbsMax(gpu::GPUFuncOp kernel);
 
   /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0;
-  /// with a second argument (q, for the one-pass kernel), also zeroes q's
-  /// first word where q has rows: the grid barrier's arrival count.
+  /// with a second argument (q, for the one-pass kernel, launched on the
+  /// same grid), also zeroes the grid barrier's words of q where q has rows:
+  /// the arrival count and each block's wake-up word.
   void buildTensorScaleInit(gpu::GPUFuncOp kernel);
 
   /// Dynamic tensor quantize in one cooperative kernel (see the file
   /// comment). Arguments: x, q, scale.
   void buildTensorOnePass(gpu::GPUFuncOp kernel);
+
+  /// The one-pass kernel's word of q on which `block` waits at the grid
+  /// barrier (a global pointer to an i32).
+  Value getBarrierWord(Value q, Value block);
 
   /// Dynamic tensor quantize, second kernel: raises scale[] to the scale of
   /// the block's tile. Arguments: x, scale.
@@ -1182,15 +1193,52 @@ void QuantKernelBuilder::storeTransposed(gpu::GPUFuncOp kernel,
 }
 
 void QuantKernelBuilder::buildTensorScaleInit(gpu::GPUFuncOp kernel) {
-  memref::StoreOp::create(b, scaleOf(cF32(b, 0.0f)), kernel.getArgument(0),
-                          ValueRange{});
-  if (kernel.getNumArguments() < 2)
+  if (kernel.getNumArguments() < 2) {
+    memref::StoreOp::create(b, scaleOf(cF32(b, 0.0f)), kernel.getArgument(0),
+                            ValueRange{});
     return;
+  }
+  // The one-pass kernel's: block b (of the one-pass kernel's grid) zeroes
+  // its barrier word, block 0 also the arrival count and the scale.
   Value q = kernel.getArgument(1);
-  ifThen(b, cmpULT(b, cIndex(b, 0), memref::DimOp::create(b, q, 0)), [&] {
-    LLVM::StoreOp::create(b, arith::ConstantIntOp::create(b, b.getI32Type(), 0),
-                          getGlobalPointer(b, q), /*alignment=*/4);
+  Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value isFirst =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, bid, cIndex(b, 0));
+  ifThen(b, isFirst, [&] {
+    memref::StoreOp::create(b, scaleOf(cF32(b, 0.0f)), kernel.getArgument(0),
+                            ValueRange{});
   });
+  Value rows = memref::DimOp::create(b, q, 0);
+  ifThen(b, cmpULT(b, cIndex(b, 0), rows), [&] {
+    Value zero = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
+    LLVM::StoreOp::create(b, zero, getBarrierWord(q, bid),
+                          /*alignment=*/4);
+    ifThen(b, isFirst, [&] {
+      LLVM::StoreOp::create(b, zero, getGlobalPointer(b, q), /*alignment=*/4);
+    });
+  });
+}
+
+Value QuantKernelBuilder::getBarrierWord(Value q, Value block) {
+  // Block b > 0: the first word of tile b, its own first tile; block 0:
+  // bytes 4-7 of tile 0 (bytes 0-3 hold the arrival count). FP8 elements
+  // are bytes, so a word's offset is its element's index.
+  Value colTiles = cIndex(b, llvm::divideCeil(plan.cols, plan.tileCols));
+  Value rowBase = arith::MulIOp::create(
+      b, arith::DivUIOp::create(b, block, colTiles), cIndex(b, plan.tileRows));
+  Value colBase = arith::MulIOp::create(
+      b, arith::RemUIOp::create(b, block, colTiles), cIndex(b, plan.tileCols));
+  Value offset = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, rowBase, cIndex(b, plan.cols)), colBase);
+  offset = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, block, cIndex(b, 0)),
+      cIndex(b, 4), offset);
+  MLIRContext *ctx = b.getContext();
+  return LLVM::GEPOp::create(
+      b, LLVM::LLVMPointerType::get(ctx, /*addressSpace=*/1), b.getI8Type(),
+      getGlobalPointer(b, q),
+      ValueRange{arith::IndexCastUIOp::create(b, b.getI64Type(), offset)});
 }
 
 void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
@@ -1244,17 +1292,9 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
       llvm::append_range(values, tile.values);
     return arith::MaximumFOp::create(b, amax, threadAbsMax(values));
   };
-  // The vector at q[0, 0] (thread 0's first of tile 0) covers the arrival
-  // count, which other blocks may still read: block 0 stores it last.
   auto storeTile = [&](const Tile &tile, const Divisor &divisor) {
-    for (auto [s, chunk, value] : llvm::enumerate(tile.chunks, tile.values)) {
-      Value valid = chunk.valid;
-      if (s == 0)
-        valid = andOrNull(b, valid,
-                          arith::OrIOp::create(b, cmpULT(b, c0, tile.index),
-                                               cmpULT(b, c0, tid)));
-      ifThen(b, valid, [&] { storeQuantized(value, divisor, q, chunk); });
-    }
+    for (auto [chunk, value] : llvm::zip_equal(tile.chunks, tile.values))
+      ifThen(b, chunk.valid, [&] { storeQuantized(value, divisor, q, chunk); });
   };
 
   // 1. The absmax: the streamed tiles in batches of `held` (a batch's loads
@@ -1289,15 +1329,20 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
       b, absMaxOf(kept, forward.getResult(0)), plan.warps(),
       plan.warps() > 1 ? Value(kernel.getWorkgroupAttributions()[0]) : Value());
 
-  // 2. The grid barrier, on q's first word (zeroed by the init kernel):
-  //    each block's thread 0 raises scale[] to the block's scale (as
-  //    buildTensorAbsMax does), counts itself in with a release, and waits
-  //    (acquire) until every block has; then every thread reads the
-  //    tensor's scale. A second count says the block has left the wait.
+  // 2. The grid barrier, on words of q zeroed by the init kernel (each is
+  //    overwritten with data only by a block that has passed the barrier,
+  //    and only once nothing reads it any more): each block's thread 0
+  //    raises scale[] to the block's scale (as buildTensorAbsMax does) and
+  //    counts the block in on q's first word after a release fence. The
+  //    block that counts last writes every block's wake-up word (its own
+  //    first tile's first word; block 0's bytes 4-7); each block waits on its
+  //    own word (acquire loads, no two blocks polling one address) and then
+  //    reads the tensor's scale.
   Value counter = getGlobalPointer(b, q);
   Value scalePointer = getGlobalPointer(b, scale);
   Value gridCount = arith::IndexCastUIOp::create(b, i32, grid);
   Value one = arith::ConstantIntOp::create(b, i32, 1);
+  Value lastFlag = kernel.getWorkgroupAttributions().back();
   Value isLeader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0);
   ifThen(b, isLeader, [&] {
     LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::umax, scalePointer,
@@ -1308,10 +1353,37 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
     // release atomicrmw: plain atom.add).
     LLVM::FenceOp::create(b, LLVM::AtomicOrdering::release,
                           /*syncscope=*/"device");
-    LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::add, counter, one,
-                              LLVM::AtomicOrdering::monotonic,
-                              /*syncscope=*/"device");
-    spinUntilAtLeast(b, counter, gridCount, LLVM::AtomicOrdering::acquire);
+    Value before = LLVM::AtomicRMWOp::create(
+        b, LLVM::AtomicBinOp::add, counter, one,
+        LLVM::AtomicOrdering::monotonic, /*syncscope=*/"device");
+    Value last =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, before,
+                              arith::SubIOp::create(b, gridCount, one));
+    memref::StoreOp::create(b, arith::ExtUIOp::create(b, i32, last), lastFlag,
+                            ValueRange{c0});
+  });
+  gpu::BarrierOp::create(b);
+  Value isLast =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                            memref::LoadOp::create(b, lastFlag, ValueRange{c0}),
+                            arith::ConstantIntOp::create(b, i32, 0));
+  ifThen(b, isLast, [&] {
+    // Every block's count (and scale) happened before this block's last
+    // one; the fence passes them on to the blocks woken below.
+    LLVM::FenceOp::create(b, LLVM::AtomicOrdering::acq_rel,
+                          /*syncscope=*/"device");
+    auto wake = scf::ForOp::create(b, tid, grid, cIndex(b, plan.numThreads));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(wake.getBody()->getTerminator());
+    LLVM::StoreOp::create(b, one, getBarrierWord(q, wake.getInductionVar()),
+                          /*alignment=*/4, /*isVolatile=*/false,
+                          /*isNonTemporal=*/false, /*isInvariantGroup=*/false,
+                          LLVM::AtomicOrdering::monotonic,
+                          /*syncscope=*/"device");
+  });
+  ifThen(b, isLeader, [&] {
+    spinUntilAtLeast(b, getBarrierWord(q, bid), one,
+                     LLVM::AtomicOrdering::acquire);
   });
   gpu::BarrierOp::create(b);
   Value tensorScale = arith::BitcastOp::create(
@@ -1321,11 +1393,6 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
                            /*isInvariant=*/false, /*isInvariantGroup=*/false,
                            LLVM::AtomicOrdering::monotonic,
                            /*syncscope=*/"device"));
-  ifThen(b, isLeader, [&] {
-    LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::add, counter, one,
-                              LLVM::AtomicOrdering::monotonic,
-                              /*syncscope=*/"device");
-  });
   Divisor divisor = makeDivisor(tensorScale, /*computed=*/true);
 
   // 3. The conversion: the held tiles from registers, then the streamed
@@ -1352,20 +1419,6 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
     for (const Tile &tile : batch)
       storeTile(tile, divisor);
   }
-
-  // 4. q[0, 0] once every block has counted twice (left the wait).
-  ifThen(b,
-         arith::AndIOp::create(
-             b, isLeader,
-             arith::CmpIOp::create(b, arith::CmpIPredicate::eq, bid, c0)),
-         [&] {
-           spinUntilAtLeast(b, counter,
-                            arith::AddIOp::create(b, gridCount, gridCount),
-                            LLVM::AtomicOrdering::monotonic);
-           Chunk origin;
-           origin.row = origin.col = origin.loadRow = origin.loadCol = c0;
-           storeQuantized(loadChunks(x, {origin}).front(), divisor, q, origin);
-         });
 }
 
 void QuantKernelBuilder::buildTensorAbsMax(gpu::GPUFuncOp kernel) {
@@ -1530,9 +1583,14 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
   case KernelKind::TensorAbsMax: {
     if (plan.onePass) {
       SmallVector<Value> args = {input, output, scale};
+      // The warps' absmax and the "this block counted last" flag.
+      SmallVector<Type> buffers;
+      if (plan.warps() > 1)
+        buffers = warpBuffer;
+      buffers.push_back(getWorkgroupBufferType({1}, b.getI32Type()));
       gpu::GPUFuncOp kernel = makeKernel(
           b, module, getCooperativeKernelName("quantize_tensor_dynamic"), args,
-          plan.numThreads, plan.warps() > 1 ? warpBuffer : noBuffers,
+          plan.numThreads, buffers,
           [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
             builder.buildTensorOnePass(k);
           });
@@ -1545,11 +1603,11 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
       kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
       Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
                                              cIndex(b, blocksPerSm));
-      launch(b, init, c1, c1, 1, initArgs);
-      launch(b, kernel,
-             arith::MinUIOp::create(
-                 b, arith::MulIOp::create(b, rowTiles, colTiles), resident),
-             c1, plan.numThreads, args);
+      // The init kernel runs on the same grid: a block per barrier word.
+      Value grid = arith::MinUIOp::create(
+          b, arith::MulIOp::create(b, rowTiles, colTiles), resident);
+      launch(b, init, grid, c1, 1, initArgs);
+      launch(b, kernel, grid, c1, plan.numThreads, args);
       break;
     }
     launch(b, init, c1, c1, 1, initArgs);

@@ -85,18 +85,20 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 
 // -----
 
-// Dynamic tensor scale in one cooperative kernel (vectors of 8 cover the
-// FP8 output's first word, the grid barrier's count): the init kernel sets
-// the scale of an all-zero tensor and zeroes q's first word where q has rows
-// (also for M = 0); then a persistent grid, min(tiles, SMs · blocks per SM),
-// with that many blocks per SM asked of ptxas (the SM count is asked before
-// the first launch, which keeps the launches in one async region). Each block reads its streamed
-// tiles in batches (4 tiles a batch, one loop) and keeps its last 4 in
-// registers; thread 0 raises the scale with a u32 atomic max, counts itself
-// in after a release fence and waits (acquire, with a back-off) for the
-// whole grid; the block reads the scale, counts itself out, converts the
-// held tiles, reads the streamed ones again (second loop) and converts
-// them; block 0 stores q[0, 0] once every block has counted out. The
+// Dynamic tensor scale in one cooperative kernel (vectors of 8 cover whole
+// words of the FP8 output, on which the grid barrier waits): a persistent
+// grid, min(tiles, SMs · blocks per SM), with that many blocks per SM asked
+// of ptxas (the SM count is asked before the first launch, which keeps the
+// launches in one async region). The init kernel runs on the same grid:
+// block 0 sets the scale of an all-zero tensor (also for M = 0, on a grid of
+// one) and zeroes the arrival count (q's first word), each block its
+// wake-up word. Each block reads its streamed tiles in batches (4 tiles a
+// batch, one loop) and keeps its last 4 in registers; thread 0 raises the
+// scale with a u32 atomic max and counts the block in after a release
+// fence; the block that counts last wakes every block (a relaxed store to
+// each one's word after an acq_rel fence); each block waits on its own word
+// (acquire, with a back-off), reads the scale, converts the held tiles,
+// then reads the streamed ones again (second loop) and converts them. The
 // kernel's name tells the runtime to launch it cooperatively.
 // CHECK-LABEL: func.func @tensor_dynamic
 //  CHECK-SAME:   (%[[X:.*]]: memref<?x200xf16>, %[[Q:.*]]: memref<?x200xf8E4M3FN>, %[[S:.*]]: memref<f32>)
@@ -104,19 +106,21 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     %[[SMS:.*]] = llvm.call @mgpuMultiprocessorCount() : () -> i32
 //       CHECK:     %[[SMSI:.*]] = arith.index_castui %[[SMS]] : i32 to index
 //       CHECK:     %[[RESIDENT:.*]] = arith.muli %[[SMSI]], %c2{{.*}} : index
-//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%[[S]] : memref<f32>, %[[Q]] : memref<?x200xf8E4M3FN>)
 //       CHECK:     %[[GRID:.*]] = arith.minui %{{.*}}, %[[RESIDENT]] : index
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in (%[[GRID]], %c1{{.*}}, %c1{{.*}}) threads in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%[[S]] : memref<f32>, %[[Q]] : memref<?x200xf8E4M3FN>)
 //       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_dynamic__cooperative blocks in (%[[GRID]], %c1{{.*}}, %c1{{.*}}) threads in (%c256{{[_0-9]*}}, {{.*}} args(%[[X]] : memref<?x200xf16>, %[[Q]] : memref<?x200xf8E4M3FN>, %[[S]] : memref<f32>)
 //       CHECK:   } else {
-//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in
+//       CHECK:     gpu.launch_func @fusedops_kernels::@quantize_tensor_scale_init blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}})
 //       CHECK:   }
 //       CHECK:   gpu.func @quantize_tensor_scale_init(%{{.*}}: memref<f32>, %[[IQ:.*]]: memref<?x200xf8E4M3FN>) kernel attributes {known_block_size = array<i32: 1, 1, 1>}
 //       CHECK:     memref.store %{{.*}}, %{{.*}}[] : memref<f32>
 //       CHECK:     %[[ROWS:.*]] = memref.dim %[[IQ]], %c0
 //       CHECK:     %[[ANY:.*]] = arith.cmpi ult, %c0{{.*}}, %[[ROWS]]
 //       CHECK:     scf.if %[[ANY]]
+//       CHECK:       llvm.getelementptr
 //       CHECK:       llvm.store %c0_i32, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<1>
-//       CHECK:   gpu.func @quantize_tensor_dynamic__cooperative({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+//       CHECK:       llvm.store %c0_i32, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<1>
+//       CHECK:   gpu.func @quantize_tensor_dynamic__cooperative({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %[[LAST:.*]] : memref<1xi32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
 //       CHECK:     %[[HELD:.*]] = arith.minui %{{.*}}, %c4
 //       CHECK:     %[[STREAMED:.*]] = arith.subi %{{.*}}, %[[HELD]]
 //       CHECK:     scf.for %{{.*}} = %c0 to %[[STREAMED]] step %c4{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
@@ -127,20 +131,23 @@ func.func @row_dynamic_short_rows(%x: memref<3x200xf32>, %q: memref<3x200xf8E5M2
 //       CHECK:     scf.if %[[CLEADER]]
 //       CHECK:       llvm.atomicrmw umax %{{.*}}, %{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
 //       CHECK:       llvm.fence syncscope("device") release
-//       CHECK:       llvm.atomicrmw add %[[COUNT:.*]], %c1_i32{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
+//       CHECK:       llvm.atomicrmw add %{{.*}}, %c1_i32{{.*}} syncscope("device") monotonic : !llvm.ptr<1>, i32
+//       CHECK:       memref.store %{{.*}}, %[[LAST]][%c0{{.*}}]
+//       CHECK:     gpu.barrier
+//       CHECK:     memref.load %[[LAST]][%c0{{.*}}]
+//       CHECK:     scf.if
+//       CHECK:       llvm.fence syncscope("device") acq_rel
+//       CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c256
+//       CHECK:         llvm.store %c1_i32{{.*}} atomic syncscope("device") monotonic
+//       CHECK:     scf.if %[[CLEADER]]
 //       CHECK:       scf.while
-//       CHECK:         llvm.load %[[COUNT]] atomic syncscope("device") acquire
+//       CHECK:         llvm.load %{{.*}} atomic syncscope("device") acquire
 //       CHECK:         nvvm.nanosleep
 //       CHECK:     gpu.barrier
 //       CHECK:     llvm.load %{{.*}} atomic syncscope("device") monotonic
-//       CHECK:     scf.if %[[CLEADER]]
-//       CHECK:       llvm.atomicrmw add %[[COUNT]], %c1_i32{{.*}} syncscope("device") monotonic
 //       CHECK:     vector.store %{{.*}} {alignment = 8 : i64} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
 //       CHECK:     scf.for %{{.*}} = %c0 to %[[STREAMED]] step %c4
 //       CHECK:       vector.store %{{.*}} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
-//       CHECK:     scf.while
-//       CHECK:       llvm.load %[[COUNT]] atomic syncscope("device") monotonic
-//       CHECK:     vector.store %{{.*}}[%c0{{.*}}, %c0{{.*}}] {alignment = 8 : i64} : memref<?x200xf8E4M3FN>, vector<8xf8E4M3FN>
 func.func @tensor_dynamic(%x: memref<?x200xf16>, %q: memref<?x200xf8E4M3FN>, %s: memref<f32>) {
   fusedops.quantize ins(%x : memref<?x200xf16>) outs(%q, %s : memref<?x200xf8E4M3FN>, memref<f32>)
       granularity = tensor
