@@ -95,6 +95,9 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 /// Vectors per thread that the default tiles aim for: enough loads in flight
 /// per thread to cover memory latency at full occupancy, few registers.
 constexpr int64_t kDefaultVectorsPerThread = 4;
+/// Vectors a thread of the one-pass tensor quantize holds at most in the
+/// autotuner's candidates (32 ran at half the speed of 16 on an H200).
+constexpr int64_t kMaxHeldVectors = 16;
 /// Tiles a block of the one-pass tensor quantize keeps in registers by
 /// default: 16 vectors a thread, 64 KiB a block of 8 warps with 16-bit
 /// inputs.
@@ -396,15 +399,29 @@ SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
     for (int64_t vectors : {512, 1024, 2048})
       if (vectors * plan.vectorWidth < cols)
         widths.push_back(vectors * plan.vectorWidth);
-    // The one-pass kernel: also the tiles each block holds.
+    // The one-pass kernel: also the tiles each block holds, at most
+    // kMaxHeldVectors vectors a thread, in blocks of 8 or 16 warps. Measured
+    // on an H200 at 4096 × 4096 bf16 (docs/perf/memory-ops.md v8): 32 held
+    // vectors a thread took 42-45 µs against 24-26 µs for 4 to 16; 2-warp
+    // blocks (1056 of them counting in at the grid barrier) 26.6 µs against
+    // 24.5 µs for 8 warps, which the cost model does not see (it ranked 2
+    // warps first).
     SmallVector<int64_t> held = {1};
-    if (plan.onePass)
+    SmallVector<int64_t> warpCounts = {2, 4, 8, 16};
+    if (plan.onePass) {
       held = {1, 2, 4, 8};
+      warpCounts = {8, 16};
+    }
     for (int64_t tileCols : widths)
       for (int64_t rows : {1, 2, 4, 8})
-        for (int64_t warps : {2, 4, 8, 16})
-          for (int64_t stages : held)
+        for (int64_t warps : warpCounts)
+          for (int64_t stages : held) {
+            int64_t tileVectors = rows * tileCols / plan.vectorWidth;
+            int64_t perThread = llvm::divideCeil(tileVectors, warps * 32);
+            if (plan.onePass && stages * perThread > kMaxHeldVectors)
+              continue;
             add(rows, tileCols, warps, stages);
+          }
     break;
   }
   }
