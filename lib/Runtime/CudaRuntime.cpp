@@ -464,9 +464,9 @@ struct fusedops_function_st {
     /// The kernel waits at a grid-wide barrier (FUSEDOPS_COOPERATIVE_MARK):
     /// launched cooperatively, its grid capped at the blocks that fit.
     bool cooperative = false;
-    /// Cooperative kernels: the blocks an SM holds at once, as the driver
-    /// counts them for `residentSharedBytes` of dynamic shared memory (0:
-    /// not asked yet).
+    /// Cooperative kernels: the blocks an SM holds at once as the driver
+    /// counts them (low 32 bits; 0: not asked yet), for the dynamic shared
+    /// memory in the high 32 bits.
     std::atomic<uint64_t> residentPerSm{0};
   };
   std::array<Resolved, kMaxContexts> resolved;
