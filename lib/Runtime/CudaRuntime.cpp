@@ -606,9 +606,17 @@ launchResolved(const Driver *driver, fusedops_function_st::Resolved &resolved,
   uint64_t resident = uint64_t(sms) * perSm / (uint64_t(gridY) * gridZ);
   gridX = static_cast<uint32_t>(
       std::max<uint64_t>(std::min<uint64_t>(gridX, resident), 1));
-  FUSEDOPS_CHECK(driver->cuLaunchCooperativeKernel(
+  CUresult result = driver->cuLaunchCooperativeKernel(
       resolved.function, gridX, gridY, gridZ, block[0], block[1], block[2],
-      sharedBytes, stream, params));
+      sharedBytes, stream, params);
+  if (result != kCudaSuccess) {
+    check(result, "cuLaunchCooperativeKernel");
+    return fail(FUSEDOPS_ERROR_CUDA,
+                std::string(lastError) + " for kernel '" + name +
+                    "', which needs all its blocks resident at once (a "
+                    "grid-wide barrier): run it where the process has the "
+                    "whole GPU (not an MPS client with an SM limit)");
+  }
   return FUSEDOPS_SUCCESS;
 }
 
