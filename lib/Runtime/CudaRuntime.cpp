@@ -502,12 +502,12 @@ static fusedops_status moduleIn(const Driver *driver, fusedops_module module,
 /// the opt-in a block gets 48 KiB in all, static and reserved shared memory
 /// included: a kernel asking for exactly 48 KiB of dynamic memory already
 /// fails to launch (seen on an H100), so every kernel with dynamic memory
-/// opts in.
-static fusedops_status
-functionIn(const Driver *driver, fusedops_function function, CUcontext context,
-           uint32_t sharedBytes, CUfunction *out,
-           uint32_t *clusterWidth = nullptr,
-           fusedops_function_st::Resolved **resolvedOut = nullptr) {
+/// opts in. `*out` is the context's entry: the CUfunction, its cluster
+/// width, whether it is launched cooperatively.
+static fusedops_status functionIn(const Driver *driver,
+                                  fusedops_function function, CUcontext context,
+                                  uint32_t sharedBytes,
+                                  fusedops_function_st::Resolved **out) {
   fusedops_function_st::Resolved *resolved = nullptr;
   int n = function->numResolved.load(std::memory_order_acquire);
   for (int i = 0; i < n && !resolved; ++i)
@@ -559,11 +559,7 @@ functionIn(const Driver *driver, fusedops_function function, CUcontext context,
                                               static_cast<int>(sharedBytes)));
     resolved->sharedBytes.store(sharedBytes, std::memory_order_relaxed);
   }
-  *out = resolved->function;
-  if (clusterWidth)
-    *clusterWidth = resolved->clusterWidth;
-  if (resolvedOut)
-    *resolvedOut = resolved;
+  *out = resolved;
   return FUSEDOPS_SUCCESS;
 }
 
@@ -763,11 +759,10 @@ fusedops_status fusedopsModuleGetFunction(fusedops_module module,
   }
   // Resolved in the current context now, so that a wrong name fails here.
   CUcontext context = nullptr;
-  CUfunction cuFunction = nullptr;
+  fusedops_function_st::Resolved *resolved = nullptr;
   if (fusedops_status status = currentContext(driver, &context))
     return status;
-  if (fusedops_status status =
-          functionIn(driver, found, context, 0, &cuFunction))
+  if (fusedops_status status = functionIn(driver, found, context, 0, &resolved))
     return status;
   *function = found;
   return FUSEDOPS_SUCCESS;
@@ -783,13 +778,11 @@ fusedops_status fusedopsLaunchKernel(fusedops_function function,
     return fail(FUSEDOPS_ERROR_INVALID_ARGUMENT,
                 "fusedopsLaunchKernel needs a function, a grid and a block");
   CUcontext context = nullptr;
-  CUfunction cuFunction = nullptr;
+  fusedops_function_st::Resolved *resolved = nullptr;
   if (fusedops_status status = currentContext(driver, &context))
     return status;
-  fusedops_function_st::Resolved *resolved = nullptr;
   if (fusedops_status status =
-          functionIn(driver, function, context, sharedMemoryBytes, &cuFunction,
-                     /*clusterWidth=*/nullptr, &resolved))
+          functionIn(driver, function, context, sharedMemoryBytes, &resolved))
     return status;
   return launchResolved(driver, *resolved, function->name, grid[0], grid[1],
                         grid[2], block, sharedMemoryBytes,
@@ -955,12 +948,13 @@ fusedopsLaunchPlanAdd(fusedops_launch_plan plan, fusedops_function function,
   // Resolved in the current context (which also opts it into its shared
   // memory there); each run resolves it in the context it launches in.
   CUcontext context = nullptr;
-  CUfunction cuFunction = nullptr;
+  fusedops_function_st::Resolved *resolved = nullptr;
   if (fusedops_status status = currentContext(driver, &context))
     return status;
   if (fusedops_status status =
-          functionIn(driver, function, context, sharedMemoryBytes, &cuFunction))
+          functionIn(driver, function, context, sharedMemoryBytes, &resolved))
     return status;
+  CUfunction cuFunction = resolved->function;
   std::vector<size_t> mapSizedParams;
   if (driver->cuFuncGetParamInfo) {
     // The kernel's own parameter list, as the driver read it from the image.
@@ -1127,13 +1121,12 @@ static fusedops_status runPlan(const Driver *driver, fusedops_launch_plan plan,
         return status;
       params[map.param] = maps[i].bytes;
     }
-    CUfunction function = nullptr;
-    uint32_t clusterWidth = 1;
     fusedops_function_st::Resolved *resolved = nullptr;
-    if (fusedops_status status = functionIn(driver, launch.function, context,
-                                            launch.sharedMemoryBytes, &function,
-                                            &clusterWidth, &resolved))
+    if (fusedops_status status =
+            functionIn(driver, launch.function, context,
+                       launch.sharedMemoryBytes, &resolved))
       return status;
+    const uint32_t clusterWidth = resolved->clusterWidth;
     uint32_t gridX = launch.grid[0];
     if (launch.gridPerSm) {
       int sms = 0;

@@ -122,13 +122,20 @@ LLVM::LLVMFuncOp kernel::getRuntimeFunction(ImplicitLocOpBuilder &b,
   return LLVM::LLVMFuncOp::create(b, name, type);
 }
 
-Value kernel::buildMultiprocessorCount(ImplicitLocOpBuilder &b) {
+Value kernel::buildResidentBlocks(ImplicitLocOpBuilder &b, int64_t blocksPerSm,
+                                  int64_t clusterBlocks) {
   auto count =
       getRuntimeFunction(b, kMultiprocessorCountFnName,
                          LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
-  return arith::IndexCastUIOp::create(
+  Value sms = arith::IndexCastUIOp::create(
       b, b.getIndexType(),
       LLVM::CallOp::create(b, count, ValueRange{}).getResult());
+  Value resident = arith::MulIOp::create(b, sms, cIndex(b, blocksPerSm));
+  if (clusterBlocks > 1)
+    resident = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, resident, cIndex(b, clusterBlocks)),
+        cIndex(b, clusterBlocks));
+  return resident;
 }
 
 std::string kernel::getCooperativeKernelName(StringRef baseName) {
@@ -145,17 +152,21 @@ Value kernel::getGlobalPointer(ImplicitLocOpBuilder &b, Value memref) {
       LLVM::IntToPtrOp::create(b, LLVM::LLVMPointerType::get(ctx), address));
 }
 
+Value kernel::loadAtomicI32(ImplicitLocOpBuilder &b, Value pointer,
+                            LLVM::AtomicOrdering ordering) {
+  return LLVM::LoadOp::create(b, b.getI32Type(), pointer, /*alignment=*/4,
+                              /*isVolatile=*/false, /*isNonTemporal=*/false,
+                              /*isInvariant=*/false,
+                              /*isInvariantGroup=*/false, ordering,
+                              /*syncscope=*/"device");
+}
+
 void kernel::spinUntilAtLeast(ImplicitLocOpBuilder &b, Value counter,
                               Value target, LLVM::AtomicOrdering ordering) {
   Type i32 = b.getI32Type();
   auto loop = scf::WhileOp::create(b, TypeRange{}, ValueRange{});
   b.createBlock(&loop.getBefore());
-  Value seen = LLVM::LoadOp::create(b, i32, counter, /*alignment=*/4,
-                                    /*isVolatile=*/false,
-                                    /*isNonTemporal=*/false,
-                                    /*isInvariant=*/false,
-                                    /*isInvariantGroup=*/false, ordering,
-                                    /*syncscope=*/"device");
+  Value seen = loadAtomicI32(b, counter, ordering);
   scf::ConditionOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, seen, target),
       ValueRange{});

@@ -53,10 +53,14 @@ void launchIfRows(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, Value rows,
 LLVM::LLVMFuncOp getRuntimeFunction(ImplicitLocOpBuilder &b, StringRef name,
                                     LLVM::LLVMFunctionType type);
 
-/// Host code: the SMs of the current device (`mgpuMultiprocessorCount`,
-/// fusedops-c/Runtime.h), as an index: what persistent grids are sized by
-/// (`fusedops-launch-plan` recognises min(tiles, SMs · k)).
-Value buildMultiprocessorCount(ImplicitLocOpBuilder &b);
+/// Host code: the blocks of a persistent grid the current device holds at
+/// once, SMs · `blocksPerSm` (the SMs from `mgpuMultiprocessorCount`,
+/// fusedops-c/Runtime.h) rounded down to whole clusters of `clusterBlocks`,
+/// as an index. A persistent launch's grid is min(tiles, this), the form
+/// `fusedops-launch-plan` recognises (the runtime then takes the device's
+/// SM count and repeats the rounding from the kernel's cluster width).
+Value buildResidentBlocks(ImplicitLocOpBuilder &b, int64_t blocksPerSm,
+                          int64_t clusterBlocks = 1);
 
 /// The name of a kernel that needs a cooperative launch (every block
 /// resident at once: it waits for the others at a grid-wide barrier):
@@ -69,6 +73,11 @@ std::string getCooperativeKernelName(StringRef baseName);
 /// Device code: the global-memory (address space 1) pointer to the first
 /// element of `memref`, for LLVM atomics.
 Value getGlobalPointer(ImplicitLocOpBuilder &b, Value memref);
+
+/// Device code: the i32 at `pointer` (global), as an atomic load with
+/// `ordering` at device scope (not cached in L1: other blocks write it).
+Value loadAtomicI32(ImplicitLocOpBuilder &b, Value pointer,
+                    LLVM::AtomicOrdering ordering);
 
 /// Device code: waits (one thread) until the i32 at `counter` (a global
 /// pointer) is at least `target` (i32), each read an atomic load with

@@ -428,6 +428,12 @@ SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
   return tiles;
 }
 
+/// Shared memory of a block of the tensor absmax kernels: the warps'
+/// maxima, and for the one-pass kernel the "counted last" flag.
+int64_t getTensorAbsMaxSharedBytes(const QuantPlan &plan) {
+  return (plan.warps() > 1 ? 4 * plan.warps() : 0) + (plan.onePass ? 4 : 0);
+}
+
 /// The one-pass kernel's registers a thread: its held vectors (as loaded),
 /// one vector's conversion, addresses and the loop state.
 int64_t getOnePassRegisters(const QuantPlan &plan) {
@@ -447,7 +453,7 @@ int64_t getOnePassBlocksPerSm(const QuantPlan &plan,
   r.blocks = 1;
   r.threadsPerBlock = plan.numThreads;
   r.registersPerThread = getOnePassRegisters(plan);
-  r.sharedBytesPerBlock = 4 * plan.warps();
+  r.sharedBytesPerBlock = getTensorAbsMaxSharedBytes(plan);
   return std::max<int64_t>(
       1, getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm);
 }
@@ -472,7 +478,7 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   case KernelKind::BlockAbsMax:
   case KernelKind::TensorAbsMax:
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
-    r.sharedBytesPerBlock = plan.warps() > 1 ? 4 * plan.warps() : 0;
+    r.sharedBytesPerBlock = getTensorAbsMaxSharedBytes(plan);
     if (plan.transposed)
       r.sharedBytesPerBlock += kScaleBlock * kTransposeStride;
     break;
@@ -594,25 +600,30 @@ public:
   /// transpose).
   void buildBlockAbsMax(gpu::GPUFuncOp kernel);
 
-  /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0;
-  /// with a second argument (q, for the one-pass kernel, launched on the
-  /// same grid), also zeroes the grid barrier's words of q where q has rows:
-  /// the arrival count and each block's wake-up word.
+  /// Dynamic tensor quantize, first kernel: scale[] = scale of amax 0; for
+  /// the one-pass kernel (arguments scale, q; launched on its grid) also
+  /// zeroes the grid barrier's words of q where q has rows: the arrival
+  /// count and each block's wake-up word.
   void buildTensorScaleInit(gpu::GPUFuncOp kernel);
 
   /// Dynamic tensor quantize in one cooperative kernel (see the file
   /// comment). Arguments: x, q, scale.
   void buildTensorOnePass(gpu::GPUFuncOp kernel);
 
-  /// The one-pass kernel's word of q on which `block` waits at the grid
-  /// barrier (a global pointer to an i32).
-  Value getBarrierWord(Value q, Value block);
-
   /// Dynamic tensor quantize, second kernel: raises scale[] to the scale of
   /// the block's tile. Arguments: x, scale.
   void buildTensorAbsMax(gpu::GPUFuncOp kernel);
 
 private:
+  /// Raises the tensor scale at `scalePointer` (a global f32) to the scale
+  /// of `amax` (one thread of a block).
+  void raiseScale(Value scalePointer, Value amax);
+  /// Row and column of the first element of tile `tile` (row-major order of
+  /// the [rows/tileRows, cols/tileCols] tiles).
+  std::pair<Value, Value> getTileOrigin(Value tile);
+  /// The one-pass kernel's word of q on which `block` waits at the grid
+  /// barrier (a global pointer to an i32).
+  Value getBarrierWord(Value q, Value block);
   /// The vectors of the tile at (rowBase, colBase) that thread `tid` takes.
   SmallVector<Chunk> getTileChunks(Value rows, Value rowBase, Value colBase,
                                    Value tid);
@@ -1210,7 +1221,7 @@ void QuantKernelBuilder::storeTransposed(gpu::GPUFuncOp kernel,
 }
 
 void QuantKernelBuilder::buildTensorScaleInit(gpu::GPUFuncOp kernel) {
-  if (kernel.getNumArguments() < 2) {
+  if (!plan.onePass) {
     memref::StoreOp::create(b, scaleOf(cF32(b, 0.0f)), kernel.getArgument(0),
                             ValueRange{});
     return;
@@ -1236,15 +1247,19 @@ void QuantKernelBuilder::buildTensorScaleInit(gpu::GPUFuncOp kernel) {
   });
 }
 
+std::pair<Value, Value> QuantKernelBuilder::getTileOrigin(Value tile) {
+  Value colTiles = cIndex(b, llvm::divideCeil(plan.cols, plan.tileCols));
+  return {arith::MulIOp::create(b, arith::DivUIOp::create(b, tile, colTiles),
+                                cIndex(b, plan.tileRows)),
+          arith::MulIOp::create(b, arith::RemUIOp::create(b, tile, colTiles),
+                                cIndex(b, plan.tileCols))};
+}
+
 Value QuantKernelBuilder::getBarrierWord(Value q, Value block) {
   // Block b > 0: the first word of tile b, its own first tile; block 0:
   // bytes 4-7 of tile 0 (bytes 0-3 hold the arrival count). FP8 elements
   // are bytes, so a word's offset is its element's index.
-  Value colTiles = cIndex(b, llvm::divideCeil(plan.cols, plan.tileCols));
-  Value rowBase = arith::MulIOp::create(
-      b, arith::DivUIOp::create(b, block, colTiles), cIndex(b, plan.tileRows));
-  Value colBase = arith::MulIOp::create(
-      b, arith::RemUIOp::create(b, block, colTiles), cIndex(b, plan.tileCols));
+  auto [rowBase, colBase] = getTileOrigin(block);
   Value offset = arith::AddIOp::create(
       b, arith::MulIOp::create(b, rowBase, cIndex(b, plan.cols)), colBase);
   offset = arith::SelectOp::create(
@@ -1291,12 +1306,7 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
     Tile tile;
     tile.index =
         arith::AddIOp::create(b, bid, arith::MulIOp::create(b, j, grid));
-    Value rowBase = arith::MulIOp::create(
-        b, arith::DivUIOp::create(b, tile.index, colTiles),
-        cIndex(b, plan.tileRows));
-    Value colBase = arith::MulIOp::create(
-        b, arith::RemUIOp::create(b, tile.index, colTiles),
-        cIndex(b, plan.tileCols));
+    auto [rowBase, colBase] = getTileOrigin(tile.index);
     tile.chunks = getTileChunks(rows, rowBase, colBase, tid);
     for (Chunk &chunk : tile.chunks)
       chunk.valid = andOrNull(b, chunk.valid, valid);
@@ -1362,10 +1372,7 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
   Value lastFlag = kernel.getWorkgroupAttributions().back();
   Value isLeader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0);
   ifThen(b, isLeader, [&] {
-    LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::umax, scalePointer,
-                              arith::BitcastOp::create(b, i32, scaleOf(amax)),
-                              LLVM::AtomicOrdering::monotonic,
-                              /*syncscope=*/"device");
+    raiseScale(scalePointer, amax);
     // A release fence, then a relaxed add (NVPTX drops the ordering of a
     // release atomicrmw: plain atom.add).
     LLVM::FenceOp::create(b, LLVM::AtomicOrdering::release,
@@ -1404,12 +1411,7 @@ void QuantKernelBuilder::buildTensorOnePass(gpu::GPUFuncOp kernel) {
   });
   gpu::BarrierOp::create(b);
   Value tensorScale = arith::BitcastOp::create(
-      b, f32,
-      LLVM::LoadOp::create(b, i32, scalePointer, /*alignment=*/4,
-                           /*isVolatile=*/false, /*isNonTemporal=*/false,
-                           /*isInvariant=*/false, /*isInvariantGroup=*/false,
-                           LLVM::AtomicOrdering::monotonic,
-                           /*syncscope=*/"device"));
+      b, f32, loadAtomicI32(b, scalePointer, LLVM::AtomicOrdering::monotonic));
   Divisor divisor = makeDivisor(tensorScale, /*computed=*/true);
 
   // 3. The conversion: the held tiles from registers, then the streamed
@@ -1450,25 +1452,19 @@ void QuantKernelBuilder::buildTensorAbsMax(gpu::GPUFuncOp kernel) {
   Value amax =
       blockAllReduceMax(b, threadAbsMax(loadChunks(x, chunks)), plan.warps(),
                         kernel.getWorkgroupAttributions()[0]);
-  ifThen(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, cIndex(b, 0)),
-      [&] {
-        // The block's scale, max-ed into scale[] as u32 bits (see the file
-        // comment); memref.atomic_rmw has no unsigned max on floats, and
-        // its float max is a compare-and-swap loop at system scope.
-        Value bits = arith::BitcastOp::create(b, b.getI32Type(), scaleOf(amax));
-        Value address = arith::IndexCastUIOp::create(
-            b, b.getI64Type(),
-            memref::ExtractAlignedPointerAsIndexOp::create(b, scale));
-        MLIRContext *ctx = b.getContext();
-        Value pointer = LLVM::AddrSpaceCastOp::create(
-            b, LLVM::LLVMPointerType::get(ctx, /*addressSpace=*/1),
-            LLVM::IntToPtrOp::create(b, LLVM::LLVMPointerType::get(ctx),
-                                     address));
-        LLVM::AtomicRMWOp::create(b, LLVM::AtomicBinOp::umax, pointer, bits,
-                                  LLVM::AtomicOrdering::monotonic,
-                                  /*syncscope=*/"device");
-      });
+  ifThen(b,
+         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, cIndex(b, 0)),
+         [&] { raiseScale(getGlobalPointer(b, scale), amax); });
+}
+
+void QuantKernelBuilder::raiseScale(Value scalePointer, Value amax) {
+  // The block's scale, max-ed into scale[] as u32 bits (see the file
+  // comment); memref.atomic_rmw has no unsigned max on floats, and its float
+  // max is a compare-and-swap loop at system scope.
+  LLVM::AtomicRMWOp::create(
+      b, LLVM::AtomicBinOp::umax, scalePointer,
+      arith::BitcastOp::create(b, b.getI32Type(), scaleOf(amax)),
+      LLVM::AtomicOrdering::monotonic, /*syncscope=*/"device");
 }
 
 //===----------------------------------------------------------------------===//
@@ -1618,8 +1614,7 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
       // split them into two synchronized async regions.
       int64_t blocksPerSm = getOnePassBlocksPerSm(plan, target);
       kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
-      Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
-                                             cIndex(b, blocksPerSm));
+      Value resident = buildResidentBlocks(b, blocksPerSm);
       // The init kernel runs on the same grid: a block per barrier word.
       Value grid = arith::MinUIOp::create(
           b, arith::MulIOp::create(b, rowTiles, colTiles), resident);

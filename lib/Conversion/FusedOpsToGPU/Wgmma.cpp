@@ -993,12 +993,8 @@ void kernel::buildAndLaunchWgmmaGemm(
       b,
       arith::CeilDivUIOp::create(b, rows, cIndex(b, plan.bm * clusterBlocks)),
       cIndex(b, tilesN * clusterBlocks));
-  Value resident = arith::MulIOp::create(b, buildMultiprocessorCount(b),
-                                         cIndex(b, plan.blocksPerSm(target)));
-  if (clusterBlocks > 1)
-    resident = arith::MulIOp::create(
-        b, arith::DivUIOp::create(b, resident, cIndex(b, clusterBlocks)),
-        cIndex(b, clusterBlocks));
+  Value resident =
+      buildResidentBlocks(b, plan.blocksPerSm(target), clusterBlocks);
   launchIfRows(b, kernel, rows, arith::MinUIOp::create(b, tiles, resident),
                cIndex(b, 1), plan.threads(), launchArgs, plan.sharedBytes());
 }
