@@ -4,7 +4,8 @@
 
     python3 utils/stream-floor.py [MB ...]         # default: 8 22.5 45 90 180 360
 
-For each size: a plain read of that many bytes (``amax`` of an int32 buffer: one pass, a few
+For each size: a plain write of that many bytes (a fill: what a kernel's write phase can take at
+least), a plain read of them (``amax`` of an int32 buffer: one pass, a few
 bytes out; and, where Triton is installed, a read kernel with nothing else to do: one 32 KiB
 chunk per block, 16-byte loads, 32 per thread in flight, an atomic max), a device copy of them
 (read and write) and, once, the smallest launch (a one-element fill): the time an event pair
@@ -67,17 +68,19 @@ def main() -> int:
     print(f"# Stream floor ({torch.cuda.get_device_name()}, torch {torch.__version__})\n")
     print(f"Copy of 1 GiB: {copy_bps / 1e12:.2f} TB/s; a one-element fill: {launch_us:.1f} us.\n")
     print(
-        "| MB | read (amax) us | TB/s | of copy rate | read (Triton) us | TB/s | of copy rate "
-        "| copy us | copy TB/s (read+write) |"
+        "| MB | write (fill) us | TB/s | read (amax) us | TB/s | of copy rate "
+        "| read (Triton) us | TB/s | of copy rate | copy us | copy TB/s (read+write) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     out = torch.zeros(1, dtype=torch.int32, device="cuda")
     for mb in args.sizes:
         nbytes = int(mb * 1e6) // 4 * 4
         src = torch.ones(nbytes // 4, dtype=torch.int32, device="cuda")
         dst = torch.empty_like(src)
+        write_us = time_ms(lambda d=dst: d.fill_(1)) * 1e3
+        cells = [f"{write_us:.1f}", f"{nbytes / write_us / 1e6:.2f}"]
         read_us = time_ms(lambda s=src: s.amax()) * 1e3
-        cells = [f"{read_us:.1f}", f"{nbytes / read_us / 1e6:.2f}"]
+        cells += [f"{read_us:.1f}", f"{nbytes / read_us / 1e6:.2f}"]
         cells.append(f"{nbytes / (read_us * 1e-6) / copy_bps:.2f}")
         if triton is not None:
             kernel_us = time_ms(lambda s=src: read_kernel(s, out)) * 1e3

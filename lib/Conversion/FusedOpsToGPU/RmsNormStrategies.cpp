@@ -135,6 +135,10 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 /// registers.
 constexpr int64_t kMaxWeightBufferBytes = 32 * 1024;
 
+/// A norm backward's tile.stages: its block prefetches rows into L2 up to
+/// kMaxGradStages - 1 row steps ahead of the one it reduces.
+constexpr int64_t kMaxGradStages = 3;
+
 template <typename OpTy> RowPlan makePlan(OpTy op, TileConfigAttr tile) {
   RowPlan plan;
   plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
@@ -921,12 +925,11 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 /// and the R rows' partial sums (f32) fit the shared memory they meet in.
 LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
                                   int64_t hidden) {
-  if (tile.getStages() != 1)
+  if (tile.getStages() < 1 || tile.getStages() > kMaxGradStages)
     return op->emitOpError()
-           << "'tile' " << tile
-           << " must have stages = 1: a row's loads, then its reductions "
-              "(loading the next row before them was slower, "
-              "docs/perf/training.md)";
+           << "'tile' " << tile << " must have stages in [1, " << kMaxGradStages
+           << "]: a block prefetches its rows into L2 stages - 1 row steps "
+              "ahead of the one it reduces";
   int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
   if (!isValidRowsAtOnce(rows, threads))
     return op->emitOpError()
@@ -944,16 +947,31 @@ LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
 
 /// The candidates of a norm's backward: the default first, then block = [R]
 /// rows at once per block (R > 1: each row within a warp) over 1 to 32
-/// warps; checkSupported drops the tiles that do not fit.
+/// warps, each with the rows prefetched 0 to kMaxGradStages - 1 steps
+/// ahead; checkSupported drops the tiles that do not fit.
 SmallVector<TileConfigAttr> getGradTileCandidates(TileConfigAttr defaultTile) {
   SmallVector<TileConfigAttr> tiles = {defaultTile};
   for (int64_t rows : {1, 2, 4, 8, 16})
     for (int64_t warps : {1, 2, 4, 8, 16, 32})
-      tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
-                                          warps, /*stages=*/1,
-                                          /*cluster=*/{}));
+      for (int64_t stages = 1; stages <= kMaxGradStages; ++stages)
+        tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
+                                            warps, stages,
+                                            /*cluster=*/{}));
   return tiles;
 }
+
+/// What a backward's block brings into L2 ahead of the rows it reduces: the
+/// inputs it reads once a row (row-major [rows, H]), `steps` row steps ahead
+/// (tile.stages - 1; 0: nothing), each line by one of the block's `threads`
+/// threads (`tid`). A block walks consecutive rows, so that the loads of
+/// the rows after the reduction's barrier find them in L2: more bytes in
+/// flight a block without registers to hold them.
+struct RowPrefetch {
+  SmallVector<Value> inputs;
+  int64_t steps = 0;
+  Value tid;
+  int64_t threads = 0;
+};
 
 /// The backward's row loop. Block b takes the rows [b·C, min((b+1)·C,
 /// rows)), C = ⌈rows / P⌉ (P = `numPartials`), `rowsAtOnce` consecutive ones
@@ -963,11 +981,11 @@ SmallVector<TileConfigAttr> getGradTileCandidates(TileConfigAttr defaultTile) {
 /// lanes), a slot past the block's rows reading the last row with `valid`
 /// false (null with one row at a time). One row at a time, the row's block
 /// sums go through the reduction buffer's half at `reduceOffset` (0 or
-/// 2·warps floats, alternating per row: no barrier between rows). Returns the
-/// final sums.
+/// 2·warps floats, alternating per row: no barrier between rows), the steps
+/// ahead prefetched as `prefetch` says. Returns the final sums.
 SmallVector<Value> forEachPartialRow(
     ImplicitLocOpBuilder &b, Value rows, Value numPartials, int64_t rowsAtOnce,
-    Value slot, int64_t warps, ValueRange sums,
+    Value slot, int64_t warps, ValueRange sums, const RowPrefetch &prefetch,
     function_ref<SmallVector<Value>(Value row, Value valid, ValueRange sums,
                                     Value reduceOffset)>
         body) {
@@ -976,10 +994,26 @@ SmallVector<Value> forEachPartialRow(
   Value begin = arith::MulIOp::create(b, block, perBlock);
   Value end = arith::MinUIOp::create(
       b, arith::AddIOp::create(b, begin, perBlock), rows);
+  // Rows [first, first + count) clipped to the block's.
+  auto prefetchRows = [&](Value first, int64_t count) {
+    Value last = arith::MinUIOp::create(
+        b, arith::AddIOp::create(b, first, cIndex(b, count)), end);
+    for (Value input : prefetch.inputs)
+      prefetchRowsToL2(b, input, first, last, count, prefetch.tid,
+                       prefetch.threads);
+  };
+  // Steps 1 … steps-1 before the loop; step i + steps in step i.
+  if (prefetch.steps > 1)
+    prefetchRows(arith::AddIOp::create(b, begin, cIndex(b, rowsAtOnce)),
+                 (prefetch.steps - 1) * rowsAtOnce);
   auto rowLoop = scf::ForOp::create(b, begin, end, cIndex(b, rowsAtOnce), sums);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(rowLoop.getBody());
   Value row = rowLoop.getInductionVar(), valid;
+  if (prefetch.steps > 0)
+    prefetchRows(
+        arith::AddIOp::create(b, row, cIndex(b, prefetch.steps * rowsAtOnce)),
+        rowsAtOnce);
   Value reduceOffset = cIndex(b, 0);
   if (rowsAtOnce > 1) {
     row = arith::AddIOp::create(b, row, slot);
@@ -1140,11 +1174,12 @@ public:
         concurrentRows == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * concurrentRows);
     r.itemsPerThread = gradVectorsPerThread(plan);
+    // A row step's inputs, and those of the steps prefetched into L2.
     r.bytesInFlightPerBlock =
         2.0 * concurrentRows *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
-        vectorBytes;
+        vectorBytes * tile.getStages();
     return r;
   }
 
@@ -1168,7 +1203,8 @@ public:
 /// cos, sin [S, R], (positions [rows] | seqLen index), grad [rows, H],
 /// dx [rows, H], partials [P, H] f32.
 void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
-                         const RowPlan &plan, gpu::GPUFuncOp kernel) {
+                         const RowPlan &plan, int64_t prefetchSteps,
+                         gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
@@ -1248,8 +1284,9 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   // block that takes consecutive rows reads a table row once from L2 for
   // them all.
   Value numPartials = memref::DimOp::create(b, partials, 0);
+  RowPrefetch prefetch{{x, grad}, prefetchSteps, tid, threads * concurrentRows};
   SmallVector<Value> finalSums = forEachPartialRow(
-      b, rows, numPartials, concurrentRows, slot, warps, sums,
+      b, rows, numPartials, concurrentRows, slot, warps, sums, prefetch,
       [&](Value row, Value valid, ValueRange rowSums,
           Value reduceOffset) -> SmallVector<Value> {
         auto [position, positionOk] =
@@ -1413,7 +1450,8 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
                              partials};
   emitGradKernel(b, module, "rmsnorm_rope_grad", args, tile, plan.rowsAtOnce,
                  plan.hidden, [&](gpu::GPUFuncOp kernel) {
-                   buildGradKernelBody(b, norm, plan, kernel);
+                   buildGradKernelBody(b, norm, plan, tile.getStages() - 1,
+                                       kernel);
                  });
   rewriter.eraseOp(op);
   return success();
@@ -1772,8 +1810,10 @@ public:
         plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * plan.rowsAtOnce);
     r.itemsPerThread = 2 * plan.vectorsPerThread;
+    // A row step's inputs, and those of the steps prefetched into L2.
     r.bytesInFlightPerBlock = (streams - 1) * plan.rowsAtOnce *
-                              double(plan.vectors * plan.width * bytes);
+                              double(plan.vectors * plan.width * bytes) *
+                              tile.getStages();
     return r;
   }
 
@@ -1797,7 +1837,8 @@ public:
 /// grad [rows, H], (residual_grad [rows, H]), dx [rows, H], partials [P, H]
 /// f32.
 void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
-                             const NormPlan &plan, gpu::GPUFuncOp kernel) {
+                             const NormPlan &plan, int64_t prefetchSteps,
+                             gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.width;
@@ -1855,8 +1896,12 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
       arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecF32)));
   SmallVector<Value> sums(plan.vectorsPerThread, zeros);
   Value numPartials = memref::DimOp::create(b, partials, 0);
+  RowPrefetch prefetch{
+      {x, grad}, prefetchSteps, tid, plan.threads * plan.rowsAtOnce};
+  if (hasResidualGrad)
+    prefetch.inputs.push_back(residualGrad);
   SmallVector<Value> finalSums = forEachPartialRow(
-      b, rows, numPartials, plan.rowsAtOnce, slot, warps, sums,
+      b, rows, numPartials, plan.rowsAtOnce, slot, warps, sums, prefetch,
       [&](Value row, Value valid, ValueRange rowSums,
           Value reduceOffset) -> SmallVector<Value> {
         // The row's x and gradient (and the sum's gradient) in f32, zeros
@@ -1952,7 +1997,7 @@ LogicalResult RmsNormGradStrategy::lower(Operation *op, TileConfigAttr tile,
   emitGradKernel(
       b, module, norm.getResidualGrad() ? "add_rms_norm_grad" : "rms_norm_grad",
       args, tile, plan.rowsAtOnce, plan.hidden, [&](gpu::GPUFuncOp kernel) {
-        buildNormGradKernelBody(b, norm, plan, kernel);
+        buildNormGradKernelBody(b, norm, plan, tile.getStages() - 1, kernel);
       });
   rewriter.eraseOp(op);
   return success();

@@ -182,9 +182,9 @@ func.func @norm_grad_too_many_vectors(%x: memref<64x8192xf32>, %w: memref<8192xf
 
 // -----
 
-func.func @grad_three_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %d: memref<64x128xbf16>, %dx: memref<64x128xbf16>, %dw: memref<8x128xf32>) {
-  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 3> must have stages = 1: a row's loads, then its reductions (loading the next row before them was slower, docs/perf/training.md)}}
-  fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 3>}
+func.func @grad_four_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %d: memref<64x128xbf16>, %dx: memref<64x128xbf16>, %dw: memref<8x128xf32>) {
+  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 4> must have stages in [1, 3]: a block prefetches its rows into L2 stages - 1 row steps ahead of the one it reduces}}
+  fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 4>}
   return
 }
 
