@@ -157,9 +157,10 @@ void kernel::prefetchRowsToL2(ImplicitLocOpBuilder &b, Value memref,
                               Value tid, int64_t threads) {
   constexpr int64_t kLineBytes = 128;
   auto type = cast<MemRefType>(memref.getType());
-  assert(type.getRank() == 2 && type.getLayout().isIdentity() &&
-         !ShapedType::isDynamic(type.getDimSize(1)) &&
-         "prefetchRowsToL2 takes row-major [rows, C] memrefs");
+  // A hint: nothing where the rows are not contiguous and of a known size.
+  if (type.getRank() != 2 || !type.getLayout().isIdentity() ||
+      ShapedType::isDynamic(type.getDimSize(1)))
+    return;
   int64_t rowBytes =
       type.getDimSize(1) * type.getElementType().getIntOrFloatBitWidth() / 8;
   Type i64 = b.getI64Type();

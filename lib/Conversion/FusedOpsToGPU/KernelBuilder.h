@@ -75,7 +75,8 @@ std::string getCooperativeKernelName(StringRef baseName);
 Value getGlobalPointer(ImplicitLocOpBuilder &b, Value memref);
 
 /// Device code: brings rows [firstRow, endRow) of `memref` (a row-major
-/// [rows, C] memref with an identity layout) into L2, one 128-byte line per
+/// [rows, C] memref with an identity layout and a static C; a hint, so
+/// nothing for other memrefs) into L2, one 128-byte line per
 /// `prefetch.global.L2` and thread: `threads` threads of thread index `tid`
 /// take the lines in turn, at most `maxRows` rows' lines.
 void prefetchRowsToL2(ImplicitLocOpBuilder &b, Value memref, Value firstRow,

@@ -135,9 +135,20 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 /// registers.
 constexpr int64_t kMaxWeightBufferBytes = 32 * 1024;
 
-/// A norm backward's tile.stages: its block prefetches rows into L2 up to
-/// kMaxGradStages - 1 row steps ahead of the one it reduces.
-constexpr int64_t kMaxGradStages = 3;
+/// A row kernel's tile.stages (rmsnorm_rope and the norm backwards): its
+/// block prefetches rows into L2 up to kMaxRowStages - 1 row steps ahead of
+/// the one it works on.
+constexpr int64_t kMaxRowStages = 3;
+
+/// Whether `tile`'s stages are in [1, kMaxRowStages] (else an error on `op`).
+LogicalResult checkRowStages(Operation *op, TileConfigAttr tile) {
+  if (tile.getStages() >= 1 && tile.getStages() <= kMaxRowStages)
+    return success();
+  return op->emitOpError()
+         << "'tile' " << tile << " must have stages in [1, " << kMaxRowStages
+         << "]: a block prefetches its rows into L2 stages - 1 row steps "
+            "ahead of the one it works on";
+}
 
 template <typename OpTy> RowPlan makePlan(OpTy op, TileConfigAttr tile) {
   RowPlan plan;
@@ -262,24 +273,80 @@ SmallVector<Value> reduceRowSums(ImplicitLocOpBuilder &b, int64_t rowsAtOnce,
   return sums;
 }
 
+/// What a row kernel's block brings into L2 ahead of the rows it works on:
+/// the inputs it reads once a row (row-major [rows, H]), `steps` row steps
+/// ahead (tile.stages - 1; 0: nothing), each line by one of the block's
+/// `threads` threads (`tid`). A block walks consecutive rows, so that a
+/// later step's loads find its rows in L2: more bytes in flight a block
+/// without registers to hold them.
+struct RowPrefetch {
+  SmallVector<Value> inputs;
+  int64_t steps = 0;
+  Value tid;
+  int64_t threads = 0;
+};
+
+/// Prefetches rows [first, first + count) ∩ [0, end) of `prefetch`'s inputs.
+void prefetchRows(ImplicitLocOpBuilder &b, const RowPrefetch &prefetch,
+                  Value first, int64_t count, Value end) {
+  Value last = arith::MinUIOp::create(
+      b, arith::AddIOp::create(b, first, cIndex(b, count)), end);
+  for (Value input : prefetch.inputs)
+    prefetchRowsToL2(b, input, first, last, count, prefetch.tid,
+                     prefetch.threads);
+}
+
+/// A block's prefetches for its rows [begin, end), `rowsAtOnce` a step:
+/// before its first step (`step` null) the steps 1 … steps - 1, and in the
+/// step that starts at row `step` the step `steps` ahead.
+void prefetchAhead(ImplicitLocOpBuilder &b, const RowPrefetch &prefetch,
+                   Value begin, Value end, int64_t rowsAtOnce, Value step) {
+  if (prefetch.steps == 0)
+    return;
+  if (!step) {
+    if (prefetch.steps > 1)
+      prefetchRows(b, prefetch,
+                   arith::AddIOp::create(b, begin, cIndex(b, rowsAtOnce)),
+                   (prefetch.steps - 1) * rowsAtOnce, end);
+    return;
+  }
+  prefetchRows(
+      b, prefetch,
+      arith::AddIOp::create(b, step, cIndex(b, prefetch.steps * rowsAtOnce)),
+      rowsAtOnce, end);
+}
+
 /// Emits `body(row, valid)` for each of this block's rows: `rowsPerBlock`
 /// steps in turn, each of `rowsAtOnce` consecutive rows at once (row slot
 /// `slot` the slot-th). One at a time, a row past the rows is skipped
 /// (valid is null); several at once, every slot runs every step (their sums
 /// shuffle across a warp), a slot past the rows taking the last row with
 /// `valid` false. With one row at a time over several warps, a barrier ends
-/// each row (the next reuses the reduction buffer).
+/// each row (the next reuses the reduction buffer). The block prefetches its
+/// later steps' rows as `prefetch` says.
 void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
                      int64_t rowsAtOnce, Value slot, int64_t warps, Value rows,
+                     const RowPrefetch &prefetch,
                      function_ref<void(Value row, Value valid)> body) {
   OpBuilder::InsertionGuard guard(b);
   Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value begin, end;
+  if (prefetch.steps > 0) {
+    int64_t blockRows = rowsPerBlock * rowsAtOnce;
+    begin = arith::MulIOp::create(b, bid, cIndex(b, blockRows));
+    end = arith::MinUIOp::create(
+        b, arith::AddIOp::create(b, begin, cIndex(b, blockRows)), rows);
+    prefetchAhead(b, prefetch, begin, end, rowsAtOnce, /*step=*/Value());
+  }
   auto rowLoop = scf::ForOp::create(b, cIndex(b, 0), cIndex(b, rowsPerBlock),
                                     cIndex(b, 1));
   b.setInsertionPointToStart(rowLoop.getBody());
   Value step = arith::AddIOp::create(
       b, arith::MulIOp::create(b, bid, cIndex(b, rowsPerBlock)),
       rowLoop.getInductionVar());
+  if (prefetch.steps > 0)
+    prefetchAhead(b, prefetch, begin, end, rowsAtOnce,
+                  arith::MulIOp::create(b, step, cIndex(b, rowsAtOnce)));
   if (rowsAtOnce > 1) {
     Value row = arith::AddIOp::create(
         b, arith::MulIOp::create(b, step, cIndex(b, rowsAtOnce)), slot);
@@ -306,7 +373,7 @@ void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
                      int64_t warps, Value rows,
                      function_ref<void(Value row)> body) {
   forEachBlockRow(b, rowsPerBlock, /*rowsAtOnce=*/1, /*slot=*/Value(), warps,
-                  rows, [&](Value row, Value) { body(row); });
+                  rows, RowPrefetch(), [&](Value row, Value) { body(row); });
 }
 
 /// rsqrt(sum / hidden + eps): a row's inverse RMS from its sum of squares.
@@ -402,6 +469,15 @@ public:
             tiles.push_back(TileConfigAttr::get(op->getContext(),
                                                 {turn, atOnce}, warps,
                                                 /*stages=*/1, /*cluster=*/{}));
+    // A block that takes rows in turn may prefetch the later ones into L2.
+    for (size_t i = 1, e = tiles.size(); i < e; ++i) {
+      TileConfigAttr tile = tiles[i];
+      for (int64_t stages = 2;
+           stages <= std::min(kMaxRowStages, tile.getBlock()[0]); ++stages)
+        tiles.push_back(TileConfigAttr::get(op->getContext(), tile.getBlock(),
+                                            tile.getWarps(), stages,
+                                            /*cluster=*/{}));
+    }
     return tiles;
   }
 
@@ -454,12 +530,13 @@ public:
         plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = plan.rowsPerBlock;
     r.itemsPerThread = plan.vectorsPerThread();
-    // A block loads its rows whole before the reduction.
+    // A block loads its rows whole before the reduction, and has the rows
+    // of the steps it prefetches into L2 in flight too.
     r.bytesInFlightPerBlock =
         double(plan.rowsAtOnce) *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
-        vectorBytes;
+        vectorBytes * std::min<int64_t>(tile.getStages(), plan.rowsPerBlock);
     return r;
   }
 
@@ -475,6 +552,8 @@ public:
              << " must take block = [R] (R rows in turn) or [R, S] (S rows "
                 "at once, S a power of two dividing the threads, each row "
                 "within one warp where S > 1)";
+    if (failed(checkRowStages(op, tile)))
+      return failure();
     return checkRowKernel(op, norm.getInput(), tile,
                           makePlan(norm, tile).vectorsPerThread());
   }
@@ -628,7 +707,8 @@ Value getPositionsOrSeq(ImplicitLocOpBuilder &b, OpTy norm) {
 /// Builds the kernel body. Arguments: x [rows, H], weight [H], cos, sin
 /// [S, R], (positions [rows] | seqLen index), out [rows, H].
 void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
-                     const RowPlan &plan, gpu::GPUFuncOp kernel) {
+                     const RowPlan &plan, int64_t prefetchSteps,
+                     gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
@@ -712,8 +792,9 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     storePendingWeights();
 
   const int64_t warps = threads / 32;
+  RowPrefetch prefetch{{x}, prefetchSteps, tid, threads * atOnce};
   forEachBlockRow(
-      b, plan.rowsPerBlock, atOnce, slot, warps, rows,
+      b, plan.rowsPerBlock, atOnce, slot, warps, rows, prefetch,
       [&](Value row, Value valid) {
         // 1. The row's position; an out-of-range one poisons the row with NaN
         //    (its table reads use row 0).
@@ -894,7 +975,9 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
   emitRowKernel(
       b, module, "rmsnorm_rope", args, tile,
       plan.rowsPerBlock * plan.rowsAtOnce,
-      [&](gpu::GPUFuncOp kernel) { buildKernelBody(b, norm, plan, kernel); },
+      [&](gpu::GPUFuncOp kernel) {
+        buildKernelBody(b, norm, plan, tile.getStages() - 1, kernel);
+      },
       plan.weightBufferBytes
           ? SmallVector<Type>{getWorkgroupBufferType(
                 {plan.weightVectorsPerThread() * plan.numThreads,
@@ -925,11 +1008,8 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 /// and the R rows' partial sums (f32) fit the shared memory they meet in.
 LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
                                   int64_t hidden) {
-  if (tile.getStages() < 1 || tile.getStages() > kMaxGradStages)
-    return op->emitOpError()
-           << "'tile' " << tile << " must have stages in [1, " << kMaxGradStages
-           << "]: a block prefetches its rows into L2 stages - 1 row steps "
-              "ahead of the one it reduces";
+  if (failed(checkRowStages(op, tile)))
+    return failure();
   int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
   if (!isValidRowsAtOnce(rows, threads))
     return op->emitOpError()
@@ -947,31 +1027,18 @@ LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
 
 /// The candidates of a norm's backward: the default first, then block = [R]
 /// rows at once per block (R > 1: each row within a warp) over 1 to 32
-/// warps, each with the rows prefetched 0 to kMaxGradStages - 1 steps
+/// warps, each with the rows prefetched 0 to kMaxRowStages - 1 steps
 /// ahead; checkSupported drops the tiles that do not fit.
 SmallVector<TileConfigAttr> getGradTileCandidates(TileConfigAttr defaultTile) {
   SmallVector<TileConfigAttr> tiles = {defaultTile};
   for (int64_t rows : {1, 2, 4, 8, 16})
     for (int64_t warps : {1, 2, 4, 8, 16, 32})
-      for (int64_t stages = 1; stages <= kMaxGradStages; ++stages)
+      for (int64_t stages = 1; stages <= kMaxRowStages; ++stages)
         tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
                                             warps, stages,
                                             /*cluster=*/{}));
   return tiles;
 }
-
-/// What a backward's block brings into L2 ahead of the rows it reduces: the
-/// inputs it reads once a row (row-major [rows, H]), `steps` row steps ahead
-/// (tile.stages - 1; 0: nothing), each line by one of the block's `threads`
-/// threads (`tid`). A block walks consecutive rows, so that the loads of
-/// the rows after the reduction's barrier find them in L2: more bytes in
-/// flight a block without registers to hold them.
-struct RowPrefetch {
-  SmallVector<Value> inputs;
-  int64_t steps = 0;
-  Value tid;
-  int64_t threads = 0;
-};
 
 /// The backward's row loop. Block b takes the rows [b·C, min((b+1)·C,
 /// rows)), C = ⌈rows / P⌉ (P = `numPartials`), `rowsAtOnce` consecutive ones
@@ -994,26 +1061,12 @@ SmallVector<Value> forEachPartialRow(
   Value begin = arith::MulIOp::create(b, block, perBlock);
   Value end = arith::MinUIOp::create(
       b, arith::AddIOp::create(b, begin, perBlock), rows);
-  // Rows [first, first + count) clipped to the block's.
-  auto prefetchRows = [&](Value first, int64_t count) {
-    Value last = arith::MinUIOp::create(
-        b, arith::AddIOp::create(b, first, cIndex(b, count)), end);
-    for (Value input : prefetch.inputs)
-      prefetchRowsToL2(b, input, first, last, count, prefetch.tid,
-                       prefetch.threads);
-  };
-  // Steps 1 … steps-1 before the loop; step i + steps in step i.
-  if (prefetch.steps > 1)
-    prefetchRows(arith::AddIOp::create(b, begin, cIndex(b, rowsAtOnce)),
-                 (prefetch.steps - 1) * rowsAtOnce);
+  prefetchAhead(b, prefetch, begin, end, rowsAtOnce, /*step=*/Value());
   auto rowLoop = scf::ForOp::create(b, begin, end, cIndex(b, rowsAtOnce), sums);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(rowLoop.getBody());
   Value row = rowLoop.getInductionVar(), valid;
-  if (prefetch.steps > 0)
-    prefetchRows(
-        arith::AddIOp::create(b, row, cIndex(b, prefetch.steps * rowsAtOnce)),
-        rowsAtOnce);
+  prefetchAhead(b, prefetch, begin, end, rowsAtOnce, row);
   Value reduceOffset = cIndex(b, 0);
   if (rowsAtOnce > 1) {
     row = arith::AddIOp::create(b, row, slot);

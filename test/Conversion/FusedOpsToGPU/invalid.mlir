@@ -183,7 +183,7 @@ func.func @norm_grad_too_many_vectors(%x: memref<64x8192xf32>, %w: memref<8192xf
 // -----
 
 func.func @grad_four_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %d: memref<64x128xbf16>, %dx: memref<64x128xbf16>, %dw: memref<8x128xf32>) {
-  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 4> must have stages in [1, 3]: a block prefetches its rows into L2 stages - 1 row steps ahead of the one it reduces}}
+  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 4> must have stages in [1, 3]: a block prefetches its rows into L2 stages - 1 row steps ahead of the one it works on}}
   fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 4>}
   return
 }
@@ -201,5 +201,13 @@ func.func @grad_three_rows(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: me
 func.func @rows_at_once_over_a_warp(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %o: memref<64x128xbf16>) {
   // expected-error @+1 {{'fusedops.rmsnorm_rope' op 'tile' #fusedops.tile<block = [1, 2], warps = 4> must take block = [R] (R rows in turn) or [R, S] (S rows at once, S a power of two dividing the threads, each row within one warp where S > 1)}}
   fusedops.rmsnorm_rope ins(%x, %w, %c, %c : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>) outs(%o : memref<64x128xbf16>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1, 2], warps = 4>}
+  return
+}
+
+// -----
+
+func.func @forward_four_stages(%x: memref<64x128xf16>, %w: memref<128xf16>, %c: memref<64x64xf32>, %o: memref<64x128xf16>) {
+  // expected-error @+1 {{'fusedops.rmsnorm_rope' op 'tile' #fusedops.tile<block = [4], warps = 1, stages = 4> must have stages in [1, 3]: a block prefetches its rows into L2 stages - 1 row steps ahead of the one it works on}}
+  fusedops.rmsnorm_rope ins(%x, %w, %c, %c : memref<64x128xf16>, memref<128xf16>, memref<64x64xf32>, memref<64x64xf32>) outs(%o : memref<64x128xf16>) head_dim = 64 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4], warps = 1, stages = 4>}
   return
 }
