@@ -4,8 +4,8 @@ large shapes (bench/memory_ops.py), beside a device copy of the same bytes.
 
     python3 utils/rope-tiles.py [--tiles "#fusedops.tile<block = [2], warps = 2, stages = 2>" ...]
 
-CUDA events, L2 flushed before each call, median of 30 (fusedops.bench.cases.time_ms); each
-tile's output is compared with the cost model's (a tile changes no bits). An experiment for
+CUDA events, L2 flushed before each call, median of 30 (fusedops.bench.cases.time_ms). An
+experiment for
 RmsNormRopeStrategy's candidates and cost model; prints a Markdown table (a tile the kernel
 refuses says why).
 """
@@ -55,19 +55,16 @@ def main() -> None:
         def run(x=x, w=w, cos=cos, sin=sin, head_dim=head_dim):
             return fusedops.fused_rmsnorm_rope(x, w, cos, sin, head_dim=head_dim)
 
-        want = run()
         for tile in [None, *args.tiles]:
             override = torch_ops._tuning(tile) if tile else contextlib.nullcontext()
             try:
                 with override:
-                    same = torch.equal(run(), want)
                     t = time_ms(run, repeat=30) * 1e3
             except FusedOpsError as error:
                 print(f"| {shape} | `{tile}` | refused: {str(error).splitlines()[0]} | | |")
                 continue
             name = f"`{tile}`" if tile else "cost model"
-            note = "" if same else " (different bits!)"
-            print(f"| {shape} | {name}{note} | {t:.1f} | {t_copy:.1f} | {t_copy / t:.1%} |")
+            print(f"| {shape} | {name} | {t:.1f} | {t_copy:.1f} | {t_copy / t:.1%} |")
 
 
 if __name__ == "__main__":

@@ -203,7 +203,6 @@ def test_rmsnorm_rope_positions_and_partial_rotary(gen) -> None:
         "#fusedops.tile<block = [1, 4], warps = 1>",  # 4 rows at once, 8 lanes each
         "#fusedops.tile<block = [2, 16], warps = 4>",  # 16 at once, two steps
         "#fusedops.tile<block = [1, 32], warps = 1>",  # a lane a row: every unit in turn
-        "#fusedops.tile<block = [4, 8], warps = 2, stages = 3>",  # later steps prefetched
     ],
 )
 @pytest.mark.parametrize("style", ["neox", "gptj"])
@@ -223,23 +222,6 @@ def test_rmsnorm_rope_rows_at_once(tile, style, gen) -> None:
         )
     ref = ref_rmsnorm_rope(x, w, c, s, 1e-6, 128, style, positions=pos, frac=0.75)
     assert rel_err(out, ref) < 1e-2, tile
-
-
-@needs_gpu
-@pytest.mark.parametrize("rows", [1, 333, 4099])
-def test_rmsnorm_rope_prefetch_changes_no_bits(rows, gen) -> None:
-    # A block taking 4 rows in turn with its later rows prefetched into L2 (stages 2 and 3, a
-    # hint): the same bits as without, also where the last block has fewer rows.
-    from fusedops.torch_ops import _tuning
-
-    x = rand((rows, 4096), torch.bfloat16, gen)
-    w = rand((4096,), torch.bfloat16, gen)
-    c, s = rope_tables(rows, 128, "neox")
-    results = []
-    for stages in (1, 2, 3):
-        with _tuning(f"#fusedops.tile<block = [4], warps = 4, stages = {stages}>"):
-            results.append(fusedops.fused_rmsnorm_rope(x, w, c, s, head_dim=128))
-    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
 
 
 @needs_gpu

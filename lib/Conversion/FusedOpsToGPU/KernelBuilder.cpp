@@ -152,59 +152,6 @@ Value kernel::getGlobalPointer(ImplicitLocOpBuilder &b, Value memref) {
       LLVM::IntToPtrOp::create(b, LLVM::LLVMPointerType::get(ctx), address));
 }
 
-void kernel::prefetchRowsToL2(ImplicitLocOpBuilder &b, Value memref,
-                              Value firstRow, Value endRow, int64_t maxRows,
-                              Value tid, int64_t threads) {
-  constexpr int64_t kLineBytes = 128;
-  auto type = cast<MemRefType>(memref.getType());
-  // A hint: nothing where the rows are not contiguous and of a known size.
-  if (type.getRank() != 2 || !type.getLayout().isIdentity() ||
-      ShapedType::isDynamic(type.getDimSize(1)))
-    return;
-  int64_t rowBytes =
-      type.getDimSize(1) * type.getElementType().getIntOrFloatBitWidth() / 8;
-  Type i64 = b.getI64Type();
-  auto toI64 = [&](Value index) {
-    return arith::IndexCastUIOp::create(b, i64, index);
-  };
-  // From the line that holds the first byte.
-  Value begin = arith::AndIOp::create(
-      b,
-      arith::MulIOp::create(b, toI64(firstRow),
-                            arith::ConstantIntOp::create(b, i64, rowBytes)),
-      arith::ConstantIntOp::create(b, i64, ~(kLineBytes - 1)));
-  Value end = arith::MulIOp::create(
-      b, toI64(endRow), arith::ConstantIntOp::create(b, i64, rowBytes));
-  Value base = getGlobalPointer(b, memref);
-  // maxRows rows starting anywhere in a line span at most one line more
-  // than their bytes.
-  int64_t lines = llvm::divideCeil(maxRows * rowBytes, kLineBytes) + 1;
-  for (int64_t first = 0; first < lines; first += threads) {
-    Value line = arith::AddIOp::create(
-        b, toI64(tid), arith::ConstantIntOp::create(b, i64, first));
-    Value at = arith::AddIOp::create(
-        b, begin,
-        arith::MulIOp::create(
-            b, line, arith::ConstantIntOp::create(b, i64, kLineBytes)));
-    ifThen(b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, at, end),
-           [&] {
-             Value address = LLVM::PtrToIntOp::create(
-                 b, i64,
-                 LLVM::GEPOp::create(b, base.getType(), b.getI8Type(), base,
-                                     ValueRange{at}));
-             // Inline PTX: LLVM 22's NVPTX back end selects nvvm.prefetch
-             // only for sm_90 and up (it aborts on sm_80), while PTX has had
-             // prefetch.global.L2 since ISA 2.0.
-             LLVM::InlineAsmOp::create(b, TypeRange{}, ValueRange{address},
-                                       "prefetch.global.L2 [$0];", "l",
-                                       /*has_side_effects=*/true,
-                                       /*is_align_stack=*/false,
-                                       LLVM::tailcallkind::TailCallKind::None,
-                                       LLVM::AsmDialectAttr(), ArrayAttr());
-           });
-  }
-}
-
 Value kernel::loadAtomicI32(ImplicitLocOpBuilder &b, Value pointer,
                             LLVM::AtomicOrdering ordering) {
   return LLVM::LoadOp::create(b, b.getI32Type(), pointer, /*alignment=*/4,

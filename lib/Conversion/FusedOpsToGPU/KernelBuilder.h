@@ -74,15 +74,6 @@ std::string getCooperativeKernelName(StringRef baseName);
 /// element of `memref`, for LLVM atomics.
 Value getGlobalPointer(ImplicitLocOpBuilder &b, Value memref);
 
-/// Device code: brings rows [firstRow, endRow) of `memref` (a row-major
-/// [rows, C] memref with an identity layout and a static C; a hint, so
-/// nothing for other memrefs) into L2, one 128-byte line per
-/// `prefetch.global.L2` and thread: `threads` threads of thread index `tid`
-/// take the lines in turn, at most `maxRows` rows' lines.
-void prefetchRowsToL2(ImplicitLocOpBuilder &b, Value memref, Value firstRow,
-                      Value endRow, int64_t maxRows, Value tid,
-                      int64_t threads);
-
 /// Device code: the i32 at `pointer` (global), as an atomic load with
 /// `ordering` at device scope (not cached in L1: other blocks write it).
 Value loadAtomicI32(ImplicitLocOpBuilder &b, Value pointer,

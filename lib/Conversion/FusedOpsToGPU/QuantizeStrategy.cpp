@@ -22,11 +22,9 @@
 //     absmax is reduced with warp shuffles (and shared memory when a row has
 //     more than a warp), its scale written by the row's first thread, and
 //     the registers quantized and stored: x is read from memory once.
-//   * dynamic `block128`: one thread block per 128×128 scale block (a 1-D
-//     grid in row-major order, so that the blocks resident at once read
-//     whole rows of x), its elements in registers, absmax reduced over the
-//     block (shuffles, then shared memory), then quantized: again one read of
-//     x.
+//   * dynamic `block128`: one thread block per 128×128 scale block, its
+//     elements in registers, absmax reduced over the block (shuffles, then
+//     shared memory), then quantized: again one read of x.
 //   * dynamic `tensor`: the scale needs the absmax of the whole tensor
 //     before any element can be quantized. One cooperative kernel does it
 //     (after a kernel on the same grid that writes the scale of an
@@ -1114,15 +1112,13 @@ void QuantKernelBuilder::buildBlockAbsMax(gpu::GPUFuncOp kernel) {
   Value x = kernel.getArgument(0), q = kernel.getArgument(1),
         scale = kernel.getArgument(2);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  // Scale blocks in row-major order on a 1-D grid: the blocks resident at
-  // once read whole rows of x, not a 256-byte column of many rows.
-  auto [rowBase, colBase] =
-      getTileOrigin(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  Value rowBlock = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value colBlock = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   Value rows = memref::DimOp::create(b, x, 0);
   Value c128 = cIndex(b, kScaleBlock);
-  Value rowBlock = arith::DivUIOp::create(b, rowBase, c128);
-  Value colBlock = arith::DivUIOp::create(b, colBase, c128);
-  SmallVector<Chunk> chunks = getTileChunks(rows, rowBase, colBase, tid);
+  SmallVector<Chunk> chunks =
+      getTileChunks(rows, arith::MulIOp::create(b, rowBlock, c128),
+                    arith::MulIOp::create(b, colBlock, c128), tid);
   SmallVector<Value> values = loadChunks(x, chunks);
   Value amax = blockAllReduceMax(
       b, threadAbsMax(values), plan.warps(),
@@ -1145,7 +1141,9 @@ void QuantKernelBuilder::buildBlockAbsMax(gpu::GPUFuncOp kernel) {
     fp8.push_back(quantizeVector(value, divisor));
     ifThen(b, chunk.valid, [&] { storeFp8(fp8.back(), q, chunk); });
   }
-  storeTransposed(kernel, chunks, fp8, rows, rowBase, colBase, tid);
+  storeTransposed(kernel, chunks, fp8, rows,
+                  arith::MulIOp::create(b, rowBlock, c128),
+                  arith::MulIOp::create(b, colBlock, c128), tid);
 }
 
 void QuantKernelBuilder::storeTransposed(gpu::GPUFuncOp kernel,
@@ -1592,8 +1590,7 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
                    [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
                      builder.buildBlockAbsMax(k);
                    });
-    launch(b, kernel, arith::MulIOp::create(b, rowTiles, colTiles), c1,
-           plan.numThreads, args);
+    launch(b, kernel, rowTiles, colTiles, plan.numThreads, args);
     break;
   }
   case KernelKind::TensorAbsMax: {

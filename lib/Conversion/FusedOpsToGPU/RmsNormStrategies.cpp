@@ -135,21 +135,6 @@ constexpr int64_t kMaxVectorsPerThread = 32;
 /// registers.
 constexpr int64_t kMaxWeightBufferBytes = 32 * 1024;
 
-/// A row kernel's tile.stages (rmsnorm_rope and the norm backwards): its
-/// block prefetches rows into L2 up to kMaxRowStages - 1 row steps ahead of
-/// the one it works on.
-constexpr int64_t kMaxRowStages = 3;
-
-/// Whether `tile`'s stages are in [1, kMaxRowStages] (else an error on `op`).
-LogicalResult checkRowStages(Operation *op, TileConfigAttr tile) {
-  if (tile.getStages() >= 1 && tile.getStages() <= kMaxRowStages)
-    return success();
-  return op->emitOpError()
-         << "'tile' " << tile << " must have stages in [1, " << kMaxRowStages
-         << "]: a block prefetches its rows into L2 stages - 1 row steps "
-            "ahead of the one it works on";
-}
-
 template <typename OpTy> RowPlan makePlan(OpTy op, TileConfigAttr tile) {
   RowPlan plan;
   plan.hidden = cast<ShapedType>(op.getInput().getType()).getShape().back();
@@ -273,80 +258,24 @@ SmallVector<Value> reduceRowSums(ImplicitLocOpBuilder &b, int64_t rowsAtOnce,
   return sums;
 }
 
-/// What a row kernel's block brings into L2 ahead of the rows it works on:
-/// the inputs it reads once a row (row-major [rows, H]), `steps` row steps
-/// ahead (tile.stages - 1; 0: nothing), each line by one of the block's
-/// `threads` threads (`tid`). A block walks consecutive rows, so that a
-/// later step's loads find its rows in L2: more bytes in flight a block
-/// without registers to hold them.
-struct RowPrefetch {
-  SmallVector<Value> inputs;
-  int64_t steps = 0;
-  Value tid;
-  int64_t threads = 0;
-};
-
-/// Prefetches rows [first, first + count) ∩ [0, end) of `prefetch`'s inputs.
-void prefetchRows(ImplicitLocOpBuilder &b, const RowPrefetch &prefetch,
-                  Value first, int64_t count, Value end) {
-  Value last = arith::MinUIOp::create(
-      b, arith::AddIOp::create(b, first, cIndex(b, count)), end);
-  for (Value input : prefetch.inputs)
-    prefetchRowsToL2(b, input, first, last, count, prefetch.tid,
-                     prefetch.threads);
-}
-
-/// A block's prefetches for its rows [begin, end), `rowsAtOnce` a step:
-/// before its first step (`step` null) the steps 1 … steps - 1, and in the
-/// step that starts at row `step` the step `steps` ahead.
-void prefetchAhead(ImplicitLocOpBuilder &b, const RowPrefetch &prefetch,
-                   Value begin, Value end, int64_t rowsAtOnce, Value step) {
-  if (prefetch.steps == 0)
-    return;
-  if (!step) {
-    if (prefetch.steps > 1)
-      prefetchRows(b, prefetch,
-                   arith::AddIOp::create(b, begin, cIndex(b, rowsAtOnce)),
-                   (prefetch.steps - 1) * rowsAtOnce, end);
-    return;
-  }
-  prefetchRows(
-      b, prefetch,
-      arith::AddIOp::create(b, step, cIndex(b, prefetch.steps * rowsAtOnce)),
-      rowsAtOnce, end);
-}
-
 /// Emits `body(row, valid)` for each of this block's rows: `rowsPerBlock`
 /// steps in turn, each of `rowsAtOnce` consecutive rows at once (row slot
 /// `slot` the slot-th). One at a time, a row past the rows is skipped
 /// (valid is null); several at once, every slot runs every step (their sums
 /// shuffle across a warp), a slot past the rows taking the last row with
 /// `valid` false. With one row at a time over several warps, a barrier ends
-/// each row (the next reuses the reduction buffer). The block prefetches its
-/// later steps' rows as `prefetch` says.
+/// each row (the next reuses the reduction buffer).
 void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
                      int64_t rowsAtOnce, Value slot, int64_t warps, Value rows,
-                     const RowPrefetch &prefetch,
                      function_ref<void(Value row, Value valid)> body) {
   OpBuilder::InsertionGuard guard(b);
   Value bid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value begin, end;
-  if (prefetch.steps > 0) {
-    int64_t blockRows = rowsPerBlock * rowsAtOnce;
-    begin = arith::MulIOp::create(b, bid, cIndex(b, blockRows));
-    end = arith::MinUIOp::create(
-        b, arith::AddIOp::create(b, begin, cIndex(b, blockRows)), rows);
-    prefetchAhead(b, prefetch, begin, end, rowsAtOnce, /*step=*/Value());
-  }
   auto rowLoop = scf::ForOp::create(b, cIndex(b, 0), cIndex(b, rowsPerBlock),
                                     cIndex(b, 1));
   b.setInsertionPointToStart(rowLoop.getBody());
   Value step = arith::AddIOp::create(
       b, arith::MulIOp::create(b, bid, cIndex(b, rowsPerBlock)),
       rowLoop.getInductionVar());
-  if (prefetch.steps > 0)
-    prefetchAhead(b, prefetch, begin, end, rowsAtOnce,
-                  arith::MulIOp::create(b, step, cIndex(b, rowsAtOnce)));
   if (rowsAtOnce > 1) {
     Value row = arith::AddIOp::create(
         b, arith::MulIOp::create(b, step, cIndex(b, rowsAtOnce)), slot);
@@ -373,7 +302,7 @@ void forEachBlockRow(ImplicitLocOpBuilder &b, int64_t rowsPerBlock,
                      int64_t warps, Value rows,
                      function_ref<void(Value row)> body) {
   forEachBlockRow(b, rowsPerBlock, /*rowsAtOnce=*/1, /*slot=*/Value(), warps,
-                  rows, RowPrefetch(), [&](Value row, Value) { body(row); });
+                  rows, [&](Value row, Value) { body(row); });
 }
 
 /// rsqrt(sum / hidden + eps): a row's inverse RMS from its sum of squares.
@@ -469,15 +398,6 @@ public:
             tiles.push_back(TileConfigAttr::get(op->getContext(),
                                                 {turn, atOnce}, warps,
                                                 /*stages=*/1, /*cluster=*/{}));
-    // A block that takes rows in turn may prefetch the later ones into L2.
-    for (size_t i = 1, e = tiles.size(); i < e; ++i) {
-      TileConfigAttr tile = tiles[i];
-      for (int64_t stages = 2;
-           stages <= std::min(kMaxRowStages, tile.getBlock()[0]); ++stages)
-        tiles.push_back(TileConfigAttr::get(op->getContext(), tile.getBlock(),
-                                            tile.getWarps(), stages,
-                                            /*cluster=*/{}));
-    }
     return tiles;
   }
 
@@ -530,13 +450,12 @@ public:
         plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = plan.rowsPerBlock;
     r.itemsPerThread = plan.vectorsPerThread();
-    // A block loads its rows whole before the reduction, and has the rows
-    // of the steps it prefetches into L2 in flight too.
+    // A block loads its rows whole before the reduction.
     r.bytesInFlightPerBlock =
         double(plan.rowsAtOnce) *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
-        vectorBytes * std::min<int64_t>(tile.getStages(), plan.rowsPerBlock);
+        vectorBytes;
     return r;
   }
 
@@ -552,8 +471,12 @@ public:
              << " must take block = [R] (R rows in turn) or [R, S] (S rows "
                 "at once, S a power of two dividing the threads, each row "
                 "within one warp where S > 1)";
-    if (failed(checkRowStages(op, tile)))
-      return failure();
+    if (tile.getStages() != 1)
+      return op->emitOpError()
+             << "'tile' " << tile
+             << " must have stages = 1: a block's rows are loaded whole, "
+                "one step at a time (prefetching the later rows into L2 "
+                "measured no faster, docs/perf/memory-ops.md v9)";
     return checkRowKernel(op, norm.getInput(), tile,
                           makePlan(norm, tile).vectorsPerThread());
   }
@@ -707,8 +630,7 @@ Value getPositionsOrSeq(ImplicitLocOpBuilder &b, OpTy norm) {
 /// Builds the kernel body. Arguments: x [rows, H], weight [H], cos, sin
 /// [S, R], (positions [rows] | seqLen index), out [rows, H].
 void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
-                     const RowPlan &plan, int64_t prefetchSteps,
-                     gpu::GPUFuncOp kernel) {
+                     const RowPlan &plan, gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
@@ -792,9 +714,8 @@ void buildKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeOp op,
     storePendingWeights();
 
   const int64_t warps = threads / 32;
-  RowPrefetch prefetch{{x}, prefetchSteps, tid, threads * atOnce};
   forEachBlockRow(
-      b, plan.rowsPerBlock, atOnce, slot, warps, rows, prefetch,
+      b, plan.rowsPerBlock, atOnce, slot, warps, rows,
       [&](Value row, Value valid) {
         // 1. The row's position; an out-of-range one poisons the row with NaN
         //    (its table reads use row 0).
@@ -975,9 +896,7 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
   emitRowKernel(
       b, module, "rmsnorm_rope", args, tile,
       plan.rowsPerBlock * plan.rowsAtOnce,
-      [&](gpu::GPUFuncOp kernel) {
-        buildKernelBody(b, norm, plan, tile.getStages() - 1, kernel);
-      },
+      [&](gpu::GPUFuncOp kernel) { buildKernelBody(b, norm, plan, kernel); },
       plan.weightBufferBytes
           ? SmallVector<Type>{getWorkgroupBufferType(
                 {plan.weightVectorsPerThread() * plan.numThreads,
@@ -1008,8 +927,12 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 /// and the R rows' partial sums (f32) fit the shared memory they meet in.
 LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
                                   int64_t hidden) {
-  if (failed(checkRowStages(op, tile)))
-    return failure();
+  if (tile.getStages() != 1)
+    return op->emitOpError()
+           << "'tile' " << tile
+           << " must have stages = 1: a row's loads, then its reductions "
+              "(loading the next row before them was slower, "
+              "docs/perf/training.md)";
   int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
   if (!isValidRowsAtOnce(rows, threads))
     return op->emitOpError()
@@ -1027,16 +950,14 @@ LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
 
 /// The candidates of a norm's backward: the default first, then block = [R]
 /// rows at once per block (R > 1: each row within a warp) over 1 to 32
-/// warps, each with the rows prefetched 0 to kMaxRowStages - 1 steps
-/// ahead; checkSupported drops the tiles that do not fit.
+/// warps; checkSupported drops the tiles that do not fit.
 SmallVector<TileConfigAttr> getGradTileCandidates(TileConfigAttr defaultTile) {
   SmallVector<TileConfigAttr> tiles = {defaultTile};
   for (int64_t rows : {1, 2, 4, 8, 16})
     for (int64_t warps : {1, 2, 4, 8, 16, 32})
-      for (int64_t stages = 1; stages <= kMaxRowStages; ++stages)
-        tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
-                                            warps, stages,
-                                            /*cluster=*/{}));
+      tiles.push_back(TileConfigAttr::get(defaultTile.getContext(), {rows},
+                                          warps, /*stages=*/1,
+                                          /*cluster=*/{}));
   return tiles;
 }
 
@@ -1048,11 +969,11 @@ SmallVector<TileConfigAttr> getGradTileCandidates(TileConfigAttr defaultTile) {
 /// lanes), a slot past the block's rows reading the last row with `valid`
 /// false (null with one row at a time). One row at a time, the row's block
 /// sums go through the reduction buffer's half at `reduceOffset` (0 or
-/// 2·warps floats, alternating per row: no barrier between rows), the steps
-/// ahead prefetched as `prefetch` says. Returns the final sums.
+/// 2·warps floats, alternating per row: no barrier between rows). Returns the
+/// final sums.
 SmallVector<Value> forEachPartialRow(
     ImplicitLocOpBuilder &b, Value rows, Value numPartials, int64_t rowsAtOnce,
-    Value slot, int64_t warps, ValueRange sums, const RowPrefetch &prefetch,
+    Value slot, int64_t warps, ValueRange sums,
     function_ref<SmallVector<Value>(Value row, Value valid, ValueRange sums,
                                     Value reduceOffset)>
         body) {
@@ -1061,12 +982,10 @@ SmallVector<Value> forEachPartialRow(
   Value begin = arith::MulIOp::create(b, block, perBlock);
   Value end = arith::MinUIOp::create(
       b, arith::AddIOp::create(b, begin, perBlock), rows);
-  prefetchAhead(b, prefetch, begin, end, rowsAtOnce, /*step=*/Value());
   auto rowLoop = scf::ForOp::create(b, begin, end, cIndex(b, rowsAtOnce), sums);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(rowLoop.getBody());
   Value row = rowLoop.getInductionVar(), valid;
-  prefetchAhead(b, prefetch, begin, end, rowsAtOnce, row);
   Value reduceOffset = cIndex(b, 0);
   if (rowsAtOnce > 1) {
     row = arith::AddIOp::create(b, row, slot);
@@ -1227,12 +1146,11 @@ public:
         concurrentRows == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * concurrentRows);
     r.itemsPerThread = gradVectorsPerThread(plan);
-    // A row step's inputs, and those of the steps prefetched into L2.
     r.bytesInFlightPerBlock =
         2.0 * concurrentRows *
         double(std::min(plan.numUnits * (plan.neox ? 2 : 1),
                         plan.numThreads * plan.vectorsPerThread())) *
-        vectorBytes * tile.getStages();
+        vectorBytes;
     return r;
   }
 
@@ -1256,8 +1174,7 @@ public:
 /// cos, sin [S, R], (positions [rows] | seqLen index), grad [rows, H],
 /// dx [rows, H], partials [P, H] f32.
 void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
-                         const RowPlan &plan, int64_t prefetchSteps,
-                         gpu::GPUFuncOp kernel) {
+                         const RowPlan &plan, gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.vectorWidth, threads = plan.numThreads;
@@ -1337,9 +1254,8 @@ void buildGradKernelBody(ImplicitLocOpBuilder &b, RmsNormRopeGradOp op,
   // block that takes consecutive rows reads a table row once from L2 for
   // them all.
   Value numPartials = memref::DimOp::create(b, partials, 0);
-  RowPrefetch prefetch{{x, grad}, prefetchSteps, tid, threads * concurrentRows};
   SmallVector<Value> finalSums = forEachPartialRow(
-      b, rows, numPartials, concurrentRows, slot, warps, sums, prefetch,
+      b, rows, numPartials, concurrentRows, slot, warps, sums,
       [&](Value row, Value valid, ValueRange rowSums,
           Value reduceOffset) -> SmallVector<Value> {
         auto [position, positionOk] =
@@ -1503,8 +1419,7 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
                              partials};
   emitGradKernel(b, module, "rmsnorm_rope_grad", args, tile, plan.rowsAtOnce,
                  plan.hidden, [&](gpu::GPUFuncOp kernel) {
-                   buildGradKernelBody(b, norm, plan, tile.getStages() - 1,
-                                       kernel);
+                   buildGradKernelBody(b, norm, plan, kernel);
                  });
   rewriter.eraseOp(op);
   return success();
@@ -1863,10 +1778,8 @@ public:
         plan.rowsAtOnce == 1 && tile.getWarps() > 1 ? tile.getWarps() : 0;
     r.serialSteps = llvm::divideCeil(rows, partials * plan.rowsAtOnce);
     r.itemsPerThread = 2 * plan.vectorsPerThread;
-    // A row step's inputs, and those of the steps prefetched into L2.
     r.bytesInFlightPerBlock = (streams - 1) * plan.rowsAtOnce *
-                              double(plan.vectors * plan.width * bytes) *
-                              tile.getStages();
+                              double(plan.vectors * plan.width * bytes);
     return r;
   }
 
@@ -1890,8 +1803,7 @@ public:
 /// grad [rows, H], (residual_grad [rows, H]), dx [rows, H], partials [P, H]
 /// f32.
 void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
-                             const NormPlan &plan, int64_t prefetchSteps,
-                             gpu::GPUFuncOp kernel) {
+                             const NormPlan &plan, gpu::GPUFuncOp kernel) {
   Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
   Type f32 = b.getF32Type();
   const int64_t vec = plan.width;
@@ -1949,12 +1861,8 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
       arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecF32)));
   SmallVector<Value> sums(plan.vectorsPerThread, zeros);
   Value numPartials = memref::DimOp::create(b, partials, 0);
-  RowPrefetch prefetch{
-      {x, grad}, prefetchSteps, tid, plan.threads * plan.rowsAtOnce};
-  if (hasResidualGrad)
-    prefetch.inputs.push_back(residualGrad);
   SmallVector<Value> finalSums = forEachPartialRow(
-      b, rows, numPartials, plan.rowsAtOnce, slot, warps, sums, prefetch,
+      b, rows, numPartials, plan.rowsAtOnce, slot, warps, sums,
       [&](Value row, Value valid, ValueRange rowSums,
           Value reduceOffset) -> SmallVector<Value> {
         // The row's x and gradient (and the sum's gradient) in f32, zeros
@@ -2050,7 +1958,7 @@ LogicalResult RmsNormGradStrategy::lower(Operation *op, TileConfigAttr tile,
   emitGradKernel(
       b, module, norm.getResidualGrad() ? "add_rms_norm_grad" : "rms_norm_grad",
       args, tile, plan.rowsAtOnce, plan.hidden, [&](gpu::GPUFuncOp kernel) {
-        buildNormGradKernelBody(b, norm, plan, tile.getStages() - 1, kernel);
+        buildNormGradKernelBody(b, norm, plan, kernel);
       });
   rewriter.eraseOp(op);
   return success();

@@ -195,24 +195,17 @@ func.func @tensor_dynamic_two_pass(%x: memref<?x202xf16>, %q: memref<?x202xf8E4M
 
 // -----
 
-// Dynamic block128 scales: one block of 8 warps per 128×128 scale block, on
-// a 1-D grid in row-major order (block b: scale block row b / 3, column
-// b % 3); thread 0 writes its scale.
+// Dynamic block128 scales: one block of 8 warps per 128×128 scale block;
+// thread 0 writes scale[by, bx].
 // CHECK-LABEL: func.func @block128_dynamic
 //       CHECK:   %[[ROWS:.*]] = arith.ceildivui %{{.*}}, %c128
-//       CHECK:   %[[BLOCKS:.*]] = arith.muli %[[ROWS]], %c3
-//       CHECK:   gpu.launch_func @fusedops_kernels::@quantize_block128_dynamic blocks in (%[[BLOCKS]], %c1, %{{.*}}) threads in (%c256,
+//       CHECK:   gpu.launch_func @fusedops_kernels::@quantize_block128_dynamic blocks in (%[[ROWS]], %c3, %{{.*}}) threads in (%c256,
 //       CHECK:   gpu.func @quantize_block128_dynamic({{.*}}) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
-//       CHECK:     %[[B:.*]] = gpu.block_id  x
-//       CHECK:     %[[BR:.*]] = arith.divui %[[B]], %c3
-//       CHECK:     %[[ROW0:.*]] = arith.muli %[[BR]], %c128
-//       CHECK:     %[[BC:.*]] = arith.remui %[[B]], %c3
-//       CHECK:     %[[COL0:.*]] = arith.muli %[[BC]], %c128
-//       CHECK:     %[[SR:.*]] = arith.divui %[[ROW0]], %c128
-//       CHECK:     %[[SC:.*]] = arith.divui %[[COL0]], %c128
+//       CHECK:     %[[BX:.*]] = gpu.block_id  x
+//       CHECK:     %[[BY:.*]] = gpu.block_id  y
 //       CHECK:     vector.load %{{.*}} {alignment = 16 : i64} : memref<?x320xbf16>, vector<8xbf16>
 //       CHECK:     gpu.barrier
-//       CHECK:     memref.store %{{.*}}, %{{.*}}[%[[SR]], %[[SC]]] : memref<?x3xf32>
+//       CHECK:     memref.store %{{.*}}, %{{.*}}[%[[BX]], %[[BY]]] : memref<?x3xf32>
 //       CHECK:     vector.store %{{.*}} : memref<?x320xf8E5M2>, vector<8xf8E5M2>
 func.func @block128_dynamic(%x: memref<?x320xbf16>, %q: memref<?x320xf8E5M2>, %s: memref<?x3xf32>) {
   fusedops.quantize ins(%x : memref<?x320xbf16>) outs(%q, %s : memref<?x320xf8E5M2>, memref<?x3xf32>)
@@ -300,7 +293,7 @@ func.func @dequantize_tensor(%q: memref<?x100xf8E4M3FN>, %s: memref<f32>, %o: me
 // zeros for rows past M; after a barrier each thread copies 16-byte pieces
 // of its rows to qᵀ, inside K and M'.
 // CHECK-LABEL: func.func @block128_transposed
-// CHECK: gpu.launch_func @fusedops_kernels::@quantize_block128_transposed blocks in (%{{.*}}, %c1, %c1{{.*}}) threads in (%c256,
+// CHECK: gpu.launch_func @fusedops_kernels::@quantize_block128_transposed blocks in (%{{.*}}, %c2, %c1{{.*}}) threads in (%c256,
 // CHECK-SAME: args(%{{.*}} : memref<?x200xbf16>, %{{.*}} : memref<?x200xf8E4M3FN>, %{{.*}} : memref<?x2xf32>, %{{.*}} : memref<200x?xf8E4M3FN>)
 // CHECK: gpu.func @quantize_block128_transposed(%[[X:.*]]: memref<?x200xbf16>, %[[Q:.*]]: memref<?x200xf8E4M3FN>, %{{.*}}: memref<?x2xf32>, %[[QT:.*]]: memref<200x?xf8E4M3FN>) workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %[[T:.*]] : memref<16896xi8, #gpu.address_space<workgroup>>)
 // CHECK: vector.store %{{.*}}, %[[Q]]

@@ -87,39 +87,3 @@ func.func @add_four_rows(%x: memref<?x128xf16>, %w: memref<128xf16>, %d: memref<
   fusedops.rms_norm_grad ins(%x, %w, %d : memref<?x128xf16>, memref<128xf16>, memref<?x128xf16>) residual_grad(%r : memref<?x128xf16>) outs(%dx, %dw : memref<?x128xf16>, memref<64x128xf32>) eps = 1.0e-6 weight_offset = 1.0 {tile = #fusedops.tile<block = [4], warps = 1>}
   return
 }
-
-// -----
-
-// stages = 3: a block prefetches its rows into L2 two row steps ahead of the
-// one it reduces: before the loop row begin + 1 of x and of the gradient
-// (clipped to the block's rows), in step r row r + 2; one 128-byte line a
-// thread (8 KiB rows: 64 lines each, under 256 threads), by inline PTX (LLVM
-// selects its intrinsic on sm_90 only), predicated on the line lying below
-// the rows' end.
-// CHECK-LABEL: func.func @prefetch
-// CHECK: gpu.func @rms_norm_grad(%[[X:[^:]*]]: memref<?x4096xbf16>, %{{[^:]*}}: memref<4096xbf16>, %[[D:[^:]*]]: memref<?x4096xbf16>,
-// CHECK: %[[BEGIN:.*]] = arith.muli %block_id_x
-// CHECK: %[[END:.*]] = arith.minui
-// CHECK: %[[NEXT:.*]] = arith.addi %[[BEGIN]], %c1
-// CHECK: arith.minui %{{.*}}, %[[END]]
-// CHECK: memref.extract_aligned_pointer_as_index %[[X]]
-// CHECK: %[[LINE:.*]] = arith.muli %{{.*}}, %c128_i64 : i64
-// CHECK: %[[AT:.*]] = arith.addi %{{.*}}, %[[LINE]] : i64
-// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[AT]], %{{.*}} : i64
-// CHECK: scf.if %[[IN]] {
-// CHECK: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];", "l"
-// CHECK: memref.extract_aligned_pointer_as_index %[[D]]
-// CHECK: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];", "l"
-// CHECK: scf.for %[[ROW:.*]] = %[[BEGIN]] to %[[END]]
-// CHECK: %[[AHEAD:.*]] = arith.addi %[[ROW]], %c2
-// CHECK: memref.extract_aligned_pointer_as_index %[[X]]
-// CHECK: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];", "l"
-// CHECK: memref.extract_aligned_pointer_as_index %[[D]]
-// CHECK: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];", "l"
-// CHECK: vector.load %[[X]][%[[ROW]],
-// CHECK-NOT: prefetch
-// CHECK: scf.yield
-func.func @prefetch(%x: memref<?x4096xbf16>, %w: memref<4096xbf16>, %d: memref<?x4096xbf16>, %dx: memref<?x4096xbf16>, %dw: memref<1056x4096xf32>) {
-  fusedops.rms_norm_grad ins(%x, %w, %d : memref<?x4096xbf16>, memref<4096xbf16>, memref<?x4096xbf16>) outs(%dx, %dw : memref<?x4096xbf16>, memref<1056x4096xf32>) eps = 1.0e-6 {tile = #fusedops.tile<block = [1], warps = 8, stages = 3>}
-  return
-}
