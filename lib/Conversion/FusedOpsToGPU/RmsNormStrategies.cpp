@@ -363,6 +363,13 @@ LogicalResult checkRowKernel(Operation *op, Value input, TileConfigAttr tile,
               "to lower to a GPU kernel";
   if (!tile.getCluster().empty())
     return op->emitOpError() << "'tile' of " << name << " takes no cluster";
+  if (tile.getStages() != 1)
+    return op->emitOpError()
+           << "'tile' " << tile
+           << " must have stages = 1: a block loads a step's rows whole, one "
+              "step at a time (the next rows carried in registers or "
+              "prefetched into L2 measured no faster: docs/perf/memory-ops.md "
+              "v4 and v9)";
   if (vectorsPerThread > kMaxVectorsPerThread)
     return op->emitOpError()
            << "'tile' gives each thread " << vectorsPerThread
@@ -471,12 +478,6 @@ public:
              << " must take block = [R] (R rows in turn) or [R, S] (S rows "
                 "at once, S a power of two dividing the threads, each row "
                 "within one warp where S > 1)";
-    if (tile.getStages() != 1)
-      return op->emitOpError()
-             << "'tile' " << tile
-             << " must have stages = 1: a block's rows are loaded whole, "
-                "one step at a time (prefetching the later rows into L2 "
-                "measured no faster, docs/perf/memory-ops.md v9)";
     return checkRowKernel(op, norm.getInput(), tile,
                           makePlan(norm, tile).vectorsPerThread());
   }
@@ -927,12 +928,6 @@ LogicalResult RmsNormRopeStrategy::lower(Operation *op, TileConfigAttr tile,
 /// and the R rows' partial sums (f32) fit the shared memory they meet in.
 LogicalResult checkGradRowsAtOnce(Operation *op, TileConfigAttr tile,
                                   int64_t hidden) {
-  if (tile.getStages() != 1)
-    return op->emitOpError()
-           << "'tile' " << tile
-           << " must have stages = 1: a row's loads, then its reductions "
-              "(loading the next row before them was slower, "
-              "docs/perf/training.md)";
   int64_t rows = tile.getBlock()[0], threads = tile.getNumThreads();
   if (!isValidRowsAtOnce(rows, threads))
     return op->emitOpError()

@@ -183,7 +183,7 @@ func.func @norm_grad_too_many_vectors(%x: memref<64x8192xf32>, %w: memref<8192xf
 // -----
 
 func.func @grad_three_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>, %c: memref<64x128xf32>, %d: memref<64x128xbf16>, %dx: memref<64x128xbf16>, %dw: memref<8x128xf32>) {
-  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 3> must have stages = 1: a row's loads, then its reductions (loading the next row before them was slower, docs/perf/training.md)}}
+  // expected-error @+1 {{'fusedops.rmsnorm_rope_grad' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 3> must have stages = 1: a block loads a step's rows whole, one step at a time (the next rows carried in registers or prefetched into L2 measured no faster: docs/perf/memory-ops.md v4 and v9)}}
   fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %d : memref<64x128xbf16>, memref<128xbf16>, memref<64x128xf32>, memref<64x128xf32>, memref<64x128xbf16>) outs(%dx, %dw : memref<64x128xbf16>, memref<8x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1, stages = 3>}
   return
 }
@@ -207,7 +207,15 @@ func.func @rows_at_once_over_a_warp(%x: memref<64x128xbf16>, %w: memref<128xbf16
 // -----
 
 func.func @forward_two_stages(%x: memref<64x128xf16>, %w: memref<128xf16>, %c: memref<64x64xf32>, %o: memref<64x128xf16>) {
-  // expected-error @+1 {{'fusedops.rmsnorm_rope' op 'tile' #fusedops.tile<block = [4], warps = 1, stages = 2> must have stages = 1: a block's rows are loaded whole, one step at a time (prefetching the later rows into L2 measured no faster, docs/perf/memory-ops.md v9)}}
+  // expected-error @+1 {{'fusedops.rmsnorm_rope' op 'tile' #fusedops.tile<block = [4], warps = 1, stages = 2> must have stages = 1: a block loads a step's rows whole, one step at a time (the next rows carried in registers or prefetched into L2 measured no faster: docs/perf/memory-ops.md v4 and v9)}}
   fusedops.rmsnorm_rope ins(%x, %w, %c, %c : memref<64x128xf16>, memref<128xf16>, memref<64x64xf32>, memref<64x64xf32>) outs(%o : memref<64x128xf16>) head_dim = 64 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4], warps = 1, stages = 2>}
+  return
+}
+
+// -----
+
+func.func @norm_two_stages(%x: memref<64x128xbf16>, %w: memref<128xbf16>) {
+  // expected-error @+1 {{'fusedops.rms_norm' op 'tile' #fusedops.tile<block = [1], warps = 1, stages = 2> must have stages = 1: a block loads a step's rows whole, one step at a time (the next rows carried in registers or prefetched into L2 measured no faster: docs/perf/memory-ops.md v4 and v9)}}
+  fusedops.rms_norm ins(%x, %w : memref<64x128xbf16>, memref<128xbf16>) outs(%x : memref<64x128xbf16>) eps = 1.0e-6 {tile = #fusedops.tile<block = [1], warps = 1, stages = 2>}
   return
 }

@@ -90,7 +90,8 @@ def FusedOps_TileConfigAttr : FusedOps_Attr<"TileConfig", "tile"> {
     * `warps`: warps per thread block (a power of two, at most 32).
     * `stages`: depth of the shared-memory software pipeline (default 1);
       for the dynamic `tensor` quantize's one-pass kernel, the tiles a block
-      keeps in registers across its grid barrier.
+      keeps in registers across its grid barrier; the row kernels
+      (`rmsnorm_rope` and the norm backwards) take 1.
     * `cluster`: thread-block cluster shape, Hopper only (optional; at most
       3 dims, product at most 16). The sm_90a GEMM mainloop builds `[2]`:
       two blocks computing vertically adjacent tiles, each loading half of
