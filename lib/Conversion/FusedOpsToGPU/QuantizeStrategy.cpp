@@ -458,6 +458,39 @@ int64_t getOnePassBlocksPerSm(const QuantPlan &plan,
       1, getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm);
 }
 
+/// The dynamic block128 kernel's registers a thread as ptxas allocates them
+/// unbounded: its share of the 128×128 tile, held across the block's
+/// reduction, and their conversions (bf16 widens by a shift, f16 and f32
+/// take more): 91 / 117 / 116 for bf16 / f16 / f32 at 8 warps, 163 and 56
+/// for bf16 at 4 and 16 warps.
+int64_t getBlockAbsMaxRegisters(const QuantPlan &plan) {
+  int64_t elements = plan.vectorsPerThread * plan.vectorWidth;
+  return 20 + elements * (plan.inputType.isBF16() ? 9 : 12) / 8;
+}
+
+/// The dynamic block128 kernel's blocks per SM, for its nvvm.minctasm: one
+/// more than its registers allow where 7/8 of them would let it in. A block
+/// loads its tile, then reduces, converts and stores it with no load in
+/// flight, so the bytes an SM keeps in flight grow with its blocks: the
+/// 8-warp bf16 kernel in 80 registers (3 blocks, no spill) took 49.0-49.9
+/// instead of 58.9-59.7 µs at 8192×8192 (docs/perf/memory-ops.md v10); 4
+/// blocks (64 registers, spilled) took 62. 0 where nothing changes.
+int64_t getBlockAbsMaxBlocksPerSm(const QuantPlan &plan,
+                                  const KernelTarget &target) {
+  KernelResources r;
+  r.blocks = 1;
+  r.threadsPerBlock = plan.numThreads;
+  r.sharedBytesPerBlock = getTensorAbsMaxSharedBytes(plan);
+  if (plan.transposed)
+    r.sharedBytesPerBlock += kScaleBlock * kTransposeStride;
+  SmLimits limits = SmLimits::get(*target.info);
+  r.registersPerThread = getBlockAbsMaxRegisters(plan);
+  int64_t unbounded = getOccupancy(r, limits).blocksPerSm;
+  r.registersPerThread = r.registersPerThread * 7 / 8;
+  int64_t budgeted = getOccupancy(r, limits).blocksPerSm;
+  return budgeted > unbounded ? budgeted : 0;
+}
+
 /// What `tile` costs: every element read once (twice for the dynamic tensor
 /// scale) and written once; the tile sets parallelism and bytes in flight.
 KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
@@ -489,6 +522,11 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   r.registersPerThread = 24 + plan.vectorsPerThread * plan.vectorWidth * 3 / 2;
   if (plan.onePass)
     r.registersPerThread = getOnePassRegisters(plan);
+  if (plan.kind == KernelKind::BlockAbsMax) {
+    r.registersPerThread = getBlockAbsMaxRegisters(plan);
+    if (getBlockAbsMaxBlocksPerSm(plan, target))
+      r.registersPerThread = r.registersPerThread * 7 / 8;
+  }
   // Per tile: its loads, then (dynamic scales) the reduction.
   r.dependentLoads = 1;
   r.itemsPerThread = plan.vectorsPerThread;
@@ -1590,6 +1628,8 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
                    [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
                      builder.buildBlockAbsMax(k);
                    });
+    if (int64_t blocksPerSm = getBlockAbsMaxBlocksPerSm(plan, target))
+      kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
     launch(b, kernel, rowTiles, colTiles, plan.numThreads, args);
     break;
   }
