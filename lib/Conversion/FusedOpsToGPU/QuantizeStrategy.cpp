@@ -434,6 +434,18 @@ int64_t getTensorAbsMaxSharedBytes(const QuantPlan &plan) {
   return (plan.warps() > 1 ? 4 * plan.warps() : 0) + (plan.onePass ? 4 : 0);
 }
 
+/// The blocks of `plan`'s kernel an SM of `target` holds at once with
+/// `registers` a thread and `sharedBytes` a block.
+int64_t getResidentBlocks(const QuantPlan &plan, int64_t registers,
+                          int64_t sharedBytes, const KernelTarget &target) {
+  KernelResources r;
+  r.blocks = 1;
+  r.threadsPerBlock = plan.numThreads;
+  r.registersPerThread = registers;
+  r.sharedBytesPerBlock = sharedBytes;
+  return getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm;
+}
+
 /// The one-pass kernel's registers a thread: its held vectors (as loaded),
 /// one vector's conversion, addresses and the loop state.
 int64_t getOnePassRegisters(const QuantPlan &plan) {
@@ -449,13 +461,9 @@ int64_t getOnePassRegisters(const QuantPlan &plan) {
 /// fits, should ptxas need more).
 int64_t getOnePassBlocksPerSm(const QuantPlan &plan,
                               const KernelTarget &target) {
-  KernelResources r;
-  r.blocks = 1;
-  r.threadsPerBlock = plan.numThreads;
-  r.registersPerThread = getOnePassRegisters(plan);
-  r.sharedBytesPerBlock = getTensorAbsMaxSharedBytes(plan);
   return std::max<int64_t>(
-      1, getOccupancy(r, SmLimits::get(*target.info)).blocksPerSm);
+      1, getResidentBlocks(plan, getOnePassRegisters(plan),
+                           getTensorAbsMaxSharedBytes(plan), target));
 }
 
 /// The dynamic block128 kernel's registers a thread as ptxas allocates them
@@ -477,17 +485,12 @@ int64_t getBlockAbsMaxRegisters(const QuantPlan &plan) {
 /// blocks (64 registers, spilled) took 62. 0 where nothing changes.
 int64_t getBlockAbsMaxBlocksPerSm(const QuantPlan &plan,
                                   const KernelTarget &target) {
-  KernelResources r;
-  r.blocks = 1;
-  r.threadsPerBlock = plan.numThreads;
-  r.sharedBytesPerBlock = getTensorAbsMaxSharedBytes(plan);
-  if (plan.transposed)
-    r.sharedBytesPerBlock += kScaleBlock * kTransposeStride;
-  SmLimits limits = SmLimits::get(*target.info);
-  r.registersPerThread = getBlockAbsMaxRegisters(plan);
-  int64_t unbounded = getOccupancy(r, limits).blocksPerSm;
-  r.registersPerThread = r.registersPerThread * 7 / 8;
-  int64_t budgeted = getOccupancy(r, limits).blocksPerSm;
+  int64_t sharedBytes = getTensorAbsMaxSharedBytes(plan) +
+                        (plan.transposed ? kScaleBlock * kTransposeStride : 0);
+  int64_t registers = getBlockAbsMaxRegisters(plan);
+  int64_t unbounded = getResidentBlocks(plan, registers, sharedBytes, target);
+  int64_t budgeted =
+      getResidentBlocks(plan, registers * 7 / 8, sharedBytes, target);
   return budgeted > unbounded ? budgeted : 0;
 }
 
