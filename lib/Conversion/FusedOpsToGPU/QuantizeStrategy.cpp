@@ -428,10 +428,12 @@ SmallVector<TileConfigAttr> makeTileCandidates(Operation *op) {
   return tiles;
 }
 
-/// Shared memory of a block of the tensor absmax kernels: the warps'
-/// maxima, and for the one-pass kernel the "counted last" flag.
-int64_t getTensorAbsMaxSharedBytes(const QuantPlan &plan) {
-  return (plan.warps() > 1 ? 4 * plan.warps() : 0) + (plan.onePass ? 4 : 0);
+/// Shared memory of a block of the block128 and tensor absmax kernels: the
+/// warps' maxima, for the one-pass kernel the "counted last" flag, and for
+/// the transposed block128 kernel its tile's transpose.
+int64_t getAbsMaxSharedBytes(const QuantPlan &plan) {
+  return (plan.warps() > 1 ? 4 * plan.warps() : 0) + (plan.onePass ? 4 : 0) +
+         (plan.transposed ? kScaleBlock * kTransposeStride : 0);
 }
 
 /// The blocks of `plan`'s kernel an SM of `target` holds at once with
@@ -461,9 +463,9 @@ int64_t getOnePassRegisters(const QuantPlan &plan) {
 /// fits, should ptxas need more).
 int64_t getOnePassBlocksPerSm(const QuantPlan &plan,
                               const KernelTarget &target) {
-  return std::max<int64_t>(
-      1, getResidentBlocks(plan, getOnePassRegisters(plan),
-                           getTensorAbsMaxSharedBytes(plan), target));
+  return std::max<int64_t>(1, getResidentBlocks(plan, getOnePassRegisters(plan),
+                                                getAbsMaxSharedBytes(plan),
+                                                target));
 }
 
 /// The dynamic block128 kernel's registers a thread as ptxas allocates them
@@ -476,22 +478,23 @@ int64_t getBlockAbsMaxRegisters(const QuantPlan &plan) {
   return 20 + elements * (plan.inputType.isBF16() ? 9 : 12) / 8;
 }
 
-/// The dynamic block128 kernel's blocks per SM, for its nvvm.minctasm: one
-/// more than its registers allow where 7/8 of them would let it in. A block
-/// loads its tile, then reduces, converts and stores it with no load in
-/// flight, so the bytes an SM keeps in flight grow with its blocks: the
-/// 8-warp bf16 kernel in 80 registers (3 blocks, no spill) took 49.0-49.9
-/// instead of 58.9-59.7 µs at 8192×8192 (docs/perf/memory-ops.md v10); 4
-/// blocks (64 registers, spilled) took 62. 0 where nothing changes.
-int64_t getBlockAbsMaxBlocksPerSm(const QuantPlan &plan,
-                                  const KernelTarget &target) {
-  int64_t sharedBytes = getTensorAbsMaxSharedBytes(plan) +
-                        (plan.transposed ? kScaleBlock * kTransposeStride : 0);
-  int64_t registers = getBlockAbsMaxRegisters(plan);
-  int64_t unbounded = getResidentBlocks(plan, registers, sharedBytes, target);
-  int64_t budgeted =
-      getResidentBlocks(plan, registers * 7 / 8, sharedBytes, target);
-  return budgeted > unbounded ? budgeted : 0;
+/// The registers a thread of the dynamic block128 kernel is compiled for,
+/// and the blocks an SM that asks of ptxas (its nvvm.minctasm; 0: none):
+/// 7/8 of what ptxas takes unbounded where that lets one more block in. A
+/// block loads its tile, then reduces, converts and stores it with no load
+/// in flight, so the bytes an SM keeps in flight grow with its blocks: the
+/// 8-warp bf16 kernel in 80 registers (3 blocks, no spill) took 51.4
+/// instead of 57.9 µs at 8192×8192 (docs/perf/memory-ops.md v10); 4 blocks
+/// (64 registers, spilled) took 62.
+std::pair<int64_t, int64_t> getBlockAbsMaxBudget(const QuantPlan &plan,
+                                                 const KernelTarget &target) {
+  int64_t sharedBytes = getAbsMaxSharedBytes(plan);
+  int64_t unbounded = getBlockAbsMaxRegisters(plan);
+  int64_t budget = unbounded * 7 / 8;
+  int64_t blocks = getResidentBlocks(plan, budget, sharedBytes, target);
+  if (blocks > getResidentBlocks(plan, unbounded, sharedBytes, target))
+    return {budget, blocks};
+  return {unbounded, 0};
 }
 
 /// What `tile` costs: every element read once (twice for the dynamic tensor
@@ -514,9 +517,7 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   case KernelKind::BlockAbsMax:
   case KernelKind::TensorAbsMax:
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
-    r.sharedBytesPerBlock = getTensorAbsMaxSharedBytes(plan);
-    if (plan.transposed)
-      r.sharedBytesPerBlock += kScaleBlock * kTransposeStride;
+    r.sharedBytesPerBlock = getAbsMaxSharedBytes(plan);
     break;
   case KernelKind::Elementwise:
     r.blocks = rowTiles * llvm::divideCeil(cols, plan.tileCols);
@@ -525,11 +526,8 @@ KernelResources estimateQuantResources(Operation *op, TileConfigAttr tile,
   r.registersPerThread = 24 + plan.vectorsPerThread * plan.vectorWidth * 3 / 2;
   if (plan.onePass)
     r.registersPerThread = getOnePassRegisters(plan);
-  if (plan.kind == KernelKind::BlockAbsMax) {
-    r.registersPerThread = getBlockAbsMaxRegisters(plan);
-    if (getBlockAbsMaxBlocksPerSm(plan, target))
-      r.registersPerThread = r.registersPerThread * 7 / 8;
-  }
+  if (plan.kind == KernelKind::BlockAbsMax)
+    r.registersPerThread = getBlockAbsMaxBudget(plan, target).first;
   // Per tile: its loads, then (dynamic scales) the reduction.
   r.dependentLoads = 1;
   r.itemsPerThread = plan.vectorsPerThread;
@@ -1631,7 +1629,7 @@ LogicalResult lowerQuantOp(Operation *op, TileConfigAttr tile,
                    [&](ImplicitLocOpBuilder &, gpu::GPUFuncOp k) {
                      builder.buildBlockAbsMax(k);
                    });
-    if (int64_t blocksPerSm = getBlockAbsMaxBlocksPerSm(plan, target))
+    if (int64_t blocksPerSm = getBlockAbsMaxBudget(plan, target).second)
       kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
     launch(b, kernel, rowTiles, colTiles, plan.numThreads, args);
     break;
