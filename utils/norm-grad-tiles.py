@@ -4,45 +4,34 @@ with each of --tiles, for several counts of partial sums P per SM, beside a devi
 bytes it moves (x, the gradient and the sum's gradient read, dx written).
 
     python3 utils/norm-grad-tiles.py [--rows 16384] [--hidden 4096] [--dtype bfloat16]
-        [--residual] [--per-sm 8] [--tiles "#fusedops.tile<block = [1], warps = 16>" ...]
+        [--residual] [--per-sm 4] [--tiles "#fusedops.tile<block = [1], warps = 16>" ...]
 
 CUDA events, L2 flushed before each call, median of 20 (fusedops.bench.cases.time_ms). An
 experiment for the tile candidates and the cost model of RmsNormGradStrategy and for
 ``_op_kernels._grad_partials``; prints a Markdown table (a tile the kernel refuses says why).
 ``--kernels`` also splits each call's time by torch.profiler into the device time of the
-backward kernel, of the other kernels (the partial sums' reduction) and the host time per
-call (synchronized).
+backward kernel, of its weight-gradient sum (the module's second kernel), of other kernels
+(PyTorch's, where the partial sums were reduced by PyTorch) and the host time per call
+(synchronized).
 """
 
 import argparse
 import contextlib
-import time
 
 import torch
 from fusedops import _op_kernels, torch_ops
-from fusedops.bench.cases import time_ms
+from fusedops.bench.cases import kernel_device_ms, time_ms
 from fusedops.errors import FusedOpsError
 
 
-def kernel_times(run, calls: int = 20) -> tuple[float, float, float]:
-    """Per call: device ms of the rms_norm_grad kernel, of the other kernels, and host ms."""
-    torch.cuda.synchronize()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        torch.cuda.synchronize()
-        host = (time.perf_counter() - start) * 1e3 / calls
-    ours = other = 0.0
-    for event in prof.key_averages():
-        device_us = getattr(event, "device_time_total", 0.0)
-        if event.device_type != torch.autograd.DeviceType.CUDA or not device_us:
-            continue
-        if "rms_norm_grad" in event.key:
-            ours += device_us
-        else:
-            other += device_us
-    return ours / calls / 1e3, other / calls / 1e3, host
+def kernel_times(run) -> tuple[float, float, float, float]:
+    """Per call: device ms of the rms_norm_grad kernel, of its weight-gradient sum (the
+    module's second kernel), of the other kernels, and host ms."""
+    kernels, host = kernel_device_ms(run)
+    ours = sum(ms for name, ms in kernels.items() if "rms_norm_grad" in name)
+    summed = sum(ms for name, ms in kernels.items() if "rms_norm_grad_weight_sum" in name)
+    other = sum(kernels.values()) - ours
+    return ours - summed, summed, other, host
 
 
 def main() -> None:
@@ -51,7 +40,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=4096)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--residual", action="store_true", help="add the sum's gradient")
-    parser.add_argument("--per-sm", type=int, nargs="+", default=[8])
+    parser.add_argument("--per-sm", type=int, nargs="+", default=[4])
     parser.add_argument("--tiles", nargs="*", default=[])
     parser.add_argument("--kernels", action="store_true", help="device time per kernel")
     args = parser.parse_args()
@@ -76,11 +65,13 @@ def main() -> None:
     )
     head = "| tile | P per SM | ms | copy of the bytes / this |"
     if args.kernels:
-        head += " kernel ms | other kernels ms | host ms a call |"
-    print(head + "\n|---|---|---|---|" + ("---|---|---|" if args.kernels else ""))
+        head += " kernel ms | weight-gradient sum ms | other kernels ms | host ms a call |"
+    print(head + "\n|---|---|---|---|" + ("---|---|---|---|" if args.kernels else ""))
     for tile in [None, *args.tiles]:
         for per_sm in args.per_sm:
-            _op_kernels._grad_partials = lambda x, k=per_sm: min(k * sms, max(x.shape[0], 1))
+            _op_kernels._grad_partials = lambda x, per_sm=None, k=per_sm: min(
+                k * sms, max(x.shape[0], 1)
+            )
             try:
                 if tile is None:
                     run()
@@ -96,7 +87,7 @@ def main() -> None:
             row = f"| `{name}` | {per_sm} | {ms:.4f} | {copy_ms / ms:.2f} |"
             if args.kernels:
                 with torch_ops._tuning(tile) if tile else contextlib.nullcontext():
-                    row += " {:.4f} | {:.4f} | {:.4f} |".format(*kernel_times(run))
+                    row += " {:.4f} | {:.4f} | {:.4f} | {:.4f} |".format(*kernel_times(run))
             print(row, flush=True)
 
 

@@ -8,9 +8,10 @@ weight-gradient partial sums P (blocks of its grid), beside a device copy of the
 
 CUDA events, L2 flushed before each call, median of 20. An experiment for choosing
 ``_op_kernels._grad_partials``; with ``--tiles`` also the kernel with each of those
-tiles at each P (the cost model's pick is the first table's); with ``--forward-tiles`` also
-the forward (rmsnorm_rope) with the cost model's tile and each of those, beside a copy of its
-bytes; prints Markdown tables.
+tiles at each P (the cost model's pick is the first table's); with ``--kernels`` also the
+device time of each kernel (torch.profiler) and the host time a call; with
+``--forward-tiles`` also the forward (rmsnorm_rope) with the cost model's tile and each of
+those, beside a copy of its bytes; prints Markdown tables.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import sys
 
 import torch
 from fusedops import _op_kernels, torch_ops  # noqa: F401  (registers the ops)
+from fusedops.bench.cases import kernel_device_ms
 
 
 def timed(fn, flush) -> float:
@@ -39,6 +41,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--per-sm", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--tiles", nargs="*", default=[])
+    parser.add_argument(
+        "--kernels",
+        action="store_true",
+        help="also device ms per kernel (torch.profiler) and host ms per call",
+    )
     parser.add_argument(
         "--forward-tiles",
         nargs="*",
@@ -61,22 +68,37 @@ def main() -> None:
     src = torch.empty(3 * x.numel(), dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
     copy_ms = timed(lambda: dst.copy_(src), flush)
-    print("| P per SM | P | ms | copy of the bytes / this |\n|---|---|---|---|")
+    head = "| P per SM | P | ms | copy of the bytes / this |"
+    rule = "|---|---|---|---|"
+    if args.kernels:
+        head += " kernel ms | weight-gradient sum ms | other kernels ms | host ms a call |"
+        rule += "---|---|---|---|"
+    print(f"{head}\n{rule}")
     for per_sm in args.per_sm:
-        _op_kernels._grad_partials = lambda x, k=per_sm: k * sms
-        run = lambda: torch.ops.fusedops.rmsnorm_rope_grad(
-            x, w, cos, sin, pos, grad, head_dim, 1e-6, "neox", 1.0
-        )
+        _op_kernels._grad_partials = lambda x, per_sm=None, k=per_sm: k * sms
+
+        def run():
+            return torch.ops.fusedops.rmsnorm_rope_grad(
+                x, w, cos, sin, pos, grad, head_dim, 1e-6, "neox", 1.0
+            )
+
         run()
         ms = timed(run, flush)
-        print(f"| {per_sm} | {per_sm * sms} | {ms:.4f} | {copy_ms / ms:.2f} |", flush=True)
+        row = f"| {per_sm} | {per_sm * sms} | {ms:.4f} | {copy_ms / ms:.2f} |"
+        if args.kernels:
+            kernels, host = kernel_device_ms(run)
+            ours = sum(v for name, v in kernels.items() if "rmsnorm_rope_grad" in name)
+            summed = sum(v for name, v in kernels.items() if "weight_sum" in name)
+            other = sum(kernels.values()) - ours
+            row += f" {ours - summed:.4f} | {summed:.4f} | {other:.4f} | {host:.4f} |"
+        print(row, flush=True)
     if args.tiles:
         from fusedops.torch_ops import _tuning
 
         print("\n| tile | P per SM | ms | copy of the bytes / this |\n|---|---|---|---|")
         for tile in args.tiles:
             for per_sm in args.per_sm:
-                _op_kernels._grad_partials = lambda x, k=per_sm: k * sms
+                _op_kernels._grad_partials = lambda x, per_sm=None, k=per_sm: k * sms
                 with _tuning(tile):
                     run()
                     ms = timed(run, flush)

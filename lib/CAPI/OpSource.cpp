@@ -237,12 +237,13 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
       kernel.add("dx", memref(x, dtype));
       kernel.add("dw_partials",
                  memref({partials, x.back()}, Float32Type::get(ctx)));
+      kernel.add("dw", memref({x.back()}, dtype));
       return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
         RmsNormRopeGradOp::create(
             b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"),
             kernel.arg(f, "cos"), kernel.arg(f, "sin"), kernel.arg(f, "grad"),
             kernel.arg(f, "dx"), kernel.arg(f, "dw_partials"), headDim, eps,
-            style, kernel.arg(f, "positions"), fraction);
+            style, kernel.arg(f, "positions"), fraction, kernel.arg(f, "dw"));
       };
     }
     kernel.add("out", memref(x, dtype));
@@ -278,11 +279,13 @@ declare(StringRef op, Request &request, KernelBuilder &kernel,
       kernel.add("dx", memref(x, dtype));
       kernel.add("dw_partials",
                  memref({partials, x.back()}, Float32Type::get(ctx)));
+      kernel.add("dw", memref({x.back()}, dtype));
       return [=, &kernel](OpBuilder &b, Location loc, func::FuncOp f) {
         RmsNormGradOp::create(b, loc, kernel.arg(f, "x"), kernel.arg(f, "w"),
                               kernel.arg(f, "grad"), kernel.arg(f, "dx"),
                               kernel.arg(f, "dw_partials"), eps,
-                              kernel.arg(f, "residual_grad"), offset);
+                              kernel.arg(f, "residual_grad"), offset,
+                              kernel.arg(f, "dw"));
       };
     }
     if (residual)

@@ -77,7 +77,8 @@ def rmsnorm_rope_source(
     """The module of ``fusedops.rmsnorm_rope`` (arguments ``x``, ``w``, ``cos``, ``sin``,
     [``positions``], ``out``), or with ``grad_partials`` = P that of
     ``fusedops.rmsnorm_rope_grad`` (arguments ``x``, ``w``, ``cos``, ``sin``, [``positions``],
-    ``grad``, ``dx``, ``dw_partials`` [P, hidden] f32)."""
+    ``grad``, ``dx``, ``dw_partials`` [P, hidden] f32, ``dw`` [hidden]: the weight's gradient,
+    summed over P by a second kernel)."""
     fields = dict(
         x_shape=_sizes(x_shape),
         dtype=dtype,
@@ -109,8 +110,9 @@ def rms_norm_source(
 ) -> tuple[str, list[str]]:
     """The module of ``fusedops.rms_norm`` (arguments ``x``, ``w``, [``residual``], ``out``,
     [``sum``]), or with ``grad_partials`` = P that of ``fusedops.rms_norm_grad`` (arguments
-    ``x``, ``w``, ``grad``, [``residual_grad``], ``dx``, ``dw_partials`` [P, hidden] f32; there
-    ``residual`` adds the sum's gradient)."""
+    ``x``, ``w``, ``grad``, [``residual_grad``], ``dx``, ``dw_partials`` [P, hidden] f32, ``dw``
+    [hidden]: the weight's gradient, summed over P by a second kernel; there ``residual`` adds
+    the sum's gradient)."""
     fields: dict = dict(x_shape=_sizes(x_shape), dtype=dtype, eps=float(eps))
     if weight_offset != 0.0:
         fields["weight_offset"] = float(weight_offset)

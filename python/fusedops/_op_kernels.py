@@ -26,8 +26,8 @@ def _rmsnorm_rope_kernel(
     grad: Optional[torch.Tensor] = None,
 ) -> _Kernel:
     """The kernel of ``rmsnorm_rope``, or with ``grad`` that of ``rmsnorm_rope_grad`` (inputs
-    ``x``, ``weight``, ``cos``, ``sin``, ``positions``, ``grad``; outputs ``dx`` and the weight
-    gradient's partial sums, :func:`_grad_partials` rows)."""
+    ``x``, ``weight``, ``cos``, ``sin``, ``positions``, ``grad``; outputs ``dx``, the weight
+    gradient's partial sums (:func:`_grad_partials` rows, scratch) and the weight's gradient)."""
     partials = None if grad is None else _grad_partials(x)
     key = (
         x.shape,
@@ -78,29 +78,42 @@ def _rmsnorm_rope_kernel(
         key,
         build,
         [x, weight, cos, sin, positions, grad],
-        [(x.shape, x.dtype), ((partials, x.shape[-1]), torch.float32)],
+        _grad_outputs(x, weight, partials),
         rows=_row_count(x.shape),
     )
 
 
-def _grad_partials(x: torch.Tensor) -> int:
+def _grad_outputs(x: torch.Tensor, weight: torch.Tensor, partials: int) -> list:
+    """The outputs of a norm's backward kernel: ``dx``, the weight gradient's ``partials``
+    partial sums (f32) and the weight's gradient, their sum."""
+    return [
+        (x.shape, x.dtype),
+        ((partials, x.shape[-1]), torch.float32),
+        ((x.shape[-1],), weight.dtype),
+    ]
+
+
+def _grad_partials(x: torch.Tensor, per_sm: int = 8) -> int:
     """Rows P of a norm backward's weight-gradient partial sums (rmsnorm_rope_grad,
-    rms_norm_grad) for rows ``x``: the blocks of its grid, 8 per SM of ``x``'s GPU (a block
-    takes ⌈rows / P⌉ consecutive rows; 8 was 4 % faster than 16 and 32 at the training
-    benchmark's QK shape in two runs, docs/perf/training.md), fewer for fewer rows (a power of
-    two at least the rows, so that a class kernel of dynamic rows serves many row counts): each
-    partial row is written and summed whether its block had rows or not."""
+    rms_norm_grad) for rows ``x``: the blocks of its grid, ``per_sm`` per SM of ``x``'s GPU (a
+    block takes ⌈rows / P⌉ consecutive rows), fewer for fewer rows (a power of two at least
+    the rows, so that a class kernel of dynamic rows serves many row counts): each partial row
+    is written and summed whether its block had rows or not. rmsnorm_rope_grad takes 8 (at the
+    training benchmark's QK shape 124 µs of kernel against 130 at 4 and 132-145 at 12 and
+    16), rms_norm_grad 4 for 16-bit x (the kernel, 5 blocks per SM, faster than at 8 and its
+    weight-gradient sum 3.9 instead of 6.8 µs at 16384×4096) and 8 for f32 x (238 µs at 4
+    against 224-233 at 8; docs/perf/memory-ops.md v11)."""
     device = x.get_device()
-    per_gpu = _partials_per_gpu.get(device)
-    if per_gpu is None:
-        per_gpu = 8 * torch.cuda.get_device_properties(device).multi_processor_count
-        _partials_per_gpu[device] = per_gpu
+    sms = _sms_per_gpu.get(device)
+    if sms is None:
+        sms = torch.cuda.get_device_properties(device).multi_processor_count
+        _sms_per_gpu[device] = sms
     rows = _row_count(x.shape)
-    return min(per_gpu, 1 << max(rows - 1, 0).bit_length())
+    return min(per_sm * sms, 1 << max(rows - 1, 0).bit_length())
 
 
-#: _grad_partials' count per GPU index (a device query costs host time on every backward).
-_partials_per_gpu: dict[int, int] = {}
+#: The SMs per GPU index (a device query costs host time on every backward).
+_sms_per_gpu: dict[int, int] = {}
 
 
 def _rmsnorm_rope_grad_impl(
@@ -115,13 +128,13 @@ def _rmsnorm_rope_grad_impl(
     rope_style: str,
     rotary_fraction: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``rmsnorm_rope``'s input gradient and its weight gradient (in ``weight``'s dtype) from
-    the kernel's partial sums."""
+    """``rmsnorm_rope``'s input gradient and its weight gradient (in ``weight``'s dtype,
+    summed over the partial sums by the module's second kernel)."""
     kernel = _rmsnorm_rope_kernel(
         x, weight, cos, sin, positions, head_dim, eps, rope_style, rotary_fraction, grad
     )
-    dx, partials = kernel([x, weight, cos, sin, positions, grad])
-    return dx, partials.sum(0).to(weight.dtype)
+    dx, _, dw = kernel([x, weight, cos, sin, positions, grad])
+    return dx, dw
 
 
 def _rmsnorm_rope_impl(
@@ -152,8 +165,7 @@ def _rms_norm_kernel(
     """The kernel of ``rms_norm`` (``residual`` None) or ``add_rms_norm``: arguments ``x``,
     ``weight``, ``residual`` and the outputs (``normed``, ``total``). With ``grad``, that of
     ``rms_norm_grad`` (``residual``: the sum's gradient, added): arguments ``x``, ``weight``,
-    ``grad``, ``residual`` and the outputs ``dx`` and the weight gradient's partial sums,
-    :func:`_grad_partials` rows."""
+    ``grad``, ``residual`` and the outputs of :func:`_grad_outputs`."""
     has_residual = residual is not None
     op = "add_rms_norm" if has_residual else "rms_norm"
     if grad is None:
@@ -162,9 +174,9 @@ def _rms_norm_kernel(
         outputs = [(x.shape, x.dtype)] * (2 if has_residual else 1)
     else:
         op += "_grad"
-        partials = _grad_partials(x)
+        partials = _grad_partials(x, per_sm=8 if x.dtype == torch.float32 else 4)
         inputs = [x, weight, grad, residual]
-        outputs = [(x.shape, x.dtype), ((partials, x.shape[-1]), torch.float32)]
+        outputs = _grad_outputs(x, weight, partials)
     return _kernel(
         op,
         (x.shape, x.dtype, eps, weight_offset, partials),
@@ -195,8 +207,8 @@ def _rms_norm_grad_impl(
     ``add_rms_norm``'s sum, where given) and its weight gradient (in ``weight``'s dtype) from
     the ``rms_norm_grad`` kernel; ``x`` is the rows the forward normalised."""
     kernel = _rms_norm_kernel(x, weight, residual_grad, eps, weight_offset, grad)
-    dx, dw_partials = kernel([x, weight, grad, residual_grad])
-    return dx, dw_partials.sum(0).to(weight.dtype)
+    dx, _, dw = kernel([x, weight, grad, residual_grad])
+    return dx, dw
 
 
 def _rms_norm_impl(

@@ -260,11 +260,14 @@ def test_op_sources_come_from_the_dialects_builders() -> None:
     _, args = SOURCES["gated_mlp_saving"]
     assert args == ["x", "wg", "wu", "out", "gate", "up"]
     source, args = SOURCES["rmsnorm_rope_grad"]
-    assert args == ["x", "w", "cos", "sin", "positions", "grad", "dx", "dw_partials"]
+    assert args == ["x", "w", "cos", "sin", "positions", "grad", "dx", "dw_partials", "dw"]
     assert "fusedops.rmsnorm_rope_grad" in source and "memref<48x128xf32>" in source
+    # The third output, the weight's gradient: the op sums the partials itself.
+    outs = "%dw : memref<?x4x128xbf16>, memref<48x128xf32>, memref<128xbf16>)"
+    assert outs in source
     source, args = SOURCES["rms_norm_grad"]
-    assert args == ["x", "w", "grad", "residual_grad", "dx", "dw_partials"]
-    assert "fusedops.rms_norm_grad" in source and "memref<64x1000xf32>" in source
+    assert args == ["x", "w", "grad", "residual_grad", "dx", "dw_partials", "dw"]
+    assert "fusedops.rms_norm_grad" in source and "memref<64x1000xf32>, memref<1000xf16>" in source
     assert "weight_offset = 1.000000e+00" in source
     assert source.split("attributes")[0].count("memref<?x3x1000xf16>") == 4
     source, args = SOURCES["quantize_transposed"]

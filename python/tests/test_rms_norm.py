@@ -210,6 +210,21 @@ def test_gradient_kernel_matches_float64(dtype, shape, residual, offset) -> None
 
 
 @needs_gpu
+def test_weight_gradient_is_deterministic_and_zero_without_rows() -> None:
+    # The module's second kernel sums the partial sums over P in a fixed order: the same
+    # inputs give the same bits; with no rows every partial row is zeros, and so is the sum.
+    x, _, w = _inputs((4097, 3000), torch.bfloat16, 5)
+    grad = torch.randn_like(x)
+    first = torch.ops.fusedops.rms_norm_grad(x, w, grad, None, 1e-6, 0.0)
+    for _ in range(3):
+        again = torch.ops.fusedops.rms_norm_grad(x, w, grad, None, 1e-6, 0.0)
+        assert all(torch.equal(a, b) for a, b in zip(first, again))
+    empty = x[:0]
+    dx, dw = torch.ops.fusedops.rms_norm_grad(empty, w, grad[:0], None, 1e-6, 0.0)
+    assert dx.shape == (0, 3000) and torch.equal(dw, torch.zeros_like(w))
+
+
+@needs_gpu
 @pytest.mark.parametrize(
     ("shape", "tile"),
     [

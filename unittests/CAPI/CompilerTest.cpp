@@ -230,12 +230,13 @@ TEST(CompilerCAPI, BuildsRmsNormGradSources) {
   fusedopsBufferFree(json);
   EXPECT_NE(
       reply.find(
-          R"("args":["x","w","grad","residual_grad","dx","dw_partials"])"),
+          R"("args":["x","w","grad","residual_grad","dx","dw_partials","dw"])"),
       std::string::npos)
       << reply;
   EXPECT_NE(reply.find("fusedops.rms_norm_grad"), std::string::npos) << reply;
   EXPECT_NE(reply.find("%dw_partials: memref<96x2048xf32>"), std::string::npos)
       << reply;
+  EXPECT_NE(reply.find("%dw: memref<2048xbf16>"), std::string::npos) << reply;
 
   const char *bad = R"({"op": "rms_norm_grad", "x_shape": [4, 64],
       "dtype": "f16", "eps": 1e-6, "partials": 0})";

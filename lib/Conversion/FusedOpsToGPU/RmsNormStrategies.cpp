@@ -1055,11 +1055,13 @@ void storeBlockPartials(ImplicitLocOpBuilder &b, ArrayRef<PartialSum> sums,
 /// slots' partial sums; builds
 /// its body with `buildBody`, and launches P blocks whatever the rows: each
 /// stores its partial sums, zeros where it had no rows (so that the partials
-/// are defined for no rows too).
+/// are defined for no rows too). `blocksPerSm` > 0 becomes the kernel's
+/// nvvm.minctasm.
 void emitGradKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                     StringRef name, ArrayRef<Value> args, TileConfigAttr tile,
                     int64_t rowsAtOnce, int64_t hidden,
-                    function_ref<void(gpu::GPUFuncOp)> buildBody) {
+                    function_ref<void(gpu::GPUFuncOp)> buildBody,
+                    int64_t blocksPerSm = 0) {
   SmallVector<Type> argTypes;
   for (Value arg : args)
     argTypes.push_back(arg.getType());
@@ -1076,9 +1078,185 @@ void emitGradKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     b.setInsertionPoint(kernel.getBody().front().getTerminator());
     buildBody(kernel);
   }
+  if (blocksPerSm > 0)
+    kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(blocksPerSm));
   Value numPartials = memref::DimOp::create(b, args.back(), 0);
   launchIfRows(b, kernel, numPartials, numPartials, cIndex(b, 1),
                tile.getNumThreads(), args);
+}
+
+/// Threads of the weight-gradient sum's blocks (8 warps), about how many
+/// blocks share the columns, and at most how many loads a thread has in
+/// flight.
+constexpr int64_t kWeightSumThreads = 256;
+constexpr int64_t kWeightSumBlocks = 512;
+constexpr int64_t kMaxLoadsInFlight = 8;
+
+/// Emits and launches `name`: the weight's gradient `weightGrad` [H] (the
+/// weight's type) as the sum over P of `partials` [P, H] f32, in a fixed
+/// order (deterministic). Block j takes C consecutive columns (C = L·V: L
+/// lanes of V-wide f32 vectors; 8 to 32 columns, so that about 512 blocks
+/// share the work and each row segment is at least a 32-byte sector) and
+/// all P rows: each aligned group of L lanes of its warps walks the rows
+/// g, g + G, … (G = 256 / L groups) with up to 8 loads in flight, the groups
+/// of a warp then add up through shuffles and the 8 warps' sums through
+/// shared memory, which warp 0 adds in warp order, converts and stores. The
+/// partials are read right after the kernel that wrote them, mostly from
+/// L2: 3.9 µs for P = 528 rows of 4096 on an H200, where PyTorch's sum and
+/// cast took 11.5 µs for 1056 rows (docs/perf/memory-ops.md v11).
+void emitWeightGradSum(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                       StringRef name, Value partials, Value weightGrad) {
+  auto partialsType = cast<MemRefType>(partials.getType());
+  Type elementType = cast<MemRefType>(weightGrad.getType()).getElementType();
+  Type f32 = b.getF32Type();
+  const int64_t numPartials = partialsType.getDimSize(0);
+  const int64_t hidden = partialsType.getDimSize(1);
+  const bool staticHidden = !ShapedType::isDynamic(hidden);
+  int64_t vec = 1;
+  for (int64_t width : {4, 2})
+    if (staticHidden && hidden % width == 0) {
+      vec = width;
+      break;
+    }
+  int64_t columnsPerBlock = 32;
+  if (staticHidden)
+    columnsPerBlock = std::clamp<int64_t>(
+        llvm::bit_floor(static_cast<uint64_t>(
+            std::max<int64_t>(hidden / kWeightSumBlocks, 1))),
+        8, 32);
+  columnsPerBlock = std::max(columnsPerBlock, vec);
+  const int64_t lanes = columnsPerBlock / vec;
+  const int64_t groups = kWeightSumThreads / lanes;
+  const int64_t warps = kWeightSumThreads / 32;
+  const bool columnsOffTile = !staticHidden || hidden % columnsPerBlock != 0;
+  // Each group's rows in steps of up to kMaxLoadsInFlight loads, as few
+  // steps as that allows and as few masked loads within them.
+  const int64_t perGroup = llvm::divideCeil(numPartials, groups);
+  const int64_t steps = llvm::divideCeil(perGroup, kMaxLoadsInFlight);
+  const int64_t loadsInFlight = llvm::divideCeil(perGroup, steps);
+
+  gpu::GPUFuncOp kernel;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    kernel = createKernel(
+        b, b.getLoc(), module, name,
+        TypeRange{partials.getType(), weightGrad.getType()}, kWeightSumThreads,
+        {getWorkgroupBufferType({warps * columnsPerBlock}, f32)});
+    b.setInsertionPoint(kernel.getBody().front().getTerminator());
+    Value in = kernel.getArgument(0), out = kernel.getArgument(1);
+    Value buffer = kernel.getWorkgroupAttributions()[0];
+    auto vecF32 = VectorType::get({vec}, f32);
+    int64_t align = vectorAlignment(f32, vec);
+
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value lane = arith::RemUIOp::create(b, tid, cIndex(b, lanes));
+    Value group = arith::DivUIOp::create(b, tid, cIndex(b, lanes));
+    Value column = arith::AddIOp::create(
+        b, arith::MulIOp::create(b, block, cIndex(b, columnsPerBlock)),
+        arith::MulIOp::create(b, lane, cIndex(b, vec)));
+    Value width = memref::DimOp::create(b, in, 1);
+    Value inColumns;
+    Value readColumn = column;
+    if (columnsOffTile) {
+      // Lanes past the row read its last vector and store nothing.
+      inColumns =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, column, width);
+      readColumn = arith::MinUIOp::create(
+          b, column, arith::SubIOp::create(b, width, cIndex(b, vec)));
+    }
+
+    // Rows g + (k·4 + u)·G, u < 4: four independent sums, added in u order.
+    Value zeros =
+        arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(vecF32)));
+    auto loop =
+        scf::ForOp::create(b, cIndex(b, 0), cIndex(b, steps), cIndex(b, 1),
+                           SmallVector<Value>(loadsInFlight, zeros));
+    {
+      OpBuilder::InsertionGuard loopGuard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value first = arith::AddIOp::create(
+          b, group,
+          arith::MulIOp::create(b, loop.getInductionVar(),
+                                cIndex(b, loadsInFlight * groups)));
+      SmallVector<Value> loaded, valid;
+      for (int64_t u = 0; u < loadsInFlight; ++u) {
+        Value row = arith::AddIOp::create(b, first, cIndex(b, u * groups));
+        valid.push_back(arith::CmpIOp::create(b, arith::CmpIPredicate::ult, row,
+                                              cIndex(b, numPartials)));
+        row = arith::MinUIOp::create(b, row, cIndex(b, numPartials - 1));
+        loaded.push_back(vector::LoadOp::create(
+            b, vecF32, in, ValueRange{row, readColumn},
+            /*nontemporal=*/false, llvm::MaybeAlign(align)));
+      }
+      SmallVector<Value> next;
+      for (int64_t u = 0; u < loadsInFlight; ++u)
+        next.push_back(
+            arith::AddFOp::create(b, loop.getRegionIterArgs()[u],
+                                  selectOrZero(b, valid[u], loaded[u])));
+      scf::YieldOp::create(b, next);
+    }
+    Value total = loop.getResult(0);
+    for (int64_t u = 1; u < loadsInFlight; ++u)
+      total = arith::AddFOp::create(b, total, loop.getResult(u));
+
+    // The warp's groups (lanes apart by multiples of L), then the warps.
+    SmallVector<Value> elements;
+    for (int64_t e = 0; e < vec; ++e) {
+      Value value = vector::ExtractOp::create(b, total, e);
+      for (int64_t offset = 16; offset >= lanes; offset /= 2) {
+        auto shuffle = gpu::ShuffleOp::create(
+            b, value, arith::ConstantIntOp::create(b, b.getI32Type(), offset),
+            arith::ConstantIntOp::create(b, b.getI32Type(), 32),
+            gpu::ShuffleMode::XOR);
+        value = arith::AddFOp::create(b, value, shuffle.getShuffleResult());
+      }
+      elements.push_back(value);
+    }
+    total = vector::FromElementsOp::create(b, vecF32, elements);
+    Value warp = arith::DivUIOp::create(b, tid, cIndex(b, 32));
+    Value inWarp = arith::RemUIOp::create(b, tid, cIndex(b, 32));
+    Value firstGroup = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                             inWarp, cIndex(b, lanes));
+    Value laneColumn = arith::MulIOp::create(b, lane, cIndex(b, vec));
+    ifThen(b, firstGroup, [&] {
+      vector::StoreOp::create(
+          b, total, buffer,
+          ValueRange{arith::AddIOp::create(
+              b, arith::MulIOp::create(b, warp, cIndex(b, columnsPerBlock)),
+              laneColumn)});
+    });
+    gpu::BarrierOp::create(b);
+    Value firstLanes = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, tid,
+                                             cIndex(b, lanes));
+    ifThen(b, andOrNull(b, firstLanes, inColumns), [&] {
+      Value sum;
+      for (int64_t w = 0; w < warps; ++w) {
+        Value part = vector::LoadOp::create(
+            b, vecF32, buffer,
+            ValueRange{arith::AddIOp::create(b, cIndex(b, w * columnsPerBlock),
+                                             laneColumn)});
+        sum = sum ? arith::AddFOp::create(b, sum, part).getResult() : part;
+      }
+      vector::StoreOp::create(
+          b, castFloat(b, sum, elementType), out, ValueRange{column},
+          /*nontemporal=*/false,
+          llvm::MaybeAlign(vectorAlignment(elementType, vec)));
+    });
+  }
+  Value width = memref::DimOp::create(b, weightGrad, 0);
+  Value blocks =
+      arith::CeilDivUIOp::create(b, width, cIndex(b, columnsPerBlock));
+  launchIfRows(b, kernel, width, blocks, cIndex(b, 1), kWeightSumThreads,
+               {partials, weightGrad});
+}
+
+/// Bytes a norm's backward moves for the weight's gradient: the partial sums
+/// written, and with the op's weight gradient read again by
+/// emitWeightGradSum (the weight's gradient itself is negligible).
+template <typename OpTy>
+double weightGradSumBytes(OpTy norm, int64_t partials, int64_t hidden) {
+  return (norm.getWeightGrad() ? 8.0 : 4.0) * double(partials) * hidden;
 }
 
 /// The backward holds about twice the forward's vectors across a row (x and
@@ -1130,9 +1308,10 @@ public:
     int64_t registersPerVector = llvm::divideCeil(vectorBytes, 4);
     r.registersPerThread = 16 + plan.vectorsPerThread() *
                                     (4 * registersPerVector + 2 * f32PerVector);
-    r.dramBytes =
-        3.0 * rows * plan.hidden * bytes + 4.0 * double(partials) * plan.hidden;
+    r.dramBytes = 3.0 * rows * plan.hidden * bytes +
+                  weightGradSumBytes(norm, partials, plan.hidden);
     r.l2Bytes = r.dramBytes + double(rows) * plan.hidden * bytes * 2;
+    r.launches = norm.getWeightGrad() ? 2 : 1;
     r.flops = 20.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
     r.dependentLoads = norm.getPositions() ? 2 : 1;
@@ -1416,6 +1595,9 @@ LogicalResult RmsNormRopeGradStrategy::lower(Operation *op, TileConfigAttr tile,
                  plan.hidden, [&](gpu::GPUFuncOp kernel) {
                    buildGradKernelBody(b, norm, plan, kernel);
                  });
+  if (Value weightGrad = norm.getWeightGrad())
+    emitWeightGradSum(b, module, "rmsnorm_rope_grad_weight_sum", partials,
+                      weightGrad);
   rewriter.eraseOp(op);
   return success();
 }
@@ -1721,6 +1903,34 @@ LogicalResult RmsNormStrategy::lower(Operation *op, TileConfigAttr tile,
 // add grad·x·rstd into registers for the block's partial sums of the
 // weight's gradient, stored once at the end.
 
+/// The blocks an SM that rms_norm_grad's kernel is compiled for (its
+/// nvvm.minctasm; 0: none), and the registers a thread that leaves it. A
+/// row at a time over 4 warps, 16-bit rows of 16 to 32 elements a thread
+/// and no sum's gradient: 5 blocks (96 registers at most; ptxas spills
+/// nothing there, sm_90a and sm_80). Measured on an H200 (device time, the
+/// same partials; docs/perf/memory-ops.md v11): bf16 16384×4096 117.7 →
+/// 109.8 µs, f16 4096×3072 26.6 → 23.8 µs. Not where ptxas would spill:
+/// f32 rows, wider rows, 8 warps (48 registers) or the sum's gradient.
+std::pair<int64_t, int64_t> getNormGradBudget(RmsNormGradOp op,
+                                              const NormPlan &plan,
+                                              const KernelTarget &target) {
+  int64_t elements = plan.vectorsPerThread * plan.width;
+  // Per element a thread holds its partial sum in f32 across the rows, and
+  // within a row's passes x, the gradients and the weight: ptxas reported 61
+  // and 116 registers for 16 and 32 bf16 elements a thread.
+  int64_t unbounded = 20 + elements * (op.getResidualGrad() ? 4 : 3);
+  Type elementType = cast<ShapedType>(op.getInput().getType()).getElementType();
+  constexpr int64_t kBlocks = 5, kThreads = 128;
+  if (plan.rowsAtOnce != 1 || plan.threads != kThreads ||
+      elementBytes(elementType) != 2 || op.getResidualGrad() || elements < 16 ||
+      elements > 32)
+    return {unbounded, 0};
+  SmLimits limits = SmLimits::get(*target.info);
+  int64_t budget =
+      std::min(unbounded, limits.registersPerSm / (kBlocks * kThreads) / 8 * 8);
+  return {budget, kBlocks};
+}
+
 class RmsNormGradStrategy final : public KernelStrategy {
 public:
   StringRef getName() const override { return "rms-norm-grad-rowwise"; }
@@ -1740,7 +1950,7 @@ public:
   }
 
   KernelResources estimateResources(Operation *op, TileConfigAttr tile,
-                                    const KernelTarget &) const override {
+                                    const KernelTarget &target) const override {
     auto norm = cast<RmsNormGradOp>(op);
     NormPlan plan = makeNormPlan(norm, tile);
     auto type = cast<ShapedType>(norm.getInput().getType());
@@ -1757,14 +1967,11 @@ public:
     r.sharedBytesPerBlock =
         16 * tile.getWarps() +
         (plan.rowsAtOnce > 1 ? 4 * plan.rowsAtOnce * plan.hidden : 0);
-    // Per element a thread holds its partial sum in f32 across the rows,
-    // and within a row's passes x, the gradients and the weight: ptxas
-    // reported 61 and 116 registers for 16 and 32 bf16 elements a thread.
-    r.registersPerThread = 20 + plan.vectorsPerThread * plan.width *
-                                    (norm.getResidualGrad() ? 4 : 3);
+    r.registersPerThread = getNormGradBudget(norm, plan, target).first;
     r.dramBytes = streams * rows * plan.hidden * bytes +
-                  4.0 * double(partials) * plan.hidden;
+                  weightGradSumBytes(norm, partials, plan.hidden);
     r.l2Bytes = r.dramBytes;
+    r.launches = norm.getWeightGrad() ? 2 : 1;
     r.flops = 10.0 * rows * plan.hidden;
     r.unit = KernelResources::ComputeUnit::Fma;
     r.dependentLoads = 1;
@@ -1935,7 +2142,7 @@ void buildNormGradKernelBody(ImplicitLocOpBuilder &b, RmsNormGradOp op,
 }
 
 LogicalResult RmsNormGradStrategy::lower(Operation *op, TileConfigAttr tile,
-                                         const KernelTarget &,
+                                         const KernelTarget &target,
                                          gpu::GPUModuleOp module,
                                          RewriterBase &rewriter) const {
   auto norm = cast<RmsNormGradOp>(op);
@@ -1950,11 +2157,18 @@ LogicalResult RmsNormGradStrategy::lower(Operation *op, TileConfigAttr tile,
     args.push_back(collapseLeadingDims(b, residualGrad));
   args.push_back(collapseLeadingDims(b, norm.getInits()[0]));
   args.push_back(partials);
+  StringRef name =
+      norm.getResidualGrad() ? "add_rms_norm_grad" : "rms_norm_grad";
+  int64_t blocksPerSm = getNormGradBudget(norm, plan, target).second;
   emitGradKernel(
-      b, module, norm.getResidualGrad() ? "add_rms_norm_grad" : "rms_norm_grad",
-      args, tile, plan.rowsAtOnce, plan.hidden, [&](gpu::GPUFuncOp kernel) {
+      b, module, name, args, tile, plan.rowsAtOnce, plan.hidden,
+      [&](gpu::GPUFuncOp kernel) {
         buildNormGradKernelBody(b, norm, plan, kernel);
-      });
+      },
+      blocksPerSm);
+  if (Value weightGrad = norm.getWeightGrad())
+    emitWeightGradSum(b, module, (name + "_weight_sum").str(), partials,
+                      weightGrad);
   rewriter.eraseOp(op);
   return success();
 }

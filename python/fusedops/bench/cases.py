@@ -76,6 +76,24 @@ def time_ms(
     return statistics.median(times)
 
 
+def kernel_device_ms(fn: Callable[[], Any], calls: int = 20) -> tuple[dict[str, float], float]:
+    """Device ms per call of each kernel ``fn`` launches (torch.profiler, by kernel name) and
+    the host ms per call (synchronized, under the profiler), over ``calls`` calls."""
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+        host = (time.perf_counter() - start) * 1e3 / calls
+    kernels: dict[str, float] = {}
+    for event in prof.key_averages():
+        device_us = getattr(event, "device_time_total", 0.0)
+        if event.device_type == torch.autograd.DeviceType.CUDA and device_us:
+            kernels[event.key] = kernels.get(event.key, 0.0) + device_us / calls / 1e3
+    return kernels, host
+
+
 class Progress:
     """A one-line progress bar on stderr."""
 

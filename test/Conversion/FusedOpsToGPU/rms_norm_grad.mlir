@@ -87,3 +87,46 @@ func.func @add_four_rows(%x: memref<?x128xf16>, %w: memref<128xf16>, %d: memref<
   fusedops.rms_norm_grad ins(%x, %w, %d : memref<?x128xf16>, memref<128xf16>, memref<?x128xf16>) residual_grad(%r : memref<?x128xf16>) outs(%dx, %dw : memref<?x128xf16>, memref<64x128xf32>) eps = 1.0e-6 weight_offset = 1.0 {tile = #fusedops.tile<block = [4], warps = 1>}
   return
 }
+
+// -----
+
+// With the weight's gradient as a third output the op sums the partial rows
+// itself: after the row kernel (here at 5 blocks per SM, nvvm.minctasm: a
+// 96-register budget for 32 elements a thread of a 16-bit row) a second
+// kernel of 256 threads, 8 columns a block (4096 / 512 blocks), each column
+// quad over 2 lanes and the 1056 partial rows over the 128 lane groups: two
+// trips of 5 loads in flight (rows past the last read the last and add
+// zero), the groups' sums shuffled across a warp (xor 16 … 2, not 1: that is
+// the other lane), the 8 warps' sums added in warp order from shared memory
+// (a fixed order: the same bits every run), rounded to bf16 and stored.
+// CHECK-LABEL: func.func @summed
+// CHECK: gpu.launch_func @fusedops_kernels::@rms_norm_grad blocks in
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivui %{{.*}}, %c8
+// CHECK: gpu.launch_func @fusedops_kernels::@rms_norm_grad_weight_sum blocks in (%[[BLOCKS]], %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<1056x4096xf32>, %{{.*}} : memref<4096xbf16>)
+// CHECK: gpu.func @rms_norm_grad({{.*}}) workgroup({{.*}}) kernel attributes {known_block_size = array<i32: 128, 1, 1>, nvvm.minctasm = 5 : i32}
+// CHECK: gpu.func @rms_norm_grad_weight_sum(%[[P:.*]]: memref<1056x4096xf32>, %[[DW:.*]]: memref<4096xbf16>) workgroup(%[[WARPS:.*]] : memref<64xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK: %[[LANE:.*]] = arith.remui %thread_id_x, %c2
+// CHECK: %[[GROUP:.*]] = arith.divui %thread_id_x, %c2
+// CHECK: scf.for %{{.*}} = %c0 to %c2{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+// CHECK-COUNT-5: vector.load %[[P]][{{.*}}] {alignment = 16 : i64} : memref<1056x4096xf32>, vector<4xf32>
+// CHECK-COUNT-5: arith.select
+// CHECK: scf.yield
+// CHECK: gpu.shuffle xor %{{.*}}, %c16_i32
+// CHECK-NEXT: arith.addf
+// CHECK: gpu.shuffle xor %{{.*}}, %c8_i32
+// CHECK-NEXT: arith.addf
+// CHECK: gpu.shuffle xor %{{.*}}, %c4_i32
+// CHECK-NEXT: arith.addf
+// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32
+// CHECK-NEXT: arith.addf
+// CHECK-NOT: gpu.shuffle xor %{{.*}}, %c1_i32
+// CHECK: vector.store %{{.*}}, %[[WARPS]]
+// CHECK: gpu.barrier
+// CHECK-COUNT-8: vector.load %[[WARPS]]
+// CHECK: arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
+// CHECK: vector.store %{{.*}}, %[[DW]]
+// CHECK-NOT: gpu.func
+func.func @summed(%x: memref<?x4096xbf16>, %w: memref<4096xbf16>, %d: memref<?x4096xbf16>, %dx: memref<?x4096xbf16>, %p: memref<1056x4096xf32>, %dw: memref<4096xbf16>) {
+  fusedops.rms_norm_grad ins(%x, %w, %d : memref<?x4096xbf16>, memref<4096xbf16>, memref<?x4096xbf16>) outs(%dx, %p, %dw : memref<?x4096xbf16>, memref<1056x4096xf32>, memref<4096xbf16>) eps = 1.0e-6 {tile = #fusedops.tile<block = [1], warps = 4>}
+  return
+}

@@ -71,3 +71,24 @@ func.func @four_rows(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memr
   fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [4], warps = 1>}
   return
 }
+
+// -----
+
+// The weight's gradient as a third output: the 2112 partial rows of the
+// 128-wide weight summed by a second kernel (16 blocks of 8 columns; each
+// of the 128 lane groups three trips of 6 loads), rounded to bf16 and stored
+// (rms_norm_grad.mlir shows its structure).
+// CHECK-LABEL: func.func @qk_summed
+// CHECK: gpu.launch_func @fusedops_kernels::@rmsnorm_rope_grad blocks in
+// CHECK: gpu.launch_func @fusedops_kernels::@rmsnorm_rope_grad_weight_sum blocks in ({{.*}}) threads in (%c256, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<2112x128xf32>, %{{.*}} : memref<128xbf16>)
+// CHECK: gpu.func @rmsnorm_rope_grad(
+// CHECK: gpu.func @rmsnorm_rope_grad_weight_sum(%[[P:.*]]: memref<2112x128xf32>, %[[DW:.*]]: memref<128xbf16>)
+// CHECK: scf.for %{{.*}} = %c0 to %c3 step %c1{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+// CHECK-COUNT-6: vector.load %[[P]]
+// CHECK: gpu.barrier
+// CHECK: arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
+// CHECK: vector.store %{{.*}}, %[[DW]]
+func.func @qk_summed(%x: memref<?x32x128xbf16>, %w: memref<128xbf16>, %cos: memref<4096x128xf32>, %sin: memref<4096x128xf32>, %d: memref<?x32x128xbf16>, %p: memref<?x32xi32>, %dx: memref<?x32x128xbf16>, %parts: memref<2112x128xf32>, %dw: memref<128xbf16>) {
+  fusedops.rmsnorm_rope_grad ins(%x, %w, %cos, %sin, %d : memref<?x32x128xbf16>, memref<128xbf16>, memref<4096x128xf32>, memref<4096x128xf32>, memref<?x32x128xbf16>) positions(%p : memref<?x32xi32>) outs(%dx, %parts, %dw : memref<?x32x128xbf16>, memref<2112x128xf32>, memref<128xbf16>) head_dim = 128 eps = 1.0e-6 style = neox {tile = #fusedops.tile<block = [1], warps = 1>}
+  return
+}

@@ -959,8 +959,32 @@ func.func @rms_norm_grad_residual_grad_element(%x: tensor<2x256xf16>, %w: tensor
 // -----
 
 func.func @rms_norm_grad_one_output(%x: tensor<2x256xf16>, %w: tensor<256xf16>) {
-  // expected-error @+1 {{expects 2 'outs' operands (the input's gradient and the weight's partial sums), got 1}}
+  // expected-error @+1 {{expects 2 or 3 'outs' operands (the input's gradient, the weight's partial sums and optionally the weight's gradient), got 1}}
   %0 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x : tensor<2x256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_four_outputs(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %p: tensor<8x256xf32>) {
+  // expected-error @+1 {{expects 2 or 3 'outs' operands (the input's gradient, the weight's partial sums and optionally the weight's gradient), got 4}}
+  %0:4 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x, %p, %w, %w : tensor<2x256xf16>, tensor<8x256xf32>, tensor<256xf16>, tensor<256xf16>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<8x256xf32>, tensor<256xf16>, tensor<256xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_grad_weight_grad_type(%x: tensor<2x256xf16>, %w: tensor<256xf16>, %p: tensor<8x256xf32>, %g: tensor<256xf32>) {
+  // expected-error @+1 {{expects 'outs' to have the element type of 'weight' ('f16'), got 'f32'}}
+  %0:3 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<2x256xf16>, tensor<256xf16>, tensor<2x256xf16>) outs(%x, %p, %g : tensor<2x256xf16>, tensor<8x256xf32>, tensor<256xf32>) eps = 1.0e-6 -> tensor<2x256xf16>, tensor<8x256xf32>, tensor<256xf32>
+  return
+}
+
+// -----
+
+func.func @rope_grad_weight_grad_shape(%x: tensor<4x8x128xbf16>, %w: tensor<128xbf16>, %c: tensor<8x64xf32>, %p: tensor<16x128xf32>, %g: tensor<64xbf16>) {
+  // expected-error @+1 {{expects 'outs' to have shape [128] ([hidden]: the weight's gradient), got 'tensor<64xbf16>'}}
+  %0:3 = fusedops.rmsnorm_rope_grad ins(%x, %w, %c, %c, %x : tensor<4x8x128xbf16>, tensor<128xbf16>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x8x128xbf16>) outs(%x, %p, %g : tensor<4x8x128xbf16>, tensor<16x128xf32>, tensor<64xbf16>) head_dim = 64 eps = 1.0e-6 style = neox -> tensor<4x8x128xbf16>, tensor<16x128xf32>, tensor<64xbf16>
   return
 }
 

@@ -47,6 +47,18 @@ func.func @rms_norm_grad(%x: tensor<?x16x256xbf16>, %w: tensor<256xbf16>, %d: te
   return %0#0, %0#1, %1#0, %1#1 : tensor<?x16x256xbf16>, tensor<64x256xf32>, tensor<?x16x256xbf16>, tensor<64x256xf32>
 }
 
+// With a third 'outs', the weight's gradient (the partials summed).
+// CHECK-LABEL: func @rms_norm_grad_summed
+func.func @rms_norm_grad_summed(%x: tensor<?x256xbf16>, %w: tensor<256xbf16>, %p: tensor<64x256xf32>)
+    -> (tensor<?x256xbf16>, tensor<64x256xf32>, tensor<256xbf16>) {
+  // CHECK: fusedops.rms_norm_grad ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<256xbf16>, tensor<?x256xbf16>) outs(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<64x256xf32>, tensor<256xbf16>) eps = 9.99999997E-7 -> tensor<?x256xbf16>, tensor<64x256xf32>, tensor<256xbf16>
+  // GENERIC: "fusedops.rms_norm_grad"(%{{.*}}) <{eps = 9.99999997E-7 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 0, 3>}>
+  %0:3 = fusedops.rms_norm_grad ins(%x, %w, %x : tensor<?x256xbf16>, tensor<256xbf16>, tensor<?x256xbf16>)
+      outs(%x, %p, %w : tensor<?x256xbf16>, tensor<64x256xf32>, tensor<256xbf16>) eps = 1.0e-6
+      -> tensor<?x256xbf16>, tensor<64x256xf32>, tensor<256xbf16>
+  return %0#0, %0#1, %0#2 : tensor<?x256xbf16>, tensor<64x256xf32>, tensor<256xbf16>
+}
+
 // CHECK-LABEL: func @rmsnorm_rope_decode
 func.func @rmsnorm_rope_decode(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>,
                                %cos: tensor<?x32xbf16>, %sin: tensor<?x32xbf16>,

@@ -290,11 +290,31 @@ static constexpr StringLiteral kFloatTypes = "f16, bf16 or f32";
 static constexpr StringLiteral kTensorCoreTypes = "f16 or bf16";
 static constexpr StringLiteral kFp8Types = "f8E4M3FN or f8E5M2";
 
-/// The second `outs` of the norms' backward ops: the weight gradient's
-/// partial sums, `[P, hidden]` f32 with a static P >= 1.
-static LogicalResult verifyWeightGradPartials(Operation *op,
-                                              OperandChecker &check,
-                                              Value partials, int64_t hidden) {
+/// The `outs` of the norms' backward ops, after the input's gradient: the
+/// weight gradient's partial sums, `[P, hidden]` f32 with a static P >= 1,
+/// and optionally the weight's gradient, `[hidden]` in the weight's type.
+static LogicalResult verifyNormGradOutputs(Operation *op) {
+  unsigned numInits = cast<DestinationStyleOpInterface>(op).getNumDpsInits();
+  if (numInits != 2 && numInits != 3)
+    return op->emitOpError()
+           << "expects 2 or 3 'outs' operands (the input's gradient, the "
+              "weight's partial sums and optionally the weight's gradient), "
+              "got "
+           << numInits;
+  return verifyDestinationStyle(op, numInits,
+                                "the input's gradient, the weight's partial "
+                                "sums and optionally the weight's gradient");
+}
+
+static LogicalResult
+verifyWeightGradPartials(Operation *op, OperandChecker &check, Value partials,
+                         Value weight, Value weightGrad, int64_t hidden) {
+  if (weightGrad &&
+      (failed(check.rank("outs", weightGrad, 1)) ||
+       failed(check.shape("outs", weightGrad, {hidden},
+                          "[hidden]: the weight's gradient")) ||
+       failed(check.sameElement("outs", weightGrad, "weight", weight))))
+    return failure();
   if (failed(check.rank("outs", partials, 2)) ||
       failed(check.shape("outs", partials, {ShapedType::kDynamic, hidden},
                          "[P, hidden]: the weight gradient's partial sums")) ||
@@ -440,8 +460,7 @@ unsigned RmsNormRopeGradOp::getTileBlockRank() { return 1; }
 int64_t RmsNormRopeGradOp::getRotaryDim() { return getRotaryDimOf(*this); }
 
 LogicalResult RmsNormRopeGradOp::verify() {
-  if (failed(verifyDestinationStyle(
-          *this, 2, "the input's gradient and the weight's partial sums")))
+  if (failed(verifyNormGradOutputs(*this)))
     return failure();
   OperandChecker check(*this);
   Value input = getInput();
@@ -453,7 +472,8 @@ LogicalResult RmsNormRopeGradOp::verify() {
           check.shape("outs", getInits()[0], shape, "the shape of 'input'")) ||
       failed(check.sameElement("outs", getInits()[0], "input", input)))
     return failure();
-  return verifyWeightGradPartials(*this, check, getInits()[1], shape.back());
+  return verifyWeightGradPartials(*this, check, getInits()[1], getWeight(),
+                                  getWeightGrad(), shape.back());
 }
 
 //===----------------------------------------------------------------------===//
@@ -517,8 +537,7 @@ LogicalResult RmsNormOp::verify() {
 unsigned RmsNormGradOp::getTileBlockRank() { return 1; }
 
 LogicalResult RmsNormGradOp::verify() {
-  if (failed(verifyDestinationStyle(
-          *this, 2, "the input's gradient and the weight's partial sums")))
+  if (failed(verifyNormGradOutputs(*this)))
     return failure();
   OperandChecker check(*this);
   if (failed(verifyRmsNormOperands(*this, check,
@@ -526,8 +545,8 @@ LogicalResult RmsNormGradOp::verify() {
                                     {"residual_grad", getResidualGrad()},
                                     {"outs", getInits()[0]}})))
     return failure();
-  return verifyWeightGradPartials(*this, check, getInits()[1],
-                                  dimOf(getInput(), -1));
+  return verifyWeightGradPartials(*this, check, getInits()[1], getWeight(),
+                                  getWeightGrad(), dimOf(getInput(), -1));
 }
 
 //===----------------------------------------------------------------------===//

@@ -152,7 +152,9 @@ def FusedOps_RmsNormRopeGradOp : FusedOps_ComputeOp<"rmsnorm_rope_grad",
     `[P, H]` f32: row `p` holds the sum over the rows `r` with
     `p·C ≤ r < (p+1)·C`, `C = ⌈rows / P⌉` (a fixed assignment of consecutive
     rows, which mostly share a position, so deterministic); the weight's
-    gradient is the sum over `P`. A row whose
+    gradient is the sum over `P`. With a third `outs` (`[H]`, the weight's
+    element type) the op also sums the partials over `P`, in a fixed order,
+    into it: the weight's gradient itself. A row whose
     position is out of range gets NaN, as the forward's. The attributes and
     the `positions` operand are `rmsnorm_rope`'s.
 
@@ -200,11 +202,13 @@ def FusedOps_RmsNormRopeGradOp : FusedOps_ComputeOp<"rmsnorm_rope_grad",
                    "Value":$weightGradPartials, "int64_t":$headDim,
                    "float":$eps, "RopeStyle":$ropeStyle,
                    CArg<"Value", "{}">:$positions,
-                   CArg<"std::optional<float>", "std::nullopt">:$rotaryFraction), [{
-      build($_builder, $_state,
-            getDestinationResultTypes(ValueRange{gradInput, weightGradPartials}),
-            input, weight, cos, sin, grad, positions,
-            ValueRange{gradInput, weightGradPartials},
+                   CArg<"std::optional<float>", "std::nullopt">:$rotaryFraction,
+                   CArg<"Value", "{}">:$weightGrad), [{
+      SmallVector<Value, 3> inits = {gradInput, weightGradPartials};
+      if (weightGrad)
+        inits.push_back(weightGrad);
+      build($_builder, $_state, getDestinationResultTypes(inits),
+            input, weight, cos, sin, grad, positions, inits,
             $_builder.getI64IntegerAttr(headDim), $_builder.getF32FloatAttr(eps),
             RopeStyleAttr::get($_builder.getContext(), ropeStyle),
             rotaryFraction ? $_builder.getF32FloatAttr(*rotaryFraction)
@@ -216,6 +220,11 @@ def FusedOps_RmsNormRopeGradOp : FusedOps_ComputeOp<"rmsnorm_rope_grad",
     /// Number of dimensions rotated in each head (`head_dim · rotary_fraction`).
     /// Only meaningful on a verified op.
     int64_t getRotaryDim();
+    /// The third `outs` (the weight's gradient, summed over the partials),
+    /// or null.
+    Value getWeightGrad() {
+      return getInits().size() > 2 ? getInits()[2] : Value();
+    }
   }];
 }
 
@@ -318,17 +327,21 @@ def FusedOps_RmsNormGradOp : FusedOps_ComputeOp<"rms_norm_grad",
     `Σ_rows grad · x · r` goes as partial sums into the second `outs`,
     `[P, H]` f32: row `p` holds the sum over the rows `r` with
     `p·C ≤ r < (p+1)·C`, `C = ⌈rows / P⌉` (a fixed assignment, so
-    deterministic); the weight's gradient is the sum over `P`.
+    deterministic); the weight's gradient is the sum over `P`. With a third
+    `outs` (`[H]`, the weight's element type) the op also sums the partials
+    over `P`, in a fixed order, into it: the weight's gradient itself.
 
     Example:
 
     ```mlir
-    %dx, %dw = fusedops.rms_norm_grad
+    %dx, %dw_partials, %dw = fusedops.rms_norm_grad
         ins(%s, %w, %dout : tensor<?x4096xbf16>, tensor<4096xbf16>,
             tensor<?x4096xbf16>)
         residual_grad(%dsum : tensor<?x4096xbf16>)
-        outs(%dx0, %dw0 : tensor<?x4096xbf16>, tensor<1056x4096xf32>)
-        eps = 9.99999997E-7 -> tensor<?x4096xbf16>, tensor<1056x4096xf32>
+        outs(%dx0, %dwp0, %dw0 : tensor<?x4096xbf16>, tensor<1056x4096xf32>,
+             tensor<4096xbf16>)
+        eps = 9.99999997E-7
+        -> tensor<?x4096xbf16>, tensor<1056x4096xf32>, tensor<4096xbf16>
     ```
   }];
   let arguments = (ins
@@ -355,11 +368,13 @@ def FusedOps_RmsNormGradOp : FusedOps_ComputeOp<"rms_norm_grad",
     OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$grad,
                    "Value":$gradInput, "Value":$weightGradPartials,
                    "float":$eps, CArg<"Value", "{}">:$residualGrad,
-                   CArg<"std::optional<float>", "std::nullopt">:$weightOffset), [{
-      build($_builder, $_state,
-            getDestinationResultTypes(ValueRange{gradInput, weightGradPartials}),
-            input, weight, grad, residualGrad,
-            ValueRange{gradInput, weightGradPartials},
+                   CArg<"std::optional<float>", "std::nullopt">:$weightOffset,
+                   CArg<"Value", "{}">:$weightGrad), [{
+      SmallVector<Value, 3> inits = {gradInput, weightGradPartials};
+      if (weightGrad)
+        inits.push_back(weightGrad);
+      build($_builder, $_state, getDestinationResultTypes(inits),
+            input, weight, grad, residualGrad, inits,
             $_builder.getF32FloatAttr(eps),
             weightOffset ? $_builder.getF32FloatAttr(*weightOffset)
                          : FloatAttr(),
@@ -371,6 +386,11 @@ def FusedOps_RmsNormGradOp : FusedOps_ComputeOp<"rms_norm_grad",
     float getWeightOffsetValue() {
       std::optional<APFloat> offset = getWeightOffset();
       return offset ? offset->convertToFloat() : 0.0f;
+    }
+    /// The third `outs` (the weight's gradient, summed over the partials),
+    /// or null.
+    Value getWeightGrad() {
+      return getInits().size() > 2 ? getInits()[2] : Value();
     }
   }];
 }
